@@ -1,0 +1,48 @@
+# callpop: `make demo` to see it work, `make test` to check everything.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: demo test lint typecheck pytest chromium bench bench-quick clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,fast]'
+	touch $@ $(VENV)/.runtime
+
+demo: $(VENV)/.runtime
+	$(BIN)/callpop demo
+
+# Browser tests drive Debian's Chromium; install it when missing (machines run as root).
+chromium:
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.test
+	$(BIN)/mypy ivr callpop agi_scripts crm_adapter screenpop
+
+pytest: $(VENV)/.test chromium
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.test
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench --full
+
+bench-quick: $(VENV)/.test
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,36 @@
+"""The `callpop` command line: the composition root's front door.
+
+Each command lives in `callpop/commands/NAME.py`, parses its arguments, calls a
+plain function and maps the result to an exit code: 0 ok, 1 a user error or a
+failed check, 2 bad usage (click's own code for usage errors).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from callpop.commands import lint as lint_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="callpop.yaml (default: $CALLPOP_CONFIG, ./callpop.yaml, /etc/callpop/callpop.yaml)",
+)
+@click.version_option(package_name="callpop")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """callpop: Asterisk IVR and CRM screen-pop."""
+    ctx.obj = {"config_path": config_path}
+
+
+cli.add_command(lint_cmd.command)
+
+
+def main() -> None:
+    cli(prog_name="callpop")

@@ -1,0 +1,140 @@
+"""What a `Session` asks its driver to do: the engine's outputs.
+
+`Session.handle(event)` returns a list of actions. Notifications (`EnterNode`,
+`SetVariables`) need no answer; the list then ends with exactly one action that
+waits for an event (`Play` -> `PlayFinished`, `Collect` -> `DigitsEntered`,
+`Lookup` -> `LookupFinished`) or with a final one (`Transfer`, `Hangup`).
+Prompts here are resolved: templates are filled, nothing is left to the driver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Union
+
+__all__ = [
+    "Action",
+    "Collect",
+    "EnterNode",
+    "Hangup",
+    "Lookup",
+    "Play",
+    "SayDigits",
+    "SayNumber",
+    "SetVariables",
+    "Sound",
+    "Spoken",
+    "Transfer",
+    "TransferKind",
+]
+
+TransferKind = Literal["queue", "extension", "agent", "voicemail"]
+
+
+@dataclass(frozen=True, slots=True)
+class Sound:
+    """An Asterisk sound file, by name without extension."""
+
+    name: str
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SayDigits:
+    """Digits read one by one (AGI `SAY DIGITS`, ARI `digits:`)."""
+
+    digits: str
+
+    def __post_init__(self) -> None:
+        if not self.digits.isdigit():
+            raise ValueError(f"SayDigits takes digits only, got {self.digits!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class SayNumber:
+    """A number read as a number (AGI `SAY NUMBER`, ARI `number:`)."""
+
+    number: int
+
+
+Spoken = Union[Sound, SayDigits, SayNumber]
+
+
+@dataclass(frozen=True, slots=True)
+class EnterNode:
+    """The call entered a node (the wallboard's "calls by node")."""
+
+    flow: str
+    node: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetVariables:
+    """Channel variables to set now (name, value); names are `CALLPOP_*`."""
+
+    variables: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Play:
+    """Play prompts. If `interruptible`, the first key stops playback and is reported."""
+
+    prompts: tuple[Spoken, ...]
+    interruptible: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Collect:
+    """Play prompts (a key stops them and counts as the first digit), then collect digits.
+
+    Input ends at `max_digits`, at the `terminator` (dropped), after `timeout_ms` with
+    no first key, or after `interdigit_ms` between keys. With `max_digits == 1` and no
+    terminator every key, `#` included, is an answer.
+    """
+
+    prompts: tuple[Spoken, ...]
+    max_digits: int
+    timeout_ms: int
+    interdigit_ms: int
+    terminator: str | None = None
+    min_digits: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_digits <= self.max_digits:
+            raise ValueError("need 1 <= min_digits <= max_digits")
+        if self.timeout_ms <= 0 or self.interdigit_ms <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """Ask the CRM, within the lookup budget the driver's services enforce."""
+
+    by: Literal["phone", "account"]
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Leave the IVR for a queue, an extension, an agent or a voicemail box. Final.
+
+    `variables` are the outcome variables (`CALLPOP_*`) to set before returning to
+    the dialplan; `prompts` play first (e.g. "please hold")."""
+
+    kind: TransferKind
+    target: str
+    priority: int
+    variables: tuple[tuple[str, str], ...]
+    prompts: tuple[Spoken, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    """End the call after the prompts. Final."""
+
+    variables: tuple[tuple[str, str], ...]
+    prompts: tuple[Spoken, ...] = ()
+
+
+Action = Union[EnterNode, SetVariables, Play, Collect, Lookup, Transfer, Hangup]

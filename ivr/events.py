@@ -1,0 +1,146 @@
+"""What happens to a call, fed into a `Session`: the engine's inputs.
+
+Events are frozen, slotted and validated when built (h11's `_events.py`): a
+`DigitsEntered` with a letter in it cannot exist. Times are milliseconds since the
+call started, measured by whoever drives the session; the engine never reads a clock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from types import MappingProxyType
+from typing import Union
+
+__all__ = [
+    "Caller",
+    "CallStarted",
+    "CustomerValue",
+    "DigitsEntered",
+    "Event",
+    "HungUp",
+    "LookupFinished",
+    "LookupStatus",
+    "PlayFinished",
+]
+
+_KEYS = re.compile(r"^[0-9*#]*$")
+
+CustomerValue = str | int | float | bool | None
+
+
+def _check_keys(keys: str, what: str) -> None:
+    if not _KEYS.match(keys):
+        raise ValueError(f"{what} may hold only 0-9, * and #, got {keys!r}")
+
+
+def _check_at(at_ms: int) -> None:
+    if at_ms < 0:
+        raise ValueError("at_ms is milliseconds since the call started and cannot be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The caller ID as the PBX gave it (raw, untrusted text)."""
+
+    number: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """The first event of every session.
+
+    `now` is the wall-clock time of the call (timezone-aware); `hours` nodes use it.
+    `variables` are channel variables the driver chose to pass in (e.g. language).
+    """
+
+    call_id: str
+    caller: Caller
+    now: datetime
+    dnis: str = ""
+    channel: str = ""
+    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    at_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.call_id:
+            raise ValueError("a call needs a call id")
+        if self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+        _check_at(self.at_ms)
+        object.__setattr__(self, "variables", MappingProxyType(dict(self.variables)))
+
+
+@dataclass(frozen=True, slots=True)
+class PlayFinished:
+    """The prompts of a `Play` finished, or a key stopped them; `keys` were pressed meanwhile
+    and become type-ahead for the next node that listens."""
+
+    at_ms: int
+    keys: str = ""
+
+    def __post_init__(self) -> None:
+        _check_keys(self.keys, "keys")
+        _check_at(self.at_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class DigitsEntered:
+    """The answer to a `Collect`.
+
+    `timed_out` tells silence from a terminator: AGI's `200 result= (timeout)` is
+    `DigitsEntered("", timed_out=True)`, while `#` alone (`200 result=`) is
+    `DigitsEntered("", timed_out=False)` — a caller asking to repeat is not silence.
+    A terminator is never part of `digits`.
+    """
+
+    digits: str
+    at_ms: int
+    timed_out: bool = False
+
+    def __post_init__(self) -> None:
+        _check_keys(self.digits, "digits")
+        _check_at(self.at_ms)
+
+
+class LookupStatus(Enum):
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class LookupFinished:
+    """The answer to a `Lookup`. `customer` is a flat view of the matched record
+    (`id`, `name`, `tier`, `language`, `account`, `open_cases`, ...); `matches` counts
+    the records found (several customers may share a number)."""
+
+    status: LookupStatus
+    at_ms: int
+    customer: Mapping[str, CustomerValue] | None = None
+    matches: int = 0
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+        if self.status is LookupStatus.FOUND and self.customer is None:
+            raise ValueError("a found lookup carries the customer")
+        if self.customer is not None:
+            object.__setattr__(self, "customer", MappingProxyType(dict(self.customer)))
+
+
+@dataclass(frozen=True, slots=True)
+class HungUp:
+    """The caller hung up (or the channel died). Always the last event."""
+
+    at_ms: int
+    cause: str = "caller"
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+
+
+Event = Union[CallStarted, PlayFinished, DigitsEntered, LookupFinished, HungUp]

@@ -1,0 +1,451 @@
+"""The flow model: what `dialplan/flows/NAME.yaml` means once loaded.
+
+Every model is frozen: a `Session` holds the `Flow` it started with, so a flow file
+edited (or reloaded) mid-call never changes a live call's tree. Validation here is
+per field and per node; whole-flow checks (dangling targets, the 4x4 rule, loops)
+are lint rules in `ivr.lint`, so a flow with a dangling target still loads and the
+admin gets every finding at once instead of the first.
+
+The YAML shape is documented in docs/dialplan.md; `dialplan/schema/flow.json` is
+generated from these models (`callpop lint --schema`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_OPTIONS",
+    "BranchCase",
+    "BranchNode",
+    "Confirm",
+    "DirectDial",
+    "Flow",
+    "GlobalKeys",
+    "GotoNode",
+    "HangupNode",
+    "HoursNode",
+    "InputNode",
+    "Limit",
+    "Limits",
+    "LookupNode",
+    "MenuNode",
+    "Node",
+    "Option",
+    "PlayNode",
+    "Prompt",
+    "Settings",
+    "TransferNode",
+    "Validation",
+    "VoicemailNode",
+    "parse_duration",
+]
+
+# The 4x4 rule (design.md): callers accept at most 4 menu levels of at most 4 choices.
+DEFAULT_MAX_DEPTH = 4
+DEFAULT_MAX_OPTIONS = 4
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+
+
+def parse_duration(value: Any) -> int:
+    """A duration in milliseconds from `5s`, `1500ms`, `2m`, or a bare number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as 5s or 1500ms")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return round(value * 1000)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            number = float(m.group(1))
+            unit = m.group(2) or "s"
+            factor = {"ms": 1, "s": 1000, "m": 60_000}[unit]
+            return round(number * factor)
+    raise ValueError(f"bad duration {value!r}: write it as 5s, 1500ms or 2m")
+
+
+def _key_to_str(value: Any) -> Any:
+    # YAML reads an unquoted option key 1 as an integer; a key is a phone key, always text.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+"""Milliseconds, written in YAML as `5s`, `1500ms`, `2m` or a number of seconds."""
+
+NodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+FlowId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+# Sound names go into AGI commands and ARI URLs: keep them to what Asterisk sound files use.
+SoundName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}$")]
+Key = Annotated[str, BeforeValidator(_key_to_str)]
+Topic = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+
+
+class Prompt(_Model):
+    """One thing the caller hears: a sound file, or digits/a number said by Asterisk.
+
+    `text` is what the recording says; the simulator prints it, the diagram shows it
+    and `lint --sounds` lists the recordings a site must make. `digits` and `number`
+    are templates such as `{vars.account}`, filled when the prompt plays.
+    """
+
+    sound: SoundName | None = None
+    digits: str | None = None
+    number: str | None = None
+    text: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"sound": data}
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Prompt:
+        given = [k for k in ("sound", "digits", "number") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a prompt has exactly one of sound, digits or number")
+        return self
+
+
+Prompts = tuple[Prompt, ...]
+
+
+class Option(_Model):
+    """A menu choice: the key's target, and the topic it means for the agent's script."""
+
+    goto: NodeId
+    topic: Topic | None = None
+    label: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"goto": data}
+        return data
+
+
+class DirectDial(_Model):
+    """Callers who know an extension may dial it from the menu instead of choosing."""
+
+    pattern: str = Field(description="regular expression the whole entry must match")
+    min_digits: int = Field(ge=2, le=12)
+    max_digits: int = Field(ge=2, le=12)
+    interdigit_timeout: Duration = 2000
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _lengths(self) -> DirectDial:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is greater than max_digits")
+        return self
+
+
+class _NodeBase(_Model):
+    description: str | None = None
+    label: str | None = Field(default=None, description="short name for diagrams and the panel")
+
+
+class _Listening(_NodeBase):
+    """Shared by nodes that wait for keys: counters for invalid entries and timeouts are
+    separate and named, each with its own prompts and its own limit."""
+
+    prompts: Prompts = Field(min_length=1)
+    timeout: Duration | None = None
+    max_invalid: int | None = Field(default=None, ge=1, le=9)
+    max_timeouts: int | None = Field(default=None, ge=1, le=9)
+    invalid_prompts: Prompts | None = None
+    timeout_prompts: Prompts | None = None
+    on_failure: NodeId | None = Field(
+        default=None, description="where to go when a counter runs out (default: the operator)"
+    )
+
+
+class MenuNode(_Listening):
+    type: Literal["menu"]
+    options: dict[Key, Option] = Field(min_length=1)
+    direct_dial: DirectDial | None = None
+    topic: Topic | None = None
+
+
+class Validation(_Model):
+    pattern: str | None = None
+    luhn: bool = False
+    min_value: int | None = None
+    max_value: int | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        return value
+
+
+class Confirm(_Model):
+    """Read the entry back and ask the caller to confirm it (`{digits}` in a prompt)."""
+
+    prompts: Prompts = Field(min_length=1)
+    yes: Key = "1"
+    no: Key = "2"
+
+
+class InputNode(_Listening):
+    type: Literal["input"]
+    variable: VariableName
+    min_digits: int = Field(default=1, ge=1, le=32)
+    max_digits: int = Field(default=16, ge=1, le=32)
+    terminator: Key | None = "#"
+    interdigit_timeout: Duration | None = None
+    validate_: Validation | None = Field(default=None, alias="validate")
+    confirm: Confirm | None = None
+    sensitive: bool = Field(default=False, description="mask the digits in journeys and logs")
+    next: NodeId
+
+    @model_validator(mode="after")
+    def _lengths(self) -> InputNode:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is greater than max_digits")
+        return self
+
+
+class LookupNode(_NodeBase):
+    """Ask the CRM, then branch on what it said. `by: caller` looks the caller's number
+    up; `by: account` looks up the digits an input node stored in `variable`."""
+
+    type: Literal["lookup"]
+    by: Literal["caller", "account"] = "caller"
+    variable: VariableName | None = None
+    prompts: Prompts = ()
+    found: NodeId
+    not_found: NodeId
+    unavailable: NodeId | None = Field(
+        default=None, description="when the CRM is slow or down (default: not_found)"
+    )
+
+    @model_validator(mode="after")
+    def _variable(self) -> LookupNode:
+        if self.by == "account" and self.variable is None:
+            raise ValueError("a lookup by account needs the variable that holds the account")
+        return self
+
+
+class BranchCase(_Model):
+    when: str = Field(description="a condition, e.g. customer.tier == \"vip\"")
+    goto: NodeId
+
+
+class BranchNode(_NodeBase):
+    type: Literal["branch"]
+    cases: tuple[BranchCase, ...] = Field(min_length=1)
+    default: NodeId
+
+
+class HoursNode(_NodeBase):
+    """Open or closed from the call's local time: weekly hours per day, holidays closed.
+
+    `weekly` maps day names or ranges (`mon`, `mon-fri`, `sat`) to one or more
+    `HH:MM-HH:MM` spans; days not named are closed.
+    """
+
+    type: Literal["hours"]
+    timezone: str
+    weekly: dict[str, str | tuple[str, ...]]
+    holidays: tuple[date, ...] = ()
+    open: NodeId
+    closed: NodeId
+    holiday: NodeId | None = Field(default=None, description="default: closed")
+
+
+class PlayNode(_NodeBase):
+    type: Literal["play"]
+    prompts: Prompts = Field(min_length=1)
+    next: NodeId
+    interruptible: bool = Field(
+        default=True, description="a key stops the announcement (and is kept as type-ahead)"
+    )
+
+
+class TransferNode(_NodeBase):
+    type: Literal["transfer"]
+    queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    extension: str | None = Field(default=None, pattern=r"^[0-9*#+]{1,32}$")
+    agent: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_./@-]{1,128}$")
+    priority: int = Field(default=0, ge=0, le=100)
+    topic: Topic | None = None
+    prompts: Prompts = ()
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferNode:
+        given = [k for k in ("queue", "extension", "agent") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a transfer has exactly one of queue, extension or agent")
+        return self
+
+    @property
+    def kind(self) -> Literal["queue", "extension", "agent"]:
+        if self.queue is not None:
+            return "queue"
+        if self.extension is not None:
+            return "extension"
+        return "agent"
+
+    @property
+    def target(self) -> str:
+        value = self.queue or self.extension or self.agent
+        assert value is not None
+        return value
+
+
+class VoicemailNode(_NodeBase):
+    type: Literal["voicemail"]
+    mailbox: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}(@[A-Za-z0-9_.-]{1,64})?$")
+    prompts: Prompts = ()
+
+
+class HangupNode(_NodeBase):
+    type: Literal["hangup"]
+    prompts: Prompts = ()
+
+
+class GotoNode(_NodeBase):
+    """Jump to a node of this flow or to another flow (its entry, or a named node)."""
+
+    type: Literal["goto"]
+    flow: FlowId | None = None
+    node: NodeId | None = None
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> GotoNode:
+        if self.flow is None and self.node is None:
+            raise ValueError("a goto names a flow, a node, or both")
+        return self
+
+
+Node = Annotated[
+    MenuNode
+    | InputNode
+    | LookupNode
+    | BranchNode
+    | HoursNode
+    | PlayNode
+    | TransferNode
+    | VoicemailNode
+    | HangupNode
+    | GotoNode,
+    Field(discriminator="type"),
+]
+
+NODE_KINDS = (
+    "menu",
+    "input",
+    "lookup",
+    "branch",
+    "hours",
+    "play",
+    "transfer",
+    "voicemail",
+    "hangup",
+    "goto",
+)
+
+
+class GlobalKeys(_Model):
+    """Keys that work in every menu and do not count as business options; null disables."""
+
+    operator: Key | None = "0"
+    back: Key | None = "*"
+    repeat: Key | None = "#"
+
+
+class Settings(_Model):
+    language: str = Field(default="en", pattern=r"^[a-z]{2}(_[A-Za-z]{2})?$")
+    timeout: Duration = 5000
+    interdigit_timeout: Duration = 3000
+    max_invalid: int = Field(default=3, ge=1, le=9)
+    max_timeouts: int = Field(default=3, ge=1, le=9)
+    invalid_prompts: Prompts = (Prompt(sound="pm-invalid-option", text="That is not a valid option."),)
+    timeout_prompts: Prompts = ()
+    keys: GlobalKeys = GlobalKeys()
+    operator: NodeId | None = Field(
+        default=None, description="node the operator key and every give-up lead to"
+    )
+    operator_queue: str = Field(
+        default="operator",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="queue used when no operator node is named",
+    )
+    agent_after_failures: int | None = Field(
+        default=None, ge=1, le=20, description="total failed entries in a call before the operator"
+    )
+    max_repeats: int = Field(default=3, ge=1, le=20)
+    max_steps: int = Field(default=50, ge=5, le=500)
+
+
+class Limit(_Model):
+    """A raised 4x4 limit; the reason is mandatory so the exception is argued in the file."""
+
+    value: int = Field(ge=1, le=12)
+    reason: str = Field(min_length=10)
+
+
+class Limits(_Model):
+    max_depth: Limit | None = None
+    max_options: Limit | None = None
+
+    @property
+    def depth(self) -> int:
+        return self.max_depth.value if self.max_depth else DEFAULT_MAX_DEPTH
+
+    @property
+    def options(self) -> int:
+        return self.max_options.value if self.max_options else DEFAULT_MAX_OPTIONS
+
+
+class Flow(_Model):
+    """One IVR flow; its id is the file stem (`main` is the entry flow)."""
+
+    id: FlowId = "main"
+    description: str | None = None
+    entry: NodeId
+    settings: Settings = Settings()
+    limits: Limits = Limits()
+    nodes: dict[NodeId, Node] = Field(min_length=1)
+
+    def global_keys(self) -> frozenset[str]:
+        keys = self.settings.keys
+        return frozenset(k for k in (keys.operator, keys.back, keys.repeat) if k is not None)

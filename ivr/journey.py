@@ -1,0 +1,116 @@
+"""The journey: what a caller did in the IVR, node by node.
+
+Recorded by the `Session` as it runs, so every driver records the same thing. It is
+what the agent's pop shows ("Billing > Payment > entered account ****1234"), what
+analytics read to redesign menus callers cannot understand, and what ties the IVR
+to the CRM interaction by call id. Sensitive entries are masked before they are
+recorded, so nothing downstream (logs, database, browser) ever sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Journey", "JourneyOutcome", "Step", "mask"]
+
+
+def mask(digits: str) -> str:
+    """`****` plus at most the last two digits, and only when the entry is long enough
+    that they give nothing away (a 4-digit PIN shows nothing)."""
+    if len(digits) >= 8:
+        return "*" * (len(digits) - 2) + digits[-2:]
+    return "*" * len(digits)
+
+
+@dataclass(slots=True)
+class Step:
+    """One visit to one node. `keys` are the entries made there (masked if sensitive);
+    `result` says how the node was left: an option key, `timeout`, `invalid`, `found`,
+    `open`, `back`, `repeat`, `operator`, `hangup` ..."""
+
+    flow: str
+    node: str
+    kind: str
+    entered_ms: int
+    left_ms: int | None = None
+    keys: list[str] = field(default_factory=list)
+    invalid: int = 0
+    timeouts: int = 0
+    result: str | None = None
+    label: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "node": self.node,
+            "kind": self.kind,
+            "label": self.label,
+            "entered_ms": self.entered_ms,
+            "left_ms": self.left_ms,
+            "ms": None if self.left_ms is None else self.left_ms - self.entered_ms,
+            "keys": list(self.keys),
+            "invalid": self.invalid,
+            "timeouts": self.timeouts,
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyOutcome:
+    """How the IVR ended: `type` is the CALLPOP_OUTCOME value; `reason` says why
+    (e.g. `option`, `operator-key`, `max-invalid`, `max-steps`, `caller-hangup`)."""
+
+    type: str
+    target: str | None
+    priority: int | None
+    reason: str
+    at_ms: int
+
+
+@dataclass(slots=True)
+class Journey:
+    call_id: str
+    flow: str
+    caller_number: str
+    caller_name: str
+    dnis: str
+    started_at: str
+    steps: list[Step] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    customer_id: str | None = None
+    topic: str | None = None
+    verified: bool = False
+    outcome: JourneyOutcome | None = None
+
+    @property
+    def last_node(self) -> str | None:
+        return self.steps[-1].node if self.steps else None
+
+    @property
+    def path(self) -> list[str]:
+        """Node ids in the order visited, e.g. for "where did callers leave"."""
+        return [s.node for s in self.steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "call_id": self.call_id,
+            "flow": self.flow,
+            "caller": {"number": self.caller_number, "name": self.caller_name},
+            "dnis": self.dnis,
+            "started_at": self.started_at,
+            "steps": [s.to_dict() for s in self.steps],
+            "variables": dict(self.variables),
+            "customer_id": self.customer_id,
+            "topic": self.topic,
+            "verified": self.verified,
+            "outcome": None
+            if self.outcome is None
+            else {
+                "type": self.outcome.type,
+                "target": self.outcome.target,
+                "priority": self.outcome.priority,
+                "reason": self.outcome.reason,
+                "at_ms": self.outcome.at_ms,
+            },
+        }

@@ -1,0 +1,86 @@
+"""What the IVR needs from the rest of callpop, as Protocols the drivers are handed.
+
+`ivr` imports nothing from `crm_adapter`, `screenpop` or `callpop`: the composition
+root (`callpop/services.py`) builds a `CallServices` from them and gives it to each
+driver; each driver implements `Channel` for its protocol and nothing else of the IVR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ivr.actions import Collect, Play, Spoken
+from ivr.events import DigitsEntered, LookupFinished
+from ivr.journey import Journey
+
+__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
+
+
+class ChannelGone(Exception):
+    """The caller hung up or the channel died: raised by any `Channel` method."""
+
+    def __init__(self, cause: str = "caller") -> None:
+        super().__init__(cause)
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A call event before the bus gives it a `seq` (design.md, "Call events").
+
+    `type` is e.g. `ivr.started`, `ivr.node`, `ivr.ended`; `at` is an ISO 8601 UTC
+    timestamp with milliseconds, stamped by whoever owns the clock (the runner).
+    """
+
+    type: str
+    call_id: str
+    at: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class CallServices(Protocol):
+    """Everything a running IVR call needs besides its channel."""
+
+    async def lookup(
+        self, by: Literal["phone", "account"], value: str, *, at_ms: int
+    ) -> LookupFinished:
+        """Ask the CRM within the lookup budget; never raises, never waits past the budget
+        (a slow or failed CRM is `LookupStatus.UNAVAILABLE`)."""
+        ...
+
+    async def publish(self, event: CallEvent) -> None:
+        """Hand a call event to the pop bus; must not block the caller."""
+        ...
+
+    async def save_journey(self, journey: Journey) -> None:
+        """Store the finished journey, keyed by its call id."""
+        ...
+
+
+class Channel(Protocol):
+    """One caller's channel, as a driver (FastAGI, AGI script, ARI, simulator) sees it.
+
+    Every method raises `ChannelGone` once the caller has hung up.
+    """
+
+    async def play(self, play: Play) -> str:
+        """Play the prompts; return the keys pressed (interrupting if allowed)."""
+        ...
+
+    async def collect(self, collect: Collect) -> DigitsEntered:
+        """Play the prompts and collect digits as `Collect` describes."""
+        ...
+
+    async def say(self, prompts: tuple[Spoken, ...]) -> None:
+        """Play prompts that no key can stop (before a transfer or hang-up)."""
+        ...
+
+    async def set_variables(self, variables: tuple[tuple[str, str], ...]) -> None:
+        """Set channel variables on the caller's channel."""
+        ...
+
+    async def finish(self, *, hangup: bool) -> None:
+        """Leave the IVR: return to the dialplan (`continue`), or hang up."""
+        ...

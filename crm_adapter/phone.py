@@ -1,0 +1,75 @@
+"""Phone numbers to E.164, the one spelling callpop stores and looks up.
+
+Caller ID arrives however the carrier, the PBX or a CSV wrote it: `+15551234567`,
+`15551234567`, `5551234567`, `0015551234567`, `(555) 123-4567` are one number. The
+rule (design.md, "Phone numbers"): a leading international prefix (`00`, `011`, from
+config) becomes `+`, then `phonenumbers` parses with the default region and we keep
+numbers that are *possible* (right length for their country) rather than *valid*
+(assigned): the 555 numbers used in demos and documentation are fictional, and a
+CRM must still find the customer whose record says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import phonenumbers
+
+__all__ = ["PhoneNormaliser"]
+
+# Longer than any phone number spelling a PBX or a spreadsheet produces; longer input
+# is not a number and is not worth parsing (caller ID is caller-controlled text).
+_MAX_INPUT = 64
+_SEPARATORS = str.maketrans("", "", " \t-.()/")
+
+
+class PhoneNormaliser:
+    """`normalise(text) -> "+15551234567" | None` under one site's rules."""
+
+    __slots__ = ("_prefixes", "default_region")
+
+    def __init__(
+        self, default_region: str = "US", international_prefixes: Iterable[str] = ("011", "00")
+    ) -> None:
+        region = default_region.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {default_region!r} (ISO 3166 code, e.g. US, GB)")
+        prefixes = tuple(international_prefixes)
+        for prefix in prefixes:
+            if not prefix.isdigit():
+                raise ValueError(f"an international prefix is digits, got {prefix!r}")
+        self.default_region = region
+        # Longest first, so "011" wins over a hypothetical "0".
+        self._prefixes = tuple(sorted(prefixes, key=len, reverse=True))
+
+    def normalise(self, text: str) -> str | None:
+        """The E.164 form of `text`, or None when it is not a possible phone number
+        (empty, `anonymous`, letters, too short or too long for its country)."""
+        if len(text) > _MAX_INPUT:
+            return None
+        compact = text.strip().translate(_SEPARATORS)
+        if not compact:
+            return None
+        plus = compact.startswith("+")
+        digits = compact[1:] if plus else compact
+        # Letters would be read as a vanity number ("1-800-FLOWERS") by phonenumbers;
+        # a caller ID with letters is a name or "anonymous", never a number.
+        if not digits.isascii() or not digits.isdigit():
+            return None
+        if not plus:
+            for prefix in self._prefixes:
+                if digits.startswith(prefix) and len(digits) > len(prefix):
+                    digits, plus = digits[len(prefix):], True
+                    break
+        try:
+            number = phonenumbers.parse(
+                ("+" + digits) if plus else digits, None if plus else self.default_region
+            )
+        except phonenumbers.NumberParseException:
+            return None
+        if not phonenumbers.is_possible_number(number):
+            return None
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def __repr__(self) -> str:
+        return f"PhoneNormaliser({self.default_region!r}, {list(self._prefixes)!r})"

@@ -1,0 +1,316 @@
+"""`callpop.yaml`: one pydantic model, layered defaults < file < environment < flags.
+
+The layering is one visible chain (`load_config`), and the result holds plain values,
+never live objects (no clients, no engines): `callpop/` builds those from it.
+
+- Which file: `--config`, else `$CALLPOP_CONFIG`, else `./callpop.yaml`, else
+  `/etc/callpop/callpop.yaml`, else defaults alone.
+- Relative paths in a file are relative to that file, never to the working directory:
+  the classic AGI script runs in Asterisk's working directory.
+- `CALLPOP_X__Y=value` overrides `x.y`; values are parsed as YAML scalars (so `300`
+  is a number and `[a, b]` a list).
+- Secrets come only from the environment or from `*_file` keys: a password written
+  into the file itself is refused, because config files end up in backups and tickets.
+- Every error names its place: `FILE:LINE:COL` or the environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from crm_adapter.settings import CrmSettings, PhoneSettings
+
+__all__ = [
+    "AmiSettings",
+    "AriSettings",
+    "Config",
+    "ConfigError",
+    "HostPort",
+    "find_config_file",
+    "load_config",
+]
+
+ENV_PREFIX = "CALLPOP_"
+DEFAULT_LOCATIONS = (Path("callpop.yaml"), Path("/etc/callpop/callpop.yaml"))
+# Keys whose value is a secret: allowed from the environment, refused in a file.
+SECRET_KEYS = frozenset({"password", "secret", "token"})
+
+
+class ConfigError(Exception):
+    """A user error in the configuration; `where` is `FILE:LINE:COL` or `env NAME`."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_host_port(value: Any) -> HostPort:
+    if isinstance(value, HostPort):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("write an address as host:port, e.g. 127.0.0.1:4573")
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{value!r} is not host:port, e.g. 127.0.0.1:4573")
+    host = host.strip("[]") or "0.0.0.0"
+    number = int(port)
+    if not 0 <= number <= 65535:
+        raise ValueError(f"port {number} is out of range 0-65535")
+    return HostPort(host, number)
+
+
+class AriSettings(_Section):
+    url: str = "http://127.0.0.1:8088/ari"
+    username: str = "callpop"
+    password: str | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    app: str = Field(default="callpop", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
+    def resolved_password(self) -> str:
+        return _secret(self.password, self.password_file, "ari.password")
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "callpop"
+    secret: str | None = Field(default=None, repr=False)
+    secret_file: Path | None = None
+
+    def resolved_secret(self) -> str:
+        return _secret(self.secret, self.secret_file, "ami.secret")
+
+
+def _secret(value: str | None, path: Path | None, name: str) -> str:
+    if value is not None:
+        return value
+    if path is None:
+        raise ConfigError(name, f"no secret: set {name}_file or ${_env_name(name)}")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_file", f"cannot read {path}: {exc.strerror}") from None
+
+
+class Config(_Section):
+    fastagi: HostPort = HostPort("127.0.0.1", 4573)
+    web: HostPort = HostPort("127.0.0.1", 8080)
+    database: str = "sqlite:///./callpop.db"
+    dialplan: Path = Path("dialplan")
+    phone: PhoneSettings = PhoneSettings()
+    ari: AriSettings | None = None
+    ami: AmiSettings | None = None
+    crm: CrmSettings = CrmSettings()
+    web_origins: tuple[str, ...] = ()
+    shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    source: Path | None = Field(default=None, description="the file this came from, if any")
+
+    @field_validator("fastagi", "web", mode="before")
+    @classmethod
+    def _address(cls, value: Any) -> HostPort:
+        return parse_host_port(value)
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgres://")) and "+" not in value.split("://")[0]:
+            raise ValueError("database is a sqlite:///PATH or postgresql://... URL")
+        return value
+
+
+def _env_name(dotted: str) -> str:
+    return ENV_PREFIX + dotted.upper().replace(".", "__")
+
+
+def find_config_file(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The file `load_config` reads: the flag, `$CALLPOP_CONFIG`, then the default places."""
+    if explicit is not None:
+        return explicit
+    from_env = environ.get("CALLPOP_CONFIG")
+    if from_env:
+        return Path(from_env)
+    for candidate in DEFAULT_LOCATIONS:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < file < environment < `overrides` (the command-line flags, dotted keys)."""
+    env = os.environ if environ is None else environ
+    source = find_config_file(path, env)
+    data: dict[str, Any] = {}
+    marks = _Marks(None, None)
+    if source is not None:
+        data, marks = _read_file(source, explicit=path is not None or "CALLPOP_CONFIG" in env)
+    _refuse_inline_secrets(data, marks)
+    env_origin: dict[tuple[str, ...], str] = {}
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name == "CALLPOP_CONFIG":
+            continue
+        dotted = tuple(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+        if not all(dotted):
+            raise ConfigError(f"env {name}", "empty part in the variable name")
+        _assign(data, dotted, _parse_env_value(raw), f"env {name}")
+        env_origin[dotted] = f"env {name}"
+    for dotted_key, value in (overrides or {}).items():
+        _assign(data, tuple(dotted_key.split(".")), value, f"option {dotted_key}")
+    base = source.resolve().parent if source is not None else Path.cwd()
+    try:
+        config = Config.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(str(p) for p in error["loc"])
+        where = _where(loc, marks, env_origin)
+        raise ConfigError(where, f"{'.'.join(loc)}: {error['msg']}") from None
+    return _resolve_paths(config, base)
+
+
+class _Marks:
+    """Line/column of every key in the file, by dotted path (1-based)."""
+
+    def __init__(self, file: Path | None, root: Any) -> None:
+        self.file = file
+        self.root = root
+
+    def at(self, loc: Sequence[str]) -> str | None:
+        if self.file is None or self.root is None:
+            return None
+        node = self.root
+        position = (1, 1)
+        for part in loc:
+            if isinstance(node, CommentedMap) and part in node:
+                line, col = node.lc.key(part)
+                position = (line + 1, col + 1)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and part.isdigit() and int(part) < len(node):
+                line, col = node.lc.item(int(part))
+                position = (line + 1, col + 1)
+                node = node[int(part)]
+            else:
+                break
+        return f"{self.file}:{position[0]}:{position[1]}"
+
+
+def _read_file(source: Path, *, explicit: bool) -> tuple[dict[str, Any], _Marks]:
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}:1:1", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}:1:1", f"cannot read: {exc}") from None
+    yaml = YAML(typ="rt")
+    yaml.version = (1, 2)  # type: ignore[assignment]
+    try:
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else f"{source}:1:1"
+        raise ConfigError(where, f"bad YAML: {exc.problem or exc.context}") from None
+    if root is None:
+        return {}, _Marks(source, None)
+    if not isinstance(root, CommentedMap):
+        raise ConfigError(f"{source}:1:1", "the configuration is a mapping of keys to values")
+    return _plain(root), _Marks(source, root)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, CommentedMap):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, CommentedSeq):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _refuse_inline_secrets(data: Mapping[str, Any], marks: _Marks) -> None:
+    def walk(node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if key in SECRET_KEYS:
+                    dotted = ".".join((*path, key))
+                    raise ConfigError(
+                        marks.at((*path, key)) or dotted,
+                        f"{dotted}: secrets are not written in the file; use {key}_file "
+                        f"or the environment variable {_env_name(dotted)}",
+                    )
+                walk(value, (*path, key))
+
+    walk(data, ())
+
+
+def _parse_env_value(raw: str) -> Any:
+    yaml = YAML(typ="safe")
+    yaml.version = (1, 2)  # type: ignore[assignment]
+    try:
+        value = yaml.load(raw)
+    except Exception:
+        return raw
+    return raw if value is None and raw.strip() not in ("null", "~") else value
+
+
+def _assign(data: dict[str, Any], dotted: tuple[str, ...], value: Any, where: str) -> None:
+    node = data
+    for part in dotted[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(where, f"{part} is not a section")
+        node = child
+    node[dotted[-1]] = value
+
+
+def _where(loc: tuple[str, ...], marks: _Marks, env_origin: Mapping[tuple[str, ...], str]) -> str:
+    for length in range(len(loc), 0, -1):
+        if loc[:length] in env_origin:
+            return env_origin[loc[:length]]
+    return marks.at(loc) or (f"{marks.file}:1:1" if marks.file else "configuration")
+
+
+def _resolve_paths(config: Config, base: Path) -> Config:
+    def path(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else base / p)
+
+    update: dict[str, Any] = {"dialplan": path(config.dialplan), "database": _database_url(config.database, base)}
+    if config.ari is not None:
+        update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})
+    if config.ami is not None:
+        update["ami"] = config.ami.model_copy(update={"secret_file": path(config.ami.secret_file)})
+    return config.model_copy(update=update)
+
+
+def _database_url(url: str, base: Path) -> str:
+    """`sqlite:///./x.db` is relative to the config file; `sqlite:////abs/x.db` is absolute."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix):
+        rest = url[len(prefix) :]
+        if rest and not rest.startswith("/") and not rest.startswith(":memory:"):
+            return prefix + str((base / rest).resolve())
+    return url

@@ -227,7 +227,7 @@ def _read_file(source: Path, *, explicit: bool) -> tuple[dict[str, Any], _Marks]
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}:1:1", f"cannot read: {exc}") from None
     yaml = YAML(typ="rt")
-    yaml.version = (1, 2)  # type: ignore[assignment]
+    yaml.version = (1, 2)
     try:
         root = yaml.load(text)
     except MarkedYAMLError as exc:
@@ -267,7 +267,7 @@ def _refuse_inline_secrets(data: Mapping[str, Any], marks: _Marks) -> None:
 
 def _parse_env_value(raw: str) -> Any:
     yaml = YAML(typ="safe")
-    yaml.version = (1, 2)  # type: ignore[assignment]
+    yaml.version = (1, 2)
     try:
         value = yaml.load(raw)
     except Exception:

@@ -98,12 +98,12 @@ class HeaderAuth(_Model):
 
     type: Literal["header"]
     name: str = Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-    value: SecretStr | None = Field(None, json_schema_extra=_SECRET)
-    value_file: Path | None = None
+    token: SecretStr | None = Field(None, json_schema_extra=_SECRET)
+    token_file: Path | None = None
 
     @model_validator(mode="after")
     def _check(self) -> HeaderAuth:
-        _one_of(self.value, self.value_file, "value")
+        _one_of(self.token, self.token_file, "token")
         return self
 
 
@@ -361,6 +361,28 @@ class CrmSettings(_Model):
         if self.adapter == "rest" and self.rest is None:
             raise ValueError("adapter 'rest' needs a 'rest:' section (base_url, operations, ...)")
         return self
+
+    def resolve_paths(self, base: Path) -> CrmSettings:
+        """The same settings with relative `*_file` and `ca_file` paths made relative to
+        `base` (the config file's folder), as everywhere in callpop.yaml."""
+        if self.rest is None:
+            return self
+
+        def rebase(path: Path | None) -> Path | None:
+            return None if path is None or path.is_absolute() else base / path
+
+        rest_update: dict[str, Any] = {}
+        if self.rest.ca_file is not None and not self.rest.ca_file.is_absolute():
+            rest_update["ca_file"] = rebase(self.rest.ca_file)
+        auth = self.rest.auth
+        if auth is not None:
+            name = "password_file" if isinstance(auth, BasicAuth) else "token_file"
+            current = getattr(auth, name)
+            if current is not None and not current.is_absolute():
+                rest_update["auth"] = auth.model_copy(update={name: rebase(current)})
+        if not rest_update:
+            return self
+        return self.model_copy(update={"rest": self.rest.model_copy(update=rest_update)})
 
     def record_link(self, customer_id: str, external_id: str | None = None,
                     account: str | None = None) -> str | None:

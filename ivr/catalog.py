@@ -1,0 +1,168 @@
+"""The other files of `dialplan/`: queues, disposition codes and agent scripts.
+
+- `queues.yaml`: the Asterisk queues transfers name, their ring strategy and weight,
+  and which one is the operator queue (the `0` key, every give-up, and the dialplan's
+  fallback when callpop is unreachable). `callpop asterisk-config` writes queues.conf
+  from it.
+- `dispositions.yaml`: the codes an agent closes a call with (the panel's wrap-up),
+  whether a note is required, whether the case stays open for a follow-up.
+- `scripts.yaml`: the script tree an agent follows, one per topic (the `topic:` of the
+  caller's IVR choice): what to say, what to check, what to ask and where each answer
+  leads.
+
+Each is a frozen pydantic model like the flow model, read by the same loader (positions
+on every error) and checked by `callpop lint` (unknown queues, topics, codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from ivr.flow import Duration, Topic
+
+__all__ = [
+    "CATALOG_FILES",
+    "Catalog",
+    "Disposition",
+    "DispositionCatalog",
+    "Queue",
+    "QueueCatalog",
+    "Script",
+    "ScriptCatalog",
+    "Step",
+]
+
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+# A queue member as Asterisk names it: TECH/resource, e.g. PJSIP/101 or Local/8100@agents/n.
+Interface = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[A-Za-z0-9_.@/+-]{1,120}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+Strategy = Literal[
+    "ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom"
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Queue(_Model):
+    """One Asterisk queue. Caller priority comes from each transfer's `priority:`;
+    `weight` orders queues that share members (Asterisk's queue weight)."""
+
+    description: str | None = None
+    strategy: Strategy = "rrmemory"
+    weight: int = Field(default=0, ge=0, le=100)
+    ring_timeout: Duration = Field(default=15_000, description="how long one member rings")
+    wrapup: Duration = Field(default=0, description="pause after a call before the next")
+    max_wait: Duration | None = Field(default=None, description="leave the queue after this long")
+    service_level: Duration = Field(default=60_000, description="answer-time target for reports")
+    music_class: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    members: tuple[Interface, ...] = ()
+
+
+class QueueCatalog(_Model):
+    """`queues.yaml`. `operator` names the queue of last resort; lint checks it exists."""
+
+    operator: QueueName = "operator"
+    queues: dict[QueueName, Queue] = Field(min_length=1)
+
+
+class Disposition(_Model):
+    """One wrap-up code. The code is the key in `dispositions.yaml`."""
+
+    label: Text
+    description: str | None = None
+    requires_note: bool = False
+    follow_up: bool = Field(default=False, description="the case stays open for a callback")
+    topics: tuple[Topic, ...] = Field(default=(), description="offered only for these topics (all if empty)")
+
+
+class DispositionCatalog(_Model):
+    """`dispositions.yaml`: code -> disposition, in the order the panel offers them."""
+
+    dispositions: dict[Code, Disposition] = Field(min_length=1)
+
+
+class Step(_Model):
+    """One step of a script: exactly one of `say`, `ask`, `check` or `do`.
+
+    `say` is what the agent says, `check` what the agent verifies before going on,
+    `do` an action in the CRM, `ask` a question whose `answers` each lead to steps of
+    their own (the tree). `disposition` suggests the wrap-up code when a call ends there.
+    """
+
+    say: Text | None = None
+    ask: Text | None = None
+    check: Text | None = None
+    do: Text | None = None
+    answers: dict[str, tuple[Step, ...]] | None = None
+    disposition: Code | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        given = [k for k in ("say", "ask", "check", "do") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a step has exactly one of say, ask, check or do")
+        if self.answers is not None and self.ask is None:
+            raise ValueError("only an `ask` step has answers")
+        return self
+
+    @property
+    def kind(self) -> Literal["say", "ask", "check", "do"]:
+        for kind in ("say", "ask", "check", "do"):
+            if getattr(self, kind) is not None:
+                return kind
+        raise AssertionError("validated to have one kind")
+
+    @property
+    def text(self) -> str:
+        value = getattr(self, self.kind)
+        assert isinstance(value, str)
+        return value
+
+
+class Script(_Model):
+    title: Text
+    summary: str | None = None
+    steps: tuple[Step, ...] = Field(min_length=1)
+
+
+class ScriptCatalog(_Model):
+    """`scripts.yaml`: topic -> script; `default` is shown when a call has no topic."""
+
+    default: Topic | None = None
+    scripts: dict[Topic, Script] = Field(min_length=1)
+
+    def for_topic(self, topic: str | None) -> Script | None:
+        """The script for a call's topic, else the default one, else None."""
+        if topic is not None and topic in self.scripts:
+            return self.scripts[topic]
+        if self.default is not None:
+            return self.scripts.get(self.default)
+        return None
+
+
+CATALOG_FILES: Mapping[str, type[BaseModel]] = MappingProxyType(
+    {
+        "queues.yaml": QueueCatalog,
+        "dispositions.yaml": DispositionCatalog,
+        "scripts.yaml": ScriptCatalog,
+    }
+)
+"""File name in `dialplan/` -> its model. Each file is optional."""
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the non-flow files of a dialplan say; None for a file that is absent."""
+
+    queues: QueueCatalog | None = None
+    dispositions: DispositionCatalog | None = None
+    scripts: ScriptCatalog | None = None

@@ -1,0 +1,330 @@
+"""What a pop shows: the caller, their IVR path, the CRM customer, cases, the script.
+
+The pop must be on the agent's screen as the phone rings, so nothing here sits between
+AgentCalled and the websocket: the builder gathers a call's data while the caller is
+still in the IVR or the queue (`observe` starts the prefetch when the IVR hands the call
+on; the IVR's own lookup went through the CRM cache, so this costs no second CRM round
+trip), and `known(call_id)` returns at once whatever is ready. If the CRM is slow, the
+pop goes out with what is known (caller, IVR path, the tier and customer id the IVR
+left in its variables) and `complete` delivers the rest for a `pop.updated`.
+
+Every value in a payload is data for the browser, which renders it with `textContent`:
+nothing here formats HTML.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from crm_adapter.port import Case, CrmAdapter, CrmError, Customer, Interaction, NotFound
+from ivr import variables as V
+from ivr.catalog import Script, ScriptCatalog, Step
+from screenpop.pops import CallEventLike
+from screenpop.store import ScreenpopStore
+
+__all__ = ["CallFacts", "PayloadBuilder", "RecordLink", "absorb", "script_view"]
+
+log = logging.getLogger(__name__)
+
+RecordLink = Callable[[Customer], str | None]
+VIP_TIERS = frozenset({"vip"})
+RECENT_INTERACTIONS = 5
+
+
+@dataclass(slots=True)
+class CallFacts:
+    """What the bus told us about a call before any agent saw it."""
+
+    call_id: str
+    caller_number: str = ""
+    caller_name: str = ""
+    flow: str = ""
+    dnis: str = ""
+    nodes: list[dict[str, str]] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+    queue: str = ""
+
+
+def absorb(facts: CallFacts, event: CallEventLike) -> None:
+    """Fold one call event into the facts (pure)."""
+    data = event.data
+    if event.type == "ivr.started":
+        caller = data.get("caller")
+        if isinstance(caller, Mapping):
+            facts.caller_number = str(caller.get("number") or "")
+            facts.caller_name = str(caller.get("name") or "")
+        facts.flow = str(data.get("flow") or "")
+        facts.dnis = str(data.get("dnis") or "")
+    elif event.type == "ivr.node":
+        facts.nodes.append({"node": str(data.get("node") or ""), "kind": str(data.get("kind") or "")})
+    elif event.type == "ivr.ended":
+        raw = data.get("variables")
+        if isinstance(raw, Mapping):
+            facts.variables = {str(k): str(v) for k, v in raw.items()}
+        facts.queue = facts.variables.get(V.QUEUE, facts.queue)
+    elif event.type in ("queue.joined", "agent.ringing", "agent.connected"):
+        facts.queue = str(data.get("queue") or facts.queue)
+
+
+@dataclass(slots=True)
+class _Crm:
+    """What the CRM said about one call (filled by the prefetch)."""
+
+    done: bool = False
+    error: str | None = None
+    customers: list[Customer] = field(default_factory=list)
+    chosen: str | None = None
+    cases: list[Case] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+    journey: Mapping[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class _Entry:
+    facts: CallFacts
+    crm: _Crm = field(default_factory=_Crm)
+    task: asyncio.Task[None] | None = None
+
+
+class PayloadBuilder:
+    """Gathers and caches each call's pop payload. `late_s` bounds how long a slow CRM
+    may take before the pop settles for what it has (every await has a deadline)."""
+
+    def __init__(self, crm: CrmAdapter, store: ScreenpopStore, *, late_s: float = 5.0,
+                 scripts: ScriptCatalog | None = None, record_link: RecordLink | None = None,
+                 max_calls: int = 5_000) -> None:
+        self._crm = crm
+        self._store = store
+        self._late_s = late_s
+        self._scripts = scripts
+        self._record_link = record_link or (lambda _customer: None)
+        self._max_calls = max_calls
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    # --- inputs -----------------------------------------------------------------------
+
+    def observe(self, event: CallEventLike) -> None:
+        entry = self._entry(event.call_id)
+        absorb(entry.facts, event)
+        if event.type == "ivr.ended" and entry.facts.variables.get(V.OUTCOME) in (
+                "queue", "agent", "extension"):
+            self._start(entry)  # the caller goes to an agent: fetch while they wait
+
+    def forget(self, call_id: str) -> None:
+        entry = self._entries.pop(call_id, None)
+        if entry is not None and entry.task is not None:
+            entry.task.cancel()
+
+    async def aclose(self) -> None:
+        tasks = [e.task for e in self._entries.values() if e.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._entries.clear()
+
+    # --- outputs ----------------------------------------------------------------------
+
+    def known(self, call_id: str) -> dict[str, Any]:
+        """The payload from what is ready now; never waits."""
+        return self._render(self._entry(call_id))
+
+    def is_complete(self, call_id: str) -> bool:
+        entry = self._entries.get(call_id)
+        return entry is not None and entry.crm.done
+
+    async def complete(self, call_id: str) -> dict[str, Any]:
+        """The payload once the CRM answered, failed, or ran past `late_s`."""
+        entry = self._entry(call_id)
+        task = self._start(entry)
+        try:
+            async with asyncio.timeout(self._late_s):
+                # shielded: a caller giving up must not cancel the fetch others share
+                await asyncio.shield(task)
+        except TimeoutError:
+            entry.crm.error = entry.crm.error or "the CRM is slow to answer"
+            entry.crm.done = True
+        return self._render(entry)
+
+    async def choose(self, call_id: str, customer_id: str) -> dict[str, Any]:
+        """The agent picked one of several customers sharing the number (or created one):
+        show that customer's card, cases and history. Raises `NotFound`, `CrmError`."""
+        entry = self._entry(call_id)
+        async with asyncio.timeout(self._late_s):
+            customer = await self._crm.get_customer(customer_id)
+            cases, interactions = await asyncio.gather(
+                self._crm.open_cases(customer.id),
+                self._crm.recent_interactions(customer.id, RECENT_INTERACTIONS))
+        crm = entry.crm
+        if all(c.id != customer.id for c in crm.customers):
+            crm.customers.append(customer)
+        crm.chosen, crm.cases, crm.interactions = customer.id, cases, interactions
+        crm.done, crm.error = True, None
+        return self._render(entry)
+
+    def chosen_customer(self, call_id: str) -> str | None:
+        entry = self._entries.get(call_id)
+        return None if entry is None else entry.crm.chosen
+
+    def journey_summary(self, call_id: str) -> str:
+        """The IVR path in one line, as the CRM interaction records it."""
+        return " > ".join(s["label"] or s["node"] for s in self._steps(self._entry(call_id)))
+
+    # --- gathering --------------------------------------------------------------------
+
+    def _entry(self, call_id: str) -> _Entry:
+        entry = self._entries.get(call_id)
+        if entry is None:
+            entry = self._entries[call_id] = _Entry(CallFacts(call_id))
+            while len(self._entries) > self._max_calls:
+                _, old = self._entries.popitem(last=False)
+                if old.task is not None:
+                    old.task.cancel()
+        else:
+            self._entries.move_to_end(call_id)
+        return entry
+
+    def _start(self, entry: _Entry) -> asyncio.Task[None]:
+        if entry.task is None:
+            entry.task = asyncio.create_task(self._fetch(entry), name=f"pop-payload-{entry.facts.call_id}")
+        return entry.task
+
+    async def _fetch(self, entry: _Entry) -> None:
+        facts, crm = entry.facts, entry.crm
+        try:
+            async with asyncio.timeout(self._late_s):
+                await self._fetch_local(entry)
+                await self._fetch_crm(facts, crm)
+        except TimeoutError:
+            crm.error = "the CRM did not answer in time"
+        except CrmError as exc:
+            crm.error = f"the CRM is unavailable ({type(exc).__name__})"
+            log.warning("pop payload for call %r: %s", facts.call_id, type(exc).__name__)
+        except Exception:
+            # a bug or a database failure: the pop still goes out with what is known
+            crm.error = "the customer data could not be read"
+            log.exception("pop payload for call %r failed", facts.call_id)
+        finally:
+            crm.done = True
+
+    async def _fetch_local(self, entry: _Entry) -> None:
+        facts = entry.facts
+        # the journey and the call row are in our own database: the classic AGI
+        # script (another process) leaves them there with no bus event at all
+        entry.crm.journey = await self._store.journey(facts.call_id)
+        journey = entry.crm.journey or {}
+        if not facts.caller_number:
+            caller = journey.get("caller")
+            if isinstance(caller, Mapping):
+                facts.caller_number = str(caller.get("number") or "")
+                facts.caller_name = facts.caller_name or str(caller.get("name") or "")
+            else:
+                row = await self._store.call(facts.call_id)
+                if row is not None:
+                    facts.caller_number = str(row.get("caller") or "")
+                    facts.caller_name = facts.caller_name or str(row.get("caller_name") or "")
+        if not facts.variables and isinstance(journey.get("variables"), Mapping):
+            facts.variables = {str(k): str(v) for k, v in journey["variables"].items()}
+
+    async def _fetch_crm(self, facts: CallFacts, crm: _Crm) -> None:
+        customers: list[Customer] = []
+        known_id = facts.variables.get(V.CUSTOMER_ID) or ""
+        if known_id:
+            try:
+                customers = [await self._crm.get_customer(known_id)]
+            except NotFound:
+                customers = []
+        if not customers and facts.caller_number:
+            customers = await self._crm.find_by_phone(facts.caller_number)
+        crm.customers = customers
+        if len(customers) == 1:
+            crm.chosen = customers[0].id
+            crm.cases, crm.interactions = await asyncio.gather(
+                self._crm.open_cases(crm.chosen),
+                self._crm.recent_interactions(crm.chosen, RECENT_INTERACTIONS))
+
+    # --- rendering --------------------------------------------------------------------
+
+    def _steps(self, entry: _Entry) -> list[dict[str, Any]]:
+        journey = entry.crm.journey
+        raw = journey.get("steps") if journey else None
+        if isinstance(raw, Sequence) and raw:
+            return [{"node": str(s.get("node") or ""), "label": str(s.get("label") or ""),
+                     "kind": str(s.get("kind") or ""),
+                     "keys": [str(k) for k in s.get("keys") or ()],
+                     "result": str(s.get("result") or "")}
+                    for s in raw if isinstance(s, Mapping)]
+        return [{"node": n["node"], "label": "", "kind": n["kind"], "keys": [], "result": ""}
+                for n in entry.facts.nodes]
+
+    def _customer(self, customer: Customer) -> dict[str, Any]:
+        return {"id": customer.id, "name": customer.name, "phones": list(customer.phones),
+                "account": customer.account, "tier": customer.tier,
+                "vip": (customer.tier or "").casefold() in VIP_TIERS,
+                "language": customer.language, "email": customer.email,
+                "external_id": customer.external_id, "notes": customer.notes,
+                "record_url": self._record_link(customer)}
+
+    def _render(self, entry: _Entry) -> dict[str, Any]:
+        facts, crm = entry.facts, entry.crm
+        variables = facts.variables
+        journey = crm.journey or {}
+        topic = variables.get(V.TOPIC) or journey.get("topic") or None
+        verified = variables.get(V.VERIFIED) == "1" or journey.get("verified") is True
+        chosen = next((c for c in crm.customers if c.id == crm.chosen), None)
+        tier = (chosen.tier if chosen is not None else None) or variables.get(V.TIER) or None
+        if not crm.done:
+            match = "pending"
+        elif crm.error is not None and not crm.customers:
+            match = "unknown"
+        elif chosen is not None:
+            match = "one"
+        elif len(crm.customers) > 1:
+            match = "several"
+        else:
+            match = "none"
+        script = self._scripts.for_topic(topic) if self._scripts is not None else None
+        return {
+            "status": "loading" if not crm.done else ("partial" if crm.error else "complete"),
+            "crm_error": crm.error,
+            "caller": {"number": facts.caller_number, "name": facts.caller_name},
+            "flow": facts.flow or str(journey.get("flow") or ""),
+            "dnis": facts.dnis,
+            "queue": facts.queue,
+            "topic": topic,
+            "verified": verified,
+            "tier": tier,
+            "vip": (tier or "").casefold() in VIP_TIERS,
+            "ivr": {"steps": self._steps(entry),
+                    "outcome": variables.get(V.OUTCOME) or None,
+                    "last_node": variables.get(V.LAST_NODE) or None},
+            "match": match,
+            "customer": self._customer(chosen) if chosen is not None else None,
+            "candidates": [self._customer(c) for c in crm.customers] if chosen is None else [],
+            "cases": [{"id": c.id, "subject": c.subject, "status": c.status,
+                       "opened": c.opened.isoformat()} for c in crm.cases],
+            "interactions": [{"call_id": i.call_id, "started": i.started.isoformat(),
+                              "agent": i.agent, "disposition": i.disposition,
+                              "notes": i.notes, "journey": i.journey}
+                             for i in crm.interactions if i.call_id != facts.call_id],
+            "script": script_view(script, topic) if script is not None else None,
+            "new_customer": {"name": facts.caller_name, "phone": facts.caller_number}
+            if match == "none" else None,
+        }
+
+
+def script_view(script: Script, topic: str | None) -> dict[str, Any]:
+    return {"topic": topic, "title": script.title, "summary": script.summary,
+            "steps": [_step_view(s) for s in script.steps]}
+
+
+def _step_view(step: Step) -> dict[str, Any]:
+    view: dict[str, Any] = {"kind": step.kind, "text": step.text, "disposition": step.disposition}
+    if step.answers:
+        view["answers"] = [{"answer": answer, "steps": [_step_view(s) for s in steps]}
+                           for answer, steps in step.answers.items()]
+    return view

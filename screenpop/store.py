@@ -1,0 +1,103 @@
+"""What the screen-pop reads and writes besides the CRM: agents, journeys, pop history.
+
+`ScreenpopStore` is the Protocol the web app is given; `screenpop.sqlstore` implements
+it on callpop's database (the `agents`, `calls`, `journeys`, `pops` and
+`interactions` tables of `crm_adapter/migrations/`). Customer data never comes
+through here: that is the CRM adapter's job (`crm_adapter.port.CrmAdapter`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = [
+    "ROLES",
+    "Account",
+    "AccountExists",
+    "CallRow",
+    "Role",
+    "ScreenpopStore",
+    "StoreError",
+]
+
+Role = Literal["agent", "supervisor", "admin"]
+ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
+# Pop states as the `pops` table spells them (the panel's "accepted" is "live" there).
+StoredPopState = Literal["offered", "live", "wrapup", "done", "retracted"]
+
+
+class StoreError(Exception):
+    """The store cannot do what was asked (a user error: the message says why)."""
+
+
+class AccountExists(StoreError):
+    """An agent with this name or interface is already there."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person who logs in to the panel. `interface` is their queue-member interface
+    as AMI reports it (`PJSIP/101`, `Local/8100@callpop-agents`)."""
+
+    id: str
+    name: str
+    interface: str
+    role: Role
+    password_hash: str
+    active: bool = True
+
+    def public(self) -> dict[str, str]:
+        """What the browser may know of the account (never the hash)."""
+        return {"id": self.id, "name": self.name, "interface": self.interface, "role": self.role}
+
+
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """One line of an agent's "today's calls"."""
+
+    call_id: str
+    state: StoredPopState
+    offered_at: datetime
+    connected_at: datetime | None
+    ended_at: datetime | None
+    caller: str
+    caller_name: str
+    customer_id: str | None
+    disposition: str | None
+
+
+class ScreenpopStore(Protocol):
+    async def account_by_name(self, name: str) -> Account | None: ...
+
+    async def account(self, agent_id: str) -> Account | None: ...
+
+    async def accounts(self) -> list[Account]:
+        """Every active account, by name."""
+        ...
+
+    async def add_account(self, name: str, interface: str, role: Role,
+                          password_hash: str) -> Account:
+        """Raises `AccountExists`."""
+        ...
+
+    async def set_password_hash(self, agent_id: str, password_hash: str) -> None: ...
+
+    async def journey(self, call_id: str) -> Mapping[str, Any] | None:
+        """The stored IVR journey of the call (`ivr.journey.Journey.to_dict()`)."""
+        ...
+
+    async def call(self, call_id: str) -> Mapping[str, Any] | None:
+        """The `calls` row: caller, caller_name, dnis, flow, customer_id, started_at."""
+        ...
+
+    async def record_pop(self, call_id: str, agent_id: str, state: StoredPopState,
+                         at: datetime) -> None:
+        """Keep the pop's state for the agent's history and the reports."""
+        ...
+
+    async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:
+        """The agent's pops offered since `since`, newest first (retracted ones left out)."""
+        ...

@@ -1,0 +1,162 @@
+"""The supervisor's wallboard: calls in the IVR by node, calls waiting per queue, agents
+and their states. Pure: events in (bus order), a JSON-ready snapshot out.
+
+Calls in the IVR are counted from `ivr.started` / `ivr.node` / `ivr.ended`, waiting
+calls from `queue.joined` / `queue.left`; `call.hungup` clears both, so a caller who
+hangs up without a `queue.left` (AMI down for a moment) does not wait forever. Agent
+states come from their pops (`screenpop.pops`), not from AMI member status: the
+wallboard shows what the agents' panels show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from screenpop.pops import CallEventLike, Pop, PopState
+
+__all__ = ["AgentLine", "Wallboard", "agent_state"]
+
+# How an agent's desk reads, most demanding first: one live call outweighs an offer.
+_STATE_ORDER = (PopState.ACCEPTED, PopState.OFFERED, PopState.WRAPUP)
+_STATE_NAMES = {PopState.ACCEPTED: "on_call", PopState.OFFERED: "ringing",
+                PopState.WRAPUP: "wrapup"}
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLine:
+    """An agent as the wallboard lists them."""
+
+    id: str
+    name: str
+    interface: str
+    role: str
+
+
+@dataclass(slots=True)
+class _IvrCall:
+    flow: str
+    node: str
+    since: str
+
+
+@dataclass(slots=True)
+class _Waiting:
+    call_id: str
+    since: str
+    priority: int
+    caller: str
+
+
+@dataclass(slots=True)
+class Wallboard:
+    """Live counts for the supervisor page."""
+
+    in_ivr: dict[str, _IvrCall] = field(default_factory=dict)
+    waiting: dict[str, dict[str, _Waiting]] = field(default_factory=dict)  # queue -> call -> entry
+    callers: dict[str, str] = field(default_factory=dict)  # call id -> caller number, while known
+    handled: int = 0
+    abandoned: int = 0
+
+    def handle(self, event: CallEventLike) -> bool:
+        """Take one call event; True if the board changed."""
+        kind, call_id, data = event.type, event.call_id, event.data
+        if kind == "ivr.started":
+            caller = data.get("caller")
+            number = caller.get("number") if isinstance(caller, Mapping) else None
+            self.callers[call_id] = str(number or "")
+            self.in_ivr[call_id] = _IvrCall(str(data.get("flow") or ""), "", event.at)
+            return True
+        if kind == "ivr.node":
+            current = self.in_ivr.get(call_id)
+            if current is None:  # serve started mid-call: count it from now
+                current = self.in_ivr[call_id] = _IvrCall("", "", event.at)
+            current.node = str(data.get("node") or "")
+            current.since = event.at
+            return True
+        if kind == "ivr.ended":
+            return self.in_ivr.pop(call_id, None) is not None
+        if kind == "queue.joined":
+            queue = str(data.get("queue") or "")
+            priority = data.get("priority")
+            self.waiting.setdefault(queue, {})[call_id] = _Waiting(
+                call_id, event.at, priority if isinstance(priority, int) else 0,
+                self.callers.get(call_id, ""))
+            return True
+        if kind == "queue.left":
+            reason = data.get("reason")
+            if reason == "connected":
+                self.handled += 1
+            elif reason == "abandoned":
+                self.abandoned += 1
+            return self._leave_queues(call_id) or reason in ("connected", "abandoned")
+        if kind == "agent.connected":
+            return self._leave_queues(call_id)
+        if kind == "call.hungup":
+            changed = self.in_ivr.pop(call_id, None) is not None
+            changed = self._leave_queues(call_id) or changed
+            self.callers.pop(call_id, None)
+            return changed
+        return False
+
+    def _leave_queues(self, call_id: str) -> bool:
+        changed = False
+        for queue in list(self.waiting):
+            if self.waiting[queue].pop(call_id, None) is not None:
+                changed = True
+                if not self.waiting[queue]:
+                    del self.waiting[queue]
+        return changed
+
+    def snapshot(self, *, now: str, agents: Sequence[AgentLine],
+                 pops_of: Callable[[str], Iterable[Pop]],
+                 online: Callable[[str], bool]) -> dict[str, Any]:
+        """The board as the supervisor page renders it."""
+        nodes: dict[tuple[str, str], int] = {}
+        for call in self.in_ivr.values():
+            key = (call.flow, call.node)
+            nodes[key] = nodes.get(key, 0) + 1
+        queues = []
+        for queue, entries in sorted(self.waiting.items()):
+            oldest = min(entries.values(), key=lambda w: w.since)
+            queues.append({"queue": queue, "waiting": len(entries), "oldest_since": oldest.since,
+                           "calls": [{"call_id": w.call_id, "since": w.since,
+                                      "priority": w.priority, "caller": w.caller}
+                                     for w in sorted(entries.values(),
+                                                     key=lambda w: (-w.priority, w.since))]})
+        lines = []
+        for agent in agents:
+            state, pop = agent_state(pops_of(agent.id))
+            is_online = online(agent.id)
+            lines.append({
+                "id": agent.id, "name": agent.name, "interface": agent.interface,
+                "role": agent.role, "online": is_online,
+                "state": state if (pop is not None or is_online) else "offline",
+                "since": pop.since if pop is not None else None,
+                "call_id": pop.call_id if pop is not None else None,
+                "queue": pop.queue if pop is not None else None,
+            })
+        return {
+            "now": now,
+            "ivr": {"total": len(self.in_ivr),
+                    "nodes": [{"flow": flow, "node": node or "(start)", "calls": count}
+                              for (flow, node), count in sorted(nodes.items())]},
+            "queues": queues,
+            "agents": lines,
+            "totals": {"in_ivr": len(self.in_ivr),
+                       "waiting": sum(len(e) for e in self.waiting.values()),
+                       "talking": sum(1 for line in lines if line["state"] == "on_call"),
+                       "handled": self.handled, "abandoned": self.abandoned},
+        }
+
+
+def agent_state(pops: Iterable[Pop]) -> tuple[str, Pop | None]:
+    """`available`, `ringing`, `on_call` or `wrapup`, and the pop that makes it so."""
+    by_state: dict[PopState, Pop] = {}
+    for pop in pops:
+        by_state.setdefault(pop.state, pop)
+    for state in _STATE_ORDER:
+        if state in by_state:
+            return _STATE_NAMES[state], by_state[state]
+    return "available", None

@@ -390,7 +390,9 @@ class _Parser:
 
     def expect(self, text: str, what: str) -> _Token:
         if not self.at(text):
-            raise ConditionError(f"expected {what}, found {_describe(self.token)}", self.token.offset)
+            raise ConditionError(
+                f"expected {what}, found {_describe(self.token)}", self.token.offset
+            )
         return self.advance()
 
     def nest(self, offset: int) -> None:
@@ -403,12 +405,12 @@ class _Parser:
             raise ConditionError("empty condition", 0)
         tree = self.or_expr()
         if self.token.kind != "end":
-            hint = " (comparisons do not chain: join them with and)" if self.at(
-                *_COMPARISONS, "not"
-            ) else ""
-            raise ConditionError(
-                f"unexpected {_describe(self.token)}{hint}", self.token.offset
+            hint = (
+                " (comparisons do not chain: join them with and)"
+                if self.at(*_COMPARISONS, "not")
+                else ""
             )
+            raise ConditionError(f"unexpected {_describe(self.token)}{hint}", self.token.offset)
         return tree
 
     def or_expr(self) -> _Expr:
@@ -439,7 +441,9 @@ class _Parser:
         if self.at("not"):
             token = self.advance()
             if not self.at("in"):
-                raise ConditionError("expected `in` after `not` (as in `x not in [...]`)", token.offset)
+                raise ConditionError(
+                    "expected `in` after `not` (as in `x not in [...]`)", token.offset
+                )
             self.advance()
             return _Compare("not in", left, self.operand())
         if not self.at(*_COMPARISONS):

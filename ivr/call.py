@@ -1,0 +1,263 @@
+"""The state of one call inside the engine, and the moves every node kind shares.
+
+`Session` checks the contract with the driver; the node handlers (`ivr.listening`
+for menus and inputs, `ivr.routing` for the rest) decide; `Call` holds what they
+decide on (type-ahead, the menu stack, counters, what the CRM said) and records it
+in the journey. Nothing here does I/O: decisions become `Action`s in `Call.out`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal, TypeAlias
+
+from ivr.actions import Action, Hangup, Spoken, Transfer, TransferKind
+from ivr.compiled import CompiledFlows
+from ivr.context import CallContext
+from ivr.events import CallStarted
+from ivr.flow import Flow, InputNode, MenuNode, Node, Prompt, Settings
+from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.outcome import Outcome, error_variables
+from ivr.templates import resolve
+
+__all__ = [
+    "OVERTIME_STEPS",
+    "Call",
+    "Next",
+    "Relisten",
+    "Target",
+    "Visit",
+    "Wait",
+    "WaitKind",
+    "iso_utc",
+]
+
+# Once max_steps is spent the caller is on the way to the operator. The operator node
+# may still route (hours, branch, a "please hold" play) for this many nodes, but may
+# not listen; past that, or at a listening node, the call goes straight to
+# settings.operator_queue. This is what makes every call end.
+OVERTIME_STEPS: Final = 10
+
+Target: TypeAlias = tuple[str, str]
+"""(flow id, node id) of the next node to enter."""
+
+
+@dataclass(frozen=True, slots=True)
+class Relisten:
+    """Stay in the listening node and listen again, after `lead` (e.g. "invalid option").
+
+    `replay=False` asks again with the node's own prompts only."""
+
+    lead: tuple[Spoken, ...] = ()
+    replay: bool = True
+
+
+Next: TypeAlias = Target | Relisten | None
+"""What a node handler decided: enter a node, listen again, or stop (an action that
+waits for the driver, or a final one, is in `Call.out`)."""
+
+WaitKind = Literal["play", "lookup-prompts", "lookup", "menu", "input", "confirm"]
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """What the pending action waits for, with what the answer needs to be understood."""
+
+    kind: WaitKind
+    prefix: str = ""
+    """input: digits taken from type-ahead before this Collect."""
+    entry: str = ""
+    """confirm: the entry being read back."""
+
+
+@dataclass(slots=True)
+class Visit:
+    """The node the caller is in. Invalid and timeout counts live in `step`."""
+
+    flow: str
+    node_id: str
+    node: Node
+    step: Step
+    repeats: int = 0
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds, as call events and journeys carry times."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Call:
+    def __init__(self, flows: CompiledFlows, flow_id: str, started: CallStarted) -> None:
+        self.flows = flows
+        self.flow_id = flow_id
+        self.start_flow: Flow = flows.flow(flow_id)
+        self.started = started
+        self.now_ms = started.at_ms
+        self.context = CallContext(
+            call_id=started.call_id,
+            flow=flow_id,
+            caller_number=started.caller.number,
+            caller_name=started.caller.name,
+            dnis=started.dnis,
+        )
+        self.journey = Journey(
+            call_id=started.call_id,
+            flow=flow_id,
+            caller_number=started.caller.number,
+            caller_name=started.caller.name,
+            dnis=started.dnis,
+            started_at=iso_utc(started.now),
+        )
+        self.out: list[Action] = []
+        self.wait: Wait | None = None
+        self.visit: Visit | None = None
+        self.ended = False
+        self.buffer = ""
+        """Type-ahead: keys pressed that no node has taken yet."""
+        self.history: list[Target] = []
+        """The menus the caller came through, the current one last (for `back`)."""
+        self.steps = 0
+        self.overtime: int | None = None
+        self.failures = 0
+        self.reason = "routed"
+        """Why the call is going where it goes (the journey outcome's reason)."""
+        self.topic: str | None = None
+        self.customer_id = ""
+        self.tier = ""
+        self.verified = False
+
+    # --- where we are ---------------------------------------------------------------------
+
+    @property
+    def here(self) -> Visit:
+        assert self.visit is not None, "no node entered yet"
+        return self.visit
+
+    def settings(self, flow_id: str | None = None) -> Settings:
+        """The settings of the flow the caller is in (or of `flow_id`)."""
+        return self.flows.flow(flow_id or self.here.flow).settings
+
+    def prompts(self, prompts: Iterable[Prompt], digits: str | None = None) -> tuple[Spoken, ...]:
+        """Prompts ready to play, templates filled (`{digits}` is the entry being confirmed)."""
+        context = self.context
+
+        def value(name: str) -> str | int | float | bool | None:
+            return digits if name == "digits" else context.value(name)
+
+        return resolve(prompts, value)
+
+    def emit_wait(self, action: Action, wait: Wait) -> None:
+        self.out.append(action)
+        self.wait = wait
+
+    def leave(self, result: str) -> None:
+        """Close the current node's journey step, saying how it was left."""
+        if self.visit is not None and self.visit.step.left_ms is None:
+            self.visit.step.left_ms = self.now_ms
+            self.visit.step.result = result
+
+    # --- counting failures ----------------------------------------------------------------
+
+    def failed(self, what: Literal["invalid", "timeout"], *, replay_lead: bool = True) -> Next:
+        """Count an invalid entry or a timeout in the current menu or input.
+
+        The node's own counter first: when it runs out, `on_failure` or the operator.
+        Then the call's: `agent_after_failures` failures in all lead to the operator.
+        Otherwise listen again after the node's (or the settings') prompts for it.
+        Type-ahead is dropped: the caller is not where they thought they were.
+        """
+        visit = self.here
+        node = visit.node
+        assert isinstance(node, MenuNode | InputNode)
+        settings = self.settings()
+        self.failures += 1
+        self.buffer = ""
+        if what == "invalid":
+            visit.step.invalid += 1
+            count, limit = visit.step.invalid, node.max_invalid or settings.max_invalid
+            prompts = node.invalid_prompts
+            prompts = settings.invalid_prompts if prompts is None else prompts
+            reason = "max-invalid"
+        else:
+            visit.step.timeouts += 1
+            count, limit = visit.step.timeouts, node.max_timeouts or settings.max_timeouts
+            prompts = node.timeout_prompts
+            prompts = settings.timeout_prompts if prompts is None else prompts
+            reason = "max-timeouts"
+        if count >= limit:
+            self.leave(reason)
+            if node.on_failure is not None:
+                self.reason = reason
+                return (visit.flow, node.on_failure)
+            return self.to_operator(reason)
+        after = self.start_flow.settings.agent_after_failures
+        if after is not None and self.failures >= after:
+            self.leave("agent-after-failures")
+            return self.to_operator("agent-after-failures")
+        return Relisten(self.prompts(prompts), replay=replay_lead)
+
+    # --- leaving the IVR ------------------------------------------------------------------
+
+    def to_operator(self, reason: str, flow_id: str | None = None) -> Next:
+        """To the operator node of the flow, or its operator queue when it has none."""
+        self.reason = reason
+        flow_id = flow_id or self.here.flow
+        operator = self.settings(flow_id).operator
+        if operator is None or (self.overtime is not None and reason != "max-steps"):
+            return self.to_operator_queue(flow_id)
+        return (flow_id, operator)
+
+    def to_operator_queue(self, flow_id: str) -> Next:
+        return self.transfer("queue", self.settings(flow_id).operator_queue, 0, ())
+
+    def outcome(self, outcome: str, target: str = "", priority: int | None = None) -> Outcome:
+        return Outcome(
+            call_id=self.started.call_id,
+            flow=self.flow_id,
+            outcome=outcome,
+            target=target,
+            priority=priority,
+            customer_id=self.customer_id,
+            tier=self.tier,
+            verified=self.verified,
+            topic=self.topic or "",
+            last_node=self.visit.node_id if self.visit else "",
+        )
+
+    def transfer(
+        self, kind: TransferKind, target: str, priority: int, prompts: tuple[Spoken, ...]
+    ) -> Next:
+        variables = self.outcome(kind, target, priority).variables()
+        self.out.append(Transfer(kind, target, priority, variables, prompts))
+        self.end(kind, target, priority)
+        return None
+
+    def hangup(self, prompts: tuple[Spoken, ...]) -> Next:
+        self.out.append(Hangup(self.outcome("hangup").variables(), prompts))
+        self.end("hangup")
+        return None
+
+    def end(self, kind: str, target: str | None = None, priority: int | None = None) -> None:
+        """The call leaves the IVR: close the journey with its outcome."""
+        self.leave(kind)
+        outcome = self.outcome(kind, target or "", priority)
+        self.journey.outcome = JourneyOutcome(kind, target, priority, self.reason, self.now_ms)
+        self.journey.variables = dict(outcome.variables())
+        self.journey.topic = self.topic
+        self.wait = None
+        self.ended = True
+
+    def fail(self, reason: str) -> None:
+        """The engine cannot go on (a flow defect, a driver or engine bug): an `error`
+        outcome, which the runner turns into CALLPOP_OUTCOME=error and the operator."""
+        self.wait = None
+        self.ended = True
+        if self.journey.outcome is None:
+            self.leave("error")
+            self.journey.outcome = JourneyOutcome("error", None, None, reason, self.now_ms)
+            self.journey.variables = dict(
+                error_variables(self.started.call_id, self.flow_id, self.journey.last_node)
+            )
+            self.journey.topic = self.topic

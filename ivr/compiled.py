@@ -1,0 +1,79 @@
+"""The flows a call may walk, with what the engine derives from them parsed once.
+
+Conditions and schedules are text in the flow file; parsing them for every call
+would cost each call for nothing. A `CompiledFlows` parses each one the first time
+a call needs it and keeps it; the composition root builds one per loaded set of
+flows and hands it to every `Session` (a `Session` given plain flows builds its own).
+Nothing is parsed before it is needed, so a defect in a node no call reaches never
+touches a call: `callpop lint` is what finds those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from zoneinfo import ZoneInfo
+
+from ivr.conditions import Condition, ConditionError, parse
+from ivr.errors import FlowError
+from ivr.flow import BranchNode, Flow, HoursNode, Node
+from ivr.schedule import WeeklyHours, parse_weekly, zone
+
+__all__ = ["CompiledFlows"]
+
+
+class CompiledFlows(Mapping[str, Flow]):
+    """A read-only mapping flow id -> `Flow`, plus their parsed conditions and schedules."""
+
+    def __init__(self, flows: Mapping[str, Flow]) -> None:
+        self._flows = dict(flows)
+        self._conditions: dict[tuple[str, str], tuple[Condition, ...]] = {}
+        self._hours: dict[tuple[str, str], tuple[ZoneInfo, WeeklyHours]] = {}
+
+    def __getitem__(self, flow_id: str) -> Flow:
+        return self._flows[flow_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._flows)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def flow(self, flow_id: str, *, from_flow: str | None = None) -> Flow:
+        try:
+            return self._flows[flow_id]
+        except KeyError:
+            raise FlowError(f"no flow {flow_id!r}", flow=from_flow or flow_id) from None
+
+    def node(self, flow_id: str, node_id: str) -> Node:
+        try:
+            return self.flow(flow_id).nodes[node_id]
+        except KeyError:
+            raise FlowError(f"no node {node_id!r}", flow=flow_id, node=node_id) from None
+
+    def conditions(self, flow_id: str, node_id: str, node: BranchNode) -> tuple[Condition, ...]:
+        key = (flow_id, node_id)
+        found = self._conditions.get(key)
+        if found is None:
+            parsed: list[Condition] = []
+            for number, case in enumerate(node.cases, start=1):
+                try:
+                    parsed.append(parse(case.when))
+                except ConditionError as exc:
+                    raise FlowError(
+                        f"case {number}: {exc.message} (at character {exc.offset + 1})",
+                        flow=flow_id,
+                        node=node_id,
+                    ) from None
+            found = self._conditions[key] = tuple(parsed)
+        return found
+
+    def hours(self, flow_id: str, node_id: str, node: HoursNode) -> tuple[ZoneInfo, WeeklyHours]:
+        key = (flow_id, node_id)
+        found = self._hours.get(key)
+        if found is None:
+            try:
+                found = (zone(node.timezone), parse_weekly(node.weekly))
+            except ValueError as exc:
+                raise FlowError(str(exc), flow=flow_id, node=node_id) from None
+            self._hours[key] = found
+        return found

@@ -1,0 +1,53 @@
+"""The outcome variables a call leaves on its channel (the `CALLPOP_*` contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ivr import variables as v
+
+__all__ = ["Outcome", "error_variables"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Everything the dialplan is told when the IVR ends."""
+
+    call_id: str
+    flow: str
+    outcome: str
+    target: str = ""
+    priority: int | None = None
+    customer_id: str = ""
+    tier: str = ""
+    verified: bool = False
+    topic: str = ""
+    last_node: str = ""
+
+    def variables(self) -> tuple[tuple[str, str], ...]:
+        """All of `ivr.variables.ALL`, in that order, ready to set on the channel."""
+        values = {
+            v.CALL_ID: self.call_id,
+            v.FLOW: self.flow,
+            v.OUTCOME: self.outcome,
+            v.TARGET: self.target,
+            v.QUEUE: self.target if self.outcome == "queue" else "",
+            v.PRIORITY: "" if self.priority is None else str(self.priority),
+            v.CUSTOMER_ID: self.customer_id,
+            v.TIER: self.tier,
+            v.VERIFIED: v.flag(self.verified),
+            v.TOPIC: self.topic,
+            v.LAST_NODE: self.last_node,
+        }
+        return tuple((name, values[name]) for name in v.ALL)
+
+
+def error_variables(call_id: str, flow: str, last_node: str | None) -> tuple[tuple[str, str], ...]:
+    """What the runner sets when callpop itself failed: the dialplan's `error` route
+    sends the caller to the operator, with the call id kept for the agent's pop."""
+    return (
+        (v.CALL_ID, call_id),
+        (v.FLOW, flow),
+        (v.OUTCOME, "error"),
+        (v.LAST_NODE, last_node or ""),
+    )

@@ -1,0 +1,169 @@
+"""Nodes that do not listen: announcements, CRM lookups, branches, hours, jumps, and
+the nodes that leave the IVR. One `enter_*` function per node kind (`ENTER` maps kinds
+to them, with `ivr.listening` for menus and inputs), plus the answers to what they
+wait for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Final, Literal
+
+from ivr.actions import Lookup, Play
+from ivr.call import Call, Next, Relisten, Wait
+from ivr.events import LookupFinished, LookupStatus
+from ivr.flow import (
+    BranchNode,
+    GotoNode,
+    HangupNode,
+    HoursNode,
+    InputNode,
+    LookupNode,
+    MenuNode,
+    PlayNode,
+    TransferNode,
+    VoicemailNode,
+)
+from ivr.schedule import status
+
+__all__ = ["ENTER", "looked_up", "lookup_now", "played"]
+
+
+def _enter_menu(call: Call, node: MenuNode) -> Next:
+    here = (call.here.flow, call.here.node_id)
+    # The menu stack for `back`: re-entering the menu on top (a repeat by another
+    # route, a `back` to it) does not stack it twice.
+    if not call.history or call.history[-1] != here:
+        call.history.append(here)
+    return Relisten()
+
+
+def _enter_input(call: Call, node: InputNode) -> Next:
+    return Relisten()
+
+
+def _enter_play(call: Call, node: PlayNode) -> Next:
+    if node.interruptible and call.buffer:
+        # The caller is already typing ahead: they would have interrupted it anyway.
+        call.leave("skipped")
+        return (call.here.flow, node.next)
+    call.emit_wait(Play(call.prompts(node.prompts), node.interruptible), Wait("play"))
+    return None
+
+
+def played(call: Call) -> Next:
+    node = call.here.node
+    assert isinstance(node, PlayNode)
+    call.leave("played")
+    return (call.here.flow, node.next)
+
+
+def _lookup_value(call: Call, node: LookupNode) -> str:
+    if node.by == "caller":
+        return call.started.caller.number
+    value = call.context.vars.get(node.variable or "")
+    return "" if value is None else str(value)
+
+
+def _enter_lookup(call: Call, node: LookupNode) -> Next:
+    if not _lookup_value(call, node):
+        # Nothing to look up (a withheld number, an unset variable): no CRM knows it.
+        call.leave("not_found")
+        return (call.here.flow, node.not_found)
+    if node.prompts and not call.buffer:
+        call.emit_wait(Play(call.prompts(node.prompts)), Wait("lookup-prompts"))
+        return None
+    return lookup_now(call)
+
+
+def lookup_now(call: Call) -> Next:
+    node = call.here.node
+    assert isinstance(node, LookupNode)
+    by: Literal["phone", "account"] = "phone" if node.by == "caller" else "account"
+    call.emit_wait(Lookup(by, _lookup_value(call, node)), Wait("lookup"))
+    return None
+
+
+def looked_up(call: Call, event: LookupFinished) -> Next:
+    node = call.here.node
+    assert isinstance(node, LookupNode)
+    flow = call.here.flow
+    if event.status is LookupStatus.FOUND and event.customer is not None:
+        call.context.customer_found(event.customer, event.matches)
+        customer_id, tier = event.customer.get("id"), event.customer.get("tier")
+        call.customer_id = "" if customer_id is None else str(customer_id)
+        call.tier = "" if tier is None else str(tier)
+        call.journey.customer_id = call.customer_id or None
+        if node.by == "account":
+            # The caller typed an account number that exists: they proved who they are.
+            call.verified = call.journey.verified = True
+        call.leave("found")
+        return (flow, node.found)
+    if event.status is LookupStatus.UNAVAILABLE:
+        call.leave("unavailable")
+        return (flow, node.unavailable or node.not_found)
+    call.leave("not_found")
+    return (flow, node.not_found)
+
+
+def _enter_branch(call: Call, node: BranchNode) -> Next:
+    flow = call.here.flow
+    conditions = call.flows.conditions(flow, call.here.node_id, node)
+    context = call.context.conditions
+    for number, (case, condition) in enumerate(zip(node.cases, conditions, strict=True), 1):
+        if condition.evaluate(context):
+            call.leave(f"case-{number}")
+            return (flow, case.goto)
+    call.leave("default")
+    return (flow, node.default)
+
+
+def _enter_hours(call: Call, node: HoursNode) -> Next:
+    flow = call.here.flow
+    tz, weekly = call.flows.hours(flow, call.here.node_id, node)
+    # The call's instant: its start as the driver saw it, plus the engine's time since.
+    now = call.started.now + timedelta(milliseconds=call.now_ms - call.started.at_ms)
+    result = status(now, tz, weekly, node.holidays)
+    call.leave(result)
+    if result == "open":
+        return (flow, node.open)
+    if result == "holiday":
+        return (flow, node.holiday or node.closed)
+    return (flow, node.closed)
+
+
+def _enter_goto(call: Call, node: GotoNode) -> Next:
+    here = call.here.flow
+    call.leave("goto")
+    flow = node.flow or here
+    return (flow, node.node or call.flows.flow(flow, from_flow=here).entry)
+
+
+def _enter_transfer(call: Call, node: TransferNode) -> Next:
+    if node.topic is not None:
+        call.topic = node.topic
+    return call.transfer(node.kind, node.target, node.priority, call.prompts(node.prompts))
+
+
+def _enter_voicemail(call: Call, node: VoicemailNode) -> Next:
+    return call.transfer("voicemail", node.mailbox, 0, call.prompts(node.prompts))
+
+
+def _enter_hangup(call: Call, node: HangupNode) -> Next:
+    return call.hangup(call.prompts(node.prompts))
+
+
+# Each node kind's entry, by its `type:` (the node classes are the flow model's).
+ENTER: Final[dict[str, Callable[[Call, Any], Next]]] = {
+    "menu": _enter_menu,
+    "input": _enter_input,
+    "play": _enter_play,
+    "lookup": _enter_lookup,
+    "branch": _enter_branch,
+    "hours": _enter_hours,
+    "goto": _enter_goto,
+    "transfer": _enter_transfer,
+    "voicemail": _enter_voicemail,
+    "hangup": _enter_hangup,
+}

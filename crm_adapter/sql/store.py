@@ -1,0 +1,381 @@
+"""The built-in CRM: a `CrmAdapter` on callpop's own database (SQLite or PostgreSQL).
+
+Short transactions only (wazo-agid held one per call; we hold none while a caller
+thinks). A lookup by phone is one query: the phone index gives the matching customer
+ids, and the same statement brings every phone of those customers back.
+
+With an external CRM (`crm.adapter: rest`) this store still keeps callpop's record of
+each interaction, and `outbox_operations` names the write-backs that go into the
+outbox in the same transaction, for the relay to deliver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from crm_adapter.outbox import enqueue
+from crm_adapter.phone import PhoneNormaliser
+from crm_adapter.port import (
+    CASE_STATUSES,
+    Case,
+    CaseStatus,
+    CrmRejected,
+    Customer,
+    CustomerDraft,
+    Interaction,
+    InteractionUpdate,
+    NotFound,
+)
+from crm_adapter.sql.engine import writer
+from crm_adapter.sql.errors import mapped_errors
+from crm_adapter.sql.tables import LIMITS, cases, customer_phones, customers, interactions
+
+__all__ = ["MAX_MATCHES", "SqlStore", "check_length", "interaction_payload"]
+
+# A number shared by more customers than this is a switchboard: the IVR gets the
+# first ones, best first, and the count it reports is capped.
+MAX_MATCHES = 20
+_OPEN_CASES_SHOWN = 50
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_length(field: str, value: str | None) -> None:
+    """Refuse text longer than its column, the same way on SQLite and PostgreSQL."""
+    limit = LIMITS[field]
+    if value is not None and len(value) > limit:
+        raise CrmRejected(f"{field} is longer than {limit} characters")
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def interaction_payload(interaction: Interaction) -> dict[str, Any]:
+    """The outbox's copy of an interaction: JSON-ready, times in ISO 8601 UTC."""
+    return {
+        "call_id": interaction.call_id,
+        "customer_id": interaction.customer_id,
+        "agent": interaction.agent,
+        "journey": interaction.journey,
+        "disposition": interaction.disposition,
+        "notes": interaction.notes,
+        "started": iso(interaction.started),
+        "ended": iso(interaction.ended),
+    }
+
+
+def _customer_id(customer_id: str) -> int | None:
+    """The integer id behind a port id, or None for anything that cannot be one."""
+    if not customer_id.isascii() or not customer_id.isdigit() or len(customer_id) > 18:
+        return None
+    return int(customer_id)
+
+
+class SqlStore:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        phone: PhoneNormaliser | None = None,
+        *,
+        outbox_operations: Collection[str] = (),
+        on_enqueue: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self.phone = phone or PhoneNormaliser()
+        self._outbox_operations = frozenset(outbox_operations)
+        self._on_enqueue = on_enqueue
+        self._clock = clock
+
+    # --- customers ----------------------------------------------------------------
+
+    async def find_by_phone(self, phone: str) -> list[Customer]:
+        e164 = self.phone.normalise(phone)
+        if e164 is None:
+            return []
+        matched = (
+            select(customer_phones.c.customer_id.label("cid"),
+                   customer_phones.c.position.label("rank"))
+            .where(customer_phones.c.e164 == e164)
+            .order_by(customer_phones.c.position, customer_phones.c.customer_id)
+            .limit(MAX_MATCHES)
+        )
+        return await self._load("find by phone", matched)
+
+    async def find_by_account(self, account: str) -> list[Customer]:
+        wanted = account.strip()
+        if not wanted or len(wanted) > LIMITS["account"]:
+            return []
+        matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
+            customers.c.account == wanted
+        )
+        return await self._load("find by account", matched)
+
+    async def get_customer(self, customer_id: str) -> Customer:
+        cid = _customer_id(customer_id)
+        if cid is not None:
+            matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
+                customers.c.id == cid
+            )
+            found = await self._load("get customer", matched)
+            if found:
+                return found[0]
+        raise NotFound(f"no customer {customer_id!r}")
+
+    async def _load(self, what: str, matched: Select[Any]) -> list[Customer]:
+        """Customers whose ids `matched` selects (with a `rank`), each with all its
+        phones, in one round trip."""
+        m = matched.subquery("m")
+        phones = customer_phones.alias("p")
+        stmt = (
+            select(customers, phones.c.e164)
+            .select_from(
+                m.join(customers, customers.c.id == m.c.cid).outerjoin(
+                    phones, phones.c.customer_id == customers.c.id
+                )
+            )
+            .order_by(m.c.rank, customers.c.id, phones.c.position, phones.c.e164)
+        )
+        with mapped_errors(what):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        found: dict[int, tuple[Row[Any], list[str]]] = {}
+        for row in rows:
+            entry = found.setdefault(row.id, (row, []))
+            if row.e164 is not None:
+                entry[1].append(row.e164)
+        return [_customer(row, phone_list) for row, phone_list in found.values()]
+
+    async def create_customer(self, draft: CustomerDraft) -> Customer:
+        e164s = self._phones(draft.phones)
+        values = _draft_values(draft)
+        now = self._clock()
+        with mapped_errors("create customer"):
+            async with self._writer.begin() as conn:
+                cid = await conn.scalar(
+                    insert(customers).values(**values, created_at=now, updated_at=now)
+                    .returning(customers.c.id)
+                )
+                assert cid is not None
+                await _insert_phones(conn, cid, e164s)
+        return Customer(id=str(cid), phones=tuple(e164s), **values)
+
+    def _phones(self, raw: Iterable[str]) -> list[str]:
+        e164s: list[str] = []
+        for number in raw:
+            e164 = self.phone.normalise(number)
+            if e164 is None:
+                raise CrmRejected(f"not a phone number: {number[:40]!r}")
+            if e164 not in e164s:
+                e164s.append(e164)
+        return e164s
+
+    # --- cases ----------------------------------------------------------------------
+
+    async def open_cases(self, customer_id: str) -> list[Case]:
+        cid = _customer_id(customer_id)
+        if cid is None:
+            return []
+        stmt = (
+            select(cases)
+            .where(cases.c.customer_id == cid, cases.c.status != "closed")
+            .order_by(cases.c.opened_at.desc(), cases.c.id.desc())
+            .limit(_OPEN_CASES_SHOWN)
+        )
+        with mapped_errors("open cases"):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        return [
+            Case(id=str(r.id), customer_id=str(r.customer_id), subject=r.subject,
+                 status=r.status, opened=r.opened_at)
+            for r in rows
+        ]
+
+    async def add_case(
+        self, customer_id: str, subject: str, status: CaseStatus = "open",
+        opened: datetime | None = None, external_id: str | None = None,
+    ) -> Case:
+        """Not part of the port: the built-in store's own way to record a case."""
+        cid = _customer_id(customer_id)
+        if cid is None:
+            raise NotFound(f"no customer {customer_id!r}")
+        if status not in CASE_STATUSES:
+            raise CrmRejected(f"case status is one of {', '.join(CASE_STATUSES)}, got {status!r}")
+        check_length("subject", subject)
+        check_length("external_id", external_id)
+        opened = opened or self._clock()
+        with mapped_errors("add case"):
+            async with self._writer.begin() as conn:
+                case_id = await conn.scalar(
+                    insert(cases).values(
+                        customer_id=cid, subject=subject, status=status, opened_at=opened,
+                        closed_at=opened if status == "closed" else None,
+                        external_id=external_id,
+                    ).returning(cases.c.id)
+                )
+        return Case(id=str(case_id), customer_id=customer_id, subject=subject, status=status,
+                    opened=opened)
+
+    # --- interactions ---------------------------------------------------------------
+
+    async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
+        if limit <= 0:
+            return []
+        stmt = (
+            select(interactions)
+            .where(interactions.c.customer_id == customer_id)
+            .order_by(interactions.c.started_at.desc(), interactions.c.id.desc())
+            .limit(min(limit, 100))
+        )
+        with mapped_errors("recent interactions"):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        return [_interaction(r) for r in rows]
+
+    async def get_interaction(self, call_id: str) -> Interaction:
+        with mapped_errors("get interaction"):
+            async with self.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(interactions).where(interactions.c.call_id == call_id)
+                    )
+                ).one_or_none()
+        if row is None:
+            raise NotFound(f"no interaction for call {call_id!r}")
+        return _interaction(row)
+
+    async def log_interaction(self, interaction: Interaction) -> None:
+        _check_interaction(interaction)
+        now = self._clock()
+        values = _interaction_values(interaction)
+        with mapped_errors("log interaction"):
+            async with self._writer.begin() as conn:
+                dialect_insert = (
+                    postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+                )
+                stmt = dialect_insert(interactions).values(**values, updated_at=now)
+                await conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[interactions.c.call_id],
+                        set_={**values, "updated_at": now},
+                    )
+                )
+                queued = await self._enqueue(conn, "log_interaction", interaction, now)
+        if queued:
+            self._notify()
+
+    async def update_interaction(self, call_id: str, update_: InteractionUpdate) -> Interaction:
+        now = self._clock()
+        with mapped_errors("update interaction"):
+            async with self._writer.begin() as conn:
+                row = (
+                    await conn.execute(
+                        select(interactions).where(interactions.c.call_id == call_id)
+                    )
+                ).one_or_none()
+                if row is None:
+                    raise NotFound(f"no interaction for call {call_id!r}")
+                updated = update_.apply(_interaction(row))
+                _check_interaction(updated)
+                await conn.execute(
+                    update(interactions)
+                    .where(interactions.c.call_id == call_id)
+                    .values(**_interaction_values(updated), updated_at=now)
+                )
+                queued = await self._enqueue(conn, "update_interaction", updated, now)
+        if queued:
+            self._notify()
+        return updated
+
+    async def _enqueue(
+        self, conn: AsyncConnection, operation: str, interaction: Interaction, now: datetime
+    ) -> bool:
+        if operation not in self._outbox_operations:
+            return False
+        await enqueue(conn, interaction.call_id, operation, interaction_payload(interaction), now)
+        return True
+
+    def _notify(self) -> None:
+        if self._on_enqueue is not None:
+            self._on_enqueue()
+
+    async def aclose(self) -> None:
+        """The engine belongs to whoever made it (the composition root disposes of it)."""
+        return None
+
+
+# --- row mapping --------------------------------------------------------------------
+
+
+def _customer(row: Row[Any], phones: list[str]) -> Customer:
+    return Customer(
+        id=str(row.id), name=row.name, phones=tuple(phones), external_id=row.external_id,
+        account=row.account, tier=row.tier, language=row.language, email=row.email,
+        notes=row.notes or "",
+    )
+
+
+def _draft_values(draft: CustomerDraft) -> dict[str, Any]:
+    values = {
+        "name": draft.name.strip(),
+        "external_id": draft.external_id or None,
+        "account": (draft.account or "").strip() or None,
+        "tier": draft.tier or None,
+        "language": draft.language or None,
+        "email": draft.email or None,
+        "notes": draft.notes,
+    }
+    for field, value in values.items():
+        check_length(field, value)
+    return values
+
+
+async def _insert_phones(conn: AsyncConnection, cid: int, e164s: list[str]) -> None:
+    if e164s:
+        await conn.execute(
+            insert(customer_phones),
+            [{"customer_id": cid, "e164": e, "position": i} for i, e in enumerate(e164s)],
+        )
+
+
+def _check_interaction(interaction: Interaction) -> None:
+    for field, value in (
+        ("call_id", interaction.call_id), ("agent", interaction.agent),
+        ("journey", interaction.journey), ("disposition", interaction.disposition),
+        ("notes", interaction.notes), ("external_id", interaction.customer_id),
+    ):
+        check_length(field, value)
+
+
+def _interaction_values(interaction: Interaction) -> Mapping[str, Any]:
+    return {
+        "call_id": interaction.call_id,
+        "customer_id": interaction.customer_id,
+        "agent": interaction.agent,
+        "journey": interaction.journey,
+        "disposition": interaction.disposition,
+        "notes": interaction.notes,
+        "started_at": interaction.started,
+        "ended_at": interaction.ended,
+    }
+
+
+def _interaction(row: Row[Any]) -> Interaction:
+    return Interaction(
+        call_id=row.call_id, started=row.started_at, customer_id=row.customer_id,
+        agent=row.agent, journey=row.journey or "", disposition=row.disposition,
+        notes=row.notes or "", ended=row.ended_at,
+    )

@@ -1,0 +1,224 @@
+"""callpop's tables, as SQLAlchemy Core metadata for queries.
+
+The schema itself is made by the Alembic revisions in `crm_adapter/migrations/`, never
+by `create_all`; a test migrates an empty database and compares it with this
+metadata, so the two cannot drift apart.
+
+Customer ids are integers here and strings at the port. Interactions, calls and
+pops refer to customers by the port's string id with no foreign key: with the REST
+adapter the customer lives in the integrator's CRM, not in `customers`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+from crm_adapter.sql.types import Json, UtcDateTime
+
+__all__ = [
+    "AGENT_ROLES",
+    "LIMITS",
+    "POP_STATES",
+    "agents",
+    "calls",
+    "cases",
+    "customer_phones",
+    "customers",
+    "interactions",
+    "journeys",
+    "metadata",
+    "outbox",
+    "pops",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Longest accepted text per column; the store checks them itself so SQLite (which
+# ignores VARCHAR lengths) and PostgreSQL (which enforces them) behave the same.
+LIMITS = {
+    "name": 200,
+    "external_id": 200,
+    "account": 64,
+    "tier": 32,
+    "language": 35,  # BCP 47 tags are at most 35 characters in practice
+    "email": 254,  # RFC 5321 path limit
+    "notes": 10_000,
+    "subject": 300,
+    "call_id": 128,
+    "agent": 200,
+    "journey": 10_000,
+    "disposition": 64,
+}
+
+_BIGID = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
+
+AGENT_ROLES = ("agent", "supervisor", "admin")
+POP_STATES = ("offered", "live", "wrapup", "done", "retracted")
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("external_id", String(LIMITS["external_id"]), unique=True),
+    Column("name", String(LIMITS["name"]), nullable=False),
+    Column("account", String(LIMITS["account"]), unique=True),
+    Column("tier", String(LIMITS["tier"])),
+    Column("language", String(LIMITS["language"])),
+    Column("email", String(LIMITS["email"])),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The phone index: (e164, customer_id) is the primary key, so a lookup by number is
+# one descent of one B-tree that already holds the customer id.
+customer_phones = Table(
+    "customer_phones",
+    metadata,
+    Column("e164", String(16), primary_key=True),
+    Column(
+        "customer_id",
+        _BIGID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Index(None, "customer_id"),
+)
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column(
+        "customer_id", _BIGID, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("external_id", String(LIMITS["external_id"])),
+    Column("subject", String(LIMITS["subject"]), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_at", UtcDateTime),
+    CheckConstraint("status IN ('open', 'pending', 'closed')", name="status"),
+    Index(None, "customer_id", "status"),
+)
+
+interactions = Table(
+    "interactions",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False, unique=True),
+    Column("customer_id", String(LIMITS["external_id"])),
+    Column("agent", String(LIMITS["agent"])),
+    Column("journey", Text, nullable=False, server_default=""),
+    Column("disposition", String(LIMITS["disposition"])),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("external_id", String(LIMITS["external_id"])),  # the CRM's id, once delivered
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "customer_id", "started_at"),
+)
+
+# Write-backs waiting for the external CRM. (call_id, seq) is the idempotency key;
+# an entry is pending until delivered_at or failed_at is set.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("operation", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("locked_until", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+    Column("failed_at", UtcDateTime),
+    Column("last_error", Text),
+    UniqueConstraint("call_id", "seq"),
+    Index(
+        "ix_outbox_pending",
+        "next_attempt_at",
+        sqlite_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+        postgresql_where=text("delivered_at IS NULL AND failed_at IS NULL"),
+    ),
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("interface", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False, server_default="agent"),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN ('agent', 'supervisor', 'admin')", name="role"),
+)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", String(LIMITS["call_id"]), primary_key=True),
+    Column("flow", String(64), nullable=False),
+    Column("caller", String(64), nullable=False, server_default=""),
+    Column("caller_name", String(200), nullable=False, server_default=""),
+    Column("dnis", String(64), nullable=False, server_default=""),
+    Column("customer_id", String(LIMITS["external_id"])),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Column("outcome", String(16)),
+    Column("target", String(200)),
+    Index(None, "started_at"),
+)
+
+journeys = Table(
+    "journeys",
+    metadata,
+    Column("call_id", String(LIMITS["call_id"]), primary_key=True),
+    Column("data", Json, nullable=False),
+    Column("saved_at", UtcDateTime, nullable=False),
+)
+
+pops = Table(
+    "pops",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False),
+    Column("agent_id", Integer, ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("offered_at", UtcDateTime, nullable=False),
+    Column("connected_at", UtcDateTime),
+    Column("wrapup_at", UtcDateTime),
+    Column("ended_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("call_id", "agent_id"),
+    CheckConstraint(
+        "state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"
+    ),
+    Index(None, "agent_id", "state"),
+)

@@ -106,7 +106,7 @@ def test_an_empty_context_evaluates_every_name_to_null() -> None:
 
 def test_null_equals_only_null() -> None:
     assert holds("null == null")
-    assert not holds('vars.empty == null')
+    assert not holds("vars.empty == null")
     assert not holds("0 == null")
 
 
@@ -157,7 +157,7 @@ def test_names_lists_what_the_condition_reads() -> None:
         ("(true", 5, ")"),
         ("[1, vars.x]", 4, "only strings"),
         ("[1 2]", 3, "`,` or `]`"),
-        ('vars.x matches vars.y', 15, "in quotes"),
+        ("vars.x matches vars.y", 15, "in quotes"),
         ('vars.x matches "("', 15, "bad regular expression"),
         ("vars.x not 3", 7, "expected `in`"),
         ("vars.x @ 3", 7, "unexpected character"),
@@ -212,7 +212,11 @@ def test_parse_of_any_text_returns_or_raises_condition_error(source: str) -> Non
 
 
 _SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    st.text(max_size=5),
     st.from_regex(r"-?[0-9]{1,3}", fullmatch=True),
 )
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from callpop.commands import graph as graph_cmd
 from callpop.commands import lint as lint_cmd
+from callpop.commands import simulate as simulate_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +32,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 cli.add_command(lint_cmd.command)
+cli.add_command(simulate_cmd.command)
+cli.add_command(graph_cmd.command)
 
 
 def main() -> None:

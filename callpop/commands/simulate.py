@@ -1,0 +1,359 @@
+"""`callpop simulate FLOW_FILE --caller NUMBER [--keys "1 2 #"] [--at ISO8601] [--crm ...] [--json]`
+
+The engine with no PBX (`ivr.simulator`): the flow file and its sibling flows (for
+`goto` into sub-flows) are loaded, a call is walked with the scripted keys, and the
+steps and outcome are printed, for people or (`--json`) for tests and tools.
+Without `--keys` the caller is you: each prompt is printed and your keys are read
+from stdin, one line per listening point.
+
+Exit 0 once the call ended (whatever its outcome), 1 for a flow that does not load
+(every finding as `FILE:LINE:COL: error: MESSAGE [rule]` on stderr) or a key script
+that cannot be played, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import click
+
+from ivr.errors import FlowError as EngineFlowError
+from ivr.events import LookupStatus
+from ivr.flow import Flow
+from ivr.loader import LoadError, load_flow_source, read_dialplan
+from ivr.simulator import (
+    HANG_UP,
+    SILENCE,
+    Crm,
+    CrmAnswer,
+    DownCrm,
+    FakeCrm,
+    KeyScriptError,
+    ListeningPoint,
+    NoCrm,
+    ScriptedKeys,
+    SimStep,
+    Simulation,
+    parse_keys,
+    simulate,
+)
+from ivr.source import Finding
+
+CRM_MODES = ("found", "none", "down", "db")
+
+
+# --- loading ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    flow_id: str
+    flows: Mapping[str, Flow]
+    sibling_findings: tuple[Finding, ...]
+    """Problems of other flow files beside it: they matter only if the call goes there."""
+
+
+def load(flow_file: Path) -> Loaded:
+    """The flow file (strictly: raises `LoadError`) and the flows beside it."""
+    main = load_flow_source(flow_file).model
+    dialplan, findings = read_dialplan(flow_file.parent)
+    flows = dict(dialplan.flows)
+    flows[main.id] = main
+    flow_files = set(dialplan.flow_files.values())
+    siblings = tuple(f for f in findings if f.file in flow_files and Path(f.file) != flow_file)
+    return Loaded(main.id, flows, siblings)
+
+
+# --- the CRM ----------------------------------------------------------------------------
+
+
+class AdapterCrm:
+    """The simulator's `Crm` over a real, async `crm_adapter` adapter.
+
+    The simulation runs in a worker thread (it is synchronous and may wait for a
+    person typing); each lookup is handed to the event loop that owns the adapter's
+    connections and waited for within the lookup budget, as a live call would."""
+
+    def __init__(self, adapter: Any, loop: asyncio.AbstractEventLoop, budget_ms: int) -> None:
+        self._adapter = adapter
+        self._loop = loop
+        self._budget_ms = budget_ms
+
+    def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
+        started = time.perf_counter()
+        future = asyncio.run_coroutine_threadsafe(self._find(by, value), self._loop)
+        try:
+            view, matches = future.result()
+        except Exception:  # the adapter's errors are CrmError; a timeout is TimeoutError
+            return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=self._budget_ms)
+        took = min(self._budget_ms, round((time.perf_counter() - started) * 1000))
+        if view is None:
+            return CrmAnswer(LookupStatus.NOT_FOUND, took_ms=took)
+        return CrmAnswer(LookupStatus.FOUND, view, matches, took)
+
+    async def _find(self, by: str, value: str) -> tuple[Mapping[str, Any] | None, int]:
+        from crm_adapter.port import customer_view
+
+        async def find() -> tuple[Mapping[str, Any] | None, int]:
+            finder = self._adapter.find_by_phone if by == "phone" else self._adapter.find_by_account
+            customers = await finder(value)
+            if not customers:
+                return None, 0
+            first = customers[0]
+            cases = await self._adapter.open_cases(first.id)
+            return customer_view(first, open_cases=len(cases)), len(customers)
+
+        return await asyncio.wait_for(find(), self._budget_ms / 1000)
+
+
+async def _with_database(config_path: Path | None, run: Any) -> Simulation:
+    """Open the configured CRM adapter, run the simulation beside its loop, close it."""
+    from callpop.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if config.crm.adapter != "sql":
+        raise click.ClickException(
+            "--crm db supports the sql adapter only for now; use --crm found, none or down"
+        )
+    from crm_adapter.sql.engine import create_engine
+    from crm_adapter.sql.store import SqlStore
+
+    engine = create_engine(config.database)
+    store = SqlStore(engine, config.phone.normaliser())
+    try:
+        crm = AdapterCrm(store, asyncio.get_running_loop(), config.crm.lookup_budget_ms)
+        result: Simulation = await asyncio.to_thread(run, crm)
+        return result
+    finally:
+        await store.aclose()
+        await engine.dispose()
+
+
+def crm_for(mode: str, *, tier: str, open_cases: int) -> Crm:
+    if mode == "found":
+        return FakeCrm(tier=tier, open_cases=open_cases)
+    if mode == "down":
+        return DownCrm()
+    return NoCrm()
+
+
+# --- the interactive caller ------------------------------------------------------------
+
+
+class TerminalCaller:
+    """A `KeySource` that is a person at a terminal: shows the prompts, reads a line."""
+
+    def __init__(self, stdin: IO[str], out: IO[str]) -> None:
+        self._stdin = stdin
+        self._out = out
+
+    def next_token(self, point: ListeningPoint) -> str | None:
+        _echo_prompts(point.prompts, self._out)
+        while True:
+            self._out.write(f"[{point.node}] keys (Enter or {SILENCE}: stay silent, {HANG_UP}: hang up)> ")
+            self._out.flush()
+            line = self._stdin.readline()
+            if not line:
+                self._out.write("\n")
+                return None
+            text = line.strip() or SILENCE
+            try:
+                tokens = parse_keys(text)
+            except KeyScriptError as exc:
+                self._out.write(f"  {exc}\n")
+                continue
+            if len(tokens) != 1:
+                self._out.write("  one answer at a time, please (e.g. 1, or 12345678#)\n")
+                continue
+            return tokens[0]
+
+
+def _echo_prompts(prompts: Any, out: IO[str]) -> None:
+    for prompt in prompts:
+        spoken = prompt.text or f"[{prompt.sound}]"
+        out.write(f"  ♪ {spoken}\n")
+
+
+# --- output -----------------------------------------------------------------------------
+
+
+def _seconds(ms: int) -> str:
+    return f"{ms / 1000:6.1f}s"
+
+
+def describe_step(step: SimStep) -> list[str]:
+    """A step as lines for people."""
+    head = f"{_seconds(step.t_ms)}  {step.flow}:{step.node}"
+    said = " ".join(f"“{p.text}”" if p.text else f"[{p.sound}]" for p in step.prompts)
+    if step.action == "play":
+        return [f"{head}  plays {said}"]
+    if step.action == "lookup":
+        return [f"{head}  CRM lookup by {step.detail}: {step.event.replace('_', ' ') if step.event else ''}"]
+    if step.action == "collect":
+        if step.event == "hangup":
+            answer = "the caller hangs up"
+        elif step.keys:
+            answer = f"the caller presses {step.keys}" + (" (then waits)" if step.event == "timeout" else "")
+        else:
+            answer = "the caller says nothing (timeout)"
+        return [f"{head}  asks {said}" if said else f"{head}  listens", f"{'':9}→ {answer}"]
+    verb = "transfers to" if step.action == "transfer" else "hangs up"
+    target = f" {step.detail}" if step.detail else ""
+    return [f"{head}  {verb}{target}" + (f" after {said}" if said else "")]
+
+
+def describe(sim: Simulation) -> list[str]:
+    lines = [f"Call to flow {sim.flow} from {sim.caller or 'an unknown number'}"]
+    for step in sim.steps:
+        lines += describe_step(step)
+    lines += describe_outcome(sim)
+    return lines
+
+
+def describe_outcome(sim: Simulation) -> list[str]:
+    o = sim.outcome
+    if o.type == "transfer":
+        what = f"transfer to {o.kind} {o.target}" + (f", priority {o.priority}" if o.priority else "")
+    else:
+        what = "hang-up"
+    reason = f" ({o.reason})" if o.reason else ""
+    lines = [f"Outcome: {what}{reason}"]
+    lines += [f"  {name}={value}" for name, value in o.variables.items()]
+    if sim.unused_keys:
+        lines.append(f"Note: the call ended before these keys were used: {' '.join(sim.unused_keys)}")
+    return lines
+
+
+def _parse_at(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time, e.g. 2026-11-23T14:30-05:00", param_hint="--at"
+        ) from None
+    if at.tzinfo is None:
+        raise click.BadParameter(
+            f"{value!r} has no UTC offset; hours depend on it: write e.g. "
+            f"{value}-05:00 or {value}Z",
+            param_hint="--at",
+        )
+    return at
+
+
+# --- the command ------------------------------------------------------------------------
+
+
+@click.command("simulate")
+@click.argument("flow_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--caller", "caller", required=True, help="the caller's number (caller ID)")
+@click.option(
+    "--keys",
+    default=None,
+    help='one token per listening point, split on spaces or commas: "1 2 #", "1,4000000002#,1"; '
+    f"{SILENCE} = let it time out, {HANG_UP} = hang up. Without it: interactive",
+)
+@click.option("--at", "at", default=None, help="the call's time, ISO 8601 with offset (default: now)")
+@click.option(
+    "--crm",
+    "crm_mode",
+    type=click.Choice(CRM_MODES),
+    default="none",
+    show_default=True,
+    help="lookups: found (a made-up customer), none (not found), down (unavailable), "
+    "db (the configured CRM)",
+)
+@click.option("--tier", default="standard", show_default=True, help="tier of the --crm found customer")
+@click.option("--open-cases", default=0, type=click.IntRange(min=0), help="open cases of the --crm found customer")
+@click.option("--name", "caller_name", default="", help="the caller ID name")
+@click.option("--dnis", default="", help="the number the caller dialled")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="callpop.yaml, for --crm db (also a global option)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the run as JSON")
+@click.pass_context
+def command(
+    ctx: click.Context,
+    flow_file: Path,
+    caller: str,
+    keys: str | None,
+    at: str | None,
+    crm_mode: str,
+    tier: str,
+    open_cases: int,
+    caller_name: str,
+    dnis: str,
+    config_path: Path | None,
+    as_json: bool,
+) -> None:
+    """Walk FLOW_FILE as a caller would, with no Asterisk."""
+    now = _parse_at(at)
+    try:
+        loaded = load(flow_file)
+    except LoadError as exc:
+        for finding in exc.findings:
+            click.echo(finding.format(), err=True)
+        sys.exit(1)
+    script = None
+    if keys is not None:
+        try:
+            script = ScriptedKeys(parse_keys(keys))
+        except KeyScriptError as exc:
+            raise click.BadParameter(str(exc), param_hint="--keys") from None
+    # An interactive run talks on stdout, unless stdout is for the JSON document.
+    talk = sys.stderr if as_json else sys.stdout
+    key_source = script if script is not None else TerminalCaller(sys.stdin, talk)
+
+    def observe(step: SimStep) -> None:
+        if script is None and step.action != "collect":
+            talk.write("\n".join(describe_step(step)) + "\n")
+            talk.flush()
+
+    def run(crm: Crm) -> Simulation:
+        return simulate(
+            loaded.flows,
+            flow_id=loaded.flow_id,
+            caller=caller,
+            caller_name=caller_name,
+            dnis=dnis,
+            keys=key_source,
+            crm=crm,
+            now=now,
+            observer=observe,
+        )
+
+    try:
+        if crm_mode == "db":
+            config = config_path or (ctx.obj or {}).get("config_path")
+            sim = asyncio.run(_with_database(config, run))
+        else:
+            sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases))
+    except KeyScriptError as exc:
+        raise click.ClickException(f"--keys: {exc}") from None
+    except EngineFlowError as exc:
+        for finding in loaded.sibling_findings:
+            click.echo(finding.format(), err=True)
+        raise click.ClickException(f"the flow cannot run: {exc} (run `callpop lint` on it)") from None
+
+    if as_json:
+        click.echo(json.dumps(sim.to_dict(), indent=2, ensure_ascii=False))
+    elif script is not None:
+        click.echo("\n".join(describe(sim)))
+    else:
+        click.echo("\n".join(describe_outcome(sim)), file=talk)

@@ -41,9 +41,11 @@ __all__ = [
     "CrmTimeout",
     "CrmUnavailable",
     "Customer",
+    "CustomerDirectory",
     "CustomerDraft",
     "InMemoryCrm",
     "Interaction",
+    "InteractionLog",
     "InteractionUpdate",
     "NotFound",
     "customer_view",
@@ -206,8 +208,8 @@ class InteractionUpdate:
 
 
 @runtime_checkable
-class CrmAdapter(Protocol):
-    """What callpop asks of a CRM. Every method raises only `CrmError`s.
+class CustomerDirectory(Protocol):
+    """The customer half of a CRM: who is calling, and what is open for them.
 
     Lookups take the caller ID or account as the caller gave it: the adapter normalises
     phone numbers by its phone rules, and an unparseable number simply finds nobody.
@@ -229,6 +231,13 @@ class CrmAdapter(Protocol):
         """Cases not closed, newest first."""
         ...
 
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class InteractionLog(Protocol):
+    """The call-record half of a CRM."""
+
     async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
         """Newest first."""
         ...
@@ -247,6 +256,11 @@ class CrmAdapter(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class CrmAdapter(CustomerDirectory, InteractionLog, Protocol):
+    """What callpop asks of a CRM: both halves. Every method raises only `CrmError`s."""
 
 
 # --- the in-memory fake -------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""A circuit breaker: after repeated failures, stop asking a CRM that is not answering.
+
+Sans-I/O: it reads an injected monotonic clock and is told what happened; it never
+waits. Closed, it lets calls through and counts failures in a row; at `failures` it
+opens and refuses every call (`CircuitOpen`, at once: the IVR plays on instead of
+waiting out a timeout per caller). After `reset_s` it lets one trial call through
+(half-open): success closes it, failure opens it for another `reset_s`.
+
+Only "the CRM could not answer" counts as a failure (`CrmUnavailable`, timeouts):
+a `NotFound` or `CrmRejected` is the CRM answering.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+
+from crm_adapter.port import CircuitOpen, CrmError, CrmUnavailable
+
+__all__ = ["BreakerState", "CircuitBreaker"]
+
+
+class BreakerState(Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    def __init__(
+        self, failures: int = 5, reset_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic, name: str = "crm",
+    ) -> None:
+        if failures < 1 or reset_s <= 0:
+            raise ValueError("a breaker needs failures >= 1 and reset_s > 0")
+        self.threshold = failures
+        self.reset_s = reset_s
+        self.name = name
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial = False  # a half-open trial call is in flight
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._clock() - self._opened_at >= self.reset_s:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def allow(self) -> None:
+        """Raise `CircuitOpen` unless a call may go out now (reserving the trial)."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return
+        if state is BreakerState.HALF_OPEN and not self._trial:
+            self._trial = True
+            return
+        raise CircuitOpen(f"{self.name}: circuit open after {self._failures} failures in a row")
+
+    def success(self) -> None:
+        self._failures = 0
+        self._opened_at = None
+        self._trial = False
+
+    def failure(self) -> None:
+        self._failures += 1
+        if self._trial or self._failures >= self.threshold:
+            self._opened_at = self._clock()
+        self._trial = False
+
+    def release(self) -> None:
+        """A call ended with no verdict (cancelled): free the trial slot."""
+        self._trial = False
+
+    @contextmanager
+    def call(self) -> Iterator[None]:
+        """`with breaker.call(): ...` around one call to the CRM."""
+        self.allow()
+        try:
+            yield
+        except CrmUnavailable:
+            self.failure()
+            raise
+        except CrmError:
+            self.success()  # NotFound, CrmRejected: the CRM did answer
+            raise
+        except BaseException:
+            self.release()  # cancelled, or our own bug: no verdict on the CRM
+            raise
+        else:
+            self.success()

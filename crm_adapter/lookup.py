@@ -1,0 +1,74 @@
+"""The IVR's lookup: an answer within the budget, always.
+
+`lookup_within_budget` never raises (cancellation aside) and never waits past its
+budget: a slow, failing or broken CRM, and even a bug in an adapter, is
+`LookupStatus.UNAVAILABLE`, and the flow goes on (design.md: a slow CRM must never
+stall a caller). The open-case count is a bonus: if the customer was found but
+the cases do not arrive in time, the lookup is still `FOUND`, without the count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from crm_adapter.port import CrmAdapter, CrmError, Customer, customer_view
+from ivr.events import CustomerValue, LookupFinished, LookupStatus
+
+__all__ = ["LookupOutcome", "lookup_within_budget"]
+
+log = logging.getLogger("callpop.crm")
+
+
+@dataclass(frozen=True, slots=True)
+class LookupOutcome:
+    status: LookupStatus
+    customer: Customer | None = None
+    matches: int = 0
+    open_cases: int | None = None
+    reason: str = ""  # why it is unavailable, for logs and metrics
+
+    def view(self) -> Mapping[str, CustomerValue] | None:
+        if self.customer is None:
+            return None
+        return customer_view(self.customer, self.open_cases)
+
+    def finished(self, at_ms: int) -> LookupFinished:
+        """The engine's event for this outcome."""
+        return LookupFinished(self.status, at_ms, customer=self.view(), matches=self.matches)
+
+
+async def lookup_within_budget(
+    crm: CrmAdapter, by: Literal["phone", "account"], value: str, budget_s: float
+) -> LookupOutcome:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget_s
+    try:
+        async with asyncio.timeout_at(deadline):
+            if by == "phone":
+                found = await crm.find_by_phone(value)
+            else:
+                found = await crm.find_by_account(value)
+    except TimeoutError:
+        return LookupOutcome(LookupStatus.UNAVAILABLE, reason=f"no answer within {budget_s:g} s")
+    except CrmError as exc:
+        return LookupOutcome(LookupStatus.UNAVAILABLE, reason=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        log.exception("crm lookup failed unexpectedly by=%s", by)
+        return LookupOutcome(LookupStatus.UNAVAILABLE, reason=f"bug: {type(exc).__name__}")
+    if not found:
+        return LookupOutcome(LookupStatus.NOT_FOUND)
+    best = found[0]
+    open_cases: int | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            open_cases = len(await crm.open_cases(best.id))
+    except (TimeoutError, CrmError):
+        pass
+    except Exception:
+        log.exception("crm open cases failed unexpectedly")
+    return LookupOutcome(LookupStatus.FOUND, customer=best, matches=len(found),
+                         open_cases=open_cases)

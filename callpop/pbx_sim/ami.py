@@ -27,8 +27,9 @@ from callpop.ami.codec import Decoder, Message, ProtocolError, Signal, encode_me
 
 __all__ = ["AMIServer", "Responder", "read_transcript", "transcript_events"]
 
-# Answers one action with the headers of its response (ActionID is added by the server).
-Responder = Callable[[Message], list[tuple[str, str]]]
+# Answers one action: its response, then for a list action the list's events, each as
+# headers without ActionID (the server puts the action's ActionID second, as Asterisk).
+Responder = Callable[[Message], list[list[tuple[str, str]]]]
 
 
 def read_transcript(path: Path) -> bytes:
@@ -125,6 +126,12 @@ class AMIServer:
             with contextlib.suppress(ConnectionError):
                 await session.writer.drain()
 
+    def end_sessions(self) -> None:
+        """Close every connection cleanly after what was sent (EOF, as Asterisk does
+        after `Event: Shutdown`)."""
+        for session in list(self._sessions):
+            session.writer.close()
+
     def drop(self) -> None:
         """Cut every connection at once, without a goodbye (Asterisk killed, link lost)."""
         for session in list(self._sessions):
@@ -192,6 +199,7 @@ class AMIServer:
             return True
         reply: list[tuple[str, str]]
         keep_open = True
+        responder = next((v for k, v in self.responders.items() if k.lower() == name), None)
         if name == "login":
             if action.get("Username") == self.username and action.get("Secret") == self.secret:
                 self._reply(session, action, [("Response", "Success"),
@@ -210,9 +218,10 @@ class AMIServer:
         elif name == "ping":
             reply = [("Response", "Success"), ("Ping", "Pong"),
                      ("Timestamp", f"{self._clock():.6f}")]
-        elif name in {k.lower() for k in self.responders}:
-            responder = next(v for k, v in self.responders.items() if k.lower() == name)
-            reply = responder(action)
+        elif responder is not None:
+            for message in responder(action):
+                self._reply(session, action, message)
+            return True
         else:
             reply = [("Response", "Error"), ("Message", "Invalid/unknown command")]
         self._reply(session, action, reply)

@@ -1,0 +1,63 @@
+"""The `CallServices` every driver is handed (ivr/ports.py), built from the CRM adapter,
+the pop bus and the journey store.
+
+A driver never talks to those directly: the runner asks here, within budgets, and
+failures of these peers are absorbed here (logged once, counted), so a dead database
+or a slow CRM degrades a call's data, never the call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Literal
+
+from callpop.journeys import JourneyStore
+from callpop.metrics import Metrics
+from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.port import CrmAdapter
+from ivr.events import LookupFinished
+from ivr.journey import Journey
+from ivr.ports import CallEvent
+from screenpop.bus import BusClosed, PopBus
+
+__all__ = ["IvrServices"]
+
+log = logging.getLogger("callpop.services")
+
+
+class IvrServices:
+    def __init__(
+        self,
+        *,
+        crm: CrmAdapter,
+        bus: PopBus,
+        journeys: JourneyStore | None,
+        metrics: Metrics,
+        lookup_budget_ms: int,
+    ) -> None:
+        self._crm = crm
+        self._bus = bus
+        self._journeys = journeys
+        self._metrics = metrics
+        self._budget_s = lookup_budget_ms / 1000
+
+    async def lookup(
+        self, by: Literal["phone", "account"], value: str, *, at_ms: int
+    ) -> LookupFinished:
+        started = time.perf_counter()
+        outcome = await lookup_within_budget(self._crm, by, value, self._budget_s)
+        self._metrics.crm_lookup.labels(outcome.status.value).observe(time.perf_counter() - started)
+        return outcome.finished(at_ms)
+
+    async def publish(self, event: CallEvent) -> None:
+        try:
+            await self._bus.publish(event)
+        except BusClosed:
+            # Shutting down: the caller is still served, the panel just misses an update.
+            log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
+
+    async def save_journey(self, journey: Journey) -> None:
+        if self._journeys is None:
+            return
+        await self._journeys.save(journey)

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ivr.ports import CallEvent
 
@@ -350,3 +350,7 @@ class InProcessBus:
         while times and times[0] < horizon:
             times.popleft()
             self._events.popleft()
+
+
+if TYPE_CHECKING:  # mypy proves the in-process bus is a PopBus
+    _conforms: PopBus = InProcessBus()

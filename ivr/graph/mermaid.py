@@ -50,7 +50,9 @@ _CLASSES: dict[str, str] = {
 # Mermaid wraps labels at about 200 px itself; lines this short are never re-wrapped.
 MERMAID_WIDTH = 32
 
-_ENTITIES = {"#": "#35;", "&": "#amp;", "<": "#lt;", ">": "#gt;", '"': "#quot;"}
+# `%` too: Mermaid looks for `%%{...}%%` directives (which change its configuration)
+# anywhere in the text, labels included.
+_ENTITIES = {"#": "#35;", "&": "#amp;", "<": "#lt;", ">": "#gt;", '"': "#quot;", "%": "#37;"}
 
 
 def escape(text: str) -> str:
@@ -65,10 +67,9 @@ def render_mermaid(flow: Flow) -> str:
 
 def mermaid_document(d: Diagram) -> str:
     ids = {node.id: f"n{i}" for i, node in enumerate(d.nodes)}
-    out = [f"%% IVR flow {clean(d.flow)}"]
-    if d.description:
-        out.append(f"%% {clean(d.description)}")
-    out.append("flowchart LR")
+    # The flow id is a plain name (the loader checks it); the description, free text,
+    # goes in the legend, escaped like every label, never into a comment.
+    out = [f"%% IVR flow {d.flow}", "flowchart LR"]
     for node in d.nodes:
         kind, title, prompt, details = box_lines(node, MERMAID_WIDTH)
         parts = [f"<b>{escape(title)}</b>", f"<i>{escape(kind)}</i>"]
@@ -83,8 +84,9 @@ def mermaid_document(d: Diagram) -> str:
         lines = edge_lines(edge)
         label = f'|"{"<br/>".join(escape(line) for line in lines)}"|' if lines else ""
         out.append(f"    {ids[edge.source]} {arrow}{label} {ids[edge.target]}")
-    if d.legend:
-        legend = "<br/>".join(["<b>Legend</b>", *(escape(line) for line in d.legend)])
+    notes = ([d.description] if d.description else []) + list(d.legend)
+    if notes:
+        legend = "<br/>".join([f"<b>Flow {escape(d.flow)}</b>", *(escape(line) for line in notes)])
         out.append(f'    legend["{legend}"]')
     for kind, style in _CLASSES.items():
         out.append(f"    classDef {kind} {style}")
@@ -95,6 +97,6 @@ def mermaid_document(d: Diagram) -> str:
         if kind in _CLASSES:
             out.append(f"    class {','.join(members)} {kind}")
     out.append("    class start start")
-    if d.legend:
+    if notes:
         out.append("    class legend legend")
     return "\n".join(out) + "\n"

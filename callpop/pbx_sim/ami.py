@@ -189,8 +189,9 @@ class AMIServer:
             if item is Signal.CLOSED or not isinstance(item, Message):
                 return False
             self.actions.append(item)
-            await self._notify()
-            if not self._answer(session, item):
+            keep_open = self._answer(session, item)
+            await self._notify()  # after the answer: waiters see the login counted
+            if not keep_open:
                 return False
 
     def _answer(self, session: _Session, action: Message) -> bool:

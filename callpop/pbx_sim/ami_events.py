@@ -202,8 +202,11 @@ class QueueCall:
                     [("HoldTime", str(hold_s)), ("RingTime", str(ring_s))]),
         ]
 
-    def ring_no_answer(self, ring_ms: int = 4000) -> list[bytes]:
-        """The member did not answer in time: Asterisk ends the ring and hangs up the leg."""
+    def ring_no_answer(self, ring_ms: int = 4000, *, agent_priority: int = 1,
+                       peer_hangup: bool = True) -> list[bytes]:
+        """The member did not answer in time: Asterisk ends the ring and hangs up the leg
+        (a Local member's `;2` half, at `agent_priority` of its dialplan, unless
+        `peer_hangup` is False: Asterisk sometimes reports that one much later)."""
         w, c, leg = self.writer, self.caller.block(), self.leg
         dest = leg.one.but(state=5).block("Dest")
         out = [
@@ -213,8 +216,8 @@ class QueueCall:
             w.event("DialEnd", "call,all", c, dest, [("DialStatus", "CANCEL")]),
             hangup(w, leg.one.but(state=5), 0),
         ]
-        if leg.two is not None:
-            out.append(hangup(w, leg.two.but(state=4), 0))
+        if leg.two is not None and peer_hangup:
+            out.append(hangup(w, leg.two.but(state=4, priority=agent_priority), 0))
         return out
 
     def completed(self, hold_s: int = 1, talk_s: int = 4, reason: str = "agent",

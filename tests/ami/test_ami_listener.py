@@ -1,0 +1,85 @@
+"""AMI simulator -> listener (client, triggers) -> pop bus, over a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from callpop.ami.listener import AMIListener
+from callpop.config import AmiSettings
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from screenpop.bus import BusEvent, EventStream, InProcessBus
+
+
+def queue_call(call_id: str, uid: str) -> QueueCall:
+    caller = Snapshot(channel=f"PJSIP/trunk-{uid[-8:]:0>8}", uniqueid=uid, linkedid=uid,
+                      context="callpop-route", exten="queue", priority=3,
+                      caller_num="+15551234567", caller_name='Zoë "Z" O\\\'Brien',
+                      variables=(("CALLPOP_CALL_ID", call_id),))
+    return QueueCall(caller, "sales", "PJSIP/101", "Bob Agent", Ids("1800000000", 500),
+                     Writer())
+
+
+async def take(stream: EventStream, count: int) -> list[BusEvent]:
+    out: list[BusEvent] = []
+    async with asyncio.timeout(5):
+        async for event in stream:
+            out.append(event)
+            if len(out) == count:
+                break
+    return out
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[AMIServer]:
+    async with AMIServer(username="callpop", secret="pw") as server:
+        yield server
+
+
+@pytest.fixture
+async def bus() -> InProcessBus:
+    return InProcessBus()
+
+
+@pytest.fixture
+async def listener(sim: AMIServer, bus: InProcessBus) -> AsyncIterator[AMIListener]:
+    settings = AmiSettings(host=sim.host, port=sim.port, username="callpop", secret="pw")
+    async with AMIListener.from_settings(settings, bus.publish, backoff_initial=0.01,
+                                         backoff_max=0.05) as running:
+        async with asyncio.timeout(5):
+            await running.client.wait_connected()
+        yield running
+
+
+async def test_an_agent_rung_by_the_queue_reaches_the_bus_as_call_events(
+        sim: AMIServer, bus: InProcessBus, listener: AMIListener) -> None:
+    assert sim.actions[0]["Events"] == "call,agent"
+    call = queue_call("call-42", "1800000000.7")
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit(call.joined() + call.agent_called())
+        joined, ringing = await take(stream, 2)
+    assert (joined.seq, joined.type, joined.call_id) == (1, "queue.joined", "call-42")
+    assert (ringing.seq, ringing.type, ringing.call_id) == (2, "agent.ringing", "call-42")
+    assert dict(ringing.data) == {"queue": "sales", "interface": "PJSIP/101",
+                                  "member_name": "Bob Agent"}
+
+
+async def test_events_seen_again_after_a_reconnect_are_not_published_twice(
+        sim: AMIServer, bus: InProcessBus, listener: AMIListener) -> None:
+    call = queue_call("call-42", "1800000000.7")
+    events = call.joined() + call.agent_called()
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit(events)
+        assert [e.type for e in await take(stream, 2)] == ["queue.joined", "agent.ringing"]
+        sim.drop()
+        async with asyncio.timeout(5):
+            await sim.wait_logins(2)
+        assert sim.listeners == 1
+        other = queue_call("call-43", "1800000000.9")
+        sim.emit(events + other.joined())  # the same events again, then a new call
+        [after] = await take(stream, 1)
+    assert (after.seq, after.type, after.call_id) == (3, "queue.joined", "call-43")
+    assert listener.published == 3

@@ -178,7 +178,6 @@ class Subscription:
         """Called by `publish` when this subscriber's queue is full: it is cut off."""
         self._overflowed = True
         self._queue.clear()  # it will resync from state: free the memory now
-        self._bus = None
         self._wake()
 
     def _wake(self) -> None:

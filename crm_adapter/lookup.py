@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from crm_adapter.port import CrmAdapter, CrmError, Customer, customer_view
+from crm_adapter.port import CrmError, Customer, CustomerDirectory, customer_view
 from ivr.events import CustomerValue, LookupFinished, LookupStatus
 
 __all__ = ["LookupOutcome", "lookup_within_budget"]
@@ -42,7 +42,7 @@ class LookupOutcome:
 
 
 async def lookup_within_budget(
-    crm: CrmAdapter, by: Literal["phone", "account"], value: str, budget_s: float
+    crm: CustomerDirectory, by: Literal["phone", "account"], value: str, budget_s: float
 ) -> LookupOutcome:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + budget_s

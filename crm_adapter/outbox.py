@@ -105,6 +105,9 @@ class Outbox:
         self._clock = clock
         self._random = random
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt: doubling, capped, and spread
         over [50 %, 100 %] so entries that failed together do not retry together."""

@@ -1,10 +1,12 @@
-"""`ResilientCrm`: any adapter behind a circuit breaker, a time limit and a TTL cache.
+"""`ResilientCrm`: a customer directory behind a circuit breaker, a time limit and a
+TTL cache.
 
-Reads (the lookups, the customer, open cases) go through the breaker and are
-cached: a repeat caller costs the CRM nothing, and a CRM that keeps failing is not
-asked at all until the breaker lets a trial through. Writes of interactions are
-local (the SQL store, with the outbox for an external CRM): they go straight through,
-never refused by a breaker that is about someone else's server.
+Every call goes through the breaker; reads (the lookups, the customer, open cases)
+are cached: a repeat caller costs the CRM nothing, and a CRM that keeps failing is
+not asked at all until the breaker lets a trial through. Interactions are not its
+business: they are written locally (the SQL store, with the outbox for an external
+CRM), never refused by a breaker that is about someone else's server; `SplitCrm`
+puts the two halves together.
 """
 
 from __future__ import annotations
@@ -19,12 +21,10 @@ from crm_adapter.cache import TtlCache
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import (
     Case,
-    CrmAdapter,
     CrmTimeout,
     Customer,
+    CustomerDirectory,
     CustomerDraft,
-    Interaction,
-    InteractionUpdate,
 )
 
 __all__ = ["ResilientCrm"]
@@ -35,7 +35,7 @@ T = TypeVar("T")
 class ResilientCrm:
     def __init__(
         self,
-        inner: CrmAdapter,
+        inner: CustomerDirectory,
         *,
         phone: PhoneNormaliser | None = None,
         breaker: CircuitBreaker | None = None,
@@ -114,18 +114,6 @@ class ResilientCrm:
         found = await self._guarded(lambda: self.inner.open_cases(customer_id), "open cases")
         self.cases.put(customer_id, tuple(found))
         return list(found)
-
-    async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
-        return await self.inner.recent_interactions(customer_id, limit)
-
-    async def get_interaction(self, call_id: str) -> Interaction:
-        return await self.inner.get_interaction(call_id)
-
-    async def log_interaction(self, interaction: Interaction) -> None:
-        await self.inner.log_interaction(interaction)
-
-    async def update_interaction(self, call_id: str, update: InteractionUpdate) -> Interaction:
-        return await self.inner.update_interaction(call_id, update)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -91,7 +91,8 @@ async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
         yield engine
     finally:
         if database.search_path is not None:
-            names = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+            # DELETE, not TRUNCATE: on a few rows it is ten times faster.
             async with engine.begin() as conn:
-                await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                for table in reversed(metadata.sorted_tables):
+                    await conn.execute(table.delete())
         await engine.dispose()

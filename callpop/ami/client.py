@@ -143,6 +143,9 @@ class AMIClient:
                  ping_interval: float = 20.0, backoff_initial: float = 0.5,
                  backoff_max: float = 30.0, rng: random.Random | None = None) -> None:
         self.host, self.port = host, port
+        # a CR/LF in the credentials is a configuration error: say so now, not at login
+        encode_action("Login", "check", [("Username", username), ("Secret", secret),
+                                         ("Events", events)])
         self._username, self._secret, self._events = username, secret, events
         self._on_event = on_event
         self._on_connected = on_connected

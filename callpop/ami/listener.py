@@ -58,6 +58,7 @@ class AMIListener:
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self.client.run(), name="ami-listener")
+            self._task.add_done_callback(_report_crash)
 
     async def stop(self, deadline_s: float = 5.0) -> None:
         task, self._task = self._task, None
@@ -79,6 +80,15 @@ class AMIListener:
         await self.stop()
 
     async def _on_event(self, msg: Message) -> None:
+        # Triggers are pure and fast; publish is the bus's, which never waits on a
+        # subscriber: an AgentCalled is on the bus before the next event is read.
         for event in self.triggers.feed(msg, now=self._clock()):
             await self._publish(event)
             self.published += 1
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """`run()` only returns on `close()`: anything else is a bug to shout about now,
+    not at shutdown when `stop()` awaits the task."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("AMI listener stopped", exc_info=task.exception())

@@ -18,7 +18,7 @@ from callpop.ami.client import (
     NotConnected,
     backoff_delay,
 )
-from callpop.ami.codec import Decoder, Message
+from callpop.ami.codec import Decoder, InvalidAction, Message
 from callpop.pbx_sim.ami import AMIServer, read_transcript, transcript_events
 
 AMI_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "ami"
@@ -210,3 +210,8 @@ def test_backoff_grows_exponentially_up_to_its_ceiling_with_jitter() -> None:
         assert all(0.25 <= d <= top for d in delays)
         assert max(delays) - min(delays) > 0.1 * (top - 0.25)  # jittered, not fixed
     assert max(backoff_delay(50, 0.5, 30.0, rng) for _ in range(200)) > 20
+
+
+def test_credentials_that_would_inject_a_line_are_refused_at_construction() -> None:
+    with pytest.raises(InvalidAction, match="Secret"):
+        AMIClient("127.0.0.1", 5038, "callpop", "pw\r\nAction: Originate", on_event=Inbox())

@@ -128,6 +128,12 @@ class AgentRef:
     name: str
 
 
+# Channel technologies as Asterisk spells them (`core show channeltypes`).
+_TECHNOLOGIES = {"pjsip": "PJSIP", "sip": "SIP", "iax2": "IAX2", "local": "Local",
+                 "dahdi": "DAHDI", "agent": "Agent", "skinny": "Skinny", "unistim": "UNISTIM",
+                 "motif": "Motif", "console": "Console", "websocket": "WebSocket"}
+
+
 def normalise_interface(interface: str) -> str:
     """The form interfaces are compared in: AMI reports a Local member with its dial
     options (`Local/8100@callpop-agents/n`), the agents table holds it without them;
@@ -141,7 +147,7 @@ def normalise_interface(interface: str) -> str:
         base, _, options = rest.rpartition("/")
         if base and options.isalpha() and len(options) <= 4:
             rest = base
-    return f"{tech.upper()}/{rest}"
+    return f"{_TECHNOLOGIES.get(tech.lower(), tech)}/{rest}"
 
 
 @dataclass(slots=True)
@@ -307,7 +313,9 @@ class PopMachine:
             changes = self._move(pop, after, at, reason=None)
         else:
             changes = [self._change("updated", pop)]
-        return changes + self._notes_changed(pop, include_self=False)
+        changes += self._notes_changed(pop, include_self=False)
+        self._maybe_forget(self._calls[call_id])
+        return changes
 
     # --- transitions ------------------------------------------------------------------
 

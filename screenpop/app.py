@@ -1,0 +1,204 @@
+"""The screen-pop web app: `create_app(config, *, store, bus, clock, crm) -> web.Application`.
+
+Everything is built here and handed in; nothing is global (aiohttp's "no singletons"):
+handlers find what they need under the typed keys of `screenpop.keys`. The hub's tasks
+(bus reader, wallboard, pop history, agent list) run in a cleanup context, so they
+stop with the app; at shutdown every socket gets GOING_AWAY, and the pages reconnect
+and replay what they missed (to this process again or to another one).
+
+`callpop serve` adds `/metrics` and runs the app with its other servers; tests run it
+on an aiohttp `TestServer` (port 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import WSCloseCode, web
+
+from crm_adapter.phone import PhoneNormaliser
+from crm_adapter.port import CrmAdapter, Customer
+from ivr.catalog import Disposition, DispositionCatalog, ScriptCatalog
+from ivr.loader import LoadError, read_catalog_file
+from screenpop import api, views, widget
+from screenpop.auth import LoginLimiter, Passwords, Sessions
+from screenpop.bus import PopBus
+from screenpop.guards import security_headers
+from screenpop.hub import Hub
+from screenpop.keys import (
+    BUS,
+    CATALOGS,
+    CLOCK,
+    CRM,
+    HUB,
+    LIMITER,
+    ORIGINATE,
+    PASSWORDS,
+    PAYLOADS,
+    SESSIONS,
+    SETTINGS,
+    STORE,
+    WEBSOCKETS,
+    Catalogs,
+    Originate,
+    WebSettings,
+)
+from screenpop.payload import PayloadBuilder
+from screenpop.store import ScreenpopStore
+
+if TYPE_CHECKING:
+    from callpop.config import Config
+
+__all__ = ["DEFAULT_DISPOSITIONS", "create_app", "load_catalogs"]
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+# Offered when the dialplan has no dispositions.yaml, so a fresh install can close calls.
+DEFAULT_DISPOSITIONS = DispositionCatalog(dispositions={
+    "resolved": Disposition(label="Resolved"),
+    "follow_up": Disposition(label="Needs follow-up", requires_note=True, follow_up=True),
+    "transferred": Disposition(label="Transferred"),
+    "wrong_number": Disposition(label="Wrong number"),
+})
+
+
+def load_catalogs(dialplan: Path) -> Catalogs:
+    """`dispositions.yaml` and `scripts.yaml` of the dialplan folder (both optional).
+    Raises `ivr.loader.LoadError` (with file:line:col) for a file that does not load."""
+    root = dialplan.parent if dialplan.name == "flows" else dialplan
+    dispositions: DispositionCatalog = DEFAULT_DISPOSITIONS
+    scripts: ScriptCatalog | None = None
+    path = root / "dispositions.yaml"
+    if path.exists():
+        loaded, findings = read_catalog_file(path, DispositionCatalog)
+        if loaded is None:
+            raise LoadError(findings)
+        dispositions = loaded.model
+    path = root / "scripts.yaml"
+    if path.exists():
+        loaded_scripts, findings = read_catalog_file(path, ScriptCatalog)
+        if loaded_scripts is None:
+            raise LoadError(findings)
+        scripts = loaded_scripts.model
+    return Catalogs(dispositions, scripts)
+
+
+def create_app(
+    config: Config,
+    *,
+    store: ScreenpopStore,
+    bus: PopBus,
+    clock: Callable[[], datetime],
+    crm: CrmAdapter,
+    originate: Originate | None = None,
+    catalogs: Catalogs | None = None,
+    session_key: bytes | None = None,
+    passwords: Passwords | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    heartbeat_s: float = 20.0,
+) -> web.Application:
+    """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
+    click-to-dial seam (ARI when configured, None: the panel says it is not set up);
+    `session_key` signs cookies and tokens: give the same one to every instance and
+    across restarts, or agents log in again after each (random when None)."""
+    if session_key is None:
+        log.warning("no web session key configured: agents must log in again after a restart")
+        session_key = secrets.token_bytes(32)
+    if catalogs is None:
+        catalogs = load_catalogs(Path(config.dialplan))
+    phone: PhoneNormaliser = config.phone.normaliser()
+    crm_settings = config.crm
+
+    def record_link(customer: Customer) -> str | None:
+        return crm_settings.record_link(customer.id, customer.external_id, customer.account)
+
+    budget_s = crm_settings.lookup_budget_ms / 1000
+    payloads = PayloadBuilder(crm, store, late_s=max(5.0, 10 * budget_s),
+                              scripts=catalogs.scripts, record_link=record_link)
+    sessions = Sessions(session_key, clock=lambda: clock().timestamp())
+    hub = Hub(bus=bus, store=store, payloads=payloads, clock=clock, monotonic=monotonic,
+              heartbeat_s=heartbeat_s, embed_token=sessions.embed_token)
+
+    app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
+    app[CLOCK] = clock
+    app[STORE] = store
+    app[BUS] = bus
+    app[CRM] = crm
+    app[HUB] = hub
+    app[PAYLOADS] = payloads
+    app[SESSIONS] = sessions
+    app[PASSWORDS] = passwords or Passwords()
+    app[LIMITER] = LoginLimiter(clock=monotonic)
+    app[CATALOGS] = catalogs
+    app[SETTINGS] = WebSettings(web_origins=tuple(o.rstrip("/") for o in config.web_origins),
+                                record_link=record_link, normalise_phone=phone.normalise)
+    app[ORIGINATE] = originate
+    app[WEBSOCKETS] = weakref.WeakSet()
+
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(HERE / "templates"),
+        # autoescape for every template whatever its name, and for strings too
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.add_routes(views.routes)
+    app.add_routes(api.routes)
+    app.add_routes(widget.routes)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_static("/static/", HERE / "static", append_version=True)
+    app.cleanup_ctx.append(_hub_tasks)
+    app.on_shutdown.append(_close_sockets)
+    return app
+
+
+async def _hub_tasks(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB]
+    await hub.refresh_accounts()
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+        ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
+        ("hub-history", hub.run_history()), ("hub-accounts", hub.run_accounts()))]
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await hub.flush_history()
+    await hub.aclose()
+    await app[PAYLOADS].aclose()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    sockets = app[WEBSOCKETS]
+    for ws in tuple(sockets):
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process answers."""
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready for agents: the bus reader runs and the database answers."""
+    if not request.app[HUB].running:
+        return web.Response(status=503, text="pop bus: not subscribed\n")
+    try:
+        async with asyncio.timeout(2.0):
+            await request.app[STORE].accounts()
+    except Exception as exc:
+        return web.Response(status=503, text=f"database: {type(exc).__name__}\n")
+    return web.Response(text="ready\n")

@@ -1,0 +1,461 @@
+"""The websocket hub: bus events in, each agent's pops out to that agent's tabs only.
+
+One task reads the bus and feeds the pop machine (`screenpop.pops`), the payload
+builder and the wallboard; every resulting pop event gets the hub's next `seq` and
+goes into the agent's log and to each of the agent's sockets. A page that reconnects
+says the last `seq` it saw: it gets what it missed from the log, or, when the log no
+longer covers it (or it comes from another hub instance, `epoch`), a `reset` and the
+agent's current pops. Either way the current pop and wrap-up come back.
+
+Nothing on the event path awaits a socket: each socket has its own bounded outbox and
+writer task, and a socket that cannot keep up is closed (it reconnects and resyncs),
+so one slow browser never delays another agent's pop.
+
+Several tabs of one agent get the same events; one of them, the one the agent last
+focused, has the alert (`alert` frames say which), so a call rings once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from screenpop.bus import BusEvent, PopBus, ReplayGap, ResyncRequired
+from screenpop.payload import PayloadBuilder
+from screenpop.pops import AgentRef, PopChange, PopError, PopMachine, PopState, normalise_interface
+from screenpop.protocol import (
+    Dead,
+    Focus,
+    Hello,
+    Notes,
+    PanelProtocol,
+    Ping,
+    PopOn,
+    Prefs,
+    RemoteProtocolError,
+    SendPing,
+    encode_pop_event,
+    error_frame,
+)
+from screenpop.store import Account, ScreenpopStore, StoredPopState
+from screenpop.wallboard import AgentLine, Wallboard
+
+__all__ = ["Hub", "Panel"]
+
+log = logging.getLogger(__name__)
+
+LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
+OUTBOX_FRAMES = 512  # frames queued for one socket before it is deemed stuck
+WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
+_HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
+_STORED_STATE: Mapping[PopState, StoredPopState] = {
+    PopState.OFFERED: "offered", PopState.ACCEPTED: "live", PopState.WRAPUP: "wrapup",
+    PopState.DONE: "done", PopState.RETRACTED: "retracted"}
+_STATE_OF_KIND = {"offered": PopState.OFFERED, "accepted": PopState.ACCEPTED,
+                  "wrapup": PopState.WRAPUP, "done": PopState.DONE,
+                  "retracted": PopState.RETRACTED}
+
+
+@dataclass(eq=False, slots=True)
+class Panel:
+    """One open socket: an agent's tab, a widget, or a supervisor's wallboard."""
+
+    ws: web.WebSocketResponse
+    account: Account
+    protocol: PanelProtocol
+    embed_origin: str | None = None
+    view: Literal["panel", "wallboard"] = "panel"
+    outbox: asyncio.Queue[str | None] = field(
+        default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
+    stuck: bool = False
+
+    def send(self, frame: str) -> None:
+        if self.stuck:
+            return
+        try:
+            self.outbox.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.stuck = True  # the writer closes it; the page reconnects and resyncs
+            self.outbox.get_nowait()
+            self.outbox.put_nowait(None)
+
+
+class Hub:
+    """Owns the pop machine, the wallboard and every panel socket of one process."""
+
+    def __init__(self, *, bus: PopBus, store: ScreenpopStore, payloads: PayloadBuilder,
+                 clock: Callable[[], datetime], monotonic: Callable[[], float],
+                 heartbeat_s: float = 20.0,
+                 embed_token: Callable[[Account, str], str] | None = None) -> None:
+        self._bus = bus
+        self._store = store
+        self._payloads = payloads
+        self._clock = clock
+        self._monotonic = monotonic
+        self._heartbeat_s = heartbeat_s
+        self._embed_token = embed_token
+        self.epoch = secrets.token_hex(8)
+        self.running = False
+        self.seq = 0
+        self.machine = PopMachine(self._resolve, payloads.known)
+        self.wallboard = Wallboard()
+        self._accounts: dict[str, Account] = {}
+        self._by_interface: dict[str, AgentRef] = {}
+        self._panels: dict[str, list[Panel]] = {}  # agent id -> their panel sockets
+        self._alerter: dict[str, Panel] = {}
+        self._boards: list[Panel] = []
+        self._logs: dict[str, deque[tuple[int, str, dict[str, Any]]]] = {}
+        self._evicted: dict[str, int] = {}  # agent id -> highest seq dropped from the log
+        self._pop_on: dict[str, PopOn] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._completing: set[str] = set()
+        self._board_dirty = asyncio.Event()
+        self._pop_writes: asyncio.Queue[tuple[str, str, StoredPopState, datetime]] = asyncio.Queue(10_000)
+
+    # --- agents -----------------------------------------------------------------------
+
+    async def refresh_accounts(self) -> None:
+        """Read the agents table again (an agent added while serving pops from now on)."""
+        accounts = await self._store.accounts()
+        self._accounts = {a.id: a for a in accounts}
+        self._by_interface = {normalise_interface(a.interface): AgentRef(a.id, a.name)
+                              for a in accounts}
+        self._board_dirty.set()
+
+    def _resolve(self, interface: str) -> AgentRef | None:
+        return self._by_interface.get(interface)
+
+    def pop_on(self, agent_id: str) -> PopOn:
+        return self._pop_on.get(agent_id, "ring")
+
+    def online(self, agent_id: str) -> bool:
+        return bool(self._panels.get(agent_id))
+
+    # --- the bus ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume the bus until cancelled or the bus closes."""
+        self.running = True
+        try:
+            await self._consume()
+        finally:
+            self.running = False
+
+    async def _consume(self) -> None:
+        since: int | None = None
+        while True:
+            try:
+                async with self._bus.subscribe(since) as events:
+                    async for event in events:
+                        self.handle_event(event)
+                        since = event.seq
+                return
+            except ReplayGap as exc:
+                log.error("pop bus: %s; going on with live events", exc)
+                since = None
+            except ResyncRequired as exc:
+                log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
+                since = exc.last_seq
+
+    def handle_event(self, event: BusEvent) -> None:
+        """One call event, in bus order. Synchronous: no socket is awaited here."""
+        self._payloads.observe(event)
+        changes = self.machine.handle(event)
+        if self.wallboard.handle(event) or changes:
+            self._board_dirty.set()
+        self.dispatch(changes)
+        if event.type == "call.hungup" and not self.machine.has_call(event.call_id):
+            self._payloads.forget(event.call_id)
+
+    def dispatch(self, changes: list[PopChange]) -> None:
+        """Number the changes and send each to its agent's sockets."""
+        for change in changes:
+            self.seq += 1
+            kind = f"pop.{change.kind}"
+            view = dict(change.view)
+            entries = self._logs.setdefault(change.agent_id, deque())
+            if len(entries) >= LOG_PER_AGENT:
+                self._evicted[change.agent_id] = entries.popleft()[0]
+            entries.append((self.seq, kind, view))
+            hidden = self.pop_on(change.agent_id) == "answer" and view["state"] in _HIDDEN_WHEN_ANSWER
+            if not hidden:
+                frame = encode_pop_event(kind, self.seq, view)
+                for panel in self._panels.get(change.agent_id, ()):
+                    panel.send(frame)
+            if change.kind != "updated":
+                self._record(change)
+            if change.kind in ("offered", "accepted") and not self._payloads.is_complete(view["call_id"]):
+                self._complete_payload(view["call_id"])
+        if changes:
+            self._board_dirty.set()
+
+    def _record(self, change: PopChange) -> None:
+        state = _STATE_OF_KIND[change.kind]
+        try:
+            self._pop_writes.put_nowait((change.view["call_id"], change.agent_id,
+                                         _STORED_STATE[state], self._clock()))
+        except asyncio.QueueFull:
+            log.error("pop history: write queue full, state of call %r not recorded",
+                      change.view["call_id"])
+
+    def _complete_payload(self, call_id: str) -> None:
+        if call_id in self._completing:
+            return
+        self._completing.add(call_id)
+        self._spawn(self._finish_payload(call_id), f"pop-complete-{call_id}")
+
+    async def _finish_payload(self, call_id: str) -> None:
+        try:
+            payload = await self._payloads.complete(call_id)
+            self.dispatch(self.machine.set_payload(call_id, payload))
+        finally:
+            self._completing.discard(call_id)
+
+    def set_payload(self, call_id: str, payload: Mapping[str, Any]) -> None:
+        self.dispatch(self.machine.set_payload(call_id, payload))
+
+    # --- agent requests ---------------------------------------------------------------
+
+    def dispose(self, call_id: str, account: Account, disposition: str, notes: str) -> None:
+        """Raises `PopError` when the call is not this agent's to close."""
+        self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes,
+                                           self._clock().isoformat(timespec="milliseconds")))
+        if not self.machine.has_call(call_id):
+            self._payloads.forget(call_id)
+
+    def owns(self, call_id: str, account: Account) -> bool:
+        return self.machine.pop(call_id, account.id) is not None
+
+    def set_pop_on(self, agent_id: str, pop_on: PopOn) -> None:
+        if self._pop_on.get(agent_id) == pop_on:
+            return
+        self._pop_on[agent_id] = pop_on
+        for panel in self._panels.get(agent_id, ()):
+            panel.send(panel.protocol.prefs(pop_on))
+            self._resync(panel)
+
+    # --- sockets ----------------------------------------------------------------------
+
+    async def serve(self, ws: web.WebSocketResponse, account: Account, *,
+                    embed_origin: str | None = None) -> None:
+        """Run one socket until it closes. The caller authenticated `account`."""
+        panel = Panel(ws, account, PanelProtocol(now=self._monotonic(),
+                                                 heartbeat_s=self._heartbeat_s),
+                      embed_origin=embed_origin)
+        writer = asyncio.create_task(self._write(panel), name=f"ws-writer-{account.name}")
+        beat = asyncio.create_task(self._heartbeat(panel), name=f"ws-heartbeat-{account.name}")
+        try:
+            async for message in ws:
+                if message.type is not WSMsgType.TEXT:
+                    if message.type is WSMsgType.BINARY:
+                        raise RemoteProtocolError("frames are JSON text", code=1003)
+                    continue
+                self._on_message(panel, panel.protocol.receive(message.data,
+                                                               now=self._monotonic()))
+        except RemoteProtocolError as exc:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(error_frame(str(exc)))
+            await ws.close(code=exc.code, message=str(exc)[:120].encode())
+        finally:
+            self._unregister(panel)
+            panel.protocol.close()
+            for task in (beat, writer):
+                task.cancel()
+            await asyncio.gather(beat, writer, return_exceptions=True)
+
+    def _on_message(self, panel: Panel, message: object) -> None:
+        if isinstance(message, Hello):
+            self._hello(panel, message)
+        elif isinstance(message, Ping):
+            panel.send(panel.protocol.pong())
+        elif isinstance(message, Focus):
+            self._give_alert(panel)
+        elif isinstance(message, Prefs):
+            self.set_pop_on(panel.account.id, message.pop_on)
+        elif isinstance(message, Notes):
+            try:
+                self.dispatch(self.machine.set_notes(message.call_id, panel.account.id,
+                                                     message.notes))
+            except PopError as exc:
+                log.debug("notes from %s ignored: %s", panel.account.name, exc)
+
+    def _hello(self, panel: Panel, hello: Hello) -> None:
+        account = panel.account
+        if hello.view == "wallboard":
+            if account.role not in ("supervisor", "admin") or panel.embed_origin is not None:
+                raise RemoteProtocolError("the wallboard is for supervisors")
+            panel.view = "wallboard"
+            self._boards.append(panel)
+            panel.send(panel.protocol.wallboard(self.board()))
+            return
+        if hello.pop_on is not None and account.id not in self._pop_on:
+            self._pop_on[account.id] = hello.pop_on  # the browser remembers it across restarts
+        panel.send(panel.protocol.welcome(epoch=self.epoch, seq=self.seq, agent=account.public(),
+                                          pop_on=self.pop_on(account.id)))
+        if panel.embed_origin is not None and self._embed_token is not None:
+            panel.send(panel.protocol.token(self._embed_token(account, panel.embed_origin)))
+        entries = self._logs.get(account.id, deque())
+        can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
+                      and hello.since >= self._evicted.get(account.id, 0))
+        if can_replay:
+            answer = self.pop_on(account.id) == "answer"
+            for seq, kind, view in entries:
+                if seq > hello.since and not (answer and view["state"] in _HIDDEN_WHEN_ANSWER):
+                    panel.send(panel.protocol.pop_event(kind, seq=seq, pop=view))
+        else:
+            self._resync(panel)
+        was_online = self.online(account.id)
+        self._panels.setdefault(account.id, []).append(panel)
+        if account.id not in self._alerter:
+            self._give_alert(panel)
+        else:
+            panel.send(panel.protocol.alert(False))
+        if not was_online:
+            self._board_dirty.set()
+
+    def _resync(self, panel: Panel) -> None:
+        """`reset`, then the agent's current pops as they stand."""
+        panel.send(panel.protocol.reset(seq=self.seq))
+        answer = self.pop_on(panel.account.id) == "answer"
+        for pop in self.machine.pops_of(panel.account.id):
+            view = self.machine.view(pop)
+            if answer and view["state"] in _HIDDEN_WHEN_ANSWER:
+                continue
+            panel.send(panel.protocol.pop_event(f"pop.{view['state']}", seq=self.seq, pop=view))
+
+    def _give_alert(self, panel: Panel) -> None:
+        if panel.view != "panel" or panel.protocol.hello is None:
+            return
+        agent_id = panel.account.id
+        current = self._alerter.get(agent_id)
+        if current is panel:
+            return
+        if current is not None:
+            current.send(current.protocol.alert(False))
+        self._alerter[agent_id] = panel
+        panel.send(panel.protocol.alert(True))
+
+    def _unregister(self, panel: Panel) -> None:
+        if panel.view == "wallboard":
+            with contextlib.suppress(ValueError):
+                self._boards.remove(panel)
+            return
+        agent_id = panel.account.id
+        panels = self._panels.get(agent_id, [])
+        if panel in panels:
+            panels.remove(panel)
+        if not panels:
+            self._panels.pop(agent_id, None)
+            self._board_dirty.set()
+        if self._alerter.get(agent_id) is panel:
+            del self._alerter[agent_id]
+            if panels:
+                self._give_alert(panels[-1])
+
+    async def _write(self, panel: Panel) -> None:
+        ws = panel.ws
+        while True:
+            frame = await panel.outbox.get()
+            if frame is None:
+                if panel.stuck:
+                    log.warning("panel of %s fell %d frames behind: closing it",
+                                panel.account.name, OUTBOX_FRAMES)
+                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
+                return
+            try:
+                await ws.send_str(frame)
+            except (ConnectionError, RuntimeError):
+                return  # the socket went away; the reader's loop ends on its own
+
+    async def _heartbeat(self, panel: Panel) -> None:
+        while True:
+            await asyncio.sleep(panel.protocol.heartbeat_s / 2)
+            verdict = panel.protocol.tick(now=self._monotonic())
+            if isinstance(verdict, SendPing):
+                panel.send(verdict.frame)
+                if panel.embed_origin is not None and self._embed_token is not None \
+                        and panel.protocol.hello is not None:
+                    panel.send(panel.protocol.token(
+                        self._embed_token(panel.account, panel.embed_origin)))
+            elif isinstance(verdict, Dead):
+                log.info("panel of %s silent for %.0f s: closing", panel.account.name,
+                         verdict.silent_s)
+                await panel.ws.close(code=WSCloseCode.GOING_AWAY, message=b"no heartbeat")
+                return
+
+    # --- wallboard --------------------------------------------------------------------
+
+    def board(self) -> dict[str, Any]:
+        lines = [AgentLine(a.id, a.name, a.interface, a.role) for a in self._accounts.values()]
+        return self.wallboard.snapshot(now=self._clock().isoformat(timespec="milliseconds"),
+                                       agents=sorted(lines, key=lambda a: a.name.casefold()),
+                                       pops_of=self.machine.pops_of, online=self.online)
+
+    async def run_wallboard(self) -> None:
+        """Send the board to supervisors when it changed, at most a few times a second."""
+        while True:
+            await self._board_dirty.wait()
+            self._board_dirty.clear()
+            if self._boards:
+                board = self.board()
+                for panel in list(self._boards):
+                    panel.send(panel.protocol.wallboard(board))
+            await asyncio.sleep(WALLBOARD_MIN_INTERVAL_S)
+
+    async def run_history(self) -> None:
+        """Write pop state changes to the `pops` table, off the event path."""
+        while True:
+            call_id, agent_id, state, at = await self._pop_writes.get()
+            try:
+                await self._store.record_pop(call_id, agent_id, state, at)
+            except Exception:
+                log.exception("pop history: recording call %r for agent %s failed",
+                              call_id, agent_id)
+
+    async def run_accounts(self, every_s: float = 30.0) -> None:
+        """Pick up agents added or changed while serving."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.refresh_accounts()
+            except Exception:
+                log.exception("reading the agents table failed; keeping the last list")
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("hub task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def flush_history(self) -> None:
+        """Write what is queued for the `pops` table (at shutdown, and in tests)."""
+        while not self._pop_writes.empty():
+            call_id, agent_id, state, at = self._pop_writes.get_nowait()
+            try:
+                await self._store.record_pop(call_id, agent_id, state, at)
+            except Exception:
+                log.exception("pop history: recording call %r failed", call_id)
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def sockets(self) -> list[web.WebSocketResponse]:
+        return [p.ws for panels in self._panels.values() for p in panels] + \
+            [p.ws for p in self._boards]

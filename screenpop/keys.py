@@ -1,0 +1,84 @@
+"""The typed keys of the screen-pop app's shared state (aiohttp `AppKey`: no globals).
+
+Everything a handler needs is put on the app by `screenpop.app.create_app` under one
+of these keys, so a handler reads `request.app[HUB]` with its type known to mypy.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from aiohttp import web
+
+from crm_adapter.port import CrmAdapter, Customer
+from ivr.catalog import DispositionCatalog, ScriptCatalog
+from screenpop.auth import LoginLimiter, Passwords, Sessions
+from screenpop.bus import PopBus
+from screenpop.hub import Hub
+from screenpop.payload import PayloadBuilder
+from screenpop.store import Account, ScreenpopStore
+
+__all__ = [
+    "BUS",
+    "CATALOGS",
+    "CLOCK",
+    "CRM",
+    "HUB",
+    "LIMITER",
+    "ORIGINATE",
+    "PASSWORDS",
+    "PAYLOADS",
+    "SESSIONS",
+    "SETTINGS",
+    "STORE",
+    "WEBSOCKETS",
+    "Catalogs",
+    "Originate",
+    "WebSettings",
+]
+
+
+class Originate(Protocol):
+    """Click-to-dial: ring the agent's own phone, then call `number` from it.
+
+    Returns an id of the new call (e.g. the ARI channel id). Raises `OriginateError`
+    (`screenpop.api`) with a message for the agent when the PBX refuses.
+    """
+
+    def __call__(self, *, agent: Account, number: str) -> Awaitable[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Catalogs:
+    """The dialplan files the panel shows: wrap-up codes and agent scripts."""
+
+    dispositions: DispositionCatalog
+    scripts: ScriptCatalog | None
+
+
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """What the handlers need of the config, resolved once."""
+
+    web_origins: tuple[str, ...]
+    record_link: Callable[[Customer], str | None]
+    normalise_phone: Callable[[str], str | None]
+
+
+CLOCK = web.AppKey[Callable[[], datetime]]("clock")
+STORE = web.AppKey("store", ScreenpopStore)
+BUS = web.AppKey("bus", PopBus)
+CRM = web.AppKey("crm", CrmAdapter)
+HUB = web.AppKey("hub", Hub)
+PAYLOADS = web.AppKey("payloads", PayloadBuilder)
+SESSIONS = web.AppKey("sessions", Sessions)
+PASSWORDS = web.AppKey("passwords", Passwords)
+LIMITER = web.AppKey("limiter", LoginLimiter)
+CATALOGS = web.AppKey("catalogs", Catalogs)
+SETTINGS = web.AppKey("settings", WebSettings)
+ORIGINATE = web.AppKey[Originate | None]("originate")
+WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")

@@ -1,0 +1,109 @@
+/* callpop wallboard: calls in the IVR by node, calls waiting per queue, agents and
+ * their states, pushed live over /ws (view "wallboard"). Text only via textContent. */
+"use strict";
+
+(function () {
+  const {el, clear, duration, setConn, Socket} = window.callpop;
+  const STATE_LABEL = {available: "Available", ringing: "Ringing", on_call: "On a call",
+    wrapup: "Wrap-up", offline: "Offline"};
+  let board = null;
+  let skew = 0; // server clock minus ours, so durations do not depend on the PC's clock
+
+  const socket = new Socket("/ws", {
+    hello: () => ({type: "hello", since: 0, view: "wallboard"}),
+    onMessage: (msg) => {
+      if (msg.type === "wallboard") {
+        board = msg.board;
+        skew = Date.parse(board.now) - Date.now();
+        setConn("up", "Live");
+        render();
+      } else if (msg.type === "error") {
+        setConn("down", msg.message || "Disconnected");
+      }
+    },
+  });
+
+  function since(iso) {
+    const t = Date.parse(iso);
+    return isNaN(t) ? "" : duration(Date.now() + skew - t);
+  }
+
+  function setText(id, text) { document.getElementById(id).textContent = text; }
+
+  function render() {
+    if (!board) return;
+    const t = board.totals;
+    setText("t-in-ivr", String(t.in_ivr));
+    setText("t-waiting", String(t.waiting));
+    setText("t-talking", String(t.talking));
+    setText("t-handled", String(t.handled));
+    setText("t-abandoned", String(t.abandoned));
+    const online = board.agents.filter((a) => a.online);
+    setText("t-ready", String(board.agents.filter((a) => a.state === "available").length));
+    setText("t-online", online.length + " of " + board.agents.length + " signed in");
+    const oldest = board.queues.map((q) => q.oldest_since).sort()[0];
+    setText("t-longest", oldest ? "longest " + since(oldest) : "");
+    renderAgents();
+    renderQueues();
+    renderIvr();
+  }
+
+  function renderAgents() {
+    const grid = clear(document.getElementById("agents"));
+    const counts = {};
+    for (const a of board.agents) {
+      counts[a.state] = (counts[a.state] || 0) + 1;
+      grid.appendChild(el("div", {class: "agent-tile state-" + a.state, dataset: {agentId: a.id, state: a.state}},
+        el("div", {class: "agent-top"},
+          el("span", {class: "avatar", "aria-hidden": "true"}, (a.name || "?").slice(0, 1).toUpperCase()),
+          el("div", {class: "agent-id"}, el("strong", {class: "agent-name"}, a.name),
+            el("span", {class: "muted small mono"}, a.interface))),
+        el("div", {class: "agent-bottom"},
+          el("span", {class: "state-badge"}, el("span", {class: "state-dot", "aria-hidden": "true"}),
+            STATE_LABEL[a.state] || a.state),
+          a.queue ? el("span", {class: "chip"}, a.queue) : null,
+          a.since ? el("span", {class: "timer mono", dataset: {since: a.since}}, since(a.since)) : null)));
+    }
+    if (!board.agents.length) grid.appendChild(el("p", {class: "muted"}, "No agents yet: add them with callpop agents add."));
+    setText("agents-summary", Object.entries(counts).map(([k, v]) => v + " " + (STATE_LABEL[k] || k).toLowerCase()).join(" · "));
+  }
+
+  function renderQueues() {
+    const body = clear(document.querySelector("#queues tbody"));
+    if (!board.queues.length) {
+      body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 3, class: "muted"}, "No one is waiting.")));
+      return;
+    }
+    for (const q of board.queues) {
+      body.appendChild(el("tr", {dataset: {queue: q.queue}},
+        el("td", null, el("strong", null, q.queue)),
+        el("td", {class: "num"}, el("span", {class: "pill pill-warn"}, String(q.waiting))),
+        el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))));
+    }
+  }
+
+  function renderIvr() {
+    const box = clear(document.getElementById("ivr-nodes"));
+    const nodes = board.ivr.nodes;
+    if (!nodes.length) { box.appendChild(el("p", {class: "muted empty"}, "No caller in the IVR.")); return; }
+    const max = Math.max(...nodes.map((n) => n.calls));
+    for (const n of nodes) {
+      const bar = el("span", {class: "bar-fill"});
+      bar.style.width = Math.max(6, Math.round(100 * n.calls / max)) + "%";
+      box.appendChild(el("div", {class: "bar-row", dataset: {node: n.node}},
+        el("span", {class: "bar-label"}, n.node, n.flow ? el("span", {class: "muted small"}, " · " + n.flow) : null),
+        el("span", {class: "bar-track"}, bar),
+        el("span", {class: "bar-value mono"}, String(n.calls))));
+    }
+  }
+
+  setInterval(() => {
+    document.querySelectorAll(".timer[data-since]").forEach((node) => { node.textContent = since(node.dataset.since); });
+    if (board) {
+      const oldest = board.queues.map((q) => q.oldest_since).sort()[0];
+      setText("t-longest", oldest ? "longest " + since(oldest) : "");
+    }
+  }, 1000);
+
+  socket.start();
+})();

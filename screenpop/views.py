@@ -1,0 +1,161 @@
+"""The HTML pages: `/`, `/login`, `/logout`, `/agent`, `/supervisor`.
+
+Templates get data, never markup: jinja2 escapes everything (autoescape on for every
+template), and the data a page's script needs travels in a `<script type=
+"application/json">` block rendered with `tojson`, which escapes `<`, `>` and `&`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from screenpop.guards import (
+    CSRF_FIELD,
+    check_double_submit,
+    clear_session_cookie,
+    current,
+    require,
+    require_csrf,
+    set_session_cookie,
+)
+from screenpop.keys import CATALOGS, LIMITER, PASSWORDS, SESSIONS, STORE
+from screenpop.store import Account
+
+__all__ = ["home_for", "routes"]
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+LOGIN_CSRF_COOKIE = "callpop_login"
+MAX_FIELD = 200
+
+
+def home_for(account: Account) -> str:
+    return "/supervisor" if account.role in ("supervisor", "admin") else "/agent"
+
+
+def _safe_next(value: str | None) -> str | None:
+    """Only a path on this site: `//evil.example` and `https://...` are not."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    return value if len(value) < 500 and "\n" not in value and "\r" not in value else None
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.StreamResponse:
+    principal = await current(request)
+    raise web.HTTPFound("/login" if principal is None else home_for(principal[0]))
+
+
+def _login_page(request: web.Request, *, error: str | None = None, name: str = "",
+                status: int = 200) -> web.Response:
+    token = secrets.token_urlsafe(24)
+    response = aiohttp_jinja2.render_template(
+        "login.html", request,
+        {"csrf": token, "error": error, "name": name,
+         "next": _safe_next(request.query.get("next")) or ""},
+        status=status)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True,
+                        samesite="Strict", secure=request.secure)
+    return response
+
+
+@routes.get("/login")
+async def login_form(request: web.Request) -> web.StreamResponse:
+    principal = await current(request)
+    if principal is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next")) or home_for(principal[0]))
+    return _login_page(request)
+
+
+@routes.post("/login")
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    name = str(form.get("name", ""))[:MAX_FIELD].strip()
+    password = str(form.get("password", ""))[:1024]
+    if not check_double_submit(request.cookies.get(LOGIN_CSRF_COOKIE),
+                               str(form.get(CSRF_FIELD, ""))):
+        return _login_page(request, error="The form expired. Please try again.", name=name,
+                           status=403)
+    address = request.remote or "?"
+    limiter = request.app[LIMITER]
+    wait = limiter.check(address, name)
+    if wait > 0:
+        return _login_page(request, name=name, status=429,
+                           error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
+    store, passwords = request.app[STORE], request.app[PASSWORDS]
+    account = await store.account_by_name(name) if name else None
+    # argon2 takes tens of milliseconds of CPU: off the event loop, or every pop waits
+    ok = await asyncio.to_thread(passwords.verify,
+                                 account.password_hash if account else None, password)
+    if account is None or not ok:
+        limiter.failed(address, name)
+        log.info("failed login for %r from %s", name, address)
+        return _login_page(request, error="Wrong name or password.", name=name, status=401)
+    limiter.succeeded(address, name)
+    if passwords.needs_rehash(account.password_hash):
+        new_hash = await asyncio.to_thread(passwords.hash, password)
+        await store.set_password_hash(account.id, new_hash)
+        account = await store.account(account.id) or account
+    sessions = request.app[SESSIONS]
+    token, _claims = sessions.issue(account)
+    response = web.HTTPFound(_safe_next(str(form.get("next", ""))) or home_for(account))
+    set_session_cookie(response, request, token, sessions.ttl_s)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    log.info("login: %s (%s) from %s", account.name, account.role, address)
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: web.Request) -> web.StreamResponse:
+    principal = await current(request)
+    response = web.HTTPFound("/login")
+    if principal is not None:
+        form = await request.post()
+        require_csrf(request, principal[1], str(form.get(CSRF_FIELD, "")))
+        request.app[SESSIONS].revoke(principal[1])
+    clear_session_cookie(response, request)
+    return response
+
+
+@routes.get("/logout")
+async def logout_get(request: web.Request) -> web.StreamResponse:
+    # A GET must not change state (a link on another site could log agents out):
+    # show the confirmation form, which POSTs with the CSRF token.
+    principal = await current(request)
+    if principal is None:
+        raise web.HTTPFound("/login")
+    return aiohttp_jinja2.render_template("logout.html", request, _page(request, principal))
+
+
+def _page(request: web.Request, principal: tuple[Account, Any]) -> dict[str, Any]:
+    account, claims = principal
+    return {"account": account, "csrf": request.app[SESSIONS].csrf_token(claims)}
+
+
+@routes.get("/agent")
+async def agent_page(request: web.Request) -> web.StreamResponse:
+    principal = await require(request)
+    catalog = request.app[CATALOGS].dispositions
+    context = _page(request, principal)
+    context["boot"] = {
+        "agent": principal[0].public(),
+        "dispositions": [{"code": code, "label": d.label, "requires_note": d.requires_note,
+                          "follow_up": d.follow_up, "topics": list(d.topics)}
+                         for code, d in catalog.dispositions.items()],
+    }
+    return aiohttp_jinja2.render_template("agent.html", request, context)
+
+
+@routes.get("/supervisor")
+async def supervisor_page(request: web.Request) -> web.StreamResponse:
+    principal = await require(request, roles=("supervisor", "admin"))
+    context = _page(request, principal)
+    context["boot"] = {"agent": principal[0].public()}
+    return aiohttp_jinja2.render_template("supervisor.html", request, context)

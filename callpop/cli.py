@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from callpop.commands import agents as agents_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import lint as lint_cmd
 from callpop.commands import simulate as simulate_cmd
@@ -32,6 +33,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 cli.add_command(lint_cmd.command)
+cli.add_command(agents_cmd.command)
 cli.add_command(simulate_cmd.command)
 cli.add_command(graph_cmd.command)
 

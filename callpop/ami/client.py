@@ -88,6 +88,7 @@ class ActionFailed(AMIError):
 
 @dataclass
 class _Pending:
+    name: str
     future: asyncio.Future[list[Message]]
     idempotent: bool
     listing: bool  # a list action: collect events until `EventList: Complete`
@@ -103,6 +104,9 @@ class _Connection:
         self.decoder = Decoder()
         self.pending: dict[str, _Pending] = {}
         self.closed = asyncio.Event()
+        # Asterisk closes right after refusing a login: the EOF can beat the refusal to
+        # the login coroutine, so the refusal is also noted here for `_session`
+        self.refused: Message | None = None
 
     def fail_pending(self) -> None:
         self.closed.set()
@@ -226,6 +230,8 @@ class AMIClient:
             # TaskGroup wraps what its tasks raised; an expected failure of the link is
             # re-raised alone, anything else (a bug) stays loud as the group
             leaves = _leaves(group)
+            if conn.refused is not None:
+                raise self._refusal(conn.refused) from None
             if leaves and all(isinstance(e, _EXPECTED) for e in leaves):
                 raise leaves[0] from None
             raise
@@ -255,8 +261,11 @@ class AMIClient:
                                              ("Events", self._events)],
                              idempotent=True, listing=False, deadline_s=self._action_timeout)
         except ActionFailed as exc:
-            raise AuthenticationFailed(
-                f"AMI login as {self._username!r} refused: {exc}") from None
+            raise self._refusal(exc.response) from None
+
+    def _refusal(self, response: Message) -> AuthenticationFailed:
+        return AuthenticationFailed(f"AMI login as {self._username!r} refused: "
+                                    f"{response.get('Message') or 'no reason given'}")
 
     async def _logoff(self, conn: _Connection) -> None:
         with contextlib.suppress(AMIError, OSError, TimeoutError):
@@ -295,6 +304,8 @@ class AMIClient:
             if msg.response is not None:
                 if msg.response.lower() == "error":
                     conn.pending.pop(action_id or "")
+                    if pending.name == "Login":
+                        conn.refused = msg
                     pending.future.set_exception(ActionFailed(msg))
                     return
                 pending.items.append(msg)
@@ -363,7 +374,7 @@ class AMIClient:
         action_id = f"callpop-{next(self._ids)}"
         data = encode_action(name, action_id, fields)  # InvalidAction before anything is sent
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
-        conn.pending[action_id] = _Pending(future, idempotent, listing)
+        conn.pending[action_id] = _Pending(name, future, idempotent, listing)
         try:
             async with asyncio.timeout(deadline_s):
                 conn.writer.write(data)

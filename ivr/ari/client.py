@@ -14,6 +14,7 @@ add a path segment or a query parameter.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ import yarl
 from ivr.ari.errors import AriTimeout, AriUnavailable, error_for_status
 from ivr.ari.events import AriProtocolError, ChannelSnapshot, PlaybackSnapshot
 
-__all__ = ["AriClient", "ClientSettings", "events_url", "media_list"]
+__all__ = ["AriClient", "ClientSettings", "basic_auth", "events_url", "media_list", "request_url"]
 
 # One media URI of a playlist: `sound:`, `digits:`, `number:` ... with no comma, since
 # the `media` parameter allows several values, comma-separated (`allowMultiple`), and
@@ -65,6 +66,31 @@ def media_list(uris: Sequence[str]) -> str:
     return ",".join(uris)
 
 
+def request_url(
+    base_url: str, segments: Sequence[str], query: Sequence[tuple[str, str]] = ()
+) -> yarl.URL:
+    """A request URL below `base_url`; every segment and value percent-encoded, `/`
+    included. An empty, `.` or `..` segment is refused: URL normalisation would move it."""
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError(f"not a usable ARI path segment: {segment!r}")
+    path = "/".join(quote(segment, safe="") for segment in segments)
+    target = f"{base_url.rstrip('/')}/{path}"
+    if query:
+        target += "?" + "&".join(
+            f"{quote(name, safe='')}={quote(value, safe=',' if name == 'media' else '')}"
+            for name, value in query
+        )
+    return yarl.URL(target, encoded=True)
+
+
+def basic_auth(username: str, password: str) -> str:
+    """The `Authorization` value for HTTP basic auth (RFC 7617), as Asterisk reads it."""
+    if ":" in username:
+        raise ValueError("an ARI username cannot contain ':' (RFC 7617)")
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+
+
 def events_url(base_url: str, app: str) -> yarl.URL:
     """`ws://HOST/ari/events?app=APP` from the REST base URL `http://HOST/ari`."""
     parts = urlsplit(base_url.rstrip("/"))
@@ -94,7 +120,7 @@ class AriClient:
         self.base_url = base_url.rstrip("/")
         self.settings = settings or ClientSettings()
         self.http = aiohttp.ClientSession(
-            auth=aiohttp.BasicAuth(username, password),
+            headers={"Authorization": basic_auth(username, password)},
             timeout=self.settings.timeout(),
             connector=aiohttp.TCPConnector(limit=self.settings.max_connections),
         )
@@ -116,15 +142,7 @@ class AriClient:
     # --- plumbing ---------------------------------------------------------------------
 
     def url(self, segments: Sequence[str], query: Sequence[tuple[str, str]] = ()) -> yarl.URL:
-        """The request URL; every segment and value percent-encoded (a `/` included)."""
-        path = "/".join(quote(segment, safe="") for segment in segments)
-        target = f"{self.base_url}/{path}"
-        if query:
-            target += "?" + "&".join(
-                f"{quote(name, safe='')}={quote(value, safe=',' if name == 'media' else '')}"
-                for name, value in query
-            )
-        return yarl.URL(target, encoded=True)
+        return request_url(self.base_url, segments, query)
 
     async def request(
         self, method: str, segments: Sequence[str], query: Sequence[tuple[str, str]] = ()

@@ -56,4 +56,8 @@ def check_missing_sounds(ctx: LintContext) -> Iterator[Finding]:
             say = f": record {quote(value.text, 100)}" if value.text else ""
             where = "is outside" if climbs else "is not in"
             message = f"sound {quote(value.sound)} {where} {folder} (as .wav, .gsm, .ulaw, ...){say}"
+            if loaded.source.find(*path) is None:
+                # A default of the model, not written in the file: say where it comes from.
+                field = ".".join(str(p) for p in path if not isinstance(p, int))
+                message += f" (the default of {field})"
             yield ctx.at("missing-sound", flow.id, path, message)

@@ -6,6 +6,7 @@ JSON document is what tools and these tests read; its shape is design.md's contr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -330,3 +331,40 @@ def test_a_missing_flow_file_exits_1(tmp_path: Path) -> None:
     result = invoke(str(tmp_path / "nope.yaml"), "--caller", CALLER, "--keys", "1")
     assert result.exit_code == 1
     assert f"{tmp_path / 'nope.yaml'}:1:1: error:" in result.stderr
+
+
+# --- the configured CRM -----------------------------------------------------------------
+
+
+async def _seed(url: str) -> None:
+    from crm_adapter.port import CustomerDraft
+    from crm_adapter.sql.engine import create_engine
+    from crm_adapter.sql.migrate import upgrade
+    from crm_adapter.sql.store import SqlStore
+
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        store = SqlStore(engine)
+        await store.create_customer(
+            CustomerDraft(name="Dana Reyes", phones=("(555) 123-4567",), account=VALID_ACCOUNT, tier="vip")
+        )
+    finally:
+        await engine.dispose()
+
+
+def test_crm_db_looks_the_caller_up_in_the_configured_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    asyncio.run(_seed(url))
+    config = tmp_path / "callpop.yaml"
+    # A generous budget: this test is about where the answer comes from, not its speed.
+    config.write_text(f"database: {url}\ncrm: {{lookup_budget_ms: 10000}}\n")
+    vip = call("", "--config", str(config), crm="db")
+    assert target(vip) == ("queue", "vip", 10)
+    assert variable(vip, "CALLPOP_TIER") == "vip"
+    stranger = invoke(
+        *(str(SAMPLE), "--caller", "+15559876543", "--keys", "w w", "--at", MONDAY_MORNING),
+        *("--crm", "db", "--config", str(config), "--json"),
+    )
+    assert stranger.exit_code == 0, stranger.stderr
+    assert json.loads(stranger.stdout)["steps"][1]["event"] == "not_found"

@@ -12,7 +12,7 @@ folder) missing recordings. `RULES` lists them all, loader ids included.
 """
 
 from ivr.lint.rules import RULES, Rule
-from ivr.lint.run import CHECKS, LintReport, check_dialplan, lint_dialplan, lint_paths
+from ivr.lint.run import CHECKS, LintReport, check_dialplan, lint_dialplan, lint_flows, lint_paths
 from ivr.source import Finding, Position
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "Rule",
     "check_dialplan",
     "lint_dialplan",
+    "lint_flows",
     "lint_paths",
 ]

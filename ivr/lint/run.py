@@ -10,12 +10,13 @@ files), plus a menu too deep because of a named flow wherever that menu is.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
 from ivr.catalog import CATALOG_FILES
+from ivr.flow import Flow
 from ivr.lint.catalog_rules import (
     check_unknown_dispositions,
     check_unknown_queues,
@@ -34,14 +35,15 @@ from ivr.lint.targets import check_dangling_targets, check_unreachable_nodes
 from ivr.loader import (
     Dialplan,
     DialplanError,
+    Loaded,
     dialplan_layout,
     missing_main,
     read_dialplan,
     read_flow,
 )
-from ivr.source import START, Finding
+from ivr.source import START, Finding, SourceMap
 
-__all__ = ["CHECKS", "LintReport", "check_dialplan", "lint_dialplan", "lint_paths"]
+__all__ = ["CHECKS", "LintReport", "check_dialplan", "lint_dialplan", "lint_flows", "lint_paths"]
 
 Check = Callable[[LintContext], Iterable[Finding]]
 
@@ -107,6 +109,19 @@ def lint_dialplan(
         catalog = [name for name in CATALOG_FILES if (dialplan.root / name).exists()]
     ctx = LintContext(dialplan, checked, frozenset(catalog), sounds)
     return [item for check in CHECKS for item in check(ctx)]
+
+
+def lint_flows(flows: Mapping[str, Flow]) -> list[Finding]:
+    """Run every rule over flows built in memory (`Flow.model_validate`, tests, tools).
+
+    With no file behind them, findings name `ID.yaml` and sit at 1:1; the message says
+    which node. Catalog rules do not apply (there is no catalog).
+    """
+    loaded = {
+        flow_id: Loaded(flow, f"{flow_id}.yaml", SourceMap.empty()) for flow_id, flow in flows.items()
+    }
+    dialplan = Dialplan(Path("."), Path("."), MappingProxyType(loaded))
+    return lint_dialplan(dialplan, catalog=())
 
 
 def check_dialplan(path: Path | str) -> Dialplan:

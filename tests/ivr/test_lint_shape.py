@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ivr.lint import lint_paths
 from ivr.source import Position
 
-from .lint_support import TRANSFER, line_of, lint, of_rule
+from .lint_support import TRANSFER, line_of, lint, of_rule, write_dialplan
 
 
 def chain(levels: int, *, first: str = "level1", end: str = "agent") -> str:
@@ -122,3 +123,11 @@ def test_global_keys_are_not_counted_as_choices(tmp_path: Path) -> None:
 def test_a_raised_options_limit_with_a_reason_allows_five(tmp_path: Path) -> None:
     text = FIVE_OPTIONS + "limits:\n  max_options: {value: 5, reason: Five regional offices, one key each.}\n"
     assert of_rule(lint(tmp_path, {"main": text}), "menu-options") == []
+
+
+def test_a_sub_flow_linted_alone_counts_its_depth_from_main(tmp_path: Path) -> None:
+    main = "entry: level1\nnodes:\n" + chain(2, end="to_support") + "  to_support: {type: goto, flow: support}\n"
+    support = "entry: level1\nnodes:\n" + chain(3) + f"  agent: {TRANSFER}\n"
+    write_dialplan(tmp_path, {"main": main, "support": support})
+    report = lint_paths([tmp_path / "flows" / "support.yaml"])
+    assert [(f.rule, f.position.line) for f in report.findings] == [("menu-depth", line_of(support, "level3:"))]

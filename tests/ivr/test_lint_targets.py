@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ivr.flow import Flow
+from ivr.lint import lint_flows
 from ivr.source import Position
 
 from .lint_support import TRANSFER, column_of, line_of, lint, of_rule
@@ -106,3 +108,11 @@ def test_the_operator_node_and_nodes_other_flows_jump_to_are_reached(tmp_path: P
 def test_a_dialplan_folder_without_main_is_an_error(tmp_path: Path) -> None:
     [finding] = of_rule(lint(tmp_path, {"sales": MENU}), "missing-main")
     assert (finding.file, finding.position) == (str(tmp_path / "flows" / "main.yaml"), Position(1, 1))
+
+
+def test_flows_built_in_memory_can_be_linted_too() -> None:
+    flow = Flow.model_validate(
+        {"id": "main", "entry": "m", "nodes": {"m": {"type": "menu", "prompts": ["x"], "options": {"1": "gone"}}}}
+    )
+    [finding] = of_rule(lint_flows({"main": flow}), "dangling-target")
+    assert finding.file == "main.yaml" and "'gone'" in finding.message

@@ -159,7 +159,7 @@ def create_app(
     app.add_routes(widget.routes)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_static("/static/", HERE / "static", append_version=True)
+    app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
     app.cleanup_ctx.append(_hub_tasks)
     app.on_shutdown.append(_close_sockets)
     return app

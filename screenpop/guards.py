@@ -34,9 +34,8 @@ __all__ = [
 SESSION_COOKIE = "callpop_session"
 CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
-_PRINCIPAL = "callpop.principal"
-
 Principal = tuple[Account, SessionClaims]
+_PRINCIPAL = web.RequestKey[Principal | None]("callpop.principal")
 
 
 async def current(request: web.Request) -> Principal | None:

@@ -109,7 +109,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     set_session_cookie(response, request, token, sessions.ttl_s)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     log.info("login: %s (%s) from %s", account.name, account.role, address)
-    return response
+    raise response
 
 
 @routes.post("/logout")
@@ -121,7 +121,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         require_csrf(request, principal[1], str(form.get(CSRF_FIELD, "")))
         request.app[SESSIONS].revoke(principal[1])
     clear_session_cookie(response, request)
-    return response
+    raise response
 
 
 @routes.get("/logout")

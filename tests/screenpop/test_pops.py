@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from screenpop.pops import TRANSITIONS, AgentRef, PopError, PopMachine, PopState, normalise_interface
+from screenpop.pops import (
+    TRANSITIONS,
+    AgentRef,
+    PopError,
+    PopMachine,
+    PopState,
+    normalise_interface,
+)
 
 AGENTS = {
     "PJSIP/101": AgentRef("1", "alice"),

@@ -43,6 +43,9 @@ class FakeCrm:
     # The next N requests to /calls answer 503 (the CRM "comes back" after them).
     calls_unavailable: int = 0
     calls_down: bool = False
+    # Requests to /calls wait (forever, for a test that kills the client meanwhile),
+    # before applying them, or after applying them (the answer is what gets lost).
+    calls_hang: str | None = None  # None | "before" | "after"
     calls_reject: bool = False
     seen: list[Seen] = field(default_factory=list)
     applied: dict[str, Any] = field(default_factory=dict)  # idempotency key -> body
@@ -162,6 +165,8 @@ class FakeCrm:
         refused = self._calls_gate()
         if refused is not None:
             return refused
+        if self.calls_hang == "before":
+            await self._gate.wait()
         key = request.headers["Idempotency-Key"]
         if key not in self.applied:
             crm_id = f"call-{len(self.records) + 1}"
@@ -169,6 +174,9 @@ class FakeCrm:
             self.records[crm_id] = body
             self.applied[key] = {"id": crm_id, "body": body}
             self.applied_order.append(key)
+            await self._notify()
+        if self.calls_hang == "after":
+            await self._gate.wait()
         self.answered_ok[key] += 1
         await self._notify()
         return web.json_response({"id": self.applied[key]["id"]}, status=201)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import textwrap
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from typing import IO, Any, Literal
 
 import click
 
+from ivr.catalog import CATALOG_FILES
 from ivr.errors import FlowError as EngineFlowError
 from ivr.events import LookupStatus
 from ivr.flow import Flow
-from ivr.loader import LoadError, load_flow_source, read_dialplan
+from ivr.journey import Step as JourneyStep
+from ivr.loader import LoadError, load_flow_source, read_flow
 from ivr.simulator import (
     HANG_UP,
     SILENCE,
@@ -64,12 +67,16 @@ class Loaded:
 def load(flow_file: Path) -> Loaded:
     """The flow file (strictly: raises `LoadError`) and the flows beside it."""
     main = load_flow_source(flow_file).model
-    dialplan, findings = read_dialplan(flow_file.parent)
-    flows = dict(dialplan.flows)
-    flows[main.id] = main
-    flow_files = set(dialplan.flow_files.values())
-    siblings = tuple(f for f in findings if f.file in flow_files and Path(f.file) != flow_file)
-    return Loaded(main.id, flows, siblings)
+    flows: dict[str, Flow] = {main.id: main}
+    findings: list[Finding] = []
+    for sibling in sorted(flow_file.parent.glob("*.yaml")):
+        if sibling.name in CATALOG_FILES or sibling.stem == main.id or sibling.is_dir():
+            continue
+        loaded, problems = read_flow(sibling)
+        findings += problems
+        if loaded is not None:
+            flows[loaded.model.id] = loaded.model
+    return Loaded(main.id, flows, tuple(findings))
 
 
 # --- the CRM ----------------------------------------------------------------------------
@@ -192,14 +199,25 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:6.1f}s"
 
 
+WIDTH = 100
+_INDENT = " " * 10
+
+
+def _wrapped(first: str, rest: str = "") -> list[str]:
+    """`first` then `rest` on as many lines as it takes, continuation lines indented."""
+    text = f"{first} {rest}".rstrip()
+    return textwrap.wrap(text, WIDTH, subsequent_indent=_INDENT, break_on_hyphens=False) or [first]
+
+
 def describe_step(step: SimStep) -> list[str]:
     """A step as lines for people."""
     head = f"{_seconds(step.t_ms)}  {step.flow}:{step.node}"
     said = " ".join(f"“{p.text}”" if p.text else f"[{p.sound}]" for p in step.prompts)
     if step.action == "play":
-        return [f"{head}  plays {said}"]
+        return _wrapped(f"{head}  plays", said)
     if step.action == "lookup":
-        return [f"{head}  CRM lookup by {step.detail}: {step.event.replace('_', ' ') if step.event else ''}"]
+        result = (step.event or "").replace("_", " ")
+        return _wrapped(f"{head}  CRM lookup by {step.detail}:", result)
     if step.action == "collect":
         if step.event == "hangup":
             answer = "the caller hangs up"
@@ -207,15 +225,39 @@ def describe_step(step: SimStep) -> list[str]:
             answer = f"the caller presses {step.keys}" + (" (then waits)" if step.event == "timeout" else "")
         else:
             answer = "the caller says nothing (timeout)"
-        return [f"{head}  asks {said}" if said else f"{head}  listens", f"{'':9}→ {answer}"]
+        return [*_wrapped(f"{head}  asks", said), f"{_INDENT}→ {answer}"]
     verb = "transfers to" if step.action == "transfer" else "hangs up"
     target = f" {step.detail}" if step.detail else ""
-    return [f"{head}  {verb}{target}" + (f" after {said}" if said else "")]
+    return _wrapped(f"{head}  {verb}{target}", f"after {said}" if said else "")
+
+
+_DECISIONS = {"hours": "business hours:", "branch": "branch:", "goto": "goes to", "play": "skips"}
+
+
+def _decision(step: JourneyStep, following: JourneyStep | None) -> list[str]:
+    """A node the call passed through without waiting (hours, branch, goto, a skipped
+    announcement): it has no simulator step, but the journey says how it went."""
+    if step.kind not in _DECISIONS or (step.kind == "play" and step.result != "skipped"):
+        return []
+    result = step.result or ""
+    if step.kind == "branch":
+        result = "no case holds" if result == "default" else result.replace("case-", "case ") + " holds"
+    elif step.kind == "goto":
+        result = f"{following.flow}:{following.node}" if following is not None else ""
+    elif step.kind == "play":
+        result = "it (the caller typed ahead)"
+    return _wrapped(f"{_seconds(step.entered_ms)}  {step.flow}:{step.node}  {_DECISIONS[step.kind]}", result)
 
 
 def describe(sim: Simulation) -> list[str]:
     lines = [f"Call to flow {sim.flow} from {sim.caller or 'an unknown number'}"]
+    visits = sim.journey.steps
+    at = 0
     for step in sim.steps:
+        # Journey steps up to this node's visit, in order, show the decisions between.
+        while at < len(visits) and (visits[at].flow, visits[at].node) != (step.flow, step.node):
+            lines += _decision(visits[at], visits[at + 1] if at + 1 < len(visits) else None)
+            at += 1
         lines += describe_step(step)
     lines += describe_outcome(sim)
     return lines

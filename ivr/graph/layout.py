@@ -351,13 +351,15 @@ def _wires(box: Box, st: Style) -> Iterable[Wire]:
     for child in box.children:
         edge = child.edges_in[0]
         ty = child.cy
+        # A give-up arrow runs beside the options' shared vertical, not on top of it.
+        x = bus + 7 if edge.kind == "failure" else bus
         points: tuple[tuple[float, float], ...]
         if abs(ty - sy) < 0.5:
             points = ((sx, sy), (child.x, ty))
         else:
-            points = ((sx, sy), (bus, sy), (bus, ty), (child.x, ty))
+            points = ((sx, sy), (x, sy), (x, ty), (child.x, ty))
         lines = _label_lines(edge, st)
         labelled = bool(lines) or edge.key is not None
         lw = _label_width(edge, lines, st) if labelled else 0.0
         lh = _label_height(edge, lines, st) if labelled else 0.0
-        yield Wire(edge, points, lines, bus + st.label_pad, ty, lw, lh)
+        yield Wire(edge, points, lines, x + st.label_pad, ty, lw, lh)

@@ -23,13 +23,17 @@ from ruamel.yaml.reader import ReaderError
 
 from ivr.source import START, Finding, Position, SourceMap, SourceNode, quote
 
-__all__ = ["MAX_NODES", "YamlDocument", "read_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "YamlDocument", "read_yaml"]
 
 _TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_TAG}{name}" for name in ("int", "float", "bool", "null")}
 # Aliases may expand a small file into a huge tree ("billion laughs"); a dialplan
 # file is a few hundred nodes, so a generous ceiling costs nothing.
 MAX_NODES = 100_000
+# A flow nests a dozen levels at most (a script tree a few more); the ceiling keeps
+# every recursive step (ruamel's composer, this builder, pydantic) far from Python's
+# recursion limit.
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,9 @@ def read_yaml(text: str, file: str) -> tuple[YamlDocument, list[Finding]]:
         return _EMPTY, [Finding(file, position, "error", "yaml-syntax", message)]
     except YAMLError as exc:  # any other ruamel complaint, without a mark
         return _EMPTY, [Finding(file, START, "error", "yaml-syntax", str(exc).splitlines()[0])]
+    except RecursionError:
+        message = f"values are nested far too deep (a dialplan file nests at most {MAX_DEPTH})"
+        return _EMPTY, [Finding(file, START, "error", "yaml-syntax", message)]
     if root is None:
         return _EMPTY, []
     builder = _Builder(text, file, yaml)
@@ -111,6 +118,9 @@ class _Builder:
             return None, SourceNode(key, value_pos)
         if id(node) in self.stack:
             self.error(value_pos, "yaml-syntax", "an alias refers to a value that contains it")
+            return None, SourceNode(key, value_pos)
+        if len(self.stack) >= MAX_DEPTH:
+            self.error(value_pos, "yaml-syntax", f"values are nested more than {MAX_DEPTH} deep")
             return None, SourceNode(key, value_pos)
         self.stack.append(id(node))
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.catalog import QueueCatalog
 from ivr.flow import Flow, HoursNode, MenuNode
@@ -16,6 +19,7 @@ from ivr.loader import (
     load_flow,
     load_flow_source,
     read_catalog_file,
+    read_flow,
 )
 from ivr.source import Finding, Position
 
@@ -290,3 +294,28 @@ def test_catalog_files_report_errors_with_positions(tmp_path: Path) -> None:
     loaded, findings = read_catalog_file(path, QueueCatalog)
     assert loaded is None
     assert [(f.rule, f.position) for f in findings] == [("invalid-value", Position(2, 23))]
+
+
+def test_nesting_too_deep_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    text = "entry: a\nnodes: " + "[" * 2000 + "]" * 2000 + "\n"
+    assert only(findings_of(write(tmp_path, text)), "yaml-syntax")
+
+
+YAML_NOISE = st.sampled_from([":", " ", "-", "[", "]", "{", "}", '"', "'", "#", "&a", "*a", "!", "|", "\t", "\n", "<<: ", "1", "x"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(min_value=0, max_value=len(MENU)), YAML_NOISE, st.booleans()), max_size=4))
+def test_any_edit_of_a_flow_loads_or_gives_positioned_findings(edits: list[tuple[int, str, bool]]) -> None:
+    text = MENU
+    for at, noise, delete in edits:
+        text = text[:at] + text[at + 1 :] if delete else text[:at] + noise + text[at:]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "main.yaml"
+        path.write_text(text, encoding="utf-8")
+        loaded, findings = read_flow(path)
+    assert (loaded is None) == bool(findings)
+    lines = text.count("\n") + 2
+    for finding in findings:
+        assert finding.file == str(path) and 1 <= finding.position.line <= lines
+        assert "\n" not in finding.format()

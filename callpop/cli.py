@@ -14,6 +14,7 @@ import click
 from callpop.commands import agents as agents_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import lint as lint_cmd
+from callpop.commands import serve as serve_cmd
 from callpop.commands import simulate as simulate_cmd
 
 
@@ -36,6 +37,7 @@ cli.add_command(lint_cmd.command)
 cli.add_command(agents_cmd.command)
 cli.add_command(simulate_cmd.command)
 cli.add_command(graph_cmd.command)
+cli.add_command(serve_cmd.command)
 
 
 def main() -> None:

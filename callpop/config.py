@@ -125,6 +125,9 @@ class Config(_Section):
     ami: AmiSettings | None = None
     crm: CrmSettings = CrmSettings()
     web_origins: tuple[str, ...] = ()
+    web_secret_file: Path | None = Field(
+        default=None, description="key that signs agent sessions (or $CALLPOP_WEB_SECRET)"
+    )
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
@@ -253,7 +256,7 @@ def _refuse_inline_secrets(data: Mapping[str, Any], marks: _Marks) -> None:
     def walk(node: Any, path: tuple[str, ...]) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
-                if key in SECRET_KEYS:
+                if key in SECRET_KEYS or key.endswith(tuple(f"_{k}" for k in SECRET_KEYS)):
                     dotted = ".".join((*path, key))
                     raise ConfigError(
                         marks.at((*path, key)) or dotted,
@@ -298,7 +301,11 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     def path(p: Path | None) -> Path | None:
         return None if p is None else (p if p.is_absolute() else base / p)
 
-    update: dict[str, Any] = {"dialplan": path(config.dialplan), "database": _database_url(config.database, base)}
+    update: dict[str, Any] = {
+        "dialplan": path(config.dialplan),
+        "database": _database_url(config.database, base),
+        "web_secret_file": path(config.web_secret_file),
+    }
     if config.ari is not None:
         update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})
     if config.ami is not None:

@@ -1,0 +1,213 @@
+"""`callpop serve`: everything configured, in one process, on one event loop.
+
+The composition root. `build_runtime` makes the long-lived objects from the config
+(database, CRM stack, bus, metrics, the services drivers get); `build_app` wires them
+into one aiohttp application whose cleanup contexts start the other servers (the
+aiohttp "complex applications" pattern: one runner owns the program):
+
+    database + CRM      built before the app (migrations run first)
+    outbox relay        cleanup_ctx: delivers write-backs to an external CRM
+    AMI listener        cleanup_ctx, when `ami:` is configured
+    ARI Stasis app      cleanup_ctx, when `ari:` is configured
+    FastAGI server      cleanup_ctx; on shutdown it stops accepting first
+
+On SIGTERM or SIGINT: the web site and FastAGI stop accepting, live IVR calls get
+`shutdown_grace_s` to finish (then they are sent back to the dialplan, which routes
+them to the operator), panels get GOING_AWAY, and the rest closes in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import secrets
+import signal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callpop.config import Config, ConfigError
+from callpop.journeys import JourneyStore
+from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
+from callpop.services import IvrServices
+from crm_adapter.factory import CrmStack, build_crm
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
+from ivr.lint import check_dialplan
+from ivr.loader import Dialplan
+from screenpop.app import create_app
+from screenpop.bus import InProcessBus
+from screenpop.sqlstore import SqlScreenpopStore
+
+__all__ = ["PortBusy", "Runtime", "build_app", "build_runtime", "serve"]
+
+log = logging.getLogger("callpop.serve")
+
+class PortBusy(Exception):
+    """A listening address is taken; says which one and what it was for."""
+
+    def __init__(self, what: str, address: str) -> None:
+        super().__init__(f"cannot listen for {what} on {address}: the port is already in use")
+        self.what = what
+        self.address = address
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    """The long-lived objects of one `serve`, built from the config."""
+
+    config: Config
+    dialplan: Dialplan
+    engine: AsyncEngine
+    crm: CrmStack
+    bus: InProcessBus
+    metrics: Metrics
+    journeys: JourneyStore
+    services: IvrServices
+    session_key: bytes
+
+    async def aclose(self) -> None:
+        self.bus.close()
+        await self.crm.aclose()
+        await self.engine.dispose()
+
+
+RUNTIME = web.AppKey("callpop_runtime", Runtime)
+
+
+def read_session_key(config: Config, environ: dict[str, str]) -> bytes | None:
+    """`CALLPOP_WEB_SECRET` or `web_secret_file`: the key that signs agent sessions."""
+    value = environ.get("CALLPOP_WEB_SECRET")
+    if value:
+        return value.encode("utf-8")
+    if config.web_secret_file is not None:
+        try:
+            return config.web_secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError("web_secret_file", f"cannot read {config.web_secret_file}: {exc.strerror}") from None
+    return None
+
+
+async def build_runtime(
+    config: Config, *, environ: dict[str, str], clock: Callable[[], datetime] = utcnow
+) -> Runtime:
+    """Load and check the dialplan, migrate the database, build the CRM stack and bus."""
+    dialplan = check_dialplan(Path(config.dialplan))  # raises DialplanError with findings
+    engine = create_engine(config.database)
+    try:
+        await upgrade(engine)
+        crm = await build_crm(config.crm, config.phone, engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    bus = InProcessBus()
+    metrics = Metrics()
+    journeys = JourneyStore(engine, clock=clock)
+    services = IvrServices(
+        crm=crm.crm,
+        bus=bus,
+        journeys=journeys,
+        metrics=metrics,
+        lookup_budget_ms=config.crm.lookup_budget_ms,
+    )
+    session_key = read_session_key(config, environ)
+    if session_key is None:
+        log.warning(
+            "no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart"
+        )
+        session_key = secrets.token_bytes(32)
+    return Runtime(config, dialplan, engine, crm, bus, metrics, journeys, services, session_key)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    backlog = await runtime.crm.outbox.backlog()
+    runtime.metrics.outbox_backlog.set(backlog.pending)
+    runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    return web.Response(
+        body=runtime.metrics.exposition(),
+        headers={"Content-Type": CONTENT_TYPE_LATEST},
+    )
+
+
+def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def relay(app: web.Application) -> AsyncIterator[None]:
+        if runtime.crm.relay is None:
+            yield
+            return
+        task = asyncio.create_task(runtime.crm.relay.run(), name="outbox-relay")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return relay
+
+
+def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+    config = runtime.config
+    app = create_app(
+        config,
+        store=SqlScreenpopStore(runtime.engine, clock=clock),
+        bus=runtime.bus,
+        clock=clock,
+        crm=runtime.crm.crm,
+        session_key=runtime.session_key,
+    )
+    app[RUNTIME] = runtime
+    app.router.add_get("/metrics", _metrics)
+    app.cleanup_ctx.append(_relay_context(runtime))
+    return app
+
+
+async def _start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
+    site = web.TCPSite(runner, config.web.host, config.web.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortBusy("the web app", str(config.web)) from None
+        raise
+    return site
+
+
+async def serve(
+    config: Config,
+    *,
+    environ: dict[str, str],
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Runtime, Any], None] | None = None,
+) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set), then shut down gracefully."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    runtime = await build_runtime(config, environ=environ)
+    runner = web.AppRunner(build_app(runtime), handle_signals=False, shutdown_timeout=5.0)
+    try:
+        await runner.setup()
+        await _start_site(runner, config)
+        log.info("serving agents on http://%s", config.web)
+        if on_ready is not None:
+            on_ready(runtime, runner)
+        await stop.wait()
+        log.info("shutting down: no new calls, live calls get %.0f s", config.shutdown_grace_s)
+    finally:
+        await runner.cleanup()
+        await runtime.aclose()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)

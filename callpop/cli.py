@@ -12,7 +12,10 @@ from pathlib import Path
 import click
 
 from callpop.commands import agents as agents_cmd
+from callpop.commands import crm as crm_cmd
+from callpop.commands import db as db_cmd
 from callpop.commands import graph as graph_cmd
+from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
 from callpop.commands import serve as serve_cmd
 from callpop.commands import simulate as simulate_cmd
@@ -38,6 +41,9 @@ cli.add_command(agents_cmd.command)
 cli.add_command(simulate_cmd.command)
 cli.add_command(graph_cmd.command)
 cli.add_command(serve_cmd.command)
+cli.add_command(db_cmd.command)
+cli.add_command(crm_cmd.command)
+cli.add_command(init_cmd.command)
 
 
 def main() -> None:

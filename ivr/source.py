@@ -44,15 +44,17 @@ def quote(value: object, limit: int = 60) -> str:
     text = value if isinstance(value, str) else repr(value)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return "'" + _escape(text).replace("'", "\\'") + "'"
+    text = _escape(text.replace("\\", "\\\\"))
+    if "'" in text and '"' not in text:
+        return f'"{text}"'
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def _escape(text: str) -> str:
+    """Control characters made visible, so text stays on one line of one terminal."""
     out = []
     for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
+        if ch == "\n":
             out.append("\\n")
         elif ch == "\r":
             out.append("\\r")

@@ -21,7 +21,7 @@ from ivr.loader import (
     read_catalog_file,
     read_flow,
 )
-from ivr.source import Finding, Position
+from ivr.source import Finding, Position, quote
 
 from .lint_support import column_of, line_of, write_dialplan
 
@@ -319,3 +319,9 @@ def test_any_edit_of_a_flow_loads_or_gives_positioned_findings(edits: list[tuple
     for finding in findings:
         assert finding.file == str(path) and 1 <= finding.position.line <= lines
         assert "\n" not in finding.format()
+
+
+def test_quoted_values_stay_readable_and_on_one_line() -> None:
+    assert quote("didn't") == '"didn\'t"'
+    assert quote("evil\nline\x1b[2J") == "'evil\\nline\\x1b[2J'"
+    assert quote("x" * 100, limit=10) == "'xxxxxxxxx…'"

@@ -19,6 +19,11 @@
     rings: 0,
   };
 
+  function dispositionLabel(code) {
+    const known = dispositions.find((d) => d.code === code);
+    return known ? known.label : code;
+  }
+
   const STATE_LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up", done: "Done", retracted: "Missed"};
   const RETRACT_REASON = {
     answered_elsewhere: "answered by another agent",
@@ -154,7 +159,7 @@
 
   function renderAlertRole() {
     const node = document.getElementById("alert-role");
-    node.textContent = state.alerting ? "🔔 This tab rings" : "🔕 Rings in another tab";
+    node.textContent = state.alerting ? "This tab rings" : "Rings in another tab";
     node.className = "alert-role " + (state.alerting ? "on" : "off");
     document.body.dataset.alerting = state.alerting ? "1" : "0";
   }
@@ -379,7 +384,7 @@
         el("span", {class: "muted small nowrap"}, shortDate(i.started)),
         el("span", {class: "list-main"}, i.journey || "call",
           i.notes ? el("span", {class: "muted small block"}, i.notes) : null),
-        i.disposition ? el("span", {class: "chip"}, i.disposition) : null)))
+        i.disposition ? el("span", {class: "chip"}, dispositionLabel(i.disposition)) : null)))
         : el("p", {class: "muted small"}, "No earlier call."));
   }
 
@@ -407,6 +412,7 @@
     label.textContent = callerLabel(pop) + " · " + (STATE_LABEL[pop.state] || pop.state);
     if (formFor !== pop.call_id) {
       formFor = pop.call_id;
+      notesHint.textContent = "saved as you type";
       formStatus.textContent = "";
       formStatus.className = "form-status";
       fillOptions(pop);
@@ -415,6 +421,7 @@
       notes.value = pop.notes || ""; // typed in another tab of this agent
     }
     if (pop.disposition && !select.value) select.value = pop.disposition;
+    notesEchoed(pop);
     renderHandoff(pop);
   }
 
@@ -427,7 +434,7 @@
       if (d.topics.length && topic && !d.topics.includes(topic)) continue;
       select.appendChild(el("option", {value: d.code}, d.label + (d.requires_note ? " (note required)" : "")));
     }
-    select.value = pop && pop.disposition ? pop.disposition : keep;
+    select.value = !pop ? "" : pop.disposition ? pop.disposition : keep;
   }
 
   function renderHandoff(pop) {
@@ -438,16 +445,33 @@
     items.forEach((h) => box.appendChild(el("p", null, el("strong", null, "Notes from " + h.agent + ": "), h.notes)));
   }
 
-  let notesTimer = null;
+  /* Notes are autosaved over the socket: the server keeps them with the pop, so a
+   * reload, another tab, or the agent the call is transferred to sees them. The hint
+   * says "Saved" once the server has echoed them back. */
+  const notesHint = document.getElementById("notes-hint");
+  let notesTimer = null, pendingNotes = null;
+  function flushNotes() {
+    clearTimeout(notesTimer);
+    if (pendingNotes && socket.send({type: "notes", call_id: pendingNotes.callId, notes: pendingNotes.text})) {
+      pendingNotes = null;
+    }
+  }
   notes.addEventListener("input", () => {
     if (!formFor) return;
-    const callId = formFor, text = notes.value;
-    state.drafts.set(callId, text);
+    state.drafts.set(formFor, notes.value);
+    pendingNotes = {callId: formFor, text: notes.value};
+    notesHint.textContent = "saving…";
     clearTimeout(notesTimer);
-    notesTimer = setTimeout(() => {
-      if (socket.send({type: "notes", call_id: callId, notes: text})) state.drafts.delete(callId);
-    }, 600);
+    notesTimer = setTimeout(flushNotes, 400);
   });
+  notes.addEventListener("blur", flushNotes);
+  window.addEventListener("pagehide", flushNotes);
+
+  function notesEchoed(pop) {
+    if (pop.call_id !== formFor || pop.notes !== notes.value) return;
+    state.drafts.delete(pop.call_id);
+    notesHint.textContent = pop.notes ? "saved" : "saved as you type";
+  }
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -514,7 +538,8 @@
         el("span", {class: "today-who"}, c.caller_name || c.caller || "Unknown caller",
           talk ? el("span", {class: "muted small block"}, "talked " + talk) : null),
         el("span", {class: "chip " + (c.disposition ? "chip-ok" : "chip-warn")},
-          c.disposition || (STATE_LABEL[c.state === "live" ? "accepted" : c.state] || c.state))));
+          c.disposition ? dispositionLabel(c.disposition)
+            : (STATE_LABEL[c.state === "live" ? "accepted" : c.state] || c.state))));
     }
   }
 

@@ -1,0 +1,221 @@
+"""The panel in a real Chromium: a call pops while it rings, turns live, survives a
+reload, and the disposition the agent saves lands in the CRM store. Hostile caller
+data stays text. Two agents see only their own pops; the supervisor sees both.
+
+Screenshots land in tests/artifacts/ at 1366x768 and 1920x1080.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.async_api import Page, expect
+
+from crm_adapter.port import Customer, CustomerDraft, Interaction
+from tests.screenpop.browser import chromium, login, new_page, shot
+from tests.screenpop.conftest import PASSWORD, Desk, now
+
+pytestmark = pytest.mark.browser
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+PATH = [("main_menu", "menu", "Main menu", ["1"]),
+        ("billing_menu", "menu", "Billing and payments", ["1"]),
+        ("account_entry", "input", "Account number", ["******34"]),
+        ("billing_queue", "transfer", "Payment or balance", [])]
+
+
+async def seed_customer(desk: Desk, name: str = "Ann Example", phone: str = "+15551230100",
+                        tier: str = "vip") -> Customer:
+    customer = await desk.crm.create_customer(CustomerDraft(
+        name=name, phones=(phone,), account=f"AC-{phone[-6:]}", tier=tier, language="en-US",
+        email=f"{phone[1:]}@example.test", notes="Prefers email follow-ups."))
+    await desk.crm.add_case(customer.id, "Double charge on October invoice",
+                            opened=now() - timedelta(days=3))
+    await desk.crm.add_case(customer.id, "Router replacement", status="pending",
+                            opened=now() - timedelta(days=12))
+    await desk.crm.log_interaction(Interaction(
+        call_id="1763000000.1", started=now() - timedelta(days=3), customer_id=customer.id,
+        agent="bob", journey="Main menu > Billing and payments", disposition="follow_up",
+        notes="Promised a refund within 5 days.", ended=now() - timedelta(days=3)))
+    return customer
+
+
+async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_lands_in_the_crm(
+        desk: Desk) -> None:
+    customer = await seed_customer(desk)
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        await shot(page, "agent-idle-1366")
+
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551230100", name="ANN EXAMPLE", steps=PATH,
+                       customer_id=customer.id, verified=True, tier="vip")
+        await desk.ring(call, "alice")
+        card = page.locator(f'.pop-card[data-call-id="{call}"]')
+        await expect(card).to_have_attribute("data-state", "offered")
+        await expect(page.locator("#pop-caller-name")).to_have_text("Ann Example")
+        await expect(page.locator("#ivr-path")).to_contain_text("Billing and payments")
+        await expect(page.locator("#ivr-path")).to_contain_text("******34")
+        await expect(page.locator("#open-cases")).to_contain_text("Double charge on October invoice")
+        await expect(page.locator("#script")).to_contain_text("Greet the customer by name.")
+        await expect(page.locator("#open-in-crm")).to_have_attribute(
+            "href", f"https://crm.example.test/customers/{customer.id}")
+        await shot(page, "agent-ringing-1366")
+
+        await desk.answer(call, "alice")
+        await expect(card).to_have_attribute("data-state", "accepted")
+        await page.fill("textarea[name=notes]", "Refund confirmed, 5 days.")
+        await expect(page.locator("#notes-hint")).to_have_text("saved")
+        await shot(page, "agent-live-1366")
+
+        await page.reload()
+        await page.wait_for_selector("#conn-status.conn-up")
+        await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
+            "data-state", "accepted")
+        # the notes were autosaved over the socket before the reload
+        await expect(page.locator("textarea[name=notes]")).to_have_value("Refund confirmed, 5 days.")
+
+        await desk.complete(call, "alice")
+        await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
+            "data-state", "wrapup")
+        await page.select_option("select[name=disposition]", "payment_taken")
+        await shot(page, "agent-wrapup-1366")
+        await page.click("#save-disposition")
+        await expect(page.locator("#idle")).to_be_visible()
+        await expect(page.locator("#today-calls")).to_contain_text("Payment taken")
+        await shot(page, "agent-after-call-1366")
+
+        # the same desk at 1920x1080, with a call ringing
+        big_context, big = await new_page(browser, "1920")
+        await login(big, desk.url, "alice", PASSWORD)
+        second = desk.next_call_id()
+        await desk.ivr(second, number="+15551230100", steps=PATH, customer_id=customer.id,
+                       verified=True, tier="vip")
+        await desk.ring(second, "alice")
+        await expect(big.locator(f'.pop-card[data-call-id="{second}"]')).to_be_visible()
+        await desk.answer(second, "alice")
+        await expect(big.locator(f'.pop-card[data-call-id="{second}"]')).to_have_attribute(
+            "data-state", "accepted")
+        await expect(big.locator("#pop-caller-name")).to_have_text("Ann Example")
+        await shot(big, "agent-live-1920")
+        await big_context.close()
+        await context.close()
+
+    stored = await desk.crm.get_interaction(call)
+    assert (stored.disposition, stored.notes, stored.agent, stored.customer_id) == (
+        "payment_taken", "Refund confirmed, 5 days.", "alice", customer.id)
+
+
+async def test_hostile_caller_and_crm_data_render_as_text(desk: Desk) -> None:
+    customer = await seed_customer(desk, name=HOSTILE, phone="+15551230300", tier=HOSTILE)
+    await desk.crm.add_case(customer.id, HOSTILE)
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551230300", name=HOSTILE, customer_id=customer.id,
+                       steps=[("main_menu", "menu", HOSTILE, ["1"])])
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        card = page.locator(f'.pop-card[data-call-id="{call}"]')
+        await expect(card).to_have_attribute("data-state", "accepted")
+        await expect(page.locator("#pop-caller-name")).to_have_text(HOSTILE)
+        await expect(page.locator("#open-cases")).to_contain_text(HOSTILE)
+        await expect(page.locator("#ivr-path")).to_contain_text(HOSTILE)
+        await expect(page.locator("#customer-card")).to_contain_text(f"CRM id{customer.id}")
+        assert await page.locator(".pop-card img, #pop-tabs img").count() == 0
+        await shot(page, "agent-hostile-1366")
+        await context.close()
+    assert dialogs == []
+
+
+async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
+        desk: Desk) -> None:
+    ann = await seed_customer(desk)
+    bert = await seed_customer(desk, name="Bert Sample", phone="+15551230400", tier="gold")
+    async with chromium() as browser:
+        alice_ctx, alice = await new_page(browser, "1366")
+        bob_ctx, bob = await new_page(browser, "1366")
+        sue_ctx, sue = await new_page(browser, "1366")
+        await login(alice, desk.url, "alice", PASSWORD)
+        await login(bob, desk.url, "bob", PASSWORD)
+        await login(sue, desk.url, "sue", PASSWORD)
+        await expect(sue).to_have_url(f"{desk.url}/supervisor")
+
+        for_alice, for_bob = desk.next_call_id(), desk.next_call_id()
+        await desk.ivr(for_alice, number="+15551230100", steps=PATH, customer_id=ann.id)
+        await desk.ivr(for_bob, number="+15551230400", steps=PATH[:2], customer_id=bert.id,
+                       queue="sales", topic="sales")
+        waiting = desk.next_call_id()
+        await desk.ivr(waiting, number="+15551230500", steps=PATH[:1], queue="sales")
+        in_ivr = desk.next_call_id()
+        await desk.publish("ivr.started", in_ivr, flow="main",
+                           caller={"number": "+15551230600", "name": ""}, dnis="7000")
+        await desk.publish("ivr.node", in_ivr, node="billing_menu", kind="menu")
+        await desk.ring(for_alice, "alice")
+        await desk.answer(for_alice, "alice")
+        await desk.ring(for_bob, "bob", queue="sales")
+
+        await expect(alice.locator(f'.pop-card[data-call-id="{for_alice}"]')).to_be_visible()
+        await expect(bob.locator(f'.pop-card[data-call-id="{for_bob}"]')).to_be_visible()
+        await expect(alice.locator("#pop-caller-name")).to_have_text("Ann Example")
+        await expect(bob.locator("#pop-caller-name")).to_have_text("Bert Sample")
+        assert await alice.locator(f'[data-call-id="{for_bob}"]').count() == 0
+        assert await bob.locator(f'[data-call-id="{for_alice}"]').count() == 0
+
+        alice_id, bob_id = desk.accounts["alice"].id, desk.accounts["bob"].id
+        await expect(sue.locator(f'.agent-tile[data-agent-id="{alice_id}"]')).to_have_attribute(
+            "data-state", "on_call")
+        await expect(sue.locator(f'.agent-tile[data-agent-id="{bob_id}"]')).to_have_attribute(
+            "data-state", "ringing")
+        await expect(sue.locator('#queues tr[data-queue="sales"]')).to_contain_text("1")
+        await expect(sue.locator('#ivr-nodes [data-node="billing_menu"]')).to_contain_text("1")
+        await shot(sue, "wallboard-1366")
+        await shot(bob, "agent-ringing-bob-1366")
+        big_ctx, big = await new_page(browser, "1920")
+        await login(big, desk.url, "sue", PASSWORD)
+        await expect(big.locator(f'.agent-tile[data-agent-id="{bob_id}"]')).to_have_attribute(
+            "data-state", "ringing")
+        await shot(big, "wallboard-1920")
+        for context in (alice_ctx, bob_ctx, sue_ctx, big_ctx):
+            await context.close()
+
+
+async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None:
+    for name in ("Chris Home", "Chris Office"):
+        await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230700",)))
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551230700", name="CHRIS", steps=PATH[:2])
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        chooser = page.locator("#customer-chooser")
+        await expect(chooser).to_contain_text("Chris Office")
+        await shot(page, "agent-chooser-1366")
+        await chooser.locator("li", has_text="Chris Office").get_by_role("button").click()
+        await expect(page.locator("#pop-caller-name")).to_have_text("Chris Office")
+        await context.close()
+
+
+async def test_an_unknown_caller_gets_a_prefilled_new_customer_form(desk: Desk) -> None:
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551230800", name="DANA NEWCOMER", steps=PATH[:2])
+        await desk.ring(call, "alice")
+        form = page.locator("#new-customer-form")
+        await expect(form.locator("input[name=phone]")).to_have_value("+15551230800")
+        await expect(form.locator("input[name=name]")).to_have_value("DANA NEWCOMER")
+        await shot(page, "agent-unknown-caller-1366")
+        await context.close()
+
+
+async def page_text(page: Page, selector: str) -> str:
+    return await page.locator(selector).inner_text()

@@ -21,10 +21,14 @@ SIZES = {"1366": {"width": 1366, "height": 768}, "1920": {"width": 1920, "height
 TIMEOUT_MS = 10_000
 
 
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
+def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does)")
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    require_chromium()
     async with async_playwright() as playwright:
         try:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -51,8 +55,12 @@ async def login(page: Page, base: str, name: str, password: str) -> None:
     await page.wait_for_selector("#conn-status.conn-up")
 
 
-async def shot(page: Page, name: str) -> Path:
+def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+    return ARTIFACTS / f"{name}.png"
+
+
+async def shot(page: Page, name: str) -> Path:
+    path = _artifact(name)
     await page.screenshot(path=str(path), full_page=False)
     return path

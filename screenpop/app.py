@@ -170,12 +170,12 @@ async def _hub_tasks(app: web.Application) -> AsyncIterator[None]:
     await hub.refresh_accounts()
     tasks = [asyncio.create_task(coro, name=name) for name, coro in (
         ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
-        ("hub-history", hub.run_history()), ("hub-accounts", hub.run_accounts()))]
+        ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()))]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await hub.flush_history()
+    await hub.history.flush()
     await hub.aclose()
     await app[PAYLOADS].aclose()
 

@@ -23,17 +23,17 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 from screenpop.bus import BusEvent, PopBus, ReplayGap, ResyncRequired
+from screenpop.history import PopHistory
+from screenpop.panel import Panel
 from screenpop.payload import PayloadBuilder
-from screenpop.pops import AgentRef, PopChange, PopError, PopMachine, PopState, normalise_interface
+from screenpop.pops import AgentRef, PopChange, PopError, PopMachine, normalise_interface
 from screenpop.protocol import (
-    Dead,
     Focus,
     Hello,
     Notes,
@@ -42,11 +42,10 @@ from screenpop.protocol import (
     PopOn,
     Prefs,
     RemoteProtocolError,
-    SendPing,
     encode_pop_event,
     error_frame,
 )
-from screenpop.store import Account, ScreenpopStore, StoredPopState
+from screenpop.store import Account, ScreenpopStore
 from screenpop.wallboard import AgentLine, Wallboard
 
 __all__ = ["Hub", "Panel"]
@@ -54,41 +53,8 @@ __all__ = ["Hub", "Panel"]
 log = logging.getLogger(__name__)
 
 LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
-OUTBOX_FRAMES = 512  # frames queued for one socket before it is deemed stuck
 WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
 _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
-_STORED_STATE: Mapping[PopState, StoredPopState] = {
-    PopState.OFFERED: "offered", PopState.ACCEPTED: "live", PopState.WRAPUP: "wrapup",
-    PopState.DONE: "done", PopState.RETRACTED: "retracted"}
-_STATE_OF_KIND = {"offered": PopState.OFFERED, "accepted": PopState.ACCEPTED,
-                  "wrapup": PopState.WRAPUP, "done": PopState.DONE,
-                  "retracted": PopState.RETRACTED}
-
-
-@dataclass(eq=False, slots=True)
-class Panel:
-    """One open socket: an agent's tab, a widget, or a supervisor's wallboard."""
-
-    ws: web.WebSocketResponse
-    account: Account
-    protocol: PanelProtocol
-    embed_origin: str | None = None
-    view: Literal["panel", "wallboard"] = "panel"
-    outbox: asyncio.Queue[str | None] = field(
-        default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
-    stuck: bool = False
-
-    def send(self, frame: str) -> None:
-        if self.stuck:
-            return
-        try:
-            self.outbox.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.stuck = True  # the writer closes it; the page reconnects and resyncs
-            self.outbox.get_nowait()
-            self.outbox.put_nowait(None)
-
-
 class Hub:
     """Owns the pop machine, the wallboard and every panel socket of one process."""
 
@@ -119,7 +85,7 @@ class Hub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
         self._board_dirty = asyncio.Event()
-        self._pop_writes: asyncio.Queue[tuple[str, str, StoredPopState, datetime]] = asyncio.Queue(10_000)
+        self.history = PopHistory(store, clock)
 
     # --- agents -----------------------------------------------------------------------
 
@@ -192,20 +158,11 @@ class Hub:
                 for panel in self._panels.get(change.agent_id, ()):
                     panel.send(frame)
             if change.kind != "updated":
-                self._record(change)
+                self.history.record(change)
             if change.kind in ("offered", "accepted") and not self._payloads.is_complete(view["call_id"]):
                 self._complete_payload(view["call_id"])
         if changes:
             self._board_dirty.set()
-
-    def _record(self, change: PopChange) -> None:
-        state = _STATE_OF_KIND[change.kind]
-        try:
-            self._pop_writes.put_nowait((change.view["call_id"], change.agent_id,
-                                         _STORED_STATE[state], self._clock()))
-        except asyncio.QueueFull:
-            log.error("pop history: write queue full, state of call %r not recorded",
-                      change.view["call_id"])
 
     def _complete_payload(self, call_id: str) -> None:
         if call_id in self._completing:
@@ -251,8 +208,9 @@ class Hub:
         panel = Panel(ws, account, PanelProtocol(now=self._monotonic(),
                                                  heartbeat_s=self._heartbeat_s),
                       embed_origin=embed_origin)
-        writer = asyncio.create_task(self._write(panel), name=f"ws-writer-{account.name}")
-        beat = asyncio.create_task(self._heartbeat(panel), name=f"ws-heartbeat-{account.name}")
+        writer = asyncio.create_task(panel.write(), name=f"ws-writer-{account.name}")
+        beat = asyncio.create_task(panel.heartbeat(self._monotonic, self._embed_token),
+                                   name=f"ws-heartbeat-{account.name}")
         try:
             async for message in ws:
                 if message.type is not WSMsgType.TEXT:
@@ -361,37 +319,6 @@ class Hub:
             if panels:
                 self._give_alert(panels[-1])
 
-    async def _write(self, panel: Panel) -> None:
-        ws = panel.ws
-        while True:
-            frame = await panel.outbox.get()
-            if frame is None:
-                if panel.stuck:
-                    log.warning("panel of %s fell %d frames behind: closing it",
-                                panel.account.name, OUTBOX_FRAMES)
-                    await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
-                return
-            try:
-                await ws.send_str(frame)
-            except (ConnectionError, RuntimeError):
-                return  # the socket went away; the reader's loop ends on its own
-
-    async def _heartbeat(self, panel: Panel) -> None:
-        while True:
-            await asyncio.sleep(panel.protocol.heartbeat_s / 2)
-            verdict = panel.protocol.tick(now=self._monotonic())
-            if isinstance(verdict, SendPing):
-                panel.send(verdict.frame)
-                if panel.embed_origin is not None and self._embed_token is not None \
-                        and panel.protocol.hello is not None:
-                    panel.send(panel.protocol.token(
-                        self._embed_token(panel.account, panel.embed_origin)))
-            elif isinstance(verdict, Dead):
-                log.info("panel of %s silent for %.0f s: closing", panel.account.name,
-                         verdict.silent_s)
-                await panel.ws.close(code=WSCloseCode.GOING_AWAY, message=b"no heartbeat")
-                return
-
     # --- wallboard --------------------------------------------------------------------
 
     def board(self) -> dict[str, Any]:
@@ -410,16 +337,6 @@ class Hub:
                 for panel in list(self._boards):
                     panel.send(panel.protocol.wallboard(board))
             await asyncio.sleep(WALLBOARD_MIN_INTERVAL_S)
-
-    async def run_history(self) -> None:
-        """Write pop state changes to the `pops` table, off the event path."""
-        while True:
-            call_id, agent_id, state, at = await self._pop_writes.get()
-            try:
-                await self._store.record_pop(call_id, agent_id, state, at)
-            except Exception:
-                log.exception("pop history: recording call %r for agent %s failed",
-                              call_id, agent_id)
 
     async def run_accounts(self, every_s: float = 30.0) -> None:
         """Pick up agents added or changed while serving."""
@@ -441,15 +358,6 @@ class Hub:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("hub task %s failed", task.get_name(), exc_info=task.exception())
-
-    async def flush_history(self) -> None:
-        """Write what is queued for the `pops` table (at shutdown, and in tests)."""
-        while not self._pop_writes.empty():
-            call_id, agent_id, state, at = self._pop_writes.get_nowait()
-            try:
-                await self._store.record_pop(call_id, agent_id, state, at)
-            except Exception:
-                log.exception("pop history: recording call %r failed", call_id)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

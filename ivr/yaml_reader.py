@@ -13,6 +13,7 @@ and a `description: 2026-12-25` stays the text the admin wrote.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ def read_yaml(text: str, file: str) -> tuple[YamlDocument, list[Finding]]:
     try:
         root = yaml.compose(text)
     except MarkedYAMLError as exc:
-        return _EMPTY, [_syntax_finding(file, exc)]
+        return _EMPTY, [_syntax_finding(file, exc, text)]
     except ReaderError as exc:
         position = _offset_position(text, exc.position)
         message = f"character {exc.character!r} is not allowed in a YAML file"
@@ -61,11 +62,12 @@ def read_yaml(text: str, file: str) -> tuple[YamlDocument, list[Finding]]:
     except RecursionError:
         message = f"values are nested far too deep (a dialplan file nests at most {MAX_DEPTH})"
         return _EMPTY, [Finding(file, START, "error", "yaml-syntax", message)]
+    hash_keys = _hash_keys(text, file)
     if root is None:
-        return _EMPTY, []
+        return _EMPTY, hash_keys
     builder = _Builder(text, file, yaml)
     data, node = builder.build(root, _mark(root.start_mark))
-    return YamlDocument(data, SourceMap(node)), builder.findings
+    return YamlDocument(data, SourceMap(node)), [*hash_keys, *builder.findings]
 
 
 _EMPTY = YamlDocument(None, SourceMap.empty())
@@ -82,7 +84,7 @@ def _offset_position(text: str, offset: int) -> Position:
     return Position(line, column)
 
 
-def _syntax_finding(file: str, exc: MarkedYAMLError) -> Finding:
+def _syntax_finding(file: str, exc: MarkedYAMLError, text: str) -> Finding:
     mark = exc.problem_mark or exc.context_mark
     position = _mark(mark) if mark is not None else START
     problem = str(exc.problem or exc.context or "not valid YAML")
@@ -92,7 +94,23 @@ def _syntax_finding(file: str, exc: MarkedYAMLError) -> Finding:
         message = f"{problem} ({exc.context} at {where.line}:{where.column})"
     if "\t" in problem or "'\\t'" in problem:
         message += "; YAML indents with spaces, never tabs"
+    marks = [m for m in (exc.context_mark, exc.problem_mark) if m is not None]
+    if any(0 <= m.index < len(text) and text[m.index] == "*" for m in marks):
+        message += '; a bare * starts an alias: write the key or value "*" in quotes'
     return Finding(file, position, "error", "yaml-syntax", message)
+
+
+_HASH_KEY = re.compile(r"^([ -]*)#:(\s|$)", re.MULTILINE)
+
+
+def _hash_keys(text: str, file: str) -> list[Finding]:
+    # `#: repeat` is valid YAML, a comment: the option silently vanishes. Nobody starts
+    # a comment with a colon, so it is the `#` key that was meant.
+    message = 'this line is a comment, not the key #: write the key "#" in quotes'
+    return [
+        Finding(file, _offset_position(text, m.start() + len(m.group(1))), "error", "yaml-syntax", message)
+        for m in _HASH_KEY.finditer(text)
+    ]
 
 
 class _Builder:

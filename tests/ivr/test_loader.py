@@ -325,3 +325,15 @@ def test_quoted_values_stay_readable_and_on_one_line() -> None:
     assert quote("didn't") == '"didn\'t"'
     assert quote("evil\nline\x1b[2J") == "'evil\\nline\\x1b[2J'"
     assert quote("x" * 100, limit=10) == "'xxxxxxxxx…'"
+
+
+def test_an_unquoted_star_key_says_to_quote_it(tmp_path: Path) -> None:
+    text = MENU.replace('"1": {goto: billing, topic: billing}', '"1": billing\n      *: main_menu')
+    finding = only(findings_of(write(tmp_path, text)), "yaml-syntax")
+    assert 'write the key or value "*" in quotes' in finding.message
+
+
+def test_an_unquoted_hash_key_is_a_comment_and_is_refused(tmp_path: Path) -> None:
+    text = MENU.replace('"1": {goto: billing, topic: billing}', '"1": billing\n      #: main_menu')
+    finding = only(findings_of(write(tmp_path, text)), "yaml-syntax")
+    assert finding.position == Position(line_of(text, "#: main_menu"), column_of(text, "#: main_menu"))

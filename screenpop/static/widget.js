@@ -1,6 +1,9 @@
 /* callpop widget: include on an existing web CRM page to receive the agent's pops.
  *
- *   <script src="https://callpop.example.com/widget.js" data-navigate="answer" async></script>
+ *   <script src="https://callpop.example.com/widget.js" data-navigate="answer"></script>
+ *
+ * (With `async` or `defer`, wait for the `callpop:ready` window event before using
+ * the API.)
  *
  *   CallPop.on("pop", ({type, pop}) => { ... });   // type: pop.offered, pop.accepted, ...
  *   CallPop.on("status", (status) => { ... });     // disconnected | connecting | connected
@@ -189,7 +192,7 @@
     ".head{padding:10px 14px;color:#fff;background:#334155}.offered .head{background:#d97706}.accepted .head{background:#16a34a}.wrapup .head{background:#7c3aed}" +
     ".state{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.06em;opacity:.9}.name{font-size:17px;font-weight:700;overflow-wrap:anywhere}" +
     ".body{padding:10px 14px;display:flex;flex-direction:column;gap:6px}.muted{color:#64748b;font-size:12px}" +
-    ".open{display:inline-block;margin-top:4px;background:#2563eb;color:#fff;text-decoration:none;border-radius:6px;padding:6px 10px;font-weight:600;font-size:12px}";
+    ".open{display:inline-block;align-self:flex-start;margin-top:4px;background:#2563eb;color:#fff;text-decoration:none;border-radius:6px;padding:6px 10px;font-weight:600;font-size:12px}";
   const LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up"};
 
   function render() {
@@ -246,4 +249,5 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", render);
   else render();
   if (token) open();
+  window.dispatchEvent(new CustomEvent("callpop:ready"));
 })();

@@ -194,10 +194,11 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | None = None,
-                    heartbeat_s: float = 20.0) -> AsyncIterator[Desk]:
+                    heartbeat_s: float = 20.0,
+                    web_origins: tuple[str, ...] = (CRM_ORIGIN,)) -> AsyncIterator[Desk]:
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)
-    config = Config(dialplan=write_dialplan(tmp_path / "dialplan"), web_origins=(CRM_ORIGIN,),
+    config = Config(dialplan=write_dialplan(tmp_path / "dialplan"), web_origins=web_origins,
                     crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300))
     crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)

@@ -149,6 +149,16 @@ class Session:
         call.wait = None
         return self._step(call, lambda call: _answer(call, event, wait))
 
+    def abort(self, reason: str, at_ms: int) -> None:
+        """The driver cannot go on with this call (its channel failed, its task was
+        cancelled): a running session records an `error` outcome with `reason` and
+        takes no more events. A session that already ended keeps its outcome."""
+        if self._phase is _Phase.RUNNING and self._call is not None:
+            self._call.now_ms = max(self._call.now_ms, at_ms)
+            self._call.fail(reason)
+        if self._phase in (_Phase.IDLE, _Phase.RUNNING):
+            self._phase = _Phase.FAILED
+
     def _step(self, call: Call, decide: _Decide) -> list[Action]:
         call.out = []
         try:

@@ -162,7 +162,7 @@ def _node(
             "closed": draw(target),
         }
     if kind == "goto":
-        if other_flows and draw(st.booleans()):
+        if len(other_flows) > 0 and draw(st.booleans()):
             return {"type": "goto", "flow": draw(st.sampled_from(other_flows))}
         return {"type": "goto", "node": draw(target)}
     if kind == "transfer":
@@ -218,7 +218,8 @@ def flows(draw: st.DrawFn) -> dict[str, Flow]:
     return out
 
 
-def _answer(draw: st.DrawFn, action: Action, at_ms: int) -> Event:
+def _answer(data: st.DataObject, action: Action, at_ms: int) -> Event:
+    draw = data.draw
     if draw(st.integers(0, 60)) == 0:  # now and then, the caller hangs up
         return HungUp(at_ms)
     if isinstance(action, Play):
@@ -277,7 +278,7 @@ def test_any_caller_ends_in_a_transfer_or_hang_up(
         answers += 1
         assert answers <= bound, "the call did not end within its bound"
         at_ms += data.draw(st.integers(0, 120_000))
-        answer = _answer(data.draw, last, at_ms)
+        answer = _answer(data, last, at_ms)
         actions = session.handle(answer)
         if isinstance(answer, HungUp):
             assert actions == []

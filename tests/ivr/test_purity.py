@@ -42,16 +42,18 @@ def pure_modules() -> list[Path]:
 
 
 def violations(source: str) -> list[str]:
-    found = []
+    found: list[str] = []
     for node in ast.walk(ast.parse(source)):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names = [node.module]
-        for name in names:
-            if name.split(".")[0] in FORBIDDEN_MODULES:
-                found.append(f"line {node.lineno}: imports {name}")
+        found.extend(
+            f"line {getattr(node, 'lineno', '?')}: imports {name}"
+            for name in names
+            if name.split(".")[0] in FORBIDDEN_MODULES
+        )
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -69,11 +69,12 @@ def test_a_driver_bug_is_recorded_as_an_error_outcome() -> None:
 
 def test_expecting_names_the_answer_to_the_pending_action() -> None:
     session = Session({"main": FLOW})
-    assert session.expecting is CallStarted
+    expected: list[object] = [session.expecting]
     session.handle(START)
-    assert session.expecting is DigitsEntered
+    expected.append(session.expecting)
     session.handle(DigitsEntered("1", 100))
-    assert session.expecting is None
+    expected.append(session.expecting)
+    assert expected == [CallStarted, DigitsEntered, None]
 
 
 def test_a_hang_up_ends_the_session() -> None:

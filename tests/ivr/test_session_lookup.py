@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ivr.actions import Lookup, SayNumber, Sound
+from ivr.events import CustomerValue
 
 from .session_driver import Driver, make_flow, queue
 
-VIP = {"id": "C-42", "name": "Ana", "tier": "vip", "open_cases": 2}
+VIP: dict[str, CustomerValue] = {"id": "C-42", "name": "Ana", "tier": "vip", "open_cases": 2}
 
 
 def caller_lookup(number: str = "+15551230000", **fields: Any) -> Driver:

@@ -1,0 +1,270 @@
+"""The one loop that drives a `Session` through a `Channel`, for every driver.
+
+A driver (FastAGI, classic AGI, ARI, the simulators) implements `ivr.ports.Channel`
+and calls `run_call`; everything else is here, once: actions become channel calls,
+answers become events stamped with this loop's clock, lookups go through
+`CallServices` (which keeps the CRM within its budget), call events go to the pop bus,
+and the journey is saved whatever happens.
+
+Failure policy (style.md, after wazo-agid): a callpop bug never hangs up on a caller.
+If the engine raises (a `SessionError`, a `FlowError`, a bug) or the channel fails in
+an unexpected way, the error is logged once with its traceback, the channel gets
+`CALLPOP_OUTCOME=error` (with the call id, flow and last node), and the call returns
+to the dialplan, whose `error` route is the operator queue. A caller who hangs up is
+no error: the journey records it. Cancellation (a shutdown past its grace period)
+sends the caller on the same way, saves the journey, and is re-raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from ivr.actions import (
+    Action,
+    Collect,
+    EnterNode,
+    Hangup,
+    Lookup,
+    Play,
+    SetVariables,
+    Transfer,
+)
+from ivr.call import iso_utc
+from ivr.events import (
+    Caller,
+    CallStarted,
+    DigitsEntered,
+    Event,
+    HungUp,
+    LookupFinished,
+    PlayFinished,
+)
+from ivr.journey import Journey
+from ivr.outcome import error_variables
+from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
+from ivr.session import Session
+
+__all__ = ["CLEANUP_TIMEOUT_S", "CallInfo", "Clock", "SystemClock", "run_call"]
+
+log = logging.getLogger(__name__)
+
+# After an error or a cancellation the caller must still be sent on to the dialplan,
+# but a channel that does not answer must not hold the task (or a shutdown) forever.
+CLEANUP_TIMEOUT_S = 5.0
+
+
+class Clock(Protocol):
+    """The runner's time: a monotonic clock for durations, a wall clock for stamps."""
+
+    def monotonic_ms(self) -> int: ...
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """The real clocks."""
+
+    def monotonic_ms(self) -> int:
+        return time.monotonic_ns() // 1_000_000
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What the driver knows about a new call. `caller` is untrusted text."""
+
+    call_id: str
+    caller: Caller
+    dnis: str = ""
+    channel: str = ""
+    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class _Finished(Exception):
+    """The session's final action has been carried out."""
+
+
+class _CallRun:
+    def __init__(
+        self,
+        session: Session,
+        channel: Channel,
+        services: CallServices,
+        call: CallInfo,
+        clock: Clock,
+    ) -> None:
+        self.session = session
+        self.channel = channel
+        self.services = services
+        self.call = call
+        self.clock = clock
+        self.start_ms = clock.monotonic_ms()
+        # Stamps are the start's wall time plus monotonic time since, so a wall-clock
+        # step (NTP) mid-call cannot reorder one call's events.
+        self.start_wall = clock.now()
+        self.publish_failed = False
+        self.handed_back = False
+
+    def at_ms(self) -> int:
+        return max(0, self.clock.monotonic_ms() - self.start_ms)
+
+    def stamp(self) -> str:
+        return iso_utc(self.start_wall + timedelta(milliseconds=self.at_ms()))
+
+    async def publish(self, kind: str, data: Mapping[str, Any]) -> None:
+        try:
+            await self.services.publish(CallEvent(kind, self.call.call_id, self.stamp(), data))
+        except Exception:
+            # The pop bus must never cost a caller the IVR; one log line per call is enough.
+            if not self.publish_failed:
+                self.publish_failed = True
+                log.exception("call %r: publishing %s failed", self.call.call_id, kind)
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def run(self) -> Journey | None:
+        await self.publish(
+            "ivr.started",
+            {
+                "flow": self.session.flow_id,
+                "caller": {"number": self.call.caller.number, "name": self.call.caller.name},
+                "dnis": self.call.dnis,
+            },
+        )
+        try:
+            try:
+                started = CallStarted(
+                    call_id=self.call.call_id,
+                    caller=self.call.caller,
+                    now=self.start_wall,
+                    dnis=self.call.dnis,
+                    channel=self.call.channel,
+                    variables=self.call.variables,
+                    at_ms=0,
+                )
+                actions = self.session.handle(started)
+                while True:
+                    event = await self.carry_out(actions)
+                    actions = self.session.handle(event)
+            except _Finished:
+                pass
+            except ChannelGone as gone:
+                if not self.session.ended:
+                    self.session.handle(HungUp(self.at_ms(), gone.cause))
+        except asyncio.CancelledError:
+            self.session.abort("cancelled", self.at_ms())
+            await self.hand_back()
+            try:
+                async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                    await self.finish()
+            except TimeoutError:
+                log.warning("call %r: the journey was not saved in time", self.call.call_id)
+            raise
+        except Exception:
+            log.exception(
+                "call %r: the IVR failed in flow %r; sending the caller on to the operator",
+                self.call.call_id,
+                self.session.flow_id,
+            )
+            self.session.abort("internal-error", self.at_ms())
+            await self.hand_back()
+        return await self.finish()
+
+    async def carry_out(self, actions: list[Action]) -> Event:
+        """Carry out one answer's actions; the last one waits (its answer is returned)
+        or is final (`_Finished` is raised once it is done)."""
+        for action in actions:
+            if isinstance(action, EnterNode):
+                await self.publish(
+                    "ivr.node", {"node": action.node, "kind": action.kind, "flow": action.flow}
+                )
+            elif isinstance(action, SetVariables):
+                await self.channel.set_variables(action.variables)
+            elif isinstance(action, Play):
+                keys = await self.channel.play(action)
+                return PlayFinished(self.at_ms(), keys)
+            elif isinstance(action, Collect):
+                entered = await self.channel.collect(action)
+                # This loop owns the call's clock: the channel's stamp is not the call's.
+                return DigitsEntered(entered.digits, self.at_ms(), entered.timed_out)
+            elif isinstance(action, Lookup):
+                found = await self.services.lookup(action.by, action.value, at_ms=self.at_ms())
+                return LookupFinished(found.status, self.at_ms(), found.customer, found.matches)
+            elif isinstance(action, Transfer | Hangup):
+                if action.prompts:
+                    await self.channel.say(action.prompts)
+                await self.channel.set_variables(action.variables)
+                await self.channel.finish(hangup=isinstance(action, Hangup))
+                self.handed_back = True
+                raise _Finished
+        raise AssertionError(f"the session's answer ended with no waiting action: {actions!r}")
+
+    # --- the end --------------------------------------------------------------------------
+
+    def journey(self) -> Journey | None:
+        try:
+            return self.session.journey
+        except Exception:
+            return None  # The session never started: nothing was recorded.
+
+    async def hand_back(self) -> None:
+        """Send the caller on to the dialplan with CALLPOP_OUTCOME=error (the operator)."""
+        if self.handed_back:
+            return
+        self.handed_back = True
+        journey = self.journey()
+        last_node = journey.last_node if journey is not None else None
+        variables = error_variables(self.call.call_id, self.session.flow_id, last_node)
+        try:
+            async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                await self.channel.set_variables(variables)
+                await self.channel.finish(hangup=False)
+        except ChannelGone:
+            pass  # The caller left meanwhile: nobody to send on.
+        except Exception as exc:
+            log.warning(
+                "call %r: could not send the caller on after an error: %r", self.call.call_id, exc
+            )
+
+    async def finish(self) -> Journey | None:
+        journey = self.journey()
+        if journey is None:
+            return None
+        outcome = journey.outcome
+        await self.publish(
+            "ivr.ended",
+            {
+                "outcome": outcome.type if outcome is not None else "error",
+                "target": outcome.target if outcome is not None else None,
+                "variables": dict(journey.variables),
+            },
+        )
+        try:
+            await self.services.save_journey(journey)
+        except Exception:
+            log.exception("call %r: saving the journey failed", self.call.call_id)
+        return journey
+
+
+async def run_call(
+    session: Session,
+    channel: Channel,
+    services: CallServices,
+    call: CallInfo,
+    *,
+    clock: Clock | None = None,
+) -> Journey | None:
+    """Run one call's IVR to its end; return its journey (None only if the session
+    could not even start). Raises nothing but `asyncio.CancelledError`."""
+    return await _CallRun(session, channel, services, call, clock or SystemClock()).run()

@@ -1,0 +1,325 @@
+"""The runner: a Session driven through a Channel with CallServices.
+
+The channel and the services are in-memory fakes of our own ports (`ivr.ports`):
+the channel answers from a script, as a caller would, and moves a fake clock on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pytest
+
+from ivr.actions import Collect, Play, Sound, Spoken
+from ivr.events import Caller, DigitsEntered, LookupFinished, LookupStatus
+from ivr.flow import Flow
+from ivr.journey import Journey
+from ivr.ports import CallEvent, ChannelGone
+from ivr.runner import CallInfo, run_call
+from ivr.session import Session
+
+from .session_driver import make_flow, menu, queue
+
+START = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
+CALL = CallInfo("1717416000.7", Caller("+15551230000", "ANA"), dnis="7000", channel="PJSIP/a-1")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.ms = 50_000  # monotonic clocks do not start at zero
+
+    def monotonic_ms(self) -> int:
+        return self.ms
+
+    def now(self) -> datetime:
+        return START
+
+
+Answer = str | DigitsEntered | BaseException
+
+
+@dataclass
+class FakeChannel:
+    """Answers plays and collects from `script`, in order; each answer takes 1.5 s."""
+
+    clock: FakeClock
+    script: list[Answer] = field(default_factory=list)
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    fail_on: str | None = None
+    fail_with: Exception = field(default_factory=lambda: RuntimeError("channel broke"))
+    blocked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _next(self) -> Answer:
+        self.clock.ms += 1500
+        if not self.script:
+            self.blocked.set()
+            raise AssertionError("the script ran out")
+        answer = self.script.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def _record(self, name: str, arg: Any) -> None:
+        self.calls.append((name, arg))
+        if self.fail_on == name:
+            raise self.fail_with
+
+    async def play(self, play: Play) -> str:
+        self._record("play", play)
+        answer = self._next()
+        assert isinstance(answer, str)
+        return answer
+
+    async def collect(self, collect: Collect) -> DigitsEntered:
+        self._record("collect", collect)
+        if not self.script:
+            self.blocked.set()
+            await asyncio.Event().wait()  # a caller who never answers
+        answer = self._next()
+        if isinstance(answer, str):
+            return DigitsEntered(answer, 999_999)
+        assert isinstance(answer, DigitsEntered)
+        return answer
+
+    async def say(self, prompts: tuple[Spoken, ...]) -> None:
+        self._record("say", prompts)
+
+    async def set_variables(self, variables: tuple[tuple[str, str], ...]) -> None:
+        self._record("set_variables", dict(variables))
+
+    async def finish(self, *, hangup: bool) -> None:
+        self._record("finish", hangup)
+
+    def named(self, name: str) -> list[Any]:
+        return [arg for n, arg in self.calls if n == name]
+
+
+@dataclass
+class FakeServices:
+    customer: Mapping[str, Any] | None = None
+    events: list[CallEvent] = field(default_factory=list)
+    journeys: list[Journey] = field(default_factory=list)
+    lookups: list[tuple[str, str, int]] = field(default_factory=list)
+    publish_fails: bool = False
+    save_fails: bool = False
+
+    async def lookup(
+        self, by: Literal["phone", "account"], value: str, *, at_ms: int
+    ) -> LookupFinished:
+        self.lookups.append((by, value, at_ms))
+        if self.customer is None:
+            return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
+        return LookupFinished(LookupStatus.FOUND, at_ms, self.customer, 1)
+
+    async def publish(self, event: CallEvent) -> None:
+        if self.publish_fails:
+            raise ConnectionError("bus down")
+        self.events.append(event)
+
+    async def save_journey(self, journey: Journey) -> None:
+        if self.save_fails:
+            raise OSError("database down")
+        self.journeys.append(journey)
+
+    def of_type(self, kind: str) -> list[CallEvent]:
+        return [e for e in self.events if e.type == kind]
+
+
+HOTLINE = make_flow(
+    {
+        "main": menu({"1": {"goto": "who", "topic": "billing"}, "2": "bye"}, "main-menu"),
+        "who": {"type": "lookup", "found": "vip", "not_found": "billing"},
+        "vip": queue("vip", priority=9, prompts=["pls-hold"]),
+        "billing": queue("billing"),
+        "bye": {"type": "hangup", "prompts": ["goodbye"]},
+        "broken": menu({"1": "nowhere"}),
+    }
+)
+
+
+async def run(
+    script: list[Answer], flow: Flow = HOTLINE, **services: Any
+) -> tuple[Journey | None, FakeChannel, FakeServices]:
+    clock = FakeClock()
+    channel = FakeChannel(clock, script)
+    fake = FakeServices(**services)
+    journey = await run_call(Session({"main": flow}), channel, fake, CALL, clock=clock)
+    return journey, channel, fake
+
+
+async def test_a_call_is_carried_out_on_the_channel() -> None:
+    journey, channel, services = await run(["1"])
+    assert [name for name, _ in channel.calls] == ["collect", "set_variables", "finish"]
+    assert channel.named("collect")[0].prompts == (Sound("main-menu"),)
+    assert channel.named("set_variables")[0]["CALLPOP_OUTCOME"] == "queue"
+    assert channel.named("set_variables")[0]["CALLPOP_TARGET"] == "billing"
+    assert channel.named("finish") == [False]
+    assert services.journeys == [journey]
+
+
+async def test_lookups_go_through_the_services() -> None:
+    _, channel, services = await run(["1"], customer={"id": "C9", "tier": "vip"})
+    assert services.lookups == [("phone", "+15551230000", 1500)]
+    assert channel.named("set_variables")[0]["CALLPOP_CUSTOMER_ID"] == "C9"
+    assert channel.named("say") == [(Sound("pls-hold"),)]
+
+
+async def test_a_transfer_says_its_prompts_then_sets_variables_then_returns_to_the_dialplan() -> (
+    None
+):
+    _, channel, _ = await run(["1"], customer={"id": "C9"})
+    assert [name for name, _ in channel.calls][1:] == ["say", "set_variables", "finish"]
+
+
+async def test_a_hangup_node_hangs_up_after_its_prompts() -> None:
+    _, channel, _ = await run(["2"])
+    assert channel.named("say") == [(Sound("goodbye"),)]
+    assert channel.named("set_variables")[0]["CALLPOP_OUTCOME"] == "hangup"
+    assert channel.named("finish") == [True]
+
+
+async def test_answers_are_stamped_with_the_runner_clock() -> None:
+    journey, _, _ = await run(["9", "1"])
+    assert journey is not None
+    # The channel said 999999 ms; the call's clock says 1.5 s per answer.
+    assert (journey.steps[0].entered_ms, journey.steps[0].left_ms) == (0, 3000)
+
+
+async def test_call_events_are_published_in_order() -> None:
+    journey, _, services = await run(["1"])
+    assert [e.type for e in services.events] == [
+        "ivr.started",
+        "ivr.node",
+        "ivr.node",
+        "ivr.node",
+        "ivr.ended",
+    ]
+    assert services.events[0].data == {
+        "flow": "main",
+        "caller": {"number": "+15551230000", "name": "ANA"},
+        "dnis": "7000",
+    }
+    assert [(e.data["node"], e.data["kind"]) for e in services.of_type("ivr.node")] == [
+        ("main", "menu"),
+        ("who", "lookup"),
+        ("billing", "transfer"),
+    ]
+    assert journey is not None
+    assert services.events[-1].data == {
+        "outcome": "queue",
+        "target": "billing",
+        "variables": journey.variables,
+    }
+    assert {e.call_id for e in services.events} == {"1717416000.7"}
+
+
+async def test_event_stamps_are_iso_utc_with_milliseconds_from_the_call_clock() -> None:
+    _, _, services = await run(["1"])
+    stamps = [e.at for e in services.events]
+    assert stamps[0] == "2024-06-03T12:00:00.000Z"
+    assert stamps[-1] == "2024-06-03T12:00:01.500Z"  # the answer came 1.5 s in
+
+
+async def test_a_caller_who_hangs_up_ends_the_call_quietly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journey, channel, services = await run(["9", ChannelGone("caller")])
+    assert journey is not None and journey.outcome is not None
+    assert (journey.outcome.type, journey.outcome.reason) == ("hangup", "caller-hangup")
+    assert channel.named("finish") == []
+    assert services.journeys == [journey]
+    assert services.of_type("ivr.ended")[0].data["outcome"] == "hangup"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def _error_handoff(channel: FakeChannel) -> None:
+    assert channel.named("set_variables")[-1] == {
+        "CALLPOP_CALL_ID": "1717416000.7",
+        "CALLPOP_FLOW": "main",
+        "CALLPOP_OUTCOME": "error",
+        "CALLPOP_LAST_NODE": "broken",
+    }
+    assert channel.named("finish") == [False]
+
+
+async def test_an_engine_error_sends_the_caller_to_the_operator_never_hangs_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flow = make_flow({"broken": menu({"1": "nowhere"})})
+    journey, channel, services = await run(["1"], flow=flow)
+    _error_handoff(channel)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert journey is not None and journey.outcome is not None
+    assert (journey.outcome.type, journey.outcome.reason) == ("error", "flow-error")
+    assert services.journeys == [journey]
+    assert services.of_type("ivr.ended")[0].data["outcome"] == "error"
+
+
+async def test_a_channel_failure_is_handled_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q")})
+    journey, channel, _ = await run([RuntimeError("driver bug")], flow=flow)
+    _error_handoff(channel)
+    assert journey is not None and journey.outcome is not None
+    assert (journey.outcome.type, journey.outcome.reason) == ("error", "internal-error")
+    assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+@pytest.mark.parametrize("failure", [ChannelGone("caller"), RuntimeError("channel broke")])
+async def test_an_error_while_sending_the_caller_on_is_not_raised(failure: Exception) -> None:
+    clock = FakeClock()
+    channel = FakeChannel(
+        clock, [RuntimeError("driver bug")], fail_on="set_variables", fail_with=failure
+    )
+    services = FakeServices()
+    flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q")})
+    journey = await run_call(Session({"main": flow}), channel, services, CALL, clock=clock)
+    assert channel.named("set_variables") == [
+        {
+            "CALLPOP_CALL_ID": "1717416000.7",
+            "CALLPOP_FLOW": "main",
+            "CALLPOP_OUTCOME": "error",
+            "CALLPOP_LAST_NODE": "broken",
+        }
+    ]
+    assert journey is not None and services.journeys == [journey]
+
+
+async def test_a_journey_that_cannot_be_saved_is_logged_once_not_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journey, channel, _ = await run(["1"], save_fails=True)
+    assert journey is not None and channel.named("finish") == [False]
+    failures = [r for r in caplog.records if "saving the journey" in r.getMessage()]
+    assert len(failures) == 1
+
+
+async def test_a_bus_that_fails_costs_the_caller_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    journey, channel, _ = await run(["1"], publish_fails=True)
+    assert journey is not None and journey.outcome is not None
+    assert journey.outcome.type == "queue"
+    assert channel.named("finish") == [False]
+    assert len([r for r in caplog.records if "publishing" in r.getMessage()]) == 1
+
+
+async def test_cancellation_sends_the_caller_on_saves_the_journey_and_is_re_raised() -> None:
+    clock = FakeClock()
+    channel = FakeChannel(clock, [])
+    services = FakeServices()
+    flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q")})
+    task = asyncio.create_task(
+        run_call(Session({"main": flow}), channel, services, CALL, clock=clock)
+    )
+    await channel.blocked.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _error_handoff(channel)
+    assert len(services.journeys) == 1
+    outcome = services.journeys[0].outcome
+    assert outcome is not None and (outcome.type, outcome.reason) == ("error", "cancelled")

@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
 from callpop.journeys import JourneyStore
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -155,6 +156,20 @@ def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterato
     return relay
 
 
+def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ami(app: web.Application) -> AsyncIterator[None]:
+        settings = runtime.config.ami
+        assert settings is not None
+        listener = AMIListener.from_settings(settings, runtime.bus.publish)
+        runtime.services.on_call_started.append(listener.track)
+        await listener.start()
+        log.info("AMI: listening to %s:%d for queue events", settings.host, settings.port)
+        yield
+        await listener.stop()
+
+    return ami
+
+
 def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     config = runtime.config
     app = create_app(
@@ -168,6 +183,8 @@ def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> we
     app[RUNTIME] = runtime
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
+    if config.ami is not None:
+        app.cleanup_ctx.append(_ami_context(runtime))
     return app
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Literal
 
 from callpop.journeys import JourneyStore
@@ -41,6 +42,9 @@ class IvrServices:
         self._journeys = journeys
         self._metrics = metrics
         self._budget_s = lookup_budget_ms / 1000
+        # Told each call id the IVR starts: the AMI triggers match a Dial outside a
+        # queue to our call by it when manager.conf lacks `channelvars`.
+        self.on_call_started: list[Callable[[str], None]] = []
 
     async def lookup(
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
@@ -51,6 +55,9 @@ class IvrServices:
         return outcome.finished(at_ms)
 
     async def publish(self, event: CallEvent) -> None:
+        if event.type == "ivr.started":
+            for hook in self.on_call_started:
+                hook(event.call_id)
         try:
             await self._bus.publish(event)
         except BusClosed:

@@ -53,11 +53,12 @@ A value used alone is true unless it is null, false, 0, "" or [].
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, TypeAlias
+
+from ivr.comparison import COMPARE, Scalar, Value, as_text, truthy
 
 __all__ = [
     "CALLER_FIELDS",
@@ -66,12 +67,11 @@ __all__ = [
     "Condition",
     "ConditionError",
     "Context",
+    "Scalar",
     "Value",
     "parse",
 ]
 
-Scalar: TypeAlias = str | int | float | bool | None
-Value: TypeAlias = Scalar | tuple[Scalar, ...]
 Context: TypeAlias = Mapping[str, Mapping[str, Scalar]]
 """root (`vars`, `customer`, `caller`, `call`) -> field -> value."""
 
@@ -192,97 +192,6 @@ def _tokenize(source: str) -> list[_Token]:
     return tokens
 
 
-# --- value semantics ----------------------------------------------------------------
-
-_NUMERIC_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?", re.ASCII)
-
-
-def _is_number(value: Value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _as_number(value: Value) -> float | int | None:
-    """The number a value stands for, if any (a digit string counts)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value):
-        return float(value) if "." in value else int(value)
-    return None
-
-
-def _as_text(value: Value) -> str | None:
-    if isinstance(value, str):
-        return value
-    if _is_number(value):
-        return str(value)
-    return None
-
-
-def _equal(left: Value, right: Value) -> bool:
-    if left is None or right is None:
-        return left is None and right is None
-    if isinstance(left, bool) or isinstance(right, bool):
-        return isinstance(left, bool) and isinstance(right, bool) and left == right
-    if _is_number(left) or _is_number(right):
-        a, b = _as_number(left), _as_number(right)
-        return a is not None and b is not None and a == b
-    if isinstance(left, tuple) or isinstance(right, tuple):
-        return (
-            isinstance(left, tuple)
-            and isinstance(right, tuple)
-            and len(left) == len(right)
-            and all(_equal(x, y) for x, y in zip(left, right, strict=True))
-        )
-    return left == right
-
-
-def _order(left: Value, right: Value) -> int | None:
-    """-1, 0, 1, or None when the two cannot be ordered (then every order test is false)."""
-    a, b = _as_number(left), _as_number(right)
-    if a is not None and b is not None:
-        if math.isnan(a) or math.isnan(b):
-            return None
-        return (a > b) - (a < b)
-    if isinstance(left, str) and isinstance(right, str):
-        return (left > right) - (left < right)
-    return None
-
-
-def _contains(left: Value, right: Value) -> bool:
-    if isinstance(right, tuple):
-        return any(_equal(left, item) for item in right)
-    needle, haystack = _as_text(left), _as_text(right)
-    return needle is not None and haystack is not None and needle in haystack
-
-
-def _truthy(value: Value) -> bool:
-    return value not in (None, False, 0, "", ())
-
-
-def _text_test(test: Callable[[str, str], bool]) -> Callable[[Value, Value], bool]:
-    def run(left: Value, right: Value) -> bool:
-        a, b = _as_text(left), _as_text(right)
-        return a is not None and b is not None and test(a, b)
-
-    return run
-
-
-_COMPARE: Final[Mapping[str, Callable[[Value, Value], bool]]] = {
-    "==": _equal,
-    "!=": lambda a, b: not _equal(a, b),
-    "<": lambda a, b: (o := _order(a, b)) is not None and o < 0,
-    "<=": lambda a, b: (o := _order(a, b)) is not None and o <= 0,
-    ">": lambda a, b: (o := _order(a, b)) is not None and o > 0,
-    ">=": lambda a, b: (o := _order(a, b)) is not None and o >= 0,
-    "in": _contains,
-    "not in": lambda a, b: not _contains(a, b),
-    "startswith": _text_test(str.startswith),
-    "endswith": _text_test(str.endswith),
-}
-
-
 # --- the tree -----------------------------------------------------------------------
 
 
@@ -316,9 +225,9 @@ class _Compare:
     def evaluate(self, context: Context) -> Value:
         left = self.left.evaluate(context)
         if self.pattern is not None:
-            text = _as_text(left)
+            text = as_text(left)
             return text is not None and self.pattern.fullmatch(text) is not None
-        return _COMPARE[self.op](left, self.right.evaluate(context))
+        return COMPARE[self.op](left, self.right.evaluate(context))
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +235,7 @@ class _Not:
     operand: _Expr
 
     def evaluate(self, context: Context) -> Value:
-        return not _truthy(self.operand.evaluate(context))
+        return not truthy(self.operand.evaluate(context))
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +243,7 @@ class _And:
     operands: tuple[_Expr, ...]
 
     def evaluate(self, context: Context) -> Value:
-        return all(_truthy(o.evaluate(context)) for o in self.operands)
+        return all(truthy(o.evaluate(context)) for o in self.operands)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,7 +251,7 @@ class _Or:
     operands: tuple[_Expr, ...]
 
     def evaluate(self, context: Context) -> Value:
-        return any(_truthy(o.evaluate(context)) for o in self.operands)
+        return any(truthy(o.evaluate(context)) for o in self.operands)
 
 
 _Expr: TypeAlias = _Literal | _Name | _Compare | _Not | _And | _Or
@@ -358,7 +267,7 @@ class Condition:
 
     def evaluate(self, context: Context) -> bool:
         """True or false for this context; missing names are null, nothing raises."""
-        return _truthy(self._tree.evaluate(context))
+        return truthy(self._tree.evaluate(context))
 
 
 # --- the parser ---------------------------------------------------------------------

@@ -83,6 +83,12 @@ def test_non_numeric_strings_are_ordered_as_text() -> None:
     assert holds('customer.tier > "gold"')
 
 
+def test_a_huge_digit_string_compares_as_text() -> None:
+    context: Context = {"customer": {"ref": "9" * 5000}}
+    assert parse("customer.ref > 5").evaluate(context) is False
+    assert parse('customer.ref > "5"').evaluate(context) is True
+
+
 def test_true_is_not_one() -> None:
     assert not holds("customer.found == 1")
     assert not holds("customer.found > 0")

@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 
 from callpop.config import Config
 from callpop.journeys import JourneyStore
+from crm_adapter.port import CrmAdapter
 from crm_adapter.settings import CrmSettings
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
@@ -195,12 +196,15 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | None = None,
                     heartbeat_s: float = 20.0,
-                    web_origins: tuple[str, ...] = (CRM_ORIGIN,)) -> AsyncIterator[Desk]:
+                    web_origins: tuple[str, ...] = (CRM_ORIGIN,),
+                    crm: CrmAdapter | None = None) -> AsyncIterator[Desk]:
+    """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
+    database of agents and journeys)."""
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)
     config = Config(dialplan=write_dialplan(tmp_path / "dialplan"), web_origins=web_origins,
                     crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300))
-    crm = SqlStore(engine, config.phone.normaliser())
+    sql_crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)
     passwords = Passwords(CHEAP_HASHER)
     accounts = {}
@@ -211,12 +215,13 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
                                                  passwords.hash(PASSWORD))
     bus = InProcessBus()
     originated = Originated()
-    app = create_app(config, store=store, bus=bus, clock=now, crm=crm, originate=originated,
+    app = create_app(config, store=store, bus=bus, clock=now, crm=crm or sql_crm,
+                     originate=originated,
                      session_key=b"k" * 32, passwords=passwords, heartbeat_s=heartbeat_s)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:
-        yield Desk(server, bus, crm, store, JourneyStore(engine), accounts, originated)
+        yield Desk(server, bus, sql_crm, store, JourneyStore(engine), accounts, originated)
     finally:
         await server.close()
         bus.close()

@@ -1,0 +1,73 @@
+"""The wallboard's counts follow the call events; agent states follow their pops."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from screenpop.pops import AgentRef, PopMachine
+from screenpop.wallboard import AgentLine, Wallboard
+
+LINES = [AgentLine("1", "alice", "PJSIP/101", "agent"), AgentLine("2", "bob", "PJSIP/102", "agent")]
+
+
+@dataclass(frozen=True)
+class Ev:
+    type: str
+    call_id: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    at: str = "2026-11-23T10:00:00.000Z"
+
+
+def snapshot(board: Wallboard, machine: PopMachine | None = None,
+             online: frozenset[str] = frozenset({"1", "2"})) -> dict[str, Any]:
+    pops = machine or PopMachine(lambda _i: None)
+    return board.snapshot(now="t", agents=LINES, pops_of=pops.pops_of,
+                          online=lambda agent_id: agent_id in online)
+
+
+def test_calls_in_the_ivr_are_counted_by_node() -> None:
+    board = Wallboard()
+    for call in ("a", "b", "c"):
+        board.handle(Ev("ivr.started", call, {"flow": "main", "caller": {"number": "1"}}))
+    board.handle(Ev("ivr.node", "a", {"node": "billing", "kind": "menu"}))
+    board.handle(Ev("ivr.node", "b", {"node": "billing", "kind": "menu"}))
+    board.handle(Ev("ivr.node", "c", {"node": "sales", "kind": "menu"}))
+    board.handle(Ev("ivr.ended", "c", {"outcome": "queue"}))
+    assert snapshot(board)["ivr"] == {"total": 2, "nodes": [
+        {"flow": "main", "node": "billing", "calls": 2}]}
+
+
+def test_waiting_calls_leave_the_queue_however_they_go() -> None:
+    board = Wallboard()
+    for call in ("a", "b", "c"):
+        board.handle(Ev("queue.joined", call, {"queue": "billing", "priority": 0}))
+    board.handle(Ev("queue.left", "a", {"queue": "billing", "reason": "connected"}))
+    board.handle(Ev("call.hungup", "b", {"cause": "16"}))  # no queue.left: AMI was away
+    view = snapshot(board)
+    assert [(q["queue"], q["waiting"]) for q in view["queues"]] == [("billing", 1)]
+    assert view["totals"]["handled"] == 1
+
+
+def test_vip_callers_are_listed_first() -> None:
+    board = Wallboard()
+    board.handle(Ev("queue.joined", "normal", {"queue": "billing", "priority": 0}))
+    board.handle(Ev("queue.joined", "vip", {"queue": "billing", "priority": 10},
+                    at="2026-11-23T10:00:05.000Z"))
+    calls = snapshot(board)["queues"][0]["calls"]
+    assert [c["call_id"] for c in calls] == ["vip", "normal"]
+
+
+def test_agent_states_come_from_their_pops() -> None:
+    machine = PopMachine(lambda i: {"PJSIP/101": AgentRef("1", "alice"),
+                                    "PJSIP/102": AgentRef("2", "bob")}.get(i))
+    machine.handle(Ev("agent.ringing", "c1", {"interface": "PJSIP/101", "queue": "q"}))
+    machine.handle(Ev("agent.connected", "c2", {"interface": "PJSIP/102", "queue": "q"}))
+    states = {a["name"]: a["state"] for a in snapshot(Wallboard(), machine)["agents"]}
+    assert states == {"alice": "ringing", "bob": "on_call"}
+
+
+def test_agents_without_a_panel_open_are_offline() -> None:
+    states = {a["name"]: a["state"] for a in snapshot(Wallboard(), online=frozenset({"1"}))["agents"]}
+    assert states == {"alice": "available", "bob": "offline"}

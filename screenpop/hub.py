@@ -97,6 +97,10 @@ class Hub:
                               for a in accounts}
         self._board_dirty.set()
 
+    def knows(self, account: Account) -> bool:
+        """The account as last read from the agents table is this one."""
+        return self._accounts.get(account.id) == account
+
     def _resolve(self, interface: str) -> AgentRef | None:
         return self._by_interface.get(interface)
 

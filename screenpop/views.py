@@ -24,7 +24,7 @@ from screenpop.guards import (
     require_csrf,
     set_session_cookie,
 )
-from screenpop.keys import CATALOGS, LIMITER, PASSWORDS, SESSIONS, STORE
+from screenpop.keys import CATALOGS, HUB, LIMITER, PASSWORDS, SESSIONS, STORE
 from screenpop.store import Account
 
 __all__ = ["home_for", "routes"]
@@ -103,6 +103,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         new_hash = await asyncio.to_thread(passwords.hash, password)
         await store.set_password_hash(account.id, new_hash)
         account = await store.account(account.id) or account
+    hub = request.app[HUB]
+    if not hub.knows(account):
+        await hub.refresh_accounts()  # added since the last read: pops find them from now on
     sessions = request.app[SESSIONS]
     token, _claims = sessions.issue(account)
     response = web.HTTPFound(_safe_next(str(form.get("next", ""))) or home_for(account))

@@ -46,6 +46,13 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
     customer = await seed_customer(desk)
     async with chromium() as browser:
         context, page = await new_page(browser, "1366")
+        await page.goto(f"{desk.url}/agent")
+        await expect(page).to_have_url(f"{desk.url}/login?next=/agent")
+        await page.fill("input[name=name]", "alice")
+        await page.fill("input[name=password]", "wrong password")
+        await page.click("button[type=submit]")
+        await expect(page.locator("#login-error")).to_have_text("Wrong name or password.")
+        await shot(page, "login-error-1366")
         await login(page, desk.url, "alice", PASSWORD)
         await shot(page, "agent-idle-1366")
 
@@ -89,6 +96,8 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
 
         # the same desk at 1920x1080, with a call ringing
         big_context, big = await new_page(browser, "1920")
+        await big.goto(f"{desk.url}/login")
+        await shot(big, "login-1920")
         await login(big, desk.url, "alice", PASSWORD)
         second = desk.next_call_id()
         await desk.ivr(second, number="+15551230100", steps=PATH, customer_id=customer.id,

@@ -8,7 +8,6 @@ in the journey. Nothing here does I/O: decisions become `Action`s in `Call.out`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
@@ -93,6 +92,7 @@ class Call:
         self.flows = flows
         self.flow_id = flow_id
         self.start_flow: Flow = flows.flow(flow_id)
+        self.max_steps = self.start_flow.settings.max_steps
         self.started = started
         self.now_ms = started.at_ms
         self.context = CallContext(
@@ -139,8 +139,11 @@ class Call:
         """The settings of the flow the caller is in (or of `flow_id`)."""
         return self.flows.flow(flow_id or self.here.flow).settings
 
-    def prompts(self, prompts: Iterable[Prompt], digits: str | None = None) -> tuple[Spoken, ...]:
+    def prompts(self, prompts: tuple[Prompt, ...], digits: str | None = None) -> tuple[Spoken, ...]:
         """Prompts ready to play, templates filled (`{digits}` is the entry being confirmed)."""
+        sounds = self.flows.sounds(prompts)
+        if sounds is not None:
+            return sounds
         context = self.context
 
         def value(name: str) -> str | int | float | bool | None:
@@ -170,7 +173,7 @@ class Call:
         """
         visit = self.here
         node = visit.node
-        assert isinstance(node, MenuNode | InputNode)
+        assert isinstance(node, (MenuNode, InputNode))
         settings = self.settings()
         self.failures += 1
         self.buffer = ""
@@ -231,20 +234,28 @@ class Call:
     ) -> Next:
         variables = self.outcome(kind, target, priority).variables()
         self.out.append(Transfer(kind, target, priority, variables, prompts))
-        self.end(kind, target, priority)
+        self.end(kind, target, priority, variables)
         return None
 
     def hangup(self, prompts: tuple[Spoken, ...]) -> Next:
-        self.out.append(Hangup(self.outcome("hangup").variables(), prompts))
-        self.end("hangup")
+        variables = self.outcome("hangup").variables()
+        self.out.append(Hangup(variables, prompts))
+        self.end("hangup", variables=variables)
         return None
 
-    def end(self, kind: str, target: str | None = None, priority: int | None = None) -> None:
+    def end(
+        self,
+        kind: str,
+        target: str | None = None,
+        priority: int | None = None,
+        variables: tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
         """The call leaves the IVR: close the journey with its outcome."""
         self.leave(kind)
-        outcome = self.outcome(kind, target or "", priority)
+        if variables is None:
+            variables = self.outcome(kind, target or "", priority).variables()
         self.journey.outcome = JourneyOutcome(kind, target, priority, self.reason, self.now_ms)
-        self.journey.variables = dict(outcome.variables())
+        self.journey.variables = dict(variables)
         self.journey.topic = self.topic
         self.wait = None
         self.ended = True

@@ -10,12 +10,13 @@ touches a call: `callpop lint` is what finds those.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
+from ivr.actions import Action, Sound, Spoken
 from ivr.conditions import Condition, ConditionError, parse
 from ivr.errors import FlowError
-from ivr.flow import BranchNode, Flow, HoursNode, Node
+from ivr.flow import BranchNode, Flow, HoursNode, Node, Prompt
 from ivr.schedule import WeeklyHours, parse_weekly, zone
 
 __all__ = ["CompiledFlows"]
@@ -28,6 +29,10 @@ class CompiledFlows(Mapping[str, Flow]):
         self._flows = dict(flows)
         self._conditions: dict[tuple[str, str], tuple[Condition, ...]] = {}
         self._hours: dict[tuple[str, str], tuple[ZoneInfo, WeeklyHours]] = {}
+        # id(prompts) -> (the prompts, kept so the id stays theirs; the resolved sounds, or
+        # None when a prompt is a template that must be filled per call).
+        self._sounds: dict[int, tuple[tuple[Prompt, ...], tuple[Spoken, ...] | None]] = {}
+        self._actions: dict[tuple[str, str, str], Action] = {}
 
     def __getitem__(self, flow_id: str) -> Flow:
         return self._flows[flow_id]
@@ -76,4 +81,23 @@ class CompiledFlows(Mapping[str, Flow]):
             except ValueError as exc:
                 raise FlowError(str(exc), flow=flow_id, node=node_id) from None
             self._hours[key] = found
+        return found
+
+    def sounds(self, prompts: tuple[Prompt, ...]) -> tuple[Spoken, ...] | None:
+        """The prompts as actions if they are all plain sounds (the same for every call),
+        else None: templates (`digits:`, `number:`) are filled per call."""
+        found = self._sounds.get(id(prompts))
+        if found is None or found[0] is not prompts:
+            resolved: tuple[Spoken, ...] | None = None
+            if all(prompt.sound is not None for prompt in prompts):
+                resolved = tuple(Sound(p.sound, p.text) for p in prompts if p.sound is not None)
+            found = self._sounds[id(prompts)] = (prompts, resolved)
+        return found[1]
+
+    def action(self, key: tuple[str, str, str], make: Callable[[], Action]) -> Action:
+        """An action that is the same for every call at this point of a flow (e.g. a menu's
+        first Collect), built once. `key` is (what, flow id, node id)."""
+        found = self._actions.get(key)
+        if found is None:
+            found = self._actions[key] = make()
         return found

@@ -16,6 +16,8 @@ from ivr.journey import mask
 
 __all__ = ["confirm_digits", "input_digits", "listen", "menu_digits"]
 
+_MENU = Wait("menu")
+
 
 def listen(call: Call, again: Relisten) -> Next:
     """Listen in the current menu or input: from type-ahead, else with a Collect."""
@@ -53,19 +55,24 @@ def listen(call: Call, again: Relisten) -> Next:
 
 
 def _collect_menu(call: Call, node: MenuNode, lead: tuple[Spoken, ...]) -> None:
-    settings = call.settings()
-    dial = node.direct_dial
-    call.emit_wait(
-        Collect(
+    def collect() -> Collect:
+        settings = call.settings()
+        dial = node.direct_dial
+        return Collect(
             prompts=lead + call.prompts(node.prompts),
             max_digits=1 if dial is None else dial.max_digits,
             timeout_ms=node.timeout or settings.timeout,
             interdigit_ms=settings.interdigit_timeout if dial is None else dial.interdigit_timeout,
             # One key answers a plain menu, `#` included; with direct dial `#` ends the number.
             terminator=None if dial is None else "#",
-        ),
-        Wait("menu"),
-    )
+        )
+
+    if lead or call.flows.sounds(node.prompts) is None:
+        call.emit_wait(collect(), _MENU)
+    else:
+        # What most callers hear: the same for every call, so built once per flow set.
+        here = call.here
+        call.emit_wait(call.flows.action(("menu", here.flow, here.node_id), collect), _MENU)
 
 
 def menu_digits(call: Call, event: DigitsEntered) -> Next:

@@ -201,7 +201,7 @@ class _CallRun:
             elif isinstance(action, Lookup):
                 found = await self.services.lookup(action.by, action.value, at_ms=self.at_ms())
                 return LookupFinished(found.status, self.at_ms(), found.customer, found.matches)
-            elif isinstance(action, Transfer | Hangup):
+            elif isinstance(action, (Transfer, Hangup)):
                 if action.prompts:
                     await self.channel.say(action.prompts)
                 await self.channel.set_variables(action.variables)

@@ -197,11 +197,11 @@ def _enter(call: Call, flow_id: str, node_id: str) -> Next:
     """Enter a node: count the step, record it, and let its kind decide."""
     node = call.flows.node(flow_id, node_id)
     call.steps += 1
-    if call.overtime is None and call.steps > call.start_flow.settings.max_steps:
+    if call.overtime is None and call.steps > call.max_steps:
         call.overtime = OVERTIME_STEPS
         return call.to_operator("max-steps", flow_id)
     if call.overtime is not None:
-        if call.overtime == 0 or isinstance(node, MenuNode | InputNode):
+        if call.overtime == 0 or isinstance(node, (MenuNode, InputNode)):
             return call.to_operator_queue(flow_id)
         call.overtime -= 1
     call.leave("left")

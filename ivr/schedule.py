@@ -180,4 +180,3 @@ def is_open(
 ) -> bool:
     """True when the call's instant falls in the weekly hours and not on a holiday."""
     return status(now, tz, weekly, holidays) == "open"
-

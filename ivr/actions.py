@@ -10,7 +10,7 @@ Prompts here are resolved: templates are filled, nothing is left to the driver.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 __all__ = [
     "Action",
@@ -57,7 +57,7 @@ class SayNumber:
     number: int
 
 
-Spoken = Union[Sound, SayDigits, SayNumber]
+Spoken = Sound | SayDigits | SayNumber
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,4 +137,4 @@ class Hangup:
     prompts: tuple[Spoken, ...] = ()
 
 
-Action = Union[EnterNode, SetVariables, Play, Collect, Lookup, Transfer, Hangup]
+Action = EnterNode | SetVariables | Play | Collect | Lookup | Transfer | Hangup

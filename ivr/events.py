@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from types import MappingProxyType
-from typing import Union
 
 __all__ = [
-    "Caller",
     "CallStarted",
+    "Caller",
     "CustomerValue",
     "DigitsEntered",
     "Event",
@@ -143,4 +142,4 @@ class HungUp:
         _check_at(self.at_ms)
 
 
-Event = Union[CallStarted, PlayFinished, DigitsEntered, LookupFinished, HungUp]
+Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | HungUp

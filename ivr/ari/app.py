@@ -150,6 +150,15 @@ class StasisApp:
         """Keep the app connected and dispatching until `stop()`."""
         await self.stream.run(self._on_item)
 
+    @property
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    async def wait_idle(self) -> None:
+        """Until no call task is left (new ones may start afterwards)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let live calls finish within `grace_s`, send the rest on, then disconnect."""
         self._accepting = False
@@ -208,6 +217,13 @@ class StasisApp:
         if self._resync_task is not None:
             self._resync_task.cancel()
         self._resync_task = asyncio.create_task(self._resync_until_done())
+
+    def _resync_soon(self) -> None:
+        """A reconciliation now, unless one is running or the socket is away (then the
+        reconnect brings one)."""
+        running = self._resync_task is not None and not self._resync_task.done()
+        if self.connected.is_set() and not running and self._accepting:
+            self._resync_task = asyncio.create_task(self._resync_until_done())
 
     def _on_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart):
@@ -268,6 +284,10 @@ class StasisApp:
             await self.handler(channel, call)
         except ChannelGone as gone:
             log.debug("channel %s: the session ended, channel gone (%s)", channel.id, gone.cause)
+            if gone.cause == "ari-unavailable":
+                # The session gave up on a REST call, not on the caller: if the channel
+                # is still in Stasis, the next reconciliation sends it on.
+                self._resync_soon()
         except asyncio.CancelledError:
             # Shutdown past the grace period: the caller goes to the operator queue
             # rather than waiting in a silent Stasis until callpop comes back.

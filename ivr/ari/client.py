@@ -48,9 +48,11 @@ class ClientSettings:
     max_connections: int = 50
 
     def timeout(self) -> aiohttp.ClientTimeout:
+        # `connect` would also bound the wait for a pooled connection, which under a
+        # burst of calls is queueing, not a dead Asterisk: only the TCP connect and the
+        # whole request have deadlines.
         return aiohttp.ClientTimeout(
             total=self.total_timeout_s,
-            connect=self.connect_timeout_s,
             sock_connect=self.connect_timeout_s,
             sock_read=self.total_timeout_s,
         )

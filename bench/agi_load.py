@@ -1,0 +1,315 @@
+"""The FastAGI load driver: Asterisk's side of many calls at once, answering from the
+transcript (`bench.agi_transcript`).
+
+Each call is a small protocol object, not a coroutine, so the driver spends a few
+microseconds per command and the server under test is what saturates. It keeps
+Asterisk's rules: the environment block first, one command at a time (a second command
+before the answer is a protocol error here, as Asterisk would leave it unanswered), a
+last `HANGUP` when the server ends the session. A command that does not match the
+transcript fails the call: every row of the table walked the same path.
+
+Classic AGI is driven the same way over a child process's stdin/stdout, spawned per
+call as Asterisk does (SIGHUP when the session ends).
+
+`time_scale` 0 answers at once (throughput, CPU); 1.0 waits as long as each command
+takes on a real channel (latency, memory with calls held open).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bench.agi_transcript import REF_CALL_ID, Transcript, command_key, script_for
+from callpop.pbx_sim.fastagi import environment_block
+
+__all__ = ["LoadResult", "Plan", "run_load"]
+
+_HANGUP = b"HANGUP\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The compiled transcript: per step the key to match, the answer bytes (split
+    where the call id goes) and the delay."""
+
+    keys: tuple[bytes, ...]
+    answers: tuple[tuple[bytes, ...], ...]
+    delays_s: tuple[float, ...]
+
+    @classmethod
+    def of(cls, transcript: Transcript, time_scale: float) -> Plan:
+        return cls(
+            tuple(command_key(s.command.encode()) for s in transcript.steps),
+            tuple(tuple(s.answer.encode().split(REF_CALL_ID.encode())) for s in transcript.steps),
+            tuple(s.duration_ms / 1000 * time_scale for s in transcript.steps),
+        )
+
+
+@dataclass
+class LoadResult:
+    calls: int = 0
+    completed: int = 0
+    failed: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # server think time per command
+    peak_in_flight: int = 0
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.failures[reason] = self.failures.get(reason, 0) + 1
+
+    @property
+    def calls_per_s(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+
+class _Call:
+    """Asterisk's side of one AGI session over any transport."""
+
+    __slots__ = ("buf", "call_id", "done", "plan", "result", "sent_at",
+                 "step", "transport", "waiting", "write")
+
+    def __init__(self, plan: Plan, call_id: bytes, result: LoadResult,
+                 done: Callable[[_Call], None]) -> None:
+        self.plan = plan
+        self.call_id = call_id
+        self.result = result
+        self.done = done
+        self.buf = b""
+        self.step = 0
+        self.waiting = False
+        self.sent_at = 0.0
+        self.write: Callable[[bytes], None] = lambda data: None
+        self.transport: asyncio.BaseTransport | None = None
+
+    def start(self, env: bytes) -> None:
+        self.write(env)
+        self.sent_at = time.perf_counter()
+
+    def feed(self, data: bytes) -> None:
+        buf = self.buf + data if self.buf else data
+        while True:
+            end = buf.find(b"\n")
+            if end < 0:
+                break
+            self._command(buf[:end])
+            buf = buf[end + 1 :]
+            if self.transport is None:
+                return
+        self.buf = buf
+
+    def _command(self, line: bytes) -> None:
+        now = time.perf_counter()
+        plan = self.plan
+        if self.waiting:
+            return self._abort("pipelined command")
+        if self.step >= len(plan.keys):
+            return self._abort("command after the path ended")
+        if command_key(line) != plan.keys[self.step]:
+            return self._abort(f"unexpected command {line[:40]!r}")
+        self.result.latencies.append(now - self.sent_at)
+        index = self.step
+        self.step += 1
+        delay = plan.delays_s[index]
+        if delay > 0:
+            self.waiting = True
+            asyncio.get_running_loop().call_later(delay, self._answer, index)
+        else:
+            self._answer(index)
+
+    def _answer(self, index: int) -> None:
+        self.waiting = False
+        if self.transport is None:
+            return
+        parts = self.plan.answers[index]
+        self.write(parts[0] if len(parts) == 1 else self.call_id.join(parts))
+        self.sent_at = time.perf_counter()
+
+    def _abort(self, reason: str) -> None:
+        self.result.fail(reason)
+        transport, self.transport = self.transport, None
+        self.step = -1
+        if transport is not None:
+            transport.close()
+
+    def finished(self) -> None:
+        """The server ended the session (EOF or exit)."""
+        if self.step == len(self.plan.keys) and not self.waiting:
+            self.result.completed += 1
+        elif self.step >= 0:
+            self.result.fail("ended before the path's end")
+        self.transport = None
+        self.done(self)
+
+
+class _FastAgi(asyncio.Protocol):
+    def __init__(self, call: _Call, env: bytes) -> None:
+        self.call = call
+        self.env = env
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.call.transport = transport
+        self.call.write = transport.write
+        self.call.start(self.env)
+
+    def data_received(self, data: bytes) -> None:
+        self.call.feed(data)
+
+    def eof_received(self) -> bool:
+        # The server half-closed: Asterisk writes a last HANGUP (half-close.txt), closes.
+        if self.call.transport is not None:
+            with contextlib.suppress(Exception):
+                self.call.transport.write(_HANGUP)  # type: ignore[attr-defined]
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.call.finished()
+
+
+class _Classic(asyncio.SubprocessProtocol):
+    """A classic AGI script: commands on its stdout, answers on its stdin."""
+
+    def __init__(self, call: _Call, env: bytes) -> None:
+        self.call = call
+        self.env = env
+        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pid = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self.transport = transport
+        self.pid = transport.get_pid()
+        stdin = transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        self.call.transport = transport
+        self.call.write = stdin.write
+        self.call.start(self.env)
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        if fd == 1:
+            self.call.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1 and self.transport.get_returncode() is None:
+            # The script's stdout ended: Asterisk tells it with SIGHUP.
+            with contextlib.suppress(ProcessLookupError):
+                self.transport.send_signal(signal.SIGHUP)
+
+    def process_exited(self) -> None:
+        self.call.finished()
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+
+def environments(transcript: Transcript, count: int, *, network: str | None, port: int,
+                 callers: Sequence[str] = (), args: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
+    """(call id, environment block) of `count` calls, made before anything is timed;
+    caller numbers taken in turn from `callers` (the transcript's caller if empty)."""
+    out = []
+    numbers = list(callers) or [transcript.caller]
+    for n in range(count):
+        call_id = f"1795400000.{n + 1}"
+        script = script_for(transcript.keys, numbers[n % len(numbers)], call_id)
+        request = f"agi://127.0.0.1:{port}/{network}" if network is not None else "bench-agi"
+        env = environment_block(script, request=request, network_script=network, args=args,
+                                channel_name=f"PJSIP/trunk-{n + 1:08x}")
+        out.append((call_id.encode(), env))
+    return out
+
+
+async def run_load(
+    transcript: Transcript,
+    *,
+    calls: int,
+    concurrency: int,
+    time_scale: float,
+    port: int = 0,
+    argv: Sequence[str] | None = None,
+    sample: Callable[[int], None] | None = None,
+    sample_every_s: float = 0.1,
+    ramp_per_tick: int = 100,
+    start_over_s: float = 0.0,
+    callers: Sequence[str] = (),
+    network_script: str = "ivr?flow=main",
+    args: Sequence[str] = (),
+) -> LoadResult:
+    """Place `calls` calls, `concurrency` at a time: to 127.0.0.1:`port` (FastAGI), or by
+    spawning `argv` per call (classic AGI). `sample(in_flight)` is called every
+    `sample_every_s` while calls run (memory readings). New calls start at most
+    `ramp_per_tick` per loop pass, so a burst never overflows the listen backlog, and
+    the first `concurrency` calls are spread evenly over `start_over_s` seconds (calls
+    held open arrive over a while, as on a real PBX, not all in one instant)."""
+    loop = asyncio.get_running_loop()
+    plan = Plan.of(transcript, time_scale)
+    envs = environments(transcript, calls, network=None if argv else network_script, port=port,
+                        callers=callers, args=args)
+    result = LoadResult(calls=calls)
+    in_flight = 0
+    started_calls = 0
+    all_done = loop.create_future()
+    slots = asyncio.Event()
+
+    def done(_call: _Call) -> None:
+        nonlocal in_flight
+        in_flight -= 1
+        slots.set()
+        if result.completed + result.failed >= calls and not all_done.done():
+            all_done.set_result(None)
+
+    async def start(n: int) -> None:
+        call_id, env = envs[n]
+        call = _Call(plan, call_id, result, done)
+        try:
+            if argv is None:
+                await loop.create_connection(lambda: _FastAgi(call, env), "127.0.0.1", port)
+            else:
+                await loop.subprocess_exec(lambda: _Classic(call, env), *argv,
+                                           stderr=asyncio.subprocess.DEVNULL)
+        except OSError as exc:
+            result.fail(f"could not start: {type(exc).__name__}")
+            done(call)
+
+    async def sampler() -> None:
+        while True:
+            await asyncio.sleep(sample_every_s)
+            if sample is not None:
+                sample(in_flight)
+
+    sampling = asyncio.create_task(sampler())
+    pending: set[asyncio.Task[None]] = set()
+    t0 = time.perf_counter()
+    try:
+        while started_calls < calls:
+            budget = min(concurrency - in_flight, calls - started_calls, ramp_per_tick)
+            if start_over_s > 0 and started_calls < concurrency:
+                due = int((time.perf_counter() - t0) / start_over_s * concurrency) + 1
+                budget = min(budget, due - started_calls)
+                if budget <= 0:
+                    await asyncio.sleep(0.005)
+                    continue
+            if budget <= 0:
+                slots.clear()
+                await slots.wait()
+                continue
+            for _ in range(budget):
+                in_flight += 1
+                task = asyncio.create_task(start(started_calls))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                started_calls += 1
+            result.peak_in_flight = max(result.peak_in_flight, in_flight)
+            await asyncio.sleep(0)
+        await all_done
+        result.seconds = time.perf_counter() - t0
+    finally:
+        sampling.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampling
+    return result

@@ -1,0 +1,226 @@
+"""Benchmark 1: FastAGI, callpop beside the alternatives, in one run.
+
+For each contender (bench.fastagi_servers), in its own process:
+1. memory and latency: a fresh process, warmed by 100 calls, then calls are held open
+   C at a time (C = each of `latency_levels`) with a real channel's timing (prompts
+   play, the caller presses keys; `time_scale` 1.0 is real time), started over one
+   second; what is read: each command's latency as Asterisk sees it (from writing the
+   answer to having the next command: the server's think time plus both sockets) and,
+   for the largest C, the server's resident memory at the plateau minus before, per call;
+2. throughput and CPU: `calls` calls, C in flight (each of `throughput_levels`),
+   Asterisk answering at once; what is read: completed calls per second, and the
+   server's own CPU seconds (/proc, every thread) per call.
+Process-per-call scripts are capped at 200 concurrent calls (design.md): their CPU is
+that of the reaped children, their memory the proportional set size (Pss) of a live one.
+Ratios are to (c), the bare asyncio server on the default loop.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import loop
+from bench.agi_load import LoadResult, run_load
+from bench.agi_transcript import CALLER_KEYS, Transcript, record
+from bench.fastagi_servers import CallpopSite, Contender, contenders, prepare_callpop
+from bench.procstat import pss_kib, rss_kib
+from bench.report import Section
+from bench.stats import percentile
+
+__all__ = ["Settings", "run"]
+
+PROCESS_CAP = 200  # design.md: a process per call is capped at 200 concurrent calls
+WARMUP_CALLS = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    throughput_levels: tuple[int, ...] = (50, 200, 500, 2000)
+    latency_levels: tuple[int, ...] = (50, 500, 2000)
+    calls: int = 10_000  # per throughput run
+    process_calls: int = 300  # per throughput run of a process-per-call script
+    time_scale: float = 1.0
+    only: tuple[str, ...] = ()  # contender keys; empty: all
+
+
+@dataclass
+class Measured:
+    contender: Contender
+    throughput: dict[int, dict[str, Any]] = field(default_factory=dict)
+    latency: dict[int, dict[str, Any]] = field(default_factory=dict)
+    memory: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def _check(result: LoadResult, what: str, errors: list[str]) -> None:
+    if result.failed:
+        errors.append(f"{what}: {result.failed} of {result.calls} calls failed "
+                      f"({', '.join(f'{k}: {v}' for k, v in result.failures.items())})")
+
+
+def _latency(result: LoadResult) -> dict[str, Any]:
+    lat = result.latencies
+    if not lat:
+        return {}
+    return {"commands": len(lat), "p50_ms": percentile(lat, 50) * 1000,
+            "p99_ms": percentile(lat, 99) * 1000, "max_ms": max(lat) * 1000}
+
+
+async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: CallpopSite,
+                   s: Settings) -> Measured:
+    m = Measured(c)
+    assert c.start is not None
+    callers = site.callers
+    async with c.start(path, site) as server:
+        port = server.port
+        warm = await run_load(transcript, calls=WARMUP_CALLS, concurrency=50, time_scale=0,
+                              port=port, callers=callers)
+        _check(warm, f"{c.key} warm-up", m.errors)
+        for level in sorted(s.latency_levels, reverse=True):
+            before = server.rss_kib()
+            peak = [before, 0]
+
+            def sample(in_flight: int, peak: list[int] = peak) -> None:
+                rss = server.rss_kib()
+                if rss > peak[0]:
+                    peak[0], peak[1] = rss, in_flight
+
+            result = await run_load(transcript, calls=level, concurrency=level,
+                                    time_scale=s.time_scale, port=port, callers=callers,
+                                    sample=sample, start_over_s=1.0)
+            _check(result, f"{c.key} latency C={level}", m.errors)
+            m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
+            if level == max(s.latency_levels):
+                m.memory = {"calls": level, "rss_before_kib": before, "rss_peak_kib": peak[0],
+                            "in_flight_at_peak": peak[1],
+                            "kib_per_call": (peak[0] - before) / level}
+        for level in s.throughput_levels:
+            cpu0 = server.cpu()
+            result = await run_load(transcript, calls=s.calls, concurrency=level, time_scale=0,
+                                    port=port, callers=callers)
+            cpu = server.cpu() - cpu0
+            _check(result, f"{c.key} throughput C={level}", m.errors)
+            m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,
+                                   "calls_per_s": result.calls_per_s,
+                                   "cpu_s": cpu, "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
+                                   **_latency(result)}
+    return m
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _classic(c: Contender, transcript: Transcript, path: Path, site: CallpopSite,
+                   s: Settings) -> Measured:
+    m = Measured(c)
+    assert c.per_call is not None
+    argv = c.per_call(path, site)
+    levels = sorted({min(level, PROCESS_CAP) for level in s.throughput_levels})
+    lat_levels = sorted({min(level, PROCESS_CAP) for level in s.latency_levels}, reverse=True)
+    for level in lat_levels:
+        pss: list[int] = []
+        rss: list[int] = []
+
+        def sample(in_flight: int, pss: list[int] = pss, rss: list[int] = rss) -> None:
+            for pid in _live_children(argv)[:10]:
+                try:
+                    pss.append(pss_kib(pid))
+                    rss.append(rss_kib(pid))
+                except (OSError, LookupError):
+                    continue
+
+        result = await run_load(transcript, calls=level, concurrency=level,
+                                time_scale=s.time_scale, argv=argv, callers=site.callers,
+                                sample=sample, start_over_s=1.0)
+        _check(result, f"{c.key} latency C={level}", m.errors)
+        m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
+        if level == lat_levels[0] and pss:
+            m.memory = {"calls": level, "kib_per_call": statistics.median(pss),
+                        "rss_kib_per_process": statistics.median(rss), "measure": "Pss"}
+    for level in levels:
+        cpu0 = _children_cpu()
+        result = await run_load(transcript, calls=s.process_calls, concurrency=level,
+                                time_scale=0, argv=argv, callers=site.callers)
+        cpu = _children_cpu() - cpu0
+        _check(result, f"{c.key} throughput C={level}", m.errors)
+        m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,
+                               "calls_per_s": result.calls_per_s, "cpu_s": cpu,
+                               "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
+                               **_latency(result)}
+    return m
+
+
+def _live_children(argv: list[str]) -> list[int]:
+    """Pids of this process's children running `argv` (the per-call scripts alive now)."""
+    me = str(Path("/proc/self").resolve().name)
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            if stat[stat.rindex(")") + 2 :].split()[1] != me:
+                continue
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(cmdline) > 1 and cmdline[1].decode(errors="replace") == argv[1]:
+            found.append(int(proc.name))
+    return found
+
+
+async def _run(s: Settings, cache: Path) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-agi-") as tmp:
+        work = Path(tmp)
+        site = await prepare_callpop(work / "callpop", cache)
+        chosen = [c for c in contenders() if not s.only or c.key in s.only]
+        reference = next(c for c in contenders() if c.key == "callpop-uvloop")
+        # The transcript: what callpop sends down the path, recorded from callpop itself.
+        assert reference.start is not None
+        async with reference.start(work, site) as server:
+            transcript, call = await record("127.0.0.1", server.port, CALLER_KEYS, site.callers[0])
+        path = work / "transcript.json"
+        transcript.dump(path)
+        measured = []
+        errors: list[str] = []
+        for c in chosen:
+            started = time.perf_counter()
+            try:
+                if c.classic:
+                    m = await _classic(c, transcript, path, site, s)
+                else:
+                    m = await _fastagi(c, transcript, path, site, s)
+            except Exception as exc:  # one contender failing must not lose the others
+                errors.append(f"{c.key}: {type(exc).__name__}: {exc}")
+                continue
+            m_data = {"key": c.key, "label": c.label, "role": c.role, "throughput": m.throughput,
+                      "latency": m.latency, "memory": m.memory, "errors": m.errors,
+                      "seconds": time.perf_counter() - started}
+            errors += m.errors
+            measured.append(m_data)
+        return {"settings": s.__dict__, "transcript": transcript.steps and [
+            {"command": st.command, "duration_ms": st.duration_ms} for st in transcript.steps],
+                "outcome": transcript.outcome, "recorded_wire_commands": len(call.commands),
+                "contenders": measured, "errors": errors}
+
+
+def run(settings: Settings, *, cache: Path) -> Section:
+    data = loop.run(_run(settings, cache))
+    from bench.fastagi_table import tables
+
+    return Section(
+        key="fastagi",
+        title="1. FastAGI: callpop and the alternatives",
+        intro=__doc__.split("\n\n", 1)[1].strip() if __doc__ else "",
+        tables=tables(data),
+        data=data,
+        notes=data["errors"],
+    )

@@ -1,0 +1,137 @@
+"""The contenders of the FastAGI benchmark and how each is started.
+
+- callpop: `callpop serve` itself, in its own process, with the sample dialplan (open
+  every hour), a SQLite database holding 10k demo customers (the IVR's lookup is real)
+  where journeys and calls are written, logs at INFO on stderr and the Prometheus
+  metrics, exactly as deployed; on uvloop (what `serve` picks when installed) and on
+  asyncio's default loop.
+- the limit: `bench.peers.bare`, no logic (default loop and uvloop).
+- panoramisk: `bench.peers.panoramisk_ivr` (default loop and uvloop).
+- process per call: `bench.peers.pyst2_ivr` (and callpop's own classic AGI script,
+  `agi_scripts/script.py`, when present), spawned per call as Asterisk does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from bench.crm_data import prepare_sqlite, sqlite_file
+from bench.paths import always_open_dialplan
+from bench.server_proc import ROOT, ServerProcess, free_port, python_argv
+from crm_adapter.sql.engine import create_engine
+
+__all__ = ["CallpopSite", "Contender", "contenders", "prepare_callpop"]
+
+Role = Literal["limit", "peer", "callpop"]
+CRM_SIZE = 10_000
+_SEED = 1
+
+
+@dataclass(frozen=True)
+class CallpopSite:
+    """What `callpop serve` runs with in the benchmark."""
+
+    config: Path
+    fastagi_port: int
+    callers: tuple[str, ...]  # non-VIP customers' numbers: the IVR finds them and goes on
+
+
+@dataclass(frozen=True)
+class Contender:
+    key: str
+    label: str
+    role: Role
+    # FastAGI servers: how to start the process; classic scripts: the argv per call.
+    start: Callable[[Path, CallpopSite], ServerProcess] | None = None
+    per_call: Callable[[Path, CallpopSite], list[str]] | None = None
+
+    @property
+    def classic(self) -> bool:
+        return self.per_call is not None
+
+
+async def prepare_callpop(workdir: Path, cache: Path) -> CallpopSite:
+    """The config, dialplan and database `callpop serve` is started with."""
+    dialplan = always_open_dialplan(workdir / "dialplan")
+    await prepare_sqlite(cache, [CRM_SIZE], _SEED)
+    database = workdir / "agi.db"
+    shutil.copyfile(sqlite_file(cache, CRM_SIZE, _SEED), database)
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.exec_driver_sql(
+                "SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
+                "WHERE c.tier != 'vip' AND p.position = 0 ORDER BY c.id LIMIT 5000")
+            callers = tuple(row[0] for row in rows)
+    finally:
+        await engine.dispose()
+    port = free_port()
+    config = workdir / "callpop.yaml"
+    config.write_text(
+        f"fastagi: 127.0.0.1:{port}\n"
+        f"web: 127.0.0.1:{free_port()}\n"
+        f"database: sqlite:///{database}\n"
+        f"dialplan: {dialplan}\n"
+        "shutdown_grace_s: 2\n")
+    return CallpopSite(config, port, callers)
+
+
+def _port_open(port: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.close()  # an empty session: the server sees EOF before the environment
+        await writer.wait_closed()
+        return True
+
+    return check
+
+
+def _callpop(loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
+    def start(transcript: Path, site: CallpopSite) -> ServerProcess:
+        if loop == "uvloop":
+            argv = [str(Path(sys.executable).parent / "callpop"), "--config", str(site.config),
+                    "serve"]
+        else:
+            argv = python_argv("bench.peers.callpop_serve", "--config", str(site.config), "serve")
+        server = ServerProcess(argv, ready_check=_port_open(site.fastagi_port),
+                               name=f"callpop serve ({loop})")
+        server.port = site.fastagi_port
+        return server
+
+    return start
+
+
+def _peer(module: str, loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
+    def start(transcript: Path, site: CallpopSite) -> ServerProcess:
+        return ServerProcess(python_argv(module, str(transcript), "--loop", loop),
+                             name=f"{module} ({loop})")
+
+    return start
+
+
+def _pyst2(transcript: Path, site: CallpopSite) -> list[str]:
+    return [sys.executable, str(ROOT / "bench" / "peers" / "pyst2_ivr.py"), str(transcript)]
+
+
+def contenders() -> list[Contender]:
+    found = [
+        Contender("bare", "(c) bare asyncio, no logic", "limit", start=_peer("bench.peers.bare", "asyncio")),
+        Contender("bare-uvloop", "(c) bare asyncio + uvloop, no logic", "limit",
+                  start=_peer("bench.peers.bare", "uvloop")),
+        Contender("panoramisk", "(b) panoramisk FastAGI IVR", "peer",
+                  start=_peer("bench.peers.panoramisk_ivr", "asyncio")),
+        Contender("panoramisk-uvloop", "(b) panoramisk FastAGI IVR + uvloop", "peer",
+                  start=_peer("bench.peers.panoramisk_ivr", "uvloop")),
+        Contender("callpop", "callpop serve (full engine, journeys, logs, metrics)", "callpop",
+                  start=_callpop("asyncio")),
+        Contender("callpop-uvloop", "callpop serve + uvloop (as `serve` runs when installed)",
+                  "callpop", start=_callpop("uvloop")),
+        Contender("pyst2", "(a) pyst2 script, a process per call", "peer", per_call=_pyst2),
+    ]
+    return found

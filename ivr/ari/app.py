@@ -284,10 +284,6 @@ class StasisApp:
             await self.handler(channel, call)
         except ChannelGone as gone:
             log.debug("channel %s: the session ended, channel gone (%s)", channel.id, gone.cause)
-            if gone.cause == "ari-unavailable":
-                # The session gave up on a REST call, not on the caller: if the channel
-                # is still in Stasis, the next reconciliation sends it on.
-                self._resync_soon()
         except asyncio.CancelledError:
             # Shutdown past the grace period: the caller goes to the operator queue
             # rather than waiting in a silent Stasis until callpop comes back.
@@ -300,6 +296,10 @@ class StasisApp:
         finally:
             self.stats.calls_ended += 1
             self._forget(channel)
+            if channel.gone == "ari-unavailable":
+                # The session gave up on a REST call, not on the caller: if the channel
+                # is still in Stasis, the next reconciliation sends it on.
+                self._resync_soon()
 
     async def _decline(self, channel: AriChannel) -> None:
         try:

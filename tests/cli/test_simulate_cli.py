@@ -280,6 +280,7 @@ def test_the_json_document_has_the_contract_shape() -> None:
 def test_without_json_the_run_reads_as_text() -> None:
     result = invoke(str(SAMPLE), "--caller", CALLER, "--keys", "1 2", "--at", MONDAY_MORNING)
     assert result.exit_code == 0, result.stderr
+    assert "main:hours  business hours: open" in result.stdout
     assert "the caller presses 1" in result.stdout
     assert "Outcome: transfer to queue billing, priority 1" in result.stdout
 

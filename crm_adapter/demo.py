@@ -29,7 +29,7 @@ from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.tables import agents, cases, customer_phones, customers
 
-__all__ = ["DEMO_AGENTS", "MAX_DEMO_CUSTOMERS", "DemoAgent", "DemoReport", "demo_customer",
+__all__ = ["DEMO_AGENTS", "MAX_DEMO_CUSTOMERS", "DemoAgent", "DemoData", "DemoReport",
            "luhn_digit", "seed_demo"]
 
 # The permutation's space: exchanges 200-999 of area code 555, 10,000 lines each.
@@ -110,8 +110,11 @@ def _phone(index: int) -> str:
     return f"+1555{exchange:03d}{line:04d}"
 
 
-class _Names:
+class DemoData:
+    """The demo world of one seed: `customer(i)` is row `i` (from 1), the same every time."""
+
     def __init__(self, seed: int) -> None:
+        self.seed = seed
         fake = Faker("en_US")
         fake.seed_instance(seed)
         self.first = [fake.first_name() for _ in range(500)]
@@ -119,29 +122,25 @@ class _Names:
         self.first_mail = [n.lower().replace(" ", "") for n in self.first]
         self.last_mail = [n.lower().replace(" ", "") for n in self.last]
 
-
-def demo_customer(seed: int, index: int, names: _Names | None = None) -> dict[str, Any]:
-    """Row `index` (from 1) of the demo customers for `seed`: the same every time."""
-    names = names or _Names(seed)
-    h = _mix((seed << 32) ^ index)
-    f, la = h % len(names.first), (h >> 16) % len(names.last)
-    first, last = names.first[f], names.last[la]
-    fixed = _FIXED.get(index, {})
-    account = str(300_000_000 + index)
-    phones = [fixed.get("phone") or _phone(index)]
-    if fixed == {} and (h >> 40) % 5 == 0:
-        phones.append(_phone(_SECOND + index))  # a mobile beside the landline
-    domain = ("com", "org", "net")[(h >> 20) % 3]
-    return {
-        "external_id": f"demo-{index:07d}",
-        "name": f"{first} {last}",
-        "account": account + luhn_digit(account),
-        "tier": fixed.get("tier") or _TIER_TABLE[(h >> 8) % len(_TIER_TABLE)],
-        "language": fixed.get("language") or _LANGUAGE_TABLE[(h >> 24) % len(_LANGUAGE_TABLE)],
-        "email": f"{names.first_mail[f]}.{names.last_mail[la]}{index}@example.{domain}",
-        "phones": phones,
-        "cases": _cases(h, index),
-    }
+    def customer(self, index: int) -> dict[str, Any]:
+        h = _mix((self.seed << 32) ^ index)
+        f, la = h % len(self.first), (h >> 16) % len(self.last)
+        fixed = _FIXED.get(index, {})
+        account = str(300_000_000 + index)
+        phones = [fixed.get("phone") or _phone(index)]
+        if fixed == {} and (h >> 40) % 5 == 0:
+            phones.append(_phone(_SECOND + index))  # a mobile beside the landline
+        domain = ("com", "org", "net")[(h >> 20) % 3]
+        return {
+            "external_id": f"demo-{index:07d}",
+            "name": f"{self.first[f]} {self.last[la]}",
+            "account": account + luhn_digit(account),
+            "tier": fixed.get("tier") or _TIER_TABLE[(h >> 8) % len(_TIER_TABLE)],
+            "language": fixed.get("language") or _LANGUAGE_TABLE[(h >> 24) % len(_LANGUAGE_TABLE)],
+            "email": f"{self.first_mail[f]}.{self.last_mail[la]}{index}@example.{domain}",
+            "phones": phones,
+            "cases": _cases(h, index),
+        }
 
 
 def _cases(h: int, index: int) -> list[dict[str, Any]]:
@@ -182,9 +181,9 @@ async def seed_demo(
         report.already = int(last[5:]) if last else 0
         if progress is not None and report.already:
             progress(min(report.already, customers_wanted))
-        names = _Names(seed)
+        world = DemoData(seed)
         for start in range(report.already + 1, customers_wanted + 1, batch):
-            rows = [demo_customer(seed, i, names)
+            rows = [world.customer(i)
                     for i in range(start, min(start + batch, customers_wanted + 1))]
             async with write.begin() as conn:
                 report.cases += await _insert(conn, rows, now)

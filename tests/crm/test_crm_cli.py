@@ -1,0 +1,88 @@
+"""The CRM commands end to end: exit codes, where the output goes, its format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from callpop.cli import cli
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "callpop.yaml"
+    path.write_text("database: sqlite:///./callpop.db\nphone: {default_region: US}\n")
+    return path
+
+
+def run(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config", str(config), *args])
+
+
+def test_db_upgrade_migrates_then_has_nothing_to_do(config: Path) -> None:
+    first, second = run(config, "db", "upgrade"), run(config, "db", "upgrade")
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert "upgraded from an empty database to" in first.stderr
+    assert "already at revision" in second.stderr
+    assert (config.parent / "callpop.db").is_file()
+
+
+def test_a_bad_config_is_exit_1_with_its_position(tmp_path: Path) -> None:
+    path = tmp_path / "callpop.yaml"
+    path.write_text("database: mysql://x/y\n")
+    result = run(path, "db", "upgrade")
+    assert result.exit_code == 1
+    assert f"{path}:1:" in result.stderr
+
+
+def test_import_reports_rejected_rows_on_stdout_and_exits_1(config: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone,tier\nAda,5551234567,gold\n,5551112222,\nBob,oops,\n")
+
+    result = run(config, "crm", "import", str(csv))
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{csv}:3: name is empty",
+        f"{csv}:4: phone 'oops' is not a possible phone number",
+    ]
+    assert "1 created, 0 updated, 0 unchanged, 2 rejected" in result.stderr
+
+
+def test_a_clean_import_twice_is_exit_0_and_unchanged(config: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone,account\nAda,5551234567,4711\nBob,5551112222,4712\n")
+    first, second = run(config, "crm", "import", str(csv)), run(config, "crm", "import", str(csv))
+    assert (first.exit_code, second.exit_code, first.stdout, second.stdout) == (0, 0, "", "")
+    assert "2 created" in first.stderr
+    assert "0 created, 0 updated, 2 unchanged" in second.stderr
+
+
+def test_an_unknown_column_imports_nothing(config: Path, tmp_path: Path) -> None:
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone,acount\nAda,5551234567,4711\n")
+    result = run(config, "crm", "import", str(csv))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{csv}:1: unknown column 'acount'")
+
+
+def test_a_missing_file_is_exit_1_naming_it(config: Path, tmp_path: Path) -> None:
+    result = run(config, "crm", "import", str(tmp_path / "nope.csv"))
+    assert result.exit_code == 1
+    assert f"{tmp_path / 'nope.csv'}:1: cannot read" in result.stderr
+
+
+def test_init_demo_fills_the_database_once(config: Path) -> None:
+    first = run(config, "init", "--demo", "--customers", "30", "--seed", "3")
+    second = run(config, "init", "--demo", "--customers", "30", "--seed", "3")
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert "30 demo customers added (0 were there)" in first.stderr
+    assert "demo logins: alice/alice" in first.stderr
+    assert "0 demo customers added (30 were there)" in second.stderr
+
+
+def test_init_without_demo_only_migrates(config: Path) -> None:
+    result = run(config, "init")
+    assert result.exit_code == 0 and "migrated" in result.stderr

@@ -85,11 +85,12 @@ async def _sqlite(cache: Path, sizes: Sequence[int], lookups: int) -> tuple[dict
     return results, made
 
 
-async def _postgres(url: str, sizes: Sequence[int], lookups: int) -> tuple[dict[int, Any], dict[int, float]]:
-    made = await prepare_postgres(url, sizes, SEED)
+async def _postgres(url: str, sizes: Sequence[int], lookups: int,
+                    prefix: str) -> tuple[dict[int, Any], dict[int, float]]:
+    made = await prepare_postgres(url, sizes, SEED, prefix)
     results = {}
     for size in sizes:
-        engine = create_engine(url, search_path=pg_schema(size, SEED))
+        engine = create_engine(url, search_path=pg_schema(size, SEED, prefix))
         try:
             results[size] = await _measure(engine, size, lookups)
         finally:
@@ -108,7 +109,9 @@ def _rows(database: str, results: dict[int, Any], sizes: Sequence[int]) -> list[
     return rows
 
 
-def run(*, cache: Path, sizes: Sequence[int], lookups: int, pg_url: str = PG_ADMIN_URL) -> Section:
+def run(*, cache: Path, sizes: Sequence[int], lookups: int, pg_url: str = PG_ADMIN_URL,
+        pg_prefix: str = "bench_crm") -> Section:
+    """Lookups at each size; the PostgreSQL data lives in schemas `{pg_prefix}_{size}_seed1`."""
     sizes = sorted(sizes)
     sqlite_results, sqlite_made = asyncio.run(_sqlite(cache, sizes, lookups))
     notes = []
@@ -116,7 +119,7 @@ def run(*, cache: Path, sizes: Sequence[int], lookups: int, pg_url: str = PG_ADM
                             "sqlite": sqlite_results, "sqlite_generated_s": sqlite_made}
     rows = _rows("SQLite", sqlite_results, sizes)
     try:
-        pg_results, pg_made = asyncio.run(_postgres(pg_url, sizes, lookups))
+        pg_results, pg_made = asyncio.run(_postgres(pg_url, sizes, lookups, pg_prefix))
     except (OSError, ConnectionError) as exc:
         notes.append(f"PostgreSQL at {pg_url} was not reachable ({exc}); its rows are missing.")
     else:

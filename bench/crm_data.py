@@ -30,8 +30,8 @@ def sqlite_file(cache: Path, size: int, seed: int) -> Path:
     return cache / f"crm-sqlite-{size}-seed{seed}.db"
 
 
-def pg_schema(size: int, seed: int) -> str:
-    return f"bench_crm_{size}_seed{seed}"
+def pg_schema(size: int, seed: int, prefix: str = "bench_crm") -> str:
+    return f"{prefix}_{size}_seed{seed}"
 
 
 async def _seed(engine: AsyncEngine, size: int, seed: int) -> None:
@@ -94,7 +94,8 @@ async def _schemas(admin: AsyncEngine) -> set[str]:
         return {row[0] for row in rows}
 
 
-async def prepare_postgres(url: str, sizes: Sequence[int], seed: int) -> dict[int, float]:
+async def prepare_postgres(url: str, sizes: Sequence[int], seed: int,
+                           prefix: str = "bench_crm") -> dict[int, float]:
     """Make the PostgreSQL schema of every size not cached yet (each its own schema,
     kept between runs); returns the seconds each generation took."""
     admin = create_engine(url)
@@ -102,7 +103,7 @@ async def prepare_postgres(url: str, sizes: Sequence[int], seed: int) -> dict[in
     try:
         present = await _schemas(admin)
         for size in sorted(sizes):
-            final = pg_schema(size, seed)
+            final = pg_schema(size, seed, prefix)
             if final in present:
                 took[size] = 0.0
                 continue

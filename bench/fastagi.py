@@ -47,6 +47,7 @@ class Settings:
     process_calls: int = 300  # per throughput run of a process-per-call script
     time_scale: float = 1.0
     only: tuple[str, ...] = ()  # contender keys; empty: all
+    crm_size: int = 10_000  # demo customers in callpop's database
 
 
 @dataclass
@@ -180,7 +181,7 @@ def _live_children(argv: list[str]) -> list[int]:
 async def _run(s: Settings, cache: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-agi-") as tmp:
         work = Path(tmp)
-        site = await prepare_callpop(work / "callpop", cache)
+        site = await prepare_callpop(work / "callpop", cache, s.crm_size)
         chosen = [c for c in contenders() if not s.only or c.key in s.only]
         reference = next(c for c in contenders() if c.key == "callpop-uvloop")
         # The transcript: what callpop sends down the path, recorded from callpop itself.

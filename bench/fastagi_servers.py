@@ -26,7 +26,7 @@ from bench.paths import always_open_dialplan
 from bench.server_proc import ROOT, ServerProcess, free_port, python_argv
 from crm_adapter.sql.engine import create_engine
 
-__all__ = ["CallpopSite", "Contender", "contenders", "prepare_callpop"]
+__all__ = ["CallpopSite", "Contender", "contenders", "port_open", "prepare_callpop"]
 
 Role = Literal["limit", "peer", "callpop"]
 CRM_SIZE = 10_000
@@ -56,12 +56,12 @@ class Contender:
         return self.per_call is not None
 
 
-async def prepare_callpop(workdir: Path, cache: Path) -> CallpopSite:
+async def prepare_callpop(workdir: Path, cache: Path, crm_size: int = CRM_SIZE) -> CallpopSite:
     """The config, dialplan and database `callpop serve` is started with."""
     dialplan = always_open_dialplan(workdir / "dialplan")
-    await prepare_sqlite(cache, [CRM_SIZE], _SEED)
+    await prepare_sqlite(cache, [crm_size], _SEED)
     database = workdir / "agi.db"
-    shutil.copyfile(sqlite_file(cache, CRM_SIZE, _SEED), database)
+    shutil.copyfile(sqlite_file(cache, crm_size, _SEED), database)
     engine = create_engine(f"sqlite:///{database}")
     try:
         async with engine.connect() as conn:
@@ -82,7 +82,7 @@ async def prepare_callpop(workdir: Path, cache: Path) -> CallpopSite:
     return CallpopSite(config, port, callers)
 
 
-def _port_open(port: int) -> Callable[[], Awaitable[bool]]:
+def port_open(port: int) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.close()  # an empty session: the server sees EOF before the environment
@@ -99,7 +99,7 @@ def _callpop(loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
                     "serve"]
         else:
             argv = python_argv("bench.peers.callpop_serve", "--config", str(site.config), "serve")
-        server = ServerProcess(argv, ready_check=_port_open(site.fastagi_port),
+        server = ServerProcess(argv, ready_check=port_open(site.fastagi_port),
                                name=f"callpop serve ({loop})")
         server.port = site.fastagi_port
         return server

@@ -108,9 +108,9 @@ class Caller:
 
 
 async def _run(rates: list[int], seconds: float, agents: int, cache: Path,
-               browser_pops: int) -> dict[str, Any]:
+               browser_pops: int, crm_size: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-pop-") as tmp:
-        async with open_desk(Path(tmp), cache, agents) as desk:
+        async with open_desk(Path(tmp), cache, agents, crm_size) as desk:
             caller = Caller(desk)
             started = time.perf_counter()
             await asyncio.gather(*(desk.connect(a, caller.on_pop) for a in desk.accounts[:agents]))
@@ -133,8 +133,9 @@ async def _run(rates: list[int], seconds: float, agents: int, cache: Path,
                     "rates": results, "browser": browser}
 
 
-def run(*, rates: list[int], seconds: float, agents: int, cache: Path, browser_pops: int) -> Section:
-    data = loop.run(_run(rates, seconds, agents, cache, browser_pops))
+def run(*, rates: list[int], seconds: float, agents: int, cache: Path, browser_pops: int,
+        crm_size: int = 10_000) -> Section:
+    data = loop.run(_run(rates, seconds, agents, cache, browser_pops, crm_size))
     rows = []
     for r in data["rates"]:
         if "p50_ms" not in r:

@@ -104,7 +104,7 @@ async def browser_sample(desk: Desk, caller: Caller, *, pops: int, background_ra
             await context.close()
         finally:
             await browser.close()
-    result = summary_ms(painted)
+    result: dict[str, Any] = dict(summary_ms(painted))
     result.update(background_rate=background_rate,
                   socket_p50_ms=summary_ms(socket)["p50_ms"], socket=summary_ms(socket),
                   measured_at=time.strftime("%H:%M:%S"))

@@ -41,11 +41,12 @@ _HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _SEED = 1
 
 
-async def _database(cache: Path, dest: Path, agents: int) -> tuple[list[Account], list[str]]:
-    """A copy of the cached 10k-customer CRM plus `agents` agents; returns the agents and
-    a sample of customers' numbers for callers."""
-    await prepare_sqlite(cache, [CRM_SIZE], _SEED)
-    shutil.copyfile(sqlite_file(cache, CRM_SIZE, _SEED), dest)
+async def _database(cache: Path, dest: Path, agents: int,
+                    crm_size: int) -> tuple[list[Account], list[str]]:
+    """A copy of the cached demo CRM plus `agents` agents; returns the agents and a
+    sample of customers' numbers for callers."""
+    await prepare_sqlite(cache, [crm_size], _SEED)
+    shutil.copyfile(sqlite_file(cache, crm_size, _SEED), dest)
     engine = create_engine(f"sqlite:///{dest}")
     try:
         store = SqlScreenpopStore(engine)
@@ -126,10 +127,11 @@ class Desk:
 
 
 @contextlib.asynccontextmanager
-async def open_desk(workdir: Path, cache: Path, agents: int):  # type: ignore[no-untyped-def]
+async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-untyped-def]
+                    crm_size: int = CRM_SIZE):
     """The desk, serving; `agents` sockets are the caller's to open with `connect`."""
     dialplan = always_open_dialplan(workdir / "dialplan")
-    accounts, numbers = await _database(cache, workdir / "pop.db", agents)
+    accounts, numbers = await _database(cache, workdir / "pop.db", agents, crm_size)
     session_key = secrets.token_bytes(32)
     web_port = free_port()
     async with AMIServer(username="callpop", secret=AMI_SECRET) as ami:

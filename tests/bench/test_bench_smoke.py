@@ -1,0 +1,104 @@
+"""The benchmark harness, run at the smallest sizes so it cannot rot.
+
+Correctness only: every contender completes every call down the same path, the tables
+have a row per contender and per size, the report is written. Timings are never
+asserted here (they belong to `make bench`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+# bench/ is not an installed package (`python -m bench` runs it from the checkout), and
+# pytest's importlib mode puts nothing on sys.path: name the checkout's root here.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench import crm, engine, pop
+from bench.paths import ENGINE_PATHS
+from bench.report import Report, Section, Table, write
+from bench.summary import targets
+from crm_adapter.sql.engine import create_engine
+
+PG_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def test_every_engine_path_ends_where_it_says() -> None:
+    section = engine.run(seconds_per_path=0.001)
+    assert [r["path"] for r in section.data["paths"]] == [p.name for p in ENGINE_PATHS]
+    for result, path in zip(section.data["paths"], ENGINE_PATHS, strict=True):
+        assert result["outcome"] == f"{path.outcome} {path.target}"
+        assert result["calls"] > 0
+    assert len(section.tables[0].rows) == len(ENGINE_PATHS)
+
+
+def test_the_report_holds_the_tables_the_machine_and_the_commands(tmp_path: Path) -> None:
+    section = Section("demo", "A section", "what it measures",
+                      [Table("a table", ["server", "calls/s"], [["peer | one", "12"]])], {"x": 1})
+    report = Report(mode="quick", started_at="now", seconds=1.0,
+                    machine={"cpu": "CPU X", "cores": 2, "memory_gib": 4.0, "python": "CPython 3.11",
+                             "os": "Debian", "kernel": "6", "packages": {"uvloop": "1"}},
+                    commands=["make bench-quick"], background="nothing", sections=[section],
+                    summary=targets([section]))
+    write(report, tmp_path / "quick.md", tmp_path / "quick.json")
+    text_ = (tmp_path / "quick.md").read_text()
+    assert "## A section" in text_ and "peer \\| one" in text_
+    assert "CPU X, 2 cores" in text_ and "make bench-quick" in text_
+    assert json.loads((tmp_path / "quick.json").read_text())["sections"][0]["data"] == {"x": 1}
+
+
+@pytest.fixture
+def pg_prefix() -> Iterator[str]:
+    prefix = f"bench_test_{uuid.uuid4().hex[:8]}"
+    yield prefix
+
+    async def drop() -> None:
+        admin = create_engine(PG_URL)
+        try:
+            async with admin.begin() as conn:
+                rows = await conn.execute(text(
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
+                    {"p": prefix + "%"})
+                for (schema,) in rows.all():
+                    await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        finally:
+            await admin.dispose()
+
+    asyncio.run(drop())
+
+
+@pytest.mark.postgres
+def test_crm_lookups_at_two_sizes_on_both_databases_reuse_the_cache(
+        tmp_path: Path, pg_prefix: str) -> None:
+    first = crm.run(cache=tmp_path, sizes=[300, 150], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix)
+    rows = first.tables[0].rows
+    assert [(r[0], r[1]) for r in rows] == [("SQLite", "150"), ("SQLite", "300"),
+                                            ("PostgreSQL", "150"), ("PostgreSQL", "300")]
+    for database in ("sqlite", "postgres"):
+        for size in (150, 300):
+            result = first.data[database][size]
+            assert result["n"] == 20
+            assert 0 < result["hits"] < 20  # customers found, and the numbers nobody has
+    assert all(v > 0 for v in first.data["sqlite_generated_s"].values())
+    again = crm.run(cache=tmp_path, sizes=[150, 300], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix)
+    assert set(again.data["sqlite_generated_s"].values()) == {0.0}
+    assert set(again.data["postgres_generated_s"].values()) == {0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_screen_pop_latency_run_gets_every_pop_to_sockets_and_chromium(tmp_path: Path) -> None:
+    section = pop.run(rates=[10], seconds=1, agents=4, cache=tmp_path / "cache",
+                      browser_pops=2, crm_size=200)
+    (rate,) = section.data["rates"]
+    assert rate["calls"] == 10 and rate["lost"] == 0 and rate["n"] == 10
+    browser = section.data["browser"]
+    assert "error" not in browser, browser.get("error")
+    assert browser["n"] == 2

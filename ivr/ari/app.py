@@ -28,6 +28,7 @@ from ivr.ari.channel import OPERATOR_EXTENSION, ROUTE_CONTEXT, AriChannel
 from ivr.ari.client import AriClient
 from ivr.ari.errors import AriError
 from ivr.ari.events import (
+    ApplicationReplaced,
     AriEvent,
     ChannelEvent,
     PlaybackEvent,
@@ -228,6 +229,11 @@ class StasisApp:
     def _on_event(self, event: AriEvent) -> None:
         if isinstance(event, StasisStart):
             self._start_call(event)
+            return
+        if isinstance(event, ApplicationReplaced):
+            # Two processes under one app name take the events from each other; give
+            # each callpop instance its own `ari.app`.
+            log.warning("another ARI client connected as app %r and took its events", self.app)
             return
         channel_id: str | None = None
         if isinstance(event, ChannelEvent):

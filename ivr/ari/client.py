@@ -27,7 +27,7 @@ import aiohttp
 import yarl
 
 from ivr.ari.errors import AriTimeout, AriUnavailable, error_for_status
-from ivr.ari.events import AriProtocolError, ChannelSnapshot, PlaybackSnapshot
+from ivr.ari.models import AriProtocolError, ChannelSnapshot, PlaybackSnapshot
 
 __all__ = ["AriClient", "ClientSettings", "basic_auth", "events_url", "media_list", "request_url"]
 

@@ -28,7 +28,7 @@ from typing import Protocol
 from ivr.ari.channel import OPERATOR_EXTENSION
 from ivr.ari.client import AriClient
 from ivr.ari.errors import AriConflict, AriError, AriNotFound
-from ivr.ari.events import ChannelSnapshot
+from ivr.ari.models import ChannelSnapshot
 
 __all__ = ["ResyncPlan", "Resynchroniser", "SessionRegistry", "plan_resync"]
 

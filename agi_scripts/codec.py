@@ -1,0 +1,480 @@
+"""A sans-I/O AGI codec: bytes from Asterisk in, events out; commands in, bytes out.
+
+The shape is h11's `Connection`: `receive_data(bytes)` (`b""` is EOF),
+`next_event()` returning an event or `NEED_DATA`, `send(command)` returning the bytes
+to write. Nothing here touches a socket or a clock, so the FastAGI server, the classic
+AGI script and the tests all drive the same object.
+
+Two layers, as on the wire:
+
+1. the `agi_*` environment block, `key: value` lines ended by an empty line;
+2. then command/response: `200 result=N (data) endpos=M`, `510 ...`, `511 ...`, a
+   multi-line `520-...` usage ended by `520 End of proper usage.`, and the bare
+   `HANGUP` line Asterisk writes between commands when the caller hangs up.
+
+Every rule below cites the recorded transcript that shows it, as h11 cites its RFC
+(files in tests/fixtures/asterisk/agi/).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Final
+
+from agi_scripts.commands import Command
+from agi_scripts.errors import AgiError, LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "LIVE_CHANNEL_COMMANDS",
+    "NEED_DATA",
+    "AgiConnection",
+    "AgiError",
+    "CommandFailed",
+    "ConnectionClosed",
+    "Environment",
+    "Event",
+    "HungUp",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "Response",
+    "State",
+]
+
+# A line of Asterisk's own is at most a few hundred bytes (the longest are 520 usage
+# texts, ~450). 16 KiB is h11's limit for an incomplete event: far above anything real,
+# low enough that a peer streaming bytes without a newline cannot grow our memory.
+DEFAULT_MAX_LINE = 16 * 1024
+# The environment is ~25 lines (env-callerid.txt) plus one line per AGI() argument,
+# and Asterisk accepts at most 128 of those (MAX_ARGS in res_agi.c).
+DEFAULT_MAX_ENV_BYTES = 64 * 1024
+MAX_ENV_LINES = 256
+# The longest 520 usage recorded has 6 lines (invalid.txt); bound what we accumulate.
+MAX_USAGE_LINES = 200
+
+# Commands res_agi refuses on a dead channel with 511 (its command table's `dead`
+# column is 0 for them; hangup-idle.txt shows ANSWER, STREAM FILE, WAIT FOR DIGIT,
+# GET DATA, CHANNEL STATUS and HANGUP answered 511 while GET/SET VARIABLE, VERBOSE,
+# DATABASE PUT and EXEC still answer 200). Unknown commands still get their 510.
+LIVE_CHANNEL_COMMANDS: Final = frozenset(
+    {
+        "ANSWER",
+        "CHANNEL STATUS",
+        "CONTROL STREAM FILE",
+        "GET DATA",
+        "GET OPTION",
+        "HANGUP",
+        "RECEIVE CHAR",
+        "RECEIVE TEXT",
+        "RECORD FILE",
+        "SAY ALPHA",
+        "SAY DATE",
+        "SAY DATETIME",
+        "SAY DIGITS",
+        "SAY NUMBER",
+        "SAY PHONETIC",
+        "SAY TIME",
+        "SEND IMAGE",
+        "SEND TEXT",
+        "SET AUTOHANGUP",
+        "SET CALLERID",
+        "SET CONTEXT",
+        "SET EXTENSION",
+        "SET MUSIC",
+        "SET PRIORITY",
+        "SPEECH ACTIVATE GRAMMAR",
+        "SPEECH CREATE",
+        "SPEECH DEACTIVATE GRAMMAR",
+        "SPEECH LOAD GRAMMAR",
+        "SPEECH RECOGNIZE",
+        "SPEECH SET",
+        "STREAM FILE",
+        "TDD MODE",
+        "WAIT FOR DIGIT",
+    }
+)
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = _NeedData()
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The `agi_*` block, keys without the `agi_` prefix, values raw (caller-controlled
+    text among them is untrusted: env-hostile-name.txt shows it arrives unescaped)."""
+
+    values: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.values.get(key, default)
+
+    @property
+    def network(self) -> bool:
+        return self.values.get("network") == "yes"
+
+    @property
+    def network_script(self) -> str:
+        """FastAGI: the URL after `host:port/`, query string included (`ivr?flow=main`)."""
+        return self.values.get("network_script", "")
+
+    @property
+    def request(self) -> str:
+        return self.values.get("request", "")
+
+    @property
+    def uniqueid(self) -> str:
+        return self.values.get("uniqueid", "")
+
+    @property
+    def channel(self) -> str:
+        return self.values.get("channel", "")
+
+    @property
+    def caller_number(self) -> str:
+        """`agi_callerid`, or "" when Asterisk says `unknown` (env-no-callerid.txt)."""
+        return _known(self.values.get("callerid", ""))
+
+    @property
+    def caller_name(self) -> str:
+        return _known(self.values.get("calleridname", ""))
+
+    @property
+    def dnid(self) -> str:
+        return _known(self.values.get("dnid", ""))
+
+    @property
+    def language(self) -> str:
+        return self.values.get("language", "")
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        """`agi_arg_1`.. in order: the AGI() arguments after the URL or script path."""
+        out: list[str] = []
+        while (value := self.values.get(f"arg_{len(out) + 1}")) is not None:
+            out.append(value)
+        return tuple(out)
+
+
+def _known(value: str) -> str:
+    return "" if value == "unknown" else value
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """`200 result=N [(data)] [endpos=M]`, the answer to `command`.
+
+    `result` is kept as text: it is a number for most commands, but the digits
+    entered for GET DATA (`200 result=*1`, get-data.txt) and may be empty
+    (`200 result=` for `#` alone). `data` is the text in parentheses, unescaped
+    (`200 result=1 (a (b) c))` means `a (b) c)`, variables.txt).
+    """
+
+    command: Command
+    result: str
+    data: str | None = None
+    endpos: int | None = None
+
+    @property
+    def code(self) -> int:
+        return 200
+
+    def result_int(self) -> int:
+        try:
+            return int(self.result)
+        except ValueError:
+            raise RemoteProtocolError(
+                f"{self.command.name} answered result={self.result!r}, not a number"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandFailed:
+    """Asterisk refused `command`: 510 (unknown command or empty line, invalid.txt),
+    511 (not permitted on a dead channel, hangup-idle.txt) or 520 (wrong arguments,
+    with the usage text Asterisk printed, raw XML doc markup and all)."""
+
+    command: Command
+    code: int
+    message: str
+    usage: tuple[str, ...] = ()
+
+    @property
+    def dead_channel(self) -> bool:
+        return self.code == 511
+
+
+@dataclass(frozen=True, slots=True)
+class HungUp:
+    """The bare `HANGUP` line: the channel hung up (hangup-idle.txt), or the AGI ended
+    after our half-close (half-close.txt). Sent between responses, never inside one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """Asterisk closed its side; every later `next_event()` returns this again."""
+
+
+Event = Environment | Response | CommandFailed | HungUp | ConnectionClosed
+
+
+class State(Enum):
+    ENVIRONMENT = "environment"  # reading the agi_* block
+    IDLE = "idle"  # no command in flight
+    AWAITING = "awaiting"  # a command sent, its response not complete yet
+    USAGE = "usage"  # inside a multi-line 520
+    CLOSED = "closed"  # EOF received and every event before it returned
+    ERROR = "error"  # the peer broke the protocol; nothing more will parse
+
+
+_ENV_LINE = re.compile(rb"agi_([a-z0-9_]+): (.*)", re.DOTALL)
+# `(data)` is greedy so that a value holding `) ` keeps its text (variables.txt), and
+# `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
+_RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
+_FAILURE = re.compile(rb"(510|511|520) (.*)", re.DOTALL)
+_USAGE_START = b"520-"
+_USAGE_END = b"520 "
+_HANGUP = b"HANGUP"
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: Command
+    usage: list[str] = field(default_factory=list)
+    usage_head: str = ""
+
+
+class AgiConnection:
+    """One AGI session, Asterisk's peer side (a FastAGI server or an AGI script).
+
+    The state machine: ENVIRONMENT --env--> IDLE --send--> AWAITING --response--> IDLE,
+    AWAITING --`520-`--> USAGE --`520 `--> IDLE; `HANGUP` lines may come in IDLE and
+    AWAITING and mark the channel dead; EOF leads to CLOSED, malformed input to ERROR.
+    Whether the channel is dead is a second, orthogonal state (`channel_dead`):
+    Asterisk keeps answering after a hang-up, but only some commands.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_line: int = DEFAULT_MAX_LINE,
+        max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
+    ) -> None:
+        self._max_line = max_line
+        self._max_env_bytes = max_env_bytes
+        self._buffer = bytearray()
+        self._scan_from = 0  # where to resume looking for b"\n" in _buffer
+        self._eof = False
+        self._state = State.ENVIRONMENT
+        self._env: dict[str, str] = {}
+        self._env_bytes = 0
+        self._pending: _Pending | None = None
+        self._channel_dead = False
+        self._error: RemoteProtocolError | None = None
+
+    # -- state --------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def channel_dead(self) -> bool:
+        """True once Asterisk said the channel hung up (`HANGUP` line or a 511)."""
+        return self._channel_dead
+
+    @property
+    def in_flight(self) -> Command | None:
+        return None if self._pending is None else self._pending.command
+
+    # -- sending ----------------------------------------------------------------
+
+    def send(self, command: Command) -> bytes:
+        """The bytes of `command`. One at a time: Asterisk reads commands through a stdio
+        buffer and answers only the first of several written together (pipelined.txt)."""
+        if self._state is State.ENVIRONMENT:
+            raise LocalProtocolError("cannot send a command before the environment block has arrived")
+        if self._state in (State.AWAITING, State.USAGE):
+            assert self._pending is not None
+            raise LocalProtocolError(
+                f"{command.name} sent while {self._pending.command.name} waits for its "
+                "response: Asterisk answers only the first of pipelined commands"
+            )
+        if self._state is State.CLOSED:
+            raise LocalProtocolError(f"cannot send {command.name}: Asterisk closed the connection")
+        if self._state is State.ERROR:
+            raise LocalProtocolError(f"cannot send {command.name} after a protocol error")
+        if self._channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
+            raise LocalProtocolError(
+                f"{command.name} is not permitted on a dead channel (Asterisk answers 511)"
+            )
+        data = command.encode()
+        self._pending = _Pending(command)
+        self._state = State.AWAITING
+        return data
+
+    # -- receiving --------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from Asterisk; `b""` means EOF."""
+        if self._eof:
+            if data:
+                raise LocalProtocolError("received data after EOF")
+            return
+        if not data:
+            self._eof = True
+            return
+        self._buffer += data
+
+    def next_event(self) -> Event | _NeedData:
+        """The next complete event, or `NEED_DATA`. Raises `RemoteProtocolError` on input
+        no Asterisk would send; the connection then stays in ERROR."""
+        if self._state is State.ERROR:
+            assert self._error is not None
+            raise RemoteProtocolError(f"earlier protocol error: {self._error}")
+        try:
+            return self._next_event()
+        except RemoteProtocolError as exc:
+            self._state = State.ERROR
+            self._error = exc
+            raise
+
+    def _next_event(self) -> Event | _NeedData:
+        while True:
+            if self._state is State.CLOSED:
+                return ConnectionClosed()
+            line = self._take_line()
+            if line is None:
+                if not self._eof:
+                    return NEED_DATA
+                if self._buffer:
+                    raise RemoteProtocolError(
+                        f"connection closed in the middle of a line ({len(self._buffer)} bytes)"
+                    )
+                if self._state is State.ENVIRONMENT:
+                    raise RemoteProtocolError("connection closed before the end of the environment")
+                if self._state is State.USAGE:
+                    raise RemoteProtocolError("connection closed inside a 520 usage text")
+                # IDLE or AWAITING: Asterisk may close after its HANGUP lines
+                # (hangup-exit-on-hangup.txt); not an error, the end of the session.
+                self._state = State.CLOSED
+                self._pending = None
+                return ConnectionClosed()
+            event = self._handle_line(line)
+            if event is not None:
+                return event
+
+    def _take_line(self) -> bytes | None:
+        # Lines end in \n only; a \r is part of the line (invalid.txt: CRLF is not a
+        # line ending to Asterisk, and it never sends one).
+        end = self._buffer.find(b"\n", self._scan_from)
+        if end < 0:
+            self._scan_from = len(self._buffer)
+            if len(self._buffer) > self._max_line:
+                raise RemoteProtocolError(f"line longer than {self._max_line} bytes")
+            return None
+        if end > self._max_line:
+            raise RemoteProtocolError(f"line longer than {self._max_line} bytes")
+        line = bytes(self._buffer[:end])
+        del self._buffer[: end + 1]
+        self._scan_from = 0
+        return line
+
+    def _handle_line(self, line: bytes) -> Event | None:
+        if self._state is State.ENVIRONMENT:
+            return self._environment_line(line)
+        if self._state is State.USAGE:
+            return self._usage_line(line)
+        if line == _HANGUP:
+            # Between responses only: res_agi writes it at the top of its command loop.
+            self._channel_dead = True
+            return HungUp()
+        if self._state is State.IDLE:
+            raise RemoteProtocolError(f"unsolicited line with no command in flight: {_show(line)}")
+        return self._response_line(line)
+
+    def _environment_line(self, line: bytes) -> Event | None:
+        self._env_bytes += len(line) + 1
+        if self._env_bytes > self._max_env_bytes:
+            raise RemoteProtocolError(f"environment block larger than {self._max_env_bytes} bytes")
+        if line == b"":
+            if "request" not in self._env:
+                raise RemoteProtocolError("environment block without agi_request")
+            self._state = State.IDLE
+            return Environment(self._env)
+        if len(self._env) >= MAX_ENV_LINES:
+            raise RemoteProtocolError(f"environment block with more than {MAX_ENV_LINES} lines")
+        match = _ENV_LINE.fullmatch(line)
+        if match is None:
+            raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
+        key = match.group(1).decode("ascii")
+        if key in self._env:
+            # A repeated key means the block is not what Asterisk wrote (e.g. a newline
+            # smuggled into a caller name): refuse rather than pick one of the values.
+            raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
+        self._env[key] = _text(match.group(2))
+        return None
+
+    def _response_line(self, line: bytes) -> Event | None:
+        pending = self._pending
+        assert pending is not None
+        if line.startswith(_USAGE_START):
+            pending.usage_head = _text(line[len(_USAGE_START) :])
+            self._state = State.USAGE
+            return None
+        match = _RESULT.fullmatch(line)
+        if match is not None:
+            result, data, endpos = match.groups()
+            self._finish()
+            return Response(
+                pending.command,
+                _text(result),
+                None if data is None else _text(data),
+                None if endpos is None else int(endpos),
+            )
+        match = _FAILURE.fullmatch(line)
+        if match is not None:
+            code = int(match.group(1))
+            self._finish()
+            if code == 511:
+                self._channel_dead = True
+            return CommandFailed(pending.command, code, _text(match.group(2)))
+        raise RemoteProtocolError(f"not an AGI response: {_show(line)}")
+
+    def _usage_line(self, line: bytes) -> Event | None:
+        pending = self._pending
+        assert pending is not None
+        if line.startswith(_USAGE_END):
+            self._finish()
+            return CommandFailed(
+                pending.command, 520, pending.usage_head, tuple(pending.usage)
+            )
+        if len(pending.usage) >= MAX_USAGE_LINES:
+            raise RemoteProtocolError(f"520 usage text longer than {MAX_USAGE_LINES} lines")
+        pending.usage.append(_text(line))
+        return None
+
+    def _finish(self) -> None:
+        self._pending = None
+        self._state = State.IDLE
+
+
+def _text(raw: bytes) -> str:
+    # Decode whole lines only (a character split across reads is never lost, unlike
+    # panoramisk's per-chunk decode); bytes that are not UTF-8 become U+FFFD.
+    return raw.decode("utf-8", "replace")
+
+
+def _show(line: bytes, limit: int = 80) -> str:
+    """A log-safe rendering of a peer's line: repr escapes control bytes."""
+    shown = repr(line[:limit])
+    return shown + ("..." if len(line) > limit else "")

@@ -160,17 +160,29 @@ class StasisApp:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
+    def refuse_new_calls(self) -> None:
+        """From now on a new caller goes straight to `callpop-route,operator,1`."""
+        self._accepting = False
+
     async def stop(self, grace_s: float = 10.0) -> None:
         """Let live calls finish within `grace_s`, send the rest on, then disconnect."""
-        self._accepting = False
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        self.refuse_new_calls()
+        await self._settle(grace_s)
         await self._cancel_resync()
         await self.stream.close()
+        # Callers who arrived during the grace period are being sent on: let them be.
+        await self._settle(self.client.settings.total_timeout_s)
+
+    async def _settle(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the call tasks, then cancel what is left (a
+        cancelled call is sent on to the operator) and wait for that."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
 
     # --- the session registry the resynchroniser reads ----------------------------------
 
@@ -252,6 +264,7 @@ class StasisApp:
         if snapshot.id in self._calls:
             log.warning("second StasisStart for live channel %s; ignored", snapshot.id)
             return
+        self._settled.pop(snapshot.id, None)  # back in Stasis: a call of its own again
         channel = AriChannel(
             self.client,
             snapshot.id,

@@ -1,0 +1,211 @@
+"""One engine, several drivers: the same caller on the same flow leaves the same outcome
+variables and the same journey whichever way Asterisk reaches callpop.
+
+Each path is a caller script (`callpop.pbx_sim.script`, one token per turn) played by
+the simulator of each driver against the real driver, runner and engine; the CRM, the
+bus and the store are an in-memory `CallServices`. Every driver must give the outcome
+the path specifies, and all drivers must give the same variables and journey (times
+aside: the AGI simulator runs on a virtual clock, ARI on app-side timers).
+
+Drivers here: ARI (`ivr.ari` against `callpop.pbx_sim.ari`). FastAGI joins `DRIVERS`
+when its server is in (`agi_scripts`), against `callpop.pbx_sim.fastagi`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+
+from callpop.pbx_sim.ari import AriSimulator
+from callpop.pbx_sim.script import CallerScript
+from ivr import variables as v
+from ivr.ari.app import StasisApp
+from ivr.ari.client import AriClient
+from ivr.ari.handler import IvrCallHandler
+from ivr.ari.websocket import Backoff
+from ivr.events import LookupFinished, LookupStatus
+from ivr.flow import Flow
+from ivr.journey import Journey
+from ivr.ports import CallEvent
+
+MAIN = Flow.model_validate(
+    {
+        "id": "main",
+        "entry": "welcome",
+        "settings": {
+            "timeout": "5s",
+            "interdigit_timeout": "3s",
+            "max_invalid": 2,
+            "max_timeouts": 2,
+            "operator": "operator",
+            "timeout_prompts": ["acme-no-entry"],
+        },
+        "nodes": {
+            "welcome": {"type": "play", "prompts": ["hello", "acme-welcome"], "next": "main"},
+            "main": {
+                "type": "menu",
+                "prompts": ["acme-main-menu"],
+                "options": {
+                    "1": {"goto": "billing", "topic": "billing"},
+                    "2": {"goto": "tech", "topic": "tech"},
+                    "3": "account",
+                },
+            },
+            "billing": {
+                "type": "menu",
+                "prompts": ["acme-billing-menu"],
+                "options": {"1": {"goto": "billing_queue", "topic": "payments"}, "2": "goodbye"},
+            },
+            "billing_queue": {
+                "type": "transfer",
+                "queue": "billing",
+                "priority": 2,
+                "prompts": ["pls-hold-while-try"],
+            },
+            "tech": {"type": "transfer", "queue": "tech"},
+            "account": {
+                "type": "input",
+                "prompts": ["acme-enter-account"],
+                "variable": "account",
+                "min_digits": 4,
+                "max_digits": 8,
+                "next": "accounts_queue",
+            },
+            "accounts_queue": {"type": "transfer", "queue": "accounts"},
+            "goodbye": {"type": "hangup", "prompts": ["goodbye"]},
+            "operator": {"type": "transfer", "queue": "operator"},
+        },
+    }
+)
+FLOWS = {"main": MAIN}
+
+Outcome = Literal["queue", "hangup", "caller-hangup"]
+
+# keys -> (outcome, queue or None, nodes visited)
+PATHS: dict[str, tuple[Outcome, str | None, list[str]]] = {
+    "1 1": ("queue", "billing", ["welcome", "main", "billing", "billing_queue"]),
+    "2": ("queue", "tech", ["welcome", "main", "tech"]),
+    "3 12345678#": ("queue", "accounts", ["welcome", "main", "account", "accounts_queue"]),
+    "3 1234#": ("queue", "accounts", ["welcome", "main", "account", "accounts_queue"]),
+    "w 2": ("queue", "tech", ["welcome", "main", "tech"]),
+    "9 9": ("queue", "operator", ["welcome", "main", "operator"]),
+    "0": ("queue", "operator", ["welcome", "main", "operator"]),
+    "1 *  2": ("queue", "tech", ["welcome", "main", "billing", "main", "tech"]),
+    "1 2": ("hangup", None, ["welcome", "main", "billing", "goodbye"]),
+    "1 h": ("caller-hangup", None, ["welcome", "main", "billing"]),
+}
+
+
+@dataclass
+class Services:
+    """CallServices in memory: no customer is known; events and journeys are kept."""
+
+    events: list[CallEvent] = field(default_factory=list)
+    journeys: list[Journey] = field(default_factory=list)
+
+    async def lookup(self, by: Literal["phone", "account"], value: str, *, at_ms: int) -> LookupFinished:
+        return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
+
+    async def publish(self, event: CallEvent) -> None:
+        self.events.append(event)
+
+    async def save_journey(self, journey: Journey) -> None:
+        self.journeys.append(journey)
+
+
+@dataclass(frozen=True)
+class Result:
+    variables: dict[str, str]
+    route: str  # where the channel went: "callpop-route,queue,1", "hangup", "caller-hangup"
+    journey: dict[str, Any]
+    events: list[str]
+
+
+def timeless(journey: Journey) -> dict[str, Any]:
+    """The journey without its times, which differ between a virtual and a real clock."""
+    data = journey.to_dict()
+    data.pop("started_at")
+    for step in data["steps"]:
+        for key in ("entered_ms", "left_ms", "ms"):
+            step.pop(key)
+    if data["outcome"] is not None:
+        data["outcome"].pop("at_ms")
+    return data
+
+
+SCALE = 0.2  # simulated time runs five times faster than real time, app timers too
+
+
+async def through_ari(script: CallerScript) -> Result:
+    services = Services()
+    sim = AriSimulator(username="callpop", password="secret", time_scale=SCALE)
+    async with sim.serve() as url, AriClient(url, "callpop", "secret") as client:
+        app = StasisApp(
+            client,
+            "callpop",
+            IvrCallHandler(FLOWS, services),
+            backoff=Backoff(0.01, 0.05),
+            timer_scale=SCALE,
+        )
+        task = asyncio.create_task(app.run())
+        try:
+            await sim.wait_for_app()
+            call = sim.call(script, args=("flow=main",))
+            ending = await asyncio.wait_for(asyncio.shield(call.ended), 60)
+            await asyncio.wait_for(app.wait_idle(), 60)
+        finally:
+            await app.stop(grace_s=5)
+            await task
+    if call.continued_to is not None:
+        route = ",".join(map(str, call.continued_to))
+    else:
+        route = "hangup" if ending == "hangup-application" else "caller-hangup"
+    (journey,) = services.journeys
+    return Result(
+        variables={k: val for k, val in call.variables.items() if k.startswith("CALLPOP_")},
+        route=route,
+        journey=timeless(journey),
+        events=[e.type for e in services.events],
+    )
+
+
+DRIVERS: dict[str, Callable[[CallerScript], Awaitable[Result]]] = {"ari": through_ari}
+
+
+def caller(keys: str) -> CallerScript:
+    return CallerScript.parse(keys, uniqueid="1795389902.7", linkedid="1795389902.6")
+
+
+@pytest.mark.parametrize("keys", list(PATHS))
+async def test_every_driver_gives_the_path_its_outcome(keys: str) -> None:
+    outcome, queue, path = PATHS[keys]
+    for name, drive in DRIVERS.items():
+        result = await drive(caller(keys))
+        assert [step["node"] for step in result.journey["steps"]] == path, name
+        assert result.journey["call_id"] == "1795389902.6", name
+        if outcome == "queue":
+            assert result.route == "callpop-route,queue,1", name
+            assert result.variables[v.OUTCOME] == "queue", name
+            assert result.variables[v.QUEUE] == queue, name
+            assert result.variables[v.CALL_ID] == "1795389902.6", name
+        elif outcome == "hangup":
+            assert result.route == "hangup", name
+            assert result.variables[v.OUTCOME] == "hangup", name
+        else:
+            assert result.route == "caller-hangup", name
+            assert result.journey["outcome"]["reason"] == "caller-hangup", name
+        assert result.events[0] == "ivr.started" and result.events[-1] == "ivr.ended", name
+
+
+@pytest.mark.parametrize("keys", list(PATHS))
+async def test_all_drivers_agree_on_variables_and_journey(keys: str) -> None:
+    results = {name: await drive(caller(keys)) for name, drive in DRIVERS.items()}
+    reference_name, reference = next(iter(results.items()))
+    for name, result in results.items():
+        assert result.variables == reference.variables, (name, reference_name)
+        assert result.journey == reference.journey, (name, reference_name)
+        assert result.events == reference.events, (name, reference_name)

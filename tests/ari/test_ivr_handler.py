@@ -107,3 +107,21 @@ async def test_serving_runs_the_app_until_the_context_ends() -> None:
             await app.wait_idle()
         assert "callpop" not in env.sim.state.connected_apps
     assert [j.path for j in services.journeys] == [["welcome", "main", "tech"]]
+
+
+@pytest.mark.parametrize("request_number", range(15))
+async def test_a_caller_gone_before_any_request_leaves_a_quiet_end_and_a_journey(
+    request_number: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Path "2": read the call id, answer, play the welcome, then 11 variables and continue.
+    # The caller hangs up just before the N-th of them, which gets 404 Channel not found.
+    services = Services()
+    async with running(IvrCallHandler(FLOWS, services)) as env:
+        call = env.sim.call(script("2", hangup_on_command=request_number))
+        assert await ended(call) == "hangup-caller"
+        await asyncio.wait_for(env.app.wait_idle(), 10)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert env.app.stats.calls_failed == 0
+    if request_number >= 2:  # the session had started: its journey says how it ended
+        (journey,) = services.journeys
+        assert journey.outcome is not None

@@ -24,6 +24,7 @@ from ivr.ari.websocket import (
 )
 
 from .harness import PASSWORD, USER, ended, running, script
+from .swagger import problems
 from .test_app import Steps
 
 PATIENT = Collect(prompts=(Sound("menu"),), max_digits=1, timeout_ms=600_000, interdigit_ms=1000)
@@ -50,6 +51,9 @@ async def test_a_call_goes_on_when_its_playback_ended_while_the_socket_was_away(
         assert await ended(call) == "continued"
     assert missed >= 1
     assert call.continued_to == ("callpop-route", "queue", 1)
+    resync_requests = {(m, path.split("/")[2]) for m, path, _ in env.sim.requests}
+    assert {("GET", "channels"), ("GET", "playbacks")} <= resync_requests
+    assert [p for m, path, q in env.sim.requests for p in problems(m, path, q)] == []
     assert env.app.stream.connections == 2
     assert env.app.stream.failed_attempts >= 2
     assert env.app.stats.resyncs == 2

@@ -35,6 +35,7 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ivr.ari.models import AriProtocolError
 from ivr.ari.resync import Resynchroniser
 from ivr.ari.websocket import (
     Backoff,
@@ -206,6 +207,13 @@ class StasisApp:
     # --- dispatch -------------------------------------------------------------------------
 
     def _on_item(self, item: StreamItem) -> None:
+        try:
+            self._dispatch(item)
+        except Exception:
+            # A bug in handling one event must not stop the events of every other call.
+            log.exception("dispatching an ARI %s failed", type(item).__name__)
+
+    def _dispatch(self, item: StreamItem) -> None:
         if isinstance(item, Connected):
             self._on_connected(item)
         elif isinstance(item, ConnectionLost):
@@ -369,7 +377,7 @@ class StasisApp:
         while True:
             try:
                 await self.resync.run()
-            except AriError as exc:
+            except (AriError, AriProtocolError) as exc:
                 delay = self.stream.backoff.delay(attempt)
                 attempt += 1
                 log.warning("ARI resync failed: %s; retry in %.1f s", exc, delay)

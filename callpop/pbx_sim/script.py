@@ -8,7 +8,8 @@ long the prompts are. After the last turn the caller stays silent (the IVR's
 timeouts then run out until it transfers or hangs up), as `callpop simulate` does.
 
 A hang-up can also be placed on the N-th AGI command the IVR sends, whatever it is
-(`hangup_on_command`): that is how tests hang up at every step of a path.
+(`hangup_on_command`, `hangup_delay_ms` into it): that is how tests hang up at every
+step of a path.
 
 The text form, for the CLI, benchmarks and tests, is the `callpop simulate --keys`
 form with timing: tokens split on spaces or commas, one per turn:
@@ -122,11 +123,14 @@ class CallerScript:
     channel: str | None = None
     variables: tuple[tuple[str, str], ...] = ()
     hangup_on_command: int | None = None
+    hangup_delay_ms: int = 0
     answered: bool = False
 
     def __post_init__(self) -> None:
         if self.hangup_on_command is not None and self.hangup_on_command < 0:
             raise ScriptError("hangup_on_command counts AGI commands from 0")
+        if self.hangup_delay_ms < 0:
+            raise ScriptError("a hang-up delay cannot be negative")
 
     @classmethod
     def parse(cls, text: str, **fields: object) -> CallerScript:

@@ -1,0 +1,352 @@
+"""`ivr.ports.Channel` over one AGI session: the codec plus asyncio streams.
+
+The same class serves FastAGI (a TCP connection) and the classic AGI script (its
+stdin/stdout): the bytes are the same, only the hang-up notice differs (a `HANGUP`
+line, or SIGHUP for a script: `hangup_signalled()`).
+
+How engine actions become AGI commands, and why:
+- a prompt keys may stop is `STREAM FILE name "0123456789*#"`; the key that stops it is
+  its answer (stream-file.txt); a prompt no key may stop has `""` as escape digits;
+- a collection plays its prompts the same way (a key that stops them is the first
+  digit), then waits for a first key with `WAIT FOR DIGIT timeout` and reads the rest
+  with `GET DATA "" interdigit max` when `#` ends input (GET DATA's own terminator,
+  dropped, `#` alone being `200 result=` and a timeout `(timeout)`: get-data.txt), or
+  key by key with `WAIT FOR DIGIT interdigit` for another terminator. Asterisk drops
+  keys pressed between commands, so the rest of an entry is read inside one command;
+- `STREAM FILE` answers `-1` for a missing file and for a hang-up alike: a missing
+  prompt must not end the call, so the IVR goes on, and a hang-up shows at the next
+  command (the `HANGUP` line, or 511 on a dead channel: hangup-mid-playback.txt).
+
+Every wait has a deadline. A peer that does not answer in time, or answers what no
+Asterisk would, leaves the channel broken: `ChannelGone` with the cause, and the
+connection is closed by whoever owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from agi_scripts import commands as cmd
+from agi_scripts.codec import (
+    LIVE_CHANNEL_COMMANDS,
+    NEED_DATA,
+    AgiConnection,
+    CommandFailed,
+    ConnectionClosed,
+    Environment,
+    HungUp,
+    Response,
+)
+from agi_scripts.errors import RemoteProtocolError
+from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
+from ivr.events import DigitsEntered
+from ivr.ports import ChannelGone
+
+__all__ = ["DEFAULT_TIMEOUTS", "AgiChannel", "AgiCommandError", "CallDeadlineExceeded", "Timeouts"]
+
+log = logging.getLogger(__name__)
+
+_READ_SIZE: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Deadlines, in seconds, for everything the channel waits on.
+
+    `command` bounds commands that answer at once (ANSWER takes ~0.5 s: answer.txt);
+    `prompt` one prompt's playback (IVR prompts are seconds long; a stuck one must not
+    hold the call); waits for keys get their own timeout plus `slack`.
+    """
+
+    environment: float = 10.0
+    command: float = 10.0
+    prompt: float = 120.0
+    slack: float = 10.0
+    close: float = 2.0
+
+
+DEFAULT_TIMEOUTS: Final = Timeouts()
+
+
+class AgiCommandError(Exception):
+    """Asterisk refused a command of ours (510, or 520 with its usage): a driver bug."""
+
+    def __init__(self, failure: CommandFailed) -> None:
+        super().__init__(f"Asterisk answered {failure.code} {failure.message!r} to {failure.command.name}")
+        self.failure = failure
+
+
+class CallDeadlineExceeded(Exception):
+    """The call has been in the IVR longer than its deadline: the runner sends it on."""
+
+
+class AgiChannel:
+    """One AGI session as the runner's `Channel` (and the route's tool for the rest)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        connection: AgiConnection | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        deadline: float | None = None,
+        label: str = "",
+    ) -> None:
+        self.conn = connection or AgiConnection()
+        self.reader = reader
+        self.writer = writer
+        self.timeouts = timeouts
+        # Monotonic seconds after which no new prompt or wait starts (None: no limit).
+        self.deadline = deadline
+        self.label = label  # for log lines: the call's uniqueid once known
+        self.gone: str | None = None
+        self.broken_detail = ""  # what broke the session, for the owner's one log line
+        # A prompt that answered -1: a missing file, or a hang-up that the next command
+        # will reveal. Reported only once the next answer shows the channel alive.
+        self._failed_prompt: str | None = None
+        self.finished = False
+        self.environment: Environment | None = None
+
+    # --- the transport ------------------------------------------------------------------
+
+    async def _next_event(self, within_s: float, waiting_for: str) -> object:
+        """The codec's next event, reading as needed; EOF is checked on every read."""
+        conn = self.conn
+        try:
+            async with asyncio.timeout(within_s):
+                while (event := conn.next_event()) is NEED_DATA:
+                    data = await self.reader.read(_READ_SIZE)
+                    conn.receive_data(data)  # b"" is EOF, which the codec turns into an event
+        except TimeoutError:
+            raise self._broken("timeout", f"no {waiting_for} within {within_s:g}s") from None
+        except RemoteProtocolError as exc:
+            raise self._broken("protocol-error", str(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            raise self._broken("connection-lost", repr(exc)) from None
+        return event
+
+    def _broken(self, cause: str, detail: str) -> ChannelGone:
+        if self.gone is None:
+            self.gone = cause
+            self.broken_detail = detail
+        return ChannelGone(self.gone)
+
+    async def receive_environment(self) -> Environment:
+        event = await self._next_event(self.timeouts.environment, "environment block")
+        if not isinstance(event, Environment):
+            # EOF before anything: the codec raised; anything else cannot come first.
+            raise self._broken("protocol-error", f"expected the environment, got {event!r}")
+        self.environment = event
+        return event
+
+    async def run(self, command: cmd.Command, answer_within_s: float | None = None) -> Response:
+        """Send one command and wait for its answer (one at a time: pipelined.txt).
+
+        Raises ChannelGone if the channel is dead (a 511, or EOF) or the session broke,
+        AgiCommandError for a 510/520, LocalProtocolError for a driver bug."""
+        if self.gone is not None:
+            raise ChannelGone(self.gone)
+        conn = self.conn
+        if conn.channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
+            raise self._gone("caller")
+        data = conn.send(command)  # LocalProtocolError is our bug: let it through
+        try:
+            self.writer.write(data)
+            async with asyncio.timeout(self.timeouts.command):
+                await self.writer.drain()
+        except TimeoutError:
+            raise self._broken("timeout", f"Asterisk did not read {command.name}") from None
+        except (ConnectionError, OSError) as exc:
+            raise self._broken("connection-lost", repr(exc)) from None
+        limit = self.timeouts.command if answer_within_s is None else answer_within_s
+        while True:
+            event = await self._next_event(limit, f"answer to {command.name}")
+            if isinstance(event, HungUp):
+                continue  # the answer follows; the codec now knows the channel is dead
+            if isinstance(event, ConnectionClosed):
+                raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
+            if isinstance(event, CommandFailed):
+                if event.dead_channel:
+                    raise self._gone("caller")
+                raise AgiCommandError(event)
+            assert isinstance(event, Response)
+            if self._failed_prompt is not None:
+                log.warning("%s prompt %r could not be played (missing sound file?)", self.label, self._failed_prompt)
+                self._failed_prompt = None
+            return event
+
+    def _gone(self, cause: str) -> ChannelGone:
+        if self.gone is None:
+            self.gone = cause
+        return ChannelGone(self.gone)
+
+    def hangup_signalled(self) -> None:
+        """Classic AGI: Asterisk sent SIGHUP (the caller hung up, or the AGI ended)."""
+        if not self.finished:
+            self._gone("caller")
+
+    # --- reading the channel ------------------------------------------------------------
+
+    async def get_variable(self, name: str) -> str | None:
+        """A channel variable or dialplan function; None when unset (variables.txt)."""
+        response = await self.run(cmd.get_variable(name))
+        return response.data if response.result == "1" else None
+
+    async def answer(self) -> None:
+        await self.run(cmd.answer())
+
+    # --- ivr.ports.Channel --------------------------------------------------------------
+
+    async def play(self, play: Play) -> str:
+        self._check_deadline()
+        escapes = cmd.ALL_KEYS if play.interruptible else ""
+        for spoken in play.prompts:
+            key = await self._speak(spoken, escapes)
+            if key:
+                return key
+        return ""
+
+    async def say(self, prompts: tuple[Spoken, ...]) -> None:
+        for spoken in prompts:
+            await self._speak(spoken, "")
+
+    async def collect(self, collect: Collect) -> DigitsEntered:
+        self._check_deadline()
+        first = ""
+        for spoken in collect.prompts:
+            first = await self._speak(spoken, cmd.ALL_KEYS)
+            if first:
+                break
+        if not first:
+            first = await self._wait_for_key(collect.timeout_ms)
+            if not first:
+                return DigitsEntered("", 0, timed_out=True)
+        if collect.terminator is not None and first == collect.terminator:
+            return DigitsEntered("", 0)
+        if collect.max_digits == 1:
+            return DigitsEntered(first, 0)
+        if collect.terminator == "#":
+            return await self._get_data_rest(first, collect)
+        return await self._keys_rest(first, collect)
+
+    async def set_variables(self, variables: tuple[tuple[str, str], ...]) -> None:
+        if self.gone is not None:
+            raise ChannelGone(self.gone)
+        for name, value in variables:
+            await self.run(cmd.set_variable(name, value))
+
+    async def finish(self, *, hangup: bool) -> None:
+        """Hang up (`HANGUP`), or return to the dialplan: the owner closes the session
+        and Asterisk goes on at the next priority (routing.txt)."""
+        if self.gone is not None:
+            raise ChannelGone(self.gone)
+        if hangup:
+            await self.run(cmd.hangup())  # agi-hangup-command.txt: 200 result=1, HANGUP
+        self.finished = True
+
+    # --- commands for the engine's actions ------------------------------------------------
+
+    def _check_deadline(self) -> None:
+        if self.gone is not None:
+            raise ChannelGone(self.gone)
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise CallDeadlineExceeded("the call reached its deadline in the IVR")
+
+    async def _speak(self, spoken: Spoken, escapes: str) -> str:
+        """Play one prompt; the key that stopped it, or ""."""
+        if isinstance(spoken, Sound):
+            command = cmd.stream_file(spoken.name, escapes)
+        elif isinstance(spoken, SayDigits):
+            command = cmd.say_digits(spoken.digits, escapes)
+        elif isinstance(spoken, SayNumber):
+            command = cmd.say_number(spoken.number, escapes)
+        else:
+            raise TypeError(f"not a prompt: {spoken!r}")
+        response = await self.run(command, self.timeouts.prompt)
+        code = response.result_int()
+        if code < 0:
+            # A missing file, or a hang-up whose HANGUP line is on its way: go on, the
+            # next command tells (stream-file.txt, hangup-mid-playback.txt).
+            self._failed_prompt = spoken.name if isinstance(spoken, Sound) else str(command)
+            return ""
+        return self._key(code, command)
+
+    def _key(self, code: int, command: cmd.Command) -> str:
+        key = cmd.digit_from_code(code)
+        if key is None:
+            # DTMF A-D: a keypad has them, no flow asks for them; treat as no key.
+            log.info("%s: ignored key code %d from %s", self.label, code, command.name)
+            return ""
+        return key
+
+    async def _wait_for_key(self, timeout_ms: int) -> str:
+        """One key within `timeout_ms`, "" on timeout; keys the engine does not know
+        (A-D) are skipped without extending the wait."""
+        end = time.monotonic() + timeout_ms / 1000
+        remaining = timeout_ms
+        while True:
+            command = cmd.wait_for_digit(remaining)
+            response = await self.run(command, remaining / 1000 + self.timeouts.slack)
+            code = response.result_int()
+            if code < 0:
+                raise self._gone("caller")  # wait-for-digit: -1 is a hang-up or a dead channel
+            if code == 0:
+                return ""
+            key = self._key(code, command)
+            remaining = int((end - time.monotonic()) * 1000)
+            if key or remaining <= 0:
+                return key
+
+    async def _get_data_rest(self, first: str, collect: Collect) -> DigitsEntered:
+        more = collect.max_digits - len(first)
+        command = cmd.get_data("", collect.interdigit_ms, more)
+        budget = (more + 1) * collect.interdigit_ms / 1000 + self.timeouts.slack
+        response = await self.run(command, budget)
+        if response.result == "-1":
+            raise self._gone("caller")  # get-data.txt: -1 only on hang-up with no prompt
+        digits = response.result
+        if not _is_keys(digits):
+            raise self._broken("protocol-error", f"GET DATA answered {digits!r}")
+        return DigitsEntered(first + digits, 0, timed_out=response.data == "timeout")
+
+    async def _keys_rest(self, first: str, collect: Collect) -> DigitsEntered:
+        digits = first
+        while len(digits) < collect.max_digits:
+            key = await self._wait_for_key(collect.interdigit_ms)
+            if not key:
+                return DigitsEntered(digits, 0, timed_out=True)
+            if key == collect.terminator:
+                break
+            digits += key
+        return DigitsEntered(digits, 0)
+
+    # --- the end --------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """End the session: half-close so Asterisk sends its last HANGUP and closes
+        (half-close.txt), then close; a peer that does not close in time is cut off."""
+        writer = self.writer
+        try:
+            if writer.can_write_eof() and not writer.is_closing():
+                writer.write_eof()
+                async with asyncio.timeout(self.timeouts.close):
+                    while await self.reader.read(_READ_SIZE):
+                        pass  # the last HANGUP, or a response nobody waits for
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        writer.close()
+        try:
+            async with asyncio.timeout(self.timeouts.close):
+                await writer.wait_closed()
+        except (TimeoutError, ConnectionError, OSError):
+            writer.transport.abort()
+
+
+def _is_keys(text: str) -> bool:
+    return all(ch in cmd.ALL_KEYS for ch in text)
+

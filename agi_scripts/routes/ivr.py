@@ -1,0 +1,76 @@
+"""`agi://host:4573/ivr?flow=main`: the caller's IVR, from the dialplan's entry context.
+
+Reads the call id (`CHANNEL(linkedid)`: `agi_uniqueid` is the call id only on the
+first leg, call-id.txt), answers, and runs the flow's `Session` through the shared
+runner, which leaves the `CALLPOP_*` outcome on the channel; the dialplan then goes
+on with `Goto(callpop-route,${CALLPOP_OUTCOME},1)`. An unknown `flow=` is the admin's
+error, not the caller's: it is logged and the caller goes on with
+`CALLPOP_OUTCOME=error` (the operator), as under ARI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Final
+
+from agi_scripts.server import AgiRequest, Route
+from ivr.compiled import CompiledFlows
+from ivr.errors import FlowError
+from ivr.events import Caller
+from ivr.flow import Flow
+from ivr.outcome import error_variables
+from ivr.ports import CallServices
+from ivr.runner import CallInfo, Clock, run_call
+from ivr.session import Session
+
+__all__ = ["DEFAULT_FLOW", "IvrHandler", "ivr_route"]
+
+DEFAULT_FLOW: Final = "main"
+
+
+class IvrHandler:
+    """Runs one call's flow; flows are compiled once for every call."""
+
+    def __init__(
+        self, flows: Mapping[str, Flow], services: CallServices, *, clock: Clock | None = None
+    ) -> None:
+        self.flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+        self.services = services
+        self.clock = clock
+
+    async def __call__(self, request: AgiRequest) -> None:
+        channel, env = request.channel, request.environment
+        flow = request.query.get("flow") or DEFAULT_FLOW
+        call_id = await channel.get_variable("CHANNEL(linkedid)") or env.uniqueid
+        try:
+            session = Session(self.flows, flow)
+        except FlowError as exc:
+            request.log.error(
+                "the dialplan asks for flow %r, which is not loaded (%s); "
+                "sending the caller to the operator",
+                flow,
+                exc,
+            )
+            await channel.set_variables(error_variables(call_id, flow, None))
+            await channel.finish(hangup=False)
+            return
+        await channel.answer()
+        info = CallInfo(
+            call_id=call_id,
+            caller=Caller(number=env.caller_number, name=env.caller_name),
+            dnis=env.get("extension"),
+            channel=env.channel,
+            variables=MappingProxyType({k: v for k, v in request.query.items() if k != "flow"}),
+        )
+        await run_call(session, channel, self.services, info, clock=self.clock)
+
+
+def ivr_route(
+    flows: Mapping[str, Flow],
+    services: CallServices,
+    *,
+    path: str = "ivr",
+    clock: Clock | None = None,
+) -> Route:
+    return Route(path, IvrHandler(flows, services, clock=clock))

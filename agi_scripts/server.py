@@ -1,0 +1,236 @@
+"""The asyncio FastAGI server: one connection per call, routed by its request path.
+
+    server = FastAgiServer([ivr_route(flows, services), connected_route(services)],
+                           host="127.0.0.1", port=4573)
+    async with server:                      # listening
+        ...
+        await server.shutdown(grace_s=30)   # stop accepting, let live calls finish
+
+panoramisk's shape with its edges fixed (style.md §5): routes match the path of
+`agi_network_script` with its query string parsed apart (`ivr?flow=main` is route
+`ivr` with `flow=main`; panoramisk looks the whole string up and finds nothing);
+every read has a deadline and handles EOF; each call is a tracked task whose failure
+is logged once; cancellation is re-raised; sockets are closed and waited for. The
+server reads no configuration: `callpop/` builds the routes and passes plain values.
+
+Logs: one logger (`agi_scripts.server`); every line about a call starts with its
+uniqueid and carries it in `extra` (`uniqueid`, `peer`) for structured handlers.
+Malformed input from a peer ends that connection with one warning line; the server
+goes on serving the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import unquote
+
+from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
+from agi_scripts.codec import Environment
+from ivr.ports import ChannelGone
+
+__all__ = ["AgiRequest", "CallLog", "FastAgiServer", "Route", "RouteHandler", "split_script"]
+
+log = logging.getLogger(__name__)
+
+# A call that has spent this long in the IVR is sent on to the operator: the engine's
+# max_steps already bounds every call, this only guards against a stuck peer or bug.
+DEFAULT_CALL_DEADLINE_S: Final = 3600.0
+# After the grace period, cancelled calls get this long to hand back and save journeys.
+CANCEL_WAIT_S: Final = 10.0
+# Causes of a lost channel that are the caller's doing, not a fault worth a warning.
+_ROUTINE: Final = frozenset({"caller", "asterisk-closed"})
+
+
+class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
+        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
+        return f"[{extra.get('uniqueid') or extra.get('peer')}] {msg}", kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class AgiRequest:
+    """What a route handler gets: the call's environment, its route's query, and the
+    channel to drive. `query` values are percent-decoded; `+` stays a plus (AGI URLs
+    carry phone numbers: `who=+15551234567`, env-callerid.txt)."""
+
+    environment: Environment
+    path: str
+    query: Mapping[str, str]
+    channel: AgiChannel
+    log: CallLog
+
+
+RouteHandler = Callable[[AgiRequest], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """`agi://host:port/<path>?...` runs `handler`. Paths compare without slashes."""
+
+    path: str
+    handler: RouteHandler = field(compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", self.path.strip("/"))
+
+
+def split_script(network_script: str) -> tuple[str, dict[str, str]]:
+    """`ivr?flow=main&lang=en` -> ("ivr", {"flow": "main", "lang": "en"}).
+
+    The first value of a repeated name wins; names and values are percent-decoded,
+    never `+`-decoded."""
+    path, _, query = network_script.partition("?")
+    params: dict[str, str] = {}
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        params.setdefault(unquote(name, errors="replace"), unquote(value, errors="replace"))
+    return path.strip("/"), params
+
+
+class FastAgiServer:
+    """Serves FastAGI on `host:port` (port 0: any free port, see `port`)."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        call_deadline_s: float | None = DEFAULT_CALL_DEADLINE_S,
+    ) -> None:
+        table: dict[str, Route] = {}
+        for route in routes:
+            if route.path in table:
+                raise ValueError(f"two routes for agi path {route.path!r}")
+            table[route.path] = route
+        self.routes: Mapping[str, Route] = MappingProxyType(table)
+        self.host = host
+        self._port = port
+        self.timeouts = timeouts
+        self.call_deadline_s = call_deadline_s
+        self._server: asyncio.Server | None = None
+        self._calls: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.served = 0  # connections handled to their end
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen. Raises OSError when the address is taken (the caller names it)."""
+        self._server = await asyncio.start_server(self._on_connection, self.host, self._port)
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            return self._port
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def live_calls(self) -> int:
+        return len(self._calls)
+
+    async def wait_idle(self) -> None:
+        """Until no call is live (tests, and `serve` before it stops)."""
+        await self._idle.wait()
+
+    async def shutdown(self, grace_s: float) -> None:
+        """Stop accepting, give live calls `grace_s` to finish, then cancel the rest:
+        each is handed back to the dialplan (`CALLPOP_OUTCOME=error`, the operator queue)
+        by the runner, or by Asterisk itself when the connection closes (an empty
+        outcome routes to the operator too)."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        live = set(self._calls)
+        if live:
+            log.info("FastAGI stopping: %d live call(s), up to %gs to finish", len(live), grace_s)
+            _, pending = await asyncio.wait(live, timeout=grace_s)
+            if pending:
+                log.warning(
+                    "FastAGI stopping: cancelling %d call(s) after the grace period", len(pending)
+                )
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+
+    async def __aenter__(self) -> FastAgiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown(grace_s=0)
+
+    # --- one connection -------------------------------------------------------------------
+
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._calls.add(task)
+        self._idle.clear()
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._calls.discard(task)
+            self.served += 1
+            if not self._calls:
+                self._idle.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer(writer)
+        call_log = CallLog(log, {"uniqueid": None, "peer": peer})
+        deadline = None if self.call_deadline_s is None else time.monotonic() + self.call_deadline_s
+        channel = AgiChannel(reader, writer, timeouts=self.timeouts, deadline=deadline, label=peer)
+        try:
+            try:
+                env = await channel.receive_environment()
+            except ChannelGone:
+                call_log.warning("closing: no valid AGI environment (%s)", channel.broken_detail)
+                return
+            uniqueid = env.uniqueid or peer
+            call_log = CallLog(log, {"uniqueid": uniqueid, "peer": peer})
+            channel.label = f"[{uniqueid}]"
+            path, query = split_script(env.network_script)
+            route = self.routes.get(path)
+            if route is None:
+                # The dialplan goes on with CALLPOP_OUTCOME empty: to the operator queue.
+                call_log.warning(
+                    "closing: no route for agi path %r (routes: %s)", path, ", ".join(sorted(self.routes))
+                )
+                return
+            request = AgiRequest(env, path, MappingProxyType(query), channel, call_log)
+            try:
+                await route.handler(request)
+            except ChannelGone:
+                pass  # reported below from the channel's state
+            if channel.gone is not None and channel.gone not in _ROUTINE:
+                call_log.warning("closing: %s (%s)", channel.gone, channel.broken_detail)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            script = channel.environment.network_script if channel.environment else ""
+            call_log.exception("closing: the route for %r failed", script)
+        finally:
+            await channel.close()
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    info = writer.get_extra_info("peername")
+    if isinstance(info, tuple) and len(info) >= 2:
+        return f"{info[0]}:{info[1]}"
+    return "peer"

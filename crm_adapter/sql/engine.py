@@ -65,7 +65,11 @@ def create_engine(url: str | URL, *, search_path: str | None = None, echo: bool 
 
 def _sqlite_engine(target: URL, echo: bool) -> AsyncEngine:
     memory = target.database in (None, "", ":memory:")
-    kwargs: dict[str, Any] = {"echo": echo}
+    # No reset when a connection goes back to the pool: SQLAlchemy has already rolled
+    # back any transaction it began, pysqlite opens none of its own here (see the
+    # module docstring), and the reset would cost a hop to aiosqlite's thread on
+    # every lookup.
+    kwargs: dict[str, Any] = {"echo": echo, "pool_reset_on_return": None}
     if memory:
         # One connection, shared: every new connection would be a new empty database.
         kwargs.update(poolclass=StaticPool, connect_args={"check_same_thread": False})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
@@ -36,6 +36,7 @@ __all__ = ["CallRecord", "call_agi_script", "call_fastagi", "environment_block",
 ASTERISK_VERSION = "22.10.1"
 _READ_CHUNK = 65536
 DEFAULT_OPTIONS = SimOptions()
+DEFAULT_THREADID = 140062603159232
 
 
 @dataclass(slots=True)
@@ -74,6 +75,7 @@ def environment_block(
     network_script: str | None,
     args: Sequence[str] = (),
     priority: int = 2,
+    threadid: int = DEFAULT_THREADID,
     channel_name: str,
 ) -> bytes:
     """The `agi_*` block as res_agi writes it (`launch_netscript` then `setup_env`)."""
@@ -101,7 +103,7 @@ def environment_block(
         f"agi_priority: {priority}",
         "agi_enhanced: 0.0",
         "agi_accountcode: ",
-        "agi_threadid: 140062603159232",
+        f"agi_threadid: {threadid}",
     ]
     lines += [f"agi_arg_{i}: {value}" for i, value in enumerate(args, start=1)]
     # Raw, as Asterisk does: a caller name is not escaped (env-hostile-name.txt).
@@ -167,10 +169,13 @@ async def play_agi(
     network_script: str | None,
     args: Sequence[str] = (),
     options: SimOptions = DEFAULT_OPTIONS,
-    on_hangup: object = None,
+    on_hangup: Callable[[], None] | None = None,
+    priority: int = 2,
+    threadid: int = DEFAULT_THREADID,
 ) -> CallRecord:
-    """Play one AGI session over (reader, writer). `on_hangup` is a callable run when
-    the caller hangs up (classic AGI: send SIGHUP to the script)."""
+    """Play one AGI session over (reader, writer). `on_hangup` runs when the caller
+    hangs up and when the AGI ends (classic AGI: SIGHUP to the script); without it,
+    the notices are `HANGUP` lines (FastAGI). `priority` is the AGI() priority."""
     sim = AgiChannelSim(script, options, fast=network_script is not None)
     record = CallRecord()
     env = environment_block(
@@ -178,6 +183,8 @@ async def play_agi(
         request=request,
         network_script=network_script,
         args=args,
+        priority=priority,
+        threadid=threadid,
         channel_name=sim.channel_name,
     )
     record.wire += [("<", line) for line in env.split(b"\n")[:-1]]
@@ -212,7 +219,7 @@ async def play_agi(
             outcome = sim.handle(line)
             if scale > 0 and outcome.duration_ms:
                 await asyncio.sleep(outcome.duration_ms / 1000 * scale)
-            if not was_dead and sim.dead and callable(on_hangup):
+            if not was_dead and sim.dead and on_hangup is not None:
                 on_hangup()
             if not await write(outcome.lines):
                 record.ended = "connection-lost"
@@ -226,7 +233,7 @@ async def play_agi(
         if options.sighup and record.ended != "connection-lost":
             # The end of the AGI (run_agi's "Notify process"): FastAGI writes a last
             # HANGUP (half-close.txt), a classic script gets SIGHUP.
-            if callable(on_hangup):
+            if on_hangup is not None:
                 on_hangup()
             else:
                 await write([b"HANGUP"])
@@ -255,17 +262,23 @@ async def call_fastagi(
     path: str = "ivr",
     args: Sequence[str] = (),
     options: SimOptions = DEFAULT_OPTIONS,
+    request: str | None = None,
+    priority: int = 2,
+    threadid: int = DEFAULT_THREADID,
 ) -> CallRecord:
-    """Place one call: connect to the FastAGI server as `AGI(agi://host:port/path,args)`."""
+    """Place one call: connect to the FastAGI server as `AGI(agi://host:port/path,args)`
+    does (`request`: the URL to show in `agi_request`, by default that one)."""
     reader, writer = await asyncio.open_connection(host, port)
     return await play_agi(
         reader,
         writer,
         script,
-        request=f"agi://{host}:{port}/{path}",
+        request=request or f"agi://{host}:{port}/{path}",
         network_script=path,
         args=args,
         options=options,
+        priority=priority,
+        threadid=threadid,
     )
 
 

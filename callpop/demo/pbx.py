@@ -1,0 +1,339 @@
+"""The virtual PBX of `callpop demo`: test-phone calls in, agent phones out, AMI beside.
+
+A call from the test phone goes where a call into a real Asterisk would:
+
+    extension 7000   AGI(agi://HOST:PORT/ivr): the real FastAGI port of the running
+                     callpop, this side played by `LiveCaller` (the simulator's Asterisk,
+                     the keys coming from the browser as the prompts play)
+    callpop-route    by the CALLPOP_OUTCOME the IVR left: `queue` -> Queue() played on
+                     the AMI simulator (`QueueVisit`), the operator queue when the outcome
+                     is empty or `error` (callpop unreachable: AGISTATUS=FAILURE), a
+                     voicemail, a Dial to an agent's phone, or the IVR's hang-up
+
+Every channel's end is an AMI `Hangup`, and queue calls carry `CALLPOP_CALL_ID` as a
+`ChanVariable` (manager.conf `channelvars`), so callpop's AMI listener pops the agents
+over a real socket exactly as it would for Asterisk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from callpop.demo.live_agi import Heard, LiveCaller, WireLine
+from callpop.demo.phones import AgentPhone, Phones
+from callpop.demo.prompts import PromptBook
+from callpop.demo.queueing import RETRY_S, QueueEnd, QueueVisit, Signal
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
+from callpop.pbx_sim.script import CallerId, CallerScript
+from ivr import variables
+from ivr.catalog import Queue, QueueCatalog
+
+__all__ = ["DemoCall", "PbxSettings", "VirtualPbx", "clean_caller_id"]
+
+log = logging.getLogger(__name__)
+
+Tell = Callable[[dict[str, Any]], None]
+_NUMBER_CHARS = re.compile(r"[^0-9+*#]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+DIAL_RING_S = 20.0  # how long Dial() rings an agent's phone before giving up
+VOICEMAIL_MAX_S = 120.0
+# The operator queue when queues.yaml is absent (the dialplan still routes there).
+FALLBACK_QUEUE = Queue(strategy="ringall", description="Anyone who asks for a person.")
+
+
+def clean_caller_id(number: str | None, name: str | None) -> CallerId:
+    """What a SIP trunk would let through: a number of dial characters (at most 32),
+    a name without control characters (at most 80). Anything else is not a caller ID."""
+    digits = _NUMBER_CHARS.sub("", number or "")[:32]
+    label = " ".join(_CONTROL.sub(" ", name or "").split())[:80]
+    return CallerId(digits or None, label or None)
+
+
+@dataclass(frozen=True, slots=True)
+class PbxSettings:
+    fastagi_host: str
+    fastagi_port: int
+    ivr_path: str = "ivr"
+    extension: str = "7000"
+    retry_s: float = RETRY_S
+
+
+class DemoCall:
+    """One test-phone call, from dial to hang-up. Also the `PhoneCall` agent phones ring for."""
+
+    def __init__(self, pbx: VirtualPbx, caller: CallerId, tell: Tell) -> None:
+        self.pbx = pbx
+        self.caller = caller
+        self.tell = tell
+        self.uniqueid = pbx.ids.uniqueid()
+        self.channel = f"PJSIP/trunk-{pbx.ids.suffix()}"
+        self.call_id = self.uniqueid  # CHANNEL(linkedid) of a first leg (call-id.txt)
+        self.queue: str | None = None
+        self.state = "dialing"
+        self.signals: asyncio.Queue[Signal] = asyncio.Queue()
+        self.live: LiveCaller | None = None
+        self.caller_gone = False
+        self.task: asyncio.Task[None] | None = None
+
+    # --- PhoneCall (what agent phones do) -------------------------------------------------
+
+    def caller_view(self) -> dict[str, Any]:
+        return {"number": self.caller.number or "", "name": self.caller.name or "",
+                "queue": self.queue}
+
+    def answer(self, phone: AgentPhone) -> None:
+        self.signals.put_nowait(Signal("answer", phone))
+
+    def decline(self, phone: AgentPhone) -> None:
+        self.signals.put_nowait(Signal("decline", phone))
+
+    def agent_hang_up(self, phone: AgentPhone) -> None:
+        self.signals.put_nowait(Signal("agent_hangup", phone))
+
+    # --- the caller -------------------------------------------------------------------------
+
+    def press(self, key: str) -> None:
+        if self.live is not None and not self.live.closed:
+            self.live.press(key)
+        elif self.state == "voicemail" and key == "#":
+            self.signals.put_nowait(Signal("caller_hangup"))  # `#` ends the message
+        self.tell({"type": "key", "key": key})
+
+    def hang_up(self) -> None:
+        if self.caller_gone:
+            return
+        self.caller_gone = True
+        if self.live is not None and not self.live.closed:
+            self.live.hang_up()
+        self.signals.put_nowait(Signal("caller_hangup"))
+
+    # --- the call -----------------------------------------------------------------------------
+
+    def _state(self, state: str, **detail: Any) -> None:
+        self.state = state
+        self.tell({"type": "state", "state": state, "call_id": self.call_id, **detail})
+
+    def _snapshot(self, *, context: str, exten: str, priority: int) -> Snapshot:
+        return Snapshot(channel=self.channel, uniqueid=self.uniqueid, linkedid=self.uniqueid,
+                        context=context, exten=exten, priority=priority,
+                        caller_num=self.caller.number or "<unknown>",
+                        caller_name=self.caller.name or "<unknown>",
+                        variables=((variables.CALL_ID, self.call_id),))
+
+    def _hangup_event(self, snapshot: Snapshot) -> None:
+        self.pbx.emit([hangup(self.pbx.writer, snapshot, 16)])
+
+    async def run(self) -> None:
+        try:
+            outcome, target, values = await self._ivr()
+            if self.caller_gone:
+                self._hangup_event(self._snapshot(context="callpop-in",
+                                                  exten=self.pbx.settings.extension, priority=2))
+                self._state("ended", reason="You hung up in the IVR.")
+                return
+            await self._route(outcome, target, values)
+        except asyncio.CancelledError:
+            self._state("ended", reason="The demo PBX is shutting down.")
+            raise
+        except Exception:
+            log.exception("demo call %s failed", self.uniqueid)
+            self._state("ended", reason="The demo PBX failed on this call (see the log).")
+
+    async def _ivr(self) -> tuple[str, str, dict[str, str]]:
+        settings = self.pbx.settings
+        script = CallerScript(caller=self.caller, extension=settings.extension,
+                              context="callpop-in", dnid=settings.extension,
+                              uniqueid=self.uniqueid, channel=self.channel)
+        self.live = LiveCaller(script, self.pbx.book, on_hear=self._heard, on_wire=self._wire,
+                               monotonic=self.pbx.monotonic)
+        self._state("ivr", agi=f"agi://{settings.fastagi_host}:{settings.fastagi_port}/"
+                               f"{settings.ivr_path}")
+        try:
+            record = await self.live.run(settings.fastagi_host, settings.fastagi_port,
+                                         settings.ivr_path)
+        except OSError as exc:
+            # AGISTATUS=FAILURE and CALLPOP_OUTCOME empty: the dialplan's fallback
+            self.tell({"type": "notice", "text": f"callpop's FastAGI port did not answer "
+                                                 f"({exc.strerror or exc}): the dialplan "
+                                                 "falls back to the operator queue."})
+            return "", "", {}
+        values = record.variables
+        self.call_id = values.get(variables.CALL_ID) or self.uniqueid
+        return (values.get(variables.OUTCOME, ""), values.get(variables.TARGET, ""), values)
+
+    def _heard(self, heard: Heard) -> None:
+        self.tell({"type": "heard", "kind": heard.kind, "text": heard.text,
+                   "sound": heard.sound, "ms": heard.ms, "keys": heard.keys})
+
+    def _wire(self, line: WireLine) -> None:
+        self.tell({"type": "wire", "who": line.who, "line": line.line})
+
+    async def _route(self, outcome: str, target: str, values: dict[str, str]) -> None:
+        """`Goto(callpop-route,${CALLPOP_OUTCOME},1)`, `operator` when it is empty."""
+        self.tell({"type": "outcome", "outcome": outcome or "(none)", "target": target,
+                   "variables": {k: v for k, v in values.items() if k.startswith("CALLPOP_")}})
+        if outcome == "queue" and target:
+            await self._queue(values.get(variables.QUEUE) or target)
+        elif outcome in ("", "error"):
+            await self._queue(self.pbx.operator_queue)
+        elif outcome in ("agent", "extension"):
+            await self._dial(target if "/" in target else f"PJSIP/{target}")
+        elif outcome == "voicemail":
+            await self._voicemail(target)
+        else:
+            self._hangup_event(self._snapshot(context="callpop-route", exten="hangup",
+                                              priority=1))
+            self._state("ended", reason="The IVR ended the call.")
+
+    async def _queue(self, name: str) -> None:
+        self.queue = name
+        queue = self.pbx.queue_settings(name)
+        self._state("queue", queue=name)
+        snapshot = self._snapshot(context="callpop-route", exten="queue", priority=3)
+        visit = QueueVisit(name=name, queue=queue, caller=snapshot, call=self,
+                           phones=self.pbx.phones, emit=self.pbx.emit, ids=self.pbx.ids,
+                           writer=self.pbx.writer, signals=self.signals, tell=self.tell,
+                           monotonic=self.pbx.monotonic, rotation=self.pbx.rotation,
+                           rng=self.pbx.rng, position=self.pbx.waiting(name) + 1,
+                           retry_s=self.pbx.settings.retry_s)
+        self.pbx.waiting_calls.add(self)
+        try:
+            end = await visit.run()
+        finally:
+            self.pbx.waiting_calls.discard(self)
+        self._after_queue(end, snapshot)
+
+    def _after_queue(self, end: QueueEnd, snapshot: Snapshot) -> None:
+        if end.how == "talked":
+            who = "You" if end.hung_up_by == "caller" else end.agent
+            self._state("ended", reason=f"{who} hung up after talking.", agent=end.agent)
+        elif end.how == "abandoned":
+            self._state("ended", reason="You hung up while waiting in the queue.")
+        else:
+            self._hangup_event(snapshot)
+            self._state("ended", reason="Nobody answered within the queue's maximum wait.")
+
+    async def _dial(self, interface: str) -> None:
+        """`Dial(interface)` outside any queue: DialBegin rings the agent's pop."""
+        phone = self.pbx.phones.get(interface)
+        snapshot = self._snapshot(context="callpop-route", exten="agent", priority=1)
+        if phone is None or not self.pbx.phones.ring(phone, self):
+            self._hangup_event(snapshot)
+            self._state("ended", reason=f"{interface} has no free phone in this demo: "
+                                        "Dial() fails (CHANUNAVAIL) and the call ends.")
+            return
+        dial = DirectDial(snapshot, interface, self.pbx.ids, self.pbx.writer)
+        self.pbx.emit(dial.begin())
+        self._state("ringing", agent=phone.agent, interface=interface)
+        answered = await self._wait_for(phone, {"answer"}, DIAL_RING_S)
+        if answered is None or answered.kind != "answer":
+            self.pbx.emit(dial.end("NOANSWER" if answered is None or answered.kind == "decline"
+                                   else "CANCEL"))
+            self.pbx.phones.release(phone, self)
+            self._hangup_event(snapshot)
+            reason = "You hung up." if self.caller_gone else f"{phone.agent} did not answer."
+            self._state("ended", reason=reason)
+            return
+        self.pbx.emit(dial.end("ANSWER"))
+        self.pbx.phones.connect(phone, self)
+        self.tell({"type": "connected", "agent": phone.agent, "interface": interface,
+                   "queue": None})
+        ended = await self._wait_for(phone, {"agent_hangup"}, None)
+        caller_first = ended is None or ended.kind == "caller_hangup"
+        self.pbx.emit(dial.hangup(caller_first=caller_first))
+        self.pbx.phones.release(phone, self)
+        self._state("ended", reason=("You" if caller_first else phone.agent) +
+                    " hung up after talking.", agent=phone.agent)
+
+    async def _wait_for(self, phone: AgentPhone, kinds: set[str],
+                        within_s: float | None) -> Signal | None:
+        """The next signal of `kinds` from `phone`, or the caller's hang-up; None when
+        `within_s` ran out. A decline counts when waiting for an answer."""
+        wanted = kinds | ({"decline"} if "answer" in kinds else set())
+        try:
+            async with asyncio.timeout(within_s):
+                while True:
+                    signal = await self.signals.get()
+                    if signal.kind == "caller_hangup":
+                        return signal
+                    if signal.kind in wanted and signal.phone is phone:
+                        return signal
+        except TimeoutError:
+            return None
+
+    async def _voicemail(self, mailbox: str) -> None:
+        self._state("voicemail", mailbox=mailbox)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(VOICEMAIL_MAX_S):
+                while (await self.signals.get()).kind != "caller_hangup":
+                    pass
+        self._hangup_event(self._snapshot(context="callpop-route", exten="voicemail",
+                                          priority=1))
+        self._state("ended", reason=f"Message left in mailbox {mailbox}.")
+
+
+class VirtualPbx:
+    """The PBX: places test-phone calls, owns the agent phones and emits AMI events."""
+
+    def __init__(self, settings: PbxSettings, *, ami: AMIServer, book: PromptBook,
+                 queues: QueueCatalog | None, monotonic: Callable[[], float] = time.monotonic,
+                 seed: int = 1) -> None:
+        self.settings = settings
+        self.ami = ami
+        self.book = book
+        self.queues = queues
+        self.monotonic = monotonic
+        self.ids = Ids(epoch=str(int(time.time())))
+        self.writer = Writer()
+        self.rng = random.Random(seed)
+        self.rotation: dict[str, str] = {}
+        self.phones = Phones(self._phone_free, monotonic)
+        self.calls: set[DemoCall] = set()
+        self.waiting_calls: set[DemoCall] = set()
+
+    @property
+    def operator_queue(self) -> str:
+        return self.queues.operator if self.queues is not None else "operator"
+
+    def queue_settings(self, name: str) -> Queue:
+        if self.queues is not None and name in self.queues.queues:
+            return self.queues.queues[name]
+        return FALLBACK_QUEUE
+
+    def waiting(self, queue: str) -> int:
+        return sum(1 for c in self.waiting_calls if c.queue == queue)
+
+    def emit(self, events: list[bytes]) -> None:
+        self.ami.emit(events)
+
+    def _phone_free(self) -> None:
+        for call in self.waiting_calls:
+            call.signals.put_nowait(Signal("free"))
+
+    def place_call(self, number: str | None, name: str | None, tell: Tell) -> DemoCall:
+        """Start a call into extension 7000; `tell` gets what the caller sees and hears."""
+        call = DemoCall(self, clean_caller_id(number, name), tell)
+        self.calls.add(call)
+        call.task = asyncio.create_task(call.run(), name=f"demo-call-{call.uniqueid}")
+        call.task.add_done_callback(lambda _t: self.calls.discard(call))
+        return call
+
+    async def aclose(self) -> None:
+        """Hang up every call and wait for them to end."""
+        tasks = [c.task for c in self.calls if c.task is not None]
+        for call in list(self.calls):
+            call.hang_up()
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=5.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)

@@ -1,0 +1,146 @@
+"""The agents' phones of the virtual PBX: one per agent interface (`PJSIP/101`).
+
+A real agent has a desk phone or a softphone beside the callpop panel; in the demo the
+phone is a small bar the demo adds to the agent page (`softphone.py`). A phone is
+*online* while at least one of the agent's pages is open: like an Asterisk dynamic queue
+member, an online agent is a member of every queue and can be rung. The phone itself
+outlives its pages, so reloading the agent page does not drop the call it carries.
+
+One call at a time per phone (Asterisk's `ringinuse = no`): a phone that rings or talks
+is not rung for another call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+__all__ = ["AgentPhone", "PhoneCall", "PhoneState", "Phones", "Sink"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[dict[str, Any]], None]
+
+
+class PhoneState(Enum):
+    IDLE = "idle"
+    RINGING = "ringing"
+    TALKING = "talking"
+
+
+class PhoneCall(Protocol):
+    """What a phone can do to the call it rings for or carries."""
+
+    @property
+    def call_id(self) -> str: ...
+
+    def caller_view(self) -> dict[str, Any]:
+        """Caller number and name, queue: what the phone's display shows."""
+        ...
+
+    def answer(self, phone: AgentPhone) -> None: ...
+
+    def decline(self, phone: AgentPhone) -> None: ...
+
+    def agent_hang_up(self, phone: AgentPhone) -> None: ...
+
+
+@dataclass(eq=False)
+class AgentPhone:
+    interface: str
+    agent: str
+    state: PhoneState = PhoneState.IDLE
+    call: PhoneCall | None = None
+    since: float = 0.0  # monotonic time of the last state change
+    calls_taken: int = 0
+    last_call_ended: float = 0.0
+    sinks: list[Sink] = field(default_factory=list)
+
+    @property
+    def online(self) -> bool:
+        return bool(self.sinks)
+
+    def view(self) -> dict[str, Any]:
+        """The phone as its display shows it (sent to the agent's pages)."""
+        return {
+            "type": "phone",
+            "interface": self.interface,
+            "state": self.state.value,
+            "call": None if self.call is None else {"call_id": self.call.call_id,
+                                                    **self.call.caller_view()},
+        }
+
+    def show(self) -> None:
+        view = self.view()
+        for sink in tuple(self.sinks):
+            try:
+                sink(view)
+            except Exception:  # one broken page must not stop the others
+                log.exception("phone %s: a page could not be told", self.interface)
+
+
+class Phones:
+    """Every agent phone, by interface. `on_free` is called when a phone can take a call
+    (it came online or hung up), so that waiting callers ring it."""
+
+    def __init__(self, on_free: Callable[[], None], monotonic: Callable[[], float]) -> None:
+        self._phones: dict[str, AgentPhone] = {}
+        self._on_free = on_free
+        self._monotonic = monotonic
+
+    def __iter__(self) -> Iterator[AgentPhone]:
+        return iter(self._phones.values())
+
+    def get(self, interface: str) -> AgentPhone | None:
+        return self._phones.get(interface.lower())
+
+    def register(self, interface: str, agent: str, sink: Sink) -> AgentPhone:
+        phone = self._phones.get(interface.lower())
+        if phone is None:
+            phone = self._phones[interface.lower()] = AgentPhone(interface, agent,
+                                                                 since=self._monotonic())
+        phone.sinks.append(sink)
+        sink(phone.view())
+        if phone.state is PhoneState.IDLE and len(phone.sinks) == 1:
+            self._on_free()
+        return phone
+
+    def unregister(self, phone: AgentPhone, sink: Sink) -> None:
+        if sink in phone.sinks:
+            phone.sinks.remove(sink)
+
+    def available(self) -> list[AgentPhone]:
+        return [p for p in self._phones.values() if p.online and p.state is PhoneState.IDLE]
+
+    # --- what calls do to phones ------------------------------------------------------------
+
+    def ring(self, phone: AgentPhone, call: PhoneCall) -> bool:
+        """Ring `phone` for `call`; False if it is not free (taken by another call)."""
+        if phone.state is not PhoneState.IDLE or not phone.online:
+            return False
+        self._set(phone, PhoneState.RINGING, call)
+        return True
+
+    def connect(self, phone: AgentPhone, call: PhoneCall) -> None:
+        self._set(phone, PhoneState.TALKING, call)
+        phone.calls_taken += 1
+
+    def release(self, phone: AgentPhone, call: PhoneCall) -> None:
+        """The call no longer rings or talks on `phone` (no-op if it moved on)."""
+        if phone.call is not call:
+            return
+        was_talking = phone.state is PhoneState.TALKING
+        self._set(phone, PhoneState.IDLE, None)
+        if was_talking:
+            phone.last_call_ended = phone.since
+        if phone.online:
+            self._on_free()
+
+    def _set(self, phone: AgentPhone, state: PhoneState, call: PhoneCall | None) -> None:
+        phone.state = state
+        phone.call = call
+        phone.since = self._monotonic()
+        phone.show()

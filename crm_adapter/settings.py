@@ -207,6 +207,8 @@ class Operation(_Model):
             raise ValueError(f"a path starts with '/', got {path!r}")
         if "?" in path or "#" in path:
             raise ValueError("put query parameters under 'query', not in the path")
+        if any(ch.isspace() or not ch.isprintable() or not ch.isascii() for ch in path):
+            raise ValueError(f"write the path percent-encoded, got {path!r}")
         Template.parse(path)
         return path
 

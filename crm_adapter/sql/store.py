@@ -35,9 +35,19 @@ from crm_adapter.port import (
 )
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
+from crm_adapter.sql.records import (
+    check_interaction,
+    check_length,
+    customer_from_row,
+    draft_values,
+    interaction_from_row,
+    interaction_payload,
+    interaction_values,
+    utc,
+)
 from crm_adapter.sql.tables import LIMITS, cases, customer_phones, customers, interactions
 
-__all__ = ["MAX_MATCHES", "SqlStore", "check_length", "interaction_payload"]
+__all__ = ["MAX_MATCHES", "SqlStore"]
 
 # A number shared by more customers than this is a switchboard: the IVR gets the
 # first ones, best first, and the count it reports is capped.
@@ -47,33 +57,6 @@ _OPEN_CASES_SHOWN = 50
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def check_length(field: str, value: str | None) -> None:
-    """Refuse text longer than its column, the same way on SQLite and PostgreSQL."""
-    limit = LIMITS[field]
-    if value is not None and len(value) > limit:
-        raise CrmRejected(f"{field} is longer than {limit} characters")
-
-
-def iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def interaction_payload(interaction: Interaction) -> dict[str, Any]:
-    """The outbox's copy of an interaction: JSON-ready, times in ISO 8601 UTC."""
-    return {
-        "call_id": interaction.call_id,
-        "customer_id": interaction.customer_id,
-        "agent": interaction.agent,
-        "journey": interaction.journey,
-        "disposition": interaction.disposition,
-        "notes": interaction.notes,
-        "started": iso(interaction.started),
-        "ended": iso(interaction.ended),
-    }
 
 
 def _sql(text: str) -> Mapping[str, str]:
@@ -97,14 +80,6 @@ SELECT id, subject, status, opened_at FROM cases
 WHERE customer_id = :v AND status <> 'closed'
 ORDER BY opened_at DESC, id DESC LIMIT {_OPEN_CASES_SHOWN}
 """)
-
-
-def _utc(value: Any) -> datetime:
-    """A timestamp from the driver: SQLite's naive UTC text, or asyncpg's datetime."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _customer_id(customer_id: str) -> int | None:
@@ -208,11 +183,11 @@ class SqlStore:
             entry = found.setdefault(row.id, (row, []))
             if row.e164 is not None:
                 entry[1].append(row.e164)
-        return [_customer(row, phone_list) for row, phone_list in found.values()]
+        return [customer_from_row(row, phone_list) for row, phone_list in found.values()]
 
     async def create_customer(self, draft: CustomerDraft) -> Customer:
         e164s = self._phones(draft.phones)
-        values = _draft_values(draft)
+        values = draft_values(draft)
         now = self._clock()
         with mapped_errors("create customer"):
             async with self._writer.begin() as conn:
@@ -244,7 +219,7 @@ class SqlStore:
             rows = await self._hot(_OPEN_CASES, cid)
         return [
             Case(id=str(r[0]), customer_id=customer_id, subject=r[1], status=r[2],
-                 opened=_utc(r[3]))
+                 opened=utc(r[3]))
             for r in rows
         ]
 
@@ -287,7 +262,7 @@ class SqlStore:
         with mapped_errors("recent interactions"):
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(stmt)).all()
-        return [_interaction(r) for r in rows]
+        return [interaction_from_row(r) for r in rows]
 
     async def get_interaction(self, call_id: str) -> Interaction:
         with mapped_errors("get interaction"):
@@ -299,12 +274,12 @@ class SqlStore:
                 ).one_or_none()
         if row is None:
             raise NotFound(f"no interaction for call {call_id!r}")
-        return _interaction(row)
+        return interaction_from_row(row)
 
     async def log_interaction(self, interaction: Interaction) -> None:
-        _check_interaction(interaction)
+        check_interaction(interaction)
         now = self._clock()
-        values = _interaction_values(interaction)
+        values = interaction_values(interaction)
         with mapped_errors("log interaction"):
             async with self._writer.begin() as conn:
                 dialect_insert = (
@@ -332,12 +307,12 @@ class SqlStore:
                 ).one_or_none()
                 if row is None:
                     raise NotFound(f"no interaction for call {call_id!r}")
-                updated = update_.apply(_interaction(row))
-                _check_interaction(updated)
+                updated = update_.apply(interaction_from_row(row))
+                check_interaction(updated)
                 await conn.execute(
                     update(interactions)
                     .where(interactions.c.call_id == call_id)
-                    .values(**_interaction_values(updated), updated_at=now)
+                    .values(**interaction_values(updated), updated_at=now)
                 )
                 queued = await self._enqueue(conn, "update_interaction", updated, now)
         if queued:
@@ -361,65 +336,9 @@ class SqlStore:
         return None
 
 
-# --- row mapping --------------------------------------------------------------------
-
-
-def _customer(row: Row[Any], phones: list[str]) -> Customer:
-    return Customer(
-        id=str(row.id), name=row.name, phones=tuple(phones), external_id=row.external_id,
-        account=row.account, tier=row.tier, language=row.language, email=row.email,
-        notes=row.notes or "",
-    )
-
-
-def _draft_values(draft: CustomerDraft) -> dict[str, Any]:
-    values = {
-        "name": draft.name.strip(),
-        "external_id": draft.external_id or None,
-        "account": (draft.account or "").strip() or None,
-        "tier": draft.tier or None,
-        "language": draft.language or None,
-        "email": draft.email or None,
-        "notes": draft.notes,
-    }
-    for field, value in values.items():
-        check_length(field, value)
-    return values
-
-
 async def _insert_phones(conn: AsyncConnection, cid: int, e164s: list[str]) -> None:
     if e164s:
         await conn.execute(
             insert(customer_phones),
             [{"customer_id": cid, "e164": e, "position": i} for i, e in enumerate(e164s)],
         )
-
-
-def _check_interaction(interaction: Interaction) -> None:
-    for field, value in (
-        ("call_id", interaction.call_id), ("agent", interaction.agent),
-        ("journey", interaction.journey), ("disposition", interaction.disposition),
-        ("notes", interaction.notes), ("external_id", interaction.customer_id),
-    ):
-        check_length(field, value)
-
-
-def _interaction_values(interaction: Interaction) -> Mapping[str, Any]:
-    return {
-        "call_id": interaction.call_id,
-        "customer_id": interaction.customer_id,
-        "agent": interaction.agent,
-        "journey": interaction.journey,
-        "disposition": interaction.disposition,
-        "notes": interaction.notes,
-        "started_at": interaction.started,
-        "ended_at": interaction.ended,
-    }
-
-
-def _interaction(row: Row[Any]) -> Interaction:
-    return Interaction(
-        call_id=row.call_id, started=row.started_at, customer_id=row.customer_id,
-        agent=row.agent, journey=row.journey or "", disposition=row.disposition,
-        notes=row.notes or "", ended=row.ended_at,
-    )

@@ -50,6 +50,7 @@ def test_the_base_url_loses_its_trailing_slash() -> None:
         ({"operations": {"find_by_phone": "GET /c", "delete_everything": "DELETE /"}},
          "unknown operation 'delete_everything'"),
         ({"operations": {"find_by_phone": "GET c"}}, "a path starts with '/'"),
+        ({"operations": {"find_by_phone": {"path": "/a b/{phone}"}}}, "write the path percent-encoded"),
         ({"operations": {"find_by_phone": "GET /c/{phone"}}, "'{' is never closed"),
         ({"base_url": "ftp://crm"}, "base_url must be an http(s) URL"),
         ({"fields": {"nmae": "x"}}, "fields: unknown field 'nmae'"),

@@ -7,8 +7,8 @@ bus and the store are an in-memory `CallServices`. Every driver must give the ou
 the path specifies, and all drivers must give the same variables and journey (times
 aside: the AGI simulator runs on a virtual clock, ARI on app-side timers).
 
-Drivers here: ARI (`ivr.ari` against `callpop.pbx_sim.ari`). FastAGI joins `DRIVERS`
-when its server is in (`agi_scripts`), against `callpop.pbx_sim.fastagi`.
+Drivers: FastAGI (`agi_scripts` against `callpop.pbx_sim.fastagi`) and ARI (`ivr.ari`
+against `callpop.pbx_sim.ari`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ from typing import Any, Literal
 
 import pytest
 
+from agi_scripts.routes.ivr import ivr_route
+from agi_scripts.server import FastAgiServer
 from callpop.pbx_sim.ari import AriSimulator
+from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from ivr import variables as v
 from ivr.ari.app import StasisApp
@@ -97,6 +100,10 @@ PATHS: dict[str, tuple[Outcome, str | None, list[str]]] = {
     "1 *  2": ("queue", "tech", ["welcome", "main", "billing", "main", "tech"]),
     "1 2": ("hangup", None, ["welcome", "main", "billing", "goodbye"]),
     "1 h": ("caller-hangup", None, ["welcome", "main", "billing"]),
+    "w w": ("queue", "operator", ["welcome", "main", "operator"]),
+    "3 12# 12345#": ("queue", "accounts", ["welcome", "main", "account", "accounts_queue"]),
+    "1 9 1": ("queue", "billing", ["welcome", "main", "billing", "billing_queue"]),
+    "h": ("caller-hangup", None, ["welcome"]),
 }
 
 
@@ -173,7 +180,33 @@ async def through_ari(script: CallerScript) -> Result:
     )
 
 
-DRIVERS: dict[str, Callable[[CallerScript], Awaitable[Result]]] = {"ari": through_ari}
+async def through_fastagi(script: CallerScript) -> Result:
+    services = Services()
+    server = FastAgiServer([ivr_route(FLOWS, services)], host="127.0.0.1", port=0)
+    async with server:
+        record = await asyncio.wait_for(
+            call_fastagi("127.0.0.1", server.port, script, path="ivr?flow=main"), 60
+        )
+        await asyncio.wait_for(server.wait_idle(), 60)
+    if record.hung_up_by == "application":
+        route = "hangup"
+    elif record.hung_up_by is not None:
+        route = "caller-hangup"
+    else:  # the server closed: the dialplan goes on with Goto(callpop-route,${OUTCOME},1)
+        route = f"callpop-route,{record.route()},1"
+    (journey,) = services.journeys
+    return Result(
+        variables={k: val for k, val in record.variables.items() if k.startswith("CALLPOP_")},
+        route=route,
+        journey=timeless(journey),
+        events=[e.type for e in services.events],
+    )
+
+
+DRIVERS: dict[str, Callable[[CallerScript], Awaitable[Result]]] = {
+    "fastagi": through_fastagi,
+    "ari": through_ari,
+}
 
 
 def caller(keys: str) -> CallerScript:

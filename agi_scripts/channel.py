@@ -164,21 +164,35 @@ class AgiChannel:
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
         limit = self.timeouts.command if answer_within_s is None else answer_within_s
-        while True:
-            event = await self._next_event(limit, f"answer to {command.name}")
-            if isinstance(event, HungUp):
-                continue  # the answer follows; the codec now knows the channel is dead
-            if isinstance(event, ConnectionClosed):
-                raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
-            if isinstance(event, CommandFailed):
-                if event.dead_channel:
-                    raise self._gone("caller")
-                raise AgiCommandError(event)
-            assert isinstance(event, Response)
-            if self._failed_prompt is not None:
-                log.warning("%s prompt %r could not be played (missing sound file?)", self.label, self._failed_prompt)
-                self._failed_prompt = None
-            return event
+        hung_up = False
+        try:
+            while True:
+                event = await self._next_event(limit, f"answer to {command.name}")
+                if isinstance(event, HungUp):
+                    hung_up = True  # the answer still follows (hangup-mid-playback.txt)
+                    continue
+                if isinstance(event, ConnectionClosed):
+                    raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
+                if isinstance(event, CommandFailed):
+                    if event.dead_channel:
+                        raise self._gone("caller")
+                    raise AgiCommandError(event)
+                assert isinstance(event, Response)
+                break
+        except asyncio.CancelledError:
+            # The answer will never be read: the session cannot be used any more.
+            self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
+            raise
+        if hung_up:
+            raise self._gone("caller")
+        if self._failed_prompt is not None:
+            log.warning(
+                "%s prompt %r could not be played (missing sound file?)",
+                self.label,
+                self._failed_prompt,
+            )
+            self._failed_prompt = None
+        return event
 
     def _gone(self, cause: str) -> ChannelGone:
         if self.gone is None:

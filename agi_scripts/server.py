@@ -44,7 +44,7 @@ DEFAULT_CALL_DEADLINE_S: Final = 3600.0
 # After the grace period, cancelled calls get this long to hand back and save journeys.
 CANCEL_WAIT_S: Final = 10.0
 # Causes of a lost channel that are the caller's doing, not a fault worth a warning.
-_ROUTINE: Final = frozenset({"caller", "asterisk-closed"})
+_ROUTINE: Final = frozenset({"caller", "asterisk-closed", "cancelled"})
 
 
 class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -109,6 +109,7 @@ class FastAgiServer:
         port: int = 4573,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         call_deadline_s: float | None = DEFAULT_CALL_DEADLINE_S,
+        backlog: int = 1024,
     ) -> None:
         table: dict[str, Route] = {}
         for route in routes:
@@ -120,6 +121,9 @@ class FastAgiServer:
         self._port = port
         self.timeouts = timeouts
         self.call_deadline_s = call_deadline_s
+        # Asterisk opens one connection per call: a burst of calls must not overflow
+        # the listen queue (asyncio's default is 100).
+        self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._calls: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
@@ -130,14 +134,19 @@ class FastAgiServer:
 
     async def start(self) -> None:
         """Listen. Raises OSError when the address is taken (the caller names it)."""
-        self._server = await asyncio.start_server(self._on_connection, self.host, self._port)
+        self._server = await asyncio.start_server(
+            self._on_connection, self.host, self._port, backlog=self.backlog
+        )
+        self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def port(self) -> int:
-        """The port actually bound (useful with port 0)."""
-        if self._server is None or not self._server.sockets:
-            return self._port
-        return int(self._server.sockets[0].getsockname()[1])
+        """The port bound by `start()` (the one asked for, or a free one for port 0)."""
+        return self._port
+
+    @property
+    def accepting(self) -> bool:
+        return self._server is not None and self._server.is_serving()
 
     @property
     def live_calls(self) -> int:
@@ -147,13 +156,19 @@ class FastAgiServer:
         """Until no call is live (tests, and `serve` before it stops)."""
         await self._idle.wait()
 
+    def stop_accepting(self) -> None:
+        """Close the listening socket: Asterisk's next calls fail over (its dialplan goes
+        on with CALLPOP_OUTCOME empty: the operator), live calls are not touched."""
+        if self._server is not None:
+            self._server.close()
+
     async def shutdown(self, grace_s: float) -> None:
         """Stop accepting, give live calls `grace_s` to finish, then cancel the rest:
         each is handed back to the dialplan (`CALLPOP_OUTCOME=error`, the operator queue)
         by the runner, or by Asterisk itself when the connection closes (an empty
         outcome routes to the operator too)."""
+        self.stop_accepting()
         if self._server is not None:
-            self._server.close()
             await self._server.wait_closed()
         live = set(self._calls)
         if live:

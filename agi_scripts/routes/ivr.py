@@ -20,7 +20,7 @@ from ivr.errors import FlowError
 from ivr.events import Caller
 from ivr.flow import Flow
 from ivr.outcome import error_variables
-from ivr.ports import CallServices
+from ivr.ports import CallServices, ChannelGone
 from ivr.runner import CallInfo, Clock, run_call
 from ivr.session import Session
 
@@ -42,7 +42,13 @@ class IvrHandler:
     async def __call__(self, request: AgiRequest) -> None:
         channel, env = request.channel, request.environment
         flow = request.query.get("flow") or DEFAULT_FLOW
-        call_id = await channel.get_variable("CHANNEL(linkedid)") or env.uniqueid
+        call_id = env.uniqueid
+        try:
+            call_id = await channel.get_variable("CHANNEL(linkedid)") or call_id
+        except ChannelGone:
+            # Gone before the IVR began: the session still runs (and ends at once) so
+            # the journey records a caller who left at the very start.
+            pass
         try:
             session = Session(self.flows, flow)
         except FlowError as exc:
@@ -52,10 +58,15 @@ class IvrHandler:
                 flow,
                 exc,
             )
-            await channel.set_variables(error_variables(call_id, flow, None))
-            await channel.finish(hangup=False)
+            if channel.gone is None:
+                await channel.set_variables(error_variables(call_id, flow, None))
+                await channel.finish(hangup=False)
             return
-        await channel.answer()
+        if channel.gone is None:
+            try:
+                await channel.answer()
+            except ChannelGone:
+                pass
         info = CallInfo(
             call_id=call_id,
             caller=Caller(number=env.caller_number, name=env.caller_name),

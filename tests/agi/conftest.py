@@ -1,0 +1,20 @@
+"""Fixtures for the AGI driver tests (helpers are in harness.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ivr.compiled import CompiledFlows
+from ivr.lint import check_dialplan
+
+from .harness import DIALPLAN, MemoryServices
+
+
+@pytest.fixture(scope="session")
+def sample_flows() -> CompiledFlows:
+    return CompiledFlows(check_dialplan(DIALPLAN).flows)
+
+
+@pytest.fixture
+def services() -> MemoryServices:
+    return MemoryServices()

@@ -125,8 +125,11 @@ class Config(_Section):
     ami: AmiSettings | None = None
     crm: CrmSettings = CrmSettings()
     web_origins: tuple[str, ...] = ()
+    web_secret: str | None = Field(
+        default=None, repr=False, description="key that signs agent sessions (environment only)"
+    )
     web_secret_file: Path | None = Field(
-        default=None, description="key that signs agent sessions (or $CALLPOP_WEB_SECRET)"
+        default=None, description="file holding the key that signs agent sessions"
     )
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     source: Path | None = Field(default=None, description="the file this came from, if any")

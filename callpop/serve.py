@@ -33,6 +33,9 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from agi_scripts.routes.connected import connected_route
+from agi_scripts.routes.ivr import ivr_route
+from agi_scripts.server import FastAgiServer
 from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
 from callpop.journeys import JourneyStore
@@ -41,6 +44,9 @@ from callpop.services import IvrServices
 from crm_adapter.factory import CrmStack, build_crm
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
+from ivr.ari.handler import IvrCallHandler
+from ivr.ari.serving import ari_app_context
+from ivr.compiled import CompiledFlows
 from ivr.lint import check_dialplan
 from ivr.loader import Dialplan
 from screenpop.app import create_app
@@ -85,13 +91,13 @@ class Runtime:
 
 
 RUNTIME = web.AppKey("callpop_runtime", Runtime)
+FASTAGI = web.AppKey("callpop_fastagi", FastAgiServer)
 
 
-def read_session_key(config: Config, environ: dict[str, str]) -> bytes | None:
+def read_session_key(config: Config) -> bytes | None:
     """`CALLPOP_WEB_SECRET` or `web_secret_file`: the key that signs agent sessions."""
-    value = environ.get("CALLPOP_WEB_SECRET")
-    if value:
-        return value.encode("utf-8")
+    if config.web_secret:
+        return config.web_secret.encode("utf-8")
     if config.web_secret_file is not None:
         try:
             return config.web_secret_file.read_bytes().strip()
@@ -122,7 +128,7 @@ async def build_runtime(
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
     )
-    session_key = read_session_key(config, environ)
+    session_key = read_session_key(config)
     if session_key is None:
         log.warning(
             "no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart"
@@ -170,6 +176,51 @@ def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
     return ami
 
 
+def _fastagi_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def fastagi(app: web.Application) -> AsyncIterator[None]:
+        config = runtime.config
+        services = runtime.services.for_driver("fastagi")
+        flows = CompiledFlows(runtime.dialplan.flows)
+        server = FastAgiServer(
+            [ivr_route(flows, services), connected_route(services)],
+            host=config.fastagi.host,
+            port=config.fastagi.port,
+        )
+        try:
+            await server.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortBusy("FastAGI", str(config.fastagi)) from None
+            raise
+        app[FASTAGI] = server
+        log.info("FastAGI: listening on %s:%d (routes /ivr, /connected)", config.fastagi.host, server.port)
+        yield
+        await server.shutdown(grace_s=config.shutdown_grace_s)
+
+    return fastagi
+
+
+async def _stop_accepting_calls(app: web.Application) -> None:
+    # Asterisk's next calls must fail over to the operator at once, not queue up
+    # behind a server that is draining.
+    server = app.get(FASTAGI)
+    if server is not None:
+        server.stop_accepting()
+
+
+def _ari_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ari(app: web.Application) -> AsyncIterator[None]:
+        settings = runtime.config.ari
+        assert settings is not None
+        services = runtime.services.for_driver("ari")
+        handler = IvrCallHandler(CompiledFlows(runtime.dialplan.flows), services)
+        async with ari_app_context(settings, handler, grace_s=runtime.config.shutdown_grace_s):
+            log.info("ARI: Stasis app %r on %s", settings.app, settings.url)
+            yield
+
+    return ari
+
+
 def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     config = runtime.config
     app = create_app(
@@ -185,6 +236,10 @@ def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> we
     app.cleanup_ctx.append(_relay_context(runtime))
     if config.ami is not None:
         app.cleanup_ctx.append(_ami_context(runtime))
+    if config.ari is not None:
+        app.cleanup_ctx.append(_ari_context(runtime))
+    app.cleanup_ctx.append(_fastagi_context(runtime))
+    app.on_shutdown.insert(0, _stop_accepting_calls)
     return app
 
 
@@ -217,7 +272,8 @@ async def serve(
     try:
         await runner.setup()
         await _start_site(runner, config)
-        log.info("serving agents on http://%s", config.web)
+        for address in runner.addresses:
+            log.info("web: serving agents on http://%s:%d", address[0], address[1])
         if on_ready is not None:
             on_ready(runtime, runner)
         await stop.wait()

@@ -36,15 +36,31 @@ class IvrServices:
         journeys: JourneyStore | None,
         metrics: Metrics,
         lookup_budget_ms: int,
+        driver: str = "fastagi",
     ) -> None:
         self._crm = crm
         self._bus = bus
         self._journeys = journeys
         self._metrics = metrics
         self._budget_s = lookup_budget_ms / 1000
+        self._lookup_budget_ms = lookup_budget_ms
+        self.driver = driver
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
+
+    def for_driver(self, driver: str) -> IvrServices:
+        """The same services, counting calls under another driver's label."""
+        twin = IvrServices(
+            crm=self._crm,
+            bus=self._bus,
+            journeys=self._journeys,
+            metrics=self._metrics,
+            lookup_budget_ms=self._lookup_budget_ms,
+            driver=driver,
+        )
+        twin.on_call_started = self.on_call_started
+        return twin
 
     async def lookup(
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
@@ -56,8 +72,15 @@ class IvrServices:
 
     async def publish(self, event: CallEvent) -> None:
         if event.type == "ivr.started":
+            self._metrics.calls_in_ivr.labels(self.driver).inc()
             for hook in self.on_call_started:
                 hook(event.call_id)
+        elif event.type == "ivr.ended":
+            self._metrics.calls_in_ivr.labels(self.driver).dec()
+            outcome = str(event.data.get("outcome") or "unknown")
+            self._metrics.calls.labels(self.driver, outcome).inc()
+            if outcome == "error":
+                self._metrics.ivr_errors.labels(self.driver).inc()
         try:
             await self._bus.publish(event)
         except BusClosed:

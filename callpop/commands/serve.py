@@ -11,6 +11,7 @@ import click
 from callpop.config import ConfigError, load_config
 from callpop.logs import setup_logging
 from callpop.serve import PortBusy, serve
+from ivr.ari.errors import AriUnauthorized
 from ivr.loader import LoadError
 
 
@@ -42,6 +43,9 @@ def command(ctx: click.Context, log_level: str) -> None:
         for finding in exc.findings:
             click.echo(finding.format(), err=True)
         click.echo("callpop serve: the dialplan has errors (run callpop lint)", err=True)
+        sys.exit(1)
+    except AriUnauthorized as exc:
+        click.echo(f"callpop serve: {exc}", err=True)
         sys.exit(1)
     except PortBusy as exc:
         click.echo(f"callpop serve: {exc}", err=True)

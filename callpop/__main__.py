@@ -1,0 +1,5 @@
+"""`python -m callpop` is the `callpop` command."""
+
+from callpop.cli import main
+
+main()

@@ -1,0 +1,212 @@
+"""`callpop serve`: the whole thing wired from callpop.yaml, started and stopped as an
+operator would, with Asterisk played by the FastAGI simulator over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from callpop.config import load_config
+from callpop.pbx_sim.agi_channel import SimOptions
+from callpop.pbx_sim.fastagi import call_fastagi
+from callpop.pbx_sim.script import CallerId, CallerScript
+from callpop.serve import FASTAGI, build_app, build_runtime
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.tables import calls, journeys
+
+# No `hours` node: these tests run at any time of day with the real clock.
+FLOW = """\
+entry: welcome
+nodes:
+  welcome:
+    type: play
+    prompts: [{sound: hello, text: Hello.}]
+    next: main_menu
+  main_menu:
+    type: menu
+    prompts: [{sound: acme-main-menu, text: "For billing press 1, for sales press 2."}]
+    options:
+      "1": {goto: billing_menu, topic: billing}
+      "2": {goto: sales, topic: sales}
+  billing_menu:
+    type: menu
+    prompts: [{sound: acme-billing-menu, text: "For a payment press 1, for a charge press 2."}]
+    options:
+      "1": {goto: billing, topic: payments}
+      "2": {goto: billing, topic: billing}
+  billing:
+    type: transfer
+    queue: billing
+    prompts: [{sound: pls-hold-while-try, text: Please hold.}]
+  sales:
+    type: transfer
+    queue: sales
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _billing_call(n: int) -> CallerScript:
+    # main menu 1 (billing), billing menu 2 (question about a charge) -> queue billing
+    return CallerScript.parse(
+        "1 2", caller=CallerId(f"+1555123{n:04d}", f"Caller {n}"), uniqueid=f"1795389902.{n}"
+    )
+
+
+def _write_config(tmp_path: Path, *, fastagi: int, web: int, grace_s: float = 30) -> Path:
+    flows = tmp_path / "dialplan" / "flows"
+    flows.mkdir(parents=True, exist_ok=True)
+    (flows / "main.yaml").write_text(FLOW, encoding="utf-8")
+    path = tmp_path / "callpop.yaml"
+    path.write_text(
+        f"fastagi: 127.0.0.1:{fastagi}\nweb: 127.0.0.1:{web}\n"
+        "database: sqlite:///./callpop.db\ndialplan: ./dialplan\n"
+        f"shutdown_grace_s: {grace_s}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[TestServer, int]]:
+    config = load_config(
+        _write_config(tmp_path, fastagi=0, web=0), environ={"CALLPOP_WEB_SECRET": "k" * 32}
+    )
+    runtime = await build_runtime(config, environ={"CALLPOP_WEB_SECRET": "k" * 32})
+    app = build_app(runtime)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield server, app[FASTAGI].port
+    finally:
+        await server.close()
+        await runtime.aclose()
+
+
+async def test_metrics_are_prometheus_text_and_count_calls_by_outcome(
+    served: tuple[TestServer, int],
+) -> None:
+    server, agi_port = served
+    async with aiohttp.ClientSession() as http:
+        before = await (await http.get(server.make_url("/metrics"))).text()
+        records = await asyncio.gather(
+            *(call_fastagi("127.0.0.1", agi_port, _billing_call(n)) for n in range(3))
+        )
+        after = await (await http.get(server.make_url("/metrics"))).text()
+    assert [r.variables.get("CALLPOP_QUEUE") for r in records] == ["billing"] * 3
+    counted = _metric(after, "callpop_calls_total", driver="fastagi", outcome="queue")
+    assert counted - _metric(before, "callpop_calls_total", driver="fastagi", outcome="queue") == 3
+    assert _metric(after, "callpop_calls_in_ivr", driver="fastagi") == 0
+
+
+async def test_readyz_says_ready_once_everything_is_up(served: tuple[TestServer, int]) -> None:
+    server, _ = served
+    async with aiohttp.ClientSession() as http:
+        response = await http.get(server.make_url("/readyz"))
+    assert response.status == 200
+
+
+# --- as an operator runs it: a process, a config file, signals ----------------------------
+
+
+async def _run_serve(config: Path, *extra: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOP_")}
+    env["CALLPOP_WEB_SECRET"] = "k" * 32
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "callpop", "--config", str(config), "serve", *extra,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )
+
+
+async def _wait_ready(web_port: int, proc: asyncio.subprocess.Process) -> None:
+    async with asyncio.timeout(60), aiohttp.ClientSession() as http:
+        while proc.returncode is None:
+            try:
+                response = await http.get(f"http://127.0.0.1:{web_port}/readyz")
+                if response.status == 200:
+                    return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("callpop serve exited before it was ready")
+
+
+async def test_a_bad_config_exits_1_naming_file_line_and_column(tmp_path: Path) -> None:
+    config = tmp_path / "callpop.yaml"
+    config.write_text("web: 127.0.0.1:8080\nfastagi: nonsense\n", encoding="utf-8")
+    proc = await _run_serve(config)
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert f"{config}:2:1" in err.decode()
+
+
+async def test_a_busy_port_exits_1_saying_which_port(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = _write_config(tmp_path, fastagi=port, web=_free_port())
+        proc = await _run_serve(config)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1
+    assert re.search(rf"FastAGI on 127\.0\.0\.1:{port}: the port is already in use", err.decode())
+
+
+@pytest.mark.slow
+async def test_sigterm_during_50_live_calls_lets_them_finish_and_saves_every_journey(
+    tmp_path: Path,
+) -> None:
+    agi_port, web_port = _free_port(), _free_port()
+    config = _write_config(tmp_path, fastagi=agi_port, web=web_port, grace_s=60)
+    proc = await _run_serve(config)
+    await _wait_ready(web_port, proc)
+    # Prompts play at a fifth of real time: every call is mid-IVR when SIGTERM lands.
+    slow = SimOptions(time_scale=0.2)
+    calls_task = asyncio.gather(
+        *(call_fastagi("127.0.0.1", agi_port, _billing_call(n), options=slow) for n in range(50))
+    )
+    async with asyncio.timeout(60), aiohttp.ClientSession() as http:
+        while True:
+            text = await (await http.get(f"http://127.0.0.1:{web_port}/metrics")).text()
+            if _metric(text, "callpop_calls_in_ivr", driver="fastagi") == 50:
+                break
+            await asyncio.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    records = await asyncio.wait_for(calls_task, 120)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert [r.variables.get("CALLPOP_OUTCOME") for r in records] == ["queue"] * 50
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
+    try:
+        async with engine.connect() as conn:
+            saved = (await conn.execute(select(journeys.c.call_id))).scalars().all()
+            outcomes = (await conn.execute(select(calls.c.outcome))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert len(saved) == 50
+    assert set(outcomes) == {"queue"}

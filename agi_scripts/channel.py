@@ -255,13 +255,23 @@ class AgiChannel:
             await self.run(cmd.set_variable(name, value))
 
     async def finish(self, *, hangup: bool) -> None:
-        """Hang up (`HANGUP`), or return to the dialplan: the owner closes the session
-        and Asterisk goes on at the next priority (routing.txt)."""
+        """Hang up (`HANGUP`), or return to the dialplan, which goes on at the next
+        priority (routing.txt). Either way the AGI ends here: our side is half-closed
+        at once, so the caller reaches the queue while the journey is being saved."""
         if self.gone is not None:
             raise ChannelGone(self.gone)
         if hangup:
             await self.run(cmd.hangup())  # agi-hangup-command.txt: 200 result=1, HANGUP
         self.finished = True
+        self._write_eof()
+
+    def _write_eof(self) -> None:
+        writer = self.writer
+        try:
+            if writer.can_write_eof() and not writer.is_closing():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            pass
 
     # --- commands for the engine's actions ------------------------------------------------
 
@@ -345,12 +355,11 @@ class AgiChannel:
         """End the session: half-close so Asterisk sends its last HANGUP and closes
         (half-close.txt), then close; a peer that does not close in time is cut off."""
         writer = self.writer
+        self._write_eof()
         try:
-            if writer.can_write_eof() and not writer.is_closing():
-                writer.write_eof()
-                async with asyncio.timeout(self.timeouts.close):
-                    while await self.reader.read(_READ_SIZE):
-                        pass  # the last HANGUP, or a response nobody waits for
+            async with asyncio.timeout(self.timeouts.close):
+                while await self.reader.read(_READ_SIZE):
+                    pass  # the last HANGUP, or a response nobody waits for
         except (TimeoutError, ConnectionError, OSError):
             pass
         writer.close()

@@ -1,0 +1,226 @@
+"""The classic process-per-call AGI script, for sites that cannot use FastAGI.
+
+    exten => 7000,1,AGI(/opt/callpop/.venv/bin/python,-m,agi_scripts.script,/etc/callpop/callpop.yaml,main)
+
+(`callpop asterisk-config` emits that line with this installation's paths.) Asterisk
+runs the program with the config path and the flow as arguments and speaks AGI on its
+stdin/stdout. The script runs the same engine through the same runner and the same
+route code as the FastAGI server (`IvrHandler`), over the same codec and `AgiChannel`;
+only the process around them differs.
+
+Built on pyst2's `asterisk.agi.AGI`, which reads the environment block and installs a
+SIGHUP handler (Asterisk signals a hang-up to a script with SIGHUP, not a `HANGUP`
+line). Its command methods are not used: its `get_result` cannot tell GET DATA's
+`200 result= (timeout)` from `#` (get-data.txt), raises on the `-1` of a merely
+missing prompt, and its `_quote` escapes nothing. The bytes it reads go through the
+codec as well, so the environment is validated the same way under both drivers.
+
+SIGHUP, handled cleanly: during the call it means the caller hung up (the channel
+ends the session; Asterisk also answers -1 or 511); after the IVR handed the call back
+it is only Asterisk saying the AGI is over (it sends one when our stdout closes) and
+must not kill the process while it saves the journey.
+
+Nothing but AGI may reach stdout: once the environment is read, the AGI pipes are moved
+to private descriptors and stdin/stdout point at /dev/null, so a stray print from any
+library cannot corrupt the protocol. Logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from asterisk.agi import AGI, AGISIGHUPHangup
+
+from agi_scripts.channel import AgiChannel
+from agi_scripts.codec import AgiConnection, Environment
+from agi_scripts.errors import RemoteProtocolError
+from agi_scripts.routes.ivr import DEFAULT_FLOW, IvrHandler
+from agi_scripts.server import AgiRequest, CallLog
+from ivr.outcome import error_variables
+from ivr.ports import CallServices
+
+__all__ = ["main"]
+
+log = logging.getLogger("agi_scripts.script")
+
+USAGE = "usage: python -m agi_scripts.script CONFIG_FILE [FLOW]"
+
+
+class _EnvironmentReader:
+    """What pyst2 reads the environment block from: fd 0, one byte at a time so that
+    nothing after the block is taken from the pipe, each byte also fed to the codec."""
+
+    def __init__(self, fd: int, conn: AgiConnection) -> None:
+        self.fd = fd
+        self.conn = conn
+
+    def readline(self) -> bytes:
+        line = bytearray()
+        while not line.endswith(b"\n"):
+            byte = os.read(self.fd, 1)
+            self.conn.receive_data(byte)  # b"" is EOF for the codec too
+            if not byte:
+                break
+            line += byte
+        return bytes(line)
+
+
+class _Discard:
+    """pyst2 echoes every environment line (caller name included) to stderr."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _private_stdio() -> tuple[int, int]:
+    """Move the AGI pipes off fds 0 and 1, and point those at /dev/null."""
+    agi_in, agi_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    return agi_in, agi_out
+
+
+async def _streams(agi_in: int, agi_out: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(agi_in, "rb", buffering=0)
+    )
+    transport, protocol = await loop.connect_write_pipe(
+        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
+        os.fdopen(agi_out, "wb", buffering=0),
+    )
+    return reader, asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+ServicesFactory = Callable[[Path], Awaitable[tuple[Any, CallServices, Callable[[], Awaitable[None]]]]]
+
+
+async def build_services(config_path: Path) -> tuple[Any, CallServices, Callable[[], Awaitable[None]]]:
+    """Flows, CallServices and their closer, from the config file (the composition is
+    serve's, without the bus: the pop follows the journey saved in the database)."""
+    # The script is its own composition root; the stack is imported here, once the
+    # environment is read, not when the driver's modules are.
+    from callpop.config import load_config
+    from callpop.journeys import JourneyStore
+    from callpop.metrics import Metrics
+    from callpop.services import IvrServices
+    from crm_adapter.factory import build_crm
+    from crm_adapter.sql.engine import create_engine
+    from ivr.compiled import CompiledFlows
+    from ivr.lint import check_dialplan
+    from screenpop.bus import InProcessBus
+
+    config = load_config(config_path, os.environ)
+    flows = CompiledFlows(check_dialplan(Path(config.dialplan)).flows)
+    engine = create_engine(config.database)
+    try:
+        crm = await build_crm(config.crm, config.phone, engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    services = IvrServices(
+        crm=crm.crm,
+        bus=InProcessBus(),  # nobody listens in this process
+        journeys=JourneyStore(engine),
+        metrics=Metrics(),
+        lookup_budget_ms=config.crm.lookup_budget_ms,
+    )
+
+    async def aclose() -> None:
+        await crm.aclose()
+        await engine.dispose()
+
+    return flows, services, aclose
+
+
+async def run_script(
+    conn: AgiConnection,
+    env: Environment,
+    agi: AGI,
+    config_path: Path,
+    flow: str,
+    *,
+    agi_in: int,
+    agi_out: int,
+    factory: ServicesFactory = build_services,
+) -> int:
+    reader, writer = await _streams(agi_in, agi_out)
+    label = f"[{env.uniqueid}]"
+    channel = AgiChannel(reader, writer, connection=conn, label=label)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, channel.hangup_signalled)
+    try:
+        agi.test_hangup()  # a SIGHUP that came while pyst2's handler was in place
+    except AGISIGHUPHangup:
+        channel.hangup_signalled()
+    call_log = CallLog(log, {"uniqueid": env.uniqueid, "peer": "stdio"})
+    status = 0
+    try:
+        try:
+            flows, services, aclose = await factory(config_path)
+        except Exception as exc:
+            # No flows, no IVR: the caller goes on to the operator (the `error` route).
+            call_log.error("cannot start the IVR from %s: %s", config_path, exc)
+            if channel.gone is None:
+                await channel.set_variables(error_variables(env.uniqueid, flow, None))
+                await channel.finish(hangup=False)
+            return 1
+        try:
+            request = AgiRequest(env, "script", MappingProxyType({"flow": flow}), channel, call_log)
+            await IvrHandler(flows, services)(request)
+        finally:
+            await aclose()
+        if channel.gone not in (None, "caller"):
+            call_log.warning("closing: %s (%s)", channel.gone, channel.broken_detail)
+    except Exception:
+        call_log.exception("the AGI script failed")
+        status = 1
+    finally:
+        await channel.close()
+        # Asterisk's end-of-AGI SIGHUP may come late: it must not kill a finished script.
+        loop.remove_signal_handler(signal.SIGHUP)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="callpop-agi %(levelname)s %(message)s"
+    )
+    if not 1 <= len(args) <= 2:
+        print(USAGE, file=sys.stderr)
+        return 2
+    config_path = Path(args[0])
+    flow = args[1] if len(args) == 2 and args[1] else DEFAULT_FLOW
+    conn = AgiConnection()
+    # pyst2 reads the environment (through the codec) and installs its SIGHUP handler.
+    agi = AGI(stdin=_EnvironmentReader(0, conn), stdout=sys.stdout, stderr=_Discard())
+    try:
+        env = conn.next_event()
+    except RemoteProtocolError as exc:
+        log.error("not an AGI environment on stdin: %s", exc)
+        return 1
+    if not isinstance(env, Environment):
+        log.error("%s", "stdin ended before the AGI environment block")
+        return 1
+    agi_in, agi_out = _private_stdio()
+    return asyncio.run(run_script(conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

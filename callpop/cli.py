@@ -14,6 +14,7 @@ import click
 from callpop.commands import agents as agents_cmd
 from callpop.commands import crm as crm_cmd
 from callpop.commands import db as db_cmd
+from callpop.commands import demo as demo_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
@@ -44,6 +45,7 @@ cli.add_command(serve_cmd.command)
 cli.add_command(db_cmd.command)
 cli.add_command(crm_cmd.command)
 cli.add_command(init_cmd.command)
+cli.add_command(demo_cmd.command)
 
 
 def main() -> None:

@@ -1,0 +1,336 @@
+/* callpop demo: the test phone. Plain JS, no build step.
+ * Everything from the server (prompt texts, caller names, AGI lines) is placed with
+ * textContent through callpop.el: never innerHTML. */
+"use strict";
+
+(function () {
+  const {el, clear, boot, duration, setConn} = window.callpop;
+  const data = boot();
+  const KEYS = "0123456789*#";
+  const IN_CALL = new Set(["dialing", "ivr", "queue", "ringing", "connected", "voicemail"]);
+
+  const $ = (id) => document.getElementById(id);
+  const handset = $("handset");
+  const transcript = $("transcript");
+  const state = {
+    caller: null,        // {number, name}
+    call: "idle",        // idle | dialing | ivr | queue | ringing | connected | voicemail | ended
+    startedAt: 0,
+    connectedAt: 0,
+    keys: "",
+    socket: null,
+    attempt: 0,
+  };
+
+  /* --- the callers list --------------------------------------------------------------- */
+
+  function tierBadge(tier) {
+    return el("span", {class: "tier tier-" + (tier === "vip" ? "vip" : tier === "business" ? "business" : "standard")},
+      tier === "vip" ? "VIP" : tier);
+  }
+
+  function selectCaller(caller, node) {
+    state.caller = caller;
+    document.querySelectorAll(".caller").forEach((n) => n.setAttribute("aria-pressed", "false"));
+    if (node) node.setAttribute("aria-pressed", "true");
+    renderScreen();
+  }
+
+  function renderCallers() {
+    const list = clear($("callers"));
+    data.callers.forEach((c, i) => {
+      const caller = {number: c.number, name: c.name};
+      const item = el("button", {type: "button", class: "caller", "aria-pressed": "false",
+          dataset: {number: c.number}},
+        el("span", {class: "caller-avatar", "aria-hidden": "true"}, c.name.slice(0, 1)),
+        el("span", {class: "caller-main"},
+          el("span", {class: "caller-name"}, c.name),
+          el("span", {class: "caller-number mono"}, c.number)),
+        el("span", {class: "caller-meta"},
+          tierBadge(c.tier),
+          c.open_cases ? el("span", {class: "caller-cases small"}, c.open_cases + (c.open_cases > 1 ? " open cases" : " open case")) : null));
+      item.addEventListener("click", () => selectCaller(caller, item));
+      list.appendChild(el("li", null, item));
+      if (i === 0) selectCaller(caller, item);
+    });
+    const unknown = {number: data.unknown_number, name: ""};
+    const item = el("button", {type: "button", class: "caller caller-unknown", "aria-pressed": "false",
+        dataset: {number: data.unknown_number}},
+      el("span", {class: "caller-avatar", "aria-hidden": "true"}, "?"),
+      el("span", {class: "caller-main"},
+        el("span", {class: "caller-name"}, "Unknown caller"),
+        el("span", {class: "caller-number mono"}, data.unknown_number)),
+      el("span", {class: "caller-meta"}, el("span", {class: "tier tier-none"}, "not in CRM")));
+    item.addEventListener("click", () => selectCaller(unknown, item));
+    list.appendChild(el("li", null, item));
+  }
+
+  $("custom-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const number = $("custom-number").value.trim();
+    if (!number) { $("custom-number").focus(); return; }
+    selectCaller({number, name: $("custom-name").value.trim()}, null);
+  });
+
+  /* --- the socket ------------------------------------------------------------------------ */
+
+  function connect() {
+    const url = new URL("/demo/phone/ws", location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(url.toString());
+    state.socket = ws;
+    setConn("connecting", state.attempt ? "Reconnecting…" : "Connecting…");
+    ws.addEventListener("open", () => {
+      state.attempt = 0;
+      setConn("up", "PBX ready");
+      renderScreen();
+    });
+    ws.addEventListener("message", (event) => {
+      let msg;
+      try { msg = JSON.parse(event.data); } catch (_e) { return; }
+      onMessage(msg);
+    });
+    ws.addEventListener("close", () => {
+      if (state.socket !== ws) return;
+      state.socket = null;
+      if (IN_CALL.has(state.call)) ended("The connection to the demo PBX was lost.");
+      state.attempt += 1;
+      setConn("down", "PBX unreachable");
+      renderScreen();
+      setTimeout(connect, Math.min(10000, 500 * Math.pow(2, state.attempt - 1)));
+    });
+  }
+
+  function send(obj) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(obj));
+      return true;
+    }
+    return false;
+  }
+
+  /* --- the call ----------------------------------------------------------------------------- */
+
+  function dial() {
+    if (!state.caller || IN_CALL.has(state.call)) return;
+    if (!send({type: "dial", number: state.caller.number, name: state.caller.name || null})) return;
+    clear(transcript);
+    state.call = "dialing";
+    state.startedAt = Date.now();
+    state.connectedAt = 0;
+    state.keys = "";
+    note("Calling " + data.extension + " as " + (state.caller.name ? state.caller.name + " " : "") + state.caller.number, "call");
+    renderScreen();
+  }
+
+  function hangup() {
+    if (!IN_CALL.has(state.call)) return;
+    send({type: "hangup"});
+  }
+
+  function press(key) {
+    if (!IN_CALL.has(state.call) || KEYS.indexOf(key) < 0) return;
+    send({type: "key", key});
+    const button = document.querySelector('.key[data-key="' + CSS.escape(key) + '"]');
+    if (button) {
+      button.classList.add("key-hit");
+      setTimeout(() => button.classList.remove("key-hit"), 160);
+    }
+  }
+
+  function ended(reason) {
+    state.call = "ended";
+    $("screen-line").textContent = reason;
+    stopPlaying();
+    note(reason, "end");
+    renderScreen();
+  }
+
+  /* --- messages from the PBX ------------------------------------------------------------------ */
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "state": return onState(msg);
+      case "heard": return onHeard(msg);
+      case "key":
+        state.keys = (state.keys + msg.key).slice(-24);
+        $("screen-keys").textContent = state.keys;
+        return entry("t-key", el("span", {class: "t-label"}, "You"), el("span", {class: "t-text"}, "pressed ", el("kbd", null, msg.key)));
+      case "outcome": return onOutcome(msg);
+      case "queue": return onQueue(msg);
+      case "connected":
+        state.call = "connected";
+        state.connectedAt = Date.now();
+        stopPlaying();
+        note(msg.agent + " answered" + (msg.queue ? " (queue " + msg.queue + ")" : "") + ": you are talking to an agent. Their desk shows who you are and what you chose in the IVR.", "good");
+        $("screen-line").textContent = "Talking to " + msg.agent;
+        return renderScreen();
+      case "wire":
+        return wire(msg.who, msg.line);
+      case "notice":
+        return note(msg.text, "warn");
+      case "error":
+        return note(msg.text, "warn");
+      default:
+        return undefined;
+    }
+  }
+
+  function onState(msg) {
+    if (msg.state === "ended") return ended(msg.reason || "Call ended.");
+    state.call = msg.state;
+    if (msg.state === "ivr") note("Answered by callpop's IVR over FastAGI: " + msg.agi, "call");
+    if (msg.state === "queue") {
+      stopPlaying();
+      $("screen-line").textContent = "On hold in queue " + msg.queue;
+    }
+    if (msg.state === "ringing") note("Dialling " + msg.agent + " (" + msg.interface + ")", "call");
+    if (msg.state === "voicemail") {
+      stopPlaying();
+      note("Voicemail " + msg.mailbox + ": speak after the tone, then press # or hang up.", "call");
+      $("screen-line").textContent = "Leaving a message…";
+    }
+    renderScreen();
+  }
+
+  function onOutcome(msg) {
+    const v = msg.variables || {};
+    const parts = ["IVR outcome: " + msg.outcome];
+    if (msg.target) parts.push(msg.target);
+    if (v.CALLPOP_PRIORITY) parts.push("priority " + v.CALLPOP_PRIORITY);
+    if (v.CALLPOP_TOPIC) parts.push("topic " + v.CALLPOP_TOPIC);
+    const line = note(parts.join(" · "), "outcome");
+    const vars = Object.keys(v).sort().filter((k) => v[k] !== "");
+    if (vars.length) {
+      line.appendChild(el("div", {class: "t-vars mono"}, vars.map((k) => el("span", null, k + "=" + v[k]))));
+    }
+  }
+
+  function onQueue(msg) {
+    const who = msg.ringing && msg.ringing.length ? "ringing " + msg.ringing.join(", ") : "no agent free yet: log in at the agent desk";
+    note("Queue " + msg.queue + (msg.description ? " (" + msg.description + ")" : "") + ": position " + msg.position + ", " + who, "queue");
+    $("screen-line").textContent = msg.ringing && msg.ringing.length ? "Ringing " + msg.ringing.join(", ") + "…" : "On hold in queue " + msg.queue;
+  }
+
+  /* --- what plays now ------------------------------------------------------------------------ */
+
+  let playTimer = null;
+
+  function onHeard(msg) {
+    stopPlaying();
+    const box = $("now-playing");
+    box.hidden = false;
+    box.dataset.kind = msg.kind;
+    const progress = $("np-progress");
+    progress.style.transition = "none";
+    progress.style.width = "0%";
+    const interruptible = msg.keys && msg.keys.length > 0;
+    if (msg.kind === "listen") {
+      $("np-kind").textContent = "Listening";
+      $("np-text").textContent = "The IVR waits for your keys…";
+      $("np-hint").textContent = msg.ms ? "times out in " + Math.round(msg.ms / 1000) + " s" : "";
+    } else {
+      $("np-kind").textContent = msg.kind === "prompt" ? "Playing" : "Saying";
+      $("np-text").textContent = msg.text;
+      $("np-hint").textContent = interruptible ? "press a key any time" : "keys are ignored while this plays";
+      entry("t-prompt", el("span", {class: "t-label"}, "IVR"), el("span", {class: "t-text"}, msg.text),
+        msg.sound ? el("span", {class: "t-sound mono"}, msg.sound) : null);
+      $("screen-line").textContent = msg.text;
+    }
+    if (msg.ms) {
+      // start the bar on the next frame so the transition runs from 0
+      requestAnimationFrame(() => requestAnimationFrame(() => {
+        progress.style.transition = "width " + msg.ms + "ms linear";
+        progress.style.width = "100%";
+      }));
+      playTimer = setTimeout(() => { box.dataset.done = "true"; }, msg.ms);
+    }
+    box.dataset.done = "false";
+  }
+
+  function stopPlaying() {
+    clearTimeout(playTimer);
+    const box = $("now-playing");
+    box.hidden = true;
+  }
+
+  /* --- transcript --------------------------------------------------------------------------- */
+
+  function entry(cls, ...children) {
+    const empty = transcript.querySelector(".transcript-empty");
+    if (empty) empty.remove();
+    const item = el("li", {class: "t " + cls}, el("span", {class: "t-time mono"}, stamp()), ...children);
+    transcript.appendChild(item);
+    item.scrollIntoView({block: "nearest"});
+    return item;
+  }
+
+  function note(text, kind) {
+    return entry("t-event t-" + kind, el("span", {class: "t-text"}, text));
+  }
+
+  function wire(who, line) {
+    entry("t-wire", el("span", {class: "t-dir mono"}, who === "server" ? "callpop ▸" : "◂ asterisk"),
+      el("code", {class: "t-line"}, line));
+  }
+
+  function stamp() {
+    return state.startedAt ? duration(Date.now() - state.startedAt) : "";
+  }
+
+  $("show-wire").addEventListener("change", (event) => {
+    transcript.classList.toggle("show-wire", event.target.checked);
+  });
+
+  /* --- the handset's screen ------------------------------------------------------------------ */
+
+  const LABELS = {idle: "Ready", dialing: "Calling…", ivr: "In the IVR", queue: "On hold",
+    ringing: "Ringing…", connected: "Connected", voicemail: "Voicemail", ended: "Call ended"};
+
+  function renderScreen() {
+    handset.dataset.state = state.call;
+    $("screen-state").textContent = LABELS[state.call] || state.call;
+    const caller = state.caller;
+    $("screen-who").textContent = caller ? (caller.name || "Unknown caller") : "Choose a caller";
+    $("screen-number").textContent = caller ? caller.number : "";
+    if (state.call === "idle") $("screen-line").textContent = "Press the green button to call " + data.extension;
+    if (!IN_CALL.has(state.call)) $("screen-keys").textContent = state.keys;
+    const live = IN_CALL.has(state.call);
+    document.querySelectorAll(".key").forEach((k) => { k.disabled = !live; });
+    $("call-btn").hidden = live;
+    $("call-btn").disabled = !caller || !state.socket || state.socket.readyState !== WebSocket.OPEN;
+    $("hangup-btn").hidden = !live;
+    document.querySelectorAll(".caller").forEach((n) => { n.disabled = live; });
+    tick();
+  }
+
+  function tick() {
+    const timer = $("screen-timer");
+    if (IN_CALL.has(state.call)) {
+      timer.textContent = duration(Date.now() - (state.connectedAt || state.startedAt));
+    } else if (state.call === "idle") {
+      timer.textContent = "";
+    }
+  }
+
+  /* --- wiring -------------------------------------------------------------------------------- */
+
+  document.querySelectorAll(".key").forEach((button) => {
+    button.addEventListener("click", () => press(button.dataset.key));
+  });
+  $("call-btn").addEventListener("click", dial);
+  $("hangup-btn").addEventListener("click", hangup);
+  document.addEventListener("keydown", (event) => {
+    if (event.target instanceof HTMLInputElement || event.metaKey || event.ctrlKey || event.altKey) return;
+    if (KEYS.indexOf(event.key) >= 0 && IN_CALL.has(state.call)) { press(event.key); event.preventDefault(); }
+    else if (event.key === "Enter" && !IN_CALL.has(state.call)) { dial(); event.preventDefault(); }
+    else if (event.key === "Escape") hangup();
+  });
+
+  $("extension").textContent = data.extension;
+  $("ivr-clock").textContent = "IVR clock: " + data.ivr_clock + ".";
+  renderCallers();
+  renderScreen();
+  setInterval(tick, 1000);
+  connect();
+})();

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from callpop.commands import agents as agents_cmd
+from callpop.commands import asterisk_config as asterisk_config_cmd
 from callpop.commands import crm as crm_cmd
 from callpop.commands import db as db_cmd
 from callpop.commands import demo as demo_cmd
@@ -38,6 +39,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 cli.add_command(lint_cmd.command)
+cli.add_command(asterisk_config_cmd.command)
 cli.add_command(agents_cmd.command)
 cli.add_command(simulate_cmd.command)
 cli.add_command(graph_cmd.command)

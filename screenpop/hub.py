@@ -277,7 +277,7 @@ class Hub:
             self._resync(panel)
         was_online = self.online(account.id)
         self._panels.setdefault(account.id, []).append(panel)
-        if account.id not in self._alerter:
+        if account.id not in self._alerter and panel.embed_origin is None:
             self._give_alert(panel)
         else:
             panel.send(panel.protocol.alert(False))
@@ -295,7 +295,8 @@ class Hub:
             panel.send(panel.protocol.pop_event(f"pop.{view['state']}", seq=self.seq, pop=view))
 
     def _give_alert(self, panel: Panel) -> None:
-        if panel.view != "panel" or panel.protocol.hello is None:
+        # a widget on a CRM page does not ring: it must not take the alert from a tab
+        if panel.view != "panel" or panel.protocol.hello is None or panel.embed_origin is not None:
             return
         agent_id = panel.account.id
         current = self._alerter.get(agent_id)
@@ -320,8 +321,9 @@ class Hub:
             self._board_dirty.set()
         if self._alerter.get(agent_id) is panel:
             del self._alerter[agent_id]
-            if panels:
-                self._give_alert(panels[-1])
+            tabs = [p for p in panels if p.embed_origin is None]
+            if tabs:
+                self._give_alert(tabs[-1])
 
     # --- wallboard --------------------------------------------------------------------
 

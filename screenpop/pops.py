@@ -98,6 +98,9 @@ _KIND_OF_STATE: Mapping[PopState, ChangeKind] = {
 # How many finished calls are remembered so that late or replayed events for them
 # (an AgentRingNoAnswer after the Hangup) cannot bring a pop back.
 ENDED_CALLS_REMEMBERED = 10_000
+# Calls tracked at most. A call whose hang-up never reached us (AMI was down) would
+# stay for ever; past this many, the oldest calls with nothing left on a desk go.
+MAX_CALLS = 20_000
 
 
 class PopError(Exception):
@@ -332,6 +335,8 @@ class PopMachine:
                 return []
             call = self._calls[event.call_id] = _Call(event.call_id,
                                                       payload=self._payload_for(event.call_id))
+            if len(self._calls) > MAX_CALLS:
+                self._shed()
         if call.hung_up:
             return []
         pop = call.pops.get(agent.id)
@@ -421,6 +426,12 @@ class PopMachine:
         if call.hung_up and not any(p.active for p in call.pops.values()):
             del self._calls[call.call_id]
             self._remember_ended(call.call_id)
+
+    def _shed(self) -> None:
+        for call_id in [c for c, call in self._calls.items()
+                        if not any(p.active for p in call.pops.values())][: len(self._calls) - MAX_CALLS]:
+            del self._calls[call_id]
+            self._remember_ended(call_id)
 
     def _remember_ended(self, call_id: str) -> None:
         self._ended[call_id] = None

@@ -247,3 +247,16 @@ def test_every_transition_lands_in_a_known_state() -> None:
 ])
 def test_interfaces_compare_the_way_asterisk_names_them(raw: str, normal: str) -> None:
     assert normalise_interface(raw) == normal
+
+
+def test_calls_whose_hangup_never_came_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import screenpop.pops as pops_module
+    monkeypatch.setattr(pops_module, "MAX_CALLS", 2)
+    m = machine()
+    m.handle(ring("PJSIP/101", call="lost"))
+    m.handle(no_answer("PJSIP/101", call="lost"))  # nothing on a desk, hang-up never seen
+    m.handle(ring("PJSIP/101", call="live"))
+    m.handle(ring("PJSIP/102", call="new"))
+    assert not m.has_call("lost")
+    assert m.has_call("live") and m.has_call("new")  # active pops are never shed
+    assert m.handle(ring("PJSIP/101", call="lost")) == []

@@ -16,6 +16,7 @@ from playwright.async_api import Route, expect
 from crm_adapter.port import CustomerDraft
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, make_desk
+from tests.screenpop.wsclient import open_tab
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "widget-example.html"
 
@@ -128,3 +129,20 @@ async def test_an_embed_token_works_only_from_its_own_origin(tmp_path: Path) -> 
             fresh = await ws.receive_json()
             assert fresh["type"] == "token" and fresh["token"] != ""
             await ws.close()
+
+
+async def test_a_widget_never_takes_the_ring_from_the_agents_tab(tmp_path: Path) -> None:
+    crm_origin = "https://crm-a.example.test"
+    async for desk in make_desk(tmp_path, web_origins=(crm_origin,)):
+        async with await desk.logged_in("alice") as alice:
+            token = await embed_token(desk, alice, crm_origin)
+            url = desk.url.replace("http", "ws", 1) + "/ws"
+            widget = await alice.ws_connect(url, params={"embed": token},
+                                            headers={"Origin": crm_origin})
+            await widget.send_json({"type": "hello", "since": 0})
+            frames = [await widget.receive_json() for _ in range(4)]
+            assert {"type": "alert", "alerting": False} in frames
+            await widget.send_json({"type": "focus"})
+            tab = await open_tab(alice, desk.url)
+            assert (await tab.until_type("alert"))["alerting"] is True
+            await widget.close()

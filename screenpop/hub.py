@@ -30,9 +30,10 @@ from aiohttp import WSMsgType, web
 
 from screenpop.bus import BusEvent, PopBus, ReplayGap, ResyncRequired
 from screenpop.history import PopHistory
+from screenpop.interfaces import normalise_interface
 from screenpop.panel import Panel
 from screenpop.payload import PayloadBuilder
-from screenpop.pops import AgentRef, PopChange, PopError, PopMachine, normalise_interface
+from screenpop.pops import AgentRef, PopChange, PopError, PopMachine
 from screenpop.protocol import (
     Focus,
     Hello,

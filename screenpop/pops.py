@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Literal, Protocol
 
+from screenpop.interfaces import normalise_interface
+
 __all__ = [
     "TRANSITIONS",
     "AgentRef",
@@ -129,28 +131,6 @@ class AgentRef:
 
     id: str
     name: str
-
-
-# Channel technologies as Asterisk spells them (`core show channeltypes`).
-_TECHNOLOGIES = {"pjsip": "PJSIP", "sip": "SIP", "iax2": "IAX2", "local": "Local",
-                 "dahdi": "DAHDI", "agent": "Agent", "skinny": "Skinny", "unistim": "UNISTIM",
-                 "motif": "Motif", "console": "Console", "websocket": "WebSocket"}
-
-
-def normalise_interface(interface: str) -> str:
-    """The form interfaces are compared in: AMI reports a Local member with its dial
-    options (`Local/8100@callpop-agents/n`), the agents table holds it without them;
-    the technology is case-insensitive in Asterisk (`pjsip/101` is `PJSIP/101`)."""
-    value = interface.strip()
-    tech, slash, rest = value.partition("/")
-    if not slash:
-        return value
-    if tech.lower() == "local":
-        # Local/EXTEN@CONTEXT/OPTIONS: options are single letters after the last slash
-        base, _, options = rest.rpartition("/")
-        if base and options.isalpha() and len(options) <= 4:
-            rest = base
-    return f"{_TECHNOLOGIES.get(tech.lower(), tech)}/{rest}"
 
 
 @dataclass(slots=True)

@@ -21,7 +21,7 @@ from callpop.config import ConfigError, load_config
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
-from screenpop.pops import normalise_interface
+from screenpop.interfaces import normalise_interface
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import ROLES, Account, Role, StoreError
 

@@ -194,7 +194,8 @@ class LiveCaller:
             trial = copy.deepcopy(base)
             trial.cursor.pending_keys = list(self._keys)
             if self._hangup_at is not None:
-                trial.cursor.hangup_at_ms = max(self._hangup_at, base.now_ms)
+                # during the command, never before it (that one was sent at once)
+                trial.cursor.hangup_at_ms = max(self._hangup_at, base.now_ms + 1)
             outcome = trial.handle(line)
             if not heard_told:
                 heard_told = True

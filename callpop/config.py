@@ -308,6 +308,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "dialplan": path(config.dialplan),
         "database": _database_url(config.database, base),
         "web_secret_file": path(config.web_secret_file),
+        "crm": config.crm.resolve_paths(base),
     }
     if config.ari is not None:
         update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})

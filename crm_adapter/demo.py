@@ -15,16 +15,17 @@ digits, the last a Luhn check digit, as the sample flow's account entry expects.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from faker import Faker
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_adapter.sql.bulk import allocate_ids, write_rows
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.tables import agents, cases, customer_phones, customers
@@ -204,20 +205,8 @@ async def _agents(conn: AsyncConnection, now: datetime) -> int:
     return len(new)
 
 
-async def _ids(conn: AsyncConnection, table: str, count: int) -> Iterator[int]:
-    """`count` fresh ids for `table`, inside the caller's write transaction."""
-    if conn.dialect.name == "postgresql":
-        ids = await conn.scalars(
-            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
-                 "FROM generate_series(1, :n)"), {"n": count})
-        return iter(ids.all())
-    # SQLite: the transaction began IMMEDIATE, so nobody else can take these ids.
-    top = await conn.scalar(text(f"SELECT coalesce(max(id), 0) FROM {table}"))
-    return iter(range(top + 1, top + 1 + count))
-
-
 async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime) -> int:
-    customer_ids = await _ids(conn, "customers", len(rows))
+    customer_ids = iter(await allocate_ids(conn, "customers", len(rows)))
     customer_rows: list[tuple[Any, ...]] = []
     phone_rows: list[tuple[Any, ...]] = []
     case_rows: list[tuple[Any, ...]] = []
@@ -228,34 +217,11 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]], now: dateti
         phone_rows.extend((e164, cid, i) for i, e164 in enumerate(row["phones"]))
         case_rows.extend((cid, c["subject"], c["status"], c["opened_at"], c["closed_at"])
                          for c in row["cases"])
-    case_ids = await _ids(conn, "cases", len(case_rows))
-    case_rows = [(next(case_ids), *r) for r in case_rows]
-    customer_columns = ("id", "external_id", "name", "account", "tier", "language", "email",
-                        "notes", "created_at", "updated_at")
-    phone_columns = ("e164", "customer_id", "position")
-    case_columns = ("id", "customer_id", "subject", "status", "opened_at", "closed_at")
-    if conn.dialect.name == "postgresql":
-        await _copy(conn, "customers", customer_columns, customer_rows)
-        await _copy(conn, "customer_phones", phone_columns, phone_rows)
-        await _copy(conn, "cases", case_columns, case_rows)
-    else:
-        await conn.execute(insert(customers), [dict(zip(customer_columns, r, strict=True))
-                                               for r in customer_rows])
-        await conn.execute(insert(customer_phones), [dict(zip(phone_columns, r, strict=True))
-                                                     for r in phone_rows])
-        if case_rows:
-            await conn.execute(insert(cases), [dict(zip(case_columns, r, strict=True))
-                                               for r in case_rows])
+    case_ids = await allocate_ids(conn, "cases", len(case_rows))
+    await write_rows(conn, customers, ("id", "external_id", "name", "account", "tier", "language",
+                                       "email", "notes", "created_at", "updated_at"), customer_rows)
+    await write_rows(conn, customer_phones, ("e164", "customer_id", "position"), phone_rows)
+    await write_rows(conn, cases, ("id", "customer_id", "subject", "status", "opened_at",
+                                   "closed_at"),
+                     [(case_id, *r) for case_id, r in zip(case_ids, case_rows, strict=True)])
     return len(case_rows)
-
-
-async def _copy(conn: AsyncConnection, table: str, columns: tuple[str, ...],
-                records: list[tuple[Any, ...]]) -> None:
-    """PostgreSQL's COPY through asyncpg: the bulk path, an order of magnitude faster
-    than INSERTs for a million rows."""
-    if not records:
-        return
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None
-    await driver.copy_records_to_table(table, records=records, columns=list(columns))

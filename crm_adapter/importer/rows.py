@@ -28,6 +28,7 @@ COLUMNS = ("name", "phone", "account", "tier", "language", "email", "external_id
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # what surrogateescape made of bad bytes
 
 if TYPE_CHECKING:
     from _csv import Reader as _CsvReader
@@ -135,7 +136,7 @@ def _row(
     line: int, values: dict[str, str], phone: PhoneNormaliser, present: frozenset[str]
 ) -> CsvRow | Rejection:
     for column, value in values.items():
-        if any("\udc80" <= ch <= "\udcff" for ch in value):
+        if _UNDECODED.search(value):
             return Rejection(line, f"{column}: not valid UTF-8")
     cleaned = {k: v.strip() for k, v in values.items()}
     name = cleaned["name"]

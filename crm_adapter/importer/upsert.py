@@ -7,8 +7,9 @@ identical row changes nothing; anything else creates a customer. So importing a
 file twice leaves the database as importing it once, and the second report says
 everything is unchanged.
 
-Rows go in batches, one short transaction each, with a handful of set-based
-statements per batch (never a query per row): a million rows take minutes, not
+Rows go in batches, one short write transaction each, with a handful of set-based
+statements per batch (never a query per row; new ids are allocated up front, see
+`crm_adapter.sql.bulk`): a million rows take minutes, not
 hours. A batch that fails stops the import; the batches before it stay, and running
 the import again carries on idempotently.
 """
@@ -21,12 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_adapter.importer.rows import CsvRow, Rejection, read_rows
 from crm_adapter.phone import PhoneNormaliser
+from crm_adapter.sql.bulk import allocate_ids, write_rows
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.tables import customer_phones, customers
@@ -108,7 +110,8 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
                  now: datetime) -> None:
     by_external = await _by_column(conn, "external_id", {r.external_id for r in rows if r.external_id})
     by_account = await _by_column(conn, "account", {r.account for r in rows if r.account})
-    by_name_phone = await _by_name_phone(conn, {r.phones[0] for r in rows})
+    by_name_phone = await _by_name_phone(
+        conn, {r.phones[0] for r in rows if not r.external_id and not r.account})
 
     creates: list[CsvRow] = []
     matches: list[tuple[CsvRow, Row[Any]]] = []
@@ -157,12 +160,13 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
             rephone[match.id] = row.phones
 
     if creates:
-        result = await conn.execute(
-            insert(customers).returning(customers.c.id, sort_by_parameter_order=True),
-            [{**{f: getattr(r, f) for f in _FIELDS}, "notes": "", "created_at": now,
-              "updated_at": now} for r in creates],
+        new_ids = await allocate_ids(conn, "customers", len(creates))
+        await write_rows(
+            conn, customers, ("id", *_FIELDS, "notes", "created_at", "updated_at"),
+            [(new_id, *(getattr(r, f) for f in _FIELDS), "", now, now)
+             for new_id, r in zip(new_ids, creates, strict=True)],
         )
-        for row, new_id in zip(creates, result.scalars().all(), strict=True):
+        for new_id, row in zip(new_ids, creates, strict=True):
             rephone[new_id] = row.phones
         report.created += len(creates)
     if updates:
@@ -174,11 +178,9 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
         )
     if rephone:
         await conn.execute(delete(customer_phones).where(customer_phones.c.customer_id.in_(rephone)))
-        await conn.execute(
-            insert(customer_phones),
-            [{"customer_id": cid, "e164": e164, "position": i}
-             for cid, phones in rephone.items() for i, e164 in enumerate(phones)],
-        )
+        await write_rows(conn, customer_phones, ("customer_id", "e164", "position"),
+                         [(cid, e164, i) for cid, phones in rephone.items()
+                          for i, e164 in enumerate(phones)])
 
 
 async def _by_column(conn: AsyncConnection, column: str, values: set[str]) -> dict[str, Row[Any]]:
@@ -190,6 +192,8 @@ async def _by_column(conn: AsyncConnection, column: str, values: set[str]) -> di
 
 
 async def _by_name_phone(conn: AsyncConnection, phones: set[str]) -> dict[tuple[str, str], Row[Any]]:
+    if not phones:
+        return {}
     rows = await conn.execute(
         select(customers, customer_phones.c.e164)
         .join(customer_phones, customer_phones.c.customer_id == customers.c.id)

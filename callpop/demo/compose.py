@@ -72,7 +72,7 @@ class DemoOptions:
     at: datetime | None = None  # the IVR clock's start (None: office hours, see clock.py)
     real_clock: bool = False
     pace: float = 1.0  # prompt length factor (1.0: a voice talent's pace)
-    listed_callers: int = 8
+    listed_callers: int = 6
 
 
 @dataclass(frozen=True, slots=True)

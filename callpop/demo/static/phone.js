@@ -25,8 +25,9 @@
   /* --- the callers list --------------------------------------------------------------- */
 
   function tierBadge(tier) {
-    return el("span", {class: "tier tier-" + (tier === "vip" ? "vip" : tier === "business" ? "business" : "standard")},
-      tier === "vip" ? "VIP" : tier);
+    // the tiers that change the call (VIPs skip the menus); standard goes unmarked
+    if (tier !== "vip" && tier !== "business") return null;
+    return el("span", {class: "tier tier-" + tier}, tier === "vip" ? "VIP" : tier);
   }
 
   function selectCaller(caller, node) {
@@ -36,33 +37,31 @@
     renderScreen();
   }
 
+  function callerButton(caller, avatar, name, detail, badge) {
+    const item = el("button", {type: "button", class: "caller", "aria-pressed": "false",
+        dataset: {number: caller.number}},
+      el("span", {class: "caller-avatar", "aria-hidden": "true"}, avatar),
+      el("span", {class: "caller-main"},
+        el("span", {class: "caller-name"}, el("span", {class: "caller-label"}, name), badge),
+        el("span", {class: "caller-detail"}, caller.number, detail)));
+    item.addEventListener("click", () => selectCaller(caller, item));
+    return item;
+  }
+
   function renderCallers() {
     const list = clear($("callers"));
     data.callers.forEach((c, i) => {
-      const caller = {number: c.number, name: c.name};
-      const item = el("button", {type: "button", class: "caller", "aria-pressed": "false",
-          dataset: {number: c.number}},
-        el("span", {class: "caller-avatar", "aria-hidden": "true"}, c.name.slice(0, 1)),
-        el("span", {class: "caller-main"},
-          el("span", {class: "caller-name"}, c.name),
-          el("span", {class: "caller-number mono"}, c.number)),
-        el("span", {class: "caller-meta"},
-          tierBadge(c.tier),
-          c.open_cases ? el("span", {class: "caller-cases small"}, c.open_cases + (c.open_cases > 1 ? " open cases" : " open case")) : null));
-      item.addEventListener("click", () => selectCaller(caller, item));
+      const cases = c.open_cases ? el("span", {class: "caller-cases"},
+        " · " + c.open_cases + (c.open_cases > 1 ? " open cases" : " open case")) : null;
+      const item = callerButton({number: c.number, name: c.name}, c.name.slice(0, 1), c.name,
+        cases, tierBadge(c.tier));
       list.appendChild(el("li", null, item));
-      if (i === 0) selectCaller(caller, item);
+      if (i === 0) selectCaller({number: c.number, name: c.name}, item);
     });
-    const unknown = {number: data.unknown_number, name: ""};
-    const item = el("button", {type: "button", class: "caller caller-unknown", "aria-pressed": "false",
-        dataset: {number: data.unknown_number}},
-      el("span", {class: "caller-avatar", "aria-hidden": "true"}, "?"),
-      el("span", {class: "caller-main"},
-        el("span", {class: "caller-name"}, "Unknown caller"),
-        el("span", {class: "caller-number mono"}, data.unknown_number)),
-      el("span", {class: "caller-meta"}, el("span", {class: "tier tier-none"}, "not in CRM")));
-    item.addEventListener("click", () => selectCaller(unknown, item));
-    list.appendChild(el("li", null, item));
+    const unknown = callerButton({number: data.unknown_number, name: ""}, "?", "Unknown caller",
+      el("span", {class: "caller-cases caller-none"}, " · not in the CRM"), null);
+    unknown.classList.add("caller-unknown");
+    list.appendChild(el("li", null, unknown));
   }
 
   $("custom-form").addEventListener("submit", (event) => {
@@ -181,7 +180,7 @@
     state.call = msg.state;
     if (msg.state === "ivr") note("Answered by callpop's IVR over FastAGI: " + msg.agi, "call");
     if (msg.state === "queue") {
-      stopPlaying();
+      onHold(msg.queue, []);
       $("screen-line").textContent = "On hold in queue " + msg.queue;
     }
     if (msg.state === "ringing") note("Dialling " + msg.agent + " (" + msg.interface + ")", "call");
@@ -206,8 +205,23 @@
     }
   }
 
+  function onHold(queue, ringing) {
+    const box = $("now-playing");
+    box.hidden = false;
+    box.dataset.kind = "hold";
+    $("np-kind").textContent = "On hold";
+    $("np-text").textContent = ringing.length ? "♪ Music on hold while the queue rings " + ringing.join(", ") + "…"
+      : "♪ Music on hold: no agent of queue " + queue + " is free yet.";
+    $("np-hint").textContent = "queue " + queue;
+    const progress = $("np-progress");
+    progress.style.transition = "none";
+    progress.style.width = "100%";
+  }
+
   function onQueue(msg) {
-    const who = msg.ringing && msg.ringing.length ? "ringing " + msg.ringing.join(", ") : "no agent free yet: log in at the agent desk";
+    const ringing = msg.ringing || [];
+    onHold(msg.queue, ringing);
+    const who = ringing.length ? "ringing " + ringing.join(", ") : "no agent free yet: log in at the agent desk";
     note("Queue " + msg.queue + (msg.description ? " (" + msg.description + ")" : "") + ": position " + msg.position + ", " + who, "queue");
     $("screen-line").textContent = msg.ringing && msg.ringing.length ? "Ringing " + msg.ringing.join(", ") + "…" : "On hold in queue " + msg.queue;
   }

@@ -42,6 +42,7 @@ from agi_scripts.codec import (
     Response,
 )
 from agi_scripts.errors import RemoteProtocolError
+from agi_scripts.watchdog import Watchdog
 from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
 from ivr.events import DigitsEntered
 from ivr.ports import ChannelGone
@@ -96,6 +97,7 @@ class AgiChannel:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         deadline: float | None = None,
         label: str = "",
+        watchdog: Watchdog | None = None,
     ) -> None:
         self.conn = connection or AgiConnection()
         self.reader = reader
@@ -111,24 +113,47 @@ class AgiChannel:
         self._failed_prompt: str | None = None
         self.finished = False
         self.environment: Environment | None = None
+        # Without a watchdog (the classic script) each wait has its own asyncio.timeout.
+        self.watchdog = watchdog
+        self._waiting_for = ""
 
     # --- the transport ------------------------------------------------------------------
 
     async def _next_event(self, within_s: float, waiting_for: str) -> object:
         """The codec's next event, reading as needed; EOF is checked on every read."""
-        conn = self.conn
+        watchdog = self.watchdog
         try:
-            async with asyncio.timeout(within_s):
-                while (event := conn.next_event()) is NEED_DATA:
-                    data = await self.reader.read(_READ_SIZE)
-                    conn.receive_data(data)  # b"" is EOF, which the codec turns into an event
+            event = self.conn.next_event()
+            if event is not NEED_DATA:
+                return event  # already read (a HANGUP line and an answer often come together)
+            if watchdog is None:
+                async with asyncio.timeout(within_s):
+                    return await self._read_event()
+            self._waiting_for = f"no {waiting_for} within {within_s:g}s"
+            watchdog.arm(self, asyncio.get_running_loop().time() + within_s)
+            try:
+                return await self._read_event()
+            finally:
+                watchdog.disarm(self)
         except TimeoutError:
             raise self._broken("timeout", f"no {waiting_for} within {within_s:g}s") from None
         except RemoteProtocolError as exc:
             raise self._broken("protocol-error", str(exc)) from None
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
+
+    async def _read_event(self) -> object:
+        conn = self.conn
+        while (event := conn.next_event()) is NEED_DATA:
+            data = await self.reader.read(_READ_SIZE)
+            conn.receive_data(data)  # b"" is EOF, which the codec turns into an event
         return event
+
+    def expire(self) -> None:
+        """The watchdog's deadline passed: the session is over, cut the connection (the
+        pending read then ends, and the cause stays `timeout`)."""
+        self._broken("timeout", self._waiting_for)
+        self.writer.transport.abort()
 
     def _broken(self, cause: str, detail: str) -> ChannelGone:
         if self.gone is None:
@@ -155,10 +180,14 @@ class AgiChannel:
         if conn.channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
             raise self._gone("caller")
         data = conn.send(command)  # LocalProtocolError is our bug: let it through
+        writer = self.writer
         try:
-            self.writer.write(data)
-            async with asyncio.timeout(self.timeouts.command):
-                await self.writer.drain()
+            writer.write(data)
+            # A command is a few dozen bytes and the socket takes it at once; wait (with
+            # a deadline) only when it did not: a peer that stopped reading.
+            if writer.transport.get_write_buffer_size():
+                async with asyncio.timeout(self.timeouts.command):
+                    await writer.drain()
         except TimeoutError:
             raise self._broken("timeout", f"Asterisk did not read {command.name}") from None
         except (ConnectionError, OSError) as exc:
@@ -357,17 +386,32 @@ class AgiChannel:
         writer = self.writer
         self._write_eof()
         try:
-            async with asyncio.timeout(self.timeouts.close):
-                while await self.reader.read(_READ_SIZE):
-                    pass  # the last HANGUP, or a response nobody waits for
+            await self._read_to_eof()
         except (TimeoutError, ConnectionError, OSError):
             pass
         writer.close()
+        if writer.transport.get_write_buffer_size():
+            writer.transport.abort()  # unsent bytes for a peer that stopped reading
         try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+    async def _read_to_eof(self) -> None:
+        """Read and drop whatever comes (the last HANGUP) until Asterisk closes."""
+        watchdog = self.watchdog
+        if watchdog is None:
             async with asyncio.timeout(self.timeouts.close):
-                await writer.wait_closed()
-        except (TimeoutError, ConnectionError, OSError):
-            writer.transport.abort()
+                while await self.reader.read(_READ_SIZE):
+                    pass
+            return
+        self._waiting_for = "Asterisk did not close the session"
+        watchdog.arm(self, asyncio.get_running_loop().time() + self.timeouts.close)
+        try:
+            while await self.reader.read(_READ_SIZE):
+                pass
+        finally:
+            watchdog.disarm(self)
 
 
 def _is_keys(text: str) -> bool:

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 
 from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
 from agi_scripts.codec import Environment
+from agi_scripts.watchdog import Watchdog
 from ivr.ports import ChannelGone
 
 __all__ = ["AgiRequest", "CallLog", "FastAgiServer", "Route", "RouteHandler", "split_script"]
@@ -125,6 +126,7 @@ class FastAgiServer:
         # the listen queue (asyncio's default is 100).
         self.backlog = backlog
         self._server: asyncio.Server | None = None
+        self._watchdog = Watchdog()
         self._calls: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -137,6 +139,7 @@ class FastAgiServer:
         self._server = await asyncio.start_server(
             self._on_connection, self.host, self._port, backlog=self.backlog
         )
+        self._watchdog.start()
         self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
@@ -181,6 +184,7 @@ class FastAgiServer:
                 for task in pending:
                     task.cancel()
                 await asyncio.wait(pending, timeout=CANCEL_WAIT_S)
+        await self._watchdog.stop()
 
     async def __aenter__(self) -> FastAgiServer:
         await self.start()
@@ -210,7 +214,14 @@ class FastAgiServer:
         peer = _peer(writer)
         call_log = CallLog(log, {"uniqueid": None, "peer": peer})
         deadline = None if self.call_deadline_s is None else time.monotonic() + self.call_deadline_s
-        channel = AgiChannel(reader, writer, timeouts=self.timeouts, deadline=deadline, label=peer)
+        channel = AgiChannel(
+            reader,
+            writer,
+            timeouts=self.timeouts,
+            deadline=deadline,
+            label=peer,
+            watchdog=self._watchdog,
+        )
         try:
             try:
                 env = await channel.receive_environment()

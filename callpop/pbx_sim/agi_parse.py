@@ -67,6 +67,10 @@ class CommandSpec:
     def name(self) -> str:
         return " ".join(self.words).upper()
 
+    @property
+    def key(self) -> tuple[bytes, ...]:
+        return tuple(w.encode() for w in self.words)
+
 
 def _spec(words: str, dead: bool) -> CommandSpec:
     return CommandSpec(tuple(words.split()), dead)
@@ -123,15 +127,19 @@ COMMANDS: Final = (
 )
 
 
+# Commands by their words, for a lookup per prefix length instead of a scan.
+_BY_WORDS: Final = {spec.key: spec for spec in reversed(COMMANDS)}
+_MAX_WORDS: Final = max(len(spec.words) for spec in COMMANDS)
+
+
 def find_command(argv: list[bytes]) -> CommandSpec | None:
     """res_agi.c `find_command(cmds, 0)`: the first command whose words all match the
-    first arguments, case-insensitively; extra arguments are the command's own."""
-    for spec in COMMANDS:
-        if len(argv) < len(spec.words):
-            continue
-        if all(
-            arg.decode("utf-8", "replace").lower() == word
-            for arg, word in zip(argv, spec.words, strict=False)
-        ):
+    first arguments, case-insensitively (strcasecmp: ASCII only); extra arguments are
+    the command's own. No two commands share a prefix of whole words, so the first
+    match in the table is the only one."""
+    lowered = tuple(arg.lower() for arg in argv[:_MAX_WORDS])
+    for n in range(1, len(lowered) + 1):
+        spec = _BY_WORDS.get(lowered[:n])
+        if spec is not None:
             return spec
     return None

@@ -222,3 +222,12 @@ def test_a_caller_script_reads_its_text_form() -> None:
     )
     with pytest.raises(ScriptError, match="column 3"):
         parse_turns("1 x")
+
+
+def test_no_asterisk_command_is_a_prefix_of_another() -> None:
+    # find_command looks commands up by their words, which is res_agi's first-match scan
+    # only while no command's words begin another's.
+    from callpop.pbx_sim.agi_parse import COMMANDS
+
+    keys = [spec.key for spec in COMMANDS]
+    assert [(a, b) for a in keys for b in keys if a != b and b[: len(a)] == a] == []

@@ -77,7 +77,9 @@ class AgiCommandError(Exception):
     """Asterisk refused a command of ours (510, or 520 with its usage): a driver bug."""
 
     def __init__(self, failure: CommandFailed) -> None:
-        super().__init__(f"Asterisk answered {failure.code} {failure.message!r} to {failure.command.name}")
+        super().__init__(
+            f"Asterisk answered {failure.code} {failure.message!r} to {failure.command.name}"
+        )
         self.failure = failure
 
 
@@ -214,7 +216,7 @@ class AgiChannel:
             raise
         if hung_up:
             raise self._gone("caller")
-        if self._failed_prompt is not None:
+        if self._failed_prompt is not None and self.gone is None:
             log.warning(
                 "%s prompt %r could not be played (missing sound file?)",
                 self.label,

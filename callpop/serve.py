@@ -223,6 +223,13 @@ def _ari_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
 
 def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
     config = runtime.config
+    metrics = runtime.metrics
+
+    def on_pop(kind: str, latency_s: float | None) -> None:
+        metrics.pops_delivered.labels(kind).inc()
+        if latency_s is not None:
+            metrics.pop_latency.observe(latency_s)
+
     app = create_app(
         config,
         store=SqlScreenpopStore(runtime.engine, clock=clock),
@@ -230,6 +237,7 @@ def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> we
         clock=clock,
         crm=runtime.crm.crm,
         session_key=runtime.session_key,
+        on_pop=on_pop,
     )
     app[RUNTIME] = runtime
     app.router.add_get("/metrics", _metrics)

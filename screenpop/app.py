@@ -35,7 +35,7 @@ from screenpop import api, views, widget
 from screenpop.auth import LoginLimiter, Passwords, Sessions
 from screenpop.bus import PopBus
 from screenpop.guards import security_headers
-from screenpop.hub import Hub
+from screenpop.hub import Hub, PopObserver
 from screenpop.keys import (
     BUS,
     CATALOGS,
@@ -108,6 +108,7 @@ def create_app(
     passwords: Passwords | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     heartbeat_s: float = 20.0,
+    on_pop: PopObserver | None = None,
 ) -> web.Application:
     """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
     click-to-dial seam (ARI when configured, None: the panel says it is not set up);
@@ -129,7 +130,7 @@ def create_app(
                               scripts=catalogs.scripts, record_link=record_link)
     sessions = Sessions(session_key, clock=lambda: clock().timestamp())
     hub = Hub(bus=bus, store=store, payloads=payloads, clock=clock, monotonic=monotonic,
-              heartbeat_s=heartbeat_s, embed_token=sessions.embed_token)
+              heartbeat_s=heartbeat_s, embed_token=sessions.embed_token, on_pop=on_pop)
 
     app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
     app[CLOCK] = clock

@@ -53,6 +53,9 @@ __all__ = ["Hub", "Panel"]
 
 log = logging.getLogger(__name__)
 
+PopObserver = Callable[[str, "float | None"], None]
+"""Told of every pop change sent (`offered`, `accepted`, ...), with the offer's latency."""
+
 LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
 WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
 _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
@@ -62,8 +65,10 @@ class Hub:
     def __init__(self, *, bus: PopBus, store: ScreenpopStore, payloads: PayloadBuilder,
                  clock: Callable[[], datetime], monotonic: Callable[[], float],
                  heartbeat_s: float = 20.0,
-                 embed_token: Callable[[Account, str], str] | None = None) -> None:
+                 embed_token: Callable[[Account, str], str] | None = None,
+                 on_pop: PopObserver | None = None) -> None:
         self._bus = bus
+        self._on_pop = on_pop
         self._store = store
         self._payloads = payloads
         self._clock = clock
@@ -144,6 +149,8 @@ class Hub:
         if self.wallboard.handle(event) or changes:
             self._board_dirty.set()
         self.dispatch(changes)
+        if changes and self._on_pop is not None:
+            self._observe(event, changes)
         if event.type == "call.hungup" and not self.machine.has_call(event.call_id):
             self._payloads.forget(event.call_id)
 
@@ -168,6 +175,19 @@ class Hub:
                 self._complete_payload(view["call_id"])
         if changes:
             self._board_dirty.set()
+
+    def _observe(self, event: BusEvent, changes: list[PopChange]) -> None:
+        # Latency of an offer: from the event's own time (Asterisk's Timestamp for AMI
+        # events) to the pop queued on the agent's sockets.
+        latency: float | None = None
+        try:
+            at = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
+            latency = max(0.0, (self._clock() - at).total_seconds())
+        except ValueError:
+            pass
+        assert self._on_pop is not None
+        for change in changes:
+            self._on_pop(change.kind, latency if change.kind == "offered" else None)
 
     def _complete_payload(self, call_id: str) -> None:
         if call_id in self._completing:

@@ -10,10 +10,12 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
@@ -25,6 +27,9 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from callpop.serve import FASTAGI, build_app, build_runtime
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import calls, journeys
+from ivr.ports import CallEvent
+from screenpop.bus import InProcessBus
+from screenpop.sqlstore import SqlScreenpopStore
 
 # No `hours` node: these tests run at any time of day with the real clock.
 FLOW = """\
@@ -54,6 +59,9 @@ nodes:
     type: transfer
     queue: sales
 """
+
+
+BUS_KEY = web.AppKey("test_bus", InProcessBus)
 
 
 def _free_port() -> int:
@@ -97,7 +105,9 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[TestServer, int]]:
         _write_config(tmp_path, fastagi=0, web=0), environ={"CALLPOP_WEB_SECRET": "k" * 32}
     )
     runtime = await build_runtime(config, environ={"CALLPOP_WEB_SECRET": "k" * 32})
+    await SqlScreenpopStore(runtime.engine).add_account("alice", "PJSIP/101", "agent", "x")
     app = build_app(runtime)
+    app[BUS_KEY] = runtime.bus
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
@@ -121,6 +131,26 @@ async def test_metrics_are_prometheus_text_and_count_calls_by_outcome(
     counted = _metric(after, "callpop_calls_total", driver="fastagi", outcome="queue")
     assert counted - _metric(before, "callpop_calls_total", driver="fastagi", outcome="queue") == 3
     assert _metric(after, "callpop_calls_in_ivr", driver="fastagi") == 0
+
+
+async def test_metrics_count_pops_offered_to_agents_and_their_latency(
+    served: tuple[TestServer, int],
+) -> None:
+    server, agi_port = served
+    record = await call_fastagi("127.0.0.1", agi_port, _billing_call(7))
+    call_id = record.variables["CALLPOP_CALL_ID"]
+    # What the AMI listener publishes on AgentCalled.
+    await server.app[BUS_KEY].publish(
+        CallEvent("agent.ringing", call_id, datetime.now(UTC).isoformat(timespec="milliseconds"),
+                  {"queue": "billing", "interface": "PJSIP/101", "member_name": "alice"})
+    )
+    async with asyncio.timeout(10), aiohttp.ClientSession() as http:
+        while True:
+            text = await (await http.get(server.make_url("/metrics"))).text()
+            if _metric(text, "callpop_pops_delivered_total", type="offered") >= 1:
+                break
+            await asyncio.sleep(0.02)
+    assert _metric(text, "callpop_pop_latency_seconds_count") == 1
 
 
 async def test_readyz_says_ready_once_everything_is_up(served: tuple[TestServer, int]) -> None:

@@ -6,7 +6,8 @@ newcomer trying the demo at 2 a.m. must still see a pop, so by default the demo'
 runs on the real time while the office is open, and otherwise on a clock started at
 the next time every `hours` node of the entry flow says open (and still will an hour
 later). The start banner and the test phone say which. `--at now` keeps the real time,
-`--at 2026-11-24T22:00:00-05:00` starts the IVR's clock at that instant.
+`--at 2026-11-24T22:00:00-05:00` starts the IVR's clock at that instant. (An office
+about to close counts as closed: a demo session lasts a while.)
 
 Only the IVR's decisions and its event stamps use this clock; the agents' pages, the
 queue events and the CRM keep the real time.
@@ -89,7 +90,7 @@ def office_hours_clock(flows: dict[str, Flow], entry: str, *, at: datetime | Non
             raise ValueError("--at needs a time zone, e.g. 2026-11-24T10:30:00-05:00")
         shown = _local(at, nodes) if nodes else at.isoformat()
         return DemoClock(at - now, f"starts at {shown} (--at)", wall)
-    if not nodes or _all_open(nodes, now):
+    if not nodes or (_all_open(nodes, now) and _all_open(nodes, now + _STAY_OPEN)):
         return DemoClock(reason="the real time: the office is open", wall=wall)
     candidate = now.replace(second=0, microsecond=0)
     candidate += timedelta(minutes=15 - candidate.minute % 15)

@@ -230,9 +230,8 @@ class LiveCaller:
         name = spec.name
         if played and not played[0].startswith("say-"):
             sound = played[0]
-            escapes = ALL_KEYS if name == "GET DATA" else args[1] if len(args) > 1 and name != "EXEC" else ""
             return Heard("prompt", self.book.text(sound), sound, _ms(self.book.samples(sound)),
-                         _only_dtmf(escapes))
+                         _stop_keys(name, args))
         if name in ("SAY DIGITS", "SAY NUMBER") and len(args) > 1:
             kind: Literal["digits", "number"] = "digits" if name == "SAY DIGITS" else "number"
             text = spoken_digits(args[0]) if kind == "digits" else args[0]
@@ -253,6 +252,16 @@ class LiveCaller:
     def _wire(self, who: Literal["asterisk", "server"], line: bytes) -> None:
         if self._on_wire is not None:
             self._on_wire(WireLine(who, line.decode("utf-8", "replace")))
+
+
+def _stop_keys(command: str, args: list[str]) -> str:
+    """The keys that stop a command's prompt: GET DATA any key (it is the first digit),
+    EXEC Playback none, STREAM FILE and its kin their escape digits (the 2nd argument)."""
+    if command == "GET DATA":
+        return ALL_KEYS
+    if command == "EXEC" or len(args) < 2:
+        return ""
+    return _only_dtmf(args[1])
 
 
 def _only_dtmf(escapes: str) -> str:

@@ -30,7 +30,7 @@ from typing import Any
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
 from callpop.demo.phones import AgentPhone, Phones
 from callpop.demo.prompts import PromptBook
-from callpop.demo.queueing import RETRY_S, QueueEnd, QueueVisit, Signal
+from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit, Signal
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
 from callpop.pbx_sim.script import CallerId, CallerScript
@@ -200,11 +200,8 @@ class DemoCall:
         self._state("queue", queue=name)
         snapshot = self._snapshot(context="callpop-route", exten="queue", priority=3)
         visit = QueueVisit(name=name, queue=queue, caller=snapshot, call=self,
-                           phones=self.pbx.phones, emit=self.pbx.emit, ids=self.pbx.ids,
-                           writer=self.pbx.writer, signals=self.signals, tell=self.tell,
-                           monotonic=self.pbx.monotonic, rotation=self.pbx.rotation,
-                           rng=self.pbx.rng, position=self.pbx.waiting(name) + 1,
-                           retry_s=self.pbx.settings.retry_s)
+                           floor=self.pbx.floor, signals=self.signals, tell=self.tell,
+                           position=self.pbx.waiting(name) + 1)
         self.pbx.waiting_calls.add(self)
         try:
             end = await visit.run()
@@ -294,9 +291,9 @@ class VirtualPbx:
         self.monotonic = monotonic
         self.ids = Ids(epoch=str(int(time.time())))
         self.writer = Writer()
-        self.rng = random.Random(seed)
-        self.rotation: dict[str, str] = {}
         self.phones = Phones(self._phone_free, monotonic)
+        self.floor = QueueFloor(self.phones, self.emit, self.ids, self.writer, monotonic,
+                                random.Random(seed), retry_s=settings.retry_s)
         self.calls: set[DemoCall] = set()
         self.waiting_calls: set[DemoCall] = set()
 

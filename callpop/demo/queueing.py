@@ -20,14 +20,14 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from callpop.demo.phones import AgentPhone, Phones
+from callpop.demo.phones import AgentPhone, PhoneCall, Phones
 from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer, hangup
 from ivr.catalog import Queue
 
-__all__ = ["QueueEnd", "QueueVisit", "Signal", "cancel_ring"]
+__all__ = ["QueueEnd", "QueueFloor", "QueueVisit", "Signal", "cancel_ring"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,21 @@ class QueueEnd:
     hung_up_by: Literal["caller", "agent"] | None = None
 
 
+@dataclass
+class QueueFloor:
+    """What every queue of the PBX shares: the agents' phones, the AMI wire and ids,
+    the clock, and the strategies' memory (`rotation`: queue -> interface rung last)."""
+
+    phones: Phones
+    emit: Callable[[list[bytes]], None]
+    ids: Ids
+    writer: Writer
+    monotonic: Callable[[], float]
+    rng: random.Random
+    rotation: dict[str, str] = field(default_factory=dict)
+    retry_s: float = RETRY_S
+
+
 def cancel_ring(call: QueueCall) -> list[bytes]:
     """A ringing leg hung up because the caller left or another member answered: the
     queue's Dial ends with CANCEL and the leg hangs up (no Agent* event of its own)."""
@@ -71,27 +86,20 @@ class QueueVisit:
     "a phone is free" (the PBX posts it to every waiting caller); `tell` updates the
     test phone page of the caller."""
 
-    def __init__(self, *, name: str, queue: Queue, caller: Snapshot, call: Any,
-                 phones: Phones, emit: Callable[[list[bytes]], None], ids: Ids,
-                 writer: Writer, signals: asyncio.Queue[Signal],
-                 tell: Callable[[dict[str, Any]], None], monotonic: Callable[[], float],
-                 rotation: dict[str, str], rng: random.Random, position: int = 1,
-                 retry_s: float = RETRY_S) -> None:
+    def __init__(self, *, name: str, queue: Queue, caller: Snapshot, call: PhoneCall,
+                 floor: QueueFloor, signals: asyncio.Queue[Signal],
+                 tell: Callable[[dict[str, Any]], None], position: int = 1) -> None:
         self.name = name
         self.queue = queue
         self.caller = caller
-        self.call = call  # the PhoneCall the phones ring for
-        self.phones = phones
-        self.emit = emit
-        self.ids = ids
-        self.writer = writer
+        self.call = call
+        self.floor = floor
+        self.phones = floor.phones
+        self.emit = floor.emit
+        self.monotonic = floor.monotonic
         self.signals = signals
         self.tell = tell
-        self.monotonic = monotonic
-        self.rotation = rotation  # queue name -> interface rung last (rrmemory)
-        self.rng = rng
         self.position = position
-        self.retry_s = retry_s
         self.members: dict[str, QueueCall] = {}  # interface -> its legs in this call
         self.ringing: dict[AgentPhone, float] = {}  # phone -> when it started ringing
         self.joined_at = 0.0
@@ -109,25 +117,30 @@ class QueueVisit:
         if strategy == "fewestcalls":
             return [min(free, key=lambda p: p.calls_taken)]
         if strategy in ("random", "wrandom"):
-            return [self.rng.choice(free)]
-        last = self.rotation.get(self.name)  # rrmemory, rrordered, linear: the next one round
+            return [self.floor.rng.choice(free)]
+        last = self.floor.rotation.get(self.name)  # rrmemory, rrordered, linear: the next one round
         after = [p for p in free if last is None or p.interface > last]
         return [(after or free)[0]]
 
     # --- the visit ----------------------------------------------------------------------------
 
+    def _entry(self) -> QueueCall:
+        """The caller's own events (join, abandon) carry no member."""
+        return QueueCall(self.caller, self.name, "", "", self.floor.ids, self.floor.writer)
+
     def _member(self, phone: AgentPhone) -> QueueCall:
         member = self.members.get(phone.interface)
         if member is None:
             member = self.members[phone.interface] = QueueCall(
-                self.caller, self.name, phone.interface, phone.agent, self.ids, self.writer)
+                self.caller, self.name, phone.interface, phone.agent, self.floor.ids,
+                self.floor.writer)
         return member
 
     def _ring_round(self) -> None:
         for phone in self.pick():
             if self.phones.ring(phone, self.call):
                 self.ringing[phone] = self.monotonic()
-                self.rotation[self.name] = phone.interface
+                self.floor.rotation[self.name] = phone.interface
                 self.emit(self._member(phone).agent_called())
         self._tell_waiting()
 
@@ -148,8 +161,7 @@ class QueueVisit:
 
     async def run(self) -> QueueEnd:
         self.joined_at = self.monotonic()
-        self.emit(QueueCall(self.caller, self.name, "", "", self.ids, self.writer)
-                  .joined(self.position, self.position))
+        self.emit(self._entry().joined(self.position, self.position))
         deadline = None if self.queue.max_wait is None else (
             self.joined_at + self.queue.max_wait / 1000)
         retry_at = self.joined_at
@@ -169,7 +181,7 @@ class QueueVisit:
                 if self.ringing and self.monotonic() >= ring_until:
                     for phone in list(self.ringing):
                         self._no_answer(phone)
-                    retry_at = self.monotonic() + self.retry_s
+                    retry_at = self.monotonic() + self.floor.retry_s
                     self._tell_waiting()
                 continue
             if signal.kind == "caller_hangup":
@@ -182,7 +194,7 @@ class QueueVisit:
             if signal.kind == "decline":  # a rejected call is a ring with no answer
                 self._no_answer(rung)
                 if not self.ringing:
-                    retry_at = self.monotonic() + self.retry_s
+                    retry_at = self.monotonic() + self.floor.retry_s
                 self._tell_waiting()
 
     async def _next(self, wake_at: float | None) -> Signal | None:
@@ -195,8 +207,7 @@ class QueueVisit:
             return None
 
     def _leave(self, how: Literal["abandoned", "timeout"], *, caller_hung_up: bool) -> QueueEnd:
-        events = QueueCall(self.caller, self.name, "", "", self.ids, self.writer).abandoned(
-            self._hold_s(), caller_hung_up=caller_hung_up)
+        events = self._entry().abandoned(self._hold_s(), caller_hung_up=caller_hung_up)
         tail = [events.pop()] if caller_hung_up else []  # the caller's Hangup comes last
         for phone in list(self.ringing):
             events += cancel_ring(self._member(phone))

@@ -18,7 +18,7 @@ from callpop.ami.codec import Decoder, Message
 from callpop.ami.codec import Signal as Wire
 from callpop.ami.triggers import Triggers
 from callpop.demo.phones import AgentPhone, Phones, PhoneState
-from callpop.demo.queueing import QueueEnd, QueueVisit, Signal
+from callpop.demo.queueing import QueueEnd, QueueFloor, QueueVisit, Signal
 from callpop.pbx_sim.ami_events import Ids, Snapshot, Writer
 from ivr.catalog import Queue
 from ivr.ports import CallEvent
@@ -61,7 +61,8 @@ class Floor:
         self.call_events: list[CallEvent] = []
         self._decoder = Decoder(expect_banner=False)
         self._triggers = Triggers()
-        self.rotation: dict[str, str] = {}
+        self.floor = QueueFloor(self.phones, self.emit, Ids("1795400100", 2), Writer(),
+                                time.monotonic, random.Random(1), retry_s=0.05)
 
     def _free(self) -> None:
         for caller in self.callers:
@@ -92,10 +93,8 @@ class Floor:
                             caller_num="+15550104321", caller_name="Sean Chen",
                             variables=(("CALLPOP_CALL_ID", CALL_ID),))
         visit = QueueVisit(name=name, queue=queue, caller=snapshot, call=caller,
-                           phones=self.phones, emit=self.emit, ids=Ids("1795400100", 2),
-                           writer=Writer(), signals=caller.signals,
-                           tell=lambda _frame: self.changed.set(), monotonic=time.monotonic,
-                           rotation=self.rotation, rng=random.Random(1), retry_s=0.05)
+                           floor=self.floor, signals=caller.signals,
+                           tell=lambda _frame: self.changed.set())
         return asyncio.create_task(visit.run())
 
     def names(self) -> list[str]:

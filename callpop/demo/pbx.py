@@ -102,6 +102,8 @@ class DemoCall:
     # --- the caller -------------------------------------------------------------------------
 
     def press(self, key: str) -> None:
+        if self.state == "ended":
+            return
         if self.live is not None and not self.live.closed:
             self.live.press(key)
         elif self.state == "voicemail" and key == "#":
@@ -135,6 +137,7 @@ class DemoCall:
     async def run(self) -> None:
         try:
             outcome, target, values = await self._ivr()
+            # gone in the IVR, or between its end and the dialplan's next step
             if self.caller_gone:
                 self._hangup_event(self._snapshot(context="callpop-in",
                                                   exten=self.pbx.settings.extension, priority=2))

@@ -15,6 +15,7 @@ from enum import Enum
 from types import MappingProxyType
 
 __all__ = [
+    "FAULT_CAUSES",
     "CallStarted",
     "Caller",
     "CustomerValue",
@@ -131,9 +132,18 @@ class LookupFinished:
             object.__setattr__(self, "customer", MappingProxyType(dict(self.customer)))
 
 
+# Causes of a lost channel that are callpop's or the link's fault rather than the
+# caller's: journeys count them apart (`channel-timeout`, ...) so a broken link or a
+# peer speaking garbage shows up in analytics instead of passing for callers leaving.
+FAULT_CAUSES = frozenset({"timeout", "protocol-error", "connection-lost", "cancelled", "left-stasis"})
+
+
 @dataclass(frozen=True, slots=True)
 class HungUp:
-    """The caller hung up (or the channel died). Always the last event."""
+    """The caller hung up (or the channel died). Always the last event.
+
+    `cause` is the driver's word for it: `caller` or a hang-up cause for the caller
+    leaving, one of `FAULT_CAUSES` for a channel lost to a fault."""
 
     at_ms: int
     cause: str = "caller"

@@ -41,7 +41,15 @@ from ivr.actions import Action, EnterNode
 from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind, iso_utc
 from ivr.compiled import CompiledFlows
 from ivr.errors import FlowError, SessionError
-from ivr.events import CallStarted, DigitsEntered, Event, HungUp, LookupFinished, PlayFinished
+from ivr.events import (
+    FAULT_CAUSES,
+    CallStarted,
+    DigitsEntered,
+    Event,
+    HungUp,
+    LookupFinished,
+    PlayFinished,
+)
 from ivr.flow import Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
@@ -127,7 +135,9 @@ class Session:
         if isinstance(event, HungUp):
             if self._phase is _Phase.RUNNING:
                 call.now_ms = max(call.now_ms, event.at_ms)
-                call.reason = "caller-hangup"
+                call.reason = (
+                    f"channel-{event.cause}" if event.cause in FAULT_CAUSES else "caller-hangup"
+                )
                 call.end("hangup")
                 self._phase = _Phase.ENDED
             # After the IVR ended (e.g. during "please hold") there is nothing to record.

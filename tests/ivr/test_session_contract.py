@@ -88,6 +88,14 @@ def test_a_hang_up_ends_the_session() -> None:
     assert session.journey.steps[-1].left_ms == 2500
 
 
+def test_a_channel_lost_to_a_fault_is_not_recorded_as_the_caller_hanging_up() -> None:
+    session = started()
+    session.handle(HungUp(2500, cause="protocol-error"))
+    outcome = session.journey.outcome
+    assert outcome is not None
+    assert (outcome.type, outcome.reason) == ("hangup", "channel-protocol-error")
+
+
 def test_a_hang_up_after_the_ivr_ended_changes_nothing() -> None:
     session = started()
     session.handle(DigitsEntered("1", 100))

@@ -242,6 +242,12 @@ class _CallRun:
         if journey is None:
             return None
         outcome = journey.outcome
+        # Saved before `ivr.ended` goes out: the screen-pop reads the journey (labels,
+        # keys) when it sees that event. The caller is already back in the dialplan.
+        try:
+            await self.services.save_journey(journey)
+        except Exception:
+            log.exception("call %r: saving the journey failed", self.call.call_id)
         await self.publish(
             "ivr.ended",
             {
@@ -250,10 +256,6 @@ class _CallRun:
                 "variables": dict(journey.variables),
             },
         )
-        try:
-            await self.services.save_journey(journey)
-        except Exception:
-            log.exception("call %r: saving the journey failed", self.call.call_id)
         return journey
 
 

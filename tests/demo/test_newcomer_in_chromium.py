@@ -69,9 +69,10 @@ async def test_a_newcomer_calls_the_ivr_and_the_agent_pops_answers_and_files_the
         # id from the ivr.node events until then (the runner saves the journey after
         # publishing ivr.ended, so the first payload may not have it yet)
         path = desk.locator("#ivr-path")
-        await expect(path).to_contain_text(re.compile(r"Main menu|main_menu"))
-        await expect(path).to_contain_text(re.compile(r"Billing and payments|billing_menu"))
-        await expect(path).to_contain_text(re.compile(r"Billing team|billing_queue"))
+        # The journey's labels and keys, not bare node ids: it is saved before ivr.ended.
+        await expect(path).to_contain_text("Main menu")
+        await expect(path).to_contain_text("Billing and payments")
+        await expect(path).not_to_contain_text("billing_menu")
         await expect(phone.locator("#transcript")).to_contain_text("ringing alice")
         await both_sizes(phone, "demo-phone-queue")
         await both_sizes(desk, "demo-desk-ringing")

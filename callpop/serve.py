@@ -49,11 +49,12 @@ from ivr.ari.serving import ari_app_context
 from ivr.compiled import CompiledFlows
 from ivr.lint import check_dialplan
 from ivr.loader import Dialplan
+from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.bus import InProcessBus
 from screenpop.sqlstore import SqlScreenpopStore
 
-__all__ = ["PortBusy", "Runtime", "build_app", "build_runtime", "serve"]
+__all__ = ["PortBusy", "Runtime", "build_app", "build_runtime", "serve", "start_site"]
 
 log = logging.getLogger("callpop.serve")
 
@@ -176,13 +177,15 @@ def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
     return ami
 
 
-def _fastagi_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+def _fastagi_context(
+    runtime: Runtime, ivr_clock: IvrClock | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def fastagi(app: web.Application) -> AsyncIterator[None]:
         config = runtime.config
         services = runtime.services.for_driver("fastagi")
         flows = CompiledFlows(runtime.dialplan.flows)
         server = FastAgiServer(
-            [ivr_route(flows, services), connected_route(services)],
+            [ivr_route(flows, services, clock=ivr_clock), connected_route(services)],
             host=config.fastagi.host,
             port=config.fastagi.port,
         )
@@ -208,12 +211,14 @@ async def _stop_accepting_calls(app: web.Application) -> None:
         server.stop_accepting()
 
 
-def _ari_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+def _ari_context(
+    runtime: Runtime, ivr_clock: IvrClock | None
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ari(app: web.Application) -> AsyncIterator[None]:
         settings = runtime.config.ari
         assert settings is not None
         services = runtime.services.for_driver("ari")
-        handler = IvrCallHandler(CompiledFlows(runtime.dialplan.flows), services)
+        handler = IvrCallHandler(CompiledFlows(runtime.dialplan.flows), services, clock=ivr_clock)
         async with ari_app_context(settings, handler, grace_s=runtime.config.shutdown_grace_s):
             log.info("ARI: Stasis app %r on %s", settings.app, settings.url)
             yield
@@ -221,7 +226,14 @@ def _ari_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
     return ari
 
 
-def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> web.Application:
+def build_app(
+    runtime: Runtime,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    ivr_clock: IvrClock | None = None,
+) -> web.Application:
+    """The one application of `serve`. `ivr_clock` is the IVR's time (the real clocks when
+    None); the demo runs its IVR in office hours with its own."""
     config = runtime.config
     metrics = runtime.metrics
 
@@ -245,13 +257,14 @@ def build_app(runtime: Runtime, *, clock: Callable[[], datetime] = utcnow) -> we
     if config.ami is not None:
         app.cleanup_ctx.append(_ami_context(runtime))
     if config.ari is not None:
-        app.cleanup_ctx.append(_ari_context(runtime))
-    app.cleanup_ctx.append(_fastagi_context(runtime))
+        app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))
+    app.cleanup_ctx.append(_fastagi_context(runtime, ivr_clock))
     app.on_shutdown.insert(0, _stop_accepting_calls)
     return app
 
 
-async def _start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
+async def start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
+    """Listen for agents on `config.web`; a taken port is `PortBusy`, naming it."""
     site = web.TCPSite(runner, config.web.host, config.web.port)
     try:
         await site.start()
@@ -279,7 +292,7 @@ async def serve(
     runner = web.AppRunner(build_app(runtime), handle_signals=False, shutdown_timeout=5.0)
     try:
         await runner.setup()
-        await _start_site(runner, config)
+        await start_site(runner, config)
         for address in runner.addresses:
             log.info("web: serving agents on http://%s:%d", address[0], address[1])
         if on_ready is not None:

@@ -23,7 +23,6 @@ Nothing here reimplements `serve`: the demo only adds its parts to what `serve` 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -36,8 +35,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from agi_scripts.routes.ivr import DEFAULT_FLOW, IvrHandler
-from agi_scripts.server import FastAgiServer
+from agi_scripts.routes.ivr import DEFAULT_FLOW
 from callpop.commands.init import init_database
 from callpop.config import AmiSettings, Config, HostPort
 from callpop.demo import phone, softphone
@@ -46,7 +44,7 @@ from callpop.demo.context import DEMO, DemoContext, known_callers
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.prompts import PromptBook
 from callpop.pbx_sim.ami import AMIServer
-from callpop.serve import FASTAGI, PortBusy, Runtime, build_app, build_runtime
+from callpop.serve import FASTAGI, Runtime, build_app, build_runtime, start_site
 from crm_adapter.demo import DEMO_AGENTS, DemoReport
 from crm_adapter.settings import CrmSettings
 
@@ -112,22 +110,10 @@ def demo_config(base: Config, options: DemoOptions, ami: AMIServer, secret: str)
     })
 
 
-def use_ivr_clock(server: FastAgiServer, clock: DemoClock) -> None:
-    """Run the IVR of `serve`'s FastAGI server on the demo clock.
-
-    `IvrHandler` reads its `clock` at each call; `serve` builds the route with the real
-    clock and has no parameter for another one yet, so the demo sets it here."""
-    route = server.routes.get("ivr")
-    if route is None or not isinstance(route.handler, IvrHandler):
-        raise RuntimeError("serve's FastAGI server has no /ivr route to run the demo on")
-    route.handler.clock = clock
-
-
 def _pbx_context(runtime: Runtime, demo: DemoContext, ami: AMIServer, clock: DemoClock,
                  pace: float) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         server = app[FASTAGI]  # started by serve's own FastAGI context, before this one
-        use_ivr_clock(server, clock)
         book = PromptBook.from_flows(runtime.dialplan.flows.values(), pace=pace)
         pbx = VirtualPbx(PbxSettings(server.host, server.port), ami=ami, book=book,
                          queues=runtime.dialplan.catalog.queues)
@@ -174,7 +160,7 @@ class DemoServer:
             self.runtime = runtime = await build_runtime(config, environ=self.environ)
             self.clock = clock = office_hours_clock(dict(runtime.dialplan.flows), DEFAULT_FLOW,
                                                     at=options.at, real=options.real_clock)
-            app = build_app(runtime)
+            app = build_app(runtime, ivr_clock=clock)
             demo = DemoContext(
                 callers=known_callers(options.seed, min(options.listed_callers, options.customers)),
                 clock_reason=clock.reason,
@@ -182,13 +168,7 @@ class DemoServer:
             self._add_demo(app, runtime, demo, clock)
             self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
             await self.runner.setup()
-            site = web.TCPSite(self.runner, config.web.host, config.web.port)
-            try:
-                await site.start()
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise PortBusy("the web app", str(config.web)) from None
-                raise
+            await start_site(self.runner, config)
             # Queue events sent before the listener logs in would be lost: wait for it.
             async with asyncio.timeout(LISTENER_LOGIN_S):
                 await self.ami.wait_logins(1)

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callpop.commands.db import load_or_exit
+from callpop.commands.common import load_or_exit
 from crm_adapter.importer import ImportFileError, ImportReport, import_customers
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmError

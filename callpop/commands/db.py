@@ -7,12 +7,11 @@ rolling out (PostgreSQL: all revisions in one transaction, all or nothing).
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import click
 from sqlalchemy import make_url
 
-from callpop.config import Config, ConfigError, load_config
+from callpop.commands.common import load_or_exit
 from crm_adapter.port import CrmError
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.errors import mapped_errors
@@ -39,17 +38,6 @@ async def upgrade_database(url: str) -> tuple[str | None, str | None]:
             return before, await current_revision(engine)
     finally:
         await engine.dispose()
-
-
-def load_or_exit(ctx: click.Context, command_name: str) -> Config:
-    """The configuration, or exit 1 with its error (FILE:LINE:COL: message)."""
-    config_path: Path | None = (ctx.obj or {}).get("config_path")
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        click.echo(f"callpop {command_name}: {exc}", err=True)
-        ctx.exit(1)
-        raise AssertionError("unreachable") from None
 
 
 @click.group("db")

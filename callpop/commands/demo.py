@@ -12,22 +12,18 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import click
 
-from callpop.commands.db import load_or_exit
+from callpop.commands.common import load_or_exit, user_errors
 from callpop.commands.serve import run_loop
-from callpop.config import Config, ConfigError, HostPort
+from callpop.config import Config, HostPort
 from callpop.demo.compose import DemoOptions, DemoServer, DemoUrls
 from callpop.demo.context import known_callers
 from callpop.logs import setup_logging
-from callpop.serve import PortBusy
 from crm_adapter.demo import DEMO_AGENTS, MAX_DEMO_CUSTOMERS, DemoReport
-from crm_adapter.port import CrmError
-from ivr.loader import LoadError
 
 __all__ = ["banner", "command"]
 
@@ -122,13 +118,5 @@ def command(ctx: click.Context, port: int, host: str, fastagi_port: int, databas
     options = DemoOptions(web=HostPort(host, port), fastagi=HostPort("127.0.0.1", fastagi_port),
                           database=database, customers=customers, seed=seed, at=start,
                           real_clock=real, pace=pace)
-    try:
+    with user_errors("demo"):
         run_loop(_run(config, options))
-    except (ConfigError, PortBusy, CrmError) as exc:
-        click.echo(f"callpop demo: {exc}", err=True)
-        sys.exit(1)
-    except LoadError as exc:
-        for finding in exc.findings:
-            click.echo(finding.format(), err=True)
-        click.echo("callpop demo: the dialplan has errors (run callpop lint)", err=True)
-        sys.exit(1)

@@ -10,7 +10,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from callpop.commands.db import load_or_exit, shown
+from callpop.commands.common import load_or_exit
+from callpop.commands.db import shown
 from crm_adapter.demo import DEMO_AGENTS, MAX_DEMO_CUSTOMERS, DemoReport, seed_demo
 from crm_adapter.port import CrmError
 from crm_adapter.sql.engine import create_engine

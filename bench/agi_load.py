@@ -23,6 +23,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from bench.agi_transcript import REF_CALL_ID, Transcript, command_key, script_for
 from callpop.pbx_sim.fastagi import environment_block
@@ -61,8 +62,12 @@ class LoadResult:
     peak_in_flight: int = 0
 
     def fail(self, reason: str) -> None:
-        self.failed += 1
-        self.failures[reason] = self.failures.get(reason, 0) + 1
+        self.fail_many(reason, 1)
+
+    def fail_many(self, reason: str, count: int) -> None:
+        if count > 0:
+            self.failed += count
+            self.failures[reason] = self.failures.get(reason, 0) + count
 
     @property
     def calls_per_s(self) -> float:
@@ -138,6 +143,13 @@ class _Call:
         if transport is not None:
             transport.close()
 
+    def cut(self) -> None:
+        """Stop the call where it is (already counted as failed by the caller)."""
+        transport, self.transport = self.transport, None
+        self.step = -1
+        if transport is not None:
+            transport.close()
+
     def finished(self) -> None:
         """The server ended the session (EOF or exit)."""
         if self.step == len(self.plan.keys) and not self.waiting:
@@ -154,9 +166,10 @@ class _FastAgi(asyncio.Protocol):
         self.env = env
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.call.transport = transport
-        self.call.write = transport.write
+        # uvloop's transports are not subclasses of asyncio's: no isinstance here.
+        tcp = cast(asyncio.Transport, transport)
+        self.call.transport = tcp
+        self.call.write = tcp.write
         self.call.start(self.env)
 
     def data_received(self, data: bytes) -> None:
@@ -183,12 +196,10 @@ class _Classic(asyncio.SubprocessProtocol):
         self.pid = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self.transport = transport
-        self.pid = transport.get_pid()
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
-        self.call.transport = transport
+        self.transport = cast(asyncio.SubprocessTransport, transport)
+        self.pid = self.transport.get_pid()
+        stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
+        self.call.transport = self.transport
         self.call.write = stdin.write
         self.call.start(self.env)
 
@@ -239,13 +250,16 @@ async def run_load(
     callers: Sequence[str] = (),
     network_script: str = "ivr?flow=main",
     args: Sequence[str] = (),
+    deadline_s: float = 600.0,
 ) -> LoadResult:
     """Place `calls` calls, `concurrency` at a time: to 127.0.0.1:`port` (FastAGI), or by
     spawning `argv` per call (classic AGI). `sample(in_flight)` is called every
     `sample_every_s` while calls run (memory readings). New calls start at most
     `ramp_per_tick` per loop pass, so a burst never overflows the listen backlog, and
     the first `concurrency` calls are spread evenly over `start_over_s` seconds (calls
-    held open arrive over a while, as on a real PBX, not all in one instant)."""
+    held open arrive over a while, as on a real PBX, not all in one instant). Calls
+    still running after `deadline_s` are cut and count as failed (a stuck server must
+    not hang the benchmark)."""
     loop = asyncio.get_running_loop()
     plan = Plan.of(transcript, time_scale)
     envs = environments(transcript, calls, network=None if argv else network_script, port=port,
@@ -256,8 +270,11 @@ async def run_load(
     all_done = loop.create_future()
     slots = asyncio.Event()
 
-    def done(_call: _Call) -> None:
+    live: set[_Call] = set()
+
+    def done(call: _Call) -> None:
         nonlocal in_flight
+        live.discard(call)
         in_flight -= 1
         slots.set()
         if result.completed + result.failed >= calls and not all_done.done():
@@ -266,6 +283,7 @@ async def run_load(
     async def start(n: int) -> None:
         call_id, env = envs[n]
         call = _Call(plan, call_id, result, done)
+        live.add(call)
         try:
             if argv is None:
                 await loop.create_connection(lambda: _FastAgi(call, env), "127.0.0.1", port)
@@ -285,7 +303,9 @@ async def run_load(
     sampling = asyncio.create_task(sampler())
     pending: set[asyncio.Task[None]] = set()
     t0 = time.perf_counter()
-    try:
+
+    async def place_all() -> None:
+        nonlocal in_flight, started_calls
         while started_calls < calls:
             budget = min(concurrency - in_flight, calls - started_calls, ramp_per_tick)
             if start_over_s > 0 and started_calls < concurrency:
@@ -307,9 +327,18 @@ async def run_load(
             result.peak_in_flight = max(result.peak_in_flight, in_flight)
             await asyncio.sleep(0)
         await all_done
+
+    try:
+        try:
+            async with asyncio.timeout(deadline_s):
+                await place_all()
+        except TimeoutError:
+            result.fail_many("cut at the deadline", calls - result.completed - result.failed)
+            for call in list(live):
+                call.cut()
         result.seconds = time.perf_counter() - t0
     finally:
-        sampling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampling
+        for task in (sampling, *pending):
+            task.cancel()
+        await asyncio.gather(sampling, *pending, return_exceptions=True)
     return result

@@ -19,7 +19,7 @@ from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript, parse_turns
 
-__all__ = ["CALLER_KEYS", "REF_CALL_ID", "Step", "Transcript", "command_key", "record"]
+__all__ = ["CALLER_KEYS", "REF_CALL_ID", "Step", "Transcript", "command_key", "key_of", "record"]
 
 # The caller of bench.paths.FOUR_LEVELS on a real channel (callpop.pbx_sim.script
 # tokens, each `keys@ms into the turn`): the first turn starts with the welcome prompts
@@ -45,7 +45,7 @@ class Step:
     command: str  # as callpop sent it for the recorded call
     answer: str  # Asterisk's answer lines, each ended by "\n"; REF_CALL_ID where the id goes
     duration_ms: int  # how long the command takes on a real channel
-    menu_key: str | None = None  # GET DATA: the key the caller presses
+    menu_key: str | None = None  # the key the caller presses (a menu's choice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,19 @@ class Transcript:
                    raw["outcome"])
 
 
+def key_of(command: bytes, answer: list[bytes]) -> str | None:
+    """The key the caller pressed, as the answer to `command` tells it: STREAM FILE and
+    WAIT FOR DIGIT answer its ASCII code (`200 result=52` is 4), GET DATA the digits."""
+    if not answer or not answer[0].startswith(b"200 result="):
+        return None
+    value = answer[0][len(b"200 result=") :].split(b" ")[0].decode()
+    if command[:9].upper() == b"GET DATA ":
+        return value or None
+    if command[:12].upper() in (b"STREAM FILE ", b"WAIT FOR DIG") and value.isdigit():
+        return chr(int(value)) if int(value) > 0 else None
+    return None
+
+
 def script_for(keys: tuple[str, ...], caller: str, uniqueid: str = REF_CALL_ID) -> CallerScript:
     return CallerScript(turns=parse_turns(" ".join(keys)),
                         caller=CallerId(number=caller, name="Bench Caller"), uniqueid=uniqueid)
@@ -82,9 +95,6 @@ async def record(host: str, port: int, keys: tuple[str, ...], caller: str) -> tu
         if out.close:
             break
         answer = b"".join(a + b"\n" for a in out.lines).decode("utf-8")
-        menu_key = None
-        if line[:9].upper() == b"GET DATA " and out.lines[0].startswith(b"200 result="):
-            menu_key = out.lines[0][len(b"200 result="):].split(b" ")[0].decode() or None
-        steps.append(Step(line.decode("utf-8"), answer, out.duration_ms, menu_key))
+        steps.append(Step(line.decode("utf-8"), answer, out.duration_ms, key_of(line, out.lines)))
     outcome = {k: v for k, v in call.variables.items() if k.startswith("CALLPOP_")}
     return Transcript(tuple(steps), caller, keys, outcome), call

@@ -9,7 +9,9 @@ For each contender (bench.fastagi_servers), in its own process:
    for the largest C, the server's resident memory at the plateau minus before, per call;
 2. throughput and CPU: `calls` calls, C in flight (each of `throughput_levels`),
    Asterisk answering at once; what is read: completed calls per second, and the
-   server's own CPU seconds (/proc, every thread) per call.
+   server's own CPU seconds (/proc, every thread) per call. Work a server defers past
+   the call's end (callpop saves the journey after handing the caller back) is waited
+   for and counted, in CPU and in the time the calls took.
 Process-per-call scripts are capped at 200 concurrent calls (design.md): their CPU is
 that of the reaped children, their memory the proportional set size (Pss) of a live one.
 Ratios are to (c), the bare asyncio server on the default loop.
@@ -17,6 +19,7 @@ Ratios are to (c), the bare asyncio server on the default loop.
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import statistics
 import tempfile
@@ -31,6 +34,7 @@ from bench.agi_transcript import CALLER_KEYS, Transcript, record
 from bench.fastagi_servers import CallpopSite, Contender, contenders, prepare_callpop
 from bench.procstat import pss_kib, rss_kib
 from bench.report import Section
+from bench.server_proc import ServerProcess
 from bench.stats import percentile
 
 __all__ = ["Settings", "run"]
@@ -57,6 +61,28 @@ class Measured:
     latency: dict[int, dict[str, Any]] = field(default_factory=dict)
     memory: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+
+def _held_s(s: Settings) -> float:
+    """A deadline for a run of held calls: a call lasts ~12 s of channel time."""
+    return 60 + 15 * s.time_scale
+
+
+async def _quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
+    """Wait until the server has finished the work the calls left behind (callpop
+    saves each journey after handing the caller back, so the last saves run after the
+    last call ended): until it uses under 2% of a core over 300 ms. Returns how long it
+    was still busy (0 for a server with nothing left to do). Its CPU per call is read
+    after this, so deferred work is counted, and so is the time it took."""
+    started = time.perf_counter()
+    busy_until = started
+    while time.perf_counter() - started < limit_s:
+        before = server.cpu()
+        await asyncio.sleep(0.3)
+        if server.cpu() - before < 0.006:
+            break
+        busy_until = time.perf_counter()
+    return busy_until - started
 
 
 def _check(result: LoadResult, what: str, errors: list[str]) -> None:
@@ -92,9 +118,10 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                 if rss > peak[0]:
                     peak[0], peak[1] = rss, in_flight
 
+            await _quiet(server)
             result = await run_load(transcript, calls=level, concurrency=level,
                                     time_scale=s.time_scale, port=port, callers=callers,
-                                    sample=sample, start_over_s=1.0)
+                                    sample=sample, start_over_s=1.0, deadline_s=_held_s(s))
             _check(result, f"{c.key} latency C={level}", m.errors)
             m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
             if level == max(s.latency_levels):
@@ -102,13 +129,17 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                             "in_flight_at_peak": peak[1],
                             "kib_per_call": (peak[0] - before) / level}
         for level in s.throughput_levels:
+            await _quiet(server)
             cpu0 = server.cpu()
             result = await run_load(transcript, calls=s.calls, concurrency=level, time_scale=0,
-                                    port=port, callers=callers)
+                                    port=port, callers=callers, deadline_s=60 + s.calls / 50)
+            backlog_s = await _quiet(server)
             cpu = server.cpu() - cpu0
+            seconds = result.seconds + backlog_s
             _check(result, f"{c.key} throughput C={level}", m.errors)
-            m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,
-                                   "calls_per_s": result.calls_per_s,
+            m.throughput[level] = {"calls": result.completed, "seconds": seconds,
+                                   "calls_per_s": result.completed / seconds,
+                                   "backlog_s": backlog_s,
                                    "cpu_s": cpu, "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
                                    **_latency(result)}
     return m
@@ -123,7 +154,7 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
                    s: Settings) -> Measured:
     m = Measured(c)
     assert c.per_call is not None
-    argv = c.per_call(path, site)
+    argv, agi_args = c.per_call(path, site)
     levels = sorted({min(level, PROCESS_CAP) for level in s.throughput_levels})
     lat_levels = sorted({min(level, PROCESS_CAP) for level in s.latency_levels}, reverse=True)
     for level in lat_levels:
@@ -139,8 +170,9 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
                     continue
 
         result = await run_load(transcript, calls=level, concurrency=level,
-                                time_scale=s.time_scale, argv=argv, callers=site.callers,
-                                sample=sample, start_over_s=1.0)
+                                time_scale=s.time_scale, argv=argv, args=agi_args,
+                                callers=site.callers, sample=sample, start_over_s=1.0,
+                                deadline_s=_held_s(s))
         _check(result, f"{c.key} latency C={level}", m.errors)
         m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
         if level == lat_levels[0] and pss:
@@ -149,7 +181,8 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
     for level in levels:
         cpu0 = _children_cpu()
         result = await run_load(transcript, calls=s.process_calls, concurrency=level,
-                                time_scale=0, argv=argv, callers=site.callers)
+                                time_scale=0, argv=argv, args=agi_args, callers=site.callers,
+                                deadline_s=60 + s.process_calls)
         cpu = _children_cpu() - cpu0
         _check(result, f"{c.key} throughput C={level}", m.errors)
         m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,
@@ -173,7 +206,7 @@ def _live_children(argv: list[str]) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if len(cmdline) > 1 and cmdline[1].decode(errors="replace") == argv[1]:
+        if [a.decode(errors="replace") for a in cmdline[1 : len(argv)]] == argv[1:]:
             found.append(int(proc.name))
     return found
 

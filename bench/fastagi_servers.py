@@ -47,9 +47,11 @@ class Contender:
     key: str
     label: str
     role: Role
-    # FastAGI servers: how to start the process; classic scripts: the argv per call.
+    # FastAGI servers: how to start the process; classic scripts: the program and its
+    # AGI arguments per call (`AGI(program,arg1,...)`: Asterisk runs the program with
+    # the arguments and also lists them in the environment as agi_arg_N).
     start: Callable[[Path, CallpopSite], ServerProcess] | None = None
-    per_call: Callable[[Path, CallpopSite], list[str]] | None = None
+    per_call: Callable[[Path, CallpopSite], tuple[list[str], list[str]]] | None = None
 
     @property
     def classic(self) -> bool:
@@ -115,8 +117,16 @@ def _peer(module: str, loop: str) -> Callable[[Path, CallpopSite], ServerProcess
     return start
 
 
-def _pyst2(transcript: Path, site: CallpopSite) -> list[str]:
-    return [sys.executable, str(ROOT / "bench" / "peers" / "pyst2_ivr.py"), str(transcript)]
+def _pyst2(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
+    # AGI(/path/pyst2_ivr.py,TRANSCRIPT): the script's #! line names the interpreter.
+    return [sys.executable, str(ROOT / "bench" / "peers" / "pyst2_ivr.py"), str(transcript)], \
+        [str(transcript)]
+
+
+def _callpop_classic(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
+    # AGI(/venv/bin/python,-m,agi_scripts.script,CONFIG,main), as asterisk-config emits it.
+    args = ["-m", "agi_scripts.script", str(site.config), "main"]
+    return [sys.executable, *args], args
 
 
 def contenders() -> list[Contender]:
@@ -133,5 +143,7 @@ def contenders() -> list[Contender]:
         Contender("callpop-uvloop", "callpop serve + uvloop (as `serve` runs when installed)",
                   "callpop", start=_callpop("uvloop")),
         Contender("pyst2", "(a) pyst2 script, a process per call", "peer", per_call=_pyst2),
+        Contender("callpop-classic", "callpop classic AGI script, a process per call", "callpop",
+                  per_call=_callpop_classic),
     ]
     return found

@@ -14,6 +14,7 @@ import contextlib
 import json
 import secrets
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from argon2 import PasswordHasher
 
 from bench.crm_data import prepare_sqlite, sqlite_file
 from bench.paths import always_open_dialplan
-from bench.server_proc import ServerProcess, free_port
+from bench.server_proc import ServerProcess, free_port, python_argv
 from callpop.pbx_sim.ami import AMIServer
 from crm_adapter.sql.engine import create_engine
 from screenpop.auth import Sessions
@@ -128,8 +129,9 @@ class Desk:
 
 @contextlib.asynccontextmanager
 async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-untyped-def]
-                    crm_size: int = CRM_SIZE):
-    """The desk, serving; `agents` sockets are the caller's to open with `connect`."""
+                    crm_size: int = CRM_SIZE, profile_stem: Path | None = None):
+    """The desk, serving; `agents` sockets are the caller's to open with `connect`.
+    With `profile_stem`, `serve` runs under pyinstrument (bench.profiled)."""
     dialplan = always_open_dialplan(workdir / "dialplan")
     accounts, numbers = await _database(cache, workdir / "pop.db", agents, crm_size)
     session_key = secrets.token_bytes(32)
@@ -147,16 +149,23 @@ async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-
             f"web_secret_file: {secret_file}\n"
             "shutdown_grace_s: 2\n")
         base_url = f"http://127.0.0.1:{web_port}"
-        async with aiohttp.ClientSession() as http:
+        # No connection limit: every agent's socket stays open (aiohttp's default is 100).
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
 
             async def ready() -> bool:
                 async with http.get(base_url + "/readyz") as response:
                     return response.status == 200 and ami.listeners > 0
 
             env = {"CALLPOP_AMI__SECRET": AMI_SECRET}
-            argv = [str(Path(__import__("sys").executable).parent / "callpop"),
-                    "--config", str(config), "serve", "--log-level", "WARNING"]
-            async with ServerProcess(argv, env=env, ready_check=ready, name="callpop serve") as server:
+            cli = ["--config", str(config), "serve", "--log-level", "WARNING"]
+            if profile_stem is None:
+                argv = [str(Path(sys.executable).parent / "callpop"), *cli]
+            else:
+                argv = python_argv("bench.profiled", str(profile_stem), "--", *cli)
+            # A profiled server writes its profile as it exits: give it the time.
+            stop_s = 15.0 if profile_stem is None else 180.0
+            async with ServerProcess(argv, env=env, ready_check=ready, stop_timeout_s=stop_s,
+                                     name="callpop serve") as server:
                 desk = Desk(server, ami, base_url, session_key.hex().encode(), accounts,
                             numbers, http)
                 try:

@@ -20,6 +20,8 @@ from bench.crm_data import prepare_sqlite, sqlite_file
 from bench.engine import walk
 from bench.fastagi_servers import port_open, prepare_callpop
 from bench.paths import DIALPLAN, FOUR_LEVELS
+from bench.pop import Caller
+from bench.pop_desk import open_desk
 from bench.server_proc import ServerProcess, python_argv
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.store import SqlStore
@@ -71,7 +73,8 @@ async def _serve(out: Path, cache: Path) -> None:
         site = await prepare_callpop(Path(tmp), cache)
         argv = python_argv("bench.profiled", str(out / "serve-fastagi"), "--",
                            "--config", str(site.config), "serve")
-        server = ServerProcess(argv, ready_check=port_open(site.fastagi_port), name="profiled serve")
+        server = ServerProcess(argv, ready_check=port_open(site.fastagi_port),
+                               stop_timeout_s=180.0, name="profiled serve")
         async with server:
             transcript, _call = await record("127.0.0.1", site.fastagi_port, CALLER_KEYS,
                                              site.callers[0])
@@ -79,8 +82,18 @@ async def _serve(out: Path, cache: Path) -> None:
                            port=site.fastagi_port, callers=site.callers)
 
 
+async def _pops(out: Path, cache: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-prof-") as tmp:
+        async with open_desk(Path(tmp), cache, 500, profile_stem=out / "serve-pops") as desk:
+            caller = Caller(desk)
+            await asyncio.gather(*(desk.connect(a, caller.on_pop) for a in desk.accounts[:500]))
+            ids = await caller.steady(100, 10, 500)
+            await caller.settle(ids)
+
+
 def write_profiles(out: Path, cache: Path) -> None:
     print("bench: profiling ...", file=sys.stderr, flush=True)
     _engine(out)
     asyncio.run(_crm(out, cache))
+    loop.run(_pops(out, cache))
     loop.run(_serve(out, cache))

@@ -43,11 +43,13 @@ class ServerProcess:
 
     def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
                  ready_check: Callable[[], Awaitable[bool]] | None = None,
-                 start_timeout_s: float = 60.0, name: str = "server") -> None:
+                 start_timeout_s: float = 60.0, stop_timeout_s: float = 15.0,
+                 name: str = "server") -> None:
         self.argv = list(argv)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.ready_check = ready_check
         self.start_timeout_s = start_timeout_s
+        self.stop_timeout_s = stop_timeout_s
         self.name = name
         self.proc: asyncio.subprocess.Process | None = None
         self.port = 0
@@ -108,7 +110,7 @@ class ServerProcess:
                 return (await asyncio.shield(self._stderr)).decode("utf-8", "replace")[-4000:]
         return "(stderr not available)"
 
-    async def stop(self, deadline_s: float = 15.0) -> int | None:
+    async def stop(self) -> int | None:
         proc = self.proc
         if proc is None:
             return None
@@ -116,7 +118,7 @@ class ServerProcess:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
             try:
-                async with asyncio.timeout(deadline_s):
+                async with asyncio.timeout(self.stop_timeout_s):
                     await proc.wait()
             except TimeoutError:
                 proc.kill()

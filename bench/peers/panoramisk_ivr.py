@@ -36,8 +36,11 @@ def main() -> None:
             if menu is None:
                 index += 1
                 continue
-            # GET DATA answers with the digits themselves: `200 result=4`.
-            nxt = menu.get(result["result"][0])
+            value = result["result"][0]
+            # GET DATA answers with the digits, STREAM FILE with the key's ASCII code.
+            if not commands[index].startswith("GET DATA"):
+                value = chr(int(value)) if value.isdigit() and int(value) > 0 else ""
+            nxt = menu.get(value)
             if nxt is None:
                 for command in operator:
                     await request.send_command(command)

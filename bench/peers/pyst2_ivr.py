@@ -26,8 +26,11 @@ def main() -> None:
             if key is None:
                 index += 1
                 continue
-            # GET DATA answers with the digits themselves: `200 result=4`.
-            if result["result"][0] != key:
+            value = result["result"][0]
+            # GET DATA answers with the digits, STREAM FILE with the key's ASCII code.
+            if not steps[index]["command"].startswith("GET DATA"):
+                value = chr(int(value)) if value.isdigit() and int(value) > 0 else ""
+            if value != key:
                 agi.execute('SET VARIABLE "CALLPOP_OUTCOME" "queue"')
                 agi.execute('SET VARIABLE "CALLPOP_QUEUE" "operator"')
                 return

@@ -7,7 +7,8 @@ For each contender (bench.fastagi_servers), in its own process:
    second; what is read: each command's latency as Asterisk sees it (from writing the
    answer to having the next command: the server's think time plus both sockets) and,
    for the largest C, the server's resident memory at the plateau minus before, per call;
-2. throughput and CPU: `calls` calls, C in flight (each of `throughput_levels`),
+2. throughput and CPU: calls C in flight (each of `throughput_levels`), as many as
+   the server completes in about `throughput_s` seconds (at most `calls`),
    Asterisk answering at once; what is read: completed calls per second, and the
    server's own CPU seconds (/proc, every thread) per call. Work a server defers past
    the call's end (callpop saves the journey after handing the caller back) is waited
@@ -40,18 +41,20 @@ from bench.stats import percentile
 __all__ = ["Settings", "run"]
 
 PROCESS_CAP = 200  # design.md: a process per call is capped at 200 concurrent calls
-WARMUP_CALLS = 100
 
 
 @dataclass(frozen=True)
 class Settings:
     throughput_levels: tuple[int, ...] = (50, 200, 500, 2000)
     latency_levels: tuple[int, ...] = (50, 500, 2000)
-    calls: int = 10_000  # per throughput run
+    calls: int = 10_000  # per throughput run, at most
+    throughput_s: float = 6.0  # ... and about this long: fewer calls for a slow server
     process_calls: int = 300  # per throughput run of a process-per-call script
     time_scale: float = 1.0
     only: tuple[str, ...] = ()  # contender keys; empty: all
     crm_size: int = 10_000  # demo customers in callpop's database
+    warmup_calls: int = 100
+    min_calls: int = 300  # per throughput run, however slow the server
 
 
 @dataclass
@@ -106,9 +109,12 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
     callers = site.callers
     async with c.start(path, site) as server:
         port = server.port
-        warm = await run_load(transcript, calls=WARMUP_CALLS, concurrency=50, time_scale=0,
+        warm = await run_load(transcript, calls=s.warmup_calls, concurrency=50, time_scale=0,
                               port=port, callers=callers)
         _check(warm, f"{c.key} warm-up", m.errors)
+        # The warm-up's pace sizes the throughput runs: about `throughput_s` each.
+        rate = warm.completed / (warm.seconds + await _quiet(server))
+        calls = int(min(s.calls, max(s.min_calls, rate * s.throughput_s)))
         for level in sorted(s.latency_levels, reverse=True):
             before = server.rss_kib()
             peak = [before, 0]
@@ -131,8 +137,8 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
         for level in s.throughput_levels:
             await _quiet(server)
             cpu0 = server.cpu()
-            result = await run_load(transcript, calls=s.calls, concurrency=level, time_scale=0,
-                                    port=port, callers=callers, deadline_s=60 + s.calls / 50)
+            result = await run_load(transcript, calls=calls, concurrency=level, time_scale=0,
+                                    port=port, callers=callers, deadline_s=60 + calls / 20)
             backlog_s = await _quiet(server)
             cpu = server.cpu() - cpu0
             seconds = result.seconds + backlog_s
@@ -157,6 +163,9 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
     argv, agi_args = c.per_call(path, site)
     levels = sorted({min(level, PROCESS_CAP) for level in s.throughput_levels})
     lat_levels = sorted({min(level, PROCESS_CAP) for level in s.latency_levels}, reverse=True)
+    calls = s.process_calls
+    if c.heavy:
+        levels, lat_levels, calls = levels[:1], [min(10, lat_levels[-1])], max(5, calls // 10)
     for level in lat_levels:
         pss: list[int] = []
         rss: list[int] = []
@@ -180,9 +189,9 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
                         "rss_kib_per_process": statistics.median(rss), "measure": "Pss"}
     for level in levels:
         cpu0 = _children_cpu()
-        result = await run_load(transcript, calls=s.process_calls, concurrency=level,
+        result = await run_load(transcript, calls=calls, concurrency=level,
                                 time_scale=0, argv=argv, args=agi_args, callers=site.callers,
-                                deadline_s=60 + s.process_calls)
+                                deadline_s=60 + calls * 2)
         cpu = _children_cpu() - cpu0
         _check(result, f"{c.key} throughput C={level}", m.errors)
         m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,

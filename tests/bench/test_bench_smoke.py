@@ -21,7 +21,8 @@ from sqlalchemy import text
 # pytest's importlib mode puts nothing on sys.path: name the checkout's root here.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench import crm, engine, pop
+from bench import crm, engine, fastagi, pop
+from bench.fastagi_servers import contenders
 from bench.paths import ENGINE_PATHS
 from bench.report import Report, Section, Table, write
 from bench.summary import targets
@@ -102,3 +103,24 @@ def test_screen_pop_latency_run_gets_every_pop_to_sockets_and_chromium(tmp_path:
     browser = section.data["browser"]
     assert "error" not in browser, browser.get("error")
     assert browser["n"] == 2
+
+
+@pytest.mark.slow
+def test_every_fastagi_contender_walks_the_recorded_path_to_its_end(tmp_path: Path) -> None:
+    settings = fastagi.Settings(throughput_levels=(4,), latency_levels=(3,), calls=12,
+                                throughput_s=0.01, min_calls=12, process_calls=4,
+                                time_scale=0.005, crm_size=200, warmup_calls=5)
+    section = fastagi.run(settings, cache=tmp_path / "cache")
+    data = section.data
+    assert data["errors"] == []
+    assert data["outcome"]["CALLPOP_OUTCOME"] == "queue"
+    assert data["outcome"]["CALLPOP_TARGET"] == "complaints"
+    measured = {c["key"]: c for c in data["contenders"]}
+    assert set(measured) == {c.key for c in contenders()}
+    for key, contender in measured.items():
+        (level,) = contender["throughput"]
+        expected = 5 if key == "callpop-classic" else 4 if key == "pyst2" else 12
+        assert contender["throughput"][level]["calls"] == expected, key
+        assert contender["memory"]["kib_per_call"] is not None, key
+    table_rows = [row[0] for row in section.tables[0].rows]
+    assert table_rows == [c["label"] for c in data["contenders"]]

@@ -90,6 +90,7 @@ class Hub:
         self._pop_on: dict[str, PopOn] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
+        self._recomplete: set[str] = set()
         self._board_dirty = asyncio.Event()
         self.history = PopHistory(store, clock)
 
@@ -144,13 +145,15 @@ class Hub:
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
-        self._payloads.observe(event)
+        stale = self._payloads.observe(event)
         changes = self.machine.handle(event)
         if self.wallboard.handle(event) or changes:
             self._board_dirty.set()
         self.dispatch(changes)
         if changes and self._on_pop is not None:
             self._observe(event, changes)
+        if stale and self.machine.has_call(event.call_id):
+            self._complete_payload(event.call_id, again=True)
         if event.type == "call.hungup" and not self.machine.has_call(event.call_id):
             self._payloads.forget(event.call_id)
 
@@ -189,8 +192,10 @@ class Hub:
         for change in changes:
             self._on_pop(change.kind, latency if change.kind == "offered" else None)
 
-    def _complete_payload(self, call_id: str) -> None:
+    def _complete_payload(self, call_id: str, *, again: bool = False) -> None:
         if call_id in self._completing:
+            if again:  # the running completion may render the stale payload: redo after it
+                self._recomplete.add(call_id)
             return
         self._completing.add(call_id)
         self._spawn(self._finish_payload(call_id), f"pop-complete-{call_id}")
@@ -201,6 +206,10 @@ class Hub:
             self.dispatch(self.machine.set_payload(call_id, payload))
         finally:
             self._completing.discard(call_id)
+            if call_id in self._recomplete:
+                self._recomplete.discard(call_id)
+                if self.machine.has_call(call_id):
+                    self._complete_payload(call_id)
 
     def set_payload(self, call_id: str, payload: Mapping[str, Any]) -> None:
         self.dispatch(self.machine.set_payload(call_id, payload))

@@ -108,12 +108,25 @@ class PayloadBuilder:
 
     # --- inputs -----------------------------------------------------------------------
 
-    def observe(self, event: CallEventLike) -> None:
+    def observe(self, event: CallEventLike) -> bool:
+        """Fold in a call event; True when a payload fetched earlier is now stale.
+
+        The runner saves the journey just before `ivr.ended`, but a queue can ring an
+        agent (AgentCalled) first: a fetch made then found no journey. `ivr.ended` says it
+        is saved now, so the fetch runs again and the hub sends the pop once more."""
         entry = self._entry(event.call_id)
         absorb(entry.facts, event)
-        if event.type == "ivr.ended" and entry.facts.variables.get(V.OUTCOME) in (
-                "queue", "agent", "extension"):
+        if event.type != "ivr.ended":
+            return False
+        task = entry.task
+        if task is not None and task.done() and entry.crm.journey is None:
+            entry.task = None
+            entry.crm.done = False
+            self._start(entry)
+            return True
+        if entry.facts.variables.get(V.OUTCOME) in ("queue", "agent", "extension"):
             self._start(entry)  # the caller goes to an agent: fetch while they wait
+        return False
 
     def forget(self, call_id: str) -> None:
         entry = self._entries.pop(call_id, None)

@@ -3,9 +3,12 @@ else, a reconnect replays what was missed, tabs stay in step and one of them rin
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 import pytest
 
+from ivr.journey import Journey, JourneyOutcome, Step
 from tests.screenpop.conftest import CRM_ORIGIN, Desk
 from tests.screenpop.wsclient import open_tab
 
@@ -214,3 +217,36 @@ async def test_a_broken_message_closes_the_socket_with_a_reason(desk: Desk) -> N
         assert "hello" in message.json()["message"]
         await ws.receive()
         assert ws.close_code == 1008
+
+
+async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr_path(
+    desk: Desk,
+) -> None:
+    """Asterisk may ring the agent (AgentCalled) before the runner has saved the journey
+    and published ivr.ended: the pop goes out with node ids, then an update brings the
+    journey's labels and keys."""
+    async with await logged_in(desk, "alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        await tab.until_type("welcome")
+        call = desk.next_call_id()
+        await desk.publish("ivr.started", call, flow="main",
+                           caller={"number": "+15551230001", "name": ""}, dnis="7000")
+        await desk.publish("ivr.node", call, node="main_menu", kind="menu")
+        await desk.ring(call, "alice")
+        offered = await tab.until_type("pop.offered", call)
+        assert offered["pop"]["payload"]["ivr"]["steps"][0]["label"] == ""
+
+        journey = Journey(call_id=call, flow="main", caller_number="+15551230001",
+                          caller_name="", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+        journey.steps.append(Step("main", "main_menu", "menu", 0, 900, keys=["1"],
+                                  result="1", label="Main menu"))
+        journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
+        await desk.journeys.save(journey)
+        await desk.publish("ivr.ended", call, outcome="queue", target="billing", variables={})
+
+        def labelled(frame: dict[str, Any]) -> bool:
+            steps = frame.get("pop", {}).get("payload", {}).get("ivr", {}).get("steps", [])
+            return frame["type"] == "pop.updated" and any(s["label"] == "Main menu" for s in steps)
+
+        updated = await tab.until(labelled)
+        assert updated["pop"]["payload"]["ivr"]["steps"][0]["keys"] == ["1"]

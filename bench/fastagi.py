@@ -38,7 +38,7 @@ from bench.report import Section
 from bench.server_proc import ServerProcess
 from bench.stats import percentile
 
-__all__ = ["Settings", "run"]
+__all__ = ["Settings", "quiet", "run"]
 
 PROCESS_CAP = 200  # design.md: a process per call is capped at 200 concurrent calls
 
@@ -71,7 +71,7 @@ def _held_s(s: Settings) -> float:
     return 60 + 15 * s.time_scale
 
 
-async def _quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
+async def quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
     """Wait until the server has finished the work the calls left behind (callpop
     saves each journey after handing the caller back, so the last saves run after the
     last call ended): until it uses under 2% of a core over 300 ms. Returns how long it
@@ -113,7 +113,7 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                               port=port, callers=callers)
         _check(warm, f"{c.key} warm-up", m.errors)
         # The warm-up's pace sizes the throughput runs: about `throughput_s` each.
-        rate = warm.completed / (warm.seconds + await _quiet(server))
+        rate = warm.completed / (warm.seconds + await quiet(server))
         calls = int(min(s.calls, max(s.min_calls, rate * s.throughput_s)))
         for level in sorted(s.latency_levels, reverse=True):
             before = server.rss_kib()
@@ -124,7 +124,7 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                 if rss > peak[0]:
                     peak[0], peak[1] = rss, in_flight
 
-            await _quiet(server)
+            await quiet(server)
             result = await run_load(transcript, calls=level, concurrency=level,
                                     time_scale=s.time_scale, port=port, callers=callers,
                                     sample=sample, start_over_s=1.0, deadline_s=_held_s(s))
@@ -135,11 +135,11 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                             "in_flight_at_peak": peak[1],
                             "kib_per_call": (peak[0] - before) / level}
         for level in s.throughput_levels:
-            await _quiet(server)
+            await quiet(server)
             cpu0 = server.cpu()
             result = await run_load(transcript, calls=calls, concurrency=level, time_scale=0,
                                     port=port, callers=callers, deadline_s=60 + calls / 20)
-            backlog_s = await _quiet(server)
+            backlog_s = await quiet(server)
             cpu = server.cpu() - cpu0
             seconds = result.seconds + backlog_s
             _check(result, f"{c.key} throughput C={level}", m.errors)

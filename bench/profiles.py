@@ -18,6 +18,7 @@ from bench.agi_load import run_load
 from bench.agi_transcript import CALLER_KEYS, record
 from bench.crm_data import prepare_sqlite, sqlite_file
 from bench.engine import walk
+from bench.fastagi import quiet
 from bench.fastagi_servers import port_open, prepare_callpop
 from bench.paths import DIALPLAN, FOUR_LEVELS
 from bench.pop import Caller
@@ -80,6 +81,7 @@ async def _serve(out: Path, cache: Path) -> None:
                                              site.callers[0])
             await run_load(transcript, calls=3000, concurrency=200, time_scale=0,
                            port=site.fastagi_port, callers=site.callers)
+            await quiet(server)  # the journeys saved after the calls are in the profile
 
 
 async def _pops(out: Path, cache: Path) -> None:

@@ -47,12 +47,13 @@ class Mode:
 
 
 QUICK = Mode("quick", engine_s=0.3, crm_sizes=(10_000,), crm_lookups=300, pop_agents=500,
-             pop_rates=(20, 50, 100), pop_seconds=3, browser_pops=5,
-             fastagi=fastagi.Settings(throughput_levels=(200,), latency_levels=(200,),
+             pop_rates=(20, 50, 100), pop_seconds=2, browser_pops=3,
+             fastagi=fastagi.Settings(throughput_levels=(200,), latency_levels=(100,),
                                       calls=1_000, throughput_s=2.0, process_calls=20,
-                                      time_scale=0.2))
-# Held calls run at half a real channel's speed (a call lasts ~5 s instead of ~10 s) so
-# the whole run fits in 10 minutes on 2 cores; think time does not depend on it.
+                                      time_scale=0.2, held_scale=0.2, held_ramp_s=1.0))
+# Held calls below the largest C run at twice a real channel's speed (a call lasts ~5 s
+# instead of ~10 s) so the whole run fits in 10 minutes on 2 cores; the largest C (where
+# memory is read) runs in real time.
 FULL = Mode("full", engine_s=2.0, crm_sizes=(10_000, 100_000, 1_000_000), crm_lookups=2_000,
             pop_agents=500, pop_rates=(20, 50, 100), pop_seconds=10, browser_pops=30,
             fastagi=fastagi.Settings(throughput_levels=(50, 200, 500, 2000),

@@ -3,10 +3,12 @@
 For each contender (bench.fastagi_servers), in its own process:
 1. memory and latency: a fresh process, warmed by 100 calls, then calls are held open
    C at a time (C = each of `latency_levels`) with a real channel's timing (prompts
-   play, the caller presses keys; `time_scale` 1.0 is real time), started over one
-   second; what is read: each command's latency as Asterisk sees it (from writing the
-   answer to having the next command: the server's think time plus both sockets) and,
-   for the largest C, the server's resident memory at the plateau minus before, per call;
+   play, the caller presses keys): at the largest C in real time, the calls arriving
+   over 4 s so that all are held at once (a call lasts ~10 s), at the smaller C at
+   `time_scale` (0.5: twice as fast) arriving over 1 s; what is read: each command's
+   latency as Asterisk sees it (from writing the answer to having the next command: the
+   server's think time plus both sockets) and, at the largest C, the server's resident
+   memory at the plateau minus before, per call;
 2. throughput and CPU: calls C in flight (each of `throughput_levels`), as many as
    the server completes in about `throughput_s` seconds (at most `calls`),
    Asterisk answering at once; what is read: completed calls per second, and the
@@ -50,7 +52,11 @@ class Settings:
     calls: int = 10_000  # per throughput run, at most
     throughput_s: float = 6.0  # ... and about this long: fewer calls for a slow server
     process_calls: int = 300  # per throughput run of a process-per-call script
-    time_scale: float = 1.0
+    time_scale: float = 1.0  # channel timing of the held-call runs below the largest C
+    # The largest C is where memory is read: real channel time, the calls arriving over
+    # `held_ramp_s`, so all are held at once before the first ones end (~10 s a call).
+    held_scale: float = 1.0
+    held_ramp_s: float = 4.0
     only: tuple[str, ...] = ()  # contender keys; empty: all
     crm_size: int = 10_000  # demo customers in callpop's database
     warmup_calls: int = 100
@@ -66,9 +72,16 @@ class Measured:
     errors: list[str] = field(default_factory=list)
 
 
-def _held_s(s: Settings) -> float:
-    """A deadline for a run of held calls: a call lasts ~12 s of channel time."""
-    return 60 + 15 * s.time_scale
+def _timing(s: Settings, level: int, levels: tuple[int, ...] | list[int]) -> tuple[float, float]:
+    """(time scale, ramp seconds) of the held-call run at `level`."""
+    if level == max(levels):
+        return s.held_scale, s.held_ramp_s
+    return s.time_scale, 1.0
+
+
+def _held_s(scale: float, ramp_s: float) -> float:
+    """A deadline for a run of held calls: a call lasts ~10 s of channel time."""
+    return 60 + ramp_s + 15 * scale
 
 
 async def quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
@@ -125,11 +138,13 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                     peak[0], peak[1] = rss, in_flight
 
             await quiet(server)
+            scale, ramp = _timing(s, level, s.latency_levels)
             result = await run_load(transcript, calls=level, concurrency=level,
-                                    time_scale=s.time_scale, port=port, callers=callers,
-                                    sample=sample, start_over_s=1.0, deadline_s=_held_s(s))
+                                    time_scale=scale, port=port, callers=callers, sample=sample,
+                                    start_over_s=ramp, deadline_s=_held_s(scale, ramp))
             _check(result, f"{c.key} latency C={level}", m.errors)
-            m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
+            m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s,
+                                "time_scale": scale}
             if level == max(s.latency_levels):
                 m.memory = {"calls": level, "rss_before_kib": before, "rss_peak_kib": peak[0],
                             "in_flight_at_peak": peak[1],
@@ -178,12 +193,14 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
                 except (OSError, LookupError):
                     continue
 
+        scale, ramp = _timing(s, level, lat_levels)
         result = await run_load(transcript, calls=level, concurrency=level,
-                                time_scale=s.time_scale, argv=argv, args=agi_args,
-                                callers=site.callers, sample=sample, start_over_s=1.0,
-                                deadline_s=_held_s(s))
+                                time_scale=scale, argv=argv, args=agi_args,
+                                callers=site.callers, sample=sample, start_over_s=ramp,
+                                deadline_s=_held_s(scale, ramp))
         _check(result, f"{c.key} latency C={level}", m.errors)
-        m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s}
+        m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s,
+                            "time_scale": scale}
         if level == lat_levels[0] and pss:
             m.memory = {"calls": level, "kib_per_call": statistics.median(pss),
                         "rss_kib_per_process": statistics.median(rss), "measure": "Pss"}

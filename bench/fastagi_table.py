@@ -23,7 +23,6 @@ def _num(value: float | None, fmt: str) -> str:
 
 def tables(data: dict[str, Any]) -> list[Table]:
     rows = data["contenders"]
-    settings = data["settings"]
     limit = next((r for r in rows if r["key"] == LIMIT), None)
     out = []
     levels = sorted({int(k) for r in rows for k in r["throughput"]})
@@ -60,10 +59,16 @@ def tables(data: dict[str, Any]) -> list[Table]:
         cells.append(_ratio(mem.get("kib_per_call") if mem else None, base_mem))
         body.append(cells)
     max_level = max(lat_levels) if lat_levels else 0
+    def heading(level: int) -> str:
+        scales = {lat.get("time_scale") for r in rows for k, lat in r["latency"].items()
+                  if int(k) == level}
+        scale = scales.pop() if len(scales) == 1 else None
+        return f"C={level:,}" + ("" if scale is None else " real time" if scale == 1 else f" x{scale}")
+
     out.append(Table(
-        f"Per-command latency as Asterisk sees it (p50 / p99 ms), real channel timing x{settings['time_scale']}; "
-        f"memory with {max_level:,} calls held open",
-        ["server", *[f"C={level:,}" for level in lat_levels], "KiB per call", "vs (c)"],
+        f"Per-command latency as Asterisk sees it (p50 / p99 ms), a real channel's timing "
+        f"(xS: scaled by S); memory with {max_level:,} calls held open",
+        ["server", *[heading(level) for level in lat_levels], "KiB per call", "vs (c)"],
         body,
         ["Latency: from Asterisk writing an answer to having the server's next command. "
          "Memory: resident set at the plateau minus before, per call held; for a process "

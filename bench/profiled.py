@@ -2,7 +2,8 @@
 
     python -m bench.profiled OUT_STEM -- --config callpop.yaml serve
 
-writes OUT_STEM.txt (the call tree as text) and OUT_STEM.html. `serve` exits cleanly on
+writes OUT_STEM.txt (the call tree as text), OUT_STEM.html, OUT_STEM.summary.txt (self
+time by package, bench.profile_summary) and the session (OUT_STEM.pyisession). `serve` exits cleanly on
 SIGTERM, which is how the benchmark ends it.
 """
 
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 from pyinstrument import Profiler
+
+from bench.profile_summary import render
 
 
 def main() -> None:
@@ -33,6 +36,10 @@ def main() -> None:
         Path(f"{stem}.txt").write_text(
             profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
         Path(f"{stem}.html").write_text(profiler.output_html(), encoding="utf-8")
+        session = profiler.last_session
+        if session is not None:
+            session.save(f"{stem}.pyisession")
+            Path(f"{stem}.summary.txt").write_text(render(session) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from bench.fastagi_servers import port_open, prepare_callpop
 from bench.paths import DIALPLAN, FOUR_LEVELS
 from bench.pop import Caller
 from bench.pop_desk import open_desk
+from bench.profile_summary import render
 from bench.server_proc import ServerProcess, python_argv
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.store import SqlStore
@@ -36,6 +37,9 @@ def _save(profiler: Profiler, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{stem}.txt").write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
     Path(f"{stem}.html").write_text(profiler.output_html(), encoding="utf-8")
+    if profiler.last_session is not None:
+        Path(f"{stem}.summary.txt").write_text(render(profiler.last_session) + "\n",
+                                               encoding="utf-8")
 
 
 def _engine(out: Path) -> None:

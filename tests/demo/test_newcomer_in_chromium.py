@@ -12,8 +12,6 @@ Screenshots land in tests/artifacts/ at 1366x768 and 1920x1080.
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from playwright.async_api import Page, expect
 

@@ -119,10 +119,11 @@ class PayloadBuilder:
         if event.type != "ivr.ended":
             return False
         task = entry.task
-        if task is not None and task.done() and entry.crm.journey is None:
-            entry.task = None
-            entry.crm.done = False
-            self._start(entry)
+        if task is not None and entry.crm.journey is None:
+            # A fetch started on ring (done or still running) read no journey: read it
+            # again once that fetch is over; `complete` then waits for this one.
+            entry.task = asyncio.create_task(
+                self._reread_journey(entry, task), name=f"pop-journey-{event.call_id}")
             return True
         if entry.facts.variables.get(V.OUTCOME) in ("queue", "agent", "extension"):
             self._start(entry)  # the caller goes to an agent: fetch while they wait
@@ -223,6 +224,15 @@ class PayloadBuilder:
             log.exception("pop payload for call %r failed", facts.call_id)
         finally:
             crm.done = True
+
+    async def _reread_journey(self, entry: _Entry, previous: asyncio.Task[None]) -> None:
+        # `_fetch` never raises (it records errors), but may be cancelled with the call.
+        await asyncio.wait([previous])
+        try:
+            await self._fetch_local(entry)
+        except Exception:
+            log.exception("pop payload for call %r: reading the journey failed",
+                          entry.facts.call_id)
 
     async def _fetch_local(self, entry: _Entry) -> None:
         facts = entry.facts

@@ -50,15 +50,12 @@ QUICK = Mode("quick", engine_s=0.3, crm_sizes=(10_000,), crm_lookups=300, pop_ag
              pop_rates=(20, 50, 100), pop_seconds=2, browser_pops=3,
              fastagi=fastagi.Settings(throughput_levels=(200,), latency_levels=(100,),
                                       calls=1_000, throughput_s=2.0, process_calls=20,
-                                      time_scale=0.2, held_scale=0.2, held_ramp_s=1.0))
-# Held calls below the largest C run at twice a real channel's speed (a call lasts ~5 s
-# instead of ~10 s) so the whole run fits in 10 minutes on 2 cores; the largest C (where
-# memory is read) runs in real time.
+                                      held_ramp_s=1.0, hold_s=1.0))
 FULL = Mode("full", engine_s=2.0, crm_sizes=(10_000, 100_000, 1_000_000), crm_lookups=2_000,
             pop_agents=500, pop_rates=(20, 50, 100), pop_seconds=10, browser_pops=30,
             fastagi=fastagi.Settings(throughput_levels=(50, 200, 500, 2000),
                                      latency_levels=(50, 500, 2000), calls=10_000,
-                                     process_calls=300, time_scale=0.5))
+                                     throughput_s=4.0, process_calls=150))
 
 
 def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:

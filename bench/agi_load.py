@@ -26,11 +26,14 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from bench.agi_transcript import REF_CALL_ID, Transcript, command_key, script_for
+from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
 from callpop.pbx_sim.fastagi import environment_block
+from callpop.pbx_sim.script import CallerScript
 
 __all__ = ["LoadResult", "Plan", "run_load"]
 
 _HANGUP = b"HANGUP\n"
+_DEAD_OPTIONS = SimOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class LoadResult:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # server think time per command
     peak_in_flight: int = 0
+    held: int = 0  # calls open at once when the callers hung up (`hold_s`)
+    hung_up: int = 0  # calls that ended with the caller's hang-up, as planned
 
     def fail(self, reason: str) -> None:
         self.fail_many(reason, 1)
@@ -77,8 +82,8 @@ class LoadResult:
 class _Call:
     """Asterisk's side of one AGI session over any transport."""
 
-    __slots__ = ("buf", "call_id", "done", "plan", "result", "sent_at",
-                 "step", "transport", "waiting", "write")
+    __slots__ = ("buf", "call_id", "dead", "done", "hangup_pending", "in_flight", "plan",
+                 "result", "sent_at", "step", "timer", "transport", "waiting", "write")
 
     def __init__(self, plan: Plan, call_id: bytes, result: LoadResult,
                  done: Callable[[_Call], None]) -> None:
@@ -92,6 +97,10 @@ class _Call:
         self.sent_at = 0.0
         self.write: Callable[[bytes], None] = lambda data: None
         self.transport: asyncio.BaseTransport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.in_flight = b""  # the command being carried out
+        self.dead: AgiChannelSim | None = None  # after the hang-up: Asterisk's dead channel
+        self.hangup_pending = False
 
     def start(self, env: bytes) -> None:
         self.write(env)
@@ -112,6 +121,8 @@ class _Call:
     def _command(self, line: bytes) -> None:
         now = time.perf_counter()
         plan = self.plan
+        if self.dead is not None:
+            return self._dead_answer(line)
         if self.waiting:
             return self._abort("pipelined command")
         if self.step >= len(plan.keys):
@@ -124,9 +135,35 @@ class _Call:
         delay = plan.delays_s[index]
         if delay > 0:
             self.waiting = True
-            asyncio.get_running_loop().call_later(delay, self._answer, index)
+            self.in_flight = line
+            self.timer = asyncio.get_running_loop().call_later(delay, self._answer, index)
         else:
             self._answer(index)
+
+    def hang_up(self) -> None:
+        """The caller hangs up now, as hangup-mid-playback.txt and hangup-idle.txt show:
+        the running command ends with -1 and a `HANGUP` line follows; a server between
+        commands gets the `HANGUP` line first; the channel is dead from then on."""
+        if self.transport is None or self.dead is not None:
+            return
+        self.dead = AgiChannelSim(CallerScript(), _DEAD_OPTIONS)
+        self.dead.dead = True
+        if self.waiting:
+            assert self.timer is not None
+            self.timer.cancel()
+            self.waiting = False
+            interrupted = b"200 result=-1 endpos=0\n" if self.in_flight[:12].upper() == b"STREAM FILE " \
+                else b"200 result=-1\n"
+            self.write(interrupted + _HANGUP)
+        else:
+            self.hangup_pending = True
+
+    def _dead_answer(self, line: bytes) -> None:
+        assert self.dead is not None
+        out = self.dead.handle(line)
+        first = _HANGUP if self.hangup_pending else b""
+        self.hangup_pending = False
+        self.write(first + b"".join(answer + b"\n" for answer in out.lines))
 
     def _answer(self, index: int) -> None:
         self.waiting = False
@@ -152,7 +189,9 @@ class _Call:
 
     def finished(self) -> None:
         """The server ended the session (EOF or exit)."""
-        if self.step == len(self.plan.keys) and not self.waiting:
+        if self.dead is not None and self.step >= 0:
+            self.result.hung_up += 1
+        elif self.step == len(self.plan.keys) and not self.waiting:
             self.result.completed += 1
         elif self.step >= 0:
             self.result.fail("ended before the path's end")
@@ -251,6 +290,8 @@ async def run_load(
     network_script: str = "ivr?flow=main",
     args: Sequence[str] = (),
     deadline_s: float = 600.0,
+    hold_s: float | None = None,
+    at_plateau: Callable[[int], None] | None = None,
 ) -> LoadResult:
     """Place `calls` calls, `concurrency` at a time: to 127.0.0.1:`port` (FastAGI), or by
     spawning `argv` per call (classic AGI). `sample(in_flight)` is called every
@@ -259,7 +300,9 @@ async def run_load(
     the first `concurrency` calls are spread evenly over `start_over_s` seconds (calls
     held open arrive over a while, as on a real PBX, not all in one instant). Calls
     still running after `deadline_s` are cut and count as failed (a stuck server must
-    not hang the benchmark)."""
+    not hang the benchmark). With `hold_s`, once every call has started the calls are
+    held `hold_s` seconds more, `at_plateau(calls open)` is called, and every caller
+    hangs up (the calls count in `hung_up`, not `completed`)."""
     loop = asyncio.get_running_loop()
     plan = Plan.of(transcript, time_scale)
     envs = environments(transcript, calls, network=None if argv else network_script, port=port,
@@ -277,7 +320,7 @@ async def run_load(
         live.discard(call)
         in_flight -= 1
         slots.set()
-        if result.completed + result.failed >= calls and not all_done.done():
+        if result.completed + result.failed + result.hung_up >= calls and not all_done.done():
             all_done.set_result(None)
 
     async def start(n: int) -> None:
@@ -326,6 +369,14 @@ async def run_load(
                 started_calls += 1
             result.peak_in_flight = max(result.peak_in_flight, in_flight)
             await asyncio.sleep(0)
+        if hold_s is not None:
+            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.sleep(hold_s)
+            result.held = len(live)
+            if at_plateau is not None:
+                at_plateau(len(live))
+            for call in list(live):
+                call.hang_up()
         await all_done
 
     try:
@@ -333,7 +384,8 @@ async def run_load(
             async with asyncio.timeout(deadline_s):
                 await place_all()
         except TimeoutError:
-            result.fail_many("cut at the deadline", calls - result.completed - result.failed)
+            result.fail_many("cut at the deadline",
+                             calls - result.completed - result.failed - result.hung_up)
             for call in list(live):
                 call.cut()
         result.seconds = time.perf_counter() - t0

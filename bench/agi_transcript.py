@@ -15,18 +15,63 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import BaseModel
+
+from bench.paths import DIALPLAN
 from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript, parse_turns
+from ivr.actions import Sound
+from ivr.flow import Prompt
+from ivr.lint import check_dialplan
+from ivr.simulator import spoken_ms
 
-__all__ = ["CALLER_KEYS", "REF_CALL_ID", "Step", "Transcript", "command_key", "key_of", "record"]
+__all__ = ["REF_CALL_ID", "Step", "Transcript", "caller_keys", "command_key", "key_of", "record",
+           "sound_lengths"]
 
-# The caller of bench.paths.FOUR_LEVELS on a real channel (callpop.pbx_sim.script
-# tokens, each `keys@ms into the turn`): the first turn starts with the welcome prompts
-# (they can be interrupted), so 4 comes 5.2 s in, during the main menu's prompt, after
-# the three welcome prompts (1.5 s each); then 3 and 2 halfway through their menus'
-# prompts. A caller who knows the tree, but listens.
-CALLER_KEYS = ("4@5200", "3@1200", "2@1200")
+# How long the sample's prompts play: estimated from each prompt's `text:` as
+# `callpop simulate` does (ivr.simulator.spoken_ms: a voice talent's pace), so a menu of
+# four options takes its ~15 s, not the simulator's default 1.5 s a sound.
+WELCOME = ("hello", "acme-welcome", "acme-recording-notice")
+MENUS = (("acme-main-menu", "4"), ("acme-account-menu", "3"), ("acme-complaint-menu", "2"))
+# A caller who knows what they want presses the key once the option was read: 80% into
+# the menu's prompt (a key stops a prompt and is the answer).
+PRESS_AT = 0.8
+
+
+def _prompts(node: object, found: dict[str, int]) -> None:
+    if isinstance(node, Prompt):
+        if node.sound is not None:
+            found[node.sound] = spoken_ms([Sound(node.sound, node.text)])
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            _prompts(getattr(node, name), found)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _prompts(value, found)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            _prompts(value, found)
+
+
+def sound_lengths(dialplan: Path = DIALPLAN) -> dict[str, int]:
+    """Sound name -> milliseconds, for every prompt of the dialplan."""
+    found: dict[str, int] = {}
+    for flow in check_dialplan(dialplan).flows.values():
+        _prompts(flow, found)
+    return found
+
+
+def caller_keys(sounds: dict[str, int]) -> tuple[str, ...]:
+    """The caller of bench.paths.FOUR_LEVELS as callpop.pbx_sim.script tokens
+    (`keys@ms into the turn`). The first turn starts with the welcome prompts (they can
+    be interrupted), so the first key comes after the welcome and most of the main menu."""
+    keys = []
+    offset = sum(sounds[name] for name in WELCOME)
+    for menu, key in MENUS:
+        keys.append(f"{key}@{offset + int(sounds[menu] * PRESS_AT)}")
+        offset = 0
+    return tuple(keys)
 # The call id of the recorded call: distinctive, so substituting it is exact.
 REF_CALL_ID = "1795300000.424242"
 NETWORK_SCRIPT = "ivr?flow=main"
@@ -83,11 +128,15 @@ def script_for(keys: tuple[str, ...], caller: str, uniqueid: str = REF_CALL_ID) 
                         caller=CallerId(number=caller, name="Bench Caller"), uniqueid=uniqueid)
 
 
-async def record(host: str, port: int, keys: tuple[str, ...], caller: str) -> tuple[Transcript, CallRecord]:
+async def record(host: str, port: int, caller: str) -> tuple[Transcript, CallRecord]:
     """Place the reference call and derive the transcript from what callpop sent."""
+    sounds = sound_lengths()
+    keys = caller_keys(sounds)
+    # The simulator takes sound lengths in 8 kHz samples.
+    options = SimOptions(sounds=tuple((name, ms * 8) for name, ms in sounds.items()))
     script = script_for(keys, caller)
-    call = await call_fastagi(host, port, script, path=NETWORK_SCRIPT)
-    sim = AgiChannelSim(script, SimOptions(), fast=True)
+    call = await call_fastagi(host, port, script, path=NETWORK_SCRIPT, options=options)
+    sim = AgiChannelSim(script, options, fast=True)
     steps = []
     commands = [line for who, line in call.wire if who == ">"]
     for line in commands:

@@ -1,14 +1,15 @@
 """Benchmark 1: FastAGI, callpop beside the alternatives, in one run.
 
 For each contender (bench.fastagi_servers), in its own process:
-1. memory and latency: a fresh process, warmed by 100 calls, then calls are held open
-   C at a time (C = each of `latency_levels`) with a real channel's timing (prompts
-   play, the caller presses keys): at the largest C in real time, the calls arriving
-   over 4 s so that all are held at once (a call lasts ~10 s), at the smaller C at
-   `time_scale` (0.5: twice as fast) arriving over 1 s; what is read: each command's
-   latency as Asterisk sees it (from writing the answer to having the next command: the
-   server's think time plus both sockets) and, at the largest C, the server's resident
-   memory at the plateau minus before, per call;
+1. memory and latency: a fresh process, warmed by 100 calls, then C calls (C = each of
+   `latency_levels`) arrive over a few seconds (12 s at the largest C) with a real
+   channel's timing: prompts play as long as their text takes to say (a menu ~10-15 s,
+   the whole path ~40 s) and the caller presses the key once the option was read; all C
+   are held open together for 3 s, then every caller hangs up (Asterisk's `-1` and
+   `HANGUP`). What is read: each command's latency as Asterisk sees it (from writing the
+   answer to having the next command: the server's think time plus both sockets) and, at
+   the largest C, the server's resident memory with the C calls open minus before, per
+   call;
 2. throughput and CPU: calls C in flight (each of `throughput_levels`), as many as
    the server completes in about `throughput_s` seconds (at most `calls`),
    Asterisk answering at once; what is read: completed calls per second, and the
@@ -33,7 +34,7 @@ from typing import Any
 
 from bench import loop
 from bench.agi_load import LoadResult, run_load
-from bench.agi_transcript import CALLER_KEYS, Transcript, record
+from bench.agi_transcript import Transcript, record
 from bench.fastagi_servers import CallpopSite, Contender, contenders, prepare_callpop
 from bench.procstat import pss_kib, rss_kib
 from bench.report import Section
@@ -52,11 +53,10 @@ class Settings:
     calls: int = 10_000  # per throughput run, at most
     throughput_s: float = 6.0  # ... and about this long: fewer calls for a slow server
     process_calls: int = 300  # per throughput run of a process-per-call script
-    time_scale: float = 1.0  # channel timing of the held-call runs below the largest C
-    # The largest C is where memory is read: real channel time, the calls arriving over
-    # `held_ramp_s`, so all are held at once before the first ones end (~10 s a call).
-    held_scale: float = 1.0
-    held_ramp_s: float = 4.0
+    time_scale: float = 1.0  # channel timing of the held calls (1.0: real time)
+    ramp_s: float = 2.0  # held calls arrive over this long...
+    held_ramp_s: float = 12.0  # ... or this long at the largest C (where memory is read)
+    hold_s: float = 3.0  # then stay this long, all open, before the callers hang up
     only: tuple[str, ...] = ()  # contender keys; empty: all
     crm_size: int = 10_000  # demo customers in callpop's database
     warmup_calls: int = 100
@@ -72,16 +72,13 @@ class Measured:
     errors: list[str] = field(default_factory=list)
 
 
-def _timing(s: Settings, level: int, levels: tuple[int, ...] | list[int]) -> tuple[float, float]:
-    """(time scale, ramp seconds) of the held-call run at `level`."""
-    if level == max(levels):
-        return s.held_scale, s.held_ramp_s
-    return s.time_scale, 1.0
+def _ramp(s: Settings, level: int, levels: tuple[int, ...] | list[int]) -> float:
+    return s.held_ramp_s if level == max(levels) else s.ramp_s
 
 
-def _held_s(scale: float, ramp_s: float) -> float:
-    """A deadline for a run of held calls: a call lasts ~10 s of channel time."""
-    return 60 + ramp_s + 15 * scale
+def _held_s(s: Settings, ramp_s: float) -> float:
+    """A deadline for a run of held calls (a whole call is ~40 s of channel time)."""
+    return 60 + ramp_s + s.hold_s + 45 * s.time_scale
 
 
 async def quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
@@ -129,26 +126,24 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
         rate = warm.completed / (warm.seconds + await quiet(server))
         calls = int(min(s.calls, max(s.min_calls, rate * s.throughput_s)))
         for level in sorted(s.latency_levels, reverse=True):
-            before = server.rss_kib()
-            peak = [before, 0]
-
-            def sample(in_flight: int, peak: list[int] = peak) -> None:
-                rss = server.rss_kib()
-                if rss > peak[0]:
-                    peak[0], peak[1] = rss, in_flight
-
             await quiet(server)
-            scale, ramp = _timing(s, level, s.latency_levels)
+            before = server.rss_kib()
+            plateau: dict[str, int] = {}
+
+            def at_plateau(open_calls: int, plateau: dict[str, int] = plateau) -> None:
+                plateau.update(rss=server.rss_kib(), open=open_calls)
+
+            ramp = _ramp(s, level, s.latency_levels)
             result = await run_load(transcript, calls=level, concurrency=level,
-                                    time_scale=scale, port=port, callers=callers, sample=sample,
-                                    start_over_s=ramp, deadline_s=_held_s(scale, ramp))
+                                    time_scale=s.time_scale, port=port, callers=callers,
+                                    start_over_s=ramp, hold_s=s.hold_s, at_plateau=at_plateau,
+                                    deadline_s=_held_s(s, ramp))
             _check(result, f"{c.key} latency C={level}", m.errors)
-            m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s,
-                                "time_scale": scale}
-            if level == max(s.latency_levels):
-                m.memory = {"calls": level, "rss_before_kib": before, "rss_peak_kib": peak[0],
-                            "in_flight_at_peak": peak[1],
-                            "kib_per_call": (peak[0] - before) / level}
+            m.latency[level] = {**_latency(result), "held": result.held, "ramp_s": ramp}
+            if level == max(s.latency_levels) and plateau.get("open"):
+                m.memory = {"calls": plateau["open"], "rss_before_kib": before,
+                            "rss_held_kib": plateau["rss"],
+                            "kib_per_call": (plateau["rss"] - before) / plateau["open"]}
         for level in s.throughput_levels:
             await quiet(server)
             cpu0 = server.cpu()
@@ -185,22 +180,21 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
         pss: list[int] = []
         rss: list[int] = []
 
-        def sample(in_flight: int, pss: list[int] = pss, rss: list[int] = rss) -> None:
+        def at_plateau(open_calls: int, pss: list[int] = pss, rss: list[int] = rss) -> None:
             for pid in _live_children(argv)[:10]:
                 try:
                     pss.append(pss_kib(pid))
                     rss.append(rss_kib(pid))
                 except (OSError, LookupError):
-                    continue
+                    continue  # that one just ended
 
-        scale, ramp = _timing(s, level, lat_levels)
+        ramp = s.ramp_s  # a few hundred processes: no long arrival needed to hold them
         result = await run_load(transcript, calls=level, concurrency=level,
-                                time_scale=scale, argv=argv, args=agi_args,
-                                callers=site.callers, sample=sample, start_over_s=ramp,
-                                deadline_s=_held_s(scale, ramp))
+                                time_scale=s.time_scale, argv=argv, args=agi_args,
+                                callers=site.callers, start_over_s=ramp, hold_s=s.hold_s,
+                                at_plateau=at_plateau, deadline_s=_held_s(s, ramp))
         _check(result, f"{c.key} latency C={level}", m.errors)
-        m.latency[level] = {**_latency(result), "calls_per_s": result.calls_per_s,
-                            "time_scale": scale}
+        m.latency[level] = {**_latency(result), "held": result.held, "ramp_s": ramp}
         if level == lat_levels[0] and pss:
             m.memory = {"calls": level, "kib_per_call": statistics.median(pss),
                         "rss_kib_per_process": statistics.median(rss), "measure": "Pss"}
@@ -246,7 +240,7 @@ async def _run(s: Settings, cache: Path) -> dict[str, Any]:
         # The transcript: what callpop sends down the path, recorded from callpop itself.
         assert reference.start is not None
         async with reference.start(work, site) as server:
-            transcript, call = await record("127.0.0.1", server.port, CALLER_KEYS, site.callers[0])
+            transcript, call = await record("127.0.0.1", server.port, site.callers[0])
         path = work / "transcript.json"
         transcript.dump(path)
         measured = []

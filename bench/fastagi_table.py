@@ -52,7 +52,8 @@ def tables(data: dict[str, Any]) -> list[Table]:
         cells = [r["label"]]
         for level in lat_levels:
             lat = r["latency"].get(level) or r["latency"].get(str(level))
-            cells.append("-" if not lat else f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f}")
+            cells.append("-" if not lat or "p50_ms" not in lat
+                         else f"{lat['p50_ms']:.2f} / {lat['p99_ms']:.2f}")
         mem = r["memory"]
         base_mem = limit["memory"].get("kib_per_call") if limit else None
         cells.append("-" if not mem else f"{mem['kib_per_call']:,.1f}")
@@ -60,14 +61,14 @@ def tables(data: dict[str, Any]) -> list[Table]:
         body.append(cells)
     max_level = max(lat_levels) if lat_levels else 0
     def heading(level: int) -> str:
-        scales = {lat.get("time_scale") for r in rows for k, lat in r["latency"].items()
-                  if int(k) == level}
-        scale = scales.pop() if len(scales) == 1 else None
-        return f"C={level:,}" + ("" if scale is None else " real time" if scale == 1 else f" x{scale}")
+        ramps = {lat.get("ramp_s") for r in rows for k, lat in r["latency"].items()
+                 if int(k) == level}
+        ramp = ramps.pop() if len(ramps) == 1 else None
+        return f"C={level:,}" + ("" if ramp is None else f" over {ramp:g} s")
 
     out.append(Table(
-        f"Per-command latency as Asterisk sees it (p50 / p99 ms), a real channel's timing "
-        f"(xS: scaled by S); memory with {max_level:,} calls held open",
+        f"Per-command latency as Asterisk sees it (p50 / p99 ms), C calls arriving over a "
+        f"few seconds at a real channel's pace; memory with {max_level:,} calls held open",
         ["server", *[heading(level) for level in lat_levels], "KiB per call", "vs (c)"],
         body,
         ["Latency: from Asterisk writing an answer to having the server's next command. "

@@ -15,7 +15,7 @@ from pyinstrument import Profiler
 
 from bench import loop
 from bench.agi_load import run_load
-from bench.agi_transcript import CALLER_KEYS, record
+from bench.agi_transcript import record
 from bench.crm_data import prepare_sqlite, sqlite_file
 from bench.engine import walk
 from bench.fastagi import quiet
@@ -81,8 +81,7 @@ async def _serve(out: Path, cache: Path) -> None:
         server = ServerProcess(argv, ready_check=port_open(site.fastagi_port),
                                stop_timeout_s=180.0, name="profiled serve")
         async with server:
-            transcript, _call = await record("127.0.0.1", site.fastagi_port, CALLER_KEYS,
-                                             site.callers[0])
+            transcript, _call = await record("127.0.0.1", site.fastagi_port, site.callers[0])
             await run_load(transcript, calls=3000, concurrency=200, time_scale=0,
                            port=site.fastagi_port, callers=site.callers)
             await quiet(server)  # the journeys saved after the calls are in the profile

@@ -109,7 +109,7 @@ def test_screen_pop_latency_run_gets_every_pop_to_sockets_and_chromium(tmp_path:
 def test_every_fastagi_contender_walks_the_recorded_path_to_its_end(tmp_path: Path) -> None:
     settings = fastagi.Settings(throughput_levels=(4,), latency_levels=(3,), calls=12,
                                 throughput_s=0.01, min_calls=12, process_calls=4,
-                                time_scale=0.005, held_scale=0.005, held_ramp_s=0.1,
+                                time_scale=0.05, ramp_s=0.1, held_ramp_s=0.1, hold_s=0.1,
                                 crm_size=200, warmup_calls=5)
     section = fastagi.run(settings, cache=tmp_path / "cache")
     data = section.data

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profiles import write_profiles
 
         write_profiles(OUT / "profiles", CACHE)
+    sections.sort(key=lambda section: section.title)  # run cheapest first, read 1 to 4
     background = watcher.stop()
     machine["load_after"] = " ".join(f"{x:.2f}" for x in load_average())
     command = "python -m bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))

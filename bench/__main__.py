@@ -49,8 +49,8 @@ class Mode:
 QUICK = Mode("quick", engine_s=0.3, crm_sizes=(10_000,), crm_lookups=300, pop_agents=500,
              pop_rates=(20, 50, 100), pop_seconds=2, browser_pops=3,
              fastagi=fastagi.Settings(throughput_levels=(200,), latency_levels=(100,),
-                                      calls=1_000, throughput_s=2.0, process_calls=20,
-                                      held_ramp_s=1.0, hold_s=1.0))
+                                      calls=1_000, throughput_s=1.5, process_calls=20,
+                                      held_ramp_s=1.0, hold_s=1.0, warmup_calls=50))
 FULL = Mode("full", engine_s=2.0, crm_sizes=(10_000, 100_000, 1_000_000), crm_lookups=2_000,
             pop_agents=500, pop_rates=(20, 50, 100), pop_seconds=10, browser_pops=30,
             fastagi=fastagi.Settings(throughput_levels=(50, 200, 500, 2000),

@@ -126,7 +126,8 @@ async def _run(rates: list[int], seconds: float, agents: int, cache: Path,
                                 **(summary_ms(got) if got else {}),
                                 "server_cpu_s": cpu, "server_cpu_ms_per_call": cpu / len(ids) * 1000,
                                 "server_rss_kib": desk.server.rss_kib()})
-                await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)  # calls of this rate end
+                if rate != rates[-1]:
+                    await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)  # this rate's calls end
             browser = await browser_sample(desk, caller, pops=browser_pops,
                                            background_rate=min(rates[-1], 50), agents=agents)
             return {"agents": agents, "connect_s": connect_s, "seconds_per_rate": seconds,

@@ -21,9 +21,11 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.runtime
 	$(BIN)/callpop demo
 
-# Browser tests drive Debian's Chromium; install it when missing (machines run as root).
+# Browser tests drive Debian's Chromium, TLS tests make certificates with openssl;
+# install them when missing (machines run as root).
 chromium:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@command -v openssl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null)
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

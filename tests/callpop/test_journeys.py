@@ -1,27 +1,14 @@
-"""Journeys are saved by call id: what the screen-pop and analytics read back."""
+"""Journeys are saved by call id: what the screen-pop and analytics read back.
+On SQLite and PostgreSQL (the `engine` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.journeys import JourneyStore
-from crm_adapter.sql.engine import create_engine
-from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.tables import calls
 from ivr.journey import Journey, JourneyOutcome, Step
-
-
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
 
 
 def _journey(call_id: str = "1795389902.7", name: str = "Alice") -> Journey:

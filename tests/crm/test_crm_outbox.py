@@ -21,7 +21,7 @@ from crm_adapter.rest.adapter import RestCrm
 from crm_adapter.settings import OutboxSettings, RestSettings
 from crm_adapter.sql.store import SqlStore
 
-from .conftest import Database
+from tests.conftest import Database
 from .crm_fake_server import FakeCrm, hubspot_settings
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Databases for the CRM tests: each test gets a freshly migrated SQLite file or the
+"""Databases for every test that needs one: each test gets a freshly migrated SQLite file or the
 PostgreSQL schema of this test run (design.md: TEST_PG_URL, a schema per run),
 emptied after the test. PostgreSQL tests skip, saying why, only when no server answers.
 """
@@ -64,7 +64,7 @@ def pg_schema() -> Iterator[str]:
     try:
         asyncio.run(_pg_prepare(schema))
     except OSError as exc:  # refused, unresolvable, timed out: no server to test against
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({exc}); set TEST_PG_URL")
+        pytest.skip(reason=f"PostgreSQL not reachable at {PG_URL} ({exc}); set TEST_PG_URL")
     yield schema
     asyncio.run(_pg_drop(schema))
 

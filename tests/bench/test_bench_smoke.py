@@ -9,17 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-
-# bench/ is not an installed package (`python -m bench` runs it from the checkout), and
-# pytest's importlib mode puts nothing on sys.path: name the checkout's root here.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import crm, engine, fastagi, pop
 from bench.fastagi_servers import contenders

@@ -10,6 +10,7 @@ profiles of the hot paths to bench/out/profiles/.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from bench import crm, engine, fastagi, pop
 from bench.background import Watcher
@@ -30,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
 FINDINGS = ROOT / "bench" / "findings.md"
+BASELINE = ROOT / "bench" / "baseline.json"
 NAMES = ("engine", "crm", "screenpop", "fastagi")
 
 
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                   "# a partial run:", f".venv/bin/{command}"],
         background=background,
         sections=sections,
-        summary=targets(sections),
+        summary=targets(sections, _baseline()),
         findings=FINDINGS.read_text(encoding="utf-8") if FINDINGS.exists() else "",
         errors=[*errors, *(f"{s.key}: {n}" for s in sections for n in s.data.get("errors", []))],
     )
@@ -137,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: wrote {os.path.relpath(md)} and {os.path.relpath(js)} "
           f"in {report.seconds:.0f} s", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _baseline() -> dict[str, Any] | None:
+    if not BASELINE.exists():
+        return None
+    return cast(dict[str, Any], json.loads(BASELINE.read_text(encoding="utf-8")))
 
 
 if __name__ == "__main__":

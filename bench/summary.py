@@ -1,7 +1,11 @@
-"""The design's targets (design.md, "Performance targets") against this run's numbers."""
+"""The design's targets (design.md, "Performance targets") against this run's numbers,
+and, beside them, the same targets as the baseline run measured them (bench/baseline.json:
+the published run before the fixes the profiles called for), so the table says what the
+changes gained."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bench.report import Section, Table
@@ -89,14 +93,43 @@ def _engine(data: dict[str, Any]) -> list[list[str]]:
                  f"on the FastAGI path", None)]
 
 
-def targets(sections: list[Section]) -> Table:
+_MAKERS = {"fastagi": _fastagi, "screenpop": _pop, "crm": _crm, "engine": _engine}
+
+
+def _rows(key: str, title: str, data: dict[str, Any]) -> list[list[str]]:
+    maker = _MAKERS.get(key)
+    if maker is None:
+        return []
+    try:
+        return maker(data)
+    except (KeyError, ValueError, TypeError) as exc:
+        return [_row(title, f"not summarised: {exc!r}", None)]
+
+
+def _baseline_rows(baseline: dict[str, Any]) -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for section in baseline.get("sections", []):
+        # JSON turned the integer keys (concurrency levels) into strings.
+        data = json.loads(json.dumps(section["data"]), object_hook=_int_keys)
+        for row in _rows(section["key"], section["title"], data):
+            rows[row[0]] = row
+    return rows
+
+
+def _int_keys(obj: dict[str, Any]) -> dict[Any, Any]:
+    return {int(k) if k.isdigit() else k: v for k, v in obj.items()}
+
+
+def targets(sections: list[Section], baseline: dict[str, Any] | None = None) -> Table:
     rows: list[list[str]] = []
-    makers = {"fastagi": _fastagi, "screenpop": _pop, "crm": _crm, "engine": _engine}
     for section in sections:
-        maker = makers.get(section.key)
-        if maker is not None:
-            try:
-                rows += maker(section.data)
-            except (KeyError, ValueError, TypeError) as exc:
-                rows.append(_row(section.title, f"not summarised: {exc!r}", None))
-    return Table("design.md targets, this run", ["target", "measured", "met"], rows)
+        rows += _rows(section.key, section.title, section.data)
+    if baseline is None:
+        return Table("design.md targets, this run", ["target", "measured", "met"], rows)
+    before = _baseline_rows(baseline)
+    label = f"baseline ({baseline.get('started_at', '?')}, {baseline.get('commit', '?')})"
+    return Table(
+        "design.md targets, this run beside the baseline run",
+        ["target", label, "measured", "met"],
+        [[r[0], before[r[0]][1] if r[0] in before else "-", r[1], r[2]] for r in rows],
+    )

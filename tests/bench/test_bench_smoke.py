@@ -50,6 +50,18 @@ def test_the_report_holds_the_tables_the_machine_and_the_commands(tmp_path: Path
     assert json.loads((tmp_path / "quick.json").read_text())["sections"][0]["data"] == {"x": 1}
 
 
+def test_the_targets_stand_beside_the_same_targets_of_the_baseline_run() -> None:
+    engine_section = engine.run(seconds_per_path=0.001)
+    baseline = {"started_at": "then", "commit": "abc1234", "sections": [
+        {"key": "engine", "title": "4. The engine alone",
+         "data": json.loads(json.dumps(engine_section.data))}]}
+    baseline["sections"][0]["data"]["paths"][0]["events_per_s"] = 12.0
+    table = targets([engine_section], baseline)
+    assert table.columns[1] == "baseline (then, abc1234)"
+    [row] = table.rows
+    assert row[1].startswith("12 events/s") and row[2] != row[1]
+
+
 @pytest.fixture
 def pg_prefix() -> Iterator[str]:
     prefix = f"bench_test_{uuid.uuid4().hex[:8]}"

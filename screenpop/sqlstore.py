@@ -3,15 +3,22 @@
 Short transactions only: each method is one statement or one read-then-write in a
 transaction that takes SQLite's write lock at BEGIN (`crm_adapter.sql.engine.writer`),
 so a panel never holds the database while an agent thinks.
+
+The statements on the pop path (the pop history, the journey of a call this process
+did not see) are built once: through SQLAlchemy's async layer every statement costs
+its construction plus several hops to the driver's thread, so the history goes in
+one upsert per batch and the journey and caller come in one read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +30,7 @@ from screenpop.store import (
     Account,
     AccountExists,
     CallRow,
+    PopRecord,
     Role,
     StoredPopState,
     StoreError,
@@ -45,12 +53,57 @@ def _agent_pk(agent_id: str) -> int | None:
     return int(agent_id) if agent_id.isdigit() and len(agent_id) < 12 else None
 
 
+_JOURNEY_AND_CALLER = select(
+    select(journeys.c.data).where(journeys.c.call_id == bindparam("call_id"))
+    .scalar_subquery().label("data"),
+    select(calls.c.caller).where(calls.c.call_id == bindparam("call_id"))
+    .scalar_subquery().label("caller"),
+    select(calls.c.caller_name).where(calls.c.call_id == bindparam("call_id"))
+    .scalar_subquery().label("caller_name"),
+)
+
+
+def _pop_upsert(dialect: str) -> Any:
+    """One row per (call, agent): a batch's rows are merged first (`_merged`), so a time
+    column left None means "not changed by this batch", and keeps what was there."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(pops)
+    kept = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[pops.c.call_id, pops.c.agent_id],
+        set_={"state": kept.state, "updated_at": kept.updated_at,
+              **{column: func.coalesce(kept[column], pops.c[column])
+                 for column in ("connected_at", "wrapup_at", "ended_at")}})
+
+
+def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
+    """The rows that `record_pop` one record at a time would leave, one per (call, agent):
+    the first record's time is when the pop was offered (if the row is new), the last
+    one's state is the state, and each state's time column holds its latest time."""
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        pk = _agent_pk(record.agent_id)
+        if pk is None:
+            raise StoreError(f"no agent {record.agent_id!r}")
+        row = rows.get((record.call_id, pk))
+        if row is None:
+            row = rows[(record.call_id, pk)] = {
+                "call_id": record.call_id, "agent_id": pk, "offered_at": record.at,
+                "connected_at": None, "wrapup_at": None, "ended_at": None}
+        row["state"] = record.state
+        row["updated_at"] = record.at
+        column = _STATE_TIME_COLUMN.get(record.state)
+        if column is not None:
+            row[column] = record.at
+    return list(rows.values())
+
+
 class SqlScreenpopStore:
     def __init__(self, engine: AsyncEngine, *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._engine = engine
         self._writer = writer(engine)
         self._clock = clock
+        self._pop_upsert = _pop_upsert(engine.dialect.name)
 
     async def account_by_name(self, name: str) -> Account | None:
         async with self._engine.connect() as conn:
@@ -123,21 +176,25 @@ class SqlScreenpopStore:
                 select(calls).where(calls.c.call_id == call_id))).mappings().first()
         return None if row is None else dict(row)
 
+    async def journey_and_caller(
+            self, call_id: str) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(_JOURNEY_AND_CALLER, {"call_id": call_id})).one()
+        data, caller, caller_name = row
+        # both columns are NOT NULL: NULLs here mean there is no `calls` row
+        who = None if caller is None and caller_name is None else (caller or "", caller_name or "")
+        return (data if isinstance(data, Mapping) else None), who
+
     async def record_pop(self, call_id: str, agent_id: str, state: StoredPopState,
                          at: datetime) -> None:
-        pk = _agent_pk(agent_id)
-        if pk is None:
-            raise StoreError(f"no agent {agent_id!r}")
-        values: dict[str, Any] = {"state": state, "updated_at": at}
-        column = _STATE_TIME_COLUMN.get(state)
-        if column is not None:
-            values[column] = at
+        await self.record_pops([PopRecord(call_id, agent_id, state, at)])
+
+    async def record_pops(self, records: Sequence[PopRecord]) -> None:
+        rows = _merged(records)
+        if not rows:
+            return
         async with self._writer.begin() as conn:
-            done = await conn.execute(update(pops).where(
-                pops.c.call_id == call_id, pops.c.agent_id == pk).values(**values))
-            if done.rowcount == 0:
-                await conn.execute(insert(pops).values(
-                    call_id=call_id, agent_id=pk, offered_at=at, **values))
+            await conn.execute(self._pop_upsert, rows)
 
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:
         pk = _agent_pk(agent_id)

@@ -8,7 +8,7 @@ through here: that is the CRM adapter's job (`crm_adapter.port.CrmAdapter`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -18,6 +18,7 @@ __all__ = [
     "Account",
     "AccountExists",
     "CallRow",
+    "PopRecord",
     "Role",
     "ScreenpopStore",
     "StoreError",
@@ -69,6 +70,16 @@ class CallRow:
     disposition: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class PopRecord:
+    """One state change of a pop, as the history keeps it."""
+
+    call_id: str
+    agent_id: str
+    state: StoredPopState
+    at: datetime
+
+
 class ScreenpopStore(Protocol):
     async def account_by_name(self, name: str) -> Account | None: ...
 
@@ -93,9 +104,20 @@ class ScreenpopStore(Protocol):
         """The `calls` row: caller, caller_name, dnis, flow, customer_id, started_at."""
         ...
 
+    async def journey_and_caller(
+            self, call_id: str) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        """`journey(call_id)` and the (caller, caller_name) of `call(call_id)` in one
+        read: what the pop needs of a call this process did not see."""
+        ...
+
     async def record_pop(self, call_id: str, agent_id: str, state: StoredPopState,
                          at: datetime) -> None:
         """Keep the pop's state for the agent's history and the reports."""
+        ...
+
+    async def record_pops(self, records: Sequence[PopRecord]) -> None:
+        """`record_pop` for each record, in order, in one transaction: all or none
+        (raises `StoreError` or the database's error, and records nothing)."""
         ...
 
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:

@@ -11,11 +11,12 @@ outbox in the same transaction, for the relay to deliver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+import sqlite3
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, literal, select, update
+from sqlalchemy import Select, event, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +36,7 @@ from crm_adapter.port import (
 )
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
+from crm_adapter.sql.reader import SqliteReader, reader_path
 from crm_adapter.sql.records import (
     check_interaction,
     check_length,
@@ -81,6 +83,38 @@ WHERE customer_id = :v AND status <> 'closed'
 ORDER BY opened_at DESC, id DESC LIMIT {_OPEN_CASES_SHOWN}
 """)
 
+# SQLite's reader only (`SqliteReader`): the statements `_load` and
+# `recent_interactions` build, written out, with the columns `_customers` reads.
+_BY_MATCH = """
+SELECT c.id, c.external_id, c.name, c.account, c.tier, c.language, c.email, c.notes, p.e164
+FROM (SELECT id AS cid FROM customers WHERE {where}) AS m
+JOIN customers AS c ON c.id = m.cid
+LEFT JOIN customer_phones AS p ON p.customer_id = c.id
+ORDER BY c.id, p.position, p.e164
+"""
+_BY_ACCOUNT = _BY_MATCH.format(where="account = ?")
+_BY_ID = _BY_MATCH.format(where="id = ?")
+_RECENT_INTERACTIONS = """
+SELECT call_id, customer_id, agent, journey, disposition, notes, started_at, ended_at
+FROM interactions WHERE customer_id = ?
+ORDER BY started_at DESC, id DESC LIMIT ?
+"""
+
+
+def _customers(rows: Iterable[Sequence[Any]]) -> list[Customer]:
+    """Customers from rows of (id, external_id, name, account, tier, language, email,
+    notes, e164): one row per phone, a customer's rows together, best first."""
+    found: dict[int, tuple[Sequence[Any], list[str]]] = {}
+    for row in rows:
+        entry = found.setdefault(row[0], (row, []))
+        if row[8] is not None:
+            entry[1].append(row[8])
+    return [
+        Customer(id=str(r[0]), external_id=r[1], name=r[2], account=r[3], tier=r[4],
+                 language=r[5], email=r[6], notes=r[7] or "", phones=tuple(phones))
+        for r, phones in found.values()
+    ]
+
 
 def _customer_id(customer_id: str) -> int | None:
     """The integer id behind a port id, or None for anything that cannot be one."""
@@ -98,13 +132,56 @@ class SqlStore:
         outbox_operations: Collection[str] = (),
         on_enqueue: Callable[[], None] | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        sqlite_reader: bool = True,
     ) -> None:
+        """`sqlite_reader=False` keeps every read on the async engine (the reference
+        the reader is tested against)."""
         self.engine = engine
         self._writer = writer(engine)
         self.phone = phone or PhoneNormaliser()
         self._outbox_operations = frozenset(outbox_operations)
         self._on_enqueue = on_enqueue
         self._clock = clock
+        # SQLite's reads on the loop thread (see `SqliteReader`), opened at the first
+        # read; `_may_open` says whether to try. Closed with the engine or the store.
+        self._reader: SqliteReader | None = None
+        self._reader_file = reader_path(engine.url) if sqlite_reader else None
+        self._may_open = self._reader_file is not None
+        if self._reader_file is not None:
+            event.listen(engine.sync_engine, "engine_disposed", self._drop_reader)
+
+    @property
+    def reads_on_loop(self) -> bool:
+        """Whether the SQLite reader is open: reads answer without leaving the loop."""
+        return self._reader is not None
+
+    def _read(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        """The rows of `sql` from the synchronous SQLite reader, or None: no reader,
+        or it could not answer (busy, damaged file); the async path then answers
+        and reports what is wrong."""
+        reader = self._reader
+        if reader is None:
+            if not self._may_open:
+                return None
+            reader = self._open_reader()
+            if reader is None:
+                return None
+        try:
+            return reader.rows(sql, params)
+        except sqlite3.Error:
+            return None
+
+    def _open_reader(self) -> SqliteReader | None:
+        assert self._reader_file is not None
+        self._may_open = False  # one try per engine life: a failure is not retried per call
+        self._reader = SqliteReader.open(self._reader_file)
+        return self._reader
+
+    def _drop_reader(self, _engine: object = None) -> None:
+        reader, self._reader = self._reader, None
+        self._may_open = self._reader_file is not None  # an engine can be used after dispose
+        if reader is not None:
+            reader.close()
 
     # --- customers ----------------------------------------------------------------
 
@@ -112,18 +189,11 @@ class SqlStore:
         e164 = self.phone.normalise(phone)
         if e164 is None:
             return []
-        with mapped_errors("find by phone"):
-            rows = await self._hot(_FIND_BY_PHONE, e164)
-        found: dict[int, tuple[Any, list[str]]] = {}
-        for row in rows:
-            entry = found.setdefault(row[0], (row, []))
-            if row[8] is not None:
-                entry[1].append(row[8])
-        return [
-            Customer(id=str(r[0]), external_id=r[1], name=r[2], account=r[3], tier=r[4],
-                     language=r[5], email=r[6], notes=r[7] or "", phones=tuple(phones))
-            for r, phones in found.values()
-        ]
+        rows = self._read(_FIND_BY_PHONE["sqlite"], (e164,))
+        if rows is None:
+            with mapped_errors("find by phone"):
+                rows = await self._hot(_FIND_BY_PHONE, e164)
+        return _customers(rows)
 
     async def _hot(self, sql: Mapping[str, str], value: Any) -> list[Any]:
         """One statement in one driver round trip, for the IVR's latency-critical reads.
@@ -145,6 +215,9 @@ class SqlStore:
         wanted = account.strip()
         if not wanted or len(wanted) > LIMITS["account"]:
             return []
+        rows = self._read(_BY_ACCOUNT, (wanted,))
+        if rows is not None:
+            return _customers(rows)
         matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
             customers.c.account == wanted
         )
@@ -153,6 +226,11 @@ class SqlStore:
     async def get_customer(self, customer_id: str) -> Customer:
         cid = _customer_id(customer_id)
         if cid is not None:
+            rows = self._read(_BY_ID, (cid,))
+            if rows is not None:
+                if rows:
+                    return _customers(rows)[0]
+                raise NotFound(f"no customer {customer_id!r}")
             matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
                 customers.c.id == cid
             )
@@ -215,8 +293,10 @@ class SqlStore:
         cid = _customer_id(customer_id)
         if cid is None:
             return []
-        with mapped_errors("open cases"):
-            rows = await self._hot(_OPEN_CASES, cid)
+        rows = self._read(_OPEN_CASES["sqlite"], (cid,))
+        if rows is None:
+            with mapped_errors("open cases"):
+                rows = await self._hot(_OPEN_CASES, cid)
         return [
             Case(id=str(r[0]), customer_id=customer_id, subject=r[1], status=r[2],
                  opened=utc(r[3]))
@@ -253,6 +333,14 @@ class SqlStore:
     async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
         if limit <= 0:
             return []
+        read = self._read(_RECENT_INTERACTIONS, (customer_id, min(limit, 100)))
+        if read is not None:
+            return [
+                Interaction(call_id=r[0], customer_id=r[1], agent=r[2], journey=r[3] or "",
+                            disposition=r[4], notes=r[5] or "", started=utc(r[6]),
+                            ended=None if r[7] is None else utc(r[7]))
+                for r in read
+            ]
         stmt = (
             select(interactions)
             .where(interactions.c.customer_id == customer_id)
@@ -332,8 +420,9 @@ class SqlStore:
             self._on_enqueue()
 
     async def aclose(self) -> None:
-        """The engine belongs to whoever made it (the composition root disposes of it)."""
-        return None
+        """Closes the SQLite reader; the engine belongs to whoever made it (the
+        composition root disposes of it)."""
+        self._drop_reader()
 
 
 async def _insert_phones(conn: AsyncConnection, cid: int, e164s: list[str]) -> None:

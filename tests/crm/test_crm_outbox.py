@@ -20,8 +20,8 @@ from crm_adapter.relay import OutboxRelay
 from crm_adapter.rest.adapter import RestCrm
 from crm_adapter.settings import OutboxSettings, RestSettings
 from crm_adapter.sql.store import SqlStore
-
 from tests.conftest import Database
+
 from .crm_fake_server import FakeCrm, hubspot_settings
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

@@ -14,6 +14,8 @@ aiohttp "complex applications" pattern: one runner owns the program):
 On SIGTERM or SIGINT: the web site and FastAGI stop accepting, live IVR calls get
 `shutdown_grace_s` to finish (then they are sent back to the dialplan, which routes
 them to the operator), panels get GOING_AWAY, and the rest closes in reverse order.
+The journey writer closes after FastAGI and ARI, so it writes every journey their
+calls handed over, however many were still queued, before the database is closed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import secrets
 import signal
@@ -38,7 +41,7 @@ from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
-from callpop.journeys import JourneyStore
+from callpop.journeys import JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.services import IvrServices
 from crm_adapter.factory import CrmStack, build_crm
@@ -84,8 +87,11 @@ class Runtime:
     journeys: JourneyStore
     services: IvrServices
     session_key: bytes
+    writer: JourneyWriter
 
     async def aclose(self) -> None:
+        """Close after the drivers: their calls' journeys are written first."""
+        await self.writer.aclose()
         self.bus.close()
         await self.crm.aclose()
         await self.engine.dispose()
@@ -122,10 +128,11 @@ async def build_runtime(
     bus = InProcessBus()
     metrics = Metrics()
     journeys = JourneyStore(engine, clock=clock)
+    writer = JourneyWriter(journeys)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,
-        journeys=journeys,
+        journeys=writer,
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
     )
@@ -135,7 +142,7 @@ async def build_runtime(
             "no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart"
         )
         session_key = secrets.token_bytes(32)
-    return Runtime(config, dialplan, engine, crm, bus, metrics, journeys, services, session_key)
+    return Runtime(config, dialplan, engine, crm, bus, metrics, journeys, services, session_key, writer)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -275,6 +282,19 @@ async def start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
     return site
 
 
+def freeze_startup_objects() -> None:
+    """Move everything alive now (imports, the compiled dialplan, migrations' leftovers,
+    the app) out of the garbage collector's reach, once startup is done.
+
+    Those objects live as long as the process, yet every gen-2 collection walked them
+    all: measured during 2,000 held FastAGI calls, gen-2 pauses reached 308 ms, and
+    freezing after startup halved the per-command p99 (bench/findings.md). A collection
+    first, so that startup's garbage is freed rather than frozen for good.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(
     config: Config,
     *,
@@ -295,6 +315,7 @@ async def serve(
         await start_site(runner, config)
         for address in runner.addresses:
             log.info("web: serving agents on http://%s:%d", address[0], address[1])
+        freeze_startup_objects()
         if on_ready is not None:
             on_ready(runtime, runner)
         await stop.wait()

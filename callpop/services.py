@@ -1,5 +1,5 @@
 """The `CallServices` every driver is handed (ivr/ports.py), built from the CRM adapter,
-the pop bus and the journey store.
+the pop bus and a journey sink (`serve`'s journey writer, or the store itself).
 
 A driver never talks to those directly: the runner asks here, within budgets, and
 failures of these peers are absorbed here (logged once, counted), so a dead database
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-from callpop.journeys import JourneyStore
+from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from crm_adapter.lookup import lookup_within_budget
 from crm_adapter.port import CrmAdapter
@@ -33,7 +33,7 @@ class IvrServices:
         *,
         crm: CrmAdapter,
         bus: PopBus,
-        journeys: JourneyStore | None,
+        journeys: JourneySink | None,
         metrics: Metrics,
         lookup_budget_ms: int,
         driver: str = "fastagi",
@@ -45,6 +45,11 @@ class IvrServices:
         self._budget_s = lookup_budget_ms / 1000
         self._lookup_budget_ms = lookup_budget_ms
         self.driver = driver
+        # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
+        # built each time: the children this driver counts with are looked up once.
+        self._in_ivr = metrics.calls_in_ivr.labels(driver)
+        self._errors = metrics.ivr_errors.labels(driver)
+        self._ended: dict[str, Any] = {}
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
@@ -71,23 +76,27 @@ class IvrServices:
         return outcome.finished(at_ms)
 
     async def publish(self, event: CallEvent) -> None:
-        if event.type == "ivr.started":
-            self._metrics.calls_in_ivr.labels(self.driver).inc()
+        kind = event.type
+        if kind == "ivr.started":
+            self._in_ivr.inc()
             for hook in self.on_call_started:
                 hook(event.call_id)
-        elif event.type == "ivr.ended":
-            self._metrics.calls_in_ivr.labels(self.driver).dec()
+        elif kind == "ivr.ended":
+            self._in_ivr.dec()
             outcome = str(event.data.get("outcome") or "unknown")
-            self._metrics.calls.labels(self.driver, outcome).inc()
+            counter = self._ended.get(outcome)
+            if counter is None:
+                counter = self._ended[outcome] = self._metrics.calls.labels(self.driver, outcome)
+            counter.inc()
             if outcome == "error":
-                self._metrics.ivr_errors.labels(self.driver).inc()
+                self._errors.inc()
         try:
             await self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
 
-    async def save_journey(self, journey: Journey) -> None:
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self._journeys is None:
             return
-        await self._journeys.save(journey)
+        await self._journeys.save(journey, data)

@@ -54,8 +54,11 @@ class CallServices(Protocol):
         """Hand a call event to the pop bus; must not block the caller."""
         ...
 
-    async def save_journey(self, journey: Journey) -> None:
-        """Store the finished journey, keyed by its call id."""
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        """Store the finished journey, keyed by its call id; `data` is its `to_dict()`,
+        made once by the runner for this and for `ivr.ended`. May return before the
+        journey is written (`serve` writes in batches off the call's path), and waits
+        only when the writer is too far behind."""
         ...
 
 

@@ -14,7 +14,7 @@ against `callpop.pbx_sim.ari`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -120,7 +120,7 @@ class Services:
     async def publish(self, event: CallEvent) -> None:
         self.events.append(event)
 
-    async def save_journey(self, journey: Journey) -> None:
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         self.journeys.append(journey)
 
 

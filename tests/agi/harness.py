@@ -63,7 +63,7 @@ class MemoryServices:
         if event.type == "ivr.started":
             self.started.set()
 
-    async def save_journey(self, journey: Journey) -> None:
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         self.journeys.append(journey)
 
     def journey(self) -> Journey:

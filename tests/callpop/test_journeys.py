@@ -1,13 +1,20 @@
-"""Journeys are saved by call id: what the screen-pop and analytics read back.
+"""Journeys are saved by call id: what the screen-pop and analytics read back; `serve`
+writes them in batches off the calls' path (`JourneyWriter`).
 On SQLite and PostgreSQL (the `engine` fixture of tests/conftest.py)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpop.journeys import JourneyStore
-from crm_adapter.sql.tables import calls
+from callpop.journeys import JourneyStore, JourneyWriter
+from crm_adapter.sql.tables import calls, journeys
 from ivr.journey import Journey, JourneyOutcome, Step
 
 
@@ -55,3 +62,171 @@ async def test_an_absurdly_long_caller_name_is_clipped_not_refused(engine: Async
 
 async def test_an_unknown_call_id_reads_as_none(engine: AsyncEngine) -> None:
     assert await JourneyStore(engine).get("nope") is None
+
+
+# --- the journey writer: batches off the call's path -------------------------------------
+
+
+class RecordingStore(JourneyStore):
+    """The real store, noting the size of each transaction it is asked to write, and
+    holding writes while `gate` is clear (a database that is slow to answer)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.batches: list[int] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def write(self, entries: Sequence[tuple[Journey, Mapping[str, Any]]]) -> None:
+        await self.gate.wait()
+        self.batches.append(len(entries))
+        await super().write(entries)
+
+
+async def _saved_ids(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        ids = (await conn.execute(select(journeys.c.call_id))).scalars().all()
+        outcomes = (await conn.execute(select(calls.c.call_id))).scalars().all()
+    assert sorted(ids) == sorted(outcomes), "a journey row without its call row, or the reverse"
+    return sorted(ids)
+
+
+async def test_journeys_queued_meanwhile_are_written_in_one_transaction(engine: AsyncEngine) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store)
+    store.gate.clear()  # the first write is slow: 100 more calls end meanwhile
+    await writer.save(_journey("first"))
+    await asyncio.sleep(0)
+    for n in range(100):
+        await writer.save(_journey(f"c.{n}"))
+    assert writer.pending == 100
+    store.gate.set()
+    await writer.flush()
+    assert store.batches == [1, 100]
+    assert len(await _saved_ids(engine)) == 101
+    saved = await store.get("c.42")
+    assert saved is not None and saved["outcome"]["target"] == "billing"
+    await writer.aclose()
+
+
+async def test_a_batch_is_capped(engine: AsyncEngine) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, max_batch=40)
+    store.gate.clear()
+    for n in range(100):
+        await writer.save(_journey(f"c.{n}"))
+    store.gate.set()
+    await writer.aclose()
+    assert store.batches == [40, 40, 20]
+
+
+async def test_the_writer_stores_what_the_store_stores(engine: AsyncEngine) -> None:
+    writer = JourneyWriter(JourneyStore(engine))
+    await writer.save(_journey())
+    second = _journey(name="x" * 10_000)  # the same call saved again: it replaces the first
+    second.outcome = JourneyOutcome("hangup", None, None, "caller-hangup", 9000)
+    await writer.save(second, second.to_dict())
+    await writer.aclose()
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(calls.c.caller_name, calls.c.outcome, calls.c.ended_at))).all()
+    assert [(len(r.caller_name), r.outcome) for r in rows] == [(200, "hangup")]
+    assert rows[0].ended_at == datetime(2026, 11, 24, 15, 0, 9, tzinfo=UTC)
+
+
+async def test_closing_writes_every_queued_journey_first(engine: AsyncEngine) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, max_batch=50)
+    store.gate.clear()
+    for n in range(300):
+        await writer.save(_journey(f"c.{n}"))
+    closing = asyncio.create_task(writer.aclose())
+    await asyncio.sleep(0)
+    store.gate.set()
+    await closing
+    assert len(await _saved_ids(engine)) == 300
+    # After closing, a late journey is written at once rather than lost.
+    await writer.save(_journey("late"))
+    assert "late" in await _saved_ids(engine)
+
+
+async def test_a_full_queue_makes_the_saver_wait_and_drops_nothing(engine: AsyncEngine) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, max_pending=3, max_batch=10)
+    store.gate.clear()
+    await writer.save(_journey("in-flight"))
+    await asyncio.sleep(0)  # taken by the writer, held by the slow database
+    for n in range(3):
+        await writer.save(_journey(f"c.{n}"))
+    waiting = asyncio.create_task(writer.save(_journey("fourth")))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    # A call cancelled while it waits for room still leaves its journey behind.
+    cancelled = asyncio.create_task(writer.save(_journey("cancelled")))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    store.gate.set()
+    await waiting
+    await writer.aclose()
+    assert await _saved_ids(engine) == sorted(["in-flight", "c.0", "c.1", "c.2", "fourth", "cancelled"])
+
+
+async def _refuse_call_id(engine: AsyncEngine, call_id: str) -> None:
+    # The database refusing one row, as a constraint or a full disk would.
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(
+                "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.call_id = '{call_id}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                "RETURN NEW; END $$ LANGUAGE plpgsql"
+            ))
+            await conn.execute(text(
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_bad()"
+            ))
+        else:
+            await conn.execute(text(
+                "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
+                f"WHEN NEW.call_id = '{call_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            ))
+
+
+async def _allow_all(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TRIGGER refuse_bad ON journeys" if engine.dialect.name == "postgresql"
+                                else "DROP TRIGGER refuse_bad"))
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text("DROP FUNCTION refuse_bad()"))
+
+
+async def test_a_refused_row_costs_only_its_own_journey(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await _refuse_call_id(engine, "bad")
+    try:
+        store = RecordingStore(engine)
+        writer = JourneyWriter(store)
+        store.gate.clear()
+        for call_id in ("a", "b", "bad", "c", "d"):
+            await writer.save(_journey(call_id))
+        store.gate.set()
+        await writer.aclose()
+    finally:
+        await _allow_all(engine)
+    assert await _saved_ids(engine) == ["a", "b", "c", "d"]
+    # One warning for the batch, one error for the refused journey: no traceback per call.
+    assert [(r.levelname, r.exc_info is None) for r in caplog.records] == [
+        ("WARNING", True),
+        ("ERROR", True),
+    ]
+    assert "'bad'" in caplog.records[1].getMessage()
+
+
+async def test_a_journey_that_cannot_be_encoded_costs_only_itself(engine: AsyncEngine) -> None:
+    writer = JourneyWriter(JourneyStore(engine))
+    await writer.save(_journey("a"))
+    await writer.save(_journey("odd"), {"not json": object()})
+    await writer.save(_journey("b"))
+    await writer.aclose()
+    assert await _saved_ids(engine) == ["a", "b"]

@@ -104,6 +104,7 @@ class FakeServices:
     customer: Mapping[str, Any] | None = None
     events: list[CallEvent] = field(default_factory=list)
     journeys: list[Journey] = field(default_factory=list)
+    saved_data: list[Mapping[str, Any]] = field(default_factory=list)
     lookups: list[tuple[str, str, int]] = field(default_factory=list)
     publish_fails: bool = False
     save_fails: bool = False
@@ -121,10 +122,11 @@ class FakeServices:
             raise ConnectionError("bus down")
         self.events.append(event)
 
-    async def save_journey(self, journey: Journey) -> None:
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self.save_fails:
             raise OSError("database down")
         self.journeys.append(journey)
+        self.saved_data.append(data)
 
     def of_type(self, kind: str) -> list[CallEvent]:
         return [e for e in self.events if e.type == kind]
@@ -214,8 +216,22 @@ async def test_call_events_are_published_in_order() -> None:
         "outcome": "queue",
         "target": "billing",
         "variables": journey.variables,
+        "journey": journey.to_dict(),
     }
     assert {e.call_id for e in services.events} == {"1717416000.7"}
+
+
+async def test_ivr_ended_carries_the_journey_the_services_were_given_to_store() -> None:
+    journey, _, services = await run(["1"], customer={"id": "C9", "tier": "vip"})
+    assert journey is not None
+    ended = services.of_type("ivr.ended")[0].data
+    # The screen-pop builds the pop's IVR path from this, without reading the database.
+    assert ended["journey"]["steps"][0]["node"] == "main"
+    assert ended["journey"]["steps"][0]["keys"] == ["1"]
+    assert ended["journey"]["customer_id"] == "C9"
+    # Made once: the dict on the bus is the one handed over for the database.
+    assert services.saved_data == [ended["journey"]]
+    assert services.saved_data[0] is ended["journey"]
 
 
 async def test_event_stamps_are_iso_utc_with_milliseconds_from_the_call_clock() -> None:

@@ -8,6 +8,13 @@ trip), and `known(call_id)` returns at once whatever is ready. If the CRM is slo
 pop goes out with what is known (caller, IVR path, the tier and customer id the IVR
 left in its variables) and `complete` delivers the rest for a `pop.updated`.
 
+The IVR path comes from the bus when this process ran the IVR: `ivr.ended` carries the
+journey (`Journey.to_dict()`), kept with the call until it ends. Only a call this
+process did not see (the classic AGI script runs in another process; a queue reached
+without the IVR) is read from the database, in one round trip (`journey_and_caller`).
+Calls are forgotten on hang-up, when the IVR ends them without an agent, and past
+`max_calls` or `max_idle_s`.
+
 Every value in a payload is data for the browser, which renders it with `textContent`:
 nothing here formats HTML.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +42,11 @@ log = logging.getLogger(__name__)
 RecordLink = Callable[[Customer], str | None]
 VIP_TIERS = frozenset({"vip"})
 RECENT_INTERACTIONS = 5
+# IVR outcomes that reach an agent (the prefetch starts) and those that never do (the
+# call is forgotten at once); `error` sends the caller to the operator queue.
+_TO_AGENT = frozenset({"queue", "agent", "extension"})
+_NO_AGENT = frozenset({"hangup", "voicemail"})
+SCRIPT_VIEWS_CACHED = 256
 
 
 @dataclass(slots=True)
@@ -87,8 +100,11 @@ class _Crm:
 @dataclass(slots=True)
 class _Entry:
     facts: CallFacts
+    touched: float
     crm: _Crm = field(default_factory=_Crm)
     task: asyncio.Task[None] | None = None
+    # the journey came with `ivr.ended`: the database has nothing more to tell
+    seen: bool = False
 
 
 class PayloadBuilder:
@@ -97,37 +113,61 @@ class PayloadBuilder:
 
     def __init__(self, crm: CrmAdapter, store: ScreenpopStore, *, late_s: float = 5.0,
                  scripts: ScriptCatalog | None = None, record_link: RecordLink | None = None,
-                 max_calls: int = 5_000) -> None:
+                 max_calls: int = 5_000, max_idle_s: float = 4 * 3600.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._crm = crm
         self._store = store
         self._late_s = late_s
         self._scripts = scripts
         self._record_link = record_link or (lambda _customer: None)
         self._max_calls = max_calls
+        self._max_idle_s = max_idle_s
+        self._monotonic = monotonic
+        # least recently used first
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # scripts are immutable: their views are built once per topic and shared
+        self._script_views: dict[str | None, dict[str, Any] | None] = {}
 
     # --- inputs -----------------------------------------------------------------------
 
     def observe(self, event: CallEventLike) -> bool:
-        """Fold in a call event; True when a payload fetched earlier is now stale.
+        """Fold in a call event; True when a payload rendered earlier is now stale.
 
-        The runner saves the journey just before `ivr.ended`, but a queue can ring an
-        agent (AgentCalled) first: a fetch made then found no journey. `ivr.ended` says it
-        is saved now, so the fetch runs again and the hub sends the pop once more."""
-        entry = self._entry(event.call_id)
-        absorb(entry.facts, event)
+        A queue can ring an agent (AgentCalled) before `ivr.ended` is seen: the pop then
+        went out without the journey's labels and keys. `ivr.ended` brings them (or,
+        from a runner that does not send the journey, says it is saved: the database is
+        read again), and the hub sends the pop once more."""
         if event.type != "ivr.ended":
+            absorb(self._entry(event.call_id).facts, event)
             return False
+        entry = self._entry(event.call_id)
+        facts = entry.facts
+        absorb(facts, event)
+        had_journey = entry.crm.journey is not None
+        journey = event.data.get("journey")
+        if isinstance(journey, Mapping):
+            entry.crm.journey, entry.seen = journey, True
+            _caller_from_journey(facts, journey)
+            if not facts.variables:
+                _variables_from_journey(facts, journey)
+        outcome = facts.variables.get(V.OUTCOME) or str(event.data.get("outcome") or "")
         task = entry.task
-        if task is not None and entry.crm.journey is None:
-            # A fetch started on ring (done or still running) read no journey: read it
-            # again once that fetch is over; `complete` then waits for this one.
-            entry.task = asyncio.create_task(
-                self._reread_journey(entry, task), name=f"pop-journey-{event.call_id}")
+        if task is not None and not had_journey:
+            if not entry.seen:
+                # A fetch started on ring (done or still running) read no journey: read
+                # it again once that fetch is over; `complete` then waits for this one.
+                entry.task = asyncio.create_task(
+                    self._reread_journey(entry, task), name=f"pop-journey-{event.call_id}")
             return True
-        if entry.facts.variables.get(V.OUTCOME) in ("queue", "agent", "extension"):
+        if outcome in _NO_AGENT and task is None:
+            self.forget(event.call_id)  # no agent will ever see it
+        elif outcome in _TO_AGENT:
             self._start(entry)  # the caller goes to an agent: fetch while they wait
         return False
+
+    def __contains__(self, call_id: object) -> bool:
+        """Whether the builder holds the call (it keeps calls until they end)."""
+        return call_id in self._entries
 
     def forget(self, call_id: str) -> None:
         entry = self._entries.pop(call_id, None)
@@ -191,15 +231,20 @@ class PayloadBuilder:
     # --- gathering --------------------------------------------------------------------
 
     def _entry(self, call_id: str) -> _Entry:
-        entry = self._entries.get(call_id)
+        now = self._monotonic()
+        entries = self._entries
+        entry = entries.get(call_id)
         if entry is None:
-            entry = self._entries[call_id] = _Entry(CallFacts(call_id))
-            while len(self._entries) > self._max_calls:
-                _, old = self._entries.popitem(last=False)
+            entry = entries[call_id] = _Entry(CallFacts(call_id), now)
+            # a call whose end we never heard of (no AMI, a lost hang-up) goes in time
+            horizon = now - self._max_idle_s
+            while len(entries) > self._max_calls or next(iter(entries.values())).touched < horizon:
+                _, old = entries.popitem(last=False)
                 if old.task is not None:
                     old.task.cancel()
         else:
-            self._entries.move_to_end(call_id)
+            entry.touched = now
+            entries.move_to_end(call_id)
         return entry
 
     def _start(self, entry: _Entry) -> asyncio.Task[None]:
@@ -235,23 +280,22 @@ class PayloadBuilder:
                           entry.facts.call_id)
 
     async def _fetch_local(self, entry: _Entry) -> None:
+        if entry.seen:
+            return
         facts = entry.facts
         # the journey and the call row are in our own database: the classic AGI
         # script (another process) leaves them there with no bus event at all
-        entry.crm.journey = await self._store.journey(facts.call_id)
-        journey = entry.crm.journey or {}
-        if not facts.caller_number:
-            caller = journey.get("caller")
-            if isinstance(caller, Mapping):
-                facts.caller_number = str(caller.get("number") or "")
-                facts.caller_name = facts.caller_name or str(caller.get("name") or "")
-            else:
-                row = await self._store.call(facts.call_id)
-                if row is not None:
-                    facts.caller_number = str(row.get("caller") or "")
-                    facts.caller_name = facts.caller_name or str(row.get("caller_name") or "")
-        if not facts.variables and isinstance(journey.get("variables"), Mapping):
-            facts.variables = {str(k): str(v) for k, v in journey["variables"].items()}
+        journey, who = await self._store.journey_and_caller(facts.call_id)
+        if entry.seen:  # `ivr.ended` brought the journey while we read
+            return
+        entry.crm.journey = journey
+        if journey is not None:
+            _caller_from_journey(facts, journey)
+            if not facts.variables:
+                _variables_from_journey(facts, journey)
+        if not facts.caller_number and who is not None:
+            facts.caller_number = who[0]
+            facts.caller_name = facts.caller_name or who[1]
 
     async def _fetch_crm(self, facts: CallFacts, crm: _Crm) -> None:
         customers: list[Customer] = []
@@ -310,7 +354,6 @@ class PayloadBuilder:
             match = "several"
         else:
             match = "none"
-        script = self._scripts.for_topic(topic) if self._scripts is not None else None
         return {
             "status": "loading" if not crm.done else ("partial" if crm.error else "complete"),
             "crm_error": crm.error,
@@ -334,10 +377,35 @@ class PayloadBuilder:
                               "agent": i.agent, "disposition": i.disposition,
                               "notes": i.notes, "journey": i.journey}
                              for i in crm.interactions if i.call_id != facts.call_id],
-            "script": script_view(script, topic) if script is not None else None,
+            "script": self._script_view(topic),
             "new_customer": {"name": facts.caller_name, "phone": facts.caller_number}
             if match == "none" else None,
         }
+
+
+    def _script_view(self, topic: str | None) -> dict[str, Any] | None:
+        views = self._script_views
+        if topic in views:
+            return views[topic]
+        script = self._scripts.for_topic(topic) if self._scripts is not None else None
+        view = script_view(script, topic) if script is not None else None
+        if len(views) >= SCRIPT_VIEWS_CACHED:  # topics come from flows, but are text
+            views.clear()
+        views[topic] = view
+        return view
+
+
+def _caller_from_journey(facts: CallFacts, journey: Mapping[str, Any]) -> None:
+    caller = journey.get("caller")
+    if not facts.caller_number and isinstance(caller, Mapping):
+        facts.caller_number = str(caller.get("number") or "")
+        facts.caller_name = facts.caller_name or str(caller.get("name") or "")
+
+
+def _variables_from_journey(facts: CallFacts, journey: Mapping[str, Any]) -> None:
+    raw = journey.get("variables")
+    if isinstance(raw, Mapping):
+        facts.variables = {str(k): str(v) for k, v in raw.items()}
 
 
 def script_view(script: Script, topic: str | None) -> dict[str, Any]:

@@ -116,9 +116,10 @@ class Desk:
                   steps: Sequence[tuple[str, str, str, Sequence[str]]] = (),
                   queue: str = "billing", topic: str | None = "billing",
                   customer_id: str | None = None, verified: bool = False,
-                  tier: str | None = None) -> None:
-        """The IVR part of a call: events as the runner publishes them, then the
-        journey saved, then the caller joins the queue."""
+                  tier: str | None = None, save_journey: bool = True,
+                  journey_on_bus: bool = True) -> None:
+        """The IVR part of a call: events as the runner publishes them (`ivr.ended`
+        carrying the journey), the journey saved, then the caller joins the queue."""
         await self.publish("ivr.started", call_id, flow="main",
                            caller={"number": number, "name": name}, dnis="7000")
         journey = Journey(call_id=call_id, flow="main", caller_number=number, caller_name=name,
@@ -134,8 +135,11 @@ class Desk:
         journey.variables = dict(variables)
         journey.customer_id, journey.topic, journey.verified = customer_id, topic, verified
         journey.outcome = JourneyOutcome("queue", queue, 0, "option", len(steps) * 1000)
-        await self.journeys.save(journey)
-        await self.publish("ivr.ended", call_id, outcome="queue", target=queue, variables=variables)
+        if save_journey:
+            await self.journeys.save(journey)
+        extra = {"journey": journey.to_dict()} if journey_on_bus else {}
+        await self.publish("ivr.ended", call_id, outcome="queue", target=queue,
+                           variables=variables, **extra)
         await self.publish("queue.joined", call_id, queue=queue, position=1, priority=0)
 
     async def ring(self, call_id: str, agent: str, queue: str = "billing") -> None:

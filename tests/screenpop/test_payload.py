@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
+from crm_adapter.sql.tables import journeys
+from ivr import variables as V
+from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.ports import CallEvent
 from screenpop.keys import PAYLOADS
+from screenpop.payload import PayloadBuilder
 from tests.screenpop.conftest import Desk, make_desk
 from tests.screenpop.wsclient import open_tab
 
@@ -96,3 +103,135 @@ async def test_a_crm_outage_leaves_a_usable_pop(tmp_path: Path) -> None:
             assert "CRM" in payload["crm_error"]
             assert payload["caller"]["number"] == "+15551232001"
             assert payload["ivr"]["steps"][0]["label"] == "Main menu"
+
+
+def count_reads(desk: Desk) -> list[str]:
+    """The call ids the app read from the database for a pop (the store's own method,
+    counted)."""
+    reads: list[str] = []
+    read = desk.store.journey_and_caller
+
+    async def counted(call_id: str) -> Any:
+        reads.append(call_id)
+        return await read(call_id)
+
+    desk.store.journey_and_caller = counted  # type: ignore[method-assign]
+    return reads
+
+
+def journey_table_is_empty(desk: Desk) -> Any:
+    async def check() -> bool:
+        async with desk.store._engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(journeys))).scalar() == 0
+    return check()
+
+
+async def test_a_call_seen_on_the_bus_pops_its_ivr_path_without_the_database(desk: Desk) -> None:
+    reads = count_reads(desk)
+    async with await desk.logged_in("alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551232100", name="ROSA",
+                       steps=[("main_menu", "menu", "Main menu", ["2"]),
+                              ("billing", "menu", "Billing", ["1"])],
+                       save_journey=False)
+        await desk.ring(call, "alice")
+        frame = await tab.until(lambda f: f.get("pop", {}).get("call_id") == call
+                                and f["pop"]["payload"]["status"] != "loading")
+        payload = frame["pop"]["payload"]
+        assert [(s["label"], s["keys"]) for s in payload["ivr"]["steps"]] == [
+            ("Main menu", ["2"]), ("Billing", ["1"])]
+        assert payload["caller"] == {"number": "+15551232100", "name": "ROSA"}
+        assert payload["topic"] == "billing" and payload["script"]["title"] == "Billing question"
+    assert await journey_table_is_empty(desk)
+    assert reads == []
+
+
+async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: Desk) -> None:
+    """The classic AGI script runs the IVR in another process: its journey is only in
+    the database, and the queue events are all this process sees of the call."""
+    reads = count_reads(desk)
+    call = desk.next_call_id()
+    journey = Journey(call_id=call, flow="main", caller_number="+15551232101",
+                      caller_name="OMAR", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    journey.steps.append(Step("main", "main_menu", "menu", 0, 900, keys=["3"],
+                              result="3", label="Main menu"))
+    journey.variables = {V.OUTCOME: "queue", V.QUEUE: "billing", V.TOPIC: "billing"}
+    journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
+    await desk.journeys.save(journey)
+    async with await desk.logged_in("alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        await tab.until_type("welcome")
+        await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
+        await desk.ring(call, "alice")
+        frame = await tab.until(lambda f: f.get("pop", {}).get("call_id") == call
+                                and f["pop"]["payload"]["status"] != "loading")
+        payload = frame["pop"]["payload"]
+        assert [(s["label"], s["keys"]) for s in payload["ivr"]["steps"]] == [("Main menu", ["3"])]
+        assert payload["caller"] == {"number": "+15551232101", "name": "OMAR"}
+        assert payload["topic"] == "billing"
+    assert reads == [call]
+
+
+async def test_a_call_without_ivr_or_journey_gets_its_caller_from_the_calls_row(
+        desk: Desk) -> None:
+    call = desk.next_call_id()
+    journey = Journey(call_id=call, flow="main", caller_number="+15551232102",
+                      caller_name="IDA", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    await desk.journeys.save(journey)  # writes the calls row and the journey
+    async with desk.store._engine.begin() as conn:
+        await conn.execute(journeys.delete())
+    payload = await desk.server.app[PAYLOADS].complete(call)
+    assert payload["caller"] == {"number": "+15551232102", "name": "IDA"}
+    assert payload["ivr"]["steps"] == []
+
+
+class Ticking:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def builder(**options: Any) -> PayloadBuilder:
+    class NoDatabase:
+        async def journey_and_caller(self, call_id: str) -> Any:
+            raise AssertionError(f"call {call_id} was seen: no database read")
+
+    return PayloadBuilder(InMemoryCrm(), NoDatabase(), **options)  # type: ignore[arg-type]
+
+
+def ended(call_id: str, outcome: str) -> CallEvent:
+    journey = Journey(call_id=call_id, flow="main", caller_number="+15551232103",
+                      caller_name="", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    return CallEvent("ivr.ended", call_id, "2026-11-24T15:00:01.000Z",
+                     {"outcome": outcome, "target": None, "variables": {V.OUTCOME: outcome},
+                      "journey": journey.to_dict()})
+
+
+async def test_calls_held_for_pops_are_bounded_in_number_and_idle_time() -> None:
+    clock = Ticking()
+    payloads = builder(max_calls=3, max_idle_s=600, monotonic=clock)
+    for n in range(5):
+        payloads.observe(CallEvent("ivr.started", f"c{n}", "t", {"flow": "main"}))
+    assert [c for c in ("c0", "c1", "c2", "c3", "c4") if c in payloads] == ["c2", "c3", "c4"]
+    clock.now = 300
+    payloads.observe(CallEvent("ivr.node", "c4", "t", {"node": "menu", "kind": "menu"}))
+    clock.now = 700  # c2 and c3 idle for 700 s, c4 for 400 s
+    payloads.observe(CallEvent("ivr.started", "c5", "t", {"flow": "main"}))
+    assert [c for c in ("c2", "c3", "c4", "c5") if c in payloads] == ["c4", "c5"]
+    await payloads.aclose()
+
+
+async def test_a_call_the_ivr_ends_without_an_agent_is_forgotten_at_once() -> None:
+    payloads = builder()
+    payloads.observe(ended("hung-up", "hangup"))
+    payloads.observe(ended("voicemail", "voicemail"))
+    payloads.observe(ended("queued", "queue"))
+    assert "hung-up" not in payloads and "voicemail" not in payloads
+    assert "queued" in payloads
+    payload = await payloads.complete("queued")
+    assert payload["caller"]["number"] == "+15551232103" and payload["status"] == "complete"
+    payloads.forget("queued")
+    assert "queued" not in payloads

@@ -43,3 +43,19 @@ def test_normalising_is_idempotent_and_never_raises(text: str) -> None:
     if once is not None:
         assert once.startswith("+") and once[1:].isdigit()
         assert US.normalise(once) == once
+
+
+spellings = st.one_of(
+    st.text(max_size=20),
+    st.from_regex(r"\A\+?(00|011)?[0-9 ()-]{3,18}\Z"),
+    st.sampled_from(["+15551234567", "5551234567", "0015551234567", "+442079460958"]),
+)
+
+
+@given(st.lists(spellings, max_size=30))
+def test_remembered_answers_are_the_answers_parsing_gives(texts: list[str]) -> None:
+    # A memo of two entries forgets and re-learns all the time; none at all parses each.
+    remembering = PhoneNormaliser("US", ["011", "00"], memo_size=2)
+    parsing = PhoneNormaliser("US", ["011", "00"], memo_size=0)
+    for text in texts + texts[::-1]:
+        assert remembering.normalise(text) == parsing.normalise(text)

@@ -177,3 +177,39 @@ async def test_a_created_customer_is_found_at_once_despite_the_cache() -> None:
 async def test_a_number_that_is_no_number_never_reaches_the_crm() -> None:
     crm = ResilientCrm(InMemoryCrm(failure=CrmUnavailable("down")), clock=Clock())
     assert await crm.find_by_phone("anonymous") == []
+
+
+def test_failures_through_the_breaker_open_it_and_a_success_closes_it() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures=2, reset_s=5, clock=clock)
+    for _ in range(2):
+        with pytest.raises(CrmUnavailable), breaker.call():
+            raise CrmUnavailable("down")
+    assert breaker.state is BreakerState.OPEN
+    clock.now = 5
+    with breaker.call():
+        pass
+    assert breaker.state is BreakerState.CLOSED
+
+
+class BrokenCases(InMemoryCrm):
+    async def open_cases(self, customer_id: str) -> list[Case]:
+        raise KeyError("a bug in an adapter")
+
+
+async def test_a_bug_in_the_open_cases_still_leaves_the_customer_found() -> None:
+    crm = BrokenCases()
+    _ada(crm)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.3)
+    assert (outcome.status, outcome.open_cases) == (LookupStatus.FOUND, None)
+
+
+class TimesOut(InMemoryCrm):
+    async def find_by_phone(self, phone: str) -> list[Customer]:
+        raise TimeoutError  # an adapter's own time limit, not the budget's
+
+
+async def test_an_adapter_that_times_out_itself_is_unavailable() -> None:
+    outcome = await lookup_within_budget(TimesOut(), "phone", "5551234567", 0.3)
+    assert outcome.status is LookupStatus.UNAVAILABLE
+    assert outcome.reason == "no answer within 0.3 s"

@@ -27,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from agi_scripts import commands as cmd
 from agi_scripts.codec import (
     LIVE_CHANNEL_COMMANDS,
     NEED_DATA,
-    AgiConnection,
     CommandFailed,
     ConnectionClosed,
     Environment,
@@ -43,6 +43,7 @@ from agi_scripts.codec import (
 )
 from agi_scripts.errors import RemoteProtocolError
 from agi_scripts.watchdog import Watchdog
+from agi_scripts.wire import AgiWire
 from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
 from ivr.events import DigitsEntered
 from ivr.ports import ChannelGone
@@ -51,7 +52,14 @@ __all__ = ["DEFAULT_TIMEOUTS", "AgiChannel", "AgiCommandError", "CallDeadlineExc
 
 log = logging.getLogger(__name__)
 
-_READ_SIZE: Final = 4096
+_T = TypeVar("_T")
+
+# What a wait was for, as the log line says it if its deadline passes (% formats,
+# filled only then).
+_NO_ENVIRONMENT: Final = "no environment block%s within %gs"
+_NO_ANSWER: Final = "no answer to %s within %gs"
+_NOT_READ: Final = "Asterisk did not read %s"
+_NOT_CLOSED: Final = "Asterisk did not close the session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +98,33 @@ class CallDeadlineExceeded(Exception):
 class AgiChannel:
     """One AGI session as the runner's `Channel` (and the route's tool for the rest)."""
 
+    __slots__ = (
+        "_failed_prompt",
+        "_loop",
+        "_wait",
+        "broken_detail",
+        "conn",
+        "deadline",
+        "environment",
+        "finished",
+        "gone",
+        "label",
+        "timeouts",
+        "watchdog",
+        "wire",
+    )
+
     def __init__(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        wire: AgiWire,
         *,
-        connection: AgiConnection | None = None,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         deadline: float | None = None,
         label: str = "",
         watchdog: Watchdog | None = None,
     ) -> None:
-        self.conn = connection or AgiConnection()
-        self.reader = reader
-        self.writer = writer
+        self.wire = wire
+        self.conn = wire.conn
         self.timeouts = timeouts
         # Monotonic seconds after which no new prompt or wait starts (None: no limit).
         self.deadline = deadline
@@ -115,47 +136,60 @@ class AgiChannel:
         self._failed_prompt: str | None = None
         self.finished = False
         self.environment: Environment | None = None
-        # Without a watchdog (the classic script) each wait has its own asyncio.timeout.
+        # The server's shared Watchdog; without one (the classic script, a process per
+        # call) each wait gets its own timer.
         self.watchdog = watchdog
-        self._waiting_for = ""
+        self._loop = asyncio.get_running_loop()
+        # What the current wait is for, as (format, args): the text is only made if
+        # the deadline passes.
+        self._wait: tuple[str, tuple[object, ...]] = ("", ())
 
     # --- the transport ------------------------------------------------------------------
 
-    async def _next_event(self, within_s: float, waiting_for: str) -> object:
-        """The codec's next event, reading as needed; EOF is checked on every read."""
-        watchdog = self.watchdog
+    async def _next_event(self, within_s: float, what: str, name: str = "") -> object:
+        """The codec's next event, waiting for bytes within `within_s`; EOF is an
+        event (the codec's), a broken connection or bad bytes end the session."""
+        wire = self.wire
         try:
-            event = self.conn.next_event()
+            event = wire.conn.next_event()
             if event is not NEED_DATA:
                 return event  # already read (a HANGUP line and an answer often come together)
+            self._wait = (what, (name, within_s))
+            watchdog = self.watchdog
             if watchdog is None:
-                async with asyncio.timeout(within_s):
-                    return await self._read_event()
-            self._waiting_for = f"no {waiting_for} within {within_s:g}s"
-            watchdog.arm(self, asyncio.get_running_loop().time() + within_s)
+                return await self._within(within_s, wire.wait_event())
+            # The hot path, inlined: two dict operations bound the wait.
+            watchdog.arm(self, self._loop.time() + within_s)
             try:
-                return await self._read_event()
+                return await wire.wait_event()
             finally:
                 watchdog.disarm(self)
-        except TimeoutError:
-            raise self._broken("timeout", f"no {waiting_for} within {within_s:g}s") from None
         except RemoteProtocolError as exc:
             raise self._broken("protocol-error", str(exc)) from None
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
 
-    async def _read_event(self) -> object:
-        conn = self.conn
-        while (event := conn.next_event()) is NEED_DATA:
-            data = await self.reader.read(_READ_SIZE)
-            conn.receive_data(data)  # b"" is EOF, which the codec turns into an event
-        return event
+    async def _within(self, within_s: float, waiting: Awaitable[_T]) -> _T:
+        """`waiting`, cut off by `expire()` if not done within `within_s`."""
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.arm(self, self._loop.time() + within_s)
+            try:
+                return await waiting
+            finally:
+                watchdog.disarm(self)
+        timer = self._loop.call_later(within_s, self.expire)
+        try:
+            return await waiting
+        finally:
+            timer.cancel()
 
     def expire(self) -> None:
-        """The watchdog's deadline passed: the session is over, cut the connection (the
-        pending read then ends, and the cause stays `timeout`)."""
-        self._broken("timeout", self._waiting_for)
-        self.writer.transport.abort()
+        """The deadline passed: the session is over, cut the connection (the pending
+        wait then ends, and the cause stays `timeout`)."""
+        text, args = self._wait
+        self._broken("timeout", text % args)
+        self.wire.abort()
 
     def _broken(self, cause: str, detail: str) -> ChannelGone:
         if self.gone is None:
@@ -164,7 +198,7 @@ class AgiChannel:
         return ChannelGone(self.gone)
 
     async def receive_environment(self) -> Environment:
-        event = await self._next_event(self.timeouts.environment, "environment block")
+        event = await self._next_event(self.timeouts.environment, _NO_ENVIRONMENT)
         if not isinstance(event, Environment):
             # EOF before anything: the codec raised; anything else cannot come first.
             raise self._broken("protocol-error", f"expected the environment, got {event!r}")
@@ -182,23 +216,21 @@ class AgiChannel:
         if conn.channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
             raise self._gone("caller")
         data = conn.send(command)  # LocalProtocolError is our bug: let it through
-        writer = self.writer
+        wire = self.wire
         try:
-            writer.write(data)
+            wire.write(data)
             # A command is a few dozen bytes and the socket takes it at once; wait (with
             # a deadline) only when it did not: a peer that stopped reading.
-            if writer.transport.get_write_buffer_size():
-                async with asyncio.timeout(self.timeouts.command):
-                    await writer.drain()
-        except TimeoutError:
-            raise self._broken("timeout", f"Asterisk did not read {command.name}") from None
+            if wire.writing_paused:
+                self._wait = (_NOT_READ, (command.name,))
+                await self._within(self.timeouts.command, wire.drain())
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
         limit = self.timeouts.command if answer_within_s is None else answer_within_s
         hung_up = False
         try:
             while True:
-                event = await self._next_event(limit, f"answer to {command.name}")
+                event = await self._next_event(limit, _NO_ANSWER, command.name)
                 if isinstance(event, HungUp):
                     hung_up = True  # the answer still follows (hangup-mid-playback.txt)
                     continue
@@ -294,15 +326,7 @@ class AgiChannel:
         if hangup:
             await self.run(cmd.hangup())  # agi-hangup-command.txt: 200 result=1, HANGUP
         self.finished = True
-        self._write_eof()
-
-    def _write_eof(self) -> None:
-        writer = self.writer
-        try:
-            if writer.can_write_eof() and not writer.is_closing():
-                writer.write_eof()
-        except (ConnectionError, OSError):
-            pass
+        self.wire.write_eof()
 
     # --- commands for the engine's actions ------------------------------------------------
 
@@ -385,35 +409,11 @@ class AgiChannel:
     async def close(self) -> None:
         """End the session: half-close so Asterisk sends its last HANGUP and closes
         (half-close.txt), then close; a peer that does not close in time is cut off."""
-        writer = self.writer
-        self._write_eof()
-        try:
-            await self._read_to_eof()
-        except (TimeoutError, ConnectionError, OSError):
-            pass
-        writer.close()
-        if writer.transport.get_write_buffer_size():
-            writer.transport.abort()  # unsent bytes for a peer that stopped reading
-        try:
-            await writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
-
-    async def _read_to_eof(self) -> None:
-        """Read and drop whatever comes (the last HANGUP) until Asterisk closes."""
-        watchdog = self.watchdog
-        if watchdog is None:
-            async with asyncio.timeout(self.timeouts.close):
-                while await self.reader.read(_READ_SIZE):
-                    pass
-            return
-        self._waiting_for = "Asterisk did not close the session"
-        watchdog.arm(self, asyncio.get_running_loop().time() + self.timeouts.close)
-        try:
-            while await self.reader.read(_READ_SIZE):
-                pass
-        finally:
-            watchdog.disarm(self)
+        wire = self.wire
+        wire.write_eof()
+        self._wait = (_NOT_CLOSED, ())
+        await self._within(self.timeouts.close, wire.wait_eof())
+        await wire.close()
 
 
 def _is_keys(text: str) -> bool:

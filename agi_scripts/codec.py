@@ -115,7 +115,6 @@ class State(Enum):
     ERROR = "error"  # the peer broke the protocol; nothing more will parse
 
 
-_ENV_LINE = re.compile(rb"agi_([a-z0-9_]+): (.*)", re.DOTALL)
 # `(data)` is greedy so that a value holding `) ` keeps its text (variables.txt), and
 # `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
 _RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
@@ -126,10 +125,19 @@ _HANGUP = b"HANGUP"
 
 
 @dataclass(slots=True)
-class _Pending:
-    command: Command
-    usage: list[str] = field(default_factory=list)
-    usage_head: str = ""
+class _Usage:
+    """A multi-line 520 being read (rare: only our own bugs get one)."""
+
+    head: str
+    lines: list[str] = field(default_factory=list)
+
+
+# Environment keys are the same few dozen names on every call: one shared str each
+# instead of a fresh one per call (~1.5 KiB a call held open). Bounded, as the names
+# come from the peer (agi_arg_N adds up to 128 of them: MAX_ARGS in res_agi.c).
+_KEYS: dict[bytes, str] = {}
+_MAX_KEYS: Final = 512
+_KEY_CHARS: Final = re.compile(rb"[a-z0-9_]+")
 
 
 class AgiConnection:
@@ -154,9 +162,11 @@ class AgiConnection:
         self._scan_from = 0  # where to resume looking for b"\n" in _buffer
         self._eof = False
         self._state = State.ENVIRONMENT
-        self._env: dict[str, str] = {}
+        # Handed to the Environment event when complete, not kept here as well.
+        self._env: dict[str, str] | None = {}
         self._env_bytes = 0
-        self._pending: _Pending | None = None
+        self._in_flight: Command | None = None
+        self._usage: _Usage | None = None
         self._channel_dead = False
         self._error: RemoteProtocolError | None = None
 
@@ -173,7 +183,16 @@ class AgiConnection:
 
     @property
     def in_flight(self) -> Command | None:
-        return None if self._pending is None else self._pending.command
+        return self._in_flight
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received and not yet returned as events."""
+        return len(self._buffer)
+
+    @property
+    def eof_received(self) -> bool:
+        return self._eof
 
     # -- sending ----------------------------------------------------------------
 
@@ -182,10 +201,17 @@ class AgiConnection:
         buffer and answers only the first of several written together (pipelined.txt)."""
         if self._state is State.ENVIRONMENT:
             raise LocalProtocolError("cannot send a command before the environment block has arrived")
-        if self._state in (State.AWAITING, State.USAGE):
-            assert self._pending is not None
+        state = self._state
+        if state is State.IDLE and not self._channel_dead:
+            # The usual case first: one identity test, then the bytes.
+            data = command.encode()
+            self._in_flight = command
+            self._state = State.AWAITING
+            return data
+        if state in (State.AWAITING, State.USAGE):
+            assert self._in_flight is not None
             raise LocalProtocolError(
-                f"{command.name} sent while {self._pending.command.name} waits for its "
+                f"{command.name} sent while {self._in_flight.name} waits for its "
                 "response: Asterisk answers only the first of pipelined commands"
             )
         if self._state is State.CLOSED:
@@ -197,7 +223,7 @@ class AgiConnection:
                 f"{command.name} is not permitted on a dead channel (Asterisk answers 511)"
             )
         data = command.encode()
-        self._pending = _Pending(command)
+        self._in_flight = command
         self._state = State.AWAITING
         return data
 
@@ -246,7 +272,7 @@ class AgiConnection:
                 # IDLE or AWAITING: Asterisk may close after its HANGUP lines
                 # (hangup-exit-on-hangup.txt); not an error, the end of the session.
                 self._state = State.CLOSED
-                self._pending = None
+                self._in_flight = None
                 return ConnectionClosed()
             event = self._handle_line(line)
             if event is not None:
@@ -282,68 +308,76 @@ class AgiConnection:
         return self._response_line(line)
 
     def _environment_line(self, line: bytes) -> Event | None:
+        env = self._env
+        assert env is not None
         self._env_bytes += len(line) + 1
         if self._env_bytes > self._max_env_bytes:
             raise RemoteProtocolError(f"environment block larger than {self._max_env_bytes} bytes")
         if line == b"":
-            if "request" not in self._env:
+            if "request" not in env:
                 raise RemoteProtocolError("environment block without agi_request")
             self._state = State.IDLE
-            return Environment(self._env)
-        if len(self._env) >= MAX_ENV_LINES:
+            self._env = None
+            return Environment.adopt(env)
+        if len(env) >= MAX_ENV_LINES:
             raise RemoteProtocolError(f"environment block with more than {MAX_ENV_LINES} lines")
-        match = _ENV_LINE.fullmatch(line)
-        if match is None:
-            raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
-        key = match.group(1).decode("ascii")
-        if key in self._env:
+        # `agi_<name>: <value>`, the name [a-z0-9_]+: it holds no ": ", so the first
+        # ": " ends it. A name seen before is taken from _KEYS, already checked.
+        raw_key, sep, value = line.partition(b": ")
+        key = _KEYS.get(raw_key)
+        if key is None:
+            if not sep or not raw_key.startswith(b"agi_") or not _KEY_CHARS.fullmatch(raw_key, 4):
+                raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
+            key = raw_key[4:].decode("ascii")
+            if len(_KEYS) < _MAX_KEYS:
+                _KEYS[raw_key] = key
+        if key in env:
             # A repeated key means the block is not what Asterisk wrote (e.g. a newline
             # smuggled into a caller name): refuse rather than pick one of the values.
             raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-        self._env[key] = _text(match.group(2))
+        env[key] = _text(value)
         return None
 
     def _response_line(self, line: bytes) -> Event | None:
-        pending = self._pending
-        assert pending is not None
-        if line.startswith(_USAGE_START):
-            pending.usage_head = _text(line[len(_USAGE_START) :])
-            self._state = State.USAGE
-            return None
+        command = self._in_flight
+        assert command is not None
         match = _RESULT.fullmatch(line)
         if match is not None:
             result, data, endpos = match.groups()
             self._finish()
             return Response(
-                pending.command,
+                command,
                 _text(result),
                 None if data is None else _text(data),
                 None if endpos is None else int(endpos),
             )
+        if line.startswith(_USAGE_START):
+            self._usage = _Usage(_text(line[len(_USAGE_START) :]))
+            self._state = State.USAGE
+            return None
         match = _FAILURE.fullmatch(line)
         if match is not None:
             code = int(match.group(1))
             self._finish()
             if code == 511:
                 self._channel_dead = True
-            return CommandFailed(pending.command, code, _text(match.group(2)))
+            return CommandFailed(command, code, _text(match.group(2)))
         raise RemoteProtocolError(f"not an AGI response: {_show(line)}")
 
     def _usage_line(self, line: bytes) -> Event | None:
-        pending = self._pending
-        assert pending is not None
+        command, usage = self._in_flight, self._usage
+        assert command is not None and usage is not None
         if line.startswith(_USAGE_END):
             self._finish()
-            return CommandFailed(
-                pending.command, 520, pending.usage_head, tuple(pending.usage)
-            )
-        if len(pending.usage) >= MAX_USAGE_LINES:
+            return CommandFailed(command, 520, usage.head, tuple(usage.lines))
+        if len(usage.lines) >= MAX_USAGE_LINES:
             raise RemoteProtocolError(f"520 usage text longer than {MAX_USAGE_LINES} lines")
-        pending.usage.append(_text(line))
+        usage.lines.append(_text(line))
         return None
 
     def _finish(self) -> None:
-        self._pending = None
+        self._in_flight = None
+        self._usage = None
         self._state = State.IDLE
 
 

@@ -42,6 +42,14 @@ class Environment:
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
 
+    @classmethod
+    def adopt(cls, values: dict[str, str]) -> Environment:
+        """The event over `values` itself, not a copy: for the codec, which gives its
+        dict up (a held call keeps one environment block, not two)."""
+        env = object.__new__(cls)
+        object.__setattr__(env, "values", MappingProxyType(values))
+        return env
+
     def get(self, key: str, default: str = "") -> str:
         return self.values.get(key, default)
 

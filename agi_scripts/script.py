@@ -44,6 +44,7 @@ from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.errors import RemoteProtocolError
 from agi_scripts.routes.ivr import DEFAULT_FLOW, IvrHandler
 from agi_scripts.server import AgiRequest, CallLog
+from agi_scripts.wire import open_pipes
 from ivr.outcome import error_variables
 from ivr.ports import CallServices
 
@@ -91,19 +92,6 @@ def _private_stdio() -> tuple[int, int]:
     os.dup2(devnull, 1)
     os.close(devnull)
     return agi_in, agi_out
-
-
-async def _streams(agi_in: int, agi_out: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(
-        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(agi_in, "rb", buffering=0)
-    )
-    transport, protocol = await loop.connect_write_pipe(
-        lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()),
-        os.fdopen(agi_out, "wb", buffering=0),
-    )
-    return reader, asyncio.StreamWriter(transport, protocol, None, loop)
 
 
 ServicesFactory = Callable[[Path], Awaitable[tuple[Any, CallServices, Callable[[], Awaitable[None]]]]]
@@ -158,9 +146,9 @@ async def run_script(
     agi_out: int,
     factory: ServicesFactory = build_services,
 ) -> int:
-    reader, writer = await _streams(agi_in, agi_out)
+    wire = await open_pipes(conn, agi_in, agi_out)
     label = f"[{env.uniqueid}]"
-    channel = AgiChannel(reader, writer, connection=conn, label=label)
+    channel = AgiChannel(wire, label=label)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, channel.hangup_signalled)
     try:

@@ -26,16 +26,26 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import unquote
 
 from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
-from agi_scripts.codec import Environment
+from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.watchdog import Watchdog
+from agi_scripts.wire import AgiWire
 from ivr.ports import ChannelGone
 
-__all__ = ["AgiRequest", "CallLog", "FastAgiServer", "Route", "RouteHandler", "split_script"]
+__all__ = [
+    "AgiRequest",
+    "CallLog",
+    "FastAgiServer",
+    "Route",
+    "RouteHandler",
+    "route_of",
+    "split_script",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +59,16 @@ _ROUTINE: Final = frozenset({"caller", "asterisk-closed", "cancelled"})
 
 
 class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`."""
+    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`.
+
+    `peer` may be given as the call's `AgiWire`: its address is then only formatted
+    when a line is logged."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
+        extra = dict(self.extra or {})
+        peer = extra.get("peer")
+        if isinstance(peer, AgiWire):
+            extra["peer"] = peer.peername
         kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
         return f"[{extra.get('uniqueid') or extra.get('peer')}] {msg}", kwargs
 
@@ -82,6 +98,14 @@ class Route:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", self.path.strip("/"))
+
+
+@lru_cache(maxsize=1024)
+def route_of(network_script: str) -> tuple[str, Mapping[str, str]]:
+    """`split_script`, read-only and remembered: a dialplan has a handful of AGI URLs,
+    parsed once each rather than on every call."""
+    path, params = split_script(network_script)
+    return path, MappingProxyType(params)
 
 
 def split_script(network_script: str) -> tuple[str, dict[str, str]]:
@@ -136,8 +160,9 @@ class FastAgiServer:
 
     async def start(self) -> None:
         """Listen. Raises OSError when the address is taken (the caller names it)."""
-        self._server = await asyncio.start_server(
-            self._on_connection, self.host, self._port, backlog=self.backlog
+        on_made = self._on_connection
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: AgiWire(AgiConnection(), on_made), self.host, self._port, backlog=self.backlog
         )
         self._watchdog.start()
         self._port = int(self._server.sockets[0].getsockname()[1])
@@ -178,6 +203,8 @@ class FastAgiServer:
             log.info("FastAGI stopping: %d live call(s), up to %gs to finish", len(live), grace_s)
             _, pending = await asyncio.wait(live, timeout=grace_s)
             if pending:
+                # One line for all of them: a cancelled call is handed back to the
+                # dialplan by the runner, nothing per connection is worth a line.
                 log.warning(
                     "FastAGI stopping: cancelling %d call(s) after the grace period", len(pending)
                 )
@@ -195,43 +222,52 @@ class FastAgiServer:
 
     # --- one connection -------------------------------------------------------------------
 
-    async def _on_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    def _on_connection(self, wire: AgiWire) -> None:
+        """A call connected: its task is ours from here to its end (no stream callback
+        whose cancellation asyncio would report per connection)."""
+        task = asyncio.get_running_loop().create_task(self._serve(wire))
         self._calls.add(task)
         self._idle.clear()
-        try:
-            await self._serve(reader, writer)
-        finally:
-            self._calls.discard(task)
+        task.add_done_callback(partial(self._call_done, wire))
+
+    def _ended(self, task: asyncio.Task[None] | None) -> None:
+        if task in self._calls:
+            self._calls.discard(task)  # type: ignore[arg-type]
             self.served += 1
             if not self._calls:
                 self._idle.set()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _peer(writer)
-        call_log = CallLog(log, {"uniqueid": None, "peer": peer})
-        deadline = None if self.call_deadline_s is None else time.monotonic() + self.call_deadline_s
+    def _call_done(self, wire: AgiWire, task: asyncio.Task[None]) -> None:
+        self._ended(task)  # if cancelled before it began; else _serve said so already
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # _serve logs what a route raises; this is a bug of the server's own.
+            log.error("FastAGI call failed", exc_info=exc)
+        # Cancelled before it began (shutdown), or failed: never leave the socket open.
+        wire.abort_if_open()
+
+    async def _serve(self, wire: AgiWire) -> None:
         channel = AgiChannel(
-            reader,
-            writer,
+            wire,
             timeouts=self.timeouts,
-            deadline=deadline,
-            label=peer,
+            deadline=None if self.call_deadline_s is None else time.monotonic() + self.call_deadline_s,
             watchdog=self._watchdog,
         )
+        call_log: CallLog | None = None
         try:
             try:
                 env = await channel.receive_environment()
             except ChannelGone:
-                call_log.warning("closing: no valid AGI environment (%s)", channel.broken_detail)
+                log.warning(
+                    "[%s] closing: no valid AGI environment (%s)",
+                    wire.peername,
+                    channel.broken_detail,
+                    extra={"uniqueid": None, "peer": wire.peername},
+                )
                 return
-            uniqueid = env.uniqueid or peer
-            call_log = CallLog(log, {"uniqueid": uniqueid, "peer": peer})
+            uniqueid = env.uniqueid or wire.peername
             channel.label = f"[{uniqueid}]"
-            path, query = split_script(env.network_script)
+            call_log = CallLog(log, {"uniqueid": uniqueid, "peer": wire})
+            path, query = route_of(env.network_script)
             route = self.routes.get(path)
             if route is None:
                 # The dialplan goes on with CALLPOP_OUTCOME empty: to the operator queue.
@@ -239,7 +275,7 @@ class FastAgiServer:
                     "closing: no route for agi path %r (routes: %s)", path, ", ".join(sorted(self.routes))
                 )
                 return
-            request = AgiRequest(env, path, MappingProxyType(query), channel, call_log)
+            request = AgiRequest(env, path, query, channel, call_log)
             try:
                 await route.handler(request)
             except ChannelGone:
@@ -250,13 +286,11 @@ class FastAgiServer:
             raise
         except Exception:
             script = channel.environment.network_script if channel.environment else ""
+            if call_log is None:
+                call_log = CallLog(log, {"uniqueid": None, "peer": wire})
             call_log.exception("closing: the route for %r failed", script)
         finally:
             await channel.close()
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    info = writer.get_extra_info("peername")
-    if isinstance(info, tuple) and len(info) >= 2:
-        return f"{info[0]}:{info[1]}"
-    return "peer"
+            # Counted here, not in the done callback a loop turn later: when the peer
+            # sees the connection closed, `served` already says so.
+            self._ended(asyncio.current_task())

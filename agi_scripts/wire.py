@@ -1,0 +1,282 @@
+"""One AGI session's bytes over asyncio transports: an `asyncio.Protocol` that feeds the
+sans-I/O codec directly.
+
+Streams (`StreamReader`/`StreamWriter`) cost a buffer copy, a waiter and a `drain()` per
+read, for lines the codec frames anyway; profiled under FastAGI load they were 7-12% of
+the server's CPU. Here `data_received` hands the bytes to `AgiConnection.receive_data`,
+and the one task waiting for an event is woken only once the codec has a whole event.
+
+The same object serves both drivers:
+- FastAGI: the protocol of the accepted TCP connection (`FastAgiServer` makes one per
+  call, and owns the call's task from `connection_made`);
+- the classic AGI script: the protocol of its stdin read pipe, with the stdout write
+  pipe attached by `open_pipes`.
+
+Deadlines are not kept here: the channel arms them around `wait_event()` (a shared
+`Watchdog`, or one timer per wait for the script) and, when one passes, `abort()`s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, Final
+
+from agi_scripts.codec import NEED_DATA, AgiConnection, Event
+
+__all__ = ["AgiWire", "open_pipes"]
+
+# Asterisk writes nothing unasked but a `HANGUP` line; bytes beyond this with nobody
+# waiting mean a peer flooding us: stop reading until the channel asks for an event
+# (the codec's own line cap then ends the session).
+_MAX_UNREAD: Final = 64 * 1024
+
+
+class AgiWire(asyncio.Protocol):
+    """The transport side of one AGI session: codec events in, command bytes out."""
+
+    __slots__ = (
+        "_closed",
+        "_discard",
+        "_drain",
+        "_eof",
+        "_exc",
+        "_lost",
+        "_on_made",
+        "_open_sides",
+        "_paused",
+        "_reading_paused",
+        "_waiter",
+        "_writer",
+        "conn",
+        "transport",
+    )
+
+    def __init__(self, conn: AgiConnection, on_made: Any = None) -> None:
+        self.conn = conn
+        self.transport: Any = None  # the reading side (and the writing side, on TCP)
+        self._writer: Any = None
+        # Called with this wire once connected: the server starts the call's task there.
+        self._on_made = on_made
+        self._waiter: asyncio.Future[Event] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._closed: asyncio.Future[None] | None = None
+        self._eof: asyncio.Future[None] | None = None
+        self._paused = False
+        self._reading_paused = False
+        self._lost = False
+        self._exc: BaseException | None = None
+        self._discard = False  # after the session: bytes are read and dropped
+        self._open_sides = 0
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        if self._writer is None:
+            self._writer = transport
+        self._open_sides += 1
+        if self._on_made is not None:
+            on_made, self._on_made = self._on_made, None
+            on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._discard:
+            return
+        conn = self.conn
+        conn.receive_data(data)
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            if conn.buffered > _MAX_UNREAD and not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading()
+            return
+        self._deliver(waiter)
+
+    def eof_received(self) -> bool:
+        self._got_eof()
+        # Keep our side open: after Asterisk's EOF we may still close in order.
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        if exc is not None and self._exc is None:
+            self._exc = exc
+        self._got_eof()
+        self._wake_drain()
+        self._side_closed()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drain()
+
+    # --- what the channel uses ------------------------------------------------------------
+
+    @property
+    def writing_paused(self) -> bool:
+        """The peer stopped reading and the transport's buffer is over its high mark."""
+        return self._paused
+
+    @property
+    def peername(self) -> str:
+        info = None if self.transport is None else self.transport.get_extra_info("peername")
+        if isinstance(info, tuple) and len(info) >= 2:
+            return f"{info[0]}:{info[1]}"
+        return "peer"
+
+    def write(self, data: bytes) -> None:
+        self._writer.write(data)
+
+    async def drain(self) -> None:
+        """Until the transport's buffer is below its low mark again (the caller bounds
+        the wait); raises the connection's error if it was lost."""
+        while self._paused and not self._lost:
+            self._drain = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain
+            finally:
+                self._drain = None
+        if self._lost:
+            raise self._exc if isinstance(self._exc, OSError) else ConnectionResetError(
+                "connection lost"
+            )
+
+    def wait_event(self) -> asyncio.Future[Event]:
+        """A future of the codec's next event, set once it has one (the caller found it
+        had none yet). It raises `RemoteProtocolError` for bytes no Asterisk sends, and
+        the transport's error if the connection broke. A plain future, not a coroutine:
+        one wake-up per event and nothing else."""
+        if self._exc is not None:
+            raise self._exc
+        waiter: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        return waiter
+
+    def write_eof(self) -> None:
+        """Half-close: Asterisk then writes its last `HANGUP` and closes (half-close.txt)."""
+        writer = self._writer
+        try:
+            if writer is not None and writer.can_write_eof() and not writer.is_closing():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            pass
+
+    async def wait_eof(self) -> None:
+        """Until Asterisk closes its side; what it still sends is dropped."""
+        self._discard = True
+        if self._reading_paused:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        if self._lost or self.conn.eof_received:
+            return
+        self._eof = asyncio.get_running_loop().create_future()
+        try:
+            await self._eof
+        finally:
+            self._eof = None
+
+    def abort(self) -> None:
+        """Cut the connection now (a deadline passed): the pending wait then ends."""
+        for transport in {self.transport, self._writer}:
+            if transport is not None:
+                transport.abort()
+
+    def abort_if_open(self) -> None:
+        if self._open_sides > 0 and not self._lost:
+            self.abort()
+
+    async def close(self) -> None:
+        """Close, dropping unsent bytes only for a peer that stopped reading, and wait
+        until the transports are closed."""
+        writer = self._writer
+        transports = {self.transport, writer}
+        for transport in transports:
+            if transport is not None and not transport.is_closing():
+                transport.close()
+        if writer is not None and writer.get_write_buffer_size():
+            writer.abort()
+        if self._open_sides:
+            self._closed = asyncio.get_running_loop().create_future()
+            await self._closed
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _deliver(self, waiter: asyncio.Future[Event]) -> None:
+        try:
+            event = self.conn.next_event()
+        except Exception as exc:  # RemoteProtocolError: raised in the waiting task
+            self._waiter = None
+            waiter.set_exception(exc)
+            return
+        if event is not NEED_DATA:
+            self._waiter = None
+            waiter.set_result(event)  # type: ignore[arg-type]
+
+    def _got_eof(self) -> None:
+        conn = self.conn
+        if not conn.eof_received:
+            conn.receive_data(b"")
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            if self._exc is not None:
+                self._waiter = None
+                waiter.set_exception(self._exc)
+            else:
+                self._deliver(waiter)
+        eof = self._eof
+        if eof is not None and not eof.done():
+            eof.set_result(None)
+
+    def _wake_drain(self) -> None:
+        drain = self._drain
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def _side_closed(self) -> None:
+        self._open_sides -= 1
+        closed = self._closed
+        if self._open_sides <= 0 and closed is not None and not closed.done():
+            closed.set_result(None)
+
+
+class _WritePipe(asyncio.BaseProtocol):
+    """The classic script's stdout pipe: flow control and loss, told to the wire."""
+
+    __slots__ = ("wire",)
+
+    def __init__(self, wire: AgiWire) -> None:
+        self.wire = wire
+
+    def connection_made(self, transport: Any) -> None:
+        self.wire._writer = transport
+        self.wire._open_sides += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        wire = self.wire
+        if exc is not None and wire._exc is None:
+            wire._exc = exc
+        wire._paused = False
+        wire._wake_drain()
+        wire._side_closed()
+
+    def pause_writing(self) -> None:
+        self.wire.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.wire.resume_writing()
+
+
+async def open_pipes(conn: AgiConnection, fd_in: int, fd_out: int) -> AgiWire:
+    """The classic AGI script's session: Asterisk's answers on `fd_in`, our commands on
+    `fd_out` (both pipes; the script moved them off stdin/stdout)."""
+    loop = asyncio.get_running_loop()
+    wire = AgiWire(conn)
+    await loop.connect_read_pipe(lambda: wire, os.fdopen(fd_in, "rb", buffering=0))
+    await loop.connect_write_pipe(lambda: _WritePipe(wire), os.fdopen(fd_out, "wb", buffering=0))
+    return wire

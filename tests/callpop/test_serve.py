@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from callpop.config import load_config
 from callpop.pbx_sim.agi_channel import SimOptions
-from callpop.pbx_sim.fastagi import call_fastagi
+from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 from callpop.serve import FASTAGI, build_app, build_runtime
 from crm_adapter.sql.engine import create_engine
@@ -245,3 +245,50 @@ async def test_sigterm_during_50_live_calls_lets_them_finish_and_saves_every_jou
         await engine.dispose()
     assert len(saved) == 50
     assert set(outcomes) == {"queue"}
+
+
+@pytest.mark.slow
+async def test_sigterm_with_no_grace_during_a_burst_still_writes_every_calls_journey(
+    tmp_path: Path,
+) -> None:
+    agi_port, web_port = _free_port(), _free_port()
+    config = _write_config(tmp_path, fastagi=agi_port, web=web_port, grace_s=0)
+    proc = await _run_serve(config)
+    await _wait_ready(web_port, proc)
+    # Asterisk answering at once: calls end faster than journeys are written, so many
+    # are still queued when the signal lands, and the calls still in the IVR are
+    # cancelled at once (no grace) and sent back to the dialplan.
+    finished: list[CallRecord | OSError] = []
+    hundred_done = asyncio.Event()
+
+    async def call(n: int) -> CallRecord | OSError:
+        result: CallRecord | OSError
+        try:
+            result = await call_fastagi("127.0.0.1", agi_port, _billing_call(n))
+        except OSError as exc:  # refused: the server had stopped accepting
+            result = exc
+        finished.append(result)
+        if len(finished) == 100:
+            hundred_done.set()
+        return result
+
+    calls_task = asyncio.gather(*(call(n) for n in range(300)))
+    await asyncio.wait_for(hundred_done.wait(), 60)
+    proc.send_signal(signal.SIGTERM)
+    results = await asyncio.wait_for(calls_task, 120)
+    _, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    served = [r for r in results if isinstance(r, CallRecord)]
+    served_ids = {r.variables["CALLPOP_CALL_ID"] for r in served if "CALLPOP_CALL_ID" in r.variables}
+    assert len([r for r in served if r.variables.get("CALLPOP_OUTCOME") == "queue"]) >= 100
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
+    try:
+        async with engine.connect() as conn:
+            saved = set((await conn.execute(select(journeys.c.call_id))).scalars().all())
+            rows = set((await conn.execute(select(calls.c.call_id))).scalars().all())
+    finally:
+        await engine.dispose()
+    assert served_ids <= saved
+    assert rows == saved
+    assert "Traceback" not in err.decode()

@@ -119,6 +119,11 @@ class State(Enum):
 # `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
 _RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
 _FAILURE = re.compile(rb"(510|511|520) (.*)", re.DOTALL)
+# `200 result=1`, `200 result=0 endpos=12000`: the same answers recur on every call;
+# parsed once each. Only answers without `(data)`: that carries variables' values
+# (caller data among them), which vary and are not ours to keep. Bounded.
+_RESULTS: dict[bytes, tuple[str, str | None, int | None]] = {}
+_MAX_RESULTS: Final = 1024
 _USAGE_START = b"520-"
 _USAGE_END = b"520 "
 _HANGUP = b"HANGUP"
@@ -255,9 +260,16 @@ class AgiConnection:
 
     def _next_event(self) -> Event | _NeedData:
         while True:
-            if self._state is State.CLOSED:
+            state = self._state
+            if state is State.CLOSED:
                 return ConnectionClosed()
-            line = self._take_line()
+            if state is State.ENVIRONMENT:
+                env = self._environment()
+                if env is not None:
+                    return env
+                line = None
+            else:
+                line = self._take_line()
             if line is None:
                 if not self._eof:
                     return NEED_DATA
@@ -274,83 +286,110 @@ class AgiConnection:
                 self._state = State.CLOSED
                 self._in_flight = None
                 return ConnectionClosed()
-            event = self._handle_line(line)
+            if line == _HANGUP and state is not State.USAGE:
+                # Between responses only: res_agi writes it at the top of its command loop.
+                self._channel_dead = True
+                return HungUp()
+            if state is State.AWAITING:
+                event = self._response_line(line)
+            elif state is State.USAGE:
+                event = self._usage_line(line)
+            else:
+                raise RemoteProtocolError(
+                    f"unsolicited line with no command in flight: {_show(line)}"
+                )
             if event is not None:
                 return event
 
     def _take_line(self) -> bytes | None:
         # Lines end in \n only; a \r is part of the line (invalid.txt: CRLF is not a
         # line ending to Asterisk, and it never sends one).
-        end = self._buffer.find(b"\n", self._scan_from)
+        buffer = self._buffer
+        end = buffer.find(b"\n", self._scan_from)
         if end < 0:
-            self._scan_from = len(self._buffer)
-            if len(self._buffer) > self._max_line:
+            self._scan_from = len(buffer)
+            if len(buffer) > self._max_line:
                 raise RemoteProtocolError(f"line longer than {self._max_line} bytes")
             return None
         if end > self._max_line:
             raise RemoteProtocolError(f"line longer than {self._max_line} bytes")
-        line = bytes(self._buffer[:end])
-        del self._buffer[: end + 1]
+        line = bytes(buffer[:end])
+        del buffer[: end + 1]
         self._scan_from = 0
         return line
 
-    def _handle_line(self, line: bytes) -> Event | None:
-        if self._state is State.ENVIRONMENT:
-            return self._environment_line(line)
-        if self._state is State.USAGE:
-            return self._usage_line(line)
-        if line == _HANGUP:
-            # Between responses only: res_agi writes it at the top of its command loop.
-            self._channel_dead = True
-            return HungUp()
-        if self._state is State.IDLE:
-            raise RemoteProtocolError(f"unsolicited line with no command in flight: {_show(line)}")
-        return self._response_line(line)
-
-    def _environment_line(self, line: bytes) -> Event | None:
+    def _environment(self) -> Environment | None:
+        """Every complete line of the block received so far, in one pass (the block
+        usually arrives whole: ~25 lines); the Environment once its empty line came."""
+        buffer = self._buffer
         env = self._env
         assert env is not None
-        self._env_bytes += len(line) + 1
-        if self._env_bytes > self._max_env_bytes:
-            raise RemoteProtocolError(f"environment block larger than {self._max_env_bytes} bytes")
-        if line == b"":
-            if "request" not in env:
-                raise RemoteProtocolError("environment block without agi_request")
-            self._state = State.IDLE
-            self._env = None
-            return Environment.adopt(env)
-        if len(env) >= MAX_ENV_LINES:
-            raise RemoteProtocolError(f"environment block with more than {MAX_ENV_LINES} lines")
-        # `agi_<name>: <value>`, the name [a-z0-9_]+: it holds no ": ", so the first
-        # ": " ends it. A name seen before is taken from _KEYS, already checked.
-        raw_key, sep, value = line.partition(b": ")
-        key = _KEYS.get(raw_key)
-        if key is None:
-            if not sep or not raw_key.startswith(b"agi_") or not _KEY_CHARS.fullmatch(raw_key, 4):
-                raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
-            key = raw_key[4:].decode("ascii")
-            if len(_KEYS) < _MAX_KEYS:
-                _KEYS[raw_key] = key
-        if key in env:
-            # A repeated key means the block is not what Asterisk wrote (e.g. a newline
-            # smuggled into a caller name): refuse rather than pick one of the values.
-            raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-        env[key] = _text(value)
+        max_line = self._max_line
+        start = 0
+        try:
+            while (end := buffer.find(b"\n", start)) >= 0:
+                if end - start > max_line:
+                    raise RemoteProtocolError(f"line longer than {max_line} bytes")
+                self._env_bytes += end - start + 1
+                if self._env_bytes > self._max_env_bytes:
+                    raise RemoteProtocolError(
+                        f"environment block larger than {self._max_env_bytes} bytes"
+                    )
+                line = bytes(buffer[start:end])
+                start = end + 1
+                if not line:
+                    if "request" not in env:
+                        raise RemoteProtocolError("environment block without agi_request")
+                    self._state = State.IDLE
+                    self._env = None
+                    return Environment.adopt(env)
+                if len(env) >= MAX_ENV_LINES:
+                    raise RemoteProtocolError(
+                        f"environment block with more than {MAX_ENV_LINES} lines"
+                    )
+                # `agi_<name>: <value>`, the name [a-z0-9_]+: it holds no ": ", so the
+                # first ": " ends it. A name seen before comes from _KEYS, already checked.
+                raw_key, sep, value = line.partition(b": ")
+                key = _KEYS.get(raw_key)
+                if key is None:
+                    if not (
+                        sep and raw_key.startswith(b"agi_") and _KEY_CHARS.fullmatch(raw_key, 4)
+                    ):
+                        raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
+                    key = raw_key[4:].decode("ascii")
+                    if len(_KEYS) < _MAX_KEYS:
+                        _KEYS[raw_key] = key
+                if key in env:
+                    # A repeated key means the block is not what Asterisk wrote (e.g. a
+                    # newline smuggled into a caller name): refuse rather than pick one.
+                    raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
+                env[key] = value.decode("utf-8", "replace")  # as _text()
+        finally:
+            if start:
+                del buffer[:start]
+        if len(buffer) > max_line:
+            raise RemoteProtocolError(f"line longer than {max_line} bytes")
         return None
 
     def _response_line(self, line: bytes) -> Event | None:
         command = self._in_flight
         assert command is not None
-        match = _RESULT.fullmatch(line)
-        if match is not None:
-            result, data, endpos = match.groups()
-            self._finish()
-            return Response(
-                command,
-                _text(result),
-                None if data is None else _text(data),
-                None if endpos is None else int(endpos),
-            )
+        parsed = _RESULTS.get(line)
+        if parsed is None:
+            match = _RESULT.fullmatch(line)
+            if match is not None:
+                result, data, endpos = match.groups()
+                parsed = (
+                    _text(result),
+                    None if data is None else _text(data),
+                    None if endpos is None else int(endpos),
+                )
+                if data is None and len(_RESULTS) < _MAX_RESULTS:
+                    _RESULTS[line] = parsed
+        if parsed is not None:
+            self._in_flight = None
+            self._state = State.IDLE
+            return Response(command, *parsed)
         if line.startswith(_USAGE_START):
             self._usage = _Usage(_text(line[len(_USAGE_START) :]))
             self._state = State.USAGE

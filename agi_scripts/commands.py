@@ -20,7 +20,8 @@ What no quoting can carry, and what this module does about it:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Final
 
 from agi_scripts.errors import LocalProtocolError
@@ -61,6 +62,10 @@ _ESCAPES = re.compile(r"[0-9*#A-D]*")
 def quote(value: str) -> str:
     """`value` as one AGI argument: control characters become spaces, then `\\` and `"`
     are escaped and the whole is put in double quotes."""
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        # Most arguments (sound names, numbers, our variable names): nothing to change.
+        # For ASCII, isprintable() is exactly "no byte in _CONTROL".
+        return '"' + value + '"'
     value = _CONTROL.sub(" ", value)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -74,13 +79,22 @@ class Command:
 
     name: str
     args: tuple[str, ...] = ()
+    # The encoded line, made on the first encode(): the builders below hand out the
+    # same Command for the same arguments, so a fixed command is encoded once.
+    _line: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not _NAME.fullmatch(self.name):
-            raise ValueError(f"an AGI command name is upper-case words, got {self.name!r}")
+        if self.name not in _NAMES_SEEN:
+            if not _NAME.fullmatch(self.name):
+                raise ValueError(f"an AGI command name is upper-case words, got {self.name!r}")
+            if len(_NAMES_SEEN) < _MAX_SEEN:
+                _NAMES_SEEN.add(self.name)
 
     def encode(self) -> bytes:
-        line = self.name + "".join(" " + quote(arg) for arg in self.args) + "\n"
+        data = self._line
+        if data is not None:
+            return data
+        line = self.name + "".join([" " + quote(arg) for arg in self.args]) + "\n"
         # A str may hold lone surrogates (e.g. decoded from JSON); never let one abort.
         data = line.encode("utf-8", "replace")
         if len(data) > MAX_COMMAND_BYTES:
@@ -88,10 +102,18 @@ class Command:
                 f"{self.name} is {len(data)} bytes; Asterisk reads at most "
                 f"{MAX_COMMAND_BYTES} and would run the rest as another command"
             )
+        object.__setattr__(self, "_line", data)
         return data
 
     def __str__(self) -> str:
         return self.encode().decode("utf-8").rstrip("\n")
+
+
+# Names and arguments already checked: the same few recur on every call. Bounded, so
+# that arbitrary text can only cost a check, never memory.
+_MAX_SEEN: Final = 1024
+_NAMES_SEEN: set[str] = set()
+_VARIABLES_SEEN: set[str] = set()
 
 
 def _escape_digits(digits: str) -> str:
@@ -101,27 +123,37 @@ def _escape_digits(digits: str) -> str:
 
 
 def _variable(name: str) -> str:
-    if not _VARIABLE_NAME.fullmatch(name):
-        raise ValueError(f"not a channel variable or function name: {name!r}")
+    if name not in _VARIABLES_SEEN:
+        if not _VARIABLE_NAME.fullmatch(name):
+            raise ValueError(f"not a channel variable or function name: {name!r}")
+        if len(_VARIABLES_SEEN) < _MAX_SEEN:
+            _VARIABLES_SEEN.add(name)
     return name
 
 
+_ANSWER: Final = Command("ANSWER")
+_NOOP: Final = Command("NOOP")
+_HANGUP: Final = Command("HANGUP")
+_CHANNEL_STATUS: Final = Command("CHANNEL STATUS")
+
+
 def answer() -> Command:
-    return Command("ANSWER")
+    return _ANSWER
 
 
 def noop() -> Command:
-    return Command("NOOP")
+    return _NOOP
 
 
 def hangup() -> Command:
-    return Command("HANGUP")
+    return _HANGUP
 
 
 def channel_status() -> Command:
-    return Command("CHANNEL STATUS")
+    return _CHANNEL_STATUS
 
 
+@lru_cache(maxsize=_MAX_SEEN)
 def stream_file(sound: str, escape_digits: str = "", offset: int | None = None) -> Command:
     """Play `sound`; a key among `escape_digits` stops it (`200 result=<ascii> endpos=N`).
 
@@ -143,6 +175,7 @@ def get_data(sound: str, timeout_ms: int, max_digits: int) -> Command:
     return Command("GET DATA", (sound, str(int(timeout_ms)), str(int(max_digits))))
 
 
+@lru_cache(maxsize=_MAX_SEEN)
 def wait_for_digit(timeout_ms: int) -> Command:
     """Wait for one key: `200 result=<ascii>`, `0` on timeout, `-1` on hang-up."""
     return Command("WAIT FOR DIGIT", (str(int(timeout_ms)),))
@@ -163,6 +196,7 @@ def set_variable(name: str, value: str) -> Command:
     return Command("SET VARIABLE", (_variable(name), value))
 
 
+@lru_cache(maxsize=_MAX_SEEN)
 def get_variable(name: str) -> Command:
     """`200 result=1 (value)`, or `200 result=0` when unset (variables.txt)."""
     return Command("GET VARIABLE", (_variable(name),))

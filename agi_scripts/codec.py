@@ -143,6 +143,18 @@ class _Usage:
 _KEYS: dict[bytes, str] = {}
 _MAX_KEYS: Final = 512
 _KEY_CHARS: Final = re.compile(rb"[a-z0-9_]+")
+# Values that are the same on every call of a site (the request URL, language, context,
+# Asterisk version...), shared the same way. Never the caller's own data (caller ID,
+# channel, uniqueid), which is neither shared nor ours to keep.
+_SITE_KEYS: Final = frozenset(
+    {
+        "accountcode", "callingani2", "callingpres", "callington", "callingtns", "context",
+        "dnid", "enhanced", "extension", "language", "network", "network_script",
+        "priority", "rdnis", "request", "type", "version",
+    }
+)  # fmt: skip
+_SITE_VALUES: dict[bytes, str] = {}
+_MAX_SITE_VALUES: Final = 1024
 
 
 class AgiConnection:
@@ -363,7 +375,15 @@ class AgiConnection:
                     # A repeated key means the block is not what Asterisk wrote (e.g. a
                     # newline smuggled into a caller name): refuse rather than pick one.
                     raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-                env[key] = value.decode("utf-8", "replace")  # as _text()
+                if key in _SITE_KEYS:
+                    text = _SITE_VALUES.get(value)
+                    if text is None:
+                        text = value.decode("utf-8", "replace")
+                        if len(_SITE_VALUES) < _MAX_SITE_VALUES:
+                            _SITE_VALUES[value] = text
+                    env[key] = text
+                else:
+                    env[key] = value.decode("utf-8", "replace")  # as _text()
         finally:
             if start:
                 del buffer[:start]

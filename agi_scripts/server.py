@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import unquote
@@ -58,17 +58,51 @@ CANCEL_WAIT_S: Final = 10.0
 _ROUTINE: Final = frozenset({"caller", "asterisk-closed", "cancelled"})
 
 
-class CallLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+class CallLog:
     """Log lines of one call: prefixed with its uniqueid, which is also in `extra`.
 
-    `peer` may be given as the call's `AgiWire`: its address is then only formatted
-    when a line is logged."""
+    Made for every call and used by few: it keeps its two references and builds the
+    `LoggerAdapter` only when a line is logged. `peer` in `extra` may be the call's
+    `AgiWire`, whose address is then formatted only then too."""
 
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = dict(self.extra or {})
+    __slots__ = ("extra", "logger")
+
+    def __init__(self, logger: logging.Logger, extra: Mapping[str, object]) -> None:
+        self.logger = logger
+        self.extra = extra
+
+    def _adapter(self) -> _CallAdapter:
+        extra = dict(self.extra)
         peer = extra.get("peer")
         if isinstance(peer, AgiWire):
             extra["peer"] = peer.peername
+        return _CallAdapter(self.logger, extra)
+
+    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.DEBUG):
+            self._adapter().debug(msg, *args, **kwargs)
+
+    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.INFO):
+            self._adapter().info(msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.WARNING):
+            self._adapter().warning(msg, *args, **kwargs)
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.ERROR):
+            self._adapter().error(msg, *args, **kwargs)
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.logger.isEnabledFor(logging.ERROR):
+            kwargs.setdefault("exc_info", True)
+            self._adapter().error(msg, *args, **kwargs)
+
+
+class _CallAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        extra = self.extra or {}
         kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
         return f"[{extra.get('uniqueid') or extra.get('peer')}] {msg}", kwargs
 
@@ -151,7 +185,8 @@ class FastAgiServer:
         self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._watchdog = Watchdog()
-        self._calls: set[asyncio.Task[None]] = set()
+        # Each live call's task, with its connection (closed if the task never ran).
+        self._calls: dict[asyncio.Task[None], AgiWire] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self.served = 0  # connections handled to their end
@@ -226,24 +261,27 @@ class FastAgiServer:
         """A call connected: its task is ours from here to its end (no stream callback
         whose cancellation asyncio would report per connection)."""
         task = asyncio.get_running_loop().create_task(self._serve(wire))
-        self._calls.add(task)
+        self._calls[task] = wire
         self._idle.clear()
-        task.add_done_callback(partial(self._call_done, wire))
+        task.add_done_callback(self._call_done)
 
-    def _ended(self, task: asyncio.Task[None] | None) -> None:
-        if task in self._calls:
-            self._calls.discard(task)  # type: ignore[arg-type]
+    def _ended(self, task: asyncio.Task[None]) -> AgiWire | None:
+        wire = self._calls.pop(task, None)
+        if wire is not None:
             self.served += 1
             if not self._calls:
                 self._idle.set()
+        return wire
 
-    def _call_done(self, wire: AgiWire, task: asyncio.Task[None]) -> None:
-        self._ended(task)  # if cancelled before it began; else _serve said so already
+    def _call_done(self, task: asyncio.Task[None]) -> None:
+        # Still listed only if _serve did not reach its end: cancelled before it began
+        # (shutdown), or a bug of the server's own. Never leave the socket open.
+        wire = self._ended(task)
+        if wire is not None:
+            wire.abort_if_open()
         if not task.cancelled() and (exc := task.exception()) is not None:
             # _serve logs what a route raises; this is a bug of the server's own.
             log.error("FastAGI call failed", exc_info=exc)
-        # Cancelled before it began (shutdown), or failed: never leave the socket open.
-        wire.abort_if_open()
 
     async def _serve(self, wire: AgiWire) -> None:
         channel = AgiChannel(
@@ -293,4 +331,6 @@ class FastAgiServer:
             await channel.close()
             # Counted here, not in the done callback a loop turn later: when the peer
             # sees the connection closed, `served` already says so.
-            self._ended(asyncio.current_task())
+            task = asyncio.current_task()
+            assert task is not None
+            self._ended(task)

@@ -138,7 +138,13 @@ class PayloadBuilder:
         from a runner that does not send the journey, says it is saved: the database is
         read again), and the hub sends the pop once more."""
         if event.type != "ivr.ended":
-            absorb(self._entry(event.call_id).facts, event)
+            entry = self._entry(event.call_id)
+            absorb(entry.facts, event)
+            if event.type == "queue.joined" and (entry.seen or not entry.facts.flow):
+                # a call whose IVR ran elsewhere (or ended here with another outcome):
+                # gather while it waits, so the ring pops it whole. One still in our
+                # IVR is left to `ivr.ended`, which brings its journey.
+                self._start(entry)
             return False
         entry = self._entry(event.call_id)
         facts = entry.facts

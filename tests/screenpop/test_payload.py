@@ -235,3 +235,25 @@ async def test_a_call_the_ivr_ends_without_an_agent_is_forgotten_at_once() -> No
     assert payload["caller"]["number"] == "+15551232103" and payload["status"] == "complete"
     payloads.forget("queued")
     assert "queued" not in payloads
+
+
+async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_queue(
+        slow: tuple[Desk, GatedCrm]) -> None:
+    desk, crm = slow
+    call = desk.next_call_id()
+    journey = Journey(call_id=call, flow="main", caller_number="+15551232000",
+                      caller_name="SAM", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    await desk.journeys.save(journey)  # by the classic AGI script, in its own process
+    await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
+    async with asyncio.timeout(5):
+        await crm.asked.wait()  # before any agent is rung
+    crm.gate.set()
+    await desk.server.app[PAYLOADS].complete(call)
+    async with await desk.logged_in("alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        await tab.until_type("welcome")
+        await desk.ring(call, "alice")
+        offered = await tab.until_type("pop.offered", call)
+        assert offered["pop"]["payload"]["status"] == "complete"
+        assert offered["pop"]["payload"]["customer"]["name"] == "Sam Slow"
+        assert crm.lookups == 1

@@ -86,18 +86,27 @@ class _Upsert:
         )
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        order = compiled.positiontup
-        assert order is not None, f"{dialect.name}: expected a positional paramstyle"
-        converters = [
-            (columns.index(name), table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in order
+        if compiled.positiontup != list(columns):
+            raise AssertionError(f"{dialect.name}: parameters in {compiled.positiontup}, not {columns}")
+        self._convert = {
+            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+        }
+        # Per row: the columns that have a converter, except `saved_at`, one per batch.
+        self._per_row = [
+            (i, convert) for i, (name, convert) in enumerate(self._convert.items())
+            if convert is not None and name != "saved_at"
         ]
-        self._converters = converters
 
-    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(
-            values[i] if convert is None else convert(values[i]) for i, convert in self._converters
-        )
+    def value(self, name: str, value: Any) -> Any:
+        """`value` as the driver takes it for column `name`."""
+        convert = self._convert[name]
+        return value if convert is None else convert(value)
+
+    def row(self, values: list[Any]) -> list[Any]:
+        """`values` (in `columns` order) as the driver takes them, converted in place."""
+        for i, convert in self._per_row:
+            values[i] = convert(values[i])
+        return values
 
 
 class JourneyStore:
@@ -109,12 +118,12 @@ class JourneyStore:
         self._calls = _Upsert(calls, _CALL_COLUMNS, dialect)
         self._journeys = _Upsert(journeys, _JOURNEY_COLUMNS, dialect)
 
-    def _rows(self, entry: Entry, now: datetime) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    def _rows(self, entry: Entry, now: datetime, saved_at: Any) -> tuple[list[Any], list[Any]]:
         journey, data = entry
         started = _started(journey, now)
         outcome = journey.outcome
         call_id = journey.call_id[: LIMITS["call_id"]]
-        call_row = self._calls.row((
+        call_row = self._calls.row([
             call_id,
             journey.flow[:64],
             _clip(journey.caller_number, 64) or "",
@@ -125,8 +134,8 @@ class JourneyStore:
             None if outcome is None else started + timedelta(milliseconds=outcome.at_ms),
             None if outcome is None else outcome.type,
             None if outcome is None else _clip(outcome.target, 200),
-        ))
-        return call_row, self._journeys.row((call_id, data, now))
+        ])
+        return call_row, self._journeys.row([call_id, data, saved_at])
 
     async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
         """Write one journey now, in its own transaction."""
@@ -135,10 +144,11 @@ class JourneyStore:
     async def write(self, entries: Sequence[Entry]) -> None:
         """Write `entries` in one transaction: all of them, or none (the error is raised)."""
         now = self._clock()
-        call_rows: list[tuple[Any, ...]] = []
-        journey_rows: list[tuple[Any, ...]] = []
+        saved_at = self._journeys.value("saved_at", now)
+        call_rows: list[list[Any]] = []
+        journey_rows: list[list[Any]] = []
         for entry in entries:
-            call_row, journey_row = self._rows(entry, now)
+            call_row, journey_row = self._rows(entry, now, saved_at)
             call_rows.append(call_row)
             journey_rows.append(journey_row)
         async with self._engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""`ivr.ports.Channel` over one AGI session: the codec plus asyncio streams.
+"""`ivr.ports.Channel` over one AGI session: the codec, over an `AgiWire` (wire.py).
 
 The same class serves FastAGI (a TCP connection) and the classic AGI script (its
 stdin/stdout): the bytes are the same, only the hang-up notice differs (a `HANGUP`

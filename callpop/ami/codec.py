@@ -75,19 +75,27 @@ class Message:
     the first value of a key, `getall` every value in order.
     """
 
-    __slots__ = ("_index", "headers")
+    __slots__ = ("_index", "_lower", "headers")
 
     def __init__(self, headers: Iterable[tuple[str, str]]) -> None:
         self.headers: tuple[tuple[str, str], ...] = tuple(headers)
+        # Built on first use, once per message: every event is read by several lookups
+        # (the triggers ask ~10 keys and scan `ChanVariable` lines of ~35-line events).
+        self._lower: tuple[str, ...] | None = None
         self._index: dict[str, str] | None = None
+
+    def _lowered(self) -> tuple[str, ...]:
+        lower = self._lower
+        if lower is None:
+            lower = self._lower = tuple([key.lower() for key, _ in self.headers])
+        return lower
 
     def _lookup(self) -> dict[str, str]:
         index = self._index
         if index is None:
-            index = {}
-            for key, value in self.headers:
-                index.setdefault(key.lower(), value)
-            self._index = index
+            # reversed: the first of repeated keys is the one left in the dict
+            index = self._index = {key: value for key, (_, value) in
+                                   zip(reversed(self._lowered()), reversed(self.headers), strict=True)}
         return index
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -101,7 +109,9 @@ class Message:
 
     def getall(self, key: str) -> list[str]:
         wanted = key.lower()
-        return [value for k, value in self.headers if k.lower() == wanted]
+        if wanted not in self._lookup():
+            return []
+        return [value for k, (_, value) in zip(self._lowered(), self.headers, strict=True) if k == wanted]
 
     def variables(self, key: str = "ChanVariable") -> dict[str, str]:
         """`NAME=VALUE` lines of `key` (`ChanVariable`, `DestChanVariable`) as a dict.
@@ -143,17 +153,23 @@ class Message:
 
 
 def _parse(frame: bytes) -> Message:
-    text = frame.decode("utf-8", errors="replace")
+    # Split on the first ": ", not ":": keys can hold a channel name, and channel
+    # names can hold colons (`ChanVariable(IAX2/10.0.0.1:4569-1): X=1`). The
+    # comprehensions are the common case (every line `Key: value`), twice as fast as
+    # a loop; any other line goes the line-by-line way, which accepts a bare `Key:`.
+    parts = [line.partition(": ") for line in
+             frame.decode("utf-8", errors="replace").split("\r\n")]
+    headers = [(key, value) for key, sep, value in parts if sep and key]
+    if len(headers) == len(parts):
+        return Message(headers)
     headers = []
-    for line in text.split("\r\n"):
-        # Split on the first ": ", not ":": keys can hold a channel name, and channel
-        # names can hold colons (`ChanVariable(IAX2/10.0.0.1:4569-1): X=1`).
-        cut = line.find(": ")
-        if cut > 0:
-            headers.append((line[:cut], line[cut + 2 :]))
-        elif line.endswith(":") and len(line) > 1:
-            headers.append((line[:-1], ""))
+    for key, sep, value in parts:
+        if sep and key:
+            headers.append((key, value))
+        elif not sep and key.endswith(":") and len(key) > 1:
+            headers.append((key[:-1], ""))
         else:
+            line = key + sep + value
             raise MalformedMessage(f"not a 'Key: value' line: {line[:80]!r}")
     return Message(headers)
 

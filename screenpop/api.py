@@ -8,6 +8,8 @@ durable when the call returns, so the agent is told "saved" only when it is.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
@@ -33,6 +35,7 @@ __all__ = ["OriginateError", "routes"]
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 MAX_BODY = 64 * 1024
+HISTORY_WAIT_S = 2.0
 
 
 class OriginateError(Exception):
@@ -218,6 +221,12 @@ async def create_customer(request: web.Request) -> web.Response:
 async def calls_today(request: web.Request) -> web.Response:
     account, _claims = await require(request)
     now = request.app[CLOCK]()
+    # The page asks when a pop it was sent changes (wrap-up, done): the history it reads
+    # is written in batches, so first wait for what was sent so far (bounded: a slow
+    # database gives a list a moment old, not a hung request).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(HISTORY_WAIT_S):
+            await request.app[HUB].history.drained()
     # "today" is the last 24 hours: the agent's shift, whatever the server's time zone
     rows = await request.app[STORE].calls_of(account.id, now - timedelta(hours=24))
     return web.json_response({"calls": [

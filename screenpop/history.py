@@ -5,7 +5,9 @@ interactions). A database hiccup costs a history line, never a pop.
 Changes are written in batches: `record` only appends, and the writer takes what
 accumulated during `linger_s` into one transaction (`ScreenpopStore.record_pops`).
 At 100 calls/s a pop changes ~300 times a second; one transaction each kept the loop
-busy with database round trips, delaying the next pop. A batch the database refuses
+busy with database round trips, delaying the next pop. A reader that must see every
+change sent so far (the agent's list of today's calls, asked for when a call goes to
+wrap-up) awaits `drained()`, which cuts the linger short. A batch the database refuses
 is written again row by row, so one bad row (an agent removed meanwhile) costs only
 itself, and the failure is logged once per batch.
 """
@@ -13,6 +15,7 @@ itself, and the failure is logged once per batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -34,12 +37,12 @@ class PopHistory:
     """`record` from the event path, `run` as a task, `flush` at shutdown.
 
     `linger_s` is how long the writer waits after the first queued change, so that a
-    batch gathers what arrives meanwhile (the agent's list of today's calls lags by as
-    much); `max_pending` bounds what waits when the database is slower than the pops.
+    batch gathers what arrives meanwhile; `max_pending` bounds what waits when the
+    database is slower than the pops.
     """
 
     def __init__(self, store: ScreenpopStore, clock: Callable[[], datetime],
-                 max_pending: int = 10_000, linger_s: float = 0.05,
+                 max_pending: int = 10_000, linger_s: float = 0.25,
                  max_batch: int = 1_000) -> None:
         self._store = store
         self._clock = clock
@@ -51,8 +54,12 @@ class PopHistory:
         # again if `run` was cancelled in the middle (the upsert is idempotent)
         self._writing: list[PopRecord] = []
         self._queued = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._hurry = asyncio.Event()  # someone waits in `drained`: no lingering
+        # changes recorded and changes written (or given up) since the start; `drained`
+        # waits for the second to reach what the first was when it was called
+        self._recorded = 0
+        self._written = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     @property
     def pending(self) -> int:
@@ -70,20 +77,30 @@ class PopHistory:
                       len(self._pending), call_id)
             return
         self._pending.append(PopRecord(call_id, change.agent_id, state, self._clock()))
+        self._recorded += 1
         self._queued.set()
-        self._idle.clear()
 
     async def run(self) -> None:
         """Write queued changes until cancelled."""
         while True:
             await self._queued.wait()
-            if self._linger_s > 0:
-                await asyncio.sleep(self._linger_s)
+            if self._linger_s > 0 and not self._hurry.is_set():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._linger_s):
+                        await self._hurry.wait()
+            self._hurry.clear()
             await self._write_pending()
 
     async def drained(self) -> None:
-        """Return once every change recorded so far was written (or given up)."""
-        await self._idle.wait()
+        """Return once every change recorded before the call is written (or given up);
+        the writer does not linger meanwhile. Only `run` or `flush` make progress."""
+        target = self._recorded
+        if self._written >= target:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        self._hurry.set()
+        await waiter
 
     async def flush(self) -> None:
         """Write what is queued now (at shutdown, after `run` was cancelled)."""
@@ -102,8 +119,15 @@ class PopHistory:
         except Exception as exc:
             await self._write_one_by_one(batch, exc)
         self._writing = []
-        if not self._pending:
-            self._idle.set()
+        self._written += len(batch)
+        if self._waiters:
+            waiting = []
+            for target, waiter in self._waiters:
+                if target > self._written:
+                    waiting.append((target, waiter))
+                elif not waiter.done():
+                    waiter.set_result(None)
+            self._waiters = waiting
 
     async def _write_one_by_one(self, batch: list[PopRecord], error: Exception) -> None:
         if len(batch) == 1:

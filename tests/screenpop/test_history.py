@@ -163,15 +163,39 @@ async def test_the_app_writes_the_history_of_a_call_ended_just_before_shutdown(
         assert [(r.call_id, r.state) for r in rows] == [(call, "wrapup")]
 
 
-async def test_the_agents_calls_of_today_follow_the_pops(desk: Desk) -> None:
+async def test_the_agents_calls_of_today_show_every_change_already_sent(desk: Desk) -> None:
+    """The page asks for the list when a pop goes to wrap-up: the list has it, though
+    the history writes in batches."""
     async with await desk.logged_in("bob") as bob:
         tab = await open_tab(bob, desk.url)
         call = desk.next_call_id()
         await desk.ivr(call, number="+15551234001")
         await desk.ring(call, "bob")
         await desk.answer(call, "bob")
-        await tab.until_type("pop.accepted", call)
-        await asyncio.wait_for(desk.hub.history.drained(), 5)
-    rows = await desk.store.calls_of(desk.accounts["bob"].id,
-                                     datetime.now(UTC) - timedelta(hours=1))
-    assert [(r.call_id, r.state, r.caller) for r in rows] == [(call, "live", "+15551234001")]
+        await desk.complete(call, "bob")
+        await tab.until_type("pop.wrapup", call)
+        async with bob.get(f"{desk.url}/api/v1/calls/today") as response:
+            calls = (await response.json())["calls"]
+    assert [(c["call_id"], c["state"], c["caller"]) for c in calls] == [
+        (call, "wrapup", "+15551234001")]
+
+
+async def test_a_reader_waiting_for_the_history_does_not_wait_out_the_linger(
+        engine: AsyncEngine) -> None:
+    store = SqlScreenpopStore(engine)
+    ann, _ = await two_agents(store)
+    history = PopHistory(store, Clock(), linger_s=3600)
+    writer = asyncio.create_task(history.run())
+    try:
+        history.record(change("offered", "c1", ann))
+        await asyncio.wait_for(history.drained(), 5)
+        history.record(change("accepted", "c1", ann))
+        waiting = asyncio.create_task(history.drained())
+        history.record(change("wrapup", "c1", ann))  # after the call: not waited for
+        await asyncio.wait_for(waiting, 5)
+        assert (await table(engine))[("c1", int(ann.id))]["state"] in ("live", "wrapup")
+        await asyncio.wait_for(history.drained(), 5)
+        assert (await table(engine))[("c1", int(ann.id))]["state"] == "wrapup"
+    finally:
+        writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)

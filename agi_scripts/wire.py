@@ -184,7 +184,11 @@ class AgiWire(asyncio.Protocol):
     def abort(self) -> None:
         """Cut the connection now (a deadline passed): the pending wait then ends."""
         for transport in {self.transport, self._writer}:
-            if transport is not None:
+            if transport is None or transport.is_closing():
+                continue  # aborting a closed pipe transport would touch its dropped loop
+            if isinstance(transport, asyncio.ReadTransport) and not hasattr(transport, "abort"):
+                transport.close()  # the script's stdin pipe: nothing unsent to drop
+            else:
                 transport.abort()
 
     def abort_if_open(self) -> None:

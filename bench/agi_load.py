@@ -248,9 +248,13 @@ class _Classic(asyncio.SubprocessProtocol):
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if fd == 1 and self.transport.get_returncode() is None:
-            # The script's stdout ended: Asterisk tells it with SIGHUP.
+            # The script's stdout ended: Asterisk tells it with SIGHUP, then closes its
+            # end of both pipes (res_agi: the AGI is over), so the script reads EOF.
             with contextlib.suppress(ProcessLookupError):
                 self.transport.send_signal(signal.SIGHUP)
+            stdin = self.transport.get_pipe_transport(0)
+            if stdin is not None:
+                stdin.close()
 
     def process_exited(self) -> None:
         self.call.finished()

@@ -38,11 +38,12 @@ from agi_scripts.codec import (
     CommandFailed,
     ConnectionClosed,
     Environment,
+    Event,
     HungUp,
     Response,
 )
 from agi_scripts.errors import RemoteProtocolError
-from agi_scripts.watchdog import Watchdog
+from agi_scripts.watchdog import NEVER, Watchdog
 from agi_scripts.wire import AgiWire
 from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
 from ivr.events import DigitsEntered
@@ -54,11 +55,11 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-# What a wait was for, as the log line says it if its deadline passes (% formats,
-# filled only then).
-_NO_ENVIRONMENT: Final = "no environment block%s within %gs"
-_NO_ANSWER: Final = "no answer to %s within %gs"
-_NOT_READ: Final = "Asterisk did not read %s"
+# What a wait was for, as the log line says it if its deadline passes (% formats of
+# the command's name and the wait's seconds, filled only then).
+_NO_ENVIRONMENT: Final = "no environment block within %(s)gs"
+_NO_ANSWER: Final = "no answer to %(name)s within %(s)gs"
+_NOT_READ: Final = "Asterisk did not read %(name)s"
 _NOT_CLOSED: Final = "Asterisk did not close the session"
 
 
@@ -99,9 +100,12 @@ class AgiChannel:
     """One AGI session as the runner's `Channel` (and the route's tool for the rest)."""
 
     __slots__ = (
+        "__weakref__",
         "_failed_prompt",
         "_loop",
         "_wait",
+        "_wait_name",
+        "_wait_s",
         "broken_detail",
         "conn",
         "deadline",
@@ -110,6 +114,7 @@ class AgiChannel:
         "gone",
         "label",
         "timeouts",
+        "until",
         "watchdog",
         "wire",
     )
@@ -136,34 +141,32 @@ class AgiChannel:
         self._failed_prompt: str | None = None
         self.finished = False
         self.environment: Environment | None = None
-        # The server's shared Watchdog; without one (the classic script, a process per
-        # call) each wait gets its own timer.
+        # The server's shared Watchdog, which watches this channel until `close()`:
+        # a wait sets `until`, its deadline in loop time (NEVER between waits). Without
+        # one (the classic script, a process per call) each wait gets its own timer.
         self.watchdog = watchdog
+        self.until = NEVER
+        if watchdog is not None:
+            watchdog.watch(self)
         self._loop = asyncio.get_running_loop()
-        # What the current wait is for, as (format, args): the text is only made if
-        # the deadline passes.
-        self._wait: tuple[str, tuple[object, ...]] = ("", ())
+        # What the current wait is for (a format, a command's name, its seconds): the
+        # text is only made if the deadline passes.
+        self._wait = ""
+        self._wait_name = ""
+        self._wait_s = 0.0
 
     # --- the transport ------------------------------------------------------------------
 
-    async def _next_event(self, within_s: float, what: str, name: str = "") -> object:
+    async def _next_event(self, within_s: float, what: str, name: str = "") -> Event:
         """The codec's next event, waiting for bytes within `within_s`; EOF is an
         event (the codec's), a broken connection or bad bytes end the session."""
         wire = self.wire
         try:
             event = wire.conn.next_event()
             if event is not NEED_DATA:
-                return event  # already read (a HANGUP line and an answer often come together)
-            self._wait = (what, (name, within_s))
-            watchdog = self.watchdog
-            if watchdog is None:
-                return await self._within(within_s, wire.wait_event())
-            # The hot path, inlined: two dict operations bound the wait.
-            watchdog.arm(self, self._loop.time() + within_s)
-            try:
-                return await wire.wait_event()
-            finally:
-                watchdog.disarm(self)
+                return event  # type: ignore[return-value]  # already read (a HANGUP line and an answer often come together)
+            self._wait, self._wait_name, self._wait_s = what, name, within_s
+            return await self._within(within_s, wire.wait_event())
         except RemoteProtocolError as exc:
             raise self._broken("protocol-error", str(exc)) from None
         except (ConnectionError, OSError) as exc:
@@ -171,13 +174,12 @@ class AgiChannel:
 
     async def _within(self, within_s: float, waiting: Awaitable[_T]) -> _T:
         """`waiting`, cut off by `expire()` if not done within `within_s`."""
-        watchdog = self.watchdog
-        if watchdog is not None:
-            watchdog.arm(self, self._loop.time() + within_s)
+        if self.watchdog is not None:
+            self.until = self._loop.time() + within_s
             try:
                 return await waiting
             finally:
-                watchdog.disarm(self)
+                self.until = NEVER
         timer = self._loop.call_later(within_s, self.expire)
         try:
             return await waiting
@@ -187,8 +189,7 @@ class AgiChannel:
     def expire(self) -> None:
         """The deadline passed: the session is over, cut the connection (the pending
         wait then ends, and the cause stays `timeout`)."""
-        text, args = self._wait
-        self._broken("timeout", text % args)
+        self._broken("timeout", self._wait % {"name": self._wait_name, "s": self._wait_s})
         self.wire.abort()
 
     def _broken(self, cause: str, detail: str) -> ChannelGone:
@@ -218,34 +219,57 @@ class AgiChannel:
         data = conn.send(command)  # LocalProtocolError is our bug: let it through
         wire = self.wire
         try:
-            wire.write(data)
             # A command is a few dozen bytes and the socket takes it at once; wait (with
             # a deadline) only when it did not: a peer that stopped reading.
-            if wire.writing_paused:
-                self._wait = (_NOT_READ, (command.name,))
+            if wire.send(data):
+                self._wait, self._wait_name = _NOT_READ, command.name
                 await self._within(self.timeouts.command, wire.drain())
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
         limit = self.timeouts.command if answer_within_s is None else answer_within_s
-        hung_up = False
+        self._wait, self._wait_name, self._wait_s = _NO_ANSWER, command.name, limit
         try:
-            while True:
+            if conn.quiet and self.watchdog is not None:
+                # The usual case, flat: nothing read yet, so wait on the wire's future
+                # itself, the deadline an assignment; the answer is most often a plain
+                # `200 result=N`, returned from here.
+                self.until = self._loop.time() + limit
+                try:
+                    event = await wire.wait_event()
+                finally:
+                    self.until = NEVER
+                if event.__class__ is Response and self._failed_prompt is None:
+                    return event
+            else:
                 event = await self._next_event(limit, _NO_ANSWER, command.name)
-                if isinstance(event, HungUp):
-                    hung_up = True  # the answer still follows (hangup-mid-playback.txt)
-                    continue
-                if isinstance(event, ConnectionClosed):
-                    raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
-                if isinstance(event, CommandFailed):
-                    if event.dead_channel:
-                        raise self._gone("caller")
-                    raise AgiCommandError(event)
-                assert isinstance(event, Response)
-                break
+            return await self._answer(event, command, limit)
+        except RemoteProtocolError as exc:
+            raise self._broken("protocol-error", str(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            raise self._broken("connection-lost", repr(exc)) from None
         except asyncio.CancelledError:
             # The answer will never be read: the session cannot be used any more.
             self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
             raise
+
+    async def _answer(self, event: Event, command: cmd.Command, limit: float) -> Response:
+        """`run` past its first event, for everything but a plain answer: `HANGUP`
+        lines before the answer, failures, EOF, a failed prompt to report."""
+        conn = self.conn
+        hung_up = False
+        while True:
+            if isinstance(event, HungUp):
+                hung_up = True  # the answer still follows (hangup-mid-playback.txt)
+                event = await self._next_event(limit, _NO_ANSWER, command.name)
+                continue
+            if isinstance(event, ConnectionClosed):
+                raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
+            if isinstance(event, CommandFailed):
+                if event.dead_channel:
+                    raise self._gone("caller")
+                raise AgiCommandError(event)
+            assert isinstance(event, Response)
+            break
         if hung_up:
             raise self._gone("caller")
         if self._failed_prompt is not None and self.gone is None:
@@ -282,21 +306,26 @@ class AgiChannel:
     async def play(self, play: Play) -> str:
         self._check_deadline()
         escapes = cmd.ALL_KEYS if play.interruptible else ""
+        within = self.timeouts.prompt
         for spoken in play.prompts:
-            key = await self._speak(spoken, escapes)
+            # Not a helper coroutine per prompt: every resumption walks each frame.
+            command = _prompt_command(spoken, escapes)
+            key = self._heard(await self.run(command, within), spoken, command)
             if key:
                 return key
         return ""
 
     async def say(self, prompts: tuple[Spoken, ...]) -> None:
         for spoken in prompts:
-            await self._speak(spoken, "")
+            command = _prompt_command(spoken, "")
+            self._heard(await self.run(command, self.timeouts.prompt), spoken, command)
 
     async def collect(self, collect: Collect) -> DigitsEntered:
         self._check_deadline()
         first = ""
         for spoken in collect.prompts:
-            first = await self._speak(spoken, cmd.ALL_KEYS)
+            command = _prompt_command(spoken, cmd.ALL_KEYS)
+            first = self._heard(await self.run(command, self.timeouts.prompt), spoken, command)
             if first:
                 break
         if not first:
@@ -336,17 +365,8 @@ class AgiChannel:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise CallDeadlineExceeded("the call reached its deadline in the IVR")
 
-    async def _speak(self, spoken: Spoken, escapes: str) -> str:
-        """Play one prompt; the key that stopped it, or ""."""
-        if isinstance(spoken, Sound):
-            command = cmd.stream_file(spoken.name, escapes)
-        elif isinstance(spoken, SayDigits):
-            command = cmd.say_digits(spoken.digits, escapes)
-        elif isinstance(spoken, SayNumber):
-            command = cmd.say_number(spoken.number, escapes)
-        else:
-            raise TypeError(f"not a prompt: {spoken!r}")
-        response = await self.run(command, self.timeouts.prompt)
+    def _heard(self, response: Response, spoken: Spoken, command: cmd.Command) -> str:
+        """What a prompt's answer says: the key that stopped it, or ""."""
         code = response.result_int()
         if code < 0:
             # A missing file, or a hang-up whose HANGUP line is on its way: go on, the
@@ -411,9 +431,26 @@ class AgiChannel:
         (half-close.txt), then close; a peer that does not close in time is cut off."""
         wire = self.wire
         wire.write_eof()
-        self._wait = (_NOT_CLOSED, ())
-        await self._within(self.timeouts.close, wire.wait_eof())
-        await wire.close()
+        self._wait = _NOT_CLOSED
+        try:
+            await self._within(self.timeouts.close, wire.wait_eof())
+            await wire.close()
+        finally:
+            if self.watchdog is not None:
+                self.watchdog.forget(self)
+
+
+def _prompt_command(spoken: Spoken, escapes: str) -> cmd.Command:
+    """The command that plays one prompt, keys among `escapes` stopping it."""
+    if spoken.__class__ is Sound:
+        return cmd.stream_file(spoken.name, escapes)
+    if isinstance(spoken, Sound):
+        return cmd.stream_file(spoken.name, escapes)
+    if isinstance(spoken, SayDigits):
+        return cmd.say_digits(spoken.digits, escapes)
+    if isinstance(spoken, SayNumber):
+        return cmd.say_number(spoken.number, escapes)
+    raise TypeError(f"not a prompt: {spoken!r}")
 
 
 def _is_keys(text: str) -> bool:

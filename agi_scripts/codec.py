@@ -115,6 +115,14 @@ class State(Enum):
     ERROR = "error"  # the peer broke the protocol; nothing more will parse
 
 
+# Module names for the states the hot paths test: `State.IDLE` goes through the enum
+# metaclass (~60 ns), a global is a dict lookup.
+_ENVIRONMENT: Final = State.ENVIRONMENT
+_IDLE: Final = State.IDLE
+_AWAITING: Final = State.AWAITING
+_USAGE: Final = State.USAGE
+_CLOSED: Final = State.CLOSED
+
 # `(data)` is greedy so that a value holding `) ` keeps its text (variables.txt), and
 # `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
 _RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
@@ -123,6 +131,8 @@ _FAILURE = re.compile(rb"(510|511|520) (.*)", re.DOTALL)
 # parsed once each. Only answers without `(data)`: that carries variables' values
 # (caller data among them), which vary and are not ours to keep. Bounded.
 _RESULTS: dict[bytes, tuple[str, str | None, int | None]] = {}
+# The same, keyed by the line with its newline: what a read usually is, whole (`take_answer`).
+_ANSWERS: dict[bytes, tuple[str, str | None, int | None]] = {}
 _MAX_RESULTS: Final = 1024
 _USAGE_START = b"520-"
 _USAGE_END = b"520 "
@@ -216,32 +226,32 @@ class AgiConnection:
     def send(self, command: Command) -> bytes:
         """The bytes of `command`. One at a time: Asterisk reads commands through a stdio
         buffer and answers only the first of several written together (pipelined.txt)."""
-        if self._state is State.ENVIRONMENT:
-            raise LocalProtocolError("cannot send a command before the environment block has arrived")
         state = self._state
-        if state is State.IDLE and not self._channel_dead:
+        if state is _IDLE and not self._channel_dead:
             # The usual case first: one identity test, then the bytes.
             data = command.encode()
             self._in_flight = command
-            self._state = State.AWAITING
+            self._state = _AWAITING
             return data
-        if state in (State.AWAITING, State.USAGE):
+        if state is _ENVIRONMENT:
+            raise LocalProtocolError("cannot send a command before the environment block has arrived")
+        if state is _AWAITING or state is _USAGE:
             assert self._in_flight is not None
             raise LocalProtocolError(
                 f"{command.name} sent while {self._in_flight.name} waits for its "
                 "response: Asterisk answers only the first of pipelined commands"
             )
-        if self._state is State.CLOSED:
+        if state is _CLOSED:
             raise LocalProtocolError(f"cannot send {command.name}: Asterisk closed the connection")
-        if self._state is State.ERROR:
+        if state is State.ERROR:
             raise LocalProtocolError(f"cannot send {command.name} after a protocol error")
-        if self._channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
+        if command.name in LIVE_CHANNEL_COMMANDS:
             raise LocalProtocolError(
                 f"{command.name} is not permitted on a dead channel (Asterisk answers 511)"
             )
         data = command.encode()
         self._in_flight = command
-        self._state = State.AWAITING
+        self._state = _AWAITING
         return data
 
     # -- receiving --------------------------------------------------------------
@@ -256,6 +266,28 @@ class AgiConnection:
             self._eof = True
             return
         self._buffer += data
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing received beyond the events already returned, and no EOF: until more
+        bytes come, `next_event()` can only say `NEED_DATA`."""
+        return not self._buffer and not self._eof
+
+    def take_answer(self, data: bytes) -> Response | None:
+        """The usual read in one step: `data` is exactly one answer line to the command in
+        flight, an answer already seen (`200 result=0 endpos=12000`), with nothing before
+        it. Returns its `Response`, as `receive_data(data)` then `next_event()` would; or
+        None, having consumed nothing: feed `data` the general way then."""
+        if self._state is not _AWAITING or self._buffer or self._eof:
+            return None
+        parsed = _ANSWERS.get(data)
+        if parsed is None or len(data) > self._max_line:
+            return None
+        command = self._in_flight
+        assert command is not None
+        self._in_flight = None
+        self._state = _IDLE
+        return Response(command, *parsed)
 
     def next_event(self) -> Event | _NeedData:
         """The next complete event, or `NEED_DATA`. Raises `RemoteProtocolError` on input
@@ -273,9 +305,9 @@ class AgiConnection:
     def _next_event(self) -> Event | _NeedData:
         while True:
             state = self._state
-            if state is State.CLOSED:
+            if state is _CLOSED:
                 return ConnectionClosed()
-            if state is State.ENVIRONMENT:
+            if state is _ENVIRONMENT:
                 env = self._environment()
                 if env is not None:
                     return env
@@ -289,22 +321,22 @@ class AgiConnection:
                     raise RemoteProtocolError(
                         f"connection closed in the middle of a line ({len(self._buffer)} bytes)"
                     )
-                if self._state is State.ENVIRONMENT:
+                if self._state is _ENVIRONMENT:
                     raise RemoteProtocolError("connection closed before the end of the environment")
-                if self._state is State.USAGE:
+                if self._state is _USAGE:
                     raise RemoteProtocolError("connection closed inside a 520 usage text")
                 # IDLE or AWAITING: Asterisk may close after its HANGUP lines
                 # (hangup-exit-on-hangup.txt); not an error, the end of the session.
-                self._state = State.CLOSED
+                self._state = _CLOSED
                 self._in_flight = None
                 return ConnectionClosed()
-            if line == _HANGUP and state is not State.USAGE:
+            if line == _HANGUP and state is not _USAGE:
                 # Between responses only: res_agi writes it at the top of its command loop.
                 self._channel_dead = True
                 return HungUp()
-            if state is State.AWAITING:
+            if state is _AWAITING:
                 event = self._response_line(line)
-            elif state is State.USAGE:
+            elif state is _USAGE:
                 event = self._usage_line(line)
             else:
                 raise RemoteProtocolError(
@@ -352,7 +384,7 @@ class AgiConnection:
                 if not line:
                     if "request" not in env:
                         raise RemoteProtocolError("environment block without agi_request")
-                    self._state = State.IDLE
+                    self._state = _IDLE
                     self._env = None
                     return Environment.adopt(env)
                 if len(env) >= MAX_ENV_LINES:
@@ -406,13 +438,14 @@ class AgiConnection:
                 )
                 if data is None and len(_RESULTS) < _MAX_RESULTS:
                     _RESULTS[line] = parsed
+                    _ANSWERS[line + b"\n"] = parsed
         if parsed is not None:
             self._in_flight = None
-            self._state = State.IDLE
+            self._state = _IDLE
             return Response(command, *parsed)
         if line.startswith(_USAGE_START):
             self._usage = _Usage(_text(line[len(_USAGE_START) :]))
-            self._state = State.USAGE
+            self._state = _USAGE
             return None
         match = _FAILURE.fullmatch(line)
         if match is not None:
@@ -437,7 +470,7 @@ class AgiConnection:
     def _finish(self) -> None:
         self._in_flight = None
         self._usage = None
-        self._state = State.IDLE
+        self._state = _IDLE
 
 
 def _text(raw: bytes) -> str:

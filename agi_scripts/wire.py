@@ -81,11 +81,18 @@ class AgiWire(asyncio.Protocol):
             on_made(self)
 
     def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        conn = self.conn
+        if waiter is not None and not waiter.done():
+            # The usual read: the whole answer to the command in flight, seen before.
+            answer = conn.take_answer(data)
+            if answer is not None:
+                self._waiter = None
+                waiter.set_result(answer)
+                return
         if self._discard:
             return
-        conn = self.conn
         conn.receive_data(data)
-        waiter = self._waiter
         if waiter is None or waiter.done():
             if conn.buffered > _MAX_UNREAD and not self._reading_paused:
                 self._reading_paused = True
@@ -129,6 +136,11 @@ class AgiWire(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         self._writer.write(data)
+
+    def send(self, data: bytes) -> bool:
+        """Write `data`; True when the peer stopped reading (wait for `drain()`)."""
+        self._writer.write(data)
+        return self._paused
 
     async def drain(self) -> None:
         """Until the transport's buffer is below its low mark again (the caller bounds

@@ -29,6 +29,11 @@ def bytewise(data: bytes) -> Iterator[bytes]:
         yield data[i : i + 1]
 
 
+def by_line(data: bytes) -> Iterator[bytes]:
+    """One read per line: how Asterisk's answers usually arrive."""
+    yield from data.splitlines(keepends=True)
+
+
 def command_of(line: bytes) -> Command:
     """The command a server line is, as Asterisk reads it; lines Asterisk cannot read
     (`FOO BAR`, an empty line, `NOOP\\r`) become a stand-in: the codec only keeps the
@@ -51,9 +56,14 @@ def drain(conn: AgiConnection) -> list[Event]:
     return events
 
 
-def replay(transcript: Transcript, chunker: Chunker) -> tuple[AgiConnection, list[object]]:
+def replay(
+    transcript: Transcript, chunker: Chunker, *, taken: list[Event] | None = None
+) -> tuple[AgiConnection, list[object]]:
     """Events in order, with ("refused", command) where the codec would not send a
-    command Asterisk would have answered with 511 (the transcript's 511 is then skipped)."""
+    command Asterisk would have answered with 511 (the transcript's 511 is then skipped).
+
+    With `taken`, each read is first offered to `take_answer`, as the wire does; what
+    it takes is appended there too."""
     conn = AgiConnection()
     out: list[object] = []
     for chunk in chunker(transcript.environment):
@@ -74,6 +84,10 @@ def replay(transcript: Transcript, chunker: Chunker) -> tuple[AgiConnection, lis
                 asterisk_lines = asterisk_lines[1:]
         data = b"".join(line + b"\n" for line in asterisk_lines)
         for chunk in chunker(data):
+            if taken is not None and (answer := conn.take_answer(chunk)) is not None:
+                taken.append(answer)
+                out.append(answer)
+                continue
             conn.receive_data(chunk)
             out += drain(conn)
     return conn, out

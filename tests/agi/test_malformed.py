@@ -68,8 +68,14 @@ PEERS: dict[str, tuple[Peer, str]] = {
     "garbage environment": (garbage_environment, "no valid AGI environment"),
     "truncated response": (truncated_response, "middle of a line"),
     "unknown code": (unknown_code, "not an AGI response"),
-    "peer that stops answering": (never_answers, "timeout"),
-    "environment that never ends": (environment_never_ends, "no valid AGI environment"),
+    "peer that stops answering": (
+        never_answers,
+        'timeout (no answer to GET VARIABLE within 0.5s)',
+    ),
+    "environment that never ends": (
+        environment_never_ends,
+        "no valid AGI environment (no environment block within 0.5s)",
+    ),
     "line without end": (endless_line, "longer than"),
     "closed mid-environment": (closes_at_once, "before the end of the environment"),
 }

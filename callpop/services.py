@@ -17,7 +17,7 @@ from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from crm_adapter.lookup import lookup_within_budget
 from crm_adapter.port import CrmAdapter
-from ivr.events import LookupFinished
+from ivr.events import LookupFinished, LookupStatus
 from ivr.journey import Journey
 from ivr.ports import CallEvent
 from screenpop.bus import BusClosed, PopBus
@@ -50,6 +50,14 @@ class IvrServices:
         self._in_ivr = metrics.calls_in_ivr.labels(driver)
         self._errors = metrics.ivr_errors.labels(driver)
         self._ended: dict[str, Any] = {}
+        self._lookup_seconds: dict[LookupStatus, Any] = {}
+        # An in-process bus takes an event synchronously: the runner then publishes a
+        # call's ~10 events without three coroutines each (ivr/runner.py looks for
+        # `publish_nowait`; None means "await `publish`").
+        self._bus_nowait: Callable[[CallEvent], object] | None = getattr(
+            bus, "publish_nowait", None)
+        self.publish_nowait: Callable[[CallEvent], None] | None = (
+            self._publish_nowait if self._bus_nowait is not None else None)
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
@@ -72,10 +80,14 @@ class IvrServices:
     ) -> LookupFinished:
         started = time.perf_counter()
         outcome = await lookup_within_budget(self._crm, by, value, self._budget_s)
-        self._metrics.crm_lookup.labels(outcome.status.value).observe(time.perf_counter() - started)
+        histogram = self._lookup_seconds.get(outcome.status)
+        if histogram is None:
+            histogram = self._lookup_seconds[outcome.status] = self._metrics.crm_lookup.labels(
+                outcome.status.value)
+        histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
 
-    async def publish(self, event: CallEvent) -> None:
+    def _count(self, event: CallEvent) -> None:
         kind = event.type
         if kind == "ivr.started":
             self._in_ivr.inc()
@@ -90,10 +102,20 @@ class IvrServices:
             counter.inc()
             if outcome == "error":
                 self._errors.inc()
+
+    async def publish(self, event: CallEvent) -> None:
+        self._count(event)
         try:
             await self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
+            log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
+
+    def _publish_nowait(self, event: CallEvent) -> None:
+        self._count(event)
+        try:
+            self._bus_nowait(event)  # type: ignore[misc]
+        except BusClosed:
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:

@@ -14,6 +14,7 @@ from crm_adapter.port import (
     CircuitOpen,
     CrmAdapter,
     CrmRejected,
+    CrmTimeout,
     CrmUnavailable,
     Customer,
     CustomerDraft,
@@ -213,3 +214,31 @@ async def test_an_adapter_that_times_out_itself_is_unavailable() -> None:
     outcome = await lookup_within_budget(TimesOut(), "phone", "5551234567", 0.3)
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert outcome.reason == "no answer within 0.3 s"
+
+
+async def test_within_a_shorter_budget_a_stalled_crm_ends_at_the_budget_with_no_verdict() -> None:
+    # The resilient layer arms no timer of its own inside a budget that ends first: the
+    # budget's cancels the wait, and a cancelled read says nothing about the CRM.
+    inner = Stalled(stall_find=True, stall_cases=False)
+    breaker = CircuitBreaker(failures=1, reset_s=30)
+    crm = ResilientCrm(inner, breaker=breaker, timeout_s=5.0)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05)
+    assert outcome.status is LookupStatus.UNAVAILABLE
+    assert outcome.reason == "no answer within 0.05 s"
+    assert breaker.state is BreakerState.CLOSED
+
+
+async def test_within_a_longer_budget_the_crm_timeout_fires_and_counts_as_a_failure() -> None:
+    inner = Stalled(stall_find=True, stall_cases=False)
+    breaker = CircuitBreaker(failures=1, reset_s=30)
+    crm = ResilientCrm(inner, breaker=breaker, timeout_s=0.05)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 5.0)
+    assert outcome.status is LookupStatus.UNAVAILABLE
+    assert outcome.reason == "CrmTimeout: find by phone: no answer within 0.05 s"
+    assert breaker.state is BreakerState.OPEN
+
+
+async def test_outside_a_lookup_the_crm_timeout_applies() -> None:
+    crm = ResilientCrm(Stalled(stall_find=True, stall_cases=False), timeout_s=0.05)
+    with pytest.raises(CrmTimeout, match=r"no answer within 0\.05 s"):
+        await crm.find_by_phone("5551234567")

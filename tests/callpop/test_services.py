@@ -1,0 +1,76 @@
+"""`IvrServices`: what the runner asks of the CRM, the pop bus and the journey sink."""
+
+from __future__ import annotations
+
+from callpop.metrics import Metrics
+from callpop.services import IvrServices
+from crm_adapter.port import CustomerDraft, InMemoryCrm
+from ivr.events import LookupStatus
+from ivr.ports import CallEvent
+from screenpop.bus import BusEvent, InProcessBus
+
+
+def services(bus: object, metrics: Metrics | None = None) -> IvrServices:
+    return IvrServices(crm=InMemoryCrm(), bus=bus, journeys=None,  # type: ignore[arg-type]
+                       metrics=metrics or Metrics(), lookup_budget_ms=300)
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_an_in_process_bus_takes_call_events_synchronously_and_they_are_counted() -> None:
+    bus, metrics = InProcessBus(), Metrics()
+    svc = services(bus, metrics)
+    started: list[str] = []
+    svc.on_call_started.append(started.append)
+    assert svc.publish_nowait is not None
+    svc.publish_nowait(CallEvent("ivr.started", "c1", "2024-06-03T12:00:00.000Z", {}))
+    assert bus.last_seq == 1 and started == ["c1"]
+    assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 1
+    svc.publish_nowait(CallEvent("ivr.ended", "c1", "2024-06-03T12:00:01.000Z",
+                                 {"outcome": "queue"}))
+    assert bus.last_seq == 2
+    assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 0
+    assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="queue") == 1
+
+
+def test_a_closed_bus_drops_the_event_and_the_call_goes_on() -> None:
+    bus = InProcessBus()
+    svc = services(bus)
+    bus.close()
+    assert svc.publish_nowait is not None
+    svc.publish_nowait(CallEvent("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {}))
+
+
+class AsyncOnlyBus:
+    """A bus that can only be awaited (one across processes would be)."""
+
+    def __init__(self) -> None:
+        self.events: list[CallEvent] = []
+
+    async def publish(self, event: CallEvent) -> BusEvent:
+        self.events.append(event)
+        return BusEvent(len(self.events), event.type, event.call_id, event.at, event.data)
+
+
+async def test_a_bus_that_must_be_awaited_offers_no_synchronous_publish() -> None:
+    bus = AsyncOnlyBus()
+    svc = services(bus)
+    assert svc.publish_nowait is None
+    await svc.publish(CallEvent("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {}))
+    assert [e.type for e in bus.events] == ["ivr.node"]
+
+
+async def test_lookups_are_timed_by_their_result() -> None:
+    crm, metrics = InMemoryCrm(), Metrics()
+    crm.add_customer(CustomerDraft("Ana", phones=("+15551230000",)))
+    svc = IvrServices(crm=crm, bus=InProcessBus(), journeys=None, metrics=metrics,
+                      lookup_budget_ms=300)
+    found = await svc.lookup("phone", "5551230000", at_ms=7)
+    missing = await svc.lookup("phone", "5559990000", at_ms=8)
+    again = await svc.lookup("phone", "5551230000", at_ms=9)
+    assert (found.status, missing.status, again.status) == (
+        LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.FOUND)
+    assert sample(metrics, "callpop_crm_lookup_seconds_count", result="found") == 2
+    assert sample(metrics, "callpop_crm_lookup_seconds_count", result="not_found") == 1

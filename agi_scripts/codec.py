@@ -368,6 +368,10 @@ class AgiConnection:
         buffer = self._buffer
         env = self._env
         assert env is not None
+        if not env:
+            whole = self._whole_environment()
+            if whole is not None:
+                return whole
         max_line = self._max_line
         start = 0
         try:
@@ -422,6 +426,41 @@ class AgiConnection:
         if len(buffer) > max_line:
             raise RemoteProtocolError(f"line longer than {max_line} bytes")
         return None
+
+    def _whole_environment(self) -> Environment | None:
+        """The usual case in fewer steps: the whole block in the buffer, every line within
+        the limits and every name one seen before. None, having consumed nothing, for
+        anything else: `_environment` then reads line by line and refuses what it must."""
+        buffer = self._buffer
+        end = buffer.find(b"\n\n")
+        if end <= 0 or end + 2 > self._max_env_bytes:
+            return None  # not all here, an empty first line, or too big: the general way
+        lines = bytes(buffer[:end]).split(b"\n")
+        if len(lines) > MAX_ENV_LINES or max(map(len, lines)) > self._max_line:
+            return None
+        env: dict[str, str] = {}
+        keys = _KEYS
+        for line in lines:
+            raw_key, _, value = line.partition(b": ")
+            key = keys.get(raw_key)
+            if key is None:
+                return None  # a name not seen yet (checked there), or not a name at all
+            if key in _SITE_KEYS:
+                text = _SITE_VALUES.get(value)
+                if text is None:
+                    text = value.decode("utf-8", "replace")
+                    if len(_SITE_VALUES) < _MAX_SITE_VALUES:
+                        _SITE_VALUES[value] = text
+                env[key] = text
+            else:
+                env[key] = value.decode("utf-8", "replace")  # as _text()
+        if len(env) < len(lines) or "request" not in env:
+            return None  # a name twice, or no agi_request: refused there
+        del buffer[: end + 2]
+        self._env_bytes = end + 2
+        self._state = _IDLE
+        self._env = None
+        return Environment.adopt(env)
 
     def _response_line(self, line: bytes) -> Event | None:
         command = self._in_flight

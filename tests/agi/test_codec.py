@@ -176,6 +176,47 @@ def test_a_malformed_environment_is_a_remote_protocol_error(garbage: bytes) -> N
         conn.next_event()
 
 
+KNOWN = b"agi_request: agi://h/ivr\nagi_network: yes\nagi_calleridname: Bob\n"
+NAMES = (b"request", b"network", b"calleridname", b"uniqueid", b"channel")
+
+
+@pytest.mark.parametrize(
+    ("block", "error"),
+    [
+        (b"agi_request: a\nagi_request: b\n\n", "appears twice"),
+        (b"agi_network: yes\n\n", "without agi_request"),
+        (b"agi_request: a\nagi_unseen_name: x\nagi request: b\n\n", "not an agi_"),
+        (b"agi_request: a\nagi_calleridname: " + b"x" * 2000 + b"\n\n", "longer than 1024"),
+        (b"".join(b"agi_" + n + b": " + b"x" * 900 + b"\n" for n in NAMES) + b"\n", "larger than 4096"),
+        (b"\n" + KNOWN + b"\n", "without agi_request"),
+    ],
+)
+def test_a_whole_block_of_names_seen_before_is_checked_as_line_by_line(
+    block: bytes, error: str
+) -> None:
+    # Names seen before take a shorter way when the block arrives whole: the same rules.
+    seen = AgiConnection()
+    seen.receive_data(b"".join(b"agi_" + n + b": x\n" for n in NAMES) + b"\n")
+    assert isinstance(seen.next_event(), Environment)
+    conn = AgiConnection(max_line=1024, max_env_bytes=4096)
+    conn.receive_data(block)
+    with pytest.raises(RemoteProtocolError, match=error):
+        conn.next_event()
+    assert conn.state is State.ERROR
+
+
+def test_a_whole_block_is_one_event_and_what_follows_stays_buffered() -> None:
+    conn = AgiConnection()
+    conn.receive_data(KNOWN + b"\n")
+    assert isinstance(conn.next_event(), Environment)
+    conn = AgiConnection()
+    conn.receive_data(KNOWN + b"\nHANGUP\n")
+    env = conn.next_event()
+    assert isinstance(env, Environment)
+    assert dict(env.values) == {"request": "agi://h/ivr", "network": "yes", "calleridname": "Bob"}
+    assert conn.next_event() == HungUp()
+
+
 def test_an_environment_that_never_ends_is_refused_at_the_cap() -> None:
     conn = AgiConnection(max_env_bytes=4096)
     conn.receive_data(b"agi_request: agi://h/ivr\n")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -225,41 +227,91 @@ class _FastAgi(asyncio.Protocol):
         self.call.finished()
 
 
-class _Classic(asyncio.SubprocessProtocol):
-    """A classic AGI script: commands on its stdout, answers on its stdin."""
+class _Classic:
+    """A classic AGI script: commands on its stdout, answers on its stdin.
 
-    def __init__(self, call: _Call, env: bytes) -> None:
+    Spawned with plain pipes, as Asterisk does (res_agi), and watched through a pidfd
+    rather than with the loop's subprocess support: under uvloop, libuv keeps a copy of
+    the child's pipe ends until the child exits, so a script that closes its stdout to
+    end the AGI would be seen doing so only once it exits."""
+
+    def __init__(self, call: _Call, process: subprocess.Popen[bytes]) -> None:
         self.call = call
-        self.env = env
-        self.exited: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pid = 0
+        self.process = process
+        self.stdin: asyncio.WriteTransport | None = None
+        self.exited = False
+        self.stdout_closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.SubprocessTransport, transport)
-        self.pid = self.transport.get_pid()
-        stdin = cast(asyncio.WriteTransport, self.transport.get_pipe_transport(0))
-        self.call.transport = self.transport
-        self.call.write = stdin.write
-        self.call.start(self.env)
+    @classmethod
+    async def spawn(cls, call: _Call, env: bytes, argv: Sequence[str]) -> None:
+        loop = asyncio.get_running_loop()
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        try:
+            # Fork and exec block the loop as briefly as the loop's own subprocess_exec.
+            process = subprocess.Popen(argv, stdin=in_r, stdout=out_w,  # noqa: ASYNC220
+                                       stderr=subprocess.DEVNULL)
+        except BaseException:
+            os.close(in_w)
+            os.close(out_r)
+            raise
+        finally:
+            os.close(in_r)
+            os.close(out_w)
+        classic = cls(call, process)
+        pidfd = os.pidfd_open(process.pid)
+        loop.add_reader(pidfd, classic._on_exit, pidfd)
+        stdin, _ = await loop.connect_write_pipe(asyncio.BaseProtocol,
+                                                 os.fdopen(in_w, "wb", buffering=0))
+        classic.stdin = stdin
+        await loop.connect_read_pipe(lambda: _ClassicStdout(classic),
+                                     os.fdopen(out_r, "rb", buffering=0))
+        call.transport = classic  # type: ignore[assignment]  # close() ends the call
+        call.write = stdin.write
+        call.start(env)
 
-    def pipe_data_received(self, fd: int, data: bytes) -> None:
-        if fd == 1:
-            self.call.feed(data)
+    def close(self) -> None:
+        """The benchmark cuts the call: kill the script (Asterisk's hang-up would too)."""
+        if not self.exited:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        if self.stdin is not None:
+            self.stdin.close()
 
-    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
-        if fd == 1 and self.transport.get_returncode() is None:
+    def _on_exit(self, pidfd: int) -> None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+        self.process.wait()  # reaped: its CPU counts in RUSAGE_CHILDREN
+        self.exited = True
+        self._maybe_finished()
+
+    def stdout_ended(self) -> None:
+        self.stdout_closed = True
+        if not self.exited:
             # The script's stdout ended: Asterisk tells it with SIGHUP, then closes its
             # end of both pipes (res_agi: the AGI is over), so the script reads EOF.
             with contextlib.suppress(ProcessLookupError):
-                self.transport.send_signal(signal.SIGHUP)
-            stdin = self.transport.get_pipe_transport(0)
-            if stdin is not None:
-                stdin.close()
+                self.process.send_signal(signal.SIGHUP)
+        if self.stdin is not None:
+            self.stdin.close()
+        self._maybe_finished()
 
-    def process_exited(self) -> None:
-        self.call.finished()
-        if not self.exited.done():
-            self.exited.set_result(None)
+    def _maybe_finished(self) -> None:
+        # Both: every answer the script wrote is read before the call is judged.
+        if self.exited and self.stdout_closed:
+            self.call.finished()
+
+
+class _ClassicStdout(asyncio.Protocol):
+    def __init__(self, classic: _Classic) -> None:
+        self.classic = classic
+
+    def data_received(self, data: bytes) -> None:
+        self.classic.call.feed(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.classic.stdout_ended()
 
 
 def environments(transcript: Transcript, count: int, *, network: str | None, port: int,
@@ -335,8 +387,7 @@ async def run_load(
             if argv is None:
                 await loop.create_connection(lambda: _FastAgi(call, env), "127.0.0.1", port)
             else:
-                await loop.subprocess_exec(lambda: _Classic(call, env), *argv,
-                                           stderr=asyncio.subprocess.DEVNULL)
+                await _Classic.spawn(call, env, argv)
         except OSError as exc:
             result.fail(f"could not start: {type(exc).__name__}")
             done(call)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
-from ivr.actions import Action, Sound, Spoken
+from ivr.actions import Action, EnterNode, Sound, Spoken
 from ivr.conditions import Condition, ConditionError, parse
 from ivr.errors import FlowError
 from ivr.flow import BranchNode, Flow, HoursNode, Node, Prompt
@@ -33,6 +33,7 @@ class CompiledFlows(Mapping[str, Flow]):
         # None when a prompt is a template that must be filled per call).
         self._sounds: dict[int, tuple[tuple[Prompt, ...], tuple[Spoken, ...] | None]] = {}
         self._actions: dict[tuple[str, str, str], Action] = {}
+        self._entries: dict[tuple[str, str], tuple[Node, EnterNode]] = {}
 
     def __getitem__(self, flow_id: str) -> Flow:
         return self._flows[flow_id]
@@ -54,6 +55,16 @@ class CompiledFlows(Mapping[str, Flow]):
             return self.flow(flow_id).nodes[node_id]
         except KeyError:
             raise FlowError(f"no node {node_id!r}", flow=flow_id, node=node_id) from None
+
+    def entry(self, target: tuple[str, str]) -> tuple[Node, EnterNode]:
+        """The node at `target` (flow id, node id) and the `EnterNode` that announces it:
+        both the same for every call, so looked up and built once, not per entry."""
+        found = self._entries.get(target)
+        if found is None:
+            flow_id, node_id = target
+            node = self.node(flow_id, node_id)
+            found = self._entries[target] = (node, EnterNode(flow_id, node_id, node.type))
+        return found
 
     def conditions(self, flow_id: str, node_id: str, node: BranchNode) -> tuple[Condition, ...]:
         key = (flow_id, node_id)

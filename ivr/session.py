@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Final
 
-from ivr.actions import Action, EnterNode
+from ivr.actions import Action
 from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind, iso_utc
 from ivr.compiled import CompiledFlows
 from ivr.errors import FlowError, SessionError
@@ -174,7 +174,7 @@ class Session:
         try:
             nxt = decide(call)
             while nxt is not None:
-                nxt = listen(call, nxt) if isinstance(nxt, Relisten) else _enter(call, *nxt)
+                nxt = listen(call, nxt) if isinstance(nxt, Relisten) else _enter(call, nxt)
         except FlowError:
             self._phase = _Phase.FAILED
             call.fail("flow-error")
@@ -203,20 +203,22 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
     return confirm_digits(call, event, wait.entry)
 
 
-def _enter(call: Call, flow_id: str, node_id: str) -> Next:
+def _enter(call: Call, target: tuple[str, str]) -> Next:
     """Enter a node: count the step, record it, and let its kind decide."""
-    node = call.flows.node(flow_id, node_id)
+    node, entered = call.flows.entry(target)
+    flow_id, node_id = target
     call.steps += 1
-    if call.overtime is None and call.steps > call.max_steps:
-        call.overtime = OVERTIME_STEPS
-        return call.to_operator("max-steps", flow_id)
-    if call.overtime is not None:
+    if call.overtime is not None or call.steps > call.max_steps:
+        if call.overtime is None:
+            call.overtime = OVERTIME_STEPS
+            return call.to_operator("max-steps", flow_id)
         if call.overtime == 0 or isinstance(node, (MenuNode, InputNode)):
             return call.to_operator_queue(flow_id)
         call.overtime -= 1
     call.leave("left")
-    step = Step(flow_id, node_id, node.type, entered_ms=call.now_ms, label=node.label)
+    kind = node.type
+    step = Step(flow_id, node_id, kind, call.now_ms, None, [], 0, 0, None, node.label)
     call.journey.steps.append(step)
     call.visit = Visit(flow_id, node_id, node, step)
-    call.out.append(EnterNode(flow_id, node_id, node.type))
-    return ENTER[node.type](call, node)
+    call.out.append(entered)
+    return ENTER[kind](call, node)

@@ -120,6 +120,8 @@ class _CallRun:
         self.start_us = (self.start_wall.astimezone(UTC) - _EPOCH) // _MICROSECOND
         self.stamp_second = -1
         self.stamp_prefix = ""
+        self.stamp_ms = -1
+        self.stamp_last = ""
         self.publish_failed = False
         self.handed_back = False
         # Services whose bus takes an event synchronously (callpop's, in-process) offer
@@ -132,13 +134,19 @@ class _CallRun:
 
     def stamp(self) -> str:
         """`ivr.call.iso_utc(start_wall + at_ms)`, exactly. A call publishes ~10 events,
-        mostly within one second: the date and time up to the second are formatted once
-        per second, not by `isoformat` per event."""
-        second, micro = divmod(self.start_us + self.at_ms() * 1000, 1_000_000)
+        mostly within one second and several within one millisecond (the nodes one
+        answer walks through): the last stamp is kept for its millisecond, and the date
+        and time up to the second are formatted once per second, not by `isoformat`."""
+        at_ms = self.monotonic_ms() - self.start_ms
+        if at_ms == self.stamp_ms:
+            return self.stamp_last
+        self.stamp_ms = at_ms
+        second, micro = divmod(self.start_us + max(0, at_ms) * 1000, 1_000_000)
         if second != self.stamp_second:
             self.stamp_second = second
             self.stamp_prefix = (_NAIVE_EPOCH + timedelta(seconds=second)).isoformat()
-        return f"{self.stamp_prefix}.{micro // 1000:03d}Z"
+        self.stamp_last = stamp = f"{self.stamp_prefix}.{micro // 1000:03d}Z"
+        return stamp
 
     async def publish(self, kind: str, data: Mapping[str, Any]) -> None:
         if self.publish_nowait is not None:
@@ -147,20 +155,21 @@ class _CallRun:
         try:
             await self.services.publish(CallEvent(kind, self.call.call_id, self.stamp(), data))
         except Exception:
-            # The pop bus must never cost a caller the IVR; one log line per call is enough.
-            if not self.publish_failed:
-                self.publish_failed = True
-                log.exception("call %r: publishing %s failed", self.call.call_id, kind)
+            self.publish_error(kind)
 
     def publish_now(self, kind: str, data: Mapping[str, Any]) -> None:
         """`publish` through `publish_nowait` (which must not be None)."""
         try:
             self.publish_nowait(CallEvent(kind, self.call.call_id, self.stamp(), data))  # type: ignore[misc]
         except Exception:
-            # The pop bus must never cost a caller the IVR; one log line per call is enough.
-            if not self.publish_failed:
-                self.publish_failed = True
-                log.exception("call %r: publishing %s failed", self.call.call_id, kind)
+            self.publish_error(kind)
+
+    def publish_error(self, kind: str) -> None:
+        """Log a failed publish (inside its `except`), once per call: the pop bus must
+        never cost a caller the IVR, and one log line per call is enough."""
+        if not self.publish_failed:
+            self.publish_failed = True
+            log.exception("call %r: publishing %s failed", self.call.call_id, kind)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -218,11 +227,16 @@ class _CallRun:
         # Exact types first (the actions are final dataclasses; `is` costs a fraction of
         # `isinstance`), entering a node, the commonest, without an await when the bus
         # takes events synchronously.
+        publish_nowait = self.publish_nowait
+        call_id = self.call.call_id
         for action in actions:
             if type(action) is EnterNode:
                 data = {"node": action.node, "kind": action.kind, "flow": action.flow}
-                if self.publish_nowait is not None:
-                    self.publish_now("ivr.node", data)
+                if publish_nowait is not None:
+                    try:
+                        publish_nowait(CallEvent("ivr.node", call_id, self.stamp(), data))
+                    except Exception:
+                        self.publish_error("ivr.node")
                 else:
                     await self.publish("ivr.node", data)
             elif type(action) is Collect:

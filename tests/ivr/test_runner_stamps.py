@@ -58,3 +58,21 @@ def test_stamps_cross_seconds_minutes_and_midnight() -> None:
         "2027-01-01T00:00:00.999Z",
         "2027-01-01T00:01:00.999Z",
     ]
+
+
+def test_events_in_one_millisecond_share_its_stamp_and_the_next_one_gets_its_own() -> None:
+    start = datetime(2026, 6, 1, 12, 0, 0, 0, tzinfo=UTC)
+    run, clock = _run(start)
+    clock.ms = run.start_ms + 5
+    first, again = run.stamp(), run.stamp()
+    clock.ms += 1
+    assert (first, again, run.stamp()) == (
+        "2026-06-01T12:00:00.005Z", "2026-06-01T12:00:00.005Z", "2026-06-01T12:00:00.006Z"
+    )
+
+
+def test_a_clock_read_before_the_start_stamps_the_start() -> None:
+    start = datetime(2026, 6, 1, 12, 0, 0, 0, tzinfo=UTC)
+    run, clock = _run(start)
+    clock.ms = run.start_ms - 3
+    assert run.stamp() == "2026-06-01T12:00:00.000Z"

@@ -15,12 +15,11 @@ through the pool and aiosqlite's thread).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, event, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -28,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.engine import writer
-from crm_adapter.sql.reader import SqliteReader, reader_path
+from crm_adapter.sql.reader import LoopReads
 from crm_adapter.sql.tables import agents, calls, interactions, journeys, pops
 from screenpop.store import (
     ROLES,
@@ -119,40 +118,18 @@ class SqlScreenpopStore:
         self._writer = writer(engine)
         self._clock = clock
         self._pop_upsert = _pop_upsert(engine.dialect.name)
-        # opened at the first read that wants it; `_may_open` says whether to try
-        self._reader: SqliteReader | None = None
-        self._reader_file = reader_path(engine.url) if sqlite_reader else None
-        self._may_open = self._reader_file is not None
-        if self._reader_file is not None:
-            event.listen(engine.sync_engine, "engine_disposed", self._drop_reader)
+        # SQLite's reads on the loop thread, closed with the engine
+        self._loop_reads = LoopReads(engine, enabled=sqlite_reader)
 
     @property
     def reads_on_loop(self) -> bool:
         """Whether the SQLite reader is open: pop reads answer without leaving the loop."""
-        return self._reader is not None
+        return self._loop_reads.open
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
         """The rows from the SQLite reader, or None (none, or it could not answer:
         the async path then answers, and reports what is wrong)."""
-        reader = self._reader
-        if reader is None:
-            if not self._may_open:
-                return None
-            assert self._reader_file is not None
-            self._may_open = False  # one try per engine life
-            reader = self._reader = SqliteReader.open(self._reader_file)
-            if reader is None:
-                return None
-        try:
-            return reader.rows(sql, params)
-        except sqlite3.Error:
-            return None
-
-    def _drop_reader(self, _engine: object = None) -> None:
-        reader, self._reader = self._reader, None
-        self._may_open = self._reader_file is not None  # an engine can be used after dispose
-        if reader is not None:
-            reader.close()
+        return self._loop_reads.rows(sql, params)
 
     async def account_by_name(self, name: str) -> Account | None:
         async with self._engine.connect() as conn:

@@ -29,9 +29,11 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SqliteReader", "reader_path"]
+__all__ = ["LoopReads", "SqliteReader", "reader_path"]
 
 log = logging.getLogger("callpop.crm")
 
@@ -100,6 +102,53 @@ class SqliteReader:
 
     def close(self) -> None:
         self._conn.close()
+
+
+class LoopReads:
+    """An engine's reads on the loop thread, for a store: the `SqliteReader` of the
+    engine's file, opened at the first read and closed when the engine is disposed.
+
+    `rows` answers None whenever the reader cannot (no reader for this database, or
+    it was refused: busy, damaged file); the store then reads through the engine,
+    which waits or reports what is wrong."""
+
+    __slots__ = ("__weakref__", "_file", "_may_open", "_reader")
+
+    def __init__(self, engine: AsyncEngine, *, enabled: bool = True) -> None:
+        self._reader: SqliteReader | None = None
+        self._file = reader_path(engine.url) if enabled else None
+        self._may_open = self._file is not None
+        if self._file is not None:
+            event.listen(engine.sync_engine, "engine_disposed", self._on_disposed)
+
+    @property
+    def open(self) -> bool:
+        """Whether reads answer without leaving the loop."""
+        return self._reader is not None
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        reader = self._reader
+        if reader is None:
+            if not self._may_open:
+                return None
+            assert self._file is not None
+            self._may_open = False  # one try per engine life: a failure is not retried per call
+            reader = self._reader = SqliteReader.open(self._file)
+            if reader is None:
+                return None
+        try:
+            return reader.rows(sql, params)
+        except sqlite3.Error:
+            return None
+
+    def close(self) -> None:
+        reader, self._reader = self._reader, None
+        self._may_open = self._file is not None  # an engine can be used after dispose
+        if reader is not None:
+            reader.close()
+
+    def _on_disposed(self, _engine: object) -> None:
+        self.close()
 
 
 def _uri_path(path: str) -> str:

@@ -11,12 +11,11 @@ outbox in the same transaction, for the relay to deliver.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, event, insert, literal, select, update
+from sqlalchemy import Select, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,7 +35,7 @@ from crm_adapter.port import (
 )
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
-from crm_adapter.sql.reader import SqliteReader, reader_path
+from crm_adapter.sql.reader import LoopReads
 from crm_adapter.sql.records import (
     check_interaction,
     check_length,
@@ -146,46 +145,20 @@ class SqlStore:
         self._on_enqueue = on_enqueue
         self._clock = clock
         self._postgresql = engine.dialect.name == "postgresql"
-        # SQLite's reads on the loop thread (see `SqliteReader`), opened at the first
-        # read; `_may_open` says whether to try. Closed with the engine or the store.
-        self._reader: SqliteReader | None = None
-        self._reader_file = reader_path(engine.url) if sqlite_reader else None
-        self._may_open = self._reader_file is not None
-        if self._reader_file is not None:
-            event.listen(engine.sync_engine, "engine_disposed", self._drop_reader)
+        # SQLite's reads on the loop thread (see `SqliteReader`); closed with the engine
+        # or the store.
+        self._loop_reads = LoopReads(engine, enabled=sqlite_reader)
 
     @property
     def reads_on_loop(self) -> bool:
         """Whether the SQLite reader is open: reads answer without leaving the loop."""
-        return self._reader is not None
+        return self._loop_reads.open
 
     def _read(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
         """The rows of `sql` from the synchronous SQLite reader, or None: no reader,
         or it could not answer (busy, damaged file); the async path then answers
         and reports what is wrong."""
-        reader = self._reader
-        if reader is None:
-            if not self._may_open:
-                return None
-            reader = self._open_reader()
-            if reader is None:
-                return None
-        try:
-            return reader.rows(sql, params)
-        except sqlite3.Error:
-            return None
-
-    def _open_reader(self) -> SqliteReader | None:
-        assert self._reader_file is not None
-        self._may_open = False  # one try per engine life: a failure is not retried per call
-        self._reader = SqliteReader.open(self._reader_file)
-        return self._reader
-
-    def _drop_reader(self, _engine: object = None) -> None:
-        reader, self._reader = self._reader, None
-        self._may_open = self._reader_file is not None  # an engine can be used after dispose
-        if reader is not None:
-            reader.close()
+        return self._loop_reads.rows(sql, params)
 
     # --- customers ----------------------------------------------------------------
 
@@ -438,7 +411,7 @@ class SqlStore:
     async def aclose(self) -> None:
         """Closes the SQLite reader; the engine belongs to whoever made it (the
         composition root disposes of it)."""
-        self._drop_reader()
+        self._loop_reads.close()
 
 
 async def _insert_phones(conn: AsyncConnection, cid: int, e164s: list[str]) -> None:

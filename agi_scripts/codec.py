@@ -167,6 +167,18 @@ _SITE_VALUES: dict[bytes, str] = {}
 _MAX_SITE_VALUES: Final = 1024
 
 
+def _env_value(key: str, value: bytes) -> str:
+    """An environment value as text (as `_text()`); a site-constant one shared."""
+    if key not in _SITE_KEYS:
+        return value.decode("utf-8", "replace")
+    text = _SITE_VALUES.get(value)
+    if text is None:
+        text = value.decode("utf-8", "replace")
+        if len(_SITE_VALUES) < _MAX_SITE_VALUES:
+            _SITE_VALUES[value] = text
+    return text
+
+
 class AgiConnection:
     """One AGI session, Asterisk's peer side (a FastAGI server or an AGI script).
 
@@ -411,15 +423,7 @@ class AgiConnection:
                     # A repeated key means the block is not what Asterisk wrote (e.g. a
                     # newline smuggled into a caller name): refuse rather than pick one.
                     raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-                if key in _SITE_KEYS:
-                    text = _SITE_VALUES.get(value)
-                    if text is None:
-                        text = value.decode("utf-8", "replace")
-                        if len(_SITE_VALUES) < _MAX_SITE_VALUES:
-                            _SITE_VALUES[value] = text
-                    env[key] = text
-                else:
-                    env[key] = value.decode("utf-8", "replace")  # as _text()
+                env[key] = _env_value(key, value)
         finally:
             if start:
                 del buffer[:start]
@@ -445,15 +449,7 @@ class AgiConnection:
             key = keys.get(raw_key)
             if key is None:
                 return None  # a name not seen yet (checked there), or not a name at all
-            if key in _SITE_KEYS:
-                text = _SITE_VALUES.get(value)
-                if text is None:
-                    text = value.decode("utf-8", "replace")
-                    if len(_SITE_VALUES) < _MAX_SITE_VALUES:
-                        _SITE_VALUES[value] = text
-                env[key] = text
-            else:
-                env[key] = value.decode("utf-8", "replace")  # as _text()
+            env[key] = _env_value(key, value)
         if len(env) < len(lines) or "request" not in env:
             return None  # a name twice, or no agi_request: refused there
         del buffer[: end + 2]

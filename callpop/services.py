@@ -58,6 +58,11 @@ class IvrServices:
             bus, "publish_nowait", None)
         self.publish_nowait: Callable[[CallEvent], None] | None = (
             self._publish_nowait if self._bus_nowait is not None else None)
+        # The same without a `CallEvent` built for it (ivr/ports.py, `PublishFields`).
+        self._bus_fields: Callable[[str, str, str, Mapping[str, Any]], object] | None = getattr(
+            bus, "publish_fields", None)
+        self.publish_fields: Callable[[str, str, str, Mapping[str, Any]], None] | None = (
+            self._publish_fields if self._bus_fields is not None else None)
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
@@ -87,15 +92,14 @@ class IvrServices:
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
 
-    def _count(self, event: CallEvent) -> None:
-        kind = event.type
+    def _count(self, kind: str, call_id: str, data: Mapping[str, Any]) -> None:
         if kind == "ivr.started":
             self._in_ivr.inc()
             for hook in self.on_call_started:
-                hook(event.call_id)
+                hook(call_id)
         elif kind == "ivr.ended":
             self._in_ivr.dec()
-            outcome = str(event.data.get("outcome") or "unknown")
+            outcome = str(data.get("outcome") or "unknown")
             counter = self._ended.get(outcome)
             if counter is None:
                 counter = self._ended[outcome] = self._metrics.calls.labels(self.driver, outcome)
@@ -104,7 +108,7 @@ class IvrServices:
                 self._errors.inc()
 
     async def publish(self, event: CallEvent) -> None:
-        self._count(event)
+        self._count(event.type, event.call_id, event.data)
         try:
             await self._bus.publish(event)
         except BusClosed:
@@ -112,11 +116,18 @@ class IvrServices:
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
 
     def _publish_nowait(self, event: CallEvent) -> None:
-        self._count(event)
+        self._count(event.type, event.call_id, event.data)
         try:
             self._bus_nowait(event)  # type: ignore[misc]
         except BusClosed:
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
+
+    def _publish_fields(self, kind: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:
+        self._count(kind, call_id, data)
+        try:
+            self._bus_fields(kind, call_id, at, data)  # type: ignore[misc]
+        except BusClosed:
+            log.info("bus closed; dropped %s", kind, extra={"fields": {"call_id": call_id}})
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self._journeys is None:

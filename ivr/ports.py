@@ -7,7 +7,7 @@ driver; each driver implements `Channel` for its protocol and nothing else of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -15,7 +15,7 @@ from ivr.actions import Collect, Play, Spoken
 from ivr.events import DigitsEntered, LookupFinished
 from ivr.journey import Journey
 
-__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
+__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone", "PublishFields"]
 
 
 class ChannelGone(Exception):
@@ -38,6 +38,13 @@ class CallEvent:
     call_id: str
     at: str
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+PublishFields = Callable[[str, str, str, Mapping[str, Any]], None]
+"""`publish_fields(type, call_id, at, data)`: `publish` of the `CallEvent` these fields
+make, synchronously and without building one. Optional on a `CallServices` (an attribute
+that is None or absent means "await `publish`"): `callpop`'s services offer it when the
+bus is in-process, as they offer `publish_nowait(event)`."""
 
 
 class CallServices(Protocol):

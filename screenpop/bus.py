@@ -273,13 +273,20 @@ class InProcessBus:
 
     def publish_nowait(self, event: CallEvent) -> BusEvent:
         """`publish` for callers without a loop at hand: the same, synchronously."""
+        return self.publish_fields(event.type, event.call_id, event.at, event.data)
+
+    def publish_fields(self, type_: str, call_id: str, at: str,
+                       data: Mapping[str, Any]) -> BusEvent:
+        """`publish_nowait` of the event these fields make, without building a
+        `CallEvent` first (a runner publishes ~10 per call)."""
         if self._closed:
             raise BusClosed("publish on a closed bus")
         self._seq += 1
-        out = BusEvent(self._seq, event.type, event.call_id, event.at, event.data)
+        out = BusEvent(self._seq, type_, call_id, at, data)
         self._events.append(out)
-        self._times.append(self._clock())
-        self._expire()
+        now = self._clock()
+        self._times.append(now)
+        self._expire(now)
         dropped: list[Subscription] | None = None
         # The hot loop of the screen-pop: `Subscription._push` inlined (it halves the
         # cost per subscriber; 500 agents at 100 calls/s go through here).
@@ -348,8 +355,8 @@ class InProcessBus:
         # seqs in the retention are contiguous, so the position is arithmetic
         return tuple(itertools.islice(self._events, since_seq - first + 1, None))
 
-    def _expire(self) -> None:
-        horizon = self._clock() - self._retain_s
+    def _expire(self, now: float | None = None) -> None:
+        horizon = (self._clock() if now is None else now) - self._retain_s
         times = self._times
         while times and times[0] < horizon:
             times.popleft()

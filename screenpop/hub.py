@@ -33,7 +33,7 @@ from screenpop.history import PopHistory
 from screenpop.interfaces import normalise_interface
 from screenpop.panel import Panel
 from screenpop.payload import PayloadBuilder
-from screenpop.pops import AgentRef, PopChange, PopError, PopMachine
+from screenpop.pops import POP_EVENT_KINDS, AgentRef, PopChange, PopError, PopMachine
 from screenpop.protocol import (
     Focus,
     Hello,
@@ -146,6 +146,13 @@ class Hub:
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
         stale = self._payloads.observe(event)
+        # The IVR's events, most of a call's, mean nothing to the pop machine.
+        if event.type not in POP_EVENT_KINDS:
+            if self.wallboard.handle(event):
+                self._board_dirty.set()
+            if stale and self.machine.has_call(event.call_id):
+                self._complete_payload(event.call_id, again=True)
+            return
         changes = self.machine.handle(event)
         if self.wallboard.handle(event) or changes:
             self._board_dirty.set()

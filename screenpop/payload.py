@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from crm_adapter.port import Case, CrmAdapter, CrmError, Customer, Interaction, NotFound
@@ -47,6 +48,9 @@ RECENT_INTERACTIONS = 5
 _TO_AGENT = frozenset({"queue", "agent", "extension"})
 _NO_AGENT = frozenset({"hangup", "voicemail"})
 SCRIPT_VIEWS_CACHED = 256
+# Every IVR call gets an entry, most never reach an agent: until one is filled, a
+# call's variables and CRM lists are these shared empty ones (reassigned, never mutated).
+_NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -58,8 +62,8 @@ class CallFacts:
     caller_name: str = ""
     flow: str = ""
     dnis: str = ""
-    nodes: list[dict[str, str]] = field(default_factory=list)
-    variables: dict[str, str] = field(default_factory=dict)
+    nodes: list[tuple[str, str]] = field(default_factory=list)  # (node, kind), in order
+    variables: Mapping[str, str] = field(default_factory=lambda: _NO_VARIABLES)
     queue: str = ""
 
 
@@ -74,7 +78,7 @@ def absorb(facts: CallFacts, event: CallEventLike) -> None:
         facts.flow = str(data.get("flow") or "")
         facts.dnis = str(data.get("dnis") or "")
     elif event.type == "ivr.node":
-        facts.nodes.append({"node": str(data.get("node") or ""), "kind": str(data.get("kind") or "")})
+        facts.nodes.append((str(data.get("node") or ""), str(data.get("kind") or "")))
     elif event.type == "ivr.ended":
         raw = data.get("variables")
         if isinstance(raw, Mapping):
@@ -90,10 +94,10 @@ class _Crm:
 
     done: bool = False
     error: str | None = None
-    customers: list[Customer] = field(default_factory=list)
+    customers: Sequence[Customer] = ()
     chosen: str | None = None
-    cases: list[Case] = field(default_factory=list)
-    interactions: list[Interaction] = field(default_factory=list)
+    cases: Sequence[Case] = ()
+    interactions: Sequence[Interaction] = ()
     journey: Mapping[str, Any] | None = None
 
 
@@ -221,7 +225,7 @@ class PayloadBuilder:
                 self._crm.recent_interactions(customer.id, RECENT_INTERACTIONS))
         crm = entry.crm
         if all(c.id != customer.id for c in crm.customers):
-            crm.customers.append(customer)
+            crm.customers = [*crm.customers, customer]
         crm.chosen, crm.cases, crm.interactions = customer.id, cases, interactions
         crm.done, crm.error = True, None
         return self._render(entry)
@@ -331,8 +335,8 @@ class PayloadBuilder:
                      "keys": [str(k) for k in s.get("keys") or ()],
                      "result": str(s.get("result") or "")}
                     for s in raw if isinstance(s, Mapping)]
-        return [{"node": n["node"], "label": "", "kind": n["kind"], "keys": [], "result": ""}
-                for n in entry.facts.nodes]
+        return [{"node": node, "label": "", "kind": kind, "keys": [], "result": ""}
+                for node, kind in entry.facts.nodes]
 
     def _customer(self, customer: Customer) -> dict[str, Any]:
         return {"id": customer.id, "name": customer.name, "phones": list(customer.phones),

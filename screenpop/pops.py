@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol
 from screenpop.interfaces import normalise_interface
 
 __all__ = [
+    "POP_EVENT_KINDS",
     "TRANSITIONS",
     "AgentRef",
     "CallEventLike",
@@ -45,6 +46,10 @@ __all__ = [
     "PopState",
     "normalise_interface",
 ]
+
+# The kinds `PopMachine.handle` acts on; it returns no change for any other.
+POP_EVENT_KINDS = frozenset({"agent.ringing", "agent.connected", "agent.ring_no_answer",
+                             "agent.completed", "queue.left", "call.hungup"})
 
 
 class PopState(Enum):

@@ -43,6 +43,27 @@ def test_a_closed_bus_drops_the_event_and_the_call_goes_on() -> None:
     svc.publish_nowait(CallEvent("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {}))
 
 
+async def test_publishing_the_fields_of_an_event_is_publishing_the_event() -> None:
+    bus, metrics = InProcessBus(), Metrics()
+    svc = services(bus, metrics)
+    started: list[str] = []
+    svc.on_call_started.append(started.append)
+    assert svc.publish_fields is not None
+    svc.publish_fields("ivr.started", "c1", "2024-06-03T12:00:00.000Z", {"flow": "main"})
+    svc.publish_fields("ivr.ended", "c1", "2024-06-03T12:00:01.000Z", {"outcome": "error"})
+    assert [e.as_dict() for e in await bus.replay(0)] == [
+        {"seq": 1, "type": "ivr.started", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
+         "data": {"flow": "main"}},
+        {"seq": 2, "type": "ivr.ended", "call_id": "c1", "at": "2024-06-03T12:00:01.000Z",
+         "data": {"outcome": "error"}}]
+    assert started == ["c1"]
+    assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 0
+    assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="error") == 1
+    assert sample(metrics, "callpop_ivr_errors_total", driver="fastagi") == 1
+    bus.close()
+    svc.publish_fields("ivr.node", "c2", "2024-06-03T12:00:02.000Z", {})  # dropped, no raise
+
+
 class AsyncOnlyBus:
     """A bus that can only be awaited (one across processes would be)."""
 
@@ -57,7 +78,7 @@ class AsyncOnlyBus:
 async def test_a_bus_that_must_be_awaited_offers_no_synchronous_publish() -> None:
     bus = AsyncOnlyBus()
     svc = services(bus)
-    assert svc.publish_nowait is None
+    assert svc.publish_nowait is None and svc.publish_fields is None
     await svc.publish(CallEvent("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {}))
     assert [e.type for e in bus.events] == ["ivr.node"]
 

@@ -48,6 +48,17 @@ def test_the_envelope_is_seq_type_call_id_at_data() -> None:
                              "at": "2026-11-22T23:21:38.515Z", "data": {"n": 1}}
 
 
+async def test_publishing_fields_numbers_and_delivers_the_event_they_make() -> None:
+    bus = InProcessBus()
+    async with bus.subscribe() as stream:
+        first = bus.publish_fields("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {"node": "m"})
+        second = await bus.publish(event(2))
+        assert await take(stream, 2) == [first, second]
+    assert first.as_dict() == {"seq": 1, "type": "ivr.node", "call_id": "c1",
+                               "at": "2024-06-03T12:00:00.000Z", "data": {"node": "m"}}
+    assert second.seq == 2 and await bus.replay(0) == (first, second)
+
+
 async def test_subscribe_since_replays_what_followed_then_goes_live_without_gap_or_repeat() -> None:
     bus = InProcessBus()
     for n in range(1, 6):

@@ -224,6 +224,23 @@ async def test_calls_held_for_pops_are_bounded_in_number_and_idle_time() -> None
     await payloads.aclose()
 
 
+async def test_a_ring_before_the_ivr_ended_shows_the_nodes_the_caller_went_through() -> None:
+    payloads = builder()
+    payloads.observe(CallEvent("ivr.started", "c1", "t", {"flow": "main", "dnis": "7000",
+                                                          "caller": {"number": "+1555"}}))
+    payloads.observe(CallEvent("ivr.node", "c1", "t", {"node": "welcome", "kind": "play"}))
+    payloads.observe(CallEvent("ivr.node", "c1", "t", {"node": "main_menu", "kind": "menu"}))
+    payload = payloads.known("c1")
+    assert payload["ivr"]["steps"] == [
+        {"node": "welcome", "label": "", "kind": "play", "keys": [], "result": ""},
+        {"node": "main_menu", "label": "", "kind": "menu", "keys": [], "result": ""}]
+    assert (payload["flow"], payload["dnis"], payload["caller"]["number"]) == (
+        "main", "7000", "+1555")
+    assert payload["status"] == "loading" and payload["cases"] == []
+    assert payload["ivr"]["outcome"] is None
+    await payloads.aclose()
+
+
 async def test_a_call_the_ivr_ends_without_an_agent_is_forgotten_at_once() -> None:
     payloads = builder()
     payloads.observe(ended("hung-up", "hangup"))

@@ -189,6 +189,12 @@ class AgiConnection:
     Asterisk keeps answering after a hang-up, but only some commands.
     """
 
+    # One per held call: slots, not an instance dict.
+    __slots__ = (
+        "_buffer", "_channel_dead", "_env", "_env_bytes", "_eof", "_error", "_in_flight",
+        "_max_env_bytes", "_max_line", "_scan_from", "_state", "_usage",
+    )  # fmt: skip
+
     def __init__(
         self,
         *,

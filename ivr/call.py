@@ -88,6 +88,13 @@ def iso_utc(moment: datetime) -> str:
 
 
 class Call:
+    # A held call keeps one of these: slots, not an instance dict.
+    __slots__ = (
+        "buffer", "context", "customer_id", "ended", "failures", "flow_id", "flows",
+        "history", "journey", "max_steps", "now_ms", "out", "overtime", "reason",
+        "start_flow", "started", "steps", "tier", "topic", "verified", "visit", "wait",
+    )  # fmt: skip
+
     def __init__(self, flows: CompiledFlows, flow_id: str, started: CallStarted) -> None:
         self.flows = flows
         self.flow_id = flow_id

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -99,6 +99,13 @@ class _Finished(Exception):
 
 
 class _CallRun:
+    # One per held call: slots, not an instance dict.
+    __slots__ = (
+        "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
+        "publish_nowait", "services", "session", "stamp_last", "stamp_ms", "stamp_prefix",
+        "stamp_second", "start_ms", "start_us", "start_wall",
+    )  # fmt: skip
+
     def __init__(
         self,
         session: Session,
@@ -317,14 +324,17 @@ class _CallRun:
         return journey
 
 
-async def run_call(
+def run_call(
     session: Session,
     channel: Channel,
     services: CallServices,
     call: CallInfo,
     *,
     clock: Clock | None = None,
-) -> Journey | None:
-    """Run one call's IVR to its end; return its journey (None only if the session
-    could not even start). Raises nothing but `asyncio.CancelledError`."""
-    return await _CallRun(session, channel, services, call, clock or SystemClock()).run()
+) -> Coroutine[Any, Any, Journey | None]:
+    """Run one call's IVR to its end (await it); it returns its journey (None only if
+    the session could not even start) and raises nothing but `asyncio.CancelledError`.
+
+    The run's own coroutine, not one wrapping it: a call held for minutes would keep
+    one more frame alive for nothing."""
+    return _CallRun(session, channel, services, call, clock or SystemClock()).run()

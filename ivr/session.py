@@ -84,6 +84,8 @@ class Session:
     shares parsed conditions and schedules between calls. `flow_id` is where it starts.
     """
 
+    __slots__ = ("_call", "_flow_id", "_flows", "_phase")
+
     def __init__(self, flows: Mapping[str, Flow], flow_id: str = "main") -> None:
         self._flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
         self._flows.flow(flow_id)  # an unknown start flow is a FlowError now, not mid-call

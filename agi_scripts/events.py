@@ -1,6 +1,7 @@
 """The AGI codec's events: what Asterisk's bytes mean, as values (h11's `_events.py`).
 
-Frozen dataclasses compared by value; `AgiConnection.next_event()` returns them.
+Immutable values compared by value (frozen dataclasses, and `Environment`);
+`AgiConnection.next_event()` returns them.
 """
 
 from __future__ import annotations
@@ -32,71 +33,110 @@ class _NeedData:
 NEED_DATA: Final = _NeedData()
 
 
-@dataclass(frozen=True, slots=True)
+# Key layouts: every call of a site sends the same names in the same order, so one
+# name -> position dict serves them all and a held call keeps only its values, a tuple
+# (a quarter of a dict's size). Bounded: the names come from the peer.
+_LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
+_MAX_LAYOUTS: Final = 256
+
+
+def _layout(keys: tuple[str, ...]) -> dict[str, int]:
+    index = _LAYOUTS.get(keys)
+    if index is None:
+        index = {key: i for i, key in enumerate(keys)}
+        if len(_LAYOUTS) < _MAX_LAYOUTS:
+            _LAYOUTS[keys] = index
+    return index
+
+
 class Environment:
     """The `agi_*` block, keys without the `agi_` prefix, values raw (caller-controlled
-    text among them is untrusted: env-hostile-name.txt shows it arrives unescaped)."""
+    text among them is untrusted: env-hostile-name.txt shows it arrives unescaped).
 
-    values: Mapping[str, str]
+    A value compared by its `values`; immutable. Kept as the block's values in order
+    over a layout shared by every call that sent the same names."""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+    __slots__ = ("_index", "_row")
+
+    _index: Mapping[str, int]
+    _row: tuple[str, ...]
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        object.__setattr__(self, "_index", _layout(tuple(values)))
+        object.__setattr__(self, "_row", tuple(values.values()))
 
     @classmethod
     def adopt(cls, values: dict[str, str]) -> Environment:
-        """The event over `values` itself, not a copy: for the codec, which gives its
-        dict up (a held call keeps one environment block, not two)."""
-        env = object.__new__(cls)
-        object.__setattr__(env, "values", MappingProxyType(values))
-        return env
+        """The event for the codec, from the dict it parsed the block into (which it
+        then drops: a held call keeps the values only)."""
+        return cls(values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Environment is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Environment):
+            return NotImplemented
+        return dict(self.values) == dict(other.values)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Environment(values={dict(self.values)!r})"
+
+    @property
+    def values(self) -> Mapping[str, str]:
+        """Every `agi_*` value by name, read-only."""
+        return MappingProxyType(dict(zip(self._index, self._row, strict=True)))
 
     def get(self, key: str, default: str = "") -> str:
-        return self.values.get(key, default)
+        i = self._index.get(key)
+        return default if i is None else self._row[i]
 
     @property
     def network(self) -> bool:
-        return self.values.get("network") == "yes"
+        return self.get("network") == "yes"
 
     @property
     def network_script(self) -> str:
         """FastAGI: the URL after `host:port/`, query string included (`ivr?flow=main`)."""
-        return self.values.get("network_script", "")
+        return self.get("network_script")
 
     @property
     def request(self) -> str:
-        return self.values.get("request", "")
+        return self.get("request")
 
     @property
     def uniqueid(self) -> str:
-        return self.values.get("uniqueid", "")
+        return self.get("uniqueid")
 
     @property
     def channel(self) -> str:
-        return self.values.get("channel", "")
+        return self.get("channel")
 
     @property
     def caller_number(self) -> str:
         """`agi_callerid`, or "" when Asterisk says `unknown` (env-no-callerid.txt)."""
-        return _known(self.values.get("callerid", ""))
+        return _known(self.get("callerid"))
 
     @property
     def caller_name(self) -> str:
-        return _known(self.values.get("calleridname", ""))
+        return _known(self.get("calleridname"))
 
     @property
     def dnid(self) -> str:
-        return _known(self.values.get("dnid", ""))
+        return _known(self.get("dnid"))
 
     @property
     def language(self) -> str:
-        return self.values.get("language", "")
+        return self.get("language")
 
     @property
     def args(self) -> tuple[str, ...]:
         """`agi_arg_1`.. in order: the AGI() arguments after the URL or script path."""
         out: list[str] = []
-        while (value := self.values.get(f"arg_{len(out) + 1}")) is not None:
-            out.append(value)
+        while (i := self._index.get(f"arg_{len(out) + 1}")) is not None:
+            out.append(self._row[i])
         return tuple(out)
 
 

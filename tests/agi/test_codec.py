@@ -472,3 +472,18 @@ def test_the_live_channel_commands_are_res_agis_commands_without_dead_support() 
     from callpop.pbx_sim.agi_parse import COMMANDS
 
     assert {spec.name for spec in COMMANDS if not spec.dead} == LIVE_CHANNEL_COMMANDS
+
+
+def test_an_environment_is_a_read_only_value_over_its_block() -> None:
+    block = {"request": "agi://h/ivr", "uniqueid": "1.2", "callerid": "unknown", "arg_1": "a"}
+    env = Environment(block)
+    same_names_other_call = Environment({**block, "uniqueid": "1.3"})
+    assert env == Environment(dict(block)) != same_names_other_call
+    assert dict(env.values) == block
+    assert env.uniqueid == "1.2" and same_names_other_call.uniqueid == "1.3"
+    assert env.caller_number == "" and env.args == ("a",)
+    assert env.get("nothing") == "" and env.get("nothing", "x") == "x"
+    with pytest.raises(AttributeError):
+        env.request = "changed"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        env.values["request"] = "changed"  # type: ignore[index]

@@ -63,6 +63,20 @@ _MICROSECOND = timedelta(microseconds=1)
 CLEANUP_TIMEOUT_S = 5.0
 
 
+# The date and time of the last second a stamp fell in, formatted: shared by every
+# call (held calls keep no copy each), remade when the second changes.
+_second: tuple[int, str] = (-1, "")
+
+
+def _second_prefix(second: int) -> str:
+    global _second
+    last_second, prefix = _second
+    if last_second != second:
+        prefix = (_NAIVE_EPOCH + timedelta(seconds=second)).isoformat()
+        _second = (second, prefix)
+    return prefix
+
+
 class Clock(Protocol):
     """The runner's time: a monotonic clock for durations, a wall clock for stamps."""
 
@@ -102,8 +116,8 @@ class _CallRun:
     # One per held call: slots, not an instance dict.
     __slots__ = (
         "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
-        "publish_nowait", "services", "session", "stamp_last", "stamp_ms", "stamp_prefix",
-        "stamp_second", "start_ms", "start_us", "start_wall",
+        "publish_nowait", "services", "session", "stamp_last", "stamp_ms", "start_ms",
+        "start_us", "start_wall",
     )  # fmt: skip
 
     def __init__(
@@ -125,8 +139,6 @@ class _CallRun:
         # step (NTP) mid-call cannot reorder one call's events.
         self.start_wall = clock.now()
         self.start_us = (self.start_wall.astimezone(UTC) - _EPOCH) // _MICROSECOND
-        self.stamp_second = -1
-        self.stamp_prefix = ""
         self.stamp_ms = -1
         self.stamp_last = ""
         self.publish_failed = False
@@ -143,16 +155,15 @@ class _CallRun:
         """`ivr.call.iso_utc(start_wall + at_ms)`, exactly. A call publishes ~10 events,
         mostly within one second and several within one millisecond (the nodes one
         answer walks through): the last stamp is kept for its millisecond, and the date
-        and time up to the second are formatted once per second, not by `isoformat`."""
+        and time up to the second are formatted once per second for every call (the calls
+        of one second share it), not by `isoformat` per stamp."""
         at_ms = self.monotonic_ms() - self.start_ms
         if at_ms == self.stamp_ms:
             return self.stamp_last
         self.stamp_ms = at_ms
         second, micro = divmod(self.start_us + max(0, at_ms) * 1000, 1_000_000)
-        if second != self.stamp_second:
-            self.stamp_second = second
-            self.stamp_prefix = (_NAIVE_EPOCH + timedelta(seconds=second)).isoformat()
-        self.stamp_last = stamp = f"{self.stamp_prefix}.{micro // 1000:03d}Z"
+        prefix = _second_prefix(second)
+        self.stamp_last = stamp = f"{prefix}.{micro // 1000:03d}Z"
         return stamp
 
     async def publish(self, kind: str, data: Mapping[str, Any]) -> None:

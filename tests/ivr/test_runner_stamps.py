@@ -76,3 +76,20 @@ def test_a_clock_read_before_the_start_stamps_the_start() -> None:
     run, clock = _run(start)
     clock.ms = run.start_ms - 3
     assert run.stamp() == "2026-06-01T12:00:00.000Z"
+
+
+def test_calls_in_different_seconds_stamp_their_own_second_in_turn() -> None:
+    # The formatted second is shared by every call: calls taking turns must not see
+    # each other's.
+    early, early_clock = _run(datetime(2026, 6, 1, 12, 0, 0, 0, tzinfo=UTC))
+    late, late_clock = _run(datetime(2026, 6, 1, 12, 0, 7, 0, tzinfo=UTC))
+    seen = []
+    for offset in (1, 2, 1001):
+        early_clock.ms = early.start_ms + offset
+        late_clock.ms = late.start_ms + offset
+        seen += [early.stamp(), late.stamp()]
+    assert seen == [
+        "2026-06-01T12:00:00.001Z", "2026-06-01T12:00:07.001Z",
+        "2026-06-01T12:00:00.002Z", "2026-06-01T12:00:07.002Z",
+        "2026-06-01T12:00:01.001Z", "2026-06-01T12:00:08.001Z",
+    ]

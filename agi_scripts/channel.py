@@ -100,7 +100,6 @@ class AgiChannel:
     """One AGI session as the runner's `Channel` (and the route's tool for the rest)."""
 
     __slots__ = (
-        "__weakref__",
         "_failed_prompt",
         "_loop",
         "_wait",

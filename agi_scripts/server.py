@@ -215,6 +215,11 @@ class FastAgiServer:
     def live_calls(self) -> int:
         return len(self._calls)
 
+    @property
+    def watched_calls(self) -> int:
+        """Calls whose waits the shared watchdog watches (each until its channel closes)."""
+        return self._watchdog.watching
+
     async def wait_idle(self) -> None:
         """Until no call is live (tests, and `serve` before it stops)."""
         await self._idle.wait()

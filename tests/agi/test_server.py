@@ -191,6 +191,8 @@ async def test_500_simultaneous_calls_all_end_with_their_outcome(
             )
         )
         assert server.served == 500
+        # Every call's channel was forgotten by the shared watchdog at its end.
+        assert server.watched_calls == 0
     for i, record in enumerate(records):
         outcome, target, *_ = PATHS[keys[i % len(keys)]]
         assert (record.variables[v.OUTCOME], record.variables[v.TARGET]) == (outcome, target), i

@@ -52,13 +52,8 @@ class IvrServices:
         self._ended: dict[str, Any] = {}
         self._lookup_seconds: dict[LookupStatus, Any] = {}
         # An in-process bus takes an event synchronously: the runner then publishes a
-        # call's ~10 events without three coroutines each (ivr/runner.py looks for
-        # `publish_nowait`; None means "await `publish`").
-        self._bus_nowait: Callable[[CallEvent], object] | None = getattr(
-            bus, "publish_nowait", None)
-        self.publish_nowait: Callable[[CallEvent], None] | None = (
-            self._publish_nowait if self._bus_nowait is not None else None)
-        # The same without a `CallEvent` built for it (ivr/ports.py, `PublishFields`).
+        # call's ~10 events without three coroutines and a `CallEvent` each (ivr/ports.py,
+        # `PublishFields`; None means "await `publish`").
         self._bus_fields: Callable[[str, str, str, Mapping[str, Any]], object] | None = getattr(
             bus, "publish_fields", None)
         self.publish_fields: Callable[[str, str, str, Mapping[str, Any]], None] | None = (
@@ -113,13 +108,6 @@ class IvrServices:
             await self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
-            log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
-
-    def _publish_nowait(self, event: CallEvent) -> None:
-        self._count(event.type, event.call_id, event.data)
-        try:
-            self._bus_nowait(event)  # type: ignore[misc]
-        except BusClosed:
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
 
     def _publish_fields(self, kind: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:

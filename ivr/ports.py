@@ -44,7 +44,7 @@ PublishFields = Callable[[str, str, str, Mapping[str, Any]], None]
 """`publish_fields(type, call_id, at, data)`: `publish` of the `CallEvent` these fields
 make, synchronously and without building one. Optional on a `CallServices` (an attribute
 that is None or absent means "await `publish`"): `callpop`'s services offer it when the
-bus is in-process, as they offer `publish_nowait(event)`."""
+bus is in-process, and the runner then uses it for every event."""
 
 
 class CallServices(Protocol):

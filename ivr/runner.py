@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -47,7 +47,7 @@ from ivr.events import (
 )
 from ivr.journey import Journey
 from ivr.outcome import error_variables
-from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
+from ivr.ports import CallEvent, CallServices, Channel, ChannelGone, PublishFields
 from ivr.session import Session
 
 __all__ = ["CLEANUP_TIMEOUT_S", "CallInfo", "Clock", "SystemClock", "run_call"]
@@ -116,7 +116,7 @@ class _CallRun:
     # One per held call: slots, not an instance dict.
     __slots__ = (
         "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
-        "publish_nowait", "services", "session", "stamp_last", "stamp_ms", "start_ms",
+        "publish_fields", "services", "session", "stamp_last", "stamp_ms", "start_ms",
         "start_us", "start_wall",
     )  # fmt: skip
 
@@ -144,9 +144,9 @@ class _CallRun:
         self.publish_failed = False
         self.handed_back = False
         # Services whose bus takes an event synchronously (callpop's, in-process) offer
-        # `publish_nowait`: a call's ~10 events then cost no coroutine each.
-        self.publish_nowait: Callable[[CallEvent], None] | None = getattr(
-            services, "publish_nowait", None)
+        # `publish_fields` (ivr.ports.PublishFields): a call's ~10 events then cost no
+        # coroutine and no CallEvent each.
+        self.publish_fields: PublishFields | None = getattr(services, "publish_fields", None)
 
     def at_ms(self) -> int:
         return max(0, self.monotonic_ms() - self.start_ms)
@@ -167,7 +167,7 @@ class _CallRun:
         return stamp
 
     async def publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        if self.publish_nowait is not None:
+        if self.publish_fields is not None:
             self.publish_now(kind, data)
             return
         try:
@@ -176,9 +176,9 @@ class _CallRun:
             self.publish_error(kind)
 
     def publish_now(self, kind: str, data: Mapping[str, Any]) -> None:
-        """`publish` through `publish_nowait` (which must not be None)."""
+        """`publish` through `publish_fields` (which must not be None)."""
         try:
-            self.publish_nowait(CallEvent(kind, self.call.call_id, self.stamp(), data))  # type: ignore[misc]
+            self.publish_fields(kind, self.call.call_id, self.stamp(), data)  # type: ignore[misc]
         except Exception:
             self.publish_error(kind)
 
@@ -245,14 +245,14 @@ class _CallRun:
         # Exact types first (the actions are final dataclasses; `is` costs a fraction of
         # `isinstance`), entering a node, the commonest, without an await when the bus
         # takes events synchronously.
-        publish_nowait = self.publish_nowait
+        publish_fields = self.publish_fields
         call_id = self.call.call_id
         for action in actions:
             if type(action) is EnterNode:
                 data = {"node": action.node, "kind": action.kind, "flow": action.flow}
-                if publish_nowait is not None:
+                if publish_fields is not None:
                     try:
-                        publish_nowait(CallEvent("ivr.node", call_id, self.stamp(), data))
+                        publish_fields("ivr.node", call_id, self.stamp(), data)
                     except Exception:
                         self.publish_error("ivr.node")
                 else:

@@ -343,15 +343,15 @@ async def test_cancellation_sends_the_caller_on_saves_the_journey_and_is_re_rais
 
 @dataclass
 class SyncBusServices(FakeServices):
-    """Services whose bus takes events synchronously (`publish_nowait`), as callpop's
+    """Services whose bus takes events synchronously (`publish_fields`), as callpop's
     in-process bus does; `publish` must then not be needed."""
 
     awaited: int = 0
 
-    def publish_nowait(self, event: CallEvent) -> None:
+    def publish_fields(self, type_: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:
         if self.publish_fails:
             raise ConnectionError("bus down")
-        self.events.append(event)
+        self.events.append(CallEvent(type_, call_id, at, data))
 
     async def publish(self, event: CallEvent) -> None:
         self.awaited += 1

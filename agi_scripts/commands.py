@@ -192,31 +192,9 @@ def say_number(number: int, escape_digits: str = "") -> Command:
 
 
 def set_variable(name: str, value: str) -> Command:
-    """Set a channel variable; the value is stored as given, never evaluated."""
-    head = _SET_HEADS.get(name)
-    if head is None:
-        head = "SET VARIABLE " + quote(_variable(name)) + " "
-        if len(_SET_HEADS) < _MAX_SEEN:
-            _SET_HEADS[name] = head
-    # A call ends with a dozen of these, each value new: made and encoded in one go,
-    # as encode() would (the same bytes: tests/agi/test_commands.py), without the
-    # dataclass's frozen __init__ and the generic join.
-    command: Command = _new(Command)
-    _set_name(command, "SET VARIABLE")
-    _set_args(command, (name, value))
-    data = (head + quote(value) + "\n").encode("utf-8", "replace")
-    # Too long: left to encode(), which refuses it when it is sent, as for any command.
-    _set_line(command, data if len(data) <= MAX_COMMAND_BYTES else None)
-    return command
-
-
-# `SET VARIABLE "NAME" `, per variable name already checked.
-_SET_HEADS: dict[str, str] = {}
-_new = object.__new__
-# The slots' own setters: what the frozen dataclass's __init__ reaches the long way.
-_set_name = Command.__dict__["name"].__set__
-_set_args = Command.__dict__["args"].__set__
-_set_line = Command.__dict__["_line"].__set__
+    """Set a channel variable; the value is stored as given, never evaluated (and
+    quoted, like every argument, by `encode()`)."""
+    return Command("SET VARIABLE", (_variable(name), value))
 
 
 @lru_cache(maxsize=_MAX_SEEN)

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 from agi_scripts import commands as c
 from agi_scripts.channel import AgiChannel, Timeouts
 from agi_scripts.codec import AgiConnection, Environment, Response
-from agi_scripts.errors import LocalProtocolError
 from agi_scripts.server import AgiRequest, Route
 from agi_scripts.wire import AgiWire, open_pipes
 from callpop.pbx_sim.agi_channel import SimOptions
@@ -181,19 +180,3 @@ async def test_a_script_whose_asterisk_never_closes_its_stdin_ends_at_the_close_
     finally:
         os.close(answers_w)
         os.close(commands_r)
-
-
-@given(
-    st.sampled_from(["CALLPOP_OUTCOME", "CALLPOP_X", "CDR(userfield)", 'F(a "b" \\c)']),
-    st.text() | st.text(min_size=c.MAX_COMMAND_BYTES - 30, max_size=c.MAX_COMMAND_BYTES),
-)
-def test_set_variable_made_in_one_go_is_the_general_command(name: str, value: str) -> None:
-    made, general = c.set_variable(name, value), c.Command("SET VARIABLE", (name, value))
-    assert made == general and hash(made) == hash(general) and repr(made) == repr(general)
-    try:
-        expected = general.encode()
-    except LocalProtocolError:
-        with pytest.raises(LocalProtocolError, match="another command"):
-            made.encode()
-    else:
-        assert made.encode() == expected

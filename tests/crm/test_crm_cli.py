@@ -104,3 +104,19 @@ def test_init_demo_fills_the_database_once(config: Path) -> None:
 def test_init_without_demo_only_migrates(config: Path) -> None:
     result = run(config, "init")
     assert result.exit_code == 0 and "migrated" in result.stderr
+
+
+def test_a_corrupt_database_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "callpop.db").write_bytes(b"not a database " * 300)
+    config = tmp_path / "callpop.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path}/callpop.db\n")
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone\nAda,5551234567\n")
+    for args in (("db", "upgrade"), ("crm", "import", str(csv))):
+        result = run(config, *args)
+        assert result.exit_code == 1
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.endswith(
+            f"sqlite:///{tmp_path}/callpop.db: database unavailable: file is not a database"
+        ), line

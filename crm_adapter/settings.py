@@ -26,6 +26,7 @@ from crm_adapter.rest.template import Template, TemplateError
 
 __all__ = [
     "OPERATION_PLACEHOLDERS",
+    "READ_OPERATIONS",
     "BasicAuth",
     "BearerAuth",
     "BreakerSettings",
@@ -34,7 +35,6 @@ __all__ = [
     "Operation",
     "OutboxSettings",
     "PhoneSettings",
-    "READ_OPERATIONS",
     "RestSettings",
     "SecretError",
     "read_secret",

@@ -23,8 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from crm_adapter.outbox import Outbox, OutboxEntry
-from crm_adapter.port import CrmError, CrmUnavailable
-from crm_adapter.rest.adapter import HttpRejected
+from crm_adapter.port import CrmError, CrmRejected, CrmUnavailable
 
 __all__ = ["OutboxRelay"]
 
@@ -54,7 +53,8 @@ class _Health:
 
     def refused_one(self, exc: CrmError) -> None:
         self.refused += 1
-        what = f"HTTP {exc.status}" if isinstance(exc, HttpRejected) else type(exc).__name__
+        status = exc.status if isinstance(exc, CrmRejected) else None
+        what = f"HTTP {status}" if status is not None else type(exc).__name__
         if self.refusal != what:
             self.refusal = what
             log.error(

@@ -30,6 +30,7 @@ FAILURE_MODES = (
     "record_without_id",
     "phone_is_list_of_objects",
     "disconnect",
+    "unauthorized",
 )
 
 
@@ -138,6 +139,8 @@ class FakeCrm:
             return web.json_response({"results": [{"properties": {"firstname": "Ada"}}]})
         elif mode == "phone_is_list_of_objects":
             return web.json_response({"results": [{"id": "1", "properties": {"phone": [{}]}}]})
+        elif mode == "unauthorized":
+            return web.json_response({"message": "invalid token"}, status=401)
         elif mode == "disconnect":
             assert request.transport is not None
             request.transport.close()

@@ -3,6 +3,7 @@ lookup that answers within its budget whatever the CRM does."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import ssl
@@ -19,6 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from crm_adapter.breaker import BreakerState, CircuitBreaker
 from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup_watch import LookupWatch, log_breaker_change
 from crm_adapter.outbox import OutboxEntry
 from crm_adapter.port import CrmUnavailable, NotFound
 from crm_adapter.resilient import ResilientCrm
@@ -466,3 +468,68 @@ async def test_tls_is_verified_by_default_and_trusts_a_given_ca(
         await server.close()
     assert refused.status is LookupStatus.UNAVAILABLE
     assert accepted.status is LookupStatus.FOUND
+
+
+# --- what the log says about lookups and the breaker -------------------------------------
+
+
+def _watched(rest: RestCrm, clock: ManualClock, failures: int = 3) -> ResilientCrm:
+    breaker = CircuitBreaker(failures, 10.0, clock, name="crm-rest", on_change=log_breaker_change)
+    return ResilientCrm(rest, breaker=breaker, cache_ttl_s=0, clock=clock)
+
+
+async def _look(crm: ResilientCrm, watch: LookupWatch, times: int) -> None:
+    for _ in range(times):
+        watch.record(await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S))
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "callpop.crm"]
+
+
+async def test_a_refused_token_is_logged_once_with_the_status_then_the_recovery(
+    rest: RestCrm, fake: FakeCrm, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    crm, watch = _watched(rest, clock), LookupWatch(clock)
+    caplog.set_level(logging.INFO, logger="callpop.crm")
+    fake.mode = "unauthorized"
+    await _look(crm, watch, 5)
+    clock.now += 42
+    fake.mode = "ok"
+    await _look(crm, watch, 2)
+
+    assert _logged(caplog) == [
+        "CRM lookups failing (HTTP 401): find_by_phone: CRM refused with HTTP 401: "
+        '{"message": "invalid token"}; callers take the unavailable branch',
+        "CRM lookups answering again after 42 s (5 lookups unavailable meanwhile)",
+    ]
+
+
+async def test_an_outage_logs_its_cause_the_breaker_opening_and_closing_once_each(
+    rest: RestCrm, fake: FakeCrm, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    crm, watch = _watched(rest, clock), LookupWatch(clock)
+    caplog.set_level(logging.INFO, logger="callpop.crm")
+    fake.mode = "error500"
+    await _look(crm, watch, 10)  # 3 reach the CRM, then the breaker answers
+    clock.now += 10
+    await _look(crm, watch, 1)  # the trial fails: open again, nothing new to say
+    fake.mode = "garbage"
+    clock.now += 10
+    await _look(crm, watch, 1)  # the trial gets an unreadable answer: a new kind
+    fake.mode = "ok"
+    clock.now += 10
+    await _look(crm, watch, 3)
+
+    assert _logged(caplog) == [
+        "CRM lookups failing (unavailable): find_by_phone: CRM answered HTTP 500; "
+        "callers take the unavailable branch",
+        "CRM circuit breaker crm-rest open after 3 failures in a row: lookups answer "
+        "unavailable at once, one trial every 10 s",
+        "CRM lookups now failing (bad answer): find_by_phone: the answer is not JSON",
+        "CRM circuit breaker crm-rest closed: a trial call succeeded",
+        "CRM lookups answering again after 30 s (12 lookups unavailable meanwhile)",
+    ]
+    assert len([s for s in fake.seen if s.method == "POST"]) == 3 + 1 + 1 + 3

@@ -157,7 +157,7 @@ class DialplanReloader:
                 cause,
                 previous.hash,
             )
-            await self.announce(cause, previous)
+            self.announce(cause, previous)
             return ReloadResult(True, flows.version, previous)
 
     def _refused(
@@ -178,7 +178,7 @@ class DialplanReloader:
             self.refused_hash = hash_dialplan(self.folder)
         return ReloadResult(False, previous, previous, findings=errors)
 
-    async def announce(self, cause: Cause, previous: DialplanVersion | None = None) -> None:
+    def announce(self, cause: Cause, previous: DialplanVersion | None = None) -> None:
         """Publish `dialplan.reloaded` for the version running now."""
         data = {
             **self.version.to_dict(),
@@ -187,7 +187,7 @@ class DialplanReloader:
             "previous": None if previous is None else previous.hash,
         }
         try:
-            await self.bus.publish(CallEvent(NOTICE, "", self.version.loaded_at, data))
+            self.bus.publish(CallEvent(NOTICE, "", self.version.loaded_at, data))
         except Exception as exc:  # the bus must not cost the reload
             log.warning("dialplan: could not announce version %s: %r", self.version.hash, exc)
 
@@ -195,7 +195,7 @@ class DialplanReloader:
 
     async def follow_notices(self) -> None:
         """Reload when another instance announces a version it was asked to take."""
-        since: int | None = self.bus.last_seq
+        since: int | None = None  # live notices only: the start's are not requests
         while True:
             try:
                 async with self.bus.subscribe(since) as events:
@@ -232,7 +232,7 @@ class DialplanReloader:
     async def running(self, *, watch_s: float) -> AsyncIterator[None]:
         """Announce the version, follow the other instances' notices and (when
         `watch_s` > 0) watch the folder, until the block ends."""
-        await self.announce("start")
+        self.announce("start")
         tasks = [asyncio.create_task(self.follow_notices(), name="dialplan-notices")]
         if watch_s > 0:
             tasks.append(asyncio.create_task(self.watch(watch_s), name="dialplan-watch"))

@@ -179,6 +179,9 @@ async def _metrics(request: web.Request) -> web.Response:
     backlog = await runtime.crm.outbox.backlog()
     runtime.metrics.outbox_backlog.set(backlog.pending)
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
+                         ("delivered", backlog.delivered)):
+        runtime.metrics.outbox_entries.labels(state).set(count)
     return web.Response(
         body=runtime.metrics.exposition(),
         headers={"Content-Type": CONTENT_TYPE_LATEST},

@@ -41,7 +41,7 @@ from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
-from callpop.journeys import JourneyStore, JourneyWriter
+from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.services import IvrServices
 from crm_adapter.factory import CrmStack, build_crm
@@ -137,7 +137,8 @@ async def build_runtime(
     bus = InProcessBus()
     metrics = Metrics()
     journeys = JourneyStore(engine, clock=clock)
-    writer = JourneyWriter(journeys)
+    # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
+    writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,

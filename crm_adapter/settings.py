@@ -35,6 +35,7 @@ __all__ = [
     "OutboxSettings",
     "PhoneSettings",
     "RestSettings",
+    "SecretError",
     "read_secret",
 ]
 
@@ -110,27 +111,46 @@ class HeaderAuth(_Model):
 Auth = Annotated[BearerAuth | BasicAuth | HeaderAuth, Field(discriminator="type")]
 
 
+class SecretError(ValueError):
+    """A secret that cannot be used (its file missing, unreadable or empty); the message
+    names the file, never the secret. The composition root reports it as a config error."""
+
+
 def read_secret(value: SecretStr | None, file: Path | None) -> str:
     """The secret itself: the env-given value, or the file's content without its final
-    newline. Raises `ValueError` naming the file when it cannot be read."""
+    newline. Raises `SecretError` naming the file when it cannot be read."""
     if value is not None:
         return value.get_secret_value()
     assert file is not None  # the models guarantee one of the two
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{file}: cannot read the secret: {exc}") from exc
+    except OSError as exc:
+        raise SecretError(f"{file}: cannot read the secret: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise SecretError(f"{file}: cannot read the secret: not UTF-8 text") from None
     secret = text.rstrip("\r\n")
     if not secret:
-        raise ValueError(f"{file}: the secret file is empty")
+        raise SecretError(f"{file}: the secret file is empty")
     return secret
 
 
 # --- operations ---------------------------------------------------------------------
 
 _INTERACTION = frozenset(
-    {"call_id", "seq", "idempotency_key", "customer_id", "customer_external_id", "agent",
-     "journey", "disposition", "notes", "started", "ended", "external_id"}
+    {
+        "call_id",
+        "seq",
+        "idempotency_key",
+        "customer_id",
+        "customer_external_id",
+        "agent",
+        "journey",
+        "disposition",
+        "notes",
+        "started",
+        "ended",
+        "external_id",
+    }
 )
 
 # What each operation may name in its templates; a phone is the E.164 form.
@@ -230,8 +250,18 @@ class Operation(_Model):
 
 # Customer fields a REST record may be mapped to (`phone` one number, `phones` a list).
 CUSTOMER_FIELDS = frozenset(
-    {"id", "name", "phone", "phones", "external_id", "account", "tier", "language", "email",
-     "notes"}
+    {
+        "id",
+        "name",
+        "phone",
+        "phones",
+        "external_id",
+        "account",
+        "tier",
+        "language",
+        "email",
+        "notes",
+    }
 )
 CASE_FIELDS = frozenset({"id", "subject", "status", "opened"})
 
@@ -386,8 +416,9 @@ class CrmSettings(_Model):
             return self
         return self.model_copy(update={"rest": self.rest.model_copy(update=rest_update)})
 
-    def record_link(self, customer_id: str, external_id: str | None = None,
-                    account: str | None = None) -> str | None:
+    def record_link(
+        self, customer_id: str, external_id: str | None = None, account: str | None = None
+    ) -> str | None:
         """The customer's page in the CRM, values percent-encoded, or None if unset."""
         if self.record_url is None:
             return None

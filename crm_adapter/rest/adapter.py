@@ -34,7 +34,14 @@ from crm_adapter.port import (
 from crm_adapter.rest.mapping import RecordMapper, records
 from crm_adapter.rest.request import PreparedRequest, prepare
 from crm_adapter.rest.template import MISSING, lookup_path
-from crm_adapter.settings import BasicAuth, BearerAuth, HeaderAuth, RestSettings, read_secret
+from crm_adapter.settings import (
+    BasicAuth,
+    BearerAuth,
+    HeaderAuth,
+    RestSettings,
+    SecretError,
+    read_secret,
+)
 
 __all__ = ["HttpRejected", "RestCrm", "auth_headers"]
 
@@ -65,7 +72,7 @@ def auth_headers(settings: RestSettings) -> dict[str, str]:
         assert isinstance(auth, HeaderAuth)
         name, value = auth.name, read_secret(auth.token, auth.token_file)
     if any(ch in value for ch in "\r\n\0"):
-        raise ValueError("the CRM credential contains a line break")
+        raise SecretError("the CRM credential contains a line break")
     return {name: value}
 
 
@@ -96,7 +103,10 @@ class RestCrm:
 
     @classmethod
     async def open(
-        cls, settings: RestSettings, *, phone: PhoneNormaliser | None = None,
+        cls,
+        settings: RestSettings,
+        *,
+        phone: PhoneNormaliser | None = None,
         lookup_timeout_s: float = 0.3,
     ) -> RestCrm:
         """An adapter with its own session (call from the running loop)."""
@@ -109,8 +119,9 @@ class RestCrm:
             connector=aiohttp.TCPConnector(ssl=_ssl(settings), limit=100, ttl_dns_cache=300),
             raise_for_status=False,
         )
-        return cls(settings, session, phone=phone, lookup_timeout_s=lookup_timeout_s,
-                   own_session=True)
+        return cls(
+            settings, session, phone=phone, lookup_timeout_s=lookup_timeout_s, own_session=True
+        )
 
     async def aclose(self) -> None:
         if self._own_session:
@@ -122,7 +133,11 @@ class RestCrm:
     # --- HTTP -----------------------------------------------------------------------
 
     async def call(
-        self, operation: str, values: Mapping[str, Any], *, timeout_s: float,
+        self,
+        operation: str,
+        values: Mapping[str, Any],
+        *,
+        timeout_s: float,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Run one configured operation; the parsed JSON answer (None when empty)."""
@@ -141,7 +156,10 @@ class RestCrm:
                 attempt += 1
 
     async def _attempt(
-        self, request: PreparedRequest, deadline: float, headers: Mapping[str, str] | None,
+        self,
+        request: PreparedRequest,
+        deadline: float,
+        headers: Mapping[str, str] | None,
         operation: str,
     ) -> Any:
         left = deadline - asyncio.get_running_loop().time()
@@ -152,8 +170,12 @@ class RestCrm:
             send_headers["Content-Type"] = "application/json"
         try:
             async with self._session.request(
-                request.method, request.url, data=request.body, headers=send_headers,
-                timeout=aiohttp.ClientTimeout(total=left), allow_redirects=False,
+                request.method,
+                request.url,
+                data=request.body,
+                headers=send_headers,
+                timeout=aiohttp.ClientTimeout(total=left),
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 if 200 <= status < 300:
@@ -173,8 +195,10 @@ class RestCrm:
     async def _read(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
         cap = self.settings.max_response_bytes
         if response.content_length is not None and response.content_length > cap:
-            raise CrmBadResponse(f"{operation}: answer of {response.content_length} bytes "
-                                 f"is over the {cap}-byte limit")
+            raise CrmBadResponse(
+                f"{operation}: answer of {response.content_length} bytes "
+                f"is over the {cap}-byte limit"
+            )
         data = bytearray()
         async for chunk in response.content.iter_chunked(65_536):
             data += chunk
@@ -228,8 +252,9 @@ class RestCrm:
         if not self.has("get_customer"):
             raise NotFound(f"no customer {customer_id!r} (no get_customer operation configured)")
         op = self.settings.operations["get_customer"]
-        data = await self.call("get_customer", {"customer_id": customer_id},
-                               timeout_s=self.settings.timeout_s)
+        data = await self.call(
+            "get_customer", {"customer_id": customer_id}, timeout_s=self.settings.timeout_s
+        )
         found = records(data, op.results, 1)
         if not found:
             raise NotFound(f"no customer {customer_id!r}")
@@ -240,9 +265,14 @@ class RestCrm:
             raise CrmRejected("the REST CRM has no create_customer operation configured")
         phones = [p for p in (self.phone.normalise(n) for n in draft.phones) if p]
         values = {
-            "name": draft.name.strip(), "phone": phones[0] if phones else None,
-            "account": draft.account, "tier": draft.tier, "language": draft.language,
-            "email": draft.email, "external_id": draft.external_id, "notes": draft.notes,
+            "name": draft.name.strip(),
+            "phone": phones[0] if phones else None,
+            "account": draft.account,
+            "tier": draft.tier,
+            "language": draft.language,
+            "email": draft.email,
+            "external_id": draft.external_id,
+            "notes": draft.notes,
         }
         op = self.settings.operations["create_customer"]
         data = await self.call("create_customer", values, timeout_s=self.settings.timeout_s)
@@ -250,9 +280,15 @@ class RestCrm:
         if new_id is MISSING or new_id is None or isinstance(new_id, bool | dict | list):
             raise CrmBadResponse(f"create_customer: no id at {op.id!r} in the answer")
         return Customer(
-            id=str(new_id), name=values["name"] or "", phones=tuple(phones),
-            external_id=draft.external_id, account=draft.account, tier=draft.tier,
-            language=draft.language, email=draft.email, notes=draft.notes,
+            id=str(new_id),
+            name=values["name"] or "",
+            phones=tuple(phones),
+            external_id=draft.external_id,
+            account=draft.account,
+            tier=draft.tier,
+            language=draft.language,
+            email=draft.email,
+            notes=draft.notes,
         )
 
     async def open_cases(self, customer_id: str) -> list[Case]:
@@ -260,8 +296,9 @@ class RestCrm:
             return []  # a CRM without cases has no open cases
         op = self.settings.operations["open_cases"]
         try:
-            data = await self.call("open_cases", {"customer_id": customer_id},
-                                   timeout_s=self.settings.timeout_s)
+            data = await self.call(
+                "open_cases", {"customer_id": customer_id}, timeout_s=self.settings.timeout_s
+            )
         except NotFound:
             return []
         found = [self.mapper.case(r, customer_id) for r in records(data, op.results, 200)]
@@ -285,8 +322,12 @@ class RestCrm:
         if needs_id and entry.external_id is None and entry.operation == "update_interaction":
             raise CrmRejected(f"{entry.key}: the CRM gave no id for this call's log entry")
         try:
-            data = await self.call(entry.operation, values, timeout_s=self.settings.timeout_s,
-                                   headers={"Idempotency-Key": entry.key})
+            data = await self.call(
+                entry.operation,
+                values,
+                timeout_s=self.settings.timeout_s,
+                headers={"Idempotency-Key": entry.key},
+            )
         except HttpRejected as exc:
             if exc.status == 409:
                 return None

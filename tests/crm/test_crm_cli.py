@@ -51,6 +51,24 @@ def test_import_reports_rejected_rows_on_stdout_and_exits_1(config: Path, tmp_pa
     assert "1 created, 0 updated, 0 unchanged, 2 rejected" in result.stderr
 
 
+def test_a_stray_quote_rejects_its_line_and_imports_the_other_1000(
+    config: Path, tmp_path: Path
+) -> None:
+    csv = tmp_path / "people.csv"
+    rows = [f"Customer {n},555{n:07d},A{n}\n" for n in range(1, 1001)]
+    rows.insert(499, 'Stray Quote,"5559999999,A-broken\n')  # line 501
+    csv.write_text("name,phone,account\n" + "".join(rows))
+
+    result = run(config, "crm", "import", str(csv))
+
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{csv}:501: unclosed quote at column 13: the field it opens never ends on this line "
+        "(the lines after it are read on their own)"
+    ]
+    assert "1000 created, 0 updated, 0 unchanged, 1 rejected" in result.stderr
+
+
 def test_a_clean_import_twice_is_exit_0_and_unchanged(config: Path, tmp_path: Path) -> None:
     csv = tmp_path / "people.csv"
     csv.write_text("name,phone,account\nAda,5551234567,4711\nBob,5551112222,4712\n")
@@ -86,3 +104,19 @@ def test_init_demo_fills_the_database_once(config: Path) -> None:
 def test_init_without_demo_only_migrates(config: Path) -> None:
     result = run(config, "init")
     assert result.exit_code == 0 and "migrated" in result.stderr
+
+
+def test_a_corrupt_database_is_one_line_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "callpop.db").write_bytes(b"not a database " * 300)
+    config = tmp_path / "callpop.yaml"
+    config.write_text(f"database: sqlite:///{tmp_path}/callpop.db\n")
+    csv = tmp_path / "people.csv"
+    csv.write_text("name,phone\nAda,5551234567\n")
+    for args in (("db", "upgrade"), ("crm", "import", str(csv))):
+        result = run(config, *args)
+        assert result.exit_code == 1
+        assert "Traceback" not in result.stderr
+        (line,) = result.stderr.splitlines()
+        assert line.endswith(
+            f"sqlite:///{tmp_path}/callpop.db: database unavailable: file is not a database"
+        ), line

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Final
 
 from agi_scripts.server import AgiRequest, Route
-from ivr.compiled import CompiledFlows
+from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
 from ivr.events import Caller
 from ivr.flow import Flow
@@ -42,12 +42,17 @@ _CALL_ID: Final = re.compile(rf"[!-~]{{1,{MAX_CALL_ID}}}")
 
 
 class IvrHandler:
-    """Runs one call's flow; flows are compiled once for every call."""
+    """Runs one call's flow; flows are compiled once for every call. With `LiveFlows`
+    each new call starts on the version running when it arrives (a reload swaps it)."""
 
     def __init__(
-        self, flows: Mapping[str, Flow], services: CallServices, *, clock: Clock | None = None
+        self,
+        flows: Mapping[str, Flow] | LiveFlows,
+        services: CallServices,
+        *,
+        clock: Clock | None = None,
     ) -> None:
-        self.flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+        self.flows = LiveFlows.of(flows)
         self.services = services
         self.clock = clock
 
@@ -71,7 +76,7 @@ class IvrHandler:
                 f"CHANNEL(linkedid) is not an Asterisk uniqueid: {_shown(linked)}"
             )
         try:
-            session = Session(self.flows, flow)
+            session = Session(self.flows.current, flow)
         except FlowError as exc:
             request.log.error(
                 "the dialplan asks for flow %r, which is not loaded (%s); "
@@ -104,7 +109,7 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def ivr_route(
-    flows: Mapping[str, Flow],
+    flows: Mapping[str, Flow] | LiveFlows,
     services: CallServices,
     *,
     path: str = "ivr",

@@ -7,27 +7,31 @@ shared by a batch. The classic AGI script, which runs in Asterisk's process-per-
 world, writes its one journey straight through `JourneyStore.save`. `serve` (the
 screen-pop) reads a journey back by its call id.
 
-One transaction writes the `calls` rows (what reports group by) and the `journeys`
-rows (the whole path, as JSON); writing twice for one call id replaces both, so a
+One transaction writes the `calls` rows (what reports group by), the `journeys`
+rows (the whole path, as JSON) and the hourly statistics `callpop report` reads
+(`journey_nodes`, `journey_outcomes`: callpop/report/rollup.py); writing twice for one
+call id replaces both rows and takes the first journey out of the statistics, so a
 retried write cannot duplicate a call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapter.sql.tables import LIMITS, calls, journeys
+from callpop.report.rollup import Rollup, interval_of
+from crm_adapter.sql.tables import LIMITS, calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 
 __all__ = ["JourneySink", "JourneyStore", "JourneyWriter"]
@@ -65,6 +69,10 @@ _CALL_COLUMNS = (
     "started_at", "ended_at", "outcome", "target",
 )
 _JOURNEY_COLUMNS = ("call_id", "data", "saved_at")
+_NODE_KEY = ("interval_start", "entry_flow", "version", "flow", "node", "kind", "result")
+_NODE_COLUMNS = (*_NODE_KEY, "visits", "ms", "invalid", "timeouts")
+_OUTCOME_KEY = ("interval_start", "entry_flow", "version", "topic", "outcome", "target")
+_OUTCOME_COLUMNS = (*_OUTCOME_KEY, "calls", "ms", "ms_min", "ms_max")
 
 
 class _Upsert:
@@ -77,13 +85,26 @@ class _Upsert:
     compiled once, so the rows read back exactly as if SQLAlchemy had written them.
     """
 
-    def __init__(self, table: Table, columns: tuple[str, ...], dialect: Dialect) -> None:
+    def __init__(
+        self, table: Table, columns: tuple[str, ...], dialect: Dialect, *,
+        key: tuple[str, ...] = ("call_id",), counters: bool = False,
+    ) -> None:
         insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
         statement = insert(table).values({name: bindparam(name) for name in columns})
-        statement = statement.on_conflict_do_update(
-            index_elements=["call_id"],
-            set_={name: statement.excluded[name] for name in columns if name != "call_id"},
-        )
+        excluded = statement.excluded
+        if counters:
+            # Statistics rows: add to what is there; ms_min and ms_max only widen.
+            least = func.least if dialect.name == "postgresql" else func.min
+            greatest = func.greatest if dialect.name == "postgresql" else func.max
+            merge = {
+                name: least(table.c[name], excluded[name]) if name == "ms_min"
+                else greatest(table.c[name], excluded[name]) if name == "ms_max"
+                else table.c[name] + excluded[name]
+                for name in columns if name not in key
+            }
+        else:
+            merge = {name: excluded[name] for name in columns if name not in key}
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=merge)
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if compiled.positiontup != list(columns):
@@ -117,10 +138,22 @@ class JourneyStore:
         self._postgres = dialect.name == "postgresql"
         self._calls = _Upsert(calls, _CALL_COLUMNS, dialect)
         self._journeys = _Upsert(journeys, _JOURNEY_COLUMNS, dialect)
+        self._nodes = _Upsert(journey_nodes, _NODE_COLUMNS, dialect, key=_NODE_KEY, counters=True)
+        self._outcomes = _Upsert(
+            journey_outcomes, _OUTCOME_COLUMNS, dialect, key=_OUTCOME_KEY, counters=True
+        )
+        # The journeys a batch replaces, to take them out of the statistics first.
+        self._previous = (
+            "SELECT c.started_at, j.data FROM journeys j JOIN calls c ON c.call_id = j.call_id"
+            + (" WHERE j.call_id = ANY($1::text[])" if self._postgres else " WHERE j.call_id IN ({})")
+        )
 
-    def _rows(self, entry: Entry, now: datetime, saved_at: Any) -> tuple[list[Any], list[Any]]:
+    def _rows(
+        self, entry: Entry, now: datetime, saved_at: Any, rollup: Rollup
+    ) -> tuple[list[Any], list[Any]]:
         journey, data = entry
         started = _started(journey, now)
+        rollup.add(interval_of(started), data)
         outcome = journey.outcome
         call_id = journey.call_id[: LIMITS["call_id"]]
         call_row = self._calls.row([
@@ -147,23 +180,31 @@ class JourneyStore:
         saved_at = self._journeys.value("saved_at", now)
         call_rows: list[list[Any]] = []
         journey_rows: list[list[Any]] = []
+        rollup = Rollup()
         for entry in entries:
-            call_row, journey_row = self._rows(entry, now, saved_at)
+            call_row, journey_row = self._rows(entry, now, saved_at, rollup)
             call_rows.append(call_row)
             journey_rows.append(journey_row)
+        ids = [row[0] for row in call_rows]
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             if self._postgres:
                 async with driver.transaction():
+                    self._take_back(rollup, await driver.fetch(self._previous, ids))
                     await driver.executemany(self._calls.sql, call_rows)
                     await driver.executemany(self._journeys.sql, journey_rows)
+                    await self._write_stats(driver, rollup)
                 return
             # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
             await driver.execute("BEGIN IMMEDIATE")
             try:
+                query = self._previous.format(",".join("?" * len(ids)))
+                async with driver.execute(query, ids) as cursor:
+                    self._take_back(rollup, await cursor.fetchall())
                 await driver.executemany(self._calls.sql, call_rows)
                 await driver.executemany(self._journeys.sql, journey_rows)
+                await self._write_stats(driver, rollup)
                 await driver.execute("COMMIT")
             except BaseException:
                 try:
@@ -173,6 +214,21 @@ class JourneyStore:
                     # write lock for its next user: drop it instead.
                     await conn.invalidate()
                 raise
+
+    def _take_back(self, rollup: Rollup, previous: Sequence[Any]) -> None:
+        """Journeys this batch replaces leave the statistics (a retried save)."""
+        for started, data in previous:
+            if isinstance(started, str):  # SQLite: naive UTC text
+                started = datetime.fromisoformat(started).replace(tzinfo=UTC)
+            rollup.add(interval_of(started), json.loads(data) if isinstance(data, str) else data, sign=-1)
+
+    async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
+        nodes = [self._nodes.row(row) for row in rollup.node_rows()]
+        outcomes = [self._outcomes.row(row) for row in rollup.outcome_rows()]
+        if nodes:
+            await driver.executemany(self._nodes.sql, nodes)
+        if outcomes:
+            await driver.executemany(self._outcomes.sql, outcomes)
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
         """The journey as saved (`Journey.to_dict()`), or None."""

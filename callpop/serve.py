@@ -42,7 +42,7 @@ from agi_scripts.server import FastAgiServer
 from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
 from callpop.control import control_socket
-from callpop.journeys import JourneyStore, JourneyWriter
+from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
@@ -161,7 +161,8 @@ async def build_runtime(
     bus = InProcessBus()
     metrics = Metrics()
     journeys = JourneyStore(engine, clock=clock)
-    writer = JourneyWriter(journeys)
+    # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
+    writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,

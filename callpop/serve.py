@@ -54,6 +54,7 @@ from callpop.web_server import (
     web_budget,
 )
 from crm_adapter.factory import CrmStack, build_crm
+from crm_adapter.settings import SecretError
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr.ari.handler import IvrCallHandler
@@ -69,6 +70,7 @@ from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
     "GC_GEN0_THRESHOLD",
+    "CannotListen",
     "PortBusy",
     "Runtime",
     "build_app",
@@ -81,13 +83,28 @@ __all__ = [
 
 log = logging.getLogger("callpop.serve")
 
-class PortBusy(Exception):
-    """A listening address is taken; says which one and what it was for."""
+class CannotListen(Exception):
+    """A listening address cannot be had; says which one, what it was for and why."""
 
-    def __init__(self, what: str, address: str) -> None:
-        super().__init__(f"cannot listen for {what} on {address}: the port is already in use")
+    def __init__(self, what: str, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen for {what} on {address}: {reason}")
         self.what = what
         self.address = address
+
+
+class PortBusy(CannotListen):
+    """The port is taken (another callpop, or another program)."""
+
+    def __init__(self, what: str, address: str) -> None:
+        super().__init__(what, address, "the port is already in use")
+
+
+def listen_error(exc: OSError, what: str, address: str) -> CannotListen:
+    """The bind failure `exc` as one line naming the address: busy, not ours to take
+    (a port below 1024 without the right), or not an address of this machine."""
+    if exc.errno == errno.EADDRINUSE:
+        return PortBusy(what, address)
+    return CannotListen(what, address, exc.strerror or str(exc))
 
 
 def utcnow() -> datetime:
@@ -140,8 +157,11 @@ async def build_runtime(
     dialplan = check_dialplan(Path(config.dialplan))  # raises DialplanError with findings
     engine = create_engine(config.database)
     try:
-        await upgrade(engine)
+        await upgrade(engine)  # a database that cannot be used: CrmError, naming it
         crm = await build_crm(config.crm, config.phone, engine)
+    except SecretError as exc:
+        await engine.dispose()
+        raise ConfigError("crm.rest.auth", str(exc)) from None
     except BaseException:
         await engine.dispose()
         raise
@@ -170,6 +190,9 @@ async def _metrics(request: web.Request) -> web.Response:
     backlog = await runtime.crm.outbox.backlog()
     runtime.metrics.outbox_backlog.set(backlog.pending)
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
+                         ("delivered", backlog.delivered)):
+        runtime.metrics.outbox_entries.labels(state).set(count)
     return web.Response(
         body=runtime.metrics.exposition(),
         headers={"Content-Type": CONTENT_TYPE_LATEST},
@@ -219,9 +242,7 @@ def _fastagi_context(
         try:
             await server.start()
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortBusy("FastAGI", str(config.fastagi)) from None
-            raise
+            raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
         log.info("FastAGI: listening on %s:%d (routes /ivr, /connected)", config.fastagi.host, server.port)
         yield
@@ -300,9 +321,9 @@ def make_runner(app: web.Application, config: Config) -> web.AppRunner:
 
 async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
     """Listen for agents on `config.web`, each connection counted against the limits
-    (`callpop.web_server`); a taken port is `PortBusy`, naming it. Call it once
-    startup opened what it opens: the web gets what the open-file limit leaves
-    beside FastAGI's reserve."""
+    (`callpop.web_server`); a taken port is `PortBusy`, naming it, and any other bind
+    failure `CannotListen`. Call it once startup opened what it opens: the web gets
+    what the open-file limit leaves beside FastAGI's reserve."""
     limits = config.web_limits
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     in_use = open_descriptors()
@@ -316,9 +337,7 @@ async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
     try:
         await site.start()
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortBusy("the web app", str(config.web)) from None
-        raise
+        raise listen_error(exc, "the web app", str(config.web)) from None
     return site
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.port import CrmAdapter
 from ivr.events import LookupFinished, LookupStatus
 from ivr.journey import Journey
@@ -37,6 +38,7 @@ class IvrServices:
         metrics: Metrics,
         lookup_budget_ms: int,
         driver: str = "fastagi",
+        lookup_watch: LookupWatch | None = None,
     ) -> None:
         self._crm = crm
         self._bus = bus
@@ -45,19 +47,14 @@ class IvrServices:
         self._budget_s = lookup_budget_ms / 1000
         self._lookup_budget_ms = lookup_budget_ms
         self.driver = driver
+        # Logs the lookups' failures once per change of state, shared by every driver.
+        self._lookup_watch = lookup_watch or LookupWatch()
         # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
         # built each time: the children this driver counts with are looked up once.
         self._in_ivr = metrics.calls_in_ivr.labels(driver)
         self._errors = metrics.ivr_errors.labels(driver)
         self._ended: dict[str, Any] = {}
         self._lookup_seconds: dict[LookupStatus, Any] = {}
-        # An in-process bus takes an event synchronously: the runner then publishes a
-        # call's ~10 events without three coroutines and a `CallEvent` each (ivr/ports.py,
-        # `PublishFields`; None means "await `publish`").
-        self._bus_fields: Callable[[str, str, str, Mapping[str, Any]], object] | None = getattr(
-            bus, "publish_fields", None)
-        self.publish_fields: Callable[[str, str, str, Mapping[str, Any]], None] | None = (
-            self._publish_fields if self._bus_fields is not None else None)
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
@@ -71,6 +68,7 @@ class IvrServices:
             metrics=self._metrics,
             lookup_budget_ms=self._lookup_budget_ms,
             driver=driver,
+            lookup_watch=self._lookup_watch,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -80,6 +78,7 @@ class IvrServices:
     ) -> LookupFinished:
         started = time.perf_counter()
         outcome = await lookup_within_budget(self._crm, by, value, self._budget_s)
+        self._lookup_watch.record(outcome)
         histogram = self._lookup_seconds.get(outcome.status)
         if histogram is None:
             histogram = self._lookup_seconds[outcome.status] = self._metrics.crm_lookup.labels(
@@ -87,14 +86,15 @@ class IvrServices:
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
 
-    def _count(self, kind: str, call_id: str, data: Mapping[str, Any]) -> None:
+    def _count(self, event: CallEvent) -> None:
+        kind = event.type
         if kind == "ivr.started":
             self._in_ivr.inc()
             for hook in self.on_call_started:
-                hook(call_id)
+                hook(event.call_id)
         elif kind == "ivr.ended":
             self._in_ivr.dec()
-            outcome = str(data.get("outcome") or "unknown")
+            outcome = str(event.data.get("outcome") or "unknown")
             counter = self._ended.get(outcome)
             if counter is None:
                 counter = self._ended[outcome] = self._metrics.calls.labels(self.driver, outcome)
@@ -102,20 +102,13 @@ class IvrServices:
             if outcome == "error":
                 self._errors.inc()
 
-    async def publish(self, event: CallEvent) -> None:
-        self._count(event.type, event.call_id, event.data)
+    def publish(self, event: CallEvent) -> None:
+        self._count(event)
         try:
-            await self._bus.publish(event)
+            self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
-
-    def _publish_fields(self, kind: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:
-        self._count(kind, call_id, data)
-        try:
-            self._bus_fields(kind, call_id, at, data)  # type: ignore[misc]
-        except BusClosed:
-            log.info("bus closed; dropped %s", kind, extra={"fields": {"call_id": call_id}})
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self._journeys is None:

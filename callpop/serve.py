@@ -380,13 +380,14 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
+    runtime = await build_runtime(config, environ=environ)
+    # once the config and the database are known good (a failed start says only why)
     before, after = raise_open_file_limit()
     if after > before:
         log.info("open files: limit raised from %d to %d", before, after)
     else:
         log.info("open files: limit %d (the hard limit; raise it with ulimit -n or LimitNOFILE=)",
                  after)
-    runtime = await build_runtime(config, environ=environ)
     runner = make_runner(build_app(runtime), config)
     try:
         await runner.setup()

@@ -37,6 +37,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "HostPort",
+    "ReloadSettings",
     "WebLimits",
     "find_config_file",
     "load_config",
@@ -135,6 +136,17 @@ class WebLimits(_Section):
     login_waiting: int = Field(default=32, ge=0)
 
 
+class ReloadSettings(_Section):
+    """How `serve` takes a new dialplan version without a restart (docs/admin.md)."""
+
+    socket: Path = Field(
+        default=Path("callpop.ctl"), description="control socket `callpop reload` talks to"
+    )
+    watch_s: float = Field(
+        default=0.0, ge=0, le=3600, description="poll the dialplan folder every N s (0: off)"
+    )
+
+
 class Config(_Section):
     fastagi: HostPort = HostPort("127.0.0.1", 4573)
     web: HostPort = HostPort("127.0.0.1", 8080)
@@ -158,6 +170,7 @@ class Config(_Section):
     web_forwarded_header: str = "X-Forwarded-For"
     web_limits: WebLimits = WebLimits()
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    reload: ReloadSettings = ReloadSettings()
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
     @field_validator("fastagi", "web", mode="before")
@@ -355,6 +368,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "database": _database_url(config.database, base),
         "web_secret_file": path(config.web_secret_file),
         "crm": config.crm.resolve_paths(base),
+        "reload": config.reload.model_copy(update={"socket": path(config.reload.socket)}),
     }
     if config.ari is not None:
         update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})

@@ -1,15 +1,14 @@
-"""The report's aggregation, done by the database in two grouped queries.
+"""The report from the hourly journey statistics, in two grouped queries.
 
-Journeys are stored whole, as JSON (`journeys.data`, callpop/journeys.py). Reading a
-million of them into Python to count would move gigabytes and parse each document
-again; instead the database unnests the steps (`json_each` on SQLite,
-`jsonb_array_elements` on PostgreSQL) and groups them, so what comes back is one
-row per (node, how it was left) and one per (topic, outcome, target): a few hundred
-rows whatever the number of calls.
+A journey is stored whole, as JSON; unnesting a million of them in the database
+(SQLite's `json_each`) or parsing them in Python takes 20 s or more here. So
+`JourneyStore.write` keeps per-hour sums as it writes (`journey_nodes`,
+`journey_outcomes`: callpop/report/rollup.py) and a report groups those: a few
+thousand rows for a month, whatever the number of calls.
 
-Filters: `since` on `calls.started_at` (indexed), `flow` on the flow the call
-entered (`calls.flow`), `version` on the dialplan version hash the call ran on
-(`journeys.data.version.hash`, written by the runner since dialplan versions).
+Filters: `since` selects the hours from the one `since` falls in (calls are counted
+in the hour they started, UTC), `flow` the flow the call entered, `version` the
+dialplan version hash the call ran on.
 """
 
 from __future__ import annotations
@@ -19,11 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.report.model import IntentStats, JourneyReport, NodeStats
-from crm_adapter.sql.types import UtcDateTime
+from callpop.report.rollup import interval_of
+from crm_adapter.sql.tables import journey_nodes, journey_outcomes
 from ivr.flow import Flow
 
 __all__ = ["ReportFilters", "build_report"]
@@ -43,95 +43,72 @@ class ReportFilters:
         }
 
 
-# Per dialect: how to read a field of a step (`s`) or of the journey (`j.data`), and
-# how to unnest the steps. SQLite's `->>` needs 3.38 (Python 3.11 ships newer).
-_SQLITE = {
-    "steps": "json_each(j.data, '$.steps') AS s",
-    "step": "s.value ->> '{}'",
-    "num": "s.value ->> '{}'",
-    "journey": "j.data ->> '$.{}'",
-    "journey_num": "j.data ->> '$.{}'",
-    "sum": "total",
-}
-_POSTGRES = {
-    "steps": "jsonb_array_elements(j.data -> 'steps') AS s",
-    "step": "s ->> '{}'",
-    "num": "(s ->> '{}')::bigint",
-    "journey": "j.data #>> '{{{}}}'",
-    "journey_num": "(j.data #>> '{{{}}}')::bigint",
-    "sum": "sum",
-}
-
-
-def _journey_path(sql: Mapping[str, str], kind: str, path: str) -> str:
-    # SQLite paths are dotted ($.outcome.type), PostgreSQL's #>> takes {outcome,type}.
-    return sql[kind].format(path if sql is _SQLITE else path.replace(".", ","))
-
-
-def _where(sql: Mapping[str, str], filters: ReportFilters) -> tuple[str, str, dict[str, Any]]:
-    joins = ""
-    conditions: list[str] = []
-    params: dict[str, Any] = {}
-    if filters.since is not None or filters.flow is not None:
-        joins = " JOIN calls c ON c.call_id = j.call_id"
+def _where(table: Any, filters: ReportFilters) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
     if filters.since is not None:
-        conditions.append("c.started_at >= :since")
-        params["since"] = filters.since
+        conditions.append(table.c.interval_start >= interval_of(filters.since))
     if filters.flow is not None:
-        conditions.append("c.flow = :flow")
-        params["flow"] = filters.flow
+        conditions.append(table.c.entry_flow == filters.flow)
     if filters.version is not None:
-        conditions.append(f"{_journey_path(sql, 'journey', 'version.hash')} = :version")
-        params["version"] = filters.version
-    return joins, (" WHERE " + " AND ".join(conditions)) if conditions else "", params
-
-
-def _statement(query: str, params: Mapping[str, Any]) -> Any:
-    statement = text(query)
-    if "since" in params:
-        statement = statement.bindparams(bindparam("since", type_=UtcDateTime()))
-    return statement
+        conditions.append(table.c.version == filters.version)
+    return and_(True, *conditions)
 
 
 async def build_report(
     engine: AsyncEngine, filters: ReportFilters, flows: Mapping[str, Flow] | None = None
 ) -> JourneyReport:
     """The report over the stored journeys that pass `filters`. With `flows`, nodes are
-    listed in each flow's file order (the entry flow first), else by entries."""
-    sql = _POSTGRES if engine.dialect.name == "postgresql" else _SQLITE
-    joins, where, params = _where(sql, filters)
-    step = sql["step"].format
-    num = sql["num"].format
-    total = sql["sum"]
-    steps_query = (
-        f"SELECT {step('flow')}, {step('node')}, {step('kind')}, {step('result')}, max({step('label')}),"
-        f" count(*), {total}({num('invalid')}), {total}({num('timeouts')}), {total}({num('ms')})"
-        f" FROM journeys j{joins} CROSS JOIN {sql['steps']}{where} GROUP BY 1, 2, 3, 4"
+    listed in each flow's file order (the entry flow first), else by visits."""
+    n = journey_nodes.c
+    nodes_query: Select[Any] = (
+        select(
+            n.flow,
+            n.node,
+            n.kind,
+            n.result,
+            func.sum(n.visits),
+            func.sum(n.ms),
+            func.sum(n.invalid),
+            func.sum(n.timeouts),
+        )
+        .where(_where(journey_nodes, filters))
+        .group_by(n.flow, n.node, n.kind, n.result)
     )
-    at = _journey_path(sql, "journey_num", "outcome.at_ms")
-    intents_query = (
-        f"SELECT {_journey_path(sql, 'journey', 'topic')}, {_journey_path(sql, 'journey', 'outcome.type')},"
-        f" {_journey_path(sql, 'journey', 'outcome.target')}, count(*), {total}({at}), min({at}), max({at})"
-        f" FROM journeys j{joins}{where} GROUP BY 1, 2, 3"
+    o = journey_outcomes.c
+    outcomes_query: Select[Any] = (
+        select(
+            o.topic,
+            o.outcome,
+            o.target,
+            func.sum(o.calls),
+            func.sum(o.ms),
+            func.min(o.ms_min),
+            func.max(o.ms_max),
+        )
+        .where(_where(journey_outcomes, filters))
+        .group_by(o.topic, o.outcome, o.target)
     )
     async with engine.connect() as conn:
-        step_rows = (await conn.execute(_statement(steps_query, params), params)).all()
-        intent_rows = (await conn.execute(_statement(intents_query, params), params)).all()
+        step_rows = (await conn.execute(nodes_query)).all()
+        intent_rows = (await conn.execute(outcomes_query)).all()
     report = JourneyReport(filters.shown())
     report.nodes = _nodes(step_rows, flows, filters.flow)
     for topic, outcome, target, calls, at_total, at_min, at_max in intent_rows:
+        calls = int(calls)
+        if calls <= 0:
+            continue
         report.calls += calls
         key = outcome or "unfinished"
         report.outcomes[key] = report.outcomes.get(key, 0) + calls
         report.intents.append(
             IntentStats(
-                topic,
-                outcome,
-                target,
+                topic or None,
+                outcome or None,
+                target or None,
                 calls,
-                round((at_total or 0) / calls),
-                int(at_min or 0),
-                int(at_max or 0),
+                round(int(at_total) / calls),
+                int(at_min),
+                int(at_max),
             )
         )
     report.intents.sort(key=lambda i: (-i.calls, i.topic or "", i.outcome or "", i.target or ""))
@@ -142,15 +119,24 @@ def _nodes(
     rows: Sequence[Any], flows: Mapping[str, Flow] | None, entry_flow: str | None
 ) -> list[NodeStats]:
     nodes: dict[tuple[str, str], NodeStats] = {}
-    for flow, node, kind, result, label, count, invalid, timeouts, ms in rows:
+    for flow, node, kind, result, visits, ms, invalid, timeouts in rows:
+        if int(visits) <= 0:
+            continue
         stats = nodes.get((flow, node))
         if stats is None:
+            label = (
+                flows[flow].nodes[node].label
+                if flows and flow in flows and node in flows[flow].nodes
+                else None
+            )
             stats = nodes[(flow, node)] = NodeStats(flow, node, kind, label)
-        stats.entries += count
-        stats.exits[result or "unfinished"] = stats.exits.get(result or "unfinished", 0) + count
-        stats.invalid += int(invalid or 0)
-        stats.timeouts += int(timeouts or 0)
-        stats.ms_total += int(ms or 0)
+        stats.entries += int(visits)
+        stats.exits[result or "unfinished"] = stats.exits.get(result or "unfinished", 0) + int(
+            visits
+        )
+        stats.invalid += int(invalid)
+        stats.timeouts += int(timeouts)
+        stats.ms_total += int(ms)
     if not flows:
         return sorted(nodes.values(), key=lambda n: (-n.entries, n.flow, n.node))
     first = entry_flow if entry_flow in flows else "main"

@@ -3,14 +3,19 @@ simulated calls, on SQLite and PostgreSQL (the `engine` fixture)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.journeys import JourneyStore
 from callpop.report.query import ReportFilters, build_report
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
+from crm_adapter.sql.tables import calls, journeys
 from ivr.loader import load_dialplan
-from tests.callpop.known_journeys import OPEN, Call, store
+from tests.callpop.known_journeys import OPEN, Call, run, store
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOWS = load_dialplan(ROOT / "dialplan").flows
@@ -105,3 +110,49 @@ async def test_filters_by_version_since_and_flow(engine: AsyncEngine) -> None:
 async def test_an_empty_database_gives_an_empty_report(engine: AsyncEngine) -> None:
     report = await build_report(engine, ReportFilters(), FLOWS)
     assert (report.calls, report.nodes, report.intents) == (0, [], [])
+
+
+async def test_a_journey_saved_again_under_its_call_id_counts_once(engine: AsyncEngine) -> None:
+    await store(engine, FLOWS, CALLS[:3])
+    # A retried save of call-0, and call-1 saved again after a different ending.
+    await JourneyStore(engine).write(
+        [run(FLOWS, "call-0", CALLS[0]), run(FLOWS, "call-1", Call("h"))]
+    )
+    report = await build_report(engine, ReportFilters(), FLOWS)
+    assert report.calls == 3
+    assert report.outcomes == {"queue": 2, "hangup": 1}
+    menu = report.node("main", "main_menu")
+    assert menu is not None
+    assert (menu.entries, menu.hangups, menu.keys) == (3, 1, {"1": 2})
+
+
+async def test_journeys_stored_before_the_statistics_are_counted_by_the_migration(
+    tmp_path: Path,
+) -> None:
+    """An upgraded site's report covers the journeys it stored before the upgrade."""
+    old = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    new = create_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    try:
+        await upgrade(old, "0001")
+        entries = [run(FLOWS, f"call-{i}", call) for i, call in enumerate(CALLS)]
+        async with old.begin() as conn:
+            for journey, data in entries:
+                started = datetime.fromisoformat(journey.started_at.replace("Z", "+00:00"))
+                await conn.execute(
+                    insert(calls).values(
+                        call_id=journey.call_id, flow=journey.flow, started_at=started
+                    )
+                )
+                await conn.execute(
+                    insert(journeys).values(call_id=journey.call_id, data=data, saved_at=started)
+                )
+        await upgrade(old)
+        await upgrade(new)
+        await JourneyStore(new).write(entries)
+        migrated = await build_report(old, ReportFilters(), FLOWS)
+        written = await build_report(new, ReportFilters(), FLOWS)
+        assert migrated.calls == 10
+        assert migrated.to_dict() == written.to_dict()
+    finally:
+        await old.dispose()
+        await new.dispose()

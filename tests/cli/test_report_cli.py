@@ -162,6 +162,6 @@ def test_a_database_without_tables_says_to_upgrade(tmp_path: Path) -> None:
     result = report(config)
     assert result.exit_code == 1
     assert (
-        "cannot read the journeys: no such table: journeys (run callpop db upgrade)"
+        "cannot read the journeys: no such table: journey_nodes (run callpop db upgrade)"
         in result.output
     )

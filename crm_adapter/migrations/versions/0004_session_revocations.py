@@ -1,7 +1,7 @@
 """Revoked web sessions: a logout holds on every instance and across restarts.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0004_session_revocations
+Revises: 0003_journey_stats
 Create Date: 2026-12-06
 
 One row per revoked session nonce until the session would have expired anyway
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0004_session_revocations"
+down_revision = "0003_journey_stats"
 branch_labels = None
 depends_on = None
 

@@ -22,7 +22,7 @@ import random
 import statistics
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -92,14 +92,22 @@ async def _fill(engine: AsyncEngine, size: int) -> None:
         await store.write(batch)
 
 
-async def _sqlite(cache: Path, size: int) -> tuple[str, float]:
+def _sqlite_file(cache: Path, size: int) -> tuple[Path, Path | None]:
+    """The cached file, and the partial file to fill when it is not there yet."""
     final = cache / f"journeys-sqlite-{size}-seed{SEED}.db"
     if final.exists():
-        return f"sqlite:///{final}", 0.0
+        return final, None
     cache.mkdir(parents=True, exist_ok=True)
     partial = final.with_suffix(".partial")
     for leftover in cache.glob(partial.name + "*"):
         leftover.unlink()
+    return final, partial
+
+
+async def _sqlite(cache: Path, size: int) -> tuple[str, float]:
+    final, partial = _sqlite_file(cache, size)
+    if partial is None:
+        return f"sqlite:///{final}", 0.0
     started = time.perf_counter()
     engine = create_engine(f"sqlite:///{partial}")
     try:

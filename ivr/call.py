@@ -116,6 +116,7 @@ class Call:
             caller_name=started.caller.name,
             dnis=started.dnis,
             started_at=iso_utc(started.now),
+            version=flows.version,
         )
         self.out: list[Action] = []
         self.wait: Wait | None = None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ivr.version import DialplanVersion
+
 __all__ = ["Journey", "JourneyOutcome", "Step", "mask"]
 
 
@@ -82,6 +84,8 @@ class Journey:
     topic: str | None = None
     verified: bool = False
     outcome: JourneyOutcome | None = None
+    version: DialplanVersion | None = None
+    """The dialplan version the call ran on (None for flows built in memory)."""
 
     @property
     def last_node(self) -> str | None:
@@ -96,6 +100,7 @@ class Journey:
         return {
             "call_id": self.call_id,
             "flow": self.flow,
+            "version": None if self.version is None else self.version.to_dict(),
             "caller": {"number": self.caller_number, "name": self.caller_name},
             "dnis": self.dnis,
             "started_at": self.started_at,

@@ -179,6 +179,7 @@ class _CallRun:
             "ivr.started",
             {
                 "flow": self.session.flow_id,
+                "version": None if (version := self.session.version) is None else version.to_dict(),
                 "caller": {"number": self.call.caller.number, "name": self.call.caller.name},
                 "dnis": self.call.dnis,
             },

@@ -54,6 +54,7 @@ from ivr.flow import Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, looked_up, lookup_now, played
+from ivr.version import DialplanVersion
 
 __all__ = ["Session", "iso_utc"]
 
@@ -96,6 +97,12 @@ class Session:
     @property
     def flow_id(self) -> str:
         return self._flow_id
+
+    @property
+    def version(self) -> DialplanVersion | None:
+        """The dialplan version this call runs on, to its end (a reload swaps the flows
+        new calls get, never these)."""
+        return self._flows.version
 
     @property
     def journey(self) -> Journey:

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Final
 
 from agi_scripts.server import AgiRequest, Route
-from ivr.compiled import CompiledFlows
+from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
 from ivr.events import Caller
 from ivr.flow import Flow
@@ -30,12 +30,17 @@ DEFAULT_FLOW: Final = "main"
 
 
 class IvrHandler:
-    """Runs one call's flow; flows are compiled once for every call."""
+    """Runs one call's flow; flows are compiled once for every call. With `LiveFlows`
+    each new call starts on the version running when it arrives (a reload swaps it)."""
 
     def __init__(
-        self, flows: Mapping[str, Flow], services: CallServices, *, clock: Clock | None = None
+        self,
+        flows: Mapping[str, Flow] | LiveFlows,
+        services: CallServices,
+        *,
+        clock: Clock | None = None,
     ) -> None:
-        self.flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+        self.flows = LiveFlows.of(flows)
         self.services = services
         self.clock = clock
 
@@ -50,7 +55,7 @@ class IvrHandler:
             # the journey records a caller who left at the very start.
             pass
         try:
-            session = Session(self.flows, flow)
+            session = Session(self.flows.current, flow)
         except FlowError as exc:
             request.log.error(
                 "the dialplan asks for flow %r, which is not loaded (%s); "
@@ -78,7 +83,7 @@ class IvrHandler:
 
 
 def ivr_route(
-    flows: Mapping[str, Flow],
+    flows: Mapping[str, Flow] | LiveFlows,
     services: CallServices,
     *,
     path: str = "ivr",

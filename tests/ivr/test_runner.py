@@ -203,6 +203,7 @@ async def test_call_events_are_published_in_order() -> None:
     ]
     assert services.events[0].data == {
         "flow": "main",
+        "version": None,  # flows built in memory have no dialplan version
         "caller": {"number": "+15551230000", "name": "ANA"},
         "dnis": "7000",
     }

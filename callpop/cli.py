@@ -21,6 +21,7 @@ from callpop.commands import doc as doc_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
+from callpop.commands import prompts as prompts_cmd
 from callpop.commands import reload as reload_cmd
 from callpop.commands import report as report_cmd
 from callpop.commands import serve as serve_cmd
@@ -83,6 +84,7 @@ cli.add_command(db_cmd.command)
 cli.add_command(crm_cmd.command)
 cli.add_command(init_cmd.command)
 cli.add_command(demo_cmd.command)
+cli.add_command(prompts_cmd.command)
 cli.add_command(diff_cmd.command)
 cli.add_command(doc_cmd.command)
 cli.add_command(report_cmd.command)

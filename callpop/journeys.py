@@ -2,8 +2,12 @@
 
 Every driver's runner hands its finished journey to a `JourneySink`. `serve` gives
 them a `JourneyWriter`: one task that writes whatever journeys queued up meanwhile in
-one transaction, so a call never waits on the database and the cost of a write is
-shared by a batch. The classic AGI script, which runs in Asterisk's process-per-call
+one transaction, so the cost of a write is shared by a batch. The runner hands a
+journey over before it gives Asterisk the call's outcome, and `serve`'s writer returns
+once the journey's batch is committed or `durable_within_s` passed, whichever is first:
+a crash (even SIGKILL) cannot lose the journey of a call Asterisk routed by callpop's
+outcome, and a slow database delays a caller by at most that bound (then, until the
+writer catches up, not at all: docs/architecture.md, "Journeys"). The classic AGI script, which runs in Asterisk's process-per-call
 world, writes its one journey straight through `JourneyStore.save`. `serve` (the
 screen-pop) reads a journey back by its call id.
 
@@ -34,13 +38,18 @@ from callpop.report.rollup import Rollup, interval_of
 from crm_adapter.sql.tables import LIMITS, calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 
-__all__ = ["JourneySink", "JourneyStore", "JourneyWriter"]
+__all__ = ["DURABLE_WITHIN_S", "JourneySink", "JourneyStore", "JourneyWriter"]
 
 log = logging.getLogger("callpop.journeys")
 
 # A journey and its `to_dict()`: the runner computes the dict once, for `ivr.ended`
 # and for the write.
 Entry = tuple[Journey, Mapping[str, Any]]
+
+# How long `serve` lets a call wait for its journey's commit before handing it back.
+# A batch commits in milliseconds (SQLite WAL, PostgreSQL alike); past this the
+# database is in trouble, and callers go on without waiting.
+DURABLE_WITHIN_S = 2.0
 
 
 class JourneySink(Protocol):
@@ -248,13 +257,31 @@ class JourneyWriter:
     A batch that fails is logged once and written again journey by journey, so one bad
     row cannot lose the others. `aclose` writes everything queued before it returns;
     a journey saved after that is written at once, on its own.
+
+    With `durable_within_s` > 0, `save` then waits until the journey's batch is
+    committed, for at most that long: the runner saves before handing the call back, so
+    what Asterisk routes is on disk. A wait that runs out is logged once; from then on
+    `save` only queues, until the writer has written everything queued (logged once too):
+    during a database outage callers are not delayed at all, and their journeys are kept
+    in memory (lost if the process dies then: the price of not holding callers).
     """
 
-    def __init__(self, store: JourneyStore, *, max_pending: int = 10_000, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        store: JourneyStore,
+        *,
+        max_pending: int = 10_000,
+        max_batch: int = 500,
+        durable_within_s: float = 0.0,
+    ) -> None:
         self._store = store
         self._max_pending = max_pending
         self._max_batch = max_batch
+        self._durable_within_s = durable_within_s
+        self._late = False  # a wait for a commit ran out; not waiting until caught up
         self._pending: deque[Entry] = deque()
+        # Set once its journey's batch is written (or failed for good); same order.
+        self._written: deque[asyncio.Future[None]] = deque()
         self._wake = asyncio.Event()  # set while something is pending or closing
         self._room = asyncio.Event()  # set while fewer than max_pending are pending
         self._room.set()
@@ -287,14 +314,31 @@ class JourneyWriter:
                 # The call is over either way; its journey still goes in, one over the bound.
                 self._enqueue(entry)
                 raise
-        self._enqueue(entry)
+        written = self._enqueue(entry)
+        if self._durable_within_s <= 0 or self._late:
+            return
+        try:
+            async with asyncio.timeout(self._durable_within_s):
+                # Shielded: a cancelled caller leaves its journey queued, not unwritten.
+                await asyncio.shield(written)
+        except TimeoutError:
+            if not self._late:
+                self._late = True
+                log.warning(
+                    "journeys are not committed within %gs: calls are handed back without "
+                    "waiting for the database until the writer catches up",
+                    self._durable_within_s,
+                )
 
-    def _enqueue(self, entry: Entry) -> None:
+    def _enqueue(self, entry: Entry) -> asyncio.Future[None]:
+        written = asyncio.get_running_loop().create_future()
         self._pending.append(entry)
+        self._written.append(written)
         self._idle.clear()
         self._wake.set()
         if self._task is None:
             self.start()
+        return written
 
     async def flush(self) -> None:
         """Wait until every journey queued so far is written."""
@@ -323,6 +367,9 @@ class JourneyWriter:
         while True:
             if not self._pending:
                 self._idle.set()
+                if self._late:
+                    self._late = False
+                    log.info("journeys are committed in time again: calls wait for their commit")
                 if self._closed:
                     return
                 self._wake.clear()
@@ -331,6 +378,16 @@ class JourneyWriter:
             await self._write(self._take())
 
     async def _write(self, batch: list[Entry]) -> None:
+        try:
+            await self._write_batch(batch)
+        finally:
+            # Written, or failed for good (logged): either way nobody waits any longer.
+            for _ in batch:
+                written = self._written.popleft()
+                if not written.done():
+                    written.set_result(None)
+
+    async def _write_batch(self, batch: list[Entry]) -> None:
         try:
             await self._store.write(batch)
             return

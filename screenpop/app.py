@@ -169,6 +169,7 @@ def create_app(
 async def _hub_tasks(app: web.Application) -> AsyncIterator[None]:
     hub = app[HUB]
     await hub.refresh_accounts()
+    await hub.start()  # the pops and counts of before a restart, before any agent connects
     tasks = [asyncio.create_task(coro, name=name) for name, coro in (
         ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
         ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()))]

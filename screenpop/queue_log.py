@@ -50,8 +50,9 @@ def stamp(at: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
-def queue_event(event: CallEventLike,
-                resolve: Callable[[str], AgentRef | None]) -> QueueEventRecord | None:
+def queue_event(
+    event: CallEventLike, resolve: Callable[[str], AgentRef | None]
+) -> QueueEventRecord | None:
     """The row an event makes, or None (not a queue event, or no usable time)."""
     kind: QueueEventKind | None
     reason: str | None = None
@@ -68,9 +69,15 @@ def queue_event(event: CallEventLike,
         return None
     interface = str(data.get("interface") or "")
     agent = resolve(normalise_interface(interface)) if interface else None
-    return QueueEventRecord(event.call_id, kind, at, queue=str(data.get("queue") or ""),
-                            interface=interface, agent_id=None if agent is None else agent.id,
-                            reason=reason)
+    return QueueEventRecord(
+        event.call_id,
+        kind,
+        at,
+        queue=str(data.get("queue") or ""),
+        interface=interface,
+        agent_id=None if agent is None else agent.id,
+        reason=reason,
+    )
 
 
 def withdrawal(change: PopChange) -> QueueEventRecord | None:
@@ -81,7 +88,12 @@ def withdrawal(change: PopChange) -> QueueEventRecord | None:
     at = stamp(str(view.get("since") or ""))
     if at is None:
         return None
-    return QueueEventRecord(str(view["call_id"]), "withdrawn", at,
-                            queue=str(view.get("queue") or ""),
-                            interface=str(view.get("interface") or ""),
-                            agent_id=change.agent_id, reason=view.get("reason"))
+    return QueueEventRecord(
+        str(view["call_id"]),
+        "withdrawn",
+        at,
+        queue=str(view.get("queue") or ""),
+        interface=str(view.get("interface") or ""),
+        agent_id=change.agent_id,
+        reason=view.get("reason"),
+    )

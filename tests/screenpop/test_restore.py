@@ -46,12 +46,15 @@ async def written(desk: Desk) -> None:
     await desk.hub.history.drained()
 
 
-async def dispose(desk: Desk, session: Any, call: str, code: str = "resolved",
-                  notes: str = "") -> tuple[int, dict[str, Any]]:
+async def dispose(
+    desk: Desk, session: Any, call: str, code: str = "resolved", notes: str = ""
+) -> tuple[int, dict[str, Any]]:
     token = await desk.csrf(session)
-    async with session.post(f"{desk.url}/api/v1/calls/{call}/disposition",
-                            json={"disposition": code, "notes": notes},
-                            headers={"X-CSRF-Token": token}) as response:
+    async with session.post(
+        f"{desk.url}/api/v1/calls/{call}/disposition",
+        json={"disposition": code, "notes": notes},
+        headers={"X-CSRF-Token": token},
+    ) as response:
         return response.status, await response.json()
 
 
@@ -69,7 +72,8 @@ async def pops_after_reset(tab: Tab) -> dict[str, dict[str, Any]]:
 
 
 async def test_a_live_pop_comes_back_on_a_new_instance_and_its_disposition_is_accepted(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as first:
         call = first.next_call_id()
         async with await first.logged_in("alice") as alice:
@@ -79,32 +83,49 @@ async def test_a_live_pop_comes_back_on_a_new_instance_and_its_disposition_is_ac
             await first.answer(call, "alice")
             await tab.until_type("pop.accepted", call)
             await tab.send(type="notes", call_id=call, notes="asked about the March invoice")
-            await tab.until(lambda f: f["type"] == "pop.updated"
-                            and f["pop"]["notes"] == "asked about the March invoice")
+            await tab.until(
+                lambda f: (
+                    f["type"] == "pop.updated"
+                    and f["pop"]["notes"] == "asked about the March invoice"
+                )
+            )
         await written(first)
     async with instance(tmp_path, engine) as second, await second.logged_in("alice") as alice:
         tab = await open_tab(alice, second.url, since=12, epoch="an-old-epoch")
         pops = await pops_after_reset(tab)
         assert list(pops) == [call]
-        assert (pops[call]["type"], pops[call]["state"], pops[call]["queue"],
-                pops[call]["notes"]) == ("pop.accepted", "accepted", "billing",
-                                          "asked about the March invoice")
+        assert (
+            pops[call]["type"],
+            pops[call]["state"],
+            pops[call]["queue"],
+            pops[call]["notes"],
+        ) == ("pop.accepted", "accepted", "billing", "asked about the March invoice")
         # the payload is read again: caller and journey of a call this instance never saw
         payload = pops[call]["payload"]
         if payload.get("status") != "complete":  # the reset came before the CRM answered
-            payload = (await tab.until(lambda f: f["type"] == "pop.updated" and f["pop"][
-                "payload"].get("status") == "complete"))["pop"]["payload"]
+            payload = (
+                await tab.until(
+                    lambda f: (
+                        f["type"] == "pop.updated"
+                        and f["pop"]["payload"].get("status") == "complete"
+                    )
+                )
+            )["pop"]["payload"]
         assert payload["caller"]["number"] == "+15551234100", payload
         status, body = await dispose(second, alice, call)
         assert (status, body["ok"]) == (200, True)
         await second.complete(call, "alice")
-        done = await tab.until(lambda f: f.get("pop", {}).get("call_id") == call
-                               and f["type"] in ("pop.done", "pop.wrapup"))
+        done = await tab.until(
+            lambda f: (
+                f.get("pop", {}).get("call_id") == call and f["type"] in ("pop.done", "pop.wrapup")
+            )
+        )
         assert done["type"] == "pop.done"  # disposed during the call: nothing left to wrap up
 
 
 async def test_a_wrapup_pop_comes_back_and_the_disposition_closes_it(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as first:
         call = first.next_call_id()
         await first.ivr(call, number="+15551234101")
@@ -120,12 +141,15 @@ async def test_a_wrapup_pop_comes_back_and_the_disposition_closes_it(
         status, _ = await dispose(second, bob, call, "callback", notes="call back Monday")
         assert status == 200
         done = await tab.until_type("pop.done", call)
-        assert (done["pop"]["disposition"], done["pop"]["notes"]) == ("callback",
-                                                                      "call back Monday")
+        assert (done["pop"]["disposition"], done["pop"]["notes"]) == (
+            "callback",
+            "call back Monday",
+        )
 
 
 async def test_pops_that_ended_before_the_restart_stay_ended(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as first:
         done, lost = first.next_call_id(), first.next_call_id()
         await first.ivr(done, number="+15551234102")
@@ -136,8 +160,9 @@ async def test_pops_that_ended_before_the_restart_stay_ended(
             assert (await dispose(first, alice, done))[0] == 200
         await first.ivr(lost, number="+15551234103")
         await first.ring(lost, "alice")
-        await first.publish("agent.ring_no_answer", lost, queue="billing",
-                            interface="PJSIP/101", ring_ms=15000)
+        await first.publish(
+            "agent.ring_no_answer", lost, queue="billing", interface="PJSIP/101", ring_ms=15000
+        )
         await written(first)
     async with instance(tmp_path, engine) as second, await second.logged_in("alice") as alice:
         tab = await open_tab(alice, second.url)
@@ -147,7 +172,8 @@ async def test_pops_that_ended_before_the_restart_stay_ended(
 
 
 async def test_the_wallboard_totals_and_waiting_calls_survive_a_restart(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as first:
         answered = [first.next_call_id() for _ in range(2)]
         abandoned, waiting = first.next_call_id(), first.next_call_id()
@@ -167,8 +193,10 @@ async def test_the_wallboard_totals_and_waiting_calls_survive_a_restart(
     assert before["totals"]["handled"] == 2 and before["totals"]["abandoned"] == 1
     for key in ("handled", "abandoned", "waiting", "talking"):
         assert after["totals"][key] == before["totals"][key], key
-    assert [(q["queue"], [c["call_id"] for c in q["calls"]], q["calls"][0]["caller"])
-            for q in after["queues"]] == [("sales", [waiting], "+15551234211")]
+    assert [
+        (q["queue"], [c["call_id"] for c in q["calls"]], q["calls"][0]["caller"])
+        for q in after["queues"]
+    ] == [("sales", [waiting], "+15551234211")]
     agents = {a["name"]: (a["state"], a["call_id"]) for a in after["agents"]}
     assert agents["alice"] == ("on_call", answered[1])
     assert agents["bob"] == ("on_call", answered[0])
@@ -176,21 +204,26 @@ async def test_the_wallboard_totals_and_waiting_calls_survive_a_restart(
 
 async def stored_events(engine: AsyncEngine, call: str) -> list[tuple[str, str, str | None]]:
     async with engine.connect() as conn:
-        rows = (await conn.execute(
-            select(queue_events.c.kind, queue_events.c.interface, queue_events.c.reason)
-            .where(queue_events.c.call_id == call)
-            .order_by(queue_events.c.at, queue_events.c.id))).all()
+        rows = (
+            await conn.execute(
+                select(queue_events.c.kind, queue_events.c.interface, queue_events.c.reason)
+                .where(queue_events.c.call_id == call)
+                .order_by(queue_events.c.at, queue_events.c.id)
+            )
+        ).all()
     return [(r.kind, r.interface, r.reason) for r in rows]
 
 
 async def test_queue_events_are_rows_of_the_call_with_the_reasons(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as desk:
         call, gone = desk.next_call_id(), desk.next_call_id()
         await desk.ivr(call, number="+15551234300")
         await desk.ring(call, "bob")
-        await desk.publish("agent.ring_no_answer", call, queue="billing",
-                           interface="PJSIP/102", ring_ms=15000)
+        await desk.publish(
+            "agent.ring_no_answer", call, queue="billing", interface="PJSIP/102", ring_ms=15000
+        )
         await desk.ring(call, "alice")
         await desk.answer(call, "alice")
         await desk.complete(call, "alice")
@@ -220,19 +253,24 @@ async def test_queue_events_are_rows_of_the_call_with_the_reasons(
 
 
 async def test_two_instances_seeing_the_same_events_leave_one_row_per_event(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as first, instance(tmp_path, engine) as second:
         call = first.next_call_id()
         at = "2026-12-06T09:00:00.000Z"
         for desk in (first, second):  # what a shared bus hands both hubs
             for type_, data in (
-                    ("queue.joined", {"queue": "billing"}),
-                    ("agent.ringing", {"queue": "billing", "interface": "PJSIP/101"}),
-                    ("agent.connected", {"queue": "billing", "interface": "PJSIP/101"})):
+                ("queue.joined", {"queue": "billing"}),
+                ("agent.ringing", {"queue": "billing", "interface": "PJSIP/101"}),
+                ("agent.connected", {"queue": "billing", "interface": "PJSIP/101"}),
+            ):
                 desk.hub.handle_event(_event(type_, call, at, data))
             await written(desk)
     assert [kind for kind, _, _ in await stored_events(engine, call)] == [
-        "joined", "offered", "connected"]
+        "joined",
+        "offered",
+        "connected",
+    ]
 
 
 def _event(type_: str, call_id: str, at: str, data: dict[str, Any]) -> BusEvent:
@@ -248,14 +286,15 @@ def reconciling_query() -> str:
 
 
 async def test_the_documented_query_joins_journey_queue_events_pops_and_interaction(
-        tmp_path: Path, engine: AsyncEngine) -> None:
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
     async with instance(tmp_path, engine) as desk:
         call = desk.next_call_id()
-        await desk.ivr(call, number="+15551234400",
-                       steps=[("main_menu", "menu", "Billing", ["1"])])
+        await desk.ivr(call, number="+15551234400", steps=[("main_menu", "menu", "Billing", ["1"])])
         await desk.ring(call, "bob")
-        await desk.publish("agent.ring_no_answer", call, queue="billing",
-                           interface="PJSIP/102", ring_ms=15000)
+        await desk.publish(
+            "agent.ring_no_answer", call, queue="billing", interface="PJSIP/102", ring_ms=15000
+        )
         await desk.ring(call, "alice")
         await desk.answer(call, "alice")
         await desk.complete(call, "alice")
@@ -277,8 +316,16 @@ async def test_the_documented_query_joins_journey_queue_events_pops_and_interact
         ("hungup", None, None, None),
     ]
     # the IVR and the CRM's record on every row: one call id ties them together
-    assert {(r["caller"], r["ivr_outcome"], r["ivr_target"], r["disposed_by"],
-             r["disposition"], r["notes"]) for r in rows} == {
-        ("+15551234400", "queue", "billing", "alice", "resolved", "explained the fee")}
+    assert {
+        (
+            r["caller"],
+            r["ivr_outcome"],
+            r["ivr_target"],
+            r["disposed_by"],
+            r["disposition"],
+            r["notes"],
+        )
+        for r in rows
+    } == {("+15551234400", "queue", "billing", "alice", "resolved", "explained the fee")}
     journey = rows[0]["journey"]
     assert journey is not None and "main_menu" in str(journey)

@@ -27,8 +27,17 @@ depends_on = None
 
 BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite's rowid alias
 
-QUEUE_EVENT_KINDS = ("joined", "offered", "no_answer", "connected", "completed", "withdrawn",
-                     "abandoned", "left", "hungup")
+QUEUE_EVENT_KINDS = (
+    "joined",
+    "offered",
+    "no_answer",
+    "connected",
+    "completed",
+    "withdrawn",
+    "abandoned",
+    "left",
+    "hungup",
+)
 
 
 def upgrade() -> None:
@@ -42,16 +51,18 @@ def upgrade() -> None:
         sa.Column("interface", sa.String(128), nullable=False, server_default=""),
         sa.Column("agent_id", sa.Integer()),
         sa.Column("reason", sa.String(32)),
-        sa.UniqueConstraint("call_id", "kind", "interface", "at",
-                            name="uq_queue_events_call_id_kind_interface_at"),
-        sa.CheckConstraint("kind IN (" + ", ".join(f"'{k}'" for k in QUEUE_EVENT_KINDS) + ")",
-                           name="ck_queue_events_kind"),
+        sa.UniqueConstraint(
+            "call_id", "kind", "interface", "at", name="uq_queue_events_call_id_kind_interface_at"
+        ),
+        sa.CheckConstraint(
+            "kind IN (" + ", ".join(f"'{k}'" for k in QUEUE_EVENT_KINDS) + ")",
+            name="ck_queue_events_kind",
+        ),
     )
     op.create_index("ix_queue_events_at", "queue_events", ["at"])
     with op.batch_alter_table("pops") as batch:
         batch.add_column(sa.Column("queue", sa.String(128), nullable=False, server_default=""))
-        batch.add_column(sa.Column("interface", sa.String(128), nullable=False,
-                                   server_default=""))
+        batch.add_column(sa.Column("interface", sa.String(128), nullable=False, server_default=""))
         batch.add_column(sa.Column("notes", sa.Text(), nullable=False, server_default=""))
         batch.add_column(sa.Column("disposition", sa.String(64)))
         batch.add_column(sa.Column("reason", sa.String(32)))

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -80,6 +80,7 @@ _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
 # Pops changed longer ago than this are not shown again after a restart (a call whose
 # hang-up never reached any instance must not stay on a desk for ever).
 RESTORE_WINDOW = timedelta(hours=24)
+QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
 _RESTORED_STATE: dict[StoredPopState, PopState] = {
     "offered": PopState.OFFERED, "live": PopState.ACCEPTED, "wrapup": PopState.WRAPUP}
 class Hub:
@@ -116,6 +117,7 @@ class Hub:
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
         self._board_dirty = asyncio.Event()
+        self._queued: OrderedDict[str, None] = OrderedDict()  # calls with queue events
         self._count_day: date | None = None  # the local day the wallboard's totals count
         self._started: EventStream | None = None  # subscribed by `start`, consumed by `run`
         self.history = PopHistory(store, clock)
@@ -207,9 +209,12 @@ class Hub:
                 _iso(row.since), offers=row.offers, queue=row.queue, interface=row.interface,
                 notes=row.notes, disposition=row.disposition))
             calls.add(row.call_id)
+            self._was_queued(row.call_id)
         self.wallboard.restore(handled=day.handled, abandoned=day.abandoned,
                                waiting=[(queue, call_id, _iso(since), caller)
                                         for queue, call_id, since, caller in day.waiting])
+        for _queue, call_id, _since, _caller in day.waiting:
+            self._was_queued(call_id)
         for call_id in calls:
             if self.machine.has_call(call_id):
                 self._complete_payload(call_id)  # customer and journey again, then `updated`
@@ -232,8 +237,11 @@ class Hub:
             return
         if event.type == "queue.left":
             self._roll_day()
-        if event.type != "call.hungup" or self._in_queues(event.call_id):
+        if event.type != "call.hungup":
             self._record_queue_event(event)
+        elif event.call_id in self._queued:  # a hang-up is a queue event if it was queued
+            self._record_queue_event(event)
+            del self._queued[event.call_id]
         changes = self.machine.handle(event)
         if self.wallboard.handle(event) or changes:
             self._board_dirty.set()
@@ -249,11 +257,14 @@ class Hub:
         record = queue_event(event, self._resolve)
         if record is not None:
             self.history.record_queue_event(record)
+            self._was_queued(event.call_id)
 
-    def _in_queues(self, call_id: str) -> bool:
-        """The call was in a queue or on a desk: its hang-up is a queue event too."""
-        return self.machine.has_call(call_id) or any(
-            call_id in entries for entries in self.wallboard.waiting.values())
+    def _was_queued(self, call_id: str) -> None:
+        """The call was in a queue: its hang-up is a queue event too."""
+        if call_id not in self._queued:
+            self._queued[call_id] = None
+            if len(self._queued) > QUEUED_CALLS_REMEMBERED:
+                self._queued.popitem(last=False)
 
     def _roll_day(self) -> None:
         today = self._clock().astimezone().date()

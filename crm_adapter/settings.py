@@ -26,6 +26,7 @@ from crm_adapter.rest.template import Template, TemplateError
 
 __all__ = [
     "OPERATION_PLACEHOLDERS",
+    "READ_OPERATIONS",
     "BasicAuth",
     "BearerAuth",
     "BreakerSettings",
@@ -167,6 +168,11 @@ OPERATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
 }
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Operations that only read: repeating one changes nothing at the CRM, whatever its
+# method (a search is often a POST with the filter in the body, as HubSpot's).
+READ_OPERATIONS = frozenset(
+    {"find_by_phone", "find_by_account", "get_customer", "open_cases", "recent_interactions"}
+)
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -191,7 +197,11 @@ class Operation(_Model):
     is the list, or the one record); `id` the path of the new record's id in the
     answer to a create or log (kept, then offered to later updates as
     `{external_id}`); `idempotent` says whether a failed attempt may be repeated
-    (default: by method; a search by POST is safe to mark `true`).
+    (default: yes for the reads, `READ_OPERATIONS`, whatever their method, since a
+    search by POST changes nothing; for the others, by method).
+
+    A `json` member or `query` parameter whose name ends in `?` is optional: it is left
+    out (and named without the `?`) when a placeholder inside it has no value.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -234,9 +244,17 @@ class Operation(_Model):
 
     @property
     def is_idempotent(self) -> bool:
+        """By method alone; `may_repeat` is what the adapter asks."""
         if self.idempotent is not None:
             return self.idempotent
         return self.method in _IDEMPOTENT_METHODS
+
+    def may_repeat(self, name: str) -> bool:
+        """Whether the operation called `name` may be tried again after an attempt that
+        failed before the CRM could act: `idempotent` when given, else yes for a read."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return name in READ_OPERATIONS or self.method in _IDEMPOTENT_METHODS
 
     def templates(self) -> list[Template]:
         found = [Template.parse(self.path)]

@@ -5,8 +5,10 @@ One `ClientSession` for the adapter's life (aiohttp's advice), with explicit
 timeouts: IVR lookups get the lookup budget, everything else `timeout_s` (aiohttp's
 default of 300 s is how a slow CRM stalls a call center). Failures are mapped to the
 port's error tree here, at the edge. An attempt that failed before the CRM could
-act is repeated once, within the same time limit, and only for idempotent
-operations; the outbox (its own retries, with backoff) covers writes.
+act is repeated once, within the same time limit, for reads (a search by POST
+included) and operations marked `idempotent`; the outbox (its own retries, with
+backoff) covers writes. A refusal keeps the start of the CRM's answer (`HttpRejected`),
+so the outbox's failed entry and the log say what the CRM objected to.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ _MAX_ATTEMPTS = 2
 _MIN_RETRY_S = 0.02  # not worth a second attempt with less time than this left
 _UNAVAILABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _RETRY_STATUS = frozenset({502, 503, 504})  # the request did not reach the application
+_ANSWER_KEPT = 300  # bytes of a refusal's body kept with the refused entry
+
+
+def _shown(body: bytes) -> str:
+    """The start of a CRM's answer, as one printable line (it goes to logs and to an
+    operator's terminal: no control characters, no terminal escapes)."""
+    text = body[:_ANSWER_KEPT].decode("utf-8", "replace")
+    text = "".join(
+        ch if ch.isprintable() else " " if ch in "\r\n\t" else f"\\x{ord(ch):02x}" for ch in text
+    )
+    return " ".join(text.split())
 
 
 class HttpRejected(CrmRejected):
@@ -151,7 +164,7 @@ class RestCrm:
                 return await self._attempt(request, deadline, headers, operation)
             except _Retryable as exc:
                 left = deadline - loop.time()
-                if not op.is_idempotent or attempt >= _MAX_ATTEMPTS or left < _MIN_RETRY_S:
+                if not op.may_repeat(operation) or attempt >= _MAX_ATTEMPTS or left < _MIN_RETRY_S:
                     raise CrmUnavailable(str(exc)) from exc.__cause__
                 attempt += 1
 
@@ -180,6 +193,8 @@ class RestCrm:
                 status = response.status
                 if 200 <= status < 300:
                     body = await self._read(response, operation)
+                elif 400 <= status < 500 and status != 404:
+                    body = await response.content.read(_ANSWER_KEPT)  # why it refused
                 else:
                     body = b""
         except TimeoutError:
@@ -216,7 +231,11 @@ class RestCrm:
         if 300 <= status < 400:
             raise HttpRejected(status, f"{operation}: HTTP {status} redirect (check base_url)")
         if not 200 <= status < 300:
-            raise HttpRejected(status, f"{operation}: CRM refused with HTTP {status}")
+            answer = _shown(body)
+            raise HttpRejected(
+                status,
+                f"{operation}: CRM refused with HTTP {status}" + (f": {answer}" if answer else ""),
+            )
         if not body.strip():
             return None
         try:

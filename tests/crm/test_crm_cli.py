@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
+from crm_adapter.outbox import Outbox, enqueue
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
 
 
 @pytest.fixture
@@ -120,3 +125,55 @@ def test_a_corrupt_database_is_one_line_naming_it(tmp_path: Path) -> None:
         assert line.endswith(
             f"sqlite:///{tmp_path}/callpop.db: database unavailable: file is not a database"
         ), line
+
+
+async def _outbox_with_one_of_each(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        outbox = Outbox(engine)
+        now = outbox.now()
+        async with engine.begin() as conn:
+            for call_id in ("c1", "c2", "c3"):
+                await enqueue(conn, call_id, "log_interaction", {"call_id": call_id}, now)
+        first, second, _third = await outbox.claim()
+        await outbox.delivered(first)
+        await outbox.failed(second, "log_interaction: CRM refused with HTTP 401: bad token")
+    finally:
+        await engine.dispose()
+
+
+def test_outbox_lists_counts_and_the_refused_entries_with_the_crms_answer(
+    config: Path, tmp_path: Path
+) -> None:
+    asyncio.run(_outbox_with_one_of_each(f"sqlite:///{tmp_path}/callpop.db"))
+    result = run(config, "crm", "outbox")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("pending    1 (oldest ")
+    assert lines[1:3] == ["failed     1", "delivered  1"]
+    assert re.fullmatch(
+        r"  c2:1  log_interaction  \S+ \S+Z  1 attempts  "
+        r"log_interaction: CRM refused with HTTP 401: bad token",
+        lines[5],
+    )
+    assert lines[-1] == "once the cause is fixed: callpop crm outbox retry --failed"
+
+
+def test_outbox_retry_requeues_the_failed_ones_only_when_asked(
+    config: Path, tmp_path: Path
+) -> None:
+    asyncio.run(_outbox_with_one_of_each(f"sqlite:///{tmp_path}/callpop.db"))
+    plain = run(config, "crm", "outbox", "retry")
+    assert plain.exit_code == 0
+    # c3's claim lease still runs: a relay may be sending it, so it is left alone.
+    assert plain.stdout.splitlines() == [
+        "0 write-backs due now; a running callpop serve sends them within 5 s",
+        "1 refused ones left as they are (add --failed to requeue them)",
+    ]
+    failed = run(config, "crm", "outbox", "retry", "--failed")
+    assert failed.stdout.splitlines() == [
+        "1 write-backs due now, 1 of them refused before; a running callpop serve sends them "
+        "within 5 s"
+    ]
+    assert run(config, "crm", "outbox").stdout.splitlines()[:3][1] == "failed     0"

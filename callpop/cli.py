@@ -20,6 +20,7 @@ from callpop.commands import diff as diff_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
+from callpop.commands import prompts as prompts_cmd
 from callpop.commands import reload as reload_cmd
 from callpop.commands import report as report_cmd
 from callpop.commands import serve as serve_cmd
@@ -82,6 +83,7 @@ cli.add_command(db_cmd.command)
 cli.add_command(crm_cmd.command)
 cli.add_command(init_cmd.command)
 cli.add_command(demo_cmd.command)
+cli.add_command(prompts_cmd.command)
 cli.add_command(diff_cmd.command)
 cli.add_command(report_cmd.command)
 cli.add_command(reload_cmd.command)

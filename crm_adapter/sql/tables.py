@@ -47,6 +47,7 @@ __all__ = [
     "outbox",
     "pops",
     "queue_events",
+    "session_revocations",
 ]
 
 metadata = MetaData(
@@ -293,4 +294,14 @@ queue_events = Table(
         name="kind",
     ),
     Index(None, "at"),
+)
+
+# Logged-out web sessions, until they would have expired anyway (screenpop.auth).
+session_revocations = Table(
+    "session_revocations",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("revoked_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "revoked_at"),
 )

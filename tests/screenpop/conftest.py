@@ -202,12 +202,13 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | None = None,
                     heartbeat_s: float = 20.0,
                     web_origins: tuple[str, ...] = (CRM_ORIGIN,),
-                    crm: CrmAdapter | None = None,
+                    crm: CrmAdapter | None = None, passwords: Passwords | None = None,
+                    settings: Mapping[str, Any] | None = None,
                     engine: AsyncEngine | None = None) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
-    database of agents and journeys). `engine`: a migrated database of the caller's
-    (another desk's: two instances on one database), left open at the end; agents
-    already there are kept."""
+    database of agents and journeys); `settings` are more `Config` keys. `engine`: a
+    migrated database of the caller's (another desk's: two instances on one database),
+    left open at the end; agents already there are kept."""
     own_engine = engine is None
     if engine is None:
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
@@ -215,10 +216,11 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
     dialplan = tmp_path / "dialplan"
     config = Config(dialplan=dialplan if dialplan.exists() else write_dialplan(dialplan),
                     web_origins=web_origins,
-                    crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300))
+                    crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
+                    **(settings or {}))
     sql_crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)
-    passwords = Passwords(CHEAP_HASHER)
+    passwords = passwords or Passwords(CHEAP_HASHER)
     accounts = {}
     for name, (interface, role) in (agents or {
             "alice": ("PJSIP/101", "agent"), "bob": ("PJSIP/102", "agent"),

@@ -1,7 +1,7 @@
 """Queue events and what a pop needs to be rebuilt after a restart.
 
-Revision ID: 0004_queue_events
-Revises: 0003_journey_stats
+Revision ID: 0005_queue_events
+Revises: 0004_session_revocations
 Create Date: 2026-12-06
 
 `queue_events`: one row per thing that happened to a call in a queue (joined, offered to
@@ -20,8 +20,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_queue_events"
-down_revision = "0003_journey_stats"
+revision = "0005_queue_events"
+down_revision = "0004_session_revocations"
 branch_labels = None
 depends_on = None
 

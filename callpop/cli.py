@@ -16,6 +16,7 @@ from callpop.commands import asterisk_config as asterisk_config_cmd
 from callpop.commands import crm as crm_cmd
 from callpop.commands import db as db_cmd
 from callpop.commands import demo as demo_cmd
+from callpop.commands import diff as diff_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
@@ -48,6 +49,7 @@ cli.add_command(db_cmd.command)
 cli.add_command(crm_cmd.command)
 cli.add_command(init_cmd.command)
 cli.add_command(demo_cmd.command)
+cli.add_command(diff_cmd.command)
 
 
 def main() -> None:

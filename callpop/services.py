@@ -51,13 +51,6 @@ class IvrServices:
         self._errors = metrics.ivr_errors.labels(driver)
         self._ended: dict[str, Any] = {}
         self._lookup_seconds: dict[LookupStatus, Any] = {}
-        # An in-process bus takes an event synchronously: the runner then publishes a
-        # call's ~10 events without three coroutines and a `CallEvent` each (ivr/ports.py,
-        # `PublishFields`; None means "await `publish`").
-        self._bus_fields: Callable[[str, str, str, Mapping[str, Any]], object] | None = getattr(
-            bus, "publish_fields", None)
-        self.publish_fields: Callable[[str, str, str, Mapping[str, Any]], None] | None = (
-            self._publish_fields if self._bus_fields is not None else None)
         # Told each call id the IVR starts: the AMI triggers match a Dial outside a
         # queue to our call by it when manager.conf lacks `channelvars`.
         self.on_call_started: list[Callable[[str], None]] = []
@@ -87,14 +80,15 @@ class IvrServices:
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
 
-    def _count(self, kind: str, call_id: str, data: Mapping[str, Any]) -> None:
+    def _count(self, event: CallEvent) -> None:
+        kind = event.type
         if kind == "ivr.started":
             self._in_ivr.inc()
             for hook in self.on_call_started:
-                hook(call_id)
+                hook(event.call_id)
         elif kind == "ivr.ended":
             self._in_ivr.dec()
-            outcome = str(data.get("outcome") or "unknown")
+            outcome = str(event.data.get("outcome") or "unknown")
             counter = self._ended.get(outcome)
             if counter is None:
                 counter = self._ended[outcome] = self._metrics.calls.labels(self.driver, outcome)
@@ -102,20 +96,13 @@ class IvrServices:
             if outcome == "error":
                 self._errors.inc()
 
-    async def publish(self, event: CallEvent) -> None:
-        self._count(event.type, event.call_id, event.data)
+    def publish(self, event: CallEvent) -> None:
+        self._count(event)
         try:
-            await self._bus.publish(event)
+            self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
             log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
-
-    def _publish_fields(self, kind: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:
-        self._count(kind, call_id, data)
-        try:
-            self._bus_fields(kind, call_id, at, data)  # type: ignore[misc]
-        except BusClosed:
-            log.info("bus closed; dropped %s", kind, extra={"fields": {"call_id": call_id}})
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self._journeys is None:

@@ -7,7 +7,7 @@ driver; each driver implements `Channel` for its protocol and nothing else of th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -15,7 +15,7 @@ from ivr.actions import Collect, Play, Spoken
 from ivr.events import DigitsEntered, LookupFinished
 from ivr.journey import Journey
 
-__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone", "PublishFields"]
+__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
 
 
 class ChannelGone(Exception):
@@ -40,13 +40,6 @@ class CallEvent:
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
-PublishFields = Callable[[str, str, str, Mapping[str, Any]], None]
-"""`publish_fields(type, call_id, at, data)`: `publish` of the `CallEvent` these fields
-make, synchronously and without building one. Optional on a `CallServices` (an attribute
-that is None or absent means "await `publish`"): `callpop`'s services offer it when the
-bus is in-process, and the runner then uses it for every event."""
-
-
 class CallServices(Protocol):
     """Everything a running IVR call needs besides its channel."""
 
@@ -57,8 +50,10 @@ class CallServices(Protocol):
         (a slow or failed CRM is `LookupStatus.UNAVAILABLE`)."""
         ...
 
-    async def publish(self, event: CallEvent) -> None:
-        """Hand a call event to the pop bus; must not block the caller."""
+    def publish(self, event: CallEvent) -> None:
+        """Hand a call event to the pop bus: synchronous, never waits and never raises
+        (a bus that cannot take it now buffers or drops it and says so in its logs and
+        metrics; the caller is served whatever happens to the bus)."""
         ...
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:

@@ -47,7 +47,7 @@ from ivr.events import (
 )
 from ivr.journey import Journey
 from ivr.outcome import error_variables
-from ivr.ports import CallEvent, CallServices, Channel, ChannelGone, PublishFields
+from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
 from ivr.session import Session
 
 __all__ = ["CLEANUP_TIMEOUT_S", "CallInfo", "Clock", "SystemClock", "run_call"]
@@ -116,8 +116,7 @@ class _CallRun:
     # One per held call: slots, not an instance dict.
     __slots__ = (
         "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
-        "publish_fields", "services", "session", "stamp_last", "stamp_ms", "start_ms",
-        "start_us", "start_wall",
+        "services", "session", "stamp_last", "stamp_ms", "start_ms", "start_us", "start_wall",
     )  # fmt: skip
 
     def __init__(
@@ -143,10 +142,6 @@ class _CallRun:
         self.stamp_last = ""
         self.publish_failed = False
         self.handed_back = False
-        # Services whose bus takes an event synchronously (callpop's, in-process) offer
-        # `publish_fields` (ivr.ports.PublishFields): a call's ~10 events then cost no
-        # coroutine and no CallEvent each.
-        self.publish_fields: PublishFields | None = getattr(services, "publish_fields", None)
 
     def at_ms(self) -> int:
         return max(0, self.monotonic_ms() - self.start_ms)
@@ -166,33 +161,21 @@ class _CallRun:
         self.stamp_last = stamp = f"{prefix}.{micro // 1000:03d}Z"
         return stamp
 
-    async def publish(self, kind: str, data: Mapping[str, Any]) -> None:
-        if self.publish_fields is not None:
-            self.publish_now(kind, data)
-            return
+    def publish(self, kind: str, data: Mapping[str, Any]) -> None:
+        """Hand a call event to the services: synchronous and never waits (ivr/ports.py).
+        The services promise not to raise; should a bug make them, the caller is still
+        served and one line per call is logged."""
         try:
-            await self.services.publish(CallEvent(kind, self.call.call_id, self.stamp(), data))
+            self.services.publish(CallEvent(kind, self.call.call_id, self.stamp(), data))
         except Exception:
-            self.publish_error(kind)
-
-    def publish_now(self, kind: str, data: Mapping[str, Any]) -> None:
-        """`publish` through `publish_fields` (which must not be None)."""
-        try:
-            self.publish_fields(kind, self.call.call_id, self.stamp(), data)  # type: ignore[misc]
-        except Exception:
-            self.publish_error(kind)
-
-    def publish_error(self, kind: str) -> None:
-        """Log a failed publish (inside its `except`), once per call: the pop bus must
-        never cost a caller the IVR, and one log line per call is enough."""
-        if not self.publish_failed:
-            self.publish_failed = True
-            log.exception("call %r: publishing %s failed", self.call.call_id, kind)
+            if not self.publish_failed:
+                self.publish_failed = True
+                log.exception("call %r: publishing %s failed", self.call.call_id, kind)
 
     # --- the loop -------------------------------------------------------------------------
 
     async def run(self) -> Journey | None:
-        await self.publish(
+        self.publish(
             "ivr.started",
             {
                 "flow": self.session.flow_id,
@@ -243,20 +226,12 @@ class _CallRun:
         """Carry out one answer's actions; the last one waits (its answer is returned)
         or is final (`_Finished` is raised once it is done)."""
         # Exact types first (the actions are final dataclasses; `is` costs a fraction of
-        # `isinstance`), entering a node, the commonest, without an await when the bus
-        # takes events synchronously.
-        publish_fields = self.publish_fields
-        call_id = self.call.call_id
+        # `isinstance`), entering a node, the commonest, first.
         for action in actions:
             if type(action) is EnterNode:
-                data = {"node": action.node, "kind": action.kind, "flow": action.flow}
-                if publish_fields is not None:
-                    try:
-                        publish_fields("ivr.node", call_id, self.stamp(), data)
-                    except Exception:
-                        self.publish_error("ivr.node")
-                else:
-                    await self.publish("ivr.node", data)
+                self.publish(
+                    "ivr.node", {"node": action.node, "kind": action.kind, "flow": action.flow}
+                )
             elif type(action) is Collect:
                 entered = await self.channel.collect(action)
                 # This loop owns the call's clock: the channel's stamp is not the call's.
@@ -323,7 +298,7 @@ class _CallRun:
             await self.services.save_journey(journey, data)
         except Exception:
             log.exception("call %r: saving the journey failed", self.call.call_id)
-        await self.publish(
+        self.publish(
             "ivr.ended",
             {
                 "outcome": outcome.type if outcome is not None else "error",

@@ -5,8 +5,8 @@ Drivers and the AMI listener publish `ivr.ports.CallEvent`s; the bus stamps each
 `BusEvent` to every subscriber (the websocket hub, the wallboard). A reconnecting
 browser says the last `seq` it saw and gets what it missed from the bus's retention.
 
-`PopBus` is the seam: `InProcessBus` serves one machine; a Redis pub/sub bus (later)
-implements the same Protocol for several callpop instances.
+`PopBus` is the seam: `InProcessBus` serves one machine; `screenpop.redis_bus.RedisBus`
+(a Redis stream) implements the same Protocol for several callpop instances.
 
 Publishing never waits on a subscriber: each one has a bounded queue, and one that
 falls behind is cut off and told so (`SubscriberOverflow`) rather than slowing the
@@ -126,14 +126,17 @@ class PopBus(Protocol):
         """The newest seq published (0 before the first event)."""
         ...
 
-    async def publish(self, event: CallEvent) -> BusEvent:
-        """Number the event and deliver it to every subscriber; never waits on one."""
+    def publish(self, event: CallEvent) -> None:
+        """Number the event and deliver it to every subscriber. Synchronous: it never
+        waits (on a subscriber, on Redis) and raises nothing but `BusClosed`; a bus that
+        cannot deliver now keeps the event in a bounded buffer or drops it, counted."""
         ...
 
     def subscribe(self, since_seq: int | None = None) -> EventStream:
         """Events after `since_seq` from the retention, then live ones; `None`: live only.
 
-        Raises `ReplayGap` if the retention no longer covers `since_seq`.
+        `ReplayGap` if the retention no longer covers `since_seq`: raised here or by the
+        stream's first step (a bus that must ask a server first), never later.
         """
         ...
 
@@ -271,18 +274,11 @@ class InProcessBus:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
-    def publish_nowait(self, event: CallEvent) -> BusEvent:
-        """`publish` for callers without a loop at hand: the same, synchronously."""
-        return self.publish_fields(event.type, event.call_id, event.at, event.data)
-
-    def publish_fields(self, type_: str, call_id: str, at: str,
-                       data: Mapping[str, Any]) -> BusEvent:
-        """`publish_nowait` of the event these fields make, without building a
-        `CallEvent` first (a runner publishes ~10 per call)."""
+    def publish(self, event: CallEvent) -> None:
         if self._closed:
             raise BusClosed("publish on a closed bus")
         self._seq += 1
-        out = BusEvent(self._seq, type_, call_id, at, data)
+        out = BusEvent(self._seq, event.type, event.call_id, event.at, event.data)
         self._events.append(out)
         now = self._clock()
         self._times.append(now)
@@ -305,10 +301,6 @@ class InProcessBus:
         if dropped is not None:
             for sub in dropped:
                 del self._subscribers[sub]
-        return out
-
-    async def publish(self, event: CallEvent) -> BusEvent:
-        return self.publish_nowait(event)
 
     def subscribe(self, since_seq: int | None = None) -> Subscription:
         if self._closed:

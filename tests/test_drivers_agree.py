@@ -117,7 +117,7 @@ class Services:
     async def lookup(self, by: Literal["phone", "account"], value: str, *, at_ms: int) -> LookupFinished:
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
 
-    async def publish(self, event: CallEvent) -> None:
+    def publish(self, event: CallEvent) -> None:
         self.events.append(event)
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:

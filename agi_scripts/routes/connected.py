@@ -11,9 +11,7 @@ all three are unset: queue-connected-agi-without-setinterfacevar.txt).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Final
 
 from agi_scripts.server import AgiRequest, Route
 from ivr import variables as v
@@ -24,10 +22,6 @@ from ivr.runner import Clock, SystemClock
 __all__ = ["ConnectedHandler", "connected_route"]
 
 log = logging.getLogger(__name__)
-
-# The bus is in-process and must not block the caller; past this, the pop is dropped.
-PUBLISH_WITHIN_S: Final = 1.0
-
 
 class ConnectedHandler:
     def __init__(self, services: CallServices, *, clock: Clock | None = None) -> None:
@@ -56,11 +50,7 @@ class ConnectedHandler:
         if hold and hold.isdigit():
             data["hold_s"] = int(hold)
         event = CallEvent("agent.connected", call_id, iso_utc(self.clock.now()), data)
-        try:
-            async with asyncio.timeout(PUBLISH_WITHIN_S):
-                await self.services.publish(event)
-        except Exception:
-            request.log.exception("publishing agent.connected for call %r failed", call_id)
+        self.services.publish(event)
 
 
 def connected_route(

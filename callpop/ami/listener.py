@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from callpop.ami.client import AMIClient, AMIError
@@ -30,7 +30,8 @@ __all__ = ["AMIListener", "LeasedListener", "Publish"]
 
 log = logging.getLogger("callpop.ami")
 
-Publish = Callable[[CallEvent], Awaitable[object]]
+Publish = Callable[[CallEvent], None]
+"""`PopBus.publish`: synchronous, never waits (docs/contracts.md)."""
 
 # Queue events are class `agent`, Dial and Hangup class `call`: asking for those two
 # spares us the dialplan class (dozens of VarSet/Newexten per call).
@@ -104,7 +105,7 @@ class AMIListener:
         # Triggers are pure and fast; publish is the bus's, which never waits on a
         # subscriber: an AgentCalled is on the bus before the next event is read.
         for event in self.triggers.feed(msg, now=self._clock()):
-            await self._publish(event)
+            self._publish(event)
             self.published += 1
 
     async def _resync(self) -> None:

@@ -58,7 +58,7 @@ class MemoryServices:
             return LookupFinished(LookupStatus.FOUND, at_ms, customer, 1)
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
 
-    async def publish(self, event: CallEvent) -> None:
+    def publish(self, event: CallEvent) -> None:
         self.events.append(event)
         if event.type == "ivr.started":
             self.started.set()

@@ -146,7 +146,7 @@ async def test_metrics_count_pops_offered_to_agents_and_their_latency(
     record = await call_fastagi("127.0.0.1", agi_port, _billing_call(7))
     call_id = record.variables["CALLPOP_CALL_ID"]
     # What the AMI listener publishes on AgentCalled.
-    await server.app[BUS_KEY].publish(
+    server.app[BUS_KEY].publish(
         CallEvent("agent.ringing", call_id, datetime.now(UTC).isoformat(timespec="milliseconds"),
                   {"queue": "billing", "interface": "PJSIP/101", "member_name": "alice"})
     )

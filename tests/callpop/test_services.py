@@ -7,7 +7,7 @@ from callpop.services import IvrServices
 from crm_adapter.port import CustomerDraft, InMemoryCrm
 from ivr.events import LookupStatus
 from ivr.ports import CallEvent
-from screenpop.bus import BusEvent, InProcessBus
+from screenpop.bus import InProcessBus
 
 
 def services(bus: object, metrics: Metrics | None = None) -> IvrServices:
@@ -19,67 +19,34 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels)
 
 
-def test_an_in_process_bus_takes_call_events_synchronously_and_they_are_counted() -> None:
+def event(kind: str, call_id: str = "c1", **data: object) -> CallEvent:
+    return CallEvent(kind, call_id, "2024-06-03T12:00:00.000Z", data)
+
+
+async def test_call_events_go_to_the_bus_synchronously_and_are_counted() -> None:
     bus, metrics = InProcessBus(), Metrics()
     svc = services(bus, metrics)
     started: list[str] = []
     svc.on_call_started.append(started.append)
-    assert svc.publish_fields is not None
-    svc.publish_fields("ivr.started", "c1", "2024-06-03T12:00:00.000Z", {})
+    svc.publish(event("ivr.started", flow="main"))
     assert bus.last_seq == 1 and started == ["c1"]
     assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 1
-    svc.publish_fields("ivr.ended", "c1", "2024-06-03T12:00:01.000Z", {"outcome": "queue"})
-    assert bus.last_seq == 2
+    svc.publish(event("ivr.ended", outcome="error"))
+    assert [e.as_dict() for e in await bus.replay(0)] == [
+        {"seq": 1, "type": "ivr.started", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
+         "data": {"flow": "main"}},
+        {"seq": 2, "type": "ivr.ended", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
+         "data": {"outcome": "error"}}]
     assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 0
-    assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="queue") == 1
+    assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="error") == 1
+    assert sample(metrics, "callpop_ivr_errors_total", driver="fastagi") == 1
 
 
 def test_a_closed_bus_drops_the_event_and_the_call_goes_on() -> None:
     bus = InProcessBus()
     svc = services(bus)
     bus.close()
-    assert svc.publish_fields is not None
-    svc.publish_fields("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {})
-
-
-async def test_publishing_the_fields_of_an_event_is_publishing_the_event() -> None:
-    bus, metrics = InProcessBus(), Metrics()
-    svc = services(bus, metrics)
-    started: list[str] = []
-    svc.on_call_started.append(started.append)
-    assert svc.publish_fields is not None
-    svc.publish_fields("ivr.started", "c1", "2024-06-03T12:00:00.000Z", {"flow": "main"})
-    svc.publish_fields("ivr.ended", "c1", "2024-06-03T12:00:01.000Z", {"outcome": "error"})
-    assert [e.as_dict() for e in await bus.replay(0)] == [
-        {"seq": 1, "type": "ivr.started", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
-         "data": {"flow": "main"}},
-        {"seq": 2, "type": "ivr.ended", "call_id": "c1", "at": "2024-06-03T12:00:01.000Z",
-         "data": {"outcome": "error"}}]
-    assert started == ["c1"]
-    assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 0
-    assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="error") == 1
-    assert sample(metrics, "callpop_ivr_errors_total", driver="fastagi") == 1
-    bus.close()
-    svc.publish_fields("ivr.node", "c2", "2024-06-03T12:00:02.000Z", {})  # dropped, no raise
-
-
-class AsyncOnlyBus:
-    """A bus that can only be awaited (one across processes would be)."""
-
-    def __init__(self) -> None:
-        self.events: list[CallEvent] = []
-
-    async def publish(self, event: CallEvent) -> BusEvent:
-        self.events.append(event)
-        return BusEvent(len(self.events), event.type, event.call_id, event.at, event.data)
-
-
-async def test_a_bus_that_must_be_awaited_offers_no_synchronous_publish() -> None:
-    bus = AsyncOnlyBus()
-    svc = services(bus)
-    assert svc.publish_fields is None
-    await svc.publish(CallEvent("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {}))
-    assert [e.type for e in bus.events] == ["ivr.node"]
+    svc.publish(event("ivr.node"))  # dropped, no raise
 
 
 async def test_lookups_are_timed_by_their_result() -> None:

@@ -117,7 +117,7 @@ class FakeServices:
             return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
         return LookupFinished(LookupStatus.FOUND, at_ms, self.customer, 1)
 
-    async def publish(self, event: CallEvent) -> None:
+    def publish(self, event: CallEvent) -> None:
         if self.publish_fails:
             raise ConnectionError("bus down")
         self.events.append(event)
@@ -339,46 +339,3 @@ async def test_cancellation_sends_the_caller_on_saves_the_journey_and_is_re_rais
     assert len(services.journeys) == 1
     outcome = services.journeys[0].outcome
     assert outcome is not None and (outcome.type, outcome.reason) == ("error", "cancelled")
-
-
-@dataclass
-class SyncBusServices(FakeServices):
-    """Services whose bus takes events synchronously (`publish_fields`), as callpop's
-    in-process bus does; `publish` must then not be needed."""
-
-    awaited: int = 0
-
-    def publish_fields(self, type_: str, call_id: str, at: str, data: Mapping[str, Any]) -> None:
-        if self.publish_fails:
-            raise ConnectionError("bus down")
-        self.events.append(CallEvent(type_, call_id, at, data))
-
-    async def publish(self, event: CallEvent) -> None:
-        self.awaited += 1
-        await super().publish(event)
-
-
-async def run_sync_bus(script: list[Answer], **services: Any) -> tuple[Journey | None, SyncBusServices]:
-    clock = FakeClock()
-    fake = SyncBusServices(**services)
-    journey = await run_call(Session({"main": HOTLINE}), FakeChannel(clock, script), fake, CALL,
-                             clock=clock)
-    return journey, fake
-
-
-@pytest.mark.parametrize("script", [["1"], ["2"], ["9", "1"]])
-async def test_a_synchronous_bus_gets_the_same_events_without_an_await(script: list[Answer]) -> None:
-    _, _, awaited = await run(list(script), customer={"id": "C9", "tier": "vip"})
-    _, sync = await run_sync_bus(list(script), customer={"id": "C9", "tier": "vip"})
-    assert sync.events == awaited.events
-    assert sync.awaited == 0
-
-
-async def test_a_failing_synchronous_bus_costs_the_caller_nothing(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    journey, services = await run_sync_bus(["1"], publish_fails=True)
-    assert journey is not None and journey.outcome is not None
-    assert journey.outcome.target == "billing"
-    assert services.journeys == [journey]
-    assert sum("publishing" in r.getMessage() for r in caplog.records) == 1

@@ -110,7 +110,7 @@ class Desk:
         return f"1763900000.{next(self._ids)}"
 
     async def publish(self, type_: str, call_id: str, **data: Any) -> None:
-        await self.bus.publish(CallEvent(type_, call_id, iso(), data))
+        self.bus.publish(CallEvent(type_, call_id, iso(), data))
 
     async def ivr(self, call_id: str, *, number: str, name: str = "",
                   steps: Sequence[tuple[str, str, str, Sequence[str]]] = (),

@@ -33,7 +33,9 @@ async def take(stream: EventStream, count: int) -> list[BusEvent]:
 
 async def test_publish_numbers_events_from_one_in_a_single_increasing_sequence() -> None:
     bus = InProcessBus()
-    published = [await bus.publish(event(n)) for n in range(5)]
+    for n in range(5):
+        bus.publish(event(n))
+    published = await bus.replay(0)
     assert [e.seq for e in published] == [1, 2, 3, 4, 5]
     assert bus.last_seq == 5
     first = published[0]
@@ -41,40 +43,31 @@ async def test_publish_numbers_events_from_one_in_a_single_increasing_sequence()
         "agent.ringing", "call-0", "2026-11-22T23:21:38.515Z", {"n": 0})
 
 
-def test_the_envelope_is_seq_type_call_id_at_data() -> None:
-    bus = InProcessBus()
-    out = bus.publish_nowait(event(1, "queue.joined"))
-    assert out.as_dict() == {"seq": 1, "type": "queue.joined", "call_id": "call-1",
-                             "at": "2026-11-22T23:21:38.515Z", "data": {"n": 1}}
-
-
-async def test_publishing_fields_numbers_and_delivers_the_event_they_make() -> None:
+async def test_the_envelope_is_seq_type_call_id_at_data() -> None:
     bus = InProcessBus()
     async with bus.subscribe() as stream:
-        first = bus.publish_fields("ivr.node", "c1", "2024-06-03T12:00:00.000Z", {"node": "m"})
-        second = await bus.publish(event(2))
-        assert await take(stream, 2) == [first, second]
-    assert first.as_dict() == {"seq": 1, "type": "ivr.node", "call_id": "c1",
-                               "at": "2024-06-03T12:00:00.000Z", "data": {"node": "m"}}
-    assert second.seq == 2 and await bus.replay(0) == (first, second)
+        bus.publish(event(1, "queue.joined"))
+        [out] = await take(stream, 1)
+    assert out.as_dict() == {"seq": 1, "type": "queue.joined", "call_id": "call-1",
+                             "at": "2026-11-22T23:21:38.515Z", "data": {"n": 1}}
 
 
 async def test_subscribe_since_replays_what_followed_then_goes_live_without_gap_or_repeat() -> None:
     bus = InProcessBus()
     for n in range(1, 6):
-        bus.publish_nowait(event(n))
+        bus.publish(event(n))
     async with bus.subscribe(since_seq=3) as stream:
         for n in range(6, 8):
-            bus.publish_nowait(event(n))
+            bus.publish(event(n))
         got = await take(stream, 4)
     assert [e.seq for e in got] == [4, 5, 6, 7]
 
 
 async def test_subscribe_without_since_gets_only_live_events() -> None:
     bus = InProcessBus()
-    bus.publish_nowait(event(1))
+    bus.publish(event(1))
     async with bus.subscribe() as stream:
-        bus.publish_nowait(event(2))
+        bus.publish(event(2))
         got = await take(stream, 1)
     assert [e.seq for e in got] == [2]
 
@@ -85,14 +78,15 @@ async def test_a_waiting_subscriber_wakes_when_an_event_is_published() -> None:
         waiting = asyncio.create_task(take(stream, 1))
         await asyncio.sleep(0)  # let it park on the empty queue
         assert not waiting.done()
-        bus.publish_nowait(event(1))
+        bus.publish(event(1))
         assert [e.seq for e in await waiting] == [1]
 
 
 async def test_every_subscriber_gets_the_same_event_object_not_a_copy() -> None:
     bus = InProcessBus()
     streams = [bus.subscribe() for _ in range(3)]
-    published = bus.publish_nowait(event(1))
+    bus.publish(event(1))
+    [published] = await bus.replay(0)
     for stream in streams:
         [got] = await take(stream, 1)
         assert got is published
@@ -102,7 +96,7 @@ async def test_every_subscriber_gets_the_same_event_object_not_a_copy() -> None:
 async def test_replay_returns_the_retained_events_after_since() -> None:
     bus = InProcessBus()
     for n in range(1, 4):
-        bus.publish_nowait(event(n))
+        bus.publish(event(n))
     assert [e.seq for e in await bus.replay(1)] == [2, 3]
     assert await bus.replay(3) == ()
 
@@ -110,7 +104,7 @@ async def test_replay_returns_the_retained_events_after_since() -> None:
 async def test_replay_past_the_retention_count_is_a_gap_to_resync() -> None:
     bus = InProcessBus(retain=3)
     for n in range(1, 8):
-        bus.publish_nowait(event(n))
+        bus.publish(event(n))
     assert [e.seq for e in await bus.replay(4)] == [5, 6, 7]
     with pytest.raises(ReplayGap, match=r"events 2\.\.4 are no longer retained") as gap:
         await bus.replay(1)
@@ -122,9 +116,9 @@ async def test_replay_past_the_retention_count_is_a_gap_to_resync() -> None:
 async def test_events_older_than_the_retention_age_are_not_replayed() -> None:
     now = [1000.0]
     bus = InProcessBus(retain_s=60, clock=lambda: now[0])
-    bus.publish_nowait(event(1))
+    bus.publish(event(1))
     now[0] += 30
-    bus.publish_nowait(event(2))
+    bus.publish(event(2))
     now[0] += 45  # the first is 75 s old, the second 45 s
     assert [e.seq for e in await bus.replay(1)] == [2]
     with pytest.raises(ReplayGap):
@@ -134,7 +128,7 @@ async def test_events_older_than_the_retention_age_are_not_replayed() -> None:
 
 async def test_a_seq_from_another_bus_is_a_gap_not_an_empty_replay() -> None:
     bus = InProcessBus()
-    bus.publish_nowait(event(1))
+    bus.publish(event(1))
     with pytest.raises(ReplayGap, match="ahead of this bus"):
         await bus.replay(500)
 
@@ -145,7 +139,7 @@ async def test_a_slow_subscriber_never_blocks_publish_and_is_told_it_fell_behind
     fast = bus.subscribe()
     received: list[int] = []
     for n in range(1, 26):
-        bus.publish_nowait(event(n))  # synchronous: nothing to wait on
+        bus.publish(event(n))  # synchronous: nothing to wait on
         received.extend(e.seq for e in await take(fast, 1))
     assert received == list(range(1, 26))
     assert bus.subscriber_count == 1  # the slow one was cut off, not kept growing
@@ -162,8 +156,8 @@ async def test_a_subscriber_that_reads_in_time_is_never_cut_off() -> None:
     bus = InProcessBus(queue_size=2)
     async with bus.subscribe() as stream:
         for n in range(1, 50):
-            bus.publish_nowait(event(n))
-            bus.publish_nowait(event(n))
+            bus.publish(event(n))
+            bus.publish(event(n))
             assert len(await take(stream, 2)) == 2
 
 
@@ -184,7 +178,7 @@ async def test_closing_the_bus_ends_every_subscription_and_refuses_new_events() 
     bus.close()
     assert await waiting == []
     with pytest.raises(BusClosed):
-        bus.publish_nowait(event(1))
+        bus.publish(event(1))
     with pytest.raises(BusClosed):
         bus.subscribe()
 

@@ -128,14 +128,11 @@ class PgAdvisoryLease:
                 conn = await self._session()
                 granted = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._key)
                 if not granted:
-                    holder = await self._holder(conn)
+                    # None: the holder let go between our two queries
+                    holder = await self._holder(conn) or waited_for or "another instance"
                     if holder != waited_for:
-                        log.info(
-                            "AMI %s: lease held by %s; standing by",
-                            self.label,
-                            holder or "another instance",
-                        )
-                        waited_for = holder or "another instance"
+                        log.info("AMI %s: lease held by %s; standing by", self.label, holder)
+                        waited_for = holder
                 database_down = False
             except _DB_ERRORS as exc:
                 await self._drop_session()
@@ -158,13 +155,19 @@ class PgAdvisoryLease:
             await asyncio.sleep(self._interval)
 
     async def until_lost(self) -> None:
-        """Check the holding session every `interval_s`; return once it fails."""
+        """Return once the holding session ends: at once when the server closes it (the
+        session was terminated, the server restarted), else when the check every
+        `interval_s` fails (a silent network)."""
+        conn = self._conn
+        ended = asyncio.Event()
+        if conn is not None:
+            conn.add_termination_listener(lambda _conn: ended.set())
         while True:
-            await asyncio.sleep(self._interval)
-            conn = self._conn
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), self._interval)
             try:
-                if conn is None:
-                    raise asyncpg.InterfaceError("no lease session")
+                if conn is None or ended.is_set() or conn.is_closed():
+                    raise asyncpg.InterfaceError("the lease session was closed")
                 async with asyncio.timeout(max(self._interval, 1.0)):
                     await conn.fetchval("SELECT 1")
             except _DB_ERRORS as exc:

@@ -184,6 +184,9 @@ class LeasedListener:
             finally:
                 self.listener = None
                 await listener.stop()
+            # An instance that just lost its session may be the one in trouble: let a
+            # standby take the lease before contending again.
+            await asyncio.sleep(2 * self.settings.lease_interval_s)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

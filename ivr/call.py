@@ -116,6 +116,7 @@ class Call:
             caller_name=started.caller.name,
             dnis=started.dnis,
             started_at=iso_utc(started.now),
+            version=flows.version,
         )
         self.out: list[Action] = []
         self.wait: Wait | None = None
@@ -267,14 +268,14 @@ class Call:
         self.wait = None
         self.ended = True
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, kind: str = "error") -> None:
         """The engine cannot go on (a flow defect, a driver or engine bug): an `error`
         outcome, which the runner turns into CALLPOP_OUTCOME=error and the operator."""
         self.wait = None
         self.ended = True
         if self.journey.outcome is None:
-            self.leave("error")
-            self.journey.outcome = JourneyOutcome("error", None, None, reason, self.now_ms)
+            self.leave(kind)
+            self.journey.outcome = JourneyOutcome(kind, None, None, reason, self.now_ms)
             self.journey.variables = dict(
                 error_variables(self.started.call_id, self.flow_id, self.journey.last_node)
             )

@@ -131,6 +131,12 @@ class Config(_Section):
     web_secret_file: Path | None = Field(
         default=None, description="file holding the key that signs agent sessions"
     )
+    bus: str | None = Field(
+        default=None, description="redis://HOST:PORT/DB: the pop bus shared by several instances"
+    )
+    bus_key: str = Field(default="callpop:bus", pattern=r"^[A-Za-z0-9_.:{}-]{1,100}$")
+    bus_retain: int = Field(default=100_000, ge=100, le=10_000_000)
+    bus_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
@@ -138,6 +144,13 @@ class Config(_Section):
     @classmethod
     def _address(cls, value: Any) -> HostPort:
         return parse_host_port(value)
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("bus is a redis://HOST:PORT/DB URL (leave it out for one instance)")
+        return value
 
     @field_validator("database")
     @classmethod

@@ -63,6 +63,14 @@ class Metrics:
             "Age of the oldest interaction waiting for delivery",
             registry=r,
         )
+        self.bus_dropped = Counter(
+            "callpop_bus_dropped",
+            "Call events dropped from the local buffer while Redis was unreachable",
+            registry=r,
+        )
+        self.bus_buffered = Gauge(
+            "callpop_bus_buffered", "Call events waiting to be appended to the Redis stream", registry=r
+        )
         self.ami_connected = Gauge("callpop_ami_connected", "1 while the AMI link is up", registry=r)
         self.ari_connected = Gauge("callpop_ari_connected", "1 while the ARI websocket is up", registry=r)
 

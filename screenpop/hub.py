@@ -77,6 +77,7 @@ class Hub:
         self._embed_token = embed_token
         self.epoch = secrets.token_hex(8)
         self.running = False
+        self.bus_down = False
         self.seq = 0
         self.machine = PopMachine(self._resolve, payloads.known)
         self.wallboard = Wallboard()
@@ -131,17 +132,30 @@ class Hub:
         since: int | None = None
         while True:
             try:
-                async with self._bus.subscribe(since) as events:
+                async with self._bus.subscribe(since, on_state=self._bus_state) as events:
                     async for event in events:
                         self.handle_event(event)
                         since = event.seq
                 return
             except ReplayGap as exc:
-                log.error("pop bus: %s; going on with live events", exc)
-                since = None
+                log.error("pop bus: %s; going on from seq %d", exc, exc.resume_seq)
+                since = exc.resume_seq
+                self._bus_state(True)
             except ResyncRequired as exc:
                 log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
                 since = exc.last_seq
+
+    def _bus_state(self, up: bool) -> None:
+        """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows
+        "reconnecting" until then; what was missed follows as pop changes."""
+        if up != self.bus_down:
+            return
+        self.bus_down = not up
+        for panels in self._panels.values():
+            for panel in panels:
+                panel.send(panel.protocol.bus_state(up))
+        for panel in self._boards:
+            panel.send(panel.protocol.bus_state(up))
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
@@ -295,6 +309,8 @@ class Hub:
             panel.view = "wallboard"
             self._boards.append(panel)
             panel.send(panel.protocol.wallboard(self.board()))
+            if self.bus_down:
+                panel.send(panel.protocol.bus_state(False))
             return
         if hello.pop_on is not None and account.id not in self._pop_on:
             self._pop_on[account.id] = hello.pop_on  # the browser remembers it across restarts
@@ -302,6 +318,8 @@ class Hub:
                                           pop_on=self.pop_on(account.id)))
         if panel.embed_origin is not None and self._embed_token is not None:
             panel.send(panel.protocol.token(self._embed_token(account, panel.embed_origin)))
+        if self.bus_down:
+            panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())
         can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
                       and hello.since >= self._evicted.get(account.id, 0))

@@ -152,6 +152,7 @@ class RedisBus:
         self._drained.set()
         self._writer: asyncio.Task[None] | None = None
         self._writer_up = True
+        self._reader_up = True
         self._dropped_while_down = 0
         self._seq = 0
         self._subscribers: dict[RedisSubscription, None] = {}
@@ -236,6 +237,17 @@ class RedisBus:
                 self._outbox.popleft()
             self._saw(int(head))
             self._writer_state(True, None)
+
+    def _reader_state(self, up: bool, exc: BaseException | None) -> None:
+        """Logged once per change for all of this bus's subscriptions."""
+        if up == self._reader_up:
+            return
+        self._reader_up = up
+        if up:
+            log.warning("pop bus: reading Redis again; replaying what was missed")
+        else:
+            log.error("pop bus: reading Redis failed (%s); retrying every %.1f s",
+                      exc, self._retry_s)
 
     def _writer_state(self, up: bool, exc: BaseException | None) -> None:
         if up == self._writer_up:
@@ -370,7 +382,7 @@ class RedisSubscription:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._last_seq = since_seq or 0
-        self._connected = True
+        self._connected: bool | None = None
 
     @property
     def last_seq(self) -> int:
@@ -379,7 +391,7 @@ class RedisSubscription:
     @property
     def connected(self) -> bool:
         """False while the reader cannot reach Redis."""
-        return self._connected
+        return self._connected is not False
 
     def _start(self) -> None:
         if self._reader is None and not self._closed and self._bus is not None:
@@ -410,13 +422,12 @@ class RedisSubscription:
                     continue
                 entries = await bus._read_after(after)
             except (RedisError, OSError) as exc:
-                if self._connected:
-                    log.error("pop bus: reading Redis failed (%s); retrying every %.1f s",
-                              exc, bus._retry_s)
+                bus._reader_state(False, exc)
                 self._state(False)
                 check = True
                 await asyncio.sleep(bus._retry_s)
                 continue
+            bus._reader_state(True, None)
             self._state(True)
             for entry, fields in entries:
                 prev, event = _decode(entry, fields)
@@ -441,11 +452,10 @@ class RedisSubscription:
             self._wake()
 
     def _state(self, up: bool) -> None:
-        if up == self._connected:
+        # None until the first read: a new subscription says it is up once it reads.
+        if up is self._connected:
             return
         self._connected = up
-        if up:
-            log.warning("pop bus: reading Redis again; replaying what was missed")
         if self._on_state is not None:
             self._on_state(up)
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck pytest chromium bench bench-quick clean
+.PHONY: demo test lint typecheck pytest chromium tts bench bench-quick clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,13 +27,19 @@ chromium:
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 	@command -v openssl >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null)
 
+# `callpop prompts render` speaks prompts with Debian's espeak-ng and converts them
+# with sox (8 kHz WAV, GSM, ulaw); install them when missing, as Chromium above.
+tts:
+	@command -v espeak-ng >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null)
+	@sox -h 2>/dev/null | grep -qw gsm || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sox libsox-fmt-base >/dev/null)
+
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy ivr callpop agi_scripts crm_adapter screenpop
 
-pytest: $(VENV)/.test chromium
+pytest: $(VENV)/.test chromium tts
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -191,7 +191,20 @@ class AgiChannel:
         self._broken("timeout", self._wait % {"name": self._wait_name, "s": self._wait_s})
         self.wire.abort()
 
+    def protocol_error(self, detail: str) -> ChannelGone:
+        """A route found an answer no Asterisk would give (a call id that is not one):
+        the session ends as on bad bytes, with nothing more sent."""
+        return self._broken("protocol-error", detail)
+
     def _broken(self, cause: str, detail: str) -> ChannelGone:
+        """The session cannot be trusted any more: `ChannelGone(cause)` from here on.
+
+        After a protocol error or a timeout no command is sent, not even the
+        `CALLPOP_*` outcome: the peer's next bytes could be an answer forged ahead (a
+        rogue peer, or a caller name that split the environment block), so nothing
+        read could confirm that the variables were set. The connection is closed; AGI()
+        returns with `CALLPOP_OUTCOME` unset, and the emitted dialplan sends an empty
+        outcome to `callpop-route,operator,1` (design.md), as when callpop is down."""
         if self.gone is None:
             self.gone = cause
             self.broken_detail = detail
@@ -215,7 +228,12 @@ class AgiChannel:
         conn = self.conn
         if conn.channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
             raise self._gone("caller")
-        data = conn.send(command)  # LocalProtocolError is our bug: let it through
+        try:
+            data = conn.send(command)  # LocalProtocolError is our bug: let it through
+        except RemoteProtocolError as exc:
+            # Bytes came while no command was in flight (a forged answer): nothing more
+            # is sent on this session, not even the outcome (see `_broken`).
+            raise self._broken("protocol-error", str(exc)) from None
         wire = self.wire
         try:
             # A command is a few dozen bytes and the socket takes it at once; wait (with

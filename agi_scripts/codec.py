@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Final
+from typing import Final, NoReturn
 
 from agi_scripts.commands import Command
 from agi_scripts.errors import AgiError, LocalProtocolError, RemoteProtocolError
@@ -167,16 +167,33 @@ _SITE_VALUES: dict[bytes, str] = {}
 _MAX_SITE_VALUES: Final = 1024
 
 
+# C0 and C1 control characters and DEL. Asterisk writes caller ID raw (env-hostile-name.txt),
+# and a caller's name or number can hold any of them (a SIP display name, a
+# `Set(CALLERID(name)=...)` from user data): a `\r` or a terminal escape must not reach a
+# log line, a database row or an agent's screen as a control character.
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _env_value(key: str, value: bytes) -> str:
-    """An environment value as text (as `_text()`); a site-constant one shared."""
+    """An environment value as text (as `_text()`), control characters replaced by U+FFFD
+    (as bytes that are not UTF-8 are): the value is kept, the call goes on. A site-constant
+    one shared."""
     if key not in _SITE_KEYS:
-        return value.decode("utf-8", "replace")
+        return _printable(value.decode("utf-8", "replace"))
     text = _SITE_VALUES.get(value)
     if text is None:
-        text = value.decode("utf-8", "replace")
+        text = _printable(value.decode("utf-8", "replace"))
         if len(_SITE_VALUES) < _MAX_SITE_VALUES:
             _SITE_VALUES[value] = text
     return text
+
+
+def _printable(text: str) -> str:
+    # isprintable() is one C pass and true for nearly every value; only a value it
+    # refuses (a control character, or e.g. a no-break space) is searched.
+    if text.isprintable():
+        return text
+    return _CONTROL.sub("\ufffd", text)
 
 
 class AgiConnection:
@@ -243,9 +260,16 @@ class AgiConnection:
 
     def send(self, command: Command) -> bytes:
         """The bytes of `command`. One at a time: Asterisk reads commands through a stdio
-        buffer and answers only the first of several written together (pipelined.txt)."""
+        buffer and answers only the first of several written together (pipelined.txt).
+
+        Raises `RemoteProtocolError` (and the connection goes to ERROR) when bytes are
+        already buffered that are not `HANGUP` lines: the peer sent them while no command
+        was in flight, and read after this command they would pass for its answer. That is
+        how a caller name holding `\n\n200 result=1 (ID)` would answer our call-id query
+        (Asterisk writes the name raw: env-hostile-name.txt): the block ends at the forged
+        empty line, and the forged answer, written with it, is already here."""
         state = self._state
-        if state is _IDLE and not self._channel_dead:
+        if state is _IDLE and not self._channel_dead and not self._buffer:
             # The usual case first: one identity test, then the bytes.
             data = command.encode()
             self._in_flight = command
@@ -263,9 +287,15 @@ class AgiConnection:
             raise LocalProtocolError(f"cannot send {command.name}: Asterisk closed the connection")
         if state is State.ERROR:
             raise LocalProtocolError(f"cannot send {command.name} after a protocol error")
-        if command.name in LIVE_CHANNEL_COMMANDS:
+        if self._channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
             raise LocalProtocolError(
                 f"{command.name} is not permitted on a dead channel (Asterisk answers 511)"
+            )
+        if self._buffer and not _only_hangups(self._buffer):
+            self._fail(
+                RemoteProtocolError(
+                    f"data received while no command was in flight: {_show(bytes(self._buffer))}"
+                )
             )
         data = command.encode()
         self._in_flight = command
@@ -316,9 +346,12 @@ class AgiConnection:
         try:
             return self._next_event()
         except RemoteProtocolError as exc:
-            self._state = State.ERROR
-            self._error = exc
-            raise
+            self._fail(exc)
+
+    def _fail(self, exc: RemoteProtocolError) -> NoReturn:
+        self._state = State.ERROR
+        self._error = exc
+        raise exc
 
     def _next_event(self) -> Event | _NeedData:
         while True:
@@ -512,6 +545,13 @@ class AgiConnection:
         self._in_flight = None
         self._usage = None
         self._state = _IDLE
+
+
+def _only_hangups(buffer: bytearray) -> bool:
+    """`buffer` is nothing but `HANGUP` lines, the last one maybe not complete yet: all
+    Asterisk writes unasked (res_agi, at the top of its command loop: hangup-idle.txt)."""
+    lines = bytes(buffer).split(b"\n")
+    return all(line == _HANGUP for line in lines[:-1]) and _HANGUP.startswith(lines[-1])
 
 
 def _text(raw: bytes) -> str:

@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -105,15 +106,15 @@ async def build_services(config_path: Path) -> tuple[Any, CallServices, Callable
     from callpop.config import load_config
     from callpop.journeys import JourneyStore
     from callpop.metrics import Metrics
+    from callpop.reload import load_versioned
     from callpop.services import IvrServices
     from crm_adapter.factory import build_crm
     from crm_adapter.sql.engine import create_engine
-    from ivr.compiled import CompiledFlows
-    from ivr.lint import check_dialplan
     from screenpop.bus import InProcessBus
 
     config = load_config(config_path, os.environ)
-    flows = CompiledFlows(check_dialplan(Path(config.dialplan)).flows)
+    # Each call's process loads the dialplan as it is now: the version its journey names.
+    _, flows = load_versioned(Path(config.dialplan), datetime.now(UTC))
     engine = create_engine(config.database)
     try:
         crm = await build_crm(config.crm, config.phone, engine)

@@ -16,14 +16,49 @@ from callpop.commands import asterisk_config as asterisk_config_cmd
 from callpop.commands import crm as crm_cmd
 from callpop.commands import db as db_cmd
 from callpop.commands import demo as demo_cmd
+from callpop.commands import diff as diff_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
+from callpop.commands import prompts as prompts_cmd
+from callpop.commands import reload as reload_cmd
+from callpop.commands import report as report_cmd
 from callpop.commands import serve as serve_cmd
 from callpop.commands import simulate as simulate_cmd
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _take_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        # The group's object (shared by every context below it), where every command
+        # reads its config path from.
+        ctx.find_root().ensure_object(dict)["config_path"] = value
+
+
+def _accept_config_after(command: click.Command) -> None:
+    """`callpop serve --config F` as well as `callpop --config F serve`: every command
+    (and sub-command) takes the option too, unless it has its own."""
+    if not any(isinstance(p, click.Option) and "--config" in p.opts for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--config", "config_path_after"],
+                type=click.Path(dir_okay=False, path_type=Path),
+                expose_value=False,
+                callback=_take_config,
+                help="callpop.yaml (as the global --config)",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _accept_config_after(sub)
+
+
+class _Commands(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        _accept_config_after(cmd)
+        super().add_command(cmd, name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -48,6 +83,10 @@ cli.add_command(db_cmd.command)
 cli.add_command(crm_cmd.command)
 cli.add_command(init_cmd.command)
 cli.add_command(demo_cmd.command)
+cli.add_command(prompts_cmd.command)
+cli.add_command(diff_cmd.command)
+cli.add_command(report_cmd.command)
+cli.add_command(reload_cmd.command)
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "HostPort",
+    "ReloadSettings",
     "find_config_file",
     "load_config",
 ]
@@ -115,6 +116,17 @@ def _secret(value: str | None, path: Path | None, name: str) -> str:
         raise ConfigError(f"{name}_file", f"cannot read {path}: {exc.strerror}") from None
 
 
+class ReloadSettings(_Section):
+    """How `serve` takes a new dialplan version without a restart (docs/admin.md)."""
+
+    socket: Path = Field(
+        default=Path("callpop.ctl"), description="control socket `callpop reload` talks to"
+    )
+    watch_s: float = Field(
+        default=0.0, ge=0, le=3600, description="poll the dialplan folder every N s (0: off)"
+    )
+
+
 class Config(_Section):
     fastagi: HostPort = HostPort("127.0.0.1", 4573)
     web: HostPort = HostPort("127.0.0.1", 8080)
@@ -138,6 +150,7 @@ class Config(_Section):
     bus_retain: int = Field(default=100_000, ge=100, le=10_000_000)
     bus_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
+    reload: ReloadSettings = ReloadSettings()
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
     @field_validator("fastagi", "web", mode="before")
@@ -322,6 +335,7 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "database": _database_url(config.database, base),
         "web_secret_file": path(config.web_secret_file),
         "crm": config.crm.resolve_paths(base),
+        "reload": config.reload.model_copy(update={"socket": path(config.reload.socket)}),
     }
     if config.ari is not None:
         update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})

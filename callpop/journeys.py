@@ -2,41 +2,54 @@
 
 Every driver's runner hands its finished journey to a `JourneySink`. `serve` gives
 them a `JourneyWriter`: one task that writes whatever journeys queued up meanwhile in
-one transaction, so a call never waits on the database and the cost of a write is
-shared by a batch. The classic AGI script, which runs in Asterisk's process-per-call
+one transaction, so the cost of a write is shared by a batch. The runner hands a
+journey over before it gives Asterisk the call's outcome, and `serve`'s writer returns
+once the journey's batch is committed or `durable_within_s` passed, whichever is first:
+a crash (even SIGKILL) cannot lose the journey of a call Asterisk routed by callpop's
+outcome, and a slow database delays a caller by at most that bound (then, until the
+writer catches up, not at all: docs/architecture.md, "Journeys"). The classic AGI script, which runs in Asterisk's process-per-call
 world, writes its one journey straight through `JourneyStore.save`. `serve` (the
 screen-pop) reads a journey back by its call id.
 
-One transaction writes the `calls` rows (what reports group by) and the `journeys`
-rows (the whole path, as JSON); writing twice for one call id replaces both, so a
+One transaction writes the `calls` rows (what reports group by), the `journeys`
+rows (the whole path, as JSON) and the hourly statistics `callpop report` reads
+(`journey_nodes`, `journey_outcomes`: callpop/report/rollup.py); writing twice for one
+call id replaces both rows and takes the first journey out of the statistics, so a
 retried write cannot duplicate a call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapter.sql.tables import LIMITS, calls, journeys
+from callpop.report.rollup import Rollup, interval_of
+from crm_adapter.sql.tables import LIMITS, calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 
-__all__ = ["JourneySink", "JourneyStore", "JourneyWriter"]
+__all__ = ["DURABLE_WITHIN_S", "JourneySink", "JourneyStore", "JourneyWriter"]
 
 log = logging.getLogger("callpop.journeys")
 
 # A journey and its `to_dict()`: the runner computes the dict once, for `ivr.ended`
 # and for the write.
 Entry = tuple[Journey, Mapping[str, Any]]
+
+# How long `serve` lets a call wait for its journey's commit before handing it back.
+# A batch commits in milliseconds (SQLite WAL, PostgreSQL alike); past this the
+# database is in trouble, and callers go on without waiting.
+DURABLE_WITHIN_S = 2.0
 
 
 class JourneySink(Protocol):
@@ -65,6 +78,10 @@ _CALL_COLUMNS = (
     "started_at", "ended_at", "outcome", "target",
 )
 _JOURNEY_COLUMNS = ("call_id", "data", "saved_at")
+_NODE_KEY = ("interval_start", "entry_flow", "version", "flow", "node", "kind", "result")
+_NODE_COLUMNS = (*_NODE_KEY, "visits", "ms", "invalid", "timeouts")
+_OUTCOME_KEY = ("interval_start", "entry_flow", "version", "topic", "outcome", "target")
+_OUTCOME_COLUMNS = (*_OUTCOME_KEY, "calls", "ms", "ms_min", "ms_max")
 
 
 class _Upsert:
@@ -77,13 +94,26 @@ class _Upsert:
     compiled once, so the rows read back exactly as if SQLAlchemy had written them.
     """
 
-    def __init__(self, table: Table, columns: tuple[str, ...], dialect: Dialect) -> None:
+    def __init__(
+        self, table: Table, columns: tuple[str, ...], dialect: Dialect, *,
+        key: tuple[str, ...] = ("call_id",), counters: bool = False,
+    ) -> None:
         insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
         statement = insert(table).values({name: bindparam(name) for name in columns})
-        statement = statement.on_conflict_do_update(
-            index_elements=["call_id"],
-            set_={name: statement.excluded[name] for name in columns if name != "call_id"},
-        )
+        excluded = statement.excluded
+        if counters:
+            # Statistics rows: add to what is there; ms_min and ms_max only widen.
+            least = func.least if dialect.name == "postgresql" else func.min
+            greatest = func.greatest if dialect.name == "postgresql" else func.max
+            merge = {
+                name: least(table.c[name], excluded[name]) if name == "ms_min"
+                else greatest(table.c[name], excluded[name]) if name == "ms_max"
+                else table.c[name] + excluded[name]
+                for name in columns if name not in key
+            }
+        else:
+            merge = {name: excluded[name] for name in columns if name not in key}
+        statement = statement.on_conflict_do_update(index_elements=list(key), set_=merge)
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if compiled.positiontup != list(columns):
@@ -117,10 +147,22 @@ class JourneyStore:
         self._postgres = dialect.name == "postgresql"
         self._calls = _Upsert(calls, _CALL_COLUMNS, dialect)
         self._journeys = _Upsert(journeys, _JOURNEY_COLUMNS, dialect)
+        self._nodes = _Upsert(journey_nodes, _NODE_COLUMNS, dialect, key=_NODE_KEY, counters=True)
+        self._outcomes = _Upsert(
+            journey_outcomes, _OUTCOME_COLUMNS, dialect, key=_OUTCOME_KEY, counters=True
+        )
+        # The journeys a batch replaces, to take them out of the statistics first.
+        self._previous = (
+            "SELECT c.started_at, j.data FROM journeys j JOIN calls c ON c.call_id = j.call_id"
+            + (" WHERE j.call_id = ANY($1::text[])" if self._postgres else " WHERE j.call_id IN ({})")
+        )
 
-    def _rows(self, entry: Entry, now: datetime, saved_at: Any) -> tuple[list[Any], list[Any]]:
+    def _rows(
+        self, entry: Entry, now: datetime, saved_at: Any, rollup: Rollup
+    ) -> tuple[list[Any], list[Any]]:
         journey, data = entry
         started = _started(journey, now)
+        rollup.add(interval_of(started), data)
         outcome = journey.outcome
         call_id = journey.call_id[: LIMITS["call_id"]]
         call_row = self._calls.row([
@@ -147,23 +189,31 @@ class JourneyStore:
         saved_at = self._journeys.value("saved_at", now)
         call_rows: list[list[Any]] = []
         journey_rows: list[list[Any]] = []
+        rollup = Rollup()
         for entry in entries:
-            call_row, journey_row = self._rows(entry, now, saved_at)
+            call_row, journey_row = self._rows(entry, now, saved_at, rollup)
             call_rows.append(call_row)
             journey_rows.append(journey_row)
+        ids = [row[0] for row in call_rows]
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
             if self._postgres:
                 async with driver.transaction():
+                    self._take_back(rollup, await driver.fetch(self._previous, ids))
                     await driver.executemany(self._calls.sql, call_rows)
                     await driver.executemany(self._journeys.sql, journey_rows)
+                    await self._write_stats(driver, rollup)
                 return
             # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
             await driver.execute("BEGIN IMMEDIATE")
             try:
+                query = self._previous.format(",".join("?" * len(ids)))
+                async with driver.execute(query, ids) as cursor:
+                    self._take_back(rollup, await cursor.fetchall())
                 await driver.executemany(self._calls.sql, call_rows)
                 await driver.executemany(self._journeys.sql, journey_rows)
+                await self._write_stats(driver, rollup)
                 await driver.execute("COMMIT")
             except BaseException:
                 try:
@@ -173,6 +223,21 @@ class JourneyStore:
                     # write lock for its next user: drop it instead.
                     await conn.invalidate()
                 raise
+
+    def _take_back(self, rollup: Rollup, previous: Sequence[Any]) -> None:
+        """Journeys this batch replaces leave the statistics (a retried save)."""
+        for started, data in previous:
+            if isinstance(started, str):  # SQLite: naive UTC text
+                started = datetime.fromisoformat(started).replace(tzinfo=UTC)
+            rollup.add(interval_of(started), json.loads(data) if isinstance(data, str) else data, sign=-1)
+
+    async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
+        nodes = [self._nodes.row(row) for row in rollup.node_rows()]
+        outcomes = [self._outcomes.row(row) for row in rollup.outcome_rows()]
+        if nodes:
+            await driver.executemany(self._nodes.sql, nodes)
+        if outcomes:
+            await driver.executemany(self._outcomes.sql, outcomes)
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
         """The journey as saved (`Journey.to_dict()`), or None."""
@@ -192,13 +257,31 @@ class JourneyWriter:
     A batch that fails is logged once and written again journey by journey, so one bad
     row cannot lose the others. `aclose` writes everything queued before it returns;
     a journey saved after that is written at once, on its own.
+
+    With `durable_within_s` > 0, `save` then waits until the journey's batch is
+    committed, for at most that long: the runner saves before handing the call back, so
+    what Asterisk routes is on disk. A wait that runs out is logged once; from then on
+    `save` only queues, until the writer has written everything queued (logged once too):
+    during a database outage callers are not delayed at all, and their journeys are kept
+    in memory (lost if the process dies then: the price of not holding callers).
     """
 
-    def __init__(self, store: JourneyStore, *, max_pending: int = 10_000, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        store: JourneyStore,
+        *,
+        max_pending: int = 10_000,
+        max_batch: int = 500,
+        durable_within_s: float = 0.0,
+    ) -> None:
         self._store = store
         self._max_pending = max_pending
         self._max_batch = max_batch
+        self._durable_within_s = durable_within_s
+        self._late = False  # a wait for a commit ran out; not waiting until caught up
         self._pending: deque[Entry] = deque()
+        # Set once its journey's batch is written (or failed for good); same order.
+        self._written: deque[asyncio.Future[None]] = deque()
         self._wake = asyncio.Event()  # set while something is pending or closing
         self._room = asyncio.Event()  # set while fewer than max_pending are pending
         self._room.set()
@@ -231,14 +314,31 @@ class JourneyWriter:
                 # The call is over either way; its journey still goes in, one over the bound.
                 self._enqueue(entry)
                 raise
-        self._enqueue(entry)
+        written = self._enqueue(entry)
+        if self._durable_within_s <= 0 or self._late:
+            return
+        try:
+            async with asyncio.timeout(self._durable_within_s):
+                # Shielded: a cancelled caller leaves its journey queued, not unwritten.
+                await asyncio.shield(written)
+        except TimeoutError:
+            if not self._late:
+                self._late = True
+                log.warning(
+                    "journeys are not committed within %gs: calls are handed back without "
+                    "waiting for the database until the writer catches up",
+                    self._durable_within_s,
+                )
 
-    def _enqueue(self, entry: Entry) -> None:
+    def _enqueue(self, entry: Entry) -> asyncio.Future[None]:
+        written = asyncio.get_running_loop().create_future()
         self._pending.append(entry)
+        self._written.append(written)
         self._idle.clear()
         self._wake.set()
         if self._task is None:
             self.start()
+        return written
 
     async def flush(self) -> None:
         """Wait until every journey queued so far is written."""
@@ -267,6 +367,9 @@ class JourneyWriter:
         while True:
             if not self._pending:
                 self._idle.set()
+                if self._late:
+                    self._late = False
+                    log.info("journeys are committed in time again: calls wait for their commit")
                 if self._closed:
                     return
                 self._wake.clear()
@@ -275,6 +378,16 @@ class JourneyWriter:
             await self._write(self._take())
 
     async def _write(self, batch: list[Entry]) -> None:
+        try:
+            await self._write_batch(batch)
+        finally:
+            # Written, or failed for good (logged): either way nobody waits any longer.
+            for _ in batch:
+                written = self._written.popleft()
+                if not written.done():
+                    written.set_result(None)
+
+    async def _write_batch(self, batch: list[Entry]) -> None:
         try:
             await self._store.write(batch)
             return

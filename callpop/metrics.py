@@ -71,6 +71,13 @@ class Metrics:
         self.bus_buffered = Gauge(
             "callpop_bus_buffered", "Call events waiting to be appended to the Redis stream", registry=r
         )
+        self.outbox_entries = Gauge(
+            "callpop_outbox_entries",
+            "Write-backs to the CRM by state: pending (waiting or being retried), failed "
+            "(refused by the CRM, kept until requeued), delivered",
+            ["state"],
+            registry=r,
+        )
         self.ami_connected = Gauge("callpop_ami_connected", "1 while the AMI link is up", registry=r)
         self.ari_connected = Gauge("callpop_ari_connected", "1 while the ARI websocket is up", registry=r)
 

@@ -41,16 +41,18 @@ from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.listener import AMIListener
 from callpop.config import Config, ConfigError
-from callpop.journeys import JourneyStore, JourneyWriter
+from callpop.control import control_socket
+from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
+from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
 from crm_adapter.factory import CrmStack, build_crm
+from crm_adapter.settings import SecretError
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr.ari.handler import IvrCallHandler
 from ivr.ari.serving import ari_app_context
-from ivr.compiled import CompiledFlows
-from ivr.lint import check_dialplan
+from ivr.compiled import LiveFlows
 from ivr.loader import Dialplan
 from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
@@ -60,6 +62,7 @@ from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
     "GC_GEN0_THRESHOLD",
+    "CannotListen",
     "PortBusy",
     "Runtime",
     "build_app",
@@ -71,13 +74,28 @@ __all__ = [
 
 log = logging.getLogger("callpop.serve")
 
-class PortBusy(Exception):
-    """A listening address is taken; says which one and what it was for."""
+class CannotListen(Exception):
+    """A listening address cannot be had; says which one, what it was for and why."""
 
-    def __init__(self, what: str, address: str) -> None:
-        super().__init__(f"cannot listen for {what} on {address}: the port is already in use")
+    def __init__(self, what: str, address: str, reason: str) -> None:
+        super().__init__(f"cannot listen for {what} on {address}: {reason}")
         self.what = what
         self.address = address
+
+
+class PortBusy(CannotListen):
+    """The port is taken (another callpop, or another program)."""
+
+    def __init__(self, what: str, address: str) -> None:
+        super().__init__(what, address, "the port is already in use")
+
+
+def listen_error(exc: OSError, what: str, address: str) -> CannotListen:
+    """The bind failure `exc` as one line naming the address: busy, not ours to take
+    (a port below 1024 without the right), or not an address of this machine."""
+    if exc.errno == errno.EADDRINUSE:
+        return PortBusy(what, address)
+    return CannotListen(what, address, exc.strerror or str(exc))
 
 
 def utcnow() -> datetime:
@@ -98,6 +116,8 @@ class Runtime:
     services: IvrServices
     session_key: bytes
     writer: JourneyWriter
+    reloader: DialplanReloader
+    """Owns the flows new calls start on (`reloader.live`); `callpop reload` swaps them."""
 
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
@@ -143,18 +163,23 @@ async def build_runtime(
     config: Config, *, environ: dict[str, str], clock: Callable[[], datetime] = utcnow
 ) -> Runtime:
     """Load and check the dialplan, migrate the database, build the CRM stack and bus."""
-    dialplan = check_dialplan(Path(config.dialplan))  # raises DialplanError with findings
+    # Raises DialplanError with findings.
+    dialplan, flows = load_versioned(Path(config.dialplan), clock())
     engine = create_engine(config.database)
     try:
-        await upgrade(engine)
+        await upgrade(engine)  # a database that cannot be used: CrmError, naming it
         crm = await build_crm(config.crm, config.phone, engine)
+    except SecretError as exc:
+        await engine.dispose()
+        raise ConfigError("crm.rest.auth", str(exc)) from None
     except BaseException:
         await engine.dispose()
         raise
     metrics = Metrics()
     bus = build_bus(config, metrics)
     journeys = JourneyStore(engine, clock=clock)
-    writer = JourneyWriter(journeys)
+    # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
+    writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,
@@ -168,7 +193,11 @@ async def build_runtime(
             "no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart"
         )
         session_key = secrets.token_bytes(32)
-    return Runtime(config, dialplan, engine, crm, bus, metrics, journeys, services, session_key, writer)
+    reloader = DialplanReloader(Path(config.dialplan), LiveFlows(flows), bus=bus, clock=clock)
+    return Runtime(
+        config, dialplan, engine, crm, bus, metrics, journeys, services, session_key, writer,
+        reloader=reloader,
+    )  # fmt: skip
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -178,6 +207,9 @@ async def _metrics(request: web.Request) -> web.Response:
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
     if isinstance(runtime.bus, RedisBus):
         runtime.metrics.bus_buffered.set(runtime.bus.buffered)
+    for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
+                         ("delivered", backlog.delivered)):
+        runtime.metrics.outbox_entries.labels(state).set(count)
     return web.Response(
         body=runtime.metrics.exposition(),
         headers={"Content-Type": CONTENT_TYPE_LATEST},
@@ -196,6 +228,22 @@ def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterato
             await task
 
     return relay
+
+
+def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def reload(app: web.Application) -> AsyncIterator[None]:
+        settings = runtime.config.reload
+        try:
+            async with control_socket(runtime.reloader, settings.socket):
+                async with runtime.reloader.running(watch_s=settings.watch_s):
+                    yield
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortBusy("`callpop reload` (reload.socket)", str(settings.socket)) from None
+            message = f"cannot listen on {settings.socket}: {exc}"
+            raise ConfigError("reload.socket", message) from None
+
+    return reload
 
 
 def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -218,7 +266,7 @@ def _fastagi_context(
     async def fastagi(app: web.Application) -> AsyncIterator[None]:
         config = runtime.config
         services = runtime.services.for_driver("fastagi")
-        flows = CompiledFlows(runtime.dialplan.flows)
+        flows = runtime.reloader.live
         server = FastAgiServer(
             [ivr_route(flows, services, clock=ivr_clock), connected_route(services)],
             host=config.fastagi.host,
@@ -227,9 +275,7 @@ def _fastagi_context(
         try:
             await server.start()
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise PortBusy("FastAGI", str(config.fastagi)) from None
-            raise
+            raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
         log.info("FastAGI: listening on %s:%d (routes /ivr, /connected)", config.fastagi.host, server.port)
         yield
@@ -253,7 +299,7 @@ def _ari_context(
         settings = runtime.config.ari
         assert settings is not None
         services = runtime.services.for_driver("ari")
-        handler = IvrCallHandler(CompiledFlows(runtime.dialplan.flows), services, clock=ivr_clock)
+        handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock)
         async with ari_app_context(settings, handler, grace_s=runtime.config.shutdown_grace_s):
             log.info("ARI: Stasis app %r on %s", settings.app, settings.url)
             yield
@@ -289,6 +335,7 @@ def build_app(
     app[RUNTIME] = runtime
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
+    app.cleanup_ctx.append(_reload_context(runtime))
     if config.ami is not None:
         app.cleanup_ctx.append(_ami_context(runtime))
     if config.ari is not None:
@@ -299,14 +346,13 @@ def build_app(
 
 
 async def start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
-    """Listen for agents on `config.web`; a taken port is `PortBusy`, naming it."""
+    """Listen for agents on `config.web`; a taken port is `PortBusy`, naming it, and any
+    other bind failure `CannotListen`."""
     site = web.TCPSite(runner, config.web.host, config.web.port)
     try:
         await site.start()
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise PortBusy("the web app", str(config.web)) from None
-        raise
+        raise listen_error(exc, "the web app", str(config.web)) from None
     return site
 
 
@@ -350,6 +396,15 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     runtime = await build_runtime(config, environ=environ)
+    reloads: set[asyncio.Task[Any]] = set()
+
+    def reload_on_signal() -> None:
+        task = asyncio.create_task(runtime.reloader.reload("signal"), name="dialplan-reload")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     runner = web.AppRunner(build_app(runtime), handle_signals=False, shutdown_timeout=5.0)
     try:
         await runner.setup()
@@ -364,6 +419,6 @@ async def serve(
     finally:
         await runner.cleanup()
         await runtime.aclose()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

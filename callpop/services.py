@@ -16,6 +16,7 @@ from typing import Any, Literal
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.port import CrmAdapter
 from ivr.events import LookupFinished, LookupStatus
 from ivr.journey import Journey
@@ -37,6 +38,7 @@ class IvrServices:
         metrics: Metrics,
         lookup_budget_ms: int,
         driver: str = "fastagi",
+        lookup_watch: LookupWatch | None = None,
     ) -> None:
         self._crm = crm
         self._bus = bus
@@ -45,6 +47,8 @@ class IvrServices:
         self._budget_s = lookup_budget_ms / 1000
         self._lookup_budget_ms = lookup_budget_ms
         self.driver = driver
+        # Logs the lookups' failures once per change of state, shared by every driver.
+        self._lookup_watch = lookup_watch or LookupWatch()
         # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
         # built each time: the children this driver counts with are looked up once.
         self._in_ivr = metrics.calls_in_ivr.labels(driver)
@@ -64,6 +68,7 @@ class IvrServices:
             metrics=self._metrics,
             lookup_budget_ms=self._lookup_budget_ms,
             driver=driver,
+            lookup_watch=self._lookup_watch,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -73,6 +78,7 @@ class IvrServices:
     ) -> LookupFinished:
         started = time.perf_counter()
         outcome = await lookup_within_budget(self._crm, by, value, self._budget_s)
+        self._lookup_watch.record(outcome)
         histogram = self._lookup_seconds.get(outcome.status)
         if histogram is None:
             histogram = self._lookup_seconds[outcome.status] = self._metrics.crm_lookup.labels(

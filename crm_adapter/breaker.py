@@ -8,6 +8,9 @@ waiting out a timeout per caller). After `reset_s` it lets one trial call throug
 
 Only "the CRM could not answer" counts as a failure (`CrmUnavailable`, timeouts):
 a `NotFound` or `CrmRejected` is the CRM answering.
+
+`on_change(name, state, failures, reset_s)` is told when it opens (from closed) and
+when it closes again: a trial that fails re-opens an open breaker, no change to tell.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from enum import Enum
 from types import TracebackType
 
 from crm_adapter.port import CircuitOpen, CrmError, CrmUnavailable
+
+OnChange = Callable[[str, "BreakerState", int, float], None]
 
 __all__ = ["BreakerState", "CircuitBreaker"]
 
@@ -30,8 +35,12 @@ class BreakerState(Enum):
 
 class CircuitBreaker:
     def __init__(
-        self, failures: int = 5, reset_s: float = 10.0,
-        clock: Callable[[], float] = time.monotonic, name: str = "crm",
+        self,
+        failures: int = 5,
+        reset_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "crm",
+        on_change: OnChange | None = None,
     ) -> None:
         if failures < 1 or reset_s <= 0:
             raise ValueError("a breaker needs failures >= 1 and reset_s > 0")
@@ -42,6 +51,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial = False  # a half-open trial call is in flight
+        self._on_change = on_change
 
     @property
     def state(self) -> BreakerState:
@@ -62,14 +72,20 @@ class CircuitBreaker:
         raise CircuitOpen(f"{self.name}: circuit open after {self._failures} failures in a row")
 
     def success(self) -> None:
+        was_open = self._opened_at is not None
         self._failures = 0
         self._opened_at = None
         self._trial = False
+        if was_open and self._on_change is not None:
+            self._on_change(self.name, BreakerState.CLOSED, 0, self.reset_s)
 
     def failure(self) -> None:
         self._failures += 1
+        was_open = self._opened_at is not None
         if self._trial or self._failures >= self.threshold:
             self._opened_at = self._clock()
+            if not was_open and self._on_change is not None:
+                self._on_change(self.name, BreakerState.OPEN, self._failures, self.reset_s)
         self._trial = False
 
     def release(self) -> None:
@@ -94,7 +110,9 @@ class _Call:
         self._breaker.allow()
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         if kind is None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.breaker import CircuitBreaker
+from crm_adapter.lookup_watch import log_breaker_change
 from crm_adapter.outbox import Outbox
 from crm_adapter.port import CrmAdapter
 from crm_adapter.relay import OutboxRelay
@@ -63,7 +64,7 @@ async def build_crm(
 ) -> CrmStack:
     normaliser = phone.normaliser()
     breaker = CircuitBreaker(settings.breaker.failures, settings.breaker.reset_s, monotonic,
-                             name=f"crm-{settings.adapter}")
+                             name=f"crm-{settings.adapter}", on_change=log_breaker_change)
     outbox = Outbox(engine, settings.outbox, clock=clock)
     rest: RestCrm | None = None
     relay: OutboxRelay | None = None

@@ -16,10 +16,22 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
-from crm_adapter.port import CrmError, Customer, CustomerDirectory, customer_view
+from crm_adapter.port import (
+    CircuitOpen,
+    CrmBadResponse,
+    CrmError,
+    CrmRejected,
+    CrmTimeout,
+    CrmUnavailable,
+    Customer,
+    CustomerDirectory,
+    customer_view,
+)
 from ivr.events import CustomerValue, LookupFinished, LookupStatus
 
-__all__ = ["BUDGET_S", "LookupOutcome", "lookup_within_budget"]
+__all__ = ["BREAKER_OPEN", "BUDGET_S", "LookupOutcome", "failure_kind", "lookup_within_budget"]
+
+BREAKER_OPEN = "circuit open"
 
 log = logging.getLogger("callpop.crm")
 
@@ -36,6 +48,7 @@ class LookupOutcome:
     matches: int = 0
     open_cases: int | None = None
     reason: str = ""  # why it is unavailable, for logs and metrics
+    failure: str = ""  # what kind of failure (`failure_kind`): logged once per change
 
     def view(self) -> Mapping[str, CustomerValue] | None:
         if self.customer is None:
@@ -45,6 +58,21 @@ class LookupOutcome:
     def finished(self, at_ms: int) -> LookupFinished:
         """The engine's event for this outcome."""
         return LookupFinished(self.status, at_ms, customer=self.view(), matches=self.matches)
+
+
+def failure_kind(exc: CrmError) -> str:
+    """A short name for what failed, the same for every lookup failing the same way."""
+    if isinstance(exc, CircuitOpen):
+        return BREAKER_OPEN
+    if isinstance(exc, CrmTimeout):
+        return "timeout"
+    if isinstance(exc, CrmBadResponse):
+        return "bad answer"
+    if isinstance(exc, CrmUnavailable):
+        return "unavailable"
+    if isinstance(exc, CrmRejected):
+        return f"HTTP {exc.status}" if exc.status is not None else "refused"
+    return type(exc).__name__
 
 
 async def lookup_within_budget(
@@ -66,12 +94,14 @@ async def lookup_within_budget(
                 except TimeoutError:
                     raise
                 except CrmError as exc:
-                    return LookupOutcome(LookupStatus.UNAVAILABLE,
-                                         reason=f"{type(exc).__name__}: {exc}")
+                    return LookupOutcome(
+                        LookupStatus.UNAVAILABLE, reason=str(exc), failure=failure_kind(exc)
+                    )
                 except Exception as exc:
                     log.exception("crm lookup failed unexpectedly by=%s", by)
-                    return LookupOutcome(LookupStatus.UNAVAILABLE,
-                                         reason=f"bug: {type(exc).__name__}")
+                    return LookupOutcome(
+                        LookupStatus.UNAVAILABLE, reason=f"bug: {type(exc).__name__}", failure="bug"
+                    )
                 if found:
                     try:
                         open_cases = len(await crm.open_cases(found[0].id))
@@ -83,9 +113,13 @@ async def lookup_within_budget(
             BUDGET_S.reset(token)
     except TimeoutError:
         if found is None:
-            return LookupOutcome(LookupStatus.UNAVAILABLE,
-                                 reason=f"no answer within {budget_s:g} s")
+            return LookupOutcome(
+                LookupStatus.UNAVAILABLE,
+                reason=f"no answer within {budget_s:g} s",
+                failure="timeout",
+            )
     if not found:
         return LookupOutcome(LookupStatus.NOT_FOUND)
-    return LookupOutcome(LookupStatus.FOUND, customer=found[0], matches=len(found),
-                         open_cases=open_cases)
+    return LookupOutcome(
+        LookupStatus.FOUND, customer=found[0], matches=len(found), open_cases=open_cases
+    )

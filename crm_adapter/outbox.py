@@ -14,7 +14,11 @@ Delivery rules:
 - a claim is a lease (`locked_until`), not a held transaction: no database lock is
   kept while the CRM is being called, and a claim by a process that died expires;
 - an unavailable CRM means retry with exponential backoff and jitter; a CRM that
-  rejects the entry (a 4xx) marks it failed, kept with its error for an operator.
+  rejects the entry (a 4xx) marks it failed, kept with the CRM's answer for an
+  operator, who lists them (`callpop crm outbox`) and, once the cause is fixed (a new
+  token, a field the CRM now accepts), puts them back in the queue (`callpop crm
+  outbox retry --failed`, `requeue`): they go out again, in call order, with their
+  original idempotency keys.
 """
 
 from __future__ import annotations
@@ -33,9 +37,11 @@ from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.tables import interactions, outbox
 
-__all__ = ["Backlog", "Outbox", "OutboxEntry", "enqueue"]
+__all__ = ["Backlog", "FailedEntry", "Outbox", "OutboxEntry", "enqueue"]
 
 _PENDING = and_(outbox.c.delivered_at.is_(None), outbox.c.failed_at.is_(None))
+_FAILED = outbox.c.failed_at.is_not(None)
+_DELIVERED = outbox.c.delivered_at.is_not(None)
 _ERROR_CHARS = 1000
 
 
@@ -58,18 +64,34 @@ class OutboxEntry:
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """For monitoring: entries waiting, the oldest one's age, entries given up on."""
+    """For monitoring: entries waiting, the oldest one's age, entries the CRM refused
+    (kept until requeued), entries delivered."""
 
     pending: int
     oldest: datetime | None
     failed: int
+    delivered: int = 0
 
     def oldest_age_s(self, now: datetime) -> float:
         return 0.0 if self.oldest is None else max(0.0, (now - self.oldest).total_seconds())
 
 
+@dataclass(frozen=True, slots=True)
+class FailedEntry:
+    """An entry the CRM refused, as an operator sees it."""
+
+    key: str
+    operation: str
+    attempts: int
+    failed_at: datetime
+    error: str
+
+
 async def enqueue(
-    conn: AsyncConnection, call_id: str, operation: str, payload: Mapping[str, Any],
+    conn: AsyncConnection,
+    call_id: str,
+    operation: str,
+    payload: Mapping[str, Any],
     now: datetime,
 ) -> int:
     """Add an entry inside the caller's transaction; returns its seq."""
@@ -77,8 +99,13 @@ async def enqueue(
     seq = (last or 0) + 1
     await conn.execute(
         insert(outbox).values(
-            call_id=call_id, seq=seq, operation=operation, payload=dict(payload),
-            created_at=now, next_attempt_at=now, attempts=0,
+            call_id=call_id,
+            seq=seq,
+            operation=operation,
+            payload=dict(payload),
+            created_at=now,
+            next_attempt_at=now,
+            attempts=0,
         )
     )
     return seq
@@ -111,8 +138,9 @@ class Outbox:
     def backoff(self, attempts: int) -> timedelta:
         """The wait after the `attempts`-th failed attempt: doubling, capped, and spread
         over [50 %, 100 %] so entries that failed together do not retry together."""
-        base = min(self.settings.backoff_max_s,
-                   self.settings.backoff_s * 2.0 ** min(attempts - 1, 60))
+        base = min(
+            self.settings.backoff_max_s, self.settings.backoff_s * 2.0 ** min(attempts - 1, 60)
+        )
         return timedelta(seconds=base * (0.5 + self._random() / 2))
 
     async def claim(self) -> list[OutboxEntry]:
@@ -157,8 +185,13 @@ class Outbox:
                 )
                 return [
                     OutboxEntry(
-                        id=row.id, call_id=row.call_id, seq=row.seq, operation=row.operation,
-                        payload=row.payload, attempts=row.attempts, created_at=row.created_at,
+                        id=row.id,
+                        call_id=row.call_id,
+                        seq=row.seq,
+                        operation=row.operation,
+                        payload=row.payload,
+                        attempts=row.attempts,
+                        created_at=row.created_at,
                         external_id=row.interaction_external_id,
                     )
                     for row in rows
@@ -171,8 +204,12 @@ class Outbox:
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == entry.id)
-                    .values(delivered_at=now, locked_until=None, last_error=None,
-                            attempts=outbox.c.attempts + 1)
+                    .values(
+                        delivered_at=now,
+                        locked_until=None,
+                        last_error=None,
+                        attempts=outbox.c.attempts + 1,
+                    )
                 )
                 if external_id is not None and entry.operation == "log_interaction":
                     await conn.execute(
@@ -190,8 +227,12 @@ class Outbox:
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == entry.id)
-                    .values(attempts=outbox.c.attempts + 1, next_attempt_at=due,
-                            locked_until=None, last_error=error[:_ERROR_CHARS])
+                    .values(
+                        attempts=outbox.c.attempts + 1,
+                        next_attempt_at=due,
+                        locked_until=None,
+                        last_error=error[:_ERROR_CHARS],
+                    )
                 )
         return due
 
@@ -203,8 +244,12 @@ class Outbox:
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == entry.id)
-                    .values(failed_at=now, locked_until=None, attempts=outbox.c.attempts + 1,
-                            last_error=error[:_ERROR_CHARS])
+                    .values(
+                        failed_at=now,
+                        locked_until=None,
+                        attempts=outbox.c.attempts + 1,
+                        last_error=error[:_ERROR_CHARS],
+                    )
                 )
 
     async def backlog(self) -> Backlog:
@@ -215,10 +260,56 @@ class Outbox:
                         select(func.count(), func.min(outbox.c.created_at)).where(_PENDING)
                     )
                 ).one()
-                failed = await conn.scalar(
-                    select(func.count()).where(outbox.c.failed_at.is_not(None))
+                failed, delivered = (
+                    await conn.execute(
+                        select(
+                            func.count().filter(_FAILED), func.count().filter(_DELIVERED)
+                        ).select_from(outbox)
+                    )
+                ).one()
+        return Backlog(
+            pending=pending, oldest=_aware(oldest), failed=failed or 0, delivered=delivered or 0
+        )
+
+    async def failures(self, limit: int = 50) -> list[FailedEntry]:
+        """The most recently refused entries, newest first."""
+        with mapped_errors("outbox failures"):
+            async with self._engine.connect() as conn:
+                rows = await conn.execute(
+                    select(outbox)
+                    .where(_FAILED)
+                    .order_by(outbox.c.failed_at.desc(), outbox.c.id.desc())
+                    .limit(limit)
                 )
-        return Backlog(pending=pending, oldest=_aware(oldest), failed=failed or 0)
+                return [
+                    FailedEntry(
+                        key=f"{row.call_id}:{row.seq}",
+                        operation=row.operation,
+                        attempts=row.attempts,
+                        failed_at=_aware(row.failed_at) or self._clock(),
+                        error=row.last_error or "",
+                    )
+                    for row in rows
+                ]
+
+    async def requeue(self, *, failed: bool) -> int:
+        """Make waiting entries due now (the CRM is back: skip the rest of their
+        backoff), and with `failed` put the refused ones back in the queue too; how many.
+
+        An entry a relay holds right now (its lease not run out) is left to it. A
+        requeued entry keeps its idempotency key and its place in its call's order: a
+        refused log and the update refused after it go again, log first."""
+        now = self._clock()
+        free = (outbox.c.locked_until.is_(None)) | (outbox.c.locked_until <= now)
+        which = (_PENDING | _FAILED) if failed else _PENDING
+        with mapped_errors("outbox requeue"):
+            async with self._writer.begin() as conn:
+                result = await conn.execute(
+                    update(outbox)
+                    .where(which, outbox.c.delivered_at.is_(None), free)
+                    .values(failed_at=None, next_attempt_at=now, locked_until=None)
+                )
+        return int(result.rowcount or 0)
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending entry may be tried (leases included)."""

@@ -78,6 +78,8 @@ class CrmBadResponse(CrmUnavailable):
 class CrmRejected(CrmError):
     """The CRM refused the request (a 4xx, a constraint): retrying the same will not help."""
 
+    status: int | None = None  # the HTTP status, when the CRM speaks HTTP
+
 
 class NotFound(CrmError):
     """The record asked for by id does not exist."""

@@ -26,6 +26,7 @@ from crm_adapter.rest.template import Template, TemplateError
 
 __all__ = [
     "OPERATION_PLACEHOLDERS",
+    "READ_OPERATIONS",
     "BasicAuth",
     "BearerAuth",
     "BreakerSettings",
@@ -35,6 +36,7 @@ __all__ = [
     "OutboxSettings",
     "PhoneSettings",
     "RestSettings",
+    "SecretError",
     "read_secret",
 ]
 
@@ -110,27 +112,46 @@ class HeaderAuth(_Model):
 Auth = Annotated[BearerAuth | BasicAuth | HeaderAuth, Field(discriminator="type")]
 
 
+class SecretError(ValueError):
+    """A secret that cannot be used (its file missing, unreadable or empty); the message
+    names the file, never the secret. The composition root reports it as a config error."""
+
+
 def read_secret(value: SecretStr | None, file: Path | None) -> str:
     """The secret itself: the env-given value, or the file's content without its final
-    newline. Raises `ValueError` naming the file when it cannot be read."""
+    newline. Raises `SecretError` naming the file when it cannot be read."""
     if value is not None:
         return value.get_secret_value()
     assert file is not None  # the models guarantee one of the two
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{file}: cannot read the secret: {exc}") from exc
+    except OSError as exc:
+        raise SecretError(f"{file}: cannot read the secret: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError:
+        raise SecretError(f"{file}: cannot read the secret: not UTF-8 text") from None
     secret = text.rstrip("\r\n")
     if not secret:
-        raise ValueError(f"{file}: the secret file is empty")
+        raise SecretError(f"{file}: the secret file is empty")
     return secret
 
 
 # --- operations ---------------------------------------------------------------------
 
 _INTERACTION = frozenset(
-    {"call_id", "seq", "idempotency_key", "customer_id", "customer_external_id", "agent",
-     "journey", "disposition", "notes", "started", "ended", "external_id"}
+    {
+        "call_id",
+        "seq",
+        "idempotency_key",
+        "customer_id",
+        "customer_external_id",
+        "agent",
+        "journey",
+        "disposition",
+        "notes",
+        "started",
+        "ended",
+        "external_id",
+    }
 )
 
 # What each operation may name in its templates; a phone is the E.164 form.
@@ -147,6 +168,11 @@ OPERATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
 }
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+# Operations that only read: repeating one changes nothing at the CRM, whatever its
+# method (a search is often a POST with the filter in the body, as HubSpot's).
+READ_OPERATIONS = frozenset(
+    {"find_by_phone", "find_by_account", "get_customer", "open_cases", "recent_interactions"}
+)
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -171,7 +197,11 @@ class Operation(_Model):
     is the list, or the one record); `id` the path of the new record's id in the
     answer to a create or log (kept, then offered to later updates as
     `{external_id}`); `idempotent` says whether a failed attempt may be repeated
-    (default: by method; a search by POST is safe to mark `true`).
+    (default: yes for the reads, `READ_OPERATIONS`, whatever their method, since a
+    search by POST changes nothing; for the others, by method).
+
+    A `json` member or `query` parameter whose name ends in `?` is optional: it is left
+    out (and named without the `?`) when a placeholder inside it has no value.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -214,9 +244,17 @@ class Operation(_Model):
 
     @property
     def is_idempotent(self) -> bool:
+        """By method alone; `may_repeat` is what the adapter asks."""
         if self.idempotent is not None:
             return self.idempotent
         return self.method in _IDEMPOTENT_METHODS
+
+    def may_repeat(self, name: str) -> bool:
+        """Whether the operation called `name` may be tried again after an attempt that
+        failed before the CRM could act: `idempotent` when given, else yes for a read."""
+        if self.idempotent is not None:
+            return self.idempotent
+        return name in READ_OPERATIONS or self.method in _IDEMPOTENT_METHODS
 
     def templates(self) -> list[Template]:
         found = [Template.parse(self.path)]
@@ -230,8 +268,18 @@ class Operation(_Model):
 
 # Customer fields a REST record may be mapped to (`phone` one number, `phones` a list).
 CUSTOMER_FIELDS = frozenset(
-    {"id", "name", "phone", "phones", "external_id", "account", "tier", "language", "email",
-     "notes"}
+    {
+        "id",
+        "name",
+        "phone",
+        "phones",
+        "external_id",
+        "account",
+        "tier",
+        "language",
+        "email",
+        "notes",
+    }
 )
 CASE_FIELDS = frozenset({"id", "subject", "status", "opened"})
 
@@ -386,8 +434,9 @@ class CrmSettings(_Model):
             return self
         return self.model_copy(update={"rest": self.rest.model_copy(update=rest_update)})
 
-    def record_link(self, customer_id: str, external_id: str | None = None,
-                    account: str | None = None) -> str | None:
+    def record_link(
+        self, customer_id: str, external_id: str | None = None, account: str | None = None
+    ) -> str | None:
         """The customer's page in the CRM, values percent-encoded, or None if unset."""
         if self.record_url is None:
             return None

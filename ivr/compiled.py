@@ -18,15 +18,20 @@ from ivr.conditions import Condition, ConditionError, parse
 from ivr.errors import FlowError
 from ivr.flow import BranchNode, Flow, HoursNode, Node, Prompt
 from ivr.schedule import WeeklyHours, parse_weekly, zone
+from ivr.version import DialplanVersion
 
-__all__ = ["CompiledFlows"]
+__all__ = ["CompiledFlows", "LiveFlows"]
 
 
 class CompiledFlows(Mapping[str, Flow]):
-    """A read-only mapping flow id -> `Flow`, plus their parsed conditions and schedules."""
+    """A read-only mapping flow id -> `Flow`, plus their parsed conditions and schedules.
 
-    def __init__(self, flows: Mapping[str, Flow]) -> None:
+    `version` is the dialplan version the flows were loaded as (None for flows built in
+    memory): every call started on them records it in its journey."""
+
+    def __init__(self, flows: Mapping[str, Flow], version: DialplanVersion | None = None) -> None:
         self._flows = dict(flows)
+        self.version = version
         self._conditions: dict[tuple[str, str], tuple[Condition, ...]] = {}
         self._hours: dict[tuple[str, str], tuple[ZoneInfo, WeeklyHours]] = {}
         # id(prompts) -> (the prompts, kept so the id stays theirs; the resolved sounds, or
@@ -112,3 +117,20 @@ class CompiledFlows(Mapping[str, Flow]):
         if found is None:
             found = self._actions[key] = make()
         return found
+
+
+class LiveFlows:
+    """The flows new calls start on. A reload swaps `current` whole; a call keeps the
+    `CompiledFlows` it started on (its `Session` holds them) until it ends."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, current: CompiledFlows) -> None:
+        self.current = current
+
+    @classmethod
+    def of(cls, flows: Mapping[str, Flow] | LiveFlows) -> LiveFlows:
+        """`flows` as live flows: fixed ones (a test, the classic AGI script) never change."""
+        if isinstance(flows, LiveFlows):
+            return flows
+        return cls(flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows))

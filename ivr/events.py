@@ -133,8 +133,9 @@ class LookupFinished:
 
 
 # Causes of a lost channel that are callpop's or the link's fault rather than the
-# caller's: journeys count them apart (`channel-timeout`, ...) so a broken link or a
-# peer speaking garbage shows up in analytics instead of passing for callers leaving.
+# caller's: journeys count them apart (`ivr.journey.lost_outcome`: a `timeout` or
+# `protocol-error` outcome, `channel-connection-lost` ...) so a broken link or a peer
+# speaking garbage shows up in analytics instead of passing for callers leaving.
 FAULT_CAUSES = frozenset({"timeout", "protocol-error", "connection-lost", "cancelled", "left-stasis"})
 
 

@@ -12,7 +12,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Journey", "JourneyOutcome", "Step", "mask"]
+from ivr.version import DialplanVersion
+
+__all__ = [
+    "PROTOCOL_ERROR",
+    "SHUTDOWN",
+    "TIMEOUT",
+    "Journey",
+    "JourneyOutcome",
+    "Step",
+    "lost_outcome",
+    "mask",
+]
+
+# Journey outcome types beyond the `CALLPOP_OUTCOME` values (`queue`, `extension`,
+# `agent`, `voicemail`, `hangup`, `error`): calls that ended without Asterisk being
+# told anything, each for its own reason, so reports never count them as callers who
+# hung up. Asterisk sends each of them to the operator (an empty CALLPOP_OUTCOME).
+PROTOCOL_ERROR = "protocol-error"  # the peer sent what no Asterisk sends: we stopped talking
+TIMEOUT = "timeout"  # the peer did not answer within its deadline: the session was cut
+SHUTDOWN = "shutdown"  # callpop stopped (SIGTERM) before the call left the IVR
+
+# A lost channel's cause (`ivr.events.HungUp.cause`) -> (outcome type, reason).
+_LOST = {
+    "protocol-error": (PROTOCOL_ERROR, "channel-protocol-error"),
+    "timeout": (TIMEOUT, "channel-timeout"),
+    "cancelled": (SHUTDOWN, "cancelled"),
+    # The link broke, or ARI took the channel away: whether the caller left is not
+    # known, so `hangup`, with the reason telling it apart from a caller's own.
+    "connection-lost": ("hangup", "channel-connection-lost"),
+    "left-stasis": ("hangup", "channel-left-stasis"),
+}
+
+
+def lost_outcome(cause: str) -> tuple[str, str]:
+    """The journey outcome (type, reason) of a call whose channel was lost with `cause`:
+    a fault's own type, or `hangup` (`caller-hangup`) for the caller leaving."""
+    return _LOST.get(cause, ("hangup", "caller-hangup"))
 
 
 def mask(digits: str) -> str:
@@ -58,8 +94,10 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class JourneyOutcome:
-    """How the IVR ended: `type` is the CALLPOP_OUTCOME value; `reason` says why
-    (e.g. `option`, `operator-key`, `max-invalid`, `max-steps`, `caller-hangup`)."""
+    """How the IVR ended: `type` is the CALLPOP_OUTCOME value Asterisk was given, or one
+    of `PROTOCOL_ERROR`, `TIMEOUT`, `SHUTDOWN` (and `hangup` for a caller who left) when
+    it was given none; `reason` says why (e.g. `option`, `operator-key`, `max-invalid`,
+    `max-steps`, `caller-hangup`, `channel-timeout`, `cancelled`)."""
 
     type: str
     target: str | None
@@ -82,6 +120,17 @@ class Journey:
     topic: str | None = None
     verified: bool = False
     outcome: JourneyOutcome | None = None
+    version: DialplanVersion | None = None
+    """The dialplan version the call ran on (None for flows built in memory)."""
+
+    def undelivered(self, type: str, reason: str, at_ms: int) -> None:
+        """The outcome recorded was not given to Asterisk (the channel was lost, or
+        callpop failed, while handing the call back): record how the call truly ended,
+        with no variables, since Asterisk got none."""
+        previous = self.outcome
+        at_ms = max(at_ms, previous.at_ms) if previous is not None else at_ms
+        self.outcome = JourneyOutcome(type, None, None, reason, at_ms)
+        self.variables = {}
 
     @property
     def last_node(self) -> str | None:
@@ -96,6 +145,7 @@ class Journey:
         return {
             "call_id": self.call_id,
             "flow": self.flow,
+            "version": None if self.version is None else self.version.to_dict(),
             "caller": {"number": self.caller_number, "name": self.caller_name},
             "dnis": self.dnis,
             "started_at": self.started_at,

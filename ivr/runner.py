@@ -45,7 +45,7 @@ from ivr.events import (
     LookupFinished,
     PlayFinished,
 )
-from ivr.journey import Journey
+from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
 from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
 from ivr.session import Session
@@ -117,6 +117,7 @@ class _CallRun:
     __slots__ = (
         "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
         "services", "session", "stamp_last", "stamp_ms", "start_ms", "start_us", "start_wall",
+        "stored",
     )  # fmt: skip
 
     def __init__(
@@ -142,6 +143,9 @@ class _CallRun:
         self.stamp_last = ""
         self.publish_failed = False
         self.handed_back = False
+        # The journey's `to_dict()` as handed to the services, or None: not stored yet,
+        # or changed since (then `finish` stores it again).
+        self.stored: Mapping[str, Any] | None = None
 
     def at_ms(self) -> int:
         return max(0, self.monotonic_ms() - self.start_ms)
@@ -179,6 +183,7 @@ class _CallRun:
             "ivr.started",
             {
                 "flow": self.session.flow_id,
+                "version": None if (version := self.session.version) is None else version.to_dict(),
                 "caller": {"number": self.call.caller.number, "name": self.call.caller.name},
                 "dnis": self.call.dnis,
             },
@@ -203,8 +208,12 @@ class _CallRun:
             except ChannelGone as gone:
                 if not self.session.ended:
                     self.session.handle(HungUp(self.at_ms(), gone.cause))
+                else:
+                    # Lost while handing the call back: Asterisk got no outcome.
+                    self.undelivered(*lost_outcome(gone.cause))
         except asyncio.CancelledError:
-            self.session.abort("cancelled", self.at_ms())
+            self.session.abort("cancelled", self.at_ms(), outcome=SHUTDOWN)
+            self.undelivered(SHUTDOWN, "cancelled")
             await self.hand_back()
             try:
                 async with asyncio.timeout(CLEANUP_TIMEOUT_S):
@@ -219,6 +228,7 @@ class _CallRun:
                 self.session.flow_id,
             )
             self.session.abort("internal-error", self.at_ms())
+            self.undelivered("error", "internal-error")
             await self.hand_back()
         return await self.finish()
 
@@ -247,6 +257,10 @@ class _CallRun:
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)
+                # Stored before Asterisk can see the outcome: a SET VARIABLE takes effect
+                # at once, and any end of the connection (a crash, SIGKILL) ends the AGI,
+                # so the dialplan would route the call by it with its journey lost.
+                await self.store()
                 await self.channel.set_variables(action.variables)
                 await self.channel.finish(hangup=type(action) is Hangup)
                 self.handed_back = True
@@ -263,41 +277,72 @@ class _CallRun:
         except Exception:
             return None  # The session never started: nothing was recorded.
 
-    async def hand_back(self) -> None:
-        """Send the caller on to the dialplan with CALLPOP_OUTCOME=error (the operator)."""
+    def undelivered(self, kind: str, reason: str) -> None:
+        """The session had ended with an outcome that never reached Asterisk (the hand-back
+        was cut short): the journey records `kind` instead, and is stored again."""
         if self.handed_back:
             return
-        self.handed_back = True
+        journey = self.journey()
+        outcome = None if journey is None else journey.outcome
+        if journey is None or outcome is None or outcome.type == kind:
+            return  # the same kind of end: its own reason says more (`flow-error` ...)
+        if outcome.type == SHUTDOWN:
+            return  # the shutdown is why the rest failed
+        journey.undelivered(kind, reason, self.at_ms())
+        self.stored = None
+
+    async def store(self) -> None:
+        """Hand the journey to the services: stored when this returns, or queued once
+        the services' bound on that wait passed (a slow database delays a caller by at
+        most that bound; `callpop/journeys.py`)."""
+        journey = self.journey()
+        if journey is None:
+            return
+        # One dict for the database and for `ivr.ended`: the screen-pop builds the pop's
+        # IVR path (labels, keys) from the event and does not wait for the write.
+        self.stored = data = journey.to_dict()
+        try:
+            await self.services.save_journey(journey, data)
+        except Exception:
+            log.exception("call %r: saving the journey failed", self.call.call_id)
+
+    async def hand_back(self) -> None:
+        """Send the caller on to the dialplan with CALLPOP_OUTCOME=error (the operator),
+        the journey stored first (as for any outcome Asterisk is given)."""
+        if self.handed_back:
+            return
         journey = self.journey()
         last_node = journey.last_node if journey is not None else None
         variables = error_variables(self.call.call_id, self.session.flow_id, last_node)
         try:
             async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+                if self.stored is None:
+                    await self.store()
                 await self.channel.set_variables(variables)
                 await self.channel.finish(hangup=False)
-        except ChannelGone:
-            pass  # The caller left meanwhile: nobody to send on.
+        except ChannelGone as gone:
+            # The caller left meanwhile, or the session broke: nobody to send on.
+            self.undelivered(*lost_outcome(gone.cause))
         except Exception as exc:
             log.warning(
                 "call %r: could not send the caller on after an error: %r", self.call.call_id, exc
             )
+        self.handed_back = True
 
     async def finish(self) -> Journey | None:
         journey = self.journey()
         if journey is None:
             return None
         outcome = journey.outcome
-        # One dict for the database and for `ivr.ended`: the screen-pop builds the pop's
-        # IVR path (labels, keys) from the event and does not wait for the write.
-        data = journey.to_dict()
-        # Handed over before anything here can wait, so a cancellation (a shutdown past
-        # its grace period) cannot lose it; the services write it off the call's path
-        # and `serve` writes whatever is queued before it exits. The caller is already
-        # back in the dialplan.
-        try:
-            await self.services.save_journey(journey, data)
-        except Exception:
-            log.exception("call %r: saving the journey failed", self.call.call_id)
+        data = self.stored
+        if data is None:
+            # Not stored before a hand-back (the caller left, the session broke), or
+            # changed since. Handed over before anything here can wait, so a cancellation
+            # (a shutdown past its grace period) cannot lose it; `serve` writes whatever
+            # is queued before it exits.
+            await self.store()
+            data = self.stored
+            assert data is not None
         self.publish(
             "ivr.ended",
             {

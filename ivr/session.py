@@ -42,7 +42,6 @@ from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind
 from ivr.compiled import CompiledFlows
 from ivr.errors import FlowError, SessionError
 from ivr.events import (
-    FAULT_CAUSES,
     CallStarted,
     DigitsEntered,
     Event,
@@ -51,9 +50,10 @@ from ivr.events import (
     PlayFinished,
 )
 from ivr.flow import Flow, InputNode, MenuNode
-from ivr.journey import Journey, Step
+from ivr.journey import Journey, Step, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, looked_up, lookup_now, played
+from ivr.version import DialplanVersion
 
 __all__ = ["Session", "iso_utc"]
 
@@ -98,6 +98,12 @@ class Session:
         return self._flow_id
 
     @property
+    def version(self) -> DialplanVersion | None:
+        """The dialplan version this call runs on, to its end (a reload swaps the flows
+        new calls get, never these)."""
+        return self._flows.version
+
+    @property
     def journey(self) -> Journey:
         """The call's journey so far (complete once `ended`)."""
         if self._call is None:
@@ -137,10 +143,8 @@ class Session:
         if isinstance(event, HungUp):
             if self._phase is _Phase.RUNNING:
                 call.now_ms = max(call.now_ms, event.at_ms)
-                call.reason = (
-                    f"channel-{event.cause}" if event.cause in FAULT_CAUSES else "caller-hangup"
-                )
-                call.end("hangup")
+                kind, call.reason = lost_outcome(event.cause)
+                call.end(kind)
                 self._phase = _Phase.ENDED
             # After the IVR ended (e.g. during "please hold") there is nothing to record.
             return []
@@ -161,13 +165,14 @@ class Session:
         call.wait = None
         return self._step(call, lambda call: _answer(call, event, wait))
 
-    def abort(self, reason: str, at_ms: int) -> None:
+    def abort(self, reason: str, at_ms: int, *, outcome: str = "error") -> None:
         """The driver cannot go on with this call (its channel failed, its task was
-        cancelled): a running session records an `error` outcome with `reason` and
-        takes no more events. A session that already ended keeps its outcome."""
+        cancelled): a running session records an `outcome` (`error`, or e.g. `shutdown`)
+        with `reason` and takes no more events. A session that already ended keeps its
+        outcome."""
         if self._phase is _Phase.RUNNING and self._call is not None:
             self._call.now_ms = max(self._call.now_ms, at_ms)
-            self._call.fail(reason)
+            self._call.fail(reason, outcome)
         if self._phase in (_Phase.IDLE, _Phase.RUNNING):
             self._phase = _Phase.FAILED
 

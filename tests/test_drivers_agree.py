@@ -121,6 +121,9 @@ class Services:
         self.events.append(event)
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        # By call id, as the database upserts: a journey stored before its hand-back
+        # is stored again if the hand-back failed.
+        self.journeys[:] = [j for j in self.journeys if j.call_id != journey.call_id]
         self.journeys.append(journey)
 
 

@@ -6,16 +6,24 @@ runner, which leaves the `CALLPOP_*` outcome on the channel; the dialplan then g
 on with `Goto(callpop-route,${CALLPOP_OUTCOME},1)`. An unknown `flow=` is the admin's
 error, not the caller's: it is logged and the caller goes on with
 `CALLPOP_OUTCOME=error` (the operator), as under ARI.
+
+The call id keys the call's row, its journey and its pops, so it is checked before
+anything uses it: an Asterisk uniqueid (`[system-]1795389902.6`, at most 149 characters
+in Asterisk, 128 in our tables) is printable ASCII without spaces. A peer answering
+anything else (a 9,000-character id, one with control characters) is not a real
+Asterisk: the session ends as a protocol error, recorded under `agi_uniqueid` (clipped),
+which the environment gave before any caller-controlled value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
 from agi_scripts.server import AgiRequest, Route
-from ivr.compiled import CompiledFlows
+from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
 from ivr.events import Caller
 from ivr.flow import Flow
@@ -27,15 +35,24 @@ from ivr.session import Session
 __all__ = ["DEFAULT_FLOW", "IvrHandler", "ivr_route"]
 
 DEFAULT_FLOW: Final = "main"
+# `calls.call_id` and `journeys.call_id` hold 128 characters (crm_adapter/sql/tables.py):
+# a longer id would be stored clipped, and two calls could share a row.
+MAX_CALL_ID: Final = 128
+_CALL_ID: Final = re.compile(rf"[!-~]{{1,{MAX_CALL_ID}}}")
 
 
 class IvrHandler:
-    """Runs one call's flow; flows are compiled once for every call."""
+    """Runs one call's flow; flows are compiled once for every call. With `LiveFlows`
+    each new call starts on the version running when it arrives (a reload swaps it)."""
 
     def __init__(
-        self, flows: Mapping[str, Flow], services: CallServices, *, clock: Clock | None = None
+        self,
+        flows: Mapping[str, Flow] | LiveFlows,
+        services: CallServices,
+        *,
+        clock: Clock | None = None,
     ) -> None:
-        self.flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+        self.flows = LiveFlows.of(flows)
         self.services = services
         self.clock = clock
 
@@ -43,14 +60,23 @@ class IvrHandler:
         channel, env = request.channel, request.environment
         flow = request.query.get("flow") or DEFAULT_FLOW
         call_id = env.uniqueid
+        if not _CALL_ID.fullmatch(call_id):
+            channel.protocol_error(f"agi_uniqueid is not an Asterisk uniqueid: {_shown(call_id)}")
+            call_id = call_id[:MAX_CALL_ID]
         try:
-            call_id = await channel.get_variable("CHANNEL(linkedid)") or call_id
+            linked = await channel.get_variable("CHANNEL(linkedid)")
         except ChannelGone:
             # Gone before the IVR began: the session still runs (and ends at once) so
             # the journey records a caller who left at the very start.
-            pass
+            linked = None
+        if linked and _CALL_ID.fullmatch(linked):
+            call_id = linked
+        elif linked:
+            channel.protocol_error(
+                f"CHANNEL(linkedid) is not an Asterisk uniqueid: {_shown(linked)}"
+            )
         try:
-            session = Session(self.flows, flow)
+            session = Session(self.flows.current, flow)
         except FlowError as exc:
             request.log.error(
                 "the dialplan asks for flow %r, which is not loaded (%s); "
@@ -77,8 +103,13 @@ class IvrHandler:
         await run_call(session, channel, self.services, info, clock=self.clock)
 
 
+def _shown(value: str, limit: int = 40) -> str:
+    """A log-safe glimpse of a peer's value: repr escapes control characters."""
+    return f"{value[:limit]!r}{'...' if len(value) > limit else ''} ({len(value)} characters)"
+
+
 def ivr_route(
-    flows: Mapping[str, Flow],
+    flows: Mapping[str, Flow] | LiveFlows,
     services: CallServices,
     *,
     path: str = "ivr",

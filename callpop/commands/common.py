@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from callpop.config import Config, ConfigError, load_config
-from callpop.serve import PortBusy
+from callpop.serve import CannotListen
 from crm_adapter.port import CrmError
 from ivr.ari.errors import AriUnauthorized
 from ivr.loader import LoadError
@@ -37,6 +37,6 @@ def user_errors(command_name: str) -> Iterator[None]:
             click.echo(finding.format(), err=True)
         click.echo(f"callpop {command_name}: the dialplan has errors (run callpop lint)", err=True)
         sys.exit(1)
-    except (ConfigError, PortBusy, AriUnauthorized, CrmError) as exc:
+    except (ConfigError, CannotListen, AriUnauthorized, CrmError) as exc:
         click.echo(f"callpop {command_name}: {exc}", err=True)
         sys.exit(1)

@@ -15,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from callpop.commands import outbox as outbox_cmd
 from callpop.commands.common import load_or_exit
 from crm_adapter.importer import ImportFileError, ImportReport, import_customers
 from crm_adapter.phone import PhoneNormaliser
@@ -45,7 +46,10 @@ async def run_import(url: str, path: Path, phone: PhoneNormaliser, progress: Pro
 
 @click.group("crm")
 def command() -> None:
-    """The built-in CRM's data."""
+    """The built-in CRM's data, and write-backs to an external CRM."""
+
+
+command.add_command(outbox_cmd.command)
 
 
 @command.command("import")

@@ -6,12 +6,19 @@ column is an error for the whole file (a misspelt `acount` would silently drop e
 account). A bad row is rejected with its line number and the reason, and the rest go
 on. Line numbers are the file's physical lines, 1-based, where the record starts (a
 quoted field may span lines). `phone` may hold several numbers separated by `;`.
+
+A stray quote (`Bob,"555 123,...` with no closing `"`) would make the csv module read
+the rest of the file as one field, so one typo would cost every row after it. A
+record that spans lines is only taken as one when it parses cleanly into the header's
+number of fields; otherwise its first line is rejected ("unclosed quote at column C")
+and reading starts again on the line after it, so only the broken line is lost.
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +82,77 @@ def _lines(stream: BinaryIO, progress: Callable[[int], None] | None) -> Iterator
         yield raw.decode("utf-8", "surrogateescape")
 
 
+class _Lines:
+    """The text lines fed to `csv.reader`, numbered, and kept while a record is read so
+    that the lines after a broken record's first can be read again on their own.
+
+    What a record may hold is bounded by the csv module's field size limit (128 KiB),
+    so a record that swallows the rest of the file stops there, and so does the buffer.
+    """
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self._source = source
+        self._again: deque[tuple[int, str]] = deque()
+        self._taken: list[tuple[int, str]] = []
+        self._next_line = 1
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self._again:
+            number, text = self._again.popleft()
+        else:
+            text = next(self._source)
+            number = self._next_line
+            self._next_line += 1
+        self._taken.append((number, text))
+        return text
+
+    def start_record(self) -> None:
+        self._taken.clear()
+
+    @property
+    def taken(self) -> list[tuple[int, str]]:
+        """The (line number, text) pairs read since `start_record`."""
+        return self._taken
+
+    def read_again_after_first(self) -> None:
+        """The current record is broken: its lines but the first come round again."""
+        self._again.extendleft(reversed(self._taken[1:]))
+        self._taken.clear()
+
+
+def _unclosed_quote_column(text: str) -> int | None:
+    """The 1-based column of the quote that opens a field and is never closed on this
+    line, if there is one (a `""` inside a quoted field is an escaped quote)."""
+    i, field_start, opened = 0, True, None
+    while i < len(text):
+        ch = text[i]
+        if opened is not None:
+            if ch == '"':
+                if text[i + 1 : i + 2] == '"':
+                    i += 1
+                else:
+                    opened = None
+        elif field_start and ch == '"':
+            opened = i
+        field_start = opened is None and ch == ","
+        i += 1
+    return None if opened is None else opened + 1
+
+
+def _broken(number: int, text: str, error: str) -> Rejection:
+    column = _unclosed_quote_column(text)
+    if column is not None:
+        return Rejection(
+            number,
+            f"unclosed quote at column {column}: the field it opens "
+            "never ends on this line (the lines after it are read on their own)",
+        )
+    return Rejection(number, f"malformed CSV: {error}")
+
+
 def read_rows(
     path: Path, phone: PhoneNormaliser, progress: Callable[[int], None] | None = None
 ) -> Iterator[CsvRow | Rejection]:
@@ -85,22 +163,37 @@ def read_rows(
     except OSError as exc:
         raise ImportFileError(path, 1, f"cannot read: {exc.strerror or exc}") from None
     with stream:
-        reader = csv.reader(_lines(stream, progress), strict=True)
+        lines = _Lines(_lines(stream, progress))
+        reader = csv.reader(lines, strict=True)
         header = _header(path, reader)
         index = {name: header.index(name) for name in header}
         present = frozenset(header)
         while True:
-            start = reader.line_num + 1
+            lines.start_record()
             try:
                 fields = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                yield Rejection(start, f"malformed CSV: {exc}")
+                if not lines.taken:
+                    return  # nothing was left to read
+                number, text = lines.taken[0]
+                yield _broken(number, text, str(exc))
+                lines.read_again_after_first()
+                reader = csv.reader(lines, strict=True)  # a reader is done after an error
                 continue
+            start, text = lines.taken[0]
             if not fields or fields == [""]:
                 continue  # a blank line
             if len(fields) != len(header):
+                if len(lines.taken) > 1:
+                    # A quote opened on `start` swallowed the lines after it.
+                    yield _broken(
+                        start, text, f"{len(fields)} fields over {len(lines.taken)} lines"
+                    )
+                    lines.read_again_after_first()
+                    reader = csv.reader(lines, strict=True)
+                    continue
                 yield Rejection(start, f"{len(fields)} fields, the header has {len(header)}")
                 continue
             yield _row(start, {name: fields[i] for name, i in index.items()}, phone, present)
@@ -112,8 +205,9 @@ def _header(path: Path, reader: _CsvReader) -> list[str]:
             if fields and fields != [""]:
                 break
         else:
-            raise ImportFileError(path, 1, "the file is empty: expected a header row "
-                                  f"({', '.join(COLUMNS)})")
+            raise ImportFileError(
+                path, 1, f"the file is empty: expected a header row ({', '.join(COLUMNS)})"
+            )
     except csv.Error as exc:
         raise ImportFileError(path, 1, f"malformed header: {exc}") from None
     at = reader.line_num

@@ -5,8 +5,10 @@ One `ClientSession` for the adapter's life (aiohttp's advice), with explicit
 timeouts: IVR lookups get the lookup budget, everything else `timeout_s` (aiohttp's
 default of 300 s is how a slow CRM stalls a call center). Failures are mapped to the
 port's error tree here, at the edge. An attempt that failed before the CRM could
-act is repeated once, within the same time limit, and only for idempotent
-operations; the outbox (its own retries, with backoff) covers writes.
+act is repeated once, within the same time limit, for reads (a search by POST
+included) and operations marked `idempotent`; the outbox (its own retries, with
+backoff) covers writes. A refusal keeps the start of the CRM's answer (`HttpRejected`),
+so the outbox's failed entry and the log say what the CRM objected to.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ from crm_adapter.port import (
 from crm_adapter.rest.mapping import RecordMapper, records
 from crm_adapter.rest.request import PreparedRequest, prepare
 from crm_adapter.rest.template import MISSING, lookup_path
-from crm_adapter.settings import BasicAuth, BearerAuth, HeaderAuth, RestSettings, read_secret
+from crm_adapter.settings import (
+    BasicAuth,
+    BearerAuth,
+    HeaderAuth,
+    RestSettings,
+    SecretError,
+    read_secret,
+)
 
 __all__ = ["HttpRejected", "RestCrm", "auth_headers"]
 
@@ -43,6 +52,17 @@ _MAX_ATTEMPTS = 2
 _MIN_RETRY_S = 0.02  # not worth a second attempt with less time than this left
 _UNAVAILABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _RETRY_STATUS = frozenset({502, 503, 504})  # the request did not reach the application
+_ANSWER_KEPT = 300  # bytes of a refusal's body kept with the refused entry
+
+
+def _shown(body: bytes) -> str:
+    """The start of a CRM's answer, as one printable line (it goes to logs and to an
+    operator's terminal: no control characters, no terminal escapes)."""
+    text = body[:_ANSWER_KEPT].decode("utf-8", "replace")
+    text = "".join(
+        ch if ch.isprintable() else " " if ch in "\r\n\t" else f"\\x{ord(ch):02x}" for ch in text
+    )
+    return " ".join(text.split())
 
 
 class HttpRejected(CrmRejected):
@@ -65,7 +85,7 @@ def auth_headers(settings: RestSettings) -> dict[str, str]:
         assert isinstance(auth, HeaderAuth)
         name, value = auth.name, read_secret(auth.token, auth.token_file)
     if any(ch in value for ch in "\r\n\0"):
-        raise ValueError("the CRM credential contains a line break")
+        raise SecretError("the CRM credential contains a line break")
     return {name: value}
 
 
@@ -96,7 +116,10 @@ class RestCrm:
 
     @classmethod
     async def open(
-        cls, settings: RestSettings, *, phone: PhoneNormaliser | None = None,
+        cls,
+        settings: RestSettings,
+        *,
+        phone: PhoneNormaliser | None = None,
         lookup_timeout_s: float = 0.3,
     ) -> RestCrm:
         """An adapter with its own session (call from the running loop)."""
@@ -109,8 +132,9 @@ class RestCrm:
             connector=aiohttp.TCPConnector(ssl=_ssl(settings), limit=100, ttl_dns_cache=300),
             raise_for_status=False,
         )
-        return cls(settings, session, phone=phone, lookup_timeout_s=lookup_timeout_s,
-                   own_session=True)
+        return cls(
+            settings, session, phone=phone, lookup_timeout_s=lookup_timeout_s, own_session=True
+        )
 
     async def aclose(self) -> None:
         if self._own_session:
@@ -122,7 +146,11 @@ class RestCrm:
     # --- HTTP -----------------------------------------------------------------------
 
     async def call(
-        self, operation: str, values: Mapping[str, Any], *, timeout_s: float,
+        self,
+        operation: str,
+        values: Mapping[str, Any],
+        *,
+        timeout_s: float,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Run one configured operation; the parsed JSON answer (None when empty)."""
@@ -136,12 +164,15 @@ class RestCrm:
                 return await self._attempt(request, deadline, headers, operation)
             except _Retryable as exc:
                 left = deadline - loop.time()
-                if not op.is_idempotent or attempt >= _MAX_ATTEMPTS or left < _MIN_RETRY_S:
+                if not op.may_repeat(operation) or attempt >= _MAX_ATTEMPTS or left < _MIN_RETRY_S:
                     raise CrmUnavailable(str(exc)) from exc.__cause__
                 attempt += 1
 
     async def _attempt(
-        self, request: PreparedRequest, deadline: float, headers: Mapping[str, str] | None,
+        self,
+        request: PreparedRequest,
+        deadline: float,
+        headers: Mapping[str, str] | None,
         operation: str,
     ) -> Any:
         left = deadline - asyncio.get_running_loop().time()
@@ -152,12 +183,18 @@ class RestCrm:
             send_headers["Content-Type"] = "application/json"
         try:
             async with self._session.request(
-                request.method, request.url, data=request.body, headers=send_headers,
-                timeout=aiohttp.ClientTimeout(total=left), allow_redirects=False,
+                request.method,
+                request.url,
+                data=request.body,
+                headers=send_headers,
+                timeout=aiohttp.ClientTimeout(total=left),
+                allow_redirects=False,
             ) as response:
                 status = response.status
                 if 200 <= status < 300:
                     body = await self._read(response, operation)
+                elif 400 <= status < 500 and status != 404:
+                    body = await response.content.read(_ANSWER_KEPT)  # why it refused
                 else:
                     body = b""
         except TimeoutError:
@@ -173,8 +210,10 @@ class RestCrm:
     async def _read(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
         cap = self.settings.max_response_bytes
         if response.content_length is not None and response.content_length > cap:
-            raise CrmBadResponse(f"{operation}: answer of {response.content_length} bytes "
-                                 f"is over the {cap}-byte limit")
+            raise CrmBadResponse(
+                f"{operation}: answer of {response.content_length} bytes "
+                f"is over the {cap}-byte limit"
+            )
         data = bytearray()
         async for chunk in response.content.iter_chunked(65_536):
             data += chunk
@@ -192,7 +231,11 @@ class RestCrm:
         if 300 <= status < 400:
             raise HttpRejected(status, f"{operation}: HTTP {status} redirect (check base_url)")
         if not 200 <= status < 300:
-            raise HttpRejected(status, f"{operation}: CRM refused with HTTP {status}")
+            answer = _shown(body)
+            raise HttpRejected(
+                status,
+                f"{operation}: CRM refused with HTTP {status}" + (f": {answer}" if answer else ""),
+            )
         if not body.strip():
             return None
         try:
@@ -228,8 +271,9 @@ class RestCrm:
         if not self.has("get_customer"):
             raise NotFound(f"no customer {customer_id!r} (no get_customer operation configured)")
         op = self.settings.operations["get_customer"]
-        data = await self.call("get_customer", {"customer_id": customer_id},
-                               timeout_s=self.settings.timeout_s)
+        data = await self.call(
+            "get_customer", {"customer_id": customer_id}, timeout_s=self.settings.timeout_s
+        )
         found = records(data, op.results, 1)
         if not found:
             raise NotFound(f"no customer {customer_id!r}")
@@ -240,9 +284,14 @@ class RestCrm:
             raise CrmRejected("the REST CRM has no create_customer operation configured")
         phones = [p for p in (self.phone.normalise(n) for n in draft.phones) if p]
         values = {
-            "name": draft.name.strip(), "phone": phones[0] if phones else None,
-            "account": draft.account, "tier": draft.tier, "language": draft.language,
-            "email": draft.email, "external_id": draft.external_id, "notes": draft.notes,
+            "name": draft.name.strip(),
+            "phone": phones[0] if phones else None,
+            "account": draft.account,
+            "tier": draft.tier,
+            "language": draft.language,
+            "email": draft.email,
+            "external_id": draft.external_id,
+            "notes": draft.notes,
         }
         op = self.settings.operations["create_customer"]
         data = await self.call("create_customer", values, timeout_s=self.settings.timeout_s)
@@ -250,9 +299,15 @@ class RestCrm:
         if new_id is MISSING or new_id is None or isinstance(new_id, bool | dict | list):
             raise CrmBadResponse(f"create_customer: no id at {op.id!r} in the answer")
         return Customer(
-            id=str(new_id), name=values["name"] or "", phones=tuple(phones),
-            external_id=draft.external_id, account=draft.account, tier=draft.tier,
-            language=draft.language, email=draft.email, notes=draft.notes,
+            id=str(new_id),
+            name=values["name"] or "",
+            phones=tuple(phones),
+            external_id=draft.external_id,
+            account=draft.account,
+            tier=draft.tier,
+            language=draft.language,
+            email=draft.email,
+            notes=draft.notes,
         )
 
     async def open_cases(self, customer_id: str) -> list[Case]:
@@ -260,8 +315,9 @@ class RestCrm:
             return []  # a CRM without cases has no open cases
         op = self.settings.operations["open_cases"]
         try:
-            data = await self.call("open_cases", {"customer_id": customer_id},
-                                   timeout_s=self.settings.timeout_s)
+            data = await self.call(
+                "open_cases", {"customer_id": customer_id}, timeout_s=self.settings.timeout_s
+            )
         except NotFound:
             return []
         found = [self.mapper.case(r, customer_id) for r in records(data, op.results, 200)]
@@ -285,8 +341,12 @@ class RestCrm:
         if needs_id and entry.external_id is None and entry.operation == "update_interaction":
             raise CrmRejected(f"{entry.key}: the CRM gave no id for this call's log entry")
         try:
-            data = await self.call(entry.operation, values, timeout_s=self.settings.timeout_s,
-                                   headers={"Idempotency-Key": entry.key})
+            data = await self.call(
+                entry.operation,
+                values,
+                timeout_s=self.settings.timeout_s,
+                headers={"Idempotency-Key": entry.key},
+            )
         except HttpRejected as exc:
             if exc.status == 409:
                 return None

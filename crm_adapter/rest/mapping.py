@@ -35,8 +35,9 @@ def records(data: Any, path: str | None, limit: int) -> list[Mapping[str, Any]]:
     if isinstance(found, Mapping) and path is None:
         found = [found]
     if not isinstance(found, list):
-        raise CrmBadResponse(f"expected a list of records at {path or 'the top'}, "
-                             f"got {type(found).__name__}")
+        raise CrmBadResponse(
+            f"expected a list of records at {path or 'the top'}, got {type(found).__name__}"
+        )
     chosen = found[:limit]
     for item in chosen:
         if not isinstance(item, Mapping):
@@ -57,8 +58,10 @@ class _Field:
             return lookup_path(record, self.path)
         for name in self.template.names:
             value = lookup_path(record, name)
-            if value is not MISSING and value is not None and (
-                isinstance(value, bool) or not isinstance(value, _SCALAR)
+            if (
+                value is not MISSING
+                and value is not None
+                and (isinstance(value, bool) or not isinstance(value, _SCALAR))
             ):
                 raise CrmBadResponse(f"{self.name}: {name} is {type(value).__name__}, not text")
         return " ".join(self.template.render(record).split()) or None

@@ -8,8 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm_adapter.port import CrmRejected
+from crm_adapter.sql.errors import mapped_errors
 
 __all__ = ["alembic_config", "current_revision", "heads", "upgrade"]
 
@@ -29,9 +33,20 @@ def heads() -> list[str]:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Migrate the database to `revision`, in one transaction where the database allows
-    (PostgreSQL: all or nothing)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+    (PostgreSQL: all or nothing).
+
+    This is the first thing every command does with the database, so a database that
+    cannot be used is reported here, naming it (password hidden): `CrmUnavailable` for a
+    missing, unreadable or corrupt file or a server that does not answer, `CrmRejected`
+    for a database at a revision this callpop does not know (a newer callpop's)."""
+    url = engine.url.set(drivername=engine.url.get_backend_name())  # as the admin wrote it
+    where = f"database {url.render_as_string(hide_password=True)}"
+    try:
+        with mapped_errors(where):
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade, revision)
+    except CommandError as exc:
+        raise CrmRejected(f"{where}: {exc}") from exc
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

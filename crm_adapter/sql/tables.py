@@ -39,6 +39,8 @@ __all__ = [
     "customer_phones",
     "customers",
     "interactions",
+    "journey_nodes",
+    "journey_outcomes",
     "journeys",
     "metadata",
     "outbox",
@@ -202,6 +204,42 @@ journeys = Table(
     Column("call_id", String(LIMITS["call_id"]), primary_key=True),
     Column("data", Json, nullable=False),
     Column("saved_at", UtcDateTime, nullable=False),
+)
+
+# Journey statistics per hour (callpop report): kept by `JourneyStore.write` in the
+# transaction that writes the journeys, so a report over a million calls reads a few
+# thousand rows instead of a million JSON documents. An hour is the interval: calls
+# count in the hour they started (UTC); `version` is the dialplan version hash, ''
+# when the journey has none. Empty strings stand for "none" so the key has no NULLs.
+journey_nodes = Table(
+    "journey_nodes",
+    metadata,
+    Column("interval_start", UtcDateTime, primary_key=True),
+    Column("entry_flow", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("flow", String(64), primary_key=True),
+    Column("node", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("result", String(32), primary_key=True),
+    Column("visits", BigInteger, nullable=False),
+    Column("ms", BigInteger, nullable=False),
+    Column("invalid", BigInteger, nullable=False),
+    Column("timeouts", BigInteger, nullable=False),
+)
+
+journey_outcomes = Table(
+    "journey_outcomes",
+    metadata,
+    Column("interval_start", UtcDateTime, primary_key=True),
+    Column("entry_flow", String(64), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("topic", String(32), primary_key=True),
+    Column("outcome", String(16), primary_key=True),
+    Column("target", String(200), primary_key=True),
+    Column("calls", BigInteger, nullable=False),
+    Column("ms", BigInteger, nullable=False),
+    Column("ms_min", BigInteger, nullable=False),
+    Column("ms_max", BigInteger, nullable=False),
 )
 
 pops = Table(

@@ -15,7 +15,7 @@ from types import MappingProxyType
 
 from ivr.ari.app import StasisCall
 from ivr.ari.channel import AriChannel
-from ivr.compiled import CompiledFlows
+from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
 from ivr.flow import Flow
 from ivr.outcome import error_variables
@@ -33,19 +33,20 @@ class IvrCallHandler:
 
     def __init__(
         self,
-        flows: Mapping[str, Flow],
+        flows: Mapping[str, Flow] | LiveFlows,
         services: CallServices,
         *,
         clock: Clock | None = None,
     ) -> None:
         # Compiled once: conditions, schedules and prompts are not re-parsed per call.
-        self.flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+        # Each call starts on the version running when it arrives (a reload swaps it).
+        self.flows = LiveFlows.of(flows)
         self.services = services
         self.clock = clock
 
     async def __call__(self, channel: AriChannel, call: StasisCall) -> None:
         try:
-            session = Session(self.flows, call.flow)
+            session = Session(self.flows.current, call.flow)
         except FlowError as exc:
             log.error(
                 "channel %s: Stasis asks for flow %r, which is not loaded (%s); "

@@ -64,6 +64,9 @@ class MemoryServices:
             self.started.set()
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        # By call id, as the database upserts: a journey stored before its hand-back
+        # is stored again if the hand-back failed.
+        self.journeys[:] = [j for j in self.journeys if j.call_id != journey.call_id]
         self.journeys.append(journey)
 
     def journey(self) -> Journey:

@@ -331,6 +331,84 @@ def test_a_response_nobody_asked_for_is_a_remote_protocol_error() -> None:
         conn.next_event()
 
 
+def test_a_response_received_before_its_command_is_never_taken_as_its_answer() -> None:
+    # Read ahead, it would answer the next command: send() refuses to send that command.
+    conn = connected()
+    conn.receive_data(b"200 result=1 (forged)\n")
+    with pytest.raises(RemoteProtocolError, match="no command was in flight"):
+        conn.send(c.get_variable("CHANNEL(linkedid)"))
+    assert conn.state is State.ERROR
+    with pytest.raises(LocalProtocolError, match="after a protocol error"):
+        conn.send(c.noop())
+
+
+def test_a_partial_line_received_before_its_command_is_refused_too() -> None:
+    conn = connected()
+    conn.receive_data(b"200 res")
+    with pytest.raises(RemoteProtocolError, match="no command was in flight"):
+        conn.send(c.noop())
+
+
+def test_bytes_after_an_answer_are_not_the_next_commands_answer() -> None:
+    conn = connected()
+    conn.send(c.get_variable("CHANNEL(linkedid)"))
+    conn.receive_data(b"200 result=1 (1795389902.6)\n200 result=0\n")
+    assert conn.next_event() == Response(c.get_variable("CHANNEL(linkedid)"), "1", "1795389902.6")
+    with pytest.raises(RemoteProtocolError, match="no command was in flight"):
+        conn.send(c.answer())
+
+
+def test_a_forged_caller_name_cannot_answer_the_first_command() -> None:
+    # Asterisk writes the name raw (env-hostile-name.txt): a newline pair in it ends the
+    # block there, and what follows the forged empty line is already buffered.
+    env = load("env-callerid.txt").environment.replace(
+        b"agi_calleridname: Alice Smith\n",
+        b"agi_calleridname: Eve\n\n200 result=1 (1795389902.6)\n",
+    )
+    assert env != load("env-callerid.txt").environment
+    conn = AgiConnection()
+    conn.receive_data(env)
+    assert conn.next_event().values["calleridname"] == "Eve"  # type: ignore[union-attr]
+    with pytest.raises(RemoteProtocolError, match="no command was in flight"):
+        conn.send(c.get_variable("CHANNEL(linkedid)"))
+
+
+@pytest.mark.parametrize("buffered", [b"HANGUP\n", b"HANGUP\nHANGUP\n", b"HANG", b"HANGUP\nHA"])
+def test_hangup_lines_may_arrive_while_no_command_is_in_flight(buffered: bytes) -> None:
+    # res_agi writes HANGUP at the top of its command loop (hangup-idle.txt), unasked.
+    conn = connected()
+    conn.receive_data(buffered)
+    conn.send(c.get_variable("CHANNEL(state)"))
+    partial = buffered.rsplit(b"\n", 1)[-1]
+    if partial:
+        conn.receive_data(b"HANGUP\n"[len(partial) :])
+    conn.receive_data(b"200 result=1 (Up)\n")
+    events = drain(conn)
+    assert HungUp() in events and events[-1] == Response(
+        c.get_variable("CHANNEL(state)"), "1", "Up"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"Eve\r", "Eve\ufffd"),
+        (b"\x1b[2JEve\x07", "\ufffd[2JEve\ufffd"),
+        (b"Z\xc2\x9b31m", "Z\ufffd31m"),  # U+009B, the C1 control sequence introducer
+        (b'Zo\xc3\xab "Z" O\'Brien, Jr. \\ \xe6\x9d\x8e', 'Zo\u00eb "Z" O\'Brien, Jr. \\ \u674e'),
+        (b"A\xc2\xa0B", "A\u00a0B"),  # a no-break space is text, not a control
+    ],
+)
+def test_control_characters_in_environment_values_become_replacement_characters(
+    raw: bytes, text: str
+) -> None:
+    env = load("env-callerid.txt").environment.replace(b"Alice Smith", raw)
+    conn = AgiConnection()
+    conn.receive_data(env)
+    event = conn.next_event()
+    assert isinstance(event, Environment) and event.caller_name == text
+
+
 def test_a_response_cut_by_eof_is_a_remote_protocol_error() -> None:
     conn = connected()
     conn.send(c.get_variable("CALLPOP_CALL_ID"))
@@ -465,6 +543,27 @@ def test_fuzz_any_input_parses_or_raises_remote_protocol_error(
             drain_all(conn)
     except RemoteProtocolError:
         assert conn.state is State.ERROR
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.binary(max_size=40), _TOKENS), min_size=1, max_size=10))
+def test_fuzz_bytes_sent_before_a_command_are_never_its_answer(pieces: list[bytes]) -> None:
+    # Whatever a peer sends while no command is in flight, the command's answer is what
+    # came after it, or the session ends with a protocol error.
+    conn = connected()
+    command = c.get_variable("CHANNEL(linkedid)")
+    try:
+        for piece in pieces:
+            if piece:
+                conn.receive_data(piece)
+        conn.send(command)
+        conn.receive_data(b"200 result=1 (the real answer)\n")
+        events = drain(conn)
+    except RemoteProtocolError:
+        assert conn.state is State.ERROR
+        return
+    assert events[-1] == Response(command, "1", "the real answer")
+    assert all(event == HungUp() for event in events[:-1])
 
 
 def test_the_live_channel_commands_are_res_agis_commands_without_dead_support() -> None:

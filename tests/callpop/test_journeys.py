@@ -5,6 +5,7 @@ On SQLite and PostgreSQL (the `engine` fixture of tests/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -230,3 +231,63 @@ async def test_a_journey_that_cannot_be_encoded_costs_only_itself(engine: AsyncE
     await writer.save(_journey("b"))
     await writer.aclose()
     assert await _saved_ids(engine) == ["a", "b"]
+
+
+# -- stored before the call is handed back ------------------------------------------------
+
+
+async def test_a_durable_save_returns_once_its_batch_is_committed(engine: AsyncEngine) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, durable_within_s=30.0)
+    store.gate.clear()
+    saving = asyncio.create_task(writer.save(_journey("held")))
+    await asyncio.sleep(0.05)
+    assert not saving.done()  # the database has not committed it yet
+    store.gate.set()
+    await asyncio.wait_for(saving, 10)
+    # Returned only after the commit: the row is there the moment save() returns.
+    assert await _saved_ids(engine) == ["held"]
+    await writer.aclose()
+
+
+async def test_a_slow_database_delays_a_call_by_the_bound_once_then_not_at_all(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "callpop.journeys")
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, durable_within_s=0.1)
+    store.gate.clear()  # the database hangs
+    await asyncio.wait_for(writer.save(_journey("first")), 5)  # waited the bound, then went on
+    for n in range(50):
+        # Late: queued without waiting (a wait would run out the 1 s below).
+        await asyncio.wait_for(writer.save(_journey(f"c.{n}")), 1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "not committed within 0.1s" in warnings[0]
+    store.gate.set()
+    await writer.flush()
+    assert len(await _saved_ids(engine)) == 51
+    assert [r.getMessage() for r in caplog.records][-1].startswith("journeys are committed in time again")
+    # Caught up: calls wait for their commit again.
+    store.gate.clear()
+    saving = asyncio.create_task(writer.save(_journey("after")))
+    await asyncio.sleep(0.05)
+    assert not saving.done()
+    store.gate.set()
+    await saving
+    await writer.aclose()
+
+
+async def test_a_caller_cancelled_while_waiting_for_the_commit_leaves_the_journey_queued(
+    engine: AsyncEngine,
+) -> None:
+    store = RecordingStore(engine)
+    writer = JourneyWriter(store, durable_within_s=30.0)
+    store.gate.clear()
+    saving = asyncio.create_task(writer.save(_journey("shutdown")))
+    await asyncio.sleep(0.05)
+    saving.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await saving
+    store.gate.set()
+    await writer.aclose()
+    assert await _saved_ids(engine) == ["shutdown"]

@@ -25,7 +25,15 @@ from callpop.config import load_config
 from callpop.pbx_sim.agi_channel import SimOptions
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
-from callpop.serve import FASTAGI, GC_GEN0_THRESHOLD, build_app, build_runtime, tune_gc_for_calls
+from callpop.serve import (
+    FASTAGI,
+    GC_GEN0_THRESHOLD,
+    RUNTIME,
+    build_app,
+    build_runtime,
+    tune_gc_for_calls,
+)
+from crm_adapter.outbox import enqueue
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import calls, journeys
 from ivr.ports import CallEvent
@@ -137,6 +145,27 @@ async def test_metrics_are_prometheus_text_and_count_calls_by_outcome(
     assert [r.variables.get("CALLPOP_QUEUE") for r in records] == ["billing"] * 3
     counted = _metric(after, "callpop_calls_total", driver="fastagi", outcome="queue")
     assert counted - _metric(before, "callpop_calls_total", driver="fastagi", outcome="queue") == 3
+
+
+async def test_metrics_count_crm_write_backs_pending_failed_and_delivered(
+    served: tuple[TestServer, int],
+) -> None:
+    server, _ = served
+    outbox = server.app[RUNTIME].crm.outbox
+    async with server.app[RUNTIME].engine.begin() as conn:
+        for call_id in ("c1", "c2", "c3", "c4"):
+            await enqueue(conn, call_id, "log_interaction", {"call_id": call_id}, outbox.now())
+    first, second, third, _ = await outbox.claim()
+    await outbox.delivered(first)
+    await outbox.delivered(second)
+    await outbox.failed(third, "log_interaction: CRM refused with HTTP 401")
+
+    async with aiohttp.ClientSession() as http:
+        text = await (await http.get(server.make_url("/metrics"))).text()
+
+    counts = {state: _metric(text, "callpop_outbox_entries", state=state)
+              for state in ("pending", "failed", "delivered")}
+    assert counts == {"pending": 1, "failed": 1, "delivered": 2}
 
 
 async def test_metrics_count_pops_offered_to_agents_and_their_latency(

@@ -19,8 +19,18 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 FAILURE_MODES = (
-    "slow", "error500", "garbage", "huge", "huge_chunked", "deep_json", "results_not_list",
-    "name_is_object", "record_without_id", "phone_is_list_of_objects", "disconnect",
+    "slow",
+    "error500",
+    "garbage",
+    "huge",
+    "huge_chunked",
+    "deep_json",
+    "results_not_list",
+    "name_is_object",
+    "record_without_id",
+    "phone_is_list_of_objects",
+    "disconnect",
+    "unauthorized",
 )
 
 
@@ -47,6 +57,8 @@ class FakeCrm:
     # before applying them, or after applying them (the answer is what gets lost).
     calls_hang: str | None = None  # None | "before" | "after"
     calls_reject: bool = False
+    # Requests to /calls answer 401 (the CRM's token was changed; callpop has the old one).
+    calls_unauthorized: bool = False
     seen: list[Seen] = field(default_factory=list)
     applied: dict[str, Any] = field(default_factory=dict)  # idempotency key -> body
     applied_order: list[str] = field(default_factory=list)
@@ -84,8 +96,9 @@ class FakeCrm:
         if request.can_read_body:
             raw = await request.read()
             body = json.loads(raw) if raw else None
-        self.seen.append(Seen(request.method, request.raw_path, dict(request.query), body,
-                              dict(request.headers)))
+        self.seen.append(
+            Seen(request.method, request.raw_path, dict(request.query), body, dict(request.headers))
+        )
         await self._notify()
         if request.path.startswith("/calls"):
             return await handler(request)
@@ -100,7 +113,9 @@ class FakeCrm:
         elif mode == "garbage":
             return web.Response(body=b"<html>\x00\xff not json", content_type="application/json")
         elif mode == "huge":
-            return web.Response(body=b"[" + b"0," * 3_000_000 + b"0]", content_type="application/json")
+            return web.Response(
+                body=b"[" + b"0," * 3_000_000 + b"0]", content_type="application/json"
+            )
         elif mode == "huge_chunked":
             response = web.StreamResponse()
             response.enable_chunked_encoding()
@@ -111,15 +126,21 @@ class FakeCrm:
             await response.write_eof()
             return response
         elif mode == "deep_json":
-            return web.Response(body=b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+            return web.Response(
+                body=b"[" * 100_000 + b"]" * 100_000, content_type="application/json"
+            )
         elif mode == "results_not_list":
             return web.json_response({"results": {"id": "1"}})
         elif mode == "name_is_object":
-            return web.json_response({"results": [{"id": "1", "properties": {"firstname": {"x": 1}}}]})
+            return web.json_response(
+                {"results": [{"id": "1", "properties": {"firstname": {"x": 1}}}]}
+            )
         elif mode == "record_without_id":
             return web.json_response({"results": [{"properties": {"firstname": "Ada"}}]})
         elif mode == "phone_is_list_of_objects":
             return web.json_response({"results": [{"id": "1", "properties": {"phone": [{}]}}]})
+        elif mode == "unauthorized":
+            return web.json_response({"message": "invalid token"}, status=401)
         elif mode == "disconnect":
             assert request.transport is not None
             request.transport.close()
@@ -159,6 +180,8 @@ class FakeCrm:
             return web.json_response({"message": "busy"}, status=503)
         if self.calls_reject:
             return web.json_response({"message": "invalid"}, status=400)
+        if self.calls_unauthorized:
+            return web.json_response({"message": "token expired\x1b[2J"}, status=401)
         return None
 
     async def _log_call(self, request: web.Request) -> web.Response:
@@ -200,8 +223,10 @@ class FakeCrm:
 
 
 def contact(crm_id: str, first: str, last: str, phone: str, **extra: Any) -> dict[str, Any]:
-    return {"id": crm_id, "properties": {"firstname": first, "lastname": last, "phone": phone,
-                                         **extra}}
+    return {
+        "id": crm_id,
+        "properties": {"firstname": first, "lastname": last, "phone": phone, **extra},
+    }
 
 
 def hubspot_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
@@ -214,32 +239,54 @@ def hubspot_settings(base_url: str, **overrides: Any) -> dict[str, Any]:
                 "method": "POST",
                 "path": "/crm/v3/objects/contacts/search",
                 "json": {
-                    "filterGroups": [{"filters": [
-                        {"propertyName": "phone", "operator": "EQ", "value": "{phone}"}]}],
+                    "filterGroups": [
+                        {
+                            "filters": [
+                                {"propertyName": "phone", "operator": "EQ", "value": "{phone}"}
+                            ]
+                        }
+                    ],
                     "properties": ["firstname", "lastname", "phone", "tier"],
                 },
                 "results": "results",
-                "idempotent": True,
             },
             "find_by_account": "GET /customers?account={account}",
             "get_customer": "GET /customers/{customer_id}",
             "open_cases": {"path": "/customers/{customer_id}/cases", "results": "records"},
             "log_interaction": {
-                "method": "POST", "path": "/calls",
-                "json": {"properties": {"call_id": "{call_id}", "contact": "{customer_id}",
-                                        "agent": "{agent}", "summary": "{journey}",
-                                        "disposition": "{disposition}", "notes": "{notes}",
-                                        "started": "{started}"}},
+                "method": "POST",
+                "path": "/calls",
+                "json": {
+                    "properties": {
+                        "call_id": "{call_id}",
+                        "contact": "{customer_id}",
+                        "agent": "{agent}",
+                        "summary": "{journey}",
+                        "disposition": "{disposition}",
+                        "notes": "{notes}",
+                        "started": "{started}",
+                    }
+                },
             },
             "update_interaction": {
-                "method": "PATCH", "path": "/calls/{external_id}",
-                "json": {"properties": {"disposition": "{disposition}", "notes": "{notes}",
-                                        "ended": "{ended}"}},
+                "method": "PATCH",
+                "path": "/calls/{external_id}",
+                "json": {
+                    "properties": {
+                        "disposition": "{disposition}",
+                        "notes": "{notes}",
+                        "ended": "{ended}",
+                    }
+                },
             },
         },
-        "fields": {"id": "id", "name": "{properties.firstname} {properties.lastname}",
-                   "phone": "properties.phone", "tier": "properties.tier",
-                   "account": "properties.account"},
+        "fields": {
+            "id": "id",
+            "name": "{properties.firstname} {properties.lastname}",
+            "phone": "properties.phone",
+            "tier": "properties.tier",
+            "account": "properties.account",
+        },
     }
     settings.update(overrides)
     return settings

@@ -4,6 +4,7 @@ order, through outages and crashes. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -73,8 +74,12 @@ def relay(outbox: Outbox, rest: RestCrm) -> OutboxRelay:
 
 @pytest.fixture
 def store(engine: AsyncEngine, clock: Clock, relay: OutboxRelay) -> SqlStore:
-    return SqlStore(engine, clock=clock, on_enqueue=relay.wake,
-                    outbox_operations={"log_interaction", "update_interaction"})
+    return SqlStore(
+        engine,
+        clock=clock,
+        on_enqueue=relay.wake,
+        outbox_operations={"log_interaction", "update_interaction"},
+    )
 
 
 async def _drain(relay: OutboxRelay, outbox: Outbox, clock: Clock, rounds: int = 12) -> None:
@@ -211,7 +216,12 @@ CHILD = Path(__file__).with_name("outbox_child.py")
 
 async def _child(database: Database, crm_url: str, count: int) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, str(CHILD), database.url, database.search_path or "-", crm_url, str(count),
+        sys.executable,
+        str(CHILD),
+        database.url,
+        database.search_path or "-",
+        crm_url,
+        str(count),
         stdout=asyncio.subprocess.PIPE,
     )
 
@@ -243,8 +253,118 @@ async def test_after_a_sigkill_everything_is_delivered_exactly_once(
         # Whatever the CRM applied before the crash, the resends carried the same keys.
         assert set(crm.answered_ok) == {f"call-{n}:1" for n in range(count)}
         assert sorted(r["call_id"] for r in crm.records.values()) == [
-            f"call-{n}" for n in range(count)]
+            f"call-{n}" for n in range(count)
+        ]
     finally:
         second.kill()
         await second.wait()
     assert (await Outbox(engine).backlog()).failed == 0
+
+
+# --- a refusing CRM, requeueing, and what the log says ---------------------------------------
+
+
+async def test_a_401_is_kept_as_failed_with_the_crms_answer_and_requeued_in_call_order(
+    fake: tuple[FakeCrm, str], store: SqlStore, relay: OutboxRelay, outbox: Outbox, clock: Clock
+) -> None:
+    crm, _ = fake
+    crm.calls_unauthorized = True  # the CRM's token was changed
+    await store.log_interaction(Interaction("c1", started=T0, customer_id="101"))
+    await store.update_interaction("c1", InteractionUpdate(disposition="sale"))
+    await _drain(relay, outbox, clock)
+
+    assert [(f.key, f.error) for f in await outbox.failures()] == [
+        ("c1:2", "c1:2: the CRM gave no id for this call's log entry"),
+        (
+            "c1:1",
+            'log_interaction: CRM refused with HTTP 401: {"message": "token expired\\u001b[2J"}',
+        ),
+    ]
+    assert await outbox.requeue(failed=False) == 0  # refused ones stay refused without --failed
+
+    crm.calls_unauthorized = False  # the operator put the new token in place
+    assert await outbox.requeue(failed=True) == 2
+    await _drain(relay, outbox, clock)
+
+    assert crm.applied_order == ["c1:1", "c1:2"]  # same keys, log before its update
+    backlog = await outbox.backlog()
+    assert (backlog.pending, backlog.failed, backlog.delivered) == (0, 0, 2)
+
+
+async def test_retry_makes_waiting_entries_due_before_their_backoff(
+    fake: tuple[FakeCrm, str], store: SqlStore, relay: OutboxRelay, outbox: Outbox
+) -> None:
+    crm, _ = fake
+    crm.calls_unavailable = 1
+    await store.log_interaction(Interaction("c1", started=T0))
+    await relay.run_once()
+    assert await relay.run_once() == 0  # backing off
+
+    assert await outbox.requeue(failed=False) == 1
+    assert await relay.run_once() == 1
+    assert set(crm.applied) == {"c1:1"}
+
+
+async def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    fake: tuple[FakeCrm, str],
+    store: SqlStore,
+    relay: OutboxRelay,
+    outbox: Outbox,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crm, _ = fake
+    crm.calls_down = True
+    caplog.set_level(logging.INFO, logger="callpop.outbox")
+    for n in range(20):
+        await store.log_interaction(Interaction(f"c{n}", started=T0))
+    for _ in range(4):  # 80 failed attempts
+        await relay.run_once()
+        clock.advance(SETTINGS.backoff_max_s)
+    crm.calls_down = False
+    await _drain(relay, outbox, clock)
+
+    assert len(crm.applied) == 20
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert len(lines) == 2, lines
+    assert lines[0] == (
+        "WARNING",
+        "CRM write-backs failing: log_interaction: CRM answered HTTP 503;"
+        " they are kept and retried with backoff",
+    )
+    assert lines[1][1].startswith("CRM write-backs going through again after ")
+    assert lines[1][1].endswith("(80 attempts deferred meanwhile)")
+
+
+async def test_a_refusing_crm_is_logged_once_not_per_entry(
+    fake: tuple[FakeCrm, str],
+    store: SqlStore,
+    relay: OutboxRelay,
+    outbox: Outbox,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    crm, _ = fake
+    crm.calls_unauthorized = True
+    caplog.set_level(logging.INFO, logger="callpop.outbox")
+    for n in range(20):
+        await store.log_interaction(Interaction(f"c{n}", started=T0))
+    await _drain(relay, outbox, clock)
+    crm.calls_unauthorized = False
+    await store.log_interaction(Interaction("after", started=T0))
+    await _drain(relay, outbox, clock)
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (
+            "ERROR",
+            "CRM refusing write-backs: log_interaction: CRM refused with HTTP 401: "
+            '{"message": "token expired\\u001b[2J"}; kept as failed (list them with '
+            "`callpop crm outbox`, send them again with `callpop crm outbox retry --failed`)",
+        ),
+        (
+            "WARNING",
+            "CRM accepting write-backs again; 20 refused ones are kept as failed "
+            "(`callpop crm outbox retry --failed`)",
+        ),
+    ]

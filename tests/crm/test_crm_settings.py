@@ -12,8 +12,11 @@ from crm_adapter.settings import CrmSettings, PhoneSettings, RestSettings, read_
 
 
 def rest(**overrides: Any) -> dict[str, Any]:
-    return {"base_url": "https://crm.example.com/api/", "operations": {
-        "find_by_phone": "GET /customers?phone={phone}&limit=5"}, **overrides}
+    return {
+        "base_url": "https://crm.example.com/api/",
+        "operations": {"find_by_phone": "GET /customers?phone={phone}&limit=5"},
+        **overrides,
+    }
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -24,16 +27,37 @@ def test_defaults_are_the_documented_ones() -> None:
 
 def test_the_short_form_is_method_path_and_query() -> None:
     op = RestSettings.model_validate(rest()).operations["find_by_phone"]
-    assert (op.method, op.path, op.query) == ("GET", "/customers", {"phone": "{phone}", "limit": "5"})
+    assert (op.method, op.path, op.query) == (
+        "GET",
+        "/customers",
+        {"phone": "{phone}", "limit": "5"},
+    )
     assert op.is_idempotent
 
 
-def test_a_post_is_not_idempotent_unless_marked() -> None:
-    ops = {"find_by_phone": {"method": "POST", "path": "/search", "json": {"q": "{phone}"}},
-           "find_by_account": {"method": "POST", "path": "/search", "idempotent": True}}
+def test_a_search_by_post_may_be_repeated_as_a_read() -> None:
+    ops = {
+        "find_by_phone": {"method": "POST", "path": "/search", "json": {"q": "{phone}"}},
+        "find_by_account": {"method": "POST", "path": "/search", "idempotent": False},
+    }
     parsed = RestSettings.model_validate(rest(operations=ops)).operations
-    assert (parsed["find_by_phone"].is_idempotent, parsed["find_by_account"].is_idempotent) == (
-        False, True)
+    assert parsed["find_by_phone"].may_repeat("find_by_phone")
+    assert not parsed["find_by_account"].may_repeat("find_by_account")  # the admin said no
+
+
+def test_a_write_by_post_is_not_repeated_unless_marked() -> None:
+    ops = {
+        "find_by_phone": "GET /c?phone={phone}",
+        "log_interaction": {"method": "POST", "path": "/calls"},
+        "update_interaction": {
+            "method": "POST",
+            "path": "/calls/{external_id}",
+            "idempotent": True,
+        },
+    }
+    parsed = RestSettings.model_validate(rest(operations=ops)).operations
+    assert not parsed["log_interaction"].may_repeat("log_interaction")
+    assert parsed["update_interaction"].may_repeat("update_interaction")
 
 
 def test_the_base_url_loses_its_trailing_slash() -> None:
@@ -43,14 +67,23 @@ def test_the_base_url_loses_its_trailing_slash() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"operations": {"find_by_phone": "GET /c?phone={phon}"}},
-         "operations.find_by_phone: unknown placeholder {phon} (this operation knows: phone)"),
-        ({"operations": {"find_by_account": "GET /c?a={account}"}},
-         "operations.find_by_phone is required"),
-        ({"operations": {"find_by_phone": "GET /c", "delete_everything": "DELETE /"}},
-         "unknown operation 'delete_everything'"),
+        (
+            {"operations": {"find_by_phone": "GET /c?phone={phon}"}},
+            "operations.find_by_phone: unknown placeholder {phon} (this operation knows: phone)",
+        ),
+        (
+            {"operations": {"find_by_account": "GET /c?a={account}"}},
+            "operations.find_by_phone is required",
+        ),
+        (
+            {"operations": {"find_by_phone": "GET /c", "delete_everything": "DELETE /"}},
+            "unknown operation 'delete_everything'",
+        ),
         ({"operations": {"find_by_phone": "GET c"}}, "a path starts with '/'"),
-        ({"operations": {"find_by_phone": {"path": "/a b/{phone}"}}}, "write the path percent-encoded"),
+        (
+            {"operations": {"find_by_phone": {"path": "/a b/{phone}"}}},
+            "write the path percent-encoded",
+        ),
         ({"operations": {"find_by_phone": "GET /c/{phone"}}, "'{' is never closed"),
         ({"base_url": "ftp://crm"}, "base_url must be an http(s) URL"),
         ({"fields": {"nmae": "x"}}, "fields: unknown field 'nmae'"),
@@ -59,8 +92,9 @@ def test_the_base_url_loses_its_trailing_slash() -> None:
     ],
 )
 def test_mistakes_are_explained(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message.replace("{", r"\{").replace("(", r"\(")
-                       .replace(")", r"\)")):
+    with pytest.raises(
+        ValidationError, match=message.replace("{", r"\{").replace("(", r"\(").replace(")", r"\)")
+    ):
         RestSettings.model_validate(rest(**overrides))
 
 
@@ -76,8 +110,12 @@ def test_the_record_url_escapes_the_id() -> None:
 
 
 def test_secret_files_are_relative_to_the_config_file(tmp_path: Path) -> None:
-    settings = CrmSettings.model_validate({"adapter": "rest", "rest": rest(
-        auth={"type": "basic", "username": "u", "password_file": "secrets/crm"})})
+    settings = CrmSettings.model_validate(
+        {
+            "adapter": "rest",
+            "rest": rest(auth={"type": "basic", "username": "u", "password_file": "secrets/crm"}),
+        }
+    )
     resolved = settings.resolve_paths(tmp_path)
     assert resolved.rest is not None and resolved.rest.auth is not None
     assert resolved.rest.auth.password_file == tmp_path / "secrets/crm"  # type: ignore[union-attr]

@@ -88,12 +88,25 @@ def test_a_hang_up_ends_the_session() -> None:
     assert session.journey.steps[-1].left_ms == 2500
 
 
-def test_a_channel_lost_to_a_fault_is_not_recorded_as_the_caller_hanging_up() -> None:
+@pytest.mark.parametrize(
+    ("cause", "recorded"),
+    [
+        ("protocol-error", ("protocol-error", "channel-protocol-error")),
+        ("timeout", ("timeout", "channel-timeout")),
+        ("cancelled", ("shutdown", "cancelled")),
+        ("connection-lost", ("hangup", "channel-connection-lost")),
+        ("caller", ("hangup", "caller-hangup")),
+    ],
+)
+def test_a_channel_lost_to_a_fault_is_not_recorded_as_the_caller_hanging_up(
+    cause: str, recorded: tuple[str, str]
+) -> None:
     session = started()
-    session.handle(HungUp(2500, cause="protocol-error"))
+    session.handle(HungUp(2500, cause=cause))
     outcome = session.journey.outcome
     assert outcome is not None
-    assert (outcome.type, outcome.reason) == ("hangup", "channel-protocol-error")
+    assert (outcome.type, outcome.reason) == recorded
+    assert session.journey.steps[-1].result == recorded[0]
 
 
 def test_a_hang_up_after_the_ivr_ended_changes_nothing() -> None:

@@ -25,11 +25,13 @@ import contextlib
 import errno
 import gc
 import logging
+import os
 import resource
 import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
-from callpop.ami.listener import AMIListener
-from callpop.config import Config, ConfigError
+from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
+from callpop.ami.listener import LeasedListener
+from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -128,6 +131,8 @@ class Runtime:
     writer: JourneyWriter
     reloader: DialplanReloader
     """Owns the flows new calls start on (`reloader.live`); `callpop reload` swaps them."""
+    # names this process to the other instances (who holds an AMI lease, whose ARI call)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
 
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
@@ -222,6 +227,16 @@ def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterato
     return relay
 
 
+def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
+    """PostgreSQL: several instances may run, so each Asterisk's AMI is leased; SQLite:
+    one instance, no lease (callpop/ami/lease.py says why an advisory lock)."""
+    dsn = lease_dsn(runtime.config.database)
+    if dsn is None:
+        return NoLease()
+    return PgAdvisoryLease(dsn, settings.label, instance=runtime.instance,
+                           interval_s=settings.lease_interval_s)
+
+
 def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def reload(app: web.Application) -> AsyncIterator[None]:
         settings = runtime.config.reload
@@ -240,14 +255,18 @@ def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterat
 
 def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
-        settings = runtime.config.ami
-        assert settings is not None
-        listener = AMIListener.from_settings(settings, runtime.bus.publish)
-        runtime.services.on_call_started.append(listener.track)
-        await listener.start()
-        log.info("AMI: listening to %s:%d for queue events", settings.host, settings.port)
+        listeners = [
+            LeasedListener(settings, _ami_lease(runtime, settings), runtime.bus.publish)
+            for settings in runtime.config.ami
+        ]
+        for listener in listeners:
+            runtime.services.on_call_started.append(listener.track)
+            await listener.start()
+            log.info("AMI: queue events of %s (%s:%d)", listener.settings.label,
+                     listener.settings.host, listener.settings.port)
         yield
-        await listener.stop()
+        for listener in listeners:
+            await listener.stop()
 
     return ami
 
@@ -329,7 +348,7 @@ def build_app(
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
-    if config.ami is not None:
+    if config.ami:
         app.cleanup_ctx.append(_ami_context(runtime))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))

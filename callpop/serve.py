@@ -25,10 +25,13 @@ import contextlib
 import errno
 import gc
 import logging
+import os
+import resource
 import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,13 +42,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
-from callpop.ami.listener import AMIListener
-from callpop.config import Config, ConfigError
+from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
+from callpop.ami.listener import LeasedListener
+from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
+from callpop.web_server import (
+    ConnectionLimits,
+    GuardedSite,
+    body_deadline,
+    open_descriptors,
+    raise_open_file_limit,
+    web_budget,
+)
 from crm_adapter.factory import CrmStack, build_crm
 from crm_adapter.settings import SecretError
 from crm_adapter.sql.engine import create_engine
@@ -56,7 +68,9 @@ from ivr.compiled import LiveFlows
 from ivr.loader import Dialplan
 from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
+from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
@@ -66,6 +80,7 @@ __all__ = [
     "Runtime",
     "build_app",
     "build_runtime",
+    "make_runner",
     "serve",
     "start_site",
     "tune_gc_for_calls",
@@ -109,7 +124,7 @@ class Runtime:
     dialplan: Dialplan
     engine: AsyncEngine
     crm: CrmStack
-    bus: InProcessBus
+    bus: InProcessBus | RedisBus
     metrics: Metrics
     journeys: JourneyStore
     services: IvrServices
@@ -117,11 +132,13 @@ class Runtime:
     writer: JourneyWriter
     reloader: DialplanReloader
     """Owns the flows new calls start on (`reloader.live`); `callpop reload` swaps them."""
+    # names this process to the other instances (who holds an AMI lease, whose ARI call)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
 
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
         await self.writer.aclose()
-        self.bus.close()
+        await self.bus.aclose()  # a Redis bus appends what is buffered first
         await self.crm.aclose()
         await self.engine.dispose()
 
@@ -142,6 +159,22 @@ def read_session_key(config: Config) -> bytes | None:
     return None
 
 
+def build_bus(config: Config, metrics: Metrics) -> InProcessBus | RedisBus:
+    """The pop bus: in this process, or the Redis stream `bus:` names (several instances)."""
+    if config.bus is None:
+        return InProcessBus()
+    log.info("pop bus: Redis stream %r at %s", config.bus_key, _redacted(config.bus))
+    return RedisBus.from_url(config.bus, key=config.bus_key, maxlen=config.bus_retain,
+                             buffer=config.bus_buffer, on_dropped=metrics.bus_dropped.inc)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}" if credentials or at else url
+
+
 async def build_runtime(
     config: Config, *, environ: dict[str, str], clock: Callable[[], datetime] = utcnow
 ) -> Runtime:
@@ -158,8 +191,8 @@ async def build_runtime(
     except BaseException:
         await engine.dispose()
         raise
-    bus = InProcessBus()
     metrics = Metrics()
+    bus = build_bus(config, metrics)
     journeys = JourneyStore(engine, clock=clock)
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
@@ -188,6 +221,8 @@ async def _metrics(request: web.Request) -> web.Response:
     backlog = await runtime.crm.outbox.backlog()
     runtime.metrics.outbox_backlog.set(backlog.pending)
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    if isinstance(runtime.bus, RedisBus):
+        runtime.metrics.bus_buffered.set(runtime.bus.buffered)
     for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
                          ("delivered", backlog.delivered)):
         runtime.metrics.outbox_entries.labels(state).set(count)
@@ -211,6 +246,16 @@ def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterato
     return relay
 
 
+def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
+    """PostgreSQL: several instances may run, so each Asterisk's AMI is leased; SQLite:
+    one instance, no lease (callpop/ami/lease.py says why an advisory lock)."""
+    dsn = lease_dsn(runtime.config.database)
+    if dsn is None:
+        return NoLease()
+    return PgAdvisoryLease(dsn, settings.label, instance=runtime.instance,
+                           interval_s=settings.lease_interval_s)
+
+
 def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def reload(app: web.Application) -> AsyncIterator[None]:
         settings = runtime.config.reload
@@ -229,14 +274,18 @@ def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterat
 
 def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
-        settings = runtime.config.ami
-        assert settings is not None
-        listener = AMIListener.from_settings(settings, runtime.bus.publish)
-        runtime.services.on_call_started.append(listener.track)
-        await listener.start()
-        log.info("AMI: listening to %s:%d for queue events", settings.host, settings.port)
+        listeners = [
+            LeasedListener(settings, _ami_lease(runtime, settings), runtime.bus.publish)
+            for settings in runtime.config.ami
+        ]
+        for listener in listeners:
+            runtime.services.on_call_started.append(listener.track)
+            await listener.start()
+            log.info("AMI: queue events of %s (%s:%d)", listener.settings.label,
+                     listener.settings.host, listener.settings.port)
         yield
-        await listener.stop()
+        for listener in listeners:
+            await listener.stop()
 
     return ami
 
@@ -314,10 +363,11 @@ def build_app(
         on_pop=on_pop,
     )
     app[RUNTIME] = runtime
+    app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
-    if config.ami is not None:
+    if config.ami:
         app.cleanup_ctx.append(_ami_context(runtime))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))
@@ -326,10 +376,28 @@ def build_app(
     return app
 
 
-async def start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
-    """Listen for agents on `config.web`; a taken port is `PortBusy`, naming it, and any
-    other bind failure `CannotListen`."""
-    site = web.TCPSite(runner, config.web.host, config.web.port)
+def make_runner(app: web.Application, config: Config) -> web.AppRunner:
+    """The web app's runner: idle keep-alive connections (and a next request head that
+    does not come whole) closed after `web_limits.idle_timeout_s`."""
+    return web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
+                         keepalive_timeout=config.web_limits.idle_timeout_s)
+
+
+async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
+    """Listen for agents on `config.web`, each connection counted against the limits
+    (`callpop.web_server`); a taken port is `PortBusy`, naming it, and any other bind
+    failure `CannotListen`. Call it once startup opened what it opens: the web gets
+    what the open-file limit leaves beside FastAGI's reserve."""
+    limits = config.web_limits
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = open_descriptors()
+    total = web_budget(soft, in_use, limits.fastagi_fd_reserve, limits.max_connections)
+    log.info("web: at most %d connections (%d per address); open files %d of %d, "
+             "%d kept for FastAGI", total, limits.connections_per_address, in_use, soft,
+             limits.fastagi_fd_reserve)
+    site = GuardedSite(runner, config.web.host, config.web.port, ConnectionLimits(
+        header_timeout_s=limits.header_timeout_s, per_address=limits.connections_per_address,
+        total=total, exempt=TrustedProxies(config.web_trusted_proxies)))
     try:
         await site.start()
     except OSError as exc:
@@ -377,6 +445,13 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     runtime = await build_runtime(config, environ=environ)
+    # once the config and the database are known good (a failed start says only why)
+    before, after = raise_open_file_limit()
+    if after > before:
+        log.info("open files: limit raised from %d to %d", before, after)
+    else:
+        log.info("open files: limit %d (the hard limit; raise it with ulimit -n or LimitNOFILE=)",
+                 after)
     reloads: set[asyncio.Task[Any]] = set()
 
     def reload_on_signal() -> None:
@@ -386,7 +461,7 @@ async def serve(
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
-    runner = web.AppRunner(build_app(runtime), handle_signals=False, shutdown_timeout=5.0)
+    runner = make_runner(build_app(runtime), config)
     try:
         await runner.setup()
         await start_site(runner, config)

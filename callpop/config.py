@@ -16,11 +16,13 @@ never live objects (no clients, no engines): `callpop/` builds those from it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigError",
     "HostPort",
     "ReloadSettings",
+    "WebLimits",
     "find_config_file",
     "load_config",
 ]
@@ -116,6 +119,23 @@ def _secret(value: str | None, path: Path | None, name: str) -> str:
         raise ConfigError(f"{name}_file", f"cannot read {path}: {exc.strerror}") from None
 
 
+class WebLimits(_Section):
+    """What one agent, one address or a flood may take of the web server."""
+
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    body_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    idle_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    connections_per_address: int = Field(default=64, ge=1)
+    max_connections: int | None = Field(default=None, ge=1)
+    fastagi_fd_reserve: int = Field(default=512, ge=16)
+    login_per_pair: int = Field(default=5, ge=1)
+    login_per_user: int = Field(default=20, ge=1)
+    login_per_address: int = Field(default=20, ge=1)
+    login_window_s: float = Field(default=300.0, gt=0)
+    login_concurrent: int = Field(default=2, ge=1, le=64)
+    login_waiting: int = Field(default=32, ge=0)
+
+
 class ReloadSettings(_Section):
     """How `serve` takes a new dialplan version without a restart (docs/admin.md)."""
 
@@ -143,6 +163,12 @@ class Config(_Section):
     web_secret_file: Path | None = Field(
         default=None, description="file holding the key that signs agent sessions"
     )
+    web_public_url: str | None = Field(
+        default=None, description="the address agents' browsers use, e.g. https://callpop.example.com"
+    )
+    web_trusted_proxies: tuple[str, ...] = ()
+    web_forwarded_header: str = "X-Forwarded-For"
+    web_limits: WebLimits = WebLimits()
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     reload: ReloadSettings = ReloadSettings()
     source: Path | None = Field(default=None, description="the file this came from, if any")
@@ -151,6 +177,26 @@ class Config(_Section):
     @classmethod
     def _address(cls, value: Any) -> HostPort:
         return parse_host_port(value)
+
+    @field_validator("web_public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+            raise ValueError("web_public_url is http(s)://host[:port] as agents' browsers see it")
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @field_validator("web_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"{proxy!r} is not an address or network (127.0.0.1, 10.0.0.0/8)") from None
+        return value
 
     @field_validator("database")
     @classmethod

@@ -25,6 +25,7 @@ import contextlib
 import errno
 import gc
 import logging
+import resource
 import secrets
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -46,6 +47,14 @@ from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
+from callpop.web_server import (
+    ConnectionLimits,
+    GuardedSite,
+    body_deadline,
+    open_descriptors,
+    raise_open_file_limit,
+    web_budget,
+)
 from crm_adapter.factory import CrmStack, build_crm
 from crm_adapter.settings import SecretError
 from crm_adapter.sql.engine import create_engine
@@ -56,6 +65,7 @@ from ivr.compiled import LiveFlows
 from ivr.loader import Dialplan
 from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
+from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
 from screenpop.sqlstore import SqlScreenpopStore
 
@@ -66,6 +76,7 @@ __all__ = [
     "Runtime",
     "build_app",
     "build_runtime",
+    "make_runner",
     "serve",
     "start_site",
     "tune_gc_for_calls",
@@ -314,6 +325,7 @@ def build_app(
         on_pop=on_pop,
     )
     app[RUNTIME] = runtime
+    app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
@@ -326,10 +338,28 @@ def build_app(
     return app
 
 
-async def start_site(runner: web.AppRunner, config: Config) -> web.TCPSite:
-    """Listen for agents on `config.web`; a taken port is `PortBusy`, naming it, and any
-    other bind failure `CannotListen`."""
-    site = web.TCPSite(runner, config.web.host, config.web.port)
+def make_runner(app: web.Application, config: Config) -> web.AppRunner:
+    """The web app's runner: idle keep-alive connections (and a next request head that
+    does not come whole) closed after `web_limits.idle_timeout_s`."""
+    return web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
+                         keepalive_timeout=config.web_limits.idle_timeout_s)
+
+
+async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
+    """Listen for agents on `config.web`, each connection counted against the limits
+    (`callpop.web_server`); a taken port is `PortBusy`, naming it, and any other bind
+    failure `CannotListen`. Call it once startup opened what it opens: the web gets
+    what the open-file limit leaves beside FastAGI's reserve."""
+    limits = config.web_limits
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = open_descriptors()
+    total = web_budget(soft, in_use, limits.fastagi_fd_reserve, limits.max_connections)
+    log.info("web: at most %d connections (%d per address); open files %d of %d, "
+             "%d kept for FastAGI", total, limits.connections_per_address, in_use, soft,
+             limits.fastagi_fd_reserve)
+    site = GuardedSite(runner, config.web.host, config.web.port, ConnectionLimits(
+        header_timeout_s=limits.header_timeout_s, per_address=limits.connections_per_address,
+        total=total, exempt=TrustedProxies(config.web_trusted_proxies)))
     try:
         await site.start()
     except OSError as exc:
@@ -377,6 +407,13 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     runtime = await build_runtime(config, environ=environ)
+    # once the config and the database are known good (a failed start says only why)
+    before, after = raise_open_file_limit()
+    if after > before:
+        log.info("open files: limit raised from %d to %d", before, after)
+    else:
+        log.info("open files: limit %d (the hard limit; raise it with ulimit -n or LimitNOFILE=)",
+                 after)
     reloads: set[asyncio.Task[Any]] = set()
 
     def reload_on_signal() -> None:
@@ -386,7 +423,7 @@ async def serve(
 
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
-    runner = web.AppRunner(build_app(runtime), handle_signals=False, shutdown_timeout=5.0)
+    runner = make_runner(build_app(runtime), config)
     try:
         await runner.setup()
         await start_site(runner, config)

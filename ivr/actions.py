@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ivr.journey import mask
+
 __all__ = [
     "Action",
     "Collect",
@@ -39,11 +41,23 @@ class Sound:
     text: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class SayDigits:
-    """Digits read one by one (AGI `SAY DIGITS`, ARI `digits:`)."""
+    """Digits read one by one (AGI `SAY DIGITS`, ARI `digits:`). `sensitive`: they are
+    a masked entry read back: the caller hears them, traces and logs show `shown`."""
 
     digits: str
+    sensitive: bool = False
+
+    @property
+    def shown(self) -> str:
+        """The digits as text may show them (`ivr.journey.mask` when sensitive)."""
+        return mask(self.digits) if self.sensitive else self.digits
+
+    def __repr__(self) -> str:  # logs and tracebacks show actions
+        if self.sensitive:
+            return f"SayDigits(digits={self.shown!r}, sensitive=True)"
+        return f"SayDigits(digits={self.digits!r})"
 
     def __post_init__(self) -> None:
         if not self.digits.isdigit():
@@ -99,6 +113,8 @@ class Collect:
     interdigit_ms: int
     terminator: str | None = None
     min_digits: int = 1
+    sensitive: bool = False
+    """The digits answered are a masked entry: nothing but the engine may show them."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_digits <= self.max_digits:
@@ -107,12 +123,21 @@ class Collect:
             raise ValueError("timeouts must be positive")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Lookup:
     """Ask the CRM, within the lookup budget the driver's services enforce."""
 
     by: Literal["phone", "account"]
     value: str
+    sensitive: bool = False
+    """`value` is a masked entry (an account typed at a `sensitive` input): show `shown`."""
+
+    @property
+    def shown(self) -> str:
+        return mask(self.value) if self.sensitive else self.value
+
+    def __repr__(self) -> str:  # logs and tracebacks show actions
+        return f"Lookup(by={self.by!r}, value={self.shown!r}, sensitive={self.sensitive})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,7 +92,7 @@ class Call:
     __slots__ = (
         "buffer", "context", "customer_id", "ended", "failures", "flow_id", "flows",
         "history", "journey", "max_steps", "now_ms", "out", "overtime", "reason",
-        "start_flow", "started", "steps", "tier", "topic", "verified", "visit", "wait",
+        "secret", "start_flow", "started", "steps", "tier", "topic", "verified", "visit", "wait",
     )  # fmt: skip
 
     def __init__(self, flows: CompiledFlows, flow_id: str, started: CallStarted) -> None:
@@ -135,6 +135,8 @@ class Call:
         self.customer_id = ""
         self.tier = ""
         self.verified = False
+        self.secret: set[str] = set()
+        """Placeholder names (`vars.account`) holding a sensitive entry."""
 
     # --- where we are ---------------------------------------------------------------------
 
@@ -147,8 +149,12 @@ class Call:
         """The settings of the flow the caller is in (or of `flow_id`)."""
         return self.flows.flow(flow_id or self.here.flow).settings
 
-    def prompts(self, prompts: tuple[Prompt, ...], digits: str | None = None) -> tuple[Spoken, ...]:
-        """Prompts ready to play, templates filled (`{digits}` is the entry being confirmed)."""
+    def prompts(
+        self, prompts: tuple[Prompt, ...], digits: str | None = None, *, secret: bool = False
+    ) -> tuple[Spoken, ...]:
+        """Prompts ready to play, templates filled (`{digits}` is the entry being confirmed,
+        `secret` when it is a sensitive one). Digits said from a sensitive entry are marked
+        `sensitive`, so that nothing but the caller's ear gets them whole."""
         sounds = self.flows.sounds(prompts)
         if sounds is not None:
             return sounds
@@ -157,7 +163,8 @@ class Call:
         def value(name: str) -> str | int | float | bool | None:
             return digits if name == "digits" else context.value(name)
 
-        return resolve(prompts, value)
+        secrets = self.secret | ({"digits"} if secret else set())
+        return resolve(prompts, value, secrets.__contains__)
 
     def emit_wait(self, action: Action, wait: Wait) -> None:
         self.out.append(action)

@@ -49,6 +49,11 @@ How values compare. Keys typed on a phone are text, CRM fields may be numbers:
 - `startswith`, `endswith`, `matches` and substring `in` read numbers as their digits
   and are false when either side is null.
 A value used alone is true unless it is null, false, 0, "" or [].
+
+Tiers are compared without regard to case: `crm import` stores them in lower case, a
+CRM may send `VIP`, an admin may write `customer.tier == "VIP"`. The engine lower-cases
+`customer.tier` when a lookup finds the caller, and a string (or list of strings)
+compared with `customer.tier` is lower-cased when the condition is parsed.
 """
 
 from __future__ import annotations
@@ -361,7 +366,7 @@ class _Parser:
         right_token = self.token
         right = self.operand()
         if op != "matches":
-            return _Compare(op, left, right)
+            return _Compare(op, *_tier_folded(left, right))
         if not (isinstance(right, _Literal) and isinstance(right.value, str)):
             raise ConditionError("matches takes a regular expression in quotes", right_token.offset)
         try:
@@ -431,6 +436,24 @@ class _Parser:
             raise ConditionError(f"unknown name {token.text!r}: use {choices}", token.offset)
         self.names.add(token.text)
         return _Name(root, field)
+
+
+def _tier_folded(left: _Expr, right: _Expr) -> tuple[_Expr, _Expr]:
+    """The literal compared with `customer.tier`, in lower case (the module docstring)."""
+    tier = _Name("customer", "tier")
+    if left == tier and isinstance(right, _Literal):
+        return left, _Literal(_lower(right.value))
+    if right == tier and isinstance(left, _Literal):
+        return _Literal(_lower(left.value)), right
+    return left, right
+
+
+def _lower(value: Value) -> Value:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, tuple):
+        return tuple(v.lower() if isinstance(v, str) else v for v in value)
+    return value
 
 
 def _describe(token: _Token) -> str:

@@ -82,5 +82,8 @@ class CallContext(Mapping[str, Mapping[str, Scalar]]):
         """A lookup found the caller: `customer.*` becomes that record."""
         self.customer.clear()
         self.customer.update(fields)
+        tier = fields.get("tier")
+        if isinstance(tier, str):
+            self.customer["tier"] = tier.lower()  # compared without case: ivr.conditions
         self.customer["found"] = True
         self.customer["matches"] = max(matches, 1)

@@ -45,6 +45,7 @@ def listen(call: Call, again: Relisten) -> Next:
             timeout_ms=node.timeout or settings.timeout,
             interdigit_ms=node.interdigit_timeout or settings.interdigit_timeout,
             terminator=node.terminator,
+            sensitive=node.sensitive,
         ),
         Wait("input"),
     )
@@ -135,6 +136,7 @@ def _collect_rest(call: Call, node: InputNode, prefix: str) -> None:
             timeout_ms=interdigit,
             interdigit_ms=interdigit,
             terminator=node.terminator,
+            sensitive=node.sensitive,
         ),
         Wait("input", prefix=prefix),
     )
@@ -169,7 +171,7 @@ def _ask_confirm(call: Call, node: InputNode, entry: str, lead: tuple[Spoken, ..
     settings = call.settings()
     call.emit_wait(
         Collect(
-            prompts=lead + call.prompts(node.confirm.prompts, digits=entry),
+            prompts=lead + call.prompts(node.confirm.prompts, digits=entry, secret=node.sensitive),
             max_digits=1,
             timeout_ms=node.timeout or settings.timeout,
             interdigit_ms=settings.interdigit_timeout,
@@ -203,5 +205,7 @@ def confirm_digits(call: Call, event: DigitsEntered, entry: str) -> Next:
 
 def _store(call: Call, node: InputNode, entry: str) -> Next:
     call.context.vars[node.variable] = entry
+    if node.sensitive:
+        call.secret.add(f"vars.{node.variable}")
     call.leave("entered")
     return (call.here.flow, node.next)

@@ -81,7 +81,8 @@ def lookup_now(call: Call) -> Next:
     node = call.here.node
     assert isinstance(node, LookupNode)
     by: Literal["phone", "account"] = "phone" if node.by == "caller" else "account"
-    call.emit_wait(Lookup(by, _lookup_value(call, node)), Wait("lookup"))
+    sensitive = by == "account" and f"vars.{node.variable}" in call.secret
+    call.emit_wait(Lookup(by, _lookup_value(call, node), sensitive), Wait("lookup"))
     return None
 
 
@@ -93,7 +94,7 @@ def looked_up(call: Call, event: LookupFinished) -> Next:
         call.context.customer_found(event.customer, event.matches)
         customer_id, tier = event.customer.get("id"), event.customer.get("tier")
         call.customer_id = "" if customer_id is None else str(customer_id)
-        call.tier = "" if tier is None else str(tier)
+        call.tier = "" if tier is None else str(tier).lower()
         call.journey.customer_id = call.customer_id or None
         if node.by == "account":
             # The caller typed an account number that exists: they proved who they are.

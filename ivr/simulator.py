@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import sha256
 from typing import Any, Final, Literal, Protocol
 
 from ivr.actions import (
@@ -46,7 +47,7 @@ from ivr.events import (
     PlayFinished,
 )
 from ivr.flow import Flow
-from ivr.journey import Journey
+from ivr.journey import Journey, mask
 from ivr.session import Session
 
 __all__ = [
@@ -136,11 +137,16 @@ class PromptText:
         return out
 
 
+def _masked_keys(token: str) -> str:
+    digits = token.rstrip("#")
+    return mask(digits) + token[len(digits) :]
+
+
 def _prompt_text(spoken: Spoken) -> PromptText:
     if isinstance(spoken, Sound):
         return PromptText(spoken.name, spoken.text)
     if isinstance(spoken, SayDigits):
-        return PromptText(None, " ".join(spoken.digits), "digits")
+        return PromptText(None, " ".join(spoken.shown), "digits")
     return PromptText(None, str(spoken.number), "number")
 
 
@@ -245,7 +251,9 @@ class FakeCrm:
         digits = "".join(ch for ch in value if ch.isdigit()) or "0"
         account = value if by == "account" else _luhn_complete(digits[-9:].rjust(9, "0"))
         customer: dict[str, CustomerValue] = {
-            "id": f"SIM-{digits[-6:].rjust(6, '0')}",
+            # Derived from what was asked, yet carrying none of its digits: an account
+            # number the journey masks must not come back whole in the customer id.
+            "id": "SIM-" + sha256(value.encode()).hexdigest()[:6].upper(),
             "name": self.name,
             "tier": self.tier,
             "language": "en",
@@ -424,7 +432,7 @@ class _Run:
         if isinstance(action, Lookup):
             answer = self.crm.lookup(action.by, action.value)
             self.record(
-                SimStep(*here, "lookup", event=answer.status.value, detail=f"{action.by} {action.value}")
+                SimStep(*here, "lookup", event=answer.status.value, detail=f"{action.by} {action.shown}")
             )
             self.t += max(0, answer.took_ms)
             return LookupFinished(answer.status, self.t, answer.customer, answer.matches)
@@ -461,7 +469,9 @@ class _Run:
             self.t += heard + collect.timeout_ms
             return DigitsEntered("", at_ms=self.t, timed_out=True)
         digits, timed_out, used = _get_data(token, collect, point)
-        self.record(SimStep(*here, "collect", prompts, keys=token, event="timeout" if timed_out else "digits"))
+        # A sensitive entry is masked as the journey masks it (the terminator kept).
+        shown = _masked_keys(token) if collect.sensitive else token
+        self.record(SimStep(*here, "collect", prompts, keys=shown, event="timeout" if timed_out else "digits"))
         self.t += heard + REACTION_MS + KEY_GAP_MS * (used - 1)
         if timed_out:
             self.t += collect.interdigit_ms

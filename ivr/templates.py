@@ -53,9 +53,11 @@ def fill(template: str, values: Values) -> str:
     return _PLACEHOLDER.sub(lambda m: text_of(values(m.group(1))), template)
 
 
-def _say_digits(template: str, values: Values) -> SayDigits | None:
+def _say_digits(template: str, values: Values, secret: Callable[[str], bool]) -> SayDigits | None:
     digits = _NOT_DIGIT.sub("", fill(template, values))
-    return SayDigits(digits) if digits else None
+    if not digits:
+        return None
+    return SayDigits(digits, sensitive=any(secret(name) for name in placeholders(template)))
 
 
 def _say_number(template: str, values: Values) -> SayNumber | None:
@@ -69,14 +71,21 @@ def _say_number(template: str, values: Values) -> SayNumber | None:
     return SayNumber(round(value))
 
 
-def resolve(prompts: Iterable[Prompt], values: Values) -> tuple[Spoken, ...]:
-    """The prompts ready to play, templates filled."""
+def _nothing_secret(name: str) -> bool:
+    return False
+
+
+def resolve(
+    prompts: Iterable[Prompt], values: Values, secret: Callable[[str], bool] = _nothing_secret
+) -> tuple[Spoken, ...]:
+    """The prompts ready to play, templates filled; digits said from a placeholder that
+    `secret` names are marked sensitive."""
     out: list[Spoken] = []
     for prompt in prompts:
         if prompt.sound is not None:
             out.append(Sound(prompt.sound, prompt.text))
         elif prompt.digits is not None:
-            said = _say_digits(prompt.digits, values)
+            said = _say_digits(prompt.digits, values, secret)
             if said is not None:
                 out.append(said)
         elif prompt.number is not None:

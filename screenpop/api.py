@@ -110,6 +110,9 @@ async def disposition(request: web.Request) -> web.Response:
     if not owns and (existing is None or existing.agent != account.name):
         raise _error(web.HTTPNotFound, "no call of yours with this id")
     customer_id = _text(body, "customer_id", 200) or payloads.chosen_customer(call_id)
+    if (customer_id and not payloads.offered(call_id, customer_id)
+            and (existing is None or existing.customer_id != customer_id)):
+        _refuse_customer(account.name, call_id, customer_id)
     try:
         if existing is None:
             started = await _started(request, call_id, now)
@@ -134,6 +137,16 @@ async def disposition(request: web.Request) -> web.Response:
             log.info("disposition of %s by %s stored, pop unchanged: %s", call_id, account.name, exc)
     log.info("disposition %s for call %r by %s", code, call_id, account.name)
     return web.json_response({"ok": True, "call_id": call_id, "disposition": code})
+
+
+def _refuse_customer(agent: str, call_id: str, customer_id: str) -> None:
+    """An agent asked to attach a customer the pop never offered for this call (a
+    forged request: the panel only shows offered ones). Logged: it is how records
+    would be read that the agent has no call about."""
+    log.warning("agent %s tried to attach customer %r, not offered for call %r",
+                agent, customer_id, call_id)
+    raise _error(web.HTTPForbidden, "this customer was not offered for this call",
+                 field="customer_id")
 
 
 async def _started(request: web.Request, call_id: str, now: datetime) -> datetime:
@@ -170,11 +183,13 @@ async def choose_customer(request: web.Request) -> web.Response:
     call_id = _call_id(request)
     body = await _json_body(request)
     customer_id = _text(body, "customer_id", 200, required=True)
-    hub = request.app[HUB]
+    hub, payloads = request.app[HUB], request.app[PAYLOADS]
     if not hub.owns(call_id, account):
         raise _error(web.HTTPNotFound, "no call of yours with this id")
+    if not payloads.offered(call_id, customer_id):
+        _refuse_customer(account.name, call_id, customer_id)
     try:
-        payload = await request.app[PAYLOADS].choose(call_id, customer_id)
+        payload = await payloads.choose(call_id, customer_id)
     except NotFound:
         raise _error(web.HTTPNotFound, "no such customer") from None
     except (CrmError, TimeoutError):

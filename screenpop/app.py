@@ -32,7 +32,7 @@ from crm_adapter.port import CrmAdapter, Customer
 from ivr.catalog import Disposition, DispositionCatalog, ScriptCatalog
 from ivr.loader import LoadError, read_catalog_file
 from screenpop import api, views, widget
-from screenpop.auth import LoginLimiter, Passwords, Sessions
+from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, TrustedProxies
 from screenpop.bus import PopBus
 from screenpop.guards import security_headers
 from screenpop.hub import Hub, PopObserver
@@ -43,6 +43,7 @@ from screenpop.keys import (
     CRM,
     HUB,
     LIMITER,
+    LOGIN_GATE,
     ORIGINATE,
     PASSWORDS,
     PAYLOADS,
@@ -109,11 +110,14 @@ def create_app(
     monotonic: Callable[[], float] = time.monotonic,
     heartbeat_s: float = 20.0,
     on_pop: PopObserver | None = None,
+    revocation_poll_s: float = 2.0,
 ) -> web.Application:
     """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
     click-to-dial seam (ARI when configured, None: the panel says it is not set up);
     `session_key` signs cookies and tokens: give the same one to every instance and
-    across restarts, or agents log in again after each (random when None)."""
+    across restarts, or agents log in again after each (random when None).
+    `revocation_poll_s`: how often logouts on other instances sharing the database
+    are looked for, to close that session's sockets here."""
     if session_key is None:
         log.warning("no web session key configured: agents must log in again after a restart")
         session_key = secrets.token_bytes(32)
@@ -141,10 +145,18 @@ def create_app(
     app[PAYLOADS] = payloads
     app[SESSIONS] = sessions
     app[PASSWORDS] = passwords or Passwords()
-    app[LIMITER] = LoginLimiter(clock=monotonic)
+    limits = config.web_limits
+    app[LIMITER] = LoginLimiter(clock=monotonic, per_pair=limits.login_per_pair,
+                                per_user=limits.login_per_user,
+                                per_address=limits.login_per_address,
+                                window_s=limits.login_window_s)
+    app[LOGIN_GATE] = LoginGate(concurrent=limits.login_concurrent, waiting=limits.login_waiting)
     app[CATALOGS] = catalogs
-    app[SETTINGS] = WebSettings(web_origins=tuple(o.rstrip("/") for o in config.web_origins),
-                                record_link=record_link, normalise_phone=phone.normalise)
+    app[SETTINGS] = WebSettings(
+        web_origins=tuple(o.rstrip("/") for o in config.web_origins),
+        public_origins=(config.web_public_url,) if config.web_public_url else (),
+        proxies=TrustedProxies(config.web_trusted_proxies, config.web_forwarded_header),
+        record_link=record_link, normalise_phone=phone.normalise)
     app[ORIGINATE] = originate
     app[WEBSOCKETS] = weakref.WeakSet()
 
@@ -161,24 +173,28 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
-    app.cleanup_ctx.append(_hub_tasks)
+    app.cleanup_ctx.append(_hub_tasks(revocation_poll_s))
     app.on_shutdown.append(_close_sockets)
     return app
 
 
-async def _hub_tasks(app: web.Application) -> AsyncIterator[None]:
-    hub = app[HUB]
-    await hub.refresh_accounts()
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-        ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
-        ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()))]
-    yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await hub.history.flush()
-    await hub.aclose()
-    await app[PAYLOADS].aclose()
+def _hub_tasks(revocation_poll_s: float) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def hub_tasks(app: web.Application) -> AsyncIterator[None]:
+        hub = app[HUB]
+        await hub.refresh_accounts()
+        tasks = [asyncio.create_task(coro, name=name) for name, coro in (
+            ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
+            ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()),
+            ("hub-revocations", hub.run_revocations(revocation_poll_s)))]
+        yield
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.history.flush()
+        await hub.aclose()
+        await app[PAYLOADS].aclose()
+
+    return hub_tasks
 
 
 async def _close_sockets(app: web.Application) -> None:

@@ -1,6 +1,7 @@
 """Who is asking: passwords, session cookies, CSRF tokens, embed tokens, login throttling.
 
-No I/O here: the app (`screenpop.app`) reads cookies and forms and calls these.
+No I/O here: the app (`screenpop.app`) reads cookies and forms and calls these, and
+keeps revocations in the database (`ScreenpopStore.revoke_session`).
 
 - Passwords are argon2id hashes (argon2-cffi's defaults follow RFC 9106's second
   recommended option); an unknown user costs the same verification as a known one, so
@@ -8,26 +9,34 @@ No I/O here: the app (`screenpop.app`) reads cookies and forms and calls these.
 - The session cookie is a signed token, not a server-side record: it names the agent,
   expires after a shift, and its MAC covers a fingerprint of the agent's password hash,
   so changing a password ends every session of that agent (Django does the same).
-  Logout revokes the token's nonce until it would have expired anyway. Roles are
-  never taken from the cookie: the account is read again on every request.
+  Logout revokes the token's nonce in the database until it would have expired anyway:
+  every instance sharing the database refuses it, and so does this one after a restart.
+  Roles are never taken from the cookie: the account is read again on every request.
 - CSRF tokens are derived from the session's nonce (a synchronizer token that needs no
   storage); every POST must carry it in a form field or the `X-CSRF-Token` header.
 - An embed token lets the widget on a CRM page (another origin, where SameSite=Lax
-  cookies are not sent) open the agent's socket: bound to that origin, short-lived,
-  renewed over the socket while it lives.
-- Login attempts are limited per (address, user) and per address, so neither guessing
-  one password nor spraying many users works.
+  cookies are not sent) open the agent's socket: bound to that origin and to the
+  session that asked for it (its nonce: revoked with it; never valid past its end),
+  short-lived.
+- Login attempts are counted before the password is verified (`LoginLimiter.attempt`,
+  no await between the check and the count): per (address, user), per user and per
+  address; `LoginGate` bounds how many argon2 verifications run and wait at once, so
+  a flood can neither take the memory (64 MiB a verification) nor the CPU.
+- `client_address` believes a forwarded-for header only from the proxies a site
+  names, so behind a local proxy the limits count real addresses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +47,14 @@ from screenpop.store import Account
 
 __all__ = [
     "EmbedClaims",
+    "LoginBusy",
+    "LoginGate",
     "LoginLimiter",
     "Passwords",
     "SessionClaims",
     "Sessions",
+    "TrustedProxies",
+    "client_address",
     "password_fingerprint",
 ]
 
@@ -103,6 +116,8 @@ class EmbedClaims:
     origin: str
     expires: int
     fingerprint: str
+    session: str  # the nonce of the session that asked for it: revoked with it
+    session_expires: int  # no token minted from this one lives longer
 
 
 class Sessions:
@@ -120,7 +135,6 @@ class Sessions:
         self._clock = clock
         self.ttl_s = ttl_s
         self.embed_ttl_s = embed_ttl_s
-        self._revoked: OrderedDict[str, int] = OrderedDict()  # nonce -> expiry
 
     # --- signing ----------------------------------------------------------------------
 
@@ -158,7 +172,8 @@ class Sessions:
         return token, claims
 
     def read(self, token: str | None) -> SessionClaims | None:
-        """The claims of a valid, unexpired, unrevoked cookie; None otherwise."""
+        """The claims of a valid, unexpired cookie; None otherwise. Whether it was
+        revoked is the store's to say (`ScreenpopStore.session_revoked`)."""
         payload = self._open("session", token)
         if payload is None:
             return None
@@ -167,7 +182,7 @@ class Sessions:
                                    int(payload["e"]), str(payload["f"]))
         except (KeyError, TypeError, ValueError):
             return None
-        if claims.expires <= self._now() or claims.nonce in self._revoked:
+        if claims.expires <= self._now():
             return None
         return claims
 
@@ -177,16 +192,6 @@ class Sessions:
         return (account is not None and account.active and account.id == claims.agent_id
                 and hmac.compare_digest(claims.fingerprint,
                                         password_fingerprint(account.password_hash)))
-
-    def revoke(self, claims: SessionClaims) -> None:
-        now = self._now()
-        self._revoked[claims.nonce] = claims.expires
-        # drop nonces whose tokens have expired anyway: the list stays small
-        while self._revoked:
-            nonce, expires = next(iter(self._revoked.items()))
-            if expires > now:
-                break
-            del self._revoked[nonce]
 
     # --- CSRF -------------------------------------------------------------------------
 
@@ -198,18 +203,28 @@ class Sessions:
 
     # --- embed tokens -----------------------------------------------------------------
 
-    def embed_token(self, account: Account, origin: str) -> str:
-        return self._sign("embed", {"a": account.id, "o": origin,
-                                    "e": self._now() + self.embed_ttl_s,
-                                    "f": password_fingerprint(account.password_hash)})
+    def embed_token(self, account: Account, origin: str, session: SessionClaims | EmbedClaims) -> str:
+        """A token for the widget on `origin`, bound to the session that asked (a
+        cookie's claims, or the embed claims of the socket it is renewed over): it
+        carries that session's nonce and never outlives it."""
+        if isinstance(session, SessionClaims):
+            nonce, session_expires = session.nonce, session.expires
+        else:
+            nonce, session_expires = session.session, session.session_expires
+        expires = min(self._now() + self.embed_ttl_s, session_expires)
+        return self._sign("embed", {"a": account.id, "o": origin, "e": expires,
+                                    "f": password_fingerprint(account.password_hash),
+                                    "s": nonce, "x": session_expires})
 
     def read_embed(self, token: str | None, origin: str) -> EmbedClaims | None:
+        """The claims of a valid, unexpired token for `origin`; whether its session
+        was revoked is the store's to say."""
         payload = self._open("embed", token)
         if payload is None:
             return None
         try:
             claims = EmbedClaims(str(payload["a"]), str(payload["o"]), int(payload["e"]),
-                                 str(payload["f"]))
+                                 str(payload["f"]), str(payload["s"]), int(payload["x"]))
         except (KeyError, TypeError, ValueError):
             return None
         if claims.expires <= self._now() or not hmac.compare_digest(claims.origin, origin):
@@ -218,53 +233,135 @@ class Sessions:
 
 
 class LoginLimiter:
-    """Failed logins allowed per `window_s`: `per_user` per (address, user name) and
-    `per_address` per address. `check` answers how long to wait (0: go ahead).
+    """Login attempts allowed per `window_s`, counted *before* the password is
+    verified: `per_pair` per (address, user name), `per_user` per user name from any
+    address, `per_address` per address whatever the name.
 
-    Memory is bounded: at most `max_keys` addresses and pairs are tracked, the least
-    recently failing forgotten first.
+    `attempt` checks and counts in one synchronous step, so concurrent requests cannot
+    all pass the check before any of them is counted (60 simultaneous guesses get
+    `per_pair` verifications, not 60). A success takes its own attempt back and clears
+    the user's failures. Someone who does not know the password can lock out the one
+    name they guess (`per_user`, higher than `per_pair` so a user's own typos are not
+    enough), never every agent: other names and other addresses are counted apart.
+
+    Memory is bounded: at most `max_keys` keys are tracked, the least recently
+    attempted forgotten first.
     """
 
-    def __init__(self, *, clock: Callable[[], float], per_user: int = 5, per_address: int = 20,
-                 window_s: float = 300.0, max_keys: int = 10_000) -> None:
+    def __init__(self, *, clock: Callable[[], float], per_pair: int = 5, per_user: int = 20,
+                 per_address: int = 20, window_s: float = 300.0,
+                 max_keys: int = 10_000) -> None:
         self._clock = clock
-        self._per_user = per_user
-        self._per_address = per_address
+        self._limits = (per_pair, per_user, per_address)
         self._window = window_s
         self._max_keys = max_keys
-        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._attempts: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+
+    def _keys(self, address: str, user: str) -> tuple[tuple[str, str], ...]:
+        name = user.casefold()
+        return (address, name), ("", name), (address, "")
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        times = self._failures.get(key)
+        times = self._attempts.get(key)
         if times is None:
             return deque()
         while times and times[0] <= now - self._window:
             times.popleft()
-        if not times:
-            del self._failures[key]
         return times
 
-    def check(self, address: str, user: str) -> float:
-        """Seconds until another attempt is allowed for this address and user, or 0."""
+    def attempt(self, address: str, user: str) -> float:
+        """0 and the attempt counted, or the seconds until one is allowed (nothing
+        counted). Synchronous on purpose: no request can slip in between."""
         now = self._clock()
-        waits = [0.0]
-        for key, limit in (((address, user.casefold()), self._per_user),
-                           ((address, ""), self._per_address)):
+        keys = self._keys(address, user)
+        wait = 0.0
+        for key, limit in zip(keys, self._limits, strict=True):
             times = self._recent(key, now)
             if len(times) >= limit:
-                waits.append(times[len(times) - limit] + self._window - now)
-        return max(waits)
-
-    def failed(self, address: str, user: str) -> None:
-        now = self._clock()
-        for key, limit in (((address, user.casefold()), self._per_user),
-                           ((address, ""), self._per_address)):
-            # only the last `limit` failures decide the wait: keep no more than that
-            times = self._failures.setdefault(key, deque(maxlen=limit))
-            times.append(now)
-            self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
+                wait = max(wait, times[len(times) - limit] + self._window - now)
+        if wait > 0:
+            return wait
+        for key, limit in zip(keys, self._limits, strict=True):
+            # only the last `limit` attempts decide the wait: keep no more than that
+            self._attempts.setdefault(key, deque(maxlen=limit)).append(now)
+            self._attempts.move_to_end(key)
+        while len(self._attempts) > self._max_keys:
+            self._attempts.popitem(last=False)
+        return 0.0
 
     def succeeded(self, address: str, user: str) -> None:
-        self._failures.pop((address, user.casefold()), None)
+        """The password was right: the user's attempts are forgotten, and the
+        address's count gives this one back."""
+        pair, name, by_address = self._keys(address, user)
+        self._attempts.pop(pair, None)
+        self._attempts.pop(name, None)
+        times = self._attempts.get(by_address)
+        if times:
+            times.pop()
+
+
+class LoginBusy(Exception):
+    """More logins are waiting for a password check than the gate lets queue."""
+
+
+class LoginGate:
+    """At most `concurrent` password verifications at once and `waiting` queued
+    behind them; one more is refused at once (`LoginBusy`) instead of queued. Each
+    argon2id verification takes 64 MiB and tens of milliseconds of CPU: unbounded,
+    forty at once took the process from 112 to 437 MB and slowed every call."""
+
+    def __init__(self, *, concurrent: int = 2, waiting: int = 32) -> None:
+        self._slots = asyncio.Semaphore(concurrent)
+        self._waiting = waiting
+        self._queued = 0
+        self.capacity = concurrent + waiting
+
+    async def __aenter__(self) -> None:
+        if self._slots.locked() and self._queued >= self._waiting:
+            raise LoginBusy("too many logins at once")
+        self._queued += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._queued -= 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._slots.release()
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """The proxies whose forwarded-for header is believed (addresses or networks)."""
+
+    def __init__(self, proxies: Iterable[str] = (), header: str = "X-Forwarded-For") -> None:
+        self.networks: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(p, strict=False) for p in proxies)
+        self.header = header
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+
+def client_address(peer: str | None, forwarded: str | None, proxies: TrustedProxies) -> str:
+    """The address a request came from: the peer, or, when the peer is a trusted
+    proxy, the nearest address in its forwarded-for list that is not a trusted proxy
+    itself (the ones further left are whatever the client claimed)."""
+    address = peer or "?"
+    if not forwarded or not proxies.trusts(address):
+        return address
+    for hop in reversed(forwarded.split(",")):
+        hop = hop.strip()
+        try:
+            hop = str(ipaddress.ip_address(hop))
+        except ValueError:
+            return address  # a garbled list: count the proxy, not a made-up name
+        if not proxies.trusts(hop):
+            return hop
+        address = hop
+    return address

@@ -2,19 +2,26 @@
 
 Every page and API handler goes through `require`; every state-changing request
 through `require_csrf`. The account is read from the store on each request (a role
-change or a deactivation takes effect at once); the session cookie only names it.
+change or a deactivation takes effect at once); the session cookie only names it,
+and a cookie whose session was logged out (on any instance, before any restart) is
+nobody.
+
+An `Origin` is this site's when it is the configured `web_public_url` or the address
+the client's socket is connected to: never the Host header, which any page reached
+through DNS rebinding sets to its own name.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import quote
 
 from aiohttp import web
 
-from screenpop.auth import SessionClaims, Sessions
-from screenpop.keys import SESSIONS, STORE
+from screenpop.auth import SessionClaims, Sessions, client_address
+from screenpop.keys import SESSIONS, SETTINGS, STORE
 from screenpop.store import Account, Role
 
 __all__ = [
@@ -23,8 +30,9 @@ __all__ = [
     "SESSION_COOKIE",
     "Principal",
     "clear_session_cookie",
+    "client_ip",
     "current",
-    "own_origin",
+    "is_own_origin",
     "require",
     "require_csrf",
     "security_headers",
@@ -47,8 +55,10 @@ async def current(request: web.Request) -> Principal | None:
     claims = sessions.read(request.cookies.get(SESSION_COOKIE))
     principal: Principal | None = None
     if claims is not None:
-        account = await request.app[STORE].account(claims.agent_id)
-        if account is not None and sessions.belongs_to(claims, account):
+        store = request.app[STORE]
+        account = await store.account(claims.agent_id)
+        if (account is not None and sessions.belongs_to(claims, account)
+                and not await store.session_revoked(claims.nonce)):
             principal = (account, claims)
     request[_PRINCIPAL] = principal
     return principal
@@ -75,15 +85,46 @@ async def require(request: web.Request, roles: Iterable[Role] | None = None) -> 
     return principal
 
 
-def own_origin(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+def client_ip(request: web.Request) -> str:
+    """Who sent the request: the peer, or behind a trusted proxy the address it
+    forwarded (`web_trusted_proxies`)."""
+    proxies = request.app[SETTINGS].proxies
+    return client_address(request.remote, request.headers.get(proxies.header), proxies)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _socket_origins(request: web.Request) -> set[str]:
+    """The origins a browser sends when it reached the very address this socket is
+    bound to (`http://127.0.0.1:8080`, and `localhost` on a loopback address)."""
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return set()
+    host, port = str(sockname[0]), int(sockname[1])
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return set()
+    hosts = [f"[{host}]" if ip.version == 6 else host]
+    if ip.is_loopback:
+        hosts.append("localhost")
+    suffix = "" if _DEFAULT_PORTS.get(request.scheme) == port else f":{port}"
+    return {f"{request.scheme}://{h}{suffix}" for h in hosts}
+
+
+def is_own_origin(request: web.Request, origin: str) -> bool:
+    """`origin` is this site as agents reach it: `web_public_url`, or the address
+    the connection was made to. The Host header is the client's to choose."""
+    origin = origin.rstrip("/").lower()
+    return origin in request.app[SETTINGS].public_origins or origin in _socket_origins(request)
 
 
 def require_csrf(request: web.Request, claims: SessionClaims, token: str | None) -> None:
     """Refuse a state change that does not carry the session's CSRF token, or that a
     browser says came from another site."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != "null" and origin != own_origin(request):
+    if origin is not None and origin != "null" and not is_own_origin(request, origin):
         raise web.HTTPForbidden(text='{"error": "cross-site request refused"}',
                                 content_type="application/json")
     token = token or request.headers.get(CSRF_HEADER)

@@ -28,10 +28,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from screenpop.auth import EmbedClaims, SessionClaims
 from screenpop.bus import BusEvent, PopBus, ReplayGap, ResyncRequired
 from screenpop.history import PopHistory
 from screenpop.interfaces import normalise_interface
-from screenpop.panel import Panel
+from screenpop.panel import EmbedMinter, Panel
 from screenpop.payload import PayloadBuilder
 from screenpop.pops import POP_EVENT_KINDS, AgentRef, PopChange, PopError, PopMachine
 from screenpop.protocol import (
@@ -65,7 +66,7 @@ class Hub:
     def __init__(self, *, bus: PopBus, store: ScreenpopStore, payloads: PayloadBuilder,
                  clock: Callable[[], datetime], monotonic: Callable[[], float],
                  heartbeat_s: float = 20.0,
-                 embed_token: Callable[[Account, str], str] | None = None,
+                 embed_token: EmbedMinter | None = None,
                  on_pop: PopObserver | None = None) -> None:
         self._bus = bus
         self._on_pop = on_pop
@@ -92,6 +93,7 @@ class Hub:
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
         self._board_dirty = asyncio.Event()
+        self._sockets: set[Panel] = set()  # every open socket, whatever its view
         self.history = PopHistory(store, clock)
 
     # --- agents -----------------------------------------------------------------------
@@ -244,11 +246,14 @@ class Hub:
     # --- sockets ----------------------------------------------------------------------
 
     async def serve(self, ws: web.WebSocketResponse, account: Account, *,
+                    session: SessionClaims | EmbedClaims,
                     embed_origin: str | None = None) -> None:
-        """Run one socket until it closes. The caller authenticated `account`."""
+        """Run one socket until it closes (or its `session` ends: `end_session`).
+        The caller authenticated `account` with that session."""
         panel = Panel(ws, account, PanelProtocol(now=self._monotonic(),
                                                  heartbeat_s=self._heartbeat_s),
-                      embed_origin=embed_origin)
+                      session, embed_origin=embed_origin)
+        self._sockets.add(panel)
         writer = asyncio.create_task(panel.write(), name=f"ws-writer-{account.name}")
         beat = asyncio.create_task(panel.heartbeat(self._monotonic, self._embed_token),
                                    name=f"ws-heartbeat-{account.name}")
@@ -265,6 +270,7 @@ class Hub:
                 await ws.send_str(error_frame(str(exc)))
             await ws.close(code=exc.code, message=str(exc)[:120].encode())
         finally:
+            self._sockets.discard(panel)
             self._unregister(panel)
             panel.protocol.close()
             for task in (beat, writer):
@@ -301,7 +307,8 @@ class Hub:
         panel.send(panel.protocol.welcome(epoch=self.epoch, seq=self.seq, agent=account.public(),
                                           pop_on=self.pop_on(account.id)))
         if panel.embed_origin is not None and self._embed_token is not None:
-            panel.send(panel.protocol.token(self._embed_token(account, panel.embed_origin)))
+            panel.send(panel.protocol.token(
+                self._embed_token(account, panel.embed_origin, panel.session)))
         entries = self._logs.get(account.id, deque())
         can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
                       and hello.since >= self._evicted.get(account.id, 0))
@@ -361,6 +368,42 @@ class Hub:
             tabs = [p for p in panels if p.embed_origin is None]
             if tabs:
                 self._give_alert(tabs[-1])
+
+    # --- sessions ---------------------------------------------------------------------
+
+    def end_session(self, nonce: str) -> int:
+        """Close every socket of a logged-out session (tabs, widgets, wallboards);
+        how many there were."""
+        ended = [p for p in self._sockets if p.session_nonce == nonce and not p.ended]
+        for panel in ended:
+            panel.end()
+        if ended:
+            log.info("session of %s logged out: %d socket(s) closed", ended[0].account.name,
+                     len(ended))
+        return len(ended)
+
+    async def run_revocations(self, every_s: float = 2.0) -> None:
+        """Close the sockets of sessions logged out on other instances sharing the
+        database (a logout here closes them at once). Says once when the database
+        stops answering and once when it answers again."""
+        since = self._clock()
+        failing = False
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                revoked = await self._store.revoked_since(since)
+            except Exception as exc:
+                if not failing:
+                    log.warning("reading logouts failed (%s); sockets of sessions logged out "
+                                "elsewhere stay open until it answers", type(exc).__name__)
+                    failing = True
+                continue
+            if failing:
+                log.info("reading logouts works again")
+                failing = False
+            for nonce, at in revoked:
+                self.end_session(nonce)
+                since = max(since, at)
 
     # --- wallboard --------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crm_adapter.port import CrmAdapter, Customer
 from ivr.catalog import DispositionCatalog, ScriptCatalog
-from screenpop.auth import LoginLimiter, Passwords, Sessions
+from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, TrustedProxies
 from screenpop.bus import PopBus
 from screenpop.hub import Hub
 from screenpop.payload import PayloadBuilder
@@ -29,6 +29,7 @@ __all__ = [
     "CRM",
     "HUB",
     "LIMITER",
+    "LOGIN_GATE",
     "ORIGINATE",
     "PASSWORDS",
     "PAYLOADS",
@@ -65,6 +66,10 @@ class WebSettings:
     """What the handlers need of the config, resolved once."""
 
     web_origins: tuple[str, ...]
+    # where agents' browsers reach this site (`web_public_url`), besides the address
+    # the socket was opened to: compared with `Origin`, never the Host header
+    public_origins: tuple[str, ...]
+    proxies: TrustedProxies
     record_link: Callable[[Customer], str | None]
     normalise_phone: Callable[[str], str | None]
 
@@ -78,6 +83,7 @@ PAYLOADS = web.AppKey("payloads", PayloadBuilder)
 SESSIONS = web.AppKey("sessions", Sessions)
 PASSWORDS = web.AppKey("passwords", Passwords)
 LIMITER = web.AppKey("limiter", LoginLimiter)
+LOGIN_GATE = web.AppKey("login_gate", LoginGate)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 SETTINGS = web.AppKey("settings", WebSettings)
 ORIGINATE = web.AppKey[Originate | None]("originate")

@@ -15,14 +15,19 @@ from typing import Literal
 
 from aiohttp import WSCloseCode, web
 
+from screenpop.auth import EmbedClaims, SessionClaims
 from screenpop.protocol import Dead, PanelProtocol, SendPing
 from screenpop.store import Account
 
-__all__ = ["OUTBOX_FRAMES", "Panel"]
+__all__ = ["LOGGED_OUT", "OUTBOX_FRAMES", "EmbedMinter", "Panel"]
 
 log = logging.getLogger(__name__)
 
 OUTBOX_FRAMES = 512  # frames queued for one socket before it is deemed stuck
+# The close code of a socket whose session ended (logout): in the range RFC 6455
+# leaves to applications; the page does not get its socket back with that session.
+LOGGED_OUT = 4401
+EmbedMinter = Callable[[Account, str, "SessionClaims | EmbedClaims"], str]
 
 
 @dataclass(eq=False, slots=True)
@@ -32,15 +37,33 @@ class Panel:
     ws: web.WebSocketResponse
     account: Account
     protocol: PanelProtocol
+    # the cookie's session, or for a widget the embed token's: the socket lives no
+    # longer than that session
+    session: SessionClaims | EmbedClaims
     embed_origin: str | None = None
     view: Literal["panel", "wallboard"] = "panel"
     outbox: asyncio.Queue[str | None] = field(
         default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
     stuck: bool = False
+    ended: bool = False
+
+    @property
+    def session_nonce(self) -> str:
+        session = self.session
+        return session.nonce if isinstance(session, SessionClaims) else session.session
+
+    def end(self) -> None:
+        """The session was logged out: close the socket, send nothing more."""
+        if self.ended:
+            return
+        self.ended = True
+        if self.outbox.full():
+            self.outbox.get_nowait()
+        self.outbox.put_nowait(None)
 
     def send(self, frame: str) -> None:
         """Queue a frame; never waits."""
-        if self.stuck:
+        if self.stuck or self.ended:
             return
         try:
             self.outbox.put_nowait(frame)
@@ -53,6 +76,9 @@ class Panel:
         """Send queued frames until the socket goes or the panel is stuck."""
         while True:
             frame = await self.outbox.get()
+            if frame is None and self.ended:
+                await self.ws.close(code=LOGGED_OUT, message=b"logged out")
+                return
             if frame is None:
                 log.warning("panel of %s fell %d frames behind: closing it",
                             self.account.name, OUTBOX_FRAMES)
@@ -64,17 +90,19 @@ class Panel:
                 return  # the socket went away; the reader's loop ends on its own
 
     async def heartbeat(self, monotonic: Callable[[], float],
-                        embed_token: Callable[[Account, str], str] | None) -> None:
+                        embed_token: EmbedMinter | None) -> None:
         """Ping the page every heartbeat; close a page that went silent. Widget
-        sockets also get a fresh embed token, so they can always reconnect."""
+        sockets also get a fresh embed token, so they can reconnect while the agent's
+        session lasts (the token is of that session and ends with it)."""
         while True:
             await asyncio.sleep(self.protocol.heartbeat_s / 2)
             verdict = self.protocol.tick(now=monotonic())
             if isinstance(verdict, SendPing):
                 self.send(verdict.frame)
                 if (self.embed_origin is not None and embed_token is not None
-                        and self.protocol.hello is not None):
-                    self.send(self.protocol.token(embed_token(self.account, self.embed_origin)))
+                        and self.protocol.hello is not None and not self.ended):
+                    self.send(self.protocol.token(
+                        embed_token(self.account, self.embed_origin, self.session)))
             elif isinstance(verdict, Dead):
                 log.info("panel of %s silent for %.0f s: closing", self.account.name,
                          verdict.silent_s)

@@ -230,6 +230,16 @@ class PayloadBuilder:
         crm.done, crm.error = True, None
         return self._render(entry)
 
+    def offered(self, call_id: str, customer_id: str) -> bool:
+        """Whether the customer is one this call's pop offered: the lookup's match or
+        candidates, or one the agent created for the call. An agent may attach only
+        those: any other id would let them read any record through their own pop."""
+        entry = self._entries.get(call_id)
+        if entry is None:
+            return False
+        crm = entry.crm
+        return customer_id == crm.chosen or any(c.id == customer_id for c in crm.customers)
+
     def chosen_customer(self, call_id: str) -> str | None:
         entry = self._entries.get(call_id)
         return None if entry is None else entry.crm.chosen

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -28,7 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.reader import LoopReads
-from crm_adapter.sql.tables import agents, calls, interactions, journeys, pops
+from crm_adapter.sql.tables import (
+    agents,
+    calls,
+    interactions,
+    journeys,
+    pops,
+    session_revocations,
+)
 from screenpop.store import (
     ROLES,
     Account,
@@ -253,3 +260,28 @@ class SqlScreenpopStore:
                         customer_id=r["customer_id"], disposition=r["disposition"])
                 for r in rows]
 
+    async def revoke_session(self, nonce: str, expires: datetime) -> None:
+        now = self._clock()
+        async with self._writer.begin() as conn:
+            # the list stays small: sessions past their expiry need no revocation
+            await conn.execute(delete(session_revocations)
+                               .where(session_revocations.c.expires_at <= now))
+            known = (await conn.execute(select(session_revocations.c.nonce).where(
+                session_revocations.c.nonce == nonce))).first()
+            if known is None:
+                await conn.execute(insert(session_revocations).values(
+                    nonce=nonce, revoked_at=now, expires_at=expires))
+
+    async def session_revoked(self, nonce: str) -> bool:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(session_revocations.c.nonce).where(
+                session_revocations.c.nonce == nonce))).first()
+        return row is not None
+
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(
+                select(session_revocations.c.nonce, session_revocations.c.revoked_at)
+                .where(session_revocations.c.revoked_at >= since)
+                .order_by(session_revocations.c.revoked_at))).all()
+        return [(row.nonce, row.revoked_at) for row in rows]

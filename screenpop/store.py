@@ -123,3 +123,14 @@ class ScreenpopStore(Protocol):
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:
         """The agent's pops offered since `since`, newest first (retracted ones left out)."""
         ...
+
+    async def revoke_session(self, nonce: str, expires: datetime) -> None:
+        """The session with this nonce is over (logout), on every instance sharing the
+        database, until `expires`, when the cookie is dead anyway."""
+        ...
+
+    async def session_revoked(self, nonce: str) -> bool: ...
+
+    async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(nonce, revoked_at) of the sessions revoked at or after `since`, oldest first."""
+        ...

@@ -10,24 +10,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 
+from screenpop.auth import LoginBusy
 from screenpop.guards import (
     CSRF_FIELD,
     check_double_submit,
     clear_session_cookie,
+    client_ip,
     current,
     require,
     require_csrf,
     set_session_cookie,
 )
-from screenpop.keys import CATALOGS, HUB, LIMITER, PASSWORDS, SESSIONS, STORE
+from screenpop.keys import CATALOGS, HUB, LIMITER, LOGIN_GATE, PASSWORDS, SESSIONS, STORE
 from screenpop.store import Account
 
-__all__ = ["home_for", "routes"]
+__all__ = ["home_for", "routes", "safe_next"]
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -40,11 +44,24 @@ def home_for(account: Account) -> str:
     return "/supervisor" if account.role in ("supervisor", "admin") else "/agent"
 
 
-def _safe_next(value: str | None) -> str | None:
-    """Only a path on this site: `//evil.example` and `https://...` are not."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+def safe_next(value: str | None) -> str | None:
+    """A path on this site to go to after login, or None.
+
+    Browsers drop tabs and newlines from a URL and read `\\` as `/`, so
+    `/<TAB>/evil.test/` is `//evil.test/` to them, another site. Anything with a
+    control character, a space or a backslash is refused outright rather than
+    cleaned; what is left must parse as a bare path (no scheme, no host) that does not
+    start with `//`. Non-ASCII is percent-encoded for the Location header."""
+    if not value or len(value) >= 500 or "\\" in value:
         return None
-    return value if len(value) < 500 and "\n" not in value and "\r" not in value else None
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in value):
+        return None
+    if not value.startswith("/") or value.startswith("//"):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    return quote(value, safe="/?&=#%:@!$'()*+,;~-._")
 
 
 @routes.get("/")
@@ -59,7 +76,7 @@ def _login_page(request: web.Request, *, error: str | None = None, name: str = "
     response = aiohttp_jinja2.render_template(
         "login.html", request,
         {"csrf": token, "error": error, "name": name,
-         "next": _safe_next(request.query.get("next")) or ""},
+         "next": safe_next(request.query.get("next")) or ""},
         status=status)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True,
                         samesite="Strict", secure=request.secure)
@@ -70,7 +87,7 @@ def _login_page(request: web.Request, *, error: str | None = None, name: str = "
 async def login_form(request: web.Request) -> web.StreamResponse:
     principal = await current(request)
     if principal is not None:
-        raise web.HTTPFound(_safe_next(request.query.get("next")) or home_for(principal[0]))
+        raise web.HTTPFound(safe_next(request.query.get("next")) or home_for(principal[0]))
     return _login_page(request)
 
 
@@ -83,32 +100,44 @@ async def login(request: web.Request) -> web.StreamResponse:
                                str(form.get(CSRF_FIELD, ""))):
         return _login_page(request, error="The form expired. Please try again.", name=name,
                            status=403)
-    address = request.remote or "?"
+    address = client_ip(request)
     limiter = request.app[LIMITER]
-    wait = limiter.check(address, name)
+    # Counted now, before any await: concurrent guesses cannot all pass the check
+    # before the first of them is counted. A success gives it back.
+    wait = limiter.attempt(address, name)
     if wait > 0:
+        log.info("login for %r from %s refused: too many attempts", name, address)
         return _login_page(request, name=name, status=429,
                            error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
     store, passwords = request.app[STORE], request.app[PASSWORDS]
-    account = await store.account_by_name(name) if name else None
-    # argon2 takes tens of milliseconds of CPU: off the event loop, or every pop waits
-    ok = await asyncio.to_thread(passwords.verify,
-                                 account.password_hash if account else None, password)
+    try:
+        async with request.app[LOGIN_GATE]:
+            account = await store.account_by_name(name) if name else None
+            # argon2 takes tens of milliseconds of CPU: off the event loop, or every
+            # pop waits; and an unknown name costs the same verification
+            ok = await asyncio.to_thread(passwords.verify,
+                                         account.password_hash if account else None, password)
+            if account is not None and ok and passwords.needs_rehash(account.password_hash):
+                new_hash = await asyncio.to_thread(passwords.hash, password)
+                await store.set_password_hash(account.id, new_hash)
+                account = await store.account(account.id) or account
+    except LoginBusy:
+        log.warning("login for %r from %s refused: %d password checks running and queued",
+                    name, address, request.app[LOGIN_GATE].capacity)
+        response = _login_page(request, name=name, status=503,
+                               error="Too many logins at once. Try again in a few seconds.")
+        response.headers["Retry-After"] = "5"
+        return response
     if account is None or not ok:
-        limiter.failed(address, name)
         log.info("failed login for %r from %s", name, address)
         return _login_page(request, error="Wrong name or password.", name=name, status=401)
     limiter.succeeded(address, name)
-    if passwords.needs_rehash(account.password_hash):
-        new_hash = await asyncio.to_thread(passwords.hash, password)
-        await store.set_password_hash(account.id, new_hash)
-        account = await store.account(account.id) or account
     hub = request.app[HUB]
     if not hub.knows(account):
         await hub.refresh_accounts()  # added since the last read: pops find them from now on
     sessions = request.app[SESSIONS]
     token, _claims = sessions.issue(account)
-    response = web.HTTPFound(_safe_next(str(form.get("next", ""))) or home_for(account))
+    response = web.HTTPFound(safe_next(str(form.get("next", ""))) or home_for(account))
     set_session_cookie(response, request, token, sessions.ttl_s)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
     log.info("login: %s (%s) from %s", account.name, account.role, address)
@@ -121,8 +150,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
     response = web.HTTPFound("/login")
     if principal is not None:
         form = await request.post()
-        require_csrf(request, principal[1], str(form.get(CSRF_FIELD, "")))
-        request.app[SESSIONS].revoke(principal[1])
+        account, claims = principal
+        require_csrf(request, claims, str(form.get(CSRF_FIELD, "")))
+        # in the database: every instance refuses the cookie, and so does this one
+        # after a restart; the session's sockets here close now, elsewhere soon
+        await request.app[STORE].revoke_session(
+            claims.nonce, datetime.fromtimestamp(claims.expires, UTC))
+        request.app[HUB].end_session(claims.nonce)
+        log.info("logout: %s", account.name)
     clear_session_cookie(response, request)
     raise response
 

@@ -39,6 +39,7 @@ class _IvrCall:
     flow: str
     node: str
     since: str
+    version: str = ""  # the dialplan version hash the call runs on
 
 
 @dataclass(slots=True)
@@ -58,6 +59,8 @@ class Wallboard:
     callers: dict[str, str] = field(default_factory=dict)  # call id -> caller number, while known
     handled: int = 0
     abandoned: int = 0
+    dialplans: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Instance -> (dialplan version hash, loaded at), from `dialplan.reloaded`."""
 
     def handle(self, event: CallEventLike) -> bool:
         """Take one call event; True if the board changed."""
@@ -66,7 +69,13 @@ class Wallboard:
             caller = data.get("caller")
             number = caller.get("number") if isinstance(caller, Mapping) else None
             self.callers[call_id] = str(number or "")
-            self.in_ivr[call_id] = _IvrCall(str(data.get("flow") or ""), "", event.at)
+            version = data.get("version")
+            hash_ = str(version.get("hash") or "") if isinstance(version, Mapping) else ""
+            self.in_ivr[call_id] = _IvrCall(str(data.get("flow") or ""), "", event.at, hash_)
+            return True
+        if kind == "dialplan.reloaded":
+            instance = str(data.get("instance") or "")
+            self.dialplans[instance] = (str(data.get("hash") or ""), str(data.get("loaded_at") or ""))
             return True
         if kind == "ivr.node":
             current = self.in_ivr.get(call_id)
@@ -114,9 +123,11 @@ class Wallboard:
                  online: Callable[[str], bool]) -> dict[str, Any]:
         """The board as the supervisor page renders it."""
         nodes: dict[tuple[str, str], int] = {}
+        versions: dict[str, int] = {}
         for call in self.in_ivr.values():
             key = (call.flow, call.node)
             nodes[key] = nodes.get(key, 0) + 1
+            versions[call.version] = versions.get(call.version, 0) + 1
         queues = []
         for queue, entries in sorted(self.waiting.items()):
             oldest = min(entries.values(), key=lambda w: w.since)
@@ -142,6 +153,12 @@ class Wallboard:
             "ivr": {"total": len(self.in_ivr),
                     "nodes": [{"flow": flow, "node": node or "(start)", "calls": count}
                               for (flow, node), count in sorted(nodes.items())]},
+            "dialplan": {
+                "instances": [{"instance": name, "version": hash_, "loaded_at": at}
+                              for name, (hash_, at) in sorted(self.dialplans.items())],
+                "calls_by_version": [{"version": hash_, "calls": count}
+                                     for hash_, count in sorted(versions.items()) if hash_],
+            },
             "queues": queues,
             "agents": lines,
             "totals": {"in_ivr": len(self.in_ivr),

@@ -8,9 +8,13 @@ where the agent is logged in (or logs in); that page checks the origin against
 `web_origins` and hands a short-lived token, bound to that origin, back to the CRM
 page with `postMessage`. The socket then opens with `?embed=TOKEN` and the server
 sends a fresh token every heartbeat, so the widget can reconnect (or survive the CRM
-page navigating to a record) without asking again. docs/widget.md has the details.
+page navigating to a record) without asking again. Every token carries the nonce of
+the agent's session that asked for it and never outlives that session: when the agent
+logs out (here or on another instance) the widget's socket is closed and its tokens
+are refused. docs/widget.md has the details.
 
-`Origin` is checked on every socket: this site's own origin or one of `web_origins`.
+`Origin` is checked on every socket: this site's own origin (`web_public_url` or the
+address connected to, never the Host header) or one of `web_origins`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from importlib.resources import files
 import aiohttp_jinja2
 from aiohttp import web
 
-from screenpop.guards import current, own_origin, require
+from screenpop.auth import EmbedClaims, SessionClaims
+from screenpop.guards import current, is_own_origin, require
 from screenpop.keys import HUB, SESSIONS, SETTINGS, STORE, WEBSOCKETS
 from screenpop.protocol import MAX_FRAME_CHARS
 
@@ -36,7 +41,7 @@ def _origin_allowed(request: web.Request, origin: str | None) -> bool:
     # a browser, so no other site can be riding on the agent's cookie.
     if origin is None:
         return True
-    return origin == own_origin(request) or origin in request.app[SETTINGS].web_origins
+    return is_own_origin(request, origin) or origin in request.app[SETTINGS].web_origins
 
 
 @routes.get("/ws")
@@ -47,20 +52,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPForbidden(text="origin not allowed")
     embed = request.query.get("embed")
     embed_origin: str | None = None
+    session: SessionClaims | EmbedClaims
     if embed:
         if origin is None or origin not in request.app[SETTINGS].web_origins:
             raise web.HTTPForbidden(text="embed tokens are for the origins in web_origins")
         sessions = request.app[SESSIONS]
         claims = sessions.read_embed(embed, origin)
-        account = None if claims is None else await request.app[STORE].account(claims.agent_id)
-        if claims is None or not sessions.belongs_to(claims, account) or account is None:
+        store = request.app[STORE]
+        account = None if claims is None else await store.account(claims.agent_id)
+        if (claims is None or not sessions.belongs_to(claims, account) or account is None
+                or await store.session_revoked(claims.session)):
             raise web.HTTPUnauthorized(text="embed token expired or invalid: connect again")
-        embed_origin = origin
+        embed_origin, session = origin, claims
     else:
         principal = await current(request)
         if principal is None:
             raise web.HTTPUnauthorized(text="log in first")
-        account = principal[0]
+        account, session = principal
     # aiohttp's own ping frames detect a dead TCP peer; the protocol's heartbeat lets
     # the page detect a dead server
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME_CHARS * 4)
@@ -68,7 +76,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     sockets = request.app[WEBSOCKETS]
     sockets.add(ws)
     try:
-        await request.app[HUB].serve(ws, account, embed_origin=embed_origin)
+        await request.app[HUB].serve(ws, account, session=session, embed_origin=embed_origin)
     finally:
         sockets.discard(ws)
     return ws
@@ -85,7 +93,7 @@ async def widget_js(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/widget/connect")
 async def widget_connect(request: web.Request) -> web.StreamResponse:
-    account, _claims = await require(request)
+    account, claims = await require(request)
     origin = request.query.get("origin", "")
     if origin not in request.app[SETTINGS].web_origins:
         return aiohttp_jinja2.render_template(
@@ -93,7 +101,7 @@ async def widget_connect(request: web.Request) -> web.StreamResponse:
             {"account": account, "error": "This site is not allowed to embed callpop. "
              "An administrator can add it to web_origins in callpop.yaml.",
              "origin": origin, "boot": None}, status=403)
-    token = request.app[SESSIONS].embed_token(account, origin)
+    token = request.app[SESSIONS].embed_token(account, origin, claims)
     return aiohttp_jinja2.render_template(
         "widget_connect.html", request,
         {"account": account, "error": None, "origin": origin,

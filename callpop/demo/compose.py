@@ -44,7 +44,7 @@ from callpop.demo.context import DEMO, DemoContext, known_callers
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.prompts import PromptBook
 from callpop.pbx_sim.ami import AMIServer
-from callpop.serve import FASTAGI, Runtime, build_app, build_runtime, start_site
+from callpop.serve import FASTAGI, Runtime, build_app, build_runtime, make_runner, start_site
 from crm_adapter.demo import DEMO_AGENTS, DemoReport
 from crm_adapter.settings import CrmSettings
 
@@ -168,7 +168,7 @@ class DemoServer:
                 clock_reason=clock.reason,
                 logins=tuple((a.name, a.password, a.role) for a in DEMO_AGENTS))
             self._add_demo(app, runtime, demo, clock)
-            self.runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0)
+            self.runner = make_runner(app, config)
             await self.runner.setup()
             await start_site(self.runner, config)
             # Queue events sent before the listener logs in would be lost: wait for it.

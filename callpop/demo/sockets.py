@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from screenpop.guards import own_origin
+from screenpop.guards import is_own_origin
 from screenpop.keys import WEBSOCKETS
 
 __all__ = ["MAX_FRAME", "PageSocket", "check_origin"]
@@ -33,7 +33,7 @@ def check_origin(request: web.Request) -> None:
     """Only this site's pages (a browser always sends Origin on a websocket; a client
     without one is not a browser, so no other site rides on the page's cookie)."""
     origin = request.headers.get("Origin")
-    if origin is not None and origin != own_origin(request):
+    if origin is not None and not is_own_origin(request, origin):
         log.warning("demo websocket from origin %r refused", origin)
         raise web.HTTPForbidden(text="origin not allowed")
 

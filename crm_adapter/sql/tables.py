@@ -45,6 +45,7 @@ __all__ = [
     "metadata",
     "outbox",
     "pops",
+    "session_revocations",
 ]
 
 metadata = MetaData(
@@ -259,4 +260,14 @@ pops = Table(
         "state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"
     ),
     Index(None, "agent_id", "state"),
+)
+
+# Logged-out web sessions, until they would have expired anyway (screenpop.auth).
+session_revocations = Table(
+    "session_revocations",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("revoked_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "revoked_at"),
 )

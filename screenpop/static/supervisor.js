@@ -82,7 +82,21 @@
     }
   }
 
+  function renderDialplan() {
+    // The version new calls take (per instance when they differ), and the versions
+    // callers in the IVR are still on right after a reload.
+    const d = board.dialplan || {instances: [], calls_by_version: []};
+    const running = [...new Set(d.instances.map((i) => i.version))];
+    let text = running.length === 1 ? "dialplan " + running[0]
+      : running.length > 1 ? "instances differ: " + d.instances.map((i) => i.instance + " " + i.version).join(", ") : "";
+    if (d.calls_by_version.length > 1) {
+      text += " · calls on " + d.calls_by_version.map((v) => v.version + ": " + v.calls).join(", ");
+    }
+    setText("dialplan-version", text);
+  }
+
   function renderIvr() {
+    renderDialplan();
     const box = clear(document.getElementById("ivr-nodes"));
     const nodes = board.ivr.nodes;
     if (!nodes.length) { box.appendChild(el("p", {class: "muted empty"}, "No caller in the IVR.")); return; }

@@ -233,7 +233,10 @@ def test_a_short_sensitive_entry_shows_nothing() -> None:
 def test_a_sensitive_entry_is_read_back_to_the_caller_only() -> None:
     driver = account(sensitive=True, confirm=CONFIRM)
     driver.keys("98765432")
-    assert SayDigits("98765432") in driver.collect.prompts
+    # Whole to the caller's ear, marked so that traces and logs show it masked.
+    said = SayDigits("98765432", sensitive=True)
+    assert said in driver.collect.prompts
+    assert "98765432" not in repr(driver.collect)
     assert driver.journey.steps[-1].keys == ["******32"]
 
 
@@ -241,6 +244,7 @@ def test_a_sensitive_entry_is_in_no_published_variable() -> None:
     driver = account(sensitive=True)
     driver.keys("98765432")
     assert driver.lookup.value == "98765432"  # the CRM may see it, to check it
+    assert driver.lookup.shown == "******32" and "98765432" not in repr(driver.lookup)
     driver.not_found()
     published = " ".join(driver.variables.values()) + repr(driver.journey.to_dict())
     assert "98765432" not in published

@@ -201,16 +201,18 @@ CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | None = None,
                     heartbeat_s: float = 20.0,
                     web_origins: tuple[str, ...] = (CRM_ORIGIN,),
-                    crm: CrmAdapter | None = None) -> AsyncIterator[Desk]:
+                    crm: CrmAdapter | None = None, passwords: Passwords | None = None,
+                    settings: Mapping[str, Any] | None = None) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
-    database of agents and journeys)."""
+    database of agents and journeys); `settings` are more `Config` keys."""
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)
     config = Config(dialplan=write_dialplan(tmp_path / "dialplan"), web_origins=web_origins,
-                    crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300))
+                    crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
+                    **(settings or {}))
     sql_crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)
-    passwords = Passwords(CHEAP_HASHER)
+    passwords = passwords or Passwords(CHEAP_HASHER)
     accounts = {}
     for name, (interface, role) in (agents or {
             "alice": ("PJSIP/101", "agent"), "bob": ("PJSIP/102", "agent"),

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from argon2 import PasswordHasher
 
-from screenpop.auth import LoginLimiter, Passwords, Sessions
+from screenpop.auth import (
+    LoginBusy,
+    LoginGate,
+    LoginLimiter,
+    Passwords,
+    Sessions,
+    TrustedProxies,
+    client_address,
+)
 from screenpop.store import Account
 
 HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -64,13 +73,6 @@ def test_a_new_password_ends_the_old_sessions() -> None:
     assert not sessions.belongs_to(claims, replace(user, active=False))
 
 
-def test_logout_revokes_the_cookie() -> None:
-    sessions = Sessions(b"k" * 32, clock=Clock())
-    token, claims = sessions.issue(account(Passwords(HASHER)))
-    sessions.revoke(claims)
-    assert sessions.read(token) is None
-
-
 def test_csrf_tokens_belong_to_one_session() -> None:
     sessions = Sessions(b"k" * 32, clock=Clock())
     user = account(Passwords(HASHER))
@@ -85,8 +87,8 @@ def test_csrf_tokens_belong_to_one_session() -> None:
 def test_tokens_of_one_kind_are_not_accepted_as_another() -> None:
     sessions = Sessions(b"k" * 32, clock=Clock())
     user = account(Passwords(HASHER))
-    embed = sessions.embed_token(user, "https://crm.example")
-    cookie, _ = sessions.issue(user)
+    cookie, claims = sessions.issue(user)
+    embed = sessions.embed_token(user, "https://crm.example", claims)
     assert sessions.read(embed) is None
     assert sessions.read_embed(cookie, "https://crm.example") is None
 
@@ -94,36 +96,122 @@ def test_tokens_of_one_kind_are_not_accepted_as_another() -> None:
 def test_an_embed_token_is_short_lived_and_bound_to_its_origin() -> None:
     clock = Clock()
     sessions = Sessions(b"k" * 32, clock=clock, embed_ttl_s=120)
-    token = sessions.embed_token(account(Passwords(HASHER)), "https://crm.example")
+    user = account(Passwords(HASHER))
+    _, session = sessions.issue(user)
+    token = sessions.embed_token(user, "https://crm.example", session)
     assert sessions.read_embed(token, "https://crm.example") is not None
     assert sessions.read_embed(token, "https://other.example") is None
     clock.t += 120
     assert sessions.read_embed(token, "https://crm.example") is None
 
 
-def test_failed_logins_are_limited_per_address_and_user() -> None:
+def test_an_embed_token_names_its_session_and_never_outlives_it() -> None:
+    clock = Clock()
+    sessions = Sessions(b"k" * 32, clock=clock, ttl_s=3600, embed_ttl_s=120)
+    user = account(Passwords(HASHER))
+    _, session = sessions.issue(user)
+    clock.t += 3600 - 30  # the shift's last half minute
+    claims = sessions.read_embed(sessions.embed_token(user, "https://crm.example", session),
+                                 "https://crm.example")
+    assert claims is not None and claims.session == session.nonce
+    assert claims.expires == session.expires  # 30 s left, not 120
+    # renewed from the widget's own claims: still that session, still its end
+    renewed = sessions.read_embed(sessions.embed_token(user, "https://crm.example", claims),
+                                  "https://crm.example")
+    assert renewed is not None and renewed.session == session.nonce
+    assert renewed.expires == session.expires
+    clock.t += 30
+    assert sessions.read_embed(sessions.embed_token(user, "https://crm.example", claims),
+                               "https://crm.example") is None
+
+
+def test_attempts_are_limited_per_address_and_user() -> None:
     clock = Clock(0)
-    limiter = LoginLimiter(clock=clock, per_user=3, per_address=5, window_s=60)
+    limiter = LoginLimiter(clock=clock, per_pair=3, per_user=10, per_address=5, window_s=60)
     for _ in range(3):
-        assert limiter.check("10.0.0.1", "Alice") == 0
-        limiter.failed("10.0.0.1", "Alice")
-    assert limiter.check("10.0.0.1", "alice") == 60  # names compare without case
-    assert limiter.check("10.0.0.2", "alice") == 0  # another address is not blocked
+        assert limiter.attempt("10.0.0.1", "Alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice") == 60  # names compare without case
+    assert limiter.attempt("10.0.0.2", "alice") == 0  # another address is not blocked
     clock.t = 61
-    assert limiter.check("10.0.0.1", "alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice") == 0
+
+
+def test_an_attempt_is_counted_when_it_is_allowed_not_after_the_password_check() -> None:
+    limiter = LoginLimiter(clock=Clock(0), per_pair=5, per_user=20, per_address=20, window_s=60)
+    # sixty guesses arriving together: each is let through or refused in one step
+    allowed = [limiter.attempt("10.0.0.1", "alice") == 0 for _ in range(60)]
+    assert allowed.count(True) == 5
+
+
+def test_a_refused_attempt_is_not_counted() -> None:
+    clock = Clock(0)
+    limiter = LoginLimiter(clock=clock, per_pair=2, per_user=20, per_address=20, window_s=60)
+    limiter.attempt("10.0.0.1", "alice")
+    clock.t = 30
+    limiter.attempt("10.0.0.1", "alice")
+    for _ in range(100):
+        limiter.attempt("10.0.0.1", "alice")  # refused: the wait does not grow
+    clock.t = 60.5
+    assert limiter.attempt("10.0.0.1", "alice") == 0
 
 
 def test_spraying_many_users_from_one_address_is_limited() -> None:
-    clock = Clock(0)
-    limiter = LoginLimiter(clock=clock, per_user=3, per_address=5, window_s=60)
+    limiter = LoginLimiter(clock=Clock(0), per_pair=3, per_user=10, per_address=5, window_s=60)
     for user in ("a", "b", "c", "d", "e"):
-        limiter.failed("10.0.0.1", user)
-    assert limiter.check("10.0.0.1", "f") > 0
+        assert limiter.attempt("10.0.0.1", user) == 0
+    assert limiter.attempt("10.0.0.1", "f") > 0
+    assert limiter.attempt("10.0.0.2", "f") == 0
 
 
-def test_a_success_clears_the_users_failures() -> None:
-    limiter = LoginLimiter(clock=Clock(0), per_user=2, per_address=10, window_s=60)
-    limiter.failed("10.0.0.1", "alice")
+def test_guessing_one_user_from_many_addresses_locks_that_user_only() -> None:
+    limiter = LoginLimiter(clock=Clock(0), per_pair=3, per_user=10, per_address=20, window_s=60)
+    for n in range(10):
+        assert limiter.attempt(f"10.0.1.{n}", "alice") == 0
+    assert limiter.attempt("10.0.2.1", "alice") > 0
+    assert limiter.attempt("10.0.2.1", "bob") == 0
+
+
+def test_a_success_clears_the_users_attempts_and_gives_its_own_back() -> None:
+    limiter = LoginLimiter(clock=Clock(0), per_pair=2, per_user=20, per_address=3, window_s=60)
+    limiter.attempt("10.0.0.1", "alice")
+    limiter.attempt("10.0.0.1", "alice")
     limiter.succeeded("10.0.0.1", "alice")
-    limiter.failed("10.0.0.1", "alice")
-    assert limiter.check("10.0.0.1", "alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice") == 0
+    limiter.succeeded("10.0.0.1", "alice")
+    # the address holds one failure: two more before its limit of three
+    assert limiter.attempt("10.0.0.1", "bob") == 0
+    assert limiter.attempt("10.0.0.1", "carol") == 0
+    assert limiter.attempt("10.0.0.1", "dave") > 0
+
+
+async def test_the_gate_runs_a_few_checks_queues_some_and_refuses_the_rest() -> None:
+    gate = LoginGate(concurrent=2, waiting=1)
+    release = asyncio.Event()
+    running = 0
+
+    async def check() -> str:
+        nonlocal running
+        try:
+            async with gate:
+                running += 1
+                await release.wait()
+                return "checked"
+        except LoginBusy:
+            return "busy"
+
+    tasks = [asyncio.create_task(check()) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert running == 2
+    release.set()
+    assert sorted(await asyncio.gather(*tasks)) == ["busy", "busy"] + ["checked"] * 3
+
+
+def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy() -> None:
+    proxies = TrustedProxies(["127.0.0.1", "10.9.0.0/16"])
+    assert client_address("127.0.0.1", "203.0.113.7", proxies) == "203.0.113.7"
+    # the client's own claims are left of the hops the proxies appended
+    assert client_address("127.0.0.1", "1.2.3.4, 203.0.113.7, 10.9.0.2", proxies) == "203.0.113.7"
+    assert client_address("198.51.100.1", "203.0.113.7", proxies) == "198.51.100.1"
+    assert client_address("127.0.0.1", "not-an-ip", proxies) == "127.0.0.1"
+    assert client_address("127.0.0.1", None, proxies) == "127.0.0.1"
+    assert client_address("127.0.0.1", "203.0.113.7", TrustedProxies()) == "127.0.0.1"

@@ -71,3 +71,20 @@ def test_agent_states_come_from_their_pops() -> None:
 def test_agents_without_a_panel_open_are_offline() -> None:
     states = {a["name"]: a["state"] for a in snapshot(Wallboard(), online=frozenset({"1"}))["agents"]}
     assert states == {"alice": "available", "bob": "offline"}
+
+
+def test_the_board_shows_each_instances_dialplan_version_and_the_calls_still_on_the_old_one() -> None:
+    board = Wallboard()
+    board.handle(Ev("dialplan.reloaded", "", {"instance": "a", "hash": "old0000000aa",
+                                              "loaded_at": "2026-11-23T09:00:00.000Z"}))
+    board.handle(Ev("ivr.started", "c1", {"flow": "main", "version": {"hash": "old0000000aa"}}))
+    board.handle(Ev("dialplan.reloaded", "", {"instance": "a", "hash": "new0000000bb",
+                                              "loaded_at": "2026-11-23T10:00:00.000Z"}))
+    board.handle(Ev("ivr.started", "c2", {"flow": "main", "version": {"hash": "new0000000bb"}}))
+    board.handle(Ev("ivr.started", "c3", {"flow": "main", "version": {"hash": "new0000000bb"}}))
+    assert snapshot(board)["dialplan"] == {
+        "instances": [{"instance": "a", "version": "new0000000bb",
+                       "loaded_at": "2026-11-23T10:00:00.000Z"}],
+        "calls_by_version": [{"version": "new0000000bb", "calls": 2},
+                             {"version": "old0000000aa", "calls": 1}],
+    }

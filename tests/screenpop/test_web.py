@@ -219,3 +219,40 @@ async def test_pages_forbid_inline_scripts_and_framing(desk: Desk) -> None:
             assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
             assert "unsafe-inline" not in csp
             assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_an_agent_attaches_only_customers_the_pop_offered(
+        desk: Desk, caplog: pytest.LogCaptureFixture) -> None:
+    first, second = [await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230300",)))
+                     for name in ("Pat One", "Pat Two")]
+    elsewhere = await desk.crm.create_customer(
+        CustomerDraft(name="Someone Else", phones=("+15551230399",)))
+    async with await desk.logged_in("alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        call = await live_call(desk, number="+15551230300")
+        await tab.until(lambda f: f.get("pop", {}).get("payload", {}).get("match") == "several")
+        url = f"{desk.url}/api/v1/calls/{call}/customer"
+        token = await desk.csrf(alice)
+        status, body = await post_json(alice, url, {"customer_id": elsewhere.id}, token)
+        assert status == 403 and body["field"] == "customer_id"
+        assert f"agent alice tried to attach customer '{elsewhere.id}', not offered for call " \
+               f"'{call}'" in caplog.text
+        status, _ = await post_json(alice, url, {"customer_id": second.id}, token)
+        assert status == 200
+        assert first.id != second.id
+
+
+async def test_a_disposition_cannot_attach_a_customer_the_pop_never_offered(desk: Desk) -> None:
+    await desk.crm.create_customer(CustomerDraft(name="Caller", phones=("+15551230400",)))
+    elsewhere = await desk.crm.create_customer(
+        CustomerDraft(name="Someone Else", phones=("+15551230499",)))
+    async with await desk.logged_in("alice") as alice:
+        tab = await open_tab(alice, desk.url)
+        call = await live_call(desk, number="+15551230400")
+        await tab.until(lambda f: f.get("pop", {}).get("payload", {}).get("match") == "one")
+        status, body = await post_json(alice, f"{desk.url}/api/v1/calls/{call}/disposition",
+                                       {"disposition": "resolved", "customer_id": elsewhere.id},
+                                       await desk.csrf(alice))
+        assert status == 403 and body["field"] == "customer_id"
+    with pytest.raises(Exception):  # noqa: B017 - nothing was written
+        await desk.crm.get_interaction(call)

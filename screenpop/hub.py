@@ -102,6 +102,7 @@ class Hub:
         self._embed_token = embed_token
         self.epoch = secrets.token_hex(8)
         self.running = False
+        self.bus_down = False
         self.seq = 0
         self.bus_seq = 0  # the seq of the last bus event handled
         self.machine = PopMachine(self._resolve, payloads.known)
@@ -153,7 +154,7 @@ class Hub:
         """Subscribe to the bus, then read the stored state back (`restore`): what is
         published while the rows are read waits in the subscription and is applied
         after them by `run`. The app awaits this before it takes connections."""
-        self._started = self._bus.subscribe(None)
+        self._started = self._bus.subscribe(None, on_state=self._bus_state)
         await self.restore()
 
     async def run(self) -> None:
@@ -172,7 +173,7 @@ class Hub:
         while True:
             try:
                 if stream is None:
-                    stream = self._bus.subscribe(since)
+                    stream = self._bus.subscribe(since, on_state=self._bus_state)
                 async with stream as events:
                     self.running = True
                     async for event in events:
@@ -180,8 +181,9 @@ class Hub:
                         since = self.bus_seq = event.seq
                 return
             except ReplayGap as exc:
-                log.error("pop bus: %s; going on with live events", exc)
-                since = None
+                log.error("pop bus: %s; going on from seq %d", exc, exc.resume_seq)
+                since = exc.resume_seq
+                self._bus_state(True)
             except ResyncRequired as exc:
                 log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
                 since = exc.last_seq
@@ -224,6 +226,18 @@ class Hub:
         if stored or day.waiting:
             log.info("restored %d pops of %d calls and %d waiting calls from the database",
                      len(stored), len(calls), len(day.waiting))
+
+    def _bus_state(self, up: bool) -> None:
+        """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows
+        "reconnecting" until then; what was missed follows as pop changes."""
+        if up != self.bus_down:
+            return
+        self.bus_down = not up
+        for panels in self._panels.values():
+            for panel in panels:
+                panel.send(panel.protocol.bus_state(up))
+        for panel in self._boards:
+            panel.send(panel.protocol.bus_state(up))
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
@@ -413,6 +427,8 @@ class Hub:
             panel.view = "wallboard"
             self._boards.append(panel)
             panel.send(panel.protocol.wallboard(self.board()))
+            if self.bus_down:
+                panel.send(panel.protocol.bus_state(False))
             return
         if hello.pop_on is not None and account.id not in self._pop_on:
             self._pop_on[account.id] = hello.pop_on  # the browser remembers it across restarts
@@ -421,6 +437,8 @@ class Hub:
         if panel.embed_origin is not None and self._embed_token is not None:
             panel.send(panel.protocol.token(
                 self._embed_token(account, panel.embed_origin, panel.session)))
+        if self.bus_down:
+            panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())
         can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
                       and hello.since >= self._evicted.get(account.id, 0))

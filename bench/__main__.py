@@ -2,7 +2,7 @@
 
 --quick writes bench/out/quick.md and bench/out/quick.json (never the published figures);
 --full writes docs/benchmarks.md and docs/benchmarks.json. `--only` runs some of
-engine, crm, screenpop, fastagi (and then writes to bench/out/ whatever the mode, so a
+engine, crm, screenpop, fastagi, journeys (and then writes to bench/out/ whatever the mode, so a
 partial run never replaces the published table). `--profile` also writes pyinstrument
 profiles of the hot paths to bench/out/profiles/.
 """
@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import crm, engine, fastagi, pop
+from bench import crm, engine, fastagi, journeys, pop
 from bench.background import Watcher
 from bench.machine import describe, load_average
 from bench.report import Report, Section, write
@@ -33,7 +33,7 @@ OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
 FINDINGS = ROOT / "bench" / "findings.md"
 BASELINE = ROOT / "bench" / "baseline.json"
-NAMES = ("engine", "crm", "screenpop", "fastagi")
+NAMES = ("engine", "crm", "screenpop", "fastagi", "journeys")
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Mode:
     pop_seconds: float
     browser_pops: int
     fastagi: fastagi.Settings
+    journey_sizes: tuple[int, ...] = (10_000,)
 
 
 QUICK = Mode("quick", engine_s=0.3, crm_sizes=(10_000,), crm_lookups=300, pop_agents=500,
@@ -58,7 +59,8 @@ FULL = Mode("full", engine_s=2.0, crm_sizes=(10_000, 100_000, 1_000_000), crm_lo
             pop_agents=500, pop_rates=(20, 50, 100), pop_seconds=10, browser_pops=30,
             fastagi=fastagi.Settings(throughput_levels=(50, 200, 500, 2000),
                                      latency_levels=(50, 500, 2000), calls=10_000,
-                                     throughput_s=4.0, process_calls=150))
+                                     throughput_s=4.0, process_calls=150),
+            journey_sizes=(1_000_000,))
 
 
 def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:
@@ -69,6 +71,7 @@ def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:
                                      agents=mode.pop_agents, cache=CACHE,
                                      browser_pops=mode.browser_pops),
         "fastagi": lambda: fastagi.run(mode.fastagi, cache=CACHE),
+        "journeys": lambda: journeys.run(cache=CACHE, sizes=mode.journey_sizes),
     }
 
 

@@ -99,7 +99,17 @@ def _engine(data: dict[str, Any]) -> list[list[str]]:
                  f"on the FastAGI path", None)]
 
 
-_MAKERS = {"fastagi": _fastagi, "screenpop": _pop, "crm": _crm, "engine": _engine}
+def _journeys(data: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for db, name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        if db in data:
+            worst = max(r["max_s"] for r in data[db].values())
+            out.append(_row(f"Journey report: {data['size']:,} journeys summarised in under 10 s, {name}",
+                            f"{worst:.2f} s (slowest of the filters)", worst < 10))
+    return out
+
+
+_MAKERS = {"fastagi": _fastagi, "screenpop": _pop, "crm": _crm, "engine": _engine, "journeys": _journeys}
 
 
 def _rows(key: str, title: str, data: dict[str, Any]) -> list[list[str]]:

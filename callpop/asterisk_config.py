@@ -121,7 +121,7 @@ def site_from(
             http_port=url.port or 8088,
             password_file=None if config.ari.password_file is None else str(config.ari.password_file),
         )
-    ami = config.ami
+    ami = config.ami[0] if config.ami else None  # every Asterisk gets the same manager.conf user
     source = config.source.resolve() if config.source is not None else None
     return Site(
         flows=sorted(flows, key=lambda f: (f != "main", f)),

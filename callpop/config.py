@@ -17,6 +17,7 @@ never live objects (no clients, no engines): `callpop/` builds those from it.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -98,11 +99,27 @@ class AriSettings(_Section):
 
 
 class AmiSettings(_Section):
+    """One Asterisk's manager interface. With a PostgreSQL database, each is consumed by
+    one callpop instance at a time, the holder of its lease (docs/asterisk.md)."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=5038, ge=1, le=65535)
     username: str = "callpop"
     secret: str | None = Field(default=None, repr=False)
     secret_file: Path | None = None
+    name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:@-]{1,64}$",
+        description="names this Asterisk in logs and its lease; host:port when absent",
+    )
+    lease_interval_s: float = Field(
+        default=1.0, ge=0.1, le=5.0,
+        description="how often a standby instance asks for the lease and the holder checks it",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or str(HostPort(self.host, self.port))
 
     def resolved_secret(self) -> str:
         return _secret(self.secret, self.secret_file, "ami.secret")
@@ -154,7 +171,8 @@ class Config(_Section):
     dialplan: Path = Path("dialplan")
     phone: PhoneSettings = PhoneSettings()
     ari: AriSettings | None = None
-    ami: AmiSettings | None = None
+    # One mapping or a list of them (one per Asterisk server); none when absent.
+    ami: tuple[AmiSettings, ...] = ()
     crm: CrmSettings = CrmSettings()
     web_origins: tuple[str, ...] = ()
     web_secret: str | None = Field(
@@ -163,6 +181,12 @@ class Config(_Section):
     web_secret_file: Path | None = Field(
         default=None, description="file holding the key that signs agent sessions"
     )
+    bus: str | None = Field(
+        default=None, description="redis://HOST:PORT/DB: the pop bus shared by several instances"
+    )
+    bus_key: str = Field(default="callpop:bus", pattern=r"^[A-Za-z0-9_.:{}-]{1,100}$")
+    bus_retain: int = Field(default=100_000, ge=100, le=10_000_000)
+    bus_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     web_public_url: str | None = Field(
         default=None, description="the address agents' browsers use, e.g. https://callpop.example.com"
     )
@@ -177,6 +201,30 @@ class Config(_Section):
     @classmethod
     def _address(cls, value: Any) -> HostPort:
         return parse_host_port(value)
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("bus is a redis://HOST:PORT/DB URL (leave it out for one instance)")
+        return value
+
+    @field_validator("ami", mode="before")
+    @classmethod
+    def _ami_list(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        return [value] if isinstance(value, (Mapping, AmiSettings)) else value
+
+    @field_validator("ami")
+    @classmethod
+    def _ami_distinct(cls, value: tuple[AmiSettings, ...]) -> tuple[AmiSettings, ...]:
+        labels = [a.label for a in value]
+        twice = sorted({label for label in labels if labels.count(label) > 1})
+        if twice:
+            raise ValueError(f"the same Asterisk twice ({', '.join(twice)}): give each its own "
+                             "host:port or name")
+        return value
 
     @field_validator("web_public_url")
     @classmethod
@@ -326,6 +374,9 @@ def _refuse_inline_secrets(data: Mapping[str, Any], marks: _Marks) -> None:
                         f"or the environment variable {_env_name(dotted)}",
                     )
                 walk(value, (*path, key))
+        elif isinstance(node, list):  # `ami:` as a list of Asterisk servers
+            for index, item in enumerate(node):
+                walk(item, (*path, str(index)))
 
     walk(data, ())
 
@@ -341,14 +392,23 @@ def _parse_env_value(raw: str) -> Any:
 
 
 def _assign(data: dict[str, Any], dotted: tuple[str, ...], value: Any, where: str) -> None:
-    node = data
-    for part in dotted[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
+    node: Any = data
+    for part, after in itertools.pairwise(dotted):
+        if isinstance(node, list):  # CALLPOP_AMI__0__SECRET: an item of a list
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(where, f"{part} is not an item of the list (0-{len(node) - 1})")
+            child = node[int(part)]
+        else:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+        if isinstance(child, list) and not after.isdigit() and len(child) == 1:
+            child = child[0]  # one Asterisk written as a list: CALLPOP_AMI__SECRET still works
+        if not isinstance(child, dict | list):
             raise ConfigError(where, f"{part} is not a section")
         node = child
+    if isinstance(node, list):
+        raise ConfigError(where, "name an item of the list by its position, e.g. __0__")
     node[dotted[-1]] = value
 
 
@@ -372,8 +432,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
     }
     if config.ari is not None:
         update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})
-    if config.ami is not None:
-        update["ami"] = config.ami.model_copy(update={"secret_file": path(config.ami.secret_file)})
+    update["ami"] = tuple(
+        ami.model_copy(update={"secret_file": path(ami.secret_file)}) for ami in config.ami
+    )
     return config.model_copy(update=update)
 
 

@@ -25,11 +25,13 @@ import contextlib
 import errno
 import gc
 import logging
+import os
 import resource
 import secrets
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,8 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
-from callpop.ami.listener import AMIListener
-from callpop.config import Config, ConfigError
+from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
+from callpop.ami.listener import LeasedListener
+from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -67,6 +70,7 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
@@ -120,7 +124,7 @@ class Runtime:
     dialplan: Dialplan
     engine: AsyncEngine
     crm: CrmStack
-    bus: InProcessBus
+    bus: InProcessBus | RedisBus
     metrics: Metrics
     journeys: JourneyStore
     services: IvrServices
@@ -128,11 +132,13 @@ class Runtime:
     writer: JourneyWriter
     reloader: DialplanReloader
     """Owns the flows new calls start on (`reloader.live`); `callpop reload` swaps them."""
+    # names this process to the other instances (who holds an AMI lease, whose ARI call)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}/{os.getpid()}")
 
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
         await self.writer.aclose()
-        self.bus.close()
+        await self.bus.aclose()  # a Redis bus appends what is buffered first
         await self.crm.aclose()
         await self.engine.dispose()
 
@@ -153,6 +159,22 @@ def read_session_key(config: Config) -> bytes | None:
     return None
 
 
+def build_bus(config: Config, metrics: Metrics) -> InProcessBus | RedisBus:
+    """The pop bus: in this process, or the Redis stream `bus:` names (several instances)."""
+    if config.bus is None:
+        return InProcessBus()
+    log.info("pop bus: Redis stream %r at %s", config.bus_key, _redacted(config.bus))
+    return RedisBus.from_url(config.bus, key=config.bus_key, maxlen=config.bus_retain,
+                             buffer=config.bus_buffer, on_dropped=metrics.bus_dropped.inc)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}" if credentials or at else url
+
+
 async def build_runtime(
     config: Config, *, environ: dict[str, str], clock: Callable[[], datetime] = utcnow
 ) -> Runtime:
@@ -169,8 +191,8 @@ async def build_runtime(
     except BaseException:
         await engine.dispose()
         raise
-    bus = InProcessBus()
     metrics = Metrics()
+    bus = build_bus(config, metrics)
     journeys = JourneyStore(engine, clock=clock)
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
@@ -199,6 +221,8 @@ async def _metrics(request: web.Request) -> web.Response:
     backlog = await runtime.crm.outbox.backlog()
     runtime.metrics.outbox_backlog.set(backlog.pending)
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    if isinstance(runtime.bus, RedisBus):
+        runtime.metrics.bus_buffered.set(runtime.bus.buffered)
     for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
                          ("delivered", backlog.delivered)):
         runtime.metrics.outbox_entries.labels(state).set(count)
@@ -222,6 +246,16 @@ def _relay_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterato
     return relay
 
 
+def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
+    """PostgreSQL: several instances may run, so each Asterisk's AMI is leased; SQLite:
+    one instance, no lease (callpop/ami/lease.py says why an advisory lock)."""
+    dsn = lease_dsn(runtime.config.database)
+    if dsn is None:
+        return NoLease()
+    return PgAdvisoryLease(dsn, settings.label, instance=runtime.instance,
+                           interval_s=settings.lease_interval_s)
+
+
 def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def reload(app: web.Application) -> AsyncIterator[None]:
         settings = runtime.config.reload
@@ -240,14 +274,18 @@ def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterat
 
 def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
-        settings = runtime.config.ami
-        assert settings is not None
-        listener = AMIListener.from_settings(settings, runtime.bus.publish)
-        runtime.services.on_call_started.append(listener.track)
-        await listener.start()
-        log.info("AMI: listening to %s:%d for queue events", settings.host, settings.port)
+        listeners = [
+            LeasedListener(settings, _ami_lease(runtime, settings), runtime.bus.publish)
+            for settings in runtime.config.ami
+        ]
+        for listener in listeners:
+            runtime.services.on_call_started.append(listener.track)
+            await listener.start()
+            log.info("AMI: queue events of %s (%s:%d)", listener.settings.label,
+                     listener.settings.host, listener.settings.port)
         yield
-        await listener.stop()
+        for listener in listeners:
+            await listener.stop()
 
     return ami
 
@@ -329,7 +367,7 @@ def build_app(
     app.router.add_get("/metrics", _metrics)
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
-    if config.ami is not None:
+    if config.ami:
         app.cleanup_ctx.append(_ami_context(runtime))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))

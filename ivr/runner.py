@@ -314,19 +314,28 @@ class _CallRun:
         journey = self.journey()
         last_node = journey.last_node if journey is not None else None
         variables = error_variables(self.call.call_id, self.session.flow_id, last_node)
+        if journey is not None and journey.variables != dict(variables):
+            journey.variables = dict(variables)  # what the channel is about to be given
+            self.stored = None
         try:
             async with asyncio.timeout(CLEANUP_TIMEOUT_S):
                 if self.stored is None:
                     await self.store()
                 await self.channel.set_variables(variables)
                 await self.channel.finish(hangup=False)
-        except ChannelGone as gone:
-            # The caller left meanwhile, or the session broke: nobody to send on.
-            self.undelivered(*lost_outcome(gone.cause))
         except Exception as exc:
-            log.warning(
-                "call %r: could not send the caller on after an error: %r", self.call.call_id, exc
-            )
+            if isinstance(exc, ChannelGone):
+                # The caller left meanwhile, or the session broke: nobody to send on.
+                self.undelivered(*lost_outcome(exc.cause))
+            else:
+                log.warning(
+                    "call %r: could not send the caller on after an error: %r",
+                    self.call.call_id,
+                    exc,
+                )
+            if journey is not None and journey.variables:
+                journey.variables = {}  # Asterisk was given none (or not all)
+                self.stored = None
         self.handed_back = True
 
     async def finish(self) -> Journey | None:

@@ -185,10 +185,14 @@ class AMIClient:
             except _EXPECTED as exc:
                 if self._closing.is_set():
                     break
+                # once per change of state: the loss, not every retry while it is down
+                repeated = (self.connects == logins and self.last_error is not None
+                            and type(self.last_error) is type(exc))
                 self.last_error = exc
                 level = logging.ERROR if isinstance(exc, AuthenticationFailed) else logging.WARNING
-                log.log(level, "AMI connection lost or refused", extra={"fields": {
-                    "host": self.host, "port": self.port, "error": repr(exc)}})
+                log.log(logging.DEBUG if repeated else level, "AMI connection lost or refused",
+                        extra={"fields": {"host": self.host, "port": self.port,
+                                          "error": repr(exc)}})
             if self._closing.is_set():
                 break
             # a session that got logged in resets the backoff: reconnect soon
@@ -212,6 +216,7 @@ class AMIClient:
                 self._conn = conn
                 self._ready.set()
                 self.connects += 1
+                self.last_error = None
                 if self._on_connected is not None:
                     try:
                         await self._on_connected()

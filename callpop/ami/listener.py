@@ -1,25 +1,32 @@
 """The AMI listener: AMI client -> triggers -> publish (the pop bus).
 
-Composition: `callpop serve` builds one with the `ami:` settings and `bus.publish`; tests
-and the benchmark build one against the simulator. Events are handled in the order
-Asterisk sent them, each published before the next is read.
+Composition: `callpop serve` builds one per `ami:` entry (under its lease, `LeasedListener`)
+with `bus.publish`; tests and the benchmark build one against the simulator. Events are
+handled in the order Asterisk sent them, each published before the next is read.
+
+On every login (the first, a reconnect, a takeover from another instance) the listener
+resyncs: AMI replays nothing, so it asks `QueueStatus` and `CoreShowChannels` and feeds
+the triggers what they describe (`callpop.ami.resync`) before the events heard since.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from callpop.ami.client import AMIClient
+from callpop.ami.client import AMIClient, AMIError
 from callpop.ami.codec import Message
+from callpop.ami.lease import AmiLease
+from callpop.ami.resync import resync_events
 from callpop.ami.triggers import Triggers
 from callpop.config import AmiSettings
 from ivr.ports import CallEvent
 
-__all__ = ["AMIListener", "Publish"]
+__all__ = ["AMIListener", "LeasedListener", "Publish"]
 
 log = logging.getLogger("callpop.ami")
 
@@ -41,9 +48,13 @@ class AMIListener:
         self._publish = publish
         self._clock = clock
         self.client = AMIClient(host, port, username, secret, on_event=self._on_event,
-                                events=events, **client_options)
+                                on_connected=self._resync, events=events, **client_options)
         self._task: asyncio.Task[None] | None = None
         self.published = 0
+        self.resyncs = 0
+        self._resynced = asyncio.Condition()
+        # channels hung up while a resync's snapshot was on its way: not brought back
+        self._hung_up_meanwhile: set[str] | None = None
 
     @classmethod
     def from_settings(cls, settings: AmiSettings, publish: Publish,
@@ -80,12 +91,102 @@ class AMIListener:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    async def wait_resyncs(self, count: int) -> None:
+        """Until `count` logins have been resynced (under the caller's own timeout)."""
+        async with self._resynced:
+            await self._resynced.wait_for(lambda: self.resyncs >= count)
+
     async def _on_event(self, msg: Message) -> None:
+        if self._hung_up_meanwhile is not None and msg.event == "Hangup":
+            self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
+        await self._feed(msg)
+
+    async def _feed(self, msg: Message) -> None:
         # Triggers are pure and fast; publish is the bus's, which never waits on a
         # subscriber: an AgentCalled is on the bus before the next event is read.
         for event in self.triggers.feed(msg, now=self._clock()):
             self._publish(event)
             self.published += 1
+
+    async def _resync(self) -> None:
+        """The PBX's current queue state, as events (module docstring). Events read
+        while the answers come are handled first; a snapshot of a channel that hung up
+        meanwhile is dropped, so a call that just ended does not pop again."""
+        hung_up: set[str] = set()
+        self._hung_up_meanwhile = hung_up
+        try:
+            status = await self.client.action("QueueStatus", idempotent=True, listing=True)
+            channels = await self.client.action("CoreShowChannels", idempotent=True,
+                                                listing=True)
+        except AMIError as exc:
+            log.warning("AMI resync failed; only events from now on count",
+                        extra={"fields": {"host": self.client.host, "error": repr(exc)}})
+            return
+        finally:
+            self._hung_up_meanwhile = None
+        events = [m for m in resync_events(status, channels)
+                  if m.get("Uniqueid") not in hung_up and m.get("DestUniqueid") not in hung_up]
+        for msg in events:
+            await self._feed(msg)
+        async with self._resynced:
+            self.resyncs += 1
+            self._resynced.notify_all()
+        counts = {name: sum(1 for m in events if m.event == name)
+                  for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect")}
+        log.info("AMI resynced from QueueStatus and CoreShowChannels", extra={"fields": {
+            "host": self.client.host, "port": self.client.port,
+            "waiting": counts["QueueCallerJoin"], "ringing": counts["AgentCalled"],
+            "connected": counts["AgentConnect"]}})
+
+
+class LeasedListener:
+    """One Asterisk's AMI, consumed while this instance holds its lease: acquire, listen
+    (the listener's login resyncs), and on losing the lease stop listening at once, then
+    stand by for it again. A new `AMIListener` each term: what the last term's triggers
+    knew is stale after a gap, and the resync rebuilds it."""
+
+    def __init__(self, settings: AmiSettings, lease: AmiLease, publish: Publish,
+                 **options: Any) -> None:
+        self.settings = settings
+        self.lease = lease
+        self._publish = publish
+        self._options = options
+        self.listener: AMIListener | None = None
+        self.terms = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def track(self, call_id: str) -> None:
+        if self.listener is not None:
+            self.listener.track(call_id)
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"ami-{self.settings.label}")
+            self._task.add_done_callback(_report_crash)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.lease.release()
+
+    async def _run(self) -> None:
+        while True:
+            await self.lease.acquire()
+            listener = AMIListener.from_settings(self.settings, self._publish, **self._options)
+            self.listener = listener
+            self.terms += 1
+            await listener.start()
+            try:
+                await self.lease.until_lost()
+            finally:
+                self.listener = None
+                await listener.stop()
+            # An instance that just lost its session may be the one in trouble: let a
+            # standby take the lease before contending again.
+            await asyncio.sleep(2 * self.settings.lease_interval_s)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

@@ -243,6 +243,9 @@ class Triggers:
 
     def _joined(self, c: _Ctx) -> list[CallEvent]:
         queue = c.msg.get("Queue") or ""
+        known = c.call.entries.get(c.uid)
+        if known is not None and known.queue == queue:
+            return []  # a resync describing a wait already known: the same stay
         joined = c.msg.get("Timestamp") or ""
         c.call.entries[c.uid] = _Entry(queue, joined)
         c.call.callers.add(c.uid)

@@ -107,7 +107,7 @@ def demo_config(base: Config, options: DemoOptions, ami: AMIServer, secret: str)
         "crm": CrmSettings(),
         "ari": None,
         "shutdown_grace_s": min(base.shutdown_grace_s, SHUTDOWN_GRACE_S),
-        "ami": AmiSettings(host=ami.host, port=ami.port, username=ami.username, secret=secret),
+        "ami": (AmiSettings(host=ami.host, port=ami.port, username=ami.username, secret=secret),),
     })
 
 

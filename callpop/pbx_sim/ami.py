@@ -5,7 +5,8 @@ Banner `Asterisk Call Manager/11.0.0`; `Login` answered `Response: Success` /
 or `Response: Error` / `Message: Authentication failed` and the connection closed, as
 Asterisk's manager.c does; `Logoff` answered `Response: Goodbye` / `Message: Thanks for
 all the fish.` then closed; `Ping` answered `Ping: Pong` with a timestamp; any other
-action before login `Permission denied`, after it what a test registered, else
+action before login `Permission denied`, after it what a test registered (`answers`:
+recorded or live state queries, `callpop.pbx_sim.ami_status`; `responders`), else
 `Invalid/unknown command`.
 
 Events are pushed with `emit` (bytes from `callpop.pbx_sim.ami_events`, or the event
@@ -22,10 +23,17 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from callpop.ami.codec import Decoder, Message, ProtocolError, Signal, encode_message
 
-__all__ = ["AMIServer", "Responder", "read_transcript", "transcript_events"]
+__all__ = ["AMIServer", "ActionAnswers", "Responder", "read_transcript", "transcript_events"]
+
+class ActionAnswers(Protocol):
+    """Answers whole actions as wire bytes (callpop.pbx_sim.ami_status)."""
+
+    def answer(self, action: Message) -> bytes | None: ...
+
 
 # Answers one action: its response, then for a list action the list's events, each as
 # headers without ActionID (the server puts the action's ActionID second, as Asterisk).
@@ -67,13 +75,16 @@ class AMIServer:
 
     def __init__(self, *, username: str = "callpop", secret: str = "callpop",
                  version: str = "11.0.0", clock: Callable[[], float] = time.time,
-                 responders: dict[str, Responder] | None = None) -> None:
+                 responders: dict[str, Responder] | None = None,
+                 answers: Iterable[ActionAnswers] = ()) -> None:
         self.username = username
         self.secret = secret
         self.version = version
         self._clock = clock
         self._started = clock()
         self.responders: dict[str, Responder] = dict(responders or {})
+        # whole answers as bytes (recorded, or from live scripted calls): asked first
+        self.answers: list[ActionAnswers] = list(answers)
         # actions named here are read and recorded but never answered (a test can then
         # drop the connection while an action is pending)
         self.unanswered: set[str] = set()
@@ -219,6 +230,10 @@ class AMIServer:
         elif name == "ping":
             reply = [("Response", "Success"), ("Ping", "Pong"),
                      ("Timestamp", f"{self._clock():.6f}")]
+        elif (whole := next((a for a in (x.answer(action) for x in self.answers)
+                             if a is not None), None)) is not None:
+            session.writer.write(whole)
+            return True
         elif responder is not None:
             for message in responder(action):
                 self._reply(session, action, message)

@@ -152,6 +152,8 @@ class QueueCall:
     caller_peer: Snapshot | None = None
     agent_context: str = "from-internal"
     legs: list[_Leg] = field(default_factory=list)
+    # where the scripted steps left the call, for the state queries (ami_status.QueueBoard)
+    stage: str = "new"  # new, waiting, ringing, connected, ended
 
     @property
     def call_id(self) -> str:
@@ -169,11 +171,13 @@ class QueueCall:
                 ("MemberName", self.member_name)]
 
     def joined(self, position: int = 1, count: int = 1) -> list[bytes]:
+        self.stage = "waiting"
         return [self.writer.event("QueueCallerJoin", "agent,all", self.caller.block(), [
             ("Queue", self.queue), ("Position", str(position)), ("Count", str(count))])]
 
     def agent_called(self) -> list[bytes]:
         """AgentCalled, then the queue's DialBegin and DialState RINGING to a new leg."""
+        self.stage = "ringing"
         w, c = self.writer, self.caller.block()
         leg = _new_leg(self.interface, self.caller, self.ids, self.agent_context,
                        self._blank_vars())
@@ -191,6 +195,7 @@ class QueueCall:
 
     def answered(self, hold_s: int = 1, ring_s: int = 1, count: int = 0) -> list[bytes]:
         """The agent answers: DialEnd ANSWER, QueueCallerLeave, AgentConnect."""
+        self.stage = "connected"
         w, c = self.writer, self.caller.block()
         self.leg.one = self.leg.one.but(state=6)
         dest = self.leg.one.block("Dest")
@@ -207,6 +212,7 @@ class QueueCall:
         """The member did not answer in time: Asterisk ends the ring and hangs up the leg
         (a Local member's `;2` half, at `agent_priority` of its dialplan, unless
         `peer_hangup` is False: Asterisk sometimes reports that one much later)."""
+        self.stage = "waiting"
         w, c, leg = self.writer, self.caller.block(), self.leg
         dest = leg.one.but(state=5).block("Dest")
         out = [
@@ -223,6 +229,7 @@ class QueueCall:
     def completed(self, hold_s: int = 1, talk_s: int = 4, reason: str = "agent",
                   agent_priority: int = 1) -> list[bytes]:
         """The agent hangs up (`reason` agent) or the caller does (`caller`)."""
+        self.stage = "ended"
         w, leg = self.writer, self.leg
         c = self.caller.block()
         complete = w.event("AgentComplete", "agent,all", c, leg.one.block("Dest"),
@@ -239,6 +246,7 @@ class QueueCall:
 
     def abandoned(self, hold_s: int, *, caller_hung_up: bool) -> list[bytes]:
         """The caller leaves without an agent: hung up, or the queue timed out."""
+        self.stage = "ended"
         w, c = self.writer, self.caller.block()
         out = []
         if caller_hung_up:

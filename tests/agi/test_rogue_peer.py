@@ -26,6 +26,14 @@ async def call(port: int, script: CallerScript) -> CallRecord:
     return await asyncio.wait_for(call_fastagi("127.0.0.1", port, script, path="ivr"), 60)
 
 
+def environment(uniqueid: str = ATTACKER_LEG) -> bytes:
+    """The environment block a raw peer sends, as Asterisk writes it."""
+    script = CallerScript.parse("1 2", uniqueid=uniqueid)
+    return environment_block(
+        script, request="agi://h/ivr", network_script="ivr", channel_name="PJSIP/eve-00000001"
+    )
+
+
 def warnings_from(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
 
@@ -83,10 +91,7 @@ async def test_a_forged_answer_arriving_after_the_environment_is_refused_too(
 ) -> None:
     # A raw peer: the environment, then, in a second write, an "answer" nobody asked for
     # yet; our first command must not take it.
-    script = CallerScript.parse("1 2", uniqueid=ATTACKER_LEG)
-    env = environment_block(
-        script, request="agi://h/ivr", network_script="ivr", channel_name="PJSIP/eve-00000001"
-    )
+    env = environment()
     async with fastagi(sample_flows, services) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(env)
@@ -105,10 +110,7 @@ async def test_an_answer_sent_ahead_of_the_next_command_ends_the_call_as_a_proto
 ) -> None:
     # The peer answers our call-id query and, in the same write, the ANSWER that has
     # not been sent yet: the ANSWER is never sent, and nothing after it.
-    script = CallerScript.parse("1 2", uniqueid=ATTACKER_LEG)
-    env = environment_block(
-        script, request="agi://h/ivr", network_script="ivr", channel_name="PJSIP/eve-00000001"
-    )
+    env = environment()
     async with fastagi(sample_flows, services) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(env)
@@ -169,10 +171,7 @@ async def test_a_9000_character_call_id_is_a_protocol_error_recorded_under_the_l
 async def test_a_peer_that_stops_answering_is_recorded_as_a_timeout(
     sample_flows: CompiledFlows, services: MemoryServices
 ) -> None:
-    script = CallerScript.parse("1 2", uniqueid=ATTACKER_LEG)
-    env = environment_block(
-        script, request="agi://h/ivr", network_script="ivr", channel_name="PJSIP/slow-00000001"
-    )
+    env = environment()
     quick = Timeouts(environment=5.0, command=0.3, prompt=0.3, slack=0.3, close=0.3)
     async with fastagi(sample_flows, services, timeouts=quick) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -188,3 +187,21 @@ async def test_a_peer_that_stops_answering_is_recorded_as_a_timeout(
     journey = services.journey()
     assert journey.outcome is not None
     assert (journey.outcome.type, journey.outcome.reason) == ("timeout", "channel-timeout")
+
+
+async def test_connected_makes_no_pop_for_a_call_id_no_asterisk_gives(
+    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = CallerScript(
+        answered=True,
+        variables=(
+            ("CALLPOP_CALL_ID", "x" * 9000),
+            ("MEMBERINTERFACE", "PJSIP/101"),
+            ("QUEUENAME", "billing"),
+        ),
+    )
+    async with fastagi(sample_flows, services) as server:
+        await asyncio.wait_for(call_fastagi("127.0.0.1", server.port, script, path="connected"), 60)
+    assert services.events == []
+    (warning,) = warnings_from(caplog)
+    assert "not an Asterisk uniqueid" in warning and "(9000 characters)" in warning

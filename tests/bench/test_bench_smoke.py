@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bench import crm, engine, fastagi, pop
+from bench import crm, engine, fastagi, journeys, pop
 from bench.fastagi_servers import contenders
 from bench.paths import ENGINE_PATHS
 from bench.report import Report, Section, Table, write
@@ -98,6 +98,21 @@ def test_crm_lookups_at_two_sizes_on_both_databases_reuse_the_cache(
     again = crm.run(cache=tmp_path, sizes=[150, 300], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix)
     assert set(again.data["sqlite_generated_s"].values()) == {0.0}
     assert set(again.data["postgres_generated_s"].values()) == {0.0}
+
+
+@pytest.mark.postgres
+def test_journey_report_counts_every_generated_journey_and_reuses_the_cache(
+        tmp_path: Path, pg_prefix: str) -> None:
+    first = journeys.run(cache=tmp_path, sizes=[500], pg_url=PG_URL, pg_prefix=pg_prefix)
+    for database in ("sqlite", "postgres"):
+        result = first.data[database]
+        assert result["all"]["calls"] == 500
+        assert 0 < result["one version"]["calls"] < 500  # three versions, one of them counted
+        assert 0 < result["since 7 days"]["calls"] < 500  # a week of the 30 days
+    assert first.data["sqlite_generated_s"] > 0
+    again = journeys.run(cache=tmp_path, sizes=[500], pg_url=PG_URL, pg_prefix=pg_prefix)
+    assert (again.data["sqlite_generated_s"], again.data["postgres_generated_s"]) == (0.0, 0.0)
+    assert again.data["sqlite"]["all"]["calls"] == 500
 
 
 @pytest.mark.slow

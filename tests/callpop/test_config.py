@@ -24,7 +24,7 @@ def test_defaults_alone_when_no_file_exists(tmp_path: Path, monkeypatch: pytest.
     config = load_config(None, environ={})
     assert config.fastagi == HostPort("127.0.0.1", 4573)
     assert config.web == HostPort("127.0.0.1", 8080)
-    assert config.ari is None and config.ami is None
+    assert config.ari is None and config.ami == ()
     assert config.source is None
 
 
@@ -103,10 +103,54 @@ def test_secrets_come_from_the_environment_or_a_file(write, tmp_path: Path) -> N
     path = write("ari: {app: callpop}\nami: {secret_file: ami.secret}\n")
     config = load_config(path, environ={"CALLPOP_ARI__PASSWORD": "from-env"})
     assert config.ari is not None and config.ari.resolved_password() == "from-env"
-    assert config.ami is not None and config.ami.resolved_secret() == "s3cret"
+    assert config.ami[0].resolved_secret() == "s3cret"
 
 
 def test_a_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "nope.yaml", environ={})
     assert "no such file" in err.value.message
+
+
+def test_one_ami_mapping_is_a_list_of_one_asterisk(write) -> None:
+    path = write("ami: {host: pbx1.example, port: 5038}\n")
+    config = load_config(path, environ={"CALLPOP_AMI__SECRET": "s1"})
+    [only] = config.ami
+    assert (only.host, only.label, only.resolved_secret()) == ("pbx1.example", "pbx1.example:5038", "s1")
+
+
+def test_ami_takes_a_list_of_asterisk_servers_each_with_its_own_secret(write, tmp_path: Path) -> None:
+    (tmp_path / "pbx2.secret").write_text("s2\n", encoding="utf-8")
+    path = write(
+        "ami:\n"
+        "  - {host: pbx1.example, name: east}\n"
+        "  - {host: pbx2.example, secret_file: pbx2.secret, lease_interval_s: 0.5}\n"
+    )
+    config = load_config(path, environ={"CALLPOP_AMI__0__SECRET": "s1"})
+    assert [a.label for a in config.ami] == ["east", "pbx2.example:5038"]
+    assert [a.resolved_secret() for a in config.ami] == ["s1", "s2"]
+    assert config.ami[1].lease_interval_s == 0.5
+
+
+def test_the_same_asterisk_listed_twice_is_refused_with_its_place(write) -> None:
+    path = write("ami:\n  - {host: pbx1}\n  - {host: pbx1, port: 5038}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert err.value.where == f"{path}:1:1"
+    assert "the same Asterisk twice (pbx1:5038)" in err.value.message
+
+
+def test_a_secret_written_inside_the_ami_list_is_refused_with_its_place(write) -> None:
+    path = write("ami:\n  - {host: pbx1}\n  - {host: pbx2, secret: hunter2}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert err.value.where == f"{path}:3:18"
+    assert "CALLPOP_AMI__1__SECRET" in err.value.message
+
+
+def test_an_environment_index_past_the_ami_list_is_refused(write) -> None:
+    path = write("ami:\n  - {host: pbx1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={"CALLPOP_AMI__3__SECRET": "x"})
+    assert err.value.where == "env CALLPOP_AMI__3__SECRET"
+    assert "not an item of the list (0-0)" in err.value.message

@@ -14,7 +14,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -28,36 +27,10 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import calls, journeys
 
+from .test_serve import FLOW, _free_port
+
 RUNS = 10
 CALLS = 200
-
-FLOW = """\
-entry: welcome
-nodes:
-  welcome:
-    type: play
-    prompts: [{sound: hello, text: Hello.}]
-    next: main_menu
-  main_menu:
-    type: menu
-    prompts: [{sound: acme-main-menu, text: "For billing press 1, for sales press 2."}]
-    options:
-      "1": {goto: billing, topic: billing}
-      "2": {goto: sales, topic: sales}
-  billing:
-    type: transfer
-    queue: billing
-    prompts: [{sound: pls-hold-while-try, text: Please hold.}]
-  sales:
-    type: transfer
-    queue: sales
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Serve:
@@ -129,7 +102,7 @@ async def _calls_killed_midway(serve: Serve, run: int) -> list[CallRecord]:
         nonlocal finished
         await asyncio.sleep(n * 0.002)
         script = CallerScript.parse(
-            rng.choice(["1", "2", "w 1"]),
+            rng.choice(["1 2", "2", "w 1 1"]),
             caller=CallerId(f"+1555{run:02d}{n:05d}", f"Caller {n}"),
             uniqueid=f"17953{run:02d}000.{n}",
         )

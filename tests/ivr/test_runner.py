@@ -310,6 +310,55 @@ async def test_an_error_while_sending_the_caller_on_is_not_raised(failure: Excep
     assert journey is not None and services.journeys == [journey]
 
 
+@dataclass
+class OrderWatchingServices(FakeServices):
+    """Notes, at each save, how many outcome variables the channel had been given."""
+
+    channel: FakeChannel | None = None
+    variables_set_when_saved: list[int] = field(default_factory=list)
+
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        assert self.channel is not None
+        self.variables_set_when_saved.append(len(self.channel.named("set_variables")))
+        await super().save_journey(journey, data)
+
+
+@pytest.mark.parametrize("keys", ["1", "2"])  # a transfer, the IVR hanging up
+async def test_the_journey_is_stored_before_the_outcome_is_set_on_the_channel(keys: str) -> None:
+    # Asterisk routes by CALLPOP_OUTCOME as soon as the AGI ends, a crash included.
+    clock = FakeClock()
+    channel = FakeChannel(clock, [keys])
+    services = OrderWatchingServices(channel=channel)
+    journey = await run_call(Session({"main": HOTLINE}), channel, services, CALL, clock=clock)
+    assert services.variables_set_when_saved == [0]  # stored once, before any variable
+    assert journey is not None and services.saved_data[0] == journey.to_dict()
+    assert len(channel.named("set_variables")) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "recorded"),
+    [
+        (ChannelGone("caller"), ("hangup", "caller-hangup")),
+        (ChannelGone("protocol-error"), ("protocol-error", "channel-protocol-error")),
+        (ChannelGone("timeout"), ("timeout", "channel-timeout")),
+        (RuntimeError("a 9,000-character call id"), ("error", "internal-error")),
+    ],
+)
+async def test_an_outcome_that_never_reached_asterisk_is_replaced_by_how_the_call_ended(
+    failure: Exception, recorded: tuple[str, str]
+) -> None:
+    # The session chose the billing queue; setting its variables failed.
+    clock = FakeClock()
+    channel = FakeChannel(clock, ["1"], fail_on="set_variables", fail_with=failure)
+    services = FakeServices()
+    journey = await run_call(Session({"main": HOTLINE}), channel, services, CALL, clock=clock)
+    assert journey is not None and journey.outcome is not None
+    assert (journey.outcome.type, journey.outcome.reason) == recorded
+    assert journey.variables == {}  # Asterisk was given none
+    # Stored again as it truly ended (the first store said `queue`).
+    assert services.saved_data[-1]["outcome"]["type"] == recorded[0]
+
+
 async def test_a_journey_that_cannot_be_saved_is_logged_once_not_raised(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

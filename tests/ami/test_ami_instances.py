@@ -1,0 +1,258 @@
+"""Three `callpop serve` processes on one machine, ports of their own, one PostgreSQL
+database, one simulated Asterisk: one instance listens to its AMI at a time; SIGKILL of
+that one and another logs in within 10 s, resyncs (the agent talking on a call keeps a
+live pop), and the next call's AgentCalled pops.
+
+The pop bus is still per process on main (the Redis bus has not landed), so the agent's
+panel is opened on the instance that holds the lease after the takeover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+
+from callpop.ami.lease import lease_dsn
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
+from screenpop.auth import Passwords
+from screenpop.sqlstore import SqlScreenpopStore
+from tests.conftest import PG_URL
+from tests.screenpop.wsclient import Tab, open_tab
+
+pytestmark = pytest.mark.postgres
+
+TAKEOVER_BOUND_S = 10.0
+PASSWORD = "correct horse battery"
+FLOW = """\
+entry: hello
+nodes:
+  hello:
+    type: transfer
+    queue: sales
+    prompts: [{sound: pls-hold-while-try, text: Please hold.}]
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Instance:
+    web_port: int
+    proc: asyncio.subprocess.Process
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    """A database of its own: the instances' tables in its `public` schema (serve takes
+    a plain URL), dropped afterwards."""
+    admin_dsn = lease_dsn(PG_URL)
+    assert admin_dsn is not None
+    name = f"callpop_ami_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await asyncpg.connect(admin_dsn)
+    except OSError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({exc})")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)  # once, before the instances start
+            await SqlScreenpopStore(engine).add_account(
+                "alice", "PJSIP/101", "agent", Passwords().hash(PASSWORD)
+            )
+        finally:
+            await engine.dispose()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def write_config(tmp_path: Path, n: int, database: str, sim: AMIServer, web_port: int) -> Path:
+    root = tmp_path / f"instance-{n}"
+    (root / "dialplan" / "flows").mkdir(parents=True)
+    (root / "dialplan" / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
+    path = root / "callpop.yaml"
+    path.write_text(
+        f"fastagi: 127.0.0.1:{free_port()}\nweb: 127.0.0.1:{web_port}\n"
+        f"database: {database}\ndialplan: ./dialplan\nshutdown_grace_s: 1\n"
+        f"ami:\n  - {{host: {sim.host}, port: {sim.port}, name: pbx-east,"
+        " lease_interval_s: 0.5}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def start(config: Path, web_port: int) -> Instance:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOP_")}
+    env |= {"CALLPOP_WEB_SECRET": "k" * 32, "CALLPOP_AMI__SECRET": "pw"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "callpop",
+        "--config",
+        str(config),
+        "serve",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    return Instance(web_port, proc)
+
+
+async def wait_ready(instance: Instance) -> None:
+    async with asyncio.timeout(60), aiohttp.ClientSession() as http:
+        while instance.proc.returncode is None:
+            with contextlib.suppress(aiohttp.ClientConnectionError):
+                response = await http.get(f"{instance.url}/readyz")
+                if response.status == 200:
+                    return
+            await asyncio.sleep(0.1)
+    assert instance.proc.stderr is not None
+    errors = (await instance.proc.stderr.read()).decode(errors="replace")
+    raise AssertionError(f"callpop serve exited before it was ready:\n{errors[-2000:]}")
+
+
+async def lease_holder_pid(database: str) -> int | None:
+    """The process holding an AMI lease, from PostgreSQL's own view (application_name
+    is `callpop HOST/PID`)."""
+    dsn = lease_dsn(database)
+    assert dsn is not None
+    conn = await asyncpg.connect(dsn)
+    try:
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return int(name.rsplit("/", 1)[1]) if name else None
+
+
+async def agent_panel(http: aiohttp.ClientSession, instance: Instance) -> Tab:
+    async with http.get(f"{instance.url}/login") as page:
+        token = (await page.text()).split('name="_csrf" value="', 1)[1].split('"', 1)[0]
+    response = await http.post(
+        f"{instance.url}/login",
+        allow_redirects=False,
+        data={"_csrf": token, "name": "alice", "password": PASSWORD},
+    )
+    assert response.status == 302
+    tab = await open_tab(http, instance.url, origin=instance.url)
+    await tab.until_type("welcome")
+    return tab
+
+
+def queue_call(call_id: str, uid: str, ids: Ids) -> QueueCall:
+    caller = Snapshot(
+        channel=f"PJSIP/trunk-{uid[-4:]:0>8}",
+        uniqueid=uid,
+        linkedid=uid,
+        context="callpop-route",
+        exten="queue",
+        priority=3,
+        caller_num="+15551234567",
+        caller_name="Carol Caller",
+        variables=(("CALLPOP_CALL_ID", call_id),),
+    )
+    return QueueCall(caller, "sales", "PJSIP/101", "alice", ids, Writer())
+
+
+async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and_pops(
+    tmp_path: Path, database: str
+) -> None:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "alice")])
+    ids = Ids("1800000000", 300)
+    talking, next_call = (
+        queue_call("call-talking", "1800000000.1", ids),
+        queue_call("call-next", "1800000000.2", ids),
+    )
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        ports = [free_port() for _ in range(3)]
+        configs = [write_config(tmp_path, n, database, sim, port) for n, port in enumerate(ports)]
+        instances = [await start(config, port) for config, port in zip(configs, ports, strict=True)]
+        most_listening = 0
+
+        async def sample() -> None:  # how many instances are logged in to the AMI
+            nonlocal most_listening
+            while True:
+                most_listening = max(most_listening, sim.listeners)
+                await asyncio.sleep(0.005)
+
+        sampler = asyncio.create_task(sample())
+        try:
+            for instance in instances:
+                await wait_ready(instance)
+            async with asyncio.timeout(TAKEOVER_BOUND_S):
+                await sim.wait_logins(1)
+            await asyncio.sleep(1.5)  # three lease intervals: nobody else logs in
+            assert (sim.logins, sim.listeners) == (1, 1)
+            holder_pid = await lease_holder_pid(database)
+            [holder] = [i for i in instances if i.proc.pid == holder_pid]
+
+            # a call reaches the agent while the first holder listens...
+            board.add(talking)
+            sim.emit(talking.joined() + talking.agent_called() + talking.answered())
+            await sim.drain()
+
+            # ...and the holder is killed
+            holder.proc.send_signal(signal.SIGKILL)
+            killed_at = time.monotonic()
+            await holder.proc.wait()
+            async with asyncio.timeout(TAKEOVER_BOUND_S):
+                await sim.wait_logins(2)
+                await sim.wait_action("CoreShowChannels", 2)  # the new holder's resync
+            takeover_s = time.monotonic() - killed_at
+            new_pid = await lease_holder_pid(database)
+            [new_holder] = [i for i in instances if i.proc.pid == new_pid]
+            assert new_holder is not holder
+            assert takeover_s < TAKEOVER_BOUND_S
+
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                panel = await agent_panel(http, new_holder)
+                live = await panel.until_type("pop.accepted", "call-talking")
+                assert live["pop"]["state"] == "accepted"
+
+                board.add(next_call)
+                sim.emit(next_call.joined() + next_call.agent_called())
+                offered = await panel.until_type("pop.offered", "call-next")
+                assert offered["pop"]["queue"] == "sales"
+            assert most_listening == 1
+        finally:
+            sampler.cancel()
+            for instance in instances:
+                if instance.proc.returncode is None:
+                    instance.proc.send_signal(signal.SIGTERM)
+            for instance in instances:
+                try:
+                    async with asyncio.timeout(20):
+                        await instance.proc.wait()
+                except TimeoutError:
+                    instance.proc.kill()
+                    await instance.proc.wait()

@@ -1,0 +1,205 @@
+"""Resync on login: the simulator answers QueueStatus / CoreShowChannels as the real
+Asterisk did (queue-status-actions.txt) or from the scripted calls live now, and the
+listener turns what they describe into the call events a listener present all along
+would have published."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from callpop.ami.codec import Decoder, Message, Signal, encode_action
+from callpop.ami.listener import AMIListener
+from callpop.ami.resync import resync_events
+from callpop.pbx_sim.ami import AMIServer, read_transcript
+from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec, RecordedAnswers
+from screenpop.bus import BusEvent, EventStream, InProcessBus
+
+RECORDING = (
+    Path(__file__).resolve().parents[1]
+    / "fixtures"
+    / "asterisk"
+    / "ami"
+    / "queue-status-actions.txt"
+)
+
+
+def queue_call(call_id: str, uid: str) -> QueueCall:
+    caller = Snapshot(
+        channel=f"PJSIP/trunk-{uid[-8:]:0>8}",
+        uniqueid=uid,
+        linkedid=uid,
+        context="callpop-route",
+        exten="queue",
+        priority=3,
+        caller_num="+15551234567",
+        caller_name="Carol Caller",
+        variables=(("CALLPOP_CALL_ID", call_id),),
+    )
+    return QueueCall(caller, "sales", "PJSIP/101", "Bob Agent", Ids("1800000000", 500), Writer())
+
+
+def recorded_answer(action_id: str) -> bytes:
+    """The bytes the real Asterisk sent for `action_id`, cut out of the recording by
+    position: from its response to the list's Complete event."""
+    wire = read_transcript(RECORDING)
+    start = wire.index(f"Response: Success\r\nActionID: {action_id}\r\n".encode())
+    end = wire.index(
+        b"ListItems: ", wire.index(f"ActionID: {action_id}\r\nEventList: Complete".encode(), start)
+    )
+    return wire[start : wire.index(b"\r\n\r\n", end) + 4]
+
+
+async def ask(port: int, action: str, action_id: str, *fields: tuple[str, str]) -> bytes:
+    """Log in over a raw socket, send one list action, return its answer's bytes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    decoder, raw = Decoder(), b""
+    writer.write(
+        encode_action(
+            "Login", "l-1", [("Username", "callpop"), ("Secret", "pw"), ("Events", "off")]
+        )
+    )
+    writer.write(encode_action(action, action_id, list(fields)))
+    try:
+        async with asyncio.timeout(5):
+            while b"EventList: Complete" not in raw:
+                data = await reader.read(65536)
+                raw += data
+                decoder.receive_data(data)
+    finally:
+        writer.close()
+    return raw[raw.index(b"Response: Success\r\nActionID: " + action_id.encode()) :]
+
+
+async def take(stream: EventStream, count: int) -> list[BusEvent]:
+    out: list[BusEvent] = []
+    async with asyncio.timeout(5):
+        async for event in stream:
+            out.append(event)
+            if len(out) == count:
+                break
+    return out
+
+
+@pytest.fixture
+def bus() -> InProcessBus:
+    return InProcessBus()
+
+
+async def listening(sim: AMIServer, bus: InProcessBus) -> AMIListener:
+    listener = AMIListener(
+        "127.0.0.1", sim.port, "callpop", "pw", bus.publish, backoff_initial=0.01, backoff_max=0.05
+    )
+    await listener.start()
+    async with asyncio.timeout(5):
+        await listener.wait_resyncs(1)  # logged in and its resync done
+    return listener
+
+
+@pytest.fixture
+async def recorded_sim() -> AsyncIterator[AMIServer]:
+    answers = RecordedAnswers.from_transcript(RECORDING)
+    async with AMIServer(username="callpop", secret="pw", answers=[answers]) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    ("action", "recorded_id", "fields"),
+    [
+        ("QueueStatus", "ami-3", ()),
+        ("QueueStatus", "ami-4", (("Queue", "callpop-noanswer-queue"),)),
+        ("QueueSummary", "ami-5", ()),
+        ("CoreShowChannels", "ami-6", ()),
+    ],
+)
+async def test_the_simulator_answers_state_queries_byte_for_byte_as_recorded(
+    recorded_sim: AMIServer, action: str, recorded_id: str, fields: tuple[tuple[str, str], ...]
+) -> None:
+    answer = await ask(recorded_sim.port, action, "x-9", *fields)
+    expected = recorded_answer(recorded_id).replace(
+        f"ActionID: {recorded_id}\r\n".encode(), b"ActionID: x-9\r\n"
+    )
+    assert answer == expected
+
+
+async def test_a_listener_logging_in_mid_call_publishes_the_waiting_caller_and_the_ringing_agent(
+    recorded_sim: AMIServer, bus: InProcessBus
+) -> None:
+    async with bus.subscribe(since_seq=0) as stream:
+        listener = await listening(recorded_sim, bus)
+        try:
+            joined, ringing = await take(stream, 2)
+        finally:
+            await listener.stop()
+    assert (joined.type, joined.call_id) == ("queue.joined", "call-77")
+    assert joined.data["queue"] == "callpop-noanswer-queue"
+    assert (ringing.type, ringing.call_id) == ("agent.ringing", "call-77")
+    assert dict(ringing.data) == {
+        "queue": "callpop-noanswer-queue",
+        "interface": "Local/8200@callpop-agents/n",
+        "member_name": "Agent Nobody",
+    }
+    assert listener.resyncs == 1
+
+
+async def test_a_call_connected_while_nobody_listened_gets_its_live_pop_and_completes(
+    bus: InProcessBus,
+) -> None:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "Bob Agent")])
+    call = queue_call("call-9", "1800000000.7")
+    board.add(call)
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        call.joined(), call.agent_called(), call.answered()  # nobody listening
+        async with bus.subscribe(since_seq=0) as stream:
+            listener = await listening(sim, bus)
+            try:
+                [connected] = await take(stream, 1)
+                sim.emit(call.completed())
+                completed, hungup = await take(stream, 2)
+            finally:
+                await listener.stop()
+    assert (connected.type, connected.call_id) == ("agent.connected", "call-9")
+    assert connected.data["interface"] == "PJSIP/101"
+    assert (completed.type, hungup.type) == ("agent.completed", "call.hungup")
+
+
+async def test_a_reconnect_resync_publishes_nothing_that_was_already_published(
+    bus: InProcessBus,
+) -> None:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "Bob Agent")])
+    call = queue_call("call-9", "1800000000.7")
+    board.add(call)
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        async with bus.subscribe(since_seq=0) as stream:
+            listener = await listening(sim, bus)
+            try:
+                sim.emit(call.joined() + call.agent_called())
+                assert [e.type for e in await take(stream, 2)] == ["queue.joined", "agent.ringing"]
+                sim.drop()
+                async with asyncio.timeout(5):
+                    await sim.wait_logins(2)
+                    await listener.wait_resyncs(2)
+                sim.emit(call.answered())
+                events = await take(stream, 2)
+            finally:
+                await listener.stop()
+    assert [e.type for e in events] == ["queue.left", "agent.connected"]
+
+
+def test_a_ringing_leg_of_no_member_of_the_callers_queue_is_not_taken_for_an_agent() -> None:
+    wire = read_transcript(RECORDING)
+    decoder = Decoder()
+    decoder.receive_data(wire)
+    messages: list[Message] = []
+    while (item := decoder.next_event()) is not Signal.NEED_DATA:
+        if isinstance(item, Message):
+            messages.append(item)
+    status = [m for m in messages if m.action_id == "ami-3"]
+    channels = [m for m in messages if m.action_id == "ami-6"]
+    members_elsewhere = [m for m in status if m.get("Name") != "Agent Nobody"]
+    events = resync_events(members_elsewhere, channels)
+    assert [m.event for m in events] == ["QueueCallerJoin"]

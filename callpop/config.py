@@ -181,6 +181,12 @@ class Config(_Section):
     web_secret_file: Path | None = Field(
         default=None, description="file holding the key that signs agent sessions"
     )
+    bus: str | None = Field(
+        default=None, description="redis://HOST:PORT/DB: the pop bus shared by several instances"
+    )
+    bus_key: str = Field(default="callpop:bus", pattern=r"^[A-Za-z0-9_.:{}-]{1,100}$")
+    bus_retain: int = Field(default=100_000, ge=100, le=10_000_000)
+    bus_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     web_public_url: str | None = Field(
         default=None, description="the address agents' browsers use, e.g. https://callpop.example.com"
     )
@@ -195,6 +201,13 @@ class Config(_Section):
     @classmethod
     def _address(cls, value: Any) -> HostPort:
         return parse_host_port(value)
+
+    @field_validator("bus")
+    @classmethod
+    def _bus(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("bus is a redis://HOST:PORT/DB URL (leave it out for one instance)")
+        return value
 
     @field_validator("ami", mode="before")
     @classmethod

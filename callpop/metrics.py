@@ -63,6 +63,14 @@ class Metrics:
             "Age of the oldest interaction waiting for delivery",
             registry=r,
         )
+        self.bus_dropped = Counter(
+            "callpop_bus_dropped",
+            "Call events dropped from the local buffer while Redis was unreachable",
+            registry=r,
+        )
+        self.bus_buffered = Gauge(
+            "callpop_bus_buffered", "Call events waiting to be appended to the Redis stream", registry=r
+        )
         self.outbox_entries = Gauge(
             "callpop_outbox_entries",
             "Write-backs to the CRM by state: pending (waiting or being retried), failed "

@@ -71,6 +71,7 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
@@ -124,7 +125,7 @@ class Runtime:
     dialplan: Dialplan
     engine: AsyncEngine
     crm: CrmStack
-    bus: InProcessBus
+    bus: InProcessBus | RedisBus
     metrics: Metrics
     journeys: JourneyStore
     services: IvrServices
@@ -138,7 +139,7 @@ class Runtime:
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
         await self.writer.aclose()
-        self.bus.close()
+        await self.bus.aclose()  # a Redis bus appends what is buffered first
         await self.crm.aclose()
         await self.engine.dispose()
 
@@ -159,6 +160,22 @@ def read_session_key(config: Config) -> bytes | None:
     return None
 
 
+def build_bus(config: Config, metrics: Metrics) -> InProcessBus | RedisBus:
+    """The pop bus: in this process, or the Redis stream `bus:` names (several instances)."""
+    if config.bus is None:
+        return InProcessBus()
+    log.info("pop bus: Redis stream %r at %s", config.bus_key, _redacted(config.bus))
+    return RedisBus.from_url(config.bus, key=config.bus_key, maxlen=config.bus_retain,
+                             buffer=config.bus_buffer, on_dropped=metrics.bus_dropped.inc)
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for the log."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{'***@' if at else ''}{host}" if credentials or at else url
+
+
 async def build_runtime(
     config: Config, *, environ: dict[str, str], clock: Callable[[], datetime] = utcnow
 ) -> Runtime:
@@ -175,8 +192,8 @@ async def build_runtime(
     except BaseException:
         await engine.dispose()
         raise
-    bus = InProcessBus()
     metrics = Metrics()
+    bus = build_bus(config, metrics)
     journeys = JourneyStore(engine, clock=clock)
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
@@ -205,6 +222,8 @@ async def _metrics(request: web.Request) -> web.Response:
     backlog = await runtime.crm.outbox.backlog()
     runtime.metrics.outbox_backlog.set(backlog.pending)
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
+    if isinstance(runtime.bus, RedisBus):
+        runtime.metrics.bus_buffered.set(runtime.bus.buffered)
     for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
                          ("delivered", backlog.delivered)):
         runtime.metrics.outbox_entries.labels(state).set(count)

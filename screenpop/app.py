@@ -182,6 +182,7 @@ def _hub_tasks(revocation_poll_s: float) -> Callable[[web.Application], AsyncIte
     async def hub_tasks(app: web.Application) -> AsyncIterator[None]:
         hub = app[HUB]
         await hub.refresh_accounts()
+        await hub.start()  # the pops and counts of before a restart, before any agent connects
         tasks = [asyncio.create_task(coro, name=name) for name, coro in (
             ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
             ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()),

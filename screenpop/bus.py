@@ -93,7 +93,15 @@ class SubscriberOverflow(ResyncRequired):
 
 class ReplayGap(ResyncRequired):
     """`since_seq` is not covered by the retention: too old, or from another bus
-    (a seq larger than the head means the bus restarted since the client saw it)."""
+    (a seq larger than the head means the bus restarted since the client saw it).
+
+    `resume_seq`: `subscribe(resume_seq)` gets every event still retained after the gap
+    (the hub goes on from there rather than skip what the bus still has).
+    """
+
+    def __init__(self, message: str, *, last_seq: int, head_seq: int, resume_seq: int) -> None:
+        super().__init__(message, last_seq=last_seq, head_seq=head_seq)
+        self.resume_seq = resume_seq
 
 
 class BusClosed(BusError):
@@ -132,11 +140,20 @@ class PopBus(Protocol):
         cannot deliver now keeps the event in a bounded buffer or drops it, counted."""
         ...
 
-    def subscribe(self, since_seq: int | None = None) -> EventStream:
-        """Events after `since_seq` from the retention, then live ones; `None`: live only.
+    def subscribe(self, since_seq: int | None = None, *,
+                  on_state: Callable[[bool], None] | None = None) -> EventStream:
+        """Events after `since_seq` from the retention, then live ones; `None`: live only
+        (every event published after `subscribe` returned, or for a bus that must ask a
+        server, after the stream is entered).
 
-        `ReplayGap` if the retention no longer covers `since_seq`: raised here or by the
-        stream's first step (a bus that must ask a server first), never later.
+        `on_state(False)` is called once when the bus can no longer deliver (its server is
+        unreachable: the subscriber is "reconnecting"), `on_state(True)` once when it
+        delivers again, continuing after the last event it delivered. The in-process bus
+        never calls it.
+
+        `ReplayGap` if the retention no longer covers `since_seq`: raised here or, by a bus
+        that must ask a server, from the stream's iteration (also later, should the
+        server lose events the subscriber had not read yet).
         """
         ...
 
@@ -302,7 +319,8 @@ class InProcessBus:
             for sub in dropped:
                 del self._subscribers[sub]
 
-    def subscribe(self, since_seq: int | None = None) -> Subscription:
+    def subscribe(self, since_seq: int | None = None, *,
+                  on_state: Callable[[bool], None] | None = None) -> Subscription:
         if self._closed:
             raise BusClosed("subscribe on a closed bus")
         if since_seq is None:
@@ -328,6 +346,10 @@ class InProcessBus:
         for sub in subs:
             sub._end()
 
+    async def aclose(self) -> None:
+        """`close` (the Redis bus's `aclose` flushes first; this one has nothing to flush)."""
+        self.close()
+
     def _unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.pop(sub, None)
 
@@ -339,11 +361,11 @@ class InProcessBus:
         if since_seq > self._seq:
             raise ReplayGap(
                 f"seq {since_seq} is ahead of this bus (head {self._seq}): the bus restarted",
-                last_seq=since_seq, head_seq=self._seq)
+                last_seq=since_seq, head_seq=self._seq, resume_seq=first - 1)
         if since_seq < first - 1:
             raise ReplayGap(
                 f"events {since_seq + 1}..{first - 1} are no longer retained",
-                last_seq=since_seq, head_seq=self._seq)
+                last_seq=since_seq, head_seq=self._seq, resume_seq=first - 1)
         # seqs in the retention are contiguous, so the position is arithmetic
         return tuple(itertools.islice(self._events, since_seq - first + 1, None))
 

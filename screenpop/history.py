@@ -1,6 +1,8 @@
-"""The pop history: every pop's state changes, written to the `pops` table off the
-event path (the agent's "today's calls", reports that join pops to calls and
-interactions). A database hiccup costs a history line, never a pop.
+"""The pop history: every pop's changes, written to the `pops` table off the event
+path (the agent's "today's calls", reports that join pops to calls and interactions,
+and the pops a restarted instance shows again: the row is the pop as it stands, with
+its notes and disposition), and the queue events of `screenpop.queue_log` to
+`queue_events`. A database hiccup costs a history line, never a pop.
 
 Changes are written in batches: `record` only appends, and the writer takes what
 accumulated during `linger_s` into one transaction (`ScreenpopStore.record_pops`).
@@ -21,16 +23,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from screenpop.pops import PopChange
-from screenpop.store import PopRecord, ScreenpopStore, StoredPopState
+from screenpop.store import PopRecord, QueueEventRecord, ScreenpopStore, StoredPopState
 
 __all__ = ["PopHistory"]
 
 log = logging.getLogger(__name__)
 
-# The panel says "accepted", the table "live"; updates change no state and are not kept.
+# The panel says "accepted", the table "live".
 _STORED: Mapping[str, StoredPopState] = {
     "offered": "offered", "accepted": "live", "wrapup": "wrapup", "done": "done",
     "retracted": "retracted"}
+
+_Record = PopRecord | QueueEventRecord
 
 
 class PopHistory:
@@ -49,10 +53,10 @@ class PopHistory:
         self._max_pending = max_pending
         self._linger_s = linger_s
         self._max_batch = max_batch
-        self._pending: list[PopRecord] = []
+        self._pending: list[_Record] = []
         # taken from `_pending` and not yet known to be written: `flush` writes it
         # again if `run` was cancelled in the middle (the upsert is idempotent)
-        self._writing: list[PopRecord] = []
+        self._writing: list[_Record] = []
         self._queued = asyncio.Event()
         self._hurry = asyncio.Event()  # someone waits in `drained`: no lingering
         # changes recorded and changes written (or given up) since the start; `drained`
@@ -67,16 +71,30 @@ class PopHistory:
         return len(self._pending) + len(self._writing)
 
     def record(self, change: PopChange) -> None:
-        """Queue the change for writing; never waits."""
-        state = _STORED.get(change.kind)
+        """Queue the change for writing; never waits. An update (notes, disposition,
+        payload) keeps the state's time."""
+        view = change.view
+        state = _STORED.get(str(view.get("state")) if change.kind == "updated" else change.kind)
         if state is None:
             return
-        call_id = str(change.view["call_id"])
+        offers = view.get("offers")
+        self._append(PopRecord(
+            str(view["call_id"]), change.agent_id, state, self._clock(),
+            queue=str(view.get("queue") or ""), interface=str(view.get("interface") or ""),
+            notes=str(view.get("notes") or ""), disposition=view.get("disposition"),
+            reason=view.get("reason"), offers=offers if isinstance(offers, int) else 0,
+            moved=change.kind != "updated"))
+
+    def record_queue_event(self, record: QueueEventRecord) -> None:
+        """Queue a `queue_events` row for writing; never waits."""
+        self._append(record)
+
+    def _append(self, record: _Record) -> None:
         if len(self._pending) >= self._max_pending:
-            log.error("pop history: %d writes pending, state of call %r not recorded",
-                      len(self._pending), call_id)
+            log.error("pop history: %d writes pending, call %r not recorded",
+                      len(self._pending), record.call_id)
             return
-        self._pending.append(PopRecord(call_id, change.agent_id, state, self._clock()))
+        self._pending.append(record)
         self._recorded += 1
         self._queued.set()
 
@@ -115,7 +133,7 @@ class PopHistory:
             self._queued.clear()
         batch = self._writing
         try:
-            await self._store.record_pops(batch)
+            await self._write(batch)
         except Exception as exc:
             await self._write_one_by_one(batch, exc)
         self._writing = []
@@ -129,19 +147,25 @@ class PopHistory:
                     waiter.set_result(None)
             self._waiters = waiting
 
-    async def _write_one_by_one(self, batch: list[PopRecord], error: Exception) -> None:
+    async def _write(self, batch: list[_Record]) -> None:
+        await self._store.record_history(
+            [r for r in batch if isinstance(r, PopRecord)],
+            [r for r in batch if isinstance(r, QueueEventRecord)])
+
+    async def _write_one_by_one(self, batch: list[_Record], error: Exception) -> None:
         if len(batch) == 1:
             failed = batch
         else:
             failed = []
             for record in batch:
                 try:
-                    await self._store.record_pops([record])
+                    await self._write([record])
                 except Exception as exc:
                     failed.append(record)
                     error = exc
         if failed:
             first = failed[0]
-            log.error("pop history: %d of %d changes not recorded (first: call %r, agent %s, "
-                      "%s)", len(failed), len(batch), first.call_id, first.agent_id, first.state,
-                      exc_info=error)
+            what = (f"agent {first.agent_id}, {first.state}" if isinstance(first, PopRecord)
+                    else f"queue event {first.kind}")
+            log.error("pop history: %d of %d changes not recorded (first: call %r, %s)",
+                      len(failed), len(batch), first.call_id, what, exc_info=error)

@@ -13,6 +13,15 @@ so one slow browser never delays another agent's pop.
 
 Several tabs of one agent get the same events; one of them, the one the agent last
 focused, has the alert (`alert` frames say which), so a call rings once.
+
+The truth is the database and the bus, not this process: every pop change is written
+to `pops` (the pop as it stands: state, queue, notes, disposition) and every queue
+event to `queue_events` (`screenpop.history`, `screenpop.queue_log`). On start the hub
+subscribes to the bus first, then reads the active pops and the day's queue counts
+back (`restore`), then takes the events that arrived meanwhile: so a restarted instance,
+or a new one beside others on the same database, shows every agent the pops they had
+and the wallboard the day's totals, and an agent's disposition for a call that was live
+before the restart is accepted.
 """
 
 from __future__ import annotations
@@ -21,20 +30,28 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from screenpop.auth import EmbedClaims, SessionClaims
-from screenpop.bus import BusEvent, PopBus, ReplayGap, ResyncRequired
+from screenpop.bus import BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
 from screenpop.history import PopHistory
 from screenpop.interfaces import normalise_interface
 from screenpop.panel import EmbedMinter, Panel
 from screenpop.payload import PayloadBuilder
-from screenpop.pops import POP_EVENT_KINDS, AgentRef, PopChange, PopError, PopMachine
+from screenpop.pops import (
+    POP_EVENT_KINDS,
+    AgentRef,
+    Pop,
+    PopChange,
+    PopError,
+    PopMachine,
+    PopState,
+)
 from screenpop.protocol import (
     Focus,
     Hello,
@@ -47,7 +64,8 @@ from screenpop.protocol import (
     encode_pop_event,
     error_frame,
 )
-from screenpop.store import Account, ScreenpopStore
+from screenpop.queue_log import queue_event, withdrawal
+from screenpop.store import Account, ScreenpopStore, StoredPopState
 from screenpop.wallboard import AgentLine, Wallboard
 
 __all__ = ["Hub", "Panel"]
@@ -60,6 +78,12 @@ PopObserver = Callable[[str, "float | None"], None]
 LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
 WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
 _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
+# Pops changed longer ago than this are not shown again after a restart (a call whose
+# hang-up never reached any instance must not stay on a desk for ever).
+RESTORE_WINDOW = timedelta(hours=24)
+QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
+_RESTORED_STATE: dict[StoredPopState, PopState] = {
+    "offered": PopState.OFFERED, "live": PopState.ACCEPTED, "wrapup": PopState.WRAPUP}
 class Hub:
     """Owns the pop machine, the wallboard and every panel socket of one process."""
 
@@ -78,7 +102,9 @@ class Hub:
         self._embed_token = embed_token
         self.epoch = secrets.token_hex(8)
         self.running = False
+        self.bus_down = False
         self.seq = 0
+        self.bus_seq = 0  # the seq of the last bus event handled
         self.machine = PopMachine(self._resolve, payloads.known)
         self.wallboard = Wallboard()
         self._accounts: dict[str, Account] = {}
@@ -93,6 +119,9 @@ class Hub:
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
         self._board_dirty = asyncio.Event()
+        self._queued: OrderedDict[str, None] = OrderedDict()  # calls with queue events
+        self._count_day: date | None = None  # the local day the wallboard's totals count
+        self._started: EventStream | None = None  # subscribed by `start`, consumed by `run`
         self._sockets: set[Panel] = set()  # every open socket, whatever its view
         self.history = PopHistory(store, clock)
 
@@ -121,40 +150,114 @@ class Hub:
 
     # --- the bus ----------------------------------------------------------------------
 
+    async def start(self) -> None:
+        """Subscribe to the bus, then read the stored state back (`restore`): what is
+        published while the rows are read waits in the subscription and is applied
+        after them by `run`. The app awaits this before it takes connections."""
+        self._started = self._bus.subscribe(None, on_state=self._bus_state)
+        await self.restore()
+
     async def run(self) -> None:
-        """Consume the bus until cancelled or the bus closes."""
-        self.running = True
+        """Consume the bus until cancelled or the bus closes (`start` first, or this
+        does it)."""
         try:
             await self._consume()
         finally:
             self.running = False
 
     async def _consume(self) -> None:
+        if self._started is None:
+            await self.start()
+        stream, self._started = self._started, None
         since: int | None = None
         while True:
             try:
-                async with self._bus.subscribe(since) as events:
+                if stream is None:
+                    stream = self._bus.subscribe(since, on_state=self._bus_state)
+                async with stream as events:
+                    self.running = True
                     async for event in events:
                         self.handle_event(event)
-                        since = event.seq
+                        since = self.bus_seq = event.seq
                 return
             except ReplayGap as exc:
-                log.error("pop bus: %s; going on with live events", exc)
-                since = None
+                log.error("pop bus: %s; going on from seq %d", exc, exc.resume_seq)
+                since = exc.resume_seq
+                self._bus_state(True)
             except ResyncRequired as exc:
                 log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
                 since = exc.last_seq
+            stream = None
+
+    async def restore(self) -> None:
+        """Read back the active pops and the day's queue counts (a restart, or one more
+        instance on the same database). A database that does not answer costs the
+        restored state, never the start: the bus's events rebuild it from now on."""
+        now = self._clock()
+        self._count_day = now.astimezone().date()
+        day_start = datetime.combine(self._count_day, time(), now.astimezone().tzinfo)
+        try:
+            stored = await self._store.active_pops(now - RESTORE_WINDOW)
+            day = await self._store.queue_day(day_start)
+        except Exception as exc:
+            log.error("restoring pops from the database failed (%s: %s); starting with none",
+                      type(exc).__name__, exc)
+            return
+        calls: set[str] = set()
+        for row in stored:
+            account = self._accounts.get(row.agent_id)
+            if account is None:  # removed since: nobody to show it to
+                continue
+            self.machine.restore(Pop(
+                row.call_id, AgentRef(account.id, account.name), _RESTORED_STATE[row.state],
+                _iso(row.since), offers=row.offers, queue=row.queue, interface=row.interface,
+                notes=row.notes, disposition=row.disposition))
+            calls.add(row.call_id)
+            self._was_queued(row.call_id)
+        self.wallboard.restore(handled=day.handled, abandoned=day.abandoned,
+                               waiting=[(queue, call_id, _iso(since), caller)
+                                        for queue, call_id, since, caller in day.waiting])
+        for _queue, call_id, _since, _caller in day.waiting:
+            self._was_queued(call_id)
+        for call_id in calls:
+            if self.machine.has_call(call_id):
+                self._complete_payload(call_id)  # customer and journey again, then `updated`
+        self._board_dirty.set()
+        if stored or day.waiting:
+            log.info("restored %d pops of %d calls and %d waiting calls from the database",
+                     len(stored), len(calls), len(day.waiting))
+
+    def _bus_state(self, up: bool) -> None:
+        """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows
+        "reconnecting" until then; what was missed follows as pop changes."""
+        if up != self.bus_down:
+            return
+        self.bus_down = not up
+        for panels in self._panels.values():
+            for panel in panels:
+                panel.send(panel.protocol.bus_state(up))
+        for panel in self._boards:
+            panel.send(panel.protocol.bus_state(up))
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
         stale = self._payloads.observe(event)
         # The IVR's events, most of a call's, mean nothing to the pop machine.
         if event.type not in POP_EVENT_KINDS:
+            if event.type == "queue.joined":
+                self._record_queue_event(event)
             if self.wallboard.handle(event):
                 self._board_dirty.set()
             if stale and self.machine.has_call(event.call_id):
                 self._complete_payload(event.call_id, again=True)
             return
+        if event.type == "queue.left":
+            self._roll_day()
+        if event.type != "call.hungup":
+            self._record_queue_event(event)
+        elif event.call_id in self._queued:  # a hang-up is a queue event if it was queued
+            self._record_queue_event(event)
+            del self._queued[event.call_id]
         changes = self.machine.handle(event)
         if self.wallboard.handle(event) or changes:
             self._board_dirty.set()
@@ -165,6 +268,26 @@ class Hub:
             self._complete_payload(event.call_id, again=True)
         if event.type == "call.hungup" and not self.machine.has_call(event.call_id):
             self._payloads.forget(event.call_id)
+
+    def _record_queue_event(self, event: BusEvent) -> None:
+        record = queue_event(event, self._resolve)
+        if record is not None:
+            self.history.record_queue_event(record)
+            self._was_queued(event.call_id)
+
+    def _was_queued(self, call_id: str) -> None:
+        """The call was in a queue: its hang-up is a queue event too."""
+        if call_id not in self._queued:
+            self._queued[call_id] = None
+            if len(self._queued) > QUEUED_CALLS_REMEMBERED:
+                self._queued.popitem(last=False)
+
+    def _roll_day(self) -> None:
+        today = self._clock().astimezone().date()
+        if today != self._count_day:
+            if self._count_day is not None:
+                self.wallboard.new_day()
+            self._count_day = today
 
     def dispatch(self, changes: list[PopChange]) -> None:
         """Number the changes and send each to its agent's sockets."""
@@ -181,8 +304,11 @@ class Hub:
                 frame = encode_pop_event(kind, self.seq, view)
                 for panel in self._panels.get(change.agent_id, ()):
                     panel.send(frame)
-            if change.kind != "updated":
-                self.history.record(change)
+            self.history.record(change)
+            if change.kind == "retracted":
+                record = withdrawal(change)
+                if record is not None:
+                    self.history.record_queue_event(record)
             if change.kind in ("offered", "accepted") and not self._payloads.is_complete(view["call_id"]):
                 self._complete_payload(view["call_id"])
         if changes:
@@ -301,6 +427,8 @@ class Hub:
             panel.view = "wallboard"
             self._boards.append(panel)
             panel.send(panel.protocol.wallboard(self.board()))
+            if self.bus_down:
+                panel.send(panel.protocol.bus_state(False))
             return
         if hello.pop_on is not None and account.id not in self._pop_on:
             self._pop_on[account.id] = hello.pop_on  # the browser remembers it across restarts
@@ -309,6 +437,8 @@ class Hub:
         if panel.embed_origin is not None and self._embed_token is not None:
             panel.send(panel.protocol.token(
                 self._embed_token(account, panel.embed_origin, panel.session)))
+        if self.bus_down:
+            panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())
         can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
                       and hello.since >= self._evicted.get(account.id, 0))
@@ -453,3 +583,8 @@ class Hub:
     def sockets(self) -> list[web.WebSocketResponse]:
         return [p.ws for panels in self._panels.values() for p in panels] + \
             [p.ws for p in self._boards]
+
+
+def _iso(moment: datetime) -> str:
+    """A stored time as the envelopes spell theirs: UTC, milliseconds, `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

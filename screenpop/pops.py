@@ -243,6 +243,21 @@ class PopMachine:
 
     # --- inputs -----------------------------------------------------------------------
 
+    def restore(self, pop: Pop) -> None:
+        """Put back an active pop read from storage (this process started while the
+        call was on a desk): no change is sent for it, the call's next events move it
+        as any other. The call's payload is the builder's until completed again."""
+        if not pop.active or pop.call_id in self._ended:
+            return
+        call = self._calls.get(pop.call_id)
+        if call is None:
+            call = self._calls[pop.call_id] = _Call(pop.call_id,
+                                                    payload=self._payload_for(pop.call_id))
+        if pop.agent.id in call.pops:  # the bus got there first: it is newer
+            return
+        call.pops[pop.agent.id] = pop
+        self._by_agent.setdefault(pop.agent.id, {})[pop.call_id] = pop
+
     def handle(self, event: CallEventLike) -> list[PopChange]:
         kind = event.type
         if kind == "agent.ringing":

@@ -24,6 +24,8 @@ Server -> client:
     {"type": "prefs", "pop_on": "ring" | "answer"}
     {"type": "wallboard", "board": {...}}
     {"type": "token", "token": "..."}    a fresh embed token (widget sockets only)
+    {"type": "bus", "state": "reconnecting" | "live"}  pop changes cannot reach this
+        server now (Redis down; shown as a banner) / they do again
     {"type": "ping"} / {"type": "pong"}
     {"type": "error", "message"}     then the server closes
 """
@@ -281,6 +283,12 @@ class PanelProtocol:
     def wallboard(self, board: Mapping[str, Any]) -> str:
         self._check_open()
         return _dump({"type": "wallboard", "board": board})
+
+    def bus_state(self, up: bool) -> str:
+        """`reconnecting` while pop changes cannot reach this server (Redis down), `live`
+        once they do again (what was missed follows)."""
+        self._check_open()
+        return _dump({"type": "bus", "state": "live" if up else "reconnecting"})
 
     def token(self, token: str) -> str:
         self._check_open()

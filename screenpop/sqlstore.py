@@ -34,6 +34,7 @@ from crm_adapter.sql.tables import (
     interactions,
     journeys,
     pops,
+    queue_events,
     session_revocations,
 )
 from screenpop.store import (
@@ -42,7 +43,10 @@ from screenpop.store import (
     AccountExists,
     CallRow,
     PopRecord,
+    QueueDay,
+    QueueEventRecord,
     Role,
+    StoredPop,
     StoredPopState,
     StoreError,
 )
@@ -89,8 +93,24 @@ def _pop_upsert(dialect: str) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=[pops.c.call_id, pops.c.agent_id],
         set_={"state": kept.state, "updated_at": kept.updated_at,
+              **{column: kept[column] for column in _POP_FIELDS},
               **{column: func.coalesce(kept[column], pops.c[column])
                  for column in ("connected_at", "wrapup_at", "ended_at")}})
+
+
+def _queue_event_insert(dialect: str) -> Any:
+    """Each instance writes the events it sees: the second copy of one is dropped."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(queue_events)
+    return stmt.on_conflict_do_nothing(index_elements=[
+        queue_events.c.call_id, queue_events.c.kind, queue_events.c.interface,
+        queue_events.c.at])
+
+
+# The pop as it stands, written with every change: what a restart shows again.
+_POP_FIELDS = ("queue", "interface", "notes", "disposition", "reason", "offers")
+_ACTIVE_STATES = ("offered", "live", "wrapup")
+# Rows that end a call's wait in the queues (the wallboard's "waiting").
+_WAIT_ENDS = ("connected", "abandoned", "left", "hungup")
 
 
 def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
@@ -109,10 +129,20 @@ def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
                 "connected_at": None, "wrapup_at": None, "ended_at": None}
         row["state"] = record.state
         row["updated_at"] = record.at
-        column = _STATE_TIME_COLUMN.get(record.state)
+        for name in _POP_FIELDS:
+            row[name] = getattr(record, name)
+        column = _STATE_TIME_COLUMN.get(record.state) if record.moved else None
         if column is not None:
             row[column] = record.at
     return list(rows.values())
+
+
+def _queue_rows(records: Sequence[QueueEventRecord]) -> list[dict[str, Any]]:
+    return [{"call_id": r.call_id, "kind": r.kind, "at": r.at, "queue": r.queue[:128],
+             "interface": r.interface[:128],
+             "agent_id": None if r.agent_id is None else _agent_pk(r.agent_id),
+             "reason": None if r.reason is None else r.reason[:32]}
+            for r in records]
 
 
 class SqlScreenpopStore:
@@ -125,6 +155,7 @@ class SqlScreenpopStore:
         self._writer = writer(engine)
         self._clock = clock
         self._pop_upsert = _pop_upsert(engine.dialect.name)
+        self._queue_event_insert = _queue_event_insert(engine.dialect.name)
         # SQLite's reads on the loop thread, closed with the engine
         self._loop_reads = LoopReads(engine, enabled=sqlite_reader)
 
@@ -228,11 +259,58 @@ class SqlScreenpopStore:
         await self.record_pops([PopRecord(call_id, agent_id, state, at)])
 
     async def record_pops(self, records: Sequence[PopRecord]) -> None:
+        await self.record_history(records, ())
+
+    async def record_history(self, records: Sequence[PopRecord],
+                             queue_events: Sequence[QueueEventRecord]) -> None:
         rows = _merged(records)
-        if not rows:
+        events = _queue_rows(queue_events)
+        if not rows and not events:
             return
         async with self._writer.begin() as conn:
-            await conn.execute(self._pop_upsert, rows)
+            if rows:
+                await conn.execute(self._pop_upsert, rows)
+            if events:
+                await conn.execute(self._queue_event_insert, events)
+
+    async def active_pops(self, since: datetime) -> list[StoredPop]:
+        query = (
+            select(pops.c.call_id, pops.c.agent_id, pops.c.state, pops.c.updated_at,
+                   pops.c.connected_at, pops.c.wrapup_at, *(pops.c[n] for n in _POP_FIELDS))
+            .where(and_(pops.c.state.in_(_ACTIVE_STATES), pops.c.updated_at >= since))
+            .order_by(pops.c.offered_at, pops.c.id))
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        return [StoredPop(
+            call_id=r["call_id"], agent_id=str(r["agent_id"]), state=r["state"],
+            # when the pop entered its state: the state's own column, else its last change
+            since=(r["connected_at"] if r["state"] == "live" else
+                   r["wrapup_at"] if r["state"] == "wrapup" else None) or r["updated_at"],
+            queue=r["queue"], interface=r["interface"], notes=r["notes"],
+            disposition=r["disposition"], offers=r["offers"]) for r in rows]
+
+    async def queue_day(self, since: datetime) -> QueueDay:
+        ended = queue_events.alias("ended")
+        counts = select(
+            func.count().filter(and_(queue_events.c.kind == "left",
+                                     queue_events.c.reason == "connected")),
+            func.count().filter(queue_events.c.kind == "abandoned"),
+        ).where(queue_events.c.at >= since)
+        waiting = (
+            select(queue_events.c.queue, queue_events.c.call_id, queue_events.c.at,
+                   func.coalesce(calls.c.caller, ""))
+            .select_from(queue_events.outerjoin(calls, calls.c.call_id == queue_events.c.call_id))
+            .where(and_(queue_events.c.kind == "joined", queue_events.c.at >= since,
+                        ~select(ended.c.id).where(and_(
+                            ended.c.call_id == queue_events.c.call_id,
+                            ended.c.kind.in_(_WAIT_ENDS),
+                            ended.c.at >= queue_events.c.at)).exists()))
+            .order_by(queue_events.c.at))
+        async with self._engine.connect() as conn:
+            handled, abandoned = (await conn.execute(counts)).one()
+            rows = (await conn.execute(waiting)).all()
+        return QueueDay(handled=handled, abandoned=abandoned,
+                        waiting=tuple((r[0], r[1], r[2], r[3]) for r in rows))
 
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:
         pk = _agent_pk(agent_id)

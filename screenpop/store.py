@@ -19,15 +19,22 @@ __all__ = [
     "AccountExists",
     "CallRow",
     "PopRecord",
+    "QueueDay",
+    "QueueEventKind",
+    "QueueEventRecord",
     "Role",
     "ScreenpopStore",
     "StoreError",
+    "StoredPop",
 ]
 
 Role = Literal["agent", "supervisor", "admin"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
 # Pop states as the `pops` table spells them (the panel's "accepted" is "live" there).
 StoredPopState = Literal["offered", "live", "wrapup", "done", "retracted"]
+# What the `queue_events` table keeps of a call in the queues (docs/screenpop.md).
+QueueEventKind = Literal["joined", "offered", "no_answer", "connected", "completed",
+                         "withdrawn", "abandoned", "left", "hungup"]
 
 
 class StoreError(Exception):
@@ -72,12 +79,63 @@ class CallRow:
 
 @dataclass(frozen=True, slots=True)
 class PopRecord:
-    """One state change of a pop, as the history keeps it."""
+    """One change of a pop, as the history keeps it: the pop as it stands after it.
+
+    `moved` says the state changed at `at` (its time column is set); an update of the
+    notes, the disposition or the payload keeps the state's time."""
 
     call_id: str
     agent_id: str
     state: StoredPopState
     at: datetime
+    queue: str = ""
+    interface: str = ""
+    notes: str = ""
+    disposition: str | None = None
+    reason: str | None = None
+    offers: int = 0
+    moved: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPop:
+    """An active pop (offered, live or in wrap-up) as the `pops` table has it: what a
+    starting instance shows the agent again. `since` is when it entered its state."""
+
+    call_id: str
+    agent_id: str
+    state: StoredPopState
+    since: datetime
+    queue: str
+    interface: str
+    notes: str
+    disposition: str | None
+    offers: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEventRecord:
+    """One row of `queue_events`. `at` is the event's own time (Asterisk's, for AMI
+    events): with the call id, kind and interface it identifies the event, so the same
+    event written by several instances is one row."""
+
+    call_id: str
+    kind: QueueEventKind
+    at: datetime
+    queue: str = ""
+    interface: str = ""
+    agent_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDay:
+    """What the wallboard counts, from the stored rows: calls handled and abandoned
+    since the start of the day, and the calls waiting now (queue, call id, since, caller)."""
+
+    handled: int
+    abandoned: int
+    waiting: tuple[tuple[str, str, datetime, str], ...]
 
 
 class ScreenpopStore(Protocol):
@@ -118,6 +176,20 @@ class ScreenpopStore(Protocol):
     async def record_pops(self, records: Sequence[PopRecord]) -> None:
         """`record_pop` for each record, in order, in one transaction: all or none
         (raises `StoreError` or the database's error, and records nothing)."""
+        ...
+
+    async def record_history(self, records: Sequence[PopRecord],
+                             queue_events: Sequence[QueueEventRecord]) -> None:
+        """`record_pops(records)` and the queue events in one transaction; a queue
+        event already stored (another instance wrote it) is skipped."""
+        ...
+
+    async def active_pops(self, since: datetime) -> list[StoredPop]:
+        """Pops offered, live or in wrap-up, changed since `since`, oldest first."""
+        ...
+
+    async def queue_day(self, since: datetime) -> QueueDay:
+        """The wallboard's counts from `queue_events` since `since`."""
         ...
 
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:

@@ -109,6 +109,23 @@ class Wallboard:
             return changed
         return False
 
+    def restore(self, *, handled: int, abandoned: int,
+                waiting: Iterable[tuple[str, str, str, str]]) -> None:
+        """The counts and the waiting calls as the stored rows have them (this process
+        started during the day): `waiting` is (queue, call id, since, caller). A call
+        the bus already reported stays as the bus has it."""
+        self.handled += handled
+        self.abandoned += abandoned
+        for queue, call_id, since, caller in waiting:
+            entries = self.waiting.setdefault(queue, {})
+            if call_id not in entries:
+                entries[call_id] = _Waiting(call_id, since, 0, caller)
+                self.callers.setdefault(call_id, caller)
+
+    def new_day(self) -> None:
+        """Midnight: the day's counts start again."""
+        self.handled = self.abandoned = 0
+
     def _leave_queues(self, call_id: str) -> bool:
         changed = False
         for queue in list(self.waiting):

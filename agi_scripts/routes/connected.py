@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from agi_scripts.routes.call_id import is_call_id, shown
 from agi_scripts.server import AgiRequest, Route
 from ivr import variables as v
 from ivr.call import iso_utc
@@ -45,6 +46,12 @@ class ConnectedHandler:
         )
         if not call_id:
             call_id = request.environment.uniqueid
+        if not is_call_id(call_id):
+            # Not from a real Asterisk: no pop for an id no call row can have.
+            request.log.warning(
+                "no pop: the call id is not an Asterisk uniqueid: %s", shown(call_id)
+            )
+            return
         # The same data as the AMI listener's agent.connected: the bus keeps the first.
         data: dict[str, object] = {"queue": queue, "interface": interface, "member_name": member_name}
         if hold and hold.isdigit():

@@ -8,20 +8,19 @@ error, not the caller's: it is logged and the caller goes on with
 `CALLPOP_OUTCOME=error` (the operator), as under ARI.
 
 The call id keys the call's row, its journey and its pops, so it is checked before
-anything uses it: an Asterisk uniqueid (`[system-]1795389902.6`, at most 149 characters
-in Asterisk, 128 in our tables) is printable ASCII without spaces. A peer answering
-anything else (a 9,000-character id, one with control characters) is not a real
-Asterisk: the session ends as a protocol error, recorded under `agi_uniqueid` (clipped),
-which the environment gave before any caller-controlled value.
+anything uses it (`call_id.py`). A peer answering anything but an Asterisk uniqueid (a
+9,000-character id, one with control characters) is not a real Asterisk: the session
+ends as a protocol error, recorded under `agi_uniqueid` (clipped), which the environment
+gave before any caller-controlled value.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
+from agi_scripts.routes.call_id import MAX_CALL_ID, is_call_id, shown
 from agi_scripts.server import AgiRequest, Route
 from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
@@ -35,10 +34,6 @@ from ivr.session import Session
 __all__ = ["DEFAULT_FLOW", "IvrHandler", "ivr_route"]
 
 DEFAULT_FLOW: Final = "main"
-# `calls.call_id` and `journeys.call_id` hold 128 characters (crm_adapter/sql/tables.py):
-# a longer id would be stored clipped, and two calls could share a row.
-MAX_CALL_ID: Final = 128
-_CALL_ID: Final = re.compile(rf"[!-~]{{1,{MAX_CALL_ID}}}")
 
 
 class IvrHandler:
@@ -60,8 +55,8 @@ class IvrHandler:
         channel, env = request.channel, request.environment
         flow = request.query.get("flow") or DEFAULT_FLOW
         call_id = env.uniqueid
-        if not _CALL_ID.fullmatch(call_id):
-            channel.protocol_error(f"agi_uniqueid is not an Asterisk uniqueid: {_shown(call_id)}")
+        if not is_call_id(call_id):
+            channel.protocol_error(f"agi_uniqueid is not an Asterisk uniqueid: {shown(call_id)}")
             call_id = call_id[:MAX_CALL_ID]
         try:
             linked = await channel.get_variable("CHANNEL(linkedid)")
@@ -69,11 +64,11 @@ class IvrHandler:
             # Gone before the IVR began: the session still runs (and ends at once) so
             # the journey records a caller who left at the very start.
             linked = None
-        if linked and _CALL_ID.fullmatch(linked):
+        if linked and is_call_id(linked):
             call_id = linked
         elif linked:
             channel.protocol_error(
-                f"CHANNEL(linkedid) is not an Asterisk uniqueid: {_shown(linked)}"
+                f"CHANNEL(linkedid) is not an Asterisk uniqueid: {shown(linked)}"
             )
         try:
             session = Session(self.flows.current, flow)
@@ -101,11 +96,6 @@ class IvrHandler:
             variables=MappingProxyType({k: v for k, v in request.query.items() if k != "flow"}),
         )
         await run_call(session, channel, self.services, info, clock=self.clock)
-
-
-def _shown(value: str, limit: int = 40) -> str:
-    """A log-safe glimpse of a peer's value: repr escapes control characters."""
-    return f"{value[:limit]!r}{'...' if len(value) > limit else ''} ({len(value)} characters)"
 
 
 def ivr_route(

@@ -33,6 +33,7 @@ __all__ = [
     "AGENT_ROLES",
     "LIMITS",
     "POP_STATES",
+    "QUEUE_EVENT_KINDS",
     "agents",
     "calls",
     "cases",
@@ -45,6 +46,7 @@ __all__ = [
     "metadata",
     "outbox",
     "pops",
+    "queue_events",
     "session_revocations",
 ]
 
@@ -79,6 +81,8 @@ _BIGID = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY i
 
 AGENT_ROLES = ("agent", "supervisor", "admin")
 POP_STATES = ("offered", "live", "wrapup", "done", "retracted")
+QUEUE_EVENT_KINDS = ("joined", "offered", "no_answer", "connected", "completed", "withdrawn",
+                     "abandoned", "left", "hungup")
 
 customers = Table(
     "customers",
@@ -255,11 +259,41 @@ pops = Table(
     Column("wrapup_at", UtcDateTime),
     Column("ended_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # what a restarted instance needs to show the pop again as it was
+    Column("queue", String(128), nullable=False, server_default=""),
+    Column("interface", String(128), nullable=False, server_default=""),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("disposition", String(LIMITS["disposition"])),
+    Column("reason", String(32)),
+    Column("offers", Integer, nullable=False, server_default="0"),
     UniqueConstraint("call_id", "agent_id"),
     CheckConstraint(
         "state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"
     ),
     Index(None, "agent_id", "state"),
+)
+
+# What happened to a call in the queues, keyed by the call id like journeys, pops and
+# interactions (one join reconciles them). Every instance writes what it sees: the
+# unique key drops a second copy of the same event.
+queue_events = Table(
+    "queue_events",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("queue", String(128), nullable=False, server_default=""),
+    Column("interface", String(128), nullable=False, server_default=""),
+    Column("agent_id", Integer),
+    Column("reason", String(32)),
+    UniqueConstraint("call_id", "kind", "interface", "at"),
+    CheckConstraint(
+        "kind IN ('joined', 'offered', 'no_answer', 'connected', 'completed', 'withdrawn',"
+        " 'abandoned', 'left', 'hungup')",
+        name="kind",
+    ),
+    Index(None, "at"),
 )
 
 # Logged-out web sessions, until they would have expired anyway (screenpop.auth).

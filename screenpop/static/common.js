@@ -91,6 +91,23 @@ window.callpop = (function () {
     document.body.dataset.conn = state;
   }
 
+  /* The banner for "pops cannot reach this server right now" (the hub's `bus` frame:
+   * Redis is down); pops missed meanwhile follow once it says `live` again. */
+  function setBus(state) {
+    let node = document.getElementById("bus-banner");
+    if (state !== "reconnecting") {
+      if (node) node.remove();
+      return;
+    }
+    if (node) return;
+    node = document.createElement("div");
+    node.id = "bus-banner";
+    node.className = "bus-banner";
+    node.setAttribute("role", "status");
+    node.textContent = "Reconnecting: new calls will appear here as soon as callpop is back in touch.";
+    document.body.prepend(node);
+  }
+
   /* A websocket that reconnects with backoff and notices a silent server.
    * hello() builds the first message of each connection; onMessage gets objects. */
   class Socket {
@@ -130,6 +147,8 @@ window.callpop = (function () {
         try { msg = JSON.parse(event.data); } catch (_e) { return; }
         if (msg.type === "ping") { this.send({type: "pong"}); return; }
         if (msg.type === "welcome" && msg.heartbeat_s) this.heartbeatMs = msg.heartbeat_s * 1000;
+        if (msg.type === "welcome") setBus("live");  // a down bus is said right after
+        if (msg.type === "bus") { setBus(msg.state); return; }
         this.onMessage(msg);
       });
       ws.addEventListener("close", (event) => {
@@ -169,5 +188,5 @@ window.callpop = (function () {
     }
   }
 
-  return {el, clear, boot, csrf, api, duration, clockTime, shortDate, setConn, Socket};
+  return {el, clear, boot, csrf, api, duration, clockTime, shortDate, setConn, setBus, Socket};
 })();

@@ -137,6 +137,9 @@
       case "token":
         setToken(msg.token);
         break;
+      case "bus":  // Redis down: pops are delayed until it says "live" again
+        setStatus(msg.state === "reconnecting" ? "reconnecting" : "connected");
+        break;
       case "ping":
         socket.send(JSON.stringify({type: "pong"}));
         break;
@@ -187,7 +190,7 @@
 
   const CSS = ":host{all:initial}.w{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:13px/1.4 system-ui,sans-serif;color:#0f172a;display:flex;flex-direction:column;align-items:flex-end;gap:8px}" +
     ".pill{display:inline-flex;align-items:center;gap:7px;background:#0f172a;color:#fff;border:0;border-radius:999px;padding:8px 14px;font:600 12px system-ui,sans-serif;cursor:pointer;box-shadow:0 6px 20px rgba(15,23,42,.25)}" +
-    ".dot{width:8px;height:8px;border-radius:50%;background:#94a3b8}.connected .dot{background:#22c55e}.connecting .dot{background:#f59e0b}" +
+    ".dot{width:8px;height:8px;border-radius:50%;background:#94a3b8}.connected .dot{background:#22c55e}.connecting .dot,.reconnecting .dot{background:#f59e0b}" +
     ".card{width:300px;background:#fff;border:1px solid #e2e8f0;border-radius:12px;box-shadow:0 10px 30px rgba(15,23,42,.18);overflow:hidden}" +
     ".head{padding:10px 14px;color:#fff;background:#334155}.offered .head{background:#d97706}.accepted .head{background:#16a34a}.wrapup .head{background:#7c3aed}" +
     ".state{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.06em;opacity:.9}.name{font-size:17px;font-weight:700;overflow-wrap:anywhere}" +
@@ -233,7 +236,7 @@
     const pill = el("button", "pill " + status);
     pill.type = "button";
     pill.appendChild(el("span", "dot"));
-    pill.appendChild(document.createTextNode(status === "connected" ? "callpop" : status === "connecting" ? "callpop: connecting…" : "Connect callpop"));
+    pill.appendChild(document.createTextNode(status === "connected" ? "callpop" : status === "connecting" ? "callpop: connecting…" : status === "reconnecting" ? "callpop: reconnecting…" : "Connect callpop"));
     pill.addEventListener("click", () => { if (status === "disconnected") connect(); });
     wrap.appendChild(pill);
     root.appendChild(wrap);

@@ -187,3 +187,21 @@ async def test_a_peer_that_stops_answering_is_recorded_as_a_timeout(
     journey = services.journey()
     assert journey.outcome is not None
     assert (journey.outcome.type, journey.outcome.reason) == ("timeout", "channel-timeout")
+
+
+async def test_connected_makes_no_pop_for_a_call_id_no_asterisk_gives(
+    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    script = CallerScript(
+        answered=True,
+        variables=(
+            ("CALLPOP_CALL_ID", "x" * 9000),
+            ("MEMBERINTERFACE", "PJSIP/101"),
+            ("QUEUENAME", "billing"),
+        ),
+    )
+    async with fastagi(sample_flows, services) as server:
+        await asyncio.wait_for(call_fastagi("127.0.0.1", server.port, script, path="connected"), 60)
+    assert services.events == []
+    (warning,) = warnings_from(caplog)
+    assert "not an Asterisk uniqueid" in warning and "(9000 characters)" in warning

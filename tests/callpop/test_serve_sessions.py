@@ -4,9 +4,7 @@ logged in, and a cookie logged out before the restart stays logged out after it.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -17,24 +15,10 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
+from tests.callpop.serving import start_serve
 from tests.callpop.test_serve import _free_port, _wait_ready, _write_config
 
 PASSWORD = "correct horse battery"
-
-
-async def start(config: Path) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOP_")}
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callpop",
-        "--config",
-        str(config),
-        "serve",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
 
 
 async def stop(proc: asyncio.subprocess.Process) -> str:
@@ -81,7 +65,7 @@ async def test_a_logged_out_cookie_stays_refused_after_a_restart(tmp_path: Path)
         await engine.dispose()
     base = f"http://127.0.0.1:{web_port}"
 
-    proc = await start(config)
+    proc = await start_serve(config)
     await _wait_ready(web_port, proc)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as alice:
         stolen = await log_in(alice, base, "alice")
@@ -100,7 +84,7 @@ async def test_a_logged_out_cookie_stays_refused_after_a_restart(tmp_path: Path)
     assert await page_status(base, stolen) == 302
     await stop(proc)
 
-    proc = await start(config)
+    proc = await start_serve(config)
     await _wait_ready(web_port, proc)
     try:
         assert await page_status(base, kept) == 200  # the same key: bob is still in

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import resource
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from callpop.config import Config
 from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.serve import make_runner
 from callpop.web_server import ConnectionLimits, GuardedSite, body_deadline, web_budget
+from tests.callpop.serving import start_serve
 from tests.callpop.test_serve import _billing_call, _free_port, _wait_ready, _write_config
 
 DEADLINE_S = 5.0
@@ -130,19 +129,8 @@ async def test_idle_web_sockets_under_a_low_fd_limit_leave_fastagi_serving_calls
             "web_limits:\n  header_timeout_s: 120\n  idle_timeout_s: 120\n"
             "  connections_per_address: 10000\n  fastagi_fd_reserve: 100\n"
         )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOP_")}
-    env["CALLPOP_WEB_SECRET"] = "k" * 32
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "callpop",
-        "--config",
-        str(config),
-        "serve",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        preexec_fn=lambda: _low_fd_limit(200, 300),
+    proc = await start_serve(
+        config, web_secret="k" * 32, preexec_fn=lambda: _low_fd_limit(200, 300)
     )
     idle: list[asyncio.StreamWriter] = []
     try:

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.config import Config
 from callpop.journeys import JourneyStore
@@ -202,12 +203,19 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
                     heartbeat_s: float = 20.0,
                     web_origins: tuple[str, ...] = (CRM_ORIGIN,),
                     crm: CrmAdapter | None = None, passwords: Passwords | None = None,
-                    settings: Mapping[str, Any] | None = None) -> AsyncIterator[Desk]:
+                    settings: Mapping[str, Any] | None = None,
+                    engine: AsyncEngine | None = None) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
-    database of agents and journeys); `settings` are more `Config` keys."""
-    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
-    await upgrade(engine)
-    config = Config(dialplan=write_dialplan(tmp_path / "dialplan"), web_origins=web_origins,
+    database of agents and journeys); `settings` are more `Config` keys. `engine`: a
+    migrated database of the caller's (another desk's: two instances on one database),
+    left open at the end; agents already there are kept."""
+    own_engine = engine is None
+    if engine is None:
+        engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
+        await upgrade(engine)
+    dialplan = tmp_path / "dialplan"
+    config = Config(dialplan=dialplan if dialplan.exists() else write_dialplan(dialplan),
+                    web_origins=web_origins,
                     crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
                     **(settings or {}))
     sql_crm = SqlStore(engine, config.phone.normaliser())
@@ -217,8 +225,8 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
     for name, (interface, role) in (agents or {
             "alice": ("PJSIP/101", "agent"), "bob": ("PJSIP/102", "agent"),
             "sue": ("PJSIP/200", "supervisor")}).items():
-        accounts[name] = await store.add_account(name, interface, role,  # type: ignore[arg-type]
-                                                 passwords.hash(PASSWORD))
+        accounts[name] = await store.account_by_name(name) or await store.add_account(
+            name, interface, role, passwords.hash(PASSWORD))  # type: ignore[arg-type]
     bus = InProcessBus()
     originated = Originated()
     app = create_app(config, store=store, bus=bus, clock=now, crm=crm or sql_crm,
@@ -231,7 +239,8 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
     finally:
         await server.close()
         bus.close()
-        await engine.dispose()
+        if own_engine:
+            await engine.dispose()
 
 
 @pytest.fixture

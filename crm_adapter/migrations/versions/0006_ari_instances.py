@@ -1,7 +1,7 @@
 """ARI across instances: who runs which Stasis session, and which instances are alive.
 
 Revision ID: 0006_ari_instances
-Revises: 0004_session_revocations
+Revises: 0005_queue_events
 Create Date: 2026-12-06
 
 `ari_instances`: one row per callpop instance running a Stasis app, its app name and a
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_ari_instances"
-down_revision = "0004_session_revocations"
+down_revision = "0005_queue_events"
 branch_labels = None
 depends_on = None
 

@@ -24,7 +24,7 @@ from ivr.flow import Flow, HoursNode, InputNode, MenuNode
 from ivr.schedule import status, zone
 from ivr.simulator import HANG_UP, Crm, FakeCrm, ListeningPoint, NoCrm, Simulation, simulate
 
-__all__ = ["Circumstance", "Route", "circumstances", "routes"]
+__all__ = ["Circumstance", "Route", "acceptable_entry", "circumstances", "routes"]
 
 MAX_TOKENS = 16
 MAX_RUNS = 5_000
@@ -142,7 +142,7 @@ def _luhn(digits: str) -> str:
     return digits + str((10 - total % 10) % 10)
 
 
-def _entry(node: InputNode) -> str:
+def acceptable_entry(node: InputNode) -> str:
     """Digits an input accepts: the shortest length, Luhn-valid when it asks for it."""
     length = node.min_digits
     validate = node.validate_
@@ -171,7 +171,7 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
             and before is not None
             and (before.flow, before.node) == (point.flow, point.node)
         )
-        return [node.confirm.yes] if confirming and node.confirm is not None else [_entry(node)]
+        return [node.confirm.yes] if confirming and node.confirm is not None else [acceptable_entry(node)]
     return []
 
 

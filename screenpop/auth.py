@@ -17,7 +17,7 @@ keeps revocations in the database (`ScreenpopStore.revoke_session`).
 - An embed token lets the widget on a CRM page (another origin, where SameSite=Lax
   cookies are not sent) open the agent's socket: bound to that origin and to the
   session that asked for it (its nonce: revoked with it; never valid past its end),
-  short-lived.
+  short-lived, and good for opening one socket (its id is stored when used).
 - Login attempts are counted before the password is verified (`LoginLimiter.attempt`,
   no await between the check and the count): per (address, user), per user and per
   address; `LoginGate` bounds how many argon2 verifications run and wait at once, so
@@ -118,6 +118,7 @@ class EmbedClaims:
     fingerprint: str
     session: str  # the nonce of the session that asked for it: revoked with it
     session_expires: int  # no token minted from this one lives longer
+    token_id: str  # each token opens one socket (ScreenpopStore.use_embed_token)
 
 
 class Sessions:
@@ -214,7 +215,8 @@ class Sessions:
         expires = min(self._now() + self.embed_ttl_s, session_expires)
         return self._sign("embed", {"a": account.id, "o": origin, "e": expires,
                                     "f": password_fingerprint(account.password_hash),
-                                    "s": nonce, "x": session_expires})
+                                    "s": nonce, "x": session_expires,
+                                    "j": secrets.token_urlsafe(12)})
 
     def read_embed(self, token: str | None, origin: str) -> EmbedClaims | None:
         """The claims of a valid, unexpired token for `origin`; whether its session
@@ -224,7 +226,8 @@ class Sessions:
             return None
         try:
             claims = EmbedClaims(str(payload["a"]), str(payload["o"]), int(payload["e"]),
-                                 str(payload["f"]), str(payload["s"]), int(payload["x"]))
+                                 str(payload["f"]), str(payload["s"]), int(payload["x"]),
+                                 str(payload["j"]))
         except (KeyError, TypeError, ValueError):
             return None
         if claims.expires <= self._now() or not hmac.compare_digest(claims.origin, origin):

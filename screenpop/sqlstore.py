@@ -31,6 +31,7 @@ from crm_adapter.sql.reader import LoopReads
 from crm_adapter.sql.tables import (
     agents,
     calls,
+    embed_tokens_used,
     interactions,
     journeys,
     pops,
@@ -349,6 +350,18 @@ class SqlScreenpopStore:
             if known is None:
                 await conn.execute(insert(session_revocations).values(
                     nonce=nonce, revoked_at=now, expires_at=expires))
+
+    async def use_embed_token(self, token_id: str, expires: datetime) -> bool:
+        now = self._clock()
+        try:
+            async with self._writer.begin() as conn:
+                await conn.execute(delete(embed_tokens_used)
+                                   .where(embed_tokens_used.c.expires_at <= now))
+                await conn.execute(insert(embed_tokens_used).values(
+                    token_id=token_id, expires_at=expires))
+        except IntegrityError:
+            return False  # used before, here or on another instance
+        return True
 
     async def session_revoked(self, nonce: str) -> bool:
         async with self._engine.connect() as conn:

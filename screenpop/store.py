@@ -206,3 +206,8 @@ class ScreenpopStore(Protocol):
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         """(nonce, revoked_at) of the sessions revoked at or after `since`, oldest first."""
         ...
+
+    async def use_embed_token(self, token_id: str, expires: datetime) -> bool:
+        """True the first time a token id is used (on any instance sharing the
+        database), False ever after, until `expires`."""
+        ...

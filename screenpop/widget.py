@@ -8,7 +8,8 @@ where the agent is logged in (or logs in); that page checks the origin against
 `web_origins` and hands a short-lived token, bound to that origin, back to the CRM
 page with `postMessage`. The socket then opens with `?embed=TOKEN` and the server
 sends a fresh token every heartbeat, so the widget can reconnect (or survive the CRM
-page navigating to a record) without asking again. Every token carries the nonce of
+page navigating to a record) without asking again. A token opens one socket: the
+newest one the widget was sent is always unused. Every token carries the nonce of
 the agent's session that asked for it and never outlives that session: when the agent
 logs out (here or on another instance) the widget's socket is closed and its tokens
 are refused. docs/widget.md has the details.
@@ -20,6 +21,7 @@ address connected to, never the Host header) or one of `web_origins`.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from importlib.resources import files
 
 import aiohttp_jinja2
@@ -63,6 +65,12 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         if (claims is None or not sessions.belongs_to(claims, account) or account is None
                 or await store.session_revoked(claims.session)):
             raise web.HTTPUnauthorized(text="embed token expired or invalid: connect again")
+        # one socket per token: a token read from a URL in a log is already spent
+        if not await store.use_embed_token(
+                claims.token_id, datetime.fromtimestamp(claims.expires, UTC)):
+            log.warning("widget socket for %s refused: its embed token was used before",
+                        account.name)
+            raise web.HTTPUnauthorized(text="embed token already used: connect again")
         embed_origin, session = origin, claims
     else:
         principal = await current(request)

@@ -39,6 +39,7 @@ __all__ = [
     "cases",
     "customer_phones",
     "customers",
+    "embed_tokens_used",
     "interactions",
     "journey_nodes",
     "journey_outcomes",
@@ -305,6 +306,13 @@ session_revocations = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Index(None, "revoked_at"),
 )
+
+# Embed tokens that have opened a widget socket: each opens one (screenpop.widget).
+embed_tokens_used = Table(
+    "embed_tokens_used",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
 
 # ARI across instances (callpop/ari_ledger.py): instances running a Stasis app with their
 # heartbeat, and the live Stasis sessions with their owning instance.

@@ -148,3 +148,17 @@ async def test_the_agents_tabs_close_at_logout(desk: Desk) -> None:
         assert await tab.closed() == LOGGED_OUT
         await elsewhere.send(type="ping")
         assert (await elsewhere.until_type("pong"))["type"] == "pong"
+
+
+async def test_an_embed_token_opens_one_socket_on_any_instance(desk: Desk, tmp_path: Path) -> None:
+    # the token travels in the socket's URL: one read from a proxy's log is already spent
+    async with second_instance(desk, tmp_path) as other, await desk.logged_in("alice") as alice:
+        token = await embed_token(desk, alice, CRM_ORIGIN)
+        async with widget_socket(desk.url, token) as widget:
+            renewed = (await widget.until_type("token"))["token"]
+        assert await refused(desk.url, token) == 401
+        assert await refused(other, token) == 401
+        # the widget reconnects with the newest token it was sent, on whichever instance
+        async with widget_socket(other, renewed) as widget:
+            assert (await widget.until_type("welcome"))["agent"]["name"] == "alice"
+        assert await refused(desk.url, renewed) == 401

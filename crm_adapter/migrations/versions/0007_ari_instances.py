@@ -1,7 +1,7 @@
 """ARI across instances: who runs which Stasis session, and which instances are alive.
 
-Revision ID: 0006_ari_instances
-Revises: 0005_queue_events
+Revision ID: 0007_ari_instances
+Revises: 0006_embed_tokens_used
 Create Date: 2026-12-06
 
 `ari_instances`: one row per callpop instance running a Stasis app, its app name and a
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_ari_instances"
-down_revision = "0005_queue_events"
+revision = "0007_ari_instances"
+down_revision = "0006_embed_tokens_used"
 branch_labels = None
 depends_on = None
 

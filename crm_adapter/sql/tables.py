@@ -313,6 +313,7 @@ embed_tokens_used = Table(
     metadata,
     Column("token_id", String(64), primary_key=True),
     Column("expires_at", UtcDateTime, nullable=False),
+)
 
 # ARI across instances (callpop/ari_ledger.py): instances running a Stasis app with their
 # heartbeat, and the live Stasis sessions with their owning instance.

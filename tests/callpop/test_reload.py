@@ -24,6 +24,7 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import journeys
 from ivr.version import hash_dialplan
+from tests.redis_server import require_machine_redis, unique_key
 
 FLOW = """\
 entry: welcome
@@ -71,12 +72,15 @@ def _write_flow(tmp_path: Path, queue: str, *, flow: str = FLOW) -> str:
     return hash_dialplan(tmp_path / "dialplan")
 
 
-def _write_config(tmp_path: Path, *, fastagi: int, web: int) -> Path:
+def _write_config(
+    tmp_path: Path, *, fastagi: int, web: int, dialplan: str = "./dialplan", extra: str = ""
+) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "callpop.yaml"
     path.write_text(
         f"fastagi: 127.0.0.1:{fastagi}\nweb: 127.0.0.1:{web}\n"
-        "database: sqlite:///./callpop.db\ndialplan: ./dialplan\n"
-        "reload: {socket: ./callpop.ctl}\n",
+        f"database: sqlite:///./callpop.db\ndialplan: {dialplan}\n"
+        "reload: {socket: ./callpop.ctl}\n" + extra,
         encoding="utf-8",
     )
     return path
@@ -101,10 +105,12 @@ async def _callpop(*args: str) -> tuple[int, str, str]:
 class Served:
     """`callpop serve` in a subprocess, with its ports and config."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, dialplan: str = "./dialplan", extra: str = "") -> None:
         self.tmp_path = tmp_path
         self.agi_port, self.web_port = _free_port(), _free_port()
-        self.config = _write_config(tmp_path, fastagi=self.agi_port, web=self.web_port)
+        self.config = _write_config(
+            tmp_path, fastagi=self.agi_port, web=self.web_port, dialplan=dialplan, extra=extra
+        )
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -261,3 +267,37 @@ async def test_reload_without_a_running_serve_exits_1_naming_the_socket(tmp_path
     code, _, err = await _callpop("reload", "--config", str(config))
     assert code == 1
     assert f"callpop reload: no callpop serve answers on {tmp_path / 'callpop.ctl'}" in err
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_every_instance_on_the_bus_takes_the_version_one_of_them_was_asked_to_take(
+    tmp_path: Path,
+) -> None:
+    redis_url = require_machine_redis()
+    shared = tmp_path / "shared"
+    old = _write_flow(shared, "billing")
+    bus = f"bus: {redis_url}\nbus_key: '{unique_key()}'\n"
+    instances = [
+        Served(tmp_path / name, dialplan=str(shared / "dialplan"), extra=bus) for name in "ab"
+    ]
+    for instance in instances:
+        await instance.start()
+    try:
+        new = _write_flow(shared, "billing-v2")
+        code, out, err = await _callpop("--config", str(instances[0].config), "reload")
+        assert code == 0, err
+        assert out.startswith(f"version {new} is running (was {old})")
+        other = instances[1].tmp_path / "callpop.ctl"
+        async with asyncio.timeout(30):
+            while True:
+                _, running = await request(other, "GET", "/version")
+                if running["hash"] == new:
+                    break
+                await asyncio.sleep(0.1)
+        [record] = await instances[1].place([1], "1 2", SimOptions())
+    finally:
+        logs = [await instance.stop() for instance in instances]
+    assert record.variables["CALLPOP_QUEUE"] == "billing-v2"
+    assert f"version {new} taken (control; was {old})" in logs[0]
+    assert f"version {new} taken (notice; was {old})" in logs[1]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,34 +23,8 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import journeys
 from ivr.version import hash_dialplan
-from tests.redis_server import require_machine_redis, unique_key
-
-FLOW = """\
-entry: welcome
-nodes:
-  welcome:
-    type: play
-    prompts: [{sound: hello, text: Hello.}]
-    next: main_menu
-  main_menu:
-    type: menu
-    prompts: [{sound: acme-main-menu, text: "For billing press 1, for sales press 2."}]
-    options:
-      "1": {goto: billing_menu, topic: billing}
-      "2": {goto: sales, topic: sales}
-  billing_menu:
-    type: menu
-    prompts: [{sound: acme-billing-menu, text: "For a payment press 1, for a charge press 2."}]
-    options:
-      "1": {goto: billing, topic: payments}
-      "2": {goto: billing, topic: billing}
-  billing:
-    type: transfer
-    queue: QUEUE
-  sales:
-    type: transfer
-    queue: sales
-"""
+from tests.callpop.test_serve import FLOW
+from tests.redis_server import free_port, require_machine_redis, unique_key
 
 # The main menu's prompt lasts 40 s and the caller presses 1 after 20 s of it, so every
 # call of the first wave is inside the IVR for ~20 s: the reload lands among them.
@@ -59,16 +32,10 @@ LONG_MENU = SimOptions(time_scale=1.0, sounds=(("acme-main-menu", 8000 * 40),))
 SLOW_CALLER = "1@20000 2"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_flow(tmp_path: Path, queue: str, *, flow: str = FLOW) -> str:
     path = tmp_path / "dialplan" / "flows" / "main.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(flow.replace("QUEUE", queue), encoding="utf-8")
+    path.write_text(flow.replace("queue: billing\n", f"queue: {queue}\n"), encoding="utf-8")
     return hash_dialplan(tmp_path / "dialplan")
 
 
@@ -107,7 +74,7 @@ class Served:
 
     def __init__(self, tmp_path: Path, *, dialplan: str = "./dialplan", extra: str = "") -> None:
         self.tmp_path = tmp_path
-        self.agi_port, self.web_port = _free_port(), _free_port()
+        self.agi_port, self.web_port = free_port(), free_port()
         self.config = _write_config(
             tmp_path, fastagi=self.agi_port, web=self.web_port, dialplan=dialplan, extra=extra
         )
@@ -263,7 +230,7 @@ async def test_sighup_reloads_serve(tmp_path: Path) -> None:
 
 
 async def test_reload_without_a_running_serve_exits_1_naming_the_socket(tmp_path: Path) -> None:
-    config = _write_config(tmp_path, fastagi=_free_port(), web=_free_port())
+    config = _write_config(tmp_path, fastagi=free_port(), web=free_port())
     code, _, err = await _callpop("reload", "--config", str(config))
     assert code == 1
     assert f"callpop reload: no callpop serve answers on {tmp_path / 'callpop.ctl'}" in err

@@ -24,12 +24,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.catalog import QueueCatalog
+from ivr.catalog import CATALOG_FILES, QueueCatalog
 from ivr.diff import Version
-from ivr.loader import DialplanError, FlowError, read_dialplan, read_flow
+from ivr.loader import DialplanError, FlowError, dialplan_layout, read_dialplan, read_flow
 from ivr.source import Finding
+from ivr.version import content_hash
 
-__all__ = ["Materialised", "VersionError", "load_version", "materialise"]
+__all__ = ["Materialised", "VersionError", "load_version", "materialise", "revision_with_hash"]
 
 
 class VersionError(Exception):
@@ -138,3 +139,37 @@ def load_version(path: Path, name: str) -> Version:
         raise DialplanError(findings)
     queues: QueueCatalog | None = dialplan.queues.model if dialplan.queues else None
     return Version(dict(dialplan.flows), queues, name)
+
+
+def revision_with_hash(folder: Path, wanted: str, limit: int = 200) -> str | None:
+    """The newest git commit (of the last `limit` that touched `folder`) whose dialplan
+    files have the version hash `wanted` (ivr.version's hash: the same files as a load
+    reads, by their path relative to the dialplan root), or None."""
+    root, flows_dir = dialplan_layout(folder)
+    cwd = root.resolve()
+    try:
+        top = Path(_git(["rev-parse", "--show-toplevel"], cwd).decode().strip())
+        base = cwd.relative_to(top.resolve()).as_posix()
+        flows_rel = flows_dir.resolve().relative_to(cwd).as_posix()
+        commits = _git(["log", f"-n{limit}", "--format=%H", "--", base], top).decode().split()
+    except (VersionError, ValueError):
+        return None
+    prefix = "" if base == "." else base + "/"
+    for commit in commits:
+        listed = _git(["ls-tree", "-r", "-z", "--name-only", commit, "--", base], top).decode(
+            "utf-8", "surrogateescape"
+        )
+        files: dict[str, bytes] = {}
+        for name in filter(None, listed.split("\0")):
+            rel = name[len(prefix) :]
+            directory, _, file_name = rel.rpartition("/")
+            is_flow = (
+                (directory or ".") == flows_rel
+                and file_name.endswith(".yaml")
+                and file_name not in CATALOG_FILES
+            )
+            if is_flow or (directory == "" and file_name in CATALOG_FILES):
+                files[rel] = _git(["show", f"{commit}:{name}"], top)
+        if content_hash(files) == wanted:
+            return commit
+    return None

@@ -18,13 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from ivr.flow import Flow, HoursNode, InputNode, MenuNode
 from ivr.schedule import status, zone
 from ivr.simulator import HANG_UP, Crm, FakeCrm, ListeningPoint, NoCrm, Simulation, simulate
 
-__all__ = ["Circumstance", "Route", "circumstances", "routes"]
+__all__ = ["Circumstance", "Route", "acceptable_entry", "circumstances", "routes"]
 
 MAX_TOKENS = 16
 MAX_RUNS = 5_000
@@ -94,7 +94,10 @@ def circumstances(
             found = _find(hours, reference, wanted)
             if found is not None:
                 times.append((label, found))
-        upcoming = [d for d in hours.holidays if isinstance(d, date) and d >= reference.date()]
+        # The first holiday day still ahead (a range counts from the later of its start
+        # and today).
+        today = reference.date()
+        upcoming = sorted(max(h.first, today) for h in hours.holidays if h.last >= today)
         if upcoming:
             tz = zone(hours.timezone)
             times.append(("holiday", datetime.combine(upcoming[0], time(12, 0), tz)))
@@ -142,7 +145,7 @@ def _luhn(digits: str) -> str:
     return digits + str((10 - total % 10) % 10)
 
 
-def _entry(node: InputNode) -> str:
+def acceptable_entry(node: InputNode) -> str:
     """Digits an input accepts: the shortest length, Luhn-valid when it asks for it."""
     length = node.min_digits
     validate = node.validate_
@@ -171,7 +174,7 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
             and before is not None
             and (before.flow, before.node) == (point.flow, point.node)
         )
-        return [node.confirm.yes] if confirming and node.confirm is not None else [_entry(node)]
+        return [node.confirm.yes] if confirming and node.confirm is not None else [acceptable_entry(node)]
     return []
 
 

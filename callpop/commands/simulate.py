@@ -19,7 +19,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -300,7 +300,7 @@ def _parse_at(value: str | None) -> datetime:
 
 @click.command("simulate")
 @click.argument("flow_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--caller", "caller", required=True, help="the caller's number (caller ID)")
+@click.option("--caller", "caller", default=None, help="the caller's number (caller ID); required but with --replay")
 @click.option(
     "--keys",
     default=None,
@@ -329,11 +329,26 @@ def _parse_at(value: str | None) -> datetime:
     help="callpop.yaml, for --crm db (also a global option)",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the run as JSON")
+@click.option(
+    "--replay",
+    "replay_call",
+    default=None,
+    metavar="CALL_ID",
+    help="replay a stored call's keys (from the configured database) and show where it diverges",
+)
+@click.option(
+    "--on",
+    "replay_on",
+    default="auto",
+    show_default=True,
+    help="with --replay: original (the version the call ran on), current, or any version "
+    "callpop diff takes; auto = original when its files can be found, else current",
+)
 @click.pass_context
 def command(
     ctx: click.Context,
     flow_file: Path,
-    caller: str,
+    caller: str | None,
     keys: str | None,
     at: str | None,
     crm_mode: str,
@@ -343,8 +358,15 @@ def command(
     dnis: str,
     config_path: Path | None,
     as_json: bool,
+    replay_call: str | None,
+    replay_on: str,
 ) -> None:
-    """Walk FLOW_FILE as a caller would, with no Asterisk."""
+    """Walk FLOW_FILE as a caller would, with no Asterisk (or replay a stored call)."""
+    if replay_call is not None:
+        replay_command(ctx, flow_file, replay_call, replay_on, config_path, as_json)
+        return
+    if caller is None:
+        raise click.UsageError("Missing option '--caller' (the caller's number).")
     now = _parse_at(at)
     try:
         loaded = load(flow_file)
@@ -399,3 +421,45 @@ def command(
         click.echo("\n".join(describe(sim)))
     else:
         click.echo("\n".join(describe_outcome(sim)), file=talk)
+
+
+def replay_command(
+    ctx: click.Context, flow_file: Path, call_id: str, on: str, config_path: Path | None, as_json: bool
+) -> None:
+    """`--replay CALL_ID`: exit 0 when the replay follows the stored call, 1 when they diverge
+    (or the call, the version or the configuration cannot be found)."""
+    from callpop.commands.common import load_or_exit
+    from callpop.replay import ReplayError, describe_replay, fetch_journey, replay_target
+    from ivr.replay import replay
+
+    if config_path is not None:
+        ctx.obj = {**(ctx.obj or {}), "config_path": config_path}
+    config = load_or_exit(ctx, "simulate")
+    try:
+        journey = fetch_journey(config.database, call_id)
+        with replay_target(flow_file, journey, on) as target:
+            if journey.get("flow") not in target.flows:
+                raise ReplayError(f"call {call_id} entered flow {journey.get('flow')!r}, which {target.name} does not have")
+            result = replay(target.flows, journey)
+    except (ReplayError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except LoadError as exc:
+        for finding in exc.findings:
+            click.echo(finding.format(), err=True)
+        raise click.ClickException("the version to replay on does not load (run callpop lint)") from None
+    if as_json:
+        divergence = result.divergence
+        document = {
+            "call_id": call_id,
+            "on": target.name,
+            "stored": [asdict(s) for s in result.stored],
+            "replayed": [asdict(s) for s in result.replayed],
+            "outcome": {"stored": result.stored_outcome, "replayed": result.replayed_outcome},
+            "divergence": None if divergence is None else {"step": divergence.index + 1, "reason": divergence.reason},
+            "notes": result.notes,
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(describe_replay(call_id, journey, target, result)))
+    sys.exit(0 if result.divergence is None else 1)
+

@@ -6,6 +6,7 @@ IVR runner and the AMI triggers would: journey saved, events published on the bu
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from ivr.journey import Journey, JourneyOutcome, Step
 from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
-from screenpop.bus import InProcessBus
+from screenpop.bus import InProcessBus, PopBus
 from screenpop.keys import HUB
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
@@ -91,7 +92,7 @@ class Originated:
 @dataclass
 class Desk:
     server: TestServer
-    bus: InProcessBus
+    bus: PopBus
     crm: SqlStore
     store: SqlScreenpopStore
     journeys: JourneyStore
@@ -160,6 +161,17 @@ class Desk:
                            member_name=account.name, talk_s=30)
         await self.publish("call.hungup", call_id, cause="16")
 
+    async def settled(self) -> None:
+        """Every event published so far was handled by the hub and what it changed is in
+        the database (the history writer drained)."""
+        for _ in range(500):
+            if self.hub.bus_seq >= self.bus.last_seq:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError(f"the hub is at seq {self.hub.bus_seq} of {self.bus.last_seq}")
+        await self.hub.history.drained()
+
     @staticmethod
     def session() -> aiohttp.ClientSession:
         # aiohttp's cookie jar ignores cookies of IP hosts unless told; browsers keep them
@@ -204,11 +216,14 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
                     web_origins: tuple[str, ...] = (CRM_ORIGIN,),
                     crm: CrmAdapter | None = None, passwords: Passwords | None = None,
                     settings: Mapping[str, Any] | None = None,
-                    engine: AsyncEngine | None = None) -> AsyncIterator[Desk]:
+                    engine: AsyncEngine | None = None, port: int = 0,
+                    bus: PopBus | None = None) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
     migrated database of the caller's (another desk's: two instances on one database),
-    left open at the end; agents already there are kept."""
+    left open at the end; agents already there are kept. `port`: where to listen (a
+    restarted desk on its predecessor's port, for a page to reconnect to). `bus`: the
+    desk's pop bus (a `RedisBus` shared with other desks), the caller's to close."""
     own_engine = engine is None
     if engine is None:
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
@@ -227,18 +242,22 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
             "sue": ("PJSIP/200", "supervisor")}).items():
         accounts[name] = await store.account_by_name(name) or await store.add_account(
             name, interface, role, passwords.hash(PASSWORD))  # type: ignore[arg-type]
-    bus = InProcessBus()
+    own_bus = bus is None
+    if bus is None:
+        bus = InProcessBus()
     originated = Originated()
     app = create_app(config, store=store, bus=bus, clock=now, crm=crm or sql_crm,
                      originate=originated,
                      session_key=b"k" * 32, passwords=passwords, heartbeat_s=heartbeat_s)
-    server = TestServer(app, host="127.0.0.1", port=0)
+    server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:
         yield Desk(server, bus, sql_crm, store, JourneyStore(engine), accounts, originated)
     finally:
         await server.close()
-        bus.close()
+        if own_bus:
+            assert isinstance(bus, InProcessBus)
+            bus.close()
         if own_engine:
             await engine.dispose()
 

@@ -7,14 +7,18 @@ Screenshots land in tests/artifacts/ at 1366x768 and 1920x1080.
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
 from crm_adapter.port import Customer, CustomerDraft, Interaction
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
 from tests.screenpop.browser import chromium, login, new_page, shot
-from tests.screenpop.conftest import PASSWORD, Desk, now
+from tests.screenpop.conftest import PASSWORD, Desk, make_desk, now
 
 pytestmark = pytest.mark.browser
 
@@ -23,6 +27,12 @@ PATH = [("main_menu", "menu", "Main menu", ["1"]),
         ("billing_menu", "menu", "Billing and payments", ["1"]),
         ("account_entry", "input", "Account number", ["******34"]),
         ("billing_queue", "transfer", "Payment or balance", [])]
+
+
+def unused_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def seed_customer(desk: Desk, name: str = "Ann Example", phone: str = "+15551230100",
@@ -228,3 +238,48 @@ async def test_an_unknown_caller_gets_a_prefilled_new_customer_form(desk: Desk) 
 
 async def page_text(page: Page, selector: str) -> str:
     return await page.locator(selector).inner_text()
+
+
+async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
+        tmp_path: Path) -> None:
+    """The page stays open while the server goes away and another takes its port on the
+    same database: the page reconnects, the live pop and its notes are back, and the
+    disposition of the call is saved."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
+    await upgrade(engine)
+    port = unused_port()
+    try:
+        async with chromium() as browser:
+            context, page = await new_page(browser, "1366")
+            async for first in make_desk(tmp_path, engine=engine, port=port):
+                await login(page, first.url, "alice", PASSWORD)
+                call = first.next_call_id()
+                await first.ivr(call, number="+15551230200", name="RESTART CALLER")
+                await first.ring(call, "alice")
+                await first.answer(call, "alice")
+                card = page.locator(f'.pop-card[data-call-id="{call}"]')
+                await expect(card).to_have_attribute("data-state", "accepted")
+                await page.fill("textarea[name=notes]", "Wants the March fee back.")
+                await expect(page.locator("#notes-hint")).to_have_text("saved")
+                await first.settled()
+            await expect(page.locator("#conn-status.conn-up")).to_have_count(0)
+            await shot(page, "agent-server-gone-1366")
+            async for second in make_desk(tmp_path, engine=engine, port=port):
+                await page.wait_for_selector("#conn-status.conn-up", timeout=30_000)
+                card = page.locator(f'.pop-card[data-call-id="{call}"]')
+                await expect(card).to_have_attribute("data-state", "accepted")
+                await expect(page.locator("textarea[name=notes]")).to_have_value(
+                    "Wants the March fee back.")
+                await expect(page.locator("#pop-caller-number")).to_contain_text("5551230200")
+                await shot(page, "agent-after-restart-1366")
+                await second.complete(call, "alice")
+                await expect(card).to_have_attribute("data-state", "wrapup")
+                await page.select_option("select[name=disposition]", "resolved")
+                await page.click("#save-disposition")
+                await expect(page.locator("#idle")).to_be_visible()
+                stored = await second.crm.get_interaction(call)
+                assert (stored.disposition, stored.notes, stored.agent) == (
+                    "resolved", "Wants the March fee back.", "alice")
+            await context.close()
+    finally:
+        await engine.dispose()

@@ -12,6 +12,7 @@ import pytest
 from screenpop.pops import (
     TRANSITIONS,
     AgentRef,
+    Pop,
     PopError,
     PopMachine,
     PopState,
@@ -260,3 +261,43 @@ def test_calls_whose_hangup_never_came_do_not_pile_up(monkeypatch: pytest.Monkey
     assert not m.has_call("lost")
     assert m.has_call("live") and m.has_call("new")  # active pops are never shed
     assert m.handle(ring("PJSIP/101", call="lost")) == []
+
+
+# --- pops read back from storage (a restart) ---------------------------------------------
+
+
+def stored(state: PopState, call: str = "c1", agent: AgentRef = AGENTS["PJSIP/101"]) -> Pop:
+    return Pop(call, agent, state, "2026-11-23T09:59:00.000Z", offers=1, queue="billing",
+               interface="PJSIP/101", notes="asked about a refund")
+
+
+def test_a_restored_pop_is_the_agents_again_without_a_change_sent() -> None:
+    m = machine()
+    m.restore(stored(PopState.ACCEPTED))
+    [pop] = m.pops_of("1")
+    assert (pop.state, pop.notes) == (PopState.ACCEPTED, "asked about a refund")
+    assert m.payload("c1") == {"call": "c1"}
+
+
+def test_a_restored_live_pop_moves_on_with_the_calls_next_events() -> None:
+    m = machine()
+    m.restore(stored(PopState.ACCEPTED))
+    assert kinds(m.handle(complete("PJSIP/101"))) == [("wrapup", "1")]
+    assert kinds(m.dispose("c1", "1", "resolved", "", "2026-11-23T10:01:00.000Z")) == [
+        ("done", "1")]
+
+
+def test_a_restored_pop_does_not_replace_what_the_bus_already_said() -> None:
+    m = machine()
+    m.handle(ring("PJSIP/101"))
+    m.handle(connect("PJSIP/101"))
+    m.restore(stored(PopState.OFFERED))
+    assert [p.state for p in m.pops_of("1")] == [PopState.ACCEPTED]
+
+
+def test_a_pop_that_ended_is_not_restored() -> None:
+    m = machine()
+    m.restore(stored(PopState.DONE))
+    m.handle(hangup("c2"))
+    m.restore(stored(PopState.WRAPUP, call="c2"))
+    assert m.pops_of("1") == []

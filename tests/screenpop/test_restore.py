@@ -10,18 +10,21 @@ file or one PostgreSQL schema: what the second knows can only come from the data
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.tables import queue_events
 from screenpop.bus import BusEvent
+from screenpop.redis_bus import RedisBus
+from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.conftest import Desk, make_desk
 from tests.screenpop.wsclient import Tab, open_tab
 
@@ -32,18 +35,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenpop.md"
 async def instance(tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Desk]:
     async for desk in make_desk(tmp_path, engine=engine):
         yield desk
-
-
-async def written(desk: Desk) -> None:
-    """Every event published so far was handled and what it changed is in the database
-    (the history writer drained)."""
-    for _ in range(500):
-        if desk.hub.bus_seq >= desk.bus.last_seq:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"the hub is at seq {desk.hub.bus_seq} of {desk.bus.last_seq}")
-    await desk.hub.history.drained()
 
 
 async def dispose(
@@ -89,7 +80,7 @@ async def test_a_live_pop_comes_back_on_a_new_instance_and_its_disposition_is_ac
                     and f["pop"]["notes"] == "asked about the March invoice"
                 )
             )
-        await written(first)
+        await first.settled()
     async with instance(tmp_path, engine) as second, await second.logged_in("alice") as alice:
         tab = await open_tab(alice, second.url, since=12, epoch="an-old-epoch")
         pops = await pops_after_reset(tab)
@@ -132,7 +123,7 @@ async def test_a_wrapup_pop_comes_back_and_the_disposition_closes_it(
         await first.ring(call, "bob")
         await first.answer(call, "bob")
         await first.complete(call, "bob")
-        await written(first)
+        await first.settled()
         assert first.hub.machine.pop(call, first.accounts["bob"].id).state.value == "wrapup"
     async with instance(tmp_path, engine) as second, await second.logged_in("bob") as bob:
         tab = await open_tab(bob, second.url)
@@ -163,7 +154,7 @@ async def test_pops_that_ended_before_the_restart_stay_ended(
         await first.publish(
             "agent.ring_no_answer", lost, queue="billing", interface="PJSIP/101", ring_ms=15000
         )
-        await written(first)
+        await first.settled()
     async with instance(tmp_path, engine) as second, await second.logged_in("alice") as alice:
         tab = await open_tab(alice, second.url)
         assert await pops_after_reset(tab) == {}
@@ -185,7 +176,7 @@ async def test_the_wallboard_totals_and_waiting_calls_survive_a_restart(
         await first.publish("queue.left", abandoned, queue="billing", reason="abandoned")
         await first.publish("call.hungup", abandoned, cause="16")
         await first.ivr(waiting, number="+15551234211", queue="sales")
-        await written(first)
+        await first.settled()
         before = first.hub.board()
     async with instance(tmp_path, engine) as second, await second.logged_in("sue") as sue:
         board = await open_tab(sue, second.url, view="wallboard")
@@ -231,7 +222,7 @@ async def test_queue_events_are_rows_of_the_call_with_the_reasons(
         await desk.ring(gone, "bob")
         await desk.publish("queue.left", gone, queue="billing", reason="abandoned")
         await desk.publish("call.hungup", gone, cause="16")
-        await written(desk)
+        await desk.settled()
     assert await stored_events(engine, call) == [
         ("joined", "", None),
         ("offered", "PJSIP/102", None),
@@ -265,7 +256,7 @@ async def test_two_instances_seeing_the_same_events_leave_one_row_per_event(
                 ("agent.connected", {"queue": "billing", "interface": "PJSIP/101"}),
             ):
                 desk.hub.handle_event(_event(type_, call, at, data))
-            await written(desk)
+            await desk.settled()
     assert [kind for kind, _, _ in await stored_events(engine, call)] == [
         "joined",
         "offered",
@@ -300,7 +291,7 @@ async def test_the_documented_query_joins_journey_queue_events_pops_and_interact
         await desk.complete(call, "alice")
         async with await desk.logged_in("alice") as alice:
             assert (await dispose(desk, alice, call, "resolved", "explained the fee"))[0] == 200
-        await written(desk)
+        await desk.settled()
     async with engine.connect() as conn:
         rows = (await conn.execute(text(reconciling_query()), {"call_id": call})).mappings().all()
     story = [(r["kind"], r["agent"], r["pop_state"], r["reason"]) for r in rows]
@@ -329,3 +320,68 @@ async def test_the_documented_query_joins_journey_queue_events_pops_and_interact
     } == {("+15551234400", "queue", "billing", "alice", "resolved", "explained the fee")}
     journey = rows[0]["journey"]
     assert journey is not None and "main_menu" in str(journey)
+
+
+# --- several instances on PostgreSQL and one Redis stream --------------------------------
+
+
+def redis_bus(url: str, key: str) -> RedisBus:
+    return RedisBus(Redis.from_url(url), key=key, block_ms=100, retry_s=0.05)
+
+
+@asynccontextmanager
+async def on_redis(tmp_path: Path, engine: AsyncEngine, bus: RedisBus) -> AsyncIterator[Desk]:
+    try:
+        async for desk in make_desk(tmp_path, engine=engine, bus=bus):
+            yield desk
+    finally:
+        await bus.aclose()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_instances_sharing_postgresql_and_redis_rebuild_the_same_view(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    url, key = require_machine_redis(), unique_key()
+    async with on_redis(tmp_path, engine, redis_bus(url, key)) as a:
+        async with on_redis(tmp_path, engine, redis_bus(url, key)) as b:
+            call = a.next_call_id()
+            async with await b.logged_in("alice") as alice:
+                tab_b = await open_tab(alice, b.url)
+                tab_a = await open_tab(alice, a.url)
+                await a.ivr(call, number="+15551234500")  # the call's events go through A
+                await a.ring(call, "alice")
+                await a.answer(call, "alice")
+                for tab in (tab_a, tab_b):  # both hubs took them from the stream
+                    await tab.until_type("pop.accepted", call)
+            for desk in (a, b):
+                await desk.hub.history.drained()
+            board_a = a.hub.board()
+        # both instances wrote every queue event; one row each is left
+        assert await stored_events(engine, call) == [
+            ("joined", "", None),
+            ("offered", "PJSIP/101", None),
+            ("left", "", "connected"),
+            ("connected", "PJSIP/101", None),
+        ]
+        # B restarts (a new process: a new bus client, an empty hub) while A runs on
+        async with on_redis(tmp_path, engine, redis_bus(url, key)) as b2:
+            async with await b2.logged_in("alice") as alice:
+                tab = await open_tab(alice, b2.url, since=9, epoch="b-before-the-restart")
+                assert {c: p["state"] for c, p in (await pops_after_reset(tab)).items()} == {
+                    call: "accepted"
+                }
+                on_a = await open_tab(alice, a.url)
+                await on_a.until_type("reset")
+                # what the agent does on B2 reaches A's hub too, through the stream
+                await tab.send(type="notes", call_id=call, notes="typed on B2")
+                await on_a.until(
+                    lambda f: f["type"] == "pop.updated" and f["pop"]["notes"] == "typed on B2"
+                )
+                status, _ = await dispose(b2, alice, call)
+                assert status == 200
+                await a.complete(call, "alice")  # the call ends on A's side of the stream
+                for seen in (tab, on_a):  # disposed during the call, on either instance
+                    await seen.until_type("pop.done", call)
+            board_b2 = b2.hub.board()
+    assert board_b2["totals"]["handled"] == board_a["totals"]["handled"] == 1

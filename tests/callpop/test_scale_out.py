@@ -1,0 +1,236 @@
+"""Two `callpop serve` processes, ports of their own, one PostgreSQL database and one Redis
+stream (`bus:`), one simulated Asterisk (FastAGI + AMI): a call's IVR runs on one instance
+and pops to an agent whose websocket is on the other; the agent's instance is SIGKILLed
+and the page goes on with the other one; Redis stops and starts during calls.
+
+The instance that holds the AMI lease publishes the queue events and runs the IVR; the
+agent's socket is on the other one, so every pop crosses Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_events import Ids, QueueCall
+from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
+from callpop.pbx_sim.fastagi import call_fastagi
+from callpop.pbx_sim.script import CallerId, CallerScript
+from tests.ami.test_ami_instances import (
+    FLOW,
+    Instance,
+    agent_panel,
+    database,
+    free_port,
+    lease_holder_pid,
+    queue_call,
+    start,
+    wait_ready,
+)
+from tests.redis_server import RedisServer, require_machine_redis, unique_key
+from tests.screenpop.wsclient import Tab, open_tab
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+__all__ = ["database"]  # the fixture, shared with the AMI lease's instances test
+
+
+class Site:
+    """The instances of one test and the Asterisk they serve."""
+
+    def __init__(self, sim: AMIServer, board: QueueBoard, instances: list[Instance],
+                 agi_ports: dict[int, int]) -> None:
+        self.sim = sim
+        self.board = board
+        self.instances = instances
+        self.agi_ports = agi_ports  # web port -> FastAGI port
+        self.ids = Ids("1800000000", 300)
+        self.calls = 0
+
+    async def roles(self, database: str) -> tuple[Instance, Instance]:
+        """(the AMI lease holder, the other one)."""
+        pid = await lease_holder_pid(database)
+        [holder] = [i for i in self.instances if i.proc.pid == pid]
+        [other] = [i for i in self.instances if i is not holder]
+        return holder, other
+
+    async def call(self, through: Instance, *, ring: bool = True) -> str:
+        """A caller through `through`'s FastAGI IVR to the queue, then Asterisk rings alice.
+        Returns the call id; the caller must have been served (sent on to the queue)."""
+        self.calls += 1
+        uid = f"1800000000.{self.calls}"
+        script = CallerScript.parse("", caller=CallerId("+15551234567", "Carol Caller"),
+                                    uniqueid=uid)
+        record = await call_fastagi("127.0.0.1", self.agi_ports[through.web_port], script)
+        assert record.variables["CALLPOP_OUTCOME"] == "queue", record.variables
+        call_id = record.variables["CALLPOP_CALL_ID"]
+        if ring:
+            self.ring(call_id, uid)
+        return call_id
+
+    def ring(self, call_id: str, uid: str) -> QueueCall:
+        call = queue_call(call_id, uid, self.ids)
+        self.board.add(call)
+        self.sim.emit(call.joined() + call.agent_called())
+        return call
+
+
+def write_config(tmp_path: Path, n: int, database: str, sim: AMIServer, web_port: int,
+                 agi_port: int, bus: str, bus_key: str) -> Path:
+    root = tmp_path / f"instance-{n}"
+    (root / "dialplan" / "flows").mkdir(parents=True)
+    (root / "dialplan" / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
+    path = root / "callpop.yaml"
+    path.write_text(
+        f"fastagi: 127.0.0.1:{agi_port}\nweb: 127.0.0.1:{web_port}\n"
+        f"database: {database}\ndialplan: ./dialplan\nshutdown_grace_s: 1\n"
+        f"bus: {bus}\nbus_key: '{bus_key}'\n"
+        f"ami:\n  - {{host: {sim.host}, port: {sim.port}, name: pbx-east,"
+        " lease_interval_s: 0.5}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def two_instances(tmp_path: Path, database: str, redis_url: str) -> AsyncIterator[Site]:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "alice")])
+    key = unique_key()
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        ports = [(free_port(), free_port()) for _ in range(2)]
+        configs = [write_config(tmp_path, n, database, sim, web, agi, redis_url, key)
+                   for n, (web, agi) in enumerate(ports)]
+        instances = [await start(c, web) for c, (web, _) in zip(configs, ports, strict=True)]
+        try:
+            for instance in instances:
+                await wait_ready(instance)
+            async with asyncio.timeout(10):
+                await sim.wait_logins(1)
+            yield Site(sim, board, instances, dict(ports))
+        finally:
+            for instance in instances:
+                if instance.proc.returncode is None:
+                    instance.proc.send_signal(signal.SIGTERM)
+            for instance in instances:
+                try:
+                    async with asyncio.timeout(20):
+                        await instance.proc.wait()
+                except TimeoutError:
+                    instance.proc.kill()
+                    await instance.proc.wait()
+
+
+@pytest.fixture
+async def site(tmp_path: Path, database: str) -> AsyncIterator[Site]:
+    async for site in two_instances(tmp_path, database, require_machine_redis()):
+        yield site
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def site_on_own_redis(tmp_path: Path, database: str,
+                            own_redis: RedisServer) -> AsyncIterator[Site]:
+    async for site in two_instances(tmp_path, database, own_redis.url):
+        yield site
+
+
+def offers(tab: Tab, call_id: str) -> list[dict[str, Any]]:
+    return [f for f in tab.seen if f["type"] == "pop.offered" and f["pop"]["call_id"] == call_id]
+
+
+async def test_a_call_through_one_instance_pops_to_an_agent_on_the_other(
+    site: Site, database: str,
+) -> None:
+    ivr, agents = await site.roles(database)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        panel = await agent_panel(http, agents)  # a session made on the agent's instance
+        call_id = await site.call(through=ivr)
+        offered = await panel.until_type("pop.offered", call_id)
+    pop = offered["pop"]
+    assert pop["queue"] == "sales"
+    # the IVR ran on the other instance: its journey came over the bus with the call
+    assert pop["payload"]["caller"]["number"] == "+15551234567"
+
+
+async def test_a_session_made_on_one_instance_is_valid_on_the_other(
+    site: Site, database: str,
+) -> None:
+    first, second = site.instances
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await agent_panel(http, first)
+        # the same cookie, sent to the other instance (a load balancer's choice)
+        tab = await open_tab(http, second.url, origin=second.url)
+        welcome = await tab.until_type("welcome")
+        assert welcome["agent"]["name"] == "alice"
+        async with http.get(f"{second.url}/api/v1/calls/today") as response:
+            assert response.status == 200
+
+
+async def test_sigkill_of_the_agents_instance_the_page_goes_on_with_the_other_none_lost_none_twice(
+    site: Site, database: str,
+) -> None:
+    ivr, agents = await site.roles(database)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        panel = await agent_panel(http, agents)
+        before = await site.call(through=ivr)
+        await panel.until_type("pop.offered", before)
+        since = max(f.get("seq", 0) for f in panel.seen)
+        epoch = panel.seen[0]["epoch"]
+
+        agents.proc.send_signal(signal.SIGKILL)
+        await agents.proc.wait()
+        during = await site.call(through=ivr)  # while the page has no socket
+
+        # the page reconnects where the load balancer now sends it, saying what it saw
+        again = await open_tab(http, ivr.url, origin=ivr.url, since=since, epoch=epoch)
+        await again.until_type("welcome")
+        await again.until_type("pop.offered", during)
+        after = await site.call(through=ivr)
+        await again.until_type("pop.offered", after)
+        await asyncio.sleep(0.5)  # time for a duplicate to show, were there one
+        with pytest.raises(TimeoutError):
+            await again.until(lambda f: False)
+
+    for call_id in (before, during, after):
+        assert len(offers(again, call_id)) == 1, call_id
+
+
+async def test_redis_stopped_and_started_during_calls_callers_served_events_after_none_twice(
+    site_on_own_redis: Site, own_redis: RedisServer, database: str,
+) -> None:
+    site = site_on_own_redis
+    ivr, agents = await site.roles(database)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        panel = await agent_panel(http, agents)
+        first = await site.call(through=ivr)
+        await panel.until_type("pop.offered", first)
+
+        own_redis.stop()
+        down = await panel.until(lambda f: f["type"] == "bus")
+        assert down["state"] == "reconnecting"
+        during = [await site.call(through=ivr) for _ in range(3)]  # callers are served
+
+        own_redis.start()  # without persistence: an empty stream
+        up = await panel.until(lambda f: f["type"] == "bus")
+        assert up["state"] == "live"
+        for call_id in during:
+            await panel.until_type("pop.offered", call_id)
+        after = await site.call(through=ivr)
+        await panel.until_type("pop.offered", after)
+        await asyncio.sleep(0.5)
+
+    for call_id in (first, *during, after):
+        assert len(offers(panel, call_id)) == 1, call_id

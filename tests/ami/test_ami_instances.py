@@ -27,12 +27,13 @@ from redis.asyncio import Redis
 
 from callpop.ami.lease import lease_dsn
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
+from tests.ami.scripted import queue_call as _queue_call
 from tests.conftest import PG_URL
 from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.wsclient import Tab, open_tab
@@ -182,18 +183,8 @@ async def agent_panel(http: aiohttp.ClientSession, instance: Instance) -> Tab:
 
 
 def queue_call(call_id: str, uid: str, ids: Ids) -> QueueCall:
-    caller = Snapshot(
-        channel=f"PJSIP/trunk-{uid[-4:]:0>8}",
-        uniqueid=uid,
-        linkedid=uid,
-        context="callpop-route",
-        exten="queue",
-        priority=3,
-        caller_num="+15551234567",
-        caller_name="Carol Caller",
-        variables=(("CALLPOP_CALL_ID", call_id),),
-    )
-    return QueueCall(caller, "sales", "PJSIP/101", "alice", ids, Writer())
+    """A caller offered to alice (`PJSIP/101`), the account the instances know."""
+    return _queue_call(call_id, uid, ids, member="alice")
 
 
 async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and_pops(

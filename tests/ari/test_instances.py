@@ -12,12 +12,14 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.ari_ledger import SqlAriLedger
 from callpop.pbx_sim.ari import AriSimulator
 from callpop.pbx_sim.ari_model import SimCall
+from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import ari_sessions
 from ivr.actions import Collect, Sound
 from ivr.ari.app import StasisApp
@@ -184,3 +186,24 @@ async def test_a_live_session_is_recorded_with_its_owner_and_forgotten_when_it_e
                         if not (await conn.execute(select(ari_sessions))).all():
                             break
                     await asyncio.sleep(0.02)
+
+
+async def test_with_the_database_away_callers_are_served_and_it_is_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    away = create_engine("postgresql://postgres@127.0.0.1:1/callpop")
+    handler = Steps(PATIENT, "continue")
+    try:
+        async with simulator() as (sim, url):
+            async with instance(url, "callpop-b", handler, ledger(away, "host/2", "callpop-b")):
+                calls = [
+                    sim.call(script("1", uniqueid=f"1795389902.{n}"), app="callpop-b")
+                    for n in (41, 42)
+                ]
+                for call in calls:
+                    assert await ended(call) == "continued"
+    finally:
+        await away.dispose()
+    assert [len(results) for results in handler.results.values()] == [1, 1]
+    warnings = [r for r in caplog.records if "ledger unreachable" in r.getMessage()]
+    assert len(warnings) == 1

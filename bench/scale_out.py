@@ -170,6 +170,8 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                     f"ami: [{{host: 127.0.0.1, port: {ami.port}, username: callpop,"
                     " lease_interval_s: 1}]\n"
                     f"web_secret_file: {workdir / 'web-secret'}\nshutdown_grace_s: 2\n"
+                    # every agent's socket comes from this one address
+                    f"web_limits: {{connections_per_address: {agents + 100}}}\n"
                     + (f"bus: {REDIS_URL}\nbus_key: '{bus_key}'\n" if redis else ""))
                 base = f"http://127.0.0.1:{web_port}"
 

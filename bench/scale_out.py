@@ -197,9 +197,11 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                                            for i, a in enumerate(accounts[batch:batch + 200],
                                                                  start=batch)))
                 connect_s = time.perf_counter() - started
+                say(f"{agents} sockets on {instances} instance(s) in {connect_s:.0f} s")
                 await asyncio.sleep(1)
                 ids = await caller.steady(rate, seconds, agents)
                 await caller.settle(ids)
+                say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
                 got = [caller.latency[c] for c in ids if c in caller.latency]
                 result: dict[str, Any] = {
                     "instances": instances, "bus": "redis" if redis else "in-process",
@@ -225,6 +227,7 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
     on_victim = [a for a, i in desk.on.items() if i == victim]
     desk.killed, desk.killed_at = victim, time.perf_counter()
     desk.servers[victim].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    say(f"SIGKILL instance {victim} ({len(on_victim)} agents on it)")
     ids = await caller.steady(rate, 12, agents)
     await caller.settle(ids)
     waits = [desk.first_after_kill[a] for a in on_victim if a in desk.first_after_kill]
@@ -234,6 +237,10 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
             "max_s": round(max(waits), 2) if waits else None,
             "calls_after_kill": len(ids),
             "lost_after_kill": len([c for c in ids if c not in caller.latency])}
+
+
+def say(text: str) -> None:
+    print(f"bench.scale_out: {text}", file=sys.stderr, flush=True)
 
 
 async def lease_holder(desk: Desk) -> int | None:

@@ -39,7 +39,8 @@ def label() -> str:
 
 @pytest.fixture
 async def leases(pg_schema: str, label: str) -> AsyncIterator[list[PgAdvisoryLease]]:
-    made = [lease(pg_schema, label, f"host-a/{n}") for n in range(3)]
+    # instance names of this test alone: the kill below goes by application_name
+    made = [lease(pg_schema, label, f"{label}/{n}") for n in range(3)]
     yield made
     for held in made:
         await held.release()
@@ -95,8 +96,8 @@ async def test_when_the_holders_session_is_killed_another_takes_the_lease_within
         await asyncio.gather(taking, losing)
     assert standby.held and not holder.held
     messages = [r.getMessage() for r in caplog.records]
-    assert messages.count(f"AMI {holder.label}: lease held by host-a/0; standing by") == 1
-    assert f"AMI {holder.label}: lease taken over from host-a/0" in messages
+    assert messages.count(f"AMI {holder.label}: lease held by {holder.instance}; standing by") == 1
+    assert f"AMI {holder.label}: lease taken over from {holder.instance}" in messages
     assert sum("lease lost" in m for m in messages) == 1
 
 

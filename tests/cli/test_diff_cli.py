@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
+from tests.callpop.known_journeys import git
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
@@ -150,15 +150,6 @@ def test_a_limit_reason_edited_in_the_grown_flow(tmp_path: Path) -> None:
     assert lines[1] == (
         "  ~ limit max_options 9 -> 8 options per menu; reason now: Eight product lines each with their "
         "own team; folding them was refused by the client."
-    )
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
     )
 
 

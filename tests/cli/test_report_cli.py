@@ -143,3 +143,16 @@ def test_a_database_without_tables_says_to_upgrade(tmp_path: Path) -> None:
         "cannot read the journeys: no such table: journey_nodes (run callpop db upgrade)"
         in result.output
     )
+
+
+def test_flow_shows_a_sub_flow_s_nodes_reached_from_main(tmp_path: Path) -> None:
+    config = site(tmp_path, SAMPLE, [Call("2 2"), Call("2 h"), Call("1 2")])
+    data = json.loads(report(config, "--flow", "tech", "--format", "json").stdout)
+    assert [(n["node"], n["entries"], n["hangups"]) for n in data["nodes"]] == [
+        ("tech_menu", 2, 1),
+        ("tv_support", 1, 0),
+    ]
+    assert data["calls"] == 0  # none entered the tech flow itself
+    heat = tmp_path / "tech.svg"
+    assert report(config, "--flow", "tech", "-o", str(heat)).exit_code == 0
+    assert 'data-node="tech_menu" data-drop-off="0.5000"' in heat.read_text(encoding="utf-8")

@@ -233,3 +233,9 @@ def test_bad_usage_exits_2() -> None:
     assert diff(str(SAMPLE)).exit_code == 2
     assert diff(str(SAMPLE), str(SAMPLE), "--format", "pdf").exit_code == 2
     assert diff(str(SAMPLE), str(tmp := SAMPLE / "nowhere")).exit_code == 2, tmp
+
+
+def test_a_file_against_a_folder_is_trouble() -> None:
+    result = diff(str(SAMPLE / "flows" / "main.yaml"), str(SAMPLE))
+    assert result.exit_code == 2
+    assert "is one flow file and" in result.stderr

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from ivr.flow import Flow, HoursNode, InputNode, MenuNode
 from ivr.schedule import status, zone
@@ -94,7 +94,8 @@ def circumstances(
             found = _find(hours, reference, wanted)
             if found is not None:
                 times.append((label, found))
-        upcoming = [d for d in hours.holidays if isinstance(d, date) and d >= reference.date()]
+        today = reference.date()
+        upcoming = sorted(max(h.first, today) for h in hours.holidays if h.last >= today)
         if upcoming:
             tz = zone(hours.timezone)
             times.append(("holiday", datetime.combine(upcoming[0], time(12, 0), tz)))

@@ -94,6 +94,8 @@ def circumstances(
             found = _find(hours, reference, wanted)
             if found is not None:
                 times.append((label, found))
+        # The first holiday day still ahead (a range counts from the later of its start
+        # and today).
         today = reference.date()
         upcoming = sorted(max(h.first, today) for h in hours.holidays if h.last >= today)
         if upcoming:

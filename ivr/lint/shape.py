@@ -195,7 +195,7 @@ def check_menu_options(ctx: LintContext) -> Iterator[Finding]:
                     "sub-menu, or raise this menu's limits.max_options with a reason"
                 )
             else:
-                whose = "this menu's" if node.limits is not None else "the file's"
+                whose = "this menu's" if node.limits is not None else "the flow's"
                 why = (
                     f"{whose} limits.max_options is {limit} (raised from {DEFAULT_MAX_OPTIONS}: "
                     f"{quote(raised.reason, 60)}): group the rarest under one key or a sub-menu"

@@ -239,3 +239,25 @@ def test_a_file_against_a_folder_is_trouble() -> None:
     result = diff(str(SAMPLE / "flows" / "main.yaml"), str(SAMPLE))
     assert result.exit_code == 2
     assert "is one flow file and" in result.stderr
+
+
+def test_options_shown_on_a_condition_and_a_menu_s_own_limit(tmp_path: Path) -> None:
+    new = edited_copy(
+        tmp_path,
+        (
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n',
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n'
+            '      "4": {goto: complaint_followup, label: Your complaint, when: customer.open_cases > 0}\n'
+            "    limits:\n      max_options:\n        value: 5\n        reason: Callers with an open case get a fifth choice.\n",
+        ),
+        ("label: Follow up}", "label: Follow up, when: customer.open_cases > 0}"),
+    )
+    lines = diff(str(SAMPLE), str(new)).stdout.splitlines()
+    assert lines[1:6] == [
+        "  account_menu (Account services)",
+        '    + key 4 "Your complaint" -> complaint_followup (only when customer.open_cases > 0)',
+        "    + limit max_options of this menu raised to 5 options per menu: "
+        "Callers with an open case get a fifth choice.",
+        "  complaint_menu (Complaints)",
+        "    ~ key 2 now offered only when customer.open_cases > 0",
+    ]

@@ -44,6 +44,7 @@ from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
+from callpop.ari_ledger import SqlAriLedger
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
@@ -330,7 +331,14 @@ def _ari_context(
         assert settings is not None
         services = runtime.services.for_driver("ari")
         handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock)
-        async with ari_app_context(settings, handler, grace_s=runtime.config.shutdown_grace_s):
+        # PostgreSQL: other instances may share the Asterisk, so sessions are recorded
+        # and a dead instance's callers are taken over; SQLite: one instance, no ledger.
+        ledger = None
+        if lease_dsn(runtime.config.database) is not None:
+            ledger = SqlAriLedger(runtime.engine, instance=runtime.instance, app=settings.app)
+        async with ari_app_context(
+            settings, handler, grace_s=runtime.config.shutdown_grace_s, ledger=ledger
+        ):
             log.info("ARI: Stasis app %r on %s", settings.app, settings.url)
             yield
 

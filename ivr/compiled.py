@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from ivr.actions import Action, EnterNode, Sound, Spoken
 from ivr.conditions import Condition, ConditionError, parse
 from ivr.errors import FlowError
-from ivr.flow import BranchNode, Flow, HoursNode, Node, Prompt
+from ivr.flow import BranchNode, Flow, HoursNode, MenuNode, Node, Prompt
 from ivr.schedule import WeeklyHours, parse_weekly, zone
 from ivr.version import DialplanVersion
 
@@ -33,6 +33,7 @@ class CompiledFlows(Mapping[str, Flow]):
         self._flows = dict(flows)
         self.version = version
         self._conditions: dict[tuple[str, str], tuple[Condition, ...]] = {}
+        self._offers: dict[tuple[str, str], dict[str, Condition]] = {}
         self._hours: dict[tuple[str, str], tuple[ZoneInfo, WeeklyHours]] = {}
         # id(prompts) -> (the prompts, kept so the id stays theirs; the resolved sounds, or
         # None when a prompt is a template that must be filled per call).
@@ -86,6 +87,25 @@ class CompiledFlows(Mapping[str, Flow]):
                         node=node_id,
                     ) from None
             found = self._conditions[key] = tuple(parsed)
+        return found
+
+    def offers(self, flow_id: str, node_id: str, node: MenuNode) -> dict[str, Condition]:
+        """A menu's conditional options: key -> the parsed `when:` that offers it."""
+        key = (flow_id, node_id)
+        found = self._offers.get(key)
+        if found is None:
+            found = {}
+            for option_key, option in node.conditional().items():
+                assert option.when is not None
+                try:
+                    found[option_key] = parse(option.when)
+                except ConditionError as exc:
+                    raise FlowError(
+                        f"option {option_key}: {exc.message} (at character {exc.offset + 1})",
+                        flow=flow_id,
+                        node=node_id,
+                    ) from None
+            self._offers[key] = found
         return found
 
     def hours(self, flow_id: str, node_id: str, node: HoursNode) -> tuple[ZoneInfo, WeeklyHours]:

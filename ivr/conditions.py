@@ -274,6 +274,18 @@ class Condition:
         """True or false for this context; missing names are null, nothing raises."""
         return truthy(self._tree.evaluate(context))
 
+    def equality(self) -> tuple[str, Value] | None:
+        """(`root.field`, literal) when the whole condition is `root.field == literal`:
+        two such conditions on one name with different literals never hold together
+        (the 4x4 count of conditional options, `ivr.lint.shape`)."""
+        tree = self._tree
+        if isinstance(tree, _Compare) and tree.op == "==":
+            for name, literal in ((tree.left, tree.right), (tree.right, tree.left)):
+                if isinstance(name, _Name) and isinstance(literal, _Literal):
+                    if not isinstance(literal.value, tuple):
+                        return f"{name.root}.{name.field}", literal.value
+        return None
+
 
 # --- the parser ---------------------------------------------------------------------
 

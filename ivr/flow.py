@@ -139,6 +139,13 @@ class Option(_Model):
     goto: NodeId
     topic: Topic | None = None
     label: str | None = None
+    when: str | None = Field(
+        default=None,
+        description='offered only when this condition holds, e.g. customer.open_cases > 0',
+    )
+    prompts: Prompts = Field(
+        default=(), description="heard after the menu's prompts when the option is offered"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -197,6 +204,13 @@ class MenuNode(_Listening):
     options: dict[Key, Option] = Field(min_length=1)
     direct_dial: DirectDial | None = None
     topic: Topic | None = None
+    limits: MenuLimits | None = Field(
+        default=None, description="this menu's own 4x4 limit, raised with a reason"
+    )
+
+    def conditional(self) -> dict[str, Option]:
+        """The options offered only when their `when:` holds, by key."""
+        return {key: option for key, option in self.options.items() if option.when is not None}
 
 
 class Validation(_Model):
@@ -275,6 +289,52 @@ class BranchNode(_NodeBase):
     default: NodeId
 
 
+class DateRange(_Model):
+    """Holidays from `first` to `last`, both included. In a flow file: a date
+    (`2026-12-25`), a range (`2026-12-24..2026-12-26`) or `{from: ..., to: ...}`."""
+
+    first: date
+    last: date
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forms(cls, data: Any) -> Any:
+        if isinstance(data, date):
+            return {"first": data, "last": data}
+        if isinstance(data, dict) and set(data) == {"from", "to"}:
+            return {"first": _day(data["from"]), "last": _day(data["to"])}
+        if isinstance(data, str):
+            first, dots, last = data.partition("..")
+            return {"first": _day(first), "last": _day(last if dots else first)}
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.last < self.first:
+            raise ValueError(f"the range ends ({self.last}) before it starts ({self.first})")
+        if (self.last - self.first).days > 366:
+            raise ValueError("a holiday range spans at most a year: check the dates")
+        return self
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
+
+
+def _day(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(
+            f"{str(value).strip()!r} is not a date: write 2026-12-25, or a range "
+            "2026-12-24..2026-12-26"
+        ) from None
+
+
 class HoursNode(_NodeBase):
     """Open or closed from the call's local time: weekly hours per day, holidays closed.
 
@@ -285,7 +345,9 @@ class HoursNode(_NodeBase):
     type: Literal["hours"]
     timezone: str
     weekly: dict[str, str | tuple[str, ...]]
-    holidays: tuple[date, ...] = ()
+    holidays: tuple[DateRange, ...] = Field(
+        default=(), description="dates (2026-12-25) or ranges (2026-12-24..2026-12-26), closed"
+    )
     open: NodeId
     closed: NodeId
     holiday: NodeId | None = Field(default=None, description="default: closed")
@@ -421,6 +483,12 @@ class Limit(_Model):
 
     value: int = Field(ge=1, le=12)
     reason: str = Field(min_length=10)
+
+
+class MenuLimits(_Model):
+    """A menu's own limit: raising it for one menu leaves every other menu at the file's."""
+
+    max_options: Limit
 
 
 class Limits(_Model):

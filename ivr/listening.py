@@ -55,12 +55,38 @@ def listen(call: Call, again: Relisten) -> Next:
 # --- menus ------------------------------------------------------------------------------
 
 
+def _withheld(call: Call, node: MenuNode) -> frozenset[str]:
+    """The keys of the menu's conditional options whose `when:` does not hold now."""
+    here = call.here
+    offers = call.flows.offers(here.flow, here.node_id, node)
+    if not offers:
+        return frozenset()
+    context = call.context.conditions
+    return frozenset(key for key, condition in offers.items() if not condition.evaluate(context))
+
+
+def _offered_prompts(call: Call, node: MenuNode) -> tuple[Spoken, ...]:
+    """What the conditional options offered to this caller add after the menu's prompts."""
+    withheld = _withheld(call, node)
+    extra: tuple[Spoken, ...] = ()
+    here = call.here
+    for key in call.flows.offers(here.flow, here.node_id, node):
+        if key not in withheld:
+            extra += call.prompts(node.options[key].prompts)
+    return extra
+
+
 def _collect_menu(call: Call, node: MenuNode, lead: tuple[Spoken, ...]) -> None:
+    here = call.here
+    # Parsed once per flow set and cached: most menus have none, at a dict lookup's cost.
+    conditional = bool(call.flows.offers(here.flow, here.node_id, node))
+
     def collect() -> Collect:
         settings = call.settings()
         dial = node.direct_dial
+        offered = _offered_prompts(call, node) if conditional else ()
         return Collect(
-            prompts=lead + call.prompts(node.prompts),
+            prompts=lead + call.prompts(node.prompts) + offered,
             max_digits=1 if dial is None else dial.max_digits,
             timeout_ms=node.timeout or settings.timeout,
             interdigit_ms=settings.interdigit_timeout if dial is None else dial.interdigit_timeout,
@@ -68,11 +94,10 @@ def _collect_menu(call: Call, node: MenuNode, lead: tuple[Spoken, ...]) -> None:
             terminator=None if dial is None else "#",
         )
 
-    if lead or call.flows.sounds(node.prompts) is None:
+    if lead or conditional or call.flows.sounds(node.prompts) is None:
         call.emit_wait(collect(), _MENU)
     else:
         # What most callers hear: the same for every call, so built once per flow set.
-        here = call.here
         call.emit_wait(call.flows.action(("menu", here.flow, here.node_id), collect), _MENU)
 
 
@@ -89,7 +114,10 @@ def _menu_entry(call: Call, node: MenuNode, entry: str) -> Next:
     visit = call.here
     choice = menu_choice(entry, node, call.settings().keys)
     visit.step.keys.append(choice.key)
-    if choice.kind == "invalid":
+    if choice.kind == "invalid" or (
+        choice.kind == "option" and choice.key in _withheld(call, node)
+    ):
+        # A conditional option not offered to this caller is no option for them.
         return call.failed("invalid")
     call.buffer = choice.rest + call.buffer
     if choice.kind == "option":

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 
 from ivr.catalog import CATALOG_FILES, Catalog, DispositionCatalog, QueueCatalog, ScriptCatalog
 from ivr.flow import Flow
+from ivr.salvage import salvage_flow
 from ivr.source import START, Finding, Position, SourceMap, quote
 from ivr.validation import validate_model
 from ivr.yaml_reader import read_yaml
@@ -175,6 +176,17 @@ def read_flow(path: Path) -> tuple[Loaded[Flow] | None, list[Finding]]:
     if findings or flow is None:
         return None, findings
     return Loaded(flow, file, source), []
+
+
+def salvage_flow_file(path: Path) -> tuple[Loaded[Flow], frozenset[str]] | None:
+    """For lint only: a flow file that `read_flow` refused, repaired enough for the
+    whole-flow rules (`ivr.salvage`), with the ids of nodes replaced by stand-ins."""
+    data, source, _ = _parse(path)
+    flow_id = path.stem if _FLOW_ID.match(path.stem) else "invalid"
+    salvaged = salvage_flow(data, flow_id)
+    if salvaged is None:
+        return None
+    return Loaded(salvaged.flow, str(path), source), salvaged.stand_ins
 
 
 def load_flow_source(path: Path | str) -> Loaded[Flow]:

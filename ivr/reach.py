@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from ivr.flow import Flow, HoursNode, InputNode, MenuNode
 from ivr.schedule import status, zone
@@ -94,7 +94,10 @@ def circumstances(
             found = _find(hours, reference, wanted)
             if found is not None:
                 times.append((label, found))
-        upcoming = [d for d in hours.holidays if isinstance(d, date) and d >= reference.date()]
+        # The first holiday day still ahead (a range counts from the later of its start
+        # and today).
+        today = reference.date()
+        upcoming = sorted(max(h.first, today) for h in hours.holidays if h.last >= today)
         if upcoming:
             tz = zone(hours.timezone)
             times.append(("holiday", datetime.combine(upcoming[0], time(12, 0), tz)))
@@ -110,6 +113,8 @@ def circumstances(
     )
     crms: list[tuple[str, Crm]] = [("caller unknown", NoCrm()), ("caller known", FakeCrm())]
     crms += [(f"{tier} caller", FakeCrm(tier=tier)) for tier in tiers]
+    # Options shown on a condition (e.g. only to callers with an open complaint).
+    crms.append(("caller known, with an open case", FakeCrm(open_cases=1)))
     return [
         Circumstance(", ".join(p for p in (when, who) if p), at, crm)
         for when, at in times
@@ -171,7 +176,11 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
             and before is not None
             and (before.flow, before.node) == (point.flow, point.node)
         )
-        return [node.confirm.yes] if confirming and node.confirm is not None else [acceptable_entry(node)]
+        return (
+            [node.confirm.yes]
+            if confirming and node.confirm is not None
+            else [acceptable_entry(node)]
+        )
     return []
 
 

@@ -29,6 +29,8 @@ from itertools import pairwise
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ivr.flow import DateRange
+
 __all__ = [
     "DAYS",
     "Status",
@@ -155,7 +157,7 @@ def status(
     now: datetime,
     tz: str | tzinfo,
     weekly: WeeklyHours | Mapping[str, str | Sequence[str]],
-    holidays: Collection[date] = (),
+    holidays: Collection[date | DateRange] = (),
 ) -> Status:
     """`holiday` if the local date is a holiday, else `open` or `closed` by the weekly hours.
 
@@ -164,7 +166,8 @@ def status(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     local = now.astimezone(zone(tz) if isinstance(tz, str) else tz)
-    if local.date() in holidays:
+    today = local.date()
+    if any(today == h if isinstance(h, date) else today in h for h in holidays):
         return "holiday"
     hours = weekly if isinstance(weekly, WeeklyHours) else parse_weekly(weekly)
     if hours.is_open_at(local.weekday(), local.hour * 60 + local.minute):
@@ -176,7 +179,7 @@ def is_open(
     now: datetime,
     tz: str | tzinfo,
     weekly: WeeklyHours | Mapping[str, str | Sequence[str]],
-    holidays: Collection[date] = (),
+    holidays: Collection[date | DateRange] = (),
 ) -> bool:
     """True when the call's instant falls in the weekly hours and not on a holiday."""
     return status(now, tz, weekly, holidays) == "open"

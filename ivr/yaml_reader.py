@@ -89,15 +89,55 @@ def _syntax_finding(file: str, exc: MarkedYAMLError, text: str) -> Finding:
     position = _mark(mark) if mark is not None else START
     problem = str(exc.problem or exc.context or "not valid YAML")
     message = problem
-    if exc.context and exc.problem and exc.context_mark is not None:
-        where = _mark(exc.context_mark)
+    where = _mark(exc.context_mark) if exc.context_mark is not None else None
+    if exc.context and exc.problem and where is not None:
         message = f"{problem} ({exc.context} at {where.line}:{where.column})"
+    human = _human(problem, where)
+    if human is not None:
+        message = human
     if "\t" in problem or "'\\t'" in problem:
         message += "; YAML indents with spaces, never tabs"
     marks = [m for m in (exc.context_mark, exc.problem_mark) if m is not None]
     if any(0 <= m.index < len(text) and text[m.index] == "*" for m in marks):
         message += '; a bare * starts an alias: write the key or value "*" in quotes'
     return Finding(file, position, "error", "yaml-syntax", message)
+
+
+def _human(problem: str, block: Position | None) -> str | None:
+    """The parser's wording in an admin's words, for the mistakes people make (the
+    position stays the parser's: where it noticed)."""
+    opened = f" (the block that starts at line {block.line})" if block is not None else ""
+    if problem.startswith("expected <block end>, but found '<block mapping start>'"):
+        return (
+            f"bad indentation: this key is not lined up with the keys above it{opened}; "
+            "keys of one mapping start in the same column"
+        )
+    if problem.startswith("expected <block end>, but found '<block sequence start>'"):
+        return (
+            f"bad indentation: this list item is not lined up with the items above it{opened}; "
+            "the `-` of one list start in the same column"
+        )
+    if problem.startswith("expected <block end>"):
+        return f"bad indentation: this line does not line up with the lines above it{opened}"
+    if problem == "mapping values are not allowed here":
+        return (
+            "a `:` where no key can start: either this line is indented deeper than the key "
+            "above it (line the keys up), or a text contains ': ' and needs quotes"
+        )
+    if problem.startswith("could not find expected ':'"):
+        return (
+            "a key without its `:` (or a line that continues the one above without being "
+            "indented under it)"
+        )
+    for opening, closing in (("[", "]"), ("{", "}")):
+        if problem.startswith(f"expected ',' or '{closing}'") and block is not None:
+            return (
+                f"the `{opening}` opened at line {block.line}, column {block.column} is not "
+                f"closed with `{closing}` before this"
+            )
+    if problem.startswith("found unexpected end of stream") and block is not None:
+        return f"the quote opened at line {block.line}, column {block.column} is never closed"
+    return None
 
 
 _HASH_KEY = re.compile(r"^([ -]*)#:(\s|$)", re.MULTILINE)

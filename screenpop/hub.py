@@ -37,8 +37,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ivr.ports import CallEvent
 from screenpop.auth import EmbedClaims, SessionClaims
-from screenpop.bus import BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
+from screenpop.bus import BusClosed, BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
 from screenpop.history import PopHistory
 from screenpop.interfaces import normalise_interface
 from screenpop.panel import EmbedMinter, Panel
@@ -81,6 +82,8 @@ _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
 # Pops changed longer ago than this are not shown again after a restart (a call whose
 # hang-up never reached any instance must not stay on a desk for ever).
 RESTORE_WINDOW = timedelta(hours=24)
+# What agents do to their pops, shared with every instance through the bus.
+AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
 QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
 _RESTORED_STATE: dict[StoredPopState, PopState] = {
     "offered": PopState.OFFERED, "live": PopState.ACCEPTED, "wrapup": PopState.WRAPUP}
@@ -121,7 +124,8 @@ class Hub:
         self._board_dirty = asyncio.Event()
         self._queued: OrderedDict[str, None] = OrderedDict()  # calls with queue events
         self._count_day: date | None = None  # the local day the wallboard's totals count
-        self._started: EventStream | None = None  # subscribed by `start`, consumed by `run`
+        # entered by `start`, consumed by `run`
+        self._started: tuple[contextlib.AsyncExitStack, EventStream] | None = None
         self._sockets: set[Panel] = set()  # every open socket, whatever its view
         self.history = PopHistory(store, clock)
 
@@ -154,8 +158,16 @@ class Hub:
         """Subscribe to the bus, then read the stored state back (`restore`): what is
         published while the rows are read waits in the subscription and is applied
         after them by `run`. The app awaits this before it takes connections."""
-        self._started = self._bus.subscribe(None, on_state=self._bus_state)
+        self._started = await self._enter(None)
         await self.restore()
+
+    async def _enter(self, since: int | None) -> tuple[contextlib.AsyncExitStack, EventStream]:
+        # Entered, not only made: a bus that asks a server (Redis) fixes where "live"
+        # starts when the subscription is entered.
+        stack = contextlib.AsyncExitStack()
+        events = await stack.enter_async_context(
+            self._bus.subscribe(since, on_state=self._bus_state))
+        return stack, events
 
     async def run(self) -> None:
         """Consume the bus until cancelled or the bus closes (`start` first, or this
@@ -168,13 +180,13 @@ class Hub:
     async def _consume(self) -> None:
         if self._started is None:
             await self.start()
-        stream, self._started = self._started, None
+        entered, self._started = self._started, None
         since: int | None = None
         while True:
             try:
-                if stream is None:
-                    stream = self._bus.subscribe(since, on_state=self._bus_state)
-                async with stream as events:
+                stack, events = entered if entered is not None else await self._enter(since)
+                entered = None
+                async with stack:
                     self.running = True
                     async for event in events:
                         self.handle_event(event)
@@ -187,7 +199,6 @@ class Hub:
             except ResyncRequired as exc:
                 log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
                 since = exc.last_seq
-            stream = None
 
     async def restore(self) -> None:
         """Read back the active pops and the day's queue counts (a restart, or one more
@@ -241,6 +252,9 @@ class Hub:
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
+        if event.type in AGENT_ACTIONS:
+            self._agent_action(event)
+            return
         stale = self._payloads.observe(event)
         # The IVR's events, most of a call's, mean nothing to the pop machine.
         if event.type not in POP_EVENT_KINDS:
@@ -268,6 +282,32 @@ class Hub:
             self._complete_payload(event.call_id, again=True)
         if event.type == "call.hungup" and not self.machine.has_call(event.call_id):
             self._payloads.forget(event.call_id)
+
+    def _share(self, type_: str, call_id: str, at: str, data: dict[str, Any]) -> None:
+        """Tell the other instances what an agent did here (their hubs hold the same pops:
+        a disposition or notes given on one must not be undone by the next event on
+        another). This hub applied it already: its own event is skipped on the way back."""
+        with contextlib.suppress(BusClosed):
+            self._bus.publish(CallEvent(type_, call_id, at, {**data, "origin": self.epoch}))
+
+    def _agent_action(self, event: BusEvent) -> None:
+        data = event.data
+        if data.get("origin") == self.epoch:
+            return
+        agent_id = str(data.get("agent_id") or "")
+        try:
+            if event.type == "pop.disposed":
+                self.dispatch(self.machine.dispose(
+                    event.call_id, agent_id, str(data.get("disposition") or ""),
+                    str(data.get("notes") or ""), event.at))
+                if not self.machine.has_call(event.call_id):
+                    self._payloads.forget(event.call_id)
+            else:
+                self.dispatch(self.machine.set_notes(event.call_id, agent_id,
+                                                     str(data.get("notes") or "")))
+        except PopError as exc:  # this instance's pop is already past it
+            log.debug("%s of call %r from another instance not applied: %s", event.type,
+                      event.call_id, exc)
 
     def _record_queue_event(self, event: BusEvent) -> None:
         record = queue_event(event, self._resolve)
@@ -353,10 +393,12 @@ class Hub:
 
     def dispose(self, call_id: str, account: Account, disposition: str, notes: str) -> None:
         """Raises `PopError` when the call is not this agent's to close."""
-        self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes,
-                                           self._clock().isoformat(timespec="milliseconds")))
+        at = _iso(self._clock())
+        self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes, at))
         if not self.machine.has_call(call_id):
             self._payloads.forget(call_id)
+        self._share("pop.disposed", call_id, at, {"agent_id": account.id,
+                                                  "disposition": disposition, "notes": notes})
 
     def owns(self, call_id: str, account: Account) -> bool:
         return self.machine.pop(call_id, account.id) is not None
@@ -414,10 +456,15 @@ class Hub:
             self.set_pop_on(panel.account.id, message.pop_on)
         elif isinstance(message, Notes):
             try:
-                self.dispatch(self.machine.set_notes(message.call_id, panel.account.id,
-                                                     message.notes))
+                changes = self.machine.set_notes(message.call_id, panel.account.id,
+                                                 message.notes)
             except PopError as exc:
                 log.debug("notes from %s ignored: %s", panel.account.name, exc)
+                return
+            self.dispatch(changes)
+            if changes:
+                self._share("pop.notes", message.call_id, _iso(self._clock()),
+                            {"agent_id": panel.account.id, "notes": message.notes})
 
     def _hello(self, panel: Panel, hello: Hello) -> None:
         account = panel.account
@@ -579,6 +626,9 @@ class Hub:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._started is not None:  # started, never run
+            stack, self._started = self._started[0], None
+            await stack.aclose()
 
     def sockets(self) -> list[web.WebSocketResponse]:
         return [p.ws for panels in self._panels.values() for p in panels] + \

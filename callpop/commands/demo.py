@@ -106,17 +106,22 @@ async def _run(config: Config, options: DemoOptions) -> None:
                    "(default: the real time if the office is open, else its next opening)")
 @click.option("--pace", type=click.FloatRange(0.05, 4.0), default=1.0, show_default=True,
               help="prompt length factor (1.0: a voice talent's pace)")
+@click.option("--sounds", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None,
+              help="recordings the test phone plays (LANG/NAME.wav, e.g. from "
+                   "`callpop prompts render dialplan/ -o DIR`)")
 @click.option("--log-level", default="WARNING", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.pass_context
 def command(ctx: click.Context, port: int, host: str, fastagi_port: int, database: Path,
-            customers: int, seed: int, at: str | None, pace: float, log_level: str) -> None:
+            customers: int, seed: int, at: str | None, pace: float, sounds: Path | None,
+            log_level: str) -> None:
     """Try callpop with no Asterisk: demo data, a virtual PBX and a test phone."""
     setup_logging(log_level)
     start, real = _at(at)
     config = load_or_exit(ctx, "demo")
     options = DemoOptions(web=HostPort(host, port), fastagi=HostPort("127.0.0.1", fastagi_port),
                           database=database, customers=customers, seed=seed, at=start,
-                          real_clock=real, pace=pace)
+                          real_clock=real, pace=pace, sounds=sounds)
     with user_errors("demo"):
         run_loop(_run(config, options))

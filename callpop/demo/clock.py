@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
-from ivr.flow import Flow, HoursNode
+from ivr.flow import DateRange, Flow, HoursNode
 from ivr.schedule import WeeklyHours, parse_weekly, status, zone
 
 __all__ = ["DemoClock", "office_hours_clock"]
@@ -54,7 +54,7 @@ class _Office:
     timezone: str
     tz: tzinfo
     weekly: WeeklyHours
-    holidays: tuple[date, ...]
+    holidays: tuple[DateRange, ...]
 
     def open_at(self, at: datetime) -> bool:
         return status(at, self.tz, self.weekly, self.holidays) == "open"

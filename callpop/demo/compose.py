@@ -70,6 +70,7 @@ class DemoOptions:
     at: datetime | None = None  # the IVR clock's start (None: office hours, see clock.py)
     real_clock: bool = False
     pace: float = 1.0  # prompt length factor (1.0: a voice talent's pace)
+    sounds: Path | None = None  # recordings the test phone plays (`callpop prompts render`)
     listed_callers: int = 6
 
 
@@ -111,10 +112,11 @@ def demo_config(base: Config, options: DemoOptions, ami: AMIServer, secret: str)
 
 
 def _pbx_context(runtime: Runtime, demo: DemoContext, ami: AMIServer, clock: DemoClock,
-                 pace: float) -> Callable[[web.Application], AsyncIterator[None]]:
+                 pace: float, sounds: Path | None,
+                 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         server = app[FASTAGI]  # started by serve's own FastAGI context, before this one
-        book = PromptBook.from_flows(runtime.dialplan.flows.values(), pace=pace)
+        book = PromptBook.from_flows(runtime.dialplan.flows.values(), pace=pace, sounds=sounds)
         pbx = VirtualPbx(PbxSettings(server.host, server.port), ami=ami, book=book,
                          queues=runtime.dialplan.catalog.queues)
         demo.pbx = pbx
@@ -196,7 +198,8 @@ class DemoServer:
         assert loader is not None
         env.loader = jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(HERE / "templates")])
         app.middlewares.append(softphone.inject_softphone)
-        app.cleanup_ctx.append(_pbx_context(runtime, demo, self.ami, clock, self.options.pace))
+        app.cleanup_ctx.append(_pbx_context(runtime, demo, self.ami, clock, self.options.pace,
+                                                 self.options.sounds))
 
     async def stop(self) -> None:
         if self.runner is not None:

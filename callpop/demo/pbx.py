@@ -29,7 +29,7 @@ from typing import Any
 
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
 from callpop.demo.phones import AgentPhone, Phones
-from callpop.demo.prompts import PromptBook
+from callpop.demo.prompts import PromptBook, sound_url
 from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit, Signal
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
@@ -174,8 +174,11 @@ class DemoCall:
         return (values.get(variables.OUTCOME, ""), values.get(variables.TARGET, ""), values)
 
     def _heard(self, heard: Heard) -> None:
+        audio = None
+        if heard.sound is not None and self.pbx.book.recording(heard.sound) is not None:
+            audio = sound_url(heard.sound)
         self.tell({"type": "heard", "kind": heard.kind, "text": heard.text,
-                   "sound": heard.sound, "ms": heard.ms, "keys": heard.keys})
+                   "sound": heard.sound, "ms": heard.ms, "keys": heard.keys, "audio": audio})
 
     def _wire(self, line: WireLine) -> None:
         self.tell({"type": "wire", "who": line.who, "line": line.line})

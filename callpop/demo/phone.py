@@ -7,11 +7,15 @@ plays, sends keys from its dial pad, and hangs up. `/demo/phone/ws` carries it:
     page -> server   {"type": "dial", "number": "+15551234567", "name": "Ann"}
                      {"type": "key", "key": "1"}      {"type": "hangup"}
     server -> page   {"type": "state", "state": "ivr|queue|ringing|voicemail|ended", ...}
-                     {"type": "heard", "kind": "prompt|digits|number|listen", "text", "ms", "keys"}
+                     {"type": "heard", "kind": "prompt|digits|number|listen", "text", "ms", "keys",
+                      "audio": "/demo/sounds/NAME.wav" or null}
                      {"type": "key"}, {"type": "queue"}, {"type": "connected"},
                      {"type": "outcome"}, {"type": "wire"}, {"type": "notice"}, {"type": "error"}
 
-One call per page: closing the page puts the phone down (the call hangs up). The page
+A prompt with a recording in the demo's sounds folder (`callpop demo --sounds DIR`) is
+played by the page from `/demo/sounds/NAME.wav`, which serves only the recordings the
+prompt book found (a name is never a path). One call per page: closing the page puts
+the phone down (the call hangs up). The page
 needs no login (it is the caller's phone, not an agent's desk); the demo serves on
 127.0.0.1 unless told otherwise.
 """
@@ -34,6 +38,15 @@ routes = web.RouteTableDef()
 
 MAX_NUMBER = 64
 MAX_NAME = 128
+
+
+@routes.get("/demo/sounds/{sound:.+}.wav")
+async def sound_file(request: web.Request) -> web.StreamResponse:
+    pbx = request.app[DEMO].pbx
+    recording = None if pbx is None else pbx.book.recording(request.match_info["sound"])
+    if recording is None:
+        raise web.HTTPNotFound(text="no recording of that prompt")
+    return web.FileResponse(recording.path, headers={"Content-Type": "audio/wav"})
 
 
 @routes.get("/demo/phone")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -12,7 +13,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapter.port import CrmRejected
+from crm_adapter.port import CrmRejected, CrmUnavailable
 from crm_adapter.sql.errors import mapped_errors
 
 __all__ = ["alembic_config", "current_revision", "heads", "upgrade"]
@@ -41,12 +42,24 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     for a database at a revision this callpop does not know (a newer callpop's)."""
     url = engine.url.set(drivername=engine.url.get_backend_name())  # as the admin wrote it
     where = f"database {url.render_as_string(hide_password=True)}"
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        _check_sqlite_opens(url.database, where)
     try:
         with mapped_errors(where):
             async with engine.begin() as connection:
                 await connection.run_sync(_upgrade, revision)
     except CommandError as exc:
         raise CrmRejected(f"{where}: {exc}") from exc
+
+
+def _check_sqlite_opens(path: str, where: str) -> None:
+    """Open the file once, here, before the pool does. aiosqlite, when its connect fails,
+    stops its worker thread without waiting for it, and the thread then reports to a
+    loop that a failed startup has already closed: a traceback after the one-line error."""
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as exc:
+        raise CrmUnavailable(f"{where}: database unavailable: {exc}") from None
 
 
 def _upgrade(connection: Connection, revision: str) -> None:

@@ -314,3 +314,25 @@ embed_tokens_used = Table(
     Column("token_id", String(64), primary_key=True),
     Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# ARI across instances (callpop/ari_ledger.py): instances running a Stasis app with their
+# heartbeat, and the live Stasis sessions with their owning instance.
+ari_instances = Table(
+    "ari_instances",
+    metadata,
+    Column("instance", String(128), primary_key=True),
+    Column("app", String(64), nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
+    Index(None, "app"),
+)
+
+ari_sessions = Table(
+    "ari_sessions",
+    metadata,
+    Column("channel_id", String(128), primary_key=True),
+    Column("call_id", String(128), nullable=False),
+    Column("app", String(64), nullable=False),
+    Column("instance", String(128), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Index(None, "instance"),
+)

@@ -15,10 +15,11 @@ Shutdown (`stop`): new callers go straight to `callpop-route,operator,1`; live c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
@@ -35,6 +36,7 @@ from ivr.ari.events import (
     StasisEnd,
     StasisStart,
 )
+from ivr.ari.ledger import LedgerUnavailable, SessionLedger
 from ivr.ari.models import AriProtocolError
 from ivr.ari.resync import Resynchroniser
 from ivr.ari.websocket import (
@@ -57,6 +59,8 @@ _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Channels the app has sent on stay remembered this long (by count), so a resync that
 # still sees one in Stasis for a moment does not take it for an orphan.
 _SETTLED_MEMORY = 10_000
+# The longest a caller waits on the shared session ledger (a record at the start and end).
+LEDGER_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +130,8 @@ class StasisApp:
         orphan_grace_s: float = 1.0,
         timer_scale: float = 1.0,
         clock: Callable[[], float] | None = None,
+        ledger: SessionLedger | None = None,
+        ledger_interval_s: float = 2.0,
     ) -> None:
         self.client = client
         self.app = app
@@ -134,8 +140,16 @@ class StasisApp:
         self.timer_scale = timer_scale
         self.stream = EventStream(client, app, backoff=backoff, heartbeat_s=heartbeat_s)
         self.resync = Resynchroniser(
-            client, app, self, route_context=route_context, orphan_grace_s=orphan_grace_s
+            client,
+            app,
+            self,
+            route_context=route_context,
+            orphan_grace_s=orphan_grace_s,
+            ledger=ledger,
         )
+        self.ledger = ledger
+        self.ledger_interval_s = ledger_interval_s
+        self._ledger_down = False
         self.stats = AppStats()
         self._clock = clock or asyncio.get_running_loop().time
         self._calls: dict[str, AriChannel] = {}
@@ -149,8 +163,50 @@ class StasisApp:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Keep the app connected and dispatching until `stop()`."""
-        await self.stream.run(self._on_item)
+        """Keep the app connected and dispatching until `stop()`; with a ledger, also
+        renew this instance's heartbeat and reconcile every `ledger_interval_s`, so
+        callers another instance left in Stasis when it died are sent on."""
+        if self.ledger is None:
+            await self.stream.run(self._on_item)
+            return
+        keeper = asyncio.create_task(self._keep_ledger(), name=f"ari-ledger-{self.app}")
+        try:
+            await self.stream.run(self._on_item)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            if not self._accepting:
+                # stop(): every caller was sent on, nothing of ours is left in Stasis.
+                # Torn down any other way, the records stay for a survivor to act on.
+                await self._ledger_call(self.ledger.retire())
+
+    async def _keep_ledger(self) -> None:
+        assert self.ledger is not None
+        while True:
+            await self._ledger_call(self.ledger.heartbeat())
+            if self.connected.is_set() and self._accepting:
+                try:
+                    await self.resync.take_over()
+                except (AriError, AriProtocolError) as exc:
+                    log.debug("ARI take-over check failed: %s", exc)  # next round retries
+            await asyncio.sleep(self.ledger_interval_s)
+
+    async def _ledger_call(self, step: Awaitable[None]) -> None:
+        """A ledger write, at most `LEDGER_TIMEOUT_S`: the store being slow or away costs
+        no caller more than that (logged once per change of state). A session left
+        unrecorded is one no survivor takes while this instance lives."""
+        try:
+            async with asyncio.timeout(LEDGER_TIMEOUT_S):
+                await step
+        except (LedgerUnavailable, TimeoutError) as exc:
+            if not self._ledger_down:
+                log.warning("ARI session ledger unreachable (%r); calls go on", exc)
+                self._ledger_down = True
+            return
+        if self._ledger_down:
+            log.info("ARI session ledger reachable again")
+            self._ledger_down = False
 
     @property
     def live_calls(self) -> int:
@@ -294,6 +350,7 @@ class StasisApp:
 
     async def _run_call(self, channel: AriChannel, event: StasisStart) -> None:
         snapshot = event.channel
+        recorded = False
         try:
             flow, extra = parse_args(event.args)
             call_id = await channel.read_variable("CHANNEL(linkedid)")
@@ -308,6 +365,9 @@ class StasisApp:
                 language=snapshot.language,
                 args=MappingProxyType(extra),
             )
+            if self.ledger is not None:
+                recorded = True
+                await self._ledger_call(self.ledger.session_started(channel.id, call.call_id))
             await self.handler(channel, call)
         except ChannelGone as gone:
             log.debug("channel %s: the session ended, channel gone (%s)", channel.id, gone.cause)
@@ -323,6 +383,8 @@ class StasisApp:
         finally:
             self.stats.calls_ended += 1
             self._forget(channel)
+            if recorded and self.ledger is not None:
+                await self._ledger_call(self.ledger.session_ended(channel.id))
             if channel.gone == "ari-unavailable":
                 # The session gave up on a REST call, not on the caller: if the channel
                 # is still in Stasis, the next reconciliation sends it on.

@@ -12,7 +12,10 @@ sends nothing ever. So on start and on every reconnect the app lists the channel
   nobody listened (`vanished`), and the runner saves the journey as a hang-up;
 - a channel in the app with no session (callpop restarted, or a session ended without
   reaching the channel) is sent on to `callpop-route,operator,1`, so no caller is left
-  in silence (design.md, "Asterisk side").
+  in silence (design.md, "Asterisk side");
+- with a `SessionLedger` (several instances on one Asterisk, ledger.py), a channel in
+  another callpop instance's Stasis whose owner is dead or unknown is sent on the same
+  way; never one whose owner is alive.
 
 `plan_resync` decides, sans I/O; `Resynchroniser` does the requests.
 """
@@ -28,9 +31,10 @@ from typing import Protocol
 from ivr.ari.channel import OPERATOR_EXTENSION
 from ivr.ari.client import AriClient
 from ivr.ari.errors import AriConflict, AriError, AriNotFound
+from ivr.ari.ledger import LedgerUnavailable, SessionLedger
 from ivr.ari.models import ChannelSnapshot
 
-__all__ = ["ResyncPlan", "Resynchroniser", "SessionRegistry", "plan_resync"]
+__all__ = ["ResyncPlan", "Resynchroniser", "SessionRegistry", "plan_resync", "stasis_app"]
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +93,18 @@ class Resynchroniser:
         *,
         route_context: str,
         orphan_grace_s: float = 1.0,
+        ledger: SessionLedger | None = None,
     ) -> None:
         self.client = client
         self.app = app
         self.registry = registry
         self.route_context = route_context
         self.orphan_grace_s = orphan_grace_s
+        self.ledger = ledger
         self.orphans_sent_on = 0
+        self.taken_over = 0  # channels of dead instances sent on
+        self.take_over_checks = 0
+        self._ledger_down = False
 
     async def run(self) -> ResyncPlan:
         """Raises AriError if the channels cannot be listed (the caller retries)."""
@@ -119,29 +128,94 @@ class Resynchroniser:
                 len(plan.vanished),
                 len(plan.orphans),
             )
-        if plan.orphans:
+        foreign = await self._foreign_orphans(listed)
+        if plan.orphans or foreign:
             await asyncio.sleep(self.orphan_grace_s)
             for channel_id in plan.orphans:
-                await self._send_on(channel_id)
+                await self._send_on(channel_id, self.app)
+            await self._take_over(foreign)
         return plan
 
-    async def _send_on(self, channel_id: str) -> None:
+    async def take_over(self) -> int:
+        """Only the other instances' part of `run`: send on the callers a dead instance
+        left in Stasis. Run every few seconds with a ledger (app.py); returns how many.
+        Raises AriError if the channels cannot be listed."""
+        if self.ledger is None:
+            return 0
+        self.take_over_checks += 1
+        foreign = await self._foreign_orphans(await self.client.list_channels())
+        if not foreign:
+            return 0
+        before = self.taken_over
+        await asyncio.sleep(self.orphan_grace_s)
+        await self._take_over(foreign)
+        return self.taken_over - before
+
+    async def _take_over(self, foreign: dict[str, tuple[str, str]]) -> None:
+        for channel_id, (app, owner) in sorted(foreign.items()):
+            if await self._send_on(channel_id, app):
+                self.taken_over += 1
+                log.warning(
+                    "ARI resync: channel %s was left in Stasis(%s) by instance %s, which "
+                    "is gone; sent to the operator",
+                    channel_id,
+                    app,
+                    owner,
+                )
+
+    async def _foreign_orphans(
+        self, listed: Iterable[ChannelSnapshot]
+    ) -> dict[str, tuple[str, str]]:
+        """Channels in another callpop instance's Stasis whose owner is dead or unknown
+        (ledger.py): channel id -> (app, owner). The ledger unreachable: none this time
+        (logged once), never a guess that could take a live instance's callers."""
+        if self.ledger is None:
+            return {}
+        others = {
+            c.id: app for c in listed if (app := stasis_app(c)) is not None and app != self.app
+        }
+        try:
+            claims = await self.ledger.claims(others)
+        except LedgerUnavailable as exc:
+            if not self._ledger_down:
+                log.warning(
+                    "ARI resync: the session ledger is unreachable (%s); "
+                    "other instances' callers are left alone until it is back",
+                    exc,
+                )
+                self._ledger_down = True
+            return {}
+        if self._ledger_down:
+            log.info("ARI resync: the session ledger is reachable again")
+            self._ledger_down = False
+        return {cid: (others[cid], owner) for cid, owner in claims.orphaned.items()}
+
+    async def _send_on(self, channel_id: str, app: str) -> bool:
         if (
             channel_id in self.registry.live_channels()
             or channel_id in self.registry.settled_channels()
         ):
-            return
+            return False
         try:
             snapshot = await self.client.get_channel(channel_id)
-            if not snapshot.in_stasis(self.app):
-                return
+            if not snapshot.in_stasis(app):
+                return False
             await self.client.continue_in_dialplan(
                 channel_id, self.route_context, OPERATOR_EXTENSION, 1
             )
         except (AriNotFound, AriConflict):
-            return  # it left on its own meanwhile
+            return False  # it left on its own meanwhile
         except AriError as exc:
             log.warning("ARI resync: could not send channel %s on: %s", channel_id, exc)
-            return
+            return False
         self.orphans_sent_on += 1
-        log.info("ARI resync: channel %s had no session; sent to the operator", channel_id)
+        if app == self.app:
+            log.info("ARI resync: channel %s had no session; sent to the operator", channel_id)
+        return True
+
+
+def stasis_app(channel: ChannelSnapshot) -> str | None:
+    """The app whose Stasis the channel is in (`Stasis(app,args...)`), or None."""
+    if channel.dialplan.app_name != "Stasis":
+        return None
+    return channel.dialplan.app_data.split(",", 1)[0] or None

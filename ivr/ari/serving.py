@@ -22,6 +22,7 @@ from typing import Protocol
 from ivr.ari.app import CallHandler, StasisApp
 from ivr.ari.client import AriClient, ClientSettings
 from ivr.ari.errors import AriUnauthorized, AriUnavailable
+from ivr.ari.ledger import SessionLedger
 
 __all__ = ["AriConnection", "ari_app_context"]
 
@@ -50,12 +51,15 @@ async def ari_app_context(
     *,
     grace_s: float = 30.0,
     client_settings: ClientSettings | None = None,
+    ledger: SessionLedger | None = None,
 ) -> AsyncIterator[StasisApp]:
     """Connect the Stasis app and keep it connected until the context exits; then give
     live calls `grace_s` to finish and send the rest on to the operator.
 
     Wrong credentials raise `AriUnauthorized` at once (a configuration error `serve`
     reports); an Asterisk that is down is not an error: the app connects when it is up.
+    With a `ledger` (several instances, ivr/ari/ledger.py) sessions are recorded and
+    callers a dead instance left in Stasis are sent on.
     """
     async with AriClient(
         settings.url, settings.username, settings.resolved_password(), settings=client_settings
@@ -73,7 +77,7 @@ async def ari_app_context(
             ) from None
         except AriUnavailable as exc:
             log.warning("ARI at %s is not reachable yet (%s); the app connects when it is", settings.url, exc)
-        app = StasisApp(client, settings.app, handler)
+        app = StasisApp(client, settings.app, handler, ledger=ledger)
         runner = asyncio.create_task(app.run(), name=f"ari-app-{settings.app}")
         try:
             yield app

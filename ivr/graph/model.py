@@ -192,7 +192,7 @@ def _details(node: Node, flow: Flow) -> Iterator[str]:
         for days, spans in node.weekly.items():
             yield f"{days} {spans if isinstance(spans, str) else ', '.join(spans)}"
         if node.holidays:
-            count = len(node.holidays)
+            count = sum((h.last - h.first).days + 1 for h in node.holidays)
             yield f"{count} holiday date{'s' if count != 1 else ''}"
     elif isinstance(node, PlayNode):
         yield "a key skips it" if node.interruptible else "plays to the end"
@@ -248,9 +248,10 @@ def _failure_label(node: MenuNode | InputNode, flow: Flow) -> str:
 def _edges(node_id: str, node: Node, flow: Flow) -> Iterator[DiagramEdge]:
     if isinstance(node, MenuNode):
         for key, option in node.options.items():
-            yield DiagramEdge(
-                node_id, option.goto, "option", option.label or "", key=key, topic=option.topic
-            )
+            label = option.label or ""
+            if option.when is not None:  # offered only to some callers: say to whom
+                label = f"{label} (if {option.when})" if label else f"if {option.when}"
+            yield DiagramEdge(node_id, option.goto, "option", label, key=key, topic=option.topic)
         if node.on_failure is not None:
             yield DiagramEdge(node_id, node.on_failure, "failure", _failure_label(node, flow))
     elif isinstance(node, InputNode):
@@ -330,4 +331,8 @@ def _legend(flow: Flow) -> tuple[str, ...]:
     for name, limit in (("depth", flow.limits.max_depth), ("options", flow.limits.max_options)):
         if limit is not None:
             lines.append(f"Limit raised: menu {name} {limit.value} ({limit.reason})")
+    for node_id, node in flow.nodes.items():
+        if isinstance(node, MenuNode) and node.limits is not None:
+            raised = node.limits.max_options
+            lines.append(f"Limit raised: menu {node_id} options {raised.value} ({raised.reason})")
     return tuple(lines)

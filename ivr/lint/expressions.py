@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ivr.conditions import ConditionError, parse
-from ivr.flow import BranchNode, InputNode, LookupNode, Prompt
+from ivr.flow import BranchNode, InputNode, LookupNode, MenuNode, Prompt
 from ivr.lint.context import LintContext, walk
 from ivr.source import Finding, quote
 from ivr.templates import placeholders
@@ -21,10 +21,20 @@ __all__ = ["check_bad_conditions", "check_unknown_variables"]
 
 
 def check_bad_conditions(ctx: LintContext) -> Iterator[Finding]:
-    """bad-condition: every `when:` of every branch parses."""
+    """bad-condition: every `when:` of every branch and of every menu option parses."""
     for loaded in ctx.flows():
         flow = loaded.model
         for node_id, node in flow.nodes.items():
+            if isinstance(node, MenuNode):
+                for key, option in node.conditional().items():
+                    assert option.when is not None
+                    try:
+                        parse(option.when)
+                    except ConditionError as exc:
+                        path: tuple[str | int, ...] = ("nodes", node_id, "options", key, "when")
+                        position = loaded.source.at_offset(path, exc.offset)
+                        message = f"option {key} of menu {quote(node_id)}: {exc.message} in {quote(option.when, 80)}"
+                        yield ctx.finding_at("bad-condition", flow.id, position, message)
             if not isinstance(node, BranchNode):
                 continue
             for index, case in enumerate(node.cases):
@@ -62,21 +72,26 @@ def check_unknown_variables(ctx: LintContext) -> Iterator[Finding]:
                     f"({_known(stored)}); the lookup would always find nobody"
                 )
                 yield ctx.at("unknown-variable", flow.id, ("nodes", node_id, "variable"), message, value=True)
+            conditions: list[tuple[str, str, tuple[str | int, ...]]] = []
             if isinstance(node, BranchNode):
                 for index, case in enumerate(node.cases):
-                    try:
-                        names = parse(case.when).names
-                    except ConditionError:
-                        continue  # bad-condition says why
-                    for name in sorted(names):
-                        root, _, variable = name.partition(".")
-                        if root == "vars" and variable not in stored:
-                            message = (
-                                f"case {index + 1} of branch {quote(node_id)} reads {quote(name)}, which "
-                                f"nothing stores ({_known(stored)}); it is always null"
-                            )
-                            when = ("nodes", node_id, "cases", index, "when")
-                            yield ctx.at("unknown-variable", flow.id, when, message, value=True)
+                    what = f"case {index + 1} of branch {quote(node_id)}"
+                    conditions.append((what, case.when, ("nodes", node_id, "cases", index, "when")))
+            if isinstance(node, MenuNode):
+                for key, option in node.conditional().items():
+                    assert option.when is not None
+                    what = f"option {key} of menu {quote(node_id)}"
+                    conditions.append((what, option.when, ("nodes", node_id, "options", key, "when")))
+            for what, text, when in conditions:
+                try:
+                    names = parse(text).names
+                except ConditionError:
+                    continue  # bad-condition says why
+                for name in sorted(names):
+                    root, _, variable = name.partition(".")
+                    if root == "vars" and variable not in stored:
+                        message = f"{what} reads {quote(name)}, which nothing stores ({_known(stored)}); it is always null"
+                        yield ctx.at("unknown-variable", flow.id, when, message, value=True)
         for path, value in walk(flow):
             if not isinstance(value, Prompt):
                 continue

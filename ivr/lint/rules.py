@@ -48,8 +48,11 @@ _ALL = (
          "announcements, lookups and branches do not count. Fold two levels into one, or raise "
          "`limits.max_depth: {value: 5, reason: \"...\"}` in the flow file with a written reason."),
     Rule("menu-options", "error", "A menu with more than 4 choices: callers cannot keep more in mind while listening.",
-         "Global keys (operator 0, back *, repeat #) do not count. Group rare choices under one key or "
-         "a sub-menu, or raise `limits.max_options: {value: 5, reason: \"...\"}` with a written reason."),
+         "Global keys (operator 0, back *, repeat #) do not count. Options with `when:` count as if their "
+         "conditions held together, except `name == literal` conditions on one name with different "
+         "literals, which never do (only the largest such group counts). Group rare choices under one "
+         "key or a sub-menu, or raise the menu's own `limits: {max_options: {value: 5, reason: \"...\"}}` "
+         "(or the file's `limits.max_options`) with a written reason."),
     # The shape of the tree.
     Rule("dangling-target", "error", "A target (option goto, next, found, open, default, on_failure...) names a node or flow that does not exist.",
          "A call that reaches it has nowhere to go; the engine would send the caller to the operator with an error."),

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ivr.flow import MenuNode
+from ivr.conditions import ConditionError, parse
+from ivr.flow import DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPTIONS, MenuNode
 from ivr.lint.callgraph import CallGraph, Edge, NodeRef
 from ivr.lint.context import LintContext
 from ivr.source import Finding, quote
@@ -122,11 +123,18 @@ def check_menu_depth(ctx: LintContext) -> Iterator[Finding]:
         if ref[0] not in ctx.checked and root_flow not in ctx.checked:
             continue
         chain = " > ".join(_name(r, ref[0]) for r in level.path)
-        message = (
-            f"menu {quote(ref[1])} is level {level.level} ({chain}); callers accept at most "
-            f"{limit} menu levels: fold two levels into one menu, or raise limits.max_depth "
-            "with a reason"
-        )
+        if limit == DEFAULT_MAX_DEPTH:
+            why = (
+                f"callers accept at most {limit} menu levels: fold two levels into one menu, "
+                "or raise limits.max_depth with a reason"
+            )
+        else:
+            why = (
+                f"the flow's limits.max_depth is {limit} (raised from {DEFAULT_MAX_DEPTH}): "
+                "fold two levels into one menu"
+            )
+        message = f"menu {quote(ref[1])} is level {level.level} ({chain}); {why}"
+
         yield ctx.at_node("menu-depth", ref, message)
 
 
@@ -134,22 +142,67 @@ def _name(ref: NodeRef, here: str) -> str:
     return ref[1] if ref[0] == here else f"{ref[0]}:{ref[1]}"
 
 
+def most_offered(node: MenuNode, global_keys: frozenset[str]) -> list[str]:
+    """The business options one caller can be offered at most (the 4x4 count).
+
+    Options without `when:` are offered to everyone. Options with `when:` count as if
+    their conditions held together, except conditions of the form `name == literal`
+    on one name with different literals, which never hold together: of those, only the
+    largest group with one literal counts (`customer.tier == "vip"` and
+    `customer.tier == "gold"` options are never offered to the same caller).
+    """
+    keys = [key for key in node.options if key not in global_keys]
+    exclusive: dict[str, dict[object, list[str]]] = {}
+    counted: list[str] = []
+    for key in keys:
+        when = node.options[key].when
+        equality = None
+        if when is not None:
+            try:
+                equality = parse(when).equality()
+            except ConditionError:
+                equality = None  # bad-condition reports it; count the option
+        if equality is None:
+            counted.append(key)
+        else:
+            name, literal = equality
+            exclusive.setdefault(name, {}).setdefault(literal, []).append(key)
+    for groups in exclusive.values():
+        counted.extend(sorted(groups.values(), key=len)[-1])
+    return [key for key in keys if key in counted]
+
+
 def check_menu_options(ctx: LintContext) -> Iterator[Finding]:
-    """menu-options: every menu at most `limits.max_options` (default 4) choices,
-    global keys not counted."""
+    """menu-options: every menu at most its limit of business choices: the menu's own
+    `limits.max_options`, else the file's, else 4 (global keys not counted; conditional
+    options counted as `most_offered` says)."""
     for loaded in ctx.flows():
         flow = loaded.model
-        limit = flow.limits.options
         global_keys = flow.global_keys()
         for node_id, node in flow.nodes.items():
             if not isinstance(node, MenuNode):
                 continue
-            business = [key for key in node.options if key not in global_keys]
-            if len(business) <= limit:
+            offered = most_offered(node, global_keys)
+            raised = node.limits.max_options if node.limits is not None else flow.limits.max_options
+            limit = raised.value if raised is not None else DEFAULT_MAX_OPTIONS
+            if len(offered) <= limit:
                 continue
+            conditional = [k for k in offered if node.options[k].when is not None]
+            some = f", {len(conditional)} of them on a condition" if conditional else ""
+            if raised is None:
+                why = (
+                    f"callers keep at most {limit} in mind: group the rarest under one key or a "
+                    "sub-menu, or raise this menu's limits.max_options with a reason"
+                )
+            else:
+                whose = "this menu's" if node.limits is not None else "the flow's"
+                why = (
+                    f"{whose} limits.max_options is {limit} (raised from {DEFAULT_MAX_OPTIONS}: "
+                    f"{quote(raised.reason, 60)}): group the rarest under one key or a sub-menu"
+                )
+            up_to = "a caller up to " if conditional else ""
             message = (
-                f"menu {quote(node_id)} offers {len(business)} choices ({', '.join(business)}); "
-                f"callers keep at most {limit} in mind: group the rarest under one key or a "
-                "sub-menu, or raise limits.max_options with a reason"
+                f"menu {quote(node_id)} offers {up_to}{len(offered)} choices "
+                f"({', '.join(offered)}{some}); {why}"
             )
             yield ctx.at("menu-options", flow.id, ("nodes", node_id), message)

@@ -117,3 +117,84 @@ def test_config_is_accepted_before_and_after_the_command(tmp_path: Path, where: 
     # The bad file was read (not "No such option"), whichever side of the command it is.
     assert result.exit_code == 1, result.output
     assert f"{config}:2:1" in result.stderr
+
+
+BROKEN = """\
+entry: main_menu
+limits:
+  max_options: {value: 5, reason: short}
+nodes:
+  main_menu:
+    type: menu
+    promtps: [hello]
+    prompts: [hello]
+    options: {"1": billing, "2": nowhere, "3": billing, "4": billing, "5": billing, "6": billing}
+  billing:
+    type: transfer
+    queue: billing
+    priorty: 3
+"""
+
+
+def test_lint_reports_every_finding_at_once_with_a_true_count(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    flow = tmp_path / "flows" / "main.yaml"
+    flow.write_text(BROKEN, encoding="utf-8")
+    result = invoke("lint", str(tmp_path))
+    assert result.exit_code == 1
+    rules = [line.rsplit("[", 1)[1].rstrip("]") for line in result.stdout.splitlines()]
+    # The field errors no longer hide the dangling target and the 4x4 rule.
+    assert rules == [
+        "invalid-value",
+        "menu-options",
+        "unknown-field",
+        "dangling-target",
+        "unknown-field",
+    ]
+    assert f"{flow}:9:34: error: option 2 of 'main_menu' goes to 'nowhere'" in result.stdout
+    assert (
+        "the flow's limits.max_options is 5 (raised from 4: 'short (too short)')" in result.stdout
+    )
+    assert "1 file checked, 5 errors, 0 warnings" in result.stderr
+
+
+def test_a_node_that_cannot_be_repaired_still_lets_the_others_be_checked(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    text = BROKEN.replace("    queue: billing\n    priorty: 3\n", "")
+    (tmp_path / "flows" / "main.yaml").write_text(text, encoding="utf-8")
+    result = invoke("lint", str(tmp_path))
+    assert "a transfer has exactly one of queue, extension or agent" in result.stdout
+    assert "[dangling-target]" in result.stdout and "[menu-options]" in result.stdout
+
+
+CONDITIONAL = """\
+entry: who
+nodes:
+  who: {type: lookup, found: menu, not_found: menu}
+  menu:
+    type: menu
+    prompts: [{sound: acme-main-menu, text: For billing press 1.}]
+    options:
+      "1": {goto: billing}
+      "9":
+        goto: complaint
+        when: customer.open_cases > 0
+        prompts: [{sound: acme-complaint, text: "For your complaint, press 9."}]
+  billing: {type: transfer, queue: billing}
+  complaint: {type: transfer, queue: complaints}
+"""
+
+
+@pytest.mark.parametrize(("open_cases", "queue"), [("1", "complaints"), ("0", "billing")])
+def test_simulate_offers_a_conditional_option_only_when_its_condition_holds(
+    tmp_path: Path, open_cases: str, queue: str
+) -> None:
+    flow = tmp_path / "main.yaml"
+    flow.write_text(CONDITIONAL, encoding="utf-8")
+    result = simulate(flow, "9 1", "--crm", "found", "--open-cases", open_cases, "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    heard = [p["text"] for p in run["steps"][1]["prompts"]]
+    offered = open_cases != "0"
+    assert ("For your complaint, press 9." in heard) is offered
+    assert run["outcome"]["target"]["name"] == queue

@@ -88,7 +88,7 @@ def test_a_sixth_level_still_fails_a_limit_raised_to_five(tmp_path: Path) -> Non
     text = "entry: level1\nnodes:\n" + chain(6) + f"  agent: {TRANSFER}\n"
     text += "limits:\n  max_depth: {value: 5, reason: Legal notice menu required before tariffs.}\n"
     [finding] = of_rule(lint(tmp_path, {"main": text}), "menu-depth")
-    assert "'level6' is level 6" in finding.message and "at most 5" in finding.message
+    assert "'level6' is level 6" in finding.message and "limits.max_depth is 5" in finding.message
 
 
 FIVE_OPTIONS = f"""\
@@ -112,7 +112,7 @@ def test_a_menu_of_five_choices_is_reported_at_its_line(tmp_path: Path) -> None:
     assert finding.severity == "error"
     assert finding.position == Position(line_of(FIVE_OPTIONS, "main_menu:"), 3)
     assert "offers 5 choices (1, 2, 3, 4, 5)" in finding.message
-    assert "raise limits.max_options with a reason" in finding.message
+    assert "raise this menu's limits.max_options with a reason" in finding.message
 
 
 def test_global_keys_are_not_counted_as_choices(tmp_path: Path) -> None:

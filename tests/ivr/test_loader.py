@@ -92,7 +92,24 @@ def test_broken_yaml_is_reported_where_the_parser_stopped(tmp_path: Path) -> Non
     """
     finding = only(findings_of(write(tmp_path, text)), "yaml-syntax")
     assert finding.position.line >= 3
-    assert "while parsing" in finding.message
+    assert "the `[` opened at line 3, column 28 is not closed with `]`" in finding.message
+
+
+def test_bad_indentation_is_said_in_an_admins_words_with_its_position(tmp_path: Path) -> None:
+    text = """\
+    entry: a
+    nodes:
+      a:
+        type: menu
+       prompts: [hello]
+    """
+    finding = only(findings_of(write(tmp_path, text)), "yaml-syntax")
+    assert finding.position == Position(5, 4)
+    assert finding.message == (
+        "bad indentation: this key is not lined up with the keys above it (the block that "
+        "starts at line 3); keys of one mapping start in the same column"
+    )
+    assert "<block" not in finding.message
 
 
 def test_a_tab_in_the_indentation_says_yaml_wants_spaces(tmp_path: Path) -> None:

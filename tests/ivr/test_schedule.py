@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from ivr.flow import DateRange, HoursNode
 from ivr.schedule import is_open, parse_weekly, status, zone
 
 OFFICE = {"mon-fri": "09:00-17:00", "sat": ["10:00-12:00", "13:00-15:00"]}
@@ -147,3 +148,28 @@ def test_bad_tables_say_what_is_wrong(weekly: dict[str, str | list[str]], words:
 def test_unknown_timezones_are_value_errors(name: str) -> None:
     with pytest.raises(ValueError, match="unknown timezone"):
         zone(name)
+
+
+def test_a_holiday_range_closes_every_day_from_first_to_last() -> None:
+    holidays = [DateRange.model_validate("2024-12-24..2024-12-26"), date(2025, 1, 1)]
+    for day in (24, 25, 26):
+        assert status(paris(2024, 12, day, 10), PARIS, OFFICE, holidays) == "holiday"
+    assert status(paris(2024, 12, 23, 10), PARIS, OFFICE, holidays) == "open"
+    assert status(paris(2024, 12, 27, 10), PARIS, OFFICE, holidays) == "open"
+    assert status(paris(2025, 1, 1, 10), PARIS, OFFICE, holidays) == "holiday"
+
+
+def test_a_holiday_range_is_written_as_a_range_or_from_to() -> None:
+    node = HoursNode.model_validate({
+        "type": "hours", "timezone": PARIS, "weekly": OFFICE, "open": "a", "closed": "b",
+        "holidays": ["2024-12-24..2024-12-26", {"from": "2024-12-31", "to": "2025-01-01"},
+                     "2025-05-01"],
+    })  # fmt: skip
+    assert [str(h) for h in node.holidays] == [
+        "2024-12-24..2024-12-26", "2024-12-31..2025-01-01", "2025-05-01"
+    ]  # fmt: skip
+
+
+def test_a_holiday_range_that_ends_before_it_starts_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"ends \(2024-12-24\) before it starts \(2024-12-26\)"):
+        DateRange.model_validate("2024-12-26..2024-12-24")

@@ -32,9 +32,8 @@ from ivr.journey import Journey, JourneyOutcome, Step
 from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
-from screenpop.bus import InProcessBus
+from screenpop.bus import InProcessBus, PopBus
 from screenpop.keys import HUB
-from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -93,7 +92,7 @@ class Originated:
 @dataclass
 class Desk:
     server: TestServer
-    bus: InProcessBus | RedisBus
+    bus: PopBus
     crm: SqlStore
     store: SqlScreenpopStore
     journeys: JourneyStore
@@ -218,13 +217,13 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
                     crm: CrmAdapter | None = None, passwords: Passwords | None = None,
                     settings: Mapping[str, Any] | None = None,
                     engine: AsyncEngine | None = None, port: int = 0,
-                    bus: InProcessBus | RedisBus | None = None) -> AsyncIterator[Desk]:
+                    bus: PopBus | None = None) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
     migrated database of the caller's (another desk's: two instances on one database),
     left open at the end; agents already there are kept. `port`: where to listen (a
-    restarted desk on its predecessor's port, for a page to reconnect to). `bus`: another
-    bus than a fresh in-process one (the Redis bus), closed at the end."""
+    restarted desk on its predecessor's port, for a page to reconnect to). `bus`: the
+    desk's pop bus (a `RedisBus` shared with other desks), the caller's to close."""
     own_engine = engine is None
     if engine is None:
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
@@ -243,7 +242,9 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
             "sue": ("PJSIP/200", "supervisor")}).items():
         accounts[name] = await store.account_by_name(name) or await store.add_account(
             name, interface, role, passwords.hash(PASSWORD))  # type: ignore[arg-type]
-    bus = bus or InProcessBus()
+    own_bus = bus is None
+    if bus is None:
+        bus = InProcessBus()
     originated = Originated()
     app = create_app(config, store=store, bus=bus, clock=now, crm=crm or sql_crm,
                      originate=originated,
@@ -254,7 +255,9 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
         yield Desk(server, bus, sql_crm, store, JourneyStore(engine), accounts, originated)
     finally:
         await server.close()
-        await bus.aclose()
+        if own_bus:
+            assert isinstance(bus, InProcessBus)
+            bus.close()
         if own_engine:
             await engine.dispose()
 

@@ -318,4 +318,5 @@ async def test_redis_down_shows_reconnecting_and_the_pops_of_the_outage_follow(
                 await expect(page.locator(".pop-card")).to_have_count(1)
                 await context.close()
     finally:
+        await bus.aclose()
         redis.stop()

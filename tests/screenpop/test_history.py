@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -89,7 +90,8 @@ async def test_every_change_of_a_burst_lands_in_few_transactions(engine: AsyncEn
     batches: list[int] = []
     record_history = store.record_history
 
-    async def counted(records: list[PopRecord], queue_events: list[QueueEventRecord]) -> None:
+    async def counted(records: Sequence[PopRecord],
+                      queue_events: Sequence[QueueEventRecord]) -> None:
         batches.append(len(records) + len(queue_events))
         await record_history(records, queue_events)
 

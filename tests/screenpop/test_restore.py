@@ -16,11 +16,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.tables import queue_events
 from screenpop.bus import BusEvent
+from screenpop.redis_bus import RedisBus
+from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.conftest import Desk, make_desk
 from tests.screenpop.wsclient import Tab, open_tab
 
@@ -316,3 +320,68 @@ async def test_the_documented_query_joins_journey_queue_events_pops_and_interact
     } == {("+15551234400", "queue", "billing", "alice", "resolved", "explained the fee")}
     journey = rows[0]["journey"]
     assert journey is not None and "main_menu" in str(journey)
+
+
+# --- several instances on PostgreSQL and one Redis stream --------------------------------
+
+
+def redis_bus(url: str, key: str) -> RedisBus:
+    return RedisBus(Redis.from_url(url), key=key, block_ms=100, retry_s=0.05)
+
+
+@asynccontextmanager
+async def on_redis(tmp_path: Path, engine: AsyncEngine, bus: RedisBus) -> AsyncIterator[Desk]:
+    try:
+        async for desk in make_desk(tmp_path, engine=engine, bus=bus):
+            yield desk
+    finally:
+        await bus.aclose()
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_instances_sharing_postgresql_and_redis_rebuild_the_same_view(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    url, key = require_machine_redis(), unique_key()
+    async with on_redis(tmp_path, engine, redis_bus(url, key)) as a:
+        async with on_redis(tmp_path, engine, redis_bus(url, key)) as b:
+            call = a.next_call_id()
+            async with await b.logged_in("alice") as alice:
+                tab_b = await open_tab(alice, b.url)
+                tab_a = await open_tab(alice, a.url)
+                await a.ivr(call, number="+15551234500")  # the call's events go through A
+                await a.ring(call, "alice")
+                await a.answer(call, "alice")
+                for tab in (tab_a, tab_b):  # both hubs took them from the stream
+                    await tab.until_type("pop.accepted", call)
+            for desk in (a, b):
+                await desk.hub.history.drained()
+            board_a = a.hub.board()
+        # both instances wrote every queue event; one row each is left
+        assert await stored_events(engine, call) == [
+            ("joined", "", None),
+            ("offered", "PJSIP/101", None),
+            ("left", "", "connected"),
+            ("connected", "PJSIP/101", None),
+        ]
+        # B restarts (a new process: a new bus client, an empty hub) while A runs on
+        async with on_redis(tmp_path, engine, redis_bus(url, key)) as b2:
+            async with await b2.logged_in("alice") as alice:
+                tab = await open_tab(alice, b2.url, since=9, epoch="b-before-the-restart")
+                assert {c: p["state"] for c, p in (await pops_after_reset(tab)).items()} == {
+                    call: "accepted"
+                }
+                on_a = await open_tab(alice, a.url)
+                await on_a.until_type("reset")
+                # what the agent does on B2 reaches A's hub too, through the stream
+                await tab.send(type="notes", call_id=call, notes="typed on B2")
+                await on_a.until(
+                    lambda f: f["type"] == "pop.updated" and f["pop"]["notes"] == "typed on B2"
+                )
+                status, _ = await dispose(b2, alice, call)
+                assert status == 200
+                await a.complete(call, "alice")  # the call ends on A's side of the stream
+                for seen in (tab, on_a):  # disposed during the call, on either instance
+                    await seen.until_type("pop.done", call)
+            board_b2 = b2.hub.board()
+    assert board_b2["totals"]["handled"] == board_a["totals"]["handled"] == 1

@@ -244,12 +244,22 @@
       $("np-text").textContent = "The IVR waits for your keys…";
       $("np-hint").textContent = msg.ms ? "times out in " + Math.round(msg.ms / 1000) + " s" : "";
     } else {
-      $("np-kind").textContent = msg.kind === "prompt" ? "Playing" : "Saying";
+      $("np-kind").textContent = msg.kind === "prompt" ? (msg.audio ? "Playing the recording" : "Playing") : "Saying";
       $("np-text").textContent = msg.text;
       $("np-hint").textContent = interruptible ? "press a key any time" : "keys are ignored while this plays";
       entry("t-prompt", el("span", {class: "t-label"}, "IVR"), el("span", {class: "t-text"}, msg.text),
         msg.sound ? el("span", {class: "t-sound mono"}, msg.sound) : null);
       $("screen-line").textContent = msg.text;
+    }
+    const audio = $("np-audio");
+    if (msg.audio) {
+      // The recording Asterisk would play (`callpop demo --sounds DIR`); dialling was the
+      // user's gesture, so the browser lets it play.
+      audio.src = msg.audio;
+      audio.play().catch(() => { box.dataset.audio = "blocked"; });
+      box.dataset.audio = "playing";
+    } else {
+      box.dataset.audio = "none";
     }
     if (msg.ms) {
       // start the bar on the next frame so the transition runs from 0
@@ -264,6 +274,9 @@
 
   function stopPlaying() {
     clearTimeout(playTimer);
+    const audio = $("np-audio");
+    audio.pause();
+    audio.removeAttribute("src");
     const box = $("now-playing");
     box.hidden = true;
   }

@@ -120,6 +120,7 @@ class DialplanReloader:
         self.refused_hash: str | None = None
         """The hash of the last version refused, so a watch does not refuse it again and again."""
         self._lock = asyncio.Lock()
+        self._following: set[asyncio.Task[ReloadResult]] = set()
 
     @property
     def version(self) -> DialplanVersion:
@@ -164,16 +165,16 @@ class DialplanReloader:
         self, cause: Cause, previous: DialplanVersion, findings: tuple[Finding, ...]
     ) -> ReloadResult:
         errors = tuple(f for f in findings if f.severity == "error") or findings
-        if cause != "watch" or self.refused_hash is None:
-            # One line each: an admin greps for them, a log collector keeps them apart.
-            log.error(
-                "dialplan: new version refused (%s), %d error(s); version %s keeps running",
-                cause,
-                len(errors),
-                previous.hash,
-            )
-            for finding in errors:
-                log.error("dialplan: %s", finding.format())
+        # One line each: an admin greps for them, a log collector keeps them apart. (A
+        # watch does not come back for a version it saw refused: logged once.)
+        log.error(
+            "dialplan: new version refused (%s), %d error(s); version %s keeps running",
+            cause,
+            len(errors),
+            previous.hash,
+        )
+        for finding in errors:
+            log.error("dialplan: %s", finding.format())
         with contextlib.suppress(OSError):
             self.refused_hash = hash_dialplan(self.folder)
         return ReloadResult(False, previous, previous, findings=errors)
@@ -203,7 +204,12 @@ class DialplanReloader:
                         since = event.seq
                         if event.type != NOTICE or not self._followable(event.data):
                             continue
-                        await self.reload("notice", expected=str(event.data.get("hash")))
+                        # In a task: the subscription keeps reading the call events
+                        # meanwhile rather than fall behind while the dialplan loads.
+                        expected = str(event.data.get("hash"))
+                        task = asyncio.create_task(self.reload("notice", expected=expected))
+                        self._following.add(task)
+                        task.add_done_callback(self._following.discard)
             except ResyncRequired as exc:
                 since = exc.head_seq  # notices missed meanwhile: the watch or a reload catches up
             except BusClosed:
@@ -233,12 +239,15 @@ class DialplanReloader:
         """Announce the version, follow the other instances' notices and (when
         `watch_s` > 0) watch the folder, until the block ends."""
         self.announce("start")
-        tasks = [asyncio.create_task(self.follow_notices(), name="dialplan-notices")]
+        tasks: list[asyncio.Task[Any]] = [
+            asyncio.create_task(self.follow_notices(), name="dialplan-notices")
+        ]
         if watch_s > 0:
             tasks.append(asyncio.create_task(self.watch(watch_s), name="dialplan-watch"))
         try:
             yield
         finally:
+            tasks += self._following
             for task in tasks:
                 task.cancel()
             for task in tasks:

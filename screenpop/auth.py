@@ -46,6 +46,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from screenpop.store import Account
 
 __all__ = [
+    "Attempt",
     "EmbedClaims",
     "LoginBusy",
     "LoginGate",
@@ -235,6 +236,16 @@ class Sessions:
         return claims
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """`LoginLimiter.attempt`'s verdict: `wait` 0 means go ahead (the attempt is
+    counted); `first_refusal` is True for the first refusal of a name or address since
+    it was last let through, so a flood is logged once, not per guess."""
+
+    wait: float
+    first_refusal: bool = False
+
+
 class LoginLimiter:
     """Login attempts allowed per `window_s`, counted *before* the password is
     verified: `per_pair` per (address, user name), `per_user` per user name from any
@@ -259,6 +270,7 @@ class LoginLimiter:
         self._window = window_s
         self._max_keys = max_keys
         self._attempts: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._refusing: set[tuple[str, str]] = set()  # keys whose refusal was reported
 
     def _keys(self, address: str, user: str) -> tuple[tuple[str, str], ...]:
         name = user.casefold()
@@ -272,25 +284,32 @@ class LoginLimiter:
             times.popleft()
         return times
 
-    def attempt(self, address: str, user: str) -> float:
-        """0 and the attempt counted, or the seconds until one is allowed (nothing
-        counted). Synchronous on purpose: no request can slip in between."""
+    def attempt(self, address: str, user: str) -> Attempt:
+        """Go ahead (wait 0, the attempt counted), or the seconds until one is allowed
+        (nothing counted). Synchronous on purpose: no request can slip in between."""
         now = self._clock()
         keys = self._keys(address, user)
         wait = 0.0
+        blocked: list[tuple[str, str]] = []
         for key, limit in zip(keys, self._limits, strict=True):
             times = self._recent(key, now)
             if len(times) >= limit:
                 wait = max(wait, times[len(times) - limit] + self._window - now)
+                blocked.append(key)
         if wait > 0:
-            return wait
+            first = not self._refusing.issuperset(blocked)
+            if len(self._refusing) >= self._max_keys:
+                self._refusing.clear()
+            self._refusing.update(blocked)
+            return Attempt(wait, first)
+        self._refusing.difference_update(keys)
         for key, limit in zip(keys, self._limits, strict=True):
             # only the last `limit` attempts decide the wait: keep no more than that
             self._attempts.setdefault(key, deque(maxlen=limit)).append(now)
             self._attempts.move_to_end(key)
         while len(self._attempts) > self._max_keys:
             self._attempts.popitem(last=False)
-        return 0.0
+        return Attempt(0.0)
 
     def succeeded(self, address: str, user: str) -> None:
         """The password was right: the user's attempts are forgotten, and the
@@ -304,7 +323,12 @@ class LoginLimiter:
 
 
 class LoginBusy(Exception):
-    """More logins are waiting for a password check than the gate lets queue."""
+    """More logins are waiting for a password check than the gate lets queue.
+    `first`: the first refusal since the gate last let one through."""
+
+    def __init__(self, first: bool) -> None:
+        super().__init__("too many logins at once")
+        self.first = first
 
 
 class LoginGate:
@@ -318,10 +342,18 @@ class LoginGate:
         self._waiting = waiting
         self._queued = 0
         self.capacity = concurrent + waiting
+        self._refused = 0  # since the gate last let one through
+
+    def recovered(self) -> int:
+        """How many were refused before the login just let through (0: none); read
+        once, so the recovery is logged once."""
+        refused, self._refused = self._refused, 0
+        return refused
 
     async def __aenter__(self) -> None:
         if self._slots.locked() and self._queued >= self._waiting:
-            raise LoginBusy("too many logins at once")
+            self._refused += 1
+            raise LoginBusy(first=self._refused == 1)
         self._queued += 1
         try:
             await self._slots.acquire()

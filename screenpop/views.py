@@ -104,14 +104,19 @@ async def login(request: web.Request) -> web.StreamResponse:
     limiter = request.app[LIMITER]
     # Counted now, before any await: concurrent guesses cannot all pass the check
     # before the first of them is counted. A success gives it back.
-    wait = limiter.attempt(address, name)
-    if wait > 0:
-        log.info("login for %r from %s refused: too many attempts", name, address)
-        return _login_page(request, name=name, status=429,
-                           error=f"Too many failed attempts. Try again in {int(wait) + 1} seconds.")
+    attempt = limiter.attempt(address, name)
+    if attempt.wait > 0:
+        if attempt.first_refusal:  # once per name or address locked, not per guess
+            log.warning("logins for %r from %s refused for %d s: too many attempts",
+                        name, address, int(attempt.wait) + 1)
+        return _login_page(request, name=name, status=429, error=(
+            f"Too many failed attempts. Try again in {int(attempt.wait) + 1} seconds."))
     store, passwords = request.app[STORE], request.app[PASSWORDS]
+    gate = request.app[LOGIN_GATE]
     try:
-        async with request.app[LOGIN_GATE]:
+        async with gate:
+            if refused := gate.recovered():
+                log.info("password checks: accepting logins again (%d refused)", refused)
             account = await store.account_by_name(name) if name else None
             # argon2 takes tens of milliseconds of CPU: off the event loop, or every
             # pop waits; and an unknown name costs the same verification
@@ -121,9 +126,10 @@ async def login(request: web.Request) -> web.StreamResponse:
                 new_hash = await asyncio.to_thread(passwords.hash, password)
                 await store.set_password_hash(account.id, new_hash)
                 account = await store.account(account.id) or account
-    except LoginBusy:
-        log.warning("login for %r from %s refused: %d password checks running and queued",
-                    name, address, request.app[LOGIN_GATE].capacity)
+    except LoginBusy as busy:
+        if busy.first:
+            log.warning("password checks: %d running and queued, refusing logins until "
+                        "one is free", gate.capacity)
         response = _login_page(request, name=name, status=503,
                                error="Too many logins at once. Try again in a few seconds.")
         response.headers["Retry-After"] = "5"

@@ -153,6 +153,11 @@ class AMIServer:
         async with self._changed:
             await self._changed.wait_for(lambda: self.logins >= count)
 
+    async def wait_listeners(self, count: int) -> None:
+        """Until exactly `count` sessions are logged in with events on."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.listeners == count)
+
     async def wait_action(self, name: str, count: int = 1) -> list[Message]:
         """Until `count` actions called `name` were received; returns them."""
         def matching() -> list[Message]:
@@ -186,6 +191,7 @@ class AMIServer:
             pass  # a client that misbehaves or vanishes only loses its own session
         finally:
             self._sessions.discard(session)
+            await self._notify()  # one listener fewer
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()

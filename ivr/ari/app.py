@@ -59,6 +59,8 @@ _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Channels the app has sent on stay remembered this long (by count), so a resync that
 # still sees one in Stasis for a moment does not take it for an orphan.
 _SETTLED_MEMORY = 10_000
+# The longest a caller waits on the shared session ledger (a record at the start and end).
+LEDGER_TIMEOUT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +193,15 @@ class StasisApp:
             await asyncio.sleep(self.ledger_interval_s)
 
     async def _ledger_call(self, step: Awaitable[None]) -> None:
-        """A ledger write; the store being away costs no caller anything (logged once
-        per change of state)."""
+        """A ledger write, at most `LEDGER_TIMEOUT_S`: the store being slow or away costs
+        no caller more than that (logged once per change of state). A session left
+        unrecorded is one no survivor takes while this instance lives."""
         try:
-            await step
-        except LedgerUnavailable as exc:
+            async with asyncio.timeout(LEDGER_TIMEOUT_S):
+                await step
+        except (LedgerUnavailable, TimeoutError) as exc:
             if not self._ledger_down:
-                log.warning("ARI session ledger unreachable (%s); calls go on", exc)
+                log.warning("ARI session ledger unreachable (%r); calls go on", exc)
                 self._ledger_down = True
             return
         if self._ledger_down:

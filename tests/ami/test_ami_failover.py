@@ -15,40 +15,17 @@ from callpop.ami.lease import PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.config import AmiSettings
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_events import Ids
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
-from screenpop.bus import BusEvent, EventStream, InProcessBus
+from screenpop.bus import InProcessBus
 from tests.conftest import PG_URL
+
+from .scripted import queue_call, take
 
 pytestmark = pytest.mark.postgres
 
 DSN = lease_dsn(PG_URL)
 TAKEOVER_BOUND_S = 10.0
-
-
-def queue_call(call_id: str, uid: str, ids: Ids) -> QueueCall:
-    caller = Snapshot(
-        channel=f"PJSIP/trunk-{uid[-4:]:0>8}",
-        uniqueid=uid,
-        linkedid=uid,
-        context="callpop-route",
-        exten="queue",
-        priority=3,
-        caller_num="+15551234567",
-        caller_name="Carol Caller",
-        variables=(("CALLPOP_CALL_ID", call_id),),
-    )
-    return QueueCall(caller, "sales", "PJSIP/101", "Bob Agent", ids, Writer())
-
-
-async def take(stream: EventStream, count: int) -> list[BusEvent]:
-    out: list[BusEvent] = []
-    async with asyncio.timeout(TAKEOVER_BOUND_S):
-        async for event in stream:
-            out.append(event)
-            if len(out) == count:
-                break
-    return out
 
 
 @pytest.fixture
@@ -77,7 +54,7 @@ async def test_one_instance_listens_and_the_other_takes_over_when_its_session_di
             PgAdvisoryLease(
                 DSN,
                 settings.label,
-                instance=f"host/{name}",
+                instance=f"{settings.label}/{name}",
                 interval_s=0.2,
                 server_settings={"search_path": pg_schema},
             ),
@@ -115,7 +92,7 @@ async def test_one_instance_listens_and_the_other_takes_over_when_its_session_di
         board.add(first)
         async with buses[holder].subscribe(since_seq=0) as stream:
             sim.emit(first.joined() + first.agent_called() + first.answered())
-            assert [e.type for e in await take(stream, 4)] == [
+            assert [e.type for e in await take(stream, timeout_s=TAKEOVER_BOUND_S, count=4)] == [
                 "queue.joined",
                 "agent.ringing",
                 "queue.left",
@@ -129,12 +106,12 @@ async def test_one_instance_listens_and_the_other_takes_over_when_its_session_di
                 await admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                     "WHERE application_name = $1",
-                    f"callpop host/{holder}",
+                    f"callpop {settings.label}/{holder}",
                 )
             finally:
                 await admin.close()
             # the standby logs in and its resync gives the talking agent the live pop
-            [connected] = await take(stream, 1)
+            [connected] = await take(stream, timeout_s=TAKEOVER_BOUND_S, count=1)
             assert (connected.type, connected.call_id) == ("agent.connected", "call-1")
             assert instances[standby].listener is not None
             assert instances[holder].listener is None
@@ -142,7 +119,7 @@ async def test_one_instance_listens_and_the_other_takes_over_when_its_session_di
             # and the next call pops through the new holder
             board.add(second)
             sim.emit(second.joined() + second.agent_called())
-            _joined, ringing = await take(stream, 2)
+            _joined, ringing = await take(stream, timeout_s=TAKEOVER_BOUND_S, count=2)
         assert (ringing.type, ringing.call_id) == ("agent.ringing", "call-2")
         assert ringing.data["interface"] == "PJSIP/101"
         assert (sim.logins, most_listening) == (2, 1)

@@ -1,10 +1,9 @@
 """Three `callpop serve` processes on one machine, ports of their own, one PostgreSQL
-database, one simulated Asterisk: one instance listens to its AMI at a time; SIGKILL of
-that one and another logs in within 10 s, resyncs (the agent talking on a call keeps a
-live pop), and the next call's AgentCalled pops.
-
-The pop bus is still per process on main (the Redis bus has not landed), so the agent's
-panel is opened on the instance that holds the lease after the takeover.
+database, one Redis stream (`bus:`, a key of this run's own), one simulated Asterisk:
+one instance listens to its AMI at a time; SIGKILL of that one and another logs in
+within 10 s, resyncs (a call answered while nobody listened gets its live pop), and the
+next call's AgentCalled pops. The agent's panel is on an instance that does not hold
+the lease, so every pop crosses the bus.
 """
 
 from __future__ import annotations
@@ -24,19 +23,22 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from callpop.ami.lease import lease_dsn
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
+from tests.ami.scripted import queue_call as _queue_call
 from tests.conftest import PG_URL
+from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.wsclient import Tab, open_tab
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
 TAKEOVER_BOUND_S = 10.0
 PASSWORD = "correct horse battery"
@@ -94,16 +96,27 @@ async def database() -> AsyncIterator[str]:
         await admin.close()
 
 
-def write_config(tmp_path: Path, n: int, database: str, sim: AMIServer, web_port: int) -> Path:
+def write_config(
+    tmp_path: Path,
+    n: int,
+    database: str,
+    sim: AMIServer,
+    web_port: int,
+    *,
+    bus: str | None = None,
+    bus_key: str | None = None,
+    lease_interval_s: float = 0.5,
+) -> Path:
     root = tmp_path / f"instance-{n}"
     (root / "dialplan" / "flows").mkdir(parents=True)
     (root / "dialplan" / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
     path = root / "callpop.yaml"
+    shared_bus = f"bus: {bus}\nbus_key: '{bus_key}'\n" if bus else ""
     path.write_text(
         f"fastagi: 127.0.0.1:{free_port()}\nweb: 127.0.0.1:{web_port}\n"
-        f"database: {database}\ndialplan: ./dialplan\nshutdown_grace_s: 1\n"
+        f"database: {database}\ndialplan: ./dialplan\nshutdown_grace_s: 1\n{shared_bus}"
         f"ami:\n  - {{host: {sim.host}, port: {sim.port}, name: pbx-east,"
-        " lease_interval_s: 0.5}\n",
+        f" lease_interval_s: {lease_interval_s}}}\n",
         encoding="utf-8",
     )
     return path
@@ -170,23 +183,14 @@ async def agent_panel(http: aiohttp.ClientSession, instance: Instance) -> Tab:
 
 
 def queue_call(call_id: str, uid: str, ids: Ids) -> QueueCall:
-    caller = Snapshot(
-        channel=f"PJSIP/trunk-{uid[-4:]:0>8}",
-        uniqueid=uid,
-        linkedid=uid,
-        context="callpop-route",
-        exten="queue",
-        priority=3,
-        caller_num="+15551234567",
-        caller_name="Carol Caller",
-        variables=(("CALLPOP_CALL_ID", call_id),),
-    )
-    return QueueCall(caller, "sales", "PJSIP/101", "alice", ids, Writer())
+    """A caller offered to alice (`PJSIP/101`), the account the instances know."""
+    return _queue_call(call_id, uid, ids, member="alice")
 
 
 async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and_pops(
     tmp_path: Path, database: str
 ) -> None:
+    redis_url, key = require_machine_redis(), unique_key("ami")
     board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "alice")])
     ids = Ids("1800000000", 300)
     talking, next_call = (
@@ -195,7 +199,13 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
     )
     async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
         ports = [free_port() for _ in range(3)]
-        configs = [write_config(tmp_path, n, database, sim, port) for n, port in enumerate(ports)]
+        # 2 s between a standby's asks: the takeover leaves a window with nobody listening
+        configs = [
+            write_config(
+                tmp_path, n, database, sim, port, bus=redis_url, bus_key=key, lease_interval_s=2.0
+            )
+            for n, port in enumerate(ports)
+        ]
         instances = [await start(config, port) for config, port in zip(configs, ports, strict=True)]
         most_listening = 0
 
@@ -206,25 +216,40 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
                 await asyncio.sleep(0.005)
 
         sampler = asyncio.create_task(sample())
+        sessions = [
+            aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)
+        ]
         try:
             for instance in instances:
                 await wait_ready(instance)
             async with asyncio.timeout(TAKEOVER_BOUND_S):
                 await sim.wait_logins(1)
-            await asyncio.sleep(1.5)  # three lease intervals: nobody else logs in
+            await asyncio.sleep(1.0)
             assert (sim.logins, sim.listeners) == (1, 1)
             holder_pid = await lease_holder_pid(database)
             [holder] = [i for i in instances if i.proc.pid == holder_pid]
+            others = [i for i in instances if i is not holder]
+            # alice's panel on each instance that does not hold the lease
+            panels = {
+                i.web_port: await agent_panel(http, i)
+                for http, i in zip(sessions, others, strict=True)
+            }
 
-            # a call reaches the agent while the first holder listens...
+            # the holder hears alice rung...
             board.add(talking)
-            sim.emit(talking.joined() + talking.agent_called() + talking.answered())
-            await sim.drain()
+            sim.emit(talking.joined() + talking.agent_called())
+            for panel in panels.values():
+                await panel.until_type("pop.offered", "call-talking")
 
-            # ...and the holder is killed
+            # ...then dies, and alice answers while no instance listens to the AMI
             holder.proc.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
             await holder.proc.wait()
+            async with asyncio.timeout(TAKEOVER_BOUND_S):
+                await sim.wait_listeners(0)  # the simulator saw the dead holder's socket close
+            assert sim.listeners == 0
+            sim.emit(talking.answered())  # heard by nobody: Asterisk replays nothing
+
             async with asyncio.timeout(TAKEOVER_BOUND_S):
                 await sim.wait_logins(2)
                 await sim.wait_action("CoreShowChannels", 2)  # the new holder's resync
@@ -233,19 +258,22 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
             [new_holder] = [i for i in instances if i.proc.pid == new_pid]
             assert new_holder is not holder
             assert takeover_s < TAKEOVER_BOUND_S
+            [elsewhere] = [i for i in others if i is not new_holder]
+            panel = panels[elsewhere.web_port]
 
-            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-                panel = await agent_panel(http, new_holder)
-                live = await panel.until_type("pop.accepted", "call-talking")
-                assert live["pop"]["state"] == "accepted"
+            # the resync told the new holder alice is talking: her pop is live
+            live = await panel.until_type("pop.accepted", "call-talking")
+            assert live["pop"]["state"] == "accepted"
 
-                board.add(next_call)
-                sim.emit(next_call.joined() + next_call.agent_called())
-                offered = await panel.until_type("pop.offered", "call-next")
-                assert offered["pop"]["queue"] == "sales"
+            board.add(next_call)
+            sim.emit(next_call.joined() + next_call.agent_called())
+            offered = await panel.until_type("pop.offered", "call-next")
+            assert offered["pop"]["queue"] == "sales"
             assert most_listening == 1
         finally:
             sampler.cancel()
+            for http in sessions:
+                await http.close()
             for instance in instances:
                 if instance.proc.returncode is None:
                     instance.proc.send_signal(signal.SIGTERM)
@@ -256,3 +284,15 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
                 except TimeoutError:
                     instance.proc.kill()
                     await instance.proc.wait()
+            await forget_stream(redis_url, key)
+
+
+async def forget_stream(url: str, key: str) -> None:
+    """This run's stream and its publishers' marks (`KEY:pub:*`)."""
+    client = Redis.from_url(url)
+    try:
+        names = [name async for name in client.scan_iter(match=f"{key}*")]
+        if names:
+            await client.delete(*names)
+    finally:
+        await client.aclose()

@@ -39,7 +39,8 @@ def label() -> str:
 
 @pytest.fixture
 async def leases(pg_schema: str, label: str) -> AsyncIterator[list[PgAdvisoryLease]]:
-    made = [lease(pg_schema, label, f"host-a/{n}") for n in range(3)]
+    # instance names of this test alone: the kill below goes by application_name
+    made = [lease(pg_schema, label, f"{label}/{n}") for n in range(3)]
     yield made
     for held in made:
         await held.release()
@@ -95,8 +96,8 @@ async def test_when_the_holders_session_is_killed_another_takes_the_lease_within
         await asyncio.gather(taking, losing)
     assert standby.held and not holder.held
     messages = [r.getMessage() for r in caplog.records]
-    assert messages.count(f"AMI {holder.label}: lease held by host-a/0; standing by") == 1
-    assert f"AMI {holder.label}: lease taken over from host-a/0" in messages
+    assert messages.count(f"AMI {holder.label}: lease held by {holder.instance}; standing by") == 1
+    assert f"AMI {holder.label}: lease taken over from {holder.instance}" in messages
     assert sum("lease lost" in m for m in messages) == 1
 
 
@@ -139,3 +140,19 @@ async def test_a_database_that_is_away_is_logged_once_and_waited_for(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert sum("cannot reach the database" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    ("database", "dsn"),
+    [
+        (
+            "postgresql://u:p%40ss@db.example:5433/callpop",
+            "postgresql://u:p%40ss@db.example:5433/callpop",
+        ),
+        ("postgres://u@db.example/callpop", "postgresql://u@db.example/callpop"),
+        ("postgresql+asyncpg://u@db.example/callpop", "postgresql://u@db.example/callpop"),
+        ("sqlite:///./callpop.db", None),
+    ],
+)
+def test_every_postgresql_url_gets_a_lease_and_sqlite_none(database: str, dsn: str | None) -> None:
+    assert lease_dsn(database) == dsn

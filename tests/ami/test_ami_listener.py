@@ -10,27 +10,15 @@ import pytest
 from callpop.ami.listener import AMIListener
 from callpop.config import AmiSettings
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
-from screenpop.bus import BusEvent, EventStream, InProcessBus
+from callpop.pbx_sim.ami_events import QueueCall
+from screenpop.bus import InProcessBus
+
+from .scripted import queue_call as _queue_call
+from .scripted import take
 
 
 def queue_call(call_id: str, uid: str) -> QueueCall:
-    caller = Snapshot(channel=f"PJSIP/trunk-{uid[-8:]:0>8}", uniqueid=uid, linkedid=uid,
-                      context="callpop-route", exten="queue", priority=3,
-                      caller_num="+15551234567", caller_name='Zoë "Z" O\\\'Brien',
-                      variables=(("CALLPOP_CALL_ID", call_id),))
-    return QueueCall(caller, "sales", "PJSIP/101", "Bob Agent", Ids("1800000000", 500),
-                     Writer())
-
-
-async def take(stream: EventStream, count: int) -> list[BusEvent]:
-    out: list[BusEvent] = []
-    async with asyncio.timeout(5):
-        async for event in stream:
-            out.append(event)
-            if len(out) == count:
-                break
-    return out
+    return _queue_call(call_id, uid, caller_name='Zoë "Z" O\\\'Brien')
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from callpop.ami.codec import Decoder, Message, Signal, encode_action
 from callpop.ami.listener import AMIListener
 from callpop.ami.resync import resync_events
 from callpop.pbx_sim.ami import AMIServer, read_transcript
-from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec, RecordedAnswers
-from screenpop.bus import BusEvent, EventStream, InProcessBus
+from screenpop.bus import InProcessBus
+
+from .scripted import queue_call, take
 
 RECORDING = (
     Path(__file__).resolve().parents[1]
@@ -26,21 +27,6 @@ RECORDING = (
     / "ami"
     / "queue-status-actions.txt"
 )
-
-
-def queue_call(call_id: str, uid: str) -> QueueCall:
-    caller = Snapshot(
-        channel=f"PJSIP/trunk-{uid[-8:]:0>8}",
-        uniqueid=uid,
-        linkedid=uid,
-        context="callpop-route",
-        exten="queue",
-        priority=3,
-        caller_num="+15551234567",
-        caller_name="Carol Caller",
-        variables=(("CALLPOP_CALL_ID", call_id),),
-    )
-    return QueueCall(caller, "sales", "PJSIP/101", "Bob Agent", Ids("1800000000", 500), Writer())
 
 
 def recorded_answer(action_id: str) -> bytes:
@@ -73,16 +59,6 @@ async def ask(port: int, action: str, action_id: str, *fields: tuple[str, str]) 
     finally:
         writer.close()
     return raw[raw.index(b"Response: Success\r\nActionID: " + action_id.encode()) :]
-
-
-async def take(stream: EventStream, count: int) -> list[BusEvent]:
-    out: list[BusEvent] = []
-    async with asyncio.timeout(5):
-        async for event in stream:
-            out.append(event)
-            if len(out) == count:
-                break
-    return out
 
 
 @pytest.fixture

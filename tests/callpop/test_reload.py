@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,33 +23,8 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import journeys
 from ivr.version import hash_dialplan
-
-FLOW = """\
-entry: welcome
-nodes:
-  welcome:
-    type: play
-    prompts: [{sound: hello, text: Hello.}]
-    next: main_menu
-  main_menu:
-    type: menu
-    prompts: [{sound: acme-main-menu, text: "For billing press 1, for sales press 2."}]
-    options:
-      "1": {goto: billing_menu, topic: billing}
-      "2": {goto: sales, topic: sales}
-  billing_menu:
-    type: menu
-    prompts: [{sound: acme-billing-menu, text: "For a payment press 1, for a charge press 2."}]
-    options:
-      "1": {goto: billing, topic: payments}
-      "2": {goto: billing, topic: billing}
-  billing:
-    type: transfer
-    queue: QUEUE
-  sales:
-    type: transfer
-    queue: sales
-"""
+from tests.callpop.test_serve import FLOW
+from tests.redis_server import free_port, require_machine_redis, unique_key
 
 # The main menu's prompt lasts 40 s and the caller presses 1 after 20 s of it, so every
 # call of the first wave is inside the IVR for ~20 s: the reload lands among them.
@@ -58,25 +32,22 @@ LONG_MENU = SimOptions(time_scale=1.0, sounds=(("acme-main-menu", 8000 * 40),))
 SLOW_CALLER = "1@20000 2"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _write_flow(tmp_path: Path, queue: str, *, flow: str = FLOW) -> str:
     path = tmp_path / "dialplan" / "flows" / "main.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(flow.replace("QUEUE", queue), encoding="utf-8")
+    path.write_text(flow.replace("queue: billing\n", f"queue: {queue}\n"), encoding="utf-8")
     return hash_dialplan(tmp_path / "dialplan")
 
 
-def _write_config(tmp_path: Path, *, fastagi: int, web: int) -> Path:
+def _write_config(
+    tmp_path: Path, *, fastagi: int, web: int, dialplan: str = "./dialplan", extra: str = ""
+) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "callpop.yaml"
     path.write_text(
         f"fastagi: 127.0.0.1:{fastagi}\nweb: 127.0.0.1:{web}\n"
-        "database: sqlite:///./callpop.db\ndialplan: ./dialplan\n"
-        "reload: {socket: ./callpop.ctl}\n",
+        f"database: sqlite:///./callpop.db\ndialplan: {dialplan}\n"
+        "reload: {socket: ./callpop.ctl}\n" + extra,
         encoding="utf-8",
     )
     return path
@@ -101,10 +72,12 @@ async def _callpop(*args: str) -> tuple[int, str, str]:
 class Served:
     """`callpop serve` in a subprocess, with its ports and config."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, dialplan: str = "./dialplan", extra: str = "") -> None:
         self.tmp_path = tmp_path
-        self.agi_port, self.web_port = _free_port(), _free_port()
-        self.config = _write_config(tmp_path, fastagi=self.agi_port, web=self.web_port)
+        self.agi_port, self.web_port = free_port(), free_port()
+        self.config = _write_config(
+            tmp_path, fastagi=self.agi_port, web=self.web_port, dialplan=dialplan, extra=extra
+        )
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -257,7 +230,41 @@ async def test_sighup_reloads_serve(tmp_path: Path) -> None:
 
 
 async def test_reload_without_a_running_serve_exits_1_naming_the_socket(tmp_path: Path) -> None:
-    config = _write_config(tmp_path, fastagi=_free_port(), web=_free_port())
+    config = _write_config(tmp_path, fastagi=free_port(), web=free_port())
     code, _, err = await _callpop("reload", "--config", str(config))
     assert code == 1
     assert f"callpop reload: no callpop serve answers on {tmp_path / 'callpop.ctl'}" in err
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_every_instance_on_the_bus_takes_the_version_one_of_them_was_asked_to_take(
+    tmp_path: Path,
+) -> None:
+    redis_url = require_machine_redis()
+    shared = tmp_path / "shared"
+    old = _write_flow(shared, "billing")
+    bus = f"bus: {redis_url}\nbus_key: '{unique_key()}'\n"
+    instances = [
+        Served(tmp_path / name, dialplan=str(shared / "dialplan"), extra=bus) for name in "ab"
+    ]
+    for instance in instances:
+        await instance.start()
+    try:
+        new = _write_flow(shared, "billing-v2")
+        code, out, err = await _callpop("--config", str(instances[0].config), "reload")
+        assert code == 0, err
+        assert out.startswith(f"version {new} is running (was {old})")
+        other = instances[1].tmp_path / "callpop.ctl"
+        async with asyncio.timeout(30):
+            while True:
+                _, running = await request(other, "GET", "/version")
+                if running["hash"] == new:
+                    break
+                await asyncio.sleep(0.1)
+        [record] = await instances[1].place([1], "1 2", SimOptions())
+    finally:
+        logs = [await instance.stop() for instance in instances]
+    assert record.variables["CALLPOP_QUEUE"] == "billing-v2"
+    assert f"version {new} taken (control; was {old})" in logs[0]
+    assert f"version {new} taken (notice; was {old})" in logs[1]

@@ -165,3 +165,36 @@ def test_a_node_that_cannot_be_repaired_still_lets_the_others_be_checked(tmp_pat
     result = invoke("lint", str(tmp_path))
     assert "a transfer has exactly one of queue, extension or agent" in result.stdout
     assert "[dangling-target]" in result.stdout and "[menu-options]" in result.stdout
+
+
+CONDITIONAL = """\
+entry: who
+nodes:
+  who: {type: lookup, found: menu, not_found: menu}
+  menu:
+    type: menu
+    prompts: [{sound: acme-main-menu, text: For billing press 1.}]
+    options:
+      "1": {goto: billing}
+      "9":
+        goto: complaint
+        when: customer.open_cases > 0
+        prompts: [{sound: acme-complaint, text: "For your complaint, press 9."}]
+  billing: {type: transfer, queue: billing}
+  complaint: {type: transfer, queue: complaints}
+"""
+
+
+@pytest.mark.parametrize(("open_cases", "queue"), [("1", "complaints"), ("0", "billing")])
+def test_simulate_offers_a_conditional_option_only_when_its_condition_holds(
+    tmp_path: Path, open_cases: str, queue: str
+) -> None:
+    flow = tmp_path / "main.yaml"
+    flow.write_text(CONDITIONAL, encoding="utf-8")
+    result = simulate(flow, "9 1", "--crm", "found", "--open-cases", open_cases, "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    heard = [p["text"] for p in run["steps"][1]["prompts"]]
+    offered = open_cases != "0"
+    assert ("For your complaint, press 9." in heard) is offered
+    assert run["outcome"]["target"]["name"] == queue

@@ -129,17 +129,17 @@ def test_attempts_are_limited_per_address_and_user() -> None:
     clock = Clock(0)
     limiter = LoginLimiter(clock=clock, per_pair=3, per_user=10, per_address=5, window_s=60)
     for _ in range(3):
-        assert limiter.attempt("10.0.0.1", "Alice") == 0
-    assert limiter.attempt("10.0.0.1", "alice") == 60  # names compare without case
-    assert limiter.attempt("10.0.0.2", "alice") == 0  # another address is not blocked
+        assert limiter.attempt("10.0.0.1", "Alice").wait == 0
+    assert limiter.attempt("10.0.0.1", "alice").wait == 60  # names compare without case
+    assert limiter.attempt("10.0.0.2", "alice").wait == 0  # another address is not blocked
     clock.t = 61
-    assert limiter.attempt("10.0.0.1", "alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice").wait == 0
 
 
 def test_an_attempt_is_counted_when_it_is_allowed_not_after_the_password_check() -> None:
     limiter = LoginLimiter(clock=Clock(0), per_pair=5, per_user=20, per_address=20, window_s=60)
     # sixty guesses arriving together: each is let through or refused in one step
-    allowed = [limiter.attempt("10.0.0.1", "alice") == 0 for _ in range(60)]
+    allowed = [limiter.attempt("10.0.0.1", "alice").wait == 0 for _ in range(60)]
     assert allowed.count(True) == 5
 
 
@@ -152,23 +152,23 @@ def test_a_refused_attempt_is_not_counted() -> None:
     for _ in range(100):
         limiter.attempt("10.0.0.1", "alice")  # refused: the wait does not grow
     clock.t = 60.5
-    assert limiter.attempt("10.0.0.1", "alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice").wait == 0
 
 
 def test_spraying_many_users_from_one_address_is_limited() -> None:
     limiter = LoginLimiter(clock=Clock(0), per_pair=3, per_user=10, per_address=5, window_s=60)
     for user in ("a", "b", "c", "d", "e"):
-        assert limiter.attempt("10.0.0.1", user) == 0
-    assert limiter.attempt("10.0.0.1", "f") > 0
-    assert limiter.attempt("10.0.0.2", "f") == 0
+        assert limiter.attempt("10.0.0.1", user).wait == 0
+    assert limiter.attempt("10.0.0.1", "f").wait > 0
+    assert limiter.attempt("10.0.0.2", "f").wait == 0
 
 
 def test_guessing_one_user_from_many_addresses_locks_that_user_only() -> None:
     limiter = LoginLimiter(clock=Clock(0), per_pair=3, per_user=10, per_address=20, window_s=60)
     for n in range(10):
-        assert limiter.attempt(f"10.0.1.{n}", "alice") == 0
-    assert limiter.attempt("10.0.2.1", "alice") > 0
-    assert limiter.attempt("10.0.2.1", "bob") == 0
+        assert limiter.attempt(f"10.0.1.{n}", "alice").wait == 0
+    assert limiter.attempt("10.0.2.1", "alice").wait > 0
+    assert limiter.attempt("10.0.2.1", "bob").wait == 0
 
 
 def test_a_success_clears_the_users_attempts_and_gives_its_own_back() -> None:
@@ -176,12 +176,12 @@ def test_a_success_clears_the_users_attempts_and_gives_its_own_back() -> None:
     limiter.attempt("10.0.0.1", "alice")
     limiter.attempt("10.0.0.1", "alice")
     limiter.succeeded("10.0.0.1", "alice")
-    assert limiter.attempt("10.0.0.1", "alice") == 0
+    assert limiter.attempt("10.0.0.1", "alice").wait == 0
     limiter.succeeded("10.0.0.1", "alice")
     # the address holds one failure: two more before its limit of three
-    assert limiter.attempt("10.0.0.1", "bob") == 0
-    assert limiter.attempt("10.0.0.1", "carol") == 0
-    assert limiter.attempt("10.0.0.1", "dave") > 0
+    assert limiter.attempt("10.0.0.1", "bob").wait == 0
+    assert limiter.attempt("10.0.0.1", "carol").wait == 0
+    assert limiter.attempt("10.0.0.1", "dave").wait > 0
 
 
 async def test_the_gate_runs_a_few_checks_queues_some_and_refuses_the_rest() -> None:
@@ -215,3 +215,12 @@ def test_a_forwarded_address_is_believed_only_from_a_trusted_proxy() -> None:
     assert client_address("127.0.0.1", "not-an-ip", proxies) == "127.0.0.1"
     assert client_address("127.0.0.1", None, proxies) == "127.0.0.1"
     assert client_address("127.0.0.1", "203.0.113.7", TrustedProxies()) == "127.0.0.1"
+
+
+def test_only_the_first_refusal_of_a_locked_name_says_so() -> None:
+    limiter = LoginLimiter(clock=Clock(0), per_pair=2, per_user=20, per_address=20, window_s=60)
+    limiter.attempt("10.0.0.1", "alice")
+    limiter.attempt("10.0.0.1", "alice")
+    verdicts = [limiter.attempt("10.0.0.1", "alice") for _ in range(5)]
+    assert [v.first_refusal for v in verdicts] == [True, False, False, False, False]
+    assert limiter.attempt("10.0.0.1", "bob").wait == 0  # bob was never refused

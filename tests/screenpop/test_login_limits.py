@@ -5,6 +5,7 @@ the app is given (argon2-cffi's own class), through the real login form."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -100,12 +101,14 @@ async def burst(
 
 
 async def test_sixty_simultaneous_guesses_at_one_user_get_five_password_checks(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async for desk, hasher in counted_desk(tmp_path):
         statuses = await burst(desk, ["alice"] * 60)
         assert hasher.verified == 5
         assert statuses.count(401) == 5 and statuses.count(429) == 55
+        locked = [r.getMessage() for r in caplog.records if "too many attempts" in r.getMessage()]
+        assert len(locked) == 1  # once when the name is locked, not per guess
 
 
 async def test_sixty_simultaneous_guesses_at_sixty_names_get_the_addresss_twenty(
@@ -126,13 +129,14 @@ async def test_an_unknown_name_costs_one_password_check_like_a_known_one(tmp_pat
 
 
 async def test_a_flood_from_many_addresses_runs_two_checks_at_a_time_and_refuses_the_excess(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async for desk, hasher in counted_desk(
         tmp_path,
         web_trusted_proxies=("127.0.0.1",),
         web_limits={"login_concurrent": 2, "login_waiting": 8},
     ):
+        caplog.set_level(logging.INFO, logger="screenpop.views")
         headers = [{"X-Forwarded-For": f"203.0.113.{n}"} for n in range(60)]
         statuses = await burst(desk, [f"user{n}" for n in range(60)], headers)
         assert hasher.peak <= 2
@@ -141,6 +145,14 @@ async def test_a_flood_from_many_addresses_runs_two_checks_at_a_time_and_refuses
         # the flood over, an agent logs in
         async with desk.session() as agent:
             assert (await desk.login(agent, "alice")).status == 302
+        # said when the gate starts refusing and when it lets one through again, not
+        # per refusal: the recoveries account for every 503
+        said = [
+            r.getMessage() for r in caplog.records if r.getMessage().startswith("password checks")
+        ]
+        assert said[0].startswith("password checks: 10 running and queued, refusing logins")
+        recoveries = [int(m.split("(")[1].split()[0]) for m in said if "accepting" in m]
+        assert len(said) == 2 * len(recoveries) and sum(recoveries) == statuses.count(503)
 
 
 async def test_twenty_bad_logins_behind_the_proxy_do_not_lock_out_other_agents(

@@ -16,12 +16,15 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_adapter.sql.tables import ari_instances, ari_sessions
 from ivr.ari.ledger import Claims, LedgerUnavailable
 
-__all__ = ["SqlAriLedger"]
+__all__ = ["FORGOTTEN_AFTER", "SqlAriLedger"]
+
+# An instance silent this long is forgotten with its sessions' records.
+FORGOTTEN_AFTER = timedelta(days=1)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,12 +72,21 @@ class SqlAriLedger:
                 .where(ari_instances.c.instance == self.instance)
                 .values(app=self.app, heartbeat_at=now)
             )
-            if result.rowcount == 0:
+            if result.rowcount == 0:  # this instance's first beat: forget the long dead
+                await self._prune(conn, now - FORGOTTEN_AFTER)
                 await conn.execute(
                     insert(ari_instances).values(
                         instance=self.instance, app=self.app, heartbeat_at=now
                     )
                 )
+
+    @staticmethod
+    async def _prune(conn: AsyncConnection, before: datetime) -> None:
+        """Instances silent since `before` (an instance is `HOST/PID`: every restart is a
+        new one) and the sessions they left, whose callers were sent on or hung up long ago."""
+        dead = select(ari_instances.c.instance).where(ari_instances.c.heartbeat_at < before)
+        await conn.execute(delete(ari_sessions).where(ari_sessions.c.instance.in_(dead)))
+        await conn.execute(delete(ari_instances).where(ari_instances.c.heartbeat_at < before))
 
     @_unavailable
     async def session_started(self, channel_id: str, call_id: str) -> None:

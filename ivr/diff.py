@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ivr.catalog import QueueCatalog
-from ivr.flow import Flow, HoursNode, MenuNode, Option, Prompt
+from ivr.flow import Flow, HoursNode, Limit, MenuNode, Option, Prompt
 
 __all__ = [
     "Change",
@@ -131,7 +131,8 @@ def prompt_line(prompt: Prompt) -> str:
 
 def option_text(key: str, option: Option) -> str:
     label = f' "{option.label}"' if option.label else ""
-    return f"key {key}{label} -> {option.goto}"
+    when = f" (only when {option.when})" if option.when else ""
+    return f"key {key}{label} -> {option.goto}{when}"
 
 
 def _node_title(node_id: str, label: str | None) -> str:
@@ -190,7 +191,14 @@ def _flow(out: _Out, old: Flow, new: Flow) -> None:
             old.entry,
             new.entry,
         )
-    _limits(out, old, new)
+    _limits(
+        out,
+        None,
+        [
+            ("max_depth", old.limits.max_depth, new.limits.max_depth),
+            ("max_options", old.limits.max_options, new.limits.max_options),
+        ],
+    )
     _fields(
         out,
         None,
@@ -223,35 +231,41 @@ def _flow(out: _Out, old: Flow, new: Flow) -> None:
         _node(out, node_id, old.nodes[node_id], new.nodes[node_id])
 
 
-def _limits(out: _Out, old: Flow, new: Flow) -> None:
-    for name, what in (("max_depth", "menu levels"), ("max_options", "options per menu")):
-        before, after = getattr(old.limits, name), getattr(new.limits, name)
+def _limits(
+    out: _Out, node: str | None, pairs: Iterable[tuple[str, Limit | None, Limit | None]]
+) -> None:
+    """Raised 4x4 limits (a flow's, or a menu's own) with their reasons: (name, old, new)."""
+    whats = {"max_depth": "menu levels", "max_options": "options per menu"}
+    scope = " of this menu" if node is not None else ""
+    for name, before, after in pairs:
+        what = whats[name]
         if before == after:
             continue
         if after is None:
+            assert before is not None
             out.add(
-                None,
+                node,
                 "limit",
                 "removed",
-                f"limit {name} back to the 4x4 default (was {before.value} {what})",
+                f"limit {name}{scope} back to the default (was {before.value} {what})",
                 f"{before.value}: {before.reason}",
                 None,
             )
         elif before is None:
             out.add(
-                None,
+                node,
                 "limit",
                 "added",
-                f"limit {name} raised to {after.value} {what}: {after.reason}",
+                f"limit {name}{scope} raised to {after.value} {what}: {after.reason}",
                 None,
                 f"{after.value}: {after.reason}",
             )
         else:
-            summary = f"limit {name} {before.value} -> {after.value} {what}"
+            summary = f"limit {name}{scope} {before.value} -> {after.value} {what}"
             if before.reason != after.reason:
                 summary += f"; reason now: {after.reason}"
             out.add(
-                None,
+                node,
                 "limit",
                 "changed",
                 summary,
@@ -335,18 +349,31 @@ def _label(option: Option) -> str:
 
 
 def _option_fields(out: _Out, a: _OptionAt, b: _OptionAt, *, skip_goto: bool = False) -> None:
-    old, new = a[2].model_dump(by_alias=True), b[2].model_dump(by_alias=True)
-    for name in old:
-        if name == "goto" or old[name] == new.get(name):
+    old, new = a[2], b[2]
+    for name in type(old).model_fields:
+        before, after = getattr(old, name), getattr(new, name)
+        if name == "goto" or before == after:
             continue
-        out.add(
-            b[0],
-            "option",
-            "changed",
-            f"key {b[1]} {name}: {value_text(old[name])} -> {value_text(new[name])}",
-            value_text(old[name]),
-            value_text(new[name]),
-        )
+        if name == "prompts":
+            _prompts(out, b[0], f"key {b[1]} prompts", before, after)
+        elif name == "when":
+            summary = (
+                f"key {b[1]} now offered only when {after}"
+                if before is None
+                else f"key {b[1]} now offered to every caller (was only when {before})"
+                if after is None
+                else f"key {b[1]} offered when {after} (was when {before})"
+            )
+            out.add(b[0], "option", "changed", summary, before, after)
+        else:
+            out.add(
+                b[0],
+                "option",
+                "changed",
+                f"key {b[1]} {name}: {value_text(before)} -> {value_text(after)}",
+                value_text(before),
+                value_text(after),
+            )
 
 
 def _prompts(
@@ -420,7 +447,11 @@ def _node(out: _Out, node_id: str, old: Any, new: Any) -> None:
             _prompts(out, node_id, name, getattr(old, name), getattr(new, name))
     if isinstance(old, HoursNode) and isinstance(new, HoursNode):
         _hours(out, node_id, old, new)
-    skip = (*_PROMPT_FIELDS, "options", "weekly", "holidays", "type")
+    if isinstance(old, MenuNode) and isinstance(new, MenuNode):
+        before = old.limits.max_options if old.limits else None
+        after = new.limits.max_options if new.limits else None
+        _limits(out, node_id, [("max_options", before, after)])
+    skip = (*_PROMPT_FIELDS, "options", "weekly", "holidays", "type", "limits")
     _fields(out, node_id, "", old, new, prompts=skip)
 
 

@@ -113,6 +113,8 @@ def circumstances(
     )
     crms: list[tuple[str, Crm]] = [("caller unknown", NoCrm()), ("caller known", FakeCrm())]
     crms += [(f"{tier} caller", FakeCrm(tier=tier)) for tier in tiers]
+    # Options shown on a condition (e.g. only to callers with an open complaint).
+    crms.append(("caller known, with an open case", FakeCrm(open_cases=1)))
     return [
         Circumstance(", ".join(p for p in (when, who) if p), at, crm)
         for when, at in times
@@ -174,7 +176,11 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
             and before is not None
             and (before.flow, before.node) == (point.flow, point.node)
         )
-        return [node.confirm.yes] if confirming and node.confirm is not None else [acceptable_entry(node)]
+        return (
+            [node.confirm.yes]
+            if confirming and node.confirm is not None
+            else [acceptable_entry(node)]
+        )
     return []
 
 

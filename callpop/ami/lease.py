@@ -27,7 +27,8 @@ import logging
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import make_url
+
+from crm_adapter.sql.engine import async_url
 
 __all__ = ["AmiLease", "NoLease", "PgAdvisoryLease", "lease_dsn"]
 
@@ -76,7 +77,7 @@ class NoLease:
 
 def lease_dsn(database_url: str) -> str | None:
     """The asyncpg DSN of a `postgresql://` database URL; None for SQLite (no lease)."""
-    url = make_url(database_url)
+    url = async_url(database_url)  # `postgres://` too, as the engine reads it
     if url.get_backend_name() != "postgresql":
         return None
     return url.set(drivername="postgresql").render_as_string(hide_password=False)

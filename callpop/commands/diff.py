@@ -48,6 +48,14 @@ def loaded_version(spec: str, other: str | None) -> Iterator[Version]:
 def compare(old: str, new: str) -> list[Change]:
     """The changes from `old` to `new` (specs as the command takes them)."""
     with loaded_version(old, new) as before, loaded_version(new, old) as after:
+        if before.single != after.single:
+            file_side, folder_side = (old, new) if before.single else (new, old)
+            click.echo(
+                f"callpop: {file_side} is one flow file and {folder_side} a dialplan folder: "
+                "compare a file with a file, or a folder with a folder",
+                err=True,
+            )
+            sys.exit(TROUBLE)
         if before.single and after.single:
             # A flow file on each side compares as one flow whatever the names
             # (main.yaml against main-v2.yaml).

@@ -6,7 +6,8 @@ headless Chromium the tests use. `--against` names the last signed version (a
 folder, a file or a git revision, as `callpop diff` takes them) and adds what changed.
 
 Exit 0 with the pack written, 1 for a dialplan that does not load (every finding as
-`FILE:LINE:COL: error: MESSAGE [rule]`) or a PDF that cannot be made, 2 bad usage.
+`FILE:LINE:COL: error: MESSAGE [rule]`) or a PDF that cannot be made, 2 bad usage or an
+`--against` version that cannot be read (as `callpop diff`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ A journey is stored whole, as JSON; unnesting a million of them in the database
 thousand rows for a month, whatever the number of calls.
 
 Filters: `since` selects the hours from the one `since` falls in (calls are counted
-in the hour they started, UTC), `flow` the flow the call entered, `version` the
-dialplan version hash the call ran on.
+in the hour they started, UTC); `flow` keeps the nodes of that flow (whichever flow
+the call entered: a sub-flow is reached through `main`) and the calls, outcomes and
+intents of the calls that entered it; `version` the dialplan version hash the call
+ran on.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ def _where(table: Any, filters: ReportFilters) -> ColumnElement[bool]:
     if filters.since is not None:
         conditions.append(table.c.interval_start >= interval_of(filters.since))
     if filters.flow is not None:
-        conditions.append(table.c.entry_flow == filters.flow)
+        # Nodes: those of the flow, whichever flow the call entered (a sub-flow's menus are
+        # reached through main); calls: those that entered the flow.
+        column = table.c.flow if table is journey_nodes else table.c.entry_flow
+        conditions.append(column == filters.flow)
     if filters.version is not None:
         conditions.append(table.c.version == filters.version)
     return and_(True, *conditions)

@@ -105,7 +105,14 @@ def _nodes(flow: Flow) -> list[dict[str, Any]]:
             prompts += [_prompt(p) for p in confirm.prompts]
         options = (
             [
-                {"key": k, "label": o.label or "", "goto": o.goto, "topic": o.topic or ""}
+                {
+                    "key": k,
+                    "label": o.label or "",
+                    "goto": o.goto,
+                    "topic": o.topic or "",
+                    "when": o.when or "",
+                    "prompts": [_prompt(p) for p in o.prompts],
+                }
                 for k, o in node.options.items()
             ]
             if isinstance(node, MenuNode)
@@ -196,6 +203,17 @@ def _limits(flow: Flow) -> list[dict[str, str]]:
                 "raised": "yes" if limit and limit.value > default else "",
             }
         )
+    for node_id, node in flow.nodes.items():
+        if isinstance(node, MenuNode) and node.limits is not None:
+            limit = node.limits.max_options
+            rows.append(
+                {
+                    "what": f"options in {node.label or node_id} (this menu only)",
+                    "value": str(limit.value),
+                    "reason": limit.reason,
+                    "raised": "yes" if limit.value > flow.limits.options else "",
+                }
+            )
     return rows
 
 

@@ -140,3 +140,19 @@ async def test_a_database_that_is_away_is_logged_once_and_waited_for(
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert sum("cannot reach the database" in r.getMessage() for r in caplog.records) == 1
+
+
+@pytest.mark.parametrize(
+    ("database", "dsn"),
+    [
+        (
+            "postgresql://u:p%40ss@db.example:5433/callpop",
+            "postgresql://u:p%40ss@db.example:5433/callpop",
+        ),
+        ("postgres://u@db.example/callpop", "postgresql://u@db.example/callpop"),
+        ("postgresql+asyncpg://u@db.example/callpop", "postgresql://u@db.example/callpop"),
+        ("sqlite:///./callpop.db", None),
+    ],
+)
+def test_every_postgresql_url_gets_a_lease_and_sqlite_none(database: str, dsn: str | None) -> None:
+    assert lease_dsn(database) == dsn

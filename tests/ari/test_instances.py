@@ -20,7 +20,7 @@ from callpop.ari_ledger import SqlAriLedger
 from callpop.pbx_sim.ari import AriSimulator
 from callpop.pbx_sim.ari_model import SimCall
 from crm_adapter.sql.engine import create_engine
-from crm_adapter.sql.tables import ari_sessions
+from crm_adapter.sql.tables import ari_instances, ari_sessions
 from ivr.actions import Collect, Sound
 from ivr.ari.app import StasisApp
 from ivr.ari.client import AriClient, basic_auth
@@ -31,7 +31,7 @@ from .test_app import Steps
 
 PATIENT = Collect(prompts=(Sound("menu"),), max_digits=1, timeout_ms=600_000, interdigit_ms=1000)
 INTERVAL_S = 0.1
-STALE_AFTER_S = 0.5
+STALE_AFTER_S = 1.0  # ten heartbeats: a loaded machine's stalls do not kill a live one
 
 
 def ledger(
@@ -131,7 +131,7 @@ async def test_a_live_instances_caller_is_left_alone_until_its_heartbeat_stops(
         async with instance(
             url, "callpop-b", Steps("continue"), ledger(engine, "host/2", "callpop-b")
         ) as b:
-            await checks(b, 10)  # twice the time a stale owner is given
+            await checks(b, 20)  # twice the time a stale owner is given
             assert not call.ended.done()
             assert sim.state.channels[call.channel_id].stasis_app == "callpop-a"
             heart.cancel()  # instance A dies
@@ -207,3 +207,20 @@ async def test_with_the_database_away_callers_are_served_and_it_is_logged_once(
     assert [len(results) for results in handler.results.values()] == [1, 1]
     warnings = [r for r in caplog.records if "ledger unreachable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_an_instance_starting_forgets_instances_silent_for_a_day_and_their_sessions(
+    engine: AsyncEngine,
+) -> None:
+    long_dead = ledger(engine, "host/1", "callpop-a", clock_offset_s=-2 * 86_400)
+    await long_dead.heartbeat()
+    await long_dead.session_started("1795389902.51", "call-51")
+    lately = ledger(engine, "host/3", "callpop-c", clock_offset_s=-60)
+    await lately.heartbeat()
+    await lately.session_started("1795389902.53", "call-53")
+    await ledger(engine, "host/2", "callpop-b").heartbeat()
+    async with engine.connect() as conn:
+        instances = set((await conn.execute(select(ari_instances.c.instance))).scalars())
+        sessions = set((await conn.execute(select(ari_sessions.c.channel_id))).scalars())
+    assert instances == {"host/2", "host/3"}
+    assert sessions == {"1795389902.53"}  # a minute is not a day: still the survivors' to act on

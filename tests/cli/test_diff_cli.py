@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
+from tests.callpop.known_journeys import git
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
@@ -153,15 +153,6 @@ def test_a_limit_reason_edited_in_the_grown_flow(tmp_path: Path) -> None:
     )
 
 
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_git_revisions_rev_path_and_bare_rev(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,3 +233,31 @@ def test_bad_usage_exits_2() -> None:
     assert diff(str(SAMPLE)).exit_code == 2
     assert diff(str(SAMPLE), str(SAMPLE), "--format", "pdf").exit_code == 2
     assert diff(str(SAMPLE), str(tmp := SAMPLE / "nowhere")).exit_code == 2, tmp
+
+
+def test_a_file_against_a_folder_is_trouble() -> None:
+    result = diff(str(SAMPLE / "flows" / "main.yaml"), str(SAMPLE))
+    assert result.exit_code == 2
+    assert "is one flow file and" in result.stderr
+
+
+def test_options_shown_on_a_condition_and_a_menu_s_own_limit(tmp_path: Path) -> None:
+    new = edited_copy(
+        tmp_path,
+        (
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n',
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n'
+            '      "4": {goto: complaint_followup, label: Your complaint, when: customer.open_cases > 0}\n'
+            "    limits:\n      max_options:\n        value: 5\n        reason: Callers with an open case get a fifth choice.\n",
+        ),
+        ("label: Follow up}", "label: Follow up, when: customer.open_cases > 0}"),
+    )
+    lines = diff(str(SAMPLE), str(new)).stdout.splitlines()
+    assert lines[1:6] == [
+        "  account_menu (Account services)",
+        '    + key 4 "Your complaint" -> complaint_followup (only when customer.open_cases > 0)',
+        "    + limit max_options of this menu raised to 5 options per menu: "
+        "Callers with an open case get a fifth choice.",
+        "  complaint_menu (Complaints)",
+        "    ~ key 2 now offered only when customer.open_cases > 0",
+    ]

@@ -150,3 +150,30 @@ def test_pdf_with_a_chromium_that_is_not_there_says_so(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert f"--pdf needs Chromium at {tmp_path / 'no-chromium'}" in result.output
+
+
+def test_a_conditional_option_and_a_menu_s_own_limit_are_in_the_pack(tmp_path: Path) -> None:
+    site = tmp_path / "dialplan"
+    shutil.copytree(SAMPLE, site)
+    main = site / "flows" / "main.yaml"
+    main.write_text(
+        main.read_text(encoding="utf-8").replace(
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n',
+            '      "3": {goto: complaint_menu, topic: complaints, label: Complaints}\n'
+            '      "4": {goto: complaint_followup, label: Your complaint, when: customer.open_cases > 0}\n'
+            "    limits:\n      max_options:\n        value: 5\n        reason: Callers with an open case get a fifth choice.\n",
+            1,
+        ),
+        encoding="utf-8",
+    )
+    words = text_of(pack(tmp_path, site))
+    assert "4 Your complaint → complaint_followup only when customer.open_cases > 0" in words
+    assert (
+        "main options in Account services (this menu only) 5 Callers with an open case get a fifth choice."
+        in words
+    )
+    assert (
+        "Complaint follow-up main:complaint_followup queue complaints priority 6 complaints 4 4"
+        in words
+    )
+    assert "open, caller known, with an open case" in words

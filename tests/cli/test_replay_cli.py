@@ -3,42 +3,20 @@ and where the two part (exit 1), through the CLI on the sample and the 6x9 flow.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
-from crm_adapter.sql.engine import create_engine
-from crm_adapter.sql.migrate import upgrade
-from ivr.loader import load_dialplan
 from ivr.version import hash_dialplan
-from tests.callpop.known_journeys import Call, store
+from tests.callpop.known_journeys import Call, git, site
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
 GROWN = ROOT / "tests" / "fixtures" / "grown"
-
-
-def site(tmp_path: Path, dialplan: Path, calls: list[Call]) -> Path:
-    db = tmp_path / "callpop.db"
-
-    async def fill() -> None:
-        engine = create_engine(f"sqlite:///{db}")
-        try:
-            await upgrade(engine)
-            await store(engine, load_dialplan(dialplan).flows, calls)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(fill())
-    config = tmp_path / "callpop.yaml"
-    config.write_text(f"database: sqlite:///{db}\ndialplan: {dialplan}\n", encoding="utf-8")
-    return config
 
 
 def replay(config: Path, flow_file: Path, call_id: str, *args: str) -> Result:
@@ -122,15 +100,6 @@ def test_the_6x9_flow_diverges_at_its_deepest_menu(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert result.stdout.splitlines()[-1] == (
         "Diverges at step 8: the stored call went to main:desk6_9, the replay to main:desk6_8"
-    )
-
-
-def git(cwd: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
     )
 
 

@@ -3,7 +3,6 @@ the configured SQLite database (the same numbers on PostgreSQL: tests/callpop/te
 
 from __future__ import annotations
 
-import asyncio
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -12,10 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
-from crm_adapter.sql.engine import create_engine
-from crm_adapter.sql.migrate import upgrade
-from ivr.loader import load_dialplan
-from tests.callpop.known_journeys import Call, store
+from tests.callpop.known_journeys import Call, site
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
@@ -37,24 +33,6 @@ GROWN_CALLS = [
     *[Call("1 0")] * 2,
     *[Call("5")] * 10,
 ]
-
-
-def site(tmp_path: Path, dialplan: Path, calls: list[Call]) -> Path:
-    """A callpop.yaml over a migrated SQLite database holding `calls` on `dialplan`."""
-    db = tmp_path / "callpop.db"
-
-    async def fill() -> None:
-        engine = create_engine(f"sqlite:///{db}")
-        try:
-            await upgrade(engine)
-            await store(engine, load_dialplan(dialplan).flows, calls)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(fill())
-    config = tmp_path / "callpop.yaml"
-    config.write_text(f"database: sqlite:///{db}\ndialplan: {dialplan}\n", encoding="utf-8")
-    return config
 
 
 def report(config: Path, *args: str) -> Result:
@@ -165,3 +143,16 @@ def test_a_database_without_tables_says_to_upgrade(tmp_path: Path) -> None:
         "cannot read the journeys: no such table: journey_nodes (run callpop db upgrade)"
         in result.output
     )
+
+
+def test_flow_shows_a_sub_flow_s_nodes_reached_from_main(tmp_path: Path) -> None:
+    config = site(tmp_path, SAMPLE, [Call("2 2"), Call("2 h"), Call("1 2")])
+    data = json.loads(report(config, "--flow", "tech", "--format", "json").stdout)
+    assert [(n["node"], n["entries"], n["hangups"]) for n in data["nodes"]] == [
+        ("tech_menu", 2, 1),
+        ("tv_support", 1, 0),
+    ]
+    assert data["calls"] == 0  # none entered the tech flow itself
+    heat = tmp_path / "tech.svg"
+    assert report(config, "--flow", "tech", "-o", str(heat)).exit_code == 0
+    assert 'data-node="tech_menu" data-drop-off="0.5000"' in heat.read_text(encoding="utf-8")

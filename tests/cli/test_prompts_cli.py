@@ -163,3 +163,13 @@ def test_without_espeak_ng_one_line_says_how_to_install_it(tmp_path: Path) -> No
 
 def _prompts(flow: Flow) -> list[Prompt]:
     return [value for _, value in walk(flow) if isinstance(value, Prompt)]
+
+
+def test_the_grown_six_by_nine_flow_is_rendered_and_then_lints_clean(tmp_path: Path) -> None:
+    grown = ROOT / "tests" / "fixtures" / "grown"
+    result = run("prompts", "render", str(grown), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    made = len(result.stdout.splitlines())
+    assert made == len(list((tmp_path / "en").rglob("*.wav"))) > 50
+    linted = run("lint", str(grown), "--sounds", str(tmp_path))
+    assert (linted.exit_code, linted.stdout) == (0, "")

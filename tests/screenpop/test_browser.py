@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
+from redis.asyncio import Redis
 
 from crm_adapter.port import Customer, CustomerDraft, Interaction
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
+from screenpop.redis_bus import RedisBus
+from tests.redis_server import RedisServer
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, Desk, make_desk, now
 
@@ -204,6 +207,30 @@ async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
             await context.close()
 
 
+async def test_the_wallboard_shows_the_dialplan_version_and_calls_still_on_the_old_one(
+        desk: Desk) -> None:
+    async with chromium() as browser:
+        context, sue = await new_page(browser, "1366")
+        await login(sue, desk.url, "sue", PASSWORD)
+        await expect(sue).to_have_url(f"{desk.url}/supervisor")
+        await desk.publish("dialplan.reloaded", "", instance="a", hash="3f2a9c1b7d4e",
+                           loaded_at="2026-11-23T09:00:00.000Z", cause="start", previous=None)
+        old = desk.next_call_id()
+        await desk.publish("ivr.started", old, flow="main", version={"hash": "3f2a9c1b7d4e"},
+                           caller={"number": "+15551230600", "name": ""}, dnis="7000")
+        await desk.publish("dialplan.reloaded", "", instance="a", hash="9c41d07e2a5b",
+                           loaded_at="2026-11-23T10:00:00.000Z", cause="control",
+                           previous="3f2a9c1b7d4e")
+        for _ in range(2):
+            await desk.publish("ivr.started", desk.next_call_id(), flow="main",
+                               version={"hash": "9c41d07e2a5b"},
+                               caller={"number": "+15551230601", "name": ""}, dnis="7000")
+        await expect(sue.locator("#dialplan-version")).to_have_text(
+            "dialplan 9c41d07e2a5b · calls on 3f2a9c1b7d4e: 1, 9c41d07e2a5b: 2")
+        await shot(sue, "wallboard-dialplan-version-1366")
+        await context.close()
+
+
 async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None:
     for name in ("Chris Home", "Chris Office"):
         await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230700",)))
@@ -283,3 +310,37 @@ async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
             await context.close()
     finally:
         await engine.dispose()
+
+
+@pytest.mark.redis
+async def test_redis_down_shows_reconnecting_and_the_pops_of_the_outage_follow(
+        tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    bus = RedisBus(Redis.from_url(redis.url, socket_connect_timeout=0.5), block_ms=200,
+                   retry_s=0.1)
+    try:
+        async for desk in make_desk(tmp_path, bus=bus):
+            async with chromium() as browser:
+                context, page = await new_page(browser, "1366")
+                await login(page, desk.url, "alice", PASSWORD)
+                banner = page.locator("#bus-banner")
+                await expect(banner).to_have_count(0)
+
+                redis.stop()
+                await expect(banner).to_be_visible(timeout=10_000)
+                await expect(banner).to_contain_text("Reconnecting")
+                await shot(page, "agent-bus-reconnecting-1366")
+                call = desk.next_call_id()  # rings while Redis is away
+                await desk.ivr(call, number="+15551230100", name="ANN EXAMPLE", steps=PATH)
+                await desk.ring(call, "alice")
+
+                redis.start()
+                await expect(banner).to_have_count(0, timeout=10_000)
+                card = page.locator(f'.pop-card[data-call-id="{call}"]')
+                await expect(card).to_have_attribute("data-state", "offered", timeout=10_000)
+                await expect(page.locator(".pop-card")).to_have_count(1)
+                await context.close()
+    finally:
+        await bus.aclose()
+        redis.stop()

@@ -1,0 +1,286 @@
+"""Scale-out: pop latency with several `callpop serve` instances on one PostgreSQL database and
+one Redis stream, beside one instance with the in-process bus, in the same run; and the
+time from an instance's SIGKILL to the next pop it would have carried (docs/scale.md).
+
+    python -m bench.scale_out [--instances 3] [--agents 2000] [--rate 300] [--seconds 10]
+
+Each phase: the instances start on a fresh PostgreSQL database (`TEST_PG_URL`'s server),
+the agents' sockets are spread over them in turn (`/ws` with a signed session cookie, as
+bench.pop_desk does), and the AMI simulator plays queue calls at `rate` a second (join,
+AgentCalled 100 ms later, answer, hang-up: bench.pop.Caller), agents rung in turn. One
+instance holds the AMI lease and publishes; every pop to an agent on another instance
+crosses Redis. Latency: the simulator writing `AgentCalled` -> the rung agent's socket
+holding `pop.offered`, both on this process's clock.
+
+Then one instance that does not hold the AMI lease is SIGKILLed: its agents' sockets
+reconnect at once to the next instance (a browser waits its backoff, ~0.5 s, first) and
+the calls go on; the figure is the time from the SIGKILL to each of those agents' first
+pop. Prints one JSON object. Timings depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from argon2 import PasswordHasher
+
+from bench.machine import load_average
+from bench.paths import always_open_dialplan
+from bench.pop import ANSWER_AFTER_S, HANGUP_AFTER_S, Caller
+from bench.pop_desk import AMI_SECRET
+from bench.server_proc import ServerProcess, free_port
+from bench.stats import summary_ms
+from callpop.pbx_sim.ami import AMIServer
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
+from screenpop.auth import Sessions
+from screenpop.guards import SESSION_COOKIE
+from screenpop.sqlstore import SqlScreenpopStore
+from screenpop.store import Account
+
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+class Desk:
+    """What `bench.pop.Caller` needs (accounts, numbers, the AMI simulator), plus the
+    instances and where each agent's socket is."""
+
+    def __init__(self, ami: AMIServer, accounts: list[Account], key: bytes,
+                 http: aiohttp.ClientSession) -> None:
+        self.ami = ami
+        self.accounts = accounts
+        self.numbers = [f"+1555{n:07d}" for n in range(2000)]
+        self.key = key
+        self.http = http
+        self.servers: list[ServerProcess] = []
+        self.urls: list[str] = []
+        self.on: dict[str, int] = {}  # agent id -> instance index
+        self.sockets: dict[str, aiohttp.ClientWebSocketResponse] = {}
+        self.tasks: list[asyncio.Task[None]] = []
+        self.closing = False
+        self.killed: int | None = None
+        self.killed_at = 0.0
+        self.moved_ids: set[str] = set()  # agents whose instance was killed
+        self.first_after_kill: dict[str, float] = {}  # agent id -> s from SIGKILL to a pop
+
+    async def connect(self, account: Account, instance: int, caller: Caller) -> None:
+        token, _ = Sessions(self.key, clock=time.time).issue(account)
+        ws = await self.http.ws_connect(self.urls[instance].replace("http", "ws", 1) + "/ws",
+                                        headers={"Cookie": f"{SESSION_COOKIE}={token}"})
+        await ws.send_str(json.dumps({"type": "hello", "since": 0, "view": "panel"}))
+        self.on[account.id] = instance
+        self.sockets[account.id] = ws
+        self.tasks.append(asyncio.create_task(self._read(account, ws, caller)))
+
+    async def _read(self, account: Account, ws: aiohttp.ClientWebSocketResponse,
+                    caller: Caller) -> None:
+        async for message in ws:
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                continue
+            now = time.perf_counter()
+            frame = json.loads(message.data)
+            kind = frame.get("type", "")
+            if kind == "ping":
+                await ws.send_str('{"type": "pong"}')
+            elif kind.startswith("pop."):
+                caller.on_pop(frame["pop"]["call_id"], kind, now)
+                self.popped(account, kind, now)
+        if not self.closing:
+            await self.moved(account, caller)
+
+    def popped(self, account: Account, kind: str, now: float) -> None:
+        if (kind == "pop.offered" and self.killed is not None and account.id in self.moved_ids
+                and account.id not in self.first_after_kill):
+            self.first_after_kill[account.id] = now - self.killed_at
+
+    async def moved(self, account: Account, caller: Caller) -> None:
+        """The socket's instance died: reconnect to the next one at once."""
+        alive = [i for i in range(len(self.urls)) if i != self.killed]
+        self.moved_ids.add(account.id)
+        await self.connect(account, alive[(self.on[account.id] + 1) % len(alive)], caller)
+
+    async def close(self) -> None:
+        self.closing = True
+        for ws in self.sockets.values():
+            await ws.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def fresh_database(agents: int) -> tuple[str, str, list[Account]]:
+    name = f"callpop_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        store = SqlScreenpopStore(engine)
+        password_hash = _HASHER.hash(secrets.token_urlsafe(12))
+        accounts = [await store.add_account(f"bench{i:04d}", f"PJSIP/{2000 + i}", "agent",
+                                            password_hash) for i in range(agents)]
+    finally:
+        await engine.dispose()
+    return name, url, accounts
+
+
+async def drop_database(name: str) -> None:
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def phase(workdir: Path, *, instances: int, agents: int, rate: int, seconds: float,
+                redis: bool, kill: bool) -> dict[str, Any]:
+    name, url, accounts = await fresh_database(agents)
+    key = secrets.token_bytes(32)
+    (workdir / "web-secret").write_bytes(key.hex().encode())
+    dialplan = always_open_dialplan(workdir / "dialplan")
+    bus_key = f"callpop-bench:{uuid.uuid4().hex[:8]}:bus"
+    try:
+        async with AMIServer(username="callpop", secret=AMI_SECRET) as ami, \
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+            desk = Desk(ami, accounts, key.hex().encode(), http)
+            for n in range(instances):
+                web_port = free_port()
+                (workdir / f"instance-{n}").mkdir()  # each its own control socket
+                config = workdir / f"instance-{n}" / "callpop.yaml"
+                config.write_text(
+                    f"fastagi: 127.0.0.1:{free_port()}\nweb: 127.0.0.1:{web_port}\n"
+                    f"database: {url}\ndialplan: {dialplan}\n"
+                    f"ami: [{{host: 127.0.0.1, port: {ami.port}, username: callpop,"
+                    " lease_interval_s: 1}]\n"
+                    f"web_secret_file: {workdir / 'web-secret'}\nshutdown_grace_s: 2\n"
+                    # every agent's socket comes from this one address
+                    f"web_limits: {{connections_per_address: {agents + 100}}}\n"
+                    + (f"bus: {REDIS_URL}\nbus_key: '{bus_key}'\n" if redis else ""))
+                base = f"http://127.0.0.1:{web_port}"
+
+                async def ready(base: str = base) -> bool:
+                    async with http.get(base + "/readyz") as response:
+                        return response.status == 200
+
+                server = ServerProcess(
+                    [str(Path(sys.executable).parent / "callpop"), "--config", str(config),
+                     "serve", "--log-level", "WARNING"],
+                    env={"CALLPOP_AMI__SECRET": AMI_SECRET}, ready_check=ready,
+                    name=f"callpop serve {n}")
+                await server.__aenter__()
+                desk.servers.append(server)
+                desk.urls.append(base)
+            try:
+                async with asyncio.timeout(30):
+                    await ami.wait_logins(1)
+                caller = Caller(desk)  # type: ignore[arg-type]
+                started = time.perf_counter()
+                for batch in range(0, agents, 200):
+                    await asyncio.gather(*(desk.connect(a, i % instances, caller)
+                                           for i, a in enumerate(accounts[batch:batch + 200],
+                                                                 start=batch)))
+                connect_s = time.perf_counter() - started
+                say(f"{agents} sockets on {instances} instance(s) in {connect_s:.0f} s")
+                await asyncio.sleep(1)
+                ids = await caller.steady(rate, seconds, agents)
+                await caller.settle(ids)
+                say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
+                got = [caller.latency[c] for c in ids if c in caller.latency]
+                result: dict[str, Any] = {
+                    "instances": instances, "bus": "redis" if redis else "in-process",
+                    "agents": agents, "rate": rate, "calls": len(ids),
+                    "lost": len(ids) - len(got), "connect_s": round(connect_s, 1),
+                    **({k: round(v, 1) for k, v in summary_ms(got).items()} if got else {})}
+                if kill:
+                    await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
+                    result["kill"] = await kill_one(desk, caller, rate, agents)
+                return result
+            finally:
+                await desk.close()
+                for server in desk.servers:
+                    await server.stop()
+    finally:
+        await drop_database(name)
+
+
+async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[str, Any]:
+    """SIGKILL an instance that does not hold the AMI lease; time to its agents' next pop."""
+    holder = await lease_holder(desk)
+    victim = next(i for i, s in enumerate(desk.servers) if s.pid != holder)
+    on_victim = [a for a, i in desk.on.items() if i == victim]
+    desk.killed, desk.killed_at = victim, time.perf_counter()
+    desk.servers[victim].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+    say(f"SIGKILL instance {victim} ({len(on_victim)} agents on it)")
+    ids = await caller.steady(rate, 12, agents)
+    await caller.settle(ids)
+    waits = [desk.first_after_kill[a] for a in on_victim if a in desk.first_after_kill]
+    return {"killed_agents": len(on_victim), "popped_again": len(waits),
+            "first_s": round(min(waits), 2) if waits else None,
+            "median_s": round(statistics.median(waits), 2) if waits else None,
+            "max_s": round(max(waits), 2) if waits else None,
+            "calls_after_kill": len(ids),
+            "lost_after_kill": len([c for c in ids if c not in caller.latency])}
+
+
+def say(text: str) -> None:
+    print(f"bench.scale_out: {text}", file=sys.stderr, flush=True)
+
+
+async def lease_holder(desk: Desk) -> int | None:
+    """The pid holding the AMI lease (application_name `callpop HOST/PID`)."""
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+            "WHERE l.locktype = 'advisory' AND l.granted")
+    finally:
+        await conn.close()
+    return int(name.rsplit("/", 1)[1]) if name else None
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"load_before": " ".join(f"{x:.2f}" for x in load_average())}
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-scale-") as tmp:
+        one = Path(tmp) / "one"
+        one.mkdir()
+        out["single_in_process"] = await phase(one, instances=1, agents=args.agents,
+                                               rate=args.rate, seconds=args.seconds,
+                                               redis=False, kill=False)
+        many = Path(tmp) / "many"
+        many.mkdir()
+        out["scaled_out_redis"] = await phase(many, instances=args.instances, agents=args.agents,
+                                              rate=args.rate, seconds=args.seconds,
+                                              redis=True, kill=True)
+    out["load_after"] = " ".join(f"{x:.2f}" for x in load_average())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale_out")
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--agents", type=int, default=2000)
+    parser.add_argument("--rate", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=10)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main_async(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -138,7 +138,8 @@ def load_version(path: Path, name: str) -> Version:
     if findings:
         raise DialplanError(findings)
     queues: QueueCatalog | None = dialplan.queues.model if dialplan.queues else None
-    return Version(dict(dialplan.flows), queues, name)
+    schedules = dialplan.schedules.model if dialplan.schedules else None
+    return Version(dict(dialplan.flows), queues, name, schedules=schedules)
 
 
 def revision_with_hash(folder: Path, wanted: str, limit: int = 200) -> str | None:

@@ -6,6 +6,9 @@
   from it.
 - `dispositions.yaml`: the codes an agent closes a call with (the panel's wrap-up),
   whether a note is required, whether the case stays open for a follow-up.
+- `schedules.yaml`: named opening hours (timezone, weekly spans, holidays) that
+  `hours` nodes share with `schedule: NAME`, so two places that check the same
+  hours cannot drift apart.
 - `scripts.yaml`: the script tree an agent follows, one per topic (the `topic:` of the
   caller's IVR choice): what to say, what to check, what to ask and where each answer
   leads.
@@ -21,9 +24,17 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-from ivr.flow import Duration, Topic
+from ivr.flow import DateRange, Duration, ScheduleName, Topic, Weekly
+from ivr.schedule import parse_weekly, zone
 
 __all__ = [
     "CATALOG_FILES",
@@ -32,6 +43,8 @@ __all__ = [
     "DispositionCatalog",
     "Queue",
     "QueueCatalog",
+    "Schedule",
+    "ScheduleCatalog",
     "Script",
     "ScriptCatalog",
     "Step",
@@ -72,6 +85,36 @@ class QueueCatalog(_Model):
 
     operator: QueueName = "operator"
     queues: dict[QueueName, Queue] = Field(min_length=1)
+
+
+class Schedule(_Model):
+    """One named schedule: what an inline `hours` node would say, checked by the
+    engine's own parser when the file loads (errors point at the field)."""
+
+    description: str | None = None
+    timezone: str
+    weekly: Weekly
+    holidays: tuple[DateRange, ...] = Field(
+        default=(), description="dates (2026-12-25) or ranges (2026-12-24..2026-12-26), closed"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value
+
+    @field_validator("weekly")
+    @classmethod
+    def _readable_weekly(cls, value: Weekly) -> Weekly:
+        parse_weekly(value)
+        return value
+
+
+class ScheduleCatalog(_Model):
+    """`schedules.yaml`: schedule name -> schedule, for `hours` nodes' `schedule:`."""
+
+    schedules: dict[ScheduleName, Schedule] = Field(min_length=1)
 
 
 class Disposition(_Model):
@@ -154,6 +197,7 @@ CATALOG_FILES: Mapping[str, type[BaseModel]] = MappingProxyType(
         "queues.yaml": QueueCatalog,
         "dispositions.yaml": DispositionCatalog,
         "scripts.yaml": ScriptCatalog,
+        "schedules.yaml": ScheduleCatalog,
     }
 )
 """File name in `dialplan/` -> its model. Each file is optional."""
@@ -166,3 +210,4 @@ class Catalog:
     queues: QueueCatalog | None = None
     dispositions: DispositionCatalog | None = None
     scripts: ScriptCatalog | None = None
+    schedules: ScheduleCatalog | None = None

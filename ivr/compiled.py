@@ -113,7 +113,8 @@ class CompiledFlows(Mapping[str, Flow]):
         found = self._hours.get(key)
         if found is None:
             try:
-                found = (zone(node.timezone), parse_weekly(node.weekly))
+                timezone, weekly = node.hours()
+                found = (zone(timezone), parse_weekly(weekly))
             except ValueError as exc:
                 raise FlowError(str(exc), flow=flow_id, node=node_id) from None
             self._hours[key] = found

@@ -23,8 +23,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ivr.catalog import QueueCatalog
-from ivr.flow import Flow, HoursNode, Limit, MenuNode, Option, Prompt
+from ivr.catalog import QueueCatalog, Schedule, ScheduleCatalog
+from ivr.flow import DateRange, Flow, HoursNode, Limit, MenuNode, Option, Prompt, Weekly
 
 __all__ = [
     "Change",
@@ -50,13 +50,14 @@ MARKS: Mapping[ChangeKind, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Version:
-    """One side of a diff: its flows by id and its queue catalog (None if absent)."""
+    """One side of a diff: its flows by id, its queue and schedule catalogs (None if absent)."""
 
     flows: Mapping[str, Flow]
     queues: QueueCatalog | None = None
     name: str = ""
     single: bool = False
     """A single flow file rather than a dialplan folder."""
+    schedules: ScheduleCatalog | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +144,8 @@ def _node_title(node_id: str, label: str | None) -> str:
 
 
 def diff(old: Version, new: Version) -> list[Change]:
-    """Every difference from `old` to `new`, flows in id order, then queues."""
+    """Every difference from `old` to `new`, flows in id order, then queues, then
+    named schedules (each change once, however many hours nodes use the schedule)."""
     changes: list[Change] = []
     for flow_id in sorted(set(old.flows) | set(new.flows)):
         out = _Out(flow_id)
@@ -165,6 +167,9 @@ def diff(old: Version, new: Version) -> list[Change]:
         changes += out.changes
     out = _Out("queues")
     _queues(out, old.queues, new.queues)
+    changes += out.changes
+    out = _Out("schedules")
+    _schedules(out, old.schedules, new.schedules)
     return changes + out.changes
 
 
@@ -445,13 +450,18 @@ def _node(out: _Out, node_id: str, old: Any, new: Any) -> None:
     for name in _PROMPT_FIELDS:
         if name in type(old).model_fields:
             _prompts(out, node_id, name, getattr(old, name), getattr(new, name))
+    skip_hours: tuple[str, ...] = ("weekly", "holidays")
     if isinstance(old, HoursNode) and isinstance(new, HoursNode):
-        _hours(out, node_id, old, new)
+        if old.schedule is None and new.schedule is None:
+            _hours(out, node_id, _inline(old), _inline(new))
+        else:
+            # A named schedule's hours are the schedule's: reported once, under schedules.
+            skip_hours = ("timezone", "weekly", "holidays")
     if isinstance(old, MenuNode) and isinstance(new, MenuNode):
         before = old.limits.max_options if old.limits else None
         after = new.limits.max_options if new.limits else None
         _limits(out, node_id, [("max_options", before, after)])
-    skip = (*_PROMPT_FIELDS, "options", "weekly", "holidays", "type", "limits")
+    skip = (*_PROMPT_FIELDS, "options", *skip_hours, "type", "limits")
     _fields(out, node_id, "", old, new, prompts=skip)
 
 
@@ -487,7 +497,20 @@ def _fields(
         )
 
 
-def _hours(out: _Out, node_id: str, old: HoursNode, new: HoursNode) -> None:
+@dataclass(frozen=True, slots=True)
+class _Hours:
+    """What an inline hours node or a named schedule says about when it is open."""
+
+    weekly: Weekly
+    holidays: tuple[DateRange, ...]
+
+
+def _inline(node: HoursNode) -> _Hours:
+    return _Hours(node.hours()[1], node.holidays)
+
+
+def _hours(out: _Out, node_id: str, old: _Hours, new: _Hours) -> None:
+    """Weekly spans and holidays, day by day and date by date."""
     for day in [d for d in old.weekly if d not in new.weekly]:
         out.add(
             node_id,
@@ -530,6 +553,24 @@ def _hours(out: _Out, node_id: str, old: HoursNode, new: HoursNode) -> None:
 
 def _span(spans: str | tuple[str, ...]) -> str:
     return spans if isinstance(spans, str) else ", ".join(spans)
+
+
+def _schedules(out: _Out, old: ScheduleCatalog | None, new: ScheduleCatalog | None) -> None:
+    if old == new:
+        return
+    before: Mapping[str, Schedule] = old.schedules if old else {}
+    after: Mapping[str, Schedule] = new.schedules if new else {}
+    for name in sorted(set(before) - set(after)):
+        out.add(name, "schedule", "removed", f"schedule {name} removed")
+    for name in sorted(set(after) - set(before)):
+        out.add(name, "schedule", "added", f"schedule {name} added ({after[name].timezone})")
+    for name in sorted(set(before) & set(after)):
+        a, b = before[name], after[name]
+        _hours(out, name, _Hours(a.weekly, a.holidays), _Hours(b.weekly, b.holidays))
+        for key in ("timezone", "description"):
+            if getattr(a, key) != getattr(b, key):
+                was, now = value_text(getattr(a, key)), value_text(getattr(b, key))
+                out.add(name, key, "changed", f"schedule {name} {key}: {was} -> {now}", was, now)
 
 
 def _queues(out: _Out, old: QueueCatalog | None, new: QueueCatalog | None) -> None:
@@ -587,7 +628,7 @@ def format_text(changes: Iterable[Change]) -> list[str]:
     for change in changes:
         if change.where != where:
             where, node = change.where, False
-            lines.append("queues" if where == "queues" else f"flow {where}")
+            lines.append(where if where in ("queues", "schedules") else f"flow {where}")
         if change.node != node:
             node = change.node
             if node is not None:

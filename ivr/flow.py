@@ -47,10 +47,12 @@ __all__ = [
     "Option",
     "PlayNode",
     "Prompt",
+    "ScheduleName",
     "Settings",
     "TransferNode",
     "Validation",
     "VoicemailNode",
+    "Weekly",
     "parse_duration",
 ]
 
@@ -335,22 +337,59 @@ def _day(value: Any) -> date:
         ) from None
 
 
+ScheduleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Weekly = dict[str, str | tuple[str, ...]]
+_INLINE_HOURS: tuple[str, ...] = ("timezone", "weekly", "holidays")
+
+
 class HoursNode(_NodeBase):
     """Open or closed from the call's local time: weekly hours per day, holidays closed.
 
+    Either `schedule: NAME` (a schedule of `schedules.yaml`, shared by every node
+    that names it) or the node's own `timezone`, `weekly` and `holidays`, never both.
     `weekly` maps day names or ranges (`mon`, `mon-fri`, `sat`) to one or more
     `HH:MM-HH:MM` spans; days not named are closed.
+
+    Loading a dialplan copies a named schedule's fields into the node (keeping
+    `schedule`), so the engine, the simulator and reach read `timezone`, `weekly`
+    and `holidays` the same way for both forms; they are None only when the name
+    is not in `schedules.yaml` (lint: unknown-schedule).
     """
 
     type: Literal["hours"]
-    timezone: str
-    weekly: dict[str, str | tuple[str, ...]]
+    schedule: ScheduleName | None = Field(default=None, description="a schedule of schedules.yaml")
+    timezone: str | None = None
+    weekly: Weekly | None = None
     holidays: tuple[DateRange, ...] = Field(
         default=(), description="dates (2026-12-25) or ranges (2026-12-24..2026-12-26), closed"
     )
     open: NodeId
     closed: NodeId
     holiday: NodeId | None = Field(default=None, description="default: closed")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> HoursNode:
+        inline = [name for name in _INLINE_HOURS if name in self.model_fields_set]
+        if self.schedule is not None and inline:
+            raise ValueError(
+                f"an hours node names a schedule or has its own {', '.join(inline)}, not both: "
+                f"remove {', '.join(inline)} (they belong in schedules.yaml) or remove schedule"
+            )
+        if self.schedule is None:
+            missing = [name for name in ("timezone", "weekly") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(
+                    f"an hours node needs schedule: NAME (from schedules.yaml) or its own "
+                    f"timezone and weekly; {' and '.join(missing)} missing"
+                )
+        return self
+
+    def hours(self) -> tuple[str, Weekly]:
+        """(timezone, weekly), or ValueError when the node names a schedule that
+        `schedules.yaml` does not define (so loading could not fill them in)."""
+        if self.timezone is None or self.weekly is None:
+            raise ValueError(f"schedule {self.schedule!r} is not defined in schedules.yaml")
+        return self.timezone, self.weekly
 
 
 class PlayNode(_NodeBase):

@@ -24,8 +24,15 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
-from ivr.catalog import CATALOG_FILES, Catalog, DispositionCatalog, QueueCatalog, ScriptCatalog
-from ivr.flow import Flow
+from ivr.catalog import (
+    CATALOG_FILES,
+    Catalog,
+    DispositionCatalog,
+    QueueCatalog,
+    ScheduleCatalog,
+    ScriptCatalog,
+)
+from ivr.flow import Flow, HoursNode, Node
 from ivr.salvage import salvage_flow
 from ivr.source import START, Finding, Position, SourceMap, quote
 from ivr.validation import validate_model
@@ -45,6 +52,8 @@ __all__ = [
     "read_catalog_file",
     "read_dialplan",
     "read_flow",
+    "read_schedules",
+    "with_schedules",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -96,6 +105,7 @@ class Dialplan:
     queues: Loaded[QueueCatalog] | None = None
     dispositions: Loaded[DispositionCatalog] | None = None
     scripts: Loaded[ScriptCatalog] | None = None
+    schedules: Loaded[ScheduleCatalog] | None = None
     flow_files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Flow id -> file of every flow file present, including ones that failed to load."""
 
@@ -109,6 +119,7 @@ class Dialplan:
             queues=self.queues.model if self.queues else None,
             dispositions=self.dispositions.model if self.dispositions else None,
             scripts=self.scripts.model if self.scripts else None,
+            schedules=self.schedules.model if self.schedules else None,
         )
 
 
@@ -262,6 +273,14 @@ def read_dialplan(path: Path) -> tuple[Dialplan, list[Finding]]:
     findings.extend(errors)
     scripts, errors = _optional(root / "scripts.yaml", ScriptCatalog)
     findings.extend(errors)
+    schedules, errors = read_schedules(root)
+    findings.extend(errors)
+    if schedules is not None:
+        named = schedules.model
+        loaded = {
+            flow_id: Loaded(with_schedules(item.model, named), item.file, item.source)
+            for flow_id, item in loaded.items()
+        }
     dialplan = Dialplan(
         root=root,
         flows_dir=flows_dir,
@@ -269,9 +288,41 @@ def read_dialplan(path: Path) -> tuple[Dialplan, list[Finding]]:
         queues=queues,
         dispositions=dispositions,
         scripts=scripts,
+        schedules=schedules,
         flow_files=MappingProxyType(present),
     )
     return dialplan, findings
+
+
+def with_schedules(flow: Flow, catalog: ScheduleCatalog) -> Flow:
+    """The flow with each `schedule: NAME` hours node given that schedule's timezone,
+    weekly hours and holidays (the name stays, for the pack and the diff). A name the
+    catalog lacks stays unresolved: lint reports it as unknown-schedule."""
+    nodes: dict[str, Node] = {}
+    for node_id, node in flow.nodes.items():
+        named = (
+            catalog.schedules.get(node.schedule)
+            if isinstance(node, HoursNode) and node.schedule
+            else None
+        )
+        if named is not None:
+            # model_copy skips validation on purpose: the node keeps its one-form check
+            # as written, and gains the fields it did not write.
+            fields = {
+                "timezone": named.timezone,
+                "weekly": named.weekly,
+                "holidays": named.holidays,
+            }
+            node = node.model_copy(update=fields)
+        nodes[node_id] = node
+    if all(nodes[n] is flow.nodes[n] for n in nodes):
+        return flow
+    return flow.model_copy(update={"nodes": nodes})
+
+
+def read_schedules(root: Path) -> tuple[Loaded[ScheduleCatalog] | None, list[Finding]]:
+    """`schedules.yaml` of the dialplan at `root`, None when there is none."""
+    return _optional(root / "schedules.yaml", ScheduleCatalog)
 
 
 def _optional(path: Path, model: type[M]) -> tuple[Loaded[M] | None, list[Finding]]:

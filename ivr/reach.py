@@ -67,16 +67,21 @@ class Route:
 
 def _hours_node(flows: Mapping[str, Flow], flow_id: str) -> HoursNode | None:
     flow = flows[flow_id]
-    return next((n for n in flow.nodes.values() if isinstance(n, HoursNode)), None)
+    # An hours node whose schedule is not defined cannot be explored (lint reports it).
+    return next(
+        (n for n in flow.nodes.values() if isinstance(n, HoursNode) and n.timezone is not None),
+        None,
+    )
 
 
 def _find(node: HoursNode, start: datetime, wanted: str) -> datetime | None:
     """The first hour from `start` (a week at most) when `node` says `wanted`."""
-    tz = zone(node.timezone)
+    timezone, weekly = node.hours()
+    tz = zone(timezone)
     local = start.astimezone(tz).replace(minute=0, second=0, microsecond=0)
     for hour in range(24 * 8):
         at = local + timedelta(hours=hour, minutes=30)
-        if status(at, tz, node.weekly, node.holidays) == wanted:
+        if status(at, tz, weekly, node.holidays) == wanted:
             return at
     return None
 
@@ -99,7 +104,7 @@ def circumstances(
         today = reference.date()
         upcoming = sorted(max(h.first, today) for h in hours.holidays if h.last >= today)
         if upcoming:
-            tz = zone(hours.timezone)
+            tz = zone(hours.hours()[0])
             times.append(("holiday", datetime.combine(upcoming[0], time(12, 0), tz)))
     tiers = sorted(
         {

@@ -1,6 +1,7 @@
 """JSON Schemas of the dialplan files, generated from the models, for editors.
 
-`dialplan/schema/flow.json`, `queues.json`, `dispositions.json`, `scripts.json` let an
+`dialplan/schema/flow.json`, `queues.json`, `dispositions.json`, `scripts.json`,
+`schedules.json` let an
 editor (VS Code's YAML extension, JetBrains, vim with yaml-language-server) complete
 fields and flag typos as the admin types: put
 `# yaml-language-server: $schema=../schema/flow.json` at the top of a flow file.
@@ -27,7 +28,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from ivr.catalog import DispositionCatalog, QueueCatalog, ScriptCatalog
+from ivr.catalog import DispositionCatalog, QueueCatalog, ScheduleCatalog, ScriptCatalog
 from ivr.flow import Flow, parse_duration
 
 __all__ = ["SCHEMA_FILES", "render", "schemas", "write_schemas"]
@@ -38,6 +39,10 @@ SCHEMA_FILES: Mapping[str, tuple[type[BaseModel], str]] = MappingProxyType(
         "queues.json": (QueueCatalog, "callpop queues (dialplan/queues.yaml)"),
         "dispositions.json": (DispositionCatalog, "callpop disposition codes (dialplan/dispositions.yaml)"),
         "scripts.json": (ScriptCatalog, "callpop agent scripts per topic (dialplan/scripts.yaml)"),
+        "schedules.json": (
+            ScheduleCatalog,
+            "callpop named opening hours (dialplan/schedules.yaml)",
+        ),
     }
 )
 

@@ -31,7 +31,15 @@ from ivr.errors import FlowError as EngineFlowError
 from ivr.events import LookupStatus
 from ivr.flow import Flow
 from ivr.journey import Step as JourneyStep
-from ivr.loader import LoadError, load_flow_source, read_flow
+from ivr.loader import (
+    DialplanError,
+    LoadError,
+    dialplan_layout,
+    load_flow_source,
+    read_flow,
+    read_schedules,
+    with_schedules,
+)
 from ivr.simulator import (
     HANG_UP,
     SILENCE,
@@ -65,7 +73,8 @@ class Loaded:
 
 
 def load(flow_file: Path) -> Loaded:
-    """The flow file (strictly: raises `LoadError`) and the flows beside it."""
+    """The flow file (strictly: raises `LoadError`) and the flows beside it, their
+    `schedule:` names resolved from the dialplan's schedules.yaml (strictly too)."""
     main = load_flow_source(flow_file).model
     flows: dict[str, Flow] = {main.id: main}
     findings: list[Finding] = []
@@ -76,6 +85,11 @@ def load(flow_file: Path) -> Loaded:
         findings += problems
         if loaded is not None:
             flows[loaded.model.id] = loaded.model
+    schedules, problems = read_schedules(dialplan_layout(flow_file.parent)[0])
+    if problems:
+        raise DialplanError(problems)
+    if schedules is not None:
+        flows = {flow_id: with_schedules(flow, schedules.model) for flow_id, flow in flows.items()}
     return Loaded(main.id, flows, tuple(findings))
 
 

@@ -63,8 +63,8 @@ class _Office:
 def _offices(flow: Flow) -> Iterator[_Office]:
     for node in flow.nodes.values():
         if isinstance(node, HoursNode):
-            yield _Office(node.timezone, zone(node.timezone), parse_weekly(node.weekly),
-                          node.holidays)
+            timezone, weekly = node.hours()
+            yield _Office(timezone, zone(timezone), parse_weekly(weekly), node.holidays)
 
 
 def _all_open(offices: list[_Office], at: datetime) -> bool:

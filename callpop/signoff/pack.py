@@ -133,28 +133,43 @@ def _nodes(flow: Flow) -> list[dict[str, Any]]:
 
 
 def _hours(flows: Mapping[str, Flow]) -> list[dict[str, Any]]:
-    out = []
+    """One entry per inline hours node, and one per named schedule with every node that
+    uses it: a schedule shared by five nodes is read (and signed) once."""
+    out: list[dict[str, Any]] = []
+    named: dict[str, dict[str, Any]] = {}
     for flow in flows.values():
         for node_id, node in flow.nodes.items():
-            if isinstance(node, HoursNode):
-                out.append(
-                    {
-                        "flow": flow.id,
-                        "node": node_id,
-                        "label": node.label or node_id,
-                        "timezone": node.timezone,
-                        "weekly": [
-                            (day, spans if isinstance(spans, str) else ", ".join(spans))
-                            for day, spans in node.weekly.items()
-                        ],
-                        "holidays": [str(h) for h in node.holidays],
-                        "routes": [
-                            f"open → {node.open}",
-                            f"closed → {node.closed}",
-                            f"holiday → {node.holiday or node.closed}",
-                        ],
-                    }
-                )
+            if not isinstance(node, HoursNode):
+                continue
+            routes = [
+                f"open → {node.open}",
+                f"closed → {node.closed}",
+                f"holiday → {node.holiday or node.closed}",
+            ]
+            use = {
+                "flow": flow.id,
+                "node": node_id,
+                "label": node.label or node_id,
+                "routes": routes,
+            }
+            if node.schedule is not None and node.schedule in named:
+                named[node.schedule]["used_by"].append(use)
+                continue
+            weekly = node.weekly or {}
+            entry = {
+                **use,
+                "schedule": node.schedule,
+                "timezone": node.timezone or "(not defined in schedules.yaml)",
+                "weekly": [
+                    (day, spans if isinstance(spans, str) else ", ".join(spans))
+                    for day, spans in weekly.items()
+                ],
+                "holidays": [str(h) for h in node.holidays],
+                "used_by": [use],
+            }
+            if node.schedule is not None:
+                named[node.schedule] = entry
+            out.append(entry)
     return out
 
 

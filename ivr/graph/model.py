@@ -188,6 +188,10 @@ def _details(node: Node, flow: Flow) -> Iterator[str]:
     elif isinstance(node, LookupNode):
         yield "by caller number" if node.by == "caller" else f"by account in vars.{node.variable}"
     elif isinstance(node, HoursNode):
+        if node.schedule is not None:
+            yield f"schedule {node.schedule}"
+        if node.timezone is None or node.weekly is None:
+            return
         yield node.timezone
         for days, spans in node.weekly.items():
             yield f"{days} {spans if isinstance(spans, str) else ', '.join(spans)}"

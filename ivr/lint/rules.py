@@ -74,6 +74,7 @@ _ALL = (
     Rule("retries-range", "warning", "More than 5 attempts before the failure path: callers give up long before that."),
     # Expressions and schedules.
     Rule("bad-condition", "error", "A branch condition that does not parse."),
+    Rule("unknown-schedule", "error", "An hours node names a schedule that schedules.yaml does not define."),
     Rule("bad-hours", "error", "Business hours with an unknown timezone, a day other than mon..sun, or a span not written HH:MM-HH:MM."),
     Rule("unknown-variable", "error", "A lookup, condition or prompt reads a variable that no input node stores.",
          "Variables (`vars.X`) are what input nodes store; a misspelt name is always empty."),

@@ -24,7 +24,7 @@ from ivr.lint.catalog_rules import (
 )
 from ivr.lint.context import LintContext
 from ivr.lint.expressions import check_bad_conditions, check_unknown_variables
-from ivr.lint.hours import check_bad_hours
+from ivr.lint.hours import check_bad_hours, check_unknown_schedules
 from ivr.lint.keys import check_direct_dial_collision, check_option_keys, check_shadowed_global_keys
 from ivr.lint.loops import check_no_agent_path, check_no_exit_loop
 from ivr.lint.ranges import check_retries_range, check_timeout_range
@@ -63,6 +63,7 @@ CHECKS: tuple[Check, ...] = (
     check_retries_range,
     check_bad_conditions,
     check_bad_hours,
+    check_unknown_schedules,
     check_unknown_variables,
     check_unknown_queues,
     check_unknown_topics,

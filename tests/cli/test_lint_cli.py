@@ -139,4 +139,4 @@ def test_explaining_an_unknown_rule_is_bad_usage() -> None:
 def test_schema_writes_the_json_schemas(tmp_path: Path) -> None:
     result = lint("--schema", str(tmp_path))
     assert result.exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dispositions.json", "flow.json", "queues.json", "scripts.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dispositions.json", "flow.json", "queues.json", "schedules.json", "scripts.json"]

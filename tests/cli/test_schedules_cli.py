@@ -132,3 +132,19 @@ def test_the_pack_shows_a_named_schedule_once_with_the_nodes_that_use_it(tmp_pat
         "Used by Support hours main:support_hours open → support; closed → support_voicemail"
         in words
     )
+
+
+def test_the_reach_table_finds_the_closed_hours_and_holiday_of_a_named_schedule(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "pack.html"
+    assert run("doc", str(FIXTURE), "-o", str(out)).exit_code == 0
+    page = out.read_text(encoding="utf-8")
+    section = page[page.index('id="reach"') : page.index('id="flow-')]
+    words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", section)))
+    # destination, keys, menus passed, seconds (any), the circumstance the route needs
+    assert re.search(r"main:sales_voicemail voicemail 8100@fixture 1 choose [0-9.]+ closed", words)
+    assert re.search(
+        r"main:support_voicemail voicemail 8200@fixture 2 choose [0-9.]+ closed", words
+    )
+    assert re.search(r"main:goodbye the call ends 1 choose [0-9.]+ holiday", words)

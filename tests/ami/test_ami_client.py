@@ -215,3 +215,22 @@ def test_backoff_grows_exponentially_up_to_its_ceiling_with_jitter() -> None:
 def test_credentials_that_would_inject_a_line_are_refused_at_construction() -> None:
     with pytest.raises(InvalidAction, match="Secret"):
         AMIClient("127.0.0.1", 5038, "callpop", "pw\r\nAction: Originate", on_event=Inbox())
+
+
+async def test_an_asterisk_that_stays_down_is_logged_once_not_per_retry(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async with AMIServer(secret="pw") as sim:
+        port = sim.port  # a port that refuses once the simulator is gone
+
+    async def nothing(msg: Message) -> None:
+        return None
+
+    client = AMIClient("127.0.0.1", port, "callpop", "pw", on_event=nothing,
+                       backoff_initial=0.01, backoff_max=0.02, rng=random.Random(1))
+    task = asyncio.create_task(client.run())
+    await asyncio.sleep(0.5)  # some twenty refused attempts
+    await client.close()
+    await asyncio.wait_for(task, 5)
+    lost = [r for r in caplog.records if r.getMessage() == "AMI connection lost or refused"
+            and r.levelname == "WARNING"]
+    assert len(lost) == 1

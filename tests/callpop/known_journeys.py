@@ -5,6 +5,7 @@ site (callpop.yaml over a database holding them) for the CLI; a dialplan in git.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -85,3 +86,13 @@ def git(cwd: Path, *args: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+def dialplan_repo(tmp_path: Path, source: Path) -> Path:
+    """A git repository holding a copy of `source` as `dialplan/`, committed once."""
+    repo = tmp_path / "site"
+    shutil.copytree(source, repo / "dialplan")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "signed version")
+    return repo

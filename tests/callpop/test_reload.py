@@ -23,7 +23,7 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import journeys
 from ivr.version import hash_dialplan
-from tests.callpop.test_serve import FLOW
+from tests.callpop.test_serve import FLOW, _wait_ready
 from tests.redis_server import free_port, require_machine_redis, unique_key
 
 # The main menu's prompt lasts 40 s and the caller presses 1 after 20 s of it, so every
@@ -85,16 +85,7 @@ class Served:
             sys.executable, "-m", "callpop", "serve", "--config", str(self.config),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=_env(),
         )  # fmt: skip
-        async with asyncio.timeout(60), aiohttp.ClientSession() as http:
-            while self.proc.returncode is None:
-                try:
-                    response = await http.get(f"http://127.0.0.1:{self.web_port}/readyz")
-                    if response.status == 200:
-                        return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("callpop serve exited before it was ready")
+        await _wait_ready(self.web_port, self.proc)
 
     async def calls_in_ivr(self) -> float:
         async with aiohttp.ClientSession() as http:

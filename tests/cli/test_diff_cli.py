@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from callpop.cli import cli
-from tests.callpop.known_journeys import git
+from tests.callpop.known_journeys import dialplan_repo, git
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
@@ -156,11 +156,7 @@ def test_a_limit_reason_edited_in_the_grown_flow(tmp_path: Path) -> None:
 def test_git_revisions_rev_path_and_bare_rev(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = tmp_path / "site"
-    shutil.copytree(SAMPLE, repo / "dialplan")
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "signed version")
+    repo = dialplan_repo(tmp_path, SAMPLE)
     main = repo / "dialplan" / "flows" / "main.yaml"
     main.write_text(main.read_text(encoding="utf-8").replace(*PRIORITY), encoding="utf-8")
     monkeypatch.chdir(repo)

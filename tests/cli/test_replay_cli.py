@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 
 from callpop.cli import cli
 from ivr.version import hash_dialplan
-from tests.callpop.known_journeys import Call, git, site
+from tests.callpop.known_journeys import Call, dialplan_repo, git, site
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "dialplan"
@@ -106,11 +106,7 @@ def test_the_6x9_flow_diverges_at_its_deepest_menu(tmp_path: Path) -> None:
 def test_the_version_a_call_ran_on_is_found_in_git_history(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = tmp_path / "site"
-    shutil.copytree(SAMPLE, repo / "dialplan")
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "v1")
+    repo = dialplan_repo(tmp_path, SAMPLE)
     ran_on = hash_dialplan(repo / "dialplan")
     config = site(tmp_path, repo / "dialplan", [Call("1 2", version=ran_on)])
     main = repo / "dialplan" / "flows" / "main.yaml"

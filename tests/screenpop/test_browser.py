@@ -207,6 +207,30 @@ async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
             await context.close()
 
 
+async def test_the_wallboard_shows_the_dialplan_version_and_calls_still_on_the_old_one(
+        desk: Desk) -> None:
+    async with chromium() as browser:
+        context, sue = await new_page(browser, "1366")
+        await login(sue, desk.url, "sue", PASSWORD)
+        await expect(sue).to_have_url(f"{desk.url}/supervisor")
+        await desk.publish("dialplan.reloaded", "", instance="a", hash="3f2a9c1b7d4e",
+                           loaded_at="2026-11-23T09:00:00.000Z", cause="start", previous=None)
+        old = desk.next_call_id()
+        await desk.publish("ivr.started", old, flow="main", version={"hash": "3f2a9c1b7d4e"},
+                           caller={"number": "+15551230600", "name": ""}, dnis="7000")
+        await desk.publish("dialplan.reloaded", "", instance="a", hash="9c41d07e2a5b",
+                           loaded_at="2026-11-23T10:00:00.000Z", cause="control",
+                           previous="3f2a9c1b7d4e")
+        for _ in range(2):
+            await desk.publish("ivr.started", desk.next_call_id(), flow="main",
+                               version={"hash": "9c41d07e2a5b"},
+                               caller={"number": "+15551230601", "name": ""}, dnis="7000")
+        await expect(sue.locator("#dialplan-version")).to_have_text(
+            "dialplan 9c41d07e2a5b · calls on 3f2a9c1b7d4e: 1, 9c41d07e2a5b: 2")
+        await shot(sue, "wallboard-dialplan-version-1366")
+        await context.close()
+
+
 async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None:
     for name in ("Chris Home", "Chris Office"):
         await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230700",)))

@@ -49,6 +49,17 @@ async def dispose(
         return response.status, await response.json()
 
 
+async def no_answer(desk: Desk, call: str, agent: str) -> None:
+    """The queue gave up ringing the agent (AgentRingNoAnswer)."""
+    await desk.publish(
+        "agent.ring_no_answer",
+        call,
+        queue="billing",
+        interface=desk.accounts[agent].interface,
+        ring_ms=15000,
+    )
+
+
 async def pops_after_reset(tab: Tab) -> dict[str, dict[str, Any]]:
     """The pops a reconnecting page is given: `reset`, then one event per pop, then the
     alert frame that ends the hello's answer."""
@@ -151,9 +162,7 @@ async def test_pops_that_ended_before_the_restart_stay_ended(
             assert (await dispose(first, alice, done))[0] == 200
         await first.ivr(lost, number="+15551234103")
         await first.ring(lost, "alice")
-        await first.publish(
-            "agent.ring_no_answer", lost, queue="billing", interface="PJSIP/101", ring_ms=15000
-        )
+        await no_answer(first, lost, "alice")
         await first.settled()
     async with instance(tmp_path, engine) as second, await second.logged_in("alice") as alice:
         tab = await open_tab(alice, second.url)
@@ -212,9 +221,7 @@ async def test_queue_events_are_rows_of_the_call_with_the_reasons(
         call, gone = desk.next_call_id(), desk.next_call_id()
         await desk.ivr(call, number="+15551234300")
         await desk.ring(call, "bob")
-        await desk.publish(
-            "agent.ring_no_answer", call, queue="billing", interface="PJSIP/102", ring_ms=15000
-        )
+        await no_answer(desk, call, "bob")
         await desk.ring(call, "alice")
         await desk.answer(call, "alice")
         await desk.complete(call, "alice")
@@ -283,9 +290,7 @@ async def test_the_documented_query_joins_journey_queue_events_pops_and_interact
         call = desk.next_call_id()
         await desk.ivr(call, number="+15551234400", steps=[("main_menu", "menu", "Billing", ["1"])])
         await desk.ring(call, "bob")
-        await desk.publish(
-            "agent.ring_no_answer", call, queue="billing", interface="PJSIP/102", ring_ms=15000
-        )
+        await no_answer(desk, call, "bob")
         await desk.ring(call, "alice")
         await desk.answer(call, "alice")
         await desk.complete(call, "alice")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import signal
@@ -115,10 +116,15 @@ class Desk:
         await self.connect(account, alive[(self.on[account.id] + 1) % len(alive)], caller)
 
     async def close(self) -> None:
+        """All at once, and not waiting on an overloaded server's close handshakes."""
         self.closing = True
-        for ws in self.sockets.values():
-            await ws.close()
+        for task in self.tasks:
+            task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(ws.close() for ws in self.sockets.values()),
+                                     return_exceptions=True)
 
 
 async def fresh_database(agents: int) -> tuple[str, str, list[Account]]:
@@ -208,9 +214,11 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                     "agents": agents, "rate": rate, "calls": len(ids),
                     "lost": len(ids) - len(got), "connect_s": round(connect_s, 1),
                     **({k: round(v, 1) for k, v in summary_ms(got).items()} if got else {})}
+                say(json.dumps(result))
                 if kill:
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
                     result["kill"] = await kill_one(desk, caller, rate, agents)
+                    say(json.dumps(result["kill"]))
                 return result
             finally:
                 await desk.close()

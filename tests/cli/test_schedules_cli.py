@@ -148,3 +148,20 @@ def test_the_reach_table_finds_the_closed_hours_and_holiday_of_a_named_schedule(
         r"main:support_voicemail voicemail 8200@fixture 2 choose [0-9.]+ closed", words
     )
     assert re.search(r"main:goodbye the call ends 1 choose [0-9.]+ holiday", words)
+
+
+def test_an_hours_node_with_neither_a_schedule_nor_weekly_hours_is_a_lint_error_at_the_node(
+    tmp_path: Path,
+) -> None:
+    folder = copy_with(
+        tmp_path,
+        "flows/main.yaml",
+        ("schedule: office\n    open: sales", "timezone: Europe/Paris\n    open: sales"),
+    )
+    result = run("lint", str(folder))
+    assert result.exit_code == 1
+    assert f"{folder / 'flows' / 'main.yaml'}:19:3: error: nodes.sales_hours:" in result.output
+    assert (
+        "needs schedule: NAME (from schedules.yaml) or its own timezone and weekly; weekly missing"
+        in result.output
+    )

@@ -41,7 +41,7 @@ def require_machine_redis() -> str:
     host_port = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
     host, _, port = host_port.rpartition(":")
     if not reachable(host, int(port)):
-        pytest.skip(f"Redis not reachable at {REDIS_URL}; set TEST_REDIS_URL")
+        pytest.fail(f"Redis not reachable at {REDIS_URL}: every development and CI machine runs one (set TEST_REDIS_URL)")
     return REDIS_URL
 
 
@@ -51,7 +51,7 @@ class RedisServer:
 
     def __init__(self, workdir: Path) -> None:
         if not Path(REDIS_SERVER).exists():
-            pytest.skip("no redis-server binary")
+            pytest.fail(f"no redis-server binary at {REDIS_SERVER}: install Debian's redis-server")
         self.port = free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen[bytes] | None = None

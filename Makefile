@@ -35,6 +35,7 @@ tts:
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy ivr callpop agi_scripts crm_adapter screenpop

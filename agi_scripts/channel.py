@@ -472,4 +472,3 @@ def _prompt_command(spoken: Spoken, escapes: str) -> cmd.Command:
 
 def _is_keys(text: str) -> bool:
     return all(ch in cmd.ALL_KEYS for ch in text)
-

@@ -106,6 +106,7 @@ LIVE_CHANNEL_COMMANDS: Final = frozenset(
     }
 )
 
+
 class State(Enum):
     ENVIRONMENT = "environment"  # reading the agi_* block
     IDLE = "idle"  # no command in flight
@@ -276,7 +277,9 @@ class AgiConnection:
             self._state = _AWAITING
             return data
         if state is _ENVIRONMENT:
-            raise LocalProtocolError("cannot send a command before the environment block has arrived")
+            raise LocalProtocolError(
+                "cannot send a command before the environment block has arrived"
+            )
         if state is _AWAITING or state is _USAGE:
             assert self._in_flight is not None
             raise LocalProtocolError(

@@ -95,10 +95,14 @@ def _private_stdio() -> tuple[int, int]:
     return agi_in, agi_out
 
 
-ServicesFactory = Callable[[Path], Awaitable[tuple[Any, CallServices, Callable[[], Awaitable[None]]]]]
+ServicesFactory = Callable[
+    [Path], Awaitable[tuple[Any, CallServices, Callable[[], Awaitable[None]]]]
+]
 
 
-async def build_services(config_path: Path) -> tuple[Any, CallServices, Callable[[], Awaitable[None]]]:
+async def build_services(
+    config_path: Path,
+) -> tuple[Any, CallServices, Callable[[], Awaitable[None]]]:
     """Flows, CallServices and their closer, from the config file (the composition is
     serve's, without the bus: the pop follows the journey saved in the database)."""
     # The script is its own composition root; the stack is imported here, once the
@@ -208,7 +212,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", "stdin ended before the AGI environment block")
         return 1
     agi_in, agi_out = _private_stdio()
-    return asyncio.run(run_script(conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out))
+    return asyncio.run(
+        run_script(conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out)
+    )
 
 
 if __name__ == "__main__":

@@ -292,7 +292,9 @@ class FastAgiServer:
         channel = AgiChannel(
             wire,
             timeouts=self.timeouts,
-            deadline=None if self.call_deadline_s is None else time.monotonic() + self.call_deadline_s,
+            deadline=None
+            if self.call_deadline_s is None
+            else time.monotonic() + self.call_deadline_s,
             watchdog=self._watchdog,
         )
         call_log: CallLog | None = None
@@ -315,7 +317,9 @@ class FastAgiServer:
             if route is None:
                 # The dialplan goes on with CALLPOP_OUTCOME empty: to the operator queue.
                 call_log.warning(
-                    "closing: no route for agi path %r (routes: %s)", path, ", ".join(sorted(self.routes))
+                    "closing: no route for agi path %r (routes: %s)",
+                    path,
+                    ", ".join(sorted(self.routes)),
                 )
                 return
             request = AgiRequest(env, path, query, channel, call_log)

@@ -152,8 +152,10 @@ class AgiWire(asyncio.Protocol):
             finally:
                 self._drain = None
         if self._lost:
-            raise self._exc if isinstance(self._exc, OSError) else ConnectionResetError(
-                "connection lost"
+            raise (
+                self._exc
+                if isinstance(self._exc, OSError)
+                else ConnectionResetError("connection lost")
             )
 
     def wait_event(self) -> asyncio.Future[Event]:

@@ -50,26 +50,57 @@ class Mode:
     journey_sizes: tuple[int, ...] = (10_000,)
 
 
-QUICK = Mode("quick", engine_s=0.3, crm_sizes=(10_000,), crm_lookups=300, pop_agents=500,
-             pop_rates=(20, 50, 100), pop_seconds=2, browser_pops=3,
-             fastagi=fastagi.Settings(throughput_levels=(200,), latency_levels=(100,),
-                                      calls=1_000, throughput_s=1.5, process_calls=20,
-                                      held_ramp_s=1.0, hold_s=1.0, warmup_calls=50))
-FULL = Mode("full", engine_s=2.0, crm_sizes=(10_000, 100_000, 1_000_000), crm_lookups=2_000,
-            pop_agents=500, pop_rates=(20, 50, 100), pop_seconds=10, browser_pops=30,
-            fastagi=fastagi.Settings(throughput_levels=(50, 200, 500, 2000),
-                                     latency_levels=(50, 500, 2000), calls=10_000,
-                                     throughput_s=4.0, process_calls=150),
-            journey_sizes=(1_000_000,))
+QUICK = Mode(
+    "quick",
+    engine_s=0.3,
+    crm_sizes=(10_000,),
+    crm_lookups=300,
+    pop_agents=500,
+    pop_rates=(20, 50, 100),
+    pop_seconds=2,
+    browser_pops=3,
+    fastagi=fastagi.Settings(
+        throughput_levels=(200,),
+        latency_levels=(100,),
+        calls=1_000,
+        throughput_s=1.5,
+        process_calls=20,
+        held_ramp_s=1.0,
+        hold_s=1.0,
+        warmup_calls=50,
+    ),
+)
+FULL = Mode(
+    "full",
+    engine_s=2.0,
+    crm_sizes=(10_000, 100_000, 1_000_000),
+    crm_lookups=2_000,
+    pop_agents=500,
+    pop_rates=(20, 50, 100),
+    pop_seconds=10,
+    browser_pops=30,
+    fastagi=fastagi.Settings(
+        throughput_levels=(50, 200, 500, 2000),
+        latency_levels=(50, 500, 2000),
+        calls=10_000,
+        throughput_s=4.0,
+        process_calls=150,
+    ),
+    journey_sizes=(1_000_000,),
+)
 
 
 def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:
     return {
         "engine": lambda: engine.run(seconds_per_path=mode.engine_s),
         "crm": lambda: crm.run(cache=CACHE, sizes=mode.crm_sizes, lookups=mode.crm_lookups),
-        "screenpop": lambda: pop.run(rates=list(mode.pop_rates), seconds=mode.pop_seconds,
-                                     agents=mode.pop_agents, cache=CACHE,
-                                     browser_pops=mode.browser_pops),
+        "screenpop": lambda: pop.run(
+            rates=list(mode.pop_rates),
+            seconds=mode.pop_seconds,
+            agents=mode.pop_agents,
+            cache=CACHE,
+            browser_pops=mode.browser_pops,
+        ),
         "fastagi": lambda: fastagi.run(mode.fastagi, cache=CACHE),
         "journeys": lambda: journeys.run(cache=CACHE, sizes=mode.journey_sizes),
     }
@@ -81,10 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     which.add_argument("--quick", action="store_true", help="a smaller run, under 2 minutes")
     which.add_argument("--full", action="store_true", help="the published run, under 10 minutes")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(NAMES)}")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="write NAME.md and NAME.json under this folder instead")
-    parser.add_argument("--profile", action="store_true",
-                        help="also write pyinstrument profiles to bench/out/profiles/")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write NAME.md and NAME.json under this folder instead",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write pyinstrument profiles to bench/out/profiles/",
+    )
     args = parser.parse_args(argv)
     mode = FULL if args.full else QUICK
     only = [n for n in args.only.split(",") if n]
@@ -131,8 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         started_at=stamp,
         seconds=time.perf_counter() - started,
         machine=machine,
-        commands=[f"{make}    # = pip install -e '.[bench]' then the line below" if not only else
-                  "# a partial run:", f".venv/bin/{command}"],
+        commands=[
+            f"{make}    # = pip install -e '.[bench]' then the line below"
+            if not only
+            else "# a partial run:",
+            f".venv/bin/{command}",
+        ],
         background=background,
         sections=sections,
         summary=targets(sections, _baseline()),
@@ -140,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         errors=[*errors, *(f"{s.key}: {n}" for s in sections for n in s.data.get("errors", []))],
     )
     write(report, md, js)
-    print(f"bench: wrote {os.path.relpath(md)} and {os.path.relpath(js)} "
-          f"in {report.seconds:.0f} s", file=sys.stderr)
+    print(
+        f"bench: wrote {os.path.relpath(md)} and {os.path.relpath(js)} in {report.seconds:.0f} s",
+        file=sys.stderr,
+    )
     return 1 if errors else 0
 
 

@@ -84,11 +84,26 @@ class LoadResult:
 class _Call:
     """Asterisk's side of one AGI session over any transport."""
 
-    __slots__ = ("buf", "call_id", "dead", "done", "hangup_pending", "in_flight", "plan",
-                 "result", "sent_at", "step", "timer", "transport", "waiting", "write")
+    __slots__ = (
+        "buf",
+        "call_id",
+        "dead",
+        "done",
+        "hangup_pending",
+        "in_flight",
+        "plan",
+        "result",
+        "sent_at",
+        "step",
+        "timer",
+        "transport",
+        "waiting",
+        "write",
+    )
 
-    def __init__(self, plan: Plan, call_id: bytes, result: LoadResult,
-                 done: Callable[[_Call], None]) -> None:
+    def __init__(
+        self, plan: Plan, call_id: bytes, result: LoadResult, done: Callable[[_Call], None]
+    ) -> None:
         self.plan = plan
         self.call_id = call_id
         self.result = result
@@ -154,8 +169,11 @@ class _Call:
             assert self.timer is not None
             self.timer.cancel()
             self.waiting = False
-            interrupted = b"200 result=-1 endpos=0\n" if self.in_flight[:12].upper() == b"STREAM FILE " \
+            interrupted = (
+                b"200 result=-1 endpos=0\n"
+                if self.in_flight[:12].upper() == b"STREAM FILE "
                 else b"200 result=-1\n"
+            )
             self.write(interrupted + _HANGUP)
         else:
             self.hangup_pending = True
@@ -249,8 +267,12 @@ class _Classic:
         out_r, out_w = os.pipe()
         try:
             # Fork and exec block the loop as briefly as the loop's own subprocess_exec.
-            process = subprocess.Popen(argv, stdin=in_r, stdout=out_w,  # noqa: ASYNC220
-                                       stderr=subprocess.DEVNULL)
+            process = subprocess.Popen(  # noqa: ASYNC220
+                argv,
+                stdin=in_r,
+                stdout=out_w,
+                stderr=subprocess.DEVNULL,
+            )
         except BaseException:
             os.close(in_w)
             os.close(out_r)
@@ -261,11 +283,13 @@ class _Classic:
         classic = cls(call, process)
         pidfd = os.pidfd_open(process.pid)
         loop.add_reader(pidfd, classic._on_exit, pidfd)
-        stdin, _ = await loop.connect_write_pipe(asyncio.BaseProtocol,
-                                                 os.fdopen(in_w, "wb", buffering=0))
+        stdin, _ = await loop.connect_write_pipe(
+            asyncio.BaseProtocol, os.fdopen(in_w, "wb", buffering=0)
+        )
         classic.stdin = stdin
-        await loop.connect_read_pipe(lambda: _ClassicStdout(classic),
-                                     os.fdopen(out_r, "rb", buffering=0))
+        await loop.connect_read_pipe(
+            lambda: _ClassicStdout(classic), os.fdopen(out_r, "rb", buffering=0)
+        )
         call.transport = classic  # type: ignore[assignment]  # close() ends the call
         call.write = stdin.write
         call.start(env)
@@ -314,8 +338,15 @@ class _ClassicStdout(asyncio.Protocol):
         self.classic.stdout_ended()
 
 
-def environments(transcript: Transcript, count: int, *, network: str | None, port: int,
-                 callers: Sequence[str] = (), args: Sequence[str] = ()) -> list[tuple[bytes, bytes]]:
+def environments(
+    transcript: Transcript,
+    count: int,
+    *,
+    network: str | None,
+    port: int,
+    callers: Sequence[str] = (),
+    args: Sequence[str] = (),
+) -> list[tuple[bytes, bytes]]:
     """(call id, environment block) of `count` calls, made before anything is timed;
     caller numbers taken in turn from `callers` (the transcript's caller if empty)."""
     out = []
@@ -324,8 +355,13 @@ def environments(transcript: Transcript, count: int, *, network: str | None, por
         call_id = f"1795400000.{n + 1}"
         script = script_for(transcript.keys, numbers[n % len(numbers)], call_id)
         request = f"agi://127.0.0.1:{port}/{network}" if network is not None else "bench-agi"
-        env = environment_block(script, request=request, network_script=network, args=args,
-                                channel_name=f"PJSIP/trunk-{n + 1:08x}")
+        env = environment_block(
+            script,
+            request=request,
+            network_script=network,
+            args=args,
+            channel_name=f"PJSIP/trunk-{n + 1:08x}",
+        )
         out.append((call_id.encode(), env))
     return out
 
@@ -361,8 +397,14 @@ async def run_load(
     hangs up (the calls count in `hung_up`, not `completed`)."""
     loop = asyncio.get_running_loop()
     plan = Plan.of(transcript, time_scale)
-    envs = environments(transcript, calls, network=None if argv else network_script, port=port,
-                        callers=callers, args=args)
+    envs = environments(
+        transcript,
+        calls,
+        network=None if argv else network_script,
+        port=port,
+        callers=callers,
+        args=args,
+    )
     result = LoadResult(calls=calls)
     in_flight = 0
     started_calls = 0
@@ -439,8 +481,9 @@ async def run_load(
             async with asyncio.timeout(deadline_s):
                 await place_all()
         except TimeoutError:
-            result.fail_many("cut at the deadline",
-                             calls - result.completed - result.failed - result.hung_up)
+            result.fail_many(
+                "cut at the deadline", calls - result.completed - result.failed - result.hung_up
+            )
             for call in list(live):
                 call.cut()
         result.seconds = time.perf_counter() - t0

@@ -26,8 +26,16 @@ from ivr.flow import Prompt
 from ivr.lint import check_dialplan
 from ivr.simulator import spoken_ms
 
-__all__ = ["REF_CALL_ID", "Step", "Transcript", "caller_keys", "command_key", "key_of", "record",
-           "sound_lengths"]
+__all__ = [
+    "REF_CALL_ID",
+    "Step",
+    "Transcript",
+    "caller_keys",
+    "command_key",
+    "key_of",
+    "record",
+    "sound_lengths",
+]
 
 # How long the sample's prompts play: estimated from each prompt's `text:` as
 # `callpop simulate` does (ivr.simulator.spoken_ms: a voice talent's pace), so a menu of
@@ -72,6 +80,8 @@ def caller_keys(sounds: dict[str, int]) -> tuple[str, ...]:
         keys.append(f"{key}@{offset + int(sounds[menu] * PRESS_AT)}")
         offset = 0
     return tuple(keys)
+
+
 # The call id of the recorded call: distinctive, so substituting it is exact.
 REF_CALL_ID = "1795300000.424242"
 NETWORK_SCRIPT = "ivr?flow=main"
@@ -106,8 +116,12 @@ class Transcript:
     @classmethod
     def load(cls, path: Path) -> Transcript:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(tuple(Step(**s) for s in raw["steps"]), raw["caller"], tuple(raw["keys"]),
-                   raw["outcome"])
+        return cls(
+            tuple(Step(**s) for s in raw["steps"]),
+            raw["caller"],
+            tuple(raw["keys"]),
+            raw["outcome"],
+        )
 
 
 def key_of(command: bytes, answer: list[bytes]) -> str | None:
@@ -124,8 +138,11 @@ def key_of(command: bytes, answer: list[bytes]) -> str | None:
 
 
 def script_for(keys: tuple[str, ...], caller: str, uniqueid: str = REF_CALL_ID) -> CallerScript:
-    return CallerScript(turns=parse_turns(" ".join(keys)),
-                        caller=CallerId(number=caller, name="Bench Caller"), uniqueid=uniqueid)
+    return CallerScript(
+        turns=parse_turns(" ".join(keys)),
+        caller=CallerId(number=caller, name="Bench Caller"),
+        uniqueid=uniqueid,
+    )
 
 
 async def record(host: str, port: int, caller: str) -> tuple[Transcript, CallRecord]:

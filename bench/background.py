@@ -66,8 +66,9 @@ class Watcher:
             self._add(before, before := _snapshot())
         self._add(before, _snapshot())
 
-    def _add(self, before: dict[int, tuple[float, int, str]],
-             after: dict[int, tuple[float, int, str]]) -> None:
+    def _add(
+        self, before: dict[int, tuple[float, int, str]], after: dict[int, tuple[float, int, str]]
+    ) -> None:
         ours = _ours(after)
         for pid, (cpu, _parent, cmd) in after.items():
             if pid in ours or pid not in before:
@@ -84,5 +85,6 @@ class Watcher:
         total = sum(self._used.values())
         top = sorted(self._used.items(), key=lambda kv: kv[1], reverse=True)[:6]
         listed = "; ".join(f"`{cmd}` {cpu / wall:.2f}" for cmd, cpu in top if cpu / wall >= 0.01)
-        return (f"other processes used {total / wall:.2f} cores on average during the run"
-                + (f" (busiest, in cores: {listed})." if listed else "."))
+        return f"other processes used {total / wall:.2f} cores on average during the run" + (
+            f" (busiest, in cores: {listed})." if listed else "."
+        )

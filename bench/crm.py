@@ -33,7 +33,9 @@ SEED = 1
 WARMUP = 50
 
 
-async def _sample_numbers(engine: AsyncEngine, size: int, count: int, rng: random.Random) -> list[str]:
+async def _sample_numbers(
+    engine: AsyncEngine, size: int, count: int, rng: random.Random
+) -> list[str]:
     """`count` caller IDs: nine in ten a customer's number in one of the forms a trunk
     sends, one in ten a number in exchange 555-1xx, which the demo data never uses."""
     wanted = count * 9 // 10
@@ -43,15 +45,20 @@ async def _sample_numbers(engine: AsyncEngine, size: int, count: int, rng: rando
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join(str(i) for i in chunk)
-            rows = await conn.execute(text(
-                f"SELECT e164 FROM customer_phones WHERE customer_id IN ({marks}) AND position = 0"))
+            rows = await conn.execute(
+                text(
+                    f"SELECT e164 FROM customer_phones WHERE customer_id IN ({marks}) AND position = 0"
+                )
+            )
             found += [row[0] for row in rows]
     forms = []
     for index, e164 in enumerate(found):
         national = e164[2:]
         forms.append((e164, national, "1" + national)[index % 3])
-    misses = [f"+1555{rng.randint(100, 199):03d}{rng.randint(0, 9999):04d}"
-              for _ in range(count - len(forms))]
+    misses = [
+        f"+1555{rng.randint(100, 199):03d}{rng.randint(0, 9999):04d}"
+        for _ in range(count - len(forms))
+    ]
     numbers = forms + misses
     rng.shuffle(numbers)
     return numbers
@@ -73,7 +80,9 @@ async def _measure(engine: AsyncEngine, size: int, lookups: int) -> dict[str, An
     return {**summary_ms(took), "hits": hits, "mean_ms": sum(took) / len(took) * 1000}
 
 
-async def _sqlite(cache: Path, sizes: Sequence[int], lookups: int) -> tuple[dict[int, Any], dict[int, float]]:
+async def _sqlite(
+    cache: Path, sizes: Sequence[int], lookups: int
+) -> tuple[dict[int, Any], dict[int, float]]:
     made = await prepare_sqlite(cache, sizes, SEED)
     results = {}
     for size in sizes:
@@ -85,8 +94,9 @@ async def _sqlite(cache: Path, sizes: Sequence[int], lookups: int) -> tuple[dict
     return results, made
 
 
-async def _postgres(url: str, sizes: Sequence[int], lookups: int,
-                    prefix: str) -> tuple[dict[int, Any], dict[int, float]]:
+async def _postgres(
+    url: str, sizes: Sequence[int], lookups: int, prefix: str
+) -> tuple[dict[int, Any], dict[int, float]]:
     made = await prepare_postgres(url, sizes, SEED, prefix)
     results = {}
     for size in sizes:
@@ -103,20 +113,40 @@ def _rows(database: str, results: dict[int, Any], sizes: Sequence[int]) -> list[
     rows = []
     for size in sizes:
         r = results[size]
-        rows.append([database, f"{size:,}", f"{r['p50_ms']:.3f}", f"{r['p95_ms']:.3f}",
-                     f"{r['p99_ms']:.3f}", f"{r['max_ms']:.2f}", f"{r['p50_ms'] / base:.2f}x",
-                     f"{math.log(size) / math.log(sizes[0]):.2f}x", f"{r['hits']}/{r['n']}"])
+        rows.append(
+            [
+                database,
+                f"{size:,}",
+                f"{r['p50_ms']:.3f}",
+                f"{r['p95_ms']:.3f}",
+                f"{r['p99_ms']:.3f}",
+                f"{r['max_ms']:.2f}",
+                f"{r['p50_ms'] / base:.2f}x",
+                f"{math.log(size) / math.log(sizes[0]):.2f}x",
+                f"{r['hits']}/{r['n']}",
+            ]
+        )
     return rows
 
 
-def run(*, cache: Path, sizes: Sequence[int], lookups: int, pg_url: str = PG_ADMIN_URL,
-        pg_prefix: str = "bench_crm") -> Section:
+def run(
+    *,
+    cache: Path,
+    sizes: Sequence[int],
+    lookups: int,
+    pg_url: str = PG_ADMIN_URL,
+    pg_prefix: str = "bench_crm",
+) -> Section:
     """Lookups at each size; the PostgreSQL data lives in schemas `{pg_prefix}_{size}_seed1`."""
     sizes = sorted(sizes)
     sqlite_results, sqlite_made = asyncio.run(_sqlite(cache, sizes, lookups))
     notes = []
-    data: dict[str, Any] = {"sizes": list(sizes), "lookups": lookups,
-                            "sqlite": sqlite_results, "sqlite_generated_s": sqlite_made}
+    data: dict[str, Any] = {
+        "sizes": list(sizes),
+        "lookups": lookups,
+        "sqlite": sqlite_results,
+        "sqlite_generated_s": sqlite_made,
+    }
     rows = _rows("SQLite", sqlite_results, sizes)
     try:
         pg_results, pg_made = asyncio.run(_postgres(pg_url, sizes, lookups, pg_prefix))
@@ -125,26 +155,44 @@ def run(*, cache: Path, sizes: Sequence[int], lookups: int, pg_url: str = PG_ADM
     else:
         data.update(postgres=pg_results, postgres_generated_s=pg_made)
         rows += _rows("PostgreSQL", pg_results, sizes)
-    generated = {**{f"SQLite {k:,}": v for k, v in sqlite_made.items() if v},
-                 **{f"PostgreSQL {k:,}": v for k, v in data.get("postgres_generated_s", {}).items() if v}}
+    generated = {
+        **{f"SQLite {k:,}": v for k, v in sqlite_made.items() if v},
+        **{f"PostgreSQL {k:,}": v for k, v in data.get("postgres_generated_s", {}).items() if v},
+    }
     if generated:
-        notes.append("Generated in this run (not timed in the table): " + ", ".join(
-            f"{k} in {v:.0f} s" for k, v in generated.items()) + ".")
+        notes.append(
+            "Generated in this run (not timed in the table): "
+            + ", ".join(f"{k} in {v:.0f} s" for k, v in generated.items())
+            + "."
+        )
     else:
-        notes.append("All data came from the cache (bench/out/cache and the `bench_crm_*` "
-                     "PostgreSQL schemas); none was generated in this run.")
+        notes.append(
+            "All data came from the cache (bench/out/cache and the `bench_crm_*` "
+            "PostgreSQL schemas); none was generated in this run."
+        )
     table = Table(
         f"find_by_phone, {lookups:,} lookups per row, one at a time",
-        ["database", "customers", "p50 ms", "p95 ms", "p99 ms", "max ms",
-         "p50 vs smallest", "log n vs smallest", "found"],
+        [
+            "database",
+            "customers",
+            "p50 ms",
+            "p95 ms",
+            "p99 ms",
+            "max ms",
+            "p50 vs smallest",
+            "log n vs smallest",
+            "found",
+        ],
         rows,
     )
     return Section(
         key="crm",
         title="3. CRM lookup by caller number",
-        intro=("`SqlStore.find_by_phone` (normalise the caller ID, phone index, the customer "
-               "and all their phones in one round trip) on the demo data of `callpop init "
-               "--demo` at each size; *log n vs smallest* is how a B-tree's cost would grow."),
+        intro=(
+            "`SqlStore.find_by_phone` (normalise the caller ID, phone index, the customer "
+            "and all their phones in one round trip) on the demo data of `callpop init "
+            "--demo` at each size; *log n vs smallest* is how a B-tree's cost would grow."
+        ),
         tables=[table],
         data=data,
         notes=notes,

@@ -94,8 +94,9 @@ async def _schemas(admin: AsyncEngine) -> set[str]:
         return {row[0] for row in rows}
 
 
-async def prepare_postgres(url: str, sizes: Sequence[int], seed: int,
-                           prefix: str = "bench_crm") -> dict[int, float]:
+async def prepare_postgres(
+    url: str, sizes: Sequence[int], seed: int, prefix: str = "bench_crm"
+) -> dict[int, float]:
     """Make the PostgreSQL schema of every size not cached yet (each its own schema,
     kept between runs); returns the seconds each generation took."""
     admin = create_engine(url)
@@ -126,4 +127,3 @@ async def prepare_postgres(url: str, sizes: Sequence[int], seed: int,
         return took
     finally:
         await admin.dispose()
-

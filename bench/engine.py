@@ -34,10 +34,22 @@ from ivr.variables import OUTCOME, TARGET
 __all__ = ["CallStats", "run", "walk"]
 
 _CUSTOMERS: Mapping[str, Mapping[str, Any]] = {
-    "standard": {"id": "2", "name": "Jo Standard", "tier": "standard", "language": "en",
-                 "account": "3000000012", "open_cases": 0},
-    "vip": {"id": "1", "name": "Vi Premier", "tier": "vip", "language": "en",
-            "account": "3000000020", "open_cases": 1},
+    "standard": {
+        "id": "2",
+        "name": "Jo Standard",
+        "tier": "standard",
+        "language": "en",
+        "account": "3000000012",
+        "open_cases": 0,
+    },
+    "vip": {
+        "id": "1",
+        "name": "Vi Premier",
+        "tier": "vip",
+        "language": "en",
+        "account": "3000000020",
+        "open_cases": 1,
+    },
 }
 
 
@@ -68,8 +80,9 @@ def walk(flows: Mapping[str, Flow], path: CallerPath, call_id: str = "bench.1") 
     session = Session(flows, "main")
     keys: Iterator[str] = iter(path.keys)
     at = 0
-    actions: list[Action] = session.handle(CallStarted(
-        call_id, Caller("+15550104321", "Bench Caller"), BUSINESS_HOURS, dnis="7000"))
+    actions: list[Action] = session.handle(
+        CallStarted(call_id, Caller("+15550104321", "Bench Caller"), BUSINESS_HOURS, dnis="7000")
+    )
     events = 1
     nodes = 0
     while True:
@@ -95,8 +108,10 @@ def walk(flows: Mapping[str, Flow], path: CallerPath, call_id: str = "bench.1") 
 def _measure(flows: CompiledFlows, path: CallerPath, seconds: float) -> dict[str, Any]:
     stats = walk(flows, path)
     if (stats.outcome, stats.target) != (path.outcome, path.target):
-        raise AssertionError(f"{path.name}: ended in {stats.outcome} {stats.target}, "
-                             f"expected {path.outcome} {path.target}")
+        raise AssertionError(
+            f"{path.name}: ended in {stats.outcome} {stats.target}, "
+            f"expected {path.outcome} {path.target}"
+        )
     calls = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -128,19 +143,41 @@ def run(*, seconds_per_path: float) -> Section:
     results = [_measure(flows, path, seconds_per_path) for path in ENGINE_PATHS]
     table = Table(
         "Engine alone (one core, no I/O)",
-        ["path", "keys", "events/call", "nodes/call", "calls/s", "events/s", "nodes/s",
-         "µs/call", "ends in"],
-        [[r["path"], r["keys"], r["events_per_call"], r["nodes_per_call"],
-          f"{r['calls_per_s']:,.0f}", f"{r['events_per_s']:,.0f}", f"{r['nodes_per_s']:,.0f}",
-          f"{r['us_per_call']:.1f}", r["outcome"]] for r in results],
+        [
+            "path",
+            "keys",
+            "events/call",
+            "nodes/call",
+            "calls/s",
+            "events/s",
+            "nodes/s",
+            "µs/call",
+            "ends in",
+        ],
+        [
+            [
+                r["path"],
+                r["keys"],
+                r["events_per_call"],
+                r["nodes_per_call"],
+                f"{r['calls_per_s']:,.0f}",
+                f"{r['events_per_s']:,.0f}",
+                f"{r['nodes_per_s']:,.0f}",
+                f"{r['us_per_call']:.1f}",
+                r["outcome"],
+            ]
+            for r in results
+        ],
     )
     return Section(
         key="engine",
         title="4. The engine alone",
-        intro=("`Session.handle` driven with no I/O (every prompt heard at once, the CRM's "
-               "answer known), the sample dialplan at a fixed open hour. An *event* is one "
-               "`handle` call; a *node* one node entered. This is the ceiling for every "
-               "driver: the FastAGI server's calls/s cannot exceed it."),
+        intro=(
+            "`Session.handle` driven with no I/O (every prompt heard at once, the CRM's "
+            "answer known), the sample dialplan at a fixed open hour. An *event* is one "
+            "`handle` call; a *node* one node entered. This is the ceiling for every "
+            "driver: the FastAGI server's calls/s cannot exceed it."
+        ),
         tables=[table],
         data={"paths": results},
     )

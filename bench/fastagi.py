@@ -100,27 +100,40 @@ async def quiet(server: ServerProcess, limit_s: float = 120.0) -> float:
 
 def _check(result: LoadResult, what: str, errors: list[str]) -> None:
     if result.failed:
-        errors.append(f"{what}: {result.failed} of {result.calls} calls failed "
-                      f"({', '.join(f'{k}: {v}' for k, v in result.failures.items())})")
+        errors.append(
+            f"{what}: {result.failed} of {result.calls} calls failed "
+            f"({', '.join(f'{k}: {v}' for k, v in result.failures.items())})"
+        )
 
 
 def _latency(result: LoadResult) -> dict[str, Any]:
     lat = result.latencies
     if not lat:
         return {}
-    return {"commands": len(lat), "p50_ms": percentile(lat, 50) * 1000,
-            "p99_ms": percentile(lat, 99) * 1000, "max_ms": max(lat) * 1000}
+    return {
+        "commands": len(lat),
+        "p50_ms": percentile(lat, 50) * 1000,
+        "p99_ms": percentile(lat, 99) * 1000,
+        "max_ms": max(lat) * 1000,
+    }
 
 
-async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: CallpopSite,
-                   s: Settings) -> Measured:
+async def _fastagi(
+    c: Contender, transcript: Transcript, path: Path, site: CallpopSite, s: Settings
+) -> Measured:
     m = Measured(c)
     assert c.start is not None
     callers = site.callers
     async with c.start(path, site) as server:
         port = server.port
-        warm = await run_load(transcript, calls=s.warmup_calls, concurrency=50, time_scale=0,
-                              port=port, callers=callers)
+        warm = await run_load(
+            transcript,
+            calls=s.warmup_calls,
+            concurrency=50,
+            time_scale=0,
+            port=port,
+            callers=callers,
+        )
         _check(warm, f"{c.key} warm-up", m.errors)
         # The warm-up's pace sizes the throughput runs: about `throughput_s` each.
         rate = warm.completed / (warm.seconds + await quiet(server))
@@ -134,30 +147,52 @@ async def _fastagi(c: Contender, transcript: Transcript, path: Path, site: Callp
                 plateau.update(rss=server.rss_kib(), open=open_calls)
 
             ramp = _ramp(s, level, s.latency_levels)
-            result = await run_load(transcript, calls=level, concurrency=level,
-                                    time_scale=s.time_scale, port=port, callers=callers,
-                                    start_over_s=ramp, hold_s=s.hold_s, at_plateau=at_plateau,
-                                    deadline_s=_held_s(s, ramp))
+            result = await run_load(
+                transcript,
+                calls=level,
+                concurrency=level,
+                time_scale=s.time_scale,
+                port=port,
+                callers=callers,
+                start_over_s=ramp,
+                hold_s=s.hold_s,
+                at_plateau=at_plateau,
+                deadline_s=_held_s(s, ramp),
+            )
             _check(result, f"{c.key} latency C={level}", m.errors)
             m.latency[level] = {**_latency(result), "held": result.held, "ramp_s": ramp}
             if level == max(s.latency_levels) and plateau.get("open"):
-                m.memory = {"calls": plateau["open"], "rss_before_kib": before,
-                            "rss_held_kib": plateau["rss"],
-                            "kib_per_call": (plateau["rss"] - before) / plateau["open"]}
+                m.memory = {
+                    "calls": plateau["open"],
+                    "rss_before_kib": before,
+                    "rss_held_kib": plateau["rss"],
+                    "kib_per_call": (plateau["rss"] - before) / plateau["open"],
+                }
         for level in s.throughput_levels:
             await quiet(server)
             cpu0 = server.cpu()
-            result = await run_load(transcript, calls=calls, concurrency=level, time_scale=0,
-                                    port=port, callers=callers, deadline_s=60 + calls / 20)
+            result = await run_load(
+                transcript,
+                calls=calls,
+                concurrency=level,
+                time_scale=0,
+                port=port,
+                callers=callers,
+                deadline_s=60 + calls / 20,
+            )
             backlog_s = await quiet(server)
             cpu = server.cpu() - cpu0
             seconds = result.seconds + backlog_s
             _check(result, f"{c.key} throughput C={level}", m.errors)
-            m.throughput[level] = {"calls": result.completed, "seconds": seconds,
-                                   "calls_per_s": result.completed / seconds,
-                                   "backlog_s": backlog_s,
-                                   "cpu_s": cpu, "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
-                                   **_latency(result)}
+            m.throughput[level] = {
+                "calls": result.completed,
+                "seconds": seconds,
+                "calls_per_s": result.completed / seconds,
+                "backlog_s": backlog_s,
+                "cpu_s": cpu,
+                "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
+                **_latency(result),
+            }
     return m
 
 
@@ -166,8 +201,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _classic(c: Contender, transcript: Transcript, path: Path, site: CallpopSite,
-                   s: Settings) -> Measured:
+async def _classic(
+    c: Contender, transcript: Transcript, path: Path, site: CallpopSite, s: Settings
+) -> Measured:
     m = Measured(c)
     assert c.per_call is not None
     argv, agi_args = c.per_call(path, site)
@@ -189,26 +225,50 @@ async def _classic(c: Contender, transcript: Transcript, path: Path, site: Callp
                     continue  # that one just ended
 
         ramp = s.ramp_s  # a few hundred processes: no long arrival needed to hold them
-        result = await run_load(transcript, calls=level, concurrency=level,
-                                time_scale=s.time_scale, argv=argv, args=agi_args,
-                                callers=site.callers, start_over_s=ramp, hold_s=s.hold_s,
-                                at_plateau=at_plateau, deadline_s=_held_s(s, ramp))
+        result = await run_load(
+            transcript,
+            calls=level,
+            concurrency=level,
+            time_scale=s.time_scale,
+            argv=argv,
+            args=agi_args,
+            callers=site.callers,
+            start_over_s=ramp,
+            hold_s=s.hold_s,
+            at_plateau=at_plateau,
+            deadline_s=_held_s(s, ramp),
+        )
         _check(result, f"{c.key} latency C={level}", m.errors)
         m.latency[level] = {**_latency(result), "held": result.held, "ramp_s": ramp}
         if level == lat_levels[0] and pss:
-            m.memory = {"calls": level, "kib_per_call": statistics.median(pss),
-                        "rss_kib_per_process": statistics.median(rss), "measure": "Pss"}
+            m.memory = {
+                "calls": level,
+                "kib_per_call": statistics.median(pss),
+                "rss_kib_per_process": statistics.median(rss),
+                "measure": "Pss",
+            }
     for level in levels:
         cpu0 = _children_cpu()
-        result = await run_load(transcript, calls=calls, concurrency=level,
-                                time_scale=0, argv=argv, args=agi_args, callers=site.callers,
-                                deadline_s=60 + calls * 2)
+        result = await run_load(
+            transcript,
+            calls=calls,
+            concurrency=level,
+            time_scale=0,
+            argv=argv,
+            args=agi_args,
+            callers=site.callers,
+            deadline_s=60 + calls * 2,
+        )
         cpu = _children_cpu() - cpu0
         _check(result, f"{c.key} throughput C={level}", m.errors)
-        m.throughput[level] = {"calls": result.completed, "seconds": result.seconds,
-                               "calls_per_s": result.calls_per_s, "cpu_s": cpu,
-                               "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
-                               **_latency(result)}
+        m.throughput[level] = {
+            "calls": result.completed,
+            "seconds": result.seconds,
+            "calls_per_s": result.calls_per_s,
+            "cpu_s": cpu,
+            "cpu_us_per_call": cpu / max(1, result.completed) * 1e6,
+            **_latency(result),
+        }
     return m
 
 
@@ -255,15 +315,27 @@ async def _run(s: Settings, cache: Path) -> dict[str, Any]:
             except Exception as exc:  # one contender failing must not lose the others
                 errors.append(f"{c.key}: {type(exc).__name__}: {exc}")
                 continue
-            m_data = {"key": c.key, "label": c.label, "role": c.role, "throughput": m.throughput,
-                      "latency": m.latency, "memory": m.memory, "errors": m.errors,
-                      "seconds": time.perf_counter() - started}
+            m_data = {
+                "key": c.key,
+                "label": c.label,
+                "role": c.role,
+                "throughput": m.throughput,
+                "latency": m.latency,
+                "memory": m.memory,
+                "errors": m.errors,
+                "seconds": time.perf_counter() - started,
+            }
             errors += m.errors
             measured.append(m_data)
-        return {"settings": s.__dict__, "transcript": transcript.steps and [
-            {"command": st.command, "duration_ms": st.duration_ms} for st in transcript.steps],
-                "outcome": transcript.outcome, "recorded_wire_commands": len(call.commands),
-                "contenders": measured, "errors": errors}
+        return {
+            "settings": s.__dict__,
+            "transcript": transcript.steps
+            and [{"command": st.command, "duration_ms": st.duration_ms} for st in transcript.steps],
+            "outcome": transcript.outcome,
+            "recorded_wire_commands": len(call.commands),
+            "contenders": measured,
+            "errors": errors,
+        }
 
 
 def run(settings: Settings, *, cache: Path) -> Section:

@@ -73,7 +73,8 @@ async def prepare_callpop(workdir: Path, cache: Path, crm_size: int = CRM_SIZE) 
         async with engine.connect() as conn:
             rows = await conn.exec_driver_sql(
                 "SELECT p.e164 FROM customer_phones p JOIN customers c ON c.id = p.customer_id "
-                "WHERE c.tier != 'vip' AND p.position = 0 ORDER BY c.id LIMIT 5000")
+                "WHERE c.tier != 'vip' AND p.position = 0 ORDER BY c.id LIMIT 5000"
+            )
             callers = tuple(row[0] for row in rows)
     finally:
         await engine.dispose()
@@ -84,7 +85,8 @@ async def prepare_callpop(workdir: Path, cache: Path, crm_size: int = CRM_SIZE) 
         f"web: 127.0.0.1:{free_port()}\n"
         f"database: sqlite:///{database}\n"
         f"dialplan: {dialplan}\n"
-        "shutdown_grace_s: 2\n")
+        "shutdown_grace_s: 2\n"
+    )
     return CallpopSite(config, port, callers)
 
 
@@ -101,12 +103,17 @@ def port_open(port: int) -> Callable[[], Awaitable[bool]]:
 def _callpop(loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
     def start(transcript: Path, site: CallpopSite) -> ServerProcess:
         if loop == "uvloop":
-            argv = [str(Path(sys.executable).parent / "callpop"), "--config", str(site.config),
-                    "serve"]
+            argv = [
+                str(Path(sys.executable).parent / "callpop"),
+                "--config",
+                str(site.config),
+                "serve",
+            ]
         else:
             argv = python_argv("bench.peers.callpop_serve", "--config", str(site.config), "serve")
-        server = ServerProcess(argv, ready_check=port_open(site.fastagi_port),
-                               name=f"callpop serve ({loop})")
+        server = ServerProcess(
+            argv, ready_check=port_open(site.fastagi_port), name=f"callpop serve ({loop})"
+        )
         server.port = site.fastagi_port
         return server
 
@@ -115,16 +122,18 @@ def _callpop(loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
 
 def _peer(module: str, loop: str) -> Callable[[Path, CallpopSite], ServerProcess]:
     def start(transcript: Path, site: CallpopSite) -> ServerProcess:
-        return ServerProcess(python_argv(module, str(transcript), "--loop", loop),
-                             name=f"{module} ({loop})")
+        return ServerProcess(
+            python_argv(module, str(transcript), "--loop", loop), name=f"{module} ({loop})"
+        )
 
     return start
 
 
 def _pyst2(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
     # AGI(/path/pyst2_ivr.py,TRANSCRIPT): the script's #! line names the interpreter.
-    return [sys.executable, str(ROOT / "bench" / "peers" / "pyst2_ivr.py"), str(transcript)], \
-        [str(transcript)]
+    return [sys.executable, str(ROOT / "bench" / "peers" / "pyst2_ivr.py"), str(transcript)], [
+        str(transcript)
+    ]
 
 
 def _callpop_classic(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
@@ -135,19 +144,49 @@ def _callpop_classic(transcript: Path, site: CallpopSite) -> tuple[list[str], li
 
 def contenders() -> list[Contender]:
     found = [
-        Contender("bare", "(c) bare asyncio, no logic", "limit", start=_peer("bench.peers.bare", "asyncio")),
-        Contender("bare-uvloop", "(c) bare asyncio + uvloop, no logic", "limit",
-                  start=_peer("bench.peers.bare", "uvloop")),
-        Contender("panoramisk", "(b) panoramisk FastAGI IVR", "peer",
-                  start=_peer("bench.peers.panoramisk_ivr", "asyncio")),
-        Contender("panoramisk-uvloop", "(b) panoramisk FastAGI IVR + uvloop", "peer",
-                  start=_peer("bench.peers.panoramisk_ivr", "uvloop")),
-        Contender("callpop", "callpop serve (full engine, journeys, logs, metrics)", "callpop",
-                  start=_callpop("asyncio")),
-        Contender("callpop-uvloop", "callpop serve + uvloop (as `serve` runs when installed)",
-                  "callpop", start=_callpop("uvloop")),
+        Contender(
+            "bare",
+            "(c) bare asyncio, no logic",
+            "limit",
+            start=_peer("bench.peers.bare", "asyncio"),
+        ),
+        Contender(
+            "bare-uvloop",
+            "(c) bare asyncio + uvloop, no logic",
+            "limit",
+            start=_peer("bench.peers.bare", "uvloop"),
+        ),
+        Contender(
+            "panoramisk",
+            "(b) panoramisk FastAGI IVR",
+            "peer",
+            start=_peer("bench.peers.panoramisk_ivr", "asyncio"),
+        ),
+        Contender(
+            "panoramisk-uvloop",
+            "(b) panoramisk FastAGI IVR + uvloop",
+            "peer",
+            start=_peer("bench.peers.panoramisk_ivr", "uvloop"),
+        ),
+        Contender(
+            "callpop",
+            "callpop serve (full engine, journeys, logs, metrics)",
+            "callpop",
+            start=_callpop("asyncio"),
+        ),
+        Contender(
+            "callpop-uvloop",
+            "callpop serve + uvloop (as `serve` runs when installed)",
+            "callpop",
+            start=_callpop("uvloop"),
+        ),
         Contender("pyst2", "(a) pyst2 script, a process per call", "peer", per_call=_pyst2),
-        Contender("callpop-classic", "callpop classic AGI script, a process per call", "callpop",
-                  per_call=_callpop_classic, heavy=True),
+        Contender(
+            "callpop-classic",
+            "callpop classic AGI script, a process per call",
+            "callpop",
+            per_call=_callpop_classic,
+            heavy=True,
+        ),
     ]
     return found

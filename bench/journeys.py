@@ -49,10 +49,23 @@ VERSIONS = ("a1b2c3d4e5f6", "0badc0ffee00", "5eed5eed5eed")
 DAYS = 30
 # (keys, CRM finds the caller): where callers go, and where they give up.
 PATHS: tuple[tuple[str, bool], ...] = (
-    ("1 2", False), ("1 1 4000000002# 1", False), ("1 3", False), ("2", False),
-    ("3 1", False), ("3 2", False), ("3 3", False), ("4 1", False), ("4 2", False),
-    ("4 3 1", False), ("4 3 2", False), ("0", False), ("w w", False), ("9 1 2", False),
-    ("h", False), ("1 h", False), ("", True),
+    ("1 2", False),
+    ("1 1 4000000002# 1", False),
+    ("1 3", False),
+    ("2", False),
+    ("3 1", False),
+    ("3 2", False),
+    ("3 3", False),
+    ("4 1", False),
+    ("4 2", False),
+    ("4 3 1", False),
+    ("4 3 2", False),
+    ("0", False),
+    ("w w", False),
+    ("9 1 2", False),
+    ("h", False),
+    ("1 h", False),
+    ("", True),
 )
 REPEATS = 3
 
@@ -62,7 +75,13 @@ def _templates() -> list[Journey]:
     made = []
     for keys, known in PATHS:
         crm = FakeCrm(tier="vip") if known else NoCrm()
-        sim = simulate(flows, caller="+15551230000", keys=ScriptedKeys(parse_keys(keys)), crm=crm, now=BUSINESS_HOURS)
+        sim = simulate(
+            flows,
+            caller="+15551230000",
+            keys=ScriptedKeys(parse_keys(keys)),
+            crm=crm,
+            now=BUSINESS_HOURS,
+        )
         made.append(sim.journey)
     return made
 
@@ -80,7 +99,10 @@ def _batches(size: int) -> Any:
             started = start + timedelta(seconds=rng.randrange(DAYS * 86_400))
             journey.started_at = started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
             data = journey.to_dict()
-            data["version"] = {"hash": VERSIONS[i % len(VERSIONS)], "loaded_at": "2026-11-01T00:00:00.000Z"}
+            data["version"] = {
+                "hash": VERSIONS[i % len(VERSIONS)],
+                "loaded_at": "2026-11-01T00:00:00.000Z",
+            }
             batch.append((journey, data))
         yield batch
 
@@ -170,8 +192,13 @@ async def _time(engine_of: Any, now: datetime) -> dict[str, Any]:
     return out
 
 
-def run(*, cache: Path, sizes: Sequence[int], pg_url: str = PG_ADMIN_URL,
-        pg_prefix: str = "bench_journeys") -> Section:
+def run(
+    *,
+    cache: Path,
+    sizes: Sequence[int],
+    pg_url: str = PG_ADMIN_URL,
+    pg_prefix: str = "bench_journeys",
+) -> Section:
     size = max(sizes)
     now = BUSINESS_HOURS
     data: dict[str, Any] = {"size": size, "repeats": REPEATS}
@@ -185,24 +212,58 @@ def run(*, cache: Path, sizes: Sequence[int], pg_url: str = PG_ADMIN_URL,
     except (OSError, ConnectionError) as exc:
         notes.append(f"PostgreSQL at {pg_url} was not reachable ({exc}); its rows are missing.")
     else:
-        data["postgres"] = asyncio.run(_time(lambda: create_engine(pg_url, search_path=schema), now))
+        data["postgres"] = asyncio.run(
+            _time(lambda: create_engine(pg_url, search_path=schema), now)
+        )
         data["postgres_generated_s"] = pg_made
     for db, name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
         for case, result in data.get(db, {}).items():
-            rows.append([name, f"{size:,}", case, f"{result['calls']:,}", f"{result['median_s']:.3f}",
-                         f"{result['max_s']:.3f}", "yes" if result["max_s"] < 10 else "**no**"])
-    generated = [f"{n} in {data[k]:.0f} s" for k, n in (("sqlite_generated_s", "SQLite"),
-                                                      ("postgres_generated_s", "PostgreSQL")) if data.get(k)]
-    notes.append("Generated in this run (through JourneyStore.write, not timed): " + ", ".join(generated) + "."
-                 if generated else "All journeys came from the cache; none was generated in this run.")
+            rows.append(
+                [
+                    name,
+                    f"{size:,}",
+                    case,
+                    f"{result['calls']:,}",
+                    f"{result['median_s']:.3f}",
+                    f"{result['max_s']:.3f}",
+                    "yes" if result["max_s"] < 10 else "**no**",
+                ]
+            )
+    generated = [
+        f"{n} in {data[k]:.0f} s"
+        for k, n in (("sqlite_generated_s", "SQLite"), ("postgres_generated_s", "PostgreSQL"))
+        if data.get(k)
+    ]
+    notes.append(
+        "Generated in this run (through JourneyStore.write, not timed): "
+        + ", ".join(generated)
+        + "."
+        if generated
+        else "All journeys came from the cache; none was generated in this run."
+    )
     return Section(
         key="journeys",
         title="5. Journey report over stored journeys",
-        intro=("`callpop report` (`build_report`: two grouped queries over the hourly statistics "
-               "`JourneyStore.write` keeps) over a million real journeys of the sample dialplan, "
-               f"{REPEATS} runs per row on a fresh engine."),
-        tables=[Table("build_report, seconds", ["database", "journeys", "filter", "calls counted",
-                                                "median s", "max s", "under 10 s"], rows)],
+        intro=(
+            "`callpop report` (`build_report`: two grouped queries over the hourly statistics "
+            "`JourneyStore.write` keeps) over a million real journeys of the sample dialplan, "
+            f"{REPEATS} runs per row on a fresh engine."
+        ),
+        tables=[
+            Table(
+                "build_report, seconds",
+                [
+                    "database",
+                    "journeys",
+                    "filter",
+                    "calls counted",
+                    "median s",
+                    "max s",
+                    "under 10 s",
+                ],
+                rows,
+            )
+        ],
         data=data,
         notes=notes,
     )

@@ -11,8 +11,17 @@ from typing import Any
 
 __all__ = ["describe", "load_average"]
 
-_PACKAGES = ("aiohttp", "SQLAlchemy", "aiosqlite", "asyncpg", "uvloop", "panoramisk",
-             "pyst2", "playwright", "pyinstrument")
+_PACKAGES = (
+    "aiohttp",
+    "SQLAlchemy",
+    "aiosqlite",
+    "asyncpg",
+    "uvloop",
+    "panoramisk",
+    "pyst2",
+    "playwright",
+    "pyinstrument",
+)
 
 
 def _cpu_model() -> str:

@@ -22,7 +22,14 @@ from typing import Literal
 
 from ruamel.yaml import YAML
 
-__all__ = ["BUSINESS_HOURS", "DIALPLAN", "ENGINE_PATHS", "FOUR_LEVELS", "CallerPath", "always_open_dialplan"]
+__all__ = [
+    "BUSINESS_HOURS",
+    "DIALPLAN",
+    "ENGINE_PATHS",
+    "FOUR_LEVELS",
+    "CallerPath",
+    "always_open_dialplan",
+]
 
 DIALPLAN = Path(__file__).resolve().parent.parent / "dialplan"
 # Monday 2026-11-23 10:00 in New York (15:00 UTC): open, no holiday.
@@ -43,17 +50,33 @@ class CallerPath:
     target: str  # CALLPOP_TARGET
 
 
-FOUR_LEVELS = CallerPath("4-level menu path (FastAGI path)", "not_found", ("4", "3", "2"),
-                    "queue", "complaints")
+FOUR_LEVELS = CallerPath(
+    "4-level menu path (FastAGI path)", "not_found", ("4", "3", "2"), "queue", "complaints"
+)
 ENGINE_PATHS = (
     FOUR_LEVELS,
     CallerPath("VIP fast lane (lookup, branch)", "vip", (), "queue", "vip"),
-    CallerPath("account entry + confirm + lookup", "standard", ("1", "1", "3000000012#", "1"),
-          "queue", "billing"),
-    CallerPath("sub-flow, 4 levels (tech > internet > equipment)", "not_found", ("2", "1", "3", "1"),
-          "queue", "tech"),
-    CallerPath("lost caller (silence, wrong keys) to the operator", "not_found",
-          ("w", "9", "9", "9"), "queue", "operator"),
+    CallerPath(
+        "account entry + confirm + lookup",
+        "standard",
+        ("1", "1", "3000000012#", "1"),
+        "queue",
+        "billing",
+    ),
+    CallerPath(
+        "sub-flow, 4 levels (tech > internet > equipment)",
+        "not_found",
+        ("2", "1", "3", "1"),
+        "queue",
+        "tech",
+    ),
+    CallerPath(
+        "lost caller (silence, wrong keys) to the operator",
+        "not_found",
+        ("w", "9", "9", "9"),
+        "queue",
+        "operator",
+    ),
 )
 
 

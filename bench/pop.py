@@ -60,12 +60,18 @@ class Caller:
         uid = self.ids.uniqueid()
         number = self.desk.numbers[self.count % len(self.desk.numbers)]
         self.count += 1
-        caller = Snapshot(channel=f"PJSIP/trunk-{self.count:08x}", uniqueid=uid, linkedid=uid,
-                          context="callpop-route", exten="queue", priority=3,
-                          caller_num=number, caller_name="Bench Caller",
-                          variables=(("CALLPOP_CALL_ID", uid),))
-        call = QueueCall(caller, "billing", account.interface, account.name, self.ids,
-                         self.writer)
+        caller = Snapshot(
+            channel=f"PJSIP/trunk-{self.count:08x}",
+            uniqueid=uid,
+            linkedid=uid,
+            context="callpop-route",
+            exten="queue",
+            priority=3,
+            caller_num=number,
+            caller_name="Bench Caller",
+            variables=(("CALLPOP_CALL_ID", uid),),
+        )
+        call = QueueCall(caller, "billing", account.interface, account.name, self.ids, self.writer)
         ami = self.desk.ami
         loop = asyncio.get_running_loop()
         ami.emit(call.joined())
@@ -79,8 +85,9 @@ class Caller:
         loop.call_later(RING_AFTER_S, ring)
         if answer:
             loop.call_later(RING_AFTER_S + ANSWER_AFTER_S, lambda: ami.emit(call.answered()))
-            loop.call_later(RING_AFTER_S + ANSWER_AFTER_S + HANGUP_AFTER_S,
-                            lambda: ami.emit(call.completed()))
+            loop.call_later(
+                RING_AFTER_S + ANSWER_AFTER_S + HANGUP_AFTER_S, lambda: ami.emit(call.completed())
+            )
         return call
 
     async def steady(self, rate: float, seconds: float, agents: int) -> list[str]:
@@ -107,8 +114,9 @@ class Caller:
                 await self.all_popped.wait()
 
 
-async def _run(rates: list[int], seconds: float, agents: int, cache: Path,
-               browser_pops: int, crm_size: int) -> dict[str, Any]:
+async def _run(
+    rates: list[int], seconds: float, agents: int, cache: Path, browser_pops: int, crm_size: int
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-pop-") as tmp:
         async with open_desk(Path(tmp), cache, agents, crm_size) as desk:
             caller = Caller(desk)
@@ -122,59 +130,114 @@ async def _run(rates: list[int], seconds: float, agents: int, cache: Path,
                 await caller.settle(ids)
                 cpu = desk.server.cpu() - cpu0
                 got = [caller.latency[c] for c in ids if c in caller.latency]
-                results.append({"rate": rate, "calls": len(ids), "lost": len(ids) - len(got),
-                                **(summary_ms(got) if got else {}),
-                                "server_cpu_s": cpu, "server_cpu_ms_per_call": cpu / len(ids) * 1000,
-                                "server_rss_kib": desk.server.rss_kib()})
+                results.append(
+                    {
+                        "rate": rate,
+                        "calls": len(ids),
+                        "lost": len(ids) - len(got),
+                        **(summary_ms(got) if got else {}),
+                        "server_cpu_s": cpu,
+                        "server_cpu_ms_per_call": cpu / len(ids) * 1000,
+                        "server_rss_kib": desk.server.rss_kib(),
+                    }
+                )
                 if rate != rates[-1]:
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)  # this rate's calls end
-            browser = await browser_sample(desk, caller, pops=browser_pops,
-                                           background_rate=min(rates[-1], 50), agents=agents)
-            return {"agents": agents, "connect_s": connect_s, "seconds_per_rate": seconds,
-                    "rates": results, "browser": browser}
+            browser = await browser_sample(
+                desk, caller, pops=browser_pops, background_rate=min(rates[-1], 50), agents=agents
+            )
+            return {
+                "agents": agents,
+                "connect_s": connect_s,
+                "seconds_per_rate": seconds,
+                "rates": results,
+                "browser": browser,
+            }
 
 
-def run(*, rates: list[int], seconds: float, agents: int, cache: Path, browser_pops: int,
-        crm_size: int = 10_000) -> Section:
+def run(
+    *,
+    rates: list[int],
+    seconds: float,
+    agents: int,
+    cache: Path,
+    browser_pops: int,
+    crm_size: int = 10_000,
+) -> Section:
     data = loop.run(_run(rates, seconds, agents, cache, browser_pops, crm_size))
     rows = []
     for r in data["rates"]:
         if "p50_ms" not in r:
             rows.append([f"{r['rate']}/s", r["calls"], r["lost"], "-", "-", "-", "-", "-"])
             continue
-        rows.append([f"{r['rate']}/s", r["calls"], r["lost"], f"{r['p50_ms']:.1f}",
-                     f"{r['p95_ms']:.1f}", f"{r['p99_ms']:.1f}", f"{r['max_ms']:.1f}",
-                     f"{r['server_cpu_ms_per_call']:.2f}"])
-    tables = [Table(
-        f"{data['agents']} agents connected, AgentCalled -> pop.offered on the agent's websocket",
-        ["calls arriving", "calls", "pops lost", "p50 ms", "p95 ms", "p99 ms", "max ms",
-         "server CPU ms/call"],
-        rows,
-        [f"{data['agents']} sockets opened in {data['connect_s']:.1f} s; "
-         f"{data['seconds_per_rate']:.0f} s of calls per rate. Server CPU covers the whole "
-         "call (join, ring, answer, hang-up events and their pops)."],
-    )]
+        rows.append(
+            [
+                f"{r['rate']}/s",
+                r["calls"],
+                r["lost"],
+                f"{r['p50_ms']:.1f}",
+                f"{r['p95_ms']:.1f}",
+                f"{r['p99_ms']:.1f}",
+                f"{r['max_ms']:.1f}",
+                f"{r['server_cpu_ms_per_call']:.2f}",
+            ]
+        )
+    tables = [
+        Table(
+            f"{data['agents']} agents connected, AgentCalled -> pop.offered on the agent's websocket",
+            [
+                "calls arriving",
+                "calls",
+                "pops lost",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "max ms",
+                "server CPU ms/call",
+            ],
+            rows,
+            [
+                f"{data['agents']} sockets opened in {data['connect_s']:.1f} s; "
+                f"{data['seconds_per_rate']:.0f} s of calls per rate. Server CPU covers the whole "
+                "call (join, ring, answer, hang-up events and their pops)."
+            ],
+        )
+    ]
     b = data["browser"]
     if b.get("error"):
         tables.append(Table("Chromium sample", ["result"], [[b["error"]]]))
     else:
-        tables.append(Table(
-            "Chromium: AgentCalled -> pop painted (first animation frame after the DOM update)",
-            ["pops", "background calls", "p50 ms", "p95 ms", "max ms", "socket p50 ms"],
-            [[b["n"], f"{b['background_rate']}/s", f"{b['p50_ms']:.1f}", f"{b['p95_ms']:.1f}",
-              f"{b['max_ms']:.1f}", f"{b['socket_p50_ms']:.1f}"]],
-            ["Headless Debian Chromium (--headless --no-sandbox --disable-gpu "
-             "--disable-background-networking) on the real agent page; times on the wall "
-             "clock both sides (the page's performance.timeOrigin + now())."],
-        ))
+        tables.append(
+            Table(
+                "Chromium: AgentCalled -> pop painted (first animation frame after the DOM update)",
+                ["pops", "background calls", "p50 ms", "p95 ms", "max ms", "socket p50 ms"],
+                [
+                    [
+                        b["n"],
+                        f"{b['background_rate']}/s",
+                        f"{b['p50_ms']:.1f}",
+                        f"{b['p95_ms']:.1f}",
+                        f"{b['max_ms']:.1f}",
+                        f"{b['socket_p50_ms']:.1f}",
+                    ]
+                ],
+                [
+                    "Headless Debian Chromium (--headless --no-sandbox --disable-gpu "
+                    "--disable-background-networking) on the real agent page; times on the wall "
+                    "clock both sides (the page's performance.timeOrigin + now())."
+                ],
+            )
+        )
     return Section(
         key="screenpop",
         title="2. Screen-pop latency",
-        intro=("`callpop serve` in its own process (AMI listener, pop bus, hub, SQLite with "
-               "10k demo customers) and real aiohttp websockets on 127.0.0.1, one per agent; "
-               "the AMI simulator plays queue calls (join, AgentCalled 100 ms later, answer, "
-               "hang-up) at a steady rate, agents rung in turn. Measured from the simulator "
-               "writing `AgentCalled` to the rung agent's socket holding `pop.offered`."),
+        intro=(
+            "`callpop serve` in its own process (AMI listener, pop bus, hub, SQLite with "
+            "10k demo customers) and real aiohttp websockets on 127.0.0.1, one per agent; "
+            "the AMI simulator plays queue calls (join, AgentCalled 100 ms later, answer, "
+            "hang-up) at a steady rate, agents rung in turn. Measured from the simulator "
+            "writing `AgentCalled` to the rung agent's socket holding `pop.offered`."
+        ),
         tables=tables,
         data=data,
     )

@@ -55,8 +55,9 @@ _PROBE = """
 """
 
 
-async def browser_sample(desk: Desk, caller: Caller, *, pops: int, background_rate: int,
-                         agents: int) -> dict[str, Any]:
+async def browser_sample(
+    desk: Desk, caller: Caller, *, pops: int, background_rate: int, agents: int
+) -> dict[str, Any]:
     """`pops` calls rung to the browser's agent, one at a time, while `background_rate`
     calls a second ring the other agents."""
     if pops <= 0:
@@ -74,14 +75,14 @@ async def browser_sample(desk: Desk, caller: Caller, *, pops: int, background_ra
             return {"error": f"Chromium at {CHROMIUM} did not start: {exc}"}
         try:
             context = await browser.new_context(viewport={"width": 1366, "height": 768})
-            await context.add_cookies([{"name": SESSION_COOKIE, "value": desk.cookie(account),
-                                        "url": desk.base_url}])
+            await context.add_cookies(
+                [{"name": SESSION_COOKIE, "value": desk.cookie(account), "url": desk.base_url}]
+            )
             await context.add_init_script(_PROBE)
             page = await context.new_page()
             await page.goto(desk.base_url + "/agent")
             await page.wait_for_selector("#conn-status.conn-up", timeout=15_000)
-            background = asyncio.create_task(
-                caller.steady(background_rate, pops * 0.6 + 2, agents))
+            background = asyncio.create_task(caller.steady(background_rate, pops * 0.6 + 2, agents))
             painted: list[float] = []
             socket: list[float] = []
             try:
@@ -89,10 +90,13 @@ async def browser_sample(desk: Desk, caller: Caller, *, pops: int, background_ra
                 for _ in range(pops):
                     call = caller.start_call(account_index, answer=False)
                     await page.wait_for_function(
-                        "id => window.__paintedAt[id] !== undefined", arg=call.call_id,
-                        timeout=10_000)
+                        "id => window.__paintedAt[id] !== undefined",
+                        arg=call.call_id,
+                        timeout=10_000,
+                    )
                     marks = await page.evaluate(
-                        "id => [window.__socketAt[id], window.__paintedAt[id]]", call.call_id)
+                        "id => [window.__socketAt[id], window.__paintedAt[id]]", call.call_id
+                    )
                     rung = caller.rung_wall[call.call_id]
                     socket.append(marks[0] / 1000 - rung)
                     painted.append(marks[1] / 1000 - rung)
@@ -105,7 +109,10 @@ async def browser_sample(desk: Desk, caller: Caller, *, pops: int, background_ra
         finally:
             await browser.close()
     result: dict[str, Any] = dict(summary_ms(painted))
-    result.update(background_rate=background_rate,
-                  socket_p50_ms=summary_ms(socket)["p50_ms"], socket=summary_ms(socket),
-                  measured_at=time.strftime("%H:%M:%S"))
+    result.update(
+        background_rate=background_rate,
+        socket_p50_ms=summary_ms(socket)["p50_ms"],
+        socket=summary_ms(socket),
+        measured_at=time.strftime("%H:%M:%S"),
+    )
     return result

@@ -42,8 +42,9 @@ _HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _SEED = 1
 
 
-async def _database(cache: Path, dest: Path, agents: int,
-                    crm_size: int) -> tuple[list[Account], list[str]]:
+async def _database(
+    cache: Path, dest: Path, agents: int, crm_size: int
+) -> tuple[list[Account], list[str]]:
     """A copy of the cached demo CRM plus `agents` agents; returns the agents and a
     sample of customers' numbers for callers."""
     await prepare_sqlite(cache, [crm_size], _SEED)
@@ -52,11 +53,14 @@ async def _database(cache: Path, dest: Path, agents: int,
     try:
         store = SqlScreenpopStore(engine)
         password_hash = _HASHER.hash(secrets.token_urlsafe(12))
-        accounts = [await store.add_account(f"bench{i:04d}", f"PJSIP/{2000 + i}", "agent",
-                                            password_hash) for i in range(agents + 1)]
+        accounts = [
+            await store.add_account(f"bench{i:04d}", f"PJSIP/{2000 + i}", "agent", password_hash)
+            for i in range(agents + 1)
+        ]
         async with engine.connect() as conn:
             rows = await conn.exec_driver_sql(
-                "SELECT e164 FROM customer_phones WHERE position = 0 ORDER BY customer_id LIMIT 2000")
+                "SELECT e164 FROM customer_phones WHERE position = 0 ORDER BY customer_id LIMIT 2000"
+            )
             numbers = [row[0] for row in rows]
     finally:
         await engine.dispose()
@@ -102,10 +106,13 @@ class Desk:
         token, _ = Sessions(self.session_key, clock=time.time).issue(account)
         return token
 
-    async def connect(self, account: Account, on_pop: Callable[[str, str, float], None]) -> AgentSocket:
+    async def connect(
+        self, account: Account, on_pop: Callable[[str, str, float], None]
+    ) -> AgentSocket:
         ws = await self.http.ws_connect(
             self.base_url.replace("http", "ws", 1) + "/ws",
-            headers={"Cookie": f"{SESSION_COOKIE}={self.cookie(account)}"})
+            headers={"Cookie": f"{SESSION_COOKIE}={self.cookie(account)}"},
+        )
         await ws.send_str(json.dumps({"type": "hello", "since": 0, "view": "panel"}))
         async with asyncio.timeout(10):
             while True:
@@ -128,8 +135,13 @@ class Desk:
 
 
 @contextlib.asynccontextmanager
-async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-untyped-def]
-                    crm_size: int = CRM_SIZE, profile_stem: Path | None = None):
+async def open_desk(
+    workdir: Path,
+    cache: Path,
+    agents: int,  # type: ignore[no-untyped-def]
+    crm_size: int = CRM_SIZE,
+    profile_stem: Path | None = None,
+):
     """The desk, serving; `agents` sockets are the caller's to open with `connect`.
     With `profile_stem`, `serve` runs under pyinstrument (bench.profiled)."""
     dialplan = always_open_dialplan(workdir / "dialplan")
@@ -147,7 +159,8 @@ async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-
             f"dialplan: {dialplan}\n"
             f"ami: {{host: 127.0.0.1, port: {ami.port}, username: callpop}}\n"
             f"web_secret_file: {secret_file}\n"
-            "shutdown_grace_s: 2\n")
+            "shutdown_grace_s: 2\n"
+        )
         base_url = f"http://127.0.0.1:{web_port}"
         # No connection limit: every agent's socket stays open (aiohttp's default is 100).
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -164,10 +177,12 @@ async def open_desk(workdir: Path, cache: Path, agents: int,  # type: ignore[no-
                 argv = python_argv("bench.profiled", str(profile_stem), "--", *cli)
             # A profiled server writes its profile as it exits: give it the time.
             stop_s = 15.0 if profile_stem is None else 180.0
-            async with ServerProcess(argv, env=env, ready_check=ready, stop_timeout_s=stop_s,
-                                     name="callpop serve") as server:
-                desk = Desk(server, ami, base_url, session_key.hex().encode(), accounts,
-                            numbers, http)
+            async with ServerProcess(
+                argv, env=env, ready_check=ready, stop_timeout_s=stop_s, name="callpop serve"
+            ) as server:
+                desk = Desk(
+                    server, ami, base_url, session_key.hex().encode(), accounts, numbers, http
+                )
                 try:
                     yield desk
                 finally:

@@ -29,7 +29,9 @@ def _bucket(frame: Frame) -> str:
             rest = path.split(marker, 1)[1]
             return f"{ours}/{rest.removesuffix('.py')}"
     if "/lib/python3" in path:
-        return "stdlib " + path.split("/lib/python3", 1)[1].split("/", 2)[-1].split("/")[0].removesuffix(".py")
+        return "stdlib " + path.split("/lib/python3", 1)[1].split("/", 2)[-1].split("/")[
+            0
+        ].removesuffix(".py")
     return frame.function or "?"
 
 

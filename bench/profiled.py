@@ -34,7 +34,8 @@ def main() -> None:
         profiler.stop()
         stem.parent.mkdir(parents=True, exist_ok=True)
         Path(f"{stem}.txt").write_text(
-            profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8")
+            profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
+        )
         Path(f"{stem}.html").write_text(profiler.output_html(), encoding="utf-8")
         session = profiler.last_session
         if session is not None:

@@ -35,11 +35,14 @@ __all__ = ["write_profiles"]
 
 def _save(profiler: Profiler, stem: Path) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
-    Path(f"{stem}.txt").write_text(profiler.output_text(unicode=True, color=False), encoding="utf-8")
+    Path(f"{stem}.txt").write_text(
+        profiler.output_text(unicode=True, color=False), encoding="utf-8"
+    )
     Path(f"{stem}.html").write_text(profiler.output_html(), encoding="utf-8")
     if profiler.last_session is not None:
-        Path(f"{stem}.summary.txt").write_text(render(profiler.last_session) + "\n",
-                                               encoding="utf-8")
+        Path(f"{stem}.summary.txt").write_text(
+            render(profiler.last_session) + "\n", encoding="utf-8"
+        )
 
 
 def _engine(out: Path) -> None:
@@ -76,14 +79,30 @@ async def _crm(out: Path, cache: Path) -> None:
 async def _serve(out: Path, cache: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-prof-") as tmp:
         site = await prepare_callpop(Path(tmp), cache)
-        argv = python_argv("bench.profiled", str(out / "serve-fastagi"), "--",
-                           "--config", str(site.config), "serve")
-        server = ServerProcess(argv, ready_check=port_open(site.fastagi_port),
-                               stop_timeout_s=180.0, name="profiled serve")
+        argv = python_argv(
+            "bench.profiled",
+            str(out / "serve-fastagi"),
+            "--",
+            "--config",
+            str(site.config),
+            "serve",
+        )
+        server = ServerProcess(
+            argv,
+            ready_check=port_open(site.fastagi_port),
+            stop_timeout_s=180.0,
+            name="profiled serve",
+        )
         async with server:
             transcript, _call = await record("127.0.0.1", site.fastagi_port, site.callers[0])
-            await run_load(transcript, calls=3000, concurrency=200, time_scale=0,
-                           port=site.fastagi_port, callers=site.callers)
+            await run_load(
+                transcript,
+                calls=3000,
+                concurrency=200,
+                time_scale=0,
+                port=site.fastagi_port,
+                callers=site.callers,
+            )
             await quiet(server)  # the journeys saved after the calls are in the profile
 
 

@@ -61,8 +61,9 @@ class Desk:
     """What `bench.pop.Caller` needs (accounts, numbers, the AMI simulator), plus the
     instances and where each agent's socket is."""
 
-    def __init__(self, ami: AMIServer, accounts: list[Account], key: bytes,
-                 http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, ami: AMIServer, accounts: list[Account], key: bytes, http: aiohttp.ClientSession
+    ) -> None:
         self.ami = ami
         self.accounts = accounts
         self.numbers = [f"+1555{n:07d}" for n in range(2000)]
@@ -81,15 +82,18 @@ class Desk:
 
     async def connect(self, account: Account, instance: int, caller: Caller) -> None:
         token, _ = Sessions(self.key, clock=time.time).issue(account)
-        ws = await self.http.ws_connect(self.urls[instance].replace("http", "ws", 1) + "/ws",
-                                        headers={"Cookie": f"{SESSION_COOKIE}={token}"})
+        ws = await self.http.ws_connect(
+            self.urls[instance].replace("http", "ws", 1) + "/ws",
+            headers={"Cookie": f"{SESSION_COOKIE}={token}"},
+        )
         await ws.send_str(json.dumps({"type": "hello", "since": 0, "view": "panel"}))
         self.on[account.id] = instance
         self.sockets[account.id] = ws
         self.tasks.append(asyncio.create_task(self._read(account, ws, caller)))
 
-    async def _read(self, account: Account, ws: aiohttp.ClientWebSocketResponse,
-                    caller: Caller) -> None:
+    async def _read(
+        self, account: Account, ws: aiohttp.ClientWebSocketResponse, caller: Caller
+    ) -> None:
         async for message in ws:
             if message.type is not aiohttp.WSMsgType.TEXT:
                 continue
@@ -105,8 +109,12 @@ class Desk:
             await self.moved(account, caller)
 
     def popped(self, account: Account, kind: str, now: float) -> None:
-        if (kind == "pop.offered" and self.killed is not None and account.id in self.moved_ids
-                and account.id not in self.first_after_kill):
+        if (
+            kind == "pop.offered"
+            and self.killed is not None
+            and account.id in self.moved_ids
+            and account.id not in self.first_after_kill
+        ):
             self.first_after_kill[account.id] = now - self.killed_at
 
     async def moved(self, account: Account, caller: Caller) -> None:
@@ -123,8 +131,9 @@ class Desk:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(10):
-                await asyncio.gather(*(ws.close() for ws in self.sockets.values()),
-                                     return_exceptions=True)
+                await asyncio.gather(
+                    *(ws.close() for ws in self.sockets.values()), return_exceptions=True
+                )
 
 
 async def fresh_database(agents: int) -> tuple[str, str, list[Account]]:
@@ -140,8 +149,10 @@ async def fresh_database(agents: int) -> tuple[str, str, list[Account]]:
         await upgrade(engine)
         store = SqlScreenpopStore(engine)
         password_hash = _HASHER.hash(secrets.token_urlsafe(12))
-        accounts = [await store.add_account(f"bench{i:04d}", f"PJSIP/{2000 + i}", "agent",
-                                            password_hash) for i in range(agents)]
+        accounts = [
+            await store.add_account(f"bench{i:04d}", f"PJSIP/{2000 + i}", "agent", password_hash)
+            for i in range(agents)
+        ]
     finally:
         await engine.dispose()
     return name, url, accounts
@@ -155,16 +166,26 @@ async def drop_database(name: str) -> None:
         await admin.close()
 
 
-async def phase(workdir: Path, *, instances: int, agents: int, rate: int, seconds: float,
-                redis: bool, kill: bool) -> dict[str, Any]:
+async def phase(
+    workdir: Path,
+    *,
+    instances: int,
+    agents: int,
+    rate: int,
+    seconds: float,
+    redis: bool,
+    kill: bool,
+) -> dict[str, Any]:
     name, url, accounts = await fresh_database(agents)
     key = secrets.token_bytes(32)
     (workdir / "web-secret").write_bytes(key.hex().encode())
     dialplan = always_open_dialplan(workdir / "dialplan")
     bus_key = f"callpop-bench:{uuid.uuid4().hex[:8]}:bus"
     try:
-        async with AMIServer(username="callpop", secret=AMI_SECRET) as ami, \
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        async with (
+            AMIServer(username="callpop", secret=AMI_SECRET) as ami,
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
+        ):
             desk = Desk(ami, accounts, key.hex().encode(), http)
             for n in range(instances):
                 web_port = free_port()
@@ -178,7 +199,8 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                     f"web_secret_file: {workdir / 'web-secret'}\nshutdown_grace_s: 2\n"
                     # every agent's socket comes from this one address
                     f"web_limits: {{connections_per_address: {agents + 100}}}\n"
-                    + (f"bus: {REDIS_URL}\nbus_key: '{bus_key}'\n" if redis else ""))
+                    + (f"bus: {REDIS_URL}\nbus_key: '{bus_key}'\n" if redis else "")
+                )
                 base = f"http://127.0.0.1:{web_port}"
 
                 async def ready(base: str = base) -> bool:
@@ -186,10 +208,18 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                         return response.status == 200
 
                 server = ServerProcess(
-                    [str(Path(sys.executable).parent / "callpop"), "--config", str(config),
-                     "serve", "--log-level", "WARNING"],
-                    env={"CALLPOP_AMI__SECRET": AMI_SECRET}, ready_check=ready,
-                    name=f"callpop serve {n}")
+                    [
+                        str(Path(sys.executable).parent / "callpop"),
+                        "--config",
+                        str(config),
+                        "serve",
+                        "--log-level",
+                        "WARNING",
+                    ],
+                    env={"CALLPOP_AMI__SECRET": AMI_SECRET},
+                    ready_check=ready,
+                    name=f"callpop serve {n}",
+                )
                 await server.__aenter__()
                 desk.servers.append(server)
                 desk.urls.append(base)
@@ -199,9 +229,12 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                 caller = Caller(desk)  # type: ignore[arg-type]
                 started = time.perf_counter()
                 for batch in range(0, agents, 200):
-                    await asyncio.gather(*(desk.connect(a, i % instances, caller)
-                                           for i, a in enumerate(accounts[batch:batch + 200],
-                                                                 start=batch)))
+                    await asyncio.gather(
+                        *(
+                            desk.connect(a, i % instances, caller)
+                            for i, a in enumerate(accounts[batch : batch + 200], start=batch)
+                        )
+                    )
                 connect_s = time.perf_counter() - started
                 say(f"{agents} sockets on {instances} instance(s) in {connect_s:.0f} s")
                 await asyncio.sleep(1)
@@ -210,10 +243,15 @@ async def phase(workdir: Path, *, instances: int, agents: int, rate: int, second
                 say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
                 got = [caller.latency[c] for c in ids if c in caller.latency]
                 result: dict[str, Any] = {
-                    "instances": instances, "bus": "redis" if redis else "in-process",
-                    "agents": agents, "rate": rate, "calls": len(ids),
-                    "lost": len(ids) - len(got), "connect_s": round(connect_s, 1),
-                    **({k: round(v, 1) for k, v in summary_ms(got).items()} if got else {})}
+                    "instances": instances,
+                    "bus": "redis" if redis else "in-process",
+                    "agents": agents,
+                    "rate": rate,
+                    "calls": len(ids),
+                    "lost": len(ids) - len(got),
+                    "connect_s": round(connect_s, 1),
+                    **({k: round(v, 1) for k, v in summary_ms(got).items()} if got else {}),
+                }
                 say(json.dumps(result))
                 if kill:
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
@@ -239,12 +277,15 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
     ids = await caller.steady(rate, 12, agents)
     await caller.settle(ids)
     waits = [desk.first_after_kill[a] for a in on_victim if a in desk.first_after_kill]
-    return {"killed_agents": len(on_victim), "popped_again": len(waits),
-            "first_s": round(min(waits), 2) if waits else None,
-            "median_s": round(statistics.median(waits), 2) if waits else None,
-            "max_s": round(max(waits), 2) if waits else None,
-            "calls_after_kill": len(ids),
-            "lost_after_kill": len([c for c in ids if c not in caller.latency])}
+    return {
+        "killed_agents": len(on_victim),
+        "popped_again": len(waits),
+        "first_s": round(min(waits), 2) if waits else None,
+        "median_s": round(statistics.median(waits), 2) if waits else None,
+        "max_s": round(max(waits), 2) if waits else None,
+        "calls_after_kill": len(ids),
+        "lost_after_kill": len([c for c in ids if c not in caller.latency]),
+    }
 
 
 def say(text: str) -> None:
@@ -257,7 +298,8 @@ async def lease_holder(desk: Desk) -> int | None:
     try:
         name = await conn.fetchval(
             "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted")
+            "WHERE l.locktype = 'advisory' AND l.granted"
+        )
     finally:
         await conn.close()
     return int(name.rsplit("/", 1)[1]) if name else None
@@ -268,14 +310,26 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-scale-") as tmp:
         one = Path(tmp) / "one"
         one.mkdir()
-        out["single_in_process"] = await phase(one, instances=1, agents=args.agents,
-                                               rate=args.rate, seconds=args.seconds,
-                                               redis=False, kill=False)
+        out["single_in_process"] = await phase(
+            one,
+            instances=1,
+            agents=args.agents,
+            rate=args.rate,
+            seconds=args.seconds,
+            redis=False,
+            kill=False,
+        )
         many = Path(tmp) / "many"
         many.mkdir()
-        out["scaled_out_redis"] = await phase(many, instances=args.instances, agents=args.agents,
-                                              rate=args.rate, seconds=args.seconds,
-                                              redis=True, kill=True)
+        out["scaled_out_redis"] = await phase(
+            many,
+            instances=args.instances,
+            agents=args.agents,
+            rate=args.rate,
+            seconds=args.seconds,
+            redis=True,
+            kill=True,
+        )
     out["load_after"] = " ".join(f"{x:.2f}" for x in load_average())
     return out
 

@@ -41,10 +41,16 @@ class ServerProcess:
     Without `ready_check`, the server says it is ready by printing a line
     `READY <port>` on stdout; `port` is then that port."""
 
-    def __init__(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 ready_check: Callable[[], Awaitable[bool]] | None = None,
-                 start_timeout_s: float = 60.0, stop_timeout_s: float = 15.0,
-                 name: str = "server") -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_check: Callable[[], Awaitable[bool]] | None = None,
+        start_timeout_s: float = 60.0,
+        stop_timeout_s: float = 15.0,
+        name: str = "server",
+    ) -> None:
         self.argv = list(argv)
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.ready_check = ready_check
@@ -69,8 +75,13 @@ class ServerProcess:
 
     async def __aenter__(self) -> ServerProcess:
         self.proc = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, cwd=str(ROOT), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            *self.argv,
+            env=self.env,
+            cwd=str(ROOT),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         assert self.proc.stderr is not None
         self._stderr = asyncio.create_task(self.proc.stderr.read())
         try:
@@ -95,8 +106,9 @@ class ServerProcess:
             return
         while True:
             if self.proc.returncode is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
-                                   f"{await self.stderr()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}: {await self.stderr()}"
+                )
             with contextlib.suppress(OSError):
                 if await self.ready_check():
                     return
@@ -129,6 +141,10 @@ class ServerProcess:
                     await asyncio.shield(self._stderr)
         return proc.returncode
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()

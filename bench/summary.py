@@ -21,16 +21,22 @@ def _row(target: str, measured: str, met: bool | None) -> list[str]:
 
 def _fastagi(data: dict[str, Any]) -> list[list[str]]:
     rows = {r["key"]: r for r in data["contenders"]}
-    level = REFERENCE_LEVEL if any(REFERENCE_LEVEL in r["throughput"] for r in rows.values()) \
+    level = (
+        REFERENCE_LEVEL
+        if any(REFERENCE_LEVEL in r["throughput"] for r in rows.values())
         else min((lv for r in rows.values() for lv in r["throughput"]), default=0)
+    )
 
     def tp(key: str) -> dict[str, Any] | None:
         r = rows.get(key)
         return None if r is None else r["throughput"].get(level)
 
     out = []
-    best = min((k for k in ("callpop", "callpop-uvloop") if tp(k)),
-               key=lambda k: tp(k)["cpu_us_per_call"], default=None)  # type: ignore[index]
+    best = min(
+        (k for k in ("callpop", "callpop-uvloop") if tp(k)),
+        key=lambda k: tp(k)["cpu_us_per_call"],
+        default=None,
+    )  # type: ignore[index]
     pano = tp("panoramisk")
     if best and pano:
         cp = tp(best)
@@ -38,37 +44,55 @@ def _fastagi(data: dict[str, Any]) -> list[list[str]]:
         pano_uv = tp("panoramisk-uvloop")
         # The target names panoramisk as users run it (the default loop); its uvloop
         # figure is said beside it, so a reader sees how far the other loop would move it.
-        beside = "" if pano_uv is None else \
-            f" (on uvloop {pano_uv['cpu_us_per_call']:,.0f} µs)"
-        out.append(_row(
-            f"FastAGI server CPU per call below panoramisk's (C={level})",
-            f"{rows[best]['label'].split(' (')[0]} {cp['cpu_us_per_call']:,.0f} µs vs panoramisk "
-            f"{pano['cpu_us_per_call']:,.0f} µs{beside}",
-            cp["cpu_us_per_call"] < pano["cpu_us_per_call"]))
-    fastest = max((k for k in ("callpop", "callpop-uvloop") if tp(k)),
-                  key=lambda k: tp(k)["calls_per_s"], default=None)  # type: ignore[index]
+        beside = "" if pano_uv is None else f" (on uvloop {pano_uv['cpu_us_per_call']:,.0f} µs)"
+        out.append(
+            _row(
+                f"FastAGI server CPU per call below panoramisk's (C={level})",
+                f"{rows[best]['label'].split(' (')[0]} {cp['cpu_us_per_call']:,.0f} µs vs panoramisk "
+                f"{pano['cpu_us_per_call']:,.0f} µs{beside}",
+                cp["cpu_us_per_call"] < pano["cpu_us_per_call"],
+            )
+        )
+    fastest = max(
+        (k for k in ("callpop", "callpop-uvloop") if tp(k)),
+        key=lambda k: tp(k)["calls_per_s"],
+        default=None,
+    )  # type: ignore[index]
     bare = tp("bare")
     if fastest and bare:
         cp = tp(fastest)
         assert cp is not None
-        out.append(_row(
-            f"FastAGI calls/s at least the bare asyncio server's (uvloop allowed, C={level})",
-            f"{cp['calls_per_s']:,.0f} vs {bare['calls_per_s']:,.0f}",
-            cp["calls_per_s"] >= bare["calls_per_s"]))
+        out.append(
+            _row(
+                f"FastAGI calls/s at least the bare asyncio server's (uvloop allowed, C={level})",
+                f"{cp['calls_per_s']:,.0f} vs {bare['calls_per_s']:,.0f}",
+                cp["calls_per_s"] >= bare["calls_per_s"],
+            )
+        )
     pyst2 = tp("pyst2")
     if fastest and pyst2:
         cp = tp(fastest)
         assert cp is not None
         ratio = cp["calls_per_s"] / pyst2["calls_per_s"] if pyst2["calls_per_s"] else 0
-        out.append(_row(f"50x the calls/s of a process per call (C={level})", f"{ratio:,.0f}x",
-                        ratio >= 50))
+        out.append(
+            _row(
+                f"50x the calls/s of a process per call (C={level})", f"{ratio:,.0f}x", ratio >= 50
+            )
+        )
     mems = {k: r["memory"].get("kib_per_call") for k, r in rows.items() if r["memory"]}
-    cp_mem = min((v for k, v in mems.items() if k.startswith("callpop") and v is not None), default=None)
+    cp_mem = min(
+        (v for k, v in mems.items() if k.startswith("callpop") and v is not None), default=None
+    )
     pano_mem = mems.get("panoramisk")
     if cp_mem is not None and pano_mem is not None:
         held = max(r["memory"].get("calls", 0) for r in rows.values() if r["memory"])
-        out.append(_row(f"{held:,} calls held at no more memory per call than panoramisk",
-                        f"{cp_mem:,.1f} KiB vs {pano_mem:,.1f} KiB", cp_mem <= pano_mem))
+        out.append(
+            _row(
+                f"{held:,} calls held at no more memory per call than panoramisk",
+                f"{cp_mem:,.1f} KiB vs {pano_mem:,.1f} KiB",
+                cp_mem <= pano_mem,
+            )
+        )
     return out
 
 
@@ -76,8 +100,13 @@ def _pop(data: dict[str, Any]) -> list[list[str]]:
     top = max(data["rates"], key=lambda r: r["rate"], default=None)
     if top is None or "p99_ms" not in top:
         return []
-    return [_row(f"Screen-pop p99 under 50 ms, {data['agents']} agents, {top['rate']} calls/s",
-                 f"p99 {top['p99_ms']:.1f} ms, {top['lost']} lost", top["p99_ms"] < 50 and not top["lost"])]
+    return [
+        _row(
+            f"Screen-pop p99 under 50 ms, {data['agents']} agents, {top['rate']} calls/s",
+            f"p99 {top['p99_ms']:.1f} ms, {top['lost']} lost",
+            top["p99_ms"] < 50 and not top["lost"],
+        )
+    ]
 
 
 def _crm(data: dict[str, Any]) -> list[list[str]]:
@@ -86,17 +115,27 @@ def _crm(data: dict[str, Any]) -> list[list[str]]:
     for db in ("sqlite", "postgres"):
         if db in data and biggest in data[db]:
             p99 = data[db][biggest]["p99_ms"]
-            out.append(_row(f"CRM lookup p99 under 2 ms at {biggest:,} customers, "
-                            f"{'SQLite' if db == 'sqlite' else 'PostgreSQL'}",
-                            f"{p99:.2f} ms", p99 < 2.0))
+            out.append(
+                _row(
+                    f"CRM lookup p99 under 2 ms at {biggest:,} customers, "
+                    f"{'SQLite' if db == 'sqlite' else 'PostgreSQL'}",
+                    f"{p99:.2f} ms",
+                    p99 < 2.0,
+                )
+            )
     return out
 
 
 def _engine(data: dict[str, Any]) -> list[list[str]]:
     first = data["paths"][0]
-    return [_row("Engine alone: steps per second (the ceiling for every driver)",
-                 f"{first['events_per_s']:,.0f} events/s, {first['calls_per_s']:,.0f} calls/s "
-                 f"on the FastAGI path", None)]
+    return [
+        _row(
+            "Engine alone: steps per second (the ceiling for every driver)",
+            f"{first['events_per_s']:,.0f} events/s, {first['calls_per_s']:,.0f} calls/s "
+            f"on the FastAGI path",
+            None,
+        )
+    ]
 
 
 def _journeys(data: dict[str, Any]) -> list[list[str]]:
@@ -104,12 +143,23 @@ def _journeys(data: dict[str, Any]) -> list[list[str]]:
     for db, name in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
         if db in data:
             worst = max(r["max_s"] for r in data[db].values())
-            out.append(_row(f"Journey report: {data['size']:,} journeys summarised in under 10 s, {name}",
-                            f"{worst:.2f} s (slowest of the filters)", worst < 10))
+            out.append(
+                _row(
+                    f"Journey report: {data['size']:,} journeys summarised in under 10 s, {name}",
+                    f"{worst:.2f} s (slowest of the filters)",
+                    worst < 10,
+                )
+            )
     return out
 
 
-_MAKERS = {"fastagi": _fastagi, "screenpop": _pop, "crm": _crm, "engine": _engine, "journeys": _journeys}
+_MAKERS = {
+    "fastagi": _fastagi,
+    "screenpop": _pop,
+    "crm": _crm,
+    "engine": _engine,
+    "journeys": _journeys,
+}
 
 
 def _rows(key: str, title: str, data: dict[str, Any]) -> list[list[str]]:

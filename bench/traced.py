@@ -35,8 +35,10 @@ def compare(before: str, after: str, calls: int, top: int = 25) -> str:
     lines = [f"{total / 1024 / calls:.1f} KiB per call traced in all ({calls} calls held)"]
     for stat in stats[:top]:
         where = stat.traceback[0]
-        lines.append(f"{stat.size_diff / 1024 / calls:7.2f} KiB/call  {stat.count_diff / calls:6.1f} blocks/call  "
-                     f"{where.filename.split('site-packages/')[-1].split('/work/main/')[-1]}:{where.lineno}")
+        lines.append(
+            f"{stat.size_diff / 1024 / calls:7.2f} KiB/call  {stat.count_diff / calls:6.1f} blocks/call  "
+            f"{where.filename.split('site-packages/')[-1].split('/work/main/')[-1]}:{where.lineno}"
+        )
     return "\n".join(lines)
 
 

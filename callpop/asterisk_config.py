@@ -119,7 +119,9 @@ def site_from(
             app=config.ari.app,
             http_host=url.hostname or "127.0.0.1",
             http_port=url.port or 8088,
-            password_file=None if config.ari.password_file is None else str(config.ari.password_file),
+            password_file=None
+            if config.ari.password_file is None
+            else str(config.ari.password_file),
         )
     ami = config.ami[0] if config.ami else None  # every Asterisk gets the same manager.conf user
     source = config.source.resolve() if config.source is not None else None
@@ -164,8 +166,13 @@ def _extensions(site: Site) -> str:
     for flow in site.flows:
         _plain(flow, "flow id")
         classic = ",".join(
-            [_plain(site.python, "python path"), "-m", "agi_scripts.script",
-             _plain(site.config_file, "config path"), flow]
+            [
+                _plain(site.python, "python path"),
+                "-m",
+                "agi_scripts.script",
+                _plain(site.config_file, "config path"),
+                flow,
+            ]
         )
         app = site.ari.app if site.ari else "callpop"
         out += [
@@ -238,7 +245,10 @@ def _queues(site: Site) -> str:
             out.append(f"; {' '.join(queue.description.split())}")
         out += ["setinterfacevar = yes", "setqueuevar = yes", "setqueueentryvar = yes"]
         if queue is None:
-            out += ["strategy = ringall", "; member => PJSIP/101  (add this queue to dialplan/queues.yaml)"]
+            out += [
+                "strategy = ringall",
+                "; member => PJSIP/101  (add this queue to dialplan/queues.yaml)",
+            ]
         else:
             out += [
                 f"strategy = {queue.strategy}",

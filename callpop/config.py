@@ -113,7 +113,9 @@ class AmiSettings(_Section):
         description="names this Asterisk in logs and its lease; host:port when absent",
     )
     lease_interval_s: float = Field(
-        default=1.0, ge=0.1, le=5.0,
+        default=1.0,
+        ge=0.1,
+        le=5.0,
         description="how often a standby instance asks for the lease and the holder checks it",
     )
 
@@ -188,7 +190,8 @@ class Config(_Section):
     bus_retain: int = Field(default=100_000, ge=100, le=10_000_000)
     bus_buffer: int = Field(default=10_000, ge=1, le=1_000_000)
     web_public_url: str | None = Field(
-        default=None, description="the address agents' browsers use, e.g. https://callpop.example.com"
+        default=None,
+        description="the address agents' browsers use, e.g. https://callpop.example.com",
     )
     web_trusted_proxies: tuple[str, ...] = ()
     web_forwarded_header: str = "X-Forwarded-For"
@@ -222,8 +225,9 @@ class Config(_Section):
         labels = [a.label for a in value]
         twice = sorted({label for label in labels if labels.count(label) > 1})
         if twice:
-            raise ValueError(f"the same Asterisk twice ({', '.join(twice)}): give each its own "
-                             "host:port or name")
+            raise ValueError(
+                f"the same Asterisk twice ({', '.join(twice)}): give each its own host:port or name"
+            )
         return value
 
     @field_validator("web_public_url")
@@ -243,13 +247,18 @@ class Config(_Section):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"{proxy!r} is not an address or network (127.0.0.1, 10.0.0.0/8)") from None
+                raise ValueError(
+                    f"{proxy!r} is not an address or network (127.0.0.1, 10.0.0.0/8)"
+                ) from None
         return value
 
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgresql://", "postgres://")) and "+" not in value.split("://")[0]:
+        if (
+            not value.startswith(("sqlite://", "postgresql://", "postgres://"))
+            and "+" not in value.split("://")[0]
+        ):
             raise ValueError("database is a sqlite:///PATH or postgresql://... URL")
         return value
 
@@ -431,7 +440,9 @@ def _resolve_paths(config: Config, base: Path) -> Config:
         "reload": config.reload.model_copy(update={"socket": path(config.reload.socket)}),
     }
     if config.ari is not None:
-        update["ari"] = config.ari.model_copy(update={"password_file": path(config.ari.password_file)})
+        update["ari"] = config.ari.model_copy(
+            update={"password_file": path(config.ari.password_file)}
+        )
     update["ami"] = tuple(
         ami.model_copy(update={"secret_file": path(ami.secret_file)}) for ami in config.ami
     )

@@ -74,8 +74,16 @@ def _started(journey: Journey, fallback: datetime) -> datetime:
 
 
 _CALL_COLUMNS = (
-    "call_id", "flow", "caller", "caller_name", "dnis", "customer_id",
-    "started_at", "ended_at", "outcome", "target",
+    "call_id",
+    "flow",
+    "caller",
+    "caller_name",
+    "dnis",
+    "customer_id",
+    "started_at",
+    "ended_at",
+    "outcome",
+    "target",
 )
 _JOURNEY_COLUMNS = ("call_id", "data", "saved_at")
 _NODE_KEY = ("interval_start", "entry_flow", "version", "flow", "node", "kind", "result")
@@ -95,8 +103,13 @@ class _Upsert:
     """
 
     def __init__(
-        self, table: Table, columns: tuple[str, ...], dialect: Dialect, *,
-        key: tuple[str, ...] = ("call_id",), counters: bool = False,
+        self,
+        table: Table,
+        columns: tuple[str, ...],
+        dialect: Dialect,
+        *,
+        key: tuple[str, ...] = ("call_id",),
+        counters: bool = False,
     ) -> None:
         insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
         statement = insert(table).values({name: bindparam(name) for name in columns})
@@ -106,10 +119,13 @@ class _Upsert:
             least = func.least if dialect.name == "postgresql" else func.min
             greatest = func.greatest if dialect.name == "postgresql" else func.max
             merge = {
-                name: least(table.c[name], excluded[name]) if name == "ms_min"
-                else greatest(table.c[name], excluded[name]) if name == "ms_max"
+                name: least(table.c[name], excluded[name])
+                if name == "ms_min"
+                else greatest(table.c[name], excluded[name])
+                if name == "ms_max"
                 else table.c[name] + excluded[name]
-                for name in columns if name not in key
+                for name in columns
+                if name not in key
             }
         else:
             merge = {name: excluded[name] for name in columns if name not in key}
@@ -117,13 +133,17 @@ class _Upsert:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         if compiled.positiontup != list(columns):
-            raise AssertionError(f"{dialect.name}: parameters in {compiled.positiontup}, not {columns}")
+            raise AssertionError(
+                f"{dialect.name}: parameters in {compiled.positiontup}, not {columns}"
+            )
         self._convert = {
-            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
+            name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in columns
         }
         # Per row: the columns that have a converter, except `saved_at`, one per batch.
         self._per_row = [
-            (i, convert) for i, (name, convert) in enumerate(self._convert.items())
+            (i, convert)
+            for i, (name, convert) in enumerate(self._convert.items())
             if convert is not None and name != "saved_at"
         ]
 
@@ -154,7 +174,11 @@ class JourneyStore:
         # The journeys a batch replaces, to take them out of the statistics first.
         self._previous = (
             "SELECT c.started_at, j.data FROM journeys j JOIN calls c ON c.call_id = j.call_id"
-            + (" WHERE j.call_id = ANY($1::text[])" if self._postgres else " WHERE j.call_id IN ({})")
+            + (
+                " WHERE j.call_id = ANY($1::text[])"
+                if self._postgres
+                else " WHERE j.call_id IN ({})"
+            )
         )
 
     def _rows(
@@ -165,18 +189,20 @@ class JourneyStore:
         rollup.add(interval_of(started), data)
         outcome = journey.outcome
         call_id = journey.call_id[: LIMITS["call_id"]]
-        call_row = self._calls.row([
-            call_id,
-            journey.flow[:64],
-            _clip(journey.caller_number, 64) or "",
-            _clip(journey.caller_name, 200) or "",
-            _clip(journey.dnis, 64) or "",
-            _clip(journey.customer_id, LIMITS["external_id"]),
-            started,
-            None if outcome is None else started + timedelta(milliseconds=outcome.at_ms),
-            None if outcome is None else outcome.type,
-            None if outcome is None else _clip(outcome.target, 200),
-        ])
+        call_row = self._calls.row(
+            [
+                call_id,
+                journey.flow[:64],
+                _clip(journey.caller_number, 64) or "",
+                _clip(journey.caller_name, 200) or "",
+                _clip(journey.dnis, 64) or "",
+                _clip(journey.customer_id, LIMITS["external_id"]),
+                started,
+                None if outcome is None else started + timedelta(milliseconds=outcome.at_ms),
+                None if outcome is None else outcome.type,
+                None if outcome is None else _clip(outcome.target, 200),
+            ]
+        )
         return call_row, self._journeys.row([call_id, data, saved_at])
 
     async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
@@ -229,7 +255,9 @@ class JourneyStore:
         for started, data in previous:
             if isinstance(started, str):  # SQLite: naive UTC text
                 started = datetime.fromisoformat(started).replace(tzinfo=UTC)
-            rollup.add(interval_of(started), json.loads(data) if isinstance(data, str) else data, sign=-1)
+            rollup.add(
+                interval_of(started), json.loads(data) if isinstance(data, str) else data, sign=-1
+            )
 
     async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
         nodes = [self._nodes.row(row) for row in rollup.node_rows()]
@@ -242,7 +270,9 @@ class JourneyStore:
     async def get(self, call_id: str) -> dict[str, Any] | None:
         """The journey as saved (`Journey.to_dict()`), or None."""
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(journeys.c.data).where(journeys.c.call_id == call_id))).first()
+            row = (
+                await conn.execute(select(journeys.c.data).where(journeys.c.call_id == call_id))
+            ).first()
         return None if row is None else dict(row[0])
 
 
@@ -394,13 +424,16 @@ class JourneyWriter:
         except Exception as exc:
             log.warning(
                 "writing %d journeys in one transaction failed (%r); writing them one by one",
-                len(batch), exc,
+                len(batch),
+                exc,
             )
         for entry in batch:
             try:
                 await self._store.write([entry])
             except Exception as exc:
                 log.error(
-                    "the journey of call %r could not be written: %r", entry[0].call_id, exc,
+                    "the journey of call %r could not be written: %r",
+                    entry[0].call_id,
+                    exc,
                     extra={"fields": {"call_id": entry[0].call_id}},
                 )

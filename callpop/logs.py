@@ -40,11 +40,23 @@ def printable(text: str) -> str:
 def safe(value: object) -> str:
     """One log token for any value: printable ASCII kept, the rest escaped."""
     text = str(value)
-    if text and text.isprintable() and text.isascii() and " " not in text and '"' not in text \
-            and "\\" not in text:
+    if (
+        text
+        and text.isprintable()
+        and text.isascii()
+        and " " not in text
+        and '"' not in text
+        and "\\" not in text
+    ):
         return text
-    return '"' + "".join(c if " " <= c <= "~" and c not in '"\\' else
-                         ('\\"' if c == '"' else _escape(c)) for c in text) + '"'
+    return (
+        '"'
+        + "".join(
+            c if " " <= c <= "~" and c not in '"\\' else ('\\"' if c == '"' else _escape(c))
+            for c in text
+        )
+        + '"'
+    )
 
 
 class FieldFormatter(logging.Formatter):

@@ -23,7 +23,9 @@ _LOOKUP_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3
 
 @dataclass
 class Metrics:
-    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    registry: CollectorRegistry = field(
+        default_factory=lambda: CollectorRegistry(auto_describe=True)
+    )
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -31,7 +33,10 @@ class Metrics:
             "callpop_calls_in_ivr", "Calls currently in the IVR", ["driver"], registry=r
         )
         self.calls = Counter(
-            "callpop_calls", "Calls that left the IVR, by outcome", ["driver", "outcome"], registry=r
+            "callpop_calls",
+            "Calls that left the IVR, by outcome",
+            ["driver", "outcome"],
+            registry=r,
         )
         self.ivr_errors = Counter(
             "callpop_ivr_errors", "IVR sessions ended by an internal error", ["driver"], registry=r
@@ -69,7 +74,9 @@ class Metrics:
             registry=r,
         )
         self.bus_buffered = Gauge(
-            "callpop_bus_buffered", "Call events waiting to be appended to the Redis stream", registry=r
+            "callpop_bus_buffered",
+            "Call events waiting to be appended to the Redis stream",
+            registry=r,
         )
         self.outbox_entries = Gauge(
             "callpop_outbox_entries",
@@ -78,8 +85,12 @@ class Metrics:
             ["state"],
             registry=r,
         )
-        self.ami_connected = Gauge("callpop_ami_connected", "1 while the AMI link is up", registry=r)
-        self.ari_connected = Gauge("callpop_ari_connected", "1 while the ARI websocket is up", registry=r)
+        self.ami_connected = Gauge(
+            "callpop_ami_connected", "1 while the AMI link is up", registry=r
+        )
+        self.ari_connected = Gauge(
+            "callpop_ari_connected", "1 while the ARI websocket is up", registry=r
+        )
 
     def exposition(self) -> bytes:
         """The text format `/metrics` serves."""

@@ -89,6 +89,7 @@ __all__ = [
 
 log = logging.getLogger("callpop.serve")
 
+
 class CannotListen(Exception):
     """A listening address cannot be had; says which one, what it was for and why."""
 
@@ -156,7 +157,9 @@ def read_session_key(config: Config) -> bytes | None:
         try:
             return config.web_secret_file.read_bytes().strip()
         except OSError as exc:
-            raise ConfigError("web_secret_file", f"cannot read {config.web_secret_file}: {exc.strerror}") from None
+            raise ConfigError(
+                "web_secret_file", f"cannot read {config.web_secret_file}: {exc.strerror}"
+            ) from None
     return None
 
 
@@ -165,8 +168,13 @@ def build_bus(config: Config, metrics: Metrics) -> InProcessBus | RedisBus:
     if config.bus is None:
         return InProcessBus()
     log.info("pop bus: Redis stream %r at %s", config.bus_key, _redacted(config.bus))
-    return RedisBus.from_url(config.bus, key=config.bus_key, maxlen=config.bus_retain,
-                             buffer=config.bus_buffer, on_dropped=metrics.bus_dropped.inc)
+    return RedisBus.from_url(
+        config.bus,
+        key=config.bus_key,
+        maxlen=config.bus_retain,
+        buffer=config.bus_buffer,
+        on_dropped=metrics.bus_dropped.inc,
+    )
 
 
 def _redacted(url: str) -> str:
@@ -206,9 +214,7 @@ async def build_runtime(
     )
     session_key = read_session_key(config)
     if session_key is None:
-        log.warning(
-            "no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart"
-        )
+        log.warning("no CALLPOP_WEB_SECRET or web_secret_file: agents log in again after a restart")
         session_key = secrets.token_bytes(32)
     reloader = DialplanReloader(Path(config.dialplan), LiveFlows(flows), bus=bus, clock=clock)
     return Runtime(
@@ -224,8 +230,11 @@ async def _metrics(request: web.Request) -> web.Response:
     runtime.metrics.outbox_oldest_age.set(backlog.oldest_age_s(utcnow()))
     if isinstance(runtime.bus, RedisBus):
         runtime.metrics.bus_buffered.set(runtime.bus.buffered)
-    for state, count in (("pending", backlog.pending), ("failed", backlog.failed),
-                         ("delivered", backlog.delivered)):
+    for state, count in (
+        ("pending", backlog.pending),
+        ("failed", backlog.failed),
+        ("delivered", backlog.delivered),
+    ):
         runtime.metrics.outbox_entries.labels(state).set(count)
     return web.Response(
         body=runtime.metrics.exposition(),
@@ -253,8 +262,9 @@ def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
     dsn = lease_dsn(runtime.config.database)
     if dsn is None:
         return NoLease()
-    return PgAdvisoryLease(dsn, settings.label, instance=runtime.instance,
-                           interval_s=settings.lease_interval_s)
+    return PgAdvisoryLease(
+        dsn, settings.label, instance=runtime.instance, interval_s=settings.lease_interval_s
+    )
 
 
 def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -282,8 +292,12 @@ def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
         for listener in listeners:
             runtime.services.on_call_started.append(listener.track)
             await listener.start()
-            log.info("AMI: queue events of %s (%s:%d)", listener.settings.label,
-                     listener.settings.host, listener.settings.port)
+            log.info(
+                "AMI: queue events of %s (%s:%d)",
+                listener.settings.label,
+                listener.settings.host,
+                listener.settings.port,
+            )
         yield
         for listener in listeners:
             await listener.stop()
@@ -308,7 +322,11 @@ def _fastagi_context(
         except OSError as exc:
             raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
-        log.info("FastAGI: listening on %s:%d (routes /ivr, /connected)", config.fastagi.host, server.port)
+        log.info(
+            "FastAGI: listening on %s:%d (routes /ivr, /connected)",
+            config.fastagi.host,
+            server.port,
+        )
         yield
         await server.shutdown(grace_s=config.shutdown_grace_s)
 
@@ -387,8 +405,12 @@ def build_app(
 def make_runner(app: web.Application, config: Config) -> web.AppRunner:
     """The web app's runner: idle keep-alive connections (and a next request head that
     does not come whole) closed after `web_limits.idle_timeout_s`."""
-    return web.AppRunner(app, handle_signals=False, shutdown_timeout=5.0,
-                         keepalive_timeout=config.web_limits.idle_timeout_s)
+    return web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=5.0,
+        keepalive_timeout=config.web_limits.idle_timeout_s,
+    )
 
 
 async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
@@ -400,12 +422,25 @@ async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     in_use = open_descriptors()
     total = web_budget(soft, in_use, limits.fastagi_fd_reserve, limits.max_connections)
-    log.info("web: at most %d connections (%d per address); open files %d of %d, "
-             "%d kept for FastAGI", total, limits.connections_per_address, in_use, soft,
-             limits.fastagi_fd_reserve)
-    site = GuardedSite(runner, config.web.host, config.web.port, ConnectionLimits(
-        header_timeout_s=limits.header_timeout_s, per_address=limits.connections_per_address,
-        total=total, exempt=TrustedProxies(config.web_trusted_proxies)))
+    log.info(
+        "web: at most %d connections (%d per address); open files %d of %d, %d kept for FastAGI",
+        total,
+        limits.connections_per_address,
+        in_use,
+        soft,
+        limits.fastagi_fd_reserve,
+    )
+    site = GuardedSite(
+        runner,
+        config.web.host,
+        config.web.port,
+        ConnectionLimits(
+            header_timeout_s=limits.header_timeout_s,
+            per_address=limits.connections_per_address,
+            total=total,
+            exempt=TrustedProxies(config.web_trusted_proxies),
+        ),
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -458,8 +493,9 @@ async def serve(
     if after > before:
         log.info("open files: limit raised from %d to %d", before, after)
     else:
-        log.info("open files: limit %d (the hard limit; raise it with ulimit -n or LimitNOFILE=)",
-                 after)
+        log.info(
+            "open files: limit %d (the hard limit; raise it with ulimit -n or LimitNOFILE=)", after
+        )
     reloads: set[asyncio.Task[Any]] = set()
 
     def reload_on_signal() -> None:

@@ -82,7 +82,8 @@ class IvrServices:
         histogram = self._lookup_seconds.get(outcome.status)
         if histogram is None:
             histogram = self._lookup_seconds[outcome.status] = self._metrics.crm_lookup.labels(
-                outcome.status.value)
+                outcome.status.value
+            )
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
 
@@ -108,7 +109,9 @@ class IvrServices:
             self._bus.publish(event)
         except BusClosed:
             # Shutting down: the caller is still served, the panel just misses an update.
-            log.info("bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}})
+            log.info(
+                "bus closed; dropped %s", event.type, extra={"fields": {"call_id": event.call_id}}
+            )
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         if self._journeys is None:

@@ -30,8 +30,15 @@ from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.tables import agents, cases, customer_phones, customers
 
-__all__ = ["DEMO_AGENTS", "MAX_DEMO_CUSTOMERS", "DemoAgent", "DemoData", "DemoReport",
-           "luhn_digit", "seed_demo"]
+__all__ = [
+    "DEMO_AGENTS",
+    "MAX_DEMO_CUSTOMERS",
+    "DemoAgent",
+    "DemoData",
+    "DemoReport",
+    "luhn_digit",
+    "seed_demo",
+]
 
 # The permutation's space: exchanges 200-999 of area code 555, 10,000 lines each.
 _SPACE = 800 * 10_000
@@ -49,10 +56,18 @@ _FIXED = {
 _TIERS = (("standard", 80), ("business", 12), ("vip", 8))
 _LANGUAGES = (("en", 85), ("es", 12), ("fr", 3))
 _SUBJECTS = (
-    "Internet connection drops in the evening", "Router replacement", "Billing dispute",
-    "Late payment fee", "Move service to a new address", "Upgrade to fibre",
-    "Cancel TV package", "Refund for outage", "Technician appointment", "Roaming charges",
-    "Direct debit not collected", "Password reset for the customer portal",
+    "Internet connection drops in the evening",
+    "Router replacement",
+    "Billing dispute",
+    "Late payment fee",
+    "Move service to a new address",
+    "Upgrade to fibre",
+    "Cancel TV package",
+    "Refund for outage",
+    "Technician appointment",
+    "Roaming charges",
+    "Direct debit not collected",
+    "Password reset for the customer portal",
 )
 _CASE_STATUS = (("open", 40), ("pending", 20), ("closed", 40))
 
@@ -151,10 +166,14 @@ def _cases(h: int, index: int) -> list[dict[str, Any]]:
         c = _mix(h ^ (n + 1))
         status = "open" if index == 2 else _STATUS_TABLE[c % len(_STATUS_TABLE)]
         opened = _ANCHOR - timedelta(minutes=int(c >> 20) % (90 * 24 * 60))
-        found.append({
-            "subject": _SUBJECTS[(c >> 8) % len(_SUBJECTS)], "status": status,
-            "opened_at": opened, "closed_at": opened + timedelta(days=2) if status == "closed" else None,
-        })
+        found.append(
+            {
+                "subject": _SUBJECTS[(c >> 8) % len(_SUBJECTS)],
+                "status": status,
+                "opened_at": opened,
+                "closed_at": opened + timedelta(days=2) if status == "closed" else None,
+            }
+        )
     return found
 
 
@@ -177,15 +196,18 @@ async def seed_demo(
         async with write.begin() as conn:
             report.agents = await _agents(conn, now)
             last = await conn.scalar(
-                select(func.max(customers.c.external_id)).where(customers.c.external_id.like("demo-%"))
+                select(func.max(customers.c.external_id)).where(
+                    customers.c.external_id.like("demo-%")
+                )
             )
         report.already = int(last[5:]) if last else 0
         if progress is not None and report.already:
             progress(min(report.already, customers_wanted))
         world = DemoData(seed)
         for start in range(report.already + 1, customers_wanted + 1, batch):
-            rows = [world.customer(i)
-                    for i in range(start, min(start + batch, customers_wanted + 1))]
+            rows = [
+                world.customer(i) for i in range(start, min(start + batch, customers_wanted + 1))
+            ]
             async with write.begin() as conn:
                 report.cases += await _insert(conn, rows, now)
             report.customers += len(rows)
@@ -197,9 +219,18 @@ async def seed_demo(
 async def _agents(conn: AsyncConnection, now: datetime) -> int:
     present = set((await conn.scalars(select(agents.c.name))).all())
     hasher = PasswordHasher()
-    new = [{"name": a.name, "interface": a.interface, "role": a.role,
-            "password_hash": hasher.hash(a.password), "active": True, "created_at": now}
-           for a in DEMO_AGENTS if a.name not in present]
+    new = [
+        {
+            "name": a.name,
+            "interface": a.interface,
+            "role": a.role,
+            "password_hash": hasher.hash(a.password),
+            "active": True,
+            "created_at": now,
+        }
+        for a in DEMO_AGENTS
+        if a.name not in present
+    ]
     if new:
         await conn.execute(insert(agents), new)
     return len(new)
@@ -212,16 +243,47 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]], now: dateti
     case_rows: list[tuple[Any, ...]] = []
     for row in rows:
         cid = next(customer_ids)
-        customer_rows.append((cid, row["external_id"], row["name"], row["account"], row["tier"],
-                              row["language"], row["email"], "", now, now))
+        customer_rows.append(
+            (
+                cid,
+                row["external_id"],
+                row["name"],
+                row["account"],
+                row["tier"],
+                row["language"],
+                row["email"],
+                "",
+                now,
+                now,
+            )
+        )
         phone_rows.extend((e164, cid, i) for i, e164 in enumerate(row["phones"]))
-        case_rows.extend((cid, c["subject"], c["status"], c["opened_at"], c["closed_at"])
-                         for c in row["cases"])
+        case_rows.extend(
+            (cid, c["subject"], c["status"], c["opened_at"], c["closed_at"]) for c in row["cases"]
+        )
     case_ids = await allocate_ids(conn, "cases", len(case_rows))
-    await write_rows(conn, customers, ("id", "external_id", "name", "account", "tier", "language",
-                                       "email", "notes", "created_at", "updated_at"), customer_rows)
+    await write_rows(
+        conn,
+        customers,
+        (
+            "id",
+            "external_id",
+            "name",
+            "account",
+            "tier",
+            "language",
+            "email",
+            "notes",
+            "created_at",
+            "updated_at",
+        ),
+        customer_rows,
+    )
     await write_rows(conn, customer_phones, ("e164", "customer_id", "position"), phone_rows)
-    await write_rows(conn, cases, ("id", "customer_id", "subject", "status", "opened_at",
-                                   "closed_at"),
-                     [(case_id, *r) for case_id, r in zip(case_ids, case_rows, strict=True)])
+    await write_rows(
+        conn,
+        cases,
+        ("id", "customer_id", "subject", "status", "opened_at", "closed_at"),
+        [(case_id, *r) for case_id, r in zip(case_ids, case_rows, strict=True)],
+    )
     return len(case_rows)

@@ -63,26 +63,49 @@ async def build_crm(
     clock: Callable[[], datetime] = _utcnow,
 ) -> CrmStack:
     normaliser = phone.normaliser()
-    breaker = CircuitBreaker(settings.breaker.failures, settings.breaker.reset_s, monotonic,
-                             name=f"crm-{settings.adapter}", on_change=log_breaker_change)
+    breaker = CircuitBreaker(
+        settings.breaker.failures,
+        settings.breaker.reset_s,
+        monotonic,
+        name=f"crm-{settings.adapter}",
+        on_change=log_breaker_change,
+    )
     outbox = Outbox(engine, settings.outbox, clock=clock)
     rest: RestCrm | None = None
     relay: OutboxRelay | None = None
     if settings.adapter == "rest":
         assert settings.rest is not None  # CrmSettings guarantees it
-        rest = await RestCrm.open(settings.rest, phone=normaliser,
-                                  lookup_timeout_s=settings.lookup_budget_ms / 1000)
+        rest = await RestCrm.open(
+            settings.rest, phone=normaliser, lookup_timeout_s=settings.lookup_budget_ms / 1000
+        )
         relay = OutboxRelay(outbox, rest.deliver)
-        store = SqlStore(engine, normaliser, clock=clock, on_enqueue=relay.wake,
-                         outbox_operations=[op for op in WRITE_BACKS if rest.has(op)])
+        store = SqlStore(
+            engine,
+            normaliser,
+            clock=clock,
+            on_enqueue=relay.wake,
+            outbox_operations=[op for op in WRITE_BACKS if rest.has(op)],
+        )
         timeout_s = settings.rest.timeout_s
         source: RestCrm | SqlStore = rest
     else:
         store = SqlStore(engine, normaliser, clock=clock)
         timeout_s = 5.0
         source = store
-    directory = ResilientCrm(source, phone=normaliser, breaker=breaker,
-                             cache_ttl_s=settings.cache_ttl_s, cache_size=settings.cache_size,
-                             timeout_s=timeout_s, clock=monotonic)
-    return CrmStack(crm=SplitCrm(directory, store), store=store, directory=directory,
-                    outbox=outbox, relay=relay, rest=rest)
+    directory = ResilientCrm(
+        source,
+        phone=normaliser,
+        breaker=breaker,
+        cache_ttl_s=settings.cache_ttl_s,
+        cache_size=settings.cache_size,
+        timeout_s=timeout_s,
+        clock=monotonic,
+    )
+    return CrmStack(
+        crm=SplitCrm(directory, store),
+        store=store,
+        directory=directory,
+        outbox=outbox,
+        relay=relay,
+        rest=rest,
+    )

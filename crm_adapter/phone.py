@@ -45,7 +45,8 @@ class _Country:
         pattern = metadata.national_prefix_for_parsing
         self.prefix = re.compile(pattern) if pattern else None
         self.lengths = frozenset(general.possible_length) | frozenset(
-            general.possible_length_local_only or ())
+            general.possible_length_local_only or ()
+        )
 
 
 _COUNTRIES: dict[int, _Country | None] = {}
@@ -55,10 +56,12 @@ def _country(code: int) -> _Country | None:
     if code in _COUNTRIES:
         return _COUNTRIES[code]
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-        code, phonenumbers.region_code_for_country_code(code))
+        code, phonenumbers.region_code_for_country_code(code)
+    )
     general = metadata.general_desc if metadata is not None else None
     found = _COUNTRIES[code] = (
-        _Country(metadata, general) if metadata is not None and general is not None else None)
+        _Country(metadata, general) if metadata is not None and general is not None else None
+    )
     return found
 
 
@@ -95,12 +98,17 @@ class PhoneNormaliser:
     __slots__ = ("_memo", "_memo_size", "_prefixes", "default_region")
 
     def __init__(
-        self, default_region: str = "US", international_prefixes: Iterable[str] = ("011", "00"),
-        *, memo_size: int = _MEMO_SIZE,
+        self,
+        default_region: str = "US",
+        international_prefixes: Iterable[str] = ("011", "00"),
+        *,
+        memo_size: int = _MEMO_SIZE,
     ) -> None:
         region = default_region.upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"unknown phone region {default_region!r} (ISO 3166 code, e.g. US, GB)")
+            raise ValueError(
+                f"unknown phone region {default_region!r} (ISO 3166 code, e.g. US, GB)"
+            )
         prefixes = tuple(international_prefixes)
         for prefix in prefixes:
             if not prefix.isdigit():
@@ -139,7 +147,7 @@ class PhoneNormaliser:
         if not plus:
             for prefix in self._prefixes:
                 if digits.startswith(prefix) and len(digits) > len(prefix):
-                    digits, plus = digits[len(prefix):], True
+                    digits, plus = digits[len(prefix) :], True
                     break
         if plus:
             fast = _international(digits)

@@ -308,7 +308,10 @@ class InMemoryCrm:
         return customer
 
     def add_case(
-        self, customer_id: str, subject: str, status: CaseStatus = "open",
+        self,
+        customer_id: str,
+        subject: str,
+        status: CaseStatus = "open",
         opened: datetime | None = None,
     ) -> Case:
         case = Case(
@@ -358,8 +361,9 @@ class InMemoryCrm:
 
     async def open_cases(self, customer_id: str) -> list[Case]:
         self._fail()
-        found = [c for c in self.cases.values()
-                 if c.customer_id == customer_id and c.status != "closed"]
+        found = [
+            c for c in self.cases.values() if c.customer_id == customer_id and c.status != "closed"
+        ]
         return sorted(found, key=lambda c: c.opened, reverse=True)
 
     async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
@@ -388,7 +392,9 @@ class InMemoryCrm:
         return None
 
 
-def customer_view(customer: Customer, open_cases: int | None = None) -> Mapping[str, str | int | None]:
+def customer_view(
+    customer: Customer, open_cases: int | None = None
+) -> Mapping[str, str | int | None]:
     """The flat view of a customer the IVR keeps (`LookupFinished.customer`)."""
     view: dict[str, str | int | None] = {
         "id": customer.id,

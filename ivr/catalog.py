@@ -124,7 +124,9 @@ class Disposition(_Model):
     description: str | None = None
     requires_note: bool = False
     follow_up: bool = Field(default=False, description="the case stays open for a callback")
-    topics: tuple[Topic, ...] = Field(default=(), description="offered only for these topics (all if empty)")
+    topics: tuple[Topic, ...] = Field(
+        default=(), description="offered only for these topics (all if empty)"
+    )
 
 
 class DispositionCatalog(_Model):

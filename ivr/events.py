@@ -136,7 +136,9 @@ class LookupFinished:
 # caller's: journeys count them apart (`ivr.journey.lost_outcome`: a `timeout` or
 # `protocol-error` outcome, `channel-connection-lost` ...) so a broken link or a peer
 # speaking garbage shows up in analytics instead of passing for callers leaving.
-FAULT_CAUSES = frozenset({"timeout", "protocol-error", "connection-lost", "cancelled", "left-stasis"})
+FAULT_CAUSES = frozenset(
+    {"timeout", "protocol-error", "connection-lost", "cancelled", "left-stasis"}
+)
 
 
 @dataclass(frozen=True, slots=True)

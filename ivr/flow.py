@@ -143,7 +143,7 @@ class Option(_Model):
     label: str | None = None
     when: str | None = Field(
         default=None,
-        description='offered only when this condition holds, e.g. customer.open_cases > 0',
+        description="offered only when this condition holds, e.g. customer.open_cases > 0",
     )
     prompts: Prompts = Field(
         default=(), description="heard after the menu's prompts when the option is offered"
@@ -281,7 +281,7 @@ class LookupNode(_NodeBase):
 
 
 class BranchCase(_Model):
-    when: str = Field(description="a condition, e.g. customer.tier == \"vip\"")
+    when: str = Field(description='a condition, e.g. customer.tier == "vip"')
     goto: NodeId
 
 
@@ -499,7 +499,9 @@ class Settings(_Model):
     interdigit_timeout: Duration = 3000
     max_invalid: int = Field(default=3, ge=1, le=9)
     max_timeouts: int = Field(default=3, ge=1, le=9)
-    invalid_prompts: Prompts = (Prompt(sound="pm-invalid-option", text="That is not a valid option."),)
+    invalid_prompts: Prompts = (
+        Prompt(sound="pm-invalid-option", text="That is not a valid option."),
+    )
     timeout_prompts: Prompts = ()
     keys: GlobalKeys = GlobalKeys()
     operator: NodeId | None = Field(

@@ -136,7 +136,9 @@ def _read_text(path: Path) -> tuple[str | None, list[Finding]]:
     except FileNotFoundError:
         return None, [Finding(file, START, "error", "io-error", "no such file")]
     except OSError as exc:
-        return None, [Finding(file, START, "error", "io-error", f"cannot read: {exc.strerror or exc}")]
+        return None, [
+            Finding(file, START, "error", "io-error", f"cannot read: {exc.strerror or exc}")
+        ]
     try:
         return data.decode("utf-8-sig"), []
     except UnicodeDecodeError as exc:
@@ -167,13 +169,23 @@ def read_flow(path: Path) -> tuple[Loaded[Flow] | None, list[Finding]]:
     if findings and data is None:
         return None, findings
     if data is None:
-        return None, [Finding(file, START, "error", "bad-type", "the file is empty: a flow needs entry: and nodes:")]
+        return None, [
+            Finding(
+                file,
+                START,
+                "error",
+                "bad-type",
+                "the file is empty: a flow needs entry: and nodes:",
+            )
+        ]
     if not isinstance(data, dict):
         message = "a flow file is a mapping (description, entry, settings, limits, nodes), not a list or a value"
         return None, [*findings, Finding(file, source.value_of(), "error", "bad-type", message)]
     flow_id = path.stem
     if "id" in data:
-        message = f"the flow id is the file name ({quote(flow_id)}); remove `id:` or rename the file"
+        message = (
+            f"the flow id is the file name ({quote(flow_id)}); remove `id:` or rename the file"
+        )
         findings.append(Finding(file, source.of("id"), "error", "unknown-field", message))
     if not _FLOW_ID.match(flow_id):
         message = (

@@ -37,7 +37,10 @@ SCHEMA_FILES: Mapping[str, tuple[type[BaseModel], str]] = MappingProxyType(
     {
         "flow.json": (Flow, "callpop IVR flow (dialplan/flows/NAME.yaml; the flow id is NAME)"),
         "queues.json": (QueueCatalog, "callpop queues (dialplan/queues.yaml)"),
-        "dispositions.json": (DispositionCatalog, "callpop disposition codes (dialplan/dispositions.yaml)"),
+        "dispositions.json": (
+            DispositionCatalog,
+            "callpop disposition codes (dialplan/dispositions.yaml)",
+        ),
         "scripts.json": (ScriptCatalog, "callpop agent scripts per topic (dialplan/scripts.yaml)"),
         "schedules.json": (
             ScheduleCatalog,
@@ -56,7 +59,9 @@ _DURATION: JsonSchemaValue = {
 
 
 class _DialplanSchema(GenerateJsonSchema):
-    def function_before_schema(self, schema: core_schema.BeforeValidatorFunctionSchema) -> JsonSchemaValue:
+    def function_before_schema(
+        self, schema: core_schema.BeforeValidatorFunctionSchema
+    ) -> JsonSchemaValue:
         function = schema["function"]["function"]
         name = getattr(function, "__qualname__", "")
         inner = super().function_before_schema(schema)
@@ -82,7 +87,11 @@ def _tidy(value: Any) -> Any:
                 if isinstance(branch, dict) and "properties" in branch:
                     branch["additionalProperties"] = out.pop("additionalProperties")
                     break
-        if isinstance(any_of, list) and _is_duration(any_of) and isinstance(out.get("default"), int):
+        if (
+            isinstance(any_of, list)
+            and _is_duration(any_of)
+            and isinstance(out.get("default"), int)
+        ):
             out["default"] = f"{out['default'] / 1000:g}s"
         return out
     if isinstance(value, list):
@@ -91,7 +100,9 @@ def _tidy(value: Any) -> Any:
 
 
 def _is_duration(any_of: list[Any]) -> bool:
-    return any(isinstance(item, dict) and item.get("pattern") == _DURATION_PATTERN for item in any_of)
+    return any(
+        isinstance(item, dict) and item.get("pattern") == _DURATION_PATTERN for item in any_of
+    )
 
 
 def _schema(model: type[BaseModel], title: str) -> dict[str, Any]:

@@ -432,17 +432,29 @@ class _Run:
         if isinstance(action, Lookup):
             answer = self.crm.lookup(action.by, action.value)
             self.record(
-                SimStep(*here, "lookup", event=answer.status.value, detail=f"{action.by} {action.shown}")
+                SimStep(
+                    *here, "lookup", event=answer.status.value, detail=f"{action.by} {action.shown}"
+                )
             )
             self.t += max(0, answer.took_ms)
             return LookupFinished(answer.status, self.t, answer.customer, answer.matches)
         if isinstance(action, Transfer):
             self.record(
-                SimStep(*here, "transfer", _texts(action.prompts), detail=f"{action.kind} {action.target}")
+                SimStep(
+                    *here,
+                    "transfer",
+                    _texts(action.prompts),
+                    detail=f"{action.kind} {action.target}",
+                )
             )
             self.t += spoken_ms(action.prompts)
             return Outcome(
-                "transfer", action.kind, action.target, action.priority, dict(action.variables), self._reason()
+                "transfer",
+                action.kind,
+                action.target,
+                action.priority,
+                dict(action.variables),
+                self._reason(),
             )
         if isinstance(action, Hangup):
             self.record(SimStep(*here, "hangup", _texts(action.prompts)))
@@ -471,7 +483,11 @@ class _Run:
         digits, timed_out, used = _get_data(token, collect, point)
         # A sensitive entry is masked as the journey masks it (the terminator kept).
         shown = _masked_keys(token) if collect.sensitive else token
-        self.record(SimStep(*here, "collect", prompts, keys=shown, event="timeout" if timed_out else "digits"))
+        self.record(
+            SimStep(
+                *here, "collect", prompts, keys=shown, event="timeout" if timed_out else "digits"
+            )
+        )
         self.t += heard + REACTION_MS + KEY_GAP_MS * (used - 1)
         if timed_out:
             self.t += collect.interdigit_ms

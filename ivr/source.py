@@ -198,9 +198,7 @@ def _in_literal_block(start: Position, raw: str, offset: int) -> Position:
     # raw is `|` (indicators, comment) then the content lines, each indented.
     lines = raw.split("\n")
     content = lines[1:]
-    indent = min(
-        (len(line) - len(line.lstrip(" ")) for line in content if line.strip()), default=0
-    )
+    indent = min((len(line) - len(line.lstrip(" ")) for line in content if line.strip()), default=0)
     row = 0
     remaining = offset
     for row, line in enumerate(content):

@@ -54,10 +54,18 @@ def _pattern_of(annotated: Any) -> str | None:
 
 # What each identifier pattern of the flow model means, in words.
 _PATTERNS: Mapping[str | None, str] = {
-    _pattern_of(flow_model.NodeId): "a node or flow id: a letter, then letters, digits, _ or - (64 at most)",
-    _pattern_of(flow_model.VariableName): "a variable name: a lowercase letter, then lowercase letters, digits or _ (32 at most)",
-    _pattern_of(flow_model.SoundName): "an Asterisk sound name: letters, digits, _ . / - without the file extension",
-    _pattern_of(flow_model.Topic): "a topic: a lowercase letter, then lowercase letters, digits, _ or - (32 at most)",
+    _pattern_of(
+        flow_model.NodeId
+    ): "a node or flow id: a letter, then letters, digits, _ or - (64 at most)",
+    _pattern_of(
+        flow_model.VariableName
+    ): "a variable name: a lowercase letter, then lowercase letters, digits or _ (32 at most)",
+    _pattern_of(
+        flow_model.SoundName
+    ): "an Asterisk sound name: letters, digits, _ . / - without the file extension",
+    _pattern_of(
+        flow_model.Topic
+    ): "a topic: a lowercase letter, then lowercase letters, digits, _ or - (32 at most)",
 }
 
 
@@ -126,7 +134,9 @@ def _finding(model: type[BaseModel], error: Any, source: SourceMap, file: str) -
         place = ".".join(str(p) for p in parent_matched) or "the file"
         message = f"{place}: {what} needs {quote(field)}"
         if owner is flow_model.Limit and field == "reason":
-            message += ": a 4x4 limit is raised only with a written reason (who asked, why callers gain)"
+            message += (
+                ": a 4x4 limit is raised only with a written reason (who asked, why callers gain)"
+            )
         return Finding(file, parent.key, "error", "missing-field", message)
 
     if kind == "union_tag_invalid":
@@ -137,7 +147,9 @@ def _finding(model: type[BaseModel], error: Any, source: SourceMap, file: str) -
 
     if kind == "union_tag_not_found":
         kinds = ", ".join(flow_model.NODE_KINDS)
-        return Finding(file, entry.key, "error", "missing-field", f"{where}: a node needs a type ({kinds})")
+        return Finding(
+            file, entry.key, "error", "missing-field", f"{where}: a node needs a type ({kinds})"
+        )
 
     if kind in _EXPECTED:
         message = f"{where}: expected {_EXPECTED[kind]}, found {_found(value)}"
@@ -149,12 +161,24 @@ def _finding(model: type[BaseModel], error: Any, source: SourceMap, file: str) -
         meaning = _PATTERNS.get(error.get("ctx", {}).get("pattern"))
         if meaning is None:
             meaning = f"in the expected form ({error['msg'].removeprefix('String should match ').lower()})"
-        return Finding(file, entry.value, "error", "invalid-value", f"{where}: {_found(value)} is not {meaning}")
+        return Finding(
+            file,
+            entry.value,
+            "error",
+            "invalid-value",
+            f"{where}: {_found(value)} is not {meaning}",
+        )
 
     message = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind == "value_error" and "duration" in message:
         return Finding(file, entry.value, "error", "bad-duration", f"{where}: {message}")
-    if kind in ("literal_error", "greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+    if kind in (
+        "literal_error",
+        "greater_than_equal",
+        "less_than_equal",
+        "greater_than",
+        "less_than",
+    ):
         message = f"{message}, not {_found(value)}"
     position = entry.value if matched == loc else entry.key
     return Finding(file, position, "error", "invalid-value", f"{where}: {message}")

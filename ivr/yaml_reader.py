@@ -148,7 +148,13 @@ def _hash_keys(text: str, file: str) -> list[Finding]:
     # a comment with a colon, so it is the `#` key that was meant.
     message = 'this line is a comment, not the key #: write the key "#" in quotes'
     return [
-        Finding(file, _offset_position(text, m.start() + len(m.group(1))), "error", "yaml-syntax", message)
+        Finding(
+            file,
+            _offset_position(text, m.start() + len(m.group(1))),
+            "error",
+            "yaml-syntax",
+            message,
+        )
         for m in _HASH_KEY.finditer(text)
     ]
 
@@ -172,7 +178,11 @@ class _Builder:
         if self.count > MAX_NODES:
             if not self.too_big:
                 self.too_big = True
-                self.error(value_pos, "yaml-syntax", f"the file expands to more than {MAX_NODES} values (aliases?)")
+                self.error(
+                    value_pos,
+                    "yaml-syntax",
+                    f"the file expands to more than {MAX_NODES} values (aliases?)",
+                )
             return None, SourceNode(key, value_pos)
         if id(node) in self.stack:
             self.error(value_pos, "yaml-syntax", "an alias refers to a value that contains it")
@@ -193,7 +203,9 @@ class _Builder:
         finally:
             self.stack.pop()
 
-    def _scalar(self, node: ScalarNode, key: Position, value_pos: Position) -> tuple[Any, SourceNode]:
+    def _scalar(
+        self, node: ScalarNode, key: Position, value_pos: Position
+    ) -> tuple[Any, SourceNode]:
         raw = self.text[node.start_mark.index : node.end_mark.index]
         source = SourceNode(key, value_pos, style=node.style, raw=raw)
         tag = str(node.tag)
@@ -205,27 +217,41 @@ class _Builder:
             except (YAMLError, ValueError) as exc:
                 self.error(value_pos, "bad-type", f"cannot read {quote(node.value)}: {exc}")
                 return str(node.value), source
-        self.error(value_pos, "yaml-syntax", f"unsupported YAML tag {quote(tag)}: write plain values")
+        self.error(
+            value_pos, "yaml-syntax", f"unsupported YAML tag {quote(tag)}: write plain values"
+        )
         return str(node.value), source
 
-    def _sequence(self, node: SequenceNode, key: Position, value_pos: Position) -> tuple[Any, SourceNode]:
+    def _sequence(
+        self, node: SequenceNode, key: Position, value_pos: Position
+    ) -> tuple[Any, SourceNode]:
         items: list[Any] = []
         children: dict[str | int, SourceNode] = {}
         if node.tag != f"{_TAG}seq":
-            self.error(value_pos, "yaml-syntax", f"unsupported YAML tag {quote(node.tag)}: write a plain list")
+            self.error(
+                value_pos,
+                "yaml-syntax",
+                f"unsupported YAML tag {quote(node.tag)}: write a plain list",
+            )
         for index, item in enumerate(node.value):
             value, child = self.build(item, _mark(item.start_mark))
             items.append(value)
             children[index] = child
         return items, SourceNode(key, value_pos, children=children, is_sequence=True)
 
-    def _mapping(self, node: MappingNode, key: Position, value_pos: Position) -> tuple[Any, SourceNode]:
+    def _mapping(
+        self, node: MappingNode, key: Position, value_pos: Position
+    ) -> tuple[Any, SourceNode]:
         data: dict[Any, Any] = {}
         children: dict[str | int, SourceNode] = {}
         seen: dict[str, Position] = {}
         merges: list[Node] = []
         if node.tag != f"{_TAG}map":
-            self.error(value_pos, "yaml-syntax", f"unsupported YAML tag {quote(node.tag)}: write a plain mapping")
+            self.error(
+                value_pos,
+                "yaml-syntax",
+                f"unsupported YAML tag {quote(node.tag)}: write a plain mapping",
+            )
         for key_node, value_node in node.value:
             key_pos = _mark(key_node.start_mark)
             if key_node.tag == f"{_TAG}merge":
@@ -264,7 +290,11 @@ class _Builder:
         sources = merge.value if isinstance(merge, SequenceNode) else [merge]
         for source in sources:
             if not isinstance(source, MappingNode):
-                self.error(_mark(source.start_mark), "bad-type", "`<<` merges a mapping (an alias such as *defaults)")
+                self.error(
+                    _mark(source.start_mark),
+                    "bad-type",
+                    "`<<` merges a mapping (an alias such as *defaults)",
+                )
                 continue
             merged, node = self.build(source, _mark(source.start_mark))
             if not isinstance(merged, dict):

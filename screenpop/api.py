@@ -92,8 +92,9 @@ async def disposition(request: web.Request) -> web.Response:
     catalog = request.app[CATALOGS].dispositions
     spec = catalog.dispositions.get(code)
     if spec is None:
-        raise _error(web.HTTPBadRequest, f"unknown disposition code {code[:40]!r}",
-                     field="disposition")
+        raise _error(
+            web.HTTPBadRequest, f"unknown disposition code {code[:40]!r}", field="disposition"
+        )
     if spec.requires_note and not notes:
         raise _error(web.HTTPBadRequest, f"“{spec.label}” needs a note", field="notes")
     hub, crm, payloads = request.app[HUB], request.app[CRM], request.app[PAYLOADS]
@@ -104,37 +105,61 @@ async def disposition(request: web.Request) -> web.Response:
     except NotFound:
         existing = None
     except CrmError as exc:
-        raise _error(web.HTTPServiceUnavailable, f"the CRM is unavailable ({type(exc).__name__}); "
-                     "your notes are kept, try again") from None
+        raise _error(
+            web.HTTPServiceUnavailable,
+            f"the CRM is unavailable ({type(exc).__name__}); your notes are kept, try again",
+        ) from None
     owns = hub.owns(call_id, account)
     if not owns and (existing is None or existing.agent != account.name):
         raise _error(web.HTTPNotFound, "no call of yours with this id")
     customer_id = _text(body, "customer_id", 200) or payloads.chosen_customer(call_id)
-    if (customer_id and not payloads.offered(call_id, customer_id)
-            and (existing is None or existing.customer_id != customer_id)):
+    if (
+        customer_id
+        and not payloads.offered(call_id, customer_id)
+        and (existing is None or existing.customer_id != customer_id)
+    ):
         _refuse_customer(account.name, call_id, customer_id)
     try:
         if existing is None:
             started = await _started(request, call_id, now)
-            await crm.log_interaction(Interaction(
-                call_id=call_id, started=started, customer_id=customer_id or None,
-                agent=account.name, journey=payloads.journey_summary(call_id),
-                disposition=code, notes=notes, ended=now))
+            await crm.log_interaction(
+                Interaction(
+                    call_id=call_id,
+                    started=started,
+                    customer_id=customer_id or None,
+                    agent=account.name,
+                    journey=payloads.journey_summary(call_id),
+                    disposition=code,
+                    notes=notes,
+                    ended=now,
+                )
+            )
         else:
-            await crm.update_interaction(call_id, InteractionUpdate(
-                customer_id=customer_id or None, agent=account.name, disposition=code,
-                notes=notes, ended=existing.ended or now))
+            await crm.update_interaction(
+                call_id,
+                InteractionUpdate(
+                    customer_id=customer_id or None,
+                    agent=account.name,
+                    disposition=code,
+                    notes=notes,
+                    ended=existing.ended or now,
+                ),
+            )
     except CrmRejected as exc:
         raise _error(web.HTTPUnprocessableEntity, f"the CRM refused it: {exc}") from None
     except CrmError as exc:
-        raise _error(web.HTTPServiceUnavailable, f"the CRM is unavailable ({type(exc).__name__}); "
-                     "your notes are kept, try again") from None
+        raise _error(
+            web.HTTPServiceUnavailable,
+            f"the CRM is unavailable ({type(exc).__name__}); your notes are kept, try again",
+        ) from None
     if owns:
         try:
             hub.dispose(call_id, account, code, notes)
         except PopError as exc:
             # saved in the CRM all the same: a ringing pop cannot be closed yet
-            log.info("disposition of %s by %s stored, pop unchanged: %s", call_id, account.name, exc)
+            log.info(
+                "disposition of %s by %s stored, pop unchanged: %s", call_id, account.name, exc
+            )
     log.info("disposition %s for call %r by %s", code, call_id, account.name)
     return web.json_response({"ok": True, "call_id": call_id, "disposition": code})
 
@@ -143,10 +168,12 @@ def _refuse_customer(agent: str, call_id: str, customer_id: str) -> None:
     """An agent asked to attach a customer the pop never offered for this call (a
     forged request: the panel only shows offered ones). Logged: it is how records
     would be read that the agent has no call about."""
-    log.warning("agent %s tried to attach customer %r, not offered for call %r",
-                agent, customer_id, call_id)
-    raise _error(web.HTTPForbidden, "this customer was not offered for this call",
-                 field="customer_id")
+    log.warning(
+        "agent %s tried to attach customer %r, not offered for call %r", agent, customer_id, call_id
+    )
+    raise _error(
+        web.HTTPForbidden, "this customer was not offered for this call", field="customer_id"
+    )
 
 
 async def _started(request: web.Request, call_id: str, now: datetime) -> datetime:
@@ -163,8 +190,10 @@ async def dial(request: web.Request) -> web.Response:
     raw = _text(body, "number", 40, required=True)
     originate = request.app[ORIGINATE]
     if originate is None:
-        raise _error(web.HTTPServiceUnavailable,
-                     "click-to-dial needs ARI: configure the ari section of callpop.yaml")
+        raise _error(
+            web.HTTPServiceUnavailable,
+            "click-to-dial needs ARI: configure the ari section of callpop.yaml",
+        )
     number = request.app[SETTINGS].normalise_phone(raw)
     if number is None:
         raise _error(web.HTTPBadRequest, f"{raw!r} is not a phone number", field="number")
@@ -211,7 +240,8 @@ async def create_customer(request: web.Request) -> web.Response:
             phones=(phone,) if phone else (),
             account=_text(body, "account", 64) or None,
             email=_text(body, "email", 254) or None,
-            notes=_text(body, "notes", 2000))
+            notes=_text(body, "notes", 2000),
+        )
     except ValueError as exc:
         raise _error(web.HTTPBadRequest, str(exc)) from None
     hub = request.app[HUB]
@@ -227,7 +257,9 @@ async def create_customer(request: web.Request) -> web.Response:
         try:
             hub.set_payload(call_id, await request.app[PAYLOADS].choose(call_id, customer.id))
         except (CrmError, TimeoutError):
-            log.warning("customer %s created; refreshing the pop of %r failed", customer.id, call_id)
+            log.warning(
+                "customer %s created; refreshing the pop of %r failed", customer.id, call_id
+            )
     log.info("customer %s created by %s", customer.id, account.name)
     return web.json_response({"ok": True, "customer_id": customer.id}, status=201)
 
@@ -244,9 +276,21 @@ async def calls_today(request: web.Request) -> web.Response:
             await request.app[HUB].history.drained()
     # "today" is the last 24 hours: the agent's shift, whatever the server's time zone
     rows = await request.app[STORE].calls_of(account.id, now - timedelta(hours=24))
-    return web.json_response({"calls": [
-        {"call_id": r.call_id, "state": r.state, "offered_at": r.offered_at.isoformat(),
-         "connected_at": r.connected_at.isoformat() if r.connected_at else None,
-         "ended_at": r.ended_at.isoformat() if r.ended_at else None,
-         "caller": r.caller, "caller_name": r.caller_name, "customer_id": r.customer_id,
-         "disposition": r.disposition} for r in rows]})
+    return web.json_response(
+        {
+            "calls": [
+                {
+                    "call_id": r.call_id,
+                    "state": r.state,
+                    "offered_at": r.offered_at.isoformat(),
+                    "connected_at": r.connected_at.isoformat() if r.connected_at else None,
+                    "ended_at": r.ended_at.isoformat() if r.ended_at else None,
+                    "caller": r.caller,
+                    "caller_name": r.caller_name,
+                    "customer_id": r.customer_id,
+                    "disposition": r.disposition,
+                }
+                for r in rows
+            ]
+        }
+    )

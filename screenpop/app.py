@@ -67,12 +67,14 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 
 # Offered when the dialplan has no dispositions.yaml, so a fresh install can close calls.
-DEFAULT_DISPOSITIONS = DispositionCatalog(dispositions={
-    "resolved": Disposition(label="Resolved"),
-    "follow_up": Disposition(label="Needs follow-up", requires_note=True, follow_up=True),
-    "transferred": Disposition(label="Transferred"),
-    "wrong_number": Disposition(label="Wrong number"),
-})
+DEFAULT_DISPOSITIONS = DispositionCatalog(
+    dispositions={
+        "resolved": Disposition(label="Resolved"),
+        "follow_up": Disposition(label="Needs follow-up", requires_note=True, follow_up=True),
+        "transferred": Disposition(label="Transferred"),
+        "wrong_number": Disposition(label="Wrong number"),
+    }
+)
 
 
 def load_catalogs(dialplan: Path) -> Catalogs:
@@ -130,11 +132,24 @@ def create_app(
         return crm_settings.record_link(customer.id, customer.external_id, customer.account)
 
     budget_s = crm_settings.lookup_budget_ms / 1000
-    payloads = PayloadBuilder(crm, store, late_s=max(5.0, 10 * budget_s),
-                              scripts=catalogs.scripts, record_link=record_link)
+    payloads = PayloadBuilder(
+        crm,
+        store,
+        late_s=max(5.0, 10 * budget_s),
+        scripts=catalogs.scripts,
+        record_link=record_link,
+    )
     sessions = Sessions(session_key, clock=lambda: clock().timestamp())
-    hub = Hub(bus=bus, store=store, payloads=payloads, clock=clock, monotonic=monotonic,
-              heartbeat_s=heartbeat_s, embed_token=sessions.embed_token, on_pop=on_pop)
+    hub = Hub(
+        bus=bus,
+        store=store,
+        payloads=payloads,
+        clock=clock,
+        monotonic=monotonic,
+        heartbeat_s=heartbeat_s,
+        embed_token=sessions.embed_token,
+        on_pop=on_pop,
+    )
 
     app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
     app[CLOCK] = clock
@@ -146,17 +161,22 @@ def create_app(
     app[SESSIONS] = sessions
     app[PASSWORDS] = passwords or Passwords()
     limits = config.web_limits
-    app[LIMITER] = LoginLimiter(clock=monotonic, per_pair=limits.login_per_pair,
-                                per_user=limits.login_per_user,
-                                per_address=limits.login_per_address,
-                                window_s=limits.login_window_s)
+    app[LIMITER] = LoginLimiter(
+        clock=monotonic,
+        per_pair=limits.login_per_pair,
+        per_user=limits.login_per_user,
+        per_address=limits.login_per_address,
+        window_s=limits.login_window_s,
+    )
     app[LOGIN_GATE] = LoginGate(concurrent=limits.login_concurrent, waiting=limits.login_waiting)
     app[CATALOGS] = catalogs
     app[SETTINGS] = WebSettings(
         web_origins=tuple(o.rstrip("/") for o in config.web_origins),
         public_origins=(config.web_public_url,) if config.web_public_url else (),
         proxies=TrustedProxies(config.web_trusted_proxies, config.web_forwarded_header),
-        record_link=record_link, normalise_phone=phone.normalise)
+        record_link=record_link,
+        normalise_phone=phone.normalise,
+    )
     app[ORIGINATE] = originate
     app[WEBSOCKETS] = weakref.WeakSet()
 
@@ -183,10 +203,16 @@ def _hub_tasks(revocation_poll_s: float) -> Callable[[web.Application], AsyncIte
         hub = app[HUB]
         await hub.refresh_accounts()
         await hub.start()  # the pops and counts of before a restart, before any agent connects
-        tasks = [asyncio.create_task(coro, name=name) for name, coro in (
-            ("hub-bus", hub.run()), ("hub-wallboard", hub.run_wallboard()),
-            ("hub-history", hub.history.run()), ("hub-accounts", hub.run_accounts()),
-            ("hub-revocations", hub.run_revocations(revocation_poll_s)))]
+        tasks = [
+            asyncio.create_task(coro, name=name)
+            for name, coro in (
+                ("hub-bus", hub.run()),
+                ("hub-wallboard", hub.run_wallboard()),
+                ("hub-history", hub.history.run()),
+                ("hub-accounts", hub.run_accounts()),
+                ("hub-revocations", hub.run_revocations(revocation_poll_s)),
+            )
+        ]
         yield
         for task in tasks:
             task.cancel()

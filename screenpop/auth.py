@@ -79,7 +79,9 @@ class Passwords:
         """True if `password` matches; with no hash (unknown user) it still spends the
         time of one verification and returns False."""
         try:
-            return self._hasher.verify(password_hash or self._dummy, password) and bool(password_hash)
+            return self._hasher.verify(password_hash or self._dummy, password) and bool(
+                password_hash
+            )
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
@@ -129,8 +131,14 @@ class Sessions:
     accepted as another. `clock` gives Unix seconds.
     """
 
-    def __init__(self, key: bytes, *, clock: Callable[[], float], ttl_s: int = SESSION_TTL_S,
-                 embed_ttl_s: int = EMBED_TTL_S) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        clock: Callable[[], float],
+        ttl_s: int = SESSION_TTL_S,
+        embed_ttl_s: int = EMBED_TTL_S,
+    ) -> None:
         if len(key) < 32:
             raise ValueError("the session key needs at least 32 bytes")
         self._key = key
@@ -166,11 +174,23 @@ class Sessions:
 
     def issue(self, account: Account) -> tuple[str, SessionClaims]:
         now = self._now()
-        claims = SessionClaims(account.id, secrets.token_urlsafe(16), now, now + self.ttl_s,
-                               password_fingerprint(account.password_hash))
-        token = self._sign("session", {"a": claims.agent_id, "n": claims.nonce,
-                                       "i": claims.issued, "e": claims.expires,
-                                       "f": claims.fingerprint})
+        claims = SessionClaims(
+            account.id,
+            secrets.token_urlsafe(16),
+            now,
+            now + self.ttl_s,
+            password_fingerprint(account.password_hash),
+        )
+        token = self._sign(
+            "session",
+            {
+                "a": claims.agent_id,
+                "n": claims.nonce,
+                "i": claims.issued,
+                "e": claims.expires,
+                "f": claims.fingerprint,
+            },
+        )
         return token, claims
 
     def read(self, token: str | None) -> SessionClaims | None:
@@ -180,8 +200,13 @@ class Sessions:
         if payload is None:
             return None
         try:
-            claims = SessionClaims(str(payload["a"]), str(payload["n"]), int(payload["i"]),
-                                   int(payload["e"]), str(payload["f"]))
+            claims = SessionClaims(
+                str(payload["a"]),
+                str(payload["n"]),
+                int(payload["i"]),
+                int(payload["e"]),
+                str(payload["f"]),
+            )
         except (KeyError, TypeError, ValueError):
             return None
         if claims.expires <= self._now():
@@ -191,9 +216,12 @@ class Sessions:
     @staticmethod
     def belongs_to(claims: SessionClaims | EmbedClaims, account: Account | None) -> bool:
         """The token is still good for this account (active, same password)."""
-        return (account is not None and account.active and account.id == claims.agent_id
-                and hmac.compare_digest(claims.fingerprint,
-                                        password_fingerprint(account.password_hash)))
+        return (
+            account is not None
+            and account.active
+            and account.id == claims.agent_id
+            and hmac.compare_digest(claims.fingerprint, password_fingerprint(account.password_hash))
+        )
 
     # --- CSRF -------------------------------------------------------------------------
 
@@ -205,7 +233,9 @@ class Sessions:
 
     # --- embed tokens -----------------------------------------------------------------
 
-    def embed_token(self, account: Account, origin: str, session: SessionClaims | EmbedClaims) -> str:
+    def embed_token(
+        self, account: Account, origin: str, session: SessionClaims | EmbedClaims
+    ) -> str:
         """A token for the widget on `origin`, bound to the session that asked (a
         cookie's claims, or the embed claims of the socket it is renewed over): it
         carries that session's nonce and never outlives it."""
@@ -214,10 +244,18 @@ class Sessions:
         else:
             nonce, session_expires = session.session, session.session_expires
         expires = min(self._now() + self.embed_ttl_s, session_expires)
-        return self._sign("embed", {"a": account.id, "o": origin, "e": expires,
-                                    "f": password_fingerprint(account.password_hash),
-                                    "s": nonce, "x": session_expires,
-                                    "j": secrets.token_urlsafe(12)})
+        return self._sign(
+            "embed",
+            {
+                "a": account.id,
+                "o": origin,
+                "e": expires,
+                "f": password_fingerprint(account.password_hash),
+                "s": nonce,
+                "x": session_expires,
+                "j": secrets.token_urlsafe(12),
+            },
+        )
 
     def read_embed(self, token: str | None, origin: str) -> EmbedClaims | None:
         """The claims of a valid, unexpired token for `origin`; whether its session
@@ -226,9 +264,15 @@ class Sessions:
         if payload is None:
             return None
         try:
-            claims = EmbedClaims(str(payload["a"]), str(payload["o"]), int(payload["e"]),
-                                 str(payload["f"]), str(payload["s"]), int(payload["x"]),
-                                 str(payload["j"]))
+            claims = EmbedClaims(
+                str(payload["a"]),
+                str(payload["o"]),
+                int(payload["e"]),
+                str(payload["f"]),
+                str(payload["s"]),
+                int(payload["x"]),
+                str(payload["j"]),
+            )
         except (KeyError, TypeError, ValueError):
             return None
         if claims.expires <= self._now() or not hmac.compare_digest(claims.origin, origin):
@@ -262,9 +306,16 @@ class LoginLimiter:
     attempted forgotten first.
     """
 
-    def __init__(self, *, clock: Callable[[], float], per_pair: int = 5, per_user: int = 20,
-                 per_address: int = 20, window_s: float = 300.0,
-                 max_keys: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float],
+        per_pair: int = 5,
+        per_user: int = 20,
+        per_address: int = 20,
+        window_s: float = 300.0,
+        max_keys: int = 10_000,
+    ) -> None:
         self._clock = clock
         self._limits = (per_pair, per_user, per_address)
         self._window = window_s
@@ -372,7 +423,8 @@ class TrustedProxies:
 
     def __init__(self, proxies: Iterable[str] = (), header: str = "X-Forwarded-For") -> None:
         self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(p, strict=False) for p in proxies)
+            ipaddress.ip_network(p, strict=False) for p in proxies
+        )
         self.header = header
 
     def trusts(self, address: str) -> bool:

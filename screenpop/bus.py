@@ -122,8 +122,12 @@ class EventStream(Protocol):
 
     async def __aenter__(self) -> EventStream: ...
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class PopBus(Protocol):
@@ -140,8 +144,9 @@ class PopBus(Protocol):
         cannot deliver now keeps the event in a bounded buffer or drops it, counted."""
         ...
 
-    def subscribe(self, since_seq: int | None = None, *,
-                  on_state: Callable[[bool], None] | None = None) -> EventStream:
+    def subscribe(
+        self, since_seq: int | None = None, *, on_state: Callable[[bool], None] | None = None
+    ) -> EventStream:
         """Events after `since_seq` from the retention, then live ones; `None`: live only
         (every event published after `subscribe` returned, or for a bus that must ask a
         server, after the stream is entered).
@@ -170,11 +175,20 @@ class Subscription:
     the subscriber has fallen behind, and ends when the bus or the subscription closes.
     """
 
-    __slots__ = ("_backlog", "_bus", "_closed", "_last_seq", "_maxsize", "_overflowed",
-                 "_queue", "_waiter")
+    __slots__ = (
+        "_backlog",
+        "_bus",
+        "_closed",
+        "_last_seq",
+        "_maxsize",
+        "_overflowed",
+        "_queue",
+        "_waiter",
+    )
 
-    def __init__(self, bus: InProcessBus, backlog: Sequence[BusEvent], maxsize: int,
-                 last_seq: int) -> None:
+    def __init__(
+        self, bus: InProcessBus, backlog: Sequence[BusEvent], maxsize: int, last_seq: int
+    ) -> None:
         self._bus: InProcessBus | None = bus
         self._backlog: deque[BusEvent] = deque(backlog)
         self._queue: deque[BusEvent] = deque()
@@ -229,7 +243,10 @@ class Subscription:
                 head = self._bus.last_seq if self._bus is not None else self._last_seq
                 raise SubscriberOverflow(
                     f"subscriber fell more than {self._maxsize} events behind after seq "
-                    f"{self._last_seq}", last_seq=self._last_seq, head_seq=head)
+                    f"{self._last_seq}",
+                    last_seq=self._last_seq,
+                    head_seq=head,
+                )
             if self._backlog:
                 event = self._backlog.popleft()
                 break
@@ -249,8 +266,12 @@ class Subscription:
     async def __aenter__(self) -> Subscription:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -262,9 +283,14 @@ class InProcessBus:
     events before it is cut off.
     """
 
-    def __init__(self, *, retain: int = 10_000, retain_s: float = 600.0,
-                 queue_size: int = 1_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        retain: int = 10_000,
+        retain_s: float = 600.0,
+        queue_size: int = 1_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if retain < 1 or queue_size < 1 or retain_s <= 0:
             raise ValueError("retain, retain_s and queue_size must be positive")
         self._retain_s = retain_s
@@ -319,8 +345,9 @@ class InProcessBus:
             for sub in dropped:
                 del self._subscribers[sub]
 
-    def subscribe(self, since_seq: int | None = None, *,
-                  on_state: Callable[[bool], None] | None = None) -> Subscription:
+    def subscribe(
+        self, since_seq: int | None = None, *, on_state: Callable[[bool], None] | None = None
+    ) -> Subscription:
         if self._closed:
             raise BusClosed("subscribe on a closed bus")
         if since_seq is None:
@@ -361,11 +388,17 @@ class InProcessBus:
         if since_seq > self._seq:
             raise ReplayGap(
                 f"seq {since_seq} is ahead of this bus (head {self._seq}): the bus restarted",
-                last_seq=since_seq, head_seq=self._seq, resume_seq=first - 1)
+                last_seq=since_seq,
+                head_seq=self._seq,
+                resume_seq=first - 1,
+            )
         if since_seq < first - 1:
             raise ReplayGap(
                 f"events {since_seq + 1}..{first - 1} are no longer retained",
-                last_seq=since_seq, head_seq=self._seq, resume_seq=first - 1)
+                last_seq=since_seq,
+                head_seq=self._seq,
+                resume_seq=first - 1,
+            )
         # seqs in the retention are contiguous, so the position is arithmetic
         return tuple(itertools.islice(self._events, since_seq - first + 1, None))
 

@@ -57,8 +57,11 @@ async def current(request: web.Request) -> Principal | None:
     if claims is not None:
         store = request.app[STORE]
         account = await store.account(claims.agent_id)
-        if (account is not None and sessions.belongs_to(claims, account)
-                and not await store.session_revoked(claims.nonce)):
+        if (
+            account is not None
+            and sessions.belongs_to(claims, account)
+            and not await store.session_revoked(claims.nonce)
+        ):
             principal = (account, claims)
     request[_PRINCIPAL] = principal
     return principal
@@ -74,13 +77,15 @@ async def require(request: web.Request, roles: Iterable[Role] | None = None) -> 
     principal = await current(request)
     if principal is None:
         if _wants_json(request):
-            raise web.HTTPUnauthorized(text='{"error": "log in first"}',
-                                       content_type="application/json")
+            raise web.HTTPUnauthorized(
+                text='{"error": "log in first"}', content_type="application/json"
+            )
         raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
     if roles is not None and principal[0].role not in set(roles):
         if _wants_json(request):
-            raise web.HTTPForbidden(text='{"error": "not allowed for your role"}',
-                                    content_type="application/json")
+            raise web.HTTPForbidden(
+                text='{"error": "not allowed for your role"}', content_type="application/json"
+            )
         raise web.HTTPForbidden(text="This page is not available for your role.")
     return principal
 
@@ -125,12 +130,15 @@ def require_csrf(request: web.Request, claims: SessionClaims, token: str | None)
     browser says came from another site."""
     origin = request.headers.get("Origin")
     if origin is not None and origin != "null" and not is_own_origin(request, origin):
-        raise web.HTTPForbidden(text='{"error": "cross-site request refused"}',
-                                content_type="application/json")
+        raise web.HTTPForbidden(
+            text='{"error": "cross-site request refused"}', content_type="application/json"
+        )
     token = token or request.headers.get(CSRF_HEADER)
     if not request.app[SESSIONS].check_csrf(claims, token):
-        raise web.HTTPForbidden(text='{"error": "missing or wrong CSRF token: reload the page"}',
-                                content_type="application/json")
+        raise web.HTTPForbidden(
+            text='{"error": "missing or wrong CSRF token: reload the page"}',
+            content_type="application/json",
+        )
 
 
 def check_double_submit(cookie: str | None, field: str | None) -> bool:
@@ -139,15 +147,24 @@ def check_double_submit(cookie: str | None, field: str | None) -> bool:
     return bool(cookie) and bool(field) and hmac.compare_digest(str(cookie), str(field))
 
 
-def set_session_cookie(response: web.StreamResponse, request: web.Request, token: str,
-                       max_age: int) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True,
-                        samesite="Lax", secure=request.secure)
+def set_session_cookie(
+    response: web.StreamResponse, request: web.Request, token: str, max_age: int
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=request.secure,
+    )
 
 
 def clear_session_cookie(response: web.StreamResponse, request: web.Request) -> None:
-    response.del_cookie(SESSION_COOKIE, path="/", secure=request.secure, httponly=True,
-                        samesite="Lax")
+    response.del_cookie(
+        SESSION_COOKIE, path="/", secure=request.secure, httponly=True, samesite="Lax"
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -172,12 +189,18 @@ def _headers(request: web.Request, response: web.StreamResponse) -> None:
         return  # a websocket, already under way
     ws_scheme = "wss" if request.secure else "ws"
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self' {ws_scheme}://{request.host}; frame-ancestors 'none'; "
-        "base-uri 'none'; form-action 'self'; object-src 'none'"))
+    headers.setdefault(
+        "Content-Security-Policy",
+        (
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {ws_scheme}://{request.host}; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'self'; object-src 'none'"
+        ),
+    )
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
-    if request.path not in ("/healthz", "/readyz", "/widget.js") and not request.path.startswith("/static/"):
+    if request.path not in ("/healthz", "/readyz", "/widget.js") and not request.path.startswith(
+        "/static/"
+    ):
         headers.setdefault("Cache-Control", "no-store")

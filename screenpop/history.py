@@ -31,8 +31,12 @@ log = logging.getLogger(__name__)
 
 # The panel says "accepted", the table "live".
 _STORED: Mapping[str, StoredPopState] = {
-    "offered": "offered", "accepted": "live", "wrapup": "wrapup", "done": "done",
-    "retracted": "retracted"}
+    "offered": "offered",
+    "accepted": "live",
+    "wrapup": "wrapup",
+    "done": "done",
+    "retracted": "retracted",
+}
 
 _Record = PopRecord | QueueEventRecord
 
@@ -45,9 +49,14 @@ class PopHistory:
     database is slower than the pops.
     """
 
-    def __init__(self, store: ScreenpopStore, clock: Callable[[], datetime],
-                 max_pending: int = 10_000, linger_s: float = 0.25,
-                 max_batch: int = 1_000) -> None:
+    def __init__(
+        self,
+        store: ScreenpopStore,
+        clock: Callable[[], datetime],
+        max_pending: int = 10_000,
+        linger_s: float = 0.25,
+        max_batch: int = 1_000,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._max_pending = max_pending
@@ -78,12 +87,21 @@ class PopHistory:
         if state is None:
             return
         offers = view.get("offers")
-        self._append(PopRecord(
-            str(view["call_id"]), change.agent_id, state, self._clock(),
-            queue=str(view.get("queue") or ""), interface=str(view.get("interface") or ""),
-            notes=str(view.get("notes") or ""), disposition=view.get("disposition"),
-            reason=view.get("reason"), offers=offers if isinstance(offers, int) else 0,
-            moved=change.kind != "updated"))
+        self._append(
+            PopRecord(
+                str(view["call_id"]),
+                change.agent_id,
+                state,
+                self._clock(),
+                queue=str(view.get("queue") or ""),
+                interface=str(view.get("interface") or ""),
+                notes=str(view.get("notes") or ""),
+                disposition=view.get("disposition"),
+                reason=view.get("reason"),
+                offers=offers if isinstance(offers, int) else 0,
+                moved=change.kind != "updated",
+            )
+        )
 
     def record_queue_event(self, record: QueueEventRecord) -> None:
         """Queue a `queue_events` row for writing; never waits."""
@@ -91,8 +109,11 @@ class PopHistory:
 
     def _append(self, record: _Record) -> None:
         if len(self._pending) >= self._max_pending:
-            log.error("pop history: %d writes pending, call %r not recorded",
-                      len(self._pending), record.call_id)
+            log.error(
+                "pop history: %d writes pending, call %r not recorded",
+                len(self._pending),
+                record.call_id,
+            )
             return
         self._pending.append(record)
         self._recorded += 1
@@ -127,8 +148,8 @@ class PopHistory:
 
     async def _write_pending(self) -> None:
         if not self._writing:
-            self._writing = self._pending[:self._max_batch]
-            del self._pending[:self._max_batch]
+            self._writing = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
         if not self._pending:
             self._queued.clear()
         batch = self._writing
@@ -150,7 +171,8 @@ class PopHistory:
     async def _write(self, batch: list[_Record]) -> None:
         await self._store.record_history(
             [r for r in batch if isinstance(r, PopRecord)],
-            [r for r in batch if isinstance(r, QueueEventRecord)])
+            [r for r in batch if isinstance(r, QueueEventRecord)],
+        )
 
     async def _write_one_by_one(self, batch: list[_Record], error: Exception) -> None:
         if len(batch) == 1:
@@ -165,7 +187,16 @@ class PopHistory:
                     error = exc
         if failed:
             first = failed[0]
-            what = (f"agent {first.agent_id}, {first.state}" if isinstance(first, PopRecord)
-                    else f"queue event {first.kind}")
-            log.error("pop history: %d of %d changes not recorded (first: call %r, %s)",
-                      len(failed), len(batch), first.call_id, what, exc_info=error)
+            what = (
+                f"agent {first.agent_id}, {first.state}"
+                if isinstance(first, PopRecord)
+                else f"queue event {first.kind}"
+            )
+            log.error(
+                "pop history: %d of %d changes not recorded (first: call %r, %s)",
+                len(failed),
+                len(batch),
+                first.call_id,
+                what,
+                exc_info=error,
+            )

@@ -86,15 +86,27 @@ RESTORE_WINDOW = timedelta(hours=24)
 AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
 QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
 _RESTORED_STATE: dict[StoredPopState, PopState] = {
-    "offered": PopState.OFFERED, "live": PopState.ACCEPTED, "wrapup": PopState.WRAPUP}
+    "offered": PopState.OFFERED,
+    "live": PopState.ACCEPTED,
+    "wrapup": PopState.WRAPUP,
+}
+
+
 class Hub:
     """Owns the pop machine, the wallboard and every panel socket of one process."""
 
-    def __init__(self, *, bus: PopBus, store: ScreenpopStore, payloads: PayloadBuilder,
-                 clock: Callable[[], datetime], monotonic: Callable[[], float],
-                 heartbeat_s: float = 20.0,
-                 embed_token: EmbedMinter | None = None,
-                 on_pop: PopObserver | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bus: PopBus,
+        store: ScreenpopStore,
+        payloads: PayloadBuilder,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        heartbeat_s: float = 20.0,
+        embed_token: EmbedMinter | None = None,
+        on_pop: PopObserver | None = None,
+    ) -> None:
         self._bus = bus
         self._on_pop = on_pop
         self._store = store
@@ -135,8 +147,9 @@ class Hub:
         """Read the agents table again (an agent added while serving pops from now on)."""
         accounts = await self._store.accounts()
         self._accounts = {a.id: a for a in accounts}
-        self._by_interface = {normalise_interface(a.interface): AgentRef(a.id, a.name)
-                              for a in accounts}
+        self._by_interface = {
+            normalise_interface(a.interface): AgentRef(a.id, a.name) for a in accounts
+        }
         self._board_dirty.set()
 
     def knows(self, account: Account) -> bool:
@@ -166,7 +179,8 @@ class Hub:
         # starts when the subscription is entered.
         stack = contextlib.AsyncExitStack()
         events = await stack.enter_async_context(
-            self._bus.subscribe(since, on_state=self._bus_state))
+            self._bus.subscribe(since, on_state=self._bus_state)
+        )
         return stack, events
 
     async def run(self) -> None:
@@ -197,7 +211,9 @@ class Hub:
                 since = exc.resume_seq
                 self._bus_state(True)
             except ResyncRequired as exc:
-                log.warning("pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq)
+                log.warning(
+                    "pop bus: hub fell behind (%s); replaying from seq %d", exc, exc.last_seq
+                )
                 since = exc.last_seq
 
     async def restore(self) -> None:
@@ -211,23 +227,40 @@ class Hub:
             stored = await self._store.active_pops(now - RESTORE_WINDOW)
             day = await self._store.queue_day(day_start)
         except Exception as exc:
-            log.error("restoring pops from the database failed (%s: %s); starting with none",
-                      type(exc).__name__, exc)
+            log.error(
+                "restoring pops from the database failed (%s: %s); starting with none",
+                type(exc).__name__,
+                exc,
+            )
             return
         calls: set[str] = set()
         for row in stored:
             account = self._accounts.get(row.agent_id)
             if account is None:  # removed since: nobody to show it to
                 continue
-            self.machine.restore(Pop(
-                row.call_id, AgentRef(account.id, account.name), _RESTORED_STATE[row.state],
-                _iso(row.since), offers=row.offers, queue=row.queue, interface=row.interface,
-                notes=row.notes, disposition=row.disposition))
+            self.machine.restore(
+                Pop(
+                    row.call_id,
+                    AgentRef(account.id, account.name),
+                    _RESTORED_STATE[row.state],
+                    _iso(row.since),
+                    offers=row.offers,
+                    queue=row.queue,
+                    interface=row.interface,
+                    notes=row.notes,
+                    disposition=row.disposition,
+                )
+            )
             calls.add(row.call_id)
             self._was_queued(row.call_id)
-        self.wallboard.restore(handled=day.handled, abandoned=day.abandoned,
-                               waiting=[(queue, call_id, _iso(since), caller)
-                                        for queue, call_id, since, caller in day.waiting])
+        self.wallboard.restore(
+            handled=day.handled,
+            abandoned=day.abandoned,
+            waiting=[
+                (queue, call_id, _iso(since), caller)
+                for queue, call_id, since, caller in day.waiting
+            ],
+        )
         for _queue, call_id, _since, _caller in day.waiting:
             self._was_queued(call_id)
         for call_id in calls:
@@ -235,8 +268,12 @@ class Hub:
                 self._complete_payload(call_id)  # customer and journey again, then `updated`
         self._board_dirty.set()
         if stored or day.waiting:
-            log.info("restored %d pops of %d calls and %d waiting calls from the database",
-                     len(stored), len(calls), len(day.waiting))
+            log.info(
+                "restored %d pops of %d calls and %d waiting calls from the database",
+                len(stored),
+                len(calls),
+                len(day.waiting),
+            )
 
     def _bus_state(self, up: bool) -> None:
         """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows
@@ -297,17 +334,28 @@ class Hub:
         agent_id = str(data.get("agent_id") or "")
         try:
             if event.type == "pop.disposed":
-                self.dispatch(self.machine.dispose(
-                    event.call_id, agent_id, str(data.get("disposition") or ""),
-                    str(data.get("notes") or ""), event.at))
+                self.dispatch(
+                    self.machine.dispose(
+                        event.call_id,
+                        agent_id,
+                        str(data.get("disposition") or ""),
+                        str(data.get("notes") or ""),
+                        event.at,
+                    )
+                )
                 if not self.machine.has_call(event.call_id):
                     self._payloads.forget(event.call_id)
             else:
-                self.dispatch(self.machine.set_notes(event.call_id, agent_id,
-                                                     str(data.get("notes") or "")))
+                self.dispatch(
+                    self.machine.set_notes(event.call_id, agent_id, str(data.get("notes") or ""))
+                )
         except PopError as exc:  # this instance's pop is already past it
-            log.debug("%s of call %r from another instance not applied: %s", event.type,
-                      event.call_id, exc)
+            log.debug(
+                "%s of call %r from another instance not applied: %s",
+                event.type,
+                event.call_id,
+                exc,
+            )
 
     def _record_queue_event(self, event: BusEvent) -> None:
         record = queue_event(event, self._resolve)
@@ -339,7 +387,9 @@ class Hub:
             if len(entries) >= LOG_PER_AGENT:
                 self._evicted[change.agent_id] = entries.popleft()[0]
             entries.append((self.seq, kind, view))
-            hidden = self.pop_on(change.agent_id) == "answer" and view["state"] in _HIDDEN_WHEN_ANSWER
+            hidden = (
+                self.pop_on(change.agent_id) == "answer" and view["state"] in _HIDDEN_WHEN_ANSWER
+            )
             if not hidden:
                 frame = encode_pop_event(kind, self.seq, view)
                 for panel in self._panels.get(change.agent_id, ()):
@@ -349,7 +399,9 @@ class Hub:
                 record = withdrawal(change)
                 if record is not None:
                     self.history.record_queue_event(record)
-            if change.kind in ("offered", "accepted") and not self._payloads.is_complete(view["call_id"]):
+            if change.kind in ("offered", "accepted") and not self._payloads.is_complete(
+                view["call_id"]
+            ):
                 self._complete_payload(view["call_id"])
         if changes:
             self._board_dirty.set()
@@ -397,8 +449,12 @@ class Hub:
         self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes, at))
         if not self.machine.has_call(call_id):
             self._payloads.forget(call_id)
-        self._share("pop.disposed", call_id, at, {"agent_id": account.id,
-                                                  "disposition": disposition, "notes": notes})
+        self._share(
+            "pop.disposed",
+            call_id,
+            at,
+            {"agent_id": account.id, "disposition": disposition, "notes": notes},
+        )
 
     def owns(self, call_id: str, account: Account) -> bool:
         return self.machine.pop(call_id, account.id) is not None
@@ -413,26 +469,35 @@ class Hub:
 
     # --- sockets ----------------------------------------------------------------------
 
-    async def serve(self, ws: web.WebSocketResponse, account: Account, *,
-                    session: SessionClaims | EmbedClaims,
-                    embed_origin: str | None = None) -> None:
+    async def serve(
+        self,
+        ws: web.WebSocketResponse,
+        account: Account,
+        *,
+        session: SessionClaims | EmbedClaims,
+        embed_origin: str | None = None,
+    ) -> None:
         """Run one socket until it closes (or its `session` ends: `end_session`).
         The caller authenticated `account` with that session."""
-        panel = Panel(ws, account, PanelProtocol(now=self._monotonic(),
-                                                 heartbeat_s=self._heartbeat_s),
-                      session, embed_origin=embed_origin)
+        panel = Panel(
+            ws,
+            account,
+            PanelProtocol(now=self._monotonic(), heartbeat_s=self._heartbeat_s),
+            session,
+            embed_origin=embed_origin,
+        )
         self._sockets.add(panel)
         writer = asyncio.create_task(panel.write(), name=f"ws-writer-{account.name}")
-        beat = asyncio.create_task(panel.heartbeat(self._monotonic, self._embed_token),
-                                   name=f"ws-heartbeat-{account.name}")
+        beat = asyncio.create_task(
+            panel.heartbeat(self._monotonic, self._embed_token), name=f"ws-heartbeat-{account.name}"
+        )
         try:
             async for message in ws:
                 if message.type is not WSMsgType.TEXT:
                     if message.type is WSMsgType.BINARY:
                         raise RemoteProtocolError("frames are JSON text", code=1003)
                     continue
-                self._on_message(panel, panel.protocol.receive(message.data,
-                                                               now=self._monotonic()))
+                self._on_message(panel, panel.protocol.receive(message.data, now=self._monotonic()))
         except RemoteProtocolError as exc:
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str(error_frame(str(exc)))
@@ -456,15 +521,18 @@ class Hub:
             self.set_pop_on(panel.account.id, message.pop_on)
         elif isinstance(message, Notes):
             try:
-                changes = self.machine.set_notes(message.call_id, panel.account.id,
-                                                 message.notes)
+                changes = self.machine.set_notes(message.call_id, panel.account.id, message.notes)
             except PopError as exc:
                 log.debug("notes from %s ignored: %s", panel.account.name, exc)
                 return
             self.dispatch(changes)
             if changes:
-                self._share("pop.notes", message.call_id, _iso(self._clock()),
-                            {"agent_id": panel.account.id, "notes": message.notes})
+                self._share(
+                    "pop.notes",
+                    message.call_id,
+                    _iso(self._clock()),
+                    {"agent_id": panel.account.id, "notes": message.notes},
+                )
 
     def _hello(self, panel: Panel, hello: Hello) -> None:
         account = panel.account
@@ -479,16 +547,27 @@ class Hub:
             return
         if hello.pop_on is not None and account.id not in self._pop_on:
             self._pop_on[account.id] = hello.pop_on  # the browser remembers it across restarts
-        panel.send(panel.protocol.welcome(epoch=self.epoch, seq=self.seq, agent=account.public(),
-                                          pop_on=self.pop_on(account.id)))
+        panel.send(
+            panel.protocol.welcome(
+                epoch=self.epoch,
+                seq=self.seq,
+                agent=account.public(),
+                pop_on=self.pop_on(account.id),
+            )
+        )
         if panel.embed_origin is not None and self._embed_token is not None:
-            panel.send(panel.protocol.token(
-                self._embed_token(account, panel.embed_origin, panel.session)))
+            panel.send(
+                panel.protocol.token(self._embed_token(account, panel.embed_origin, panel.session))
+            )
         if self.bus_down:
             panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())
-        can_replay = (hello.since > 0 and hello.epoch == self.epoch and hello.since <= self.seq
-                      and hello.since >= self._evicted.get(account.id, 0))
+        can_replay = (
+            hello.since > 0
+            and hello.epoch == self.epoch
+            and hello.since <= self.seq
+            and hello.since >= self._evicted.get(account.id, 0)
+        )
         if can_replay:
             answer = self.pop_on(account.id) == "answer"
             for seq, kind, view in entries:
@@ -555,8 +634,9 @@ class Hub:
         for panel in ended:
             panel.end()
         if ended:
-            log.info("session of %s logged out: %d socket(s) closed", ended[0].account.name,
-                     len(ended))
+            log.info(
+                "session of %s logged out: %d socket(s) closed", ended[0].account.name, len(ended)
+            )
         return len(ended)
 
     async def run_revocations(self, every_s: float = 2.0) -> None:
@@ -571,8 +651,11 @@ class Hub:
                 revoked = await self._store.revoked_since(since)
             except Exception as exc:
                 if not failing:
-                    log.warning("reading logouts failed (%s); sockets of sessions logged out "
-                                "elsewhere stay open until it answers", type(exc).__name__)
+                    log.warning(
+                        "reading logouts failed (%s); sockets of sessions logged out "
+                        "elsewhere stay open until it answers",
+                        type(exc).__name__,
+                    )
                     failing = True
                 continue
             if failing:
@@ -586,9 +669,12 @@ class Hub:
 
     def board(self) -> dict[str, Any]:
         lines = [AgentLine(a.id, a.name, a.interface, a.role) for a in self._accounts.values()]
-        return self.wallboard.snapshot(now=self._clock().isoformat(timespec="milliseconds"),
-                                       agents=sorted(lines, key=lambda a: a.name.casefold()),
-                                       pops_of=self.machine.pops_of, online=self.online)
+        return self.wallboard.snapshot(
+            now=self._clock().isoformat(timespec="milliseconds"),
+            agents=sorted(lines, key=lambda a: a.name.casefold()),
+            pops_of=self.machine.pops_of,
+            online=self.online,
+        )
 
     async def run_wallboard(self) -> None:
         """Send the board to supervisors when it changed, at most a few times a second."""
@@ -631,8 +717,9 @@ class Hub:
             await stack.aclose()
 
     def sockets(self) -> list[web.WebSocketResponse]:
-        return [p.ws for panels in self._panels.values() for p in panels] + \
-            [p.ws for p in self._boards]
+        return [p.ws for panels in self._panels.values() for p in panels] + [
+            p.ws for p in self._boards
+        ]
 
 
 def _iso(moment: datetime) -> str:

@@ -10,9 +10,19 @@ from __future__ import annotations
 __all__ = ["normalise_interface"]
 
 # Channel technologies as Asterisk spells them (`core show channeltypes`).
-_TECHNOLOGIES = {"pjsip": "PJSIP", "sip": "SIP", "iax2": "IAX2", "local": "Local",
-                 "dahdi": "DAHDI", "agent": "Agent", "skinny": "Skinny", "unistim": "UNISTIM",
-                 "motif": "Motif", "console": "Console", "websocket": "WebSocket"}
+_TECHNOLOGIES = {
+    "pjsip": "PJSIP",
+    "sip": "SIP",
+    "iax2": "IAX2",
+    "local": "Local",
+    "dahdi": "DAHDI",
+    "agent": "Agent",
+    "skinny": "Skinny",
+    "unistim": "UNISTIM",
+    "motif": "Motif",
+    "console": "Console",
+    "websocket": "WebSocket",
+}
 
 
 def normalise_interface(interface: str) -> str:

@@ -42,8 +42,7 @@ class Panel:
     session: SessionClaims | EmbedClaims
     embed_origin: str | None = None
     view: Literal["panel", "wallboard"] = "panel"
-    outbox: asyncio.Queue[str | None] = field(
-        default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
+    outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
     stuck: bool = False
     ended: bool = False
 
@@ -80,8 +79,11 @@ class Panel:
                 await self.ws.close(code=LOGGED_OUT, message=b"logged out")
                 return
             if frame is None:
-                log.warning("panel of %s fell %d frames behind: closing it",
-                            self.account.name, OUTBOX_FRAMES)
+                log.warning(
+                    "panel of %s fell %d frames behind: closing it",
+                    self.account.name,
+                    OUTBOX_FRAMES,
+                )
                 await self.ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too slow")
                 return
             try:
@@ -89,8 +91,9 @@ class Panel:
             except (ConnectionError, RuntimeError):
                 return  # the socket went away; the reader's loop ends on its own
 
-    async def heartbeat(self, monotonic: Callable[[], float],
-                        embed_token: EmbedMinter | None) -> None:
+    async def heartbeat(
+        self, monotonic: Callable[[], float], embed_token: EmbedMinter | None
+    ) -> None:
         """Ping the page every heartbeat; close a page that went silent. Widget
         sockets also get a fresh embed token, so they can reconnect while the agent's
         session lasts (the token is of that session and ends with it)."""
@@ -99,12 +102,20 @@ class Panel:
             verdict = self.protocol.tick(now=monotonic())
             if isinstance(verdict, SendPing):
                 self.send(verdict.frame)
-                if (self.embed_origin is not None and embed_token is not None
-                        and self.protocol.hello is not None and not self.ended):
-                    self.send(self.protocol.token(
-                        embed_token(self.account, self.embed_origin, self.session)))
+                if (
+                    self.embed_origin is not None
+                    and embed_token is not None
+                    and self.protocol.hello is not None
+                    and not self.ended
+                ):
+                    self.send(
+                        self.protocol.token(
+                            embed_token(self.account, self.embed_origin, self.session)
+                        )
+                    )
             elif isinstance(verdict, Dead):
-                log.info("panel of %s silent for %.0f s: closing", self.account.name,
-                         verdict.silent_s)
+                log.info(
+                    "panel of %s silent for %.0f s: closing", self.account.name, verdict.silent_s
+                )
                 await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"no heartbeat")
                 return

@@ -115,10 +115,18 @@ class PayloadBuilder:
     """Gathers and caches each call's pop payload. `late_s` bounds how long a slow CRM
     may take before the pop settles for what it has (every await has a deadline)."""
 
-    def __init__(self, crm: CrmAdapter, store: ScreenpopStore, *, late_s: float = 5.0,
-                 scripts: ScriptCatalog | None = None, record_link: RecordLink | None = None,
-                 max_calls: int = 5_000, max_idle_s: float = 4 * 3600.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        crm: CrmAdapter,
+        store: ScreenpopStore,
+        *,
+        late_s: float = 5.0,
+        scripts: ScriptCatalog | None = None,
+        record_link: RecordLink | None = None,
+        max_calls: int = 5_000,
+        max_idle_s: float = 4 * 3600.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._crm = crm
         self._store = store
         self._late_s = late_s
@@ -167,7 +175,8 @@ class PayloadBuilder:
                 # A fetch started on ring (done or still running) read no journey: read
                 # it again once that fetch is over; `complete` then waits for this one.
                 entry.task = asyncio.create_task(
-                    self._reread_journey(entry, task), name=f"pop-journey-{event.call_id}")
+                    self._reread_journey(entry, task), name=f"pop-journey-{event.call_id}"
+                )
             return True
         if outcome in _NO_AGENT and task is None:
             self.forget(event.call_id)  # no agent will ever see it
@@ -222,7 +231,8 @@ class PayloadBuilder:
             customer = await self._crm.get_customer(customer_id)
             cases, interactions = await asyncio.gather(
                 self._crm.open_cases(customer.id),
-                self._crm.recent_interactions(customer.id, RECENT_INTERACTIONS))
+                self._crm.recent_interactions(customer.id, RECENT_INTERACTIONS),
+            )
         crm = entry.crm
         if all(c.id != customer.id for c in crm.customers):
             crm.customers = [*crm.customers, customer]
@@ -269,7 +279,9 @@ class PayloadBuilder:
 
     def _start(self, entry: _Entry) -> asyncio.Task[None]:
         if entry.task is None:
-            entry.task = asyncio.create_task(self._fetch(entry), name=f"pop-payload-{entry.facts.call_id}")
+            entry.task = asyncio.create_task(
+                self._fetch(entry), name=f"pop-payload-{entry.facts.call_id}"
+            )
         return entry.task
 
     async def _fetch(self, entry: _Entry) -> None:
@@ -296,8 +308,9 @@ class PayloadBuilder:
         try:
             await self._fetch_local(entry)
         except Exception:
-            log.exception("pop payload for call %r: reading the journey failed",
-                          entry.facts.call_id)
+            log.exception(
+                "pop payload for call %r: reading the journey failed", entry.facts.call_id
+            )
 
     async def _fetch_local(self, entry: _Entry) -> None:
         if entry.seen:
@@ -332,7 +345,8 @@ class PayloadBuilder:
             crm.chosen = customers[0].id
             crm.cases, crm.interactions = await asyncio.gather(
                 self._crm.open_cases(crm.chosen),
-                self._crm.recent_interactions(crm.chosen, RECENT_INTERACTIONS))
+                self._crm.recent_interactions(crm.chosen, RECENT_INTERACTIONS),
+            )
 
     # --- rendering --------------------------------------------------------------------
 
@@ -340,21 +354,36 @@ class PayloadBuilder:
         journey = entry.crm.journey
         raw = journey.get("steps") if journey else None
         if isinstance(raw, Sequence) and raw:
-            return [{"node": str(s.get("node") or ""), "label": str(s.get("label") or ""),
-                     "kind": str(s.get("kind") or ""),
-                     "keys": [str(k) for k in s.get("keys") or ()],
-                     "result": str(s.get("result") or "")}
-                    for s in raw if isinstance(s, Mapping)]
-        return [{"node": node, "label": "", "kind": kind, "keys": [], "result": ""}
-                for node, kind in entry.facts.nodes]
+            return [
+                {
+                    "node": str(s.get("node") or ""),
+                    "label": str(s.get("label") or ""),
+                    "kind": str(s.get("kind") or ""),
+                    "keys": [str(k) for k in s.get("keys") or ()],
+                    "result": str(s.get("result") or ""),
+                }
+                for s in raw
+                if isinstance(s, Mapping)
+            ]
+        return [
+            {"node": node, "label": "", "kind": kind, "keys": [], "result": ""}
+            for node, kind in entry.facts.nodes
+        ]
 
     def _customer(self, customer: Customer) -> dict[str, Any]:
-        return {"id": customer.id, "name": customer.name, "phones": list(customer.phones),
-                "account": customer.account, "tier": customer.tier,
-                "vip": (customer.tier or "").casefold() in VIP_TIERS,
-                "language": customer.language, "email": customer.email,
-                "external_id": customer.external_id, "notes": customer.notes,
-                "record_url": self._record_link(customer)}
+        return {
+            "id": customer.id,
+            "name": customer.name,
+            "phones": list(customer.phones),
+            "account": customer.account,
+            "tier": customer.tier,
+            "vip": (customer.tier or "").casefold() in VIP_TIERS,
+            "language": customer.language,
+            "email": customer.email,
+            "external_id": customer.external_id,
+            "notes": customer.notes,
+            "record_url": self._record_link(customer),
+        }
 
     def _render(self, entry: _Entry) -> dict[str, Any]:
         facts, crm = entry.facts, entry.crm
@@ -385,23 +414,40 @@ class PayloadBuilder:
             "verified": verified,
             "tier": tier,
             "vip": (tier or "").casefold() in VIP_TIERS,
-            "ivr": {"steps": self._steps(entry),
-                    "outcome": variables.get(V.OUTCOME) or None,
-                    "last_node": variables.get(V.LAST_NODE) or None},
+            "ivr": {
+                "steps": self._steps(entry),
+                "outcome": variables.get(V.OUTCOME) or None,
+                "last_node": variables.get(V.LAST_NODE) or None,
+            },
             "match": match,
             "customer": self._customer(chosen) if chosen is not None else None,
             "candidates": [self._customer(c) for c in crm.customers] if chosen is None else [],
-            "cases": [{"id": c.id, "subject": c.subject, "status": c.status,
-                       "opened": c.opened.isoformat()} for c in crm.cases],
-            "interactions": [{"call_id": i.call_id, "started": i.started.isoformat(),
-                              "agent": i.agent, "disposition": i.disposition,
-                              "notes": i.notes, "journey": i.journey}
-                             for i in crm.interactions if i.call_id != facts.call_id],
+            "cases": [
+                {
+                    "id": c.id,
+                    "subject": c.subject,
+                    "status": c.status,
+                    "opened": c.opened.isoformat(),
+                }
+                for c in crm.cases
+            ],
+            "interactions": [
+                {
+                    "call_id": i.call_id,
+                    "started": i.started.isoformat(),
+                    "agent": i.agent,
+                    "disposition": i.disposition,
+                    "notes": i.notes,
+                    "journey": i.journey,
+                }
+                for i in crm.interactions
+                if i.call_id != facts.call_id
+            ],
             "script": self._script_view(topic),
             "new_customer": {"name": facts.caller_name, "phone": facts.caller_number}
-            if match == "none" else None,
+            if match == "none"
+            else None,
         }
-
 
     def _script_view(self, topic: str | None) -> dict[str, Any] | None:
         views = self._script_views
@@ -429,13 +475,19 @@ def _variables_from_journey(facts: CallFacts, journey: Mapping[str, Any]) -> Non
 
 
 def script_view(script: Script, topic: str | None) -> dict[str, Any]:
-    return {"topic": topic, "title": script.title, "summary": script.summary,
-            "steps": [_step_view(s) for s in script.steps]}
+    return {
+        "topic": topic,
+        "title": script.title,
+        "summary": script.summary,
+        "steps": [_step_view(s) for s in script.steps],
+    }
 
 
 def _step_view(step: Step) -> dict[str, Any]:
     view: dict[str, Any] = {"kind": step.kind, "text": step.text, "disposition": step.disposition}
     if step.answers:
-        view["answers"] = [{"answer": answer, "steps": [_step_view(s) for s in steps]}
-                           for answer, steps in step.answers.items()]
+        view["answers"] = [
+            {"answer": answer, "steps": [_step_view(s) for s in steps]}
+            for answer, steps in step.answers.items()
+        ]
     return view

@@ -48,8 +48,16 @@ __all__ = [
 ]
 
 # The kinds `PopMachine.handle` acts on; it returns no change for any other.
-POP_EVENT_KINDS = frozenset({"agent.ringing", "agent.connected", "agent.ring_no_answer",
-                             "agent.completed", "queue.left", "call.hungup"})
+POP_EVENT_KINDS = frozenset(
+    {
+        "agent.ringing",
+        "agent.connected",
+        "agent.ring_no_answer",
+        "agent.completed",
+        "queue.left",
+        "call.hungup",
+    }
+)
 
 
 class PopState(Enum):
@@ -62,8 +70,9 @@ class PopState(Enum):
 
 ACTIVE_STATES = frozenset({PopState.OFFERED, PopState.ACCEPTED, PopState.WRAPUP})
 
-Trigger = Literal["ring", "connect", "connect_elsewhere", "no_answer", "complete",
-                  "abandon", "hangup", "dispose"]
+Trigger = Literal[
+    "ring", "connect", "connect_elsewhere", "no_answer", "complete", "abandon", "hangup", "dispose"
+]
 ChangeKind = Literal["offered", "accepted", "updated", "retracted", "wrapup", "done"]
 
 # (state before or None for "no pop yet", trigger) -> state after.
@@ -187,8 +196,11 @@ class PopMachine:
     builder's inputs. Views are plain dicts ready for JSON.
     """
 
-    def __init__(self, resolve: Callable[[str], AgentRef | None],
-                 payload_for: Callable[[str], Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        resolve: Callable[[str], AgentRef | None],
+        payload_for: Callable[[str], Mapping[str, Any]] | None = None,
+    ) -> None:
         self._resolve = resolve
         # what a call's first pop shows, asked once when the call first reaches an agent
         self._payload_for = payload_for or (lambda _call_id: {})
@@ -223,7 +235,8 @@ class PopMachine:
             handoff = [
                 {"agent": other.agent.name, "notes": other.notes}
                 for other in call.pops.values()
-                if other is not pop and other.notes
+                if other is not pop
+                and other.notes
                 and other.state in (PopState.ACCEPTED, PopState.WRAPUP, PopState.DONE)
             ]
         return {
@@ -251,8 +264,9 @@ class PopMachine:
             return
         call = self._calls.get(pop.call_id)
         if call is None:
-            call = self._calls[pop.call_id] = _Call(pop.call_id,
-                                                    payload=self._payload_for(pop.call_id))
+            call = self._calls[pop.call_id] = _Call(
+                pop.call_id, payload=self._payload_for(pop.call_id)
+            )
         if pop.agent.id in call.pops:  # the bus got there first: it is newer
             return
         call.pops[pop.agent.id] = pop
@@ -301,15 +315,18 @@ class PopMachine:
         pop.notes = notes
         return self._notes_changed(pop)
 
-    def dispose(self, call_id: str, agent_id: str, disposition: str, notes: str,
-                at: str) -> list[PopChange]:
+    def dispose(
+        self, call_id: str, agent_id: str, disposition: str, notes: str, at: str
+    ) -> list[PopChange]:
         """The agent recorded the call's outcome. During the call the pop stays live
         (it ends straight after the call); in wrap-up it ends now."""
         pop = self._own_pop(call_id, agent_id)
         after = TRANSITIONS.get((pop.state, "dispose"))
         if after is None:
-            raise PopError(f"call {call_id} is {pop.state.value} for this agent: "
-                           "a disposition needs an answered call")
+            raise PopError(
+                f"call {call_id} is {pop.state.value} for this agent: "
+                "a disposition needs an answered call"
+            )
         pop.disposition = disposition
         pop.notes = notes
         if after is not pop.state:
@@ -333,8 +350,9 @@ class PopMachine:
         if call is None:
             if trigger not in ("ring", "connect", "complete"):
                 return []
-            call = self._calls[event.call_id] = _Call(event.call_id,
-                                                      payload=self._payload_for(event.call_id))
+            call = self._calls[event.call_id] = _Call(
+                event.call_id, payload=self._payload_for(event.call_id)
+            )
             if len(self._calls) > MAX_CALLS:
                 self._shed()
         if call.hung_up:
@@ -360,8 +378,9 @@ class PopMachine:
             # ring-all losers get no event of their own: the connect elsewhere is theirs
             for other in call.pops.values():
                 if other is not pop and other.state is PopState.OFFERED:
-                    changes += self._move(other, PopState.RETRACTED, event.at,
-                                          reason="answered_elsewhere")
+                    changes += self._move(
+                        other, PopState.RETRACTED, event.at, reason="answered_elsewhere"
+                    )
         self._maybe_forget(call)
         return changes
 
@@ -376,13 +395,15 @@ class PopMachine:
                 continue
             if after is PopState.WRAPUP and pop.disposition is not None:
                 after = PopState.DONE
-            changes += self._move(pop, after, event.at,
-                                  reason=reason if after is PopState.RETRACTED else None)
+            changes += self._move(
+                pop, after, event.at, reason=reason if after is PopState.RETRACTED else None
+            )
         self._maybe_forget(call)
         return changes
 
-    def _move(self, pop: Pop, after: PopState, at: str, *, reason: str | None,
-              new: bool = False) -> list[PopChange]:
+    def _move(
+        self, pop: Pop, after: PopState, at: str, *, reason: str | None, new: bool = False
+    ) -> list[PopChange]:
         if after is PopState.OFFERED:
             pop.offers += 1
         if not new and after is pop.state and after is not PopState.OFFERED:
@@ -401,8 +422,11 @@ class PopMachine:
 
     def _notes_changed(self, pop: Pop, *, include_self: bool = True) -> list[PopChange]:
         call = self._calls[pop.call_id]
-        return [self._change("updated", p) for p in call.pops.values()
-                if p.active and (include_self or p is not pop)]
+        return [
+            self._change("updated", p)
+            for p in call.pops.values()
+            if p.active and (include_self or p is not pop)
+        ]
 
     def _change(self, kind: ChangeKind, pop: Pop) -> PopChange:
         return PopChange(kind, pop.agent.id, self.view(pop))
@@ -428,8 +452,9 @@ class PopMachine:
             self._remember_ended(call.call_id)
 
     def _shed(self) -> None:
-        for call_id in [c for c, call in self._calls.items()
-                        if not any(p.active for p in call.pops.values())][: len(self._calls) - MAX_CALLS]:
+        for call_id in [
+            c for c, call in self._calls.items() if not any(p.active for p in call.pops.values())
+        ][: len(self._calls) - MAX_CALLS]:
             del self._calls[call_id]
             self._remember_ended(call_id)
 

@@ -63,8 +63,9 @@ __all__ = [
 MAX_FRAME_CHARS = 16_384
 MAX_NOTES_CHARS = 8_000
 MAX_CALL_ID_CHARS = 128
-POP_EVENT_TYPES = frozenset({"pop.offered", "pop.accepted", "pop.updated", "pop.retracted",
-                             "pop.wrapup", "pop.done"})
+POP_EVENT_TYPES = frozenset(
+    {"pop.offered", "pop.accepted", "pop.updated", "pop.retracted", "pop.wrapup", "pop.done"}
+)
 # WebSocket close code 1008: "policy violation", the generic code for a peer that
 # broke the application's rules (RFC 6455 7.4.1).
 POLICY_VIOLATION = 1008
@@ -144,8 +145,9 @@ class Dead:
 
 def _parse(text: str) -> ClientMessage:
     if len(text) > MAX_FRAME_CHARS:
-        raise RemoteProtocolError(f"frame of {len(text)} characters, the limit is {MAX_FRAME_CHARS}",
-                                  code=1009)
+        raise RemoteProtocolError(
+            f"frame of {len(text)} characters, the limit is {MAX_FRAME_CHARS}", code=1009
+        )
     try:
         obj = json.loads(text)
     except ValueError as exc:
@@ -175,7 +177,9 @@ def _parse(text: str) -> ClientMessage:
         if not isinstance(call_id, str) or not 0 < len(call_id) <= MAX_CALL_ID_CHARS:
             raise RemoteProtocolError("notes.call_id is a call id")
         if not isinstance(notes, str) or len(notes) > MAX_NOTES_CHARS:
-            raise RemoteProtocolError(f"notes.notes is text of at most {MAX_NOTES_CHARS} characters")
+            raise RemoteProtocolError(
+                f"notes.notes is text of at most {MAX_NOTES_CHARS} characters"
+            )
         return Notes(call_id, notes)
     if kind == "prefs":
         pop_on = obj.get("pop_on")
@@ -221,7 +225,9 @@ class PanelProtocol:
             raise LocalProtocolError("receive after close")
         try:
             message = _parse(text)
-            if self.state is ProtocolState.AWAITING_HELLO and not isinstance(message, Hello | Ping | Pong):
+            if self.state is ProtocolState.AWAITING_HELLO and not isinstance(
+                message, Hello | Ping | Pong
+            ):
                 raise RemoteProtocolError("the first message is hello")
             if self.state is ProtocolState.OPEN and isinstance(message, Hello):
                 raise RemoteProtocolError("hello was already sent")
@@ -259,8 +265,16 @@ class PanelProtocol:
 
     def welcome(self, *, epoch: str, seq: int, agent: Mapping[str, Any], pop_on: str) -> str:
         self._check_open()
-        return _dump({"type": "welcome", "epoch": epoch, "seq": seq, "agent": dict(agent),
-                      "pop_on": pop_on, "heartbeat_s": self.heartbeat_s})
+        return _dump(
+            {
+                "type": "welcome",
+                "epoch": epoch,
+                "seq": seq,
+                "agent": dict(agent),
+                "pop_on": pop_on,
+                "heartbeat_s": self.heartbeat_s,
+            }
+        )
 
     def reset(self, *, seq: int) -> str:
         self._check_open()

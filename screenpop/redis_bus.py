@@ -116,8 +116,10 @@ def _decode(entry: bytes | str, fields: dict[bytes, bytes]) -> tuple[int, BusEve
 
 
 def _encode(event: CallEvent) -> str:
-    return json.dumps({"type": event.type, "call_id": event.call_id, "at": event.at,
-                       "data": dict(event.data)}, separators=(",", ":"))
+    return json.dumps(
+        {"type": event.type, "call_id": event.call_id, "at": event.at, "data": dict(event.data)},
+        separators=(",", ":"),
+    )
 
 
 class RedisBus:
@@ -128,12 +130,23 @@ class RedisBus:
     is told of events dropped from a full buffer (serve counts them in `/metrics`).
     """
 
-    def __init__(self, client: Redis, *, key: str = "callpop:bus", maxlen: int = 100_000,
-                 buffer: int = 10_000, queue_size: int = 1_000, batch: int = 500,
-                 block_ms: int = 1_000, retry_s: float = 0.5,
-                 on_dropped: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        key: str = "callpop:bus",
+        maxlen: int = 100_000,
+        buffer: int = 10_000,
+        queue_size: int = 1_000,
+        batch: int = 500,
+        block_ms: int = 1_000,
+        retry_s: float = 0.5,
+        on_dropped: Callable[[int], None] | None = None,
+    ) -> None:
         if min(maxlen, buffer, queue_size, batch, block_ms) < 1 or retry_s <= 0:
-            raise ValueError("maxlen, buffer, queue_size, batch, block_ms and retry_s must be positive")
+            raise ValueError(
+                "maxlen, buffer, queue_size, batch, block_ms and retry_s must be positive"
+            )
         self._client = client
         self._key = key
         self._pub_key = f"{key}:pub:{secrets.token_hex(8)}"
@@ -199,12 +212,15 @@ class RedisBus:
             if self._on_dropped is not None:
                 self._on_dropped(1)
             if self._dropped_while_down == 0:
-                log.error("pop bus: %d events wait for Redis; dropping the oldest from now on",
-                          self._buffer)
+                log.error(
+                    "pop bus: %d events wait for Redis; dropping the oldest from now on",
+                    self._buffer,
+                )
             self._dropped_while_down += 1
         if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write(),
-                                                                  name="redis-bus-writer")
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write(), name="redis-bus-writer"
+            )
         self._wake.set()
 
     async def _write(self) -> None:
@@ -218,9 +234,10 @@ class RedisBus:
                 continue
             batch = [self._outbox[i] for i in range(min(self._batch, len(self._outbox)))]
             try:
-                head = await self._append(keys=[self._key, self._pub_key],
-                                          args=[self._maxlen, batch[0][0],
-                                                *(_encode(e) for _, e in batch)])
+                head = await self._append(
+                    keys=[self._key, self._pub_key],
+                    args=[self._maxlen, batch[0][0], *(_encode(e) for _, e in batch)],
+                )
             except (RedisError, OSError) as exc:
                 self._writer_state(False, exc)
                 await asyncio.sleep(self._retry_s)
@@ -228,8 +245,9 @@ class RedisBus:
             except (TypeError, ValueError):
                 # An event that is not JSON (a bug upstream): drop it, keep the others.
                 _, bad = self._outbox.popleft()
-                log.exception("pop bus: %s for call %r cannot be encoded; dropped",
-                              bad.type, bad.call_id)
+                log.exception(
+                    "pop bus: %s for call %r cannot be encoded; dropped", bad.type, bad.call_id
+                )
                 continue
             appended = batch[-1][0]
             # The buffer may have dropped some of this batch meanwhile: pop by number.
@@ -246,25 +264,32 @@ class RedisBus:
         if up:
             log.warning("pop bus: reading Redis again; replaying what was missed")
         else:
-            log.error("pop bus: reading Redis failed (%s); retrying every %.1f s",
-                      exc, self._retry_s)
+            log.error(
+                "pop bus: reading Redis failed (%s); retrying every %.1f s", exc, self._retry_s
+            )
 
     def _writer_state(self, up: bool, exc: BaseException | None) -> None:
         if up == self._writer_up:
             return
         self._writer_up = up
         if not up:
-            log.error("pop bus: Redis unreachable (%s); events wait in a local buffer of %d",
-                      exc, self._buffer)
+            log.error(
+                "pop bus: Redis unreachable (%s); events wait in a local buffer of %d",
+                exc,
+                self._buffer,
+            )
         else:
-            log.warning("pop bus: Redis is back; buffered events published (%d dropped)",
-                        self._dropped_while_down)
+            log.warning(
+                "pop bus: Redis is back; buffered events published (%d dropped)",
+                self._dropped_while_down,
+            )
             self._dropped_while_down = 0
 
     # --- reading ----------------------------------------------------------------------
 
-    def subscribe(self, since_seq: int | None = None, *,
-                  on_state: StateObserver | None = None) -> RedisSubscription:
+    def subscribe(
+        self, since_seq: int | None = None, *, on_state: StateObserver | None = None
+    ) -> RedisSubscription:
         if self._closed:
             raise BusClosed("subscribe on a closed bus")
         if since_seq is not None and since_seq < 0:
@@ -294,13 +319,18 @@ class RedisBus:
         return int(first[0][1][b"p"]) if first else 0
 
     async def _range(self, low: str, high: str, count: int) -> list[Entry]:
-        return cast(list[Entry], await self._client.xrange(self._key, min=low, max=high,
-                                                           count=count))
+        return cast(
+            list[Entry], await self._client.xrange(self._key, min=low, max=high, count=count)
+        )
 
     async def _read_after(self, seq: int) -> list[Entry]:
         """XREAD BLOCK: up to `batch` entries after `seq`, or none once `block_ms` passed."""
-        reply = cast(list[tuple[bytes, list[Entry]]] | None, await self._client.xread(
-            {self._key: entry_id(seq)}, count=self._batch, block=self._block_ms))
+        reply = cast(
+            list[tuple[bytes, list[Entry]]] | None,
+            await self._client.xread(
+                {self._key: entry_id(seq)}, count=self._batch, block=self._block_ms
+            ),
+        )
         return [entry for _, entries in reply or () for entry in entries]
 
     async def replay(self, since_seq: int) -> Sequence[BusEvent]:
@@ -310,9 +340,12 @@ class RedisBus:
         head = await self.head()
         self._saw(head)
         if since_seq > head:
-            raise ReplayGap(f"seq {since_seq} is ahead of this bus (head {head}): the stream "
-                            f"was lost", last_seq=since_seq, head_seq=head,
-                            resume_seq=await self._oldest_prev())
+            raise ReplayGap(
+                f"seq {since_seq} is ahead of this bus (head {head}): the stream was lost",
+                last_seq=since_seq,
+                head_seq=head,
+                resume_seq=await self._oldest_prev(),
+            )
         out: list[BusEvent] = []
         after = since_seq
         while after < head:
@@ -322,8 +355,12 @@ class RedisBus:
             for entry, fields in entries:
                 prev, event = _decode(entry, fields)
                 if prev != after:
-                    raise ReplayGap(f"events after {after} up to {prev} are no longer retained",
-                                    last_seq=since_seq, head_seq=head, resume_seq=prev)
+                    raise ReplayGap(
+                        f"events after {after} up to {prev} are no longer retained",
+                        last_seq=since_seq,
+                        head_seq=head,
+                        resume_seq=prev,
+                    )
                 out.append(event)
                 after = event.seq
         return tuple(out)
@@ -365,8 +402,9 @@ class RedisSubscription:
     ends when the bus or the subscription closes.
     """
 
-    def __init__(self, bus: RedisBus, since_seq: int | None, maxsize: int,
-                 on_state: StateObserver | None) -> None:
+    def __init__(
+        self, bus: RedisBus, since_seq: int | None, maxsize: int, on_state: StateObserver | None
+    ) -> None:
         self._bus: RedisBus | None = bus
         self._since = since_seq
         self._maxsize = maxsize
@@ -396,7 +434,8 @@ class RedisSubscription:
     def _start(self) -> None:
         if self._reader is None and not self._closed and self._bus is not None:
             self._reader = asyncio.get_running_loop().create_task(
-                self._read(self._bus), name="redis-bus-reader")
+                self._read(self._bus), name="redis-bus-reader"
+            )
 
     async def _read(self, bus: RedisBus) -> None:
         # `since` None (live, and Redis was down at `__aenter__`): from the head once known.
@@ -410,9 +449,14 @@ class RedisSubscription:
                     if after < 0:
                         after = head
                     elif after > head:
-                        self._fail(ReplayGap(
-                            f"seq {after} is ahead of this bus (head {head}): the stream was lost",
-                            last_seq=after, head_seq=head, resume_seq=await bus._oldest_prev()))
+                        self._fail(
+                            ReplayGap(
+                                f"seq {after} is ahead of this bus (head {head}): the stream was lost",
+                                last_seq=after,
+                                head_seq=head,
+                                resume_seq=await bus._oldest_prev(),
+                            )
+                        )
                         return
                     check = False
                     self._state(True)
@@ -432,9 +476,14 @@ class RedisSubscription:
             for entry, fields in entries:
                 prev, event = _decode(entry, fields)
                 if prev != after:
-                    self._fail(ReplayGap(
-                        f"events after {after} up to {prev} are no longer retained",
-                        last_seq=after, head_seq=event.seq, resume_seq=prev))
+                    self._fail(
+                        ReplayGap(
+                            f"events after {after} up to {prev} are no longer retained",
+                            last_seq=after,
+                            head_seq=event.seq,
+                            resume_seq=prev,
+                        )
+                    )
                     return
                 bus._saw(event.seq)
                 after = event.seq
@@ -442,9 +491,14 @@ class RedisSubscription:
                     self._backlog += 1
                 elif len(self._queue) - self._backlog >= self._maxsize:
                     self._queue.clear()  # it will resync from state: free the memory now
-                    self._fail(SubscriberOverflow(
-                        f"subscriber fell more than {self._maxsize} events behind after "
-                        f"seq {self._last_seq}", last_seq=self._last_seq, head_seq=event.seq))
+                    self._fail(
+                        SubscriberOverflow(
+                            f"subscriber fell more than {self._maxsize} events behind after "
+                            f"seq {self._last_seq}",
+                            last_seq=self._last_seq,
+                            head_seq=event.seq,
+                        )
+                    )
                     return
                 self._queue.append(event)
             if self._catching_up and len(entries) < bus._batch:
@@ -522,8 +576,12 @@ class RedisSubscription:
         self._start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 

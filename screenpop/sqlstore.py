@@ -54,14 +54,23 @@ from screenpop.store import (
 
 __all__ = ["SqlScreenpopStore"]
 
-_STATE_TIME_COLUMN = {"live": "connected_at", "wrapup": "wrapup_at", "done": "ended_at",
-                      "retracted": "ended_at"}
+_STATE_TIME_COLUMN = {
+    "live": "connected_at",
+    "wrapup": "wrapup_at",
+    "done": "ended_at",
+    "retracted": "ended_at",
+}
 
 
 def _account(row: RowMapping) -> Account:
-    return Account(id=str(row["id"]), name=row["name"], interface=row["interface"],
-                   role=cast(Role, row["role"]), password_hash=row["password_hash"],
-                   active=bool(row["active"]))
+    return Account(
+        id=str(row["id"]),
+        name=row["name"],
+        interface=row["interface"],
+        role=cast(Role, row["role"]),
+        password_hash=row["password_hash"],
+        active=bool(row["active"]),
+    )
 
 
 def _agent_pk(agent_id: str) -> int | None:
@@ -70,12 +79,18 @@ def _agent_pk(agent_id: str) -> int | None:
 
 
 _JOURNEY_AND_CALLER = select(
-    select(journeys.c.data).where(journeys.c.call_id == bindparam("call_id"))
-    .scalar_subquery().label("data"),
-    select(calls.c.caller).where(calls.c.call_id == bindparam("call_id"))
-    .scalar_subquery().label("caller"),
-    select(calls.c.caller_name).where(calls.c.call_id == bindparam("call_id"))
-    .scalar_subquery().label("caller_name"),
+    select(journeys.c.data)
+    .where(journeys.c.call_id == bindparam("call_id"))
+    .scalar_subquery()
+    .label("data"),
+    select(calls.c.caller)
+    .where(calls.c.call_id == bindparam("call_id"))
+    .scalar_subquery()
+    .label("caller"),
+    select(calls.c.caller_name)
+    .where(calls.c.call_id == bindparam("call_id"))
+    .scalar_subquery()
+    .label("caller_name"),
 )
 
 
@@ -83,7 +98,8 @@ _JOURNEY_AND_CALLER = select(
 _JOURNEY_AND_CALLER_SQLITE = (
     "SELECT (SELECT data FROM journeys WHERE call_id = ?1),"
     " (SELECT caller FROM calls WHERE call_id = ?1),"
-    " (SELECT caller_name FROM calls WHERE call_id = ?1)")
+    " (SELECT caller_name FROM calls WHERE call_id = ?1)"
+)
 
 
 def _pop_upsert(dialect: str) -> Any:
@@ -93,18 +109,29 @@ def _pop_upsert(dialect: str) -> Any:
     kept = stmt.excluded
     return stmt.on_conflict_do_update(
         index_elements=[pops.c.call_id, pops.c.agent_id],
-        set_={"state": kept.state, "updated_at": kept.updated_at,
-              **{column: kept[column] for column in _POP_FIELDS},
-              **{column: func.coalesce(kept[column], pops.c[column])
-                 for column in ("connected_at", "wrapup_at", "ended_at")}})
+        set_={
+            "state": kept.state,
+            "updated_at": kept.updated_at,
+            **{column: kept[column] for column in _POP_FIELDS},
+            **{
+                column: func.coalesce(kept[column], pops.c[column])
+                for column in ("connected_at", "wrapup_at", "ended_at")
+            },
+        },
+    )
 
 
 def _queue_event_insert(dialect: str) -> Any:
     """Each instance writes the events it sees: the second copy of one is dropped."""
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(queue_events)
-    return stmt.on_conflict_do_nothing(index_elements=[
-        queue_events.c.call_id, queue_events.c.kind, queue_events.c.interface,
-        queue_events.c.at])
+    return stmt.on_conflict_do_nothing(
+        index_elements=[
+            queue_events.c.call_id,
+            queue_events.c.kind,
+            queue_events.c.interface,
+            queue_events.c.at,
+        ]
+    )
 
 
 # The pop as it stands, written with every change: what a restart shows again.
@@ -126,8 +153,13 @@ def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
         row = rows.get((record.call_id, pk))
         if row is None:
             row = rows[(record.call_id, pk)] = {
-                "call_id": record.call_id, "agent_id": pk, "offered_at": record.at,
-                "connected_at": None, "wrapup_at": None, "ended_at": None}
+                "call_id": record.call_id,
+                "agent_id": pk,
+                "offered_at": record.at,
+                "connected_at": None,
+                "wrapup_at": None,
+                "ended_at": None,
+            }
         row["state"] = record.state
         row["updated_at"] = record.at
         for name in _POP_FIELDS:
@@ -139,17 +171,28 @@ def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
 
 
 def _queue_rows(records: Sequence[QueueEventRecord]) -> list[dict[str, Any]]:
-    return [{"call_id": r.call_id, "kind": r.kind, "at": r.at, "queue": r.queue[:128],
-             "interface": r.interface[:128],
-             "agent_id": None if r.agent_id is None else _agent_pk(r.agent_id),
-             "reason": None if r.reason is None else r.reason[:32]}
-            for r in records]
+    return [
+        {
+            "call_id": r.call_id,
+            "kind": r.kind,
+            "at": r.at,
+            "queue": r.queue[:128],
+            "interface": r.interface[:128],
+            "agent_id": None if r.agent_id is None else _agent_pk(r.agent_id),
+            "reason": None if r.reason is None else r.reason[:32],
+        }
+        for r in records
+    ]
 
 
 class SqlScreenpopStore:
-    def __init__(self, engine: AsyncEngine, *,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 sqlite_reader: bool = True) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sqlite_reader: bool = True,
+    ) -> None:
         """`sqlite_reader=False` keeps every read on the async engine (the reference
         the reader is tested against)."""
         self._engine = engine
@@ -172,9 +215,15 @@ class SqlScreenpopStore:
 
     async def account_by_name(self, name: str) -> Account | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                select(agents).where(agents.c.name == name, agents.c.active.is_(True))
-            )).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(agents).where(agents.c.name == name, agents.c.active.is_(True))
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else _account(row)
 
     async def account(self, agent_id: str) -> Account | None:
@@ -182,20 +231,39 @@ class SqlScreenpopStore:
         if pk is None:
             return None
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                select(agents).where(agents.c.id == pk, agents.c.active.is_(True))
-            )).mappings().first()
+            row = (
+                (
+                    await conn.execute(
+                        select(agents).where(agents.c.id == pk, agents.c.active.is_(True))
+                    )
+                )
+                .mappings()
+                .first()
+            )
         return None if row is None else _account(row)
 
     async def accounts(self) -> list[Account]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(
-                select(agents).where(agents.c.active.is_(True)).order_by(agents.c.name)
-            )).mappings().all()
+            rows = (
+                (
+                    await conn.execute(
+                        select(agents).where(agents.c.active.is_(True)).order_by(agents.c.name)
+                    )
+                )
+                .mappings()
+                .all()
+            )
         return [_account(row) for row in rows]
 
-    async def add_account(self, name: str, interface: str, role: Role,
-                          password_hash: str, *, created_at: datetime | None = None) -> Account:
+    async def add_account(
+        self,
+        name: str,
+        interface: str,
+        role: Role,
+        password_hash: str,
+        *,
+        created_at: datetime | None = None,
+    ) -> Account:
         if role not in ROLES:
             raise StoreError(f"role is one of {', '.join(ROLES)}, not {role!r}")
         if not name or len(name) > agents.c.name.type.length:  # type: ignore[attr-defined]
@@ -203,19 +271,32 @@ class SqlScreenpopStore:
         if not interface or len(interface) > agents.c.interface.type.length:  # type: ignore[attr-defined]
             raise StoreError("an interface has 1 to 128 characters, e.g. PJSIP/101")
         async with self._writer.begin() as conn:
-            clash = (await conn.execute(
-                select(agents.c.name, agents.c.interface).where(
-                    (func.lower(agents.c.name) == name.lower())
-                    | (func.upper(agents.c.interface) == interface.upper()))
-            )).first()
+            clash = (
+                await conn.execute(
+                    select(agents.c.name, agents.c.interface).where(
+                        (func.lower(agents.c.name) == name.lower())
+                        | (func.upper(agents.c.interface) == interface.upper())
+                    )
+                )
+            ).first()
             if clash is not None:
-                what = (f"name {clash.name!r}" if clash.name.lower() == name.lower()
-                        else f"interface {clash.interface!r}")
+                what = (
+                    f"name {clash.name!r}"
+                    if clash.name.lower() == name.lower()
+                    else f"interface {clash.interface!r}"
+                )
                 raise AccountExists(f"an agent with the {what} already exists")
             try:
-                result = await conn.execute(insert(agents).values(
-                    name=name, interface=interface, role=role, password_hash=password_hash,
-                    active=True, created_at=created_at or self._clock()))
+                result = await conn.execute(
+                    insert(agents).values(
+                        name=name,
+                        interface=interface,
+                        role=role,
+                        password_hash=password_hash,
+                        active=True,
+                        created_at=created_at or self._clock(),
+                    )
+                )
             except IntegrityError as exc:  # a concurrent add won the race
                 raise AccountExists(f"agent {name!r} or interface {interface!r} exists") from exc
             pk = result.inserted_primary_key[0] if result.inserted_primary_key else None
@@ -226,23 +307,29 @@ class SqlScreenpopStore:
         if pk is None:
             raise StoreError(f"no agent {agent_id!r}")
         async with self._writer.begin() as conn:
-            await conn.execute(update(agents).where(agents.c.id == pk)
-                               .values(password_hash=password_hash))
+            await conn.execute(
+                update(agents).where(agents.c.id == pk).values(password_hash=password_hash)
+            )
 
     async def journey(self, call_id: str) -> Mapping[str, Any] | None:
         async with self._engine.connect() as conn:
-            data = (await conn.execute(
-                select(journeys.c.data).where(journeys.c.call_id == call_id))).scalar()
+            data = (
+                await conn.execute(select(journeys.c.data).where(journeys.c.call_id == call_id))
+            ).scalar()
         return data if isinstance(data, Mapping) else None
 
     async def call(self, call_id: str) -> Mapping[str, Any] | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(
-                select(calls).where(calls.c.call_id == call_id))).mappings().first()
+            row = (
+                (await conn.execute(select(calls).where(calls.c.call_id == call_id)))
+                .mappings()
+                .first()
+            )
         return None if row is None else dict(row)
 
     async def journey_and_caller(
-            self, call_id: str) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        self, call_id: str
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
         rows = self._read(_JOURNEY_AND_CALLER_SQLITE, (call_id,))
         if rows is not None:
             text, caller, caller_name = rows[0]
@@ -250,20 +337,23 @@ class SqlScreenpopStore:
         else:
             async with self._engine.connect() as conn:
                 data, caller, caller_name = (
-                    await conn.execute(_JOURNEY_AND_CALLER, {"call_id": call_id})).one()
+                    await conn.execute(_JOURNEY_AND_CALLER, {"call_id": call_id})
+                ).one()
         # both columns are NOT NULL: NULLs here mean there is no `calls` row
         who = None if caller is None and caller_name is None else (caller or "", caller_name or "")
         return (data if isinstance(data, Mapping) else None), who
 
-    async def record_pop(self, call_id: str, agent_id: str, state: StoredPopState,
-                         at: datetime) -> None:
+    async def record_pop(
+        self, call_id: str, agent_id: str, state: StoredPopState, at: datetime
+    ) -> None:
         await self.record_pops([PopRecord(call_id, agent_id, state, at)])
 
     async def record_pops(self, records: Sequence[PopRecord]) -> None:
         await self.record_history(records, ())
 
-    async def record_history(self, records: Sequence[PopRecord],
-                             queue_events: Sequence[QueueEventRecord]) -> None:
+    async def record_history(
+        self, records: Sequence[PopRecord], queue_events: Sequence[QueueEventRecord]
+    ) -> None:
         rows = _merged(records)
         events = _queue_rows(queue_events)
         if not rows and not events:
@@ -276,103 +366,178 @@ class SqlScreenpopStore:
 
     async def active_pops(self, since: datetime) -> list[StoredPop]:
         query = (
-            select(pops.c.call_id, pops.c.agent_id, pops.c.state, pops.c.updated_at,
-                   pops.c.connected_at, pops.c.wrapup_at, *(pops.c[n] for n in _POP_FIELDS))
+            select(
+                pops.c.call_id,
+                pops.c.agent_id,
+                pops.c.state,
+                pops.c.updated_at,
+                pops.c.connected_at,
+                pops.c.wrapup_at,
+                *(pops.c[n] for n in _POP_FIELDS),
+            )
             .where(and_(pops.c.state.in_(_ACTIVE_STATES), pops.c.updated_at >= since))
-            .order_by(pops.c.offered_at, pops.c.id))
+            .order_by(pops.c.offered_at, pops.c.id)
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [StoredPop(
-            call_id=r["call_id"], agent_id=str(r["agent_id"]), state=r["state"],
-            # when the pop entered its state: the state's own column, else its last change
-            since=(r["connected_at"] if r["state"] == "live" else
-                   r["wrapup_at"] if r["state"] == "wrapup" else None) or r["updated_at"],
-            queue=r["queue"], interface=r["interface"], notes=r["notes"],
-            disposition=r["disposition"], offers=r["offers"]) for r in rows]
+        return [
+            StoredPop(
+                call_id=r["call_id"],
+                agent_id=str(r["agent_id"]),
+                state=r["state"],
+                # when the pop entered its state: the state's own column, else its last change
+                since=(
+                    r["connected_at"]
+                    if r["state"] == "live"
+                    else r["wrapup_at"]
+                    if r["state"] == "wrapup"
+                    else None
+                )
+                or r["updated_at"],
+                queue=r["queue"],
+                interface=r["interface"],
+                notes=r["notes"],
+                disposition=r["disposition"],
+                offers=r["offers"],
+            )
+            for r in rows
+        ]
 
     async def queue_day(self, since: datetime) -> QueueDay:
         ended = queue_events.alias("ended")
         counts = select(
-            func.count().filter(and_(queue_events.c.kind == "left",
-                                     queue_events.c.reason == "connected")),
+            func.count().filter(
+                and_(queue_events.c.kind == "left", queue_events.c.reason == "connected")
+            ),
             func.count().filter(queue_events.c.kind == "abandoned"),
         ).where(queue_events.c.at >= since)
         waiting = (
-            select(queue_events.c.queue, queue_events.c.call_id, queue_events.c.at,
-                   func.coalesce(calls.c.caller, ""))
+            select(
+                queue_events.c.queue,
+                queue_events.c.call_id,
+                queue_events.c.at,
+                func.coalesce(calls.c.caller, ""),
+            )
             .select_from(queue_events.outerjoin(calls, calls.c.call_id == queue_events.c.call_id))
-            .where(and_(queue_events.c.kind == "joined", queue_events.c.at >= since,
-                        ~select(ended.c.id).where(and_(
+            .where(
+                and_(
+                    queue_events.c.kind == "joined",
+                    queue_events.c.at >= since,
+                    ~select(ended.c.id)
+                    .where(
+                        and_(
                             ended.c.call_id == queue_events.c.call_id,
                             ended.c.kind.in_(_WAIT_ENDS),
-                            ended.c.at >= queue_events.c.at)).exists()))
-            .order_by(queue_events.c.at))
+                            ended.c.at >= queue_events.c.at,
+                        )
+                    )
+                    .exists(),
+                )
+            )
+            .order_by(queue_events.c.at)
+        )
         async with self._engine.connect() as conn:
             handled, abandoned = (await conn.execute(counts)).one()
             rows = (await conn.execute(waiting)).all()
-        return QueueDay(handled=handled, abandoned=abandoned,
-                        waiting=tuple((r[0], r[1], r[2], r[3]) for r in rows))
+        return QueueDay(
+            handled=handled,
+            abandoned=abandoned,
+            waiting=tuple((r[0], r[1], r[2], r[3]) for r in rows),
+        )
 
     async def calls_of(self, agent_id: str, since: datetime, limit: int = 50) -> list[CallRow]:
         pk = _agent_pk(agent_id)
         if pk is None:
             return []
         query = (
-            select(pops.c.call_id, pops.c.state, pops.c.offered_at, pops.c.connected_at,
-                   pops.c.ended_at, calls.c.caller, calls.c.caller_name,
-                   func.coalesce(interactions.c.customer_id, calls.c.customer_id)
-                   .label("customer_id"),
-                   interactions.c.disposition)
+            select(
+                pops.c.call_id,
+                pops.c.state,
+                pops.c.offered_at,
+                pops.c.connected_at,
+                pops.c.ended_at,
+                calls.c.caller,
+                calls.c.caller_name,
+                func.coalesce(interactions.c.customer_id, calls.c.customer_id).label("customer_id"),
+                interactions.c.disposition,
+            )
             .select_from(
-                pops.outerjoin(calls, calls.c.call_id == pops.c.call_id)
-                .outerjoin(interactions, interactions.c.call_id == pops.c.call_id))
-            .where(and_(pops.c.agent_id == pk, pops.c.offered_at >= since,
-                        pops.c.state != "retracted"))
+                pops.outerjoin(calls, calls.c.call_id == pops.c.call_id).outerjoin(
+                    interactions, interactions.c.call_id == pops.c.call_id
+                )
+            )
+            .where(
+                and_(pops.c.agent_id == pk, pops.c.offered_at >= since, pops.c.state != "retracted")
+            )
             .order_by(pops.c.offered_at.desc())
             .limit(limit)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).mappings().all()
-        return [CallRow(call_id=r["call_id"], state=r["state"], offered_at=r["offered_at"],
-                        connected_at=r["connected_at"], ended_at=r["ended_at"],
-                        caller=r["caller"] or "", caller_name=r["caller_name"] or "",
-                        customer_id=r["customer_id"], disposition=r["disposition"])
-                for r in rows]
+        return [
+            CallRow(
+                call_id=r["call_id"],
+                state=r["state"],
+                offered_at=r["offered_at"],
+                connected_at=r["connected_at"],
+                ended_at=r["ended_at"],
+                caller=r["caller"] or "",
+                caller_name=r["caller_name"] or "",
+                customer_id=r["customer_id"],
+                disposition=r["disposition"],
+            )
+            for r in rows
+        ]
 
     async def revoke_session(self, nonce: str, expires: datetime) -> None:
         now = self._clock()
         async with self._writer.begin() as conn:
             # the list stays small: sessions past their expiry need no revocation
-            await conn.execute(delete(session_revocations)
-                               .where(session_revocations.c.expires_at <= now))
-            known = (await conn.execute(select(session_revocations.c.nonce).where(
-                session_revocations.c.nonce == nonce))).first()
+            await conn.execute(
+                delete(session_revocations).where(session_revocations.c.expires_at <= now)
+            )
+            known = (
+                await conn.execute(
+                    select(session_revocations.c.nonce).where(session_revocations.c.nonce == nonce)
+                )
+            ).first()
             if known is None:
-                await conn.execute(insert(session_revocations).values(
-                    nonce=nonce, revoked_at=now, expires_at=expires))
+                await conn.execute(
+                    insert(session_revocations).values(
+                        nonce=nonce, revoked_at=now, expires_at=expires
+                    )
+                )
 
     async def use_embed_token(self, token_id: str, expires: datetime) -> bool:
         now = self._clock()
         try:
             async with self._writer.begin() as conn:
-                await conn.execute(delete(embed_tokens_used)
-                                   .where(embed_tokens_used.c.expires_at <= now))
-                await conn.execute(insert(embed_tokens_used).values(
-                    token_id=token_id, expires_at=expires))
+                await conn.execute(
+                    delete(embed_tokens_used).where(embed_tokens_used.c.expires_at <= now)
+                )
+                await conn.execute(
+                    insert(embed_tokens_used).values(token_id=token_id, expires_at=expires)
+                )
         except IntegrityError:
             return False  # used before, here or on another instance
         return True
 
     async def session_revoked(self, nonce: str) -> bool:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(select(session_revocations.c.nonce).where(
-                session_revocations.c.nonce == nonce))).first()
+            row = (
+                await conn.execute(
+                    select(session_revocations.c.nonce).where(session_revocations.c.nonce == nonce)
+                )
+            ).first()
         return row is not None
 
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(
-                select(session_revocations.c.nonce, session_revocations.c.revoked_at)
-                .where(session_revocations.c.revoked_at >= since)
-                .order_by(session_revocations.c.revoked_at))).all()
+            rows = (
+                await conn.execute(
+                    select(session_revocations.c.nonce, session_revocations.c.revoked_at)
+                    .where(session_revocations.c.revoked_at >= since)
+                    .order_by(session_revocations.c.revoked_at)
+                )
+            ).all()
         return [(row.nonce, row.revoked_at) for row in rows]

@@ -33,8 +33,17 @@ ROLES: tuple[Role, ...] = ("agent", "supervisor", "admin")
 # Pop states as the `pops` table spells them (the panel's "accepted" is "live" there).
 StoredPopState = Literal["offered", "live", "wrapup", "done", "retracted"]
 # What the `queue_events` table keeps of a call in the queues (docs/screenpop.md).
-QueueEventKind = Literal["joined", "offered", "no_answer", "connected", "completed",
-                         "withdrawn", "abandoned", "left", "hungup"]
+QueueEventKind = Literal[
+    "joined",
+    "offered",
+    "no_answer",
+    "connected",
+    "completed",
+    "withdrawn",
+    "abandoned",
+    "left",
+    "hungup",
+]
 
 
 class StoreError(Exception):
@@ -147,8 +156,9 @@ class ScreenpopStore(Protocol):
         """Every active account, by name."""
         ...
 
-    async def add_account(self, name: str, interface: str, role: Role,
-                          password_hash: str) -> Account:
+    async def add_account(
+        self, name: str, interface: str, role: Role, password_hash: str
+    ) -> Account:
         """Raises `AccountExists`."""
         ...
 
@@ -163,13 +173,15 @@ class ScreenpopStore(Protocol):
         ...
 
     async def journey_and_caller(
-            self, call_id: str) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
+        self, call_id: str
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:
         """`journey(call_id)` and the (caller, caller_name) of `call(call_id)` in one
         read: what the pop needs of a call this process did not see."""
         ...
 
-    async def record_pop(self, call_id: str, agent_id: str, state: StoredPopState,
-                         at: datetime) -> None:
+    async def record_pop(
+        self, call_id: str, agent_id: str, state: StoredPopState, at: datetime
+    ) -> None:
         """Keep the pop's state for the agent's history and the reports."""
         ...
 
@@ -178,8 +190,9 @@ class ScreenpopStore(Protocol):
         (raises `StoreError` or the database's error, and records nothing)."""
         ...
 
-    async def record_history(self, records: Sequence[PopRecord],
-                             queue_events: Sequence[QueueEventRecord]) -> None:
+    async def record_history(
+        self, records: Sequence[PopRecord], queue_events: Sequence[QueueEventRecord]
+    ) -> None:
         """`record_pops(records)` and the queue events in one transaction; a queue
         event already stored (another instance wrote it) is skipped."""
         ...

@@ -70,16 +70,30 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/login" if principal is None else home_for(principal[0]))
 
 
-def _login_page(request: web.Request, *, error: str | None = None, name: str = "",
-                status: int = 200) -> web.Response:
+def _login_page(
+    request: web.Request, *, error: str | None = None, name: str = "", status: int = 200
+) -> web.Response:
     token = secrets.token_urlsafe(24)
     response = aiohttp_jinja2.render_template(
-        "login.html", request,
-        {"csrf": token, "error": error, "name": name,
-         "next": safe_next(request.query.get("next")) or ""},
-        status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path="/login", httponly=True,
-                        samesite="Strict", secure=request.secure)
+        "login.html",
+        request,
+        {
+            "csrf": token,
+            "error": error,
+            "name": name,
+            "next": safe_next(request.query.get("next")) or "",
+        },
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+    )
     return response
 
 
@@ -96,10 +110,12 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     name = str(form.get("name", ""))[:MAX_FIELD].strip()
     password = str(form.get("password", ""))[:1024]
-    if not check_double_submit(request.cookies.get(LOGIN_CSRF_COOKIE),
-                               str(form.get(CSRF_FIELD, ""))):
-        return _login_page(request, error="The form expired. Please try again.", name=name,
-                           status=403)
+    if not check_double_submit(
+        request.cookies.get(LOGIN_CSRF_COOKIE), str(form.get(CSRF_FIELD, ""))
+    ):
+        return _login_page(
+            request, error="The form expired. Please try again.", name=name, status=403
+        )
     address = client_ip(request)
     limiter = request.app[LIMITER]
     # Counted now, before any await: concurrent guesses cannot all pass the check
@@ -107,10 +123,18 @@ async def login(request: web.Request) -> web.StreamResponse:
     attempt = limiter.attempt(address, name)
     if attempt.wait > 0:
         if attempt.first_refusal:  # once per name or address locked, not per guess
-            log.warning("logins for %r from %s refused for %d s: too many attempts",
-                        name, address, int(attempt.wait) + 1)
-        return _login_page(request, name=name, status=429, error=(
-            f"Too many failed attempts. Try again in {int(attempt.wait) + 1} seconds."))
+            log.warning(
+                "logins for %r from %s refused for %d s: too many attempts",
+                name,
+                address,
+                int(attempt.wait) + 1,
+            )
+        return _login_page(
+            request,
+            name=name,
+            status=429,
+            error=(f"Too many failed attempts. Try again in {int(attempt.wait) + 1} seconds."),
+        )
     store, passwords = request.app[STORE], request.app[PASSWORDS]
     gate = request.app[LOGIN_GATE]
     try:
@@ -120,18 +144,25 @@ async def login(request: web.Request) -> web.StreamResponse:
             account = await store.account_by_name(name) if name else None
             # argon2 takes tens of milliseconds of CPU: off the event loop, or every
             # pop waits; and an unknown name costs the same verification
-            ok = await asyncio.to_thread(passwords.verify,
-                                         account.password_hash if account else None, password)
+            ok = await asyncio.to_thread(
+                passwords.verify, account.password_hash if account else None, password
+            )
             if account is not None and ok and passwords.needs_rehash(account.password_hash):
                 new_hash = await asyncio.to_thread(passwords.hash, password)
                 await store.set_password_hash(account.id, new_hash)
                 account = await store.account(account.id) or account
     except LoginBusy as busy:
         if busy.first:
-            log.warning("password checks: %d running and queued, refusing logins until "
-                        "one is free", gate.capacity)
-        response = _login_page(request, name=name, status=503,
-                               error="Too many logins at once. Try again in a few seconds.")
+            log.warning(
+                "password checks: %d running and queued, refusing logins until one is free",
+                gate.capacity,
+            )
+        response = _login_page(
+            request,
+            name=name,
+            status=503,
+            error="Too many logins at once. Try again in a few seconds.",
+        )
         response.headers["Retry-After"] = "5"
         return response
     if account is None or not ok:
@@ -161,7 +192,8 @@ async def logout(request: web.Request) -> web.StreamResponse:
         # in the database: every instance refuses the cookie, and so does this one
         # after a restart; the session's sockets here close now, elsewhere soon
         await request.app[STORE].revoke_session(
-            claims.nonce, datetime.fromtimestamp(claims.expires, UTC))
+            claims.nonce, datetime.fromtimestamp(claims.expires, UTC)
+        )
         request.app[HUB].end_session(claims.nonce)
         log.info("logout: %s", account.name)
     clear_session_cookie(response, request)
@@ -190,9 +222,16 @@ async def agent_page(request: web.Request) -> web.StreamResponse:
     context = _page(request, principal)
     context["boot"] = {
         "agent": principal[0].public(),
-        "dispositions": [{"code": code, "label": d.label, "requires_note": d.requires_note,
-                          "follow_up": d.follow_up, "topics": list(d.topics)}
-                         for code, d in catalog.dispositions.items()],
+        "dispositions": [
+            {
+                "code": code,
+                "label": d.label,
+                "requires_note": d.requires_note,
+                "follow_up": d.follow_up,
+                "topics": list(d.topics),
+            }
+            for code, d in catalog.dispositions.items()
+        ],
     }
     return aiohttp_jinja2.render_template("agent.html", request, context)
 

@@ -20,8 +20,11 @@ __all__ = ["AgentLine", "Wallboard", "agent_state"]
 
 # How an agent's desk reads, most demanding first: one live call outweighs an offer.
 _STATE_ORDER = (PopState.ACCEPTED, PopState.OFFERED, PopState.WRAPUP)
-_STATE_NAMES = {PopState.ACCEPTED: "on_call", PopState.OFFERED: "ringing",
-                PopState.WRAPUP: "wrapup"}
+_STATE_NAMES = {
+    PopState.ACCEPTED: "on_call",
+    PopState.OFFERED: "ringing",
+    PopState.WRAPUP: "wrapup",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,10 @@ class Wallboard:
             return True
         if kind == "dialplan.reloaded":
             instance = str(data.get("instance") or "")
-            self.dialplans[instance] = (str(data.get("hash") or ""), str(data.get("loaded_at") or ""))
+            self.dialplans[instance] = (
+                str(data.get("hash") or ""),
+                str(data.get("loaded_at") or ""),
+            )
             return True
         if kind == "ivr.node":
             current = self.in_ivr.get(call_id)
@@ -90,8 +96,11 @@ class Wallboard:
             queue = str(data.get("queue") or "")
             priority = data.get("priority")
             self.waiting.setdefault(queue, {})[call_id] = _Waiting(
-                call_id, event.at, priority if isinstance(priority, int) else 0,
-                self.callers.get(call_id, ""))
+                call_id,
+                event.at,
+                priority if isinstance(priority, int) else 0,
+                self.callers.get(call_id, ""),
+            )
             return True
         if kind == "queue.left":
             reason = data.get("reason")
@@ -109,8 +118,9 @@ class Wallboard:
             return changed
         return False
 
-    def restore(self, *, handled: int, abandoned: int,
-                waiting: Iterable[tuple[str, str, str, str]]) -> None:
+    def restore(
+        self, *, handled: int, abandoned: int, waiting: Iterable[tuple[str, str, str, str]]
+    ) -> None:
         """The counts and the waiting calls as the stored rows have them (this process
         started during the day): `waiting` is (queue, call id, since, caller). A call
         the bus already reported stays as the bus has it."""
@@ -135,9 +145,14 @@ class Wallboard:
                     del self.waiting[queue]
         return changed
 
-    def snapshot(self, *, now: str, agents: Sequence[AgentLine],
-                 pops_of: Callable[[str], Iterable[Pop]],
-                 online: Callable[[str], bool]) -> dict[str, Any]:
+    def snapshot(
+        self,
+        *,
+        now: str,
+        agents: Sequence[AgentLine],
+        pops_of: Callable[[str], Iterable[Pop]],
+        online: Callable[[str], bool],
+    ) -> dict[str, Any]:
         """The board as the supervisor page renders it."""
         nodes: dict[tuple[str, str], int] = {}
         versions: dict[str, int] = {}
@@ -148,40 +163,68 @@ class Wallboard:
         queues = []
         for queue, entries in sorted(self.waiting.items()):
             oldest = min(entries.values(), key=lambda w: w.since)
-            queues.append({"queue": queue, "waiting": len(entries), "oldest_since": oldest.since,
-                           "calls": [{"call_id": w.call_id, "since": w.since,
-                                      "priority": w.priority, "caller": w.caller}
-                                     for w in sorted(entries.values(),
-                                                     key=lambda w: (-w.priority, w.since))]})
+            queues.append(
+                {
+                    "queue": queue,
+                    "waiting": len(entries),
+                    "oldest_since": oldest.since,
+                    "calls": [
+                        {
+                            "call_id": w.call_id,
+                            "since": w.since,
+                            "priority": w.priority,
+                            "caller": w.caller,
+                        }
+                        for w in sorted(entries.values(), key=lambda w: (-w.priority, w.since))
+                    ],
+                }
+            )
         lines = []
         for agent in agents:
             state, pop = agent_state(pops_of(agent.id))
             is_online = online(agent.id)
-            lines.append({
-                "id": agent.id, "name": agent.name, "interface": agent.interface,
-                "role": agent.role, "online": is_online,
-                "state": state if (pop is not None or is_online) else "offline",
-                "since": pop.since if pop is not None else None,
-                "call_id": pop.call_id if pop is not None else None,
-                "queue": pop.queue if pop is not None else None,
-            })
+            lines.append(
+                {
+                    "id": agent.id,
+                    "name": agent.name,
+                    "interface": agent.interface,
+                    "role": agent.role,
+                    "online": is_online,
+                    "state": state if (pop is not None or is_online) else "offline",
+                    "since": pop.since if pop is not None else None,
+                    "call_id": pop.call_id if pop is not None else None,
+                    "queue": pop.queue if pop is not None else None,
+                }
+            )
         return {
             "now": now,
-            "ivr": {"total": len(self.in_ivr),
-                    "nodes": [{"flow": flow, "node": node or "(start)", "calls": count}
-                              for (flow, node), count in sorted(nodes.items())]},
+            "ivr": {
+                "total": len(self.in_ivr),
+                "nodes": [
+                    {"flow": flow, "node": node or "(start)", "calls": count}
+                    for (flow, node), count in sorted(nodes.items())
+                ],
+            },
             "dialplan": {
-                "instances": [{"instance": name, "version": hash_, "loaded_at": at}
-                              for name, (hash_, at) in sorted(self.dialplans.items())],
-                "calls_by_version": [{"version": hash_, "calls": count}
-                                     for hash_, count in sorted(versions.items()) if hash_],
+                "instances": [
+                    {"instance": name, "version": hash_, "loaded_at": at}
+                    for name, (hash_, at) in sorted(self.dialplans.items())
+                ],
+                "calls_by_version": [
+                    {"version": hash_, "calls": count}
+                    for hash_, count in sorted(versions.items())
+                    if hash_
+                ],
             },
             "queues": queues,
             "agents": lines,
-            "totals": {"in_ivr": len(self.in_ivr),
-                       "waiting": sum(len(e) for e in self.waiting.values()),
-                       "talking": sum(1 for line in lines if line["state"] == "on_call"),
-                       "handled": self.handled, "abandoned": self.abandoned},
+            "totals": {
+                "in_ivr": len(self.in_ivr),
+                "waiting": sum(len(e) for e in self.waiting.values()),
+                "talking": sum(1 for line in lines if line["state"] == "on_call"),
+                "handled": self.handled,
+                "abandoned": self.abandoned,
+            },
         }
 
 

@@ -62,14 +62,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         claims = sessions.read_embed(embed, origin)
         store = request.app[STORE]
         account = None if claims is None else await store.account(claims.agent_id)
-        if (claims is None or not sessions.belongs_to(claims, account) or account is None
-                or await store.session_revoked(claims.session)):
+        if (
+            claims is None
+            or not sessions.belongs_to(claims, account)
+            or account is None
+            or await store.session_revoked(claims.session)
+        ):
             raise web.HTTPUnauthorized(text="embed token expired or invalid: connect again")
         # one socket per token: a token read from a URL in a log is already spent
         if not await store.use_embed_token(
-                claims.token_id, datetime.fromtimestamp(claims.expires, UTC)):
-            log.warning("widget socket for %s refused: its embed token was used before",
-                        account.name)
+            claims.token_id, datetime.fromtimestamp(claims.expires, UTC)
+        ):
+            log.warning(
+                "widget socket for %s refused: its embed token was used before", account.name
+            )
             raise web.HTTPUnauthorized(text="embed token already used: connect again")
         embed_origin, session = origin, claims
     else:
@@ -93,10 +99,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 @routes.get("/widget.js")
 async def widget_js(request: web.Request) -> web.StreamResponse:
     body = files("screenpop").joinpath("static/widget.js").read_bytes()
-    return web.Response(body=body, content_type="application/javascript", charset="utf-8",
-                        headers={"Cache-Control": "public, max-age=300",
-                                 # the script tag lives on the CRM's page
-                                 "Cross-Origin-Resource-Policy": "cross-origin"})
+    return web.Response(
+        body=body,
+        content_type="application/javascript",
+        charset="utf-8",
+        headers={
+            "Cache-Control": "public, max-age=300",
+            # the script tag lives on the CRM's page
+            "Cross-Origin-Resource-Policy": "cross-origin",
+        },
+    )
 
 
 @routes.get("/widget/connect")
@@ -105,12 +117,25 @@ async def widget_connect(request: web.Request) -> web.StreamResponse:
     origin = request.query.get("origin", "")
     if origin not in request.app[SETTINGS].web_origins:
         return aiohttp_jinja2.render_template(
-            "widget_connect.html", request,
-            {"account": account, "error": "This site is not allowed to embed callpop. "
-             "An administrator can add it to web_origins in callpop.yaml.",
-             "origin": origin, "boot": None}, status=403)
+            "widget_connect.html",
+            request,
+            {
+                "account": account,
+                "error": "This site is not allowed to embed callpop. "
+                "An administrator can add it to web_origins in callpop.yaml.",
+                "origin": origin,
+                "boot": None,
+            },
+            status=403,
+        )
     token = request.app[SESSIONS].embed_token(account, origin, claims)
     return aiohttp_jinja2.render_template(
-        "widget_connect.html", request,
-        {"account": account, "error": None, "origin": origin,
-         "boot": {"origin": origin, "token": token, "agent": account.public()}})
+        "widget_connect.html",
+        request,
+        {
+            "account": account,
+            "error": None,
+            "origin": origin,
+            "boot": {"origin": origin, "token": token, "agent": account.public()},
+        },
+    )

@@ -41,7 +41,9 @@ def require_machine_redis() -> str:
     host_port = REDIS_URL.split("://", 1)[1].split("/", 1)[0]
     host, _, port = host_port.rpartition(":")
     if not reachable(host, int(port)):
-        pytest.fail(f"Redis not reachable at {REDIS_URL}: every development and CI machine runs one (set TEST_REDIS_URL)")
+        pytest.fail(
+            f"Redis not reachable at {REDIS_URL}: every development and CI machine runs one (set TEST_REDIS_URL)"
+        )
     return REDIS_URL
 
 
@@ -62,9 +64,22 @@ class RedisServer:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while not reachable("127.0.0.1", self.port):
             if time.monotonic() > deadline or self.proc.poll() is not None:

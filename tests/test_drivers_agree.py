@@ -114,7 +114,9 @@ class Services:
     events: list[CallEvent] = field(default_factory=list)
     journeys: list[Journey] = field(default_factory=list)
 
-    async def lookup(self, by: Literal["phone", "account"], value: str, *, at_ms: int) -> LookupFinished:
+    async def lookup(
+        self, by: Literal["phone", "account"], value: str, *, at_ms: int
+    ) -> LookupFinished:
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
 
     def publish(self, event: CallEvent) -> None:

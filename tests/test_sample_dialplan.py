@@ -17,7 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DIALPLAN = ROOT / "dialplan"
 
 # Asterisk core prompts the sample uses; every other sound is a site recording, `acme-*`.
-CORE_PROMPTS = {"hello", "pm-invalid-option", "please-try-again", "you-entered", "pls-hold-while-try", "vm-intro", "goodbye"}
+CORE_PROMPTS = {
+    "hello",
+    "pm-invalid-option",
+    "please-try-again",
+    "you-entered",
+    "pls-hold-while-try",
+    "vm-intro",
+    "goodbye",
+}
 VALID_ACCOUNT = "4000000002"
 
 WHEN = {

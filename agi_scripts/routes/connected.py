@@ -24,6 +24,7 @@ __all__ = ["ConnectedHandler", "connected_route"]
 
 log = logging.getLogger(__name__)
 
+
 class ConnectedHandler:
     def __init__(self, services: CallServices, *, clock: Clock | None = None) -> None:
         self.services = services
@@ -53,7 +54,11 @@ class ConnectedHandler:
             )
             return
         # The same data as the AMI listener's agent.connected: the bus keeps the first.
-        data: dict[str, object] = {"queue": queue, "interface": interface, "member_name": member_name}
+        data: dict[str, object] = {
+            "queue": queue,
+            "interface": interface,
+            "member_name": member_name,
+        }
         if hold and hold.isdigit():
             data["hold_s"] = int(hold)
         event = CallEvent("agent.connected", call_id, iso_utc(self.clock.now()), data)

@@ -113,7 +113,8 @@ class _Connection:
         for action_id, pending in self.pending.items():
             if not pending.future.done():
                 error = (ConnectionLost if pending.idempotent else ActionOutcomeUnknown)(
-                    f"connection lost before the answer to action {action_id}")
+                    f"connection lost before the answer to action {action_id}"
+                )
                 pending.future.set_exception(error)
                 pending.future.exception()  # retrieved: a caller that gave up is no error
         self.pending.clear()
@@ -140,16 +141,28 @@ def backoff_delay(failures: int, initial: float, ceiling: float, rng: random.Ran
 class AMIClient:
     """An AMI client for `host:port`; give `on_event` the events you want handled."""
 
-    def __init__(self, host: str, port: int, username: str, secret: str, *,
-                 on_event: EventHandler, events: str = "on",
-                 on_connected: Callable[[], Awaitable[None]] | None = None,
-                 connect_timeout: float = 5.0, action_timeout: float = 10.0,
-                 ping_interval: float = 20.0, backoff_initial: float = 0.5,
-                 backoff_max: float = 30.0, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        on_event: EventHandler,
+        events: str = "on",
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+        connect_timeout: float = 5.0,
+        action_timeout: float = 10.0,
+        ping_interval: float = 20.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.host, self.port = host, port
         # a CR/LF in the credentials is a configuration error: say so now, not at login
-        encode_action("Login", "check", [("Username", username), ("Secret", secret),
-                                         ("Events", events)])
+        encode_action(
+            "Login", "check", [("Username", username), ("Secret", secret), ("Events", events)]
+        )
         self._username, self._secret, self._events = username, secret, events
         self._on_event = on_event
         self._on_connected = on_connected
@@ -186,13 +199,18 @@ class AMIClient:
                 if self._closing.is_set():
                     break
                 # once per change of state: the loss, not every retry while it is down
-                repeated = (self.connects == logins and self.last_error is not None
-                            and type(self.last_error) is type(exc))
+                repeated = (
+                    self.connects == logins
+                    and self.last_error is not None
+                    and type(self.last_error) is type(exc)
+                )
                 self.last_error = exc
                 level = logging.ERROR if isinstance(exc, AuthenticationFailed) else logging.WARNING
-                log.log(logging.DEBUG if repeated else level, "AMI connection lost or refused",
-                        extra={"fields": {"host": self.host, "port": self.port,
-                                          "error": repr(exc)}})
+                log.log(
+                    logging.DEBUG if repeated else level,
+                    "AMI connection lost or refused",
+                    extra={"fields": {"host": self.host, "port": self.port, "error": repr(exc)}},
+                )
             if self._closing.is_set():
                 break
             # a session that got logged in resets the backoff: reconnect soon
@@ -208,8 +226,10 @@ class AMIClient:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 banner = await self._read_until_banner(conn)
-            log.info("AMI connected", extra={"fields": {
-                "host": self.host, "port": self.port, "version": banner.version}})
+            log.info(
+                "AMI connected",
+                extra={"fields": {"host": self.host, "port": self.port, "version": banner.version}},
+            )
             async with asyncio.TaskGroup() as tasks:
                 reader_task = tasks.create_task(self._read_loop(conn))
                 await self._login(conn)
@@ -224,8 +244,9 @@ class AMIClient:
                         log.exception("AMI on_connected hook failed")
                 pinger = tasks.create_task(self._ping_loop())
                 closing = tasks.create_task(self._closing.wait())
-                done, _ = await asyncio.wait({reader_task, closing},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait(
+                    {reader_task, closing}, return_when=asyncio.FIRST_COMPLETED
+                )
                 pinger.cancel()
                 closing.cancel()
                 if closing in done:
@@ -261,16 +282,22 @@ class AMIClient:
 
     async def _login(self, conn: _Connection) -> None:
         try:
-            await self._send(conn, "Login", [("Username", self._username),
-                                             ("Secret", self._secret),
-                                             ("Events", self._events)],
-                             idempotent=True, listing=False, deadline_s=self._action_timeout)
+            await self._send(
+                conn,
+                "Login",
+                [("Username", self._username), ("Secret", self._secret), ("Events", self._events)],
+                idempotent=True,
+                listing=False,
+                deadline_s=self._action_timeout,
+            )
         except ActionFailed as exc:
             raise self._refusal(exc.response) from None
 
     def _refusal(self, response: Message) -> AuthenticationFailed:
-        return AuthenticationFailed(f"AMI login as {self._username!r} refused: "
-                                    f"{response.get('Message') or 'no reason given'}")
+        return AuthenticationFailed(
+            f"AMI login as {self._username!r} refused: "
+            f"{response.get('Message') or 'no reason given'}"
+        )
 
     async def _logoff(self, conn: _Connection) -> None:
         with contextlib.suppress(AMIError, OSError, TimeoutError):
@@ -327,8 +354,10 @@ class AMIClient:
         if msg.event is None:
             return  # a late answer to an action whose caller gave up
         if msg.event == "Shutdown":
-            log.warning("Asterisk is shutting down", extra={"fields": {
-                "shutdown": msg.get("Shutdown"), "restart": msg.get("Restart")}})
+            log.warning(
+                "Asterisk is shutting down",
+                extra={"fields": {"shutdown": msg.get("Shutdown"), "restart": msg.get("Restart")}},
+            )
         try:
             await self._on_event(msg)
         except Exception:
@@ -340,14 +369,21 @@ class AMIClient:
             conn = self._conn
             if conn is None:
                 return
-            await self._send(conn, "Ping", [], idempotent=True, listing=False,
-                             deadline_s=self._action_timeout)
+            await self._send(
+                conn, "Ping", [], idempotent=True, listing=False, deadline_s=self._action_timeout
+            )
 
     # -- actions -----------------------------------------------------------------------
 
-    async def action(self, name: str, fields: Iterable[tuple[str, str]] = (), *,
-                     idempotent: bool = False, listing: bool = False,
-                     deadline_s: float | None = None) -> list[Message]:
+    async def action(
+        self,
+        name: str,
+        fields: Iterable[tuple[str, str]] = (),
+        *,
+        idempotent: bool = False,
+        listing: bool = False,
+        deadline_s: float | None = None,
+    ) -> list[Message]:
         """Send an action and return its response (with `listing`, the response then
         every list event up to the `...Complete` one). Raises `ActionFailed` on
         `Response: Error`, `ActionTimeout`, `NotConnected`, `ConnectionLost`, or for a
@@ -364,8 +400,14 @@ class AMIClient:
                         await self._ready.wait()
                         continue
                     try:
-                        return await self._send(conn, name, fields, idempotent=idempotent,
-                                                listing=listing, deadline_s=None)
+                        return await self._send(
+                            conn,
+                            name,
+                            fields,
+                            idempotent=idempotent,
+                            listing=listing,
+                            deadline_s=None,
+                        )
                     except ConnectionLost:
                         if not idempotent:
                             raise
@@ -374,8 +416,16 @@ class AMIClient:
         except TimeoutError:
             raise ActionTimeout(f"no answer to {name} within {deadline} s") from None
 
-    async def _send(self, conn: _Connection, name: str, fields: Iterable[tuple[str, str]], *,
-                    idempotent: bool, listing: bool, deadline_s: float | None) -> list[Message]:
+    async def _send(
+        self,
+        conn: _Connection,
+        name: str,
+        fields: Iterable[tuple[str, str]],
+        *,
+        idempotent: bool,
+        listing: bool,
+        deadline_s: float | None,
+    ) -> list[Message]:
         action_id = f"callpop-{next(self._ids)}"
         data = encode_action(name, action_id, fields)  # InvalidAction before anything is sent
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
@@ -387,7 +437,8 @@ class AMIClient:
                 return await future
         except OSError as exc:
             raise (ConnectionLost if idempotent else ActionOutcomeUnknown)(
-                f"AMI connection broken while sending {name}: {exc!r}") from None
+                f"AMI connection broken while sending {name}: {exc!r}"
+            ) from None
         finally:
             conn.pending.pop(action_id, None)
 

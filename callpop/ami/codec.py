@@ -94,8 +94,12 @@ class Message:
         index = self._index
         if index is None:
             # reversed: the first of repeated keys is the one left in the dict
-            index = self._index = {key: value for key, (_, value) in
-                                   zip(reversed(self._lowered()), reversed(self.headers), strict=True)}
+            index = self._index = {
+                key: value
+                for key, (_, value) in zip(
+                    reversed(self._lowered()), reversed(self.headers), strict=True
+                )
+            }
         return index
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -111,7 +115,11 @@ class Message:
         wanted = key.lower()
         if wanted not in self._lookup():
             return []
-        return [value for k, (_, value) in zip(self._lowered(), self.headers, strict=True) if k == wanted]
+        return [
+            value
+            for k, (_, value) in zip(self._lowered(), self.headers, strict=True)
+            if k == wanted
+        ]
 
     def variables(self, key: str = "ChanVariable") -> dict[str, str]:
         """`NAME=VALUE` lines of `key` (`ChanVariable`, `DestChanVariable`) as a dict.
@@ -157,8 +165,7 @@ def _parse(frame: bytes) -> Message:
     # names can hold colons (`ChanVariable(IAX2/10.0.0.1:4569-1): X=1`). The
     # comprehensions are the common case (every line `Key: value`), twice as fast as
     # a loop; any other line goes the line-by-line way, which accepts a bare `Key:`.
-    parts = [line.partition(": ") for line in
-             frame.decode("utf-8", errors="replace").split("\r\n")]
+    parts = [line.partition(": ") for line in frame.decode("utf-8", errors="replace").split("\r\n")]
     headers = [(key, value) for key, sep, value in parts if sep and key]
     if len(headers) == len(parts):
         return Message(headers)
@@ -243,7 +250,7 @@ class Decoder:
         if not line.startswith(BANNER_PREFIX):
             self._fail(ProtocolError(f"not an AMI banner: {line[:80]!r}"))
         self._want_banner = False
-        return Banner(line[len(BANNER_PREFIX):])
+        return Banner(line[len(BANNER_PREFIX) :])
 
     def _incomplete(self) -> Signal:
         size = len(self._buffer)
@@ -251,8 +258,9 @@ class Decoder:
             self._fail(ProtocolError(f"AMI message larger than {self._max} bytes"))
         if self._eof:
             if self._buffer.strip(b"\r\n"):
-                self._fail(ProtocolError(
-                    f"connection closed in the middle of a message ({size} bytes)"))
+                self._fail(
+                    ProtocolError(f"connection closed in the middle of a message ({size} bytes)")
+                )
             return Signal.CLOSED
         # the terminator may straddle the next read: rescan the last 3 bytes only
         self._scan_from = max(0, size - (len(_EOM) - 1))
@@ -282,8 +290,7 @@ def encode_message(headers: Iterable[tuple[str, str]]) -> bytes:
     return "".join(parts).encode("utf-8")
 
 
-def encode_action(action: str, action_id: str,
-                  fields: Iterable[tuple[str, str]] = ()) -> bytes:
+def encode_action(action: str, action_id: str, fields: Iterable[tuple[str, str]] = ()) -> bytes:
     """An action with its ActionID first, as Asterisk echoes it on the response."""
     if not action or not action_id:
         raise InvalidAction("an action needs a name and an ActionID")

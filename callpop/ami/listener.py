@@ -41,14 +41,32 @@ EVENT_CLASSES = "call,agent"
 class AMIListener:
     """Owns one `AMIClient` task; `start()` then `stop()` (or `async with`)."""
 
-    def __init__(self, host: str, port: int, username: str, secret: str, publish: Publish, *,
-                 triggers: Triggers | None = None, clock: Callable[[], float] = time.time,
-                 events: str = EVENT_CLASSES, **client_options: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        publish: Publish,
+        *,
+        triggers: Triggers | None = None,
+        clock: Callable[[], float] = time.time,
+        events: str = EVENT_CLASSES,
+        **client_options: Any,
+    ) -> None:
         self.triggers = triggers or Triggers()
         self._publish = publish
         self._clock = clock
-        self.client = AMIClient(host, port, username, secret, on_event=self._on_event,
-                                on_connected=self._resync, events=events, **client_options)
+        self.client = AMIClient(
+            host,
+            port,
+            username,
+            secret,
+            on_event=self._on_event,
+            on_connected=self._resync,
+            events=events,
+            **client_options,
+        )
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.resyncs = 0
@@ -57,11 +75,16 @@ class AMIListener:
         self._hung_up_meanwhile: set[str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: AmiSettings, publish: Publish,
-                      **options: Any) -> AMIListener:
+    def from_settings(cls, settings: AmiSettings, publish: Publish, **options: Any) -> AMIListener:
         """`options` go to `AMIListener` (triggers, clock, events) or `AMIClient`."""
-        return cls(settings.host, settings.port, settings.username,
-                   settings.resolved_secret(), publish, **options)
+        return cls(
+            settings.host,
+            settings.port,
+            settings.username,
+            settings.resolved_secret(),
+            publish,
+            **options,
+        )
 
     def track(self, call_id: str) -> None:
         """See `Triggers.track`: feed it the call ids of `ivr.started` events."""
@@ -116,27 +139,41 @@ class AMIListener:
         self._hung_up_meanwhile = hung_up
         try:
             status = await self.client.action("QueueStatus", idempotent=True, listing=True)
-            channels = await self.client.action("CoreShowChannels", idempotent=True,
-                                                listing=True)
+            channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
         except AMIError as exc:
-            log.warning("AMI resync failed; only events from now on count",
-                        extra={"fields": {"host": self.client.host, "error": repr(exc)}})
+            log.warning(
+                "AMI resync failed; only events from now on count",
+                extra={"fields": {"host": self.client.host, "error": repr(exc)}},
+            )
             return
         finally:
             self._hung_up_meanwhile = None
-        events = [m for m in resync_events(status, channels)
-                  if m.get("Uniqueid") not in hung_up and m.get("DestUniqueid") not in hung_up]
+        events = [
+            m
+            for m in resync_events(status, channels)
+            if m.get("Uniqueid") not in hung_up and m.get("DestUniqueid") not in hung_up
+        ]
         for msg in events:
             await self._feed(msg)
         async with self._resynced:
             self.resyncs += 1
             self._resynced.notify_all()
-        counts = {name: sum(1 for m in events if m.event == name)
-                  for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect")}
-        log.info("AMI resynced from QueueStatus and CoreShowChannels", extra={"fields": {
-            "host": self.client.host, "port": self.client.port,
-            "waiting": counts["QueueCallerJoin"], "ringing": counts["AgentCalled"],
-            "connected": counts["AgentConnect"]}})
+        counts = {
+            name: sum(1 for m in events if m.event == name)
+            for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect")
+        }
+        log.info(
+            "AMI resynced from QueueStatus and CoreShowChannels",
+            extra={
+                "fields": {
+                    "host": self.client.host,
+                    "port": self.client.port,
+                    "waiting": counts["QueueCallerJoin"],
+                    "ringing": counts["AgentCalled"],
+                    "connected": counts["AgentConnect"],
+                }
+            },
+        )
 
 
 class LeasedListener:
@@ -145,8 +182,9 @@ class LeasedListener:
     stand by for it again. A new `AMIListener` each term: what the last term's triggers
     knew is stale after a gap, and the resync rebuilds it."""
 
-    def __init__(self, settings: AmiSettings, lease: AmiLease, publish: Publish,
-                 **options: Any) -> None:
+    def __init__(
+        self, settings: AmiSettings, lease: AmiLease, publish: Publish, **options: Any
+    ) -> None:
         self.settings = settings
         self.lease = lease
         self._publish = publish

@@ -112,11 +112,21 @@ class _Ctx:
     uid: str
 
 
-_SETTLES_LEAVE = frozenset({"AgentConnect", "VarSet", "Newexten", "HangupRequest",
-                            "SoftHangupRequest", "Hangup"})
+_SETTLES_LEAVE = frozenset(
+    {"AgentConnect", "VarSet", "Newexten", "HangupRequest", "SoftHangupRequest", "Hangup"}
+)
 _Handler = Callable[["Triggers", _Ctx], list[CallEvent]]
-_QUEUE_EVENTS = frozenset({"QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-                           "AgentCalled", "AgentConnect", "AgentRingNoAnswer", "AgentComplete"})
+_QUEUE_EVENTS = frozenset(
+    {
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "AgentCalled",
+        "AgentConnect",
+        "AgentRingNoAnswer",
+        "AgentComplete",
+    }
+)
 
 
 class Triggers:
@@ -126,8 +136,13 @@ class Triggers:
     bounded (`max_calls`, `max_seen` identities) so a lost Hangup cannot leak memory.
     """
 
-    def __init__(self, *, call_id_variable: str = variables.CALL_ID,
-                 max_calls: int = 50_000, max_seen: int = 500_000) -> None:
+    def __init__(
+        self,
+        *,
+        call_id_variable: str = variables.CALL_ID,
+        max_calls: int = 50_000,
+        max_seen: int = 500_000,
+    ) -> None:
         self._var = call_id_variable
         self._max_calls = max_calls
         self._max_seen = max_seen
@@ -183,7 +198,7 @@ class Triggers:
         prefix = self._var + "="
         for raw in msg.getall("ChanVariable"):
             if raw.startswith(prefix):
-                value = raw[len(prefix):]
+                value = raw[len(prefix) :]
                 if value:
                     for other in (lid, uid):
                         if other and other != value and other not in self._alias:
@@ -205,8 +220,15 @@ class Triggers:
                 del self._calls[next(iter(self._calls))]
         return call
 
-    def _emit(self, out: list[CallEvent], identity: tuple[str, ...], type_: str,
-              call_id: str, at: str, data: dict[str, Any]) -> None:
+    def _emit(
+        self,
+        out: list[CallEvent],
+        identity: tuple[str, ...],
+        type_: str,
+        call_id: str,
+        at: str,
+        data: dict[str, Any],
+    ) -> None:
         if identity in self._seen:
             return
         self._seen[identity] = None
@@ -214,21 +236,28 @@ class Triggers:
             del self._seen[next(iter(self._seen))]
         out.append(CallEvent(type_, call_id, at, data))
 
-    def _left(self, out: list[CallEvent], call_id: str, uid: str, entry: _Entry,
-              reason: str, at: str) -> None:
+    def _left(
+        self, out: list[CallEvent], call_id: str, uid: str, entry: _Entry, reason: str, at: str
+    ) -> None:
         # `joined` (the join's Timestamp) tells a second stay in the same queue from a replay
-        self._emit(out, ("queue.left", call_id, uid, entry.queue, entry.joined), "queue.left",
-                   call_id, at, {"queue": entry.queue, "reason": reason})
+        self._emit(
+            out,
+            ("queue.left", call_id, uid, entry.queue, entry.joined),
+            "queue.left",
+            call_id,
+            at,
+            {"queue": entry.queue, "reason": reason},
+        )
 
-    def _settle_leave(self, msg: Message, name: str, now: float,
-                      out: list[CallEvent]) -> None:
+    def _settle_leave(self, msg: Message, name: str, now: float, out: list[CallEvent]) -> None:
         """A QueueCallerLeave with no sign of an answer (Dial events not readable):
         AgentConnect on that channel means connected; the dialplan going on after
         `Queue()` (QUEUESTATUS set, next priority) or a hang-up means the caller left
         without an agent while still on the line. Other events (the QUEUEWAIT VarSets
         between the leave and the connect) tell nothing."""
         if name not in _SETTLES_LEAVE or (
-                name == "VarSet" and msg.get("Variable") != "QUEUESTATUS"):
+            name == "VarSet" and msg.get("Variable") != "QUEUESTATUS"
+        ):
             return
         uid = msg.get("Uniqueid") or ""
         pending = self._pending_leave.pop(uid, None)
@@ -236,8 +265,7 @@ class Triggers:
             return
         call_id, entry = pending
         reason = "connected" if name == "AgentConnect" else "timeout"
-        self._left(out, call_id, uid, entry, reason,
-                   iso_utc(_float(msg.get("Timestamp"), now)))
+        self._left(out, call_id, uid, entry, reason, iso_utc(_float(msg.get("Timestamp"), now)))
 
     # -- queue events --------------------------------------------------------------
 
@@ -252,11 +280,19 @@ class Triggers:
         chan_vars = c.msg.variables()
         priority = _int(chan_vars.get(variables.PRIORITY) or chan_vars.get("QUEUE_PRIO"))
         out: list[CallEvent] = []
-        self._emit(out, ("queue.joined", c.call.call_id, c.uid, queue, joined), "queue.joined",
-                   c.call.call_id, c.at, {"queue": queue,
-                                          "position": _int(c.msg.get("Position")),
-                                          "priority": priority,
-                                          "count": _int(c.msg.get("Count"))})
+        self._emit(
+            out,
+            ("queue.joined", c.call.call_id, c.uid, queue, joined),
+            "queue.joined",
+            c.call.call_id,
+            c.at,
+            {
+                "queue": queue,
+                "position": _int(c.msg.get("Position")),
+                "priority": priority,
+                "count": _int(c.msg.get("Count")),
+            },
+        )
         return out
 
     def _member(self, c: _Ctx, type_: str, extra: dict[str, Any]) -> list[CallEvent]:
@@ -269,19 +305,21 @@ class Triggers:
             call.channels.add(dest_uid)
         call.callers.add(c.uid)
         interface = msg.get("Interface") or (device_of(dest) if dest else "")
-        data = {"queue": msg.get("Queue") or "", "interface": interface,
-                "member_name": msg.get("MemberName") or "", **extra}
+        data = {
+            "queue": msg.get("Queue") or "",
+            "interface": interface,
+            "member_name": msg.get("MemberName") or "",
+            **extra,
+        }
         out: list[CallEvent] = []
-        self._emit(out, (type_, call.call_id, interface, dest_uid), type_, call.call_id,
-                   c.at, data)
+        self._emit(out, (type_, call.call_id, interface, dest_uid), type_, call.call_id, c.at, data)
         return out
 
     def _agent_called(self, c: _Ctx) -> list[CallEvent]:
         return self._member(c, "agent.ringing", {})
 
     def _ring_no_answer(self, c: _Ctx) -> list[CallEvent]:
-        return self._member(c, "agent.ring_no_answer",
-                            {"ring_ms": _int(c.msg.get("RingTime"))})
+        return self._member(c, "agent.ring_no_answer", {"ring_ms": _int(c.msg.get("RingTime"))})
 
     def _agent_connect(self, c: _Ctx) -> list[CallEvent]:
         entry = c.call.entries.get(c.uid)
@@ -290,9 +328,15 @@ class Triggers:
         return self._member(c, "agent.connected", {"hold_s": _int(c.msg.get("HoldTime"))})
 
     def _agent_complete(self, c: _Ctx) -> list[CallEvent]:
-        return self._member(c, "agent.completed", {
-            "hold_s": _int(c.msg.get("HoldTime")), "talk_s": _int(c.msg.get("TalkTime")),
-            "reason": c.msg.get("Reason") or ""})
+        return self._member(
+            c,
+            "agent.completed",
+            {
+                "hold_s": _int(c.msg.get("HoldTime")),
+                "talk_s": _int(c.msg.get("TalkTime")),
+                "reason": c.msg.get("Reason") or "",
+            },
+        )
 
     def _abandon(self, c: _Ctx) -> list[CallEvent]:
         entry = c.call.entries.get(c.uid)
@@ -329,8 +373,14 @@ class Triggers:
             return False
         if msg.get("Channel") in call.agent_channels:
             return False
-        value = next((raw.partition("=")[2] for raw in msg.getall("ChanVariable")
-                      if raw.partition("=")[0] == self._var), None)
+        value = next(
+            (
+                raw.partition("=")[2]
+                for raw in msg.getall("ChanVariable")
+                if raw.partition("=")[0] == self._var
+            ),
+            None,
+        )
         return value is None or value != ""  # an empty CALLPOP_CALL_ID: not our caller
 
     def _dial_begin(self, c: _Ctx) -> list[CallEvent]:
@@ -344,9 +394,14 @@ class Triggers:
         call.channels.add(dest_uid)
         call.agent_channels.update(_local_halves(dest))
         out: list[CallEvent] = []
-        self._emit(out, ("agent.ringing", call.call_id, interface, dest_uid), "agent.ringing",
-                   call.call_id, c.at, {"queue": None, "interface": interface,
-                                        "member_name": None})
+        self._emit(
+            out,
+            ("agent.ringing", call.call_id, interface, dest_uid),
+            "agent.ringing",
+            call.call_id,
+            c.at,
+            {"queue": None, "interface": interface, "member_name": None},
+        )
         return out
 
     def _dial_end(self, c: _Ctx) -> list[CallEvent]:
@@ -363,15 +418,24 @@ class Triggers:
         base = {"queue": None, "interface": dial.interface, "member_name": None}
         if status == "ANSWER":
             dial.answered_at = c.ts
-            self._emit(out, ("agent.connected", call.call_id, dial.interface, dest_uid),
-                       "agent.connected", call.call_id, c.at,
-                       {**base, "hold_s": round(c.ts - dial.begin)})
+            self._emit(
+                out,
+                ("agent.connected", call.call_id, dial.interface, dest_uid),
+                "agent.connected",
+                call.call_id,
+                c.at,
+                {**base, "hold_s": round(c.ts - dial.begin)},
+            )
         else:
             del call.dials[dest_uid]
-            self._emit(out, ("agent.ring_no_answer", call.call_id, dial.interface, dest_uid),
-                       "agent.ring_no_answer", call.call_id, c.at,
-                       {**base, "ring_ms": round((c.ts - dial.begin) * 1000),
-                        "dial_status": status})
+            self._emit(
+                out,
+                ("agent.ring_no_answer", call.call_id, dial.interface, dest_uid),
+                "agent.ring_no_answer",
+                call.call_id,
+                c.at,
+                {**base, "ring_ms": round((c.ts - dial.begin) * 1000), "dial_status": status},
+            )
         return out
 
     # -- hang-up -------------------------------------------------------------------
@@ -381,19 +445,39 @@ class Triggers:
         out: list[CallEvent] = []
         dial = call.dials.pop(uid, None)
         if dial is not None and dial.answered_at is not None:
-            self._emit(out, ("agent.completed", call.call_id, dial.interface, uid),
-                       "agent.completed", call.call_id, c.at,
-                       {"queue": None, "interface": dial.interface, "member_name": None,
-                        "hold_s": round(dial.answered_at - dial.begin),
-                        "talk_s": round(c.ts - dial.answered_at),
-                        "reason": "caller" if call.hungup else "agent"})
-        is_caller = uid in call.callers or uid == msg.get("Linkedid") or any(
-            raw.startswith(self._var + "=") and raw != self._var + "="
-            for raw in msg.getall("ChanVariable"))
+            self._emit(
+                out,
+                ("agent.completed", call.call_id, dial.interface, uid),
+                "agent.completed",
+                call.call_id,
+                c.at,
+                {
+                    "queue": None,
+                    "interface": dial.interface,
+                    "member_name": None,
+                    "hold_s": round(dial.answered_at - dial.begin),
+                    "talk_s": round(c.ts - dial.answered_at),
+                    "reason": "caller" if call.hungup else "agent",
+                },
+            )
+        is_caller = (
+            uid in call.callers
+            or uid == msg.get("Linkedid")
+            or any(
+                raw.startswith(self._var + "=") and raw != self._var + "="
+                for raw in msg.getall("ChanVariable")
+            )
+        )
         if is_caller and not call.hungup:
             call.hungup = True
-            self._emit(out, ("call.hungup", call.call_id), "call.hungup", call.call_id, c.at,
-                       {"cause": _int(msg.get("Cause")), "cause_txt": msg.get("Cause-txt")})
+            self._emit(
+                out,
+                ("call.hungup", call.call_id),
+                "call.hungup",
+                call.call_id,
+                c.at,
+                {"cause": _int(msg.get("Cause")), "cause_txt": msg.get("Cause-txt")},
+            )
         call.entries.pop(uid, None)
         call.channels.discard(uid)
         if not call.channels:

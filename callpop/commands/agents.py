@@ -40,15 +40,19 @@ class UserError(Exception):
 def check_name(name: str) -> str:
     value = name.strip()
     if not _NAME.match(value) or value != name:
-        raise UserError(f"agent name {name!r}: 1 to 64 characters, no control characters, "
-                        "quotes, slashes or angle brackets, no leading or trailing spaces")
+        raise UserError(
+            f"agent name {name!r}: 1 to 64 characters, no control characters, "
+            "quotes, slashes or angle brackets, no leading or trailing spaces"
+        )
     return value
 
 
 def check_interface(interface: str) -> str:
     if not _INTERFACE.match(interface):
-        raise UserError(f"interface {interface!r} is not TECH/resource, e.g. PJSIP/101 "
-                        "or Local/8100@callpop-agents")
+        raise UserError(
+            f"interface {interface!r} is not TECH/resource, e.g. PJSIP/101 "
+            "or Local/8100@callpop-agents"
+        )
     return normalise_interface(interface)
 
 
@@ -64,8 +68,7 @@ def read_password(from_stdin: bool) -> str:
     return password
 
 
-async def add_agent(database: str, name: str, interface: str, role: Role,
-                    password: str) -> Account:
+async def add_agent(database: str, name: str, interface: str, role: Role, password: str) -> Account:
     engine = create_engine(database)
     try:
         await upgrade(engine)
@@ -100,10 +103,16 @@ def command() -> None:
 
 @command.command("add")
 @click.argument("name")
-@click.option("--interface", required=True, metavar="TECH/RESOURCE",
-              help="the agent's queue-member interface as AMI reports it, e.g. PJSIP/101")
+@click.option(
+    "--interface",
+    required=True,
+    metavar="TECH/RESOURCE",
+    help="the agent's queue-member interface as AMI reports it, e.g. PJSIP/101",
+)
 @click.option("--role", type=click.Choice(ROLES), default="agent", show_default=True)
-@click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin")
+@click.option(
+    "--password-stdin", is_flag=True, help="read the password from the first line of stdin"
+)
 @click.pass_context
 def add(ctx: click.Context, name: str, interface: str, role: Role, password_stdin: bool) -> None:
     """Create an agent who logs in as NAME."""

@@ -26,8 +26,9 @@ from crm_adapter.sql.migrate import upgrade
 __all__ = ["command", "run_import"]
 
 
-async def run_import(url: str, path: Path, phone: PhoneNormaliser, progress: Progress | None,
-                     size: int) -> ImportReport:
+async def run_import(
+    url: str, path: Path, phone: PhoneNormaliser, progress: Progress | None, size: int
+) -> ImportReport:
     engine = create_engine(url)
     try:
         await upgrade(engine)
@@ -65,13 +66,20 @@ def import_command(ctx: click.Context, file: Path) -> None:
     except OSError as exc:
         click.echo(f"{file}:1: cannot read: {exc.strerror or exc}", err=True)
         ctx.exit(1)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                        TimeRemainingColumn(), console=console,
-                        disable=not console.is_terminal, transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
     try:
         with progress:
-            report = asyncio.run(run_import(config.database, file, config.phone.normaliser(),
-                                            progress, size))
+            report = asyncio.run(
+                run_import(config.database, file, config.phone.normaliser(), progress, size)
+            )
     except ImportFileError as exc:
         click.echo(str(exc), err=True)
         ctx.exit(1)

@@ -58,5 +58,6 @@ def upgrade_command(ctx: click.Context) -> None:
     if before == after:
         click.echo(f"{shown(url)}: already at revision {after}", err=True)
     else:
-        click.echo(f"{shown(url)}: upgraded from {before or 'an empty database'} to {after}",
-                   err=True)
+        click.echo(
+            f"{shown(url)}: upgraded from {before or 'an empty database'} to {after}", err=True
+        )

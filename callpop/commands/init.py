@@ -21,8 +21,9 @@ from crm_adapter.sql.migrate import upgrade
 __all__ = ["command", "init_database"]
 
 
-async def init_database(url: str, *, demo: bool, customers: int, seed: int,
-                        progress: Progress | None = None) -> DemoReport | None:
+async def init_database(
+    url: str, *, demo: bool, customers: int, seed: int, progress: Progress | None = None
+) -> DemoReport | None:
     engine = create_engine(url)
     try:
         with mapped_errors(f"initialising {shown(url)}"):
@@ -42,22 +43,39 @@ async def init_database(url: str, *, demo: bool, customers: int, seed: int,
 
 @click.command("init")
 @click.option("--demo", is_flag=True, help="add demo customers, cases and agents")
-@click.option("--customers", type=click.IntRange(0, MAX_DEMO_CUSTOMERS), default=1000,
-              show_default=True, help="how many demo customers (with --demo)")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="the demo data's seed: the same seed gives the same data")
+@click.option(
+    "--customers",
+    type=click.IntRange(0, MAX_DEMO_CUSTOMERS),
+    default=1000,
+    show_default=True,
+    help="how many demo customers (with --demo)",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="the demo data's seed: the same seed gives the same data",
+)
 @click.pass_context
 def command(ctx: click.Context, demo: bool, customers: int, seed: int) -> None:
     """Migrate the configured database, and fill it with demo data."""
     url = load_or_exit(ctx, "init").database
     console = Console(stderr=True)
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                        MofNCompleteColumn(), TimeRemainingColumn(), console=console,
-                        disable=not console.is_terminal, transient=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
     try:
         with progress:
-            report = asyncio.run(init_database(url, demo=demo, customers=customers, seed=seed,
-                                               progress=progress))
+            report = asyncio.run(
+                init_database(url, demo=demo, customers=customers, seed=seed, progress=progress)
+            )
     except CrmError as exc:
         click.echo(f"callpop init: {exc}", err=True)
         ctx.exit(1)

@@ -76,7 +76,9 @@ def command(
             click.echo(f"wrote {path}", err=True)
         return
     if not paths:
-        raise click.UsageError("name at least one flow file or dialplan folder, e.g. callpop lint dialplan/")
+        raise click.UsageError(
+            "name at least one flow file or dialplan folder, e.g. callpop lint dialplan/"
+        )
     report = lint_paths(paths, sounds=sounds)
     for finding in report.findings:
         click.echo(finding.format())

@@ -24,8 +24,12 @@ def run_loop(main: object) -> None:
 
 
 @click.command("serve")
-@click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 @click.pass_context
 def command(ctx: click.Context, log_level: str) -> None:
     """Run the IVR drivers, the AMI listener and the agents' web app."""

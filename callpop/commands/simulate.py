@@ -182,7 +182,9 @@ class TerminalCaller:
     def next_token(self, point: ListeningPoint) -> str | None:
         _echo_prompts(point.prompts, self._out)
         while True:
-            self._out.write(f"[{point.node}] keys (Enter or {SILENCE}: stay silent, {HANG_UP}: hang up)> ")
+            self._out.write(
+                f"[{point.node}] keys (Enter or {SILENCE}: stay silent, {HANG_UP}: hang up)> "
+            )
             self._out.flush()
             line = self._stdin.readline()
             if not line:
@@ -236,7 +238,9 @@ def describe_step(step: SimStep) -> list[str]:
         if step.event == "hangup":
             answer = "the caller hangs up"
         elif step.keys:
-            answer = f"the caller presses {step.keys}" + (" (then waits)" if step.event == "timeout" else "")
+            answer = f"the caller presses {step.keys}" + (
+                " (then waits)" if step.event == "timeout" else ""
+            )
         else:
             answer = "the caller says nothing (timeout)"
         return [*_wrapped(f"{head}  asks", said), f"{_INDENT}→ {answer}"]
@@ -255,12 +259,16 @@ def _decision(step: JourneyStep, following: JourneyStep | None) -> list[str]:
         return []
     result = step.result or ""
     if step.kind == "branch":
-        result = "no case holds" if result == "default" else result.replace("case-", "case ") + " holds"
+        result = (
+            "no case holds" if result == "default" else result.replace("case-", "case ") + " holds"
+        )
     elif step.kind == "goto":
         result = f"{following.flow}:{following.node}" if following is not None else ""
     elif step.kind == "play":
         result = "it (the caller typed ahead)"
-    return _wrapped(f"{_seconds(step.entered_ms)}  {step.flow}:{step.node}  {_DECISIONS[step.kind]}", result)
+    return _wrapped(
+        f"{_seconds(step.entered_ms)}  {step.flow}:{step.node}  {_DECISIONS[step.kind]}", result
+    )
 
 
 def describe(sim: Simulation) -> list[str]:
@@ -280,14 +288,18 @@ def describe(sim: Simulation) -> list[str]:
 def describe_outcome(sim: Simulation) -> list[str]:
     o = sim.outcome
     if o.type == "transfer":
-        what = f"transfer to {o.kind} {o.target}" + (f", priority {o.priority}" if o.priority else "")
+        what = f"transfer to {o.kind} {o.target}" + (
+            f", priority {o.priority}" if o.priority else ""
+        )
     else:
         what = "hang-up"
     reason = f" ({o.reason})" if o.reason else ""
     lines = [f"Outcome: {what}{reason}"]
     lines += [f"  {name}={value}" for name, value in o.variables.items()]
     if sim.unused_keys:
-        lines.append(f"Note: the call ended before these keys were used: {' '.join(sim.unused_keys)}")
+        lines.append(
+            f"Note: the call ended before these keys were used: {' '.join(sim.unused_keys)}"
+        )
     return lines
 
 
@@ -314,14 +326,21 @@ def _parse_at(value: str | None) -> datetime:
 
 @click.command("simulate")
 @click.argument("flow_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--caller", "caller", default=None, help="the caller's number (caller ID); required but with --replay")
+@click.option(
+    "--caller",
+    "caller",
+    default=None,
+    help="the caller's number (caller ID); required but with --replay",
+)
 @click.option(
     "--keys",
     default=None,
     help='one token per listening point, split on spaces or commas: "1 2 #", "1,4000000002#,1"; '
     f"{SILENCE} = let it time out, {HANG_UP} = hang up. Without it: interactive",
 )
-@click.option("--at", "at", default=None, help="the call's time, ISO 8601 with offset (default: now)")
+@click.option(
+    "--at", "at", default=None, help="the call's time, ISO 8601 with offset (default: now)"
+)
 @click.option(
     "--crm",
     "crm_mode",
@@ -331,8 +350,15 @@ def _parse_at(value: str | None) -> datetime:
     help="lookups: found (a made-up customer), none (not found), down (unavailable), "
     "db (the configured CRM)",
 )
-@click.option("--tier", default="standard", show_default=True, help="tier of the --crm found customer")
-@click.option("--open-cases", default=0, type=click.IntRange(min=0), help="open cases of the --crm found customer")
+@click.option(
+    "--tier", default="standard", show_default=True, help="tier of the --crm found customer"
+)
+@click.option(
+    "--open-cases",
+    default=0,
+    type=click.IntRange(min=0),
+    help="open cases of the --crm found customer",
+)
 @click.option("--name", "caller_name", default="", help="the caller ID name")
 @click.option("--dnis", default="", help="the number the caller dialled")
 @click.option(
@@ -427,7 +453,9 @@ def command(
     except EngineFlowError as exc:
         for finding in loaded.sibling_findings:
             click.echo(finding.format(), err=True)
-        raise click.ClickException(f"the flow cannot run: {exc} (run `callpop lint` on it)") from None
+        raise click.ClickException(
+            f"the flow cannot run: {exc} (run `callpop lint` on it)"
+        ) from None
 
     if as_json:
         click.echo(json.dumps(sim.to_dict(), indent=2, ensure_ascii=False))
@@ -438,7 +466,12 @@ def command(
 
 
 def replay_command(
-    ctx: click.Context, flow_file: Path, call_id: str, on: str, config_path: Path | None, as_json: bool
+    ctx: click.Context,
+    flow_file: Path,
+    call_id: str,
+    on: str,
+    config_path: Path | None,
+    as_json: bool,
 ) -> None:
     """`--replay CALL_ID`: exit 0 when the replay follows the stored call, 1 when they diverge
     (or the call, the version or the configuration cannot be found)."""
@@ -453,14 +486,18 @@ def replay_command(
         journey = fetch_journey(config.database, call_id)
         with replay_target(flow_file, journey, on) as target:
             if journey.get("flow") not in target.flows:
-                raise ReplayError(f"call {call_id} entered flow {journey.get('flow')!r}, which {target.name} does not have")
+                raise ReplayError(
+                    f"call {call_id} entered flow {journey.get('flow')!r}, which {target.name} does not have"
+                )
             result = replay(target.flows, journey)
     except (ReplayError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     except LoadError as exc:
         for finding in exc.findings:
             click.echo(finding.format(), err=True)
-        raise click.ClickException("the version to replay on does not load (run callpop lint)") from None
+        raise click.ClickException(
+            "the version to replay on does not load (run callpop lint)"
+        ) from None
     if as_json:
         divergence = result.divergence
         document = {
@@ -469,11 +506,12 @@ def replay_command(
             "stored": [asdict(s) for s in result.stored],
             "replayed": [asdict(s) for s in result.replayed],
             "outcome": {"stored": result.stored_outcome, "replayed": result.replayed_outcome},
-            "divergence": None if divergence is None else {"step": divergence.index + 1, "reason": divergence.reason},
+            "divergence": None
+            if divergence is None
+            else {"step": divergence.index + 1, "reason": divergence.reason},
             "notes": result.notes,
         }
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         click.echo("\n".join(describe_replay(call_id, journey, target, result)))
     sys.exit(0 if result.divergence is None else 1)
-

@@ -75,9 +75,14 @@ def _local(at: datetime, offices: list[_Office]) -> str:
     return f"{at.astimezone(offices[0].tz):%a %d %b %H:%M} {offices[0].timezone}"
 
 
-def office_hours_clock(flows: dict[str, Flow], entry: str, *, at: datetime | None = None,
-                       real: bool = False,
-                       wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> DemoClock:
+def office_hours_clock(
+    flows: dict[str, Flow],
+    entry: str,
+    *,
+    at: datetime | None = None,
+    real: bool = False,
+    wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> DemoClock:
     """The demo IVR's clock: the real time (`real`), one started at `at`, or by default
     the real time if the entry flow's office is open, else the next opening time."""
     now = wall()
@@ -96,10 +101,16 @@ def office_hours_clock(flows: dict[str, Flow], entry: str, *, at: datetime | Non
     candidate += timedelta(minutes=15 - candidate.minute % 15)
     while candidate - now < _HORIZON:
         if _all_open(nodes, candidate) and _all_open(nodes, candidate + _STAY_OPEN):
-            return DemoClock(candidate - now,
-                             f"starts at {_local(candidate, nodes)}: the office is closed at "
-                             f"the real time, so the demo's IVR runs in opening hours "
-                             f"(--at now for the real time)", wall)
+            return DemoClock(
+                candidate - now,
+                f"starts at {_local(candidate, nodes)}: the office is closed at "
+                f"the real time, so the demo's IVR runs in opening hours "
+                f"(--at now for the real time)",
+                wall,
+            )
         candidate += _STEP
-    return DemoClock(reason=f"the real time: the office of flow {entry!r} never opens "
-                            f"in the next {_HORIZON.days} days", wall=wall)
+    return DemoClock(
+        reason=f"the real time: the office of flow {entry!r} never opens "
+        f"in the next {_HORIZON.days} days",
+        wall=wall,
+    )

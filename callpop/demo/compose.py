@@ -99,26 +99,39 @@ def demo_config(base: Config, options: DemoOptions, ami: AMIServer, secret: str)
     sessions need not outlive the demo (its database does not): a fresh key unless
     one is configured."""
     keyed = base.web_secret is not None or base.web_secret_file is not None
-    return base.model_copy(update={
-        "web_secret": base.web_secret if keyed else secrets.token_urlsafe(32),
-        "database": f"sqlite:///{options.database}",
-        "web": options.web,
-        "fastagi": options.fastagi,
-        "crm": CrmSettings(),
-        "ari": None,
-        "shutdown_grace_s": min(base.shutdown_grace_s, SHUTDOWN_GRACE_S),
-        "ami": (AmiSettings(host=ami.host, port=ami.port, username=ami.username, secret=secret),),
-    })
+    return base.model_copy(
+        update={
+            "web_secret": base.web_secret if keyed else secrets.token_urlsafe(32),
+            "database": f"sqlite:///{options.database}",
+            "web": options.web,
+            "fastagi": options.fastagi,
+            "crm": CrmSettings(),
+            "ari": None,
+            "shutdown_grace_s": min(base.shutdown_grace_s, SHUTDOWN_GRACE_S),
+            "ami": (
+                AmiSettings(host=ami.host, port=ami.port, username=ami.username, secret=secret),
+            ),
+        }
+    )
 
 
-def _pbx_context(runtime: Runtime, demo: DemoContext, ami: AMIServer, clock: DemoClock,
-                 pace: float, sounds: Path | None,
-                 ) -> Callable[[web.Application], AsyncIterator[None]]:
+def _pbx_context(
+    runtime: Runtime,
+    demo: DemoContext,
+    ami: AMIServer,
+    clock: DemoClock,
+    pace: float,
+    sounds: Path | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         server = app[FASTAGI]  # started by serve's own FastAGI context, before this one
         book = PromptBook.from_flows(runtime.dialplan.flows.values(), pace=pace, sounds=sounds)
-        pbx = VirtualPbx(PbxSettings(server.host, server.port), ami=ami, book=book,
-                         queues=runtime.dialplan.catalog.queues)
+        pbx = VirtualPbx(
+            PbxSettings(server.host, server.port),
+            ami=ami,
+            book=book,
+            queues=runtime.dialplan.catalog.queues,
+        )
         demo.pbx = pbx
         try:
             yield
@@ -132,8 +145,7 @@ def _pbx_context(runtime: Runtime, demo: DemoContext, ami: AMIServer, clock: Dem
 class DemoServer:
     """Start with `async with` (or `start()`/`stop()`); `urls` once started."""
 
-    def __init__(self, config: Config, options: DemoOptions, *,
-                 environ: Mapping[str, str]) -> None:
+    def __init__(self, config: Config, options: DemoOptions, *, environ: Mapping[str, str]) -> None:
         self.base_config = config
         self.options = options
         self.environ = dict(environ)
@@ -148,25 +160,32 @@ class DemoServer:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()
 
     async def start(self) -> DemoUrls:
         options = self.options
-        self.report = await fresh_database(options.database, customers=options.customers,
-                                           seed=options.seed)
+        self.report = await fresh_database(
+            options.database, customers=options.customers, seed=options.seed
+        )
         await self.ami.start("127.0.0.1", 0)
         config = demo_config(self.base_config, options, self.ami, self.ami.secret)
         try:
             self.runtime = runtime = await build_runtime(config, environ=self.environ)
-            self.clock = clock = office_hours_clock(dict(runtime.dialplan.flows), DEFAULT_FLOW,
-                                                    at=options.at, real=options.real_clock)
+            self.clock = clock = office_hours_clock(
+                dict(runtime.dialplan.flows), DEFAULT_FLOW, at=options.at, real=options.real_clock
+            )
             app = build_app(runtime, ivr_clock=clock)
             demo = DemoContext(
                 callers=known_callers(options.seed, min(options.listed_callers, options.customers)),
                 clock_reason=clock.reason,
-                logins=tuple((a.name, a.password, a.role) for a in DEMO_AGENTS))
+                logins=tuple((a.name, a.password, a.role) for a in DEMO_AGENTS),
+            )
             self._add_demo(app, runtime, demo, clock)
             self.runner = make_runner(app, config)
             await self.runner.setup()
@@ -180,26 +199,33 @@ class DemoServer:
         host, port = self.runner.addresses[0][:2]
         base = f"http://{host}:{port}"
         assert demo.pbx is not None
-        self.urls = DemoUrls(base=base, agent=f"{base}/agent", supervisor=f"{base}/supervisor",
-                             phone=f"{base}/demo/phone",
-                             fastagi=f"agi://{config.fastagi.host}:{demo.pbx.settings.fastagi_port}/ivr",
-                             ami=f"{self.ami.host}:{self.ami.port}")
+        self.urls = DemoUrls(
+            base=base,
+            agent=f"{base}/agent",
+            supervisor=f"{base}/supervisor",
+            phone=f"{base}/demo/phone",
+            fastagi=f"agi://{config.fastagi.host}:{demo.pbx.settings.fastagi_port}/ivr",
+            ami=f"{self.ami.host}:{self.ami.port}",
+        )
         return self.urls
 
-    def _add_demo(self, app: web.Application, runtime: Runtime, demo: DemoContext,
-                  clock: DemoClock) -> None:
+    def _add_demo(
+        self, app: web.Application, runtime: Runtime, demo: DemoContext, clock: DemoClock
+    ) -> None:
         app[DEMO] = demo
         app.add_routes(phone.routes)
         app.add_routes(softphone.routes)
-        app.router.add_static("/demo/static/", HERE / "static", name="demo_static",
-                              append_version=True)
+        app.router.add_static(
+            "/demo/static/", HERE / "static", name="demo_static", append_version=True
+        )
         env = aiohttp_jinja2.get_env(app)
         loader = env.loader
         assert loader is not None
         env.loader = jinja2.ChoiceLoader([loader, jinja2.FileSystemLoader(HERE / "templates")])
         app.middlewares.append(softphone.inject_softphone)
-        app.cleanup_ctx.append(_pbx_context(runtime, demo, self.ami, clock, self.options.pace,
-                                                 self.options.sounds))
+        app.cleanup_ctx.append(
+            _pbx_context(runtime, demo, self.ami, clock, self.options.pace, self.options.sounds)
+        )
 
     async def stop(self) -> None:
         if self.runner is not None:

@@ -29,8 +29,13 @@ class KnownCaller:
     account: str
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "number": self.number, "tier": self.tier,
-                "open_cases": self.open_cases, "account": self.account}
+        return {
+            "name": self.name,
+            "number": self.number,
+            "tier": self.tier,
+            "open_cases": self.open_cases,
+            "account": self.account,
+        }
 
 
 def known_callers(seed: int, count: int) -> tuple[KnownCaller, ...]:
@@ -39,10 +44,15 @@ def known_callers(seed: int, count: int) -> tuple[KnownCaller, ...]:
     callers = []
     for index in range(1, count + 1):
         row = world.customer(index)
-        callers.append(KnownCaller(
-            name=row["name"], number=row["phones"][0], tier=row["tier"],
-            open_cases=sum(1 for c in row["cases"] if c["status"] in ("open", "pending")),
-            account=row["account"]))
+        callers.append(
+            KnownCaller(
+                name=row["name"],
+                number=row["phones"][0],
+                tier=row["tier"],
+                open_cases=sum(1 for c in row["cases"] if c["status"] in ("open", "pending")),
+                account=row["account"],
+            )
+        )
     return tuple(callers)
 
 

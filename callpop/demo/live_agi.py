@@ -80,10 +80,15 @@ class LiveCaller:
     every AGI line both ways. Both are called on the event loop and must not block.
     """
 
-    def __init__(self, script: CallerScript, book: PromptBook, *,
-                 on_hear: Callable[[Heard], None],
-                 on_wire: Callable[[WireLine], None] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        script: CallerScript,
+        book: PromptBook,
+        *,
+        on_hear: Callable[[Heard], None],
+        on_wire: Callable[[WireLine], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.script = script
         self.book = book
         self._on_hear = on_hear
@@ -140,8 +145,12 @@ class LiveCaller:
         reader, writer = await asyncio.open_connection(host, port)
         self._writer = writer
         record = CallRecord()
-        env = environment_block(self.script, request=f"agi://{host}:{port}/{path}",
-                                network_script=path, channel_name=self._sim.channel_name)
+        env = environment_block(
+            self.script,
+            request=f"agi://{host}:{port}/{path}",
+            network_script=path,
+            channel_name=self._sim.channel_name,
+        )
         try:
             self._write(env.split(b"\n")[:-1])
             await writer.drain()
@@ -223,15 +232,20 @@ class LiveCaller:
         spec = find_command(argv)
         if spec is None or before.dead:
             return None
-        args = [a.decode("utf-8", "replace") for a in argv[len(spec.words):]]
+        args = [a.decode("utf-8", "replace") for a in argv[len(spec.words) :]]
         lasts = after.now_ms - before.now_ms
         ms = lasts if lasts < PATIENCE_SHOWN_MS else None
-        played = after.played[len(before.played):]
+        played = after.played[len(before.played) :]
         name = spec.name
         if played and not played[0].startswith("say-"):
             sound = played[0]
-            return Heard("prompt", self.book.text(sound), sound, _ms(self.book.samples(sound)),
-                         _stop_keys(name, args))
+            return Heard(
+                "prompt",
+                self.book.text(sound),
+                sound,
+                _ms(self.book.samples(sound)),
+                _stop_keys(name, args),
+            )
         if name in ("SAY DIGITS", "SAY NUMBER") and len(args) > 1:
             kind: Literal["digits", "number"] = "digits" if name == "SAY DIGITS" else "number"
             text = spoken_digits(args[0]) if kind == "digits" else args[0]

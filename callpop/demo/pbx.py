@@ -87,8 +87,11 @@ class DemoCall:
     # --- PhoneCall (what agent phones do) -------------------------------------------------
 
     def caller_view(self) -> dict[str, Any]:
-        return {"number": self.caller.number or "", "name": self.caller.name or "",
-                "queue": self.queue}
+        return {
+            "number": self.caller.number or "",
+            "name": self.caller.name or "",
+            "queue": self.queue,
+        }
 
     def answer(self, phone: AgentPhone) -> None:
         self.signals.put_nowait(Signal("answer", phone))
@@ -125,11 +128,17 @@ class DemoCall:
         self.tell({"type": "state", "state": state, "call_id": self.call_id, **detail})
 
     def _snapshot(self, *, context: str, exten: str, priority: int) -> Snapshot:
-        return Snapshot(channel=self.channel, uniqueid=self.uniqueid, linkedid=self.uniqueid,
-                        context=context, exten=exten, priority=priority,
-                        caller_num=self.caller.number or "<unknown>",
-                        caller_name=self.caller.name or "<unknown>",
-                        variables=((variables.CALL_ID, self.call_id),))
+        return Snapshot(
+            channel=self.channel,
+            uniqueid=self.uniqueid,
+            linkedid=self.uniqueid,
+            context=context,
+            exten=exten,
+            priority=priority,
+            caller_num=self.caller.number or "<unknown>",
+            caller_name=self.caller.name or "<unknown>",
+            variables=((variables.CALL_ID, self.call_id),),
+        )
 
     def _hangup_event(self, snapshot: Snapshot) -> None:
         self.pbx.emit([hangup(self.pbx.writer, snapshot, 16)])
@@ -139,8 +148,11 @@ class DemoCall:
             outcome, target, values = await self._ivr()
             # gone in the IVR, or between its end and the dialplan's next step
             if self.caller_gone:
-                self._hangup_event(self._snapshot(context="callpop-in",
-                                                  exten=self.pbx.settings.extension, priority=2))
+                self._hangup_event(
+                    self._snapshot(
+                        context="callpop-in", exten=self.pbx.settings.extension, priority=2
+                    )
+                )
                 self._state("ended", reason="You hung up in the IVR.")
                 return
             await self._route(outcome, target, values)
@@ -153,21 +165,38 @@ class DemoCall:
 
     async def _ivr(self) -> tuple[str, str, dict[str, str]]:
         settings = self.pbx.settings
-        script = CallerScript(caller=self.caller, extension=settings.extension,
-                              context="callpop-in", dnid=settings.extension,
-                              uniqueid=self.uniqueid, channel=self.channel)
-        self.live = LiveCaller(script, self.pbx.book, on_hear=self._heard, on_wire=self._wire,
-                               monotonic=self.pbx.monotonic)
-        self._state("ivr", agi=f"agi://{settings.fastagi_host}:{settings.fastagi_port}/"
-                               f"{settings.ivr_path}")
+        script = CallerScript(
+            caller=self.caller,
+            extension=settings.extension,
+            context="callpop-in",
+            dnid=settings.extension,
+            uniqueid=self.uniqueid,
+            channel=self.channel,
+        )
+        self.live = LiveCaller(
+            script,
+            self.pbx.book,
+            on_hear=self._heard,
+            on_wire=self._wire,
+            monotonic=self.pbx.monotonic,
+        )
+        self._state(
+            "ivr", agi=f"agi://{settings.fastagi_host}:{settings.fastagi_port}/{settings.ivr_path}"
+        )
         try:
-            record = await self.live.run(settings.fastagi_host, settings.fastagi_port,
-                                         settings.ivr_path)
+            record = await self.live.run(
+                settings.fastagi_host, settings.fastagi_port, settings.ivr_path
+            )
         except OSError as exc:
             # AGISTATUS=FAILURE and CALLPOP_OUTCOME empty: the dialplan's fallback
-            self.tell({"type": "notice", "text": f"callpop's FastAGI port did not answer "
-                                                 f"({exc.strerror or exc}): the dialplan "
-                                                 "falls back to the operator queue."})
+            self.tell(
+                {
+                    "type": "notice",
+                    "text": f"callpop's FastAGI port did not answer "
+                    f"({exc.strerror or exc}): the dialplan "
+                    "falls back to the operator queue.",
+                }
+            )
             return "", "", {}
         values = record.variables
         self.call_id = values.get(variables.CALL_ID) or self.uniqueid
@@ -177,16 +206,31 @@ class DemoCall:
         audio = None
         if heard.sound is not None and self.pbx.book.recording(heard.sound) is not None:
             audio = sound_url(heard.sound)
-        self.tell({"type": "heard", "kind": heard.kind, "text": heard.text,
-                   "sound": heard.sound, "ms": heard.ms, "keys": heard.keys, "audio": audio})
+        self.tell(
+            {
+                "type": "heard",
+                "kind": heard.kind,
+                "text": heard.text,
+                "sound": heard.sound,
+                "ms": heard.ms,
+                "keys": heard.keys,
+                "audio": audio,
+            }
+        )
 
     def _wire(self, line: WireLine) -> None:
         self.tell({"type": "wire", "who": line.who, "line": line.line})
 
     async def _route(self, outcome: str, target: str, values: dict[str, str]) -> None:
         """`Goto(callpop-route,${CALLPOP_OUTCOME},1)`, `operator` when it is empty."""
-        self.tell({"type": "outcome", "outcome": outcome or "(none)", "target": target,
-                   "variables": {k: v for k, v in values.items() if k.startswith("CALLPOP_")}})
+        self.tell(
+            {
+                "type": "outcome",
+                "outcome": outcome or "(none)",
+                "target": target,
+                "variables": {k: v for k, v in values.items() if k.startswith("CALLPOP_")},
+            }
+        )
         if outcome == "queue" and target:
             await self._queue(values.get(variables.QUEUE) or target)
         elif outcome in ("", "error"):
@@ -196,8 +240,7 @@ class DemoCall:
         elif outcome == "voicemail":
             await self._voicemail(target)
         else:
-            self._hangup_event(self._snapshot(context="callpop-route", exten="hangup",
-                                              priority=1))
+            self._hangup_event(self._snapshot(context="callpop-route", exten="hangup", priority=1))
             self._state("ended", reason="The IVR ended the call.")
 
     async def _queue(self, name: str) -> None:
@@ -205,9 +248,16 @@ class DemoCall:
         queue = self.pbx.queue_settings(name)
         self._state("queue", queue=name)
         snapshot = self._snapshot(context="callpop-route", exten="queue", priority=3)
-        visit = QueueVisit(name=name, queue=queue, caller=snapshot, call=self,
-                           floor=self.pbx.floor, signals=self.signals, tell=self.tell,
-                           position=self.pbx.waiting(name) + 1)
+        visit = QueueVisit(
+            name=name,
+            queue=queue,
+            caller=snapshot,
+            call=self,
+            floor=self.pbx.floor,
+            signals=self.signals,
+            tell=self.tell,
+            position=self.pbx.waiting(name) + 1,
+        )
         self.pbx.waiting_calls.add(self)
         try:
             end = await visit.run()
@@ -231,16 +281,20 @@ class DemoCall:
         snapshot = self._snapshot(context="callpop-route", exten="agent", priority=1)
         if phone is None or not self.pbx.phones.ring(phone, self):
             self._hangup_event(snapshot)
-            self._state("ended", reason=f"{interface} has no free phone in this demo: "
-                                        "Dial() fails (CHANUNAVAIL) and the call ends.")
+            self._state(
+                "ended",
+                reason=f"{interface} has no free phone in this demo: "
+                "Dial() fails (CHANUNAVAIL) and the call ends.",
+            )
             return
         dial = DirectDial(snapshot, interface, self.pbx.ids, self.pbx.writer)
         self.pbx.emit(dial.begin())
         self._state("ringing", agent=phone.agent, interface=interface)
         answered = await self._wait_for(phone, {"answer"}, DIAL_RING_S)
         if answered is None or answered.kind != "answer":
-            self.pbx.emit(dial.end("NOANSWER" if answered is None or answered.kind == "decline"
-                                   else "CANCEL"))
+            self.pbx.emit(
+                dial.end("NOANSWER" if answered is None or answered.kind == "decline" else "CANCEL")
+            )
             self.pbx.phones.release(phone, self)
             self._hangup_event(snapshot)
             reason = "You hung up." if self.caller_gone else f"{phone.agent} did not answer."
@@ -248,17 +302,22 @@ class DemoCall:
             return
         self.pbx.emit(dial.end("ANSWER"))
         self.pbx.phones.connect(phone, self)
-        self.tell({"type": "connected", "agent": phone.agent, "interface": interface,
-                   "queue": None})
+        self.tell(
+            {"type": "connected", "agent": phone.agent, "interface": interface, "queue": None}
+        )
         ended = await self._wait_for(phone, {"agent_hangup"}, None)
         caller_first = ended is None or ended.kind == "caller_hangup"
         self.pbx.emit(dial.hangup(caller_first=caller_first))
         self.pbx.phones.release(phone, self)
-        self._state("ended", reason=("You" if caller_first else phone.agent) +
-                    " hung up after talking.", agent=phone.agent)
+        self._state(
+            "ended",
+            reason=("You" if caller_first else phone.agent) + " hung up after talking.",
+            agent=phone.agent,
+        )
 
-    async def _wait_for(self, phone: AgentPhone, kinds: set[str],
-                        within_s: float | None) -> Signal | None:
+    async def _wait_for(
+        self, phone: AgentPhone, kinds: set[str], within_s: float | None
+    ) -> Signal | None:
         """The next signal of `kinds` from `phone`, or the caller's hang-up; None when
         `within_s` ran out. A decline counts when waiting for an answer."""
         wanted = kinds | ({"decline"} if "answer" in kinds else set())
@@ -279,17 +338,23 @@ class DemoCall:
             async with asyncio.timeout(VOICEMAIL_MAX_S):
                 while (await self.signals.get()).kind != "caller_hangup":
                     pass
-        self._hangup_event(self._snapshot(context="callpop-route", exten="voicemail",
-                                          priority=1))
+        self._hangup_event(self._snapshot(context="callpop-route", exten="voicemail", priority=1))
         self._state("ended", reason=f"Message left in mailbox {mailbox}.")
 
 
 class VirtualPbx:
     """The PBX: places test-phone calls, owns the agent phones and emits AMI events."""
 
-    def __init__(self, settings: PbxSettings, *, ami: AMIServer, book: PromptBook,
-                 queues: QueueCatalog | None, monotonic: Callable[[], float] = time.monotonic,
-                 seed: int = 1) -> None:
+    def __init__(
+        self,
+        settings: PbxSettings,
+        *,
+        ami: AMIServer,
+        book: PromptBook,
+        queues: QueueCatalog | None,
+        monotonic: Callable[[], float] = time.monotonic,
+        seed: int = 1,
+    ) -> None:
         self.settings = settings
         self.ami = ami
         self.book = book
@@ -298,8 +363,15 @@ class VirtualPbx:
         self.ids = Ids(epoch=str(int(time.time())))
         self.writer = Writer()
         self.phones = Phones(self._phone_free, monotonic)
-        self.floor = QueueFloor(self.phones, self.emit, self.ids, self.writer, monotonic,
-                                random.Random(seed), retry_s=settings.retry_s)
+        self.floor = QueueFloor(
+            self.phones,
+            self.emit,
+            self.ids,
+            self.writer,
+            monotonic,
+            random.Random(seed),
+            retry_s=settings.retry_s,
+        )
         self.calls: set[DemoCall] = set()
         self.waiting_calls: set[DemoCall] = set()
 

@@ -58,8 +58,9 @@ async def phone_page(request: web.Request) -> web.StreamResponse:
         "unknown_number": UNKNOWN_NUMBER,
         "ivr_clock": demo.clock_reason,
     }
-    return aiohttp_jinja2.render_template("demo_phone.html", request,
-                                          {"boot": boot, "logins": demo.logins})
+    return aiohttp_jinja2.render_template(
+        "demo_phone.html", request, {"boot": boot, "logins": demo.logins}
+    )
 
 
 def _text(frame: dict[str, Any], key: str, limit: int) -> str | None:

@@ -69,8 +69,9 @@ class AgentPhone:
             "type": "phone",
             "interface": self.interface,
             "state": self.state.value,
-            "call": None if self.call is None else {"call_id": self.call.call_id,
-                                                    **self.call.caller_view()},
+            "call": None
+            if self.call is None
+            else {"call_id": self.call.call_id, **self.call.caller_view()},
         }
 
     def show(self) -> None:
@@ -100,8 +101,9 @@ class Phones:
     def register(self, interface: str, agent: str, sink: Sink) -> AgentPhone:
         phone = self._phones.get(interface.lower())
         if phone is None:
-            phone = self._phones[interface.lower()] = AgentPhone(interface, agent,
-                                                                 since=self._monotonic())
+            phone = self._phones[interface.lower()] = AgentPhone(
+                interface, agent, since=self._monotonic()
+            )
         phone.sinks.append(sink)
         sink(phone.view())
         if phone.state is PhoneState.IDLE and len(phone.sinks) == 1:

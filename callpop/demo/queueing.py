@@ -71,9 +71,16 @@ def cancel_ring(call: QueueCall) -> list[bytes]:
     queue's Dial ends with CANCEL and the leg hangs up (no Agent* event of its own)."""
     w, leg = call.writer, call.leg
     ringing = leg.one.but(state=5)
-    out = [w.event("DialEnd", "call,all", call.caller.block(), ringing.block("Dest"),
-                   [("DialStatus", "CANCEL")]),
-           hangup(w, ringing, 0)]
+    out = [
+        w.event(
+            "DialEnd",
+            "call,all",
+            call.caller.block(),
+            ringing.block("Dest"),
+            [("DialStatus", "CANCEL")],
+        ),
+        hangup(w, ringing, 0),
+    ]
     if leg.two is not None:
         out.append(hangup(w, leg.two.but(state=4), 0))
     return out
@@ -86,9 +93,18 @@ class QueueVisit:
     "a phone is free" (the PBX posts it to every waiting caller); `tell` updates the
     test phone page of the caller."""
 
-    def __init__(self, *, name: str, queue: Queue, caller: Snapshot, call: PhoneCall,
-                 floor: QueueFloor, signals: asyncio.Queue[Signal],
-                 tell: Callable[[dict[str, Any]], None], position: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue: Queue,
+        caller: Snapshot,
+        call: PhoneCall,
+        floor: QueueFloor,
+        signals: asyncio.Queue[Signal],
+        tell: Callable[[dict[str, Any]], None],
+        position: int = 1,
+    ) -> None:
         self.name = name
         self.queue = queue
         self.caller = caller
@@ -132,8 +148,13 @@ class QueueVisit:
         member = self.members.get(phone.interface)
         if member is None:
             member = self.members[phone.interface] = QueueCall(
-                self.caller, self.name, phone.interface, phone.agent, self.floor.ids,
-                self.floor.writer)
+                self.caller,
+                self.name,
+                phone.interface,
+                phone.agent,
+                self.floor.ids,
+                self.floor.writer,
+            )
         return member
 
     def _ring_round(self) -> None:
@@ -145,10 +166,15 @@ class QueueVisit:
         self._tell_waiting()
 
     def _tell_waiting(self) -> None:
-        self.tell({"type": "queue", "queue": self.name,
-                   "description": self.queue.description or "",
-                   "position": self.position,
-                   "ringing": [p.agent for p in self.ringing]})
+        self.tell(
+            {
+                "type": "queue",
+                "queue": self.name,
+                "description": self.queue.description or "",
+                "position": self.position,
+                "ringing": [p.agent for p in self.ringing],
+            }
+        )
 
     def _no_answer(self, phone: AgentPhone) -> None:
         started = self.ringing.pop(phone)
@@ -162,8 +188,9 @@ class QueueVisit:
     async def run(self) -> QueueEnd:
         self.joined_at = self.monotonic()
         self.emit(self._entry().joined(self.position, self.position))
-        deadline = None if self.queue.max_wait is None else (
-            self.joined_at + self.queue.max_wait / 1000)
+        deadline = (
+            None if self.queue.max_wait is None else (self.joined_at + self.queue.max_wait / 1000)
+        )
         retry_at = self.joined_at
         ring_until = 0.0
         while True:
@@ -226,16 +253,26 @@ class QueueVisit:
             self.phones.release(other, self.call)
         self.phones.connect(phone, self.call)
         self.emit(events)
-        self.tell({"type": "connected", "agent": phone.agent, "interface": phone.interface,
-                   "queue": self.name})
+        self.tell(
+            {
+                "type": "connected",
+                "agent": phone.agent,
+                "interface": phone.interface,
+                "queue": self.name,
+            }
+        )
         talk_from = self.monotonic()
         while True:
             signal = await self.signals.get()
             if signal.kind == "caller_hangup" or (
-                    signal.kind == "agent_hangup" and signal.phone is phone):
+                signal.kind == "agent_hangup" and signal.phone is phone
+            ):
                 break
         by: Literal["caller", "agent"] = "caller" if signal.kind == "caller_hangup" else "agent"
-        self.emit(self._member(phone).completed(
-            hold_s=hold_s, talk_s=int(self.monotonic() - talk_from), reason=by))
+        self.emit(
+            self._member(phone).completed(
+                hold_s=hold_s, talk_s=int(self.monotonic() - talk_from), reason=by
+            )
+        )
         self.phones.release(phone, self.call)
         return QueueEnd("talked", agent=phone.agent, hung_up_by=by)

@@ -43,9 +43,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def inject_softphone(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Adds the demo phone to the agent page (this middleware exists only in the demo)."""
     response = await handler(request)
-    if (request.path in _PAGES and request.method == "GET" and isinstance(response, web.Response)
-            and response.status == 200 and response.content_type == "text/html"
-            and isinstance(response.body, bytes) and b"</body>" in response.body):
+    if (
+        request.path in _PAGES
+        and request.method == "GET"
+        and isinstance(response, web.Response)
+        and response.status == 200
+        and response.content_type == "text/html"
+        and isinstance(response.body, bytes)
+        and b"</body>" in response.body
+    ):
         body = response.body
         at = body.rindex(b"</body>")
         response.body = body[:at] + SOFTPHONE_ASSETS + body[at:]

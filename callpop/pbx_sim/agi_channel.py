@@ -111,7 +111,11 @@ class AgiChannelSim:
             hang = cursor.hangup_at_ms
             if end is None and nxt is None and hang is None:
                 hang = cursor.hangup_at_ms = self.now_ms + PATIENCE_MS
-            if hang is not None and (end is None or hang <= end) and (nxt is None or hang <= nxt[0]):
+            if (
+                hang is not None
+                and (end is None or hang <= end)
+                and (nxt is None or hang <= nxt[0])
+            ):
                 self.now_ms = max(self.now_ms, hang)
                 return ("hangup", 0)
             if nxt is not None and (end is None or nxt[0] <= end):
@@ -139,7 +143,9 @@ class AgiChannelSim:
         planned = self.script.hangup_on_command
         if not self.dead and planned is not None and self.commands - 1 == planned:
             self.cursor.hangup_at_ms = self.now_ms + self.script.hangup_delay_ms
-        elif not self.dead and (hang := self.cursor.hangup_at_ms) is not None and hang <= self.now_ms:
+        elif (
+            not self.dead and (hang := self.cursor.hangup_at_ms) is not None and hang <= self.now_ms
+        ):
             # The caller hung up while the AGI was idle: the HANGUP line came first.
             self.hang_up(out)
             if out.close:

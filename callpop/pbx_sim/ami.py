@@ -29,6 +29,7 @@ from callpop.ami.codec import Decoder, Message, ProtocolError, Signal, encode_me
 
 __all__ = ["AMIServer", "ActionAnswers", "Responder", "read_transcript", "transcript_events"]
 
+
 class ActionAnswers(Protocol):
     """Answers whole actions as wire bytes (callpop.pbx_sim.ami_status)."""
 
@@ -73,10 +74,16 @@ class _Session:
 class AMIServer:
     """The simulator; use `async with AMIServer(...) as sim:` and connect to `sim.port`."""
 
-    def __init__(self, *, username: str = "callpop", secret: str = "callpop",
-                 version: str = "11.0.0", clock: Callable[[], float] = time.time,
-                 responders: dict[str, Responder] | None = None,
-                 answers: Iterable[ActionAnswers] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        username: str = "callpop",
+        secret: str = "callpop",
+        version: str = "11.0.0",
+        clock: Callable[[], float] = time.time,
+        responders: dict[str, Responder] | None = None,
+        answers: Iterable[ActionAnswers] = (),
+    ) -> None:
         self.username = username
         self.secret = secret
         self.version = version
@@ -116,8 +123,12 @@ class AMIServer:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     @property
@@ -160,6 +171,7 @@ class AMIServer:
 
     async def wait_action(self, name: str, count: int = 1) -> list[Message]:
         """Until `count` actions called `name` were received; returns them."""
+
         def matching() -> list[Message]:
             return [a for a in self.actions if (a.action or "").lower() == name.lower()]
 
@@ -220,8 +232,11 @@ class AMIServer:
         responder = next((v for k, v in self.responders.items() if k.lower() == name), None)
         if name == "login":
             if action.get("Username") == self.username and action.get("Secret") == self.secret:
-                self._reply(session, action, [("Response", "Success"),
-                                              ("Message", "Authentication accepted")])
+                self._reply(
+                    session,
+                    action,
+                    [("Response", "Success"), ("Message", "Authentication accepted")],
+                )
                 session.authenticated = True
                 session.events = (action.get("Events") or "on").lower() != "off"
                 self._after_login(session)
@@ -229,15 +244,23 @@ class AMIServer:
                 return True
             reply, keep_open = [("Response", "Error"), ("Message", "Authentication failed")], False
         elif name == "logoff":
-            reply, keep_open = [("Response", "Goodbye"),
-                                ("Message", "Thanks for all the fish.")], False
+            reply, keep_open = (
+                [("Response", "Goodbye"), ("Message", "Thanks for all the fish.")],
+                False,
+            )
         elif not session.authenticated:
             reply = [("Response", "Error"), ("Message", "Permission denied")]
         elif name == "ping":
-            reply = [("Response", "Success"), ("Ping", "Pong"),
-                     ("Timestamp", f"{self._clock():.6f}")]
-        elif (whole := next((a for a in (x.answer(action) for x in self.answers)
-                             if a is not None), None)) is not None:
+            reply = [
+                ("Response", "Success"),
+                ("Ping", "Pong"),
+                ("Timestamp", f"{self._clock():.6f}"),
+            ]
+        elif (
+            whole := next(
+                (a for a in (x.answer(action) for x in self.answers) if a is not None), None
+            )
+        ) is not None:
             session.writer.write(whole)
             return True
         elif responder is not None:
@@ -261,18 +284,41 @@ class AMIServer:
         uptime = str(int(self._clock() - self._started))
         peer = session.writer.get_extra_info("peername") or ("127.0.0.1", 0)
         now = self._clock()
-        session.writer.write(encode_message([
-            ("Event", "FullyBooted"), ("Privilege", "system,all"), ("Uptime", uptime),
-            ("LastReload", uptime), ("Status", "Fully Booted")]))
-        session.writer.write(encode_message([
-            ("Event", "SuccessfulAuth"), ("Privilege", "security,all"),
-            ("Timestamp", f"{now:.6f}"),
-            ("EventTV", time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-             + f".{int(now * 1000) % 1000:03d}+0000"),
-            ("Severity", "Informational"), ("Service", "AMI"), ("EventVersion", "1"),
-            ("AccountID", self.username), ("SessionID", f"0x{id(session):x}"),
-            ("LocalAddress", f"IPV4/TCP/{self.host}/{self.port}"),
-            ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"),
-            ("UsingPassword", "0"), ("SessionTV", time.strftime(
-                "%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}+0000"),
-        ]))
+        session.writer.write(
+            encode_message(
+                [
+                    ("Event", "FullyBooted"),
+                    ("Privilege", "system,all"),
+                    ("Uptime", uptime),
+                    ("LastReload", uptime),
+                    ("Status", "Fully Booted"),
+                ]
+            )
+        )
+        session.writer.write(
+            encode_message(
+                [
+                    ("Event", "SuccessfulAuth"),
+                    ("Privilege", "security,all"),
+                    ("Timestamp", f"{now:.6f}"),
+                    (
+                        "EventTV",
+                        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                        + f".{int(now * 1000) % 1000:03d}+0000",
+                    ),
+                    ("Severity", "Informational"),
+                    ("Service", "AMI"),
+                    ("EventVersion", "1"),
+                    ("AccountID", self.username),
+                    ("SessionID", f"0x{id(session):x}"),
+                    ("LocalAddress", f"IPV4/TCP/{self.host}/{self.port}"),
+                    ("RemoteAddress", f"IPV4/TCP/{peer[0]}/{peer[1]}"),
+                    ("UsingPassword", "0"),
+                    (
+                        "SessionTV",
+                        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+                        + f".{int(now * 1000) % 1000:03d}+0000",
+                    ),
+                ]
+            )
+        )

@@ -23,8 +23,14 @@ from callpop.ami.codec import encode_message
 __all__ = ["DirectDial", "Ids", "QueueCall", "Snapshot", "Writer"]
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
-CAUSE_TXT = {0: "Unknown", 16: "Normal Clearing", 17: "User busy", 19: "No user responding",
-             21: "Call Rejected", 32: "Circuit/channel congestion"}
+CAUSE_TXT = {
+    0: "Unknown",
+    16: "Normal Clearing",
+    17: "User busy",
+    19: "No user responding",
+    21: "Call Rejected",
+    32: "Circuit/channel congestion",
+}
 
 Headers = list[tuple[str, str]]
 
@@ -106,8 +112,12 @@ class Ids:
 
 
 def hangup(w: Writer, chan: Snapshot, cause: int) -> bytes:
-    return w.event("Hangup", "call,all", chan.block(),
-                   [("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown"))])
+    return w.event(
+        "Hangup",
+        "call,all",
+        chan.block(),
+        [("Cause", str(cause)), ("Cause-txt", CAUSE_TXT.get(cause, "Unknown"))],
+    )
 
 
 @dataclass
@@ -118,19 +128,32 @@ class _Leg:
     two: Snapshot | None
 
 
-def _new_leg(interface: str, caller: Snapshot, ids: Ids, context: str,
-             blank_vars: tuple[tuple[str, str], ...]) -> _Leg:
+def _new_leg(
+    interface: str,
+    caller: Snapshot,
+    ids: Ids,
+    context: str,
+    blank_vars: tuple[tuple[str, str], ...],
+) -> _Leg:
     device = interface.removesuffix("/n")
-    base = Snapshot(channel="", uniqueid="", linkedid=caller.linkedid, context=context,
-                    exten=caller.exten, state=0, caller_num=caller.caller_num,
-                    caller_name=caller.caller_name, connected_num=caller.caller_num,
-                    connected_name=caller.caller_name, variables=blank_vars)
+    base = Snapshot(
+        channel="",
+        uniqueid="",
+        linkedid=caller.linkedid,
+        context=context,
+        exten=caller.exten,
+        state=0,
+        caller_num=caller.caller_num,
+        caller_name=caller.caller_name,
+        connected_num=caller.caller_num,
+        connected_name=caller.caller_name,
+        variables=blank_vars,
+    )
     suffix = ids.suffix()
     if device.startswith("Local/"):
         exten, _, ctx = device.removeprefix("Local/").partition("@")
         one = base.but(channel=f"{device}-{suffix};1", uniqueid=ids.uniqueid(), context=ctx)
-        two = one.but(channel=f"{device}-{suffix};2", uniqueid=ids.uniqueid(), exten=exten,
-                      state=6)
+        two = one.but(channel=f"{device}-{suffix};2", uniqueid=ids.uniqueid(), exten=exten, state=6)
         return _Leg(one, two)
     return _Leg(base.but(channel=f"{device}-{suffix}", uniqueid=ids.uniqueid()), None)
 
@@ -167,30 +190,47 @@ class QueueCall:
         return tuple((name, "") for name, _ in self.caller.variables)
 
     def _member(self) -> Headers:
-        return [("Queue", self.queue), ("Interface", self.interface),
-                ("MemberName", self.member_name)]
+        return [
+            ("Queue", self.queue),
+            ("Interface", self.interface),
+            ("MemberName", self.member_name),
+        ]
 
     def joined(self, position: int = 1, count: int = 1) -> list[bytes]:
         self.stage = "waiting"
-        return [self.writer.event("QueueCallerJoin", "agent,all", self.caller.block(), [
-            ("Queue", self.queue), ("Position", str(position)), ("Count", str(count))])]
+        return [
+            self.writer.event(
+                "QueueCallerJoin",
+                "agent,all",
+                self.caller.block(),
+                [("Queue", self.queue), ("Position", str(position)), ("Count", str(count))],
+            )
+        ]
 
     def agent_called(self) -> list[bytes]:
         """AgentCalled, then the queue's DialBegin and DialState RINGING to a new leg."""
         self.stage = "ringing"
         w, c = self.writer, self.caller.block()
-        leg = _new_leg(self.interface, self.caller, self.ids, self.agent_context,
-                       self._blank_vars())
+        leg = _new_leg(
+            self.interface, self.caller, self.ids, self.agent_context, self._blank_vars()
+        )
         self.legs.append(leg)
-        dial_exten = (leg.two.exten if leg.two is not None else leg.one.exten)
-        dialing = leg.one.but(connected_num="<unknown>", connected_name="<unknown>",
-                              exten=dial_exten)
+        dial_exten = leg.two.exten if leg.two is not None else leg.one.exten
+        dialing = leg.one.but(
+            connected_num="<unknown>", connected_name="<unknown>", exten=dial_exten
+        )
         return [
             w.event("AgentCalled", "agent,all", c, leg.one.block("Dest"), self._member()),
-            w.event("DialBegin", "call,all", c, dialing.block("Dest"),
-                    [("DialString", self.interface)]),
-            w.event("DialState", "call,all", c, leg.one.but(state=5).block("Dest"),
-                    [("DialStatus", "RINGING")]),
+            w.event(
+                "DialBegin", "call,all", c, dialing.block("Dest"), [("DialString", self.interface)]
+            ),
+            w.event(
+                "DialState",
+                "call,all",
+                c,
+                leg.one.but(state=5).block("Dest"),
+                [("DialStatus", "RINGING")],
+            ),
         ]
 
     def answered(self, hold_s: int = 1, ring_s: int = 1, count: int = 0) -> list[bytes]:
@@ -201,14 +241,25 @@ class QueueCall:
         dest = self.leg.one.block("Dest")
         return [
             w.event("DialEnd", "call,all", c, dest, [("DialStatus", "ANSWER")]),
-            w.event("QueueCallerLeave", "agent,all", c, [
-                ("Queue", self.queue), ("Position", "1"), ("Count", str(count))]),
-            w.event("AgentConnect", "agent,all", c, dest, self._member(),
-                    [("HoldTime", str(hold_s)), ("RingTime", str(ring_s))]),
+            w.event(
+                "QueueCallerLeave",
+                "agent,all",
+                c,
+                [("Queue", self.queue), ("Position", "1"), ("Count", str(count))],
+            ),
+            w.event(
+                "AgentConnect",
+                "agent,all",
+                c,
+                dest,
+                self._member(),
+                [("HoldTime", str(hold_s)), ("RingTime", str(ring_s))],
+            ),
         ]
 
-    def ring_no_answer(self, ring_ms: int = 4000, *, agent_priority: int = 1,
-                       peer_hangup: bool = True) -> list[bytes]:
+    def ring_no_answer(
+        self, ring_ms: int = 4000, *, agent_priority: int = 1, peer_hangup: bool = True
+    ) -> list[bytes]:
         """The member did not answer in time: Asterisk ends the ring and hangs up the leg
         (a Local member's `;2` half, at `agent_priority` of its dialplan, unless
         `peer_hangup` is False: Asterisk sometimes reports that one much later)."""
@@ -216,8 +267,14 @@ class QueueCall:
         w, c, leg = self.writer, self.caller.block(), self.leg
         dest = leg.one.but(state=5).block("Dest")
         out = [
-            w.event("AgentRingNoAnswer", "agent,all", c, dest, self._member(),
-                    [("RingTime", str(ring_ms))]),
+            w.event(
+                "AgentRingNoAnswer",
+                "agent,all",
+                c,
+                dest,
+                self._member(),
+                [("RingTime", str(ring_ms))],
+            ),
             w.event("DialEnd", "call,all", c, dest, [("DialStatus", "NOANSWER")]),
             w.event("DialEnd", "call,all", c, dest, [("DialStatus", "CANCEL")]),
             hangup(w, leg.one.but(state=5), 0),
@@ -226,15 +283,21 @@ class QueueCall:
             out.append(hangup(w, leg.two.but(state=4, priority=agent_priority), 0))
         return out
 
-    def completed(self, hold_s: int = 1, talk_s: int = 4, reason: str = "agent",
-                  agent_priority: int = 1) -> list[bytes]:
+    def completed(
+        self, hold_s: int = 1, talk_s: int = 4, reason: str = "agent", agent_priority: int = 1
+    ) -> list[bytes]:
         """The agent hangs up (`reason` agent) or the caller does (`caller`)."""
         self.stage = "ended"
         w, leg = self.writer, self.leg
         c = self.caller.block()
-        complete = w.event("AgentComplete", "agent,all", c, leg.one.block("Dest"),
-                           self._member(), [("HoldTime", str(hold_s)),
-                                            ("TalkTime", str(talk_s)), ("Reason", reason)])
+        complete = w.event(
+            "AgentComplete",
+            "agent,all",
+            c,
+            leg.one.block("Dest"),
+            self._member(),
+            [("HoldTime", str(hold_s)), ("TalkTime", str(talk_s)), ("Reason", reason)],
+        )
         agent_side = [hangup(w, leg.two.but(priority=agent_priority), 16)] if leg.two else []
         if reason == "caller":
             out = [hangup(w, self.caller, 16), complete, *agent_side, hangup(w, leg.one, 16)]
@@ -252,11 +315,23 @@ class QueueCall:
         if caller_hung_up:
             out.append(w.event("HangupRequest", "call,all", c, [("Cause", "16")]))
         out += [
-            w.event("QueueCallerAbandon", "agent,all", c, [
-                ("Queue", self.queue), ("Position", "1"), ("OriginalPosition", "1"),
-                ("HoldTime", str(hold_s))]),
-            w.event("QueueCallerLeave", "agent,all", c, [
-                ("Queue", self.queue), ("Position", "1"), ("Count", "0")]),
+            w.event(
+                "QueueCallerAbandon",
+                "agent,all",
+                c,
+                [
+                    ("Queue", self.queue),
+                    ("Position", "1"),
+                    ("OriginalPosition", "1"),
+                    ("HoldTime", str(hold_s)),
+                ],
+            ),
+            w.event(
+                "QueueCallerLeave",
+                "agent,all",
+                c,
+                [("Queue", self.queue), ("Position", "1"), ("Count", "0")],
+            ),
         ]
         if caller_hung_up:
             out.append(hangup(w, self.caller, 16))
@@ -276,15 +351,29 @@ class DirectDial:
 
     def begin(self) -> list[bytes]:
         w, c = self.writer, self.caller.block()
-        self.leg = _new_leg(self.interface, self.caller, self.ids, self.agent_context,
-                            tuple((name, "") for name, _ in self.caller.variables))
+        self.leg = _new_leg(
+            self.interface,
+            self.caller,
+            self.ids,
+            self.agent_context,
+            tuple((name, "") for name, _ in self.caller.variables),
+        )
         one = self.leg.one
         return [
-            w.event("DialBegin", "call,all", c,
-                    one.but(connected_num="<unknown>", connected_name="<unknown>")
-                    .block("Dest"), [("DialString", self.interface)]),
-            w.event("DialState", "call,all", c, one.but(state=5).block("Dest"),
-                    [("DialStatus", "RINGING")]),
+            w.event(
+                "DialBegin",
+                "call,all",
+                c,
+                one.but(connected_num="<unknown>", connected_name="<unknown>").block("Dest"),
+                [("DialString", self.interface)],
+            ),
+            w.event(
+                "DialState",
+                "call,all",
+                c,
+                one.but(state=5).block("Dest"),
+                [("DialStatus", "RINGING")],
+            ),
         ]
 
     def end(self, status: str = "ANSWER") -> list[bytes]:
@@ -294,8 +383,9 @@ class DirectDial:
         w, c = self.writer, self.caller.block()
         state = 6 if status == "ANSWER" else 5
         self.leg.one = self.leg.one.but(state=state)
-        out = [w.event("DialEnd", "call,all", c, self.leg.one.block("Dest"),
-                       [("DialStatus", status)])]
+        out = [
+            w.event("DialEnd", "call,all", c, self.leg.one.block("Dest"), [("DialStatus", status)])
+        ]
         if status != "ANSWER":
             out.append(hangup(w, self.leg.one, 0))
         return out

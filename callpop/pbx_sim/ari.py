@@ -326,19 +326,26 @@ class AriSimulator:
         if (denied := self._check_auth(request)) is not None:
             return denied
         return _json(
-            {"ping": "pong", "timestamp": ari_time(self._now()), "asterisk_id": self.state.asterisk_id}
+            {
+                "ping": "pong",
+                "timestamp": ari_time(self._now()),
+                "asterisk_id": self.state.asterisk_id,
+            }
         )
 
     async def _applications(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:
             return denied
-        names = sorted(self.state.connected_apps | {
-            c.stasis_app for c in self.state.channels.values() if c.stasis_app
-        })
+        names = sorted(
+            self.state.connected_apps
+            | {c.stasis_app for c in self.state.channels.values() if c.stasis_app}
+        )
         return _json([self.state.application_json(name) for name in names])
 
     async def _application(self, request: web.Request) -> web.Response:
-        return await self._rest(request, lambda: _json(self.state.application_json(request.match_info["name"])))
+        return await self._rest(
+            request, lambda: _json(self.state.application_json(request.match_info["name"]))
+        )
 
     async def _channels(self, request: web.Request) -> web.Response:
         if (denied := self._check_auth(request)) is not None:
@@ -354,7 +361,9 @@ class AriSimulator:
         q = request.query
         return await self._rest(
             request,
-            lambda: self.state.hangup(request.match_info["id"], q.get("reason_code"), q.get("reason")),
+            lambda: self.state.hangup(
+                request.match_info["id"], q.get("reason_code"), q.get("reason")
+            ),
         )
 
     async def _answer(self, request: web.Request) -> web.Response:
@@ -367,7 +376,9 @@ class AriSimulator:
         return await self._rest(
             request,
             lambda: _json(
-                self.state.play(request.match_info["id"], media, q.get("playbackId"), q.get("lang")),
+                self.state.play(
+                    request.match_info["id"], media, q.get("playbackId"), q.get("lang")
+                ),
                 201,
                 "Created",
             ),
@@ -386,7 +397,11 @@ class AriSimulator:
         return await self._rest(
             request,
             lambda: _json(
-                {"value": self.state.get_variable(request.match_info["id"], request.query.get("variable"))}
+                {
+                    "value": self.state.get_variable(
+                        request.match_info["id"], request.query.get("variable")
+                    )
+                }
             ),
         )
 

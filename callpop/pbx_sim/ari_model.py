@@ -155,5 +155,3 @@ class SimChannel:
             "creationtime": self.created,
             "language": self.call.script.language,
         }
-
-

@@ -140,7 +140,9 @@ class AriState:
     def originate(self, script: CallerScript, app: str, args: tuple[str, ...]) -> SimCall:
         """A call reaches `Stasis(app,args...)` in the dialplan."""
         if script.uniqueid in self.channels:
-            raise ValueError(f"channel {script.uniqueid} is still up: give each call its own uniqueid")
+            raise ValueError(
+                f"channel {script.uniqueid} is still up: give each call its own uniqueid"
+            )
         loop = asyncio.get_running_loop()
         call = SimCall(script, script.uniqueid, app, args, ended=loop.create_future())
         self.calls.append(call)
@@ -204,7 +206,9 @@ class AriState:
             channel.silence_saw_collect = False
             if isinstance(turn, Keys):
                 for at_ms, digit in turn.times(now):
-                    self._later(channel, at_ms - now, functools.partial(self._press, channel, digit))
+                    self._later(
+                        channel, at_ms - now, functools.partial(self._press, channel, digit)
+                    )
             elif isinstance(turn, HangUp):
                 self._later(channel, turn.delay_ms, lambda: self.caller_hangs_up(channel))
         if isinstance(cursor.active, Silence) and kind == "collect":
@@ -354,7 +358,9 @@ class AriState:
     def _duration_ms(self, uri: str) -> int | None:
         scheme, _, what = uri.partition(":")
         if scheme == "sound":
-            return None if what in self.missing_sounds else self.sounds_ms.get(what, DEFAULT_SOUND_MS)
+            return (
+                None if what in self.missing_sounds else self.sounds_ms.get(what, DEFAULT_SOUND_MS)
+            )
         if scheme == "digits":
             return SAY_DIGIT_MS * max(1, len(what))
         if scheme == "number":

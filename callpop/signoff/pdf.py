@@ -46,7 +46,9 @@ def html_to_pdf(html: str, out: Path, chromium: str = CHROMIUM) -> None:
     if importlib.util.find_spec("playwright") is None:  # a test dependency, optional here
         raise PdfError("--pdf needs Playwright (pip install playwright) and Debian's chromium")
     if not Path(chromium).exists():
-        raise PdfError(f"--pdf needs Chromium at {chromium} (apt-get install chromium, or --chromium PATH)")
+        raise PdfError(
+            f"--pdf needs Chromium at {chromium} (apt-get install chromium, or --chromium PATH)"
+        )
     with tempfile.TemporaryDirectory(prefix="callpop-pdf-") as tmp:
         page_file = Path(tmp) / "pack.html"
         page_file.write_text(html, encoding="utf-8")

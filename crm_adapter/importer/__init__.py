@@ -4,5 +4,12 @@
 from crm_adapter.importer.rows import COLUMNS, CsvRow, ImportFileError, Rejection, read_rows
 from crm_adapter.importer.upsert import ImportReport, import_customers
 
-__all__ = ["COLUMNS", "CsvRow", "ImportFileError", "ImportReport", "Rejection",
-           "import_customers", "read_rows"]
+__all__ = [
+    "COLUMNS",
+    "CsvRow",
+    "ImportFileError",
+    "ImportReport",
+    "Rejection",
+    "import_customers",
+    "read_rows",
+]

@@ -92,8 +92,9 @@ def _identity(row: CsvRow) -> tuple[str, ...]:
     return ("name+phone", row.name, row.phones[0])
 
 
-async def _apply(engine: AsyncEngine, rows: Sequence[CsvRow], report: ImportReport,
-                 now: datetime) -> None:
+async def _apply(
+    engine: AsyncEngine, rows: Sequence[CsvRow], report: ImportReport, now: datetime
+) -> None:
     latest: dict[tuple[str, ...], CsvRow] = {}
     for row in rows:
         key = _identity(row)
@@ -106,12 +107,16 @@ async def _apply(engine: AsyncEngine, rows: Sequence[CsvRow], report: ImportRepo
             await _write(conn, chosen, report, now)
 
 
-async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport,
-                 now: datetime) -> None:
-    by_external = await _by_column(conn, "external_id", {r.external_id for r in rows if r.external_id})
+async def _write(
+    conn: AsyncConnection, rows: list[CsvRow], report: ImportReport, now: datetime
+) -> None:
+    by_external = await _by_column(
+        conn, "external_id", {r.external_id for r in rows if r.external_id}
+    )
     by_account = await _by_column(conn, "account", {r.account for r in rows if r.account})
     by_name_phone = await _by_name_phone(
-        conn, {r.phones[0] for r in rows if not r.external_id and not r.account})
+        conn, {r.phones[0] for r in rows if not r.external_id and not r.account}
+    )
 
     creates: list[CsvRow] = []
     matches: list[tuple[CsvRow, Row[Any]]] = []
@@ -126,12 +131,20 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
         if row.account:
             holder = by_account.get(row.account)
             if holder is not None and (match is None or holder.id != match.id):
-                report.rejected.append(Rejection(
-                    row.line, f"account {row.account!r} belongs to another customer (id {holder.id})"))
+                report.rejected.append(
+                    Rejection(
+                        row.line,
+                        f"account {row.account!r} belongs to another customer (id {holder.id})",
+                    )
+                )
                 continue
             if row.account in accounts_in_batch:
-                report.rejected.append(Rejection(
-                    row.line, f"account {row.account!r} is also on line {accounts_in_batch[row.account]}"))
+                report.rejected.append(
+                    Rejection(
+                        row.line,
+                        f"account {row.account!r} is also on line {accounts_in_batch[row.account]}",
+                    )
+                )
                 continue
             accounts_in_batch[row.account] = row.line
         if match is None:
@@ -162,9 +175,13 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
     if creates:
         new_ids = await allocate_ids(conn, "customers", len(creates))
         await write_rows(
-            conn, customers, ("id", *_FIELDS, "notes", "created_at", "updated_at"),
-            [(new_id, *(getattr(r, f) for f in _FIELDS), "", now, now)
-             for new_id, r in zip(new_ids, creates, strict=True)],
+            conn,
+            customers,
+            ("id", *_FIELDS, "notes", "created_at", "updated_at"),
+            [
+                (new_id, *(getattr(r, f) for f in _FIELDS), "", now, now)
+                for new_id, r in zip(new_ids, creates, strict=True)
+            ],
         )
         for new_id, row in zip(new_ids, creates, strict=True):
             rephone[new_id] = row.phones
@@ -177,10 +194,15 @@ async def _write(conn: AsyncConnection, rows: list[CsvRow], report: ImportReport
             updates,
         )
     if rephone:
-        await conn.execute(delete(customer_phones).where(customer_phones.c.customer_id.in_(rephone)))
-        await write_rows(conn, customer_phones, ("customer_id", "e164", "position"),
-                         [(cid, e164, i) for cid, phones in rephone.items()
-                          for i, e164 in enumerate(phones)])
+        await conn.execute(
+            delete(customer_phones).where(customer_phones.c.customer_id.in_(rephone))
+        )
+        await write_rows(
+            conn,
+            customer_phones,
+            ("customer_id", "e164", "position"),
+            [(cid, e164, i) for cid, phones in rephone.items() for i, e164 in enumerate(phones)],
+        )
 
 
 async def _by_column(conn: AsyncConnection, column: str, values: set[str]) -> dict[str, Row[Any]]:
@@ -191,7 +213,9 @@ async def _by_column(conn: AsyncConnection, column: str, values: set[str]) -> di
     return {getattr(r, column): r for r in rows}
 
 
-async def _by_name_phone(conn: AsyncConnection, phones: set[str]) -> dict[tuple[str, str], Row[Any]]:
+async def _by_name_phone(
+    conn: AsyncConnection, phones: set[str]
+) -> dict[tuple[str, str], Row[Any]]:
     if not phones:
         return {}
     rows = await conn.execute(

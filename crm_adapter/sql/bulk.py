@@ -24,8 +24,12 @@ async def allocate_ids(conn: AsyncConnection, table: str, count: int) -> list[in
         return []
     if conn.dialect.name == "postgresql":
         ids = await conn.scalars(
-            text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
-                 "FROM generate_series(1, :n)"), {"n": count})
+            text(
+                f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+                "FROM generate_series(1, :n)"
+            ),
+            {"n": count},
+        )
         return list(ids.all())
     # SQLite: the transaction began IMMEDIATE (crm_adapter.sql.engine.writer), so no
     # other writer can take these ids before we commit.
@@ -33,8 +37,9 @@ async def allocate_ids(conn: AsyncConnection, table: str, count: int) -> list[in
     return list(range(top + 1, top + 1 + count))
 
 
-async def write_rows(conn: AsyncConnection, table: Table, columns: Sequence[str],
-                     rows: Sequence[tuple[Any, ...]]) -> None:
+async def write_rows(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
     """Insert `rows` (tuples in `columns` order): COPY on PostgreSQL, executemany on
     SQLite. COPY bypasses SQLAlchemy's types, so datetimes must be timezone-aware."""
     if not rows:

@@ -51,7 +51,9 @@ def async_url(url: str | URL) -> URL:
     )
 
 
-def create_engine(url: str | URL, *, search_path: str | None = None, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str | URL, *, search_path: str | None = None, echo: bool = False
+) -> AsyncEngine:
     """An engine for `url`. `search_path` puts every table of a PostgreSQL connection in
     that schema (the tests use a schema per run)."""
     target = async_url(url)

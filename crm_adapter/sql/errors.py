@@ -25,8 +25,12 @@ def mapped_errors(what: str) -> Iterator[None]:
         raise CrmRejected(f"{what}: {_first_line(exc)}") from exc
     except sa_exc.ProgrammingError:
         raise
-    except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError,
-            sa_exc.DBAPIError) as exc:
+    except (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        sa_exc.DBAPIError,
+    ) as exc:
         raise CrmUnavailable(f"{what}: database unavailable: {_first_line(exc)}") from exc
     except (OSError, ConnectionError) as exc:
         raise CrmUnavailable(f"{what}: database unreachable: {exc}") from exc

@@ -68,13 +68,14 @@ class SqliteReader:
     def open(cls, path: str) -> SqliteReader | None:
         try:
             conn = sqlite3.connect(
-                f"{_uri_path(path)}?mode=ro", uri=True, isolation_level=None,
+                f"{_uri_path(path)}?mode=ro",
+                uri=True,
+                isolation_level=None,
                 # Closed by whoever disposes of the engine, which may be another thread.
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
-            log.info("crm: no synchronous reader for %s (%s): reads go through the pool",
-                     path, exc)
+            log.info("crm: no synchronous reader for %s (%s): reads go through the pool", path, exc)
             return None
         try:
             for pragma in _PRAGMAS:
@@ -82,8 +83,7 @@ class SqliteReader:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         except sqlite3.Error as exc:
             conn.close()
-            log.info("crm: no synchronous reader for %s (%s): reads go through the pool",
-                     path, exc)
+            log.info("crm: no synchronous reader for %s (%s): reads go through the pool", path, exc)
             return None
         if str(mode).lower() != "wal":
             # Outside WAL a reader waits for a committing writer: not on the loop.

@@ -11,8 +11,17 @@ from sqlalchemy.engine import Row
 from crm_adapter.port import CrmRejected, Customer, CustomerDraft, Interaction
 from crm_adapter.sql.tables import LIMITS
 
-__all__ = ["check_interaction", "check_length", "customer_from_row", "draft_values",
-           "interaction_from_row", "interaction_payload", "interaction_values", "iso", "utc"]
+__all__ = [
+    "check_interaction",
+    "check_length",
+    "customer_from_row",
+    "draft_values",
+    "interaction_from_row",
+    "interaction_payload",
+    "interaction_values",
+    "iso",
+    "utc",
+]
 
 
 def check_length(field: str, value: str | None) -> None:
@@ -52,8 +61,14 @@ def utc(value: Any) -> datetime:
 
 def customer_from_row(row: Row[Any], phones: list[str]) -> Customer:
     return Customer(
-        id=str(row.id), name=row.name, phones=tuple(phones), external_id=row.external_id,
-        account=row.account, tier=row.tier, language=row.language, email=row.email,
+        id=str(row.id),
+        name=row.name,
+        phones=tuple(phones),
+        external_id=row.external_id,
+        account=row.account,
+        tier=row.tier,
+        language=row.language,
+        email=row.email,
         notes=row.notes or "",
     )
 
@@ -75,9 +90,12 @@ def draft_values(draft: CustomerDraft) -> dict[str, Any]:
 
 def check_interaction(interaction: Interaction) -> None:
     for field, value in (
-        ("call_id", interaction.call_id), ("agent", interaction.agent),
-        ("journey", interaction.journey), ("disposition", interaction.disposition),
-        ("notes", interaction.notes), ("external_id", interaction.customer_id),
+        ("call_id", interaction.call_id),
+        ("agent", interaction.agent),
+        ("journey", interaction.journey),
+        ("disposition", interaction.disposition),
+        ("notes", interaction.notes),
+        ("external_id", interaction.customer_id),
     ):
         check_length(field, value)
 
@@ -97,7 +115,12 @@ def interaction_values(interaction: Interaction) -> Mapping[str, Any]:
 
 def interaction_from_row(row: Row[Any]) -> Interaction:
     return Interaction(
-        call_id=row.call_id, started=row.started_at, customer_id=row.customer_id,
-        agent=row.agent, journey=row.journey or "", disposition=row.disposition,
-        notes=row.notes or "", ended=row.ended_at,
+        call_id=row.call_id,
+        started=row.started_at,
+        customer_id=row.customer_id,
+        agent=row.agent,
+        journey=row.journey or "",
+        disposition=row.disposition,
+        notes=row.notes or "",
+        ended=row.ended_at,
     )

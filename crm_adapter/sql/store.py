@@ -99,7 +99,8 @@ _RECENT_INTERACTIONS = {
 SELECT call_id, customer_id, agent, journey, disposition, notes, started_at, ended_at
 FROM interactions WHERE customer_id = {first}
 ORDER BY started_at DESC, id DESC LIMIT {second}
-""" for dialect, first, second in (("sqlite", "?", "?"), ("postgresql", "$1", "$2"))
+"""
+    for dialect, first, second in (("sqlite", "?", "?"), ("postgresql", "$1", "$2"))
 }
 
 
@@ -112,8 +113,17 @@ def _customers(rows: Iterable[Sequence[Any]]) -> list[Customer]:
         if row[8] is not None:
             entry[1].append(row[8])
     return [
-        Customer(id=str(r[0]), external_id=r[1], name=r[2], account=r[3], tier=r[4],
-                 language=r[5], email=r[6], notes=r[7] or "", phones=tuple(phones))
+        Customer(
+            id=str(r[0]),
+            external_id=r[1],
+            name=r[2],
+            account=r[3],
+            tier=r[4],
+            language=r[5],
+            email=r[6],
+            notes=r[7] or "",
+            phones=tuple(phones),
+        )
         for r, phones in found.values()
     ]
 
@@ -255,7 +265,8 @@ class SqlStore:
         with mapped_errors("create customer"):
             async with self._writer.begin() as conn:
                 cid = await conn.scalar(
-                    insert(customers).values(**values, created_at=now, updated_at=now)
+                    insert(customers)
+                    .values(**values, created_at=now, updated_at=now)
                     .returning(customers.c.id)
                 )
                 assert cid is not None
@@ -283,14 +294,17 @@ class SqlStore:
             with mapped_errors("open cases"):
                 rows = await self._hot(_OPEN_CASES, cid)
         return [
-            Case(id=str(r[0]), customer_id=customer_id, subject=r[1], status=r[2],
-                 opened=utc(r[3]))
+            Case(id=str(r[0]), customer_id=customer_id, subject=r[1], status=r[2], opened=utc(r[3]))
             for r in rows
         ]
 
     async def add_case(
-        self, customer_id: str, subject: str, status: CaseStatus = "open",
-        opened: datetime | None = None, external_id: str | None = None,
+        self,
+        customer_id: str,
+        subject: str,
+        status: CaseStatus = "open",
+        opened: datetime | None = None,
+        external_id: str | None = None,
     ) -> Case:
         """Not part of the port: the built-in store's own way to record a case."""
         cid = _customer_id(customer_id)
@@ -304,14 +318,20 @@ class SqlStore:
         with mapped_errors("add case"):
             async with self._writer.begin() as conn:
                 case_id = await conn.scalar(
-                    insert(cases).values(
-                        customer_id=cid, subject=subject, status=status, opened_at=opened,
+                    insert(cases)
+                    .values(
+                        customer_id=cid,
+                        subject=subject,
+                        status=status,
+                        opened_at=opened,
                         closed_at=opened if status == "closed" else None,
                         external_id=external_id,
-                    ).returning(cases.c.id)
+                    )
+                    .returning(cases.c.id)
                 )
-        return Case(id=str(case_id), customer_id=customer_id, subject=subject, status=status,
-                    opened=opened)
+        return Case(
+            id=str(case_id), customer_id=customer_id, subject=subject, status=status, opened=opened
+        )
 
     # --- interactions ---------------------------------------------------------------
 
@@ -325,9 +345,16 @@ class SqlStore:
                 read = await self._hot(_RECENT_INTERACTIONS, customer_id, shown)
         if read is not None:
             return [
-                Interaction(call_id=r[0], customer_id=r[1], agent=r[2], journey=r[3] or "",
-                            disposition=r[4], notes=r[5] or "", started=utc(r[6]),
-                            ended=None if r[7] is None else utc(r[7]))
+                Interaction(
+                    call_id=r[0],
+                    customer_id=r[1],
+                    agent=r[2],
+                    journey=r[3] or "",
+                    disposition=r[4],
+                    notes=r[5] or "",
+                    started=utc(r[6]),
+                    ended=None if r[7] is None else utc(r[7]),
+                )
                 for r in read
             ]
         stmt = (

@@ -82,8 +82,17 @@ _BIGID = BigInteger().with_variant(Integer(), "sqlite")  # INTEGER PRIMARY KEY i
 
 AGENT_ROLES = ("agent", "supervisor", "admin")
 POP_STATES = ("offered", "live", "wrapup", "done", "retracted")
-QUEUE_EVENT_KINDS = ("joined", "offered", "no_answer", "connected", "completed", "withdrawn",
-                     "abandoned", "left", "hungup")
+QUEUE_EVENT_KINDS = (
+    "joined",
+    "offered",
+    "no_answer",
+    "connected",
+    "completed",
+    "withdrawn",
+    "abandoned",
+    "left",
+    "hungup",
+)
 
 customers = Table(
     "customers",
@@ -120,9 +129,7 @@ cases = Table(
     "cases",
     metadata,
     Column("id", _BIGID, primary_key=True, autoincrement=True),
-    Column(
-        "customer_id", _BIGID, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("customer_id", _BIGID, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
     Column("external_id", String(LIMITS["external_id"])),
     Column("subject", String(LIMITS["subject"]), nullable=False),
     Column("status", String(16), nullable=False),
@@ -268,9 +275,7 @@ pops = Table(
     Column("reason", String(32)),
     Column("offers", Integer, nullable=False, server_default="0"),
     UniqueConstraint("call_id", "agent_id"),
-    CheckConstraint(
-        "state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"
-    ),
+    CheckConstraint("state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"),
     Index(None, "agent_id", "state"),
 )
 

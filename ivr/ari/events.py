@@ -250,7 +250,10 @@ _PARSERS: dict[str, _Parser] = {
     ),
     "StasisEnd": lambda o, b, w: StasisEnd(**b, channel=_channel(o, w)),
     "ChannelDtmfReceived": lambda o, b, w: ChannelDtmfReceived(
-        **b, channel=_channel(o, w), digit=field_str(o, "digit", w), duration_ms=field_int(o, "duration_ms", w)
+        **b,
+        channel=_channel(o, w),
+        digit=field_str(o, "digit", w),
+        duration_ms=field_int(o, "duration_ms", w),
     ),
     "ChannelHangupRequest": lambda o, b, w: ChannelHangupRequest(
         **b,
@@ -259,7 +262,10 @@ _PARSERS: dict[str, _Parser] = {
         soft=_soft(o, w),
     ),
     "ChannelDestroyed": lambda o, b, w: ChannelDestroyed(
-        **b, channel=_channel(o, w), cause=field_int(o, "cause", w), cause_txt=field_str(o, "cause_txt", w)
+        **b,
+        channel=_channel(o, w),
+        cause=field_int(o, "cause", w),
+        cause_txt=field_str(o, "cause_txt", w),
     ),
     "ChannelStateChange": lambda o, b, w: ChannelStateChange(**b, channel=_channel(o, w)),
     "ChannelCreated": lambda o, b, w: ChannelCreated(**b, channel=_channel(o, w)),

@@ -128,8 +128,12 @@ class ChannelSnapshot:
             name=field_str(obj, "name", where),
             state=field_str(obj, "state", where),
             caller=CallerId.from_json(field_object(obj, "caller", where), f"{where}.caller"),
-            connected=CallerId.from_json(field_object(obj, "connected", where), f"{where}.connected"),
-            dialplan=DialplanLocation.from_json(field_object(obj, "dialplan", where), f"{where}.dialplan"),
+            connected=CallerId.from_json(
+                field_object(obj, "connected", where), f"{where}.connected"
+            ),
+            dialplan=DialplanLocation.from_json(
+                field_object(obj, "dialplan", where), f"{where}.dialplan"
+            ),
             creationtime=field_str(obj, "creationtime", where),
             language=field_str(obj, "language", where, default="en"),
             accountcode=field_str(obj, "accountcode", where, default=""),

@@ -76,7 +76,11 @@ async def ari_app_context(
                 "check ari.username and the password",
             ) from None
         except AriUnavailable as exc:
-            log.warning("ARI at %s is not reachable yet (%s); the app connects when it is", settings.url, exc)
+            log.warning(
+                "ARI at %s is not reachable yet (%s); the app connects when it is",
+                settings.url,
+                exc,
+            )
         app = StasisApp(client, settings.app, handler, ledger=ledger)
         runner = asyncio.create_task(app.run(), name=f"ari-app-{settings.app}")
         try:

@@ -168,9 +168,7 @@ def layout(diagram: Diagram, style: Style | None = None) -> Layout:
         _size(box, st)
 
     legend_width = 0.0
-    legend = tuple(
-        line for text in diagram.legend for line in wrap(text, 900, st.legend_size)
-    )
+    legend = tuple(line for text in diagram.legend for line in wrap(text, 900, st.legend_size))
     if legend:
         legend_width = max(text_width(line, st.legend_size) for line in legend) + 2 * st.pad
     legend_y = st.margin + st.title_block
@@ -227,7 +225,9 @@ def _trees(diagram: Diagram) -> list[Box]:
     by_id = {n.id: n for n in diagram.nodes}
     placed: dict[str, Box] = {}
     roots: list[Box] = []
-    starts = [(r, None) for r in diagram.roots] + [(n.id, "not reachable from the entry") for n in diagram.nodes]
+    starts = [(r, None) for r in diagram.roots] + [
+        (n.id, "not reachable from the entry") for n in diagram.nodes
+    ]
     for start, caption in starts:
         if start in placed or start not in by_id:
             continue
@@ -244,7 +244,11 @@ def _trees(diagram: Diagram) -> list[Box]:
             for edge in diagram.outgoing(box.node.id):
                 if edge.target in placed:
                     target = by_id[edge.target]
-                    child = Box(DiagramNode(id=f"ref-{edge.target}", kind=REF, title=target.title), box.column + 1, ref=edge.target)
+                    child = Box(
+                        DiagramNode(id=f"ref-{edge.target}", kind=REF, title=target.title),
+                        box.column + 1,
+                        ref=edge.target,
+                    )
                 else:
                     child = Box(by_id[edge.target], box.column + 1)
                     placed[edge.target] = child
@@ -276,7 +280,9 @@ def _size(box: Box, st: Style) -> None:
     box.title = wrap(box.node.title, inner, st.title_size, 2)
     prompt = " ".join(f"“{p}”" if not p.startswith(("[", "‹")) else p for p in box.node.prompts)
     box.prompt = wrap(prompt, inner, st.text_size, st.max_prompt_lines) if prompt else ()
-    box.details = tuple(line for d in box.node.details for line in wrap(d, inner, st.detail_size, 2))
+    box.details = tuple(
+        line for d in box.node.details for line in wrap(d, inner, st.detail_size, 2)
+    )
     h = st.header + st.pad * 0.7
     h += len(box.title) * st.title_size * line
     if box.prompt:

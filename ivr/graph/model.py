@@ -135,12 +135,16 @@ def build(flow: Flow) -> Diagram:
     """The diagram of one flow file. Never fails on a flow that loads: a target no
     node defines becomes a `missing` box, so the picture shows what lint reports."""
     nodes = [_node(node_id, node, flow) for node_id, node in flow.nodes.items()]
-    edges = _merge([edge for node_id, node in flow.nodes.items() for edge in _edges(node_id, node, flow)])
+    edges = _merge(
+        [edge for node_id, node in flow.nodes.items() for edge in _edges(node_id, node, flow)]
+    )
     known = set(flow.nodes)
     missing = sorted({e.target for e in edges if e.target not in known})
     if flow.entry not in known and flow.entry not in missing:
         missing.insert(0, flow.entry)
-    nodes += [DiagramNode(id=m, kind=MISSING, title=m, details=("no node has this id",)) for m in missing]
+    nodes += [
+        DiagramNode(id=m, kind=MISSING, title=m, details=("no node has this id",)) for m in missing
+    ]
     roots = [flow.entry]
     operator = flow.settings.operator
     if operator is not None and operator != flow.entry:
@@ -201,7 +205,9 @@ def _details(node: Node, flow: Flow) -> Iterator[str]:
     elif isinstance(node, PlayNode):
         yield "a key skips it" if node.interruptible else "plays to the end"
     elif isinstance(node, TransferNode):
-        yield f"{node.kind} {node.target}" + (f" · priority {node.priority}" if node.priority else "")
+        yield f"{node.kind} {node.target}" + (
+            f" · priority {node.priority}" if node.priority else ""
+        )
         if node.topic:
             yield f"topic {node.topic}"
     elif isinstance(node, VoicemailNode):
@@ -259,7 +265,9 @@ def _edges(node_id: str, node: Node, flow: Flow) -> Iterator[DiagramEdge]:
         if node.on_failure is not None:
             yield DiagramEdge(node_id, node.on_failure, "failure", _failure_label(node, flow))
     elif isinstance(node, InputNode):
-        yield DiagramEdge(node_id, node.next, "next", "confirmed" if node.confirm else "valid entry")
+        yield DiagramEdge(
+            node_id, node.next, "next", "confirmed" if node.confirm else "valid entry"
+        )
         if node.on_failure is not None:
             yield DiagramEdge(node_id, node.on_failure, "failure", _failure_label(node, flow))
     elif isinstance(node, LookupNode):
@@ -293,7 +301,9 @@ def _merge(edges: list[DiagramEdge]) -> list[DiagramEdge]:
         if edge.kind == "result" and pair in index:
             i = index[pair]
             first = merged[i]
-            merged[i] = DiagramEdge(first.source, first.target, "result", f"{first.label} / {edge.label}")
+            merged[i] = DiagramEdge(
+                first.source, first.target, "result", f"{first.label} / {edge.label}"
+            )
             continue
         if edge.kind == "result":
             index[pair] = len(merged)

@@ -90,7 +90,10 @@ def svg_document(lay: Layout) -> str:
         ' role="img" aria-labelledby="diagram-title">',
         f'<title id="diagram-title">IVR flow {_text(d.flow)}</title>',
         "<defs>",
-        *(_marker(name, colour) for name, colour in (("arrow", _EDGE), ("arrow-failure", _FAILURE))),
+        *(
+            _marker(name, colour)
+            for name, colour in (("arrow", _EDGE), ("arrow-failure", _FAILURE))
+        ),
         '<filter id="shadow" x="-5%" y="-5%" width="110%" height="120%">'
         '<feDropShadow dx="0" dy="1.5" stdDeviation="1.8" flood-color="#0f172a" flood-opacity="0.13"/>'
         "</filter>",
@@ -192,7 +195,9 @@ def _path(points: tuple[tuple[float, float], ...], radius: float = 8) -> str:
         r = min(radius, _dist(prev, corner) / 2, _dist(corner, nxt) / 2)
         a = _towards(corner, prev, r)
         b = _towards(corner, nxt, r)
-        parts.append(f"L{_n(a[0])},{_n(a[1])} Q{_n(corner[0])},{_n(corner[1])} {_n(b[0])},{_n(b[1])}")
+        parts.append(
+            f"L{_n(a[0])},{_n(a[1])} Q{_n(corner[0])},{_n(corner[1])} {_n(b[0])},{_n(b[1])}"
+        )
     parts.append(f"L{_n(points[-1][0])},{_n(points[-1][1])}")
     return " ".join(parts)
 
@@ -201,9 +206,14 @@ def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
     return abs(a[0] - b[0]) + abs(a[1] - b[1])
 
 
-def _towards(origin: tuple[float, float], target: tuple[float, float], r: float) -> tuple[float, float]:
+def _towards(
+    origin: tuple[float, float], target: tuple[float, float], r: float
+) -> tuple[float, float]:
     d = _dist(origin, target) or 1.0
-    return (origin[0] + (target[0] - origin[0]) * r / d, origin[1] + (target[1] - origin[1]) * r / d)
+    return (
+        origin[0] + (target[0] - origin[0]) * r / d,
+        origin[1] + (target[1] - origin[1]) * r / d,
+    )
 
 
 def _wire_line(wire: Wire) -> Iterator[str]:

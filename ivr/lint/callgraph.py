@@ -80,7 +80,9 @@ def targets_of(node_id: str, node: Node) -> list[Target]:
     out: list[Target] = []
     if isinstance(node, MenuNode):
         for key, option in node.options.items():
-            out.append(Target((*base, "options", key, "goto"), "choice", f"option {key}", option.goto))
+            out.append(
+                Target((*base, "options", key, "goto"), "choice", f"option {key}", option.goto)
+            )
     elif isinstance(node, InputNode | PlayNode):
         out.append(Target((*base, "next"), "next", "next", node.next))
     elif isinstance(node, LookupNode):
@@ -90,7 +92,9 @@ def targets_of(node_id: str, node: Node) -> list[Target]:
             out.append(Target((*base, "unavailable"), "auto", "unavailable", node.unavailable))
     elif isinstance(node, BranchNode):
         for index, case in enumerate(node.cases):
-            out.append(Target((*base, "cases", index, "goto"), "auto", f"case {index + 1}", case.goto))
+            out.append(
+                Target((*base, "cases", index, "goto"), "auto", f"case {index + 1}", case.goto)
+            )
         out.append(Target((*base, "default"), "auto", "default", node.default))
     elif isinstance(node, HoursNode):
         out.append(Target((*base, "open"), "auto", "open", node.open))
@@ -121,7 +125,9 @@ class CallGraph:
 
     def _check_flow_fields(self, flow_id: str, flow: Flow) -> None:
         if flow.entry not in flow.nodes:
-            self.dangling.append(Dangling(flow_id, None, Target(("entry",), "next", "entry", flow.entry), "node"))
+            self.dangling.append(
+                Dangling(flow_id, None, Target(("entry",), "next", "entry", flow.entry), "node")
+            )
         operator = flow.settings.operator
         if operator is not None and operator not in flow.nodes:
             target = Target(("settings", "operator"), "operator", "settings.operator", operator)
@@ -142,10 +148,14 @@ class CallGraph:
             if resolved is not None:
                 edges.append(Edge(source, resolved, target.kind, target.label))
         if isinstance(node, MenuNode | InputNode) and node.on_failure is None:
-            edges.append(Edge(source, self.operator_target(flow_id), "failure", "operator", implicit=True))
+            edges.append(
+                Edge(source, self.operator_target(flow_id), "failure", "operator", implicit=True)
+            )
         if isinstance(node, MenuNode) and flow.settings.keys.operator is not None:
             key = flow.settings.keys.operator
-            edges.append(Edge(source, self.operator_target(flow_id), "operator", f"key {key}", implicit=True))
+            edges.append(
+                Edge(source, self.operator_target(flow_id), "operator", f"key {key}", implicit=True)
+            )
         return edges
 
     def _resolve(self, flow_id: str, node_id: str, target: Target) -> NodeRef | None:

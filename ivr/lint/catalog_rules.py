@@ -40,11 +40,19 @@ def check_unknown_queues(ctx: LintContext) -> Iterator[Finding]:
                 f"{where} {quote(operator_queue)} is not in queues.yaml{_hint(operator_queue, queues)}; "
                 "callers who give up or press the operator key would reach no queue"
             )
-            yield ctx.at("unknown-queue", flow.id, ("settings", "operator_queue"), message, value=written)
+            yield ctx.at(
+                "unknown-queue", flow.id, ("settings", "operator_queue"), message, value=written
+            )
         for node_id, node in flow.nodes.items():
-            if isinstance(node, TransferNode) and node.queue is not None and node.queue not in queues:
+            if (
+                isinstance(node, TransferNode)
+                and node.queue is not None
+                and node.queue not in queues
+            ):
                 message = f"transfer {quote(node_id)} joins queue {quote(node.queue)}, which queues.yaml does not define{_hint(node.queue, queues)}"
-                yield ctx.at("unknown-queue", flow.id, ("nodes", node_id, "queue"), message, value=True)
+                yield ctx.at(
+                    "unknown-queue", flow.id, ("nodes", node_id, "queue"), message, value=True
+                )
 
 
 def check_unknown_topics(ctx: LintContext) -> Iterator[Finding]:
@@ -71,7 +79,10 @@ def check_unknown_topics(ctx: LintContext) -> Iterator[Finding]:
             uses: list[tuple[tuple[PathPart, ...], str | None]] = []
             if isinstance(node, MenuNode):
                 uses.append((("nodes", node_id, "topic"), node.topic))
-                uses += [(("nodes", node_id, "options", key, "topic"), o.topic) for key, o in node.options.items()]
+                uses += [
+                    (("nodes", node_id, "options", key, "topic"), o.topic)
+                    for key, o in node.options.items()
+                ]
             elif isinstance(node, TransferNode):
                 uses.append((("nodes", node_id, "topic"), node.topic))
             for path, used in uses:
@@ -91,6 +102,15 @@ def check_unknown_dispositions(ctx: LintContext) -> Iterator[Finding]:
         return
     codes = dispositions.model.dispositions
     for path, value in walk(scripts.model):
-        if isinstance(value, Step) and value.disposition is not None and value.disposition not in codes:
+        if (
+            isinstance(value, Step)
+            and value.disposition is not None
+            and value.disposition not in codes
+        ):
             message = f"step suggests disposition {quote(value.disposition)}, which dispositions.yaml does not define{_hint(value.disposition, codes)}"
-            yield finding("unknown-disposition", scripts.file, scripts.source.value_of(*path, "disposition"), message)
+            yield finding(
+                "unknown-disposition",
+                scripts.file,
+                scripts.source.value_of(*path, "disposition"),
+                message,
+            )

@@ -43,7 +43,15 @@ class LintContext:
     def loaded(self, flow_id: str) -> Loaded[Flow]:
         return self.dialplan.loaded[flow_id]
 
-    def at(self, rule: str, flow_id: str, path: tuple[PathPart, ...], message: str, *, value: bool = False) -> Finding:
+    def at(
+        self,
+        rule: str,
+        flow_id: str,
+        path: tuple[PathPart, ...],
+        message: str,
+        *,
+        value: bool = False,
+    ) -> Finding:
         """A finding at `path` of a flow file: the key there, or the value if `value`."""
         loaded = self.dialplan.loaded[flow_id]
         position = loaded.source.value_of(*path) if value else loaded.source.of(*path)

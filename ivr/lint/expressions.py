@@ -57,7 +57,11 @@ def _stored(ctx: LintContext) -> set[str]:
 
 
 def _known(stored: set[str]) -> str:
-    return f"input nodes store {', '.join(sorted(stored))}" if stored else "no input node stores any variable"
+    return (
+        f"input nodes store {', '.join(sorted(stored))}"
+        if stored
+        else "no input node stores any variable"
+    )
 
 
 def check_unknown_variables(ctx: LintContext) -> Iterator[Finding]:
@@ -66,12 +70,18 @@ def check_unknown_variables(ctx: LintContext) -> Iterator[Finding]:
     for loaded in ctx.flows():
         flow = loaded.model
         for node_id, node in flow.nodes.items():
-            if isinstance(node, LookupNode) and node.variable is not None and node.variable not in stored:
+            if (
+                isinstance(node, LookupNode)
+                and node.variable is not None
+                and node.variable not in stored
+            ):
                 message = (
                     f"lookup {quote(node_id)} looks up {quote(node.variable)}, which nothing stores "
                     f"({_known(stored)}); the lookup would always find nobody"
                 )
-                yield ctx.at("unknown-variable", flow.id, ("nodes", node_id, "variable"), message, value=True)
+                yield ctx.at(
+                    "unknown-variable", flow.id, ("nodes", node_id, "variable"), message, value=True
+                )
             conditions: list[tuple[str, str, tuple[str | int, ...]]] = []
             if isinstance(node, BranchNode):
                 for index, case in enumerate(node.cases):
@@ -81,7 +91,9 @@ def check_unknown_variables(ctx: LintContext) -> Iterator[Finding]:
                 for key, option in node.conditional().items():
                     assert option.when is not None
                     what = f"option {key} of menu {quote(node_id)}"
-                    conditions.append((what, option.when, ("nodes", node_id, "options", key, "when")))
+                    conditions.append(
+                        (what, option.when, ("nodes", node_id, "options", key, "when"))
+                    )
             for what, text, when in conditions:
                 try:
                     names = parse(text).names

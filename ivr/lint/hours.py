@@ -33,7 +33,13 @@ def check_bad_hours(ctx: LintContext) -> Iterator[Finding]:
             try:
                 zone(timezone)
             except ValueError as exc:
-                yield ctx.at("bad-hours", flow.id, (*base, "timezone"), f"hours {quote(node_id)}: {exc}", value=True)
+                yield ctx.at(
+                    "bad-hours",
+                    flow.id,
+                    (*base, "timezone"),
+                    f"hours {quote(node_id)}: {exc}",
+                    value=True,
+                )
             # Each line alone first, so a finding points at the line that is wrong;
             # then line by line together, so a day named twice points at its second naming.
             broken = False
@@ -42,7 +48,12 @@ def check_bad_hours(ctx: LintContext) -> Iterator[Finding]:
                     parse_weekly({key: value})
                 except ValueError as exc:
                     broken = True
-                    yield ctx.at("bad-hours", flow.id, (*base, "weekly", key), f"hours {quote(node_id)}: {exc}")
+                    yield ctx.at(
+                        "bad-hours",
+                        flow.id,
+                        (*base, "weekly", key),
+                        f"hours {quote(node_id)}: {exc}",
+                    )
             if broken:
                 continue
             so_far: dict[str, str | tuple[str, ...]] = {}
@@ -51,7 +62,12 @@ def check_bad_hours(ctx: LintContext) -> Iterator[Finding]:
                 try:
                     parse_weekly(so_far)
                 except ValueError as exc:
-                    yield ctx.at("bad-hours", flow.id, (*base, "weekly", key), f"hours {quote(node_id)}: {exc}")
+                    yield ctx.at(
+                        "bad-hours",
+                        flow.id,
+                        (*base, "weekly", key),
+                        f"hours {quote(node_id)}: {exc}",
+                    )
                     break
 
 

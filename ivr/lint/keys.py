@@ -39,7 +39,9 @@ def check_option_keys(ctx: LintContext) -> Iterator[Finding]:
 
         for role, key in _global_keys(flow):
             if bad(key):
-                message = f"settings.keys.{role} {quote(key)} is not a phone key: use one of 0-9, * or #"
+                message = (
+                    f"settings.keys.{role} {quote(key)} is not a phone key: use one of 0-9, * or #"
+                )
                 yield ctx.at("option-key", flow.id, ("settings", "keys", role), message, value=True)
         for node_id, node in flow.nodes.items():
             if isinstance(node, MenuNode):
@@ -49,15 +51,24 @@ def check_option_keys(ctx: LintContext) -> Iterator[Finding]:
                             f"option key {quote(key)} of menu {quote(node_id)} is not a phone key: "
                             "use one of 0-9, * or # (one key per option)"
                         )
-                        yield ctx.at("option-key", flow.id, ("nodes", node_id, "options", key), message)
+                        yield ctx.at(
+                            "option-key", flow.id, ("nodes", node_id, "options", key), message
+                        )
             elif isinstance(node, InputNode):
-                fields: list[tuple[tuple[str, ...], str | None]] = [(("terminator",), node.terminator)]
+                fields: list[tuple[tuple[str, ...], str | None]] = [
+                    (("terminator",), node.terminator)
+                ]
                 if node.confirm is not None:
-                    fields += [(("confirm", "yes"), node.confirm.yes), (("confirm", "no"), node.confirm.no)]
+                    fields += [
+                        (("confirm", "yes"), node.confirm.yes),
+                        (("confirm", "no"), node.confirm.no),
+                    ]
                 for path, entry_key in fields:
                     if entry_key is not None and bad(entry_key):
                         message = f"{'.'.join(path)} {quote(entry_key)} of input {quote(node_id)} is not a phone key"
-                        yield ctx.at("option-key", flow.id, ("nodes", node_id, *path), message, value=True)
+                        yield ctx.at(
+                            "option-key", flow.id, ("nodes", node_id, *path), message, value=True
+                        )
                 if node.confirm is not None and node.confirm.yes == node.confirm.no:
                     message = f"input {quote(node_id)} confirms and retries on the same key {quote(node.confirm.yes)}"
                     yield ctx.at("option-key", flow.id, ("nodes", node_id, "confirm"), message)
@@ -71,8 +82,12 @@ def check_shadowed_global_keys(ctx: LintContext) -> Iterator[Finding]:
         seen: dict[str, str] = {}
         for role, key in roles:
             if key in seen:
-                message = f"settings.keys.{role} and settings.keys.{seen[key]} are both {quote(key)}"
-                yield ctx.at("shadowed-global-key", flow.id, ("settings", "keys", role), message, value=True)
+                message = (
+                    f"settings.keys.{role} and settings.keys.{seen[key]} are both {quote(key)}"
+                )
+                yield ctx.at(
+                    "shadowed-global-key", flow.id, ("settings", "keys", role), message, value=True
+                )
             seen.setdefault(key, role)
         for node_id, node in flow.nodes.items():
             if not isinstance(node, MenuNode):
@@ -85,7 +100,9 @@ def check_shadowed_global_keys(ctx: LintContext) -> Iterator[Finding]:
                         f"learnt that {key} means {role} everywhere get this option instead; use another "
                         f"key, or turn the {role} key off (settings.keys.{role}: null)"
                     )
-                    yield ctx.at("shadowed-global-key", flow.id, ("nodes", node_id, "options", key), message)
+                    yield ctx.at(
+                        "shadowed-global-key", flow.id, ("nodes", node_id, "options", key), message
+                    )
 
 
 def check_direct_dial_collision(ctx: LintContext) -> Iterator[Finding]:
@@ -106,7 +123,12 @@ def check_direct_dial_collision(ctx: LintContext) -> Iterator[Finding]:
                         f"{pattern} can start with {key}, so a caller pressing {key} waits while the "
                         "menu waits for more digits; use another key or narrow the pattern"
                     )
-                    yield ctx.at("direct-dial-collision", flow.id, ("nodes", node_id, "options", key), message)
+                    yield ctx.at(
+                        "direct-dial-collision",
+                        flow.id,
+                        ("nodes", node_id, "options", key),
+                        message,
+                    )
             for role, key in _global_keys(flow):
                 if key in starts and key not in node.options:
                     message = (

@@ -109,7 +109,9 @@ def _trap(graph: CallGraph, members: set[NodeRef]) -> str | None:
     """Why the loop traps a caller, or None if it does not."""
     listening = any(isinstance(graph.node(r), MenuNode | InputNode) for r in members)
     exits = any(
-        edge.target is None or edge.target not in members for ref in members for edge in graph.edges(ref)
+        edge.target is None or edge.target not in members
+        for ref in members
+        for edge in graph.edges(ref)
     )
     if not listening:
         changes = any(isinstance(graph.node(r), LookupNode | HoursNode) for r in members)

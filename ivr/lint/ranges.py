@@ -16,7 +16,13 @@ from ivr.flow import InputNode, MenuNode
 from ivr.lint.context import LintContext
 from ivr.source import Finding, PathPart
 
-__all__ = ["INTERDIGIT_MS", "MAX_RETRIES", "TIMEOUT_MS", "check_retries_range", "check_timeout_range"]
+__all__ = [
+    "INTERDIGIT_MS",
+    "MAX_RETRIES",
+    "TIMEOUT_MS",
+    "check_retries_range",
+    "check_timeout_range",
+]
 
 TIMEOUT_MS = (2_000, 15_000)
 INTERDIGIT_MS = (1_000, 10_000)
@@ -33,14 +39,24 @@ def check_timeout_range(ctx: LintContext) -> Iterator[Finding]:
         flow = loaded.model
         fields: list[tuple[tuple[PathPart, ...], int | None, tuple[int, int], str]] = [
             (("settings", "timeout"), flow.settings.timeout, TIMEOUT_MS, "timeout"),
-            (("settings", "interdigit_timeout"), flow.settings.interdigit_timeout, INTERDIGIT_MS, "inter-digit timeout"),
+            (
+                ("settings", "interdigit_timeout"),
+                flow.settings.interdigit_timeout,
+                INTERDIGIT_MS,
+                "inter-digit timeout",
+            ),
         ]
         for node_id, node in flow.nodes.items():
             if isinstance(node, MenuNode | InputNode):
                 fields.append((("nodes", node_id, "timeout"), node.timeout, TIMEOUT_MS, "timeout"))
             if isinstance(node, InputNode):
                 fields.append(
-                    (("nodes", node_id, "interdigit_timeout"), node.interdigit_timeout, INTERDIGIT_MS, "inter-digit timeout")
+                    (
+                        ("nodes", node_id, "interdigit_timeout"),
+                        node.interdigit_timeout,
+                        INTERDIGIT_MS,
+                        "inter-digit timeout",
+                    )
                 )
             if isinstance(node, MenuNode) and node.direct_dial is not None:
                 fields.append(
@@ -54,7 +70,11 @@ def check_timeout_range(ctx: LintContext) -> Iterator[Finding]:
         for path, value, (low, high), what in fields:
             if value is None or low <= value <= high:
                 continue
-            side = "too short for a caller to answer" if value < low else "dead air: the caller wonders if the line dropped"
+            side = (
+                "too short for a caller to answer"
+                if value < low
+                else "dead air: the caller wonders if the line dropped"
+            )
             message = f"{'.'.join(map(str, path))}: a {what} of {_seconds(value)} is {side}; keep it within {_seconds(low)} to {_seconds(high)}"
             yield ctx.at("timeout-range", flow.id, path, message, value=True)
 

@@ -121,7 +121,8 @@ def lint_flows(flows: Mapping[str, Flow]) -> list[Finding]:
     which node. Catalog rules do not apply (there is no catalog).
     """
     loaded = {
-        flow_id: Loaded(flow, f"{flow_id}.yaml", SourceMap.empty()) for flow_id, flow in flows.items()
+        flow_id: Loaded(flow, f"{flow_id}.yaml", SourceMap.empty())
+        for flow_id, flow in flows.items()
     }
     dialplan = Dialplan(Path("."), Path("."), MappingProxyType(loaded))
     return lint_dialplan(dialplan, catalog=())

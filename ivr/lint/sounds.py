@@ -19,10 +19,39 @@ __all__ = ["SOUND_FORMATS", "check_missing_sounds", "sound_exists"]
 
 # The file extensions of Asterisk's format modules (format_*.so).
 SOUND_FORMATS = (
-    "wav", "WAV", "wav16", "gsm", "ulaw", "ul", "mu", "pcm", "alaw", "al", "sln", "raw",
-    "sln12", "sln16", "sln24", "sln32", "sln44", "sln48", "sln96", "sln192", "g722",
-    "g729", "g723", "g726-16", "g726-24", "g726-32", "g726-40", "siren7", "siren14",
-    "ilbc", "opus", "ogg", "vox",
+    "wav",
+    "WAV",
+    "wav16",
+    "gsm",
+    "ulaw",
+    "ul",
+    "mu",
+    "pcm",
+    "alaw",
+    "al",
+    "sln",
+    "raw",
+    "sln12",
+    "sln16",
+    "sln24",
+    "sln32",
+    "sln44",
+    "sln48",
+    "sln96",
+    "sln192",
+    "g722",
+    "g729",
+    "g723",
+    "g726-16",
+    "g726-24",
+    "g726-32",
+    "g726-40",
+    "siren7",
+    "siren14",
+    "ilbc",
+    "opus",
+    "ogg",
+    "vox",
 )
 
 
@@ -55,7 +84,9 @@ def check_missing_sounds(ctx: LintContext) -> Iterator[Finding]:
             reported.add(value.sound)
             say = f": record {quote(value.text, 100)}" if value.text else ""
             where = "is outside" if climbs else "is not in"
-            message = f"sound {quote(value.sound)} {where} {folder} (as .wav, .gsm, .ulaw, ...){say}"
+            message = (
+                f"sound {quote(value.sound)} {where} {folder} (as .wav, .gsm, .ulaw, ...){say}"
+            )
             if loaded.source.find(*path) is None:
                 # A default of the model, not written in the file: say where it comes from.
                 field = ".".join(str(p) for p in path if not isinstance(p, int))

@@ -102,7 +102,11 @@ async def fastagi(
     """A FastAGI server on 127.0.0.1, port 0, with the /ivr and /connected routes.
     On exit it waits for every call to end (each test's calls must end by themselves)."""
     clock = FixedClock(clock_start)
-    routes = [ivr_route(flows, services, clock=clock), connected_route(services, clock=clock), *extra]
+    routes = [
+        ivr_route(flows, services, clock=clock),
+        connected_route(services, clock=clock),
+        *extra,
+    ]
     server = FastAgiServer(routes, host="127.0.0.1", port=0, timeouts=timeouts)
     await server.start()
     try:
@@ -112,9 +116,7 @@ async def fastagi(
         await server.shutdown(grace_s=0)
 
 
-async def against(
-    handler: Any, script: CallerScript, **kwargs: Any
-) -> CallRecord:
+async def against(handler: Any, script: CallerScript, **kwargs: Any) -> CallRecord:
     """Run the simulator against a one-connection server `handler`; wait for both."""
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 

@@ -17,7 +17,9 @@ from ivr import variables as v
 from .harness import DIALPLAN
 
 
-def run(tmp_path: Path, *args: str, config: str | None = None, env: dict[str, str] | None = None) -> Result:
+def run(
+    tmp_path: Path, *args: str, config: str | None = None, env: dict[str, str] | None = None
+) -> Result:
     path = tmp_path / "callpop.yaml"
     path.write_text(config if config is not None else f"dialplan: {DIALPLAN}\n")
     return CliRunner().invoke(cli, ["--config", str(path), "asterisk-config", *args], env=env)
@@ -71,7 +73,9 @@ def test_every_flow_has_an_entry_context_on_the_ivr_route(files: dict[str, str])
         assert "same => n,Set(CALLPOP_OUTCOME=)" in lines  # no stale outcome routes anyone
 
 
-def test_the_route_has_an_extension_for_every_outcome_and_the_operator(files: dict[str, str]) -> None:
+def test_the_route_has_an_extension_for_every_outcome_and_the_operator(
+    files: dict[str, str],
+) -> None:
     route = sections(files["extensions.conf"])["callpop-route"]
     extensions = {m.group(1) for line in route if (m := re.match(r"exten => (\w+),1,", line))}
     assert extensions == {*v.OUTCOMES, "operator"}
@@ -110,7 +114,9 @@ def test_secrets_never_appear(tmp_path: Path) -> None:
     assert "[pbx]" in split_stream(result.output)["manager.conf"]
 
 
-def test_the_classic_agi_line_names_this_python_and_the_config(tmp_path: Path, files: dict[str, str]) -> None:
+def test_the_classic_agi_line_names_this_python_and_the_config(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
     line = next(x for x in files["extensions.conf"].splitlines() if "agi_scripts.script" in x)
     assert f"AGI({sys.executable},-m,agi_scripts.script,{tmp_path / 'callpop.yaml'},main)" in line
 
@@ -118,7 +124,9 @@ def test_the_classic_agi_line_names_this_python_and_the_config(tmp_path: Path, f
 def test_agi_host_comes_from_the_option_or_the_listening_address(tmp_path: Path) -> None:
     everywhere = run(tmp_path, config=f"dialplan: {DIALPLAN}\nfastagi: 0.0.0.0:4600\n")
     assert "agi://127.0.0.1:4600/ivr?flow=main" in everywhere.output
-    chosen = run(tmp_path, "--agi-host", "10.0.0.5", config=f"dialplan: {DIALPLAN}\nfastagi: 0.0.0.0:4600\n")
+    chosen = run(
+        tmp_path, "--agi-host", "10.0.0.5", config=f"dialplan: {DIALPLAN}\nfastagi: 0.0.0.0:4600\n"
+    )
     assert "agi://10.0.0.5:4600/connected" in chosen.output
 
 

@@ -137,7 +137,7 @@ def test_environment_keeps_a_hostile_caller_name_verbatim() -> None:
     _, events = replay(load("env-hostile-name.txt"), whole)
     env = events[0]
     assert isinstance(env, Environment)
-    assert env.caller_name == "Zoë \"Z\" O'Brien, Jr. \\ 李小龍"
+    assert env.caller_name == 'Zoë "Z" O\'Brien, Jr. \\ 李小龍'
 
 
 def test_unknown_caller_id_is_empty() -> None:
@@ -187,7 +187,10 @@ NAMES = (b"request", b"network", b"calleridname", b"uniqueid", b"channel")
         (b"agi_network: yes\n\n", "without agi_request"),
         (b"agi_request: a\nagi_unseen_name: x\nagi request: b\n\n", "not an agi_"),
         (b"agi_request: a\nagi_calleridname: " + b"x" * 2000 + b"\n\n", "longer than 1024"),
-        (b"".join(b"agi_" + n + b": " + b"x" * 900 + b"\n" for n in NAMES) + b"\n", "larger than 4096"),
+        (
+            b"".join(b"agi_" + n + b": " + b"x" * 900 + b"\n" for n in NAMES) + b"\n",
+            "larger than 4096",
+        ),
         (b"\n" + KNOWN + b"\n", "without agi_request"),
     ],
 )
@@ -308,7 +311,9 @@ def test_520_without_usage_text_is_one_line() -> None:
     conn.send(c.Command("SPEECH CREATE"))
     conn.receive_data(b"520 Invalid command syntax.  Proper usage not available.\n")
     assert drain(conn) == [
-        CommandFailed(c.Command("SPEECH CREATE"), 520, "Invalid command syntax.  Proper usage not available.")
+        CommandFailed(
+            c.Command("SPEECH CREATE"), 520, "Invalid command syntax.  Proper usage not available."
+        )
     ]
 
 
@@ -466,15 +471,37 @@ def test_the_codec_refuses_on_a_dead_channel_exactly_what_asterisk_refused() -> 
     conn, events = replay(load("hangup-idle.txt"), whole)
     assert conn.channel_dead
     refused = [e[1] for e in events if isinstance(e, tuple)]
-    assert refused == ["STREAM FILE", "ANSWER", "WAIT FOR DIGIT", "GET DATA", "CHANNEL STATUS", "HANGUP"]
+    assert refused == [
+        "STREAM FILE",
+        "ANSWER",
+        "WAIT FOR DIGIT",
+        "GET DATA",
+        "CHANNEL STATUS",
+        "HANGUP",
+    ]
     allowed = [e.command.name for e in responses(events)][1:]
-    assert allowed == ["GET VARIABLE", "GET VARIABLE", "VERBOSE", "SET VARIABLE", "GET VARIABLE", "DATABASE PUT", "EXEC"]
+    assert allowed == [
+        "GET VARIABLE",
+        "GET VARIABLE",
+        "VERBOSE",
+        "SET VARIABLE",
+        "GET VARIABLE",
+        "DATABASE PUT",
+        "EXEC",
+    ]
 
 
 def test_without_agisighup_the_first_511_marks_the_channel_dead() -> None:
     conn, events = replay(load("hangup-nosighup.txt"), whole)
     assert HungUp() not in events
-    assert CommandFailed(c.stream_file("beep", ""), 511, "Command Not Permitted on a dead channel or intercept routine") in events
+    assert (
+        CommandFailed(
+            c.stream_file("beep", ""),
+            511,
+            "Command Not Permitted on a dead channel or intercept routine",
+        )
+        in events
+    )
     assert conn.channel_dead
 
 
@@ -514,13 +541,33 @@ def drain_all(conn: AgiConnection) -> list[object]:
 # -- fuzz: input parses or raises RemoteProtocolError ----------------------------------
 
 _TOKENS = st.sampled_from(
-    [b"200 result=", b"1", b"-1", b" (", b")", b" endpos=", b"12", b"HANGUP", b"\n", b"\r",
-     b"510 Invalid", b"511 x", b"520-usage", b"520 End", b"agi_request: x", b": ", b"\x00", b"\xff"]
+    [
+        b"200 result=",
+        b"1",
+        b"-1",
+        b" (",
+        b")",
+        b" endpos=",
+        b"12",
+        b"HANGUP",
+        b"\n",
+        b"\r",
+        b"510 Invalid",
+        b"511 x",
+        b"520-usage",
+        b"520 End",
+        b"agi_request: x",
+        b": ",
+        b"\x00",
+        b"\xff",
+    ]
 )
 
 
 @settings(max_examples=400, deadline=None)
-@given(st.lists(st.one_of(st.binary(max_size=40), _TOKENS), max_size=30), st.booleans(), st.booleans())
+@given(
+    st.lists(st.one_of(st.binary(max_size=40), _TOKENS), max_size=30), st.booleans(), st.booleans()
+)
 def test_fuzz_any_input_parses_or_raises_remote_protocol_error(
     pieces: list[bytes], in_command: bool, eof: bool
 ) -> None:

@@ -21,10 +21,10 @@ from .harness import against
 
 HOSTILE = [
     '"Bob\nEXEC System rm" <123>',
-    "Zoë \"Z\" O'Brien, Jr. \\ 李小龍",  # env-hostile-name.txt
+    'Zoë "Z" O\'Brien, Jr. \\ 李小龍',  # env-hostile-name.txt
     'quote " in the middle',
     "trailing backslash \\",
-    "\\\"",
+    '\\"',
     "emoji 🎉📞 and ZWJ 👩‍💻",
     "CR\rLF\r\nNUL\x00TAB\tend",
     "\nHANGUP\n",
@@ -53,7 +53,10 @@ def expected_value(text: str) -> bytes:
 @pytest.mark.parametrize("text", HOSTILE)
 def test_a_hostile_value_is_one_argument_of_one_command(text: str) -> None:
     line = c.set_variable("CALLPOP_CALLER_NAME", text).encode()
-    assert as_asterisk_reads(line) == ("SET VARIABLE", [b"CALLPOP_CALLER_NAME", expected_value(text)])
+    assert as_asterisk_reads(line) == (
+        "SET VARIABLE",
+        [b"CALLPOP_CALLER_NAME", expected_value(text)],
+    )
 
 
 def test_the_injection_attempt_is_escaped_byte_for_byte() -> None:
@@ -62,7 +65,7 @@ def test_the_injection_attempt_is_escaped_byte_for_byte() -> None:
 
 
 def test_the_recorded_hostile_name_is_escaped_byte_for_byte() -> None:
-    name = "Zoë \"Z\" O'Brien, Jr. \\ 李小龍"
+    name = 'Zoë "Z" O\'Brien, Jr. \\ 李小龍'
     line = c.verbose(name).encode()
     assert line == 'VERBOSE "Zoë \\"Z\\" O\'Brien, Jr. \\\\ 李小龍" "1"\n'.encode()
     assert as_asterisk_reads(line) == ("VERBOSE", [name.encode(), b"1"])
@@ -74,7 +77,10 @@ def test_any_text_arrives_as_exactly_that_one_argument(text: str) -> None:
     line = c.set_variable("CALLPOP_X", text).encode()
     got = as_asterisk_reads(line)
     assert got[0] == "SET VARIABLE"
-    assert got[1] == [b"CALLPOP_X", expected_value(text).decode("utf-8", "replace").encode("utf-8", "replace")]
+    assert got[1] == [
+        b"CALLPOP_X",
+        expected_value(text).decode("utf-8", "replace").encode("utf-8", "replace"),
+    ]
 
 
 @settings(max_examples=200)
@@ -134,4 +140,11 @@ def test_names_that_are_ours_are_checked_not_escaped(build: object, error: str) 
 
 
 def test_keys_come_back_from_their_ascii_codes() -> None:
-    assert [c.digit_from_code(n) for n in (49, 35, 42, 0, 65, -1)] == ["1", "#", "*", "", None, None]
+    assert [c.digit_from_code(n) for n in (49, 35, 42, 0, 65, -1)] == [
+        "1",
+        "#",
+        "*",
+        "",
+        None,
+        None,
+    ]

@@ -49,7 +49,9 @@ async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     await asyncio.Event().wait()  # reads nothing more, answers nothing, never closes
 
 
-async def environment_never_ends(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def environment_never_ends(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     writer.write(ENV[:200])
     await reader.read()
 
@@ -70,7 +72,7 @@ PEERS: dict[str, tuple[Peer, str]] = {
     "unknown code": (unknown_code, "not an AGI response"),
     "peer that stops answering": (
         never_answers,
-        'timeout (no answer to GET VARIABLE within 0.5s)',
+        "timeout (no answer to GET VARIABLE within 0.5s)",
     ),
     "environment that never ends": (
         environment_never_ends,

@@ -112,8 +112,12 @@ async def test_without_its_config_the_caller_goes_to_the_operator(tmp_path: Path
 
 async def test_bad_arguments_print_the_usage() -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agi_scripts.script",
-        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "agi_scripts.script",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await proc.communicate()
     assert proc.returncode == 2 and b"usage:" in stderr and stdout == b""
@@ -121,8 +125,13 @@ async def test_bad_arguments_print_the_usage() -> None:
 
 async def test_garbage_on_stdin_is_refused(site: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "agi_scripts.script", str(site),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "agi_scripts.script",
+        str(site),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await proc.communicate(b"hello\nworld\n\n")
     assert proc.returncode == 1 and b"not an AGI environment" in stderr and stdout == b""

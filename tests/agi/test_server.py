@@ -19,28 +19,91 @@ from .harness import AT_NIGHT, KNOWN_ACCOUNT, OPEN_HOURS, VIP_NUMBER, MemoryServ
 
 # keys -> (CALLPOP_OUTCOME, CALLPOP_TARGET, CALLPOP_PRIORITY, CALLPOP_TOPIC, nodes visited)
 PATHS: dict[str, tuple[str, str, str, str, list[str]]] = {
-    "1 2": ("queue", "billing", "1", "billing",
-            ["welcome", "hours", "identify", "main_menu", "billing_menu", "billing_queue"]),
-    "3 1": ("queue", "sales", "3", "sales",
-            ["welcome", "hours", "identify", "main_menu", "sales_menu", "sales_new"]),
-    "3 3": ("extension", "7100", "0", "sales",
-            ["welcome", "hours", "identify", "main_menu", "sales_menu", "business_desk"]),
-    "4 3 2": ("queue", "complaints", "6", "complaints",
-              ["welcome", "hours", "identify", "main_menu", "account_menu", "complaint_menu",
-               "complaint_followup"]),
-    "0": ("queue", "operator", "1", "",
-          ["welcome", "hours", "identify", "main_menu", "operator"]),
-    "9 9 9": ("queue", "operator", "1", "",
-              ["welcome", "hours", "identify", "main_menu", "operator"]),
-    "w w": ("queue", "operator", "1", "",
-            ["welcome", "hours", "identify", "main_menu", "operator"]),
+    "1 2": (
+        "queue",
+        "billing",
+        "1",
+        "billing",
+        ["welcome", "hours", "identify", "main_menu", "billing_menu", "billing_queue"],
+    ),
+    "3 1": (
+        "queue",
+        "sales",
+        "3",
+        "sales",
+        ["welcome", "hours", "identify", "main_menu", "sales_menu", "sales_new"],
+    ),
+    "3 3": (
+        "extension",
+        "7100",
+        "0",
+        "sales",
+        ["welcome", "hours", "identify", "main_menu", "sales_menu", "business_desk"],
+    ),
+    "4 3 2": (
+        "queue",
+        "complaints",
+        "6",
+        "complaints",
+        [
+            "welcome",
+            "hours",
+            "identify",
+            "main_menu",
+            "account_menu",
+            "complaint_menu",
+            "complaint_followup",
+        ],
+    ),
+    "0": ("queue", "operator", "1", "", ["welcome", "hours", "identify", "main_menu", "operator"]),
+    "9 9 9": (
+        "queue",
+        "operator",
+        "1",
+        "",
+        ["welcome", "hours", "identify", "main_menu", "operator"],
+    ),
+    "w w": (
+        "queue",
+        "operator",
+        "1",
+        "",
+        ["welcome", "hours", "identify", "main_menu", "operator"],
+    ),
     "1 1 " + KNOWN_ACCOUNT + "# 1": (
-        "queue", "billing", "2", "payments",
-        ["welcome", "hours", "identify", "main_menu", "billing_menu", "account_entry",
-         "account_lookup", "payments_queue"]),
-    "1 * 2 1 2": ("queue", "tech", "2", "internet",
-                ["welcome", "hours", "identify", "main_menu", "billing_menu", "main_menu",
-                 "tech", "tech_menu", "internet_menu", "internet_queue"]),
+        "queue",
+        "billing",
+        "2",
+        "payments",
+        [
+            "welcome",
+            "hours",
+            "identify",
+            "main_menu",
+            "billing_menu",
+            "account_entry",
+            "account_lookup",
+            "payments_queue",
+        ],
+    ),
+    "1 * 2 1 2": (
+        "queue",
+        "tech",
+        "2",
+        "internet",
+        [
+            "welcome",
+            "hours",
+            "identify",
+            "main_menu",
+            "billing_menu",
+            "main_menu",
+            "tech",
+            "tech_menu",
+            "internet_menu",
+            "internet_queue",
+        ],
+    ),
 }
 # Two AGI leg ids: agi_uniqueid is not the call id on a second leg (call-id.txt).
 UNIQUEID, LINKEDID = "1795389902.7", "1795389902.6"
@@ -64,7 +127,10 @@ def warnings_from(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 @pytest.mark.parametrize("keys", list(PATHS))
 async def test_each_path_leaves_its_outcome_on_the_channel(
-    keys: str, sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+    keys: str,
+    sample_flows: CompiledFlows,
+    services: MemoryServices,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     outcome, target, priority, topic, nodes = PATHS[keys]
     async with fastagi(sample_flows, services) as server:
@@ -171,7 +237,10 @@ async def test_a_missing_prompt_is_logged_once_and_the_call_goes_on(
     async with fastagi(sample_flows, services) as server:
         port = server.port
         record = await call_fastagi(
-            "127.0.0.1", port, caller("1 2"), path="ivr",
+            "127.0.0.1",
+            port,
+            caller("1 2"),
+            path="ivr",
             options=SimOptions(missing_sounds=frozenset({"hello"})),
         )
     # STREAM FILE answers -1 as for a hang-up (stream-file.txt); the next answer tells.
@@ -203,13 +272,17 @@ async def test_500_simultaneous_calls_all_end_with_their_outcome(
         assert (record.variables[v.OUTCOME], record.variables[v.TARGET]) == (outcome, target), i
         assert record.variables[v.CALL_ID] == f"1800000000.{i}"
     assert len(services.journeys) == 500
-    assert sorted(j.call_id for j in services.journeys) == sorted(f"1800000000.{i}" for i in range(500))
+    assert sorted(j.call_id for j in services.journeys) == sorted(
+        f"1800000000.{i}" for i in range(500)
+    )
 
 
 # -- routes ---------------------------------------------------------------------------------
 
 
-async def test_without_flow_the_main_flow_runs(sample_flows: CompiledFlows, services: MemoryServices) -> None:
+async def test_without_flow_the_main_flow_runs(
+    sample_flows: CompiledFlows, services: MemoryServices
+) -> None:
     async with fastagi(sample_flows, services) as server:
         record = await call(server, caller("0"), path="ivr")  # ivr-exten-7000.txt: no query
     assert record.variables[v.FLOW] == "main"
@@ -265,8 +338,10 @@ async def test_connected_publishes_the_agent_from_the_queue_variables(
     (event,) = services.events
     assert (event.type, event.call_id) == ("agent.connected", "call-42")
     assert dict(event.data) == {
-        "queue": "billing", "interface": "Local/8100@callpop-agents/n",
-        "member_name": "Agent Alice", "hold_s": 12,
+        "queue": "billing",
+        "interface": "Local/8100@callpop-agents/n",
+        "member_name": "Agent Alice",
+        "hold_s": 12,
     }
     # In milliseconds: only reads, no prompt, no wait.
     assert all(line.startswith(b"GET VARIABLE") for line in record.commands)
@@ -289,12 +364,21 @@ async def test_connected_without_setinterfacevar_explains_the_fix(
 async def test_a_hostile_caller_name_never_reaches_a_command(
     sample_flows: CompiledFlows, services: MemoryServices
 ) -> None:
-    name = "Zoë \"Z\" O'Brien, Jr. \\ 李小龍 ${SHELL(rm -rf /)}"
+    name = 'Zoë "Z" O\'Brien, Jr. \\ 李小龍 ${SHELL(rm -rf /)}'
     async with fastagi(sample_flows, services) as server:
         record = await call(server, caller("1 2", caller=CallerId("+15551234567", name)))
     assert record.variables[v.OUTCOME] == "queue"
-    allowed = {"GET VARIABLE", "ANSWER", "STREAM FILE", "WAIT FOR DIGIT", "GET DATA",
-               "SET VARIABLE", "SAY DIGITS", "SAY NUMBER", "HANGUP"}
+    allowed = {
+        "GET VARIABLE",
+        "ANSWER",
+        "STREAM FILE",
+        "WAIT FOR DIGIT",
+        "GET DATA",
+        "SET VARIABLE",
+        "SAY DIGITS",
+        "SAY NUMBER",
+        "HANGUP",
+    }
     for line in record.commands:
         spec = find_command(parse_args(line))
         assert spec is not None and spec.name in allowed, line
@@ -328,7 +412,9 @@ async def test_shutdown_stops_accepting_and_lets_a_live_call_finish(
     server = await server_ctx.__aenter__()
     try:
         live = asyncio.create_task(
-            call_fastagi("127.0.0.1", server.port, caller("1 2"), options=SimOptions(time_scale=0.02))
+            call_fastagi(
+                "127.0.0.1", server.port, caller("1 2"), options=SimOptions(time_scale=0.02)
+            )
         )
         await services.started.wait()
         port = server.port
@@ -353,7 +439,9 @@ async def test_after_the_grace_period_a_call_goes_back_to_the_dialplan(
     server = await server_ctx.__aenter__()
     try:
         live = asyncio.create_task(
-            call_fastagi("127.0.0.1", server.port, caller("w w"), options=SimOptions(time_scale=1.0))
+            call_fastagi(
+                "127.0.0.1", server.port, caller("w w"), options=SimOptions(time_scale=1.0)
+            )
         )
         await services.started.wait()
         await server.shutdown(grace_s=0)

@@ -99,7 +99,10 @@ CASES: dict[str, dict[str, Any]] = {
     "variables.txt": {},
     "invalid.txt": {},
     "routing.txt": {},
-    "exec.txt": {"turns": "42#", "options": SimOptions(missing_sounds=frozenset({"no-such-prompt"}))},
+    "exec.txt": {
+        "turns": "42#",
+        "options": SimOptions(missing_sounds=frozenset({"no-such-prompt"})),
+    },
     "get-data.txt": {"turns": "1234 w 56# 7 # 98 *1"},
     "wait-for-digit.txt": {"turns": "5 w # *"},
     "say-verbose-misc.txt": {"turns": "# # w"},
@@ -193,7 +196,10 @@ async def test_pipelined_commands_wait_in_the_buffer_until_the_server_writes_aga
 
 def test_asterisk_splits_arguments_as_res_agi_does() -> None:
     assert parse_args(b'SET VARIABLE CALLPOP_QUOTE "say \\"hi\\" \\\\ back"') == [
-        b"SET", b"VARIABLE", b"CALLPOP_QUOTE", b'say "hi" \\ back'
+        b"SET",
+        b"VARIABLE",
+        b"CALLPOP_QUOTE",
+        b'say "hi" \\ back',
     ]
     assert parse_args(b'STREAM FILE beep ""') == [b"STREAM", b"FILE", b"beep", b""]
     assert parse_args(b"   NOOP") == [b"NOOP"]

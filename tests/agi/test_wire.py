@@ -100,7 +100,8 @@ def test_the_environment_block_is_kept_once() -> None:
     assert isinstance(env, Environment)
     # The codec gave its dict to the event: nothing else in it holds the block.
     blocks = [
-        o for o in gc.get_referents(*gc.get_referents(conn))
+        o
+        for o in gc.get_referents(*gc.get_referents(conn))
         if isinstance(o, dict) and "uniqueid" in o
     ]
     assert blocks == []
@@ -145,8 +146,11 @@ async def test_calls_cancelled_at_shutdown_end_with_one_summary_line(
         calls = [
             asyncio.create_task(
                 call_fastagi(
-                    "127.0.0.1", server.port, CallerScript.parse("", uniqueid=f"1.{i}"),
-                    path="hold", options=SimOptions(time_scale=1.0),
+                    "127.0.0.1",
+                    server.port,
+                    CallerScript.parse("", uniqueid=f"1.{i}"),
+                    path="hold",
+                    options=SimOptions(time_scale=1.0),
                 )
             )
             for i in range(20)
@@ -165,7 +169,8 @@ async def test_calls_cancelled_at_shutdown_end_with_one_summary_line(
 
 
 async def test_a_script_whose_asterisk_never_closes_its_stdin_ends_at_the_close_deadline(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     # The classic script's wire is two pipes; a read pipe cannot be aborted, only closed.
     answers_r, answers_w = os.pipe()
     commands_r, commands_w = os.pipe()

@@ -60,9 +60,17 @@ async def running(sim: AMIServer) -> AsyncIterator[Running]:
 
     async def start(secret: str = SECRET, **options: float) -> tuple[AMIClient, Inbox]:
         inbox = Inbox()
-        client = AMIClient(sim.host, sim.port, "callpop", secret, on_event=inbox,
-                           rng=random.Random(7), backoff_initial=0.01, backoff_max=0.05,
-                           **options)  # type: ignore[arg-type]
+        client = AMIClient(
+            sim.host,
+            sim.port,
+            "callpop",
+            secret,
+            on_event=inbox,
+            rng=random.Random(7),
+            backoff_initial=0.01,
+            backoff_max=0.05,
+            **options,
+        )  # type: ignore[arg-type]
         tasks.append((client, asyncio.create_task(client.run())))
         return client, inbox
 
@@ -81,13 +89,18 @@ def transcript_messages(name: str) -> tuple[list[bytes], list[Message]]:
 
 
 async def test_the_client_logs_in_with_its_secret_and_receives_events_in_order(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     client, inbox = await running()
     async with asyncio.timeout(5):
         await client.wait_connected()
     login = sim.actions[0]
     assert (login.action, login["Username"], login["Secret"], login["Events"]) == (
-        "Login", "callpop", SECRET, "on")
+        "Login",
+        "callpop",
+        SECRET,
+        "on",
+    )
     assert login.action_id
     frames, expected = transcript_messages("queue-call.txt")
     sim.emit(frames)
@@ -98,7 +111,8 @@ async def test_the_client_logs_in_with_its_secret_and_receives_events_in_order(
 
 
 async def test_a_refused_secret_is_reported_and_retried_with_backoff(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     client, _ = await running(secret="wrong")
     async with asyncio.timeout(5):
         await sim.wait_action("Login", count=3)
@@ -108,13 +122,15 @@ async def test_a_refused_secret_is_reported_and_retried_with_backoff(
 
 
 async def test_after_a_dropped_connection_it_reconnects_and_never_resends_a_non_idempotent_action(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     client, _ = await running()
     async with asyncio.timeout(5):
         await client.wait_connected()
     sim.unanswered.add("Originate")
-    originate = asyncio.create_task(client.action(
-        "Originate", [("Channel", "PJSIP/101"), ("Exten", "7000")], deadline_s=5))
+    originate = asyncio.create_task(
+        client.action("Originate", [("Channel", "PJSIP/101"), ("Exten", "7000")], deadline_s=5)
+    )
     async with asyncio.timeout(5):
         await sim.wait_action("Originate")
     sim.drop()
@@ -130,10 +146,10 @@ async def test_after_a_dropped_connection_it_reconnects_and_never_resends_a_non_
 
 
 async def test_an_idempotent_action_cut_off_by_a_drop_is_sent_again_on_the_next_connection(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     sim.responders["QueueSummary"] = lambda action: [
-        [("Response", "Success"), ("EventList", "start"),
-         ("Message", "Queue summary will follow")],
+        [("Response", "Success"), ("EventList", "start"), ("Message", "Queue summary will follow")],
         [("Event", "QueueSummary"), ("Queue", "sales"), ("LoggedIn", "1")],
         [("Event", "QueueSummaryComplete"), ("EventList", "Complete"), ("ListItems", "1")],
     ]
@@ -141,22 +157,27 @@ async def test_an_idempotent_action_cut_off_by_a_drop_is_sent_again_on_the_next_
     async with asyncio.timeout(5):
         await client.wait_connected()
     sim.unanswered.add("QueueSummary")
-    summary = asyncio.create_task(client.action("QueueSummary", idempotent=True, listing=True,
-                                                deadline_s=5))
+    summary = asyncio.create_task(
+        client.action("QueueSummary", idempotent=True, listing=True, deadline_s=5)
+    )
     async with asyncio.timeout(5):
         await sim.wait_action("QueueSummary")
     sim.unanswered.clear()
     sim.drop()
     async with asyncio.timeout(5):
         items = await summary
-    assert [m.response or m.event for m in items] == ["Success", "QueueSummary",
-                                                       "QueueSummaryComplete"]
+    assert [m.response or m.event for m in items] == [
+        "Success",
+        "QueueSummary",
+        "QueueSummaryComplete",
+    ]
     assert len([a for a in sim.actions if a.action == "QueueSummary"]) == 2
     assert len({m.action_id for m in items}) == 1
 
 
 async def test_shutdown_then_eof_is_followed_by_a_reconnect(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     client, inbox = await running()
     async with asyncio.timeout(5):
         await client.wait_connected()
@@ -171,7 +192,8 @@ async def test_shutdown_then_eof_is_followed_by_a_reconnect(
 
 
 async def test_a_silent_peer_is_detected_by_the_ping_deadline(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     sim.unanswered.add("Ping")
     await running(ping_interval=0.02, action_timeout=0.05)
     async with asyncio.timeout(5):
@@ -179,7 +201,8 @@ async def test_a_silent_peer_is_detected_by_the_ping_deadline(
 
 
 async def test_an_error_response_raises_with_asterisks_message(
-        sim: AMIServer, running: Running) -> None:
+    sim: AMIServer, running: Running
+) -> None:
     client, _ = await running()
     async with asyncio.timeout(5):
         await client.wait_connected()
@@ -205,7 +228,7 @@ async def test_a_non_idempotent_action_is_refused_while_disconnected() -> None:
 def test_backoff_grows_exponentially_up_to_its_ceiling_with_jitter() -> None:
     rng = random.Random(1)
     for failures in range(12):
-        top = min(30.0, 0.5 * 2 ** failures)
+        top = min(30.0, 0.5 * 2**failures)
         delays = [backoff_delay(failures, 0.5, 30.0, rng) for _ in range(200)]
         assert all(0.25 <= d <= top for d in delays)
         assert max(delays) - min(delays) > 0.1 * (top - 0.25)  # jittered, not fixed
@@ -218,19 +241,31 @@ def test_credentials_that_would_inject_a_line_are_refused_at_construction() -> N
 
 
 async def test_an_asterisk_that_stays_down_is_logged_once_not_per_retry(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with AMIServer(secret="pw") as sim:
         port = sim.port  # a port that refuses once the simulator is gone
 
     async def nothing(msg: Message) -> None:
         return None
 
-    client = AMIClient("127.0.0.1", port, "callpop", "pw", on_event=nothing,
-                       backoff_initial=0.01, backoff_max=0.02, rng=random.Random(1))
+    client = AMIClient(
+        "127.0.0.1",
+        port,
+        "callpop",
+        "pw",
+        on_event=nothing,
+        backoff_initial=0.01,
+        backoff_max=0.02,
+        rng=random.Random(1),
+    )
     task = asyncio.create_task(client.run())
     await asyncio.sleep(0.5)  # some twenty refused attempts
     await client.close()
     await asyncio.wait_for(task, 5)
-    lost = [r for r in caplog.records if r.getMessage() == "AMI connection lost or refused"
-            and r.levelname == "WARNING"]
+    lost = [
+        r
+        for r in caplog.records
+        if r.getMessage() == "AMI connection lost or refused" and r.levelname == "WARNING"
+    ]
     assert len(lost) == 1

@@ -90,36 +90,48 @@ def test_every_transcript_decodes_the_same_byte_by_byte(path: Path) -> None:
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(ALL), data=st.data())
-def test_every_transcript_decodes_the_same_whatever_the_reads(path: Path, data: st.DataObject) -> None:
+def test_every_transcript_decodes_the_same_whatever_the_reads(
+    path: Path, data: st.DataObject
+) -> None:
     wire = wire_bytes(path)
     cuts = data.draw(st.lists(st.integers(0, len(wire)), max_size=200))
     assert decode_in_pieces(wire, cuts, banner=has_banner(path)) == decode_all(
-        wire, banner=has_banner(path))
+        wire, banner=has_banner(path)
+    )
 
 
 def test_the_banner_comes_first_with_its_version() -> None:
     items = decode_all(wire_bytes(transcript("queue-call.txt")))
     assert items[0] == Banner("11.0.0")
     assert isinstance(items[1], Message)
-    assert items[1].headers == (("Response", "Success"), ("ActionID", "ami-1"),
-                                ("Message", "Authentication accepted"))
+    assert items[1].headers == (
+        ("Response", "Success"),
+        ("ActionID", "ami-1"),
+        ("Message", "Authentication accepted"),
+    )
 
 
 def test_repeated_chanvariable_lines_are_all_kept_in_order() -> None:
-    join = next(m for m in messages(transcript("queue-call-channelvars.txt"))
-                if m.event == "AgentCalled")
-    assert join.getall("ChanVariable") == ["CALLPOP_CALL_ID=1795408263.24",
-                                           "CALLPOP_QUEUE=callpop-test-queue"]
+    join = next(
+        m for m in messages(transcript("queue-call-channelvars.txt")) if m.event == "AgentCalled"
+    )
+    assert join.getall("ChanVariable") == [
+        "CALLPOP_CALL_ID=1795408263.24",
+        "CALLPOP_QUEUE=callpop-test-queue",
+    ]
     assert join.getall("DestChanVariable") == ["CALLPOP_CALL_ID=", "CALLPOP_QUEUE="]
-    assert join.variables() == {"CALLPOP_CALL_ID": "1795408263.24",
-                                "CALLPOP_QUEUE": "callpop-test-queue"}
+    assert join.variables() == {
+        "CALLPOP_CALL_ID": "1795408263.24",
+        "CALLPOP_QUEUE": "callpop-test-queue",
+    }
     keys = [k for k, _ in join.headers]
     assert keys.index("ChanVariable") < keys.index("DestChannel") < keys.index("DestChanVariable")
 
 
 def test_a_bare_cr_inside_a_value_is_kept() -> None:
-    starts = [m for m in messages(transcript("agi-scenarios/invalid.txt"))
-              if m.event == "AGIExecStart"]
+    starts = [
+        m for m in messages(transcript("agi-scenarios/invalid.txt")) if m.event == "AGIExecStart"
+    ]
     assert "NOOP\r" in [m["Command"] for m in starts]
 
 
@@ -133,7 +145,9 @@ def test_a_utf8_character_split_across_reads_is_not_lost() -> None:
 
 def test_bytes_that_are_not_utf8_become_replacement_characters_not_a_lost_event() -> None:
     decoder = Decoder(expect_banner=False)
-    decoder.receive_data(b"Event: Newchannel\r\nCallerIDName: Bob \xff\xfe\r\nUniqueid: 1.1\r\n\r\n")
+    decoder.receive_data(
+        b"Event: Newchannel\r\nCallerIDName: Bob \xff\xfe\r\nUniqueid: 1.1\r\n\r\n"
+    )
     event = decoder.next_event()
     assert isinstance(event, Message)
     assert event["CallerIDName"] == "Bob \ufffd\ufffd"
@@ -210,13 +224,17 @@ def test_any_bytes_either_decode_or_raise_a_protocol_error(data: bytes, banner: 
 
 
 def test_an_action_is_encoded_with_its_action_id_first() -> None:
-    wire = encode_action("Login", "ami-1", [("Username", "ami"), ("Secret", "s3cret"),
-                                            ("Events", "on")])
-    assert wire == (b"Action: Login\r\nActionID: ami-1\r\nUsername: ami\r\n"
-                    b"Secret: s3cret\r\nEvents: on\r\n\r\n")
+    wire = encode_action(
+        "Login", "ami-1", [("Username", "ami"), ("Secret", "s3cret"), ("Events", "on")]
+    )
+    assert wire == (
+        b"Action: Login\r\nActionID: ami-1\r\nUsername: ami\r\nSecret: s3cret\r\nEvents: on\r\n\r\n"
+    )
 
 
-@pytest.mark.parametrize("value", ["x\r\nAction: Originate", "x\nAction: Originate", "x\r", "x\x00"])
+@pytest.mark.parametrize(
+    "value", ["x\r\nAction: Originate", "x\nAction: Originate", "x\r", "x\x00"]
+)
 def test_a_value_cannot_inject_a_line_or_a_second_action(value: str) -> None:
     with pytest.raises(InvalidAction, match="CR, LF or NUL"):
         encode_action("Login", "ami-1", [("Secret", value)])
@@ -229,8 +247,12 @@ def test_a_key_must_be_a_plain_token(key: str) -> None:
 
 
 def test_an_encoded_message_decodes_to_itself_with_unicode_intact() -> None:
-    headers = [("Event", "AgentCalled"), ("CallerIDName", 'Zoë "Z" O\'Brien 李'),
-               ("ChanVariable", "A=1"), ("ChanVariable", "B=")]
+    headers = [
+        ("Event", "AgentCalled"),
+        ("CallerIDName", 'Zoë "Z" O\'Brien 李'),
+        ("ChanVariable", "A=1"),
+        ("ChanVariable", "B="),
+    ]
     decoder = Decoder(expect_banner=False)
     decoder.receive_data(encode_message(headers))
     assert decoder.next_event() == Message(headers)

@@ -78,7 +78,9 @@ async def database() -> AsyncIterator[str]:
     try:
         admin = await asyncpg.connect(admin_dsn)
     except OSError as exc:
-        pytest.fail(f"PostgreSQL not reachable at {PG_URL} ({exc}): every development and CI machine runs one")
+        pytest.fail(
+            f"PostgreSQL not reachable at {PG_URL} ({exc}): every development and CI machine runs one"
+        )
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = PG_URL.rsplit("/", 1)[0] + "/" + name

@@ -35,15 +35,17 @@ async def bus() -> InProcessBus:
 @pytest.fixture
 async def listener(sim: AMIServer, bus: InProcessBus) -> AsyncIterator[AMIListener]:
     settings = AmiSettings(host=sim.host, port=sim.port, username="callpop", secret="pw")
-    async with AMIListener.from_settings(settings, bus.publish, backoff_initial=0.01,
-                                         backoff_max=0.05) as running:
+    async with AMIListener.from_settings(
+        settings, bus.publish, backoff_initial=0.01, backoff_max=0.05
+    ) as running:
         async with asyncio.timeout(5):
             await running.client.wait_connected()
         yield running
 
 
 async def test_an_agent_rung_by_the_queue_reaches_the_bus_as_call_events(
-        sim: AMIServer, bus: InProcessBus, listener: AMIListener) -> None:
+    sim: AMIServer, bus: InProcessBus, listener: AMIListener
+) -> None:
     assert sim.actions[0]["Events"] == "call,agent"
     call = queue_call("call-42", "1800000000.7")
     async with bus.subscribe(since_seq=0) as stream:
@@ -51,12 +53,16 @@ async def test_an_agent_rung_by_the_queue_reaches_the_bus_as_call_events(
         joined, ringing = await take(stream, 2)
     assert (joined.seq, joined.type, joined.call_id) == (1, "queue.joined", "call-42")
     assert (ringing.seq, ringing.type, ringing.call_id) == (2, "agent.ringing", "call-42")
-    assert dict(ringing.data) == {"queue": "sales", "interface": "PJSIP/101",
-                                  "member_name": "Bob Agent"}
+    assert dict(ringing.data) == {
+        "queue": "sales",
+        "interface": "PJSIP/101",
+        "member_name": "Bob Agent",
+    }
 
 
 async def test_events_seen_again_after_a_reconnect_are_not_published_twice(
-        sim: AMIServer, bus: InProcessBus, listener: AMIListener) -> None:
+    sim: AMIServer, bus: InProcessBus, listener: AMIListener
+) -> None:
     call = queue_call("call-42", "1800000000.7")
     events = call.joined() + call.agent_called()
     async with bus.subscribe(since_seq=0) as stream:

@@ -35,17 +35,36 @@ def untimed(frame: bytes) -> bytes:
     return TIMESTAMP.sub(b"\r\nTimestamp: *\r\n", frame)
 
 
-def alice_caller(exten: str, uid: str, linkedid: str, suffix: str, *, half: int = 2,
-                 priority: int = 3) -> Snapshot:
-    return Snapshot(channel=f"Local/{exten}@callpop-test-{suffix};{half}", uniqueid=uid,
-                    linkedid=linkedid, context="callpop-test", exten=exten, priority=priority,
-                    caller_num="+15551234567", caller_name="Alice Smith",
-                    connected_num="+15551234567", connected_name="Alice Smith")
+def alice_caller(
+    exten: str, uid: str, linkedid: str, suffix: str, *, half: int = 2, priority: int = 3
+) -> Snapshot:
+    return Snapshot(
+        channel=f"Local/{exten}@callpop-test-{suffix};{half}",
+        uniqueid=uid,
+        linkedid=linkedid,
+        context="callpop-test",
+        exten=exten,
+        priority=priority,
+        caller_num="+15551234567",
+        caller_name="Alice Smith",
+        connected_num="+15551234567",
+        connected_name="Alice Smith",
+    )
 
 
-QUEUE_EVENTS = {"QueueCallerJoin", "AgentCalled", "DialBegin", "DialState", "DialEnd",
-                "QueueCallerLeave", "AgentConnect", "AgentComplete", "AgentRingNoAnswer",
-                "QueueCallerAbandon", "Hangup"}
+QUEUE_EVENTS = {
+    "QueueCallerJoin",
+    "AgentCalled",
+    "DialBegin",
+    "DialState",
+    "DialEnd",
+    "QueueCallerLeave",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+    "QueueCallerAbandon",
+    "Hangup",
+}
 
 
 def recorded_call_events(name: str) -> list[bytes]:
@@ -61,19 +80,36 @@ def recorded_call_events(name: str) -> list[bytes]:
 
 def test_a_generated_answered_queue_call_is_byte_identical_to_the_recording() -> None:
     caller = alice_caller("7500", "1795389698.9", "1795389698.8", "00000004")
-    call = QueueCall(caller, "callpop-test-queue", "Local/8100@callpop-agents/n", "Agent Alice",
-                     Ids("1795389698", next_uid=10, next_suffix=5), Writer(),
-                     caller_peer=alice_caller("7500", "1795389698.8", "1795389698.8",
-                                              "00000004", half=1, priority=1))
-    generated = (call.joined() + call.agent_called() + call.answered(hold_s=1, ring_s=1)
-                 + call.completed(hold_s=1, talk_s=4, reason="agent", agent_priority=6))
+    call = QueueCall(
+        caller,
+        "callpop-test-queue",
+        "Local/8100@callpop-agents/n",
+        "Agent Alice",
+        Ids("1795389698", next_uid=10, next_suffix=5),
+        Writer(),
+        caller_peer=alice_caller(
+            "7500", "1795389698.8", "1795389698.8", "00000004", half=1, priority=1
+        ),
+    )
+    generated = (
+        call.joined()
+        + call.agent_called()
+        + call.answered(hold_s=1, ring_s=1)
+        + call.completed(hold_s=1, talk_s=4, reason="agent", agent_priority=6)
+    )
     assert [untimed(f) for f in generated] == recorded_call_events("queue-call.txt")
 
 
 def test_a_generated_unanswered_queue_call_matches_the_recording_in_order() -> None:
     caller = alice_caller("7501", "1795389591.21", "1795389591.20", "0000000a")
-    call = QueueCall(caller, "callpop-noanswer-queue", "Local/8200@callpop-agents/n",
-                     "Agent Nobody", Ids("1795389591", next_uid=22, next_suffix=11), Writer())
+    call = QueueCall(
+        caller,
+        "callpop-noanswer-queue",
+        "Local/8200@callpop-agents/n",
+        "Agent Nobody",
+        Ids("1795389591", next_uid=22, next_suffix=11),
+        Writer(),
+    )
     first = call.agent_called() + call.ring_no_answer(4000, agent_priority=3)
     # five seconds on, the unique ids carry the new epoch second; .23 went to the ;2 half
     call.ids.epoch, call.ids.next_uid = "1795389596", 24
@@ -124,17 +160,20 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes:
 
 
 async def test_banner_and_login_are_answered_byte_for_byte_as_asterisk_does(
-        connect: Connect) -> None:
+    connect: Connect,
+) -> None:
     reader, writer = await connect()
-    writer.write(b"Action: Login\r\nActionID: ami-1\r\nUsername: ami\r\nSecret: ami\r\n"
-                 b"Events: on\r\n\r\n")
+    writer.write(
+        b"Action: Login\r\nActionID: ami-1\r\nUsername: ami\r\nSecret: ami\r\nEvents: on\r\n\r\n"
+    )
     assert await read_frame(reader) == response_frame("queue-call.txt", b"Response: Success")
     booted = await read_frame(reader)
     assert booted.startswith(b"Event: FullyBooted\r\nPrivilege: system,all\r\nUptime: ")
     assert (await read_frame(reader)).startswith(b"Event: SuccessfulAuth\r\n")
     writer.write(b"Action: Logoff\r\nActionID: ami-7\r\n\r\n")
-    assert await read_frame(reader) == response_frame("queue-status-actions.txt",
-                                                      b"Response: Goodbye")
+    assert await read_frame(reader) == response_frame(
+        "queue-status-actions.txt", b"Response: Goodbye"
+    )
     async with asyncio.timeout(5):
         assert await reader.read() == b""  # then Asterisk closes
 
@@ -142,26 +181,30 @@ async def test_banner_and_login_are_answered_byte_for_byte_as_asterisk_does(
 async def test_a_wrong_secret_is_refused_and_the_connection_closed(connect: Connect) -> None:
     reader, writer = await connect()
     writer.write(b"Action: Login\r\nActionID: 1\r\nUsername: ami\r\nSecret: nope\r\n\r\n")
-    assert await read_frame(reader) == (b"Response: Error\r\nActionID: 1\r\n"
-                                        b"Message: Authentication failed\r\n\r\n")
+    assert await read_frame(reader) == (
+        b"Response: Error\r\nActionID: 1\r\nMessage: Authentication failed\r\n\r\n"
+    )
     async with asyncio.timeout(5):
         assert await reader.read() == b""
 
 
 async def test_actions_before_login_are_denied_and_get_no_events(
-        sim: AMIServer, connect: Connect) -> None:
+    sim: AMIServer, connect: Connect
+) -> None:
     reader, writer = await connect()
     writer.write(b"Action: Ping\r\nActionID: 9\r\n\r\n")
-    assert await read_frame(reader) == (b"Response: Error\r\nActionID: 9\r\n"
-                                        b"Message: Permission denied\r\n\r\n")
+    assert await read_frame(reader) == (
+        b"Response: Error\r\nActionID: 9\r\nMessage: Permission denied\r\n\r\n"
+    )
     assert sim.listeners == 0
 
 
 async def test_a_transcript_is_replayed_byte_for_byte(sim: AMIServer, connect: Connect) -> None:
     reader, writer = await connect()
     writer.write(b"Action: Login\r\nUsername: ami\r\nSecret: ami\r\nEvents: off\r\n\r\n")
-    assert await read_frame(reader) == (b"Response: Success\r\n"
-                                        b"Message: Authentication accepted\r\n\r\n")
+    assert await read_frame(reader) == (
+        b"Response: Success\r\nMessage: Authentication accepted\r\n\r\n"
+    )
     assert sim.listeners == 0  # Events: off
 
     reader, writer = await connect()

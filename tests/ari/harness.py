@@ -58,9 +58,10 @@ async def running(
     loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
     sim = AriSimulator(username=USER, password=PASSWORD, time_scale=scale)
     try:
-        async with sim.serve() as url, AriClient(
-            url, USER, PASSWORD, settings=client_settings
-        ) as client:
+        async with (
+            sim.serve() as url,
+            AriClient(url, USER, PASSWORD, settings=client_settings) as client,
+        ):
             options: dict[str, Any] = {
                 "backoff": Backoff(0.01, 0.05, rng=random.Random(3)),
                 "timer_scale": scale,

@@ -20,7 +20,11 @@ from .swagger import problems
 
 MENU = Collect(prompts=(Sound("menu"),), max_digits=1, timeout_ms=3000, interdigit_ms=2000)
 ACCOUNT = Collect(
-    prompts=(Sound("enter-account"),), max_digits=6, timeout_ms=3000, interdigit_ms=2000, terminator="#"
+    prompts=(Sound("enter-account"),),
+    max_digits=6,
+    timeout_ms=3000,
+    interdigit_ms=2000,
+    terminator="#",
 )
 
 
@@ -64,7 +68,9 @@ async def test_a_stasis_call_runs_with_its_flow_caller_and_call_id() -> None:
     assert dict(started.args) == {"lang": "fr"}
     assert (started.caller.number, started.caller.name) == ("+15551234567", "Alice Smith")
     assert started.dnis == "7101"
-    assert ("POST", f"/ari/channels/{call.channel_id}/answer") in requests_of(env.sim, call.channel_id)
+    assert ("POST", f"/ari/channels/{call.channel_id}/answer") in requests_of(
+        env.sim, call.channel_id
+    )
 
 
 def test_stasis_args_default_to_main_and_skip_what_is_not_name_value() -> None:
@@ -140,12 +146,21 @@ async def test_playbacks_are_named_by_whether_keys_count() -> None:
     async with running(handler) as env:
         call = env.sim.call(script("w w w"))
         await ended(call)
-        ids = [value for _, _, query in env.sim.requests for name, value in query if name == "playbackId"]
+        ids = [
+            value
+            for _, _, query in env.sim.requests
+            for name, value in query
+            if name == "playbackId"
+        ]
     assert [playback_kind(i) for i in ids] == ["play", "say", "collect"]
 
 
 async def test_the_outcome_picks_the_extension_in_callpop_route() -> None:
-    outcome = ((variables.OUTCOME, "queue"), (variables.QUEUE, "support"), (variables.TARGET, "support"))
+    outcome = (
+        (variables.OUTCOME, "queue"),
+        (variables.QUEUE, "support"),
+        (variables.TARGET, "support"),
+    )
     handler = Steps(outcome, "continue")
     async with running(handler) as env:
         call = env.sim.call(script())
@@ -224,7 +239,9 @@ async def test_a_bug_in_the_ivr_sends_the_caller_on_as_an_error(
 
 
 async def test_every_request_of_a_call_is_in_the_api_description() -> None:
-    handler = Steps(Play((Sound("hello-world"),)), ACCOUNT, ((variables.OUTCOME, "queue"),), "say", "continue")
+    handler = Steps(
+        Play((Sound("hello-world"),)), ACCOUNT, ((variables.OUTCOME, "queue"),), "say", "continue"
+    )
     async with running(handler) as env:
         call = env.sim.call(script("1 42#"))
         await ended(call)
@@ -234,7 +251,9 @@ async def test_every_request_of_a_call_is_in_the_api_description() -> None:
 
 
 async def test_shutdown_sends_live_callers_to_the_operator() -> None:
-    patient = Collect(prompts=(Sound("menu"),), max_digits=1, timeout_ms=600_000, interdigit_ms=1000)
+    patient = Collect(
+        prompts=(Sound("menu"),), max_digits=1, timeout_ms=600_000, interdigit_ms=1000
+    )
     handler = Steps(patient, "continue")
     async with running(handler) as env:
         call = env.sim.call(script())  # silent: the collection waits

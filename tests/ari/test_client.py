@@ -65,7 +65,11 @@ def client_call(row: dict[str, Any]) -> ClientCall | None:
             return lambda c: c.get_variable(cid, q["variable"])
         case ("POST", ["channels", cid, "variable"]) if set(q) == {"variable", "value"}:
             return lambda c: c.set_variable(cid, q["variable"], q["value"])
-        case ("POST", ["channels", cid, "continue"]) if set(q) == {"context", "extension", "priority"}:
+        case ("POST", ["channels", cid, "continue"]) if set(q) == {
+            "context",
+            "extension",
+            "priority",
+        }:
             return lambda c: c.continue_in_dialplan(
                 cid, q["context"], q["extension"], int(q["priority"])
             )
@@ -123,7 +127,9 @@ async def test_the_client_makes_the_recorded_request_and_reads_the_answer(
                 await call(client)
             error = raised.value
             assert error.status == row["status"], seen
-            assert error.message == (row["response_body"].get("message") or row["response_body"].get("error"))
+            assert error.message == (
+                row["response_body"].get("message") or row["response_body"].get("error")
+            )
             assert type(error) is type(
                 error_for_status("X", "/", row["status"], row["reason"], row["response_text"])
             )
@@ -139,7 +145,9 @@ async def test_the_client_makes_the_recorded_request_and_reads_the_answer(
     assert seen == [recorded_key(row)]
 
 
-@pytest.mark.parametrize(("name", "row", "call"), REPLAYABLE, ids=[f"{n}:{r['t']}" for n, r, _ in REPLAYABLE])
+@pytest.mark.parametrize(
+    ("name", "row", "call"), REPLAYABLE, ids=[f"{n}:{r['t']}" for n, r, _ in REPLAYABLE]
+)
 def test_every_replayed_request_is_in_the_api_description(
     name: str, row: dict[str, Any], call: ClientCall
 ) -> None:
@@ -165,7 +173,13 @@ def test_both_error_body_shapes_are_read() -> None:
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(400, AriBadRequest), (401, AriUnauthorized), (404, AriNotFound), (409, AriConflict), (500, AriServerError)],
+    [
+        (400, AriBadRequest),
+        (401, AriUnauthorized),
+        (404, AriNotFound),
+        (409, AriConflict),
+        (500, AriServerError),
+    ],
 )
 def test_statuses_map_to_typed_errors(status: int, kind: type[AriHttpError]) -> None:
     assert type(error_for_status("GET", "/x", status, "", "{}")) is kind
@@ -173,7 +187,9 @@ def test_statuses_map_to_typed_errors(status: int, kind: type[AriHttpError]) -> 
 
 def test_allocation_failure_is_a_server_error_with_its_error_text() -> None:
     row = next(r for _, r in ERROR_ROWS if r["status"] == 500)
-    error = error_for_status(row["method"], row["path"], row["status"], row["reason"], row["response_text"])
+    error = error_for_status(
+        row["method"], row["path"], row["status"], row["reason"], row["response_text"]
+    )
     assert isinstance(error, AriServerError)
     assert error.message == "Allocation failed"
 
@@ -206,7 +222,10 @@ def test_a_media_uri_ari_cannot_carry_is_refused(uri: str) -> None:
 
 
 def test_the_events_url_is_the_websocket_beside_the_rest_base() -> None:
-    assert str(events_url("http://127.0.0.1:8088/ari/", "callpop")) == "ws://127.0.0.1:8088/ari/events?app=callpop"
+    assert (
+        str(events_url("http://127.0.0.1:8088/ari/", "callpop"))
+        == "ws://127.0.0.1:8088/ari/events?app=callpop"
+    )
     assert str(events_url("https://pbx:8089/ari", "a b")) == "wss://pbx:8089/ari/events?app=a%20b"
 
 

@@ -11,7 +11,13 @@ from ivr.ari.digits import Collected, DigitCollector
 
 def collector(max_digits: int = 4, terminator: str | None = "#") -> DigitCollector:
     return DigitCollector(
-        Collect(prompts=(), max_digits=max_digits, timeout_ms=5000, interdigit_ms=3000, terminator=terminator)
+        Collect(
+            prompts=(),
+            max_digits=max_digits,
+            timeout_ms=5000,
+            interdigit_ms=3000,
+            terminator=terminator,
+        )
     )
 
 
@@ -102,7 +108,9 @@ def test_keys_no_ivr_asks_for_are_ignored() -> None:
 
 
 @given(st.lists(st.tuples(st.integers(0, 20_000), st.sampled_from("0123456789*#")), max_size=12))
-def test_any_key_sequence_ends_with_at_most_max_digits_and_no_terminator(keys: list[tuple[int, str]]) -> None:
+def test_any_key_sequence_ends_with_at_most_max_digits_and_no_terminator(
+    keys: list[tuple[int, str]],
+) -> None:
     c = collector(max_digits=4)
     c.arm(0)
     now = 0

@@ -45,7 +45,9 @@ def test_the_transcripts_hold_events_to_parse() -> None:
     assert len(FRAMES) > 300
 
 
-@pytest.mark.parametrize(("name", "frame"), FRAMES, ids=[f"{n}:{i}" for i, (n, _) in enumerate(FRAMES)])
+@pytest.mark.parametrize(
+    ("name", "frame"), FRAMES, ids=[f"{n}:{i}" for i, (n, _) in enumerate(FRAMES)]
+)
 def test_every_recorded_event_parses_into_its_own_type(name: str, frame: str) -> None:
     event = parse_event(frame)
     assert not isinstance(event, UnknownEvent), f"{name}: {event.type} has no typed event"
@@ -143,7 +145,9 @@ def test_only_stasis_of_the_app_itself_counts_as_in_the_app() -> None:
     channels = next(
         [ChannelSnapshot.from_json(c) for c in row["response_body"]]
         for row in listed
-        if row["type"] == "rest" and row["method"] == "GET" and row["path"] == "/channels"
+        if row["type"] == "rest"
+        and row["method"] == "GET"
+        and row["path"] == "/channels"
         and row["response_body"]
     )
     mine = {c.name for c in channels if c.in_stasis("callpop")}
@@ -206,7 +210,13 @@ def test_any_text_parses_or_raises_a_protocol_error(text: str) -> None:
 
 def _mutations(frame: str) -> st.SearchStrategy[str]:
     body = json.loads(frame)
-    values = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.booleans(), st.lists(st.integers(), max_size=2))
+    values = st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=5),
+        st.booleans(),
+        st.lists(st.integers(), max_size=2),
+    )
 
     @st.composite
     def mutate(draw: st.DrawFn) -> str:

@@ -95,7 +95,9 @@ async def test_a_channel_left_in_stasis_without_a_session_goes_to_the_operator()
     handler = Steps("continue")
     async with running(handler, start_app=False) as env:
         # A previous callpop took the call, then died: the channel waits in Stasis.
-        async with aiohttp.ClientSession(headers={"Authorization": basic_auth(USER, PASSWORD)}) as http:
+        async with aiohttp.ClientSession(
+            headers={"Authorization": basic_auth(USER, PASSWORD)}
+        ) as http:
             ws = await http.ws_connect(env.url.replace("http", "ws") + "/events?app=callpop")
             call = env.sim.call(script())
             assert (await ws.receive_json())["type"] == "StasisStart"

@@ -14,7 +14,10 @@ def listed_in_09() -> list[ChannelSnapshot]:
     row = next(
         r
         for r in rows(FIXTURES / "09-app-websocket-reconnect.jsonl")
-        if r["type"] == "rest" and r["method"] == "GET" and r["path"] == "/channels" and r["response_body"]
+        if r["type"] == "rest"
+        and r["method"] == "GET"
+        and r["path"] == "/channels"
+        and r["response_body"]
     )
     return [ChannelSnapshot.from_json(c) for c in row["response_body"]]
 
@@ -46,7 +49,8 @@ def test_channels_of_another_app_are_not_ours() -> None:
 
 def test_a_channel_that_left_stasis_ends_its_session() -> None:
     in_dialplan = [
-        replace(c, dialplan=replace(c.dialplan, app_name="Queue", app_data="support")) for c in listed_in_09()
+        replace(c, dialplan=replace(c.dialplan, app_name="Queue", app_data="support"))
+        for c in listed_in_09()
     ]
     plan = plan_resync(in_dialplan, "callpop", {IVR_LEG}, {IVR_LEG}, set())
     assert plan.vanished == {IVR_LEG}

@@ -43,9 +43,10 @@ class Peer:
 @asynccontextmanager
 async def peer(**options: Any) -> AsyncIterator[Peer]:
     sim = AriSimulator(username=USER, password=PASSWORD, **options)
-    async with sim.serve() as ari, aiohttp.ClientSession(
-        headers={"Authorization": basic_auth(USER, PASSWORD)}
-    ) as http:
+    async with (
+        sim.serve() as ari,
+        aiohttp.ClientSession(headers={"Authorization": basic_auth(USER, PASSWORD)}) as http,
+    ):
         url = ari.removesuffix("/ari")
         ws = await http.ws_connect(url.replace("http", "ws") + "/ari/events?app=callpop")
         await sim.wait_for_app()
@@ -88,14 +89,24 @@ async def test_events_have_the_recorded_shapes() -> None:
         seen = [await p.event()]
         await p.rest("POST", f"/ari/channels/{cid}/answer")
         await p.rest("POST", f"/ari/channels/{cid}/variable?variable=CALLPOP_QUEUE&value=support")
-        await p.rest("POST", f"/ari/channels/{cid}/play?media=sound:beep,digits:42&playbackId=callpop-play-1")
+        await p.rest(
+            "POST", f"/ari/channels/{cid}/play?media=sound:beep,digits:42&playbackId=callpop-play-1"
+        )
         seen += await p.events(7)  # state, varset, started, key, continuing, started, finished
         await p.rest("DELETE", f"/ari/channels/{cid}")
         seen += await p.events(2)
     kinds = {e["type"] for e in seen}
-    assert kinds >= {"StasisStart", "ChannelStateChange", "ChannelVarset", "PlaybackStarted",
-                     "ChannelDtmfReceived", "PlaybackContinuing", "PlaybackFinished",
-                     "ChannelHangupRequest", "StasisEnd"}
+    assert kinds >= {
+        "StasisStart",
+        "ChannelStateChange",
+        "ChannelVarset",
+        "PlaybackStarted",
+        "ChannelDtmfReceived",
+        "PlaybackContinuing",
+        "PlaybackFinished",
+        "ChannelHangupRequest",
+        "StasisEnd",
+    }
     for event in seen:
         assert set(event) == shapes[event["type"]], event["type"]
 
@@ -104,7 +115,9 @@ async def test_a_playlist_reports_each_item_and_finishes_once() -> None:
     async with peer(time_scale=0.01) as p:
         cid = p.sim.call(CallerScript()).channel_id
         await p.event()
-        status, reason, body = await p.rest("POST", f"/ari/channels/{cid}/play?media=sound:beep,digits:42,number:7")
+        status, reason, body = await p.rest(
+            "POST", f"/ari/channels/{cid}/play?media=sound:beep,digits:42,number:7"
+        )
         events = await p.events(6)
     assert (status, reason) == (201, "Created")
     assert json.loads(body)["state"] == "queued"
@@ -127,7 +140,10 @@ async def test_a_missing_sound_fails_at_once_and_is_forgotten() -> None:
         started, finished = await p.events(2)
         gone = await p.rest("GET", f"/ari/playbacks/{json.loads(body)['id']}")
     assert (started["type"], finished["type"], finished["playback"]["state"]) == (
-        "PlaybackStarted", "PlaybackFinished", "failed")
+        "PlaybackStarted",
+        "PlaybackFinished",
+        "failed",
+    )
     assert gone == (404, "Not Found", '{"message":"Playback not found"}')
 
 
@@ -135,10 +151,16 @@ async def test_dtmf_does_not_stop_a_playback() -> None:
     async with peer(time_scale=0.01) as p:
         call = p.sim.call(CallerScript.parse("5"))
         await p.event()
-        await p.rest("POST", f"/ari/channels/{call.channel_id}/play?media=sound:demo-congrats&playbackId=callpop-play-x")
+        await p.rest(
+            "POST",
+            f"/ari/channels/{call.channel_id}/play?media=sound:demo-congrats&playbackId=callpop-play-x",
+        )
         started, key, finished = await p.events(3)
     assert (started["type"], key["type"], finished["type"]) == (
-        "PlaybackStarted", "ChannelDtmfReceived", "PlaybackFinished")
+        "PlaybackStarted",
+        "ChannelDtmfReceived",
+        "PlaybackFinished",
+    )
     assert (key["digit"], key["duration_ms"]) == ("5", 120)
     assert finished["playback"]["state"] == "done"
 
@@ -149,11 +171,18 @@ async def test_a_caller_hang_up_gives_the_recorded_events_in_order() -> None:
     async with peer(time_scale=0.01) as p:
         call = p.sim.call(CallerScript.parse("h@100"))
         await p.event()
-        await p.rest("POST", f"/ari/channels/{call.channel_id}/play?media=sound:demo-congrats&playbackId=callpop-play-y")
+        await p.rest(
+            "POST",
+            f"/ari/channels/{call.channel_id}/play?media=sound:demo-congrats&playbackId=callpop-play-y",
+        )
         events = await p.events(4)
         after = await p.rest("POST", f"/ari/channels/{call.channel_id}/play?media=sound:beep")
     assert [e["type"] for e in events] == [
-        "PlaybackStarted", "ChannelHangupRequest", "PlaybackFinished", "StasisEnd"]
+        "PlaybackStarted",
+        "ChannelHangupRequest",
+        "PlaybackFinished",
+        "StasisEnd",
+    ]
     assert events[1]["cause"] == 16 and "soft" not in events[1]
     assert events[2]["playback"]["state"] == "failed"
     assert after == (404, "Not Found", '{"message":"Channel not found"}')
@@ -168,7 +197,11 @@ async def test_an_app_hang_up_gives_the_recorded_events() -> None:
         request, end = await p.events(2)
     assert status == (204, "No Content", "")
     assert (request["type"], request["cause"], request["soft"], end["type"]) == (
-        "ChannelHangupRequest", 32, True, "StasisEnd")
+        "ChannelHangupRequest",
+        32,
+        True,
+        "StasisEnd",
+    )
     assert call.hangup_cause == 17  # 03: reason=busy becomes cause 17 User busy
 
 
@@ -176,10 +209,15 @@ async def test_continue_leaves_stasis_and_later_requests_conflict() -> None:
     async with peer() as p:
         call = p.sim.call(CallerScript())
         await p.event()
-        status = await p.rest("POST", f"/ari/channels/{call.channel_id}/continue?context=callpop-route&extension=queue&priority=1")
+        status = await p.rest(
+            "POST",
+            f"/ari/channels/{call.channel_id}/continue?context=callpop-route&extension=queue&priority=1",
+        )
         end = await p.event()
         conflict = await p.rest("POST", f"/ari/channels/{call.channel_id}/answer")
-        readable = await p.rest("GET", f"/ari/channels/{call.channel_id}/variable?variable=CHANNEL(state)")
+        readable = await p.rest(
+            "GET", f"/ari/channels/{call.channel_id}/variable?variable=CHANNEL(state)"
+        )
     assert status[0] == 204 and end["type"] == "StasisEnd"
     assert call.continued_to == ("callpop-route", "queue", 1)
     assert conflict == (409, "Conflict", '{"message":"Channel not in Stasis application"}')
@@ -220,14 +258,20 @@ async def test_variables_answer_as_recorded() -> None:
 async def test_an_unknown_path_is_resource_not_found() -> None:
     async with peer() as p:
         assert await p.rest("GET", "/ari/no-such-resource") == (
-            404, "Not Found", '{"message":"Resource not found"}')
+            404,
+            "Not Found",
+            '{"message":"Resource not found"}',
+        )
 
 
 async def test_without_credentials_rest_and_websocket_are_refused_as_recorded() -> None:
     sim = AriSimulator(username=USER, password=PASSWORD)
     async with sim.serve() as url, aiohttp.ClientSession() as http:
         async with http.get(url + "/channels") as response:
-            assert (response.status, await response.text()) == (401, '{"message":"Authentication required"}')
+            assert (response.status, await response.text()) == (
+                401,
+                '{"message":"Authentication required"}',
+            )
             assert response.headers["WWW-Authenticate"] == 'Basic realm="Asterisk REST Interface"'
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await http.ws_connect(url.replace("http", "ws") + "/events?app=callpop")
@@ -270,6 +314,12 @@ async def test_an_app_with_no_socket_and_no_channel_is_destroyed() -> None:
         await p.sim.until(lambda: "callpop" not in p.sim.state.connected_apps)
         p.sim.state.caller_hangs_up(p.sim.state.channels[call.channel_id])
         assert await p.rest("GET", "/ari/applications/callpop") == (
-            404, "Not Found", '{"message":"Application not found"}')
+            404,
+            "Not Found",
+            '{"message":"Application not found"}',
+        )
         assert await p.rest("GET", f"/ari/channels/{call.channel_id}") == (
-            404, "Not Found", '{"message":"Channel not found"}')
+            404,
+            "Not Found",
+            '{"message":"Channel not found"}',
+        )

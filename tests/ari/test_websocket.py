@@ -34,7 +34,9 @@ def test_backoff_refuses_nonsense(base: float, cap: float) -> None:
         Backoff(base, cap)
 
 
-def message(kind: aiohttp.WSMsgType, data: object = None, extra: object = None) -> aiohttp.WSMessage:
+def message(
+    kind: aiohttp.WSMsgType, data: object = None, extra: object = None
+) -> aiohttp.WSMessage:
     return aiohttp.WSMessage(kind, data, extra)
 
 
@@ -46,7 +48,9 @@ def test_a_close_frame_gives_its_code() -> None:
 
 def test_a_dead_transport_is_1006_not_an_exception() -> None:
     # 05 and 07: no close frame, aiohttp reports CLOSED.
-    assert connection_lost(message(aiohttp.WSMsgType.CLOSED), None) == ConnectionLost(ABNORMAL_CLOSURE)
+    assert connection_lost(message(aiohttp.WSMsgType.CLOSED), None) == ConnectionLost(
+        ABNORMAL_CLOSURE
+    )
 
 
 def test_an_error_is_1006_with_its_reason() -> None:

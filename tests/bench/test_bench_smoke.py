@@ -36,13 +36,31 @@ def test_every_engine_path_ends_where_it_says() -> None:
 
 
 def test_the_report_holds_the_tables_the_machine_and_the_commands(tmp_path: Path) -> None:
-    section = Section("demo", "A section", "what it measures",
-                      [Table("a table", ["server", "calls/s"], [["peer | one", "12"]])], {"x": 1})
-    report = Report(mode="quick", started_at="now", seconds=1.0,
-                    machine={"cpu": "CPU X", "cores": 2, "memory_gib": 4.0, "python": "CPython 3.11",
-                             "os": "Debian", "kernel": "6", "packages": {"uvloop": "1"}},
-                    commands=["make bench-quick"], background="nothing", sections=[section],
-                    summary=targets([section]))
+    section = Section(
+        "demo",
+        "A section",
+        "what it measures",
+        [Table("a table", ["server", "calls/s"], [["peer | one", "12"]])],
+        {"x": 1},
+    )
+    report = Report(
+        mode="quick",
+        started_at="now",
+        seconds=1.0,
+        machine={
+            "cpu": "CPU X",
+            "cores": 2,
+            "memory_gib": 4.0,
+            "python": "CPython 3.11",
+            "os": "Debian",
+            "kernel": "6",
+            "packages": {"uvloop": "1"},
+        },
+        commands=["make bench-quick"],
+        background="nothing",
+        sections=[section],
+        summary=targets([section]),
+    )
     write(report, tmp_path / "quick.md", tmp_path / "quick.json")
     text_ = (tmp_path / "quick.md").read_text()
     assert "## A section" in text_ and "peer \\| one" in text_
@@ -52,9 +70,17 @@ def test_the_report_holds_the_tables_the_machine_and_the_commands(tmp_path: Path
 
 def test_the_targets_stand_beside_the_same_targets_of_the_baseline_run() -> None:
     engine_section = engine.run(seconds_per_path=0.001)
-    baseline = {"started_at": "then", "commit": "abc1234", "sections": [
-        {"key": "engine", "title": "4. The engine alone",
-         "data": json.loads(json.dumps(engine_section.data))}]}
+    baseline = {
+        "started_at": "then",
+        "commit": "abc1234",
+        "sections": [
+            {
+                "key": "engine",
+                "title": "4. The engine alone",
+                "data": json.loads(json.dumps(engine_section.data)),
+            }
+        ],
+    }
     baseline["sections"][0]["data"]["paths"][0]["events_per_s"] = 12.0
     table = targets([engine_section], baseline)
     assert table.columns[1] == "baseline (then, abc1234)"
@@ -71,9 +97,12 @@ def pg_prefix() -> Iterator[str]:
         admin = create_engine(PG_URL)
         try:
             async with admin.begin() as conn:
-                rows = await conn.execute(text(
-                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"),
-                    {"p": prefix + "%"})
+                rows = await conn.execute(
+                    text(
+                        "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE :p"
+                    ),
+                    {"p": prefix + "%"},
+                )
                 for (schema,) in rows.all():
                     await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         finally:
@@ -84,25 +113,35 @@ def pg_prefix() -> Iterator[str]:
 
 @pytest.mark.postgres
 def test_crm_lookups_at_two_sizes_on_both_databases_reuse_the_cache(
-        tmp_path: Path, pg_prefix: str) -> None:
-    first = crm.run(cache=tmp_path, sizes=[300, 150], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix)
+    tmp_path: Path, pg_prefix: str
+) -> None:
+    first = crm.run(
+        cache=tmp_path, sizes=[300, 150], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix
+    )
     rows = first.tables[0].rows
-    assert [(r[0], r[1]) for r in rows] == [("SQLite", "150"), ("SQLite", "300"),
-                                            ("PostgreSQL", "150"), ("PostgreSQL", "300")]
+    assert [(r[0], r[1]) for r in rows] == [
+        ("SQLite", "150"),
+        ("SQLite", "300"),
+        ("PostgreSQL", "150"),
+        ("PostgreSQL", "300"),
+    ]
     for database in ("sqlite", "postgres"):
         for size in (150, 300):
             result = first.data[database][size]
             assert result["n"] == 20
             assert 0 < result["hits"] < 20  # customers found, and the numbers nobody has
     assert all(v > 0 for v in first.data["sqlite_generated_s"].values())
-    again = crm.run(cache=tmp_path, sizes=[150, 300], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix)
+    again = crm.run(
+        cache=tmp_path, sizes=[150, 300], lookups=20, pg_url=PG_URL, pg_prefix=pg_prefix
+    )
     assert set(again.data["sqlite_generated_s"].values()) == {0.0}
     assert set(again.data["postgres_generated_s"].values()) == {0.0}
 
 
 @pytest.mark.postgres
 def test_journey_report_counts_every_generated_journey_and_reuses_the_cache(
-        tmp_path: Path, pg_prefix: str) -> None:
+    tmp_path: Path, pg_prefix: str
+) -> None:
     first = journeys.run(cache=tmp_path, sizes=[500], pg_url=PG_URL, pg_prefix=pg_prefix)
     for database in ("sqlite", "postgres"):
         result = first.data[database]
@@ -118,8 +157,9 @@ def test_journey_report_counts_every_generated_journey_and_reuses_the_cache(
 @pytest.mark.slow
 @pytest.mark.browser
 def test_screen_pop_latency_run_gets_every_pop_to_sockets_and_chromium(tmp_path: Path) -> None:
-    section = pop.run(rates=[10], seconds=1, agents=4, cache=tmp_path / "cache",
-                      browser_pops=2, crm_size=200)
+    section = pop.run(
+        rates=[10], seconds=1, agents=4, cache=tmp_path / "cache", browser_pops=2, crm_size=200
+    )
     (rate,) = section.data["rates"]
     assert rate["calls"] == 10 and rate["lost"] == 0 and rate["n"] == 10
     browser = section.data["browser"]
@@ -129,10 +169,20 @@ def test_screen_pop_latency_run_gets_every_pop_to_sockets_and_chromium(tmp_path:
 
 @pytest.mark.slow
 def test_every_fastagi_contender_walks_the_recorded_path_to_its_end(tmp_path: Path) -> None:
-    settings = fastagi.Settings(throughput_levels=(4,), latency_levels=(3,), calls=12,
-                                throughput_s=0.01, min_calls=12, process_calls=4,
-                                time_scale=0.05, ramp_s=0.1, held_ramp_s=0.1, hold_s=0.1,
-                                crm_size=200, warmup_calls=5)
+    settings = fastagi.Settings(
+        throughput_levels=(4,),
+        latency_levels=(3,),
+        calls=12,
+        throughput_s=0.01,
+        min_calls=12,
+        process_calls=4,
+        time_scale=0.05,
+        ramp_s=0.1,
+        held_ramp_s=0.1,
+        hold_s=0.1,
+        crm_size=200,
+        warmup_calls=5,
+    )
     section = fastagi.run(settings, cache=tmp_path / "cache")
     data = section.data
     assert data["errors"] == []

@@ -19,7 +19,9 @@ def write(tmp_path: Path):
     return _write
 
 
-def test_defaults_alone_when_no_file_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_alone_when_no_file_exists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     config = load_config(None, environ={})
     assert config.fastagi == HostPort("127.0.0.1", 4573)
@@ -51,7 +53,9 @@ def test_environment_overrides_the_file(write) -> None:
 
 def test_flags_override_the_environment(write) -> None:
     path = write("web: 127.0.0.1:8080\n")
-    config = load_config(path, environ={"CALLPOP_WEB": "127.0.0.1:9000"}, overrides={"web": "127.0.0.1:9100"})
+    config = load_config(
+        path, environ={"CALLPOP_WEB": "127.0.0.1:9000"}, overrides={"web": "127.0.0.1:9100"}
+    )
     assert config.web.port == 9100
 
 
@@ -116,10 +120,16 @@ def test_one_ami_mapping_is_a_list_of_one_asterisk(write) -> None:
     path = write("ami: {host: pbx1.example, port: 5038}\n")
     config = load_config(path, environ={"CALLPOP_AMI__SECRET": "s1"})
     [only] = config.ami
-    assert (only.host, only.label, only.resolved_secret()) == ("pbx1.example", "pbx1.example:5038", "s1")
+    assert (only.host, only.label, only.resolved_secret()) == (
+        "pbx1.example",
+        "pbx1.example:5038",
+        "s1",
+    )
 
 
-def test_ami_takes_a_list_of_asterisk_servers_each_with_its_own_secret(write, tmp_path: Path) -> None:
+def test_ami_takes_a_list_of_asterisk_servers_each_with_its_own_secret(
+    write, tmp_path: Path
+) -> None:
     (tmp_path / "pbx2.secret").write_text("s2\n", encoding="utf-8")
     path = write(
         "ami:\n"

@@ -92,7 +92,9 @@ async def _saved_ids(engine: AsyncEngine) -> list[str]:
     return sorted(ids)
 
 
-async def test_journeys_queued_meanwhile_are_written_in_one_transaction(engine: AsyncEngine) -> None:
+async def test_journeys_queued_meanwhile_are_written_in_one_transaction(
+    engine: AsyncEngine,
+) -> None:
     store = RecordingStore(engine)
     writer = JourneyWriter(store)
     store.gate.clear()  # the first write is slow: 100 more calls end meanwhile
@@ -129,7 +131,9 @@ async def test_the_writer_stores_what_the_store_stores(engine: AsyncEngine) -> N
     await writer.save(second, second.to_dict())
     await writer.aclose()
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(calls.c.caller_name, calls.c.outcome, calls.c.ended_at))).all()
+        rows = (
+            await conn.execute(select(calls.c.caller_name, calls.c.outcome, calls.c.ended_at))
+        ).all()
     assert [(len(r.caller_name), r.outcome) for r in rows] == [(200, "hangup")]
     assert rows[0].ended_at == datetime(2026, 11, 24, 15, 0, 9, tzinfo=UTC)
 
@@ -170,33 +174,46 @@ async def test_a_full_queue_makes_the_saver_wait_and_drops_nothing(engine: Async
     store.gate.set()
     await waiting
     await writer.aclose()
-    assert await _saved_ids(engine) == sorted(["in-flight", "c.0", "c.1", "c.2", "fourth", "cancelled"])
+    assert await _saved_ids(engine) == sorted(
+        ["in-flight", "c.0", "c.1", "c.2", "fourth", "cancelled"]
+    )
 
 
 async def _refuse_call_id(engine: AsyncEngine, call_id: str) -> None:
     # The database refusing one row, as a constraint or a full disk would.
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            await conn.execute(text(
-                "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.call_id = '{call_id}' THEN RAISE EXCEPTION 'refused'; END IF; "
-                "RETURN NEW; END $$ LANGUAGE plpgsql"
-            ))
-            await conn.execute(text(
-                "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
-                "FOR EACH ROW EXECUTE FUNCTION refuse_bad()"
-            ))
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_bad() RETURNS trigger AS $$ BEGIN "
+                    f"IF NEW.call_id = '{call_id}' THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_bad()"
+                )
+            )
         else:
-            await conn.execute(text(
-                "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
-                f"WHEN NEW.call_id = '{call_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
-            ))
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER refuse_bad BEFORE INSERT ON journeys "
+                    f"WHEN NEW.call_id = '{call_id}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
 
 
 async def _allow_all(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
-        await conn.execute(text("DROP TRIGGER refuse_bad ON journeys" if engine.dialect.name == "postgresql"
-                                else "DROP TRIGGER refuse_bad"))
+        await conn.execute(
+            text(
+                "DROP TRIGGER refuse_bad ON journeys"
+                if engine.dialect.name == "postgresql"
+                else "DROP TRIGGER refuse_bad"
+            )
+        )
         if engine.dialect.name == "postgresql":
             await conn.execute(text("DROP FUNCTION refuse_bad()"))
 
@@ -266,7 +283,9 @@ async def test_a_slow_database_delays_a_call_by_the_bound_once_then_not_at_all(
     store.gate.set()
     await writer.flush()
     assert len(await _saved_ids(engine)) == 51
-    assert [r.getMessage() for r in caplog.records][-1].startswith("journeys are committed in time again")
+    assert [r.getMessage() for r in caplog.records][-1].startswith(
+        "journeys are committed in time again"
+    )
     # Caught up: calls wait for their commit again.
     store.gate.clear()
     saving = asyncio.create_task(writer.save(_journey("after")))

@@ -18,7 +18,7 @@ def test_a_newline_in_a_caller_name_cannot_start_a_second_log_line() -> None:
     logger = logging.getLogger("test.logs.newline")
     logger.addHandler(handler)
     logger.propagate = False
-    logger.warning("call started", extra={"fields": {"caller_name": 'Bob\nERROR forged line'}})
+    logger.warning("call started", extra={"fields": {"caller_name": "Bob\nERROR forged line"}})
     assert stream.getvalue().count("\n") == 1
     assert 'caller_name="Bob\\nERROR forged line"' in stream.getvalue()
 
@@ -50,13 +50,16 @@ def test_a_call_id_from_asterisk_cannot_forge_a_line_or_repaint_the_terminal() -
     stream = io.StringIO()
     with root_logging(stream):
         hostile = "1795389902.7\r\n2026-12-06 ERROR callpop forged \x1b[2J\x1b]0;owned\x07\u202e"
-        CallLog(logging.getLogger("agi_scripts.server"), {"uniqueid": hostile, "peer": "x"}).warning(
-            "caller hung up during %s", "menu\nINFO forged too")
+        CallLog(
+            logging.getLogger("agi_scripts.server"), {"uniqueid": hostile, "peer": "x"}
+        ).warning("caller hung up during %s", "menu\nINFO forged too")
     written = stream.getvalue()
     assert written.count("\n") == 1
     assert "\x1b" not in written and "\r" not in written and "\u202e" not in written
-    assert ("[1795389902.7\\r\\n2026-12-06 ERROR callpop forged \\x1b[2J\\x1b]0;owned\\x07\\u202e] "
-            "caller hung up during menu\\nINFO forged too") in written
+    assert (
+        "[1795389902.7\\r\\n2026-12-06 ERROR callpop forged \\x1b[2J\\x1b]0;owned\\x07\\u202e] "
+        "caller hung up during menu\\nINFO forged too"
+    ) in written
 
 
 def test_a_traceback_keeps_its_lines_after_an_escaped_message() -> None:

@@ -45,8 +45,13 @@ __all__ = ["database"]  # the fixture, shared with the AMI lease's instances tes
 class Site:
     """The instances of one test and the Asterisk they serve."""
 
-    def __init__(self, sim: AMIServer, board: QueueBoard, instances: list[Instance],
-                 agi_ports: dict[int, int]) -> None:
+    def __init__(
+        self,
+        sim: AMIServer,
+        board: QueueBoard,
+        instances: list[Instance],
+        agi_ports: dict[int, int],
+    ) -> None:
         self.sim = sim
         self.board = board
         self.instances = instances
@@ -66,8 +71,9 @@ class Site:
         Returns the call id; the caller must have been served (sent on to the queue)."""
         self.calls += 1
         uid = f"1800000000.{self.calls}"
-        script = CallerScript.parse("", caller=CallerId("+15551234567", "Carol Caller"),
-                                    uniqueid=uid)
+        script = CallerScript.parse(
+            "", caller=CallerId("+15551234567", "Carol Caller"), uniqueid=uid
+        )
         record = await call_fastagi("127.0.0.1", self.agi_ports[through.web_port], script)
         assert record.variables["CALLPOP_OUTCOME"] == "queue", record.variables
         call_id = record.variables["CALLPOP_CALL_ID"]
@@ -82,8 +88,16 @@ class Site:
         return call
 
 
-def write_config(tmp_path: Path, n: int, database: str, sim: AMIServer, web_port: int,
-                 agi_port: int, bus: str, bus_key: str) -> Path:
+def write_config(
+    tmp_path: Path,
+    n: int,
+    database: str,
+    sim: AMIServer,
+    web_port: int,
+    agi_port: int,
+    bus: str,
+    bus_key: str,
+) -> Path:
     root = tmp_path / f"instance-{n}"
     (root / "dialplan" / "flows").mkdir(parents=True)
     (root / "dialplan" / "flows" / "main.yaml").write_text(FLOW, encoding="utf-8")
@@ -104,8 +118,10 @@ async def two_instances(tmp_path: Path, database: str, redis_url: str) -> AsyncI
     key = unique_key()
     async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
         ports = [(free_port(), free_port()) for _ in range(2)]
-        configs = [write_config(tmp_path, n, database, sim, web, agi, redis_url, key)
-                   for n, (web, agi) in enumerate(ports)]
+        configs = [
+            write_config(tmp_path, n, database, sim, web, agi, redis_url, key)
+            for n, (web, agi) in enumerate(ports)
+        ]
         instances = [await start(c, web) for c, (web, _) in zip(configs, ports, strict=True)]
         try:
             for instance in instances:
@@ -141,8 +157,9 @@ def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
 
 
 @pytest.fixture
-async def site_on_own_redis(tmp_path: Path, database: str,
-                            own_redis: RedisServer) -> AsyncIterator[Site]:
+async def site_on_own_redis(
+    tmp_path: Path, database: str, own_redis: RedisServer
+) -> AsyncIterator[Site]:
     async for site in two_instances(tmp_path, database, own_redis.url):
         yield site
 
@@ -152,7 +169,8 @@ def offers(tab: Tab, call_id: str) -> list[dict[str, Any]]:
 
 
 async def test_a_call_through_one_instance_pops_to_an_agent_on_the_other(
-    site: Site, database: str,
+    site: Site,
+    database: str,
 ) -> None:
     ivr, agents = await site.roles(database)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -166,7 +184,8 @@ async def test_a_call_through_one_instance_pops_to_an_agent_on_the_other(
 
 
 async def test_a_session_made_on_one_instance_is_valid_on_the_other(
-    site: Site, database: str,
+    site: Site,
+    database: str,
 ) -> None:
     first, second = site.instances
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -180,7 +199,8 @@ async def test_a_session_made_on_one_instance_is_valid_on_the_other(
 
 
 async def test_sigkill_of_the_agents_instance_the_page_goes_on_with_the_other_none_lost_none_twice(
-    site: Site, database: str,
+    site: Site,
+    database: str,
 ) -> None:
     ivr, agents = await site.roles(database)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
@@ -209,7 +229,9 @@ async def test_sigkill_of_the_agents_instance_the_page_goes_on_with_the_other_no
 
 
 async def test_redis_stopped_and_started_during_calls_callers_served_events_after_none_twice(
-    site_on_own_redis: Site, own_redis: RedisServer, database: str,
+    site_on_own_redis: Site,
+    own_redis: RedisServer,
+    database: str,
 ) -> None:
     site = site_on_own_redis
     ivr, agents = await site.roles(database)

@@ -163,8 +163,10 @@ async def test_metrics_count_crm_write_backs_pending_failed_and_delivered(
     async with aiohttp.ClientSession() as http:
         text = await (await http.get(server.make_url("/metrics"))).text()
 
-    counts = {state: _metric(text, "callpop_outbox_entries", state=state)
-              for state in ("pending", "failed", "delivered")}
+    counts = {
+        state: _metric(text, "callpop_outbox_entries", state=state)
+        for state in ("pending", "failed", "delivered")
+    }
     assert counts == {"pending": 1, "failed": 1, "delivered": 2}
 
 
@@ -176,8 +178,12 @@ async def test_metrics_count_pops_offered_to_agents_and_their_latency(
     call_id = record.variables["CALLPOP_CALL_ID"]
     # What the AMI listener publishes on AgentCalled.
     server.app[BUS_KEY].publish(
-        CallEvent("agent.ringing", call_id, datetime.now(UTC).isoformat(timespec="milliseconds"),
-                  {"queue": "billing", "interface": "PJSIP/101", "member_name": "alice"})
+        CallEvent(
+            "agent.ringing",
+            call_id,
+            datetime.now(UTC).isoformat(timespec="milliseconds"),
+            {"queue": "billing", "interface": "PJSIP/101", "member_name": "alice"},
+        )
     )
     async with asyncio.timeout(10), aiohttp.ClientSession() as http:
         while True:
@@ -202,8 +208,16 @@ async def _run_serve(config: Path, *extra: str) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLPOP_")}
     env["CALLPOP_WEB_SECRET"] = "k" * 32
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "callpop", "--config", str(config), "serve", *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        sys.executable,
+        "-m",
+        "callpop",
+        "--config",
+        str(config),
+        "serve",
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
     )
 
 
@@ -309,7 +323,9 @@ async def test_sigterm_with_no_grace_during_a_burst_still_writes_every_calls_jou
     _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-2000:]
     served = [r for r in results if isinstance(r, CallRecord)]
-    served_ids = {r.variables["CALLPOP_CALL_ID"] for r in served if "CALLPOP_CALL_ID" in r.variables}
+    served_ids = {
+        r.variables["CALLPOP_CALL_ID"] for r in served if "CALLPOP_CALL_ID" in r.variables
+    }
     assert len([r for r in served if r.variables.get("CALLPOP_OUTCOME") == "queue"]) >= 100
 
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")

@@ -11,8 +11,13 @@ from screenpop.bus import InProcessBus
 
 
 def services(bus: object, metrics: Metrics | None = None) -> IvrServices:
-    return IvrServices(crm=InMemoryCrm(), bus=bus, journeys=None,  # type: ignore[arg-type]
-                       metrics=metrics or Metrics(), lookup_budget_ms=300)
+    return IvrServices(
+        crm=InMemoryCrm(),
+        bus=bus,
+        journeys=None,  # type: ignore[arg-type]
+        metrics=metrics or Metrics(),
+        lookup_budget_ms=300,
+    )
 
 
 def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
@@ -33,10 +38,21 @@ async def test_call_events_go_to_the_bus_synchronously_and_are_counted() -> None
     assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 1
     svc.publish(event("ivr.ended", outcome="error"))
     assert [e.as_dict() for e in await bus.replay(0)] == [
-        {"seq": 1, "type": "ivr.started", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
-         "data": {"flow": "main"}},
-        {"seq": 2, "type": "ivr.ended", "call_id": "c1", "at": "2024-06-03T12:00:00.000Z",
-         "data": {"outcome": "error"}}]
+        {
+            "seq": 1,
+            "type": "ivr.started",
+            "call_id": "c1",
+            "at": "2024-06-03T12:00:00.000Z",
+            "data": {"flow": "main"},
+        },
+        {
+            "seq": 2,
+            "type": "ivr.ended",
+            "call_id": "c1",
+            "at": "2024-06-03T12:00:00.000Z",
+            "data": {"outcome": "error"},
+        },
+    ]
     assert sample(metrics, "callpop_calls_in_ivr", driver="fastagi") == 0
     assert sample(metrics, "callpop_calls_total", driver="fastagi", outcome="error") == 1
     assert sample(metrics, "callpop_ivr_errors_total", driver="fastagi") == 1
@@ -52,12 +68,16 @@ def test_a_closed_bus_drops_the_event_and_the_call_goes_on() -> None:
 async def test_lookups_are_timed_by_their_result() -> None:
     crm, metrics = InMemoryCrm(), Metrics()
     crm.add_customer(CustomerDraft("Ana", phones=("+15551230000",)))
-    svc = IvrServices(crm=crm, bus=InProcessBus(), journeys=None, metrics=metrics,
-                      lookup_budget_ms=300)
+    svc = IvrServices(
+        crm=crm, bus=InProcessBus(), journeys=None, metrics=metrics, lookup_budget_ms=300
+    )
     found = await svc.lookup("phone", "5551230000", at_ms=7)
     missing = await svc.lookup("phone", "5559990000", at_ms=8)
     again = await svc.lookup("phone", "5551230000", at_ms=9)
     assert (found.status, missing.status, again.status) == (
-        LookupStatus.FOUND, LookupStatus.NOT_FOUND, LookupStatus.FOUND)
+        LookupStatus.FOUND,
+        LookupStatus.NOT_FOUND,
+        LookupStatus.FOUND,
+    )
     assert sample(metrics, "callpop_crm_lookup_seconds_count", result="found") == 2
     assert sample(metrics, "callpop_crm_lookup_seconds_count", result="not_found") == 1

@@ -40,7 +40,10 @@ def test_the_sample_as_dot_on_stdout() -> None:
     result = graph(str(SAMPLE), "--format", "dot")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith('digraph "main" {')
-    assert '"main_menu" -> "billing_menu" [label="1 · Billing and payments\\ntopic billing\\n"];' in result.stdout
+    assert (
+        '"main_menu" -> "billing_menu" [label="1 · Billing and payments\\ntopic billing\\n"];'
+        in result.stdout
+    )
 
 
 def test_svg_is_the_default_format() -> None:
@@ -58,7 +61,9 @@ def test_the_output_file_s_extension_chooses_the_format(tmp_path: Path) -> None:
 
 def test_a_broken_flow_exits_1_with_its_position_and_writes_nothing(tmp_path: Path) -> None:
     flow = tmp_path / "main.yaml"
-    flow.write_text("entry: a\nnodes:\n  a:\n    type: play\n    prompts: [hello]\n    next: a\n    next: b\n")
+    flow.write_text(
+        "entry: a\nnodes:\n  a:\n    type: play\n    prompts: [hello]\n    next: a\n    next: b\n"
+    )
     out = tmp_path / "main.svg"
     result = graph(str(flow), "-o", str(out))
     assert result.exit_code == 1

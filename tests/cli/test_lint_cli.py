@@ -12,7 +12,9 @@ from ivr.lint import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "flows"
-LINE = re.compile(r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): (?P<message>.+) \[(?P<rule>[a-z0-9-]+)\]$")
+LINE = re.compile(
+    r"^(?P<file>.+):(?P<line>\d+):(?P<col>\d+): (?P<severity>error|warning): (?P<message>.+) \[(?P<rule>[a-z0-9-]+)\]$"
+)
 
 
 def lint(*args: str) -> Result:
@@ -46,7 +48,11 @@ def test_a_five_level_flow_fails_at_the_line_of_the_fifth_menu() -> None:
     assert result.exit_code == 1
     [finding] = findings(result)
     assert finding["rule"] == "menu-depth" and finding["severity"] == "error"
-    assert (finding["file"], int(finding["line"]), int(finding["col"])) == (str(path), line_of(path, "level5:"), 3)
+    assert (finding["file"], int(finding["line"]), int(finding["col"])) == (
+        str(path),
+        line_of(path, "level5:"),
+        3,
+    )
 
 
 def test_a_five_option_flow_fails_at_the_line_of_the_menu() -> None:
@@ -75,7 +81,10 @@ def test_a_dangling_node_fails_at_the_target() -> None:
     assert [f["rule"] for f in findings(result)] == ["dangling-target", "unreachable-node"]
     finding = findings(result)[0]
     assert int(finding["line"]) == line_of(path, "suport")
-    assert int(finding["col"]) == path.read_text().splitlines()[int(finding["line"]) - 1].index("suport") + 1
+    assert (
+        int(finding["col"])
+        == path.read_text().splitlines()[int(finding["line"]) - 1].index("suport") + 1
+    )
 
 
 def test_a_missing_file_is_an_io_error_at_line_1_column_1(tmp_path: Path) -> None:
@@ -93,7 +102,11 @@ def test_warnings_alone_exit_0() -> None:
 
 
 def test_findings_of_several_files_are_sorted_by_file_then_position(tmp_path: Path) -> None:
-    result = lint(str(FIXTURES / "five_options.yaml"), str(FIXTURES / "dangling.yaml"), str(FIXTURES / "unreachable.yaml"))
+    result = lint(
+        str(FIXTURES / "five_options.yaml"),
+        str(FIXTURES / "dangling.yaml"),
+        str(FIXTURES / "unreachable.yaml"),
+    )
     keys = [(f["file"], int(f["line"]), int(f["col"])) for f in findings(result)]
     assert keys == sorted(keys) and len(keys) == 4
 
@@ -139,4 +152,10 @@ def test_explaining_an_unknown_rule_is_bad_usage() -> None:
 def test_schema_writes_the_json_schemas(tmp_path: Path) -> None:
     result = lint("--schema", str(tmp_path))
     assert result.exit_code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dispositions.json", "flow.json", "queues.json", "schedules.json", "scripts.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dispositions.json",
+        "flow.json",
+        "queues.json",
+        "schedules.json",
+        "scripts.json",
+    ]

@@ -31,7 +31,17 @@ def invoke(*args: str, input: str | None = None) -> Result:
 
 def call(keys: str, *options: str, at: str = MONDAY_MORNING, crm: str = "none") -> dict[str, Any]:
     result = invoke(
-        str(SAMPLE), "--caller", CALLER, "--keys", keys, "--at", at, "--crm", crm, "--json", *options
+        str(SAMPLE),
+        "--caller",
+        CALLER,
+        "--keys",
+        keys,
+        "--at",
+        at,
+        "--crm",
+        crm,
+        "--json",
+        *options,
     )
     assert result.exit_code == 0, result.output + result.stderr
     document: dict[str, Any] = json.loads(result.stdout)
@@ -166,7 +176,10 @@ def test_three_invalid_keys_go_to_the_operator() -> None:
 def test_an_account_number_the_caller_cannot_get_right_goes_to_the_billing_team() -> None:
     # account_entry allows 2 invalid entries, then its on_failure: the billing team.
     run = call("1 1 123# 456#")
-    assert heard(run)[-2:] == [("account_entry", "123#", "digits"), ("account_entry", "456#", "digits")]
+    assert heard(run)[-2:] == [
+        ("account_entry", "123#", "digits"),
+        ("account_entry", "456#", "digits"),
+    ]
     assert target(run) == ("queue", "billing", 1)
     assert reason(run) == "max-invalid"
 
@@ -181,7 +194,12 @@ def test_an_entry_that_stops_short_times_out_with_what_was_typed() -> None:
 
 def test_star_goes_back_to_the_previous_menu() -> None:
     run = call("1 * 3 1")
-    assert [node for node, _, _ in heard(run)] == ["main_menu", "billing_menu", "main_menu", "sales_menu"]
+    assert [node for node, _, _ in heard(run)] == [
+        "main_menu",
+        "billing_menu",
+        "main_menu",
+        "sales_menu",
+    ]
     assert target(run) == ("queue", "sales", 3)
 
 
@@ -322,7 +340,9 @@ def test_a_time_without_offset_is_refused() -> None:
 
 def test_a_broken_flow_exits_1_with_file_line_and_column(tmp_path: Path) -> None:
     flow = tmp_path / "main.yaml"
-    flow.write_text("entry: hello\nnodes:\n  hello:\n    type: play\n    prompts: [hello]\n    next: bye\n    wait: 5s\n")
+    flow.write_text(
+        "entry: hello\nnodes:\n  hello:\n    type: play\n    prompts: [hello]\n    next: bye\n    wait: 5s\n"
+    )
     result = invoke(str(flow), "--caller", CALLER, "--keys", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"{flow}:7:5: error:")
@@ -348,7 +368,9 @@ async def _seed(url: str) -> None:
         await upgrade(engine)
         store = SqlStore(engine)
         await store.create_customer(
-            CustomerDraft(name="Dana Reyes", phones=("(555) 123-4567",), account=VALID_ACCOUNT, tier="vip")
+            CustomerDraft(
+                name="Dana Reyes", phones=("(555) 123-4567",), account=VALID_ACCOUNT, tier="vip"
+            )
         )
     finally:
         await engine.dispose()

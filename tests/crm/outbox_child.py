@@ -23,15 +23,23 @@ from crm_adapter.sql.store import SqlStore
 
 async def main(url: str, search_path: str, crm_url: str, count: int) -> None:
     engine = create_engine(url, search_path=None if search_path == "-" else search_path)
-    settings = RestSettings.model_validate({
-        "base_url": crm_url,
-        "operations": {"find_by_phone": "GET /customers?phone={phone}",
-                       "log_interaction": {"method": "POST", "path": "/calls",
-                                           "json": {"call_id": "{call_id}", "notes": "{notes}"}}},
-    })
+    settings = RestSettings.model_validate(
+        {
+            "base_url": crm_url,
+            "operations": {
+                "find_by_phone": "GET /customers?phone={phone}",
+                "log_interaction": {
+                    "method": "POST",
+                    "path": "/calls",
+                    "json": {"call_id": "{call_id}", "notes": "{notes}"},
+                },
+            },
+        }
+    )
     rest = await RestCrm.open(settings)
-    outbox = Outbox(engine, OutboxSettings(backoff_s=0.05, backoff_max_s=0.2, lease_s=1.0,
-                                           poll_s=0.2))
+    outbox = Outbox(
+        engine, OutboxSettings(backoff_s=0.05, backoff_max_s=0.2, lease_s=1.0, poll_s=0.2)
+    )
     relay = OutboxRelay(outbox, rest.deliver)
     store = SqlStore(engine, outbox_operations=["log_interaction"])
     started = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)

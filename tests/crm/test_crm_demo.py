@@ -18,7 +18,8 @@ def test_row_numbers_give_the_same_customer_every_time() -> None:
 def test_another_seed_is_another_world() -> None:
     seven, eight = DemoData(7), DemoData(8)
     assert [seven.customer(i)["name"] for i in range(1, 20)] != [
-        eight.customer(i)["name"] for i in range(1, 20)]
+        eight.customer(i)["name"] for i in range(1, 20)
+    ]
 
 
 def test_demo_phone_numbers_never_repeat() -> None:
@@ -43,10 +44,17 @@ async def test_the_demo_database_holds_exactly_the_generated_rows(engine: AsyncE
     store = SqlStore(engine)
     for index in (1, 2, 17, 60):
         expected = world.customer(index)
-        (found,) = [c for c in await store.find_by_phone(expected["phones"][0])
-                    if c.external_id == expected["external_id"]]
+        (found,) = [
+            c
+            for c in await store.find_by_phone(expected["phones"][0])
+            if c.external_id == expected["external_id"]
+        ]
         assert (found.name, list(found.phones), found.account, found.tier) == (
-            expected["name"], expected["phones"], expected["account"], expected["tier"])
+            expected["name"],
+            expected["phones"],
+            expected["account"],
+            expected["tier"],
+        )
         open_cases = [c for c in expected["cases"] if c["status"] != "closed"]
         assert len(await store.open_cases(found.id)) == len(open_cases)
     assert report.customers == 60
@@ -82,6 +90,7 @@ async def test_the_demo_agents_can_log_in(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         rows = {r.name: r for r in await conn.execute(select(agents))}
     assert {(a.name, a.interface, a.role) for a in DEMO_AGENTS} == {
-        (r.name, r.interface, r.role) for r in rows.values()}
+        (r.name, r.interface, r.role) for r in rows.values()
+    }
     alice = next(a for a in DEMO_AGENTS if a.name == "alice")
     assert PasswordHasher().verify(rows["alice"].password_hash, alice.password)

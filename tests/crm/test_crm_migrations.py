@@ -37,5 +37,14 @@ async def test_upgrading_an_up_to_date_database_changes_nothing(engine: AsyncEng
 async def test_every_operational_table_is_there(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         names = set(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
-    assert {"customers", "customer_phones", "cases", "interactions", "outbox", "agents",
-            "calls", "journeys", "pops"} <= names
+    assert {
+        "customers",
+        "customer_phones",
+        "cases",
+        "interactions",
+        "outbox",
+        "agents",
+        "calls",
+        "journeys",
+        "pops",
+    } <= names

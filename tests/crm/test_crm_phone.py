@@ -12,15 +12,40 @@ US = PhoneNormaliser("US", ["011", "00"])
 
 
 @pytest.mark.parametrize(
-    "spelling", ["+15551234567", "15551234567", "5551234567", "0015551234567", "(555) 123-4567",
-                 "011 1 555 123 4567", "555.123.4567", " +1 (555) 123-4567 "])
+    "spelling",
+    [
+        "+15551234567",
+        "15551234567",
+        "5551234567",
+        "0015551234567",
+        "(555) 123-4567",
+        "011 1 555 123 4567",
+        "555.123.4567",
+        " +1 (555) 123-4567 ",
+    ],
+)
 def test_the_spellings_of_one_number_are_one_number(spelling: str) -> None:
     assert US.normalise(spelling) == "+15551234567"
 
 
 @pytest.mark.parametrize(
-    "text", ["", "   ", "anonymous", "Unknown", "restricted", "123", "1-800-FLOWERS",
-             "+1555123456789012", "5" * 70, "+", "00", "555\x001234567", "５５５１２３４５６７"])
+    "text",
+    [
+        "",
+        "   ",
+        "anonymous",
+        "Unknown",
+        "restricted",
+        "123",
+        "1-800-FLOWERS",
+        "+1555123456789012",
+        "5" * 70,
+        "+",
+        "00",
+        "555\x001234567",
+        "５５５１２３４５６７",
+    ],
+)
 def test_what_is_not_a_possible_number_is_none(text: str) -> None:
     assert US.normalise(text) is None
 

@@ -65,8 +65,9 @@ _examples = count()
 
 # Few numbers and accounts, so generated customers share them (a household, a typo'd
 # import) and the lookups find several, none, or one.
-numbers = st.sampled_from(["5551230001", "5551230002", "+15551230003", "(555) 123-0004",
-                           "+44 20 7946 0958"])
+numbers = st.sampled_from(
+    ["5551230001", "5551230002", "+15551230003", "(555) 123-0004", "+44 20 7946 0958"]
+)
 customers = st.lists(
     st.builds(
         CustomerDraft,
@@ -80,16 +81,20 @@ customers = st.lists(
     ),
     max_size=6,
 )
-cases = st.lists(st.tuples(st.integers(0, 5), st.sampled_from(["open", "pending", "closed"]),
-                           st.integers(0, 3)), max_size=8)
+cases = st.lists(
+    st.tuples(st.integers(0, 5), st.sampled_from(["open", "pending", "closed"]), st.integers(0, 3)),
+    max_size=8,
+)
 calls = st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3), st.booleans()), max_size=8)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(drafts=customers, case_rows=cases, call_rows=calls)
 def test_the_reader_answers_as_the_async_engine_does(
-    template: Path, drafts: list[CustomerDraft],
-    case_rows: list[tuple[int, CaseStatus, int]], call_rows: list[tuple[int, int, bool]],
+    template: Path,
+    drafts: list[CustomerDraft],
+    case_rows: list[tuple[int, CaseStatus, int]],
+    call_rows: list[tuple[int, int, bool]],
 ) -> None:
     path = template.with_name(f"example-{next(_examples)}.db")
     shutil.copyfile(template, path)
@@ -108,20 +113,36 @@ def test_the_reader_answers_as_the_async_engine_does(
             ids += ["999", "x"]  # nobody
             for who, status, days in case_rows:
                 if who < len(ids) - 2:
-                    await reference.add_case(ids[who], "subject", status,
-                                             opened=T0 - timedelta(days=days))
+                    await reference.add_case(
+                        ids[who], "subject", status, opened=T0 - timedelta(days=days)
+                    )
             for n, (who, minutes, ended) in enumerate(call_rows):
                 started = T0 + timedelta(minutes=minutes)
-                await reference.log_interaction(Interaction(
-                    f"c{n}", started=started, customer_id=ids[who % len(ids)], agent="alice",
-                    journey="Billing", ended=started + timedelta(seconds=30) if ended else None))
+                await reference.log_interaction(
+                    Interaction(
+                        f"c{n}",
+                        started=started,
+                        customer_id=ids[who % len(ids)],
+                        agent="alice",
+                        journey="Billing",
+                        ended=started + timedelta(seconds=30) if ended else None,
+                    )
+                )
 
-            for number in ["5551230001", "+15551230002", "555-123-0003", "5551230004",
-                           "00442079460958", "5559999999", "anonymous"]:
+            for number in [
+                "5551230001",
+                "+15551230002",
+                "555-123-0003",
+                "5551230004",
+                "00442079460958",
+                "5559999999",
+                "anonymous",
+            ]:
                 assert await fast.find_by_phone(number) == await reference.find_by_phone(number)
             for account in ["A1", "A2", "A3", " A1 ", "A9", ""]:
-                assert await fast.find_by_account(account) == \
-                    await reference.find_by_account(account)
+                assert await fast.find_by_account(account) == await reference.find_by_account(
+                    account
+                )
             for cid in ids:
                 try:
                     expected = await reference.get_customer(cid)
@@ -132,8 +153,9 @@ def test_the_reader_answers_as_the_async_engine_does(
                     assert await fast.get_customer(cid) == expected
                 assert await fast.open_cases(cid) == await reference.open_cases(cid)
                 for limit in (1, 3, 200):
-                    assert await fast.recent_interactions(cid, limit) == \
-                        await reference.recent_interactions(cid, limit)
+                    assert await fast.recent_interactions(
+                        cid, limit
+                    ) == await reference.recent_interactions(cid, limit)
             assert fast.reads_on_loop
         finally:
             await engine.dispose()
@@ -149,7 +171,8 @@ async def test_every_read_of_the_ivr_and_the_pop_answers_without_leaving_the_loo
     store = SqlStore(engine, clock=lambda: T0)
     try:
         ada = await store.create_customer(
-            CustomerDraft("Ada", phones=("5551234567",), account="4711"))
+            CustomerDraft("Ada", phones=("5551234567",), account="4711")
+        )
         case = await store.add_case(ada.id, "Router")
         await store.log_interaction(Interaction("c1", started=T0, customer_id=ada.id))
 
@@ -173,7 +196,8 @@ async def test_a_customer_committed_by_another_connection_is_found(tmp_path: Pat
         assert store.reads_on_loop
 
         imported = await SqlStore(importer_engine, sqlite_reader=False).create_customer(
-            CustomerDraft("Imported", phones=("+15551234567",)))
+            CustomerDraft("Imported", phones=("+15551234567",))
+        )
 
         assert answered_at_once(store.find_by_phone("5551234567")) == [imported]
     finally:
@@ -202,7 +226,8 @@ async def test_a_write_in_progress_neither_blocks_the_reader_nor_shows(tmp_path:
 
 
 async def test_when_the_reader_is_refused_the_engine_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)

@@ -106,14 +106,20 @@ async def test_a_found_lookup_has_the_customer_and_open_case_count() -> None:
     assert (outcome.status, outcome.matches, outcome.open_cases) == (LookupStatus.FOUND, 1, 1)
     finished = outcome.finished(at_ms=1200)
     assert finished.customer is not None
-    assert (finished.customer["id"], finished.customer["tier"], finished.at_ms) == (ada.id, "vip", 1200)
+    assert (finished.customer["id"], finished.customer["tier"], finished.at_ms) == (
+        ada.id,
+        "vip",
+        1200,
+    )
 
 
 async def test_an_account_lookup_finds_by_account() -> None:
     crm = InMemoryCrm()
     _ada(crm)
     assert (await lookup_within_budget(crm, "account", "4711", 0.3)).status is LookupStatus.FOUND
-    assert (await lookup_within_budget(crm, "account", "4712", 0.3)).status is LookupStatus.NOT_FOUND
+    assert (
+        await lookup_within_budget(crm, "account", "4712", 0.3)
+    ).status is LookupStatus.NOT_FOUND
 
 
 async def test_a_crm_that_is_down_is_unavailable() -> None:
@@ -234,7 +240,10 @@ async def test_within_a_longer_budget_the_crm_timeout_fires_and_counts_as_a_fail
     crm = ResilientCrm(inner, breaker=breaker, timeout_s=0.05)
     outcome = await lookup_within_budget(crm, "phone", "5551234567", 5.0)
     assert outcome.status is LookupStatus.UNAVAILABLE
-    assert (outcome.failure, outcome.reason) == ("timeout", "find by phone: no answer within 0.05 s")
+    assert (outcome.failure, outcome.reason) == (
+        "timeout",
+        "find by phone: no answer within 0.05 s",
+    )
     assert breaker.state is BreakerState.OPEN
 
 

@@ -37,7 +37,9 @@ def test_the_store_is_a_crm_adapter(store: SqlStore) -> None:
 
 
 @pytest.mark.parametrize("spelling", FIVE_SPELLINGS)
-async def test_every_caller_id_spelling_finds_the_same_customer(store: SqlStore, spelling: str) -> None:
+async def test_every_caller_id_spelling_finds_the_same_customer(
+    store: SqlStore, spelling: str
+) -> None:
     ada = await store.create_customer(CustomerDraft("Ada Lovelace", phones=("555-123-4567",)))
     await store.create_customer(CustomerDraft("Someone Else", phones=("+15557654321",)))
 
@@ -53,8 +55,12 @@ async def test_a_caller_id_that_is_no_number_finds_nobody(store: SqlStore, calle
     assert await store.find_by_phone(caller_id) == []
 
 
-async def test_a_shared_number_finds_everyone_with_the_primary_holder_first(store: SqlStore) -> None:
-    office = await store.create_customer(CustomerDraft("Office", phones=("5550001111", "5551234567")))
+async def test_a_shared_number_finds_everyone_with_the_primary_holder_first(
+    store: SqlStore,
+) -> None:
+    office = await store.create_customer(
+        CustomerDraft("Office", phones=("5550001111", "5551234567"))
+    )
     home = await store.create_customer(CustomerDraft("Home", phones=("5551234567",)))
 
     found = await store.find_by_phone("5551234567")
@@ -65,8 +71,13 @@ async def test_a_shared_number_finds_everyone_with_the_primary_holder_first(stor
 
 async def test_a_customer_keeps_every_field(store: SqlStore) -> None:
     draft = CustomerDraft(
-        "Grace Hopper", phones=("+44 20 7946 0958", "5551234567"), external_id="ext-1",
-        account="ACC-77", tier="gold", language="en-GB", email="grace@example.org",
+        "Grace Hopper",
+        phones=("+44 20 7946 0958", "5551234567"),
+        external_id="ext-1",
+        account="ACC-77",
+        tier="gold",
+        language="en-GB",
+        email="grace@example.org",
         notes="prefers mornings",
     )
     created = await store.create_customer(draft)
@@ -93,7 +104,9 @@ async def test_an_unknown_customer_id_is_not_found(store: SqlStore, customer_id:
 
 async def test_hostile_text_is_stored_as_data(store: SqlStore) -> None:
     name = "Robert'); DROP TABLE customers;-- <script>\x00"
-    created = await store.create_customer(CustomerDraft(name.replace("\x00", ""), phones=("5551234567",)))
+    created = await store.create_customer(
+        CustomerDraft(name.replace("\x00", ""), phones=("5551234567",))
+    )
     assert (await store.find_by_phone("5551234567"))[0].name == created.name
     assert await store.find_by_account("' OR '1'='1") == []
 
@@ -128,8 +141,9 @@ async def test_open_cases_leave_out_closed_ones_newest_first(store: SqlStore) ->
 
 
 async def test_logging_an_interaction_keeps_it_by_call_id(store: SqlStore) -> None:
-    logged = Interaction("1700000000.42", started=T0, customer_id="7", agent="alice",
-                         journey="Billing > Payment")
+    logged = Interaction(
+        "1700000000.42", started=T0, customer_id="7", agent="alice", journey="Billing > Payment"
+    )
     await store.log_interaction(logged)
     assert await store.get_interaction("1700000000.42") == logged
 
@@ -141,15 +155,21 @@ async def test_logging_the_same_call_again_replaces_it(store: SqlStore) -> None:
 
 
 async def test_an_update_changes_only_what_it_names(store: SqlStore) -> None:
-    await store.log_interaction(Interaction("c1", started=T0, customer_id="7", agent="alice",
-                                            notes="first"))
+    await store.log_interaction(
+        Interaction("c1", started=T0, customer_id="7", agent="alice", notes="first")
+    )
     ended = T0 + timedelta(minutes=4)
 
-    updated = await store.update_interaction("c1", InteractionUpdate(disposition="resolved",
-                                                                     ended=ended))
+    updated = await store.update_interaction(
+        "c1", InteractionUpdate(disposition="resolved", ended=ended)
+    )
 
     assert (updated.disposition, updated.ended, updated.notes, updated.agent) == (
-        "resolved", ended, "first", "alice")
+        "resolved",
+        ended,
+        "first",
+        "alice",
+    )
     assert await store.get_interaction("c1") == updated
 
 
@@ -161,7 +181,8 @@ async def test_updating_an_unknown_call_is_not_found(store: SqlStore) -> None:
 async def test_recent_interactions_are_the_customers_newest_first(store: SqlStore) -> None:
     for minute in range(4):
         await store.log_interaction(
-            Interaction(f"c{minute}", started=T0 + timedelta(minutes=minute), customer_id="7"))
+            Interaction(f"c{minute}", started=T0 + timedelta(minutes=minute), customer_id="7")
+        )
     await store.log_interaction(Interaction("other", started=T0, customer_id="8"))
 
     found = await store.recent_interactions("7", limit=3)
@@ -171,22 +192,34 @@ async def test_recent_interactions_are_the_customers_newest_first(store: SqlStor
 
 async def test_write_backs_go_to_the_outbox_in_call_order_when_asked(engine: AsyncEngine) -> None:
     woken = []
-    store = SqlStore(engine, outbox_operations={"log_interaction", "update_interaction"},
-                     on_enqueue=lambda: woken.append(1), clock=lambda: T0)
+    store = SqlStore(
+        engine,
+        outbox_operations={"log_interaction", "update_interaction"},
+        on_enqueue=lambda: woken.append(1),
+        clock=lambda: T0,
+    )
     await store.log_interaction(Interaction("c1", started=T0))
     await store.update_interaction("c1", InteractionUpdate(disposition="sale"))
 
     async with engine.connect() as conn:
-        rows = (await conn.execute(select(outbox.c.seq, outbox.c.operation, outbox.c.payload)
-                                   .order_by(outbox.c.seq))).all()
+        rows = (
+            await conn.execute(
+                select(outbox.c.seq, outbox.c.operation, outbox.c.payload).order_by(outbox.c.seq)
+            )
+        ).all()
 
-    assert [(r.seq, r.operation) for r in rows] == [(1, "log_interaction"), (2, "update_interaction")]
+    assert [(r.seq, r.operation) for r in rows] == [
+        (1, "log_interaction"),
+        (2, "update_interaction"),
+    ]
     assert rows[1].payload["disposition"] == "sale"
     assert rows[1].payload["started"] == "2026-03-02T09:30:00.000Z"
     assert len(woken) == 2
 
 
-async def test_without_an_external_crm_nothing_is_queued(store: SqlStore, engine: AsyncEngine) -> None:
+async def test_without_an_external_crm_nothing_is_queued(
+    store: SqlStore, engine: AsyncEngine
+) -> None:
     await store.log_interaction(Interaction("c1", started=T0))
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(outbox)) == 0

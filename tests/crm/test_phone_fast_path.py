@@ -57,8 +57,17 @@ def test_any_digits_agree_with_the_parse(digits: str) -> None:
     assert agrees(digits)
 
 
-@pytest.mark.parametrize("e164", ["+15551234567", "+442079460958", "+447700900123",
-                                  "+33612345678", "+4930123456", "+61412345678"])
+@pytest.mark.parametrize(
+    "e164",
+    [
+        "+15551234567",
+        "+442079460958",
+        "+447700900123",
+        "+33612345678",
+        "+4930123456",
+        "+61412345678",
+    ],
+)
 def test_common_numbers_take_the_fast_path_and_stay_as_they_are(e164: str) -> None:
     assert _international(e164[1:]) == e164
     assert PhoneNormaliser("US", memo_size=0).normalise(e164) == e164

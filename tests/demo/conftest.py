@@ -22,8 +22,14 @@ SEED = 1
 @pytest.fixture
 async def demo(tmp_path: Path) -> AsyncIterator[DemoServer]:
     config = Config.model_validate({"dialplan": str(REPO / "dialplan")})
-    options = DemoOptions(web=HostPort("127.0.0.1", 0), fastagi=HostPort("127.0.0.1", 0),
-                          database=tmp_path / "demo.db", customers=50, seed=SEED,
-                          at=OPEN_TUESDAY, pace=0.25)
+    options = DemoOptions(
+        web=HostPort("127.0.0.1", 0),
+        fastagi=HostPort("127.0.0.1", 0),
+        database=tmp_path / "demo.db",
+        customers=50,
+        seed=SEED,
+        at=OPEN_TUESDAY,
+        pace=0.25,
+    )
     async with DemoServer(config, options, environ={}) as server:
         yield server

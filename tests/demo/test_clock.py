@@ -61,8 +61,13 @@ def test_a_start_time_needs_a_time_zone() -> None:
 
 
 def test_the_clock_runs_on_from_where_it_starts() -> None:
-    walls = iter([at(2026, 11, 24, 23, 10), at(2026, 11, 24, 23, 10),
-                  at(2026, 11, 24, 23, 10) + timedelta(seconds=42)])
+    walls = iter(
+        [
+            at(2026, 11, 24, 23, 10),
+            at(2026, 11, 24, 23, 10),
+            at(2026, 11, 24, 23, 10) + timedelta(seconds=42),
+        ]
+    )
     clock = office_hours_clock(FLOWS, "main", wall=lambda: next(walls))
     assert clock.now() == at(2026, 11, 25, 8, 0)
     assert clock.now() == at(2026, 11, 25, 8, 0, 42)

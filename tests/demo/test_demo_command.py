@@ -25,14 +25,27 @@ def environment() -> dict[str, str]:
 
 async def start_demo(database: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        CALLPOP, "demo", "--fastagi-port", "0", "--database", str(database),
-        "--customers", "20", "--at", OPEN_TUESDAY.isoformat(), *args,
-        cwd=REPO, env=environment(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        CALLPOP,
+        "demo",
+        "--fastagi-port",
+        "0",
+        "--database",
+        str(database),
+        "--customers",
+        "20",
+        "--at",
+        OPEN_TUESDAY.isoformat(),
+        *args,
+        cwd=REPO,
+        env=environment(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def test_callpop_demo_prints_urls_and_logins_serves_the_phone_and_stops_on_sigterm(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     database = tmp_path / "demo.db"
     database.write_bytes(b"last week's demo, or anything else: it is replaced")
     demo = await start_demo(database, "--port", "0")
@@ -73,4 +86,5 @@ async def test_a_busy_web_port_is_named_and_the_demo_exits_1(tmp_path: Path) -> 
             _out, errors = await demo.communicate()
     assert demo.returncode == 1
     assert f"cannot listen for the web app on 127.0.0.1:{port}: the port is already in use" in (
-        errors.decode())
+        errors.decode()
+    )

@@ -23,8 +23,9 @@ async def test_the_phone_page_lists_demo_customers_and_needs_no_login(demo: Demo
         page = await response.text()
     assert response.status == 200
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    boot = json.loads(re.search(r'<script type="application/json" id="boot">(.*?)</script>',
-                                page, re.S).group(1))  # type: ignore[union-attr]
+    boot = json.loads(
+        re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S).group(1)
+    )  # type: ignore[union-attr]
     assert [c["number"] for c in boot["callers"]] == [c.number for c in known_callers(SEED, 6)]
     assert boot["unknown_number"] == UNKNOWN_NUMBER
     assert "Tue 24 Nov 10:30 America/New_York" in boot["ivr_clock"]
@@ -46,8 +47,9 @@ async def test_sockets_from_other_sites_are_refused(demo: DemoServer) -> None:
     async with aiohttp.ClientSession() as http:
         for path in ("/demo/phone/ws", "/demo/softphone/ws"):
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await http.ws_connect(demo.urls.base + path,
-                                      headers={"Origin": "http://evil.example"})
+                await http.ws_connect(
+                    demo.urls.base + path, headers={"Origin": "http://evil.example"}
+                )
             assert refused.value.status == 403
 
 
@@ -61,8 +63,10 @@ async def test_the_agents_phone_needs_a_logged_in_agent(demo: DemoServer) -> Non
 
 async def test_a_frame_that_is_not_json_closes_the_phone_socket(demo: DemoServer) -> None:
     assert demo.urls is not None
-    async with aiohttp.ClientSession() as http, \
-            http.ws_connect(demo.urls.base + "/demo/phone/ws") as ws:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(demo.urls.base + "/demo/phone/ws") as ws,
+    ):
         await ws.send_str("dial 7000")
         message = await ws.receive()
     assert message.type is aiohttp.WSMsgType.CLOSE
@@ -70,13 +74,16 @@ async def test_a_frame_that_is_not_json_closes_the_phone_socket(demo: DemoServer
 
 
 async def test_a_vip_goes_straight_to_the_vip_queue_and_talks_to_the_agent_who_answers(
-        demo: DemoServer) -> None:
+    demo: DemoServer,
+) -> None:
     assert demo.urls is not None and demo.runtime is not None
     vip = known_callers(SEED, 1)[0]
-    async with await logged_in(demo.urls.base, "alice", "alice") as alice, \
-            alice.ws_connect("/demo/softphone/ws") as softphone_ws, \
-            aiohttp.ClientSession() as http, \
-            http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws:
+    async with (
+        await logged_in(demo.urls.base, "alice", "alice") as alice,
+        alice.ws_connect("/demo/softphone/ws") as softphone_ws,
+        aiohttp.ClientSession() as http,
+        http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws,
+    ):
         softphone, phone = Frames(softphone_ws), Frames(phone_ws)
         await softphone.until(kind("phone", state="idle"))
         await phone.send({"type": "dial", "number": vip.number, "name": vip.name})
@@ -91,16 +98,24 @@ async def test_a_vip_goes_straight_to_the_vip_queue_and_talks_to_the_agent_who_a
     assert (outcome["outcome"], outcome["target"]) == ("queue", "vip")
     assert ringing["call"]["number"] == vip.number
     assert ended["reason"] == "alice hung up after talking."
-    events = [(e.type, e.data.get("interface")) for e in await demo.runtime.bus.replay(0)
-              if e.call_id == ended["call_id"] and e.type.startswith("agent.")]
-    assert events == [("agent.ringing", "PJSIP/101"), ("agent.connected", "PJSIP/101"),
-                      ("agent.completed", "PJSIP/101")]
+    events = [
+        (e.type, e.data.get("interface"))
+        for e in await demo.runtime.bus.replay(0)
+        if e.call_id == ended["call_id"] and e.type.startswith("agent.")
+    ]
+    assert events == [
+        ("agent.ringing", "PJSIP/101"),
+        ("agent.connected", "PJSIP/101"),
+        ("agent.completed", "PJSIP/101"),
+    ]
 
 
 async def test_the_unknown_caller_can_ask_for_the_operator_with_0(demo: DemoServer) -> None:
     assert demo.urls is not None
-    async with aiohttp.ClientSession() as http, \
-            http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws,
+    ):
         phone = Frames(phone_ws)
         await phone.send({"type": "dial", "number": UNKNOWN_NUMBER})
         await phone.until(heard("For billing and payments, press 1"))
@@ -116,8 +131,10 @@ async def test_the_unknown_caller_can_ask_for_the_operator_with_0(demo: DemoServ
 
 async def test_dialling_again_during_a_call_is_refused(demo: DemoServer) -> None:
     assert demo.urls is not None
-    async with aiohttp.ClientSession() as http, \
-            http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws,
+    ):
         phone = Frames(phone_ws)
         await phone.send({"type": "dial", "number": UNKNOWN_NUMBER})
         await phone.until(kind("state", state="ivr"))
@@ -132,8 +149,10 @@ async def test_dialling_again_during_a_call_is_refused(demo: DemoServer) -> None
 async def test_a_phone_page_that_goes_away_hangs_its_call_up(demo: DemoServer) -> None:
     assert demo.urls is not None and demo.runtime is not None
     async with demo.runtime.bus.subscribe(None) as events:
-        async with aiohttp.ClientSession() as http, \
-                http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.ws_connect(demo.urls.base + "/demo/phone/ws") as phone_ws,
+        ):
             phone = Frames(phone_ws)
             await phone.send({"type": "dial", "number": UNKNOWN_NUMBER})
             await phone.until(heard("For billing and payments, press 1"))

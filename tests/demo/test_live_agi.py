@@ -17,8 +17,9 @@ from callpop.pbx_sim.fastagi import CallRecord
 from callpop.pbx_sim.script import CallerId, CallerScript
 from tests.demo.agi_peer import Session, agi_peer
 
-BOOK = PromptBook({"acme-menu": "For billing, press 1. For support, press 2.",
-                   "hello": "Hello."}, pace=0.05)
+BOOK = PromptBook(
+    {"acme-menu": "For billing, press 1. For support, press 2.", "hello": "Hello."}, pace=0.05
+)
 SCRIPT = CallerScript(caller=CallerId("+15550104321", "Sean Chen"), uniqueid="1795400000.7")
 
 
@@ -32,13 +33,17 @@ def caller(on_hear: Callable[[LiveCaller, Heard], None]) -> LiveCaller:
     return live
 
 
-async def start(live: LiveCaller, port: int,
-                sessions: asyncio.Queue[Session]) -> tuple[Session, asyncio.Task[CallRecord]]:
+async def start(
+    live: LiveCaller, port: int, sessions: asyncio.Queue[Session]
+) -> tuple[Session, asyncio.Task[CallRecord]]:
     task = asyncio.create_task(live.run("127.0.0.1", port, "ivr?flow=main"))
     session = await sessions.get()
     env = await session.environment()
     assert (env["agi_network_script"], env["agi_callerid"], env["agi_calleridname"]) == (
-        "ivr?flow=main", "+15550104321", "Sean Chen")
+        "ivr?flow=main",
+        "+15550104321",
+        "Sean Chen",
+    )
     return session, task
 
 
@@ -57,8 +62,15 @@ async def test_a_key_pressed_while_a_prompt_plays_stops_it_and_is_its_answer() -
     code, endpos = answer.split(b" ")[1:]
     assert code == b"result=50"
     assert int(endpos.removeprefix(b"endpos=")) < BOOK.samples("acme-menu")
-    assert heard == [Heard("prompt", "For billing, press 1. For support, press 2.", "acme-menu",
-                           heard[0].ms, "0123456789*#")]
+    assert heard == [
+        Heard(
+            "prompt",
+            "For billing, press 1. For support, press 2.",
+            "acme-menu",
+            heard[0].ms,
+            "0123456789*#",
+        )
+    ]
 
 
 async def test_keys_pressed_while_a_prompt_no_key_may_stop_plays_are_lost() -> None:
@@ -90,8 +102,9 @@ async def test_get_data_reads_the_keys_as_the_caller_presses_them_and_drops_the_
     assert answer == b"200 result=42"
 
 
-async def test_a_hang_up_during_a_wait_ends_it_the_hangup_line_follows_and_the_channel_is_dead(
-) -> None:
+async def test_a_hang_up_during_a_wait_ends_it_the_hangup_line_follows_and_the_channel_is_dead() -> (
+    None
+):
     def on_hear(live: LiveCaller, what: Heard) -> None:
         live.hang_up()
 
@@ -120,8 +133,9 @@ async def test_a_hang_up_while_callpop_is_busy_elsewhere_sends_the_hangup_line_a
     assert record.hung_up_by == "caller"
 
 
-async def test_when_callpop_ends_the_session_asterisk_sends_a_last_hangup_and_keeps_the_variables(
-) -> None:
+async def test_when_callpop_ends_the_session_asterisk_sends_a_last_hangup_and_keeps_the_variables() -> (
+    None
+):
     live = caller(lambda _live, _heard: None)
     async with agi_peer() as (port, sessions):
         session, task = await start(live, port, sessions)
@@ -134,7 +148,9 @@ async def test_when_callpop_ends_the_session_asterisk_sends_a_last_hangup_and_ke
     assert last == b"HANGUP\n"
     assert record.ended == "server-closed"
     assert (record.variables["CALLPOP_OUTCOME"], record.variables["CALLPOP_QUEUE"]) == (
-        "queue", "billing")
+        "queue",
+        "billing",
+    )
 
 
 @pytest.mark.parametrize("key", ["x", "", "12", "\n"])

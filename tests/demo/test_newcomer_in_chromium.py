@@ -35,7 +35,8 @@ async def both_sizes(page: Page, name: str) -> None:
 
 
 async def test_a_newcomer_calls_the_ivr_and_the_agent_pops_answers_and_files_the_call(
-        demo: DemoServer) -> None:
+    demo: DemoServer,
+) -> None:
     assert demo.urls is not None and demo.runtime is not None
     urls = demo.urls
     caller = known_callers(SEED, 2)[1]  # a standard customer with open cases
@@ -55,7 +56,9 @@ async def test_a_newcomer_calls_the_ivr_and_the_agent_pops_answers_and_files_the
         now_playing = phone.locator("#np-text")
         await expect(now_playing).to_contain_text("For billing and payments, press 1")
         await phone.click('.key[data-key="1"]')
-        await expect(now_playing).to_contain_text("For a question about a charge on your bill, press 2")
+        await expect(now_playing).to_contain_text(
+            "For a question about a charge on your bill, press 2"
+        )
         await phone.click('.key[data-key="2"]')
 
         card = desk.locator(".pop-card")

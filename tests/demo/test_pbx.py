@@ -32,8 +32,9 @@ async def test_when_callpop_does_not_answer_the_caller_goes_to_the_operator_queu
             queued.set()
 
     async with AMIServer() as ami:
-        pbx = VirtualPbx(PbxSettings("127.0.0.1", closed_port()), ami=ami,
-                         book=PromptBook({}), queues=None)
+        pbx = VirtualPbx(
+            PbxSettings("127.0.0.1", closed_port()), ami=ami, book=PromptBook({}), queues=None
+        )
         call = pbx.place_call("+15550104321", "Sean Chen", tell)
         async with asyncio.timeout(10):
             await queued.wait()
@@ -47,13 +48,17 @@ async def test_when_callpop_does_not_answer_the_caller_goes_to_the_operator_queu
     assert frames[-1]["state"] == "ended"
 
 
-@pytest.mark.parametrize(("number", "name", "expected"), [
-    ("+1 (555) 010-4321", "Sean Chen", CallerId("+15550104321", "Sean Chen")),
-    ("", "", CallerId(None, None)),
-    (None, "Ann\r\nEvent: Hangup", CallerId(None, "Ann Event: Hangup")),
-    ("5551234567<script>", "<b>x</b>", CallerId("5551234567", "<b>x</b>")),
-    ("1" * 40, "n" * 90, CallerId("1" * 32, "n" * 80)),
-])
-def test_a_caller_id_is_what_a_trunk_lets_through(number: str | None, name: str | None,
-                                                  expected: CallerId) -> None:
+@pytest.mark.parametrize(
+    ("number", "name", "expected"),
+    [
+        ("+1 (555) 010-4321", "Sean Chen", CallerId("+15550104321", "Sean Chen")),
+        ("", "", CallerId(None, None)),
+        (None, "Ann\r\nEvent: Hangup", CallerId(None, "Ann Event: Hangup")),
+        ("5551234567<script>", "<b>x</b>", CallerId("5551234567", "<b>x</b>")),
+        ("1" * 40, "n" * 90, CallerId("1" * 32, "n" * 80)),
+    ],
+)
+def test_a_caller_id_is_what_a_trunk_lets_through(
+    number: str | None, name: str | None, expected: CallerId
+) -> None:
     assert clean_caller_id(number, name) == expected

@@ -61,8 +61,15 @@ class Floor:
         self.call_events: list[CallEvent] = []
         self._decoder = Decoder(expect_banner=False)
         self._triggers = Triggers()
-        self.floor = QueueFloor(self.phones, self.emit, Ids("1795400100", 2), Writer(),
-                                time.monotonic, random.Random(1), retry_s=0.05)
+        self.floor = QueueFloor(
+            self.phones,
+            self.emit,
+            Ids("1795400100", 2),
+            Writer(),
+            time.monotonic,
+            random.Random(1),
+            retry_s=0.05,
+        )
 
     def _free(self) -> None:
         for caller in self.callers:
@@ -88,13 +95,26 @@ class Floor:
 
     def visit(self, caller: Caller, queue: Queue, name: str = "billing") -> asyncio.Task[QueueEnd]:
         self.callers.append(caller)
-        snapshot = Snapshot(channel="PJSIP/trunk-00000001", uniqueid=CALL_ID, linkedid=CALL_ID,
-                            context="callpop-route", exten="queue", priority=3,
-                            caller_num="+15550104321", caller_name="Sean Chen",
-                            variables=(("CALLPOP_CALL_ID", CALL_ID),))
-        visit = QueueVisit(name=name, queue=queue, caller=snapshot, call=caller,
-                           floor=self.floor, signals=caller.signals,
-                           tell=lambda _frame: self.changed.set())
+        snapshot = Snapshot(
+            channel="PJSIP/trunk-00000001",
+            uniqueid=CALL_ID,
+            linkedid=CALL_ID,
+            context="callpop-route",
+            exten="queue",
+            priority=3,
+            caller_num="+15550104321",
+            caller_name="Sean Chen",
+            variables=(("CALLPOP_CALL_ID", CALL_ID),),
+        )
+        visit = QueueVisit(
+            name=name,
+            queue=queue,
+            caller=snapshot,
+            call=caller,
+            floor=self.floor,
+            signals=caller.signals,
+            tell=lambda _frame: self.changed.set(),
+        )
         return asyncio.create_task(visit.run())
 
     def names(self) -> list[str]:
@@ -102,8 +122,11 @@ class Floor:
 
     def pops(self) -> list[tuple[str, str]]:
         """(call event, agent interface) as the screen-pop gets them."""
-        return [(e.type, str(e.data.get("interface") or e.data.get("reason") or ""))
-                for e in self.call_events if e.type.startswith(("agent.", "queue.left"))]
+        return [
+            (e.type, str(e.data.get("interface") or e.data.get("reason") or ""))
+            for e in self.call_events
+            if e.type.startswith(("agent.", "queue.left"))
+        ]
 
     def rung(self, phone: AgentPhone) -> Callable[[], bool]:
         return lambda: phone.state is PhoneState.RINGING
@@ -123,15 +146,27 @@ async def test_ringall_rings_every_free_agent_and_the_first_to_answer_takes_the_
     caller.agent_hang_up(bob)
     end = await visit
     assert end == QueueEnd("talked", agent="bob", hung_up_by="agent")
-    assert floor.pops() == [("agent.ringing", "PJSIP/101"), ("agent.ringing", "PJSIP/102"),
-                            ("queue.left", "connected"), ("agent.connected", "PJSIP/102"),
-                            ("agent.completed", "PJSIP/102")]
+    assert floor.pops() == [
+        ("agent.ringing", "PJSIP/101"),
+        ("agent.ringing", "PJSIP/102"),
+        ("queue.left", "connected"),
+        ("agent.connected", "PJSIP/102"),
+        ("agent.completed", "PJSIP/102"),
+    ]
     # the loser's leg is cancelled as app_queue does it: no Agent* event of its own
-    alice_leg = [m for m in floor.messages if (m.get("DestChannel") or "").startswith("PJSIP/101")
-                 or (m.get("Channel") or "").startswith("PJSIP/101")]
+    alice_leg = [
+        m
+        for m in floor.messages
+        if (m.get("DestChannel") or "").startswith("PJSIP/101")
+        or (m.get("Channel") or "").startswith("PJSIP/101")
+    ]
     assert [(m.event, m.get("DialStatus")) for m in alice_leg] == [
-        ("AgentCalled", None), ("DialBegin", None), ("DialState", "RINGING"),
-        ("DialEnd", "CANCEL"), ("Hangup", None)]
+        ("AgentCalled", None),
+        ("DialBegin", None),
+        ("DialState", "RINGING"),
+        ("DialEnd", "CANCEL"),
+        ("Hangup", None),
+    ]
 
 
 async def test_an_agent_who_lets_it_ring_gets_ring_no_answer_then_the_same_call_again() -> None:
@@ -144,9 +179,11 @@ async def test_an_agent_who_lets_it_ring_gets_ring_no_answer_then_the_same_call_
     await floor.until(lambda: alice.state is PhoneState.TALKING)
     caller.hang_up()
     assert await visit == QueueEnd("talked", agent="alice", hung_up_by="caller")
-    assert floor.pops()[:3] == [("agent.ringing", "PJSIP/101"),
-                                ("agent.ring_no_answer", "PJSIP/101"),
-                                ("agent.ringing", "PJSIP/101")]
+    assert floor.pops()[:3] == [
+        ("agent.ringing", "PJSIP/101"),
+        ("agent.ring_no_answer", "PJSIP/101"),
+        ("agent.ringing", "PJSIP/101"),
+    ]
     completed = [e for e in floor.call_events if e.type == "agent.completed"]
     assert [e.data["reason"] for e in completed] == ["caller"]
 
@@ -170,8 +207,14 @@ async def test_a_caller_who_hangs_up_while_agents_ring_abandons_and_their_offers
     caller.hang_up()
     assert await visit == QueueEnd("abandoned")
     assert alice.state is PhoneState.IDLE
-    assert floor.names()[-6:] == ["HangupRequest", "QueueCallerAbandon", "QueueCallerLeave",
-                                  "DialEnd", "Hangup", "Hangup"]
+    assert floor.names()[-6:] == [
+        "HangupRequest",
+        "QueueCallerAbandon",
+        "QueueCallerLeave",
+        "DialEnd",
+        "Hangup",
+        "Hangup",
+    ]
     assert floor.pops()[-1] == ("queue.left", "abandoned")
     assert floor.call_events[-1].type == "call.hungup"
 

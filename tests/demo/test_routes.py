@@ -55,9 +55,14 @@ async def demo(tmp_path: Path) -> AsyncIterator[DemoServer]:
     (tmp_path / "dialplan" / "flows").mkdir(parents=True)
     (tmp_path / "dialplan" / "flows" / "main.yaml").write_text(ROUTES)
     config = Config.model_validate({"dialplan": str(tmp_path / "dialplan")})
-    options = DemoOptions(web=HostPort("127.0.0.1", 0), fastagi=HostPort("127.0.0.1", 0),
-                          database=tmp_path / "demo.db", customers=10, at=OPEN_TUESDAY,
-                          pace=0.1)
+    options = DemoOptions(
+        web=HostPort("127.0.0.1", 0),
+        fastagi=HostPort("127.0.0.1", 0),
+        database=tmp_path / "demo.db",
+        customers=10,
+        at=OPEN_TUESDAY,
+        pace=0.1,
+    )
     async with DemoServer(config, options, environ={}) as server:
         yield server
 
@@ -72,11 +77,14 @@ async def call_and_press(demo: DemoServer, http: aiohttp.ClientSession, key: str
 
 
 async def test_a_transfer_to_an_agent_dials_their_phone_and_pops_on_the_ring(
-        demo: DemoServer) -> None:
+    demo: DemoServer,
+) -> None:
     assert demo.urls is not None and demo.runtime is not None
-    async with await logged_in(demo.urls.base, "alice", "alice") as alice, \
-            alice.ws_connect("/demo/softphone/ws") as softphone_ws, \
-            aiohttp.ClientSession() as http:
+    async with (
+        await logged_in(demo.urls.base, "alice", "alice") as alice,
+        alice.ws_connect("/demo/softphone/ws") as softphone_ws,
+        aiohttp.ClientSession() as http,
+    ):
         softphone = Frames(softphone_ws)
         await softphone.until(kind("phone", state="idle"))
         phone = await call_and_press(demo, http, "1")
@@ -90,17 +98,25 @@ async def test_a_transfer_to_an_agent_dials_their_phone_and_pops_on_the_ring(
         await phone.ws.close()
     assert ringing["call"]["queue"] is None
     assert ended["reason"] == "You hung up after talking."
-    pops = [(e.type, e.data.get("interface")) for e in await demo.runtime.bus.replay(0)
-            if e.call_id == ended["call_id"] and e.type.startswith("agent.")]
-    assert pops == [("agent.ringing", "PJSIP/101"), ("agent.connected", "PJSIP/101"),
-                    ("agent.completed", "PJSIP/101")]
+    pops = [
+        (e.type, e.data.get("interface"))
+        for e in await demo.runtime.bus.replay(0)
+        if e.call_id == ended["call_id"] and e.type.startswith("agent.")
+    ]
+    assert pops == [
+        ("agent.ringing", "PJSIP/101"),
+        ("agent.connected", "PJSIP/101"),
+        ("agent.completed", "PJSIP/101"),
+    ]
 
 
 async def test_an_agent_who_rejects_a_direct_call_ends_it(demo: DemoServer) -> None:
     assert demo.urls is not None
-    async with await logged_in(demo.urls.base, "alice", "alice") as alice, \
-            alice.ws_connect("/demo/softphone/ws") as softphone_ws, \
-            aiohttp.ClientSession() as http:
+    async with (
+        await logged_in(demo.urls.base, "alice", "alice") as alice,
+        alice.ws_connect("/demo/softphone/ws") as softphone_ws,
+        aiohttp.ClientSession() as http,
+    ):
         softphone = Frames(softphone_ws)
         await softphone.until(kind("phone", state="idle"))
         phone = await call_and_press(demo, http, "1")
@@ -130,11 +146,11 @@ async def test_the_ivr_hanging_up_ends_the_call(demo: DemoServer) -> None:
     assert ended["reason"] == "The IVR ended the call."
 
 
-async def test_an_extension_without_a_phone_in_the_demo_cannot_be_dialled(
-        demo: DemoServer) -> None:
+async def test_an_extension_without_a_phone_in_the_demo_cannot_be_dialled(demo: DemoServer) -> None:
     async with aiohttp.ClientSession() as http:
         phone = await call_and_press(demo, http, "4")
         ended = await phone.until(kind("state", state="ended"))
         await phone.ws.close()
-    assert ended["reason"] == ("PJSIP/7100 has no free phone in this demo: Dial() fails "
-                               "(CHANUNAVAIL) and the call ends.")
+    assert ended["reason"] == (
+        "PJSIP/7100 has no free phone in this demo: Dial() fails (CHANUNAVAIL) and the call ends."
+    )

@@ -21,9 +21,11 @@ async def logged_in(base: str, name: str, password: str) -> aiohttp.ClientSessio
         form = await (await session.get("/login")).text()
         match = re.search(r'name="_csrf" value="([^"]+)"', form)
         assert match is not None, "the login form has a CSRF field"
-        response = await session.post("/login", data={"name": name, "password": password,
-                                                      "_csrf": match.group(1), "next": ""},
-                                      allow_redirects=False)
+        response = await session.post(
+            "/login",
+            data={"name": name, "password": password, "_csrf": match.group(1), "next": ""},
+            allow_redirects=False,
+        )
         assert response.status == 302, f"login as {name}: {response.status}"
     except BaseException:
         await session.close()
@@ -46,8 +48,9 @@ class Frames:
             while True:
                 message = await self.ws.receive()
                 if message.type != aiohttp.WSMsgType.TEXT:
-                    raise AssertionError(f"the socket ended ({message.type}) before the frame; "
-                                         f"seen: {self.seen}")
+                    raise AssertionError(
+                        f"the socket ended ({message.type}) before the frame; seen: {self.seen}"
+                    )
                 frame: dict[str, Any] = json.loads(message.data)
                 self.seen.append(frame)
                 if match(frame):

@@ -24,7 +24,9 @@ def write_dialplan(root: Path, flows: dict[str, str], **catalog: str) -> Path:
     return root
 
 
-def lint(root: Path, flows: dict[str, str], *, sounds: Path | None = None, **catalog: str) -> list[Finding]:
+def lint(
+    root: Path, flows: dict[str, str], *, sounds: Path | None = None, **catalog: str
+) -> list[Finding]:
     """Every finding of a dialplan folder made of `flows` (and catalog files)."""
     write_dialplan(root, flows, **catalog)
     return list(lint_paths([root], sounds=sounds).findings)

@@ -91,7 +91,11 @@ def test_an_explicit_on_failure_is_drawn_the_default_is_not() -> None:
 
 def test_a_lookup_without_unavailable_shares_the_not_found_arrow() -> None:
     lookup = flow(
-        {"who": {"type": "lookup", "found": "a", "not_found": "b"}, "a": queue("a"), "b": queue("b")},
+        {
+            "who": {"type": "lookup", "found": "a", "not_found": "b"},
+            "a": queue("a"),
+            "b": queue("b"),
+        },
         entry="who",
     )
     assert [(e.target, e.label) for e in build(lookup).outgoing("who")] == [
@@ -106,7 +110,9 @@ def test_a_dangling_target_is_drawn_as_missing_instead_of_failing() -> None:
 
 
 def test_a_goto_into_another_flow_says_where_the_call_continues() -> None:
-    diagram = build(flow({"menu": menu("Press 1.", {"1": "tech"}), "tech": {"type": "goto", "flow": "tech"}}))
+    diagram = build(
+        flow({"menu": menu("Press 1.", {"1": "tech"}), "tech": {"type": "goto", "flow": "tech"}})
+    )
     assert "continues in flow tech" in diagram.node("tech").details
     assert diagram.outgoing("tech") == ()
 
@@ -157,7 +163,9 @@ def test_the_4x4_tree_reads_left_to_right_one_column_per_level() -> None:
     for box in lay.boxes:
         columns[box.node.id.count("_")].add(box.x)
     assert all(len(xs) == 1 for xs in columns.values())
-    assert sorted(min(xs) for xs in columns.values()) == [min(xs) for _, xs in sorted(columns.items())]
+    assert sorted(min(xs) for xs in columns.values()) == [
+        min(xs) for _, xs in sorted(columns.items())
+    ]
 
 
 # --- SVG --------------------------------------------------------------------------------
@@ -201,7 +209,9 @@ def test_the_svg_shows_prompts_keys_and_node_kinds() -> None:
 
 # --- Mermaid ----------------------------------------------------------------------------
 
-_MERMAID_NODE = re.compile(r'^    n\d+(\[|\[/|\[\(|\{|\{\{|>|\(|\[\[)"[^"]*"(\]|/\]|\)\]|\}|\}\}|\)|\]\])$')
+_MERMAID_NODE = re.compile(
+    r'^    n\d+(\[|\[/|\[\(|\{|\{\{|>|\(|\[\[)"[^"]*"(\]|/\]|\)\]|\}|\}\}|\)|\]\])$'
+)
 _MERMAID_EDGE = re.compile(r'^    (n\d+|start) (-->|-\.->)(\|"[^"]*"\|)? n\d+$')
 
 
@@ -227,7 +237,9 @@ def test_mermaid_lines_are_all_valid_statements_even_with_hostile_text() -> None
 
 # --- DOT --------------------------------------------------------------------------------
 
-_DOT_TOKEN = re.compile(r'\s+|"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_.]*|-?\d+(?:\.\d+)?|->|[{}\[\];,=]')
+_DOT_TOKEN = re.compile(
+    r'\s+|"(?:[^"\\]|\\.)*"|[A-Za-z_][A-Za-z0-9_.]*|-?\d+(?:\.\d+)?|->|[{}\[\];,=]'
+)
 
 
 def dot_tokens(text: str) -> list[str]:
@@ -235,7 +247,7 @@ def dot_tokens(text: str) -> list[str]:
     tokens, at = [], 0
     while at < len(text):
         m = _DOT_TOKEN.match(text, at)
-        assert m, f"not DOT at {at}: {text[at:at + 40]!r}"
+        assert m, f"not DOT at {at}: {text[at : at + 40]!r}"
         if not m.group().isspace():
             tokens.append(m.group())
         at = m.end()

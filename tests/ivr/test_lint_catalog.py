@@ -38,16 +38,24 @@ def test_without_queues_yaml_queues_are_not_checked(tmp_path: Path) -> None:
 
 
 def test_the_operator_queue_a_flow_falls_back_to_must_exist(tmp_path: Path) -> None:
-    queues = QUEUES.replace("operator: operator\n", "operator: billing\n").replace("  operator: {strategy: ringall}\n", "")
-    findings = of_rule(lint(tmp_path, {"main": FLOW.replace("biling", "billing")}, queues=queues), "unknown-queue")
+    queues = QUEUES.replace("operator: operator\n", "operator: billing\n").replace(
+        "  operator: {strategy: ringall}\n", ""
+    )
+    findings = of_rule(
+        lint(tmp_path, {"main": FLOW.replace("biling", "billing")}, queues=queues), "unknown-queue"
+    )
     assert [f.message.split(" ")[0] for f in findings] == ["settings.operator_queue"]
     assert "(by default)" in findings[0].message
 
 
 def test_the_operator_queue_of_queues_yaml_must_be_one_of_its_queues(tmp_path: Path) -> None:
     queues = QUEUES.replace("operator: operator", "operator: front_desk")
-    findings = of_rule(lint(tmp_path, {"main": FLOW.replace("biling", "billing")}, queues=queues), "unknown-queue")
-    assert [(f.file, f.position) for f in findings] == [(str(tmp_path / "queues.yaml"), Position(1, 11))]
+    findings = of_rule(
+        lint(tmp_path, {"main": FLOW.replace("biling", "billing")}, queues=queues), "unknown-queue"
+    )
+    assert [(f.file, f.position) for f in findings] == [
+        (str(tmp_path / "queues.yaml"), Position(1, 11))
+    ]
 
 
 SCRIPTS = """\
@@ -82,9 +90,16 @@ def test_a_script_step_suggesting_an_unknown_disposition_is_an_error(tmp_path: P
 
 
 def test_a_catalog_file_that_does_not_load_is_reported_with_its_position(tmp_path: Path) -> None:
-    findings = lint(tmp_path, {"main": FLOW}, dispositions="dispositions:\n  resolved: {label: Resolved, note: yes}\n")
+    findings = lint(
+        tmp_path,
+        {"main": FLOW},
+        dispositions="dispositions:\n  resolved: {label: Resolved, note: yes}\n",
+    )
     [finding] = of_rule(findings, "unknown-field")
-    assert (finding.file, finding.position) == (str(tmp_path / "dispositions.yaml"), Position(2, 31))
+    assert (finding.file, finding.position) == (
+        str(tmp_path / "dispositions.yaml"),
+        Position(2, 31),
+    )
 
 
 def test_missing_recordings_are_listed_with_their_text(tmp_path: Path) -> None:
@@ -92,11 +107,15 @@ def test_missing_recordings_are_listed_with_their_text(tmp_path: Path) -> None:
     (sounds / "en").mkdir(parents=True)
     (sounds / "hello.gsm").write_bytes(b"")
     (sounds / "en" / "goodbye.wav").write_bytes(b"")
-    flow = FLOW.replace("prompts: [{sound: main-menu", "prompts: [hello, goodbye, {sound: main-menu")
+    flow = FLOW.replace(
+        "prompts: [{sound: main-menu", "prompts: [hello, goodbye, {sound: main-menu"
+    )
     findings = of_rule(lint(tmp_path / "dialplan", {"main": flow}, sounds=sounds), "missing-sound")
     by_sound = {f.message.split("'")[1]: f for f in findings}
     assert set(by_sound) == {"main-menu", "pm-invalid-option"}
     assert by_sound["main-menu"].severity == "warning"
-    assert by_sound["main-menu"].position == Position(line_of(flow, "main-menu"), column_of(flow, "{sound: main-menu"))
+    assert by_sound["main-menu"].position == Position(
+        line_of(flow, "main-menu"), column_of(flow, "{sound: main-menu")
+    )
     assert "record 'For billing, press 1.'" in by_sound["main-menu"].message
     assert "the default of settings.invalid_prompts" in by_sound["pm-invalid-option"].message

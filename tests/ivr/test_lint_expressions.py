@@ -27,11 +27,11 @@ def test_a_condition_that_does_not_parse_points_at_the_character(tmp_path: Path)
 def test_a_quoted_condition_is_positioned_inside_the_quotes(tmp_path: Path) -> None:
     text = branch('"customer.tier == vip"')
     [finding] = of_rule(lint(tmp_path, {"main": text}), "bad-condition")
-    assert finding.position == Position(line_of(text, "when"), column_of(text, "vip\""))
+    assert finding.position == Position(line_of(text, "when"), column_of(text, 'vip"'))
 
 
 def test_a_valid_condition_passes(tmp_path: Path) -> None:
-    text = branch("'customer.tier in [\"vip\", \"gold\"] and caller.number startswith \"+1\"'")
+    text = branch('\'customer.tier in ["vip", "gold"] and caller.number startswith "+1"\'')
     assert of_rule(lint(tmp_path, {"main": text}), "bad-condition") == []
 
 
@@ -74,7 +74,10 @@ def test_conditions_and_prompts_read_only_stored_variables(tmp_path: Path) -> No
         "  say: {type: play, prompts: [{digits: '{vars.acct}'}], next: agent}",
     )
     findings = of_rule(lint(tmp_path, {"main": text}), "unknown-variable")
-    assert sorted(f.message.split("reads ")[1].split(",")[0] for f in findings) == ["'vars.acct'", "'vars.pin'"]
+    assert sorted(f.message.split("reads ")[1].split(",")[0] for f in findings) == [
+        "'vars.acct'",
+        "'vars.pin'",
+    ]
 
 
 def hours(timezone: str, weekly: str) -> str:
@@ -111,5 +114,8 @@ def test_a_day_named_twice_points_at_the_second_naming(tmp_path: Path) -> None:
 
 
 def test_good_hours_pass(tmp_path: Path) -> None:
-    text = hours("America/New_York", '      mon-fri: "08:00-20:00"\n      sat: ["09:00-12:00", "13:00-17:00"]\n')
+    text = hours(
+        "America/New_York",
+        '      mon-fri: "08:00-20:00"\n      sat: ["09:00-12:00", "13:00-17:00"]\n',
+    )
     assert of_rule(lint(tmp_path, {"main": text}), "bad-hours") == []

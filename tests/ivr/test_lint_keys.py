@@ -70,7 +70,9 @@ def test_options_outside_the_extension_range_do_not_collide(tmp_path: Path) -> N
 
 
 def test_extensions_starting_with_a_global_key_collide_at_the_pattern(tmp_path: Path) -> None:
-    text = menu('"4": agent', extra="    direct_dial: {pattern: '0[0-9]+', min_digits: 3, max_digits: 4}\n")
+    text = menu(
+        '"4": agent', extra="    direct_dial: {pattern: '0[0-9]+', min_digits: 3, max_digits: 4}\n"
+    )
     [finding] = of_rule(lint(tmp_path, {"main": text}), "direct-dial-collision")
     assert finding.position == Position(line_of(text, "direct_dial"), column_of(text, "'0[0-9]+'"))
     assert "the operator key" in finding.message

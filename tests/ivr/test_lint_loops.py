@@ -19,7 +19,10 @@ def test_announcements_that_lead_to_each_other_trap_the_caller(tmp_path: Path) -
     [finding] = of_rule(lint(tmp_path, {"main": text}), "no-exit-loop")
     assert finding.severity == "error"
     assert finding.position == Position(line_of(text, "hold:"), 3)
-    assert "nodes 'hold', 'music' form a loop with nothing for the caller to press and no way out" in finding.message
+    assert (
+        "nodes 'hold', 'music' form a loop with nothing for the caller to press and no way out"
+        in finding.message
+    )
 
 
 def test_a_loop_whose_branch_decides_the_same_way_every_round_is_a_trap(tmp_path: Path) -> None:
@@ -69,7 +72,9 @@ nodes:
 """
 
 
-def test_menus_with_no_option_failure_or_operator_key_leading_out_trap_the_caller(tmp_path: Path) -> None:
+def test_menus_with_no_option_failure_or_operator_key_leading_out_trap_the_caller(
+    tmp_path: Path,
+) -> None:
     [finding] = of_rule(lint(tmp_path, {"main": CLOSED_MENUS}), "no-exit-loop")
     assert finding.position == Position(line_of(CLOSED_MENUS, "first:"), 3)
     assert "no way out" in finding.message

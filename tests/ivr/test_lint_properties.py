@@ -20,7 +20,11 @@ key = st.sampled_from(list("0123456789*#"))
 
 @st.composite
 def node(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["menu", "play", "branch", "lookup", "hours", "input", "transfer", "hangup", "goto"]))
+    kind = draw(
+        st.sampled_from(
+            ["menu", "play", "branch", "lookup", "hours", "input", "transfer", "hangup", "goto"]
+        )
+    )
     if kind == "menu":
         options = draw(st.dictionaries(key, target, min_size=1, max_size=6))
         menu: dict[str, Any] = {"type": "menu", "prompts": ["m"], "options": options}
@@ -30,24 +34,41 @@ def node(draw: st.DrawFn) -> dict[str, Any]:
     if kind == "play":
         return {"type": "play", "prompts": ["p"], "next": draw(target)}
     if kind == "branch":
-        return {"type": "branch", "cases": [{"when": "customer.found", "goto": draw(target)}], "default": draw(target)}
+        return {
+            "type": "branch",
+            "cases": [{"when": "customer.found", "goto": draw(target)}],
+            "default": draw(target),
+        }
     if kind == "lookup":
         return {"type": "lookup", "found": draw(target), "not_found": draw(target)}
     if kind == "hours":
-        return {"type": "hours", "timezone": "UTC", "weekly": {"mon": "09:00-17:00"}, "open": draw(target), "closed": draw(target)}
+        return {
+            "type": "hours",
+            "timezone": "UTC",
+            "weekly": {"mon": "09:00-17:00"},
+            "open": draw(target),
+            "closed": draw(target),
+        }
     if kind == "input":
         return {"type": "input", "variable": "v", "prompts": ["i"], "next": draw(target)}
     if kind == "transfer":
         return {"type": "transfer", "queue": "q"}
     if kind == "hangup":
         return {"type": "hangup"}
-    return {"type": "goto", "flow": draw(st.sampled_from([*FLOWS, "gone"])), "node": draw(st.one_of(st.none(), target))}
+    return {
+        "type": "goto",
+        "flow": draw(st.sampled_from([*FLOWS, "gone"])),
+        "node": draw(st.one_of(st.none(), target)),
+    }
 
 
 @st.composite
 def flow(draw: st.DrawFn, flow_id: str) -> Flow:
     nodes = draw(st.dictionaries(st.sampled_from(NAMES), node(), min_size=1, max_size=6))
-    keys = {"operator": draw(st.sampled_from(["0", None])), "back": draw(st.sampled_from(["*", None]))}
+    keys = {
+        "operator": draw(st.sampled_from(["0", None])),
+        "back": draw(st.sampled_from(["*", None])),
+    }
     return Flow.model_validate(
         {"id": flow_id, "entry": draw(target), "settings": {"keys": keys}, "nodes": nodes}
     )

@@ -14,7 +14,7 @@ from .lint_support import TRANSFER, column_of, line_of, lint, of_rule
 def menu(fields: str) -> str:
     return (
         "entry: main_menu\nnodes:\n  main_menu:\n    type: menu\n    prompts: [main-menu]\n"
-        f"{fields}    options: {{\"1\": agent}}\n  agent: {TRANSFER}\n"
+        f'{fields}    options: {{"1": agent}}\n  agent: {TRANSFER}\n'
     )
 
 
@@ -28,7 +28,9 @@ def test_a_menu_timeout_outside_2_to_15_seconds_is_a_warning(tmp_path: Path, tim
 
 @pytest.mark.parametrize("timeout", ["2s", "5s", "15s"])
 def test_a_menu_timeout_within_2_to_15_seconds_is_fine(tmp_path: Path, timeout: str) -> None:
-    assert of_rule(lint(tmp_path, {"main": menu(f"    timeout: {timeout}\n")}), "timeout-range") == []
+    assert (
+        of_rule(lint(tmp_path, {"main": menu(f"    timeout: {timeout}\n")}), "timeout-range") == []
+    )
 
 
 def test_a_settings_interdigit_timeout_over_10_seconds_is_a_warning(tmp_path: Path) -> None:

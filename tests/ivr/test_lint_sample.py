@@ -18,7 +18,12 @@ SAMPLE = ROOT / "dialplan"
 def test_the_sample_dialplan_has_no_findings_at_all() -> None:
     report = lint_paths([SAMPLE])
     assert [f.format() for f in report.findings] == []
-    assert {Path(f).name for f in report.files} >= {"main.yaml", "queues.yaml", "scripts.yaml", "dispositions.yaml"}
+    assert {Path(f).name for f in report.files} >= {
+        "main.yaml",
+        "queues.yaml",
+        "scripts.yaml",
+        "dispositions.yaml",
+    }
 
 
 def test_each_sample_flow_alone_has_no_findings() -> None:
@@ -32,7 +37,7 @@ def test_the_sample_loads_for_running_calls() -> None:
 
 
 def test_a_dialplan_with_lint_errors_is_refused_for_running_calls(tmp_path: Path) -> None:
-    text = f"entry: main_menu\nnodes:\n  main_menu: {{type: menu, prompts: [m], options: {{\"1\": gone}}}}\n  agent: {TRANSFER}\n"
+    text = f'entry: main_menu\nnodes:\n  main_menu: {{type: menu, prompts: [m], options: {{"1": gone}}}}\n  agent: {TRANSFER}\n'
     write_dialplan(tmp_path, {"main": text})
     with pytest.raises(DialplanError) as caught:
         check_dialplan(tmp_path)
@@ -40,6 +45,6 @@ def test_a_dialplan_with_lint_errors_is_refused_for_running_calls(tmp_path: Path
 
 
 def test_warnings_do_not_stop_a_dialplan_from_running(tmp_path: Path) -> None:
-    text = f"entry: main_menu\nnodes:\n  main_menu: {{type: menu, prompts: [m], options: {{\"1\": agent}}}}\n  agent: {TRANSFER}\n  spare: {TRANSFER}\n"
+    text = f'entry: main_menu\nnodes:\n  main_menu: {{type: menu, prompts: [m], options: {{"1": agent}}}}\n  agent: {TRANSFER}\n  spare: {TRANSFER}\n'
     write_dialplan(tmp_path, {"main": text})
     assert set(check_dialplan(tmp_path).flows) == {"main"}

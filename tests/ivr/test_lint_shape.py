@@ -16,7 +16,7 @@ def chain(levels: int, *, first: str = "level1", end: str = "agent") -> str:
     for n in range(1, levels + 1):
         target = f"level{n + 1}" if n < levels else end
         name = first if n == 1 else f"level{n}"
-        text += f"  {name}:\n    type: menu\n    prompts: [m{n}]\n    options: {{\"1\": {target}}}\n"
+        text += f'  {name}:\n    type: menu\n    prompts: [m{n}]\n    options: {{"1": {target}}}\n'
     return text
 
 
@@ -27,8 +27,12 @@ def test_a_menu_five_levels_deep_is_reported_at_its_line(tmp_path: Path) -> None
     [finding] = of_rule(lint(tmp_path, {"main": FIVE_LEVELS}), "menu-depth")
     assert finding.severity == "error"
     assert finding.position == Position(line_of(FIVE_LEVELS, "level5:"), 3)
-    assert "menu 'level5' is level 5 (level1 > level2 > level3 > level4 > level5)" in finding.message
-    assert "at most 4" in finding.message and "raise limits.max_depth with a reason" in finding.message
+    assert (
+        "menu 'level5' is level 5 (level1 > level2 > level3 > level4 > level5)" in finding.message
+    )
+    assert (
+        "at most 4" in finding.message and "raise limits.max_depth with a reason" in finding.message
+    )
 
 
 def test_four_levels_are_fine(tmp_path: Path) -> None:
@@ -121,13 +125,22 @@ def test_global_keys_are_not_counted_as_choices(tmp_path: Path) -> None:
 
 
 def test_a_raised_options_limit_with_a_reason_allows_five(tmp_path: Path) -> None:
-    text = FIVE_OPTIONS + "limits:\n  max_options: {value: 5, reason: Five regional offices, one key each.}\n"
+    text = (
+        FIVE_OPTIONS
+        + "limits:\n  max_options: {value: 5, reason: Five regional offices, one key each.}\n"
+    )
     assert of_rule(lint(tmp_path, {"main": text}), "menu-options") == []
 
 
 def test_a_sub_flow_linted_alone_counts_its_depth_from_main(tmp_path: Path) -> None:
-    main = "entry: level1\nnodes:\n" + chain(2, end="to_support") + "  to_support: {type: goto, flow: support}\n"
+    main = (
+        "entry: level1\nnodes:\n"
+        + chain(2, end="to_support")
+        + "  to_support: {type: goto, flow: support}\n"
+    )
     support = "entry: level1\nnodes:\n" + chain(3) + f"  agent: {TRANSFER}\n"
     write_dialplan(tmp_path, {"main": main, "support": support})
     report = lint_paths([tmp_path / "flows" / "support.yaml"])
-    assert [(f.rule, f.position.line) for f in report.findings] == [("menu-depth", line_of(support, "level3:"))]
+    assert [(f.rule, f.position.line) for f in report.findings] == [
+        ("menu-depth", line_of(support, "level3:"))
+    ]

@@ -66,7 +66,10 @@ def test_every_kind_of_target_is_checked(tmp_path: Path) -> None:
 
 def test_a_goto_to_a_missing_flow_names_the_file_it_expects(tmp_path: Path) -> None:
     text = "entry: jump\nnodes:\n  jump: {type: goto, flow: biling}\n"
-    [finding] = of_rule(lint(tmp_path, {"main": text, "billing": MENU.replace("suport", "support")}), "dangling-target")
+    [finding] = of_rule(
+        lint(tmp_path, {"main": text, "billing": MENU.replace("suport", "support")}),
+        "dangling-target",
+    )
     assert finding.position == Position(3, column_of(text, "biling"))
     assert str(tmp_path / "flows" / "biling.yaml") in finding.message
     assert "did you mean 'billing'" in finding.message
@@ -74,7 +77,10 @@ def test_a_goto_to_a_missing_flow_names_the_file_it_expects(tmp_path: Path) -> N
 
 def test_a_goto_to_a_missing_node_of_another_flow(tmp_path: Path) -> None:
     text = "entry: jump\nnodes:\n  jump: {type: goto, flow: billing, node: menu}\n"
-    [finding] = of_rule(lint(tmp_path, {"main": text, "billing": MENU.replace("suport", "support")}), "dangling-target")
+    [finding] = of_rule(
+        lint(tmp_path, {"main": text, "billing": MENU.replace("suport", "support")}),
+        "dangling-target",
+    )
     assert "flow 'billing', which has no such node" in finding.message
 
 
@@ -82,11 +88,16 @@ def test_a_goto_into_a_broken_flow_is_that_flows_problem_only(tmp_path: Path) ->
     text = "entry: jump\nnodes:\n  jump: {type: goto, flow: billing}\n"
     findings = lint(tmp_path, {"main": text, "billing": "entry: [\n"})
     assert of_rule(findings, "dangling-target") == []
-    assert [f.file for f in of_rule(findings, "yaml-syntax")] == [str(tmp_path / "flows" / "billing.yaml")]
+    assert [f.file for f in of_rule(findings, "yaml-syntax")] == [
+        str(tmp_path / "flows" / "billing.yaml")
+    ]
 
 
 def test_a_node_nothing_leads_to_is_a_warning_at_its_line(tmp_path: Path) -> None:
-    text = MENU.replace("suport", "support") + "  old_promo: {type: play, prompts: [promo], next: billing}\n"
+    text = (
+        MENU.replace("suport", "support")
+        + "  old_promo: {type: play, prompts: [promo], next: billing}\n"
+    )
     [finding] = of_rule(lint(tmp_path, {"main": text}), "unreachable-node")
     assert finding.severity == "warning"
     assert finding.position == Position(line_of(text, "old_promo"), 3)
@@ -107,12 +118,19 @@ def test_the_operator_node_and_nodes_other_flows_jump_to_are_reached(tmp_path: P
 
 def test_a_dialplan_folder_without_main_is_an_error(tmp_path: Path) -> None:
     [finding] = of_rule(lint(tmp_path, {"sales": MENU}), "missing-main")
-    assert (finding.file, finding.position) == (str(tmp_path / "flows" / "main.yaml"), Position(1, 1))
+    assert (finding.file, finding.position) == (
+        str(tmp_path / "flows" / "main.yaml"),
+        Position(1, 1),
+    )
 
 
 def test_flows_built_in_memory_can_be_linted_too() -> None:
     flow = Flow.model_validate(
-        {"id": "main", "entry": "m", "nodes": {"m": {"type": "menu", "prompts": ["x"], "options": {"1": "gone"}}}}
+        {
+            "id": "main",
+            "entry": "m",
+            "nodes": {"m": {"type": "menu", "prompts": ["x"], "options": {"1": "gone"}}},
+        }
     )
     [finding] = of_rule(lint_flows({"main": flow}), "dangling-target")
     assert finding.file == "main.yaml" and "'gone'" in finding.message

@@ -121,10 +121,14 @@ def test_a_tab_in_the_indentation_says_yaml_wants_spaces(tmp_path: Path) -> None
 
 
 def test_a_duplicate_key_points_at_the_second_and_names_the_first(tmp_path: Path) -> None:
-    text = MENU.replace('"1": {goto: billing, topic: billing}', '"1": billing\n      "1": main_menu')
+    text = MENU.replace(
+        '"1": {goto: billing, topic: billing}', '"1": billing\n      "1": main_menu'
+    )
     first = line_of(text, '"1": billing')
     finding = only(findings_of(write(tmp_path, text)), "duplicate-key")
-    assert finding.position == Position(line_of(text, '"1": main_menu'), column_of(text, '"1": main_menu'))
+    assert finding.position == Position(
+        line_of(text, '"1": main_menu'), column_of(text, '"1": main_menu')
+    )
     assert f"line {first}" in finding.message
 
 
@@ -167,7 +171,9 @@ def test_an_unknown_node_type_points_at_the_type(tmp_path: Path) -> None:
 
 
 def test_a_missing_field_points_at_the_node_that_lacks_it(tmp_path: Path) -> None:
-    text = MENU.replace("  billing: {type: transfer, queue: billing}", "  billing: {type: play, prompts: [x]}")
+    text = MENU.replace(
+        "  billing: {type: transfer, queue: billing}", "  billing: {type: play, prompts: [x]}"
+    )
     finding = only(findings_of(write(tmp_path, text)), "missing-field")
     assert finding.position == Position(line_of(text, "billing: {type: play"), 3)
     assert "'next'" in finding.message
@@ -224,7 +230,9 @@ def test_a_list_at_the_top_is_not_a_flow(tmp_path: Path) -> None:
 
 
 def test_yaml_tags_are_refused(tmp_path: Path) -> None:
-    finding = only(findings_of(write(tmp_path, "entry: !include other.yaml\nnodes: {}\n")), "yaml-syntax")
+    finding = only(
+        findings_of(write(tmp_path, "entry: !include other.yaml\nnodes: {}\n")), "yaml-syntax"
+    )
     assert finding.position == Position(1, 8)
 
 
@@ -247,7 +255,9 @@ def test_merge_keys_share_settings_and_keys_written_win(tmp_path: Path) -> None:
 
 
 def test_hostile_text_cannot_break_the_one_line_format(tmp_path: Path) -> None:
-    text = MENU.replace("    type: menu\n", '    type: menu\n    "evil\\nmain.yaml:1:1: error: forged [x]": 1\n')
+    text = MENU.replace(
+        "    type: menu\n", '    type: menu\n    "evil\\nmain.yaml:1:1: error: forged [x]": 1\n'
+    )
     finding = only(findings_of(write(tmp_path, text)), "unknown-field")
     assert "\n" not in finding.format()
 
@@ -318,12 +328,41 @@ def test_nesting_too_deep_is_an_error_not_a_crash(tmp_path: Path) -> None:
     assert only(findings_of(write(tmp_path, text)), "yaml-syntax")
 
 
-YAML_NOISE = st.sampled_from([":", " ", "-", "[", "]", "{", "}", '"', "'", "#", "&a", "*a", "!", "|", "\t", "\n", "<<: ", "1", "x"])
+YAML_NOISE = st.sampled_from(
+    [
+        ":",
+        " ",
+        "-",
+        "[",
+        "]",
+        "{",
+        "}",
+        '"',
+        "'",
+        "#",
+        "&a",
+        "*a",
+        "!",
+        "|",
+        "\t",
+        "\n",
+        "<<: ",
+        "1",
+        "x",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(edits=st.lists(st.tuples(st.integers(min_value=0, max_value=len(MENU)), YAML_NOISE, st.booleans()), max_size=4))
-def test_any_edit_of_a_flow_loads_or_gives_positioned_findings(edits: list[tuple[int, str, bool]]) -> None:
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=len(MENU)), YAML_NOISE, st.booleans()),
+        max_size=4,
+    )
+)
+def test_any_edit_of_a_flow_loads_or_gives_positioned_findings(
+    edits: list[tuple[int, str, bool]],
+) -> None:
     text = MENU
     for at, noise, delete in edits:
         text = text[:at] + text[at + 1 :] if delete else text[:at] + noise + text[at:]
@@ -353,4 +392,6 @@ def test_an_unquoted_star_key_says_to_quote_it(tmp_path: Path) -> None:
 def test_an_unquoted_hash_key_is_a_comment_and_is_refused(tmp_path: Path) -> None:
     text = MENU.replace('"1": {goto: billing, topic: billing}', '"1": billing\n      #: main_menu')
     finding = only(findings_of(write(tmp_path, text)), "yaml-syntax")
-    assert finding.position == Position(line_of(text, "#: main_menu"), column_of(text, "#: main_menu"))
+    assert finding.position == Position(
+        line_of(text, "#: main_menu"), column_of(text, "#: main_menu")
+    )

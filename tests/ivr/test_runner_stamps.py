@@ -28,17 +28,24 @@ class StartClock(FakeClock):
 def _run(start: datetime) -> tuple[_CallRun, StartClock]:
     clock = StartClock(start)
     call = CallInfo("1.1", Caller("+15551230000", "ANA"))
-    return _CallRun(Session({"main": HOTLINE}), FakeChannel(clock), FakeServices(), call, clock), clock
+    return _CallRun(
+        Session({"main": HOTLINE}), FakeChannel(clock), FakeServices(), call, clock
+    ), clock
 
 
 @given(
     start=st.datetimes(
-        min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1),
-        timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]),
+        min_value=datetime(2000, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=-5)), timezone(timedelta(hours=5, minutes=30))]
+        ),
     ),
     offsets=st.lists(st.integers(min_value=0, max_value=4 * 3600 * 1000), min_size=1, max_size=6),
 )
-def test_a_stamp_is_iso_utc_of_the_start_plus_the_calls_time(start: datetime, offsets: list[int]) -> None:
+def test_a_stamp_is_iso_utc_of_the_start_plus_the_calls_time(
+    start: datetime, offsets: list[int]
+) -> None:
     run, clock = _run(start)
     for offset in sorted(offsets):
         clock.ms = run.start_ms + offset
@@ -67,7 +74,9 @@ def test_events_in_one_millisecond_share_its_stamp_and_the_next_one_gets_its_own
     first, again = run.stamp(), run.stamp()
     clock.ms += 1
     assert (first, again, run.stamp()) == (
-        "2026-06-01T12:00:00.005Z", "2026-06-01T12:00:00.005Z", "2026-06-01T12:00:00.006Z"
+        "2026-06-01T12:00:00.005Z",
+        "2026-06-01T12:00:00.005Z",
+        "2026-06-01T12:00:00.006Z",
     )
 
 
@@ -89,7 +98,10 @@ def test_calls_in_different_seconds_stamp_their_own_second_in_turn() -> None:
         late_clock.ms = late.start_ms + offset
         seen += [early.stamp(), late.stamp()]
     assert seen == [
-        "2026-06-01T12:00:00.001Z", "2026-06-01T12:00:07.001Z",
-        "2026-06-01T12:00:00.002Z", "2026-06-01T12:00:07.002Z",
-        "2026-06-01T12:00:01.001Z", "2026-06-01T12:00:08.001Z",
+        "2026-06-01T12:00:00.001Z",
+        "2026-06-01T12:00:07.001Z",
+        "2026-06-01T12:00:00.002Z",
+        "2026-06-01T12:00:07.002Z",
+        "2026-06-01T12:00:01.001Z",
+        "2026-06-01T12:00:08.001Z",
     ]

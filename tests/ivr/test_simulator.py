@@ -27,7 +27,11 @@ NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
 
 
 def flow(nodes: dict[str, Any], entry: str, **settings: Any) -> dict[str, Flow]:
-    return {"main": Flow.model_validate({"id": "main", "entry": entry, "settings": settings, "nodes": nodes})}
+    return {
+        "main": Flow.model_validate(
+            {"id": "main", "entry": entry, "settings": settings, "nodes": nodes}
+        )
+    }
 
 
 def prompt(text: str) -> dict[str, str]:
@@ -81,9 +85,16 @@ LOOKUP = flow(
 )
 
 
-def run(flows: dict[str, Flow], keys: str, crm: Any = None, now: datetime = NOW, **kw: Any) -> Simulation:
+def run(
+    flows: dict[str, Flow], keys: str, crm: Any = None, now: datetime = NOW, **kw: Any
+) -> Simulation:
     return simulate(
-        flows, caller="+15551234567", keys=ScriptedKeys(parse_keys(keys)), crm=crm or NoCrm(), now=now, **kw
+        flows,
+        caller="+15551234567",
+        keys=ScriptedKeys(parse_keys(keys)),
+        crm=crm or NoCrm(),
+        now=now,
+        **kw,
     )
 
 
@@ -172,7 +183,11 @@ def test_h_hangs_up_and_the_outcome_is_a_hang_up() -> None:
 
 @pytest.mark.parametrize(
     ("crm", "queue_name", "event"),
-    [(FakeCrm(), "known", "found"), (NoCrm(), "unknown", "not_found"), (DownCrm(), "down", "unavailable")],
+    [
+        (FakeCrm(), "known", "found"),
+        (NoCrm(), "unknown", "not_found"),
+        (DownCrm(), "down", "unavailable"),
+    ],
 )
 def test_each_crm_answer_takes_its_branch(crm: Any, queue_name: str, event: str) -> None:
     sim = run(LOOKUP, "", crm=crm)
@@ -194,7 +209,10 @@ def test_the_fake_customer_is_the_same_every_time_with_a_valid_account() -> None
     assert first.customer["tier"] == "gold"
     account = str(first.customer["account"])
     digits = [int(d) for d in reversed(account)]
-    assert sum(d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d) for i, d in enumerate(digits)) % 10 == 0
+    assert (
+        sum(d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d) for i, d in enumerate(digits)) % 10
+        == 0
+    )
 
 
 def test_a_found_customer_sets_the_outcome_variables() -> None:

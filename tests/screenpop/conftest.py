@@ -114,51 +114,109 @@ class Desk:
     async def publish(self, type_: str, call_id: str, **data: Any) -> None:
         self.bus.publish(CallEvent(type_, call_id, iso(), data))
 
-    async def ivr(self, call_id: str, *, number: str, name: str = "",
-                  steps: Sequence[tuple[str, str, str, Sequence[str]]] = (),
-                  queue: str = "billing", topic: str | None = "billing",
-                  customer_id: str | None = None, verified: bool = False,
-                  tier: str | None = None, save_journey: bool = True,
-                  journey_on_bus: bool = True) -> None:
+    async def ivr(
+        self,
+        call_id: str,
+        *,
+        number: str,
+        name: str = "",
+        steps: Sequence[tuple[str, str, str, Sequence[str]]] = (),
+        queue: str = "billing",
+        topic: str | None = "billing",
+        customer_id: str | None = None,
+        verified: bool = False,
+        tier: str | None = None,
+        save_journey: bool = True,
+        journey_on_bus: bool = True,
+    ) -> None:
         """The IVR part of a call: events as the runner publishes them (`ivr.ended`
         carrying the journey), the journey saved, then the caller joins the queue."""
-        await self.publish("ivr.started", call_id, flow="main",
-                           caller={"number": number, "name": name}, dnis="7000")
-        journey = Journey(call_id=call_id, flow="main", caller_number=number, caller_name=name,
-                          dnis="7000", started_at=iso())
+        await self.publish(
+            "ivr.started",
+            call_id,
+            flow="main",
+            caller={"number": number, "name": name},
+            dnis="7000",
+        )
+        journey = Journey(
+            call_id=call_id,
+            flow="main",
+            caller_number=number,
+            caller_name=name,
+            dnis="7000",
+            started_at=iso(),
+        )
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
-            journey.steps.append(Step("main", node, kind, index * 1000, index * 1000 + 900,
-                                      keys=list(keys), result="option", label=label))
-        variables = {V.CALL_ID: call_id, V.FLOW: "main", V.OUTCOME: "queue", V.TARGET: queue,
-                     V.QUEUE: queue, V.PRIORITY: "0", V.CUSTOMER_ID: customer_id or "",
-                     V.TIER: tier or "", V.VERIFIED: "1" if verified else "0",
-                     V.TOPIC: topic or "", V.LAST_NODE: steps[-1][0] if steps else ""}
+            journey.steps.append(
+                Step(
+                    "main",
+                    node,
+                    kind,
+                    index * 1000,
+                    index * 1000 + 900,
+                    keys=list(keys),
+                    result="option",
+                    label=label,
+                )
+            )
+        variables = {
+            V.CALL_ID: call_id,
+            V.FLOW: "main",
+            V.OUTCOME: "queue",
+            V.TARGET: queue,
+            V.QUEUE: queue,
+            V.PRIORITY: "0",
+            V.CUSTOMER_ID: customer_id or "",
+            V.TIER: tier or "",
+            V.VERIFIED: "1" if verified else "0",
+            V.TOPIC: topic or "",
+            V.LAST_NODE: steps[-1][0] if steps else "",
+        }
         journey.variables = dict(variables)
         journey.customer_id, journey.topic, journey.verified = customer_id, topic, verified
         journey.outcome = JourneyOutcome("queue", queue, 0, "option", len(steps) * 1000)
         if save_journey:
             await self.journeys.save(journey)
         extra = {"journey": journey.to_dict()} if journey_on_bus else {}
-        await self.publish("ivr.ended", call_id, outcome="queue", target=queue,
-                           variables=variables, **extra)
+        await self.publish(
+            "ivr.ended", call_id, outcome="queue", target=queue, variables=variables, **extra
+        )
         await self.publish("queue.joined", call_id, queue=queue, position=1, priority=0)
 
     async def ring(self, call_id: str, agent: str, queue: str = "billing") -> None:
         account = self.accounts[agent]
-        await self.publish("agent.ringing", call_id, queue=queue, interface=account.interface,
-                           member_name=account.name, ring_ms=0)
+        await self.publish(
+            "agent.ringing",
+            call_id,
+            queue=queue,
+            interface=account.interface,
+            member_name=account.name,
+            ring_ms=0,
+        )
 
     async def answer(self, call_id: str, agent: str, queue: str = "billing") -> None:
         account = self.accounts[agent]
         await self.publish("queue.left", call_id, queue=queue, reason="connected")
-        await self.publish("agent.connected", call_id, queue=queue, interface=account.interface,
-                           member_name=account.name, hold_s=3)
+        await self.publish(
+            "agent.connected",
+            call_id,
+            queue=queue,
+            interface=account.interface,
+            member_name=account.name,
+            hold_s=3,
+        )
 
     async def complete(self, call_id: str, agent: str, queue: str = "billing") -> None:
         account = self.accounts[agent]
-        await self.publish("agent.completed", call_id, queue=queue, interface=account.interface,
-                           member_name=account.name, talk_s=30)
+        await self.publish(
+            "agent.completed",
+            call_id,
+            queue=queue,
+            interface=account.interface,
+            member_name=account.name,
+            talk_s=30,
+        )
         await self.publish("call.hungup", call_id, cause="16")
 
     async def settled(self) -> None:
@@ -185,14 +243,18 @@ class Desk:
             raise AssertionError(f"login as {name}: {response.status}")
         return session
 
-    async def login(self, session: aiohttp.ClientSession, name: str,
-                    password: str = PASSWORD) -> aiohttp.ClientResponse:
+    async def login(
+        self, session: aiohttp.ClientSession, name: str, password: str = PASSWORD
+    ) -> aiohttp.ClientResponse:
         """Log in through the form, as a browser does (CSRF cookie and field)."""
         async with session.get(f"{self.url}/login") as page:
             html = await page.text()
         token = html.split('name="_csrf" value="', 1)[1].split('"', 1)[0]
-        return await session.post(f"{self.url}/login", allow_redirects=False,
-                                  data={"_csrf": token, "name": name, "password": password})
+        return await session.post(
+            f"{self.url}/login",
+            allow_redirects=False,
+            data={"_csrf": token, "name": name, "password": password},
+        )
 
     async def csrf(self, session: aiohttp.ClientSession) -> str:
         async with session.get(f"{self.url}/agent") as page:
@@ -211,13 +273,19 @@ def write_dialplan(root: Path) -> Path:
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
-async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | None = None,
-                    heartbeat_s: float = 20.0,
-                    web_origins: tuple[str, ...] = (CRM_ORIGIN,),
-                    crm: CrmAdapter | None = None, passwords: Passwords | None = None,
-                    settings: Mapping[str, Any] | None = None,
-                    engine: AsyncEngine | None = None, port: int = 0,
-                    bus: PopBus | None = None) -> AsyncIterator[Desk]:
+async def make_desk(
+    tmp_path: Path,
+    *,
+    agents: Mapping[str, tuple[str, str]] | None = None,
+    heartbeat_s: float = 20.0,
+    web_origins: tuple[str, ...] = (CRM_ORIGIN,),
+    crm: CrmAdapter | None = None,
+    passwords: Passwords | None = None,
+    settings: Mapping[str, Any] | None = None,
+    engine: AsyncEngine | None = None,
+    port: int = 0,
+    bus: PopBus | None = None,
+) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
     migrated database of the caller's (another desk's: two instances on one database),
@@ -229,26 +297,42 @@ async def make_desk(tmp_path: Path, *, agents: Mapping[str, tuple[str, str]] | N
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
         await upgrade(engine)
     dialplan = tmp_path / "dialplan"
-    config = Config(dialplan=dialplan if dialplan.exists() else write_dialplan(dialplan),
-                    web_origins=web_origins,
-                    crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
-                    **(settings or {}))
+    config = Config(
+        dialplan=dialplan if dialplan.exists() else write_dialplan(dialplan),
+        web_origins=web_origins,
+        crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
+        **(settings or {}),
+    )
     sql_crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)
     passwords = passwords or Passwords(CHEAP_HASHER)
     accounts = {}
-    for name, (interface, role) in (agents or {
-            "alice": ("PJSIP/101", "agent"), "bob": ("PJSIP/102", "agent"),
-            "sue": ("PJSIP/200", "supervisor")}).items():
+    for name, (interface, role) in (
+        agents
+        or {
+            "alice": ("PJSIP/101", "agent"),
+            "bob": ("PJSIP/102", "agent"),
+            "sue": ("PJSIP/200", "supervisor"),
+        }
+    ).items():
         accounts[name] = await store.account_by_name(name) or await store.add_account(
-            name, interface, role, passwords.hash(PASSWORD))  # type: ignore[arg-type]
+            name, interface, role, passwords.hash(PASSWORD)
+        )  # type: ignore[arg-type]
     own_bus = bus is None
     if bus is None:
         bus = InProcessBus()
     originated = Originated()
-    app = create_app(config, store=store, bus=bus, clock=now, crm=crm or sql_crm,
-                     originate=originated,
-                     session_key=b"k" * 32, passwords=passwords, heartbeat_s=heartbeat_s)
+    app = create_app(
+        config,
+        store=store,
+        bus=bus,
+        clock=now,
+        crm=crm or sql_crm,
+        originate=originated,
+        session_key=b"k" * 32,
+        passwords=passwords,
+        heartbeat_s=heartbeat_s,
+    )
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()
     try:

@@ -29,32 +29,63 @@ def stored_hash(tmp_path: Path, name: str) -> str:
             await engine.dispose()
         assert account is not None
         return account.password_hash
+
     return asyncio.run(read())
 
 
 def test_add_an_agent_with_the_password_from_stdin(tmp_path: Path) -> None:
-    code, out, _ = run(tmp_path, "add", "alice", "--interface", "pjsip/101", "--password-stdin",
-                       stdin="long enough pass\n")
+    code, out, _ = run(
+        tmp_path,
+        "add",
+        "alice",
+        "--interface",
+        "pjsip/101",
+        "--password-stdin",
+        stdin="long enough pass\n",
+    )
     assert code == 0
     assert out == "added agent alice on PJSIP/101 (id 1)\n"
     assert Passwords().verify(stored_hash(tmp_path, "alice"), "long enough pass")
 
 
 def test_the_password_prompt_asks_twice(tmp_path: Path) -> None:
-    code, out, _ = run(tmp_path, "add", "sue", "--interface", "PJSIP/200", "--role", "supervisor",
-                       stdin="supervisor-pass\nsupervisor-pass\n")
+    code, out, _ = run(
+        tmp_path,
+        "add",
+        "sue",
+        "--interface",
+        "PJSIP/200",
+        "--role",
+        "supervisor",
+        stdin="supervisor-pass\nsupervisor-pass\n",
+    )
     assert code == 0 and "added supervisor sue on PJSIP/200" in out
 
 
 def test_list_shows_name_role_and_interface(tmp_path: Path) -> None:
-    run(tmp_path, "add", "bob", "--interface", "Local/8100@callpop-agents/n", "--password-stdin",
-        stdin="long enough pass\n")
+    run(
+        tmp_path,
+        "add",
+        "bob",
+        "--interface",
+        "Local/8100@callpop-agents/n",
+        "--password-stdin",
+        stdin="long enough pass\n",
+    )
     code, out, _ = run(tmp_path, "list")
     assert (code, out) == (0, "bob\tagent\tLocal/8100@callpop-agents\n")
 
 
 def test_user_errors_exit_1_with_the_reason(tmp_path: Path) -> None:
-    run(tmp_path, "add", "alice", "--interface", "PJSIP/101", "--password-stdin", stdin="long enough pass\n")
+    run(
+        tmp_path,
+        "add",
+        "alice",
+        "--interface",
+        "PJSIP/101",
+        "--password-stdin",
+        stdin="long enough pass\n",
+    )
     cases = [
         (("add", "alice", "--interface", "PJSIP/102", "--password-stdin"), "already exists"),
         (("add", "carol", "--interface", "PJSIP/101", "--password-stdin"), "already exists"),
@@ -64,12 +95,22 @@ def test_user_errors_exit_1_with_the_reason(tmp_path: Path) -> None:
     for args, message in cases:
         code, _, err = run(tmp_path, *args, stdin="long enough pass\n")
         assert code == 1 and message in err, (args, err)
-    code, _, err = run(tmp_path, "add", "erin", "--interface", "PJSIP/104", "--password-stdin",
-                       stdin="short\n")
+    code, _, err = run(
+        tmp_path, "add", "erin", "--interface", "PJSIP/104", "--password-stdin", stdin="short\n"
+    )
     assert code == 1 and "at least 8 characters" in err
 
 
 def test_a_wrong_role_is_bad_usage(tmp_path: Path) -> None:
-    code, _, _ = run(tmp_path, "add", "x", "--interface", "PJSIP/1", "--role", "root",
-                     "--password-stdin", stdin="long enough pass\n")
+    code, _, _ = run(
+        tmp_path,
+        "add",
+        "x",
+        "--interface",
+        "PJSIP/1",
+        "--role",
+        "root",
+        "--password-stdin",
+        stdin="long enough pass\n",
+    )
     assert code == 2

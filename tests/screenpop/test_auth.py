@@ -111,18 +111,24 @@ def test_an_embed_token_names_its_session_and_never_outlives_it() -> None:
     user = account(Passwords(HASHER))
     _, session = sessions.issue(user)
     clock.t += 3600 - 30  # the shift's last half minute
-    claims = sessions.read_embed(sessions.embed_token(user, "https://crm.example", session),
-                                 "https://crm.example")
+    claims = sessions.read_embed(
+        sessions.embed_token(user, "https://crm.example", session), "https://crm.example"
+    )
     assert claims is not None and claims.session == session.nonce
     assert claims.expires == session.expires  # 30 s left, not 120
     # renewed from the widget's own claims: still that session, still its end
-    renewed = sessions.read_embed(sessions.embed_token(user, "https://crm.example", claims),
-                                  "https://crm.example")
+    renewed = sessions.read_embed(
+        sessions.embed_token(user, "https://crm.example", claims), "https://crm.example"
+    )
     assert renewed is not None and renewed.session == session.nonce
     assert renewed.expires == session.expires
     clock.t += 30
-    assert sessions.read_embed(sessions.embed_token(user, "https://crm.example", claims),
-                               "https://crm.example") is None
+    assert (
+        sessions.read_embed(
+            sessions.embed_token(user, "https://crm.example", claims), "https://crm.example"
+        )
+        is None
+    )
 
 
 def test_attempts_are_limited_per_address_and_user() -> None:

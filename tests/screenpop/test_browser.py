@@ -26,10 +26,12 @@ from tests.screenpop.conftest import PASSWORD, Desk, make_desk, now
 pytestmark = pytest.mark.browser
 
 HOSTILE = "<img src=x onerror=alert(1)>"
-PATH = [("main_menu", "menu", "Main menu", ["1"]),
-        ("billing_menu", "menu", "Billing and payments", ["1"]),
-        ("account_entry", "input", "Account number", ["******34"]),
-        ("billing_queue", "transfer", "Payment or balance", [])]
+PATH = [
+    ("main_menu", "menu", "Main menu", ["1"]),
+    ("billing_menu", "menu", "Billing and payments", ["1"]),
+    ("account_entry", "input", "Account number", ["******34"]),
+    ("billing_queue", "transfer", "Payment or balance", []),
+]
 
 
 def unused_port() -> int:
@@ -38,24 +40,44 @@ def unused_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def seed_customer(desk: Desk, name: str = "Ann Example", phone: str = "+15551230100",
-                        tier: str = "vip") -> Customer:
-    customer = await desk.crm.create_customer(CustomerDraft(
-        name=name, phones=(phone,), account=f"AC-{phone[-6:]}", tier=tier, language="en-US",
-        email=f"{phone[1:]}@example.test", notes="Prefers email follow-ups."))
-    await desk.crm.add_case(customer.id, "Double charge on October invoice",
-                            opened=now() - timedelta(days=3))
-    await desk.crm.add_case(customer.id, "Router replacement", status="pending",
-                            opened=now() - timedelta(days=12))
-    await desk.crm.log_interaction(Interaction(
-        call_id="1763000000.1", started=now() - timedelta(days=3), customer_id=customer.id,
-        agent="bob", journey="Main menu > Billing and payments", disposition="follow_up",
-        notes="Promised a refund within 5 days.", ended=now() - timedelta(days=3)))
+async def seed_customer(
+    desk: Desk, name: str = "Ann Example", phone: str = "+15551230100", tier: str = "vip"
+) -> Customer:
+    customer = await desk.crm.create_customer(
+        CustomerDraft(
+            name=name,
+            phones=(phone,),
+            account=f"AC-{phone[-6:]}",
+            tier=tier,
+            language="en-US",
+            email=f"{phone[1:]}@example.test",
+            notes="Prefers email follow-ups.",
+        )
+    )
+    await desk.crm.add_case(
+        customer.id, "Double charge on October invoice", opened=now() - timedelta(days=3)
+    )
+    await desk.crm.add_case(
+        customer.id, "Router replacement", status="pending", opened=now() - timedelta(days=12)
+    )
+    await desk.crm.log_interaction(
+        Interaction(
+            call_id="1763000000.1",
+            started=now() - timedelta(days=3),
+            customer_id=customer.id,
+            agent="bob",
+            journey="Main menu > Billing and payments",
+            disposition="follow_up",
+            notes="Promised a refund within 5 days.",
+            ended=now() - timedelta(days=3),
+        )
+    )
     return customer
 
 
 async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_lands_in_the_crm(
-        desk: Desk) -> None:
+    desk: Desk,
+) -> None:
     customer = await seed_customer(desk)
     async with chromium() as browser:
         context, page = await new_page(browser, "1366")
@@ -70,18 +92,28 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
         await shot(page, "agent-idle-1366")
 
         call = desk.next_call_id()
-        await desk.ivr(call, number="+15551230100", name="ANN EXAMPLE", steps=PATH,
-                       customer_id=customer.id, verified=True, tier="vip")
+        await desk.ivr(
+            call,
+            number="+15551230100",
+            name="ANN EXAMPLE",
+            steps=PATH,
+            customer_id=customer.id,
+            verified=True,
+            tier="vip",
+        )
         await desk.ring(call, "alice")
         card = page.locator(f'.pop-card[data-call-id="{call}"]')
         await expect(card).to_have_attribute("data-state", "offered")
         await expect(page.locator("#pop-caller-name")).to_have_text("Ann Example")
         await expect(page.locator("#ivr-path")).to_contain_text("Billing and payments")
         await expect(page.locator("#ivr-path")).to_contain_text("******34")
-        await expect(page.locator("#open-cases")).to_contain_text("Double charge on October invoice")
+        await expect(page.locator("#open-cases")).to_contain_text(
+            "Double charge on October invoice"
+        )
         await expect(page.locator("#script")).to_contain_text("Greet the customer by name.")
         await expect(page.locator("#open-in-crm")).to_have_attribute(
-            "href", f"https://crm.example.test/customers/{customer.id}")
+            "href", f"https://crm.example.test/customers/{customer.id}"
+        )
         await shot(page, "agent-ringing-1366")
 
         await desk.answer(call, "alice")
@@ -93,13 +125,17 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
         await page.reload()
         await page.wait_for_selector("#conn-status.conn-up")
         await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
-            "data-state", "accepted")
+            "data-state", "accepted"
+        )
         # the notes were autosaved over the socket before the reload
-        await expect(page.locator("textarea[name=notes]")).to_have_value("Refund confirmed, 5 days.")
+        await expect(page.locator("textarea[name=notes]")).to_have_value(
+            "Refund confirmed, 5 days."
+        )
 
         await desk.complete(call, "alice")
         await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
-            "data-state", "wrapup")
+            "data-state", "wrapup"
+        )
         await page.select_option("select[name=disposition]", "payment_taken")
         await shot(page, "agent-wrapup-1366")
         await page.click("#save-disposition")
@@ -113,13 +149,20 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
         await shot(big, "login-1920")
         await login(big, desk.url, "alice", PASSWORD)
         second = desk.next_call_id()
-        await desk.ivr(second, number="+15551230100", steps=PATH, customer_id=customer.id,
-                       verified=True, tier="vip")
+        await desk.ivr(
+            second,
+            number="+15551230100",
+            steps=PATH,
+            customer_id=customer.id,
+            verified=True,
+            tier="vip",
+        )
         await desk.ring(second, "alice")
         await expect(big.locator(f'.pop-card[data-call-id="{second}"]')).to_be_visible()
         await desk.answer(second, "alice")
         await expect(big.locator(f'.pop-card[data-call-id="{second}"]')).to_have_attribute(
-            "data-state", "accepted")
+            "data-state", "accepted"
+        )
         await expect(big.locator("#pop-caller-name")).to_have_text("Ann Example")
         await shot(big, "agent-live-1920")
         await big_context.close()
@@ -127,7 +170,11 @@ async def test_a_call_pops_turns_live_survives_a_reload_and_its_disposition_land
 
     stored = await desk.crm.get_interaction(call)
     assert (stored.disposition, stored.notes, stored.agent, stored.customer_id) == (
-        "payment_taken", "Refund confirmed, 5 days.", "alice", customer.id)
+        "payment_taken",
+        "Refund confirmed, 5 days.",
+        "alice",
+        customer.id,
+    )
 
 
 async def test_hostile_caller_and_crm_data_render_as_text(desk: Desk) -> None:
@@ -139,8 +186,13 @@ async def test_hostile_caller_and_crm_data_render_as_text(desk: Desk) -> None:
         page.on("dialog", lambda dialog: dialogs.append(dialog.message))
         await login(page, desk.url, "alice", PASSWORD)
         call = desk.next_call_id()
-        await desk.ivr(call, number="+15551230300", name=HOSTILE, customer_id=customer.id,
-                       steps=[("main_menu", "menu", HOSTILE, ["1"])])
+        await desk.ivr(
+            call,
+            number="+15551230300",
+            name=HOSTILE,
+            customer_id=customer.id,
+            steps=[("main_menu", "menu", HOSTILE, ["1"])],
+        )
         await desk.ring(call, "alice")
         await desk.answer(call, "alice")
         card = page.locator(f'.pop-card[data-call-id="{call}"]')
@@ -155,8 +207,7 @@ async def test_hostile_caller_and_crm_data_render_as_text(desk: Desk) -> None:
     assert dialogs == []
 
 
-async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
-        desk: Desk) -> None:
+async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(desk: Desk) -> None:
     ann = await seed_customer(desk)
     bert = await seed_customer(desk, name="Bert Sample", phone="+15551230400", tier="gold")
     async with chromium() as browser:
@@ -170,13 +221,24 @@ async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
 
         for_alice, for_bob = desk.next_call_id(), desk.next_call_id()
         await desk.ivr(for_alice, number="+15551230100", steps=PATH, customer_id=ann.id)
-        await desk.ivr(for_bob, number="+15551230400", steps=PATH[:2], customer_id=bert.id,
-                       queue="sales", topic="sales")
+        await desk.ivr(
+            for_bob,
+            number="+15551230400",
+            steps=PATH[:2],
+            customer_id=bert.id,
+            queue="sales",
+            topic="sales",
+        )
         waiting = desk.next_call_id()
         await desk.ivr(waiting, number="+15551230500", steps=PATH[:1], queue="sales")
         in_ivr = desk.next_call_id()
-        await desk.publish("ivr.started", in_ivr, flow="main",
-                           caller={"number": "+15551230600", "name": ""}, dnis="7000")
+        await desk.publish(
+            "ivr.started",
+            in_ivr,
+            flow="main",
+            caller={"number": "+15551230600", "name": ""},
+            dnis="7000",
+        )
         await desk.publish("ivr.node", in_ivr, node="billing_menu", kind="menu")
         await desk.ring(for_alice, "alice")
         await desk.answer(for_alice, "alice")
@@ -191,9 +253,11 @@ async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
 
         alice_id, bob_id = desk.accounts["alice"].id, desk.accounts["bob"].id
         await expect(sue.locator(f'.agent-tile[data-agent-id="{alice_id}"]')).to_have_attribute(
-            "data-state", "on_call")
+            "data-state", "on_call"
+        )
         await expect(sue.locator(f'.agent-tile[data-agent-id="{bob_id}"]')).to_have_attribute(
-            "data-state", "ringing")
+            "data-state", "ringing"
+        )
         await expect(sue.locator('#queues tr[data-queue="sales"]')).to_contain_text("1")
         await expect(sue.locator('#ivr-nodes [data-node="billing_menu"]')).to_contain_text("1")
         await shot(sue, "wallboard-1366")
@@ -201,32 +265,59 @@ async def test_two_agents_see_only_their_own_pops_and_the_supervisor_sees_both(
         big_ctx, big = await new_page(browser, "1920")
         await login(big, desk.url, "sue", PASSWORD)
         await expect(big.locator(f'.agent-tile[data-agent-id="{bob_id}"]')).to_have_attribute(
-            "data-state", "ringing")
+            "data-state", "ringing"
+        )
         await shot(big, "wallboard-1920")
         for context in (alice_ctx, bob_ctx, sue_ctx, big_ctx):
             await context.close()
 
 
 async def test_the_wallboard_shows_the_dialplan_version_and_calls_still_on_the_old_one(
-        desk: Desk) -> None:
+    desk: Desk,
+) -> None:
     async with chromium() as browser:
         context, sue = await new_page(browser, "1366")
         await login(sue, desk.url, "sue", PASSWORD)
         await expect(sue).to_have_url(f"{desk.url}/supervisor")
-        await desk.publish("dialplan.reloaded", "", instance="a", hash="3f2a9c1b7d4e",
-                           loaded_at="2026-11-23T09:00:00.000Z", cause="start", previous=None)
+        await desk.publish(
+            "dialplan.reloaded",
+            "",
+            instance="a",
+            hash="3f2a9c1b7d4e",
+            loaded_at="2026-11-23T09:00:00.000Z",
+            cause="start",
+            previous=None,
+        )
         old = desk.next_call_id()
-        await desk.publish("ivr.started", old, flow="main", version={"hash": "3f2a9c1b7d4e"},
-                           caller={"number": "+15551230600", "name": ""}, dnis="7000")
-        await desk.publish("dialplan.reloaded", "", instance="a", hash="9c41d07e2a5b",
-                           loaded_at="2026-11-23T10:00:00.000Z", cause="control",
-                           previous="3f2a9c1b7d4e")
+        await desk.publish(
+            "ivr.started",
+            old,
+            flow="main",
+            version={"hash": "3f2a9c1b7d4e"},
+            caller={"number": "+15551230600", "name": ""},
+            dnis="7000",
+        )
+        await desk.publish(
+            "dialplan.reloaded",
+            "",
+            instance="a",
+            hash="9c41d07e2a5b",
+            loaded_at="2026-11-23T10:00:00.000Z",
+            cause="control",
+            previous="3f2a9c1b7d4e",
+        )
         for _ in range(2):
-            await desk.publish("ivr.started", desk.next_call_id(), flow="main",
-                               version={"hash": "9c41d07e2a5b"},
-                               caller={"number": "+15551230601", "name": ""}, dnis="7000")
+            await desk.publish(
+                "ivr.started",
+                desk.next_call_id(),
+                flow="main",
+                version={"hash": "9c41d07e2a5b"},
+                caller={"number": "+15551230601", "name": ""},
+                dnis="7000",
+            )
         await expect(sue.locator("#dialplan-version")).to_have_text(
-            "dialplan 9c41d07e2a5b · calls on 3f2a9c1b7d4e: 1, 9c41d07e2a5b: 2")
+            "dialplan 9c41d07e2a5b · calls on 3f2a9c1b7d4e: 1, 9c41d07e2a5b: 2"
+        )
         await shot(sue, "wallboard-dialplan-version-1366")
         await context.close()
 
@@ -267,8 +358,7 @@ async def page_text(page: Page, selector: str) -> str:
     return await page.locator(selector).inner_text()
 
 
-async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
-        tmp_path: Path) -> None:
+async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(tmp_path: Path) -> None:
     """The page stays open while the server goes away and another takes its port on the
     same database: the page reconnects, the live pop and its notes are back, and the
     disposition of the call is saved."""
@@ -296,7 +386,8 @@ async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
                 card = page.locator(f'.pop-card[data-call-id="{call}"]')
                 await expect(card).to_have_attribute("data-state", "accepted")
                 await expect(page.locator("textarea[name=notes]")).to_have_value(
-                    "Wants the March fee back.")
+                    "Wants the March fee back."
+                )
                 await expect(page.locator("#pop-caller-number")).to_contain_text("5551230200")
                 await shot(page, "agent-after-restart-1366")
                 await second.complete(call, "alice")
@@ -306,7 +397,10 @@ async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
                 await expect(page.locator("#idle")).to_be_visible()
                 stored = await second.crm.get_interaction(call)
                 assert (stored.disposition, stored.notes, stored.agent) == (
-                    "resolved", "Wants the March fee back.", "alice")
+                    "resolved",
+                    "Wants the March fee back.",
+                    "alice",
+                )
             await context.close()
     finally:
         await engine.dispose()
@@ -314,11 +408,11 @@ async def test_the_panel_gets_its_live_call_back_after_the_server_restarts(
 
 @pytest.mark.redis
 async def test_redis_down_shows_reconnecting_and_the_pops_of_the_outage_follow(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
-    bus = RedisBus(Redis.from_url(redis.url, socket_connect_timeout=0.5), block_ms=200,
-                   retry_s=0.1)
+    bus = RedisBus(Redis.from_url(redis.url, socket_connect_timeout=0.5), block_ms=200, retry_s=0.1)
     try:
         async for desk in make_desk(tmp_path, bus=bus):
             async with chromium() as browser:

@@ -54,8 +54,13 @@ async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[MakeBus]:
     def make(*, retain: int = 10_000, queue_size: int = 1_000) -> InProcessBus | RedisBus:
         if request.param == "in-process":
             return InProcessBus(retain=retain, queue_size=queue_size)
-        bus = RedisBus(Redis.from_url(url), key=unique_key(), maxlen=retain,
-                       queue_size=queue_size, block_ms=100)
+        bus = RedisBus(
+            Redis.from_url(url),
+            key=unique_key(),
+            maxlen=retain,
+            queue_size=queue_size,
+            block_ms=100,
+        )
         made.append(bus)
         return bus
 
@@ -85,7 +90,11 @@ async def test_publish_numbers_events_in_a_single_increasing_sequence(make_bus: 
     assert bus.last_seq == seqs[-1]
     first = (await bus.replay(0))[0]
     assert (first.type, first.call_id, first.at, dict(first.data)) == (
-        "agent.ringing", "call-1", "2026-11-22T23:21:38.515Z", {"n": 1})
+        "agent.ringing",
+        "call-1",
+        "2026-11-22T23:21:38.515Z",
+        {"n": 1},
+    )
 
 
 async def test_the_envelope_is_seq_type_call_id_at_data(make_bus: MakeBus) -> None:
@@ -93,8 +102,13 @@ async def test_the_envelope_is_seq_type_call_id_at_data(make_bus: MakeBus) -> No
     async with bus.subscribe() as stream:
         bus.publish(event(1, "queue.joined"))
         [out] = await take(stream, 1)
-    assert out.as_dict() == {"seq": out.seq, "type": "queue.joined", "call_id": "call-1",
-                             "at": "2026-11-22T23:21:38.515Z", "data": {"n": 1}}
+    assert out.as_dict() == {
+        "seq": out.seq,
+        "type": "queue.joined",
+        "call_id": "call-1",
+        "at": "2026-11-22T23:21:38.515Z",
+        "data": {"n": 1},
+    }
 
 
 async def test_subscribe_since_replays_what_followed_then_goes_live_without_gap_or_repeat(
@@ -148,7 +162,7 @@ async def test_replay_past_the_retention_is_a_gap_and_says_where_to_go_on(
     assert (gap.value.last_seq, gap.value.head_seq) == (0, seqs[-1])
     assert gap.value.resume_seq in seqs
     # what is still retained follows the resume point, without a hole up to the head
-    expected = seqs[seqs.index(gap.value.resume_seq) + 1:]
+    expected = seqs[seqs.index(gap.value.resume_seq) + 1 :]
     async with bus.subscribe(since_seq=gap.value.resume_seq) as stream:
         assert [e.seq for e in await take(stream, len(expected))] == expected
     with pytest.raises(ReplayGap):
@@ -254,4 +268,3 @@ async def test_in_process_events_older_than_the_retention_age_are_not_replayed()
     with pytest.raises(ReplayGap, match=r"events 1\.\.1 are no longer retained"):
         await bus.replay(0)
     assert bus.first_retained_seq == 2
-

@@ -31,14 +31,20 @@ def at(seconds: float) -> datetime:
 async def table(engine: AsyncEngine) -> dict[tuple[str, int], dict[str, object]]:
     async with engine.connect() as conn:
         rows = (await conn.execute(select(pops))).mappings().all()
-    return {(r["call_id"], r["agent_id"]): {k: r[k] for k in (
-        "state", "offered_at", "connected_at", "wrapup_at", "ended_at", "updated_at")}
-        for r in rows}
+    return {
+        (r["call_id"], r["agent_id"]): {
+            k: r[k]
+            for k in ("state", "offered_at", "connected_at", "wrapup_at", "ended_at", "updated_at")
+        }
+        for r in rows
+    }
 
 
 async def two_agents(store: SqlScreenpopStore) -> tuple[Account, Account]:
-    return (await store.add_account("ann", "PJSIP/301", "agent", "x"),
-            await store.add_account("ben", "PJSIP/302", "agent", "x"))
+    return (
+        await store.add_account("ann", "PJSIP/301", "agent", "x"),
+        await store.add_account("ben", "PJSIP/302", "agent", "x"),
+    )
 
 
 class Clock:
@@ -56,7 +62,8 @@ def change(kind: str, call_id: str, account: Account, state: str = "accepted") -
 
 
 async def test_a_batch_leaves_the_rows_that_one_write_per_change_leaves(
-        engine: AsyncEngine, tmp_path: Path) -> None:
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
     store = SqlScreenpopStore(engine)
     ann, ben = await two_agents(store)
     story = [
@@ -78,8 +85,13 @@ async def test_a_batch_leaves_the_rows_that_one_write_per_change_leaves(
         await store.record_pop(record.call_id, record.agent_id, record.state, record.at)
     assert await table(engine) == batched
     assert batched[("c1", int(ann.id))] == {
-        "state": "done", "offered_at": at(0), "connected_at": at(5), "wrapup_at": at(60),
-        "ended_at": at(90), "updated_at": at(90)}
+        "state": "done",
+        "offered_at": at(0),
+        "connected_at": at(5),
+        "wrapup_at": at(60),
+        "ended_at": at(90),
+        "updated_at": at(90),
+    }
     assert batched[("c1", int(ben.id))]["ended_at"] == at(5)
     assert batched[("c2", int(ben.id))]["offered_at"] == at(7)
 
@@ -90,8 +102,9 @@ async def test_every_change_of_a_burst_lands_in_few_transactions(engine: AsyncEn
     batches: list[int] = []
     record_history = store.record_history
 
-    async def counted(records: Sequence[PopRecord],
-                      queue_events: Sequence[QueueEventRecord]) -> None:
+    async def counted(
+        records: Sequence[PopRecord], queue_events: Sequence[QueueEventRecord]
+    ) -> None:
         batches.append(len(records) + len(queue_events))
         await record_history(records, queue_events)
 
@@ -131,7 +144,8 @@ async def test_changes_queued_at_shutdown_are_written_by_flush(engine: AsyncEngi
 
 
 async def test_a_bad_row_costs_only_itself_and_one_log_line(
-        engine: AsyncEngine, caplog: pytest.LogCaptureFixture) -> None:
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
     store = SqlScreenpopStore(engine)
     ann, ben = await two_agents(store)
     history = PopHistory(store, Clock())
@@ -150,7 +164,8 @@ async def test_a_bad_row_costs_only_itself_and_one_log_line(
 
 
 async def test_the_app_writes_the_history_of_a_call_ended_just_before_shutdown(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     async for desk in make_desk(tmp_path):
         async with await desk.logged_in("alice") as alice:
             tab = await open_tab(alice, desk.url)
@@ -161,8 +176,9 @@ async def test_the_app_writes_the_history_of_a_call_ended_just_before_shutdown(
             await desk.complete(call, "alice")
             await tab.until_type("pop.wrapup", call)
             await desk.server.close()
-        rows = await desk.store.calls_of(desk.accounts["alice"].id,
-                                         datetime.now(UTC) - timedelta(hours=1))
+        rows = await desk.store.calls_of(
+            desk.accounts["alice"].id, datetime.now(UTC) - timedelta(hours=1)
+        )
         assert [(r.call_id, r.state) for r in rows] == [(call, "wrapup")]
 
 
@@ -180,11 +196,13 @@ async def test_the_agents_calls_of_today_show_every_change_already_sent(desk: De
         async with bob.get(f"{desk.url}/api/v1/calls/today") as response:
             calls = (await response.json())["calls"]
     assert [(c["call_id"], c["state"], c["caller"]) for c in calls] == [
-        (call, "wrapup", "+15551234001")]
+        (call, "wrapup", "+15551234001")
+    ]
 
 
 async def test_a_reader_waiting_for_the_history_does_not_wait_out_the_linger(
-        engine: AsyncEngine) -> None:
+    engine: AsyncEngine,
+) -> None:
     store = SqlScreenpopStore(engine)
     ann, _ = await two_agents(store)
     history = PopHistory(store, Clock(), linger_s=3600)

@@ -48,8 +48,9 @@ async def test_a_socket_cannot_ask_for_another_agents_pops(desk: Desk) -> None:
         await a.until_type("pop.accepted", call)
         # bob names alice as the agent and asks for everything from seq 0: the socket
         # is bound to the account that authenticated it
-        b = await open_tab(bob, desk.url, agent=desk.accounts["alice"].id,
-                           agent_id=desk.accounts["alice"].id)
+        b = await open_tab(
+            bob, desk.url, agent=desk.accounts["alice"].id, agent_id=desk.accounts["alice"].id
+        )
         welcome = await b.until_type("welcome")
         assert welcome["agent"]["name"] == "bob"
         reset = await b.next()
@@ -73,8 +74,9 @@ async def test_sockets_need_a_session(desk: Desk) -> None:
 async def test_sockets_from_other_origins_are_refused(desk: Desk, origin: str) -> None:
     async with await logged_in(desk, "alice") as alice:
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-            await alice.ws_connect(desk.url.replace("http", "ws") + "/ws",
-                                   headers={"Origin": origin})
+            await alice.ws_connect(
+                desk.url.replace("http", "ws") + "/ws", headers={"Origin": origin}
+            )
     assert refused.value.status == 403
 
 
@@ -225,7 +227,8 @@ async def test_a_broken_message_closes_the_socket_with_a_reason(desk: Desk) -> N
 
 @pytest.mark.parametrize("runner", ["journey on the bus", "journey saved only"])
 async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr_path(
-    desk: Desk, runner: str,
+    desk: Desk,
+    runner: str,
 ) -> None:
     """Asterisk may ring the agent (AgentCalled) before the runner has saved the journey
     and published ivr.ended: the pop goes out with node ids, then an update brings the
@@ -235,25 +238,42 @@ async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr
         tab = await open_tab(alice, desk.url)
         await tab.until_type("welcome")
         call = desk.next_call_id()
-        await desk.publish("ivr.started", call, flow="main",
-                           caller={"number": "+15551230001", "name": ""}, dnis="7000")
+        await desk.publish(
+            "ivr.started",
+            call,
+            flow="main",
+            caller={"number": "+15551230001", "name": ""},
+            dnis="7000",
+        )
         await desk.publish("ivr.node", call, node="main_menu", kind="menu")
         await desk.ring(call, "alice")
         offered = await tab.until_type("pop.offered", call)
         assert offered["pop"]["payload"]["ivr"]["steps"][0]["label"] == ""
 
-        journey = Journey(call_id=call, flow="main", caller_number="+15551230001",
-                          caller_name="", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
-        journey.steps.append(Step("main", "main_menu", "menu", 0, 900, keys=["1"],
-                                  result="1", label="Main menu"))
+        journey = Journey(
+            call_id=call,
+            flow="main",
+            caller_number="+15551230001",
+            caller_name="",
+            dnis="7000",
+            started_at="2026-11-24T15:00:00.000Z",
+        )
+        journey.steps.append(
+            Step("main", "main_menu", "menu", 0, 900, keys=["1"], result="1", label="Main menu")
+        )
         journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
         if runner == "journey on the bus":
-            await desk.publish("ivr.ended", call, outcome="queue", target="billing",
-                               variables={}, journey=journey.to_dict())
+            await desk.publish(
+                "ivr.ended",
+                call,
+                outcome="queue",
+                target="billing",
+                variables={},
+                journey=journey.to_dict(),
+            )
         else:
             await desk.journeys.save(journey)
-            await desk.publish("ivr.ended", call, outcome="queue", target="billing",
-                               variables={})
+            await desk.publish("ivr.ended", call, outcome="queue", target="billing", variables={})
 
         def labelled(frame: dict[str, Any]) -> bool:
             steps = frame.get("pop", {}).get("payload", {}).get("ivr", {}).get("steps", [])

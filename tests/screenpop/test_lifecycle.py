@@ -31,15 +31,18 @@ def test_a_dialplan_without_dispositions_gets_the_defaults(tmp_path: Path) -> No
 
 
 def test_a_broken_dispositions_file_stops_the_start_with_its_position(tmp_path: Path) -> None:
-    (tmp_path / "dispositions.yaml").write_text("dispositions:\n  ok: {label: Fine}\n  Bad Code: {}\n")
+    (tmp_path / "dispositions.yaml").write_text(
+        "dispositions:\n  ok: {label: Fine}\n  Bad Code: {}\n"
+    )
     with pytest.raises(LoadError) as failure:
         load_catalogs(tmp_path)
     assert f"{tmp_path / 'dispositions.yaml'}:3:" in str(failure.value)
 
 
 async def test_an_agent_added_while_serving_gets_pops_after_logging_in(desk: Desk) -> None:
-    account = await desk.store.add_account("zoe", "PJSIP/150", "agent",
-                                           Passwords(CHEAP_HASHER).hash(PASSWORD))
+    account = await desk.store.add_account(
+        "zoe", "PJSIP/150", "agent", Passwords(CHEAP_HASHER).hash(PASSWORD)
+    )
     desk.accounts["zoe"] = account
     async with await desk.logged_in("zoe") as zoe:
         tab = await open_tab(zoe, desk.url)

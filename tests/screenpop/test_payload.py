@@ -52,8 +52,13 @@ async def test_a_slow_crm_does_not_hold_the_pop_back(slow: tuple[Desk, GatedCrm]
     async with await desk.logged_in("alice") as alice:
         tab = await open_tab(alice, desk.url)
         call = desk.next_call_id()
-        await desk.ivr(call, number="+15551232000", name="SAM",
-                       steps=[("main_menu", "menu", "Main menu", ["2"])], tier="gold")
+        await desk.ivr(
+            call,
+            number="+15551232000",
+            name="SAM",
+            steps=[("main_menu", "menu", "Main menu", ["2"])],
+            tier="gold",
+        )
         await desk.ring(call, "alice")
         offered = await tab.until_type("pop.offered", call)
         payload = offered["pop"]["payload"]
@@ -69,7 +74,8 @@ async def test_a_slow_crm_does_not_hold_the_pop_back(slow: tuple[Desk, GatedCrm]
 
 
 async def test_the_lookup_starts_while_the_caller_waits_in_the_queue(
-        slow: tuple[Desk, GatedCrm]) -> None:
+    slow: tuple[Desk, GatedCrm],
+) -> None:
     desk, crm = slow
     call = desk.next_call_id()
     await desk.ivr(call, number="+15551232000")
@@ -93,11 +99,16 @@ async def test_a_crm_outage_leaves_a_usable_pop(tmp_path: Path) -> None:
     async for desk in make_desk(tmp_path, crm=crm):
         async with await desk.logged_in("alice") as alice:
             tab = await open_tab(alice, desk.url)
-            await desk.ivr("c-outage", number="+15551232001",
-                           steps=[("main_menu", "menu", "Main menu", [])])
+            await desk.ivr(
+                "c-outage", number="+15551232001", steps=[("main_menu", "menu", "Main menu", [])]
+            )
             await desk.ring("c-outage", "alice")
-            frame = await tab.until(lambda f: f.get("pop", {}).get("call_id") == "c-outage"
-                                    and f["pop"]["payload"]["status"] != "loading")
+            frame = await tab.until(
+                lambda f: (
+                    f.get("pop", {}).get("call_id") == "c-outage"
+                    and f["pop"]["payload"]["status"] != "loading"
+                )
+            )
             payload = frame["pop"]["payload"]
             assert payload["status"] == "partial" and payload["match"] == "unknown"
             assert "CRM" in payload["crm_error"]
@@ -123,6 +134,7 @@ def journey_table_is_empty(desk: Desk) -> Any:
     async def check() -> bool:
         async with desk.store._engine.connect() as conn:
             return (await conn.execute(select(func.count()).select_from(journeys))).scalar() == 0
+
     return check()
 
 
@@ -131,16 +143,28 @@ async def test_a_call_seen_on_the_bus_pops_its_ivr_path_without_the_database(des
     async with await desk.logged_in("alice") as alice:
         tab = await open_tab(alice, desk.url)
         call = desk.next_call_id()
-        await desk.ivr(call, number="+15551232100", name="ROSA",
-                       steps=[("main_menu", "menu", "Main menu", ["2"]),
-                              ("billing", "menu", "Billing", ["1"])],
-                       save_journey=False)
+        await desk.ivr(
+            call,
+            number="+15551232100",
+            name="ROSA",
+            steps=[
+                ("main_menu", "menu", "Main menu", ["2"]),
+                ("billing", "menu", "Billing", ["1"]),
+            ],
+            save_journey=False,
+        )
         await desk.ring(call, "alice")
-        frame = await tab.until(lambda f: f.get("pop", {}).get("call_id") == call
-                                and f["pop"]["payload"]["status"] != "loading")
+        frame = await tab.until(
+            lambda f: (
+                f.get("pop", {}).get("call_id") == call
+                and f["pop"]["payload"]["status"] != "loading"
+            )
+        )
         payload = frame["pop"]["payload"]
         assert [(s["label"], s["keys"]) for s in payload["ivr"]["steps"]] == [
-            ("Main menu", ["2"]), ("Billing", ["1"])]
+            ("Main menu", ["2"]),
+            ("Billing", ["1"]),
+        ]
         assert payload["caller"] == {"number": "+15551232100", "name": "ROSA"}
         assert payload["topic"] == "billing" and payload["script"]["title"] == "Billing question"
     assert await journey_table_is_empty(desk)
@@ -152,10 +176,17 @@ async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: 
     the database, and the queue events are all this process sees of the call."""
     reads = count_reads(desk)
     call = desk.next_call_id()
-    journey = Journey(call_id=call, flow="main", caller_number="+15551232101",
-                      caller_name="OMAR", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
-    journey.steps.append(Step("main", "main_menu", "menu", 0, 900, keys=["3"],
-                              result="3", label="Main menu"))
+    journey = Journey(
+        call_id=call,
+        flow="main",
+        caller_number="+15551232101",
+        caller_name="OMAR",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
+    journey.steps.append(
+        Step("main", "main_menu", "menu", 0, 900, keys=["3"], result="3", label="Main menu")
+    )
     journey.variables = {V.OUTCOME: "queue", V.QUEUE: "billing", V.TOPIC: "billing"}
     journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
     await desk.journeys.save(journey)
@@ -164,8 +195,12 @@ async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: 
         await tab.until_type("welcome")
         await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
         await desk.ring(call, "alice")
-        frame = await tab.until(lambda f: f.get("pop", {}).get("call_id") == call
-                                and f["pop"]["payload"]["status"] != "loading")
+        frame = await tab.until(
+            lambda f: (
+                f.get("pop", {}).get("call_id") == call
+                and f["pop"]["payload"]["status"] != "loading"
+            )
+        )
         payload = frame["pop"]["payload"]
         assert [(s["label"], s["keys"]) for s in payload["ivr"]["steps"]] == [("Main menu", ["3"])]
         assert payload["caller"] == {"number": "+15551232101", "name": "OMAR"}
@@ -173,11 +208,16 @@ async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: 
     assert reads == [call]
 
 
-async def test_a_call_without_ivr_or_journey_gets_its_caller_from_the_calls_row(
-        desk: Desk) -> None:
+async def test_a_call_without_ivr_or_journey_gets_its_caller_from_the_calls_row(desk: Desk) -> None:
     call = desk.next_call_id()
-    journey = Journey(call_id=call, flow="main", caller_number="+15551232102",
-                      caller_name="IDA", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    journey = Journey(
+        call_id=call,
+        flow="main",
+        caller_number="+15551232102",
+        caller_name="IDA",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
     await desk.journeys.save(journey)  # writes the calls row and the journey
     async with desk.store._engine.begin() as conn:
         await conn.execute(journeys.delete())
@@ -203,11 +243,25 @@ def builder(**options: Any) -> PayloadBuilder:
 
 
 def ended(call_id: str, outcome: str) -> CallEvent:
-    journey = Journey(call_id=call_id, flow="main", caller_number="+15551232103",
-                      caller_name="", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
-    return CallEvent("ivr.ended", call_id, "2026-11-24T15:00:01.000Z",
-                     {"outcome": outcome, "target": None, "variables": {V.OUTCOME: outcome},
-                      "journey": journey.to_dict()})
+    journey = Journey(
+        call_id=call_id,
+        flow="main",
+        caller_number="+15551232103",
+        caller_name="",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
+    return CallEvent(
+        "ivr.ended",
+        call_id,
+        "2026-11-24T15:00:01.000Z",
+        {
+            "outcome": outcome,
+            "target": None,
+            "variables": {V.OUTCOME: outcome},
+            "journey": journey.to_dict(),
+        },
+    )
 
 
 async def test_calls_held_for_pops_are_bounded_in_number_and_idle_time() -> None:
@@ -226,16 +280,26 @@ async def test_calls_held_for_pops_are_bounded_in_number_and_idle_time() -> None
 
 async def test_a_ring_before_the_ivr_ended_shows_the_nodes_the_caller_went_through() -> None:
     payloads = builder()
-    payloads.observe(CallEvent("ivr.started", "c1", "t", {"flow": "main", "dnis": "7000",
-                                                          "caller": {"number": "+1555"}}))
+    payloads.observe(
+        CallEvent(
+            "ivr.started",
+            "c1",
+            "t",
+            {"flow": "main", "dnis": "7000", "caller": {"number": "+1555"}},
+        )
+    )
     payloads.observe(CallEvent("ivr.node", "c1", "t", {"node": "welcome", "kind": "play"}))
     payloads.observe(CallEvent("ivr.node", "c1", "t", {"node": "main_menu", "kind": "menu"}))
     payload = payloads.known("c1")
     assert payload["ivr"]["steps"] == [
         {"node": "welcome", "label": "", "kind": "play", "keys": [], "result": ""},
-        {"node": "main_menu", "label": "", "kind": "menu", "keys": [], "result": ""}]
+        {"node": "main_menu", "label": "", "kind": "menu", "keys": [], "result": ""},
+    ]
     assert (payload["flow"], payload["dnis"], payload["caller"]["number"]) == (
-        "main", "7000", "+1555")
+        "main",
+        "7000",
+        "+1555",
+    )
     assert payload["status"] == "loading" and payload["cases"] == []
     assert payload["ivr"]["outcome"] is None
     await payloads.aclose()
@@ -255,11 +319,18 @@ async def test_a_call_the_ivr_ends_without_an_agent_is_forgotten_at_once() -> No
 
 
 async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_queue(
-        slow: tuple[Desk, GatedCrm]) -> None:
+    slow: tuple[Desk, GatedCrm],
+) -> None:
     desk, crm = slow
     call = desk.next_call_id()
-    journey = Journey(call_id=call, flow="main", caller_number="+15551232000",
-                      caller_name="SAM", dnis="7000", started_at="2026-11-24T15:00:00.000Z")
+    journey = Journey(
+        call_id=call,
+        flow="main",
+        caller_number="+15551232000",
+        caller_name="SAM",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
     await desk.journeys.save(journey)  # by the classic AGI script, in its own process
     await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
     async with asyncio.timeout(5):

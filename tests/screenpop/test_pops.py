@@ -121,11 +121,14 @@ def test_ring_all_losers_are_retracted_when_one_agent_answers() -> None:
     assert m.pops_of("1") == [] and m.pops_of("3") == []
 
 
-@pytest.mark.parametrize("ending", [
-    Ev("queue.left", "c1", {"queue": "billing", "reason": "abandoned"}),
-    Ev("queue.left", "c1", {"queue": "billing", "reason": "timeout"}),
-    hangup(),
-])
+@pytest.mark.parametrize(
+    "ending",
+    [
+        Ev("queue.left", "c1", {"queue": "billing", "reason": "abandoned"}),
+        Ev("queue.left", "c1", {"queue": "billing", "reason": "timeout"}),
+        hangup(),
+    ],
+)
 def test_an_offer_is_retracted_when_the_caller_leaves(ending: Ev) -> None:
     m = machine()
     m.handle(ring("PJSIP/101"))
@@ -167,7 +170,9 @@ def test_a_transfer_repops_at_the_new_agent_with_the_first_agents_notes() -> Non
     m.handle(complete("PJSIP/101"))
     (offer,) = m.handle(ring("PJSIP/102", queue="refunds"))
     assert offer.agent_id == "2" and offer.kind == "offered"
-    assert offer.view["handoff"] == [{"agent": "alice", "notes": "wants a refund of the May invoice"}]
+    assert offer.view["handoff"] == [
+        {"agent": "alice", "notes": "wants a refund of the May invoice"}
+    ]
     assert offer.view["payload"] == {"call": "c1"}
 
 
@@ -182,8 +187,14 @@ def test_notes_changed_after_a_transfer_reach_the_new_agent() -> None:
 
 def test_an_agent_never_has_two_pops_of_one_call() -> None:
     m = machine()
-    for event in (ring("PJSIP/101"), ring("PJSIP/101"), connect("PJSIP/101"),
-                  connect("PJSIP/101"), complete("PJSIP/101"), ring("PJSIP/101")):
+    for event in (
+        ring("PJSIP/101"),
+        ring("PJSIP/101"),
+        connect("PJSIP/101"),
+        connect("PJSIP/101"),
+        complete("PJSIP/101"),
+        ring("PJSIP/101"),
+    ):
         m.handle(event)
         assert len(m.pops_of("1")) <= 1
 
@@ -239,19 +250,23 @@ def test_every_transition_lands_in_a_known_state() -> None:
     assert (PopState.RETRACTED, "hangup") not in TRANSITIONS
 
 
-@pytest.mark.parametrize(("raw", "normal"), [
-    ("Local/8100@callpop-agents/n", "Local/8100@callpop-agents"),
-    ("local/8100@callpop-agents", "Local/8100@callpop-agents"),
-    ("pjsip/101", "PJSIP/101"),
-    ("PJSIP/101", "PJSIP/101"),
-    ("SIP/alice", "SIP/alice"),
-])
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("Local/8100@callpop-agents/n", "Local/8100@callpop-agents"),
+        ("local/8100@callpop-agents", "Local/8100@callpop-agents"),
+        ("pjsip/101", "PJSIP/101"),
+        ("PJSIP/101", "PJSIP/101"),
+        ("SIP/alice", "SIP/alice"),
+    ],
+)
 def test_interfaces_compare_the_way_asterisk_names_them(raw: str, normal: str) -> None:
     assert normalise_interface(raw) == normal
 
 
 def test_calls_whose_hangup_never_came_do_not_pile_up(monkeypatch: pytest.MonkeyPatch) -> None:
     import screenpop.pops as pops_module
+
     monkeypatch.setattr(pops_module, "MAX_CALLS", 2)
     m = machine()
     m.handle(ring("PJSIP/101", call="lost"))
@@ -267,8 +282,16 @@ def test_calls_whose_hangup_never_came_do_not_pile_up(monkeypatch: pytest.Monkey
 
 
 def stored(state: PopState, call: str = "c1", agent: AgentRef = AGENTS["PJSIP/101"]) -> Pop:
-    return Pop(call, agent, state, "2026-11-23T09:59:00.000Z", offers=1, queue="billing",
-               interface="PJSIP/101", notes="asked about a refund")
+    return Pop(
+        call,
+        agent,
+        state,
+        "2026-11-23T09:59:00.000Z",
+        offers=1,
+        queue="billing",
+        interface="PJSIP/101",
+        notes="asked about a refund",
+    )
 
 
 def test_a_restored_pop_is_the_agents_again_without_a_change_sent() -> None:
@@ -284,7 +307,8 @@ def test_a_restored_live_pop_moves_on_with_the_calls_next_events() -> None:
     m.restore(stored(PopState.ACCEPTED))
     assert kinds(m.handle(complete("PJSIP/101"))) == [("wrapup", "1")]
     assert kinds(m.dispose("c1", "1", "resolved", "", "2026-11-23T10:01:00.000Z")) == [
-        ("done", "1")]
+        ("done", "1")
+    ]
 
 
 def test_a_restored_pop_does_not_replace_what_the_bus_already_said() -> None:

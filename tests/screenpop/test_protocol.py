@@ -41,10 +41,13 @@ def test_a_hello_without_since_means_a_fresh_page() -> None:
     assert PanelProtocol(now=0).receive('{"type":"hello"}', now=0) == Hello(0, None, "panel")
 
 
-@pytest.mark.parametrize("frame", [
-    '{"type": "notes", "call_id": "c1", "notes": "x"}',
-    '{"type": "focus"}',
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"type": "notes", "call_id": "c1", "notes": "x"}',
+        '{"type": "focus"}',
+    ],
+)
 def test_nothing_but_hello_comes_first(frame: str) -> None:
     protocol = PanelProtocol(now=0)
     with pytest.raises(RemoteProtocolError, match="first message is hello"):
@@ -52,11 +55,19 @@ def test_nothing_but_hello_comes_first(frame: str) -> None:
     assert protocol.state is ProtocolState.CLOSED
 
 
-@pytest.mark.parametrize("frame", [
-    "not json", "[]", '{"type": "hello", "since": -1}', '{"type": "hello", "since": true}',
-    '{"type": "hello", "since": "5"}', '{"type": "hello", "view": "admin"}',
-    '{"type": "hello", "pop_on": "never"}', '{"type": "subscribe", "agent": "2"}',
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "[]",
+        '{"type": "hello", "since": -1}',
+        '{"type": "hello", "since": true}',
+        '{"type": "hello", "since": "5"}',
+        '{"type": "hello", "view": "admin"}',
+        '{"type": "hello", "pop_on": "never"}',
+        '{"type": "subscribe", "agent": "2"}',
+    ],
+)
 def test_malformed_frames_are_refused(frame: str) -> None:
     with pytest.raises(RemoteProtocolError):
         PanelProtocol(now=0).receive(frame, now=0)
@@ -69,7 +80,9 @@ def test_a_second_hello_is_refused() -> None:
 
 def test_messages_after_hello() -> None:
     protocol = opened()
-    assert protocol.receive('{"type":"notes","call_id":"c1","notes":"hi"}', now=1) == Notes("c1", "hi")
+    assert protocol.receive('{"type":"notes","call_id":"c1","notes":"hi"}', now=1) == Notes(
+        "c1", "hi"
+    )
     assert protocol.receive('{"type":"prefs","pop_on":"ring"}', now=1) == Prefs("ring")
     assert protocol.receive('{"type":"focus"}', now=1) == Focus()
 
@@ -101,7 +114,10 @@ def test_server_frames_need_an_open_protocol() -> None:
     with pytest.raises(LocalProtocolError):
         open_one.pop_event("pop.exploded", seq=1, pop={})
     assert json.loads(open_one.pop_event("pop.offered", seq=3, pop={"call_id": "c"})) == {
-        "type": "pop.offered", "seq": 3, "pop": {"call_id": "c"}}
+        "type": "pop.offered",
+        "seq": 3,
+        "pop": {"call_id": "c"},
+    }
 
 
 @given(st.text(max_size=300))

@@ -79,7 +79,8 @@ async def read_as_the_hub_does(bus: RedisBus, count: int, states: list[bool]) ->
 
 
 async def test_while_redis_is_down_publishing_neither_waits_nor_raises_and_events_follow_in_order(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     publisher, reader = bus_on(redis_server), bus_on(redis_server)
     states: list[bool] = []
@@ -109,7 +110,8 @@ async def test_while_redis_is_down_publishing_neither_waits_nor_raises_and_event
 
 
 async def test_past_its_bound_the_buffer_drops_the_oldest_and_counts_them(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     dropped: list[int] = []
     bus = bus_on(redis_server, buffer=5, on_dropped=dropped.append)

@@ -13,11 +13,18 @@ from screenpop.sqlstore import SqlScreenpopStore
 
 
 def journey(call_id: str, number: str, name: str) -> Journey:
-    made = Journey(call_id=call_id, flow="main", caller_number=number, caller_name=name,
-                   dnis="7000", started_at="2026-11-24T15:00:00.000Z",
-                   variables={"CALLPOP_TOPIC": "billing"})
-    made.steps.append(Step("main", "menu", "menu", 0, 900, keys=["1"], result="1",
-                           label="Menü «principal»"))
+    made = Journey(
+        call_id=call_id,
+        flow="main",
+        caller_number=number,
+        caller_name=name,
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+        variables={"CALLPOP_TOPIC": "billing"},
+    )
+    made.steps.append(
+        Step("main", "menu", "menu", 0, 900, keys=["1"], result="1", label="Menü «principal»")
+    )
     return made
 
 

@@ -20,11 +20,15 @@ class Ev:
     at: str = "2026-11-23T10:00:00.000Z"
 
 
-def snapshot(board: Wallboard, machine: PopMachine | None = None,
-             online: frozenset[str] = frozenset({"1", "2"})) -> dict[str, Any]:
+def snapshot(
+    board: Wallboard,
+    machine: PopMachine | None = None,
+    online: frozenset[str] = frozenset({"1", "2"}),
+) -> dict[str, Any]:
     pops = machine or PopMachine(lambda _i: None)
-    return board.snapshot(now="t", agents=LINES, pops_of=pops.pops_of,
-                          online=lambda agent_id: agent_id in online)
+    return board.snapshot(
+        now="t", agents=LINES, pops_of=pops.pops_of, online=lambda agent_id: agent_id in online
+    )
 
 
 def test_calls_in_the_ivr_are_counted_by_node() -> None:
@@ -35,8 +39,10 @@ def test_calls_in_the_ivr_are_counted_by_node() -> None:
     board.handle(Ev("ivr.node", "b", {"node": "billing", "kind": "menu"}))
     board.handle(Ev("ivr.node", "c", {"node": "sales", "kind": "menu"}))
     board.handle(Ev("ivr.ended", "c", {"outcome": "queue"}))
-    assert snapshot(board)["ivr"] == {"total": 2, "nodes": [
-        {"flow": "main", "node": "billing", "calls": 2}]}
+    assert snapshot(board)["ivr"] == {
+        "total": 2,
+        "nodes": [{"flow": "main", "node": "billing", "calls": 2}],
+    }
 
 
 def test_waiting_calls_leave_the_queue_however_they_go() -> None:
@@ -53,15 +59,22 @@ def test_waiting_calls_leave_the_queue_however_they_go() -> None:
 def test_vip_callers_are_listed_first() -> None:
     board = Wallboard()
     board.handle(Ev("queue.joined", "normal", {"queue": "billing", "priority": 0}))
-    board.handle(Ev("queue.joined", "vip", {"queue": "billing", "priority": 10},
-                    at="2026-11-23T10:00:05.000Z"))
+    board.handle(
+        Ev(
+            "queue.joined",
+            "vip",
+            {"queue": "billing", "priority": 10},
+            at="2026-11-23T10:00:05.000Z",
+        )
+    )
     calls = snapshot(board)["queues"][0]["calls"]
     assert [c["call_id"] for c in calls] == ["vip", "normal"]
 
 
 def test_agent_states_come_from_their_pops() -> None:
-    machine = PopMachine(lambda i: {"PJSIP/101": AgentRef("1", "alice"),
-                                    "PJSIP/102": AgentRef("2", "bob")}.get(i))
+    machine = PopMachine(
+        lambda i: {"PJSIP/101": AgentRef("1", "alice"), "PJSIP/102": AgentRef("2", "bob")}.get(i)
+    )
     machine.handle(Ev("agent.ringing", "c1", {"interface": "PJSIP/101", "queue": "q"}))
     machine.handle(Ev("agent.connected", "c2", {"interface": "PJSIP/102", "queue": "q"}))
     states = {a["name"]: a["state"] for a in snapshot(Wallboard(), machine)["agents"]}
@@ -69,22 +82,39 @@ def test_agent_states_come_from_their_pops() -> None:
 
 
 def test_agents_without_a_panel_open_are_offline() -> None:
-    states = {a["name"]: a["state"] for a in snapshot(Wallboard(), online=frozenset({"1"}))["agents"]}
+    states = {
+        a["name"]: a["state"] for a in snapshot(Wallboard(), online=frozenset({"1"}))["agents"]
+    }
     assert states == {"alice": "available", "bob": "offline"}
 
 
-def test_the_board_shows_each_instances_dialplan_version_and_the_calls_still_on_the_old_one() -> None:
+def test_the_board_shows_each_instances_dialplan_version_and_the_calls_still_on_the_old_one() -> (
+    None
+):
     board = Wallboard()
-    board.handle(Ev("dialplan.reloaded", "", {"instance": "a", "hash": "old0000000aa",
-                                              "loaded_at": "2026-11-23T09:00:00.000Z"}))
+    board.handle(
+        Ev(
+            "dialplan.reloaded",
+            "",
+            {"instance": "a", "hash": "old0000000aa", "loaded_at": "2026-11-23T09:00:00.000Z"},
+        )
+    )
     board.handle(Ev("ivr.started", "c1", {"flow": "main", "version": {"hash": "old0000000aa"}}))
-    board.handle(Ev("dialplan.reloaded", "", {"instance": "a", "hash": "new0000000bb",
-                                              "loaded_at": "2026-11-23T10:00:00.000Z"}))
+    board.handle(
+        Ev(
+            "dialplan.reloaded",
+            "",
+            {"instance": "a", "hash": "new0000000bb", "loaded_at": "2026-11-23T10:00:00.000Z"},
+        )
+    )
     board.handle(Ev("ivr.started", "c2", {"flow": "main", "version": {"hash": "new0000000bb"}}))
     board.handle(Ev("ivr.started", "c3", {"flow": "main", "version": {"hash": "new0000000bb"}}))
     assert snapshot(board)["dialplan"] == {
-        "instances": [{"instance": "a", "version": "new0000000bb",
-                       "loaded_at": "2026-11-23T10:00:00.000Z"}],
-        "calls_by_version": [{"version": "new0000000bb", "calls": 2},
-                             {"version": "old0000000aa", "calls": 1}],
+        "instances": [
+            {"instance": "a", "version": "new0000000bb", "loaded_at": "2026-11-23T10:00:00.000Z"}
+        ],
+        "calls_by_version": [
+            {"version": "new0000000bb", "calls": 2},
+            {"version": "old0000000aa", "calls": 1},
+        ],
     }

@@ -29,8 +29,10 @@ async def crm_site() -> AsyncIterator[tuple[TestServer, dict[str, str]]]:
     page = EXAMPLE.read_text()
 
     async def index(_request: web.Request) -> web.Response:
-        return web.Response(text=page.replace("https://callpop.example.com", where["callpop"]),
-                            content_type="text/html")
+        return web.Response(
+            text=page.replace("https://callpop.example.com", where["callpop"]),
+            content_type="text/html",
+        )
 
     app = web.Application()
     app.router.add_get("/", index)
@@ -44,9 +46,11 @@ async def crm_site() -> AsyncIterator[tuple[TestServer, dict[str, str]]]:
 
 def record_page(visits: list[str]) -> Callable[[Route], Awaitable[None]]:
     """The CRM's record pages, answered by the browser itself (no DNS, no network)."""
+
     async def fulfill(route: Route) -> None:
         visits.append(route.request.url)
         await route.fulfill(body="<h1>Record</h1>", content_type="text/html")
+
     return fulfill
 
 
@@ -60,7 +64,8 @@ async def test_a_crm_page_gets_the_pops_and_opens_the_record_on_answer(tmp_path:
         async for desk in make_desk(tmp_path, web_origins=(origin_of(crm),)):
             where["callpop"] = desk.url
             customer = await desk.crm.create_customer(
-                CustomerDraft(name="Wendy Widget", phones=("+15551231000",)))
+                CustomerDraft(name="Wendy Widget", phones=("+15551231000",))
+            )
             async with chromium() as browser:
                 context, callpop = await new_page(browser, "1366")
                 await login(callpop, desk.url, "alice", PASSWORD)
@@ -76,8 +81,12 @@ async def test_a_crm_page_gets_the_pops_and_opens_the_record_on_answer(tmp_path:
                 await page.wait_for_function("window.CallPop.status === 'connected'")
 
                 call = desk.next_call_id()
-                await desk.ivr(call, number="+15551231000", customer_id=customer.id,
-                               steps=[("main_menu", "menu", "Main menu", ["1"])])
+                await desk.ivr(
+                    call,
+                    number="+15551231000",
+                    customer_id=customer.id,
+                    steps=[("main_menu", "menu", "Main menu", ["1"])],
+                )
                 await desk.ring(call, "alice")
                 card = page.locator(f'[data-call-id="{call}"]')
                 await expect(card).to_contain_text("Wendy Widget")
@@ -96,8 +105,9 @@ async def test_a_crm_page_gets_the_pops_and_opens_the_record_on_answer(tmp_path:
 async def test_the_connect_page_refuses_origins_not_in_web_origins(tmp_path: Path) -> None:
     async for desk in make_desk(tmp_path, web_origins=("https://crm.example.test",)):
         async with await desk.logged_in("alice") as alice:
-            async with alice.get(f"{desk.url}/widget/connect",
-                                 params={"origin": "https://evil.example"}) as response:
+            async with alice.get(
+                f"{desk.url}/widget/connect", params={"origin": "https://evil.example"}
+            ) as response:
                 assert response.status == 403
                 assert "not allowed to embed" in await response.text()
 
@@ -119,8 +129,9 @@ async def test_an_embed_token_works_only_from_its_own_origin(tmp_path: Path) -> 
                 await widget.ws_connect(url, params={"embed": token}, headers={"Origin": crm_b})
             assert refused.value.status == 401
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await widget.ws_connect(url, params={"embed": token[:-2] + "xx"},
-                                        headers={"Origin": crm_a})
+                await widget.ws_connect(
+                    url, params={"embed": token[:-2] + "xx"}, headers={"Origin": crm_a}
+                )
             assert refused.value.status == 401
             ws = await widget.ws_connect(url, params={"embed": token}, headers={"Origin": crm_a})
             await ws.send_json({"type": "hello", "since": 0})
@@ -137,8 +148,9 @@ async def test_a_widget_never_takes_the_ring_from_the_agents_tab(tmp_path: Path)
         async with await desk.logged_in("alice") as alice:
             token = await embed_token(desk, alice, crm_origin)
             url = desk.url.replace("http", "ws", 1) + "/ws"
-            widget = await alice.ws_connect(url, params={"embed": token},
-                                            headers={"Origin": crm_origin})
+            widget = await alice.ws_connect(
+                url, params={"embed": token}, headers={"Origin": crm_origin}
+            )
             await widget.send_json({"type": "hello", "since": 0})
             frames = [await widget.receive_json() for _ in range(4)]
             assert {"type": "alert", "alerting": False} in frames

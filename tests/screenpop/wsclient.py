@@ -28,8 +28,11 @@ class Tab:
                     frame: dict[str, Any] = json.loads(message.data)
                     self.seen.append(frame)
                     return frame
-                if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                    aiohttp.WSMsgType.CLOSING):
+                if message.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.CLOSING,
+                ):
                     raise ConnectionError(f"socket closed: {self.ws.close_code}")
 
     async def until(self, predicate: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -40,8 +43,12 @@ class Tab:
                 return frame
 
     async def until_type(self, type_: str, call_id: str | None = None) -> dict[str, Any]:
-        return await self.until(lambda f: f["type"] == type_ and (
-            call_id is None or f.get("pop", {}).get("call_id") == call_id))
+        return await self.until(
+            lambda f: (
+                f["type"] == type_
+                and (call_id is None or f.get("pop", {}).get("call_id") == call_id)
+            )
+        )
 
     async def closed(self) -> int | None:
         async with asyncio.timeout(DEADLINE_S):
@@ -53,9 +60,16 @@ class Tab:
                     self.seen.append(json.loads(message.data))
 
 
-async def open_tab(session: aiohttp.ClientSession, url: str, *, since: int = 0,
-                   epoch: str | None = None, view: str = "panel",
-                   origin: str | None = None, **hello: Any) -> Tab:
+async def open_tab(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    since: int = 0,
+    epoch: str | None = None,
+    view: str = "panel",
+    origin: str | None = None,
+    **hello: Any,
+) -> Tab:
     headers = {"Origin": origin} if origin else {}
     ws = await session.ws_connect(url.replace("http", "ws", 1) + "/ws", headers=headers)
     tab = Tab(ws)

@@ -192,7 +192,7 @@ async def dial(request: web.Request) -> web.Response:
     if originate is None:
         raise _error(
             web.HTTPServiceUnavailable,
-            "click-to-dial needs ARI: configure the ari section of callpop.yaml",
+            "click-to-dial needs ARI or AMI: configure the ari or ami section of callpop.yaml",
         )
     number = request.app[SETTINGS].normalise_phone(raw)
     if number is None:

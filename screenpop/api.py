@@ -170,6 +170,7 @@ async def disposition(request: web.Request) -> web.Response:
     if owns:
         try:
             hub.dispose(call_id, account, code, notes)
+            await hub.durable()  # the pop's row says so before the agent is told
         except PopError as exc:
             # saved in the CRM all the same: a ringing pop cannot be closed yet
             log.info(

@@ -282,7 +282,7 @@ def _manager(site: Site) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = call,agent",  # queue events are `agent`, Dial/Hangup events `call`
-            "write = originate",  # click-to-dial
+            "write = originate,agent",  # click-to-dial (Originate), agent status (QueuePause)
             "",
         ]
     )

@@ -253,7 +253,9 @@ class _CallRun:
                 await self.channel.set_variables(action.variables)
             elif type(action) is Lookup:
                 found = await self.services.lookup(action.by, action.value, at_ms=self.at_ms())
-                return LookupFinished(found.status, self.at_ms(), found.customer, found.matches)
+                return LookupFinished(
+                    found.status, self.at_ms(), found.customer, found.matches, found.candidates
+                )
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)

@@ -218,6 +218,7 @@ class CrmAnswer:
     customer: Mapping[str, CustomerValue] | None = None
     matches: int = 0
     took_ms: int = 40
+    candidates: tuple[str, ...] = ()
 
 
 class Crm(Protocol):
@@ -437,7 +438,9 @@ class _Run:
                 )
             )
             self.t += max(0, answer.took_ms)
-            return LookupFinished(answer.status, self.t, answer.customer, answer.matches)
+            return LookupFinished(
+                answer.status, self.t, answer.customer, answer.matches, answer.candidates
+            )
         if isinstance(action, Transfer):
             self.record(
                 SimStep(

@@ -1,6 +1,6 @@
 """The classic process-per-call AGI script, for sites that cannot use FastAGI.
 
-    exten => 7000,1,AGI(/opt/callpop/.venv/bin/python,-m,agi_scripts.script,/etc/callpop/callpop.yaml,main)
+    exten => 7000,1,AGI(/opt/callpop/.venv/bin/python,-m,callpop.agi_script,/etc/callpop/callpop.yaml,main)
 
 (`callpop asterisk-config` emits that line with this installation's paths.) Asterisk
 runs the program with the config path and the flow as arguments and speaks AGI on its
@@ -33,7 +33,6 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -49,11 +48,11 @@ from agi_scripts.wire import open_pipes
 from ivr.outcome import error_variables
 from ivr.ports import CallServices
 
-__all__ = ["main"]
+__all__ = ["ServicesFactory", "main", "run_script"]
 
 log = logging.getLogger("agi_scripts.script")
 
-USAGE = "usage: python -m agi_scripts.script CONFIG_FILE [FLOW]"
+USAGE = "usage: python -m callpop.agi_script CONFIG_FILE [FLOW]"
 
 
 class _EnvironmentReader:
@@ -100,46 +99,6 @@ ServicesFactory = Callable[
 ]
 
 
-async def build_services(
-    config_path: Path,
-) -> tuple[Any, CallServices, Callable[[], Awaitable[None]]]:
-    """Flows, CallServices and their closer, from the config file (the composition is
-    serve's, without the bus: the pop follows the journey saved in the database)."""
-    # The script is its own composition root; the stack is imported here, once the
-    # environment is read, not when the driver's modules are.
-    from callpop.config import load_config
-    from callpop.journeys import JourneyStore
-    from callpop.metrics import Metrics
-    from callpop.reload import load_versioned
-    from callpop.services import IvrServices
-    from crm_adapter.factory import build_crm
-    from crm_adapter.sql.engine import create_engine
-    from screenpop.bus import InProcessBus
-
-    config = load_config(config_path, os.environ)
-    # Each call's process loads the dialplan as it is now: the version its journey names.
-    _, flows = load_versioned(Path(config.dialplan), datetime.now(UTC))
-    engine = create_engine(config.database)
-    try:
-        crm = await build_crm(config.crm, config.phone, engine)
-    except BaseException:
-        await engine.dispose()
-        raise
-    services = IvrServices(
-        crm=crm.crm,
-        bus=InProcessBus(),  # nobody listens in this process
-        journeys=JourneyStore(engine),
-        metrics=Metrics(),
-        lookup_budget_ms=config.crm.lookup_budget_ms,
-    )
-
-    async def aclose() -> None:
-        await crm.aclose()
-        await engine.dispose()
-
-    return flows, services, aclose
-
-
 async def run_script(
     conn: AgiConnection,
     env: Environment,
@@ -149,7 +108,7 @@ async def run_script(
     *,
     agi_in: int,
     agi_out: int,
-    factory: ServicesFactory = build_services,
+    factory: ServicesFactory,
 ) -> int:
     wire = await open_pipes(conn, agi_in, agi_out)
     label = f"[{env.uniqueid}]"
@@ -190,7 +149,9 @@ async def run_script(
     return status
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(factory: ServicesFactory, argv: Sequence[str] | None = None) -> int:
+    """Run one call; `factory` builds the flows and services (the composition root,
+    `callpop.agi_script`, passes it in)."""
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING, format="callpop-agi %(levelname)s %(message)s"
@@ -213,9 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     agi_in, agi_out = _private_stdio()
     return asyncio.run(
-        run_script(conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out)
+        run_script(
+            conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out, factory=factory
+        )
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

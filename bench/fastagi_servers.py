@@ -137,8 +137,8 @@ def _pyst2(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
 
 
 def _callpop_classic(transcript: Path, site: CallpopSite) -> tuple[list[str], list[str]]:
-    # AGI(/venv/bin/python,-m,agi_scripts.script,CONFIG,main), as asterisk-config emits it.
-    args = ["-m", "agi_scripts.script", str(site.config), "main"]
+    # AGI(/venv/bin/python,-m,callpop.agi_script,CONFIG,main), as asterisk-config emits it.
+    args = ["-m", "callpop.agi_script", str(site.config), "main"]
     return [sys.executable, *args], args
 
 

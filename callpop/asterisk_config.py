@@ -169,7 +169,7 @@ def _extensions(site: Site) -> str:
             [
                 _plain(site.python, "python path"),
                 "-m",
-                "agi_scripts.script",
+                "callpop.agi_script",
                 _plain(site.config_file, "config path"),
                 flow,
             ]

@@ -117,8 +117,8 @@ def test_secrets_never_appear(tmp_path: Path) -> None:
 def test_the_classic_agi_line_names_this_python_and_the_config(
     tmp_path: Path, files: dict[str, str]
 ) -> None:
-    line = next(x for x in files["extensions.conf"].splitlines() if "agi_scripts.script" in x)
-    assert f"AGI({sys.executable},-m,agi_scripts.script,{tmp_path / 'callpop.yaml'},main)" in line
+    line = next(x for x in files["extensions.conf"].splitlines() if "callpop.agi_script" in x)
+    assert f"AGI({sys.executable},-m,callpop.agi_script,{tmp_path / 'callpop.yaml'},main)" in line
 
 
 def test_agi_host_comes_from_the_option_or_the_listening_address(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ async def site(tmp_path: Path) -> Path:
 
 
 async def run_script(config: Path, keys: str, *args: str) -> tuple[CallRecord, int, str]:
-    argv = [sys.executable, "-m", "agi_scripts.script", *(args or (str(config), "main"))]
+    argv = [sys.executable, "-m", "callpop.agi_script", *(args or (str(config), "main"))]
     caller = CallerScript.parse(keys, uniqueid=UNIQUEID, linkedid=LINKEDID)
     # Asterisk runs scripts in its own working directory, never in the config's.
     async with asyncio.timeout(60):
@@ -114,7 +114,7 @@ async def test_bad_arguments_print_the_usage() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agi_scripts.script",
+        "callpop.agi_script",
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -127,7 +127,7 @@ async def test_garbage_on_stdin_is_refused(site: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "agi_scripts.script",
+        "callpop.agi_script",
         str(site),
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,

@@ -16,11 +16,11 @@ from ivr.version import DialplanVersion
 
 __all__ = [
     "IDENTITIES",
-    "VERIFIED_IDENTITIES",
-    "Identity",
     "PROTOCOL_ERROR",
     "SHUTDOWN",
     "TIMEOUT",
+    "VERIFIED_IDENTITIES",
+    "Identity",
     "Journey",
     "JourneyOutcome",
     "Step",

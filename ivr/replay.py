@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ivr.events import CustomerValue, LookupStatus
-from ivr.flow import Flow, InputNode
+from ivr.flow import ENTRY_FLOW, Flow, InputNode
 from ivr.reach import acceptable_entry
 from ivr.simulator import HANG_UP, SILENCE, CrmAnswer, ListeningPoint, Simulation, simulate
 
@@ -190,7 +190,7 @@ def replay(flows: Mapping[str, Flow], journey: Mapping[str, Any]) -> ReplayResul
     caller = journey.get("caller") or {}
     sim = simulate(
         flows,
-        flow_id=str(journey.get("flow") or "main"),
+        flow_id=str(journey.get("flow") or ENTRY_FLOW),
         caller=str(caller.get("number") or ""),
         caller_name=str(caller.get("name") or ""),
         dnis=str(journey.get("dnis") or ""),

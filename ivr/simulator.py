@@ -46,7 +46,7 @@ from ivr.events import (
     LookupStatus,
     PlayFinished,
 )
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.journey import Journey, mask
 from ivr.session import Session
 
@@ -362,7 +362,7 @@ def simulate(
     keys: KeySource,
     crm: Crm,
     now: datetime,
-    flow_id: str = "main",
+    flow_id: str = ENTRY_FLOW,
     caller_name: str = "",
     dnis: str = "",
     call_id: str = "simulated-call",

@@ -49,7 +49,7 @@ from ivr.events import (
     LookupFinished,
     PlayFinished,
 )
-from ivr.flow import Flow, InputNode, MenuNode
+from ivr.flow import ENTRY_FLOW, Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, looked_up, lookup_now, played
@@ -86,7 +86,7 @@ class Session:
 
     __slots__ = ("_call", "_flow_id", "_flows", "_phase")
 
-    def __init__(self, flows: Mapping[str, Flow], flow_id: str = "main") -> None:
+    def __init__(self, flows: Mapping[str, Flow], flow_id: str = ENTRY_FLOW) -> None:
         self._flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
         self._flows.flow(flow_id)  # an unknown start flow is a FlowError now, not mid-call
         self._flow_id = flow_id

@@ -478,6 +478,30 @@
     notesHint.textContent = pop.notes ? "saved" : "saved as you type";
   }
 
+  /* Answer-time keys, listed on the page (#shortcuts): Alt+O / Alt+Shift+O step
+   * through the outcomes, Alt+N goes to the notes, Alt+S saves. */
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey || select.disabled) return;
+    const key = event.code;
+    if (key === "KeyO") {
+      const count = select.options.length;
+      if (count < 2) return;
+      const step = event.shiftKey ? -1 : 1;
+      let index = select.selectedIndex + step;
+      if (index < 1) index = count - 1;
+      if (index >= count) index = 1;
+      select.selectedIndex = index;
+      if (formFor) state.choices.set(formFor, select.value);
+    } else if (key === "KeyN" && !event.shiftKey) {
+      notes.focus();
+    } else if (key === "KeyS" && !event.shiftKey) {
+      form.requestSubmit(saveButton);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const pop = formFor && state.pops.get(formFor);

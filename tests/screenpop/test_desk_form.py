@@ -68,3 +68,34 @@ async def test_a_call_ringing_during_wrap_up_gets_an_empty_form_and_each_call_ke
         await page.click(f'.pop-tab[data-call-id="{first}"]')
         await expect(page.locator("select[name=disposition]")).to_have_value("resolved")
         await context.close()
+
+
+async def test_keyboard_shortcuts_listed_on_the_page_pick_an_outcome_and_save_it(
+    desk: Desk,
+) -> None:
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        await expect(page.locator("#shortcuts")).to_contain_text("Alt+S save")
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551230100", topic=None)
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        await desk.complete(call, "alice")
+        await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
+            "data-state", "wrapup"
+        )
+        select = page.locator("select[name=disposition]")
+        await page.keyboard.press("Alt+o")
+        await expect(select).to_have_value("resolved")
+        await page.keyboard.press("Alt+o")
+        await expect(select).to_have_value("payment_taken")
+        await page.keyboard.press("Alt+Shift+o")
+        await expect(select).to_have_value("resolved")
+        await page.keyboard.press("Alt+s")
+        await expect(page.locator("#idle")).to_be_visible()
+        await context.close()
+
+    await desk.settled()
+    stored = await desk.crm.get_interaction(call)
+    assert stored.disposition == "resolved"

@@ -26,6 +26,7 @@
   }
 
   const STATE_LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up", done: "Done", retracted: "Missed"};
+  const MISSED_LABEL = {no_answer: "Missed", caller_hungup: "Abandoned", abandoned: "Abandoned", timeout: "Abandoned"};
   const RETRACT_REASON = {
     answered_elsewhere: "answered by another agent",
     no_answer: "not answered in time",
@@ -570,8 +571,10 @@
         el("span", {class: "today-time mono"}, clockTime(c.offered_at)),
         el("span", {class: "today-who"}, c.caller_name || c.caller || "Unknown caller",
           talk ? el("span", {class: "muted small block"}, "talked " + talk) : null),
-        el("span", {class: "chip " + (c.disposition ? "chip-ok" : "chip-warn")},
+        el("span", {class: "chip " + (c.disposition ? "chip-ok" : c.state === "retracted" ? "chip-bad" : "chip-warn"),
+          title: c.state === "retracted" ? (RETRACT_REASON[c.reason] || "") : null},
           c.disposition ? dispositionLabel(c.disposition)
+            : c.state === "retracted" ? (MISSED_LABEL[c.reason] || "Missed")
             : (STATE_LABEL[c.state === "live" ? "accepted" : c.state] || c.state))));
     }
   }

@@ -33,6 +33,7 @@ from ivr.actions import (
     Hangup,
     Lookup,
     Play,
+    QueueLookup,
     SetVariables,
     Transfer,
 )
@@ -44,6 +45,7 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     PlayFinished,
+    QueuesLooked,
 )
 from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
@@ -254,6 +256,9 @@ class _CallRun:
             elif type(action) is Lookup:
                 found = await self.services.lookup(action.by, action.value, at_ms=self.at_ms())
                 return LookupFinished(found.status, self.at_ms(), found.customer, found.matches)
+            elif type(action) is QueueLookup:
+                looked = await self.services.queue_state(action.queues, at_ms=self.at_ms())
+                return QueuesLooked(self.at_ms(), looked.queues)
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)

@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import secrets
 import signal
 import statistics
@@ -55,6 +56,7 @@ from screenpop.store import Account
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 _HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+FIRST_BACKOFF_S = (0.05, 0.2)  # the page's first reconnect delay, jitter included
 
 
 class Desk:
@@ -118,9 +120,11 @@ class Desk:
             self.first_after_kill[account.id] = now - self.killed_at
 
     async def moved(self, account: Account, caller: Caller) -> None:
-        """The socket's instance died: reconnect to the next one at once."""
+        """The socket's instance died: reconnect to the next one after the browser's
+        first backoff (screenpop/static/common.js: 50-200 ms)."""
         alive = [i for i in range(len(self.urls)) if i != self.killed]
         self.moved_ids.add(account.id)
+        await asyncio.sleep(random.uniform(FIRST_BACKOFF_S[0], FIRST_BACKOFF_S[1]))
         await self.connect(account, alive[(self.on[account.id] + 1) % len(alive)], caller)
 
     async def close(self) -> None:
@@ -277,7 +281,30 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
     ids = await caller.steady(rate, 12, agents)
     await caller.settle(ids)
     waits = [desk.first_after_kill[a] for a in on_victim if a in desk.first_after_kill]
+    # the calls the killed instance would have carried: call n rings agent n % agents
+    victims = set(on_victim)
+    carried = [c for n, c in enumerate(ids) if desk.accounts[n % agents].id in victims]
+    carried_got = [caller.latency[c] for c in carried if c in caller.latency]
+    first = carried[0] if carried else None
+    next_pop_s = (
+        caller.rung_at[first] + caller.latency[first] - desk.killed_at
+        if first is not None and first in caller.latency
+        else None
+    )
     return {
+        # SIGKILL -> the agent's socket holding the first pop the dead instance would
+        # have carried (its call rang that agent after the SIGKILL)
+        "next_pop_s": round(next_pop_s, 3) if next_pop_s is not None else None,
+        "next_pop_rung_after_kill_s": (
+            round(caller.rung_at[first] - desk.killed_at, 3) if first is not None else None
+        ),
+        "carried_calls": len(carried),
+        "carried_lost": len(carried) - len(carried_got),
+        **(
+            {f"carried_{k}": round(v, 1) for k, v in summary_ms(carried_got).items()}
+            if carried_got
+            else {}
+        ),
         "killed_agents": len(on_victim),
         "popped_again": len(waits),
         "first_s": round(min(waits), 2) if waits else None,

@@ -42,6 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
+from callpop.ami.client import AMIClient
+from callpop.ami.controls import AmiControls, ControlRefused
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
@@ -69,11 +71,14 @@ from ivr.ari.serving import ari_app_context
 from ivr.compiled import LiveFlows
 from ivr.loader import Dialplan
 from ivr.runner import Clock as IvrClock
+from screenpop.api import OriginateError
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.keys import Originate
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
+from screenpop.store import Account
 
 __all__ = [
     "GC_GEN0_THRESHOLD",
@@ -286,11 +291,13 @@ def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterat
     return reload
 
 
-def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
+def _ami_context(
+    runtime: Runtime, listeners: list[LeasedListener]
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
         # The queue state this instance folds while it holds a lease, written for all.
         queues = QueueStateWriter(QueueStateStore(runtime.engine))
-        listeners = [
+        listeners[:] = [
             LeasedListener(
                 settings,
                 _ami_lease(runtime, settings),
@@ -313,11 +320,31 @@ def _ami_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[
         yield
         for listener in listeners:
             await listener.stop()
+        listeners.clear()
         writing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writing
 
     return ami
+
+
+def _ami_originate(listeners: list[LeasedListener]) -> Originate:
+    """Click-to-dial through the first Asterisk's AMI (when ARI is not configured), on
+    the connection of this instance when it holds that AMI's lease (docs/scale.md)."""
+
+    def client() -> AMIClient | None:
+        term = listeners[0].listener if listeners else None
+        return term.client if term is not None else None
+
+    controls = AmiControls(client)
+
+    async def originate(*, agent: Account, number: str) -> str:
+        try:
+            return await controls.originate(interface=agent.interface, number=number)
+        except ControlRefused as exc:
+            raise OriginateError(str(exc)) from None
+
+    return originate
 
 
 def _fastagi_context(
@@ -388,6 +415,7 @@ def build_app(
     None); the demo runs its IVR in office hours with its own."""
     config = runtime.config
     metrics = runtime.metrics
+    ami_listeners: list[LeasedListener] = []  # filled while the app runs
 
     def on_pop(kind: str, latency_s: float | None) -> None:
         metrics.pops_delivered.labels(kind).inc()
@@ -402,6 +430,7 @@ def build_app(
         crm=runtime.crm.crm,
         session_key=runtime.session_key,
         on_pop=on_pop,
+        originate=_ami_originate(ami_listeners) if config.ami and config.ari is None else None,
     )
     app[RUNTIME] = runtime
     app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))
@@ -409,7 +438,7 @@ def build_app(
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
     if config.ami:
-        app.cleanup_ctx.append(_ami_context(runtime))
+        app.cleanup_ctx.append(_ami_context(runtime, ami_listeners))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))
     app.cleanup_ctx.append(_fastagi_context(runtime, ivr_clock))

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -27,10 +28,12 @@ from crm_adapter.outbox import Outbox
 from crm_adapter.port import CrmAdapter
 from crm_adapter.relay import OutboxRelay
 from crm_adapter.resilient import ResilientCrm
-from crm_adapter.rest.adapter import RestCrm
 from crm_adapter.settings import CrmSettings, PhoneSettings
 from crm_adapter.split import SplitCrm
 from crm_adapter.sql.store import SqlStore
+
+if TYPE_CHECKING:
+    from crm_adapter.rest.adapter import RestCrm
 
 __all__ = ["CrmStack", "build_crm"]
 
@@ -75,6 +78,10 @@ async def build_crm(
     relay: OutboxRelay | None = None
     if settings.adapter == "rest":
         assert settings.rest is not None  # CrmSettings guarantees it
+        # Imported only here: the built-in CRM (and each classic AGI script's process)
+        # does not load aiohttp's client.
+        from crm_adapter.rest.adapter import RestCrm
+
         rest = await RestCrm.open(
             settings.rest, phone=normaliser, lookup_timeout_s=settings.lookup_budget_ms / 1000
         )

@@ -155,6 +155,7 @@ async def disposition(request: web.Request) -> web.Response:
     if owns:
         try:
             hub.dispose(call_id, account, code, notes)
+            await hub.durable()  # the pop's row says so before the agent is told
         except PopError as exc:
             # saved in the CRM all the same: a ringing pop cannot be closed yet
             log.info(
@@ -192,7 +193,7 @@ async def dial(request: web.Request) -> web.Response:
     if originate is None:
         raise _error(
             web.HTTPServiceUnavailable,
-            "click-to-dial needs ARI: configure the ari section of callpop.yaml",
+            "click-to-dial needs ARI or AMI: configure the ari or ami section of callpop.yaml",
         )
     number = request.app[SETTINGS].normalise_phone(raw)
     if number is None:

@@ -419,7 +419,16 @@ class Hub:
         for change in changes:
             self._on_pop(change.kind, latency if change.kind == "offered" else None)
 
+    def _shown_here(self, call_id: str) -> bool:
+        """An agent with a pop of the call has a socket on this instance. Every hub
+        reads every call of the bus; only those completes the payload (its CRM and
+        database reads): the others would read for sockets they do not hold. An agent
+        who connects later gets it completed then (`_hello`)."""
+        return any(self.online(agent_id) for agent_id in self.machine.agents_of(call_id))
+
     def _complete_payload(self, call_id: str, *, again: bool = False) -> None:
+        if not self._shown_here(call_id):
+            return
         if call_id in self._completing:
             if again:  # the running completion may render the stale payload: redo after it
                 self._recomplete.add(call_id)
@@ -455,6 +464,19 @@ class Hub:
             at,
             {"agent_id": account.id, "disposition": disposition, "notes": notes},
         )
+
+    async def durable(self, within_s: float = 2.0) -> bool:
+        """Wait until every pop change made so far is written to `pops` (the history
+        writer stops lingering for it), so what an agent is told was saved survives a
+        SIGKILL of this instance. False when the database did not take it in time (it
+        is still written when the database answers; logged)."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self.history.drained()
+        except TimeoutError:
+            log.warning("pop changes not yet written after %.1f s; acknowledged anyway", within_s)
+            return False
+        return True
 
     def owns(self, call_id: str, account: Account) -> bool:
         return self.machine.pop(call_id, account.id) is not None
@@ -577,6 +599,9 @@ class Hub:
             self._resync(panel)
         was_online = self.online(account.id)
         self._panels.setdefault(account.id, []).append(panel)
+        for pop in self.machine.pops_of(account.id):  # payloads not built while away
+            if not self._payloads.is_complete(pop.call_id):
+                self._complete_payload(pop.call_id)
         if account.id not in self._alerter and panel.embed_origin is None:
             self._give_alert(panel)
         else:

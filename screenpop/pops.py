@@ -218,6 +218,11 @@ class PopMachine:
         call = self._calls.get(call_id)
         return None if call is None else call.pops.get(agent_id)
 
+    def agents_of(self, call_id: str) -> list[str]:
+        """The agents holding a pop of the call (any state)."""
+        call = self._calls.get(call_id)
+        return [] if call is None else list(call.pops)
+
     def calls(self) -> Iterator[str]:
         return iter(self._calls)
 

@@ -16,6 +16,7 @@
     alerting: false,          // this tab rings for new offers
     popOn: localStorage.getItem("callpop.popOn"),
     drafts: new Map(),        // call id -> notes typed here
+    choices: new Map(),       // call id -> outcome chosen here, not yet saved
     rings: 0,
   };
 
@@ -112,6 +113,7 @@
   function remove(type, pop) {
     state.pops.delete(pop.call_id);
     state.drafts.delete(pop.call_id);
+    state.choices.delete(pop.call_id);
     if (state.selected === pop.call_id) {
       const rest = Array.from(state.pops.keys());
       state.selected = rest.length ? rest[rest.length - 1] : null;
@@ -360,7 +362,7 @@
       el("span", {class: "step-kind"}, STEP_LABEL[step.kind] || step.kind),
       el("span", {class: "step-text"}, step.text),
       step.disposition ? el("button", {type: "button", class: "btn btn-link btn-small",
-        onclick: () => { select.value = step.disposition; }}, "→ " + step.disposition) : null,
+        onclick: () => { select.value = step.disposition; state.choices.set(formFor, select.value); }}, "→ " + step.disposition) : null,
       step.answers ? el("div", {class: "answers"}, step.answers.map((a) => el("details", null,
         el("summary", null, a.answer), el("ol", {class: "script"}, a.steps.map(scriptStep))))) : null);
   }
@@ -427,15 +429,18 @@
 
   function fillOptions(pop) {
     const topic = pop && pop.payload ? pop.payload.topic : null;
-    const keep = select.value;
     clear(select);
     select.appendChild(el("option", {value: ""}, "Choose an outcome…"));
     for (const d of dispositions) {
       if (d.topics.length && topic && !d.topics.includes(topic)) continue;
       select.appendChild(el("option", {value: d.code}, d.label + (d.requires_note ? " (note required)" : "")));
     }
-    select.value = !pop ? "" : pop.disposition ? pop.disposition : keep;
+    /* the outcome belongs to its call: a new call's form starts empty (issue 14) */
+    select.value = pop ? (pop.disposition || state.choices.get(pop.call_id) || "") : "";
   }
+  select.addEventListener("change", () => {
+    if (formFor) state.choices.set(formFor, select.value);
+  });
 
   function renderHandoff(pop) {
     const box = document.getElementById("handoff");
@@ -472,6 +477,30 @@
     state.drafts.delete(pop.call_id);
     notesHint.textContent = pop.notes ? "saved" : "saved as you type";
   }
+
+  /* Answer-time keys, listed on the page (#shortcuts): Alt+O / Alt+Shift+O step
+   * through the outcomes, Alt+N goes to the notes, Alt+S saves. */
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey || select.disabled) return;
+    const key = event.code;
+    if (key === "KeyO") {
+      const count = select.options.length;
+      if (count < 2) return;
+      const step = event.shiftKey ? -1 : 1;
+      let index = select.selectedIndex + step;
+      if (index < 1) index = count - 1;
+      if (index >= count) index = 1;
+      select.selectedIndex = index;
+      if (formFor) state.choices.set(formFor, select.value);
+    } else if (key === "KeyN" && !event.shiftKey) {
+      notes.focus();
+    } else if (key === "KeyS" && !event.shiftKey) {
+      form.requestSubmit(saveButton);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -162,7 +162,12 @@ window.callpop = (function () {
           return;
         }
         this.attempt += 1;
-        const delay = Math.min(10000, 500 * Math.pow(2, this.attempt - 1)) * (0.75 + Math.random() / 2);
+        // First retry at once (50-200 ms, jittered so the sockets of a dead instance do
+        // not all arrive together): the load balancer sends it to a live instance, where
+        // `hello` replays or resets. Then 0.25 s, doubling to 10 s while nothing answers.
+        const delay = this.attempt === 1
+          ? 50 + Math.random() * 150
+          : Math.min(10000, 250 * Math.pow(2, this.attempt - 2)) * (0.75 + Math.random() / 2);
         setConn("connecting", "Reconnecting…");
         setTimeout(() => this.open(), delay);
       });

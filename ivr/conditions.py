@@ -10,7 +10,9 @@ Names (always `root.field`):
     vars.X             a variable an `input` node stored (text, e.g. "0042")
     customer.X         a field of the customer a `lookup` found: id, name, tier,
                        language, account, open_cases, ... (whatever the CRM gives)
-    customer.found     true once a lookup found the caller, else false
+    customer.found     true once a lookup found the caller (one customer), else false
+    customer.count     how many customers the last lookup matched (0 before any;
+                       2 or more: a shared number, and no other customer.X is set)
     caller.number      the caller ID number, as the PBX gave it
     caller.name        the caller ID name
     call.dnis          the number the caller dialled

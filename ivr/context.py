@@ -27,7 +27,7 @@ class CallContext(Mapping[str, Mapping[str, Scalar]]):
         self, *, call_id: str, flow: str, caller_number: str, caller_name: str, dnis: str
     ) -> None:
         self.vars: dict[str, Scalar] = {}
-        self.customer: dict[str, Scalar] = {"found": False}
+        self.customer: dict[str, Scalar] = {"found": False, "count": 0}
         # (number, name, dnis, id, flow) until `caller` or `call` is first read.
         self._fixed = (caller_number, caller_name, dnis, call_id, flow)
         self._caller: dict[str, Scalar] | None = None
@@ -90,7 +90,7 @@ class CallContext(Mapping[str, Mapping[str, Scalar]]):
         if isinstance(tier, str):
             self.customer["tier"] = tier.lower()  # compared without case: ivr.conditions
         self.customer["found"] = True
-        self.customer["matches"] = max(matches, 1)
+        self.customer["count"] = self.customer["matches"] = max(matches, 1)
 
     def queues_looked(self, queues: Mapping[str, Mapping[str, QueueValue]]) -> None:
         """Fresh queue state: `queue.Q.X` reads these (a queue absent here is null)."""
@@ -99,3 +99,9 @@ class CallContext(Mapping[str, Mapping[str, Scalar]]):
             for field, value in values.items():
                 fields[f"{name}.{field}"] = value
         self._queue = fields
+
+    def customer_candidates(self, count: int) -> None:
+        """A lookup found `count` customers (0, or several sharing the number): none of
+        them is the caller's record, so `customer.*` holds only that count."""
+        self.customer.clear()
+        self.customer.update({"found": False, "count": count, "matches": count})

@@ -117,19 +117,23 @@ class LookupStatus(Enum):
 
 @dataclass(frozen=True, slots=True)
 class LookupFinished:
-    """The answer to a `Lookup`. `customer` is a flat view of the matched record
-    (`id`, `name`, `tier`, `language`, `account`, `open_cases`, ...); `matches` counts
-    the records found (several customers may share a number)."""
+    """The answer to a `Lookup` (or a `CheckPin`). `customer` is a flat view of the
+    matched record (`id`, `name`, `tier`, `language`, `account`, `open_cases`, ...) when
+    exactly one matched; `matches` counts the records found and `candidates` holds their
+    ids (several customers may share a number: then there is no `customer`, and the
+    engine routes on none of them)."""
 
     status: LookupStatus
     at_ms: int
     customer: Mapping[str, CustomerValue] | None = None
     matches: int = 0
+    candidates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_at(self.at_ms)
-        if self.status is LookupStatus.FOUND and self.customer is None:
-            raise ValueError("a found lookup carries the customer")
+        if self.status is LookupStatus.FOUND and self.customer is None and self.matches < 2:
+            raise ValueError("a found lookup carries the customer, or several candidates")
+        object.__setattr__(self, "candidates", tuple(self.candidates))
         if self.customer is not None:
             object.__setattr__(self, "customer", MappingProxyType(dict(self.customer)))
 

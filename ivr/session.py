@@ -50,7 +50,7 @@ from ivr.events import (
     PlayFinished,
     QueuesLooked,
 )
-from ivr.flow import Flow, InputNode, MenuNode
+from ivr.flow import ENTRY_FLOW, Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
@@ -88,7 +88,7 @@ class Session:
 
     __slots__ = ("_call", "_flow_id", "_flows", "_phase")
 
-    def __init__(self, flows: Mapping[str, Flow], flow_id: str = "main") -> None:
+    def __init__(self, flows: Mapping[str, Flow], flow_id: str = ENTRY_FLOW) -> None:
         self._flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
         self._flows.flow(flow_id)  # an unknown start flow is a FlowError now, not mid-call
         self._flow_id = flow_id

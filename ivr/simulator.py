@@ -51,7 +51,7 @@ from ivr.events import (
     QueuesLooked,
     QueueValue,
 )
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.journey import Journey, mask
 from ivr.session import Session
 
@@ -224,6 +224,7 @@ class CrmAnswer:
     customer: Mapping[str, CustomerValue] | None = None
     matches: int = 0
     took_ms: int = 40
+    candidates: tuple[str, ...] = ()
 
 
 class Crm(Protocol):
@@ -418,7 +419,7 @@ def simulate(
     keys: KeySource,
     crm: Crm,
     now: datetime,
-    flow_id: str = "main",
+    flow_id: str = ENTRY_FLOW,
     caller_name: str = "",
     dnis: str = "",
     call_id: str = "simulated-call",
@@ -498,7 +499,9 @@ class _Run:
                 )
             )
             self.t += max(0, answer.took_ms)
-            return LookupFinished(answer.status, self.t, answer.customer, answer.matches)
+            return LookupFinished(
+                answer.status, self.t, answer.customer, answer.matches, answer.candidates
+            )
         if isinstance(action, QueueLookup):
             known = {q: self.queues[q] for q in action.queues if q in self.queues}
             shown = " ".join(

@@ -96,6 +96,13 @@ class Driver:
         self.actions = self.session.handle(event)
         return self.actions
 
+    def several(self, *candidates: str) -> list[Action]:
+        event = LookupFinished(
+            LookupStatus.FOUND, self._tick(), matches=len(candidates), candidates=candidates
+        )
+        self.actions = self.session.handle(event)
+        return self.actions
+
     def not_found(self) -> list[Action]:
         self.actions = self.session.handle(LookupFinished(LookupStatus.NOT_FOUND, self._tick()))
         return self.actions

@@ -16,17 +16,27 @@ from typing import Any, Literal
 import pytest
 
 from ivr.actions import Collect, Play, Sound, Spoken
-from ivr.events import Caller, DigitsEntered, LookupFinished, LookupStatus, QueuesLooked, QueueValue
+from ivr.events import (
+    Caller,
+    CallStarted,
+    DigitsEntered,
+    LookupFinished,
+    LookupStatus,
+    QueuesLooked,
+    QueueValue,
+)
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent, ChannelGone
-from ivr.runner import CallInfo, run_call
+from ivr.runner import run_call
 from ivr.session import Session
 
 from .session_driver import make_flow, menu, queue
 
 START = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
-CALL = CallInfo("1717416000.7", Caller("+15551230000", "ANA"), dnis="7000", channel="PJSIP/a-1")
+CALL = CallStarted(
+    "1717416000.7", Caller("+15551230000", "ANA"), START, dnis="7000", channel="PJSIP/a-1"
+)
 
 
 class FakeClock:

@@ -33,7 +33,7 @@ from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
 from screenpop.bus import InProcessBus, PopBus
-from screenpop.keys import HUB
+from screenpop.keys import HUB, AgentStatus, Originate
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -285,6 +285,8 @@ async def make_desk(
     engine: AsyncEngine | None = None,
     port: int = 0,
     bus: PopBus | None = None,
+    originate: Originate | None = None,
+    agent_status: AgentStatus | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
@@ -328,7 +330,8 @@ async def make_desk(
         bus=bus,
         clock=now,
         crm=crm or sql_crm,
-        originate=originated,
+        originate=originate or originated,
+        agent_status=agent_status,
         session_key=b"k" * 32,
         passwords=passwords,
         heartbeat_s=heartbeat_s,

@@ -343,6 +343,7 @@ async def calls_today(request: web.Request) -> web.Response:
                     "caller_name": r.caller_name,
                     "customer_id": r.customer_id,
                     "disposition": r.disposition,
+                    "reason": r.reason,
                 }
                 for r in rows
             ]

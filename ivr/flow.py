@@ -266,7 +266,9 @@ class InputNode(_Listening):
 
 class LookupNode(_NodeBase):
     """Ask the CRM, then branch on what it said. `by: caller` looks the caller's number
-    up; `by: account` looks up the digits an input node stored in `variable`."""
+    up; `by: account` looks up the digits an input node stored in `variable`. Found
+    means exactly one customer; several customers sharing the number go to `several`
+    (e.g. an account step), or are routed as unknown (`not_found`)."""
 
     type: Literal["lookup"]
     by: Literal["caller", "account"] = "caller"
@@ -274,6 +276,10 @@ class LookupNode(_NodeBase):
     prompts: Prompts = ()
     found: NodeId
     not_found: NodeId
+    several: NodeId | None = Field(
+        default=None,
+        description="when several customers match, e.g. an account step (default: not_found)",
+    )
     unavailable: NodeId | None = Field(
         default=None, description="when the CRM is slow or down (default: not_found)"
     )

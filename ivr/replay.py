@@ -122,6 +122,8 @@ class ReplayCrm:
         result = self.results.pop(0)
         if result == "found":
             return CrmAnswer(LookupStatus.FOUND, dict(self.customer), 1)
+        if result == "several":
+            return CrmAnswer(LookupStatus.FOUND, None, 2)
         if result == "unavailable":
             return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=300)
         return CrmAnswer(LookupStatus.NOT_FOUND)

@@ -26,6 +26,7 @@
   }
 
   const STATE_LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up", done: "Done", retracted: "Missed"};
+  const MISSED_LABEL = {no_answer: "Missed", caller_hungup: "Abandoned", abandoned: "Abandoned", timeout: "Abandoned"};
   const RETRACT_REASON = {
     answered_elsewhere: "answered by another agent",
     no_answer: "not answered in time",
@@ -250,8 +251,12 @@
         el("div", {class: "badges"},
           p.vip ? el("span", {class: "badge badge-vip"}, "VIP") : null,
           p.tier && !p.vip ? el("span", {class: "badge badge-tier"}, p.tier) : null,
-          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted")},
+          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted"), id: "pop-identity",
+              title: "Identified in the IVR by: " + ((p.identity && p.identity.level) || "none")},
             p.verified ? "✓ Verified in IVR" : "Not verified"),
+          p.identity && p.identity.warning === "account-not-caller"
+            ? el("span", {class: "badge badge-warn", id: "identity-warning"},
+                "⚠ Account is not the caller ID's customer") : null,
           customer && customer.record_url
             ? el("a", {class: "btn btn-light btn-small", href: customer.record_url, target: "_blank",
                 rel: "noopener noreferrer", id: "open-in-crm"}, "Open in CRM ↗") : null)));
@@ -566,8 +571,10 @@
         el("span", {class: "today-time mono"}, clockTime(c.offered_at)),
         el("span", {class: "today-who"}, c.caller_name || c.caller || "Unknown caller",
           talk ? el("span", {class: "muted small block"}, "talked " + talk) : null),
-        el("span", {class: "chip " + (c.disposition ? "chip-ok" : "chip-warn")},
+        el("span", {class: "chip " + (c.disposition ? "chip-ok" : c.state === "retracted" ? "chip-bad" : "chip-warn"),
+          title: c.state === "retracted" ? (RETRACT_REASON[c.reason] || "") : null},
           c.disposition ? dispositionLabel(c.disposition)
+            : c.state === "retracted" ? (MISSED_LABEL[c.reason] || "Missed")
             : (STATE_LABEL[c.state === "live" ? "accepted" : c.state] || c.state))));
     }
   }

@@ -99,3 +99,43 @@ async def test_keyboard_shortcuts_listed_on_the_page_pick_an_outcome_and_save_it
     await desk.settled()
     stored = await desk.crm.get_interaction(call)
     assert stored.disposition == "resolved"
+
+
+async def test_todays_calls_shows_a_missed_and_an_abandoned_call_but_not_one_taken_elsewhere(
+    desk: Desk,
+) -> None:
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        missed = desk.next_call_id()
+        await desk.ivr(missed, number="+15551230100")
+        await desk.ring(missed, "alice")
+        alice = desk.accounts["alice"]
+        await desk.publish(
+            "agent.ring_no_answer",
+            missed,
+            queue="billing",
+            interface=alice.interface,
+            member_name=alice.name,
+            ring_ms=15000,
+        )
+        abandoned = desk.next_call_id()
+        await desk.ivr(abandoned, number="+15551230101")
+        await desk.ring(abandoned, "alice")
+        await desk.publish("queue.left", abandoned, queue="billing", reason="abandoned")
+        elsewhere = desk.next_call_id()
+        await desk.ivr(elsewhere, number="+15551230102")
+        await desk.ring(elsewhere, "alice")
+        await desk.ring(elsewhere, "bob")
+        await desk.answer(elsewhere, "bob")
+        await desk.complete(elsewhere, "bob")
+        await desk.settled()
+
+        await page.reload()
+        await page.wait_for_selector("#conn-status.conn-up")
+        today = page.locator("#today-calls")
+        await expect(today.locator(f'[data-call-id="{missed}"]')).to_contain_text("Missed")
+        await expect(today.locator(f'[data-call-id="{abandoned}"]')).to_contain_text("Abandoned")
+        await expect(today.locator(f'[data-call-id="{elsewhere}"]')).to_have_count(0)
+        await shot(page, "agent-today-missed-1366")
+        await context.close()

@@ -51,6 +51,7 @@ from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
+from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
 from callpop.web_server import (
@@ -208,12 +209,14 @@ async def build_runtime(
     journeys = JourneyStore(engine, clock=clock)
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
+    queue_store = QueueStateStore(engine, clock=clock)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,
         journeys=writer,
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        queues=QueueStateReader(queue_store, budget_s=config.crm.lookup_budget_ms / 1000),
     )
     session_key = read_session_key(config)
     if session_key is None:
@@ -290,10 +293,19 @@ def _ami_context(
     runtime: Runtime, listeners: list[LeasedListener]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
+        # The queue state this instance folds while it holds a lease, written for all.
+        queues = QueueStateWriter(QueueStateStore(runtime.engine))
         listeners[:] = [
-            LeasedListener(settings, _ami_lease(runtime, settings), runtime.bus.publish)
+            LeasedListener(
+                settings,
+                _ami_lease(runtime, settings),
+                runtime.bus.publish,
+                on_term_end=queues.reset,
+                observers=(queues.feed,),
+            )
             for settings in runtime.config.ami
         ]
+        writing = asyncio.create_task(queues.run(), name="queue-state-writer")
         for listener in listeners:
             runtime.services.on_call_started.append(listener.track)
             await listener.start()
@@ -307,6 +319,9 @@ def _ami_context(
         for listener in listeners:
             await listener.stop()
         listeners.clear()
+        writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
 
     return ami
 

@@ -57,7 +57,7 @@ Next: TypeAlias = Target | Relisten | None
 """What a node handler decided: enter a node, listen again, or stop (an action that
 waits for the driver, or a final one, is in `Call.out`)."""
 
-WaitKind = Literal["play", "lookup-prompts", "lookup", "menu", "input", "confirm"]
+WaitKind = Literal["play", "lookup-prompts", "lookup", "queue-lookup", "menu", "input", "confirm"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,8 @@ __all__ = [
     "LookupFinished",
     "LookupStatus",
     "PlayFinished",
+    "QueueValue",
+    "QueuesLooked",
 ]
 
 _KEYS = re.compile(r"^[0-9*#]*$")
@@ -136,6 +138,23 @@ class LookupFinished:
             object.__setattr__(self, "customer", MappingProxyType(dict(self.customer)))
 
 
+QueueValue = int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuesLooked:
+    """The answer to a `QueueLookup`: each known queue's fields (`ivr.conditions.
+    QUEUE_FIELDS`); a queue the services do not know or could not read is absent."""
+
+    at_ms: int
+    queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+        frozen = {name: MappingProxyType(dict(f)) for name, f in self.queues.items()}
+        object.__setattr__(self, "queues", MappingProxyType(frozen))
+
+
 # Causes of a lost channel that are callpop's or the link's fault rather than the
 # caller's: journeys count them apart (`ivr.journey.lost_outcome`: a `timeout` or
 # `protocol-error` outcome, `channel-connection-lost` ...) so a broken link or a peer
@@ -159,4 +178,4 @@ class HungUp:
         _check_at(self.at_ms)
 
 
-Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | HungUp
+Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | QueuesLooked | HungUp

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, Literal
 
-from ivr.actions import Lookup, Play
+from ivr.actions import Lookup, Play, QueueLookup
 from ivr.call import Call, Next, Relisten, Wait
 from ivr.events import LookupFinished, LookupStatus
 from ivr.flow import (
@@ -28,7 +28,7 @@ from ivr.flow import (
 from ivr.journey import ACCOUNT_NOT_CALLER
 from ivr.schedule import status
 
-__all__ = ["ENTER", "looked_up", "lookup_now", "played"]
+__all__ = ["ENTER", "branch_on", "looked_up", "lookup_now", "played"]
 
 
 def _enter_menu(call: Call, node: MenuNode) -> Next:
@@ -131,6 +131,19 @@ def looked_up(call: Call, event: LookupFinished) -> Next:
 
 
 def _enter_branch(call: Call, node: BranchNode) -> Next:
+    conditions = call.flows.conditions(call.here.flow, call.here.node_id, node)
+    queues = sorted({q for condition in conditions for q in condition.queues})
+    if queues:
+        # Queue state moves: read it afresh each time the branch is entered.
+        call.emit_wait(QueueLookup(tuple(queues)), Wait("queue-lookup"))
+        return None
+    return branch_on(call)
+
+
+def branch_on(call: Call) -> Next:
+    """Take the first case whose condition holds (queue state, if read, is in)."""
+    node = call.here.node
+    assert isinstance(node, BranchNode)
     flow = call.here.flow
     conditions = call.flows.conditions(flow, call.here.node_id, node)
     context = call.context.conditions

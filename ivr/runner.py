@@ -32,6 +32,7 @@ from ivr.actions import (
     Hangup,
     Lookup,
     Play,
+    QueueLookup,
     SetVariables,
     Transfer,
 )
@@ -46,6 +47,7 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     PlayFinished,
+    QueuesLooked,
 )
 from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
@@ -202,6 +204,9 @@ class _CallRun:
                 return LookupFinished(
                     found.status, self.at_ms(), found.customer, found.matches, found.candidates
                 )
+            elif type(action) is QueueLookup:
+                looked = await self.services.queue_state(action.queues, at_ms=self.at_ms())
+                return QueuesLooked(self.at_ms(), looked.queues)
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)

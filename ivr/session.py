@@ -48,11 +48,12 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     PlayFinished,
+    QueuesLooked,
 )
 from ivr.flow import ENTRY_FLOW, Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
-from ivr.routing import ENTER, looked_up, lookup_now, played
+from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
 from ivr.version import DialplanVersion
 
 __all__ = ["Session", "iso_utc"]
@@ -61,6 +62,7 @@ _ANSWERS: Final[Mapping[WaitKind, type[Event]]] = {
     "play": PlayFinished,
     "lookup-prompts": PlayFinished,
     "lookup": LookupFinished,
+    "queue-lookup": QueuesLooked,
     "menu": DigitsEntered,
     "input": DigitsEntered,
     "confirm": DigitsEntered,
@@ -202,6 +204,9 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
         return played(call) if wait.kind == "play" else lookup_now(call)
     if isinstance(event, LookupFinished):
         return looked_up(call, event)
+    if isinstance(event, QueuesLooked):
+        call.context.queues_looked(event.queues)
+        return branch_on(call)
     assert isinstance(event, DigitsEntered)
     if wait.kind == "menu":
         return menu_digits(call, event)

@@ -278,8 +278,12 @@
         el("div", {class: "badges"},
           p.vip ? el("span", {class: "badge badge-vip"}, "VIP") : null,
           p.tier && !p.vip ? el("span", {class: "badge badge-tier"}, p.tier) : null,
-          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted")},
+          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted"), id: "pop-identity",
+              title: "Identified in the IVR by: " + ((p.identity && p.identity.level) || "none")},
             p.verified ? "✓ Verified in IVR" : "Not verified"),
+          p.identity && p.identity.warning === "account-not-caller"
+            ? el("span", {class: "badge badge-warn", id: "identity-warning"},
+                "⚠ Account is not the caller ID's customer") : null,
           customer && customer.record_url
             ? el("a", {class: "btn btn-light btn-small", href: customer.record_url, target: "_blank",
                 rel: "noopener noreferrer", id: "open-in-crm"}, "Open in CRM ↗") : null)));

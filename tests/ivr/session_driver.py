@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.actions import Action, Collect, Hangup, Lookup, Play, Transfer
+from ivr.actions import Action, Collect, Hangup, Lookup, Play, QueueLookup, Transfer
 from ivr.events import (
     Caller,
     CallStarted,
@@ -21,6 +21,8 @@ from ivr.events import (
     LookupFinished,
     LookupStatus,
     PlayFinished,
+    QueuesLooked,
+    QueueValue,
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
@@ -109,6 +111,10 @@ class Driver:
         self.actions = self.session.handle(LookupFinished(LookupStatus.UNAVAILABLE, self._tick()))
         return self.actions
 
+    def queues(self, queues: Mapping[str, Mapping[str, QueueValue]]) -> list[Action]:
+        self.actions = self.session.handle(QueuesLooked(self._tick(), queues))
+        return self.actions
+
     def hang_up(self) -> list[Action]:
         self.actions = self.session.handle(HungUp(self._tick()))
         return self.actions
@@ -132,6 +138,11 @@ class Driver:
     @property
     def lookup(self) -> Lookup:
         assert isinstance(self.last, Lookup), self.actions
+        return self.last
+
+    @property
+    def queue_lookup(self) -> QueueLookup:
+        assert isinstance(self.last, QueueLookup), self.actions
         return self.last
 
     @property

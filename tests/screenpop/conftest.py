@@ -126,6 +126,8 @@ class Desk:
         customer_id: str | None = None,
         verified: bool = False,
         tier: str | None = None,
+        identity: str | None = None,
+        identity_warning: str | None = None,
         save_journey: bool = True,
         journey_on_bus: bool = True,
     ) -> None:
@@ -146,6 +148,10 @@ class Desk:
             dnis="7000",
             started_at=iso(),
         )
+        if identity is not None:
+            journey.identity = identity  # type: ignore[assignment]
+            journey.identity_warning = identity_warning
+            journey.verified = identity in ("account+ani", "pin")
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(

@@ -323,8 +323,10 @@ async def test_the_wallboard_shows_the_dialplan_version_and_calls_still_on_the_o
 
 
 async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None:
-    for name in ("Chris Home", "Chris Office"):
-        await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230700",)))
+    await desk.crm.create_customer(CustomerDraft(name="Chris Home", phones=("+15551230700",)))
+    office = await desk.crm.create_customer(
+        CustomerDraft(name="Chris Office", phones=("+15551230700",))
+    )
     async with chromium() as browser:
         context, page = await new_page(browser, "1366")
         await login(page, desk.url, "alice", PASSWORD)
@@ -337,6 +339,8 @@ async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None
         await shot(page, "agent-chooser-1366")
         await chooser.locator("li", has_text="Chris Office").get_by_role("button").click()
         await expect(page.locator("#pop-caller-name")).to_have_text("Chris Office")
+        stored = await desk.crm.get_interaction(call)
+        assert (stored.customer_id, stored.agent) == (office.id, "alice")
         await context.close()
 
 
@@ -438,3 +442,31 @@ async def test_redis_down_shows_reconnecting_and_the_pops_of_the_outage_follow(
     finally:
         await bus.aclose()
         redis.stop()
+
+
+async def test_an_account_of_another_customer_than_the_caller_ids_is_a_warning_on_the_card(
+    desk: Desk,
+) -> None:
+    ann = await seed_customer(desk)
+    await seed_customer(desk, name="Ben Other", phone="+15551230900", tier="standard")
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(
+            call,
+            number="+15551230900",
+            name="BEN OTHER",
+            steps=PATH,
+            customer_id=ann.id,
+            identity="account",
+            identity_warning="account-not-caller",
+        )
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        await expect(page.locator("#identity-warning")).to_contain_text(
+            "not the caller ID's customer"
+        )
+        await expect(page.locator("#pop-identity")).to_have_text("Not verified")
+        await shot(page, "agent-identity-warning-1366")
+        await context.close()

@@ -42,9 +42,10 @@ from asterisk.agi import AGI, AGISIGHUPHangup
 from agi_scripts.channel import AgiChannel
 from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.errors import RemoteProtocolError
-from agi_scripts.routes.ivr import DEFAULT_FLOW, IvrHandler
+from agi_scripts.routes.ivr import IvrHandler
 from agi_scripts.server import AgiRequest, CallLog
 from agi_scripts.wire import open_pipes
+from ivr.flow import ENTRY_FLOW
 from ivr.outcome import error_variables
 from ivr.ports import CallServices
 
@@ -160,7 +161,7 @@ def main(factory: ServicesFactory, argv: Sequence[str] | None = None) -> int:
         print(USAGE, file=sys.stderr)
         return 2
     config_path = Path(args[0])
-    flow = args[1] if len(args) == 2 and args[1] else DEFAULT_FLOW
+    flow = args[1] if len(args) == 2 and args[1] else ENTRY_FLOW
     conn = AgiConnection()
     # pyst2 reads the environment (through the codec) and installs its SIGHUP handler.
     agi = AGI(stdin=_EnvironmentReader(0, conn), stdout=sys.stdout, stderr=_Discard())

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from ivr import variables as v
 from ivr.catalog import Queue, QueueCatalog
-from ivr.flow import Flow, TransferNode
+from ivr.flow import ENTRY_FLOW, Flow, TransferNode
 
 if TYPE_CHECKING:
     from callpop.config import Config
@@ -105,7 +105,7 @@ def site_from(
     if queue_catalog is not None:
         operator = queue_catalog.operator
     else:
-        operator = flows["main"].settings.operator_queue if "main" in flows else "operator"
+        operator = flows[ENTRY_FLOW].settings.operator_queue if ENTRY_FLOW in flows else "operator"
     named.add(operator)
     queues = {**catalog_queues, **{q: None for q in sorted(named - set(catalog_queues))}}
     host = agi_host or config.fastagi.host
@@ -126,7 +126,7 @@ def site_from(
     ami = config.ami[0] if config.ami else None  # every Asterisk gets the same manager.conf user
     source = config.source.resolve() if config.source is not None else None
     return Site(
-        flows=sorted(flows, key=lambda f: (f != "main", f)),
+        flows=sorted(flows, key=lambda f: (f != ENTRY_FLOW, f)),
         agi_host=host,
         agi_port=config.fastagi.port,
         queues=queues,
@@ -282,7 +282,7 @@ def _manager(site: Site) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = call,agent",  # queue events are `agent`, Dial/Hangup events `call`
-            "write = originate",  # click-to-dial
+            "write = originate,agent",  # click-to-dial (Originate), agent status (QueuePause)
             "",
         ]
     )

@@ -43,7 +43,7 @@ from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
-from callpop.ami.controls import AmiControls, ControlRefused
+from callpop.ami.controls import AmiControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
@@ -51,6 +51,7 @@ from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
+from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
 from callpop.web_server import (
@@ -70,14 +71,12 @@ from ivr.ari.serving import ari_app_context
 from ivr.compiled import LiveFlows
 from ivr.loader import Dialplan
 from ivr.runner import Clock as IvrClock
-from screenpop.api import OriginateError
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
-from screenpop.keys import Originate
+from screenpop.keys import AgentStatus, Originate
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
-from screenpop.store import Account
 
 __all__ = [
     "GC_GEN0_THRESHOLD",
@@ -210,12 +209,14 @@ async def build_runtime(
     journeys = JourneyStore(engine, clock=clock)
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
+    queue_store = QueueStateStore(engine, clock=clock)
     services = IvrServices(
         crm=crm.crm,
         bus=bus,
         journeys=writer,
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        queues=QueueStateReader(queue_store, budget_s=config.crm.lookup_budget_ms / 1000),
     )
     session_key = read_session_key(config)
     if session_key is None:
@@ -292,10 +293,19 @@ def _ami_context(
     runtime: Runtime, listeners: list[LeasedListener]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
+        # The queue state this instance folds while it holds a lease, written for all.
+        queues = QueueStateWriter(QueueStateStore(runtime.engine))
         listeners[:] = [
-            LeasedListener(settings, _ami_lease(runtime, settings), runtime.bus.publish)
+            LeasedListener(
+                settings,
+                _ami_lease(runtime, settings),
+                runtime.bus.publish,
+                on_term_end=queues.reset,
+                observers=(queues.feed,),
+            )
             for settings in runtime.config.ami
         ]
+        writing = asyncio.create_task(queues.run(), name="queue-state-writer")
         for listener in listeners:
             runtime.services.on_call_started.append(listener.track)
             await listener.start()
@@ -309,27 +319,23 @@ def _ami_context(
         for listener in listeners:
             await listener.stop()
         listeners.clear()
+        writing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writing
 
     return ami
 
 
-def _ami_originate(listeners: list[LeasedListener]) -> Originate:
-    """Click-to-dial through the first Asterisk's AMI (when ARI is not configured), on
-    the connection of this instance when it holds that AMI's lease (docs/scale.md)."""
+def _ami_controls(listeners: list[LeasedListener]) -> tuple[Originate, AgentStatus]:
+    """Click-to-dial and agent status through the first Asterisk's AMI (when ARI is not
+    configured), on this instance's connection when it holds that AMI's lease
+    (docs/scale.md: on another instance they are refused, saying so)."""
 
     def client() -> AMIClient | None:
         term = listeners[0].listener if listeners else None
         return term.client if term is not None else None
 
-    controls = AmiControls(client)
-
-    async def originate(*, agent: Account, number: str) -> str:
-        try:
-            return await controls.originate(interface=agent.interface, number=number)
-        except ControlRefused as exc:
-            raise OriginateError(str(exc)) from None
-
-    return originate
+    return panel_controls(AmiControls(client))
 
 
 def _fastagi_context(
@@ -401,6 +407,7 @@ def build_app(
     config = runtime.config
     metrics = runtime.metrics
     ami_listeners: list[LeasedListener] = []  # filled while the app runs
+    ami_controls = _ami_controls(ami_listeners) if config.ami and config.ari is None else None
 
     def on_pop(kind: str, latency_s: float | None) -> None:
         metrics.pops_delivered.labels(kind).inc()
@@ -415,7 +422,8 @@ def build_app(
         crm=runtime.crm.crm,
         session_key=runtime.session_key,
         on_pop=on_pop,
-        originate=_ami_originate(ami_listeners) if config.ami and config.ari is None else None,
+        originate=ami_controls[0] if ami_controls else None,
+        agent_status=ami_controls[1] if ami_controls else None,
     )
     app[RUNTIME] = runtime
     app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))

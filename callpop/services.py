@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
+from callpop.queue_store import QueueStateReader
 from crm_adapter.lookup import lookup_within_budget
 from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.port import CrmAdapter
-from ivr.events import LookupFinished, LookupStatus
+from ivr.events import LookupFinished, LookupStatus, QueuesLooked
 from ivr.journey import Journey
 from ivr.ports import CallEvent
 from screenpop.bus import BusClosed, PopBus
@@ -39,6 +40,7 @@ class IvrServices:
         lookup_budget_ms: int,
         driver: str = "fastagi",
         lookup_watch: LookupWatch | None = None,
+        queues: QueueStateReader | None = None,
     ) -> None:
         self._crm = crm
         self._bus = bus
@@ -47,6 +49,7 @@ class IvrServices:
         self._budget_s = lookup_budget_ms / 1000
         self._lookup_budget_ms = lookup_budget_ms
         self.driver = driver
+        self._queues = queues
         # Logs the lookups' failures once per change of state, shared by every driver.
         self._lookup_watch = lookup_watch or LookupWatch()
         # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
@@ -69,6 +72,7 @@ class IvrServices:
             lookup_budget_ms=self._lookup_budget_ms,
             driver=driver,
             lookup_watch=self._lookup_watch,
+            queues=self._queues,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -86,6 +90,11 @@ class IvrServices:
             )
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        if self._queues is None:
+            return QueuesLooked(at_ms)  # no queue state configured: every queue.Q.X is null
+        return QueuesLooked(at_ms, await self._queues.read(queues))
 
     def _count(self, event: CallEvent) -> None:
         kind = event.type

@@ -44,9 +44,10 @@ BUDGET_S: ContextVar[float | None] = ContextVar("callpop_crm_budget_s", default=
 @dataclass(frozen=True, slots=True)
 class LookupOutcome:
     status: LookupStatus
-    customer: Customer | None = None
+    customer: Customer | None = None  # the match, when exactly one
     matches: int = 0
     open_cases: int | None = None
+    candidates: tuple[str, ...] = ()  # the ids of every match, best first
     reason: str = ""  # why it is unavailable, for logs and metrics
     failure: str = ""  # what kind of failure (`failure_kind`): logged once per change
 
@@ -57,7 +58,13 @@ class LookupOutcome:
 
     def finished(self, at_ms: int) -> LookupFinished:
         """The engine's event for this outcome."""
-        return LookupFinished(self.status, at_ms, customer=self.view(), matches=self.matches)
+        return LookupFinished(
+            self.status,
+            at_ms,
+            customer=self.view(),
+            matches=self.matches,
+            candidates=self.candidates,
+        )
 
 
 def failure_kind(exc: CrmError) -> str:
@@ -102,7 +109,8 @@ async def lookup_within_budget(
                     return LookupOutcome(
                         LookupStatus.UNAVAILABLE, reason=f"bug: {type(exc).__name__}", failure="bug"
                     )
-                if found:
+                if found is not None and len(found) == 1:
+                    # Several candidates: the IVR routes on none of them, so no cases.
                     try:
                         open_cases = len(await crm.open_cases(found[0].id))
                     except (TimeoutError, CrmError):
@@ -121,5 +129,9 @@ async def lookup_within_budget(
     if not found:
         return LookupOutcome(LookupStatus.NOT_FOUND)
     return LookupOutcome(
-        LookupStatus.FOUND, customer=found[0], matches=len(found), open_cases=open_cases
+        LookupStatus.FOUND,
+        customer=found[0] if len(found) == 1 else None,
+        matches=len(found),
+        open_cases=open_cases,
+        candidates=tuple(c.id for c in found),
     )

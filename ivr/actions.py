@@ -21,6 +21,7 @@ __all__ = [
     "Hangup",
     "Lookup",
     "Play",
+    "QueueLookup",
     "SayDigits",
     "SayNumber",
     "SetVariables",
@@ -141,6 +142,18 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueLookup:
+    """Read the state of these queues (a branch's `queue.Q.X` names), within the lookup
+    budget; answered by `QueuesLooked`."""
+
+    queues: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.queues:
+            raise ValueError("a queue lookup names at least one queue")
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """Leave the IVR for a queue, an extension, an agent or a voicemail box. Final.
 
@@ -162,4 +175,4 @@ class Hangup:
     prompts: tuple[Spoken, ...] = ()
 
 
-Action = EnterNode | SetVariables | Play | Collect | Lookup | Transfer | Hangup
+Action = EnterNode | SetVariables | Play | Collect | Lookup | QueueLookup | Transfer | Hangup

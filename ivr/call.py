@@ -17,7 +17,7 @@ from ivr.compiled import CompiledFlows
 from ivr.context import CallContext
 from ivr.events import CallStarted
 from ivr.flow import Flow, InputNode, MenuNode, Node, Prompt, Settings
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import VERIFIED_IDENTITIES, Identity, Journey, JourneyOutcome, Step
 from ivr.outcome import Outcome, error_variables
 from ivr.templates import resolve
 
@@ -57,7 +57,7 @@ Next: TypeAlias = Target | Relisten | None
 """What a node handler decided: enter a node, listen again, or stop (an action that
 waits for the driver, or a final one, is in `Call.out`)."""
 
-WaitKind = Literal["play", "lookup-prompts", "lookup", "menu", "input", "confirm"]
+WaitKind = Literal["play", "lookup-prompts", "lookup", "queue-lookup", "menu", "input", "confirm"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ def iso_utc(moment: datetime) -> str:
 class Call:
     # A held call keeps one of these: slots, not an instance dict.
     __slots__ = (
-        "buffer", "context", "customer_id", "ended", "failures", "flow_id", "flows",
+        "ani", "buffer", "context", "customer_id", "ended", "failures", "flow_id", "flows",
         "history", "journey", "max_steps", "now_ms", "out", "overtime", "reason",
         "secret", "start_flow", "started", "steps", "tier", "topic", "verified", "visit", "wait",
     )  # fmt: skip
@@ -135,6 +135,8 @@ class Call:
         self.customer_id = ""
         self.tier = ""
         self.verified = False
+        self.ani: tuple[str, ...] = ()
+        """The customer ids the caller ID matched (a lookup by caller), for `account+ani`."""
         self.secret: set[str] = set()
         """Placeholder names (`vars.account`) holding a sensitive entry."""
 
@@ -175,6 +177,14 @@ class Call:
         if self.visit is not None and self.visit.step.left_ms is None:
             self.visit.step.left_ms = self.now_ms
             self.visit.step.result = result
+
+    def identified(self, identity: Identity, customer_id: str, warning: str | None = None) -> None:
+        """How the caller was identified (docs/contracts.md, "Matching and identity"):
+        verified only by an account of the caller ID's customer, or a secret."""
+        self.customer_id = self.journey.customer_id = customer_id
+        self.journey.identity = identity
+        self.journey.identity_warning = warning
+        self.verified = self.journey.verified = identity in VERIFIED_IDENTITIES
 
     # --- counting failures ----------------------------------------------------------------
 

@@ -10,12 +10,18 @@ Names (always `root.field`):
     vars.X             a variable an `input` node stored (text, e.g. "0042")
     customer.X         a field of the customer a `lookup` found: id, name, tier,
                        language, account, open_cases, ... (whatever the CRM gives)
-    customer.found     true once a lookup found the caller, else false
+    customer.found     true once a lookup found the caller (one customer), else false
+    customer.count     how many customers the last lookup matched (0 before any;
+                       2 or more: a shared number, and no other customer.X is set)
     caller.number      the caller ID number, as the PBX gave it
     caller.name        the caller ID name
     call.dnis          the number the caller dialled
     call.id            the call id
     call.flow          the flow being walked
+    queue.Q.X          the state of queue Q (two dots: `queue.billing.ewt_s`): callers,
+                       longest_wait_s, logged_in, available, paused, ewt_s, open, full;
+                       read through the services within the lookup budget each time a
+                       branch that names it is entered (null when unknown)
 
 A name that has no value (a variable never set, a field the CRM did not send,
 every `customer.X` before a lookup) is `null`; a condition never fails at run time.
@@ -68,6 +74,7 @@ from ivr.comparison import COMPARE, Scalar, Value, as_text, truthy
 __all__ = [
     "CALLER_FIELDS",
     "CALL_FIELDS",
+    "QUEUE_FIELDS",
     "ROOTS",
     "Condition",
     "ConditionError",
@@ -80,9 +87,19 @@ __all__ = [
 Context: TypeAlias = Mapping[str, Mapping[str, Scalar]]
 """root (`vars`, `customer`, `caller`, `call`) -> field -> value."""
 
-ROOTS: Final = ("vars", "customer", "caller", "call")
+ROOTS: Final = ("vars", "customer", "caller", "call", "queue")
 CALLER_FIELDS: Final = ("number", "name")
 CALL_FIELDS: Final = ("dnis", "id", "flow")
+QUEUE_FIELDS: Final = (
+    "callers",
+    "longest_wait_s",
+    "logged_in",
+    "available",
+    "paused",
+    "ewt_s",
+    "open",
+    "full",
+)
 
 # A condition is one line an admin writes in a flow file; these bounds keep a
 # hostile or broken file from costing more than a few microseconds to parse.
@@ -274,6 +291,11 @@ class Condition:
         """True or false for this context; missing names are null, nothing raises."""
         return truthy(self._tree.evaluate(context))
 
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues whose state this condition reads (`queue.Q.X`), sorted."""
+        return tuple(sorted({n.split(".")[1] for n in self.names if n.startswith("queue.")}))
+
     def equality(self) -> tuple[str, Value] | None:
         """(`root.field`, literal) when the whole condition is `root.field == literal`:
         two such conditions on one name with different literals never hold together
@@ -434,9 +456,19 @@ class _Parser:
         parts = token.text.split(".")
         if parts[0] not in ROOTS:
             raise ConditionError(
-                f"unknown name {token.text!r}: names start with vars., customer., caller. or call.",
+                f"unknown name {token.text!r}: names start with vars., customer., caller., "
+                "call. or queue.",
                 token.offset,
             )
+        if parts[0] == "queue":
+            if len(parts) != 3 or parts[2] not in QUEUE_FIELDS:
+                choices = ", ".join(QUEUE_FIELDS)
+                raise ConditionError(
+                    f"{token.text!r}: a queue name is queue.QUEUE.FIELD, FIELD one of {choices}",
+                    token.offset,
+                )
+            self.names.add(token.text)
+            return _Name("queue", f"{parts[1]}.{parts[2]}")
         if len(parts) != 2:
             raise ConditionError(
                 f"{token.text!r}: a name is {parts[0]}.FIELD, one level deep", token.offset

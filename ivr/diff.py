@@ -427,6 +427,7 @@ _TARGET_FIELDS = frozenset(
         "found",
         "not_found",
         "unavailable",
+        "several",
         "on_failure",
         "default",
         "flow",

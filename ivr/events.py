@@ -25,6 +25,8 @@ __all__ = [
     "LookupFinished",
     "LookupStatus",
     "PlayFinished",
+    "QueueValue",
+    "QueuesLooked",
 ]
 
 _KEYS = re.compile(r"^[0-9*#]*$")
@@ -115,21 +117,42 @@ class LookupStatus(Enum):
 
 @dataclass(frozen=True, slots=True)
 class LookupFinished:
-    """The answer to a `Lookup`. `customer` is a flat view of the matched record
-    (`id`, `name`, `tier`, `language`, `account`, `open_cases`, ...); `matches` counts
-    the records found (several customers may share a number)."""
+    """The answer to a `Lookup` (or a `CheckPin`). `customer` is a flat view of the
+    matched record (`id`, `name`, `tier`, `language`, `account`, `open_cases`, ...) when
+    exactly one matched; `matches` counts the records found and `candidates` holds their
+    ids (several customers may share a number: then there is no `customer`, and the
+    engine routes on none of them)."""
 
     status: LookupStatus
     at_ms: int
     customer: Mapping[str, CustomerValue] | None = None
     matches: int = 0
+    candidates: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_at(self.at_ms)
-        if self.status is LookupStatus.FOUND and self.customer is None:
-            raise ValueError("a found lookup carries the customer")
+        if self.status is LookupStatus.FOUND and self.customer is None and self.matches < 2:
+            raise ValueError("a found lookup carries the customer, or several candidates")
+        object.__setattr__(self, "candidates", tuple(self.candidates))
         if self.customer is not None:
             object.__setattr__(self, "customer", MappingProxyType(dict(self.customer)))
+
+
+QueueValue = int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuesLooked:
+    """The answer to a `QueueLookup`: each known queue's fields (`ivr.conditions.
+    QUEUE_FIELDS`); a queue the services do not know or could not read is absent."""
+
+    at_ms: int
+    queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+        frozen = {name: MappingProxyType(dict(f)) for name, f in self.queues.items()}
+        object.__setattr__(self, "queues", MappingProxyType(frozen))
 
 
 # Causes of a lost channel that are callpop's or the link's fault rather than the
@@ -155,4 +178,4 @@ class HungUp:
         _check_at(self.at_ms)
 
 
-Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | HungUp
+Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | QueuesLooked | HungUp

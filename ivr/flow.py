@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ from pydantic import (
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_OPTIONS",
+    "ENTRY_FLOW",
     "BranchCase",
     "BranchNode",
     "Confirm",
@@ -55,6 +56,10 @@ __all__ = [
     "Weekly",
     "parse_duration",
 ]
+
+# The flow a call starts in when the dialplan names none (`ivr`, `Stasis(callpop)`),
+# and the one `callpop lint` and the reports begin from: `dialplan/flows/main.yaml`.
+ENTRY_FLOW: Final = "main"
 
 # The 4x4 rule (design.md): callers accept at most 4 menu levels of at most 4 choices.
 DEFAULT_MAX_DEPTH = 4
@@ -261,7 +266,9 @@ class InputNode(_Listening):
 
 class LookupNode(_NodeBase):
     """Ask the CRM, then branch on what it said. `by: caller` looks the caller's number
-    up; `by: account` looks up the digits an input node stored in `variable`."""
+    up; `by: account` looks up the digits an input node stored in `variable`. Found
+    means exactly one customer; several customers sharing the number go to `several`
+    (e.g. an account step), or are routed as unknown (`not_found`)."""
 
     type: Literal["lookup"]
     by: Literal["caller", "account"] = "caller"
@@ -269,6 +276,10 @@ class LookupNode(_NodeBase):
     prompts: Prompts = ()
     found: NodeId
     not_found: NodeId
+    several: NodeId | None = Field(
+        default=None,
+        description="when several customers match, e.g. an account step (default: not_found)",
+    )
     unavailable: NodeId | None = Field(
         default=None, description="when the CRM is slow or down (default: not_found)"
     )
@@ -548,7 +559,7 @@ class Limits(_Model):
 class Flow(_Model):
     """One IVR flow; its id is the file stem (`main` is the entry flow)."""
 
-    id: FlowId = "main"
+    id: FlowId = ENTRY_FLOW
     description: str | None = None
     entry: NodeId
     settings: Settings = Settings()

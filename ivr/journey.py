@@ -10,20 +10,31 @@ recorded, so nothing downstream (logs, database, browser) ever sees them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final, Literal
 
 from ivr.version import DialplanVersion
 
 __all__ = [
+    "IDENTITIES",
     "PROTOCOL_ERROR",
     "SHUTDOWN",
     "TIMEOUT",
+    "VERIFIED_IDENTITIES",
+    "Identity",
     "Journey",
     "JourneyOutcome",
     "Step",
     "lost_outcome",
     "mask",
 ]
+
+# How the caller was identified: `ani` the caller ID matched one customer, `account` an
+# account number that exists, `account+ani` that account is the caller ID's customer's,
+# `pin` a flow's pin node checked a secret through the CRM. Only the last two prove it.
+Identity = Literal["none", "ani", "account", "account+ani", "pin"]
+IDENTITIES: Final = ("none", "ani", "account", "account+ani", "pin")
+VERIFIED_IDENTITIES: Final = frozenset({"account+ani", "pin"})
+ACCOUNT_NOT_CALLER: Final = "account-not-caller"
 
 # Journey outcome types beyond the `CALLPOP_OUTCOME` values (`queue`, `extension`,
 # `agent`, `voicemail`, `hangup`, `error`): calls that ended without Asterisk being
@@ -119,6 +130,10 @@ class Journey:
     customer_id: str | None = None
     topic: str | None = None
     verified: bool = False
+    identity: Identity = "none"
+    """How the caller was identified (docs/contracts.md, "Matching and identity")."""
+    identity_warning: str | None = None
+    """`account-not-caller`: the account typed is another customer's than the caller ID's."""
     outcome: JourneyOutcome | None = None
     version: DialplanVersion | None = None
     """The dialplan version the call ran on (None for flows built in memory)."""
@@ -154,6 +169,8 @@ class Journey:
             "customer_id": self.customer_id,
             "topic": self.topic,
             "verified": self.verified,
+            "identity": self.identity,
+            "identity_warning": self.identity_warning,
             "outcome": None
             if self.outcome is None
             else {

@@ -32,7 +32,7 @@ from ivr.catalog import (
     ScheduleCatalog,
     ScriptCatalog,
 )
-from ivr.flow import Flow, HoursNode, Node
+from ivr.flow import ENTRY_FLOW, Flow, HoursNode, Node
 from ivr.salvage import salvage_flow
 from ivr.source import START, Finding, Position, SourceMap, quote
 from ivr.validation import validate_model
@@ -348,7 +348,7 @@ def load_dialplan(path: Path | str) -> Dialplan:
     finding of every file if any file fails (a missing `main` flow included)."""
     folder = Path(path)
     dialplan, findings = read_dialplan(folder)
-    if "main" not in dialplan.flow_files and folder.is_dir():
+    if ENTRY_FLOW not in dialplan.flow_files and folder.is_dir():
         findings.append(missing_main(dialplan))
     if findings:
         raise DialplanError(findings)

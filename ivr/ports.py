@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ivr.actions import Collect, Play, Spoken
-from ivr.events import DigitsEntered, LookupFinished
+from ivr.events import DigitsEntered, LookupFinished, QueuesLooked
 from ivr.journey import Journey
 
 __all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
@@ -48,6 +48,11 @@ class CallServices(Protocol):
     ) -> LookupFinished:
         """Ask the CRM within the lookup budget; never raises, never waits past the budget
         (a slow or failed CRM is `LookupStatus.UNAVAILABLE`)."""
+        ...
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        """The state of these queues (`queue.Q.X`), within the lookup budget; never
+        raises: state it could not read fresh is the last it knew, or absent."""
         ...
 
     def publish(self, event: CallEvent) -> None:

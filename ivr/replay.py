@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ivr.events import CustomerValue, LookupStatus
-from ivr.flow import Flow, InputNode
+from ivr.flow import ENTRY_FLOW, Flow, InputNode
 from ivr.reach import acceptable_entry
 from ivr.simulator import HANG_UP, SILENCE, CrmAnswer, ListeningPoint, Simulation, simulate
 
@@ -122,6 +122,8 @@ class ReplayCrm:
         result = self.results.pop(0)
         if result == "found":
             return CrmAnswer(LookupStatus.FOUND, dict(self.customer), 1)
+        if result == "several":
+            return CrmAnswer(LookupStatus.FOUND, None, 2)
         if result == "unavailable":
             return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=300)
         return CrmAnswer(LookupStatus.NOT_FOUND)
@@ -188,7 +190,7 @@ def replay(flows: Mapping[str, Flow], journey: Mapping[str, Any]) -> ReplayResul
     caller = journey.get("caller") or {}
     sim = simulate(
         flows,
-        flow_id=str(journey.get("flow") or "main"),
+        flow_id=str(journey.get("flow") or ENTRY_FLOW),
         caller=str(caller.get("number") or ""),
         caller_name=str(caller.get("name") or ""),
         dnis=str(journey.get("dnis") or ""),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Final, Literal
 
-from ivr.actions import Lookup, Play
+from ivr.actions import Lookup, Play, QueueLookup
 from ivr.call import Call, Next, Relisten, Wait
 from ivr.events import LookupFinished, LookupStatus
 from ivr.flow import (
@@ -25,9 +25,10 @@ from ivr.flow import (
     TransferNode,
     VoicemailNode,
 )
+from ivr.journey import ACCOUNT_NOT_CALLER
 from ivr.schedule import status
 
-__all__ = ["ENTER", "looked_up", "lookup_now", "played"]
+__all__ = ["ENTER", "branch_on", "looked_up", "lookup_now", "played"]
 
 
 def _enter_menu(call: Call, node: MenuNode) -> Next:
@@ -90,17 +91,38 @@ def looked_up(call: Call, event: LookupFinished) -> Next:
     node = call.here.node
     assert isinstance(node, LookupNode)
     flow = call.here.flow
+    by_caller = node.by == "caller"
     if event.status is LookupStatus.FOUND and event.customer is not None:
         call.context.customer_found(event.customer, event.matches)
-        customer_id, tier = event.customer.get("id"), event.customer.get("tier")
-        call.customer_id = "" if customer_id is None else str(customer_id)
+        raw_id, tier = event.customer.get("id"), event.customer.get("tier")
+        customer_id = "" if raw_id is None else str(raw_id)
         call.tier = "" if tier is None else str(tier).lower()
-        call.journey.customer_id = call.customer_id or None
-        if node.by == "account":
-            # The caller typed an account number that exists: they proved who they are.
-            call.verified = call.journey.verified = True
+        if by_caller:
+            call.ani = (customer_id,)
+            if call.journey.identity in ("none", "ani"):
+                call.identified("ani", customer_id)
+            else:  # already proved by an account or a secret: keep that proof
+                call.customer_id = call.journey.customer_id = customer_id
+        elif customer_id in call.ani:
+            # The account typed is the caller ID's customer's (or one of the customers
+            # sharing the number): two independent facts agree.
+            call.identified("account+ani", customer_id)
+        else:
+            # A valid account number alone is not proof: anyone may have read it off a
+            # bill. From another customer's phone it is worth a warning to the agent.
+            call.identified("account", customer_id, ACCOUNT_NOT_CALLER if call.ani else None)
         call.leave("found")
         return (flow, node.found)
+    if event.status is LookupStatus.FOUND:
+        # Several customers share the number (or the account): routing on one of them
+        # would give a stranger that customer's tier and record. Nobody is identified.
+        call.context.customer_candidates(event.matches)
+        if by_caller:
+            call.ani = event.candidates
+        call.tier = ""
+        call.identified("none", "")
+        call.leave("several")
+        return (flow, node.several or node.not_found)
     if event.status is LookupStatus.UNAVAILABLE:
         call.leave("unavailable")
         return (flow, node.unavailable or node.not_found)
@@ -109,6 +131,19 @@ def looked_up(call: Call, event: LookupFinished) -> Next:
 
 
 def _enter_branch(call: Call, node: BranchNode) -> Next:
+    conditions = call.flows.conditions(call.here.flow, call.here.node_id, node)
+    queues = sorted({q for condition in conditions for q in condition.queues})
+    if queues:
+        # Queue state moves: read it afresh each time the branch is entered.
+        call.emit_wait(QueueLookup(tuple(queues)), Wait("queue-lookup"))
+        return None
+    return branch_on(call)
+
+
+def branch_on(call: Call) -> Next:
+    """Take the first case whose condition holds (queue state, if read, is in)."""
+    node = call.here.node
+    assert isinstance(node, BranchNode)
     flow = call.here.flow
     conditions = call.flows.conditions(flow, call.here.node_id, node)
     context = call.context.conditions

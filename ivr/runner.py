@@ -21,7 +21,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -33,9 +32,13 @@ from ivr.actions import (
     Hangup,
     Lookup,
     Play,
+    QueueLookup,
     SetVariables,
     Transfer,
 )
+from ivr.call import iso_utc
+from ivr.compiled import LiveFlows
+from ivr.errors import FlowError
 from ivr.events import (
     Caller,
     CallStarted,
@@ -44,37 +47,20 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     PlayFinished,
+    QueuesLooked,
 )
 from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
 from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
 from ivr.session import Session
 
-__all__ = ["CLEANUP_TIMEOUT_S", "CallInfo", "Clock", "SystemClock", "run_call"]
+__all__ = ["CLEANUP_TIMEOUT_S", "Clock", "SystemClock", "run_call", "start_call"]
 
 log = logging.getLogger(__name__)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_MICROSECOND = timedelta(microseconds=1)
 
 # After an error or a cancellation the caller must still be sent on to the dialplan,
 # but a channel that does not answer must not hold the task (or a shutdown) forever.
 CLEANUP_TIMEOUT_S = 5.0
-
-
-# The date and time of the last second a stamp fell in, formatted: shared by every
-# call (held calls keep no copy each), remade when the second changes.
-_second: tuple[int, str] = (-1, "")
-
-
-def _second_prefix(second: int) -> str:
-    global _second
-    last_second, prefix = _second
-    if last_second != second:
-        prefix = (_NAIVE_EPOCH + timedelta(seconds=second)).isoformat()
-        _second = (second, prefix)
-    return prefix
 
 
 class Clock(Protocol):
@@ -97,17 +83,6 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    """What the driver knows about a new call. `caller` is untrusted text."""
-
-    call_id: str
-    caller: Caller
-    dnis: str = ""
-    channel: str = ""
-    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
 class _Finished(Exception):
     """The session's final action has been carried out."""
 
@@ -115,9 +90,8 @@ class _Finished(Exception):
 class _CallRun:
     # One per held call: slots, not an instance dict.
     __slots__ = (
-        "call", "channel", "clock", "handed_back", "monotonic_ms", "publish_failed",
-        "services", "session", "stamp_last", "stamp_ms", "start_ms", "start_us", "start_wall",
-        "stored",
+        "call", "channel", "handed_back", "monotonic_ms", "publish_failed", "services",
+        "session", "start_ms", "stored",
     )  # fmt: skip
 
     def __init__(
@@ -125,22 +99,15 @@ class _CallRun:
         session: Session,
         channel: Channel,
         services: CallServices,
-        call: CallInfo,
+        call: CallStarted,
         clock: Clock,
     ) -> None:
         self.session = session
         self.channel = channel
         self.services = services
         self.call = call
-        self.clock = clock
         self.monotonic_ms = clock.monotonic_ms
         self.start_ms = self.monotonic_ms()
-        # Stamps are the start's wall time plus monotonic time since, so a wall-clock
-        # step (NTP) mid-call cannot reorder one call's events.
-        self.start_wall = clock.now()
-        self.start_us = (self.start_wall.astimezone(UTC) - _EPOCH) // _MICROSECOND
-        self.stamp_ms = -1
-        self.stamp_last = ""
         self.publish_failed = False
         self.handed_back = False
         # The journey's `to_dict()` as handed to the services, or None: not stored yet,
@@ -151,19 +118,9 @@ class _CallRun:
         return max(0, self.monotonic_ms() - self.start_ms)
 
     def stamp(self) -> str:
-        """`ivr.call.iso_utc(start_wall + at_ms)`, exactly. A call publishes ~10 events,
-        mostly within one second and several within one millisecond (the nodes one
-        answer walks through): the last stamp is kept for its millisecond, and the date
-        and time up to the second are formatted once per second for every call (the calls
-        of one second share it), not by `isoformat` per stamp."""
-        at_ms = self.monotonic_ms() - self.start_ms
-        if at_ms == self.stamp_ms:
-            return self.stamp_last
-        self.stamp_ms = at_ms
-        second, micro = divmod(self.start_us + max(0, at_ms) * 1000, 1_000_000)
-        prefix = _second_prefix(second)
-        self.stamp_last = stamp = f"{prefix}.{micro // 1000:03d}Z"
-        return stamp
+        """The call's start on the wall clock plus its monotonic time since, so that a
+        wall-clock step (NTP) mid-call cannot reorder one call's events."""
+        return iso_utc(self.call.now + timedelta(milliseconds=self.at_ms()))
 
     def publish(self, kind: str, data: Mapping[str, Any]) -> None:
         """Hand a call event to the services: synchronous and never waits (ivr/ports.py).
@@ -190,16 +147,7 @@ class _CallRun:
         )
         try:
             try:
-                started = CallStarted(
-                    call_id=self.call.call_id,
-                    caller=self.call.caller,
-                    now=self.start_wall,
-                    dnis=self.call.dnis,
-                    channel=self.call.channel,
-                    variables=self.call.variables,
-                    at_ms=0,
-                )
-                actions = self.session.handle(started)
+                actions = self.session.handle(self.call)
                 while True:
                     event = await self.carry_out(actions)
                     actions = self.session.handle(event)
@@ -253,7 +201,12 @@ class _CallRun:
                 await self.channel.set_variables(action.variables)
             elif type(action) is Lookup:
                 found = await self.services.lookup(action.by, action.value, at_ms=self.at_ms())
-                return LookupFinished(found.status, self.at_ms(), found.customer, found.matches)
+                return LookupFinished(
+                    found.status, self.at_ms(), found.customer, found.matches, found.candidates
+                )
+            elif type(action) is QueueLookup:
+                looked = await self.services.queue_state(action.queues, at_ms=self.at_ms())
+                return QueuesLooked(self.at_ms(), looked.queues)
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)
@@ -368,13 +321,56 @@ def run_call(
     session: Session,
     channel: Channel,
     services: CallServices,
-    call: CallInfo,
+    call: CallStarted,
     *,
     clock: Clock | None = None,
 ) -> Coroutine[Any, Any, Journey | None]:
     """Run one call's IVR to its end (await it); it returns its journey (None only if
     the session could not even start) and raises nothing but `asyncio.CancelledError`.
-
-    The run's own coroutine, not one wrapping it: a call held for minutes would keep
-    one more frame alive for nothing."""
+    `call` is the session's first event; its `now` is the call's start on the wall
+    clock, from which event stamps count `clock`'s monotonic time."""
     return _CallRun(session, channel, services, call, clock or SystemClock()).run()
+
+
+async def start_call(
+    flows: LiveFlows,
+    flow_id: str,
+    channel: Channel,
+    services: CallServices,
+    *,
+    call_id: str,
+    caller: Caller,
+    dnis: str = "",
+    channel_name: str = "",
+    variables: Mapping[str, str] = MappingProxyType({}),
+    clock: Clock | None = None,
+) -> Journey | None:
+    """What every driver does with a new call: run flow `flow_id` of the flows current
+    now. A flow that is not loaded is the admin's error, not the caller's: it is logged
+    and the caller goes on to the dialplan with `CALLPOP_OUTCOME=error` (the operator)."""
+    try:
+        session = Session(flows.current, flow_id)
+    except FlowError as exc:
+        log.error(
+            "call %r: the dialplan asks for flow %r, which is not loaded (%s); "
+            "sending the caller to the operator",
+            call_id,
+            flow_id,
+            exc,
+        )
+        try:
+            await channel.set_variables(error_variables(call_id, flow_id, None))
+            await channel.finish(hangup=False)
+        except ChannelGone:
+            pass
+        return None
+    clock = clock or SystemClock()
+    started = CallStarted(
+        call_id=call_id,
+        caller=caller,
+        now=clock.now(),
+        dnis=dnis,
+        channel=channel_name,
+        variables=variables,
+    )
+    return await run_call(session, channel, services, started, clock=clock)

@@ -48,11 +48,12 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     PlayFinished,
+    QueuesLooked,
 )
-from ivr.flow import Flow, InputNode, MenuNode
+from ivr.flow import ENTRY_FLOW, Flow, InputNode, MenuNode
 from ivr.journey import Journey, Step, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
-from ivr.routing import ENTER, looked_up, lookup_now, played
+from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
 from ivr.version import DialplanVersion
 
 __all__ = ["Session", "iso_utc"]
@@ -61,6 +62,7 @@ _ANSWERS: Final[Mapping[WaitKind, type[Event]]] = {
     "play": PlayFinished,
     "lookup-prompts": PlayFinished,
     "lookup": LookupFinished,
+    "queue-lookup": QueuesLooked,
     "menu": DigitsEntered,
     "input": DigitsEntered,
     "confirm": DigitsEntered,
@@ -86,7 +88,7 @@ class Session:
 
     __slots__ = ("_call", "_flow_id", "_flows", "_phase")
 
-    def __init__(self, flows: Mapping[str, Flow], flow_id: str = "main") -> None:
+    def __init__(self, flows: Mapping[str, Flow], flow_id: str = ENTRY_FLOW) -> None:
         self._flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
         self._flows.flow(flow_id)  # an unknown start flow is a FlowError now, not mid-call
         self._flow_id = flow_id
@@ -202,6 +204,9 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
         return played(call) if wait.kind == "play" else lookup_now(call)
     if isinstance(event, LookupFinished):
         return looked_up(call, event)
+    if isinstance(event, QueuesLooked):
+        call.context.queues_looked(event.queues)
+        return branch_on(call)
     assert isinstance(event, DigitsEntered)
     if wait.kind == "menu":
         return menu_digits(call, event)

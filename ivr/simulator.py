@@ -4,7 +4,8 @@
 the simplest way that stays faithful to it: a `Play` is heard to the end, a
 `Collect` takes the caller's next key token the way `GET DATA` would (the terminator
 ends the entry and is dropped, `max_digits` ends it, an entry that stops short
-times out with the digits typed so far), a `Lookup` asks the `Crm` given. Time is
+times out with the digits typed so far), a `Lookup` asks the `Crm` given, a
+`QueueLookup` is answered from the queue states given (`--queue billing:ewt=900`). Time is
 simulated, never read: prompts last as long as their text takes to say, silences as
 long as the timeout, so `t_ms` shows where a caller spends the call.
 
@@ -29,12 +30,14 @@ from ivr.actions import (
     Hangup,
     Lookup,
     Play,
+    QueueLookup,
     SayDigits,
     SayNumber,
     Sound,
     Spoken,
     Transfer,
 )
+from ivr.conditions import QUEUE_FIELDS
 from ivr.events import (
     Caller,
     CallStarted,
@@ -45,8 +48,10 @@ from ivr.events import (
     LookupFinished,
     LookupStatus,
     PlayFinished,
+    QueuesLooked,
+    QueueValue,
 )
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.journey import Journey, mask
 from ivr.session import Session
 
@@ -68,6 +73,7 @@ __all__ = [
     "Simulation",
     "SimulationError",
     "parse_keys",
+    "parse_queue",
     "simulate",
     "spoken_ms",
 ]
@@ -218,6 +224,7 @@ class CrmAnswer:
     customer: Mapping[str, CustomerValue] | None = None
     matches: int = 0
     took_ms: int = 40
+    candidates: tuple[str, ...] = ()
 
 
 class Crm(Protocol):
@@ -283,6 +290,56 @@ class DownCrm:
         return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=self.budget_ms)
 
 
+_QUEUE_ALIASES: Final = {
+    "ewt": "ewt_s",
+    "longest": "longest_wait_s",
+    "longest_wait": "longest_wait_s",
+}
+
+
+def parse_queue(text: str) -> tuple[str, dict[str, QueueValue]]:
+    """`billing:ewt=900,available=0` -> ("billing", {"ewt_s": 900, "available": 0, ...}).
+
+    A queue named here is `open` and not `full` unless said otherwise; the fields not
+    given are null (unknown). Values: whole numbers, `true`, `false`, `null`. Raises
+    `KeyScriptError` with the 1-based column of the mistake."""
+    name, colon, rest = text.partition(":")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return _queue_error("a queue name (letters, digits, _) then `:`", 1)
+    fields: dict[str, QueueValue] = dict.fromkeys(QUEUE_FIELDS)
+    fields.update(open=True, full=False)
+    column = len(name) + 2
+    if not colon or not rest:
+        return _queue_error("after the queue name, `:FIELD=VALUE,...`", column)
+    for item in rest.split(","):
+        key, equals, value = item.partition("=")
+        key = _QUEUE_ALIASES.get(key.strip(), key.strip())
+        if key not in QUEUE_FIELDS or not equals:
+            choices = ", ".join(("ewt", *QUEUE_FIELDS))
+            return _queue_error(f"{item!r}: expected FIELD=VALUE, FIELD one of {choices}", column)
+        value = value.strip()
+        parsed: QueueValue
+        if value in ("true", "false"):
+            parsed = value == "true"
+        elif value == "null":
+            parsed = None
+        elif re.fullmatch(r"[0-9]+", value):
+            parsed = int(value)
+        else:
+            return _queue_error(f"{item!r}: a value is a whole number, true, false or null", column)
+        fields[key] = parsed
+        column += len(item) + 1
+    return name, fields
+
+
+def _shown(value: QueueValue) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _queue_error(message: str, column: int) -> tuple[str, dict[str, QueueValue]]:
+    raise KeyScriptError(message, column)
+
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -290,8 +347,9 @@ class DownCrm:
 class SimStep:
     """One thing the engine asked for and how the simulated world answered.
 
-    `action` is `play`, `collect`, `lookup`, `transfer` or `hangup`; `event` the answer:
-    `played`, `digits`, `timeout`, `found`, `not_found`, `unavailable`, `hangup` (the
+    `action` is `play`, `collect`, `lookup`, `queue-lookup`, `transfer` or `hangup`;
+    `event` the answer: `played`, `digits`, `timeout`, `found`, `not_found`,
+    `unavailable`, `looked`, `hangup` (the
     caller hung up), or None for the final action."""
 
     t_ms: int
@@ -361,18 +419,20 @@ def simulate(
     keys: KeySource,
     crm: Crm,
     now: datetime,
-    flow_id: str = "main",
+    flow_id: str = ENTRY_FLOW,
     caller_name: str = "",
     dnis: str = "",
     call_id: str = "simulated-call",
     observer: Callable[[SimStep], None] | None = None,
+    queues: Mapping[str, Mapping[str, QueueValue]] | None = None,
 ) -> Simulation:
     """Run one call from `CallStarted` to its transfer or hang-up.
 
     `now` is the call's wall-clock time (timezone-aware), used by `hours` nodes;
-    `observer` sees every step as it happens (the interactive mode prints them)."""
+    `observer` sees every step as it happens (the interactive mode prints them);
+    `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown)."""
     session = Session(flows, flow_id)
-    run = _Run(session, keys, crm, observer, flow_id)
+    run = _Run(session, keys, crm, observer, flow_id, queues or {})
     start = CallStarted(call_id, Caller(caller, caller_name), now, dnis=dnis, at_ms=0)
     outcome = run.drive(start)
     unused = keys.unused if isinstance(keys, ScriptedKeys) else ()
@@ -387,7 +447,9 @@ class _Run:
         crm: Crm,
         observer: Callable[[SimStep], None] | None,
         flow_id: str,
+        queues: Mapping[str, Mapping[str, QueueValue]],
     ) -> None:
+        self.queues = queues
         self.session = session
         self.keys = keys
         self.crm = crm
@@ -437,7 +499,21 @@ class _Run:
                 )
             )
             self.t += max(0, answer.took_ms)
-            return LookupFinished(answer.status, self.t, answer.customer, answer.matches)
+            return LookupFinished(
+                answer.status, self.t, answer.customer, answer.matches, answer.candidates
+            )
+        if isinstance(action, QueueLookup):
+            known = {q: self.queues[q] for q in action.queues if q in self.queues}
+            shown = " ".join(
+                f"{q}("
+                + ",".join(f"{k}={_shown(v)}" for k, v in known[q].items() if v is not None)
+                + ")"
+                if q in known
+                else f"{q}(unknown)"
+                for q in action.queues
+            )
+            self.record(SimStep(*here, "queue-lookup", event="looked", detail=shown))
+            return QueuesLooked(self.t, known)
         if isinstance(action, Transfer):
             self.record(
                 SimStep(

@@ -26,11 +26,22 @@ from crm_adapter.port import (
     NotFound,
 )
 from screenpop.guards import require, require_csrf
-from screenpop.keys import CATALOGS, CLOCK, CRM, HUB, ORIGINATE, PAYLOADS, SETTINGS, STORE
+from screenpop.keys import (
+    AFTER_CALL_WORK,
+    AGENT_STATUS,
+    CATALOGS,
+    CLOCK,
+    CRM,
+    HUB,
+    ORIGINATE,
+    PAYLOADS,
+    SETTINGS,
+    STORE,
+)
 from screenpop.pops import PopError
 from screenpop.protocol import MAX_CALL_ID_CHARS, MAX_NOTES_CHARS
 
-__all__ = ["OriginateError", "routes"]
+__all__ = ["ControlError", "OriginateError", "routes"]
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -38,7 +49,11 @@ MAX_BODY = 64 * 1024
 HISTORY_WAIT_S = 2.0
 
 
-class OriginateError(Exception):
+class ControlError(Exception):
+    """The PBX refused a call control (or could not be reached); the message is for the agent."""
+
+
+class OriginateError(ControlError):
     """The PBX refused the click-to-dial call; the message is for the agent."""
 
 
@@ -155,6 +170,7 @@ async def disposition(request: web.Request) -> web.Response:
     if owns:
         try:
             hub.dispose(call_id, account, code, notes)
+            await hub.durable()  # the pop's row says so before the agent is told
         except PopError as exc:
             # saved in the CRM all the same: a ringing pop cannot be closed yet
             log.info(
@@ -203,6 +219,44 @@ async def dial(request: web.Request) -> web.Response:
         raise _error(web.HTTPBadGateway, str(exc)) from None
     log.info("click-to-dial by %s", account.name)
     return web.json_response({"ok": True, "number": number, "call": call})
+
+
+@routes.post("/api/v1/status")
+async def agent_status(request: web.Request) -> web.Response:
+    """`{"status": "ready"}`, `{"status": "break", "reason": R}` (R one of the dialplan's
+    pause_reasons) or `{"status": "acw"}`: a queue pause (unpause for ready)."""
+    account, claims = await require(request)
+    require_csrf(request, claims, None)
+    body = await _json_body(request)
+    status = _text(body, "status", 20, required=True)
+    reasons = request.app[CATALOGS].pause_reasons
+    if status == "ready":
+        paused, reason = False, ""
+    elif status == "acw":
+        paused, reason = True, AFTER_CALL_WORK
+    elif status == "break":
+        reason = _text(body, "reason", 40, required=True)
+        if reason not in reasons:
+            raise _error(
+                web.HTTPBadRequest,
+                f"{reason!r} is not a break reason (one of: {', '.join(reasons)})",
+                field="reason",
+            )
+        paused = True
+    else:
+        raise _error(web.HTTPBadRequest, f"{status!r} is not ready, break or acw", field="status")
+    control = request.app[AGENT_STATUS]
+    if control is None:
+        raise _error(
+            web.HTTPServiceUnavailable,
+            "agent status needs AMI: configure the ami section of callpop.yaml",
+        )
+    try:
+        await control(agent=account, paused=paused, reason=reason)
+    except ControlError as exc:
+        raise _error(web.HTTPBadGateway, str(exc)) from None
+    log.info("agent status of %s: %s %s", account.name, status, reason)
+    return web.json_response({"ok": True, "status": status, "reason": reason})
 
 
 @routes.post("/api/v1/calls/{call_id}/customer")
@@ -289,6 +343,7 @@ async def calls_today(request: web.Request) -> web.Response:
                     "caller_name": r.caller_name,
                     "customer_id": r.customer_id,
                     "disposition": r.disposition,
+                    "reason": r.reason,
                 }
                 for r in rows
             ]

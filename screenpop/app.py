@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import aiohttp_jinja2
 import jinja2
 from aiohttp import WSCloseCode, web
+from ruamel.yaml import YAML
 
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter, Customer
@@ -37,10 +38,12 @@ from screenpop.bus import PopBus
 from screenpop.guards import security_headers
 from screenpop.hub import Hub, PopObserver
 from screenpop.keys import (
+    AGENT_STATUS,
     BUS,
     CATALOGS,
     CLOCK,
     CRM,
+    DEFAULT_PAUSE_REASONS,
     HUB,
     LIMITER,
     LOGIN_GATE,
@@ -51,6 +54,7 @@ from screenpop.keys import (
     SETTINGS,
     STORE,
     WEBSOCKETS,
+    AgentStatus,
     Catalogs,
     Originate,
     WebSettings,
@@ -95,7 +99,30 @@ def load_catalogs(dialplan: Path) -> Catalogs:
         if loaded_scripts is None:
             raise LoadError(findings)
         scripts = loaded_scripts.model
-    return Catalogs(dispositions, scripts)
+    return Catalogs(dispositions, scripts, load_pause_reasons(root / "pause_reasons.yaml"))
+
+
+def load_pause_reasons(path: Path) -> tuple[str, ...]:
+    """`pause_reasons: [Lunch, ...]` (optional file): the agents' break reasons, sent as
+    `QueuePause`'s `Reason`. Raises `ValueError` naming the file for anything else."""
+    if not path.exists():
+        return DEFAULT_PAUSE_REASONS
+    data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    reasons = data.get("pause_reasons") if isinstance(data, dict) else None
+    if (
+        not isinstance(reasons, list)
+        or not reasons
+        or not all(
+            isinstance(r, str) and 0 < len(r) <= 40 and r.isprintable() and r == r.strip()
+            for r in reasons
+        )
+        or len(set(reasons)) != len(reasons)
+    ):
+        raise ValueError(
+            f"{path}:1:1: error: pause_reasons is a list of distinct one-line reasons "
+            "of 1 to 40 characters"
+        )
+    return tuple(reasons)
 
 
 def create_app(
@@ -106,6 +133,7 @@ def create_app(
     clock: Callable[[], datetime],
     crm: CrmAdapter,
     originate: Originate | None = None,
+    agent_status: AgentStatus | None = None,
     catalogs: Catalogs | None = None,
     session_key: bytes | None = None,
     passwords: Passwords | None = None,
@@ -178,6 +206,7 @@ def create_app(
         normalise_phone=phone.normalise,
     )
     app[ORIGINATE] = originate
+    app[AGENT_STATUS] = agent_status
     app[WEBSOCKETS] = weakref.WeakSet()
 
     aiohttp_jinja2.setup(

@@ -465,6 +465,19 @@ class Hub:
             {"agent_id": account.id, "disposition": disposition, "notes": notes},
         )
 
+    async def durable(self, within_s: float = 2.0) -> bool:
+        """Wait until every pop change made so far is written to `pops` (the history
+        writer stops lingering for it), so what an agent is told was saved survives a
+        SIGKILL of this instance. False when the database did not take it in time (it
+        is still written when the database answers; logged)."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self.history.drained()
+        except TimeoutError:
+            log.warning("pop changes not yet written after %.1f s; acknowledged anyway", within_s)
+            return False
+        return True
+
     def owns(self, call_id: str, account: Account) -> bool:
         return self.machine.pop(call_id, account.id) is not None
 

@@ -23,10 +23,13 @@ from screenpop.payload import PayloadBuilder
 from screenpop.store import Account, ScreenpopStore
 
 __all__ = [
+    "AFTER_CALL_WORK",
+    "AGENT_STATUS",
     "BUS",
     "CATALOGS",
     "CLOCK",
     "CRM",
+    "DEFAULT_PAUSE_REASONS",
     "HUB",
     "LIMITER",
     "LOGIN_GATE",
@@ -37,6 +40,7 @@ __all__ = [
     "SETTINGS",
     "STORE",
     "WEBSOCKETS",
+    "AgentStatus",
     "Catalogs",
     "Originate",
     "WebSettings",
@@ -53,12 +57,26 @@ class Originate(Protocol):
     def __call__(self, *, agent: Account, number: str) -> Awaitable[str]: ...
 
 
+class AgentStatus(Protocol):
+    """Agent status as queue pause: `paused` False is ready; True with `reason` a break
+    or after-call work. Raises `ControlError` (`screenpop.api`) with a message for the
+    agent when the PBX refuses."""
+
+    def __call__(self, *, agent: Account, paused: bool, reason: str) -> Awaitable[None]: ...
+
+
+# Offered when the dialplan has no pause_reasons.yaml.
+DEFAULT_PAUSE_REASONS = ("Break", "Lunch", "Training")
+AFTER_CALL_WORK = "After-call work"
+
+
 @dataclass(frozen=True, slots=True)
 class Catalogs:
-    """The dialplan files the panel shows: wrap-up codes and agent scripts."""
+    """The dialplan files the panel shows: wrap-up codes, agent scripts, break reasons."""
 
     dispositions: DispositionCatalog
     scripts: ScriptCatalog | None
+    pause_reasons: tuple[str, ...] = DEFAULT_PAUSE_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,4 +105,5 @@ LOGIN_GATE = web.AppKey("login_gate", LoginGate)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 SETTINGS = web.AppKey("settings", WebSettings)
 ORIGINATE = web.AppKey[Originate | None]("originate")
+AGENT_STATUS = web.AppKey[AgentStatus | None]("agent_status")
 WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")

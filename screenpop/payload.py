@@ -390,7 +390,8 @@ class PayloadBuilder:
         variables = facts.variables
         journey = crm.journey or {}
         topic = variables.get(V.TOPIC) or journey.get("topic") or None
-        verified = variables.get(V.VERIFIED) == "1" or journey.get("verified") is True
+        identity = _identity(journey, variables)
+        verified = identity["verified"]
         chosen = next((c for c in crm.customers if c.id == crm.chosen), None)
         tier = (chosen.tier if chosen is not None else None) or variables.get(V.TIER) or None
         if not crm.done:
@@ -412,6 +413,7 @@ class PayloadBuilder:
             "queue": facts.queue,
             "topic": topic,
             "verified": verified,
+            "identity": identity,
             "tier": tier,
             "vip": (tier or "").casefold() in VIP_TIERS,
             "ivr": {
@@ -459,6 +461,26 @@ class PayloadBuilder:
             views.clear()
         views[topic] = view
         return view
+
+
+_IDENTITIES = frozenset({"none", "ani", "account", "account+ani", "pin"})
+_VERIFIED = frozenset({"account+ani", "pin"})
+
+
+def _identity(journey: Mapping[str, Any], variables: Mapping[str, str]) -> dict[str, Any]:
+    """How the IVR identified the caller (docs/contracts.md, "Matching and identity").
+    A journey from before identities were recorded counts as `none` unless its
+    CALLPOP_VERIFIED says otherwise."""
+    level = journey.get("identity")
+    if level not in _IDENTITIES:
+        verified_flag = variables.get(V.VERIFIED) == "1" or journey.get("verified") is True
+        level = "account+ani" if verified_flag else "none"
+    warning = journey.get("identity_warning")
+    return {
+        "level": level,
+        "verified": level in _VERIFIED,
+        "warning": warning if warning == "account-not-caller" else None,
+    }
 
 
 def _caller_from_journey(facts: CallFacts, journey: Mapping[str, Any]) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
@@ -460,6 +460,7 @@ class SqlScreenpopStore:
                 calls.c.caller_name,
                 func.coalesce(interactions.c.customer_id, calls.c.customer_id).label("customer_id"),
                 interactions.c.disposition,
+                pops.c.reason,
             )
             .select_from(
                 pops.outerjoin(calls, calls.c.call_id == pops.c.call_id).outerjoin(
@@ -467,7 +468,15 @@ class SqlScreenpopStore:
                 )
             )
             .where(
-                and_(pops.c.agent_id == pk, pops.c.offered_at >= since, pops.c.state != "retracted")
+                and_(
+                    pops.c.agent_id == pk,
+                    pops.c.offered_at >= since,
+                    # missed calls stay in the agent's history; ring-all's losers do not
+                    or_(
+                        pops.c.state != "retracted",
+                        func.coalesce(pops.c.reason, "") != "answered_elsewhere",
+                    ),
+                )
             )
             .order_by(pops.c.offered_at.desc())
             .limit(limit)
@@ -485,6 +494,7 @@ class SqlScreenpopStore:
                 caller_name=r["caller_name"] or "",
                 customer_id=r["customer_id"],
                 disposition=r["disposition"],
+                reason=r["reason"] if r["state"] == "retracted" else None,
             )
             for r in rows
         ]

@@ -84,6 +84,9 @@ class CallRow:
     caller_name: str
     customer_id: str | None
     disposition: str | None
+    # why a retracted pop went: the agent's missed calls (no answer, the caller hung
+    # up or left the queue); one answered by another agent is not in the list
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

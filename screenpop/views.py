@@ -232,6 +232,7 @@ async def agent_page(request: web.Request) -> web.StreamResponse:
             }
             for code, d in catalog.dispositions.items()
         ],
+        "pause_reasons": list(request.app[CATALOGS].pause_reasons),
     }
     return aiohttp_jinja2.render_template("agent.html", request, context)
 

@@ -18,22 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final
 
 from agi_scripts.routes.call_id import MAX_CALL_ID, is_call_id, shown
 from agi_scripts.server import AgiRequest, Route
 from ivr.compiled import LiveFlows
-from ivr.errors import FlowError
 from ivr.events import Caller
-from ivr.flow import Flow
-from ivr.outcome import error_variables
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.ports import CallServices, ChannelGone
-from ivr.runner import CallInfo, Clock, run_call
-from ivr.session import Session
+from ivr.runner import Clock, start_call
 
-__all__ = ["DEFAULT_FLOW", "IvrHandler", "ivr_route"]
-
-DEFAULT_FLOW: Final = "main"
+__all__ = ["IvrHandler", "ivr_route"]
 
 
 class IvrHandler:
@@ -53,7 +47,7 @@ class IvrHandler:
 
     async def __call__(self, request: AgiRequest) -> None:
         channel, env = request.channel, request.environment
-        flow = request.query.get("flow") or DEFAULT_FLOW
+        flow = request.query.get("flow") or ENTRY_FLOW
         call_id = env.uniqueid
         if not is_call_id(call_id):
             channel.protocol_error(f"agi_uniqueid is not an Asterisk uniqueid: {shown(call_id)}")
@@ -70,32 +64,23 @@ class IvrHandler:
             channel.protocol_error(
                 f"CHANNEL(linkedid) is not an Asterisk uniqueid: {shown(linked)}"
             )
-        try:
-            session = Session(self.flows.current, flow)
-        except FlowError as exc:
-            request.log.error(
-                "the dialplan asks for flow %r, which is not loaded (%s); "
-                "sending the caller to the operator",
-                flow,
-                exc,
-            )
-            if channel.gone is None:
-                await channel.set_variables(error_variables(call_id, flow, None))
-                await channel.finish(hangup=False)
-            return
         if channel.gone is None:
             try:
                 await channel.answer()
             except ChannelGone:
                 pass
-        info = CallInfo(
+        await start_call(
+            self.flows,
+            flow,
+            channel,
+            self.services,
             call_id=call_id,
             caller=Caller(number=env.caller_number, name=env.caller_name),
             dnis=env.get("extension"),
-            channel=env.channel,
+            channel_name=env.channel,
             variables=MappingProxyType({k: v for k, v in request.query.items() if k != "flow"}),
+            clock=self.clock,
         )
-        await run_call(session, channel, self.services, info, clock=self.clock)
 
 
 def ivr_route(

@@ -21,8 +21,11 @@ from callpop.ami.client import (
     NotConnected,
 )
 from callpop.ami.codec import Message
+from screenpop.api import ControlError, OriginateError
+from screenpop.keys import AgentStatus, Originate
+from screenpop.store import Account
 
-__all__ = ["AmiControls", "ControlRefused"]
+__all__ = ["AmiControls", "ControlRefused", "panel_controls"]
 
 # Asterisk 22's Originate runs the dial in the background with Async: the response
 # says only "queued"; OriginateResponse (same ActionID) follows when the agent answers.
@@ -91,3 +94,23 @@ class AmiControls:
         except AMIError as exc:
             raise ControlRefused(f"{what} failed: {exc}") from None
         return answer[0]
+
+
+def panel_controls(controls: AmiControls) -> tuple[Originate, AgentStatus]:
+    """The panel's click-to-dial and agent status (`create_app(originate=...,
+    agent_status=...)`) on `controls`: an agent's interface is the AMI `Channel` and
+    `Interface`; a refusal becomes the error the API shows the agent."""
+
+    async def originate(*, agent: Account, number: str) -> str:
+        try:
+            return await controls.originate(interface=agent.interface, number=number)
+        except ControlRefused as exc:
+            raise OriginateError(str(exc)) from None
+
+    async def agent_status(*, agent: Account, paused: bool, reason: str) -> None:
+        try:
+            await controls.pause(interface=agent.interface, paused=paused, reason=reason)
+        except ControlRefused as exc:
+            raise ControlError(str(exc)) from None
+
+    return originate, agent_status

@@ -26,12 +26,16 @@ from callpop.ami.triggers import Triggers
 from callpop.config import AmiSettings
 from ivr.ports import CallEvent
 
-__all__ = ["AMIListener", "LeasedListener", "Publish"]
+__all__ = ["AMIListener", "LeasedListener", "Observe", "Publish"]
 
 log = logging.getLogger("callpop.ami")
 
 Publish = Callable[[CallEvent], None]
 """`PopBus.publish`: synchronous, never waits (docs/contracts.md)."""
+
+Observe = Callable[[Message], None]
+"""Sees every AMI message the listener handles, and the answers of its resync's
+`QueueStatus` (the queue state writer, callpop/queue_store.py); synchronous, fast."""
 
 # Queue events are class `agent`, Dial and Hangup class `call`: asking for those two
 # spares us the dialplan class (dozens of VarSet/Newexten per call).
@@ -52,9 +56,11 @@ class AMIListener:
         triggers: Triggers | None = None,
         clock: Callable[[], float] = time.time,
         events: str = EVENT_CLASSES,
+        observers: tuple[Observe, ...] = (),
         **client_options: Any,
     ) -> None:
         self.triggers = triggers or Triggers()
+        self._observers = observers
         self._publish = publish
         self._clock = clock
         self.client = AMIClient(
@@ -122,6 +128,8 @@ class AMIListener:
     async def _on_event(self, msg: Message) -> None:
         if self._hung_up_meanwhile is not None and msg.event == "Hangup":
             self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
+        for observe in self._observers:
+            observe(msg)
         await self._feed(msg)
 
     async def _feed(self, msg: Message) -> None:
@@ -148,6 +156,9 @@ class AMIListener:
             return
         finally:
             self._hung_up_meanwhile = None
+        for msg in status:
+            for observe in self._observers:
+                observe(msg)
         events = [
             m
             for m in resync_events(status, channels)
@@ -183,9 +194,17 @@ class LeasedListener:
     knew is stale after a gap, and the resync rebuilds it."""
 
     def __init__(
-        self, settings: AmiSettings, lease: AmiLease, publish: Publish, **options: Any
+        self,
+        settings: AmiSettings,
+        lease: AmiLease,
+        publish: Publish,
+        *,
+        on_term_end: Callable[[], None] | None = None,
+        **options: Any,
     ) -> None:
         self.settings = settings
+        # Told when a term ends: what it observed is no longer this instance's to publish.
+        self._on_term_end = on_term_end
         self.lease = lease
         self._publish = publish
         self._options = options
@@ -222,6 +241,8 @@ class LeasedListener:
             finally:
                 self.listener = None
                 await listener.stop()
+                if self._on_term_end is not None:
+                    self._on_term_end()
             # An instance that just lost its session may be the one in trouble: let a
             # standby take the lease before contending again.
             await asyncio.sleep(2 * self.settings.lease_interval_s)

@@ -21,6 +21,7 @@ import click
 from callpop.commands.diff import compare
 from callpop.signoff.pack import PackInput, render_pack
 from callpop.signoff.pdf import CHROMIUM, PdfError, html_to_pdf
+from ivr.flow import ENTRY_FLOW
 from ivr.loader import LoadError, load_dialplan
 from ivr.version import hash_dialplan
 
@@ -65,7 +66,7 @@ def command(
         sys.exit(1)
     changes = compare(against, str(dialplan)) if against is not None else None
     flows = dict(loaded.flows)
-    main = flows.get("main")
+    main = flows.get(ENTRY_FLOW)
     data = PackInput(
         title=title or (main.description.split(":")[0] if main and main.description else "IVR"),
         client=client,

@@ -29,7 +29,7 @@ from callpop.report.heatmap import render_heatmap
 from callpop.report.model import JourneyReport, format_text
 from callpop.report.query import ReportFilters, build_report
 from crm_adapter.sql.engine import create_engine
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.loader import read_dialplan
 
 _AGE = re.compile(r"^(\d+)\s*([mhdw])$")
@@ -114,7 +114,7 @@ def command(
     folder = dialplan_dir or config.dialplan
     dialplan, findings = read_dialplan(folder)
     flows = dict(dialplan.flows)
-    drawn = flow or "main"
+    drawn = flow or ENTRY_FLOW
     if fmt == "svg":
         if drawn not in flows:
             for finding in findings:

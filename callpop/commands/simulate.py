@@ -28,7 +28,7 @@ import click
 
 from ivr.catalog import CATALOG_FILES
 from ivr.errors import FlowError as EngineFlowError
-from ivr.events import LookupStatus
+from ivr.events import LookupStatus, QueueValue
 from ivr.flow import Flow
 from ivr.journey import Step as JourneyStep
 from ivr.loader import (
@@ -54,6 +54,7 @@ from ivr.simulator import (
     SimStep,
     Simulation,
     parse_keys,
+    parse_queue,
     simulate,
 )
 from ivr.source import Finding
@@ -234,6 +235,8 @@ def describe_step(step: SimStep) -> list[str]:
     if step.action == "lookup":
         result = (step.event or "").replace("_", " ")
         return _wrapped(f"{head}  CRM lookup by {step.detail}:", result)
+    if step.action == "queue-lookup":
+        return _wrapped(f"{head}  queue state:", step.detail or "")
     if step.action == "collect":
         if step.event == "hangup":
             answer = "the caller hangs up"
@@ -370,6 +373,14 @@ def _parse_at(value: str | None) -> datetime:
 )
 @click.option("--json", "as_json", is_flag=True, help="print the run as JSON")
 @click.option(
+    "--queue",
+    "queue_specs",
+    multiple=True,
+    metavar="Q:FIELD=V,...",
+    help="a queue's state for queue.Q.X conditions, e.g. billing:ewt=900,available=0 "
+    "(repeatable; fields not given are unknown, the queue open)",
+)
+@click.option(
     "--replay",
     "replay_call",
     default=None,
@@ -398,6 +409,7 @@ def command(
     dnis: str,
     config_path: Path | None,
     as_json: bool,
+    queue_specs: tuple[str, ...],
     replay_call: str | None,
     replay_on: str,
 ) -> None:
@@ -408,6 +420,13 @@ def command(
     if caller is None:
         raise click.UsageError("Missing option '--caller' (the caller's number).")
     now = _parse_at(at)
+    queues: dict[str, dict[str, QueueValue]] = {}
+    for spec in queue_specs:
+        try:
+            name, fields = parse_queue(spec)
+        except KeyScriptError as exc:
+            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--queue") from None
+        queues[name] = fields
     try:
         loaded = load(flow_file)
     except LoadError as exc:
@@ -440,6 +459,7 @@ def command(
             crm=crm,
             now=now,
             observer=observe,
+            queues=queues,
         )
 
     try:

@@ -35,7 +35,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from agi_scripts.routes.ivr import DEFAULT_FLOW
 from callpop.commands.init import init_database
 from callpop.config import AmiSettings, Config, HostPort
 from callpop.demo import phone, softphone
@@ -47,6 +46,7 @@ from callpop.pbx_sim.ami import AMIServer
 from callpop.serve import FASTAGI, Runtime, build_app, build_runtime, make_runner, start_site
 from crm_adapter.demo import DEMO_AGENTS, DemoReport
 from crm_adapter.settings import CrmSettings
+from ivr.flow import ENTRY_FLOW
 
 __all__ = ["DemoOptions", "DemoServer", "DemoUrls", "fresh_database"]
 
@@ -178,7 +178,7 @@ class DemoServer:
         try:
             self.runtime = runtime = await build_runtime(config, environ=self.environ)
             self.clock = clock = office_hours_clock(
-                dict(runtime.dialplan.flows), DEFAULT_FLOW, at=options.at, real=options.real_clock
+                dict(runtime.dialplan.flows), ENTRY_FLOW, at=options.at, real=options.real_clock
             )
             app = build_app(runtime, ivr_clock=clock)
             demo = DemoContext(

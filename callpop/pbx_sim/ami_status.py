@@ -112,6 +112,8 @@ class QueueBoard:
     members: list[QueueMemberSpec]
     clock: Callable[[], float] = time.time
     calls: list[QueueCall] = field(default_factory=list)
+    talk_time_s: dict[str, int] = field(default_factory=dict)
+    """Each queue's average talk time as `QueueParams` reports it (`TalkTime`; 0 if absent)."""
 
     def add(self, call: QueueCall) -> None:
         self.calls.append(call)
@@ -158,7 +160,7 @@ class QueueBoard:
                         ("Strategy", "ringall"),
                         ("Calls", str(len(waiting))),
                         ("Holdtime", "0"),
-                        ("TalkTime", "0"),
+                        ("TalkTime", str(self.talk_time_s.get(queue, 0))),
                         ("Completed", "0"),
                         ("Abandoned", "0"),
                         ("ServiceLevel", "0"),

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from callpop.report.model import IntentStats, JourneyReport, NodeStats
 from callpop.report.rollup import interval_of
 from crm_adapter.sql.tables import journey_nodes, journey_outcomes
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 
 __all__ = ["ReportFilters", "build_report"]
 
@@ -144,7 +144,7 @@ def _nodes(
         stats.ms_total += int(ms)
     if not flows:
         return sorted(nodes.values(), key=lambda n: (-n.entries, n.flow, n.node))
-    first = entry_flow if entry_flow in flows else "main"
+    first = entry_flow if entry_flow in flows else ENTRY_FLOW
     flow_order = sorted(flows, key=lambda f: (f != first, f))
     order = {
         (f, n): i for i, (f, n) in enumerate((f, n) for f in flow_order for n in flows[f].nodes)

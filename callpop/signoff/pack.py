@@ -23,6 +23,7 @@ from ivr.diff import Change, option_text, summary_line
 from ivr.flow import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_OPTIONS,
+    ENTRY_FLOW,
     Flow,
     HoursNode,
     MenuNode,
@@ -249,8 +250,8 @@ def _route(route: Route) -> dict[str, Any]:
 
 def render_pack(data: PackInput) -> str:
     """The pack as one HTML document (diagrams inline, no external file)."""
-    flows = [data.flows["main"]] if "main" in data.flows else []
-    flows += [flow for flow_id, flow in sorted(data.flows.items()) if flow_id != "main"]
+    flows = [data.flows[ENTRY_FLOW]] if ENTRY_FLOW in data.flows else []
+    flows += [flow for flow_id, flow in sorted(data.flows.items()) if flow_id != ENTRY_FLOW]
     entry = "main" if "main" in data.flows else (flows[0].id if flows else None)
     reach = [_route(r) for r in routes(data.flows, entry, data.generated)] if entry else []
     context = {

@@ -40,6 +40,7 @@ __all__ = [
     "customer_phones",
     "customers",
     "embed_tokens_used",
+    "flood_mode",
     "interactions",
     "journey_nodes",
     "journey_outcomes",
@@ -48,6 +49,7 @@ __all__ = [
     "outbox",
     "pops",
     "queue_events",
+    "queue_states",
     "session_revocations",
 ]
 
@@ -340,4 +342,31 @@ ari_sessions = Table(
     Column("instance", String(128), nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Index(None, "instance"),
+)
+
+# Queue state for the IVR (callpop/queue_store.py): one row per queue, written by the
+# AMI lease holder, read by every instance.
+queue_states = Table(
+    "queue_states",
+    metadata,
+    Column("queue", String(128), primary_key=True),
+    Column("callers", Integer, nullable=False),
+    Column("longest_wait_s", Integer, nullable=False),
+    Column("logged_in", Integer, nullable=False),
+    Column("available", Integer, nullable=False),
+    Column("paused", Integer, nullable=False),
+    Column("ewt_s", Integer, nullable=True),
+    Column("open", Boolean, nullable=False),
+    Column("full", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The flood switch (`callpop flood on|off`): one row, id 1.
+flood_mode = Table(
+    "flood_mode",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("active", Boolean, nullable=False),
+    Column("message", String(64), nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
 )

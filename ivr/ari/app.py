@@ -48,13 +48,13 @@ from ivr.ari.websocket import (
     StreamItem,
 )
 from ivr.events import Caller
+from ivr.flow import ENTRY_FLOW
 from ivr.ports import ChannelGone
 
 __all__ = ["AppStats", "CallHandler", "StasisApp", "StasisCall", "parse_args"]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FLOW = "main"
 _ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 # Channels the app has sent on stay remembered this long (by count), so a resync that
 # still sees one in Stasis for a moment does not take it for an orphan.
@@ -90,7 +90,7 @@ def parse_args(args: Sequence[str]) -> tuple[str, dict[str, str]]:
     Args come from the dialplan, written by an admin: a malformed one is logged and
     skipped rather than costing the caller the IVR.
     """
-    flow = DEFAULT_FLOW
+    flow = ENTRY_FLOW
     extra: dict[str, str] = {}
     for arg in args:
         name, sep, value = arg.partition("=")
@@ -99,7 +99,7 @@ def parse_args(args: Sequence[str]) -> tuple[str, dict[str, str]]:
             log.warning("Stasis argument %r is not NAME=VALUE; ignored", arg)
             continue
         if name == "flow":
-            flow = value.strip() or DEFAULT_FLOW
+            flow = value.strip() or ENTRY_FLOW
         else:
             extra[name] = value
     return flow, extra

@@ -274,6 +274,8 @@ def _edges(node_id: str, node: Node, flow: Flow) -> Iterator[DiagramEdge]:
         yield DiagramEdge(node_id, node.found, "result", "found")
         yield DiagramEdge(node_id, node.not_found, "result", "not found")
         yield DiagramEdge(node_id, node.unavailable or node.not_found, "result", "CRM down")
+        if node.several is not None:
+            yield DiagramEdge(node_id, node.several, "result", "several")
     elif isinstance(node, BranchNode):
         for case in node.cases:
             yield DiagramEdge(node_id, case.goto, "result", case.when)

@@ -90,6 +90,8 @@ def targets_of(node_id: str, node: Node) -> list[Target]:
         out.append(Target((*base, "not_found"), "auto", "not_found", node.not_found))
         if node.unavailable is not None:
             out.append(Target((*base, "unavailable"), "auto", "unavailable", node.unavailable))
+        if node.several is not None:
+            out.append(Target((*base, "several"), "auto", "several", node.several))
     elif isinstance(node, BranchNode):
         for index, case in enumerate(node.cases):
             out.append(

@@ -8,7 +8,8 @@ import difflib
 from collections.abc import Iterable, Iterator
 
 from ivr.catalog import Step
-from ivr.flow import MenuNode, TransferNode
+from ivr.conditions import ConditionError, parse
+from ivr.flow import BranchNode, MenuNode, TransferNode
 from ivr.lint.context import LintContext, walk
 from ivr.lint.rules import finding
 from ivr.source import Finding, PathPart, quote
@@ -53,6 +54,22 @@ def check_unknown_queues(ctx: LintContext) -> Iterator[Finding]:
                 yield ctx.at(
                     "unknown-queue", flow.id, ("nodes", node_id, "queue"), message, value=True
                 )
+            if isinstance(node, BranchNode):
+                for index, case in enumerate(node.cases):
+                    try:
+                        named = parse(case.when).queues
+                    except ConditionError:
+                        continue  # bad-condition says why
+                    for queue in named:
+                        if queue not in queues:
+                            message = f"branch {quote(node_id)} reads the state of queue {quote(queue)}, which queues.yaml does not define{_hint(queue, queues)}"
+                            yield ctx.at(
+                                "unknown-queue",
+                                flow.id,
+                                ("nodes", node_id, "cases", index, "when"),
+                                message,
+                                value=True,
+                            )
 
 
 def check_unknown_topics(ctx: LintContext) -> Iterator[Finding]:

@@ -175,7 +175,11 @@ _ALL = (
         "Variables (`vars.X`) are what input nodes store; a misspelt name is always empty.",
     ),
     # The other dialplan files.
-    Rule("unknown-queue", "error", "A transfer to a queue that queues.yaml does not define."),
+    Rule(
+        "unknown-queue",
+        "error",
+        "A transfer to, or a condition on, a queue that queues.yaml does not define.",
+    ),
     Rule(
         "unknown-topic",
         "warning",

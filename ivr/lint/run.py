@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ivr.catalog import CATALOG_FILES
-from ivr.flow import Flow
+from ivr.flow import ENTRY_FLOW, Flow
 from ivr.lint.catalog_rules import (
     check_unknown_dispositions,
     check_unknown_queues,
@@ -136,7 +136,7 @@ def check_dialplan(path: Path | str) -> Dialplan:
     """
     folder = Path(path)
     dialplan, findings = read_dialplan(folder)
-    if folder.is_dir() and "main" not in dialplan.flow_files:
+    if folder.is_dir() and ENTRY_FLOW not in dialplan.flow_files:
         findings.append(missing_main(dialplan))
     if findings:
         raise DialplanError(findings)
@@ -222,7 +222,7 @@ def _lint_request(request: _Request, sounds: Path | None) -> tuple[list[Finding]
         checked |= set(dialplan.loaded)
         catalog |= {name for name in CATALOG_FILES if (dialplan.root / name).exists()}
         files.extend(dialplan.flow_files.values())
-        if "main" not in dialplan.flow_files:
+        if ENTRY_FLOW not in dialplan.flow_files:
             findings.append(missing_main(dialplan))
     files.extend(str(dialplan.root / name) for name in sorted(request.catalog))
     if request.whole:

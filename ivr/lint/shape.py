@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ivr.conditions import ConditionError, parse
-from ivr.flow import DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPTIONS, MenuNode
+from ivr.flow import DEFAULT_MAX_DEPTH, DEFAULT_MAX_OPTIONS, ENTRY_FLOW, MenuNode
 from ivr.lint.callgraph import CallGraph, Edge, NodeRef
 from ivr.lint.context import LintContext
 from ivr.source import Finding, quote
@@ -93,7 +93,7 @@ def _roots(ctx: LintContext) -> list[NodeRef]:
     flow an Asterisk extension names directly is its own start)."""
     graph = ctx.graph
     roots: list[NodeRef] = []
-    main = graph.entry("main")
+    main = graph.entry(ENTRY_FLOW)
     reached: set[NodeRef] = set()
     if main is not None:
         roots.append(main)

@@ -16,6 +16,7 @@
     alerting: false,          // this tab rings for new offers
     popOn: localStorage.getItem("callpop.popOn"),
     drafts: new Map(),        // call id -> notes typed here
+    choices: new Map(),       // call id -> outcome chosen here, not yet saved
     rings: 0,
   };
 
@@ -25,6 +26,7 @@
   }
 
   const STATE_LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up", done: "Done", retracted: "Missed"};
+  const MISSED_LABEL = {no_answer: "Missed", caller_hungup: "Abandoned", abandoned: "Abandoned", timeout: "Abandoned"};
   const RETRACT_REASON = {
     answered_elsewhere: "answered by another agent",
     no_answer: "not answered in time",
@@ -112,6 +114,7 @@
   function remove(type, pop) {
     state.pops.delete(pop.call_id);
     state.drafts.delete(pop.call_id);
+    state.choices.delete(pop.call_id);
     if (state.selected === pop.call_id) {
       const rest = Array.from(state.pops.keys());
       state.selected = rest.length ? rest[rest.length - 1] : null;
@@ -248,8 +251,12 @@
         el("div", {class: "badges"},
           p.vip ? el("span", {class: "badge badge-vip"}, "VIP") : null,
           p.tier && !p.vip ? el("span", {class: "badge badge-tier"}, p.tier) : null,
-          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted")},
+          el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted"), id: "pop-identity",
+              title: "Identified in the IVR by: " + ((p.identity && p.identity.level) || "none")},
             p.verified ? "✓ Verified in IVR" : "Not verified"),
+          p.identity && p.identity.warning === "account-not-caller"
+            ? el("span", {class: "badge badge-warn", id: "identity-warning"},
+                "⚠ Account is not the caller ID's customer") : null,
           customer && customer.record_url
             ? el("a", {class: "btn btn-light btn-small", href: customer.record_url, target: "_blank",
                 rel: "noopener noreferrer", id: "open-in-crm"}, "Open in CRM ↗") : null)));
@@ -360,7 +367,7 @@
       el("span", {class: "step-kind"}, STEP_LABEL[step.kind] || step.kind),
       el("span", {class: "step-text"}, step.text),
       step.disposition ? el("button", {type: "button", class: "btn btn-link btn-small",
-        onclick: () => { select.value = step.disposition; }}, "→ " + step.disposition) : null,
+        onclick: () => { select.value = step.disposition; state.choices.set(formFor, select.value); }}, "→ " + step.disposition) : null,
       step.answers ? el("div", {class: "answers"}, step.answers.map((a) => el("details", null,
         el("summary", null, a.answer), el("ol", {class: "script"}, a.steps.map(scriptStep))))) : null);
   }
@@ -427,15 +434,18 @@
 
   function fillOptions(pop) {
     const topic = pop && pop.payload ? pop.payload.topic : null;
-    const keep = select.value;
     clear(select);
     select.appendChild(el("option", {value: ""}, "Choose an outcome…"));
     for (const d of dispositions) {
       if (d.topics.length && topic && !d.topics.includes(topic)) continue;
       select.appendChild(el("option", {value: d.code}, d.label + (d.requires_note ? " (note required)" : "")));
     }
-    select.value = !pop ? "" : pop.disposition ? pop.disposition : keep;
+    /* the outcome belongs to its call: a new call's form starts empty (issue 14) */
+    select.value = pop ? (pop.disposition || state.choices.get(pop.call_id) || "") : "";
   }
+  select.addEventListener("change", () => {
+    if (formFor) state.choices.set(formFor, select.value);
+  });
 
   function renderHandoff(pop) {
     const box = document.getElementById("handoff");
@@ -472,6 +482,30 @@
     state.drafts.delete(pop.call_id);
     notesHint.textContent = pop.notes ? "saved" : "saved as you type";
   }
+
+  /* Answer-time keys, listed on the page (#shortcuts): Alt+O / Alt+Shift+O step
+   * through the outcomes, Alt+N goes to the notes, Alt+S saves. */
+  document.addEventListener("keydown", (event) => {
+    if (!event.altKey || event.ctrlKey || event.metaKey || select.disabled) return;
+    const key = event.code;
+    if (key === "KeyO") {
+      const count = select.options.length;
+      if (count < 2) return;
+      const step = event.shiftKey ? -1 : 1;
+      let index = select.selectedIndex + step;
+      if (index < 1) index = count - 1;
+      if (index >= count) index = 1;
+      select.selectedIndex = index;
+      if (formFor) state.choices.set(formFor, select.value);
+    } else if (key === "KeyN" && !event.shiftKey) {
+      notes.focus();
+    } else if (key === "KeyS" && !event.shiftKey) {
+      form.requestSubmit(saveButton);
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -537,8 +571,10 @@
         el("span", {class: "today-time mono"}, clockTime(c.offered_at)),
         el("span", {class: "today-who"}, c.caller_name || c.caller || "Unknown caller",
           talk ? el("span", {class: "muted small block"}, "talked " + talk) : null),
-        el("span", {class: "chip " + (c.disposition ? "chip-ok" : "chip-warn")},
+        el("span", {class: "chip " + (c.disposition ? "chip-ok" : c.state === "retracted" ? "chip-bad" : "chip-warn"),
+          title: c.state === "retracted" ? (RETRACT_REASON[c.reason] || "") : null},
           c.disposition ? dispositionLabel(c.disposition)
+            : c.state === "retracted" ? (MISSED_LABEL[c.reason] || "Missed")
             : (STATE_LABEL[c.state === "live" ? "accepted" : c.state] || c.state))));
     }
   }

@@ -103,6 +103,12 @@ def test_ami_events_carry_the_call_id(files: dict[str, str]) -> None:
     assert "read = call,agent" in manager["callpop"]
 
 
+def test_the_ami_user_may_send_the_panels_call_controls(files: dict[str, str]) -> None:
+    manager = sections(files["manager.conf"])["callpop"]
+    # Originate is class originate (click-to-dial), QueuePause class agent (status menu)
+    assert any(line.startswith("write = originate,agent") for line in manager)
+
+
 def test_secrets_never_appear(tmp_path: Path) -> None:
     secret = tmp_path / "ami.secret"
     secret.write_text("s3cr3t-ami\n")

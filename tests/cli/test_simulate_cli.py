@@ -93,7 +93,11 @@ def test_a_known_standard_customer_hears_the_main_menu() -> None:
     assert variable(run, "CALLPOP_CUSTOMER_ID").startswith("SIM-")
 
 
-def test_a_confirmed_account_number_reaches_the_payments_team_verified() -> None:
+def test_a_confirmed_account_number_reaches_the_payments_team_unverified_from_another_phone() -> (
+    None
+):
+    # --crm found makes up one customer per number asked: the caller ID's and the
+    # account's are two customers, so the account alone does not verify the caller.
     run = call(f"1 1 {VALID_ACCOUNT}# 1", crm="found")
     assert heard(run)[-2:] == [
         ("account_entry", f"{VALID_ACCOUNT}#", "digits"),
@@ -102,7 +106,9 @@ def test_a_confirmed_account_number_reaches_the_payments_team_verified() -> None
     read_back = [s for s in run["steps"] if s["action"] == "collect"][-1]["prompts"]
     assert {"sound": None, "text": " ".join(VALID_ACCOUNT), "say": "digits"} in read_back
     assert target(run) == ("queue", "billing", 2)
-    assert variable(run, "CALLPOP_VERIFIED") == "1"
+    assert variable(run, "CALLPOP_VERIFIED") == "0"
+    assert run["journey"]["identity"] == "account"
+    assert run["journey"]["identity_warning"] == "account-not-caller"
     assert variable(run, "CALLPOP_TOPIC") == "payments"
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.actions import Action, Collect, Hangup, Lookup, Play, Transfer
+from ivr.actions import Action, Collect, Hangup, Lookup, Play, QueueLookup, Transfer
 from ivr.events import (
     Caller,
     CallStarted,
@@ -21,6 +21,8 @@ from ivr.events import (
     LookupFinished,
     LookupStatus,
     PlayFinished,
+    QueuesLooked,
+    QueueValue,
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
@@ -94,12 +96,23 @@ class Driver:
         self.actions = self.session.handle(event)
         return self.actions
 
+    def several(self, *candidates: str) -> list[Action]:
+        event = LookupFinished(
+            LookupStatus.FOUND, self._tick(), matches=len(candidates), candidates=candidates
+        )
+        self.actions = self.session.handle(event)
+        return self.actions
+
     def not_found(self) -> list[Action]:
         self.actions = self.session.handle(LookupFinished(LookupStatus.NOT_FOUND, self._tick()))
         return self.actions
 
     def unavailable(self) -> list[Action]:
         self.actions = self.session.handle(LookupFinished(LookupStatus.UNAVAILABLE, self._tick()))
+        return self.actions
+
+    def queues(self, queues: Mapping[str, Mapping[str, QueueValue]]) -> list[Action]:
+        self.actions = self.session.handle(QueuesLooked(self._tick(), queues))
         return self.actions
 
     def hang_up(self) -> list[Action]:
@@ -125,6 +138,11 @@ class Driver:
     @property
     def lookup(self) -> Lookup:
         assert isinstance(self.last, Lookup), self.actions
+        return self.last
+
+    @property
+    def queue_lookup(self) -> QueueLookup:
+        assert isinstance(self.last, QueueLookup), self.actions
         return self.last
 
     @property

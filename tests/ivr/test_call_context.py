@@ -15,7 +15,7 @@ def test_the_context_has_the_four_roots_of_the_condition_language() -> None:
     assert sorted(context) == ["call", "caller", "customer", "vars"]
     assert context["caller"] == {"number": "+15551234567", "name": "Ann"}
     assert context["call"] == {"dnis": "7000", "id": "c-1", "flow": "main"}
-    assert context["customer"] == {"found": False}
+    assert context["customer"] == {"found": False, "count": 0}
     assert context["vars"] == {}
     assert context.get("nothing") is None
 
@@ -35,4 +35,4 @@ def test_variables_and_the_customer_are_live() -> None:
     context.vars["account"] = "42"
     context.customer_found({"tier": "gold"}, 1)
     assert condition.evaluate(context.conditions)
-    assert context["customer"] == {"tier": "gold", "found": True, "matches": 1}
+    assert context["customer"] == {"tier": "gold", "found": True, "count": 1, "matches": 1}

@@ -119,3 +119,22 @@ def test_missing_recordings_are_listed_with_their_text(tmp_path: Path) -> None:
     )
     assert "record 'For billing, press 1.'" in by_sound["main-menu"].message
     assert "the default of settings.invalid_prompts" in by_sound["pm-invalid-option"].message
+
+
+QUEUE_BRANCH = """\
+entry: check
+nodes:
+  check:
+    type: branch
+    cases:
+      - {when: "queue.biling.ewt_s > 600", goto: billing}
+    default: billing
+  billing: {type: transfer, queue: billing, topic: billing}
+"""
+
+
+def test_a_condition_on_a_queue_queues_yaml_lacks_is_an_error(tmp_path: Path) -> None:
+    [finding] = of_rule(lint(tmp_path, {"main": QUEUE_BRANCH}, queues=QUEUES), "unknown-queue")
+    assert finding.position.line == line_of(QUEUE_BRANCH, "queue.biling")
+    assert "reads the state of queue 'biling'" in finding.message
+    assert "did you mean 'billing'" in finding.message

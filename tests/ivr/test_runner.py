@@ -16,17 +16,27 @@ from typing import Any, Literal
 import pytest
 
 from ivr.actions import Collect, Play, Sound, Spoken
-from ivr.events import Caller, DigitsEntered, LookupFinished, LookupStatus
+from ivr.events import (
+    Caller,
+    CallStarted,
+    DigitsEntered,
+    LookupFinished,
+    LookupStatus,
+    QueuesLooked,
+    QueueValue,
+)
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent, ChannelGone
-from ivr.runner import CallInfo, run_call
+from ivr.runner import run_call
 from ivr.session import Session
 
 from .session_driver import make_flow, menu, queue
 
 START = datetime(2024, 6, 3, 12, 0, tzinfo=UTC)
-CALL = CallInfo("1717416000.7", Caller("+15551230000", "ANA"), dnis="7000", channel="PJSIP/a-1")
+CALL = CallStarted(
+    "1717416000.7", Caller("+15551230000", "ANA"), START, dnis="7000", channel="PJSIP/a-1"
+)
 
 
 class FakeClock:
@@ -106,6 +116,8 @@ class FakeServices:
     journeys: list[Journey] = field(default_factory=list)
     saved_data: list[Mapping[str, Any]] = field(default_factory=list)
     lookups: list[tuple[str, str, int]] = field(default_factory=list)
+    queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
+    queue_lookups: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
     publish_fails: bool = False
     save_fails: bool = False
 
@@ -116,6 +128,10 @@ class FakeServices:
         if self.customer is None:
             return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
         return LookupFinished(LookupStatus.FOUND, at_ms, self.customer, 1)
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        self.queue_lookups.append((queues, at_ms))
+        return QueuesLooked(at_ms, {q: self.queues[q] for q in queues if q in self.queues})
 
     def publish(self, event: CallEvent) -> None:
         if self.publish_fails:
@@ -172,6 +188,23 @@ async def test_lookups_go_through_the_services() -> None:
     assert services.lookups == [("phone", "+15551230000", 1500)]
     assert channel.named("set_variables")[0]["CALLPOP_CUSTOMER_ID"] == "C9"
     assert channel.named("say") == [(Sound("pls-hold"),)]
+
+
+async def test_queue_state_is_read_through_the_services() -> None:
+    busy = make_flow(
+        {
+            "check": {
+                "type": "branch",
+                "cases": [{"when": "queue.billing.ewt_s > 600", "goto": "overflow"}],
+                "default": "billing",
+            },
+            "overflow": queue("overflow"),
+            "billing": queue("billing"),
+        }
+    )
+    _, channel, services = await run([], busy, queues={"billing": {"ewt_s": 900}})
+    assert services.queue_lookups == [(("billing",), 0)]
+    assert channel.named("set_variables")[0]["CALLPOP_TARGET"] == "overflow"
 
 
 async def test_a_transfer_says_its_prompts_then_sets_variables_then_returns_to_the_dialplan() -> (

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ivr.call import iso_utc
-from ivr.events import Caller
-from ivr.runner import CallInfo, _CallRun
+from ivr.events import Caller, CallStarted
+from ivr.runner import _CallRun
 from ivr.session import Session
 
 from .test_runner import HOTLINE, FakeChannel, FakeClock, FakeServices
@@ -27,7 +27,7 @@ class StartClock(FakeClock):
 
 def _run(start: datetime) -> tuple[_CallRun, StartClock]:
     clock = StartClock(start)
-    call = CallInfo("1.1", Caller("+15551230000", "ANA"))
+    call = CallStarted("1.1", Caller("+15551230000", "ANA"), start)
     return _CallRun(
         Session({"main": HOTLINE}), FakeChannel(clock), FakeServices(), call, clock
     ), clock
@@ -85,23 +85,3 @@ def test_a_clock_read_before_the_start_stamps_the_start() -> None:
     run, clock = _run(start)
     clock.ms = run.start_ms - 3
     assert run.stamp() == "2026-06-01T12:00:00.000Z"
-
-
-def test_calls_in_different_seconds_stamp_their_own_second_in_turn() -> None:
-    # The formatted second is shared by every call: calls taking turns must not see
-    # each other's.
-    early, early_clock = _run(datetime(2026, 6, 1, 12, 0, 0, 0, tzinfo=UTC))
-    late, late_clock = _run(datetime(2026, 6, 1, 12, 0, 7, 0, tzinfo=UTC))
-    seen = []
-    for offset in (1, 2, 1001):
-        early_clock.ms = early.start_ms + offset
-        late_clock.ms = late.start_ms + offset
-        seen += [early.stamp(), late.stamp()]
-    assert seen == [
-        "2026-06-01T12:00:00.001Z",
-        "2026-06-01T12:00:07.001Z",
-        "2026-06-01T12:00:00.002Z",
-        "2026-06-01T12:00:07.002Z",
-        "2026-06-01T12:00:01.001Z",
-        "2026-06-01T12:00:08.001Z",
-    ]

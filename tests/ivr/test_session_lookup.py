@@ -79,7 +79,7 @@ def test_lookup_prompts_play_before_the_lookup() -> None:
     assert driver.lookup.by == "phone"
 
 
-def test_an_account_found_verifies_the_caller() -> None:
+def test_an_account_found_alone_identifies_but_does_not_verify_the_caller() -> None:
     flow = make_flow(
         {
             "acct": {"type": "input", "prompts": ["enter"], "variable": "acct", "next": "check"},
@@ -98,8 +98,9 @@ def test_an_account_found_verifies_the_caller() -> None:
     driver.keys("5551")
     assert driver.lookup == Lookup("account", "5551")
     driver.found(VIP)
-    assert driver.variables["CALLPOP_VERIFIED"] == "1"
-    assert driver.journey.verified
+    assert driver.variables["CALLPOP_VERIFIED"] == "0"
+    assert driver.journey.identity == "account"
+    assert not driver.journey.verified
 
 
 def test_an_account_lookup_with_nothing_entered_is_not_found() -> None:

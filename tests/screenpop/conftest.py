@@ -33,7 +33,7 @@ from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
 from screenpop.bus import InProcessBus, PopBus
-from screenpop.keys import HUB
+from screenpop.keys import HUB, AgentStatus, Originate
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -126,6 +126,8 @@ class Desk:
         customer_id: str | None = None,
         verified: bool = False,
         tier: str | None = None,
+        identity: str | None = None,
+        identity_warning: str | None = None,
         save_journey: bool = True,
         journey_on_bus: bool = True,
     ) -> None:
@@ -146,6 +148,10 @@ class Desk:
             dnis="7000",
             started_at=iso(),
         )
+        if identity is not None:
+            journey.identity = identity  # type: ignore[assignment]
+            journey.identity_warning = identity_warning
+            journey.verified = identity in ("account+ani", "pin")
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(
@@ -285,6 +291,8 @@ async def make_desk(
     engine: AsyncEngine | None = None,
     port: int = 0,
     bus: PopBus | None = None,
+    originate: Originate | None = None,
+    agent_status: AgentStatus | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
@@ -328,7 +336,8 @@ async def make_desk(
         bus=bus,
         clock=now,
         crm=crm or sql_crm,
-        originate=originated,
+        originate=originate or originated,
+        agent_status=agent_status,
         session_key=b"k" * 32,
         passwords=passwords,
         heartbeat_s=heartbeat_s,

@@ -438,3 +438,31 @@ async def test_redis_down_shows_reconnecting_and_the_pops_of_the_outage_follow(
     finally:
         await bus.aclose()
         redis.stop()
+
+
+async def test_an_account_of_another_customer_than_the_caller_ids_is_a_warning_on_the_card(
+    desk: Desk,
+) -> None:
+    ann = await seed_customer(desk)
+    await seed_customer(desk, name="Ben Other", phone="+15551230900", tier="standard")
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(
+            call,
+            number="+15551230900",
+            name="BEN OTHER",
+            steps=PATH,
+            customer_id=ann.id,
+            identity="account",
+            identity_warning="account-not-caller",
+        )
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        await expect(page.locator("#identity-warning")).to_contain_text(
+            "not the caller ID's customer"
+        )
+        await expect(page.locator("#pop-identity")).to_have_text("Not verified")
+        await shot(page, "agent-identity-warning-1366")
+        await context.close()

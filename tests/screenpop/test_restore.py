@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm_adapter.sql.tables import queue_events
+from crm_adapter.sql.tables import pops, queue_events
 from screenpop.bus import BusEvent
 from screenpop.redis_bus import RedisBus
 from tests.redis_server import require_machine_redis, unique_key
@@ -390,3 +390,28 @@ async def test_instances_sharing_postgresql_and_redis_rebuild_the_same_view(
                     await seen.until_type("pop.done", call)
             board_b2 = b2.hub.board()
     assert board_b2["totals"]["handled"] == board_a["totals"]["handled"] == 1
+
+
+async def test_a_disposition_is_in_the_pops_table_when_the_agent_is_told_it_was_saved(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    async with instance(tmp_path, engine) as desk, await desk.logged_in("alice") as alice:
+        call = desk.next_call_id()
+        await desk.ivr(call, number="+15551234190")
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        await desk.complete(call, "alice")
+        tab = await open_tab(alice, desk.url)
+        await tab.until_type("pop.wrapup", call)
+        status, _ = await dispose(desk, alice, call, "resolved", notes="refund issued")
+        assert status == 200
+        # read at once, before the history writer's linger could have passed
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(pops.c.state, pops.c.disposition, pops.c.notes).where(
+                        pops.c.call_id == call
+                    )
+                )
+            ).one()
+        assert tuple(row) == ("done", "resolved", "refund issued")

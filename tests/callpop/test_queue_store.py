@@ -1,0 +1,145 @@
+"""Queue state shared by every instance: the lease holder's listener folds AMI into it
+and writes it; any instance's IVR reads it within the lookup budget (docs/contracts.md,
+"Queue state across instances")."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from callpop.ami.codec import Message
+from callpop.ami.listener import AMIListener
+from callpop.ami.queue_state import QueueState
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_events import Ids
+from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
+from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
+from screenpop.bus import InProcessBus
+
+from ..ami.scripted import queue_call
+
+
+def state(queue: str = "billing", **fields: int | bool | None) -> QueueState:
+    base = QueueState(queue, 0, 0, 1, 1, 0, 0, True, 0, False)
+    return dataclasses.replace(base, **fields)  # type: ignore[arg-type]
+
+
+async def test_an_estimate_made_from_a_simulated_queue_reaches_another_instance(
+    engine: AsyncEngine,
+) -> None:
+    # Two agents talking, four callers waiting, 300 s average talk time:
+    # ceil((4 - 0 + 1) * 300 / 2) = 750 s (docs/dialplan.md).
+    members = [
+        QueueMemberSpec("sales", "PJSIP/101", "Bob Agent"),
+        QueueMemberSpec("sales", "PJSIP/102", "Ann Agent"),
+    ]
+    board = QueueBoard(members, talk_time_s={"sales": 300})
+    for n, interface in enumerate(("PJSIP/101", "PJSIP/102")):
+        talking = dataclasses.replace(queue_call(f"t{n}", f"1800000000.{n}"), interface=interface)
+        talking.joined(), talking.agent_called(), talking.answered()
+        board.add(talking)
+    for n in range(4):
+        waiting = queue_call(f"w{n}", f"1800000001.{n}", Ids("1800000001", 100 + 10 * n))
+        waiting.joined()
+        board.add(waiting)
+    writer = QueueStateWriter(QueueStateStore(engine))
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        listener = AMIListener(
+            "127.0.0.1", sim.port, "callpop", "pw", InProcessBus().publish,
+            observers=(writer.feed,), backoff_initial=0.01,
+        )  # fmt: skip
+        async with listener:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+    await writer.flush()
+    other_instance = QueueStateReader(QueueStateStore(engine), budget_s=1.0)
+    sales = (await other_instance.read(["sales"]))["sales"]
+    assert sales["callers"] == 4
+    assert (sales["logged_in"], sales["available"], sales["paused"]) == (2, 0, 0)
+    assert sales["ewt_s"] == 750
+
+
+async def test_the_writer_writes_only_what_changed(engine: AsyncEngine) -> None:
+    writes: list[list[str]] = []
+
+    class Counting(QueueStateStore):
+        async def write(self, states: Sequence[QueueState]) -> None:  # type: ignore[override]
+            states = list(states)
+            writes.append([s.queue for s in states])
+            await super().write(states)
+
+    writer = QueueStateWriter(Counting(engine), clock=lambda: 100.0)
+    for queue in ("billing", "sales"):
+        writer.feed(Message([("Event", "QueueParams"), ("Queue", queue), ("TalkTime", "60")]))
+    await writer.flush()
+    await writer.flush()
+    writer.feed(Message([("Event", "QueueCallerJoin"), ("Queue", "sales"), ("Uniqueid", "1")]))
+    await writer.flush()
+    assert writes == [["billing", "sales"], ["sales"]]
+
+
+async def test_a_reader_answers_from_its_last_read_for_a_second(engine: AsyncEngine) -> None:
+    store = QueueStateStore(engine)
+    await store.write([state(ewt_s=100)])
+    now = [0.0]
+    reader = QueueStateReader(store, budget_s=1.0, monotonic=lambda: now[0])
+    assert (await reader.read(["billing"]))["billing"]["ewt_s"] == 100
+    await store.write([state(ewt_s=700)])
+    now[0] = 0.5
+    assert (await reader.read(["billing"]))["billing"]["ewt_s"] == 100
+    now[0] = 1.0
+    assert (await reader.read(["billing"]))["billing"]["ewt_s"] == 700
+
+
+class SlowStore(QueueStateStore):
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.stalled = asyncio.Event()
+
+    async def read(self) -> dict[str, dict[str, int | bool | None]]:
+        found = await super().read()
+        await self.stalled.wait()
+        return found
+
+
+async def test_a_stalled_database_gives_the_last_state_within_the_budget_and_says_so_once(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SlowStore(engine)
+    await store.write([state(ewt_s=100)])
+    now = [0.0]
+    reader = QueueStateReader(store, budget_s=0.05, monotonic=lambda: now[0])
+    store.stalled.set()
+    await reader.read(["billing"])
+    store.stalled.clear()
+    await store.write([state(ewt_s=900)])
+    now[0] = 5.0
+    with caplog.at_level(logging.WARNING, logger="callpop.queues"):
+        for _ in range(3):
+            async with asyncio.timeout(1):
+                assert (await reader.read(["billing"]))["billing"]["ewt_s"] == 100
+    assert len([r for r in caplog.records if "lookup budget" in r.getMessage()]) == 1
+    store.stalled.set()
+    await reader.close()
+
+
+async def test_a_queue_nobody_wrote_is_absent(engine: AsyncEngine) -> None:
+    reader = QueueStateReader(QueueStateStore(engine), budget_s=1.0)
+    assert await reader.read(["billing"]) == {}
+
+
+async def test_the_longest_wait_is_brought_forward_to_the_readers_time(
+    engine: AsyncEngine,
+) -> None:
+    written = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    await QueueStateStore(engine, clock=lambda: written).write(
+        [state(callers=2, longest_wait_s=30)]
+    )
+    later = QueueStateStore(engine, clock=lambda: written + timedelta(seconds=12))
+    assert (await later.read())["billing"]["longest_wait_s"] == 42

@@ -236,6 +236,7 @@ async def through_classic_script(script: CallerScript) -> Result:
                     argv, script, args=argv[1:], cwd="/", env={"PATH": "/usr/bin:/bin"}
                 )
             assert (status, stderr) == (0, b"")
+            assert script.linkedid is not None  # caller() gives every call one
             journey = await JourneyStore(engine).get(script.linkedid)
         finally:
             await engine.dispose()

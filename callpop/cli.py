@@ -18,6 +18,7 @@ from callpop.commands import db as db_cmd
 from callpop.commands import demo as demo_cmd
 from callpop.commands import diff as diff_cmd
 from callpop.commands import doc as doc_cmd
+from callpop.commands import flood as flood_cmd
 from callpop.commands import graph as graph_cmd
 from callpop.commands import init as init_cmd
 from callpop.commands import lint as lint_cmd
@@ -89,6 +90,7 @@ cli.add_command(diff_cmd.command)
 cli.add_command(doc_cmd.command)
 cli.add_command(report_cmd.command)
 cli.add_command(reload_cmd.command)
+cli.add_command(flood_cmd.command)
 
 
 def main() -> None:

@@ -278,7 +278,33 @@ async def choose_customer(request: web.Request) -> web.Response:
     except (CrmError, TimeoutError):
         raise _error(web.HTTPServiceUnavailable, "the CRM is unavailable, try again") from None
     hub.set_payload(call_id, payload)
+    await _record_choice(request, call_id, customer_id, account.name)
     return web.json_response({"ok": True})
+
+
+async def _record_choice(request: web.Request, call_id: str, customer_id: str, agent: str) -> None:
+    """The agent's choice goes to the call's CRM interaction at once, not only with the
+    disposition: a call the agent never disposes of is still on the right record."""
+    crm, payloads = request.app[CRM], request.app[PAYLOADS]
+    try:
+        try:
+            await crm.update_interaction(
+                call_id, InteractionUpdate(customer_id=customer_id, agent=agent)
+            )
+        except NotFound:
+            now = request.app[CLOCK]()
+            await crm.log_interaction(
+                Interaction(
+                    call_id=call_id,
+                    started=await _started(request, call_id, now),
+                    customer_id=customer_id,
+                    agent=agent,
+                    journey=payloads.journey_summary(call_id),
+                )
+            )
+    except CrmError as exc:
+        # the pop shows the choice; the disposition writes it again
+        log.warning("recording the customer chosen for %r failed: %s", call_id, exc)
 
 
 @routes.post("/api/v1/customers")
@@ -310,6 +336,7 @@ async def create_customer(request: web.Request) -> web.Response:
     if call_id:
         try:
             hub.set_payload(call_id, await request.app[PAYLOADS].choose(call_id, customer.id))
+            await _record_choice(request, call_id, customer.id, account.name)
         except (CrmError, TimeoutError):
             log.warning(
                 "customer %s created; refreshing the pop of %r failed", customer.id, call_id

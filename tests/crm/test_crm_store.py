@@ -243,3 +243,19 @@ async def test_a_damaged_sqlite_file_is_crm_unavailable(tmp_path: Path) -> None:
             await SqlStore(engine).find_by_phone("5551234567")
     finally:
         await engine.dispose()
+
+
+async def test_the_ivr_lookup_on_a_shared_number_carries_every_candidate_and_no_customer(
+    store: SqlStore,
+) -> None:
+    from crm_adapter.lookup import lookup_within_budget
+    from ivr.events import LookupStatus
+
+    home = await store.create_customer(CustomerDraft(name="Chris Home", phones=("+15551230700",)))
+    office = await store.create_customer(CustomerDraft(name="Chris Office", phones=("5551230700",)))
+    outcome = await lookup_within_budget(store, "phone", "(555) 123-0700", 5.0)
+    assert outcome.status is LookupStatus.FOUND
+    assert outcome.customer is None
+    assert outcome.candidates == (home.id, office.id)
+    finished = outcome.finished(at_ms=10)
+    assert (finished.matches, finished.customer) == (2, None)

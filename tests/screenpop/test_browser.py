@@ -323,8 +323,10 @@ async def test_the_wallboard_shows_the_dialplan_version_and_calls_still_on_the_o
 
 
 async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None:
-    for name in ("Chris Home", "Chris Office"):
-        await desk.crm.create_customer(CustomerDraft(name=name, phones=("+15551230700",)))
+    await desk.crm.create_customer(CustomerDraft(name="Chris Home", phones=("+15551230700",)))
+    office = await desk.crm.create_customer(
+        CustomerDraft(name="Chris Office", phones=("+15551230700",))
+    )
     async with chromium() as browser:
         context, page = await new_page(browser, "1366")
         await login(page, desk.url, "alice", PASSWORD)
@@ -337,6 +339,8 @@ async def test_several_customers_on_one_number_get_a_chooser(desk: Desk) -> None
         await shot(page, "agent-chooser-1366")
         await chooser.locator("li", has_text="Chris Office").get_by_role("button").click()
         await expect(page.locator("#pop-caller-name")).to_have_text("Chris Office")
+        stored = await desk.crm.get_interaction(call)
+        assert (stored.customer_id, stored.agent) == (office.id, "alice")
         await context.close()
 
 

@@ -32,11 +32,12 @@ import logging
 import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ivr.call import iso_utc
 from ivr.ports import CallEvent
 from screenpop.auth import EmbedClaims, SessionClaims
 from screenpop.bus import BusClosed, BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
@@ -243,7 +244,7 @@ class Hub:
                     row.call_id,
                     AgentRef(account.id, account.name),
                     _RESTORED_STATE[row.state],
-                    _iso(row.since),
+                    iso_utc(row.since),
                     offers=row.offers,
                     queue=row.queue,
                     interface=row.interface,
@@ -257,7 +258,7 @@ class Hub:
             handled=day.handled,
             abandoned=day.abandoned,
             waiting=[
-                (queue, call_id, _iso(since), caller)
+                (queue, call_id, iso_utc(since), caller)
                 for queue, call_id, since, caller in day.waiting
             ],
         )
@@ -454,7 +455,7 @@ class Hub:
 
     def dispose(self, call_id: str, account: Account, disposition: str, notes: str) -> None:
         """Raises `PopError` when the call is not this agent's to close."""
-        at = _iso(self._clock())
+        at = iso_utc(self._clock())
         self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes, at))
         if not self.machine.has_call(call_id):
             self._payloads.forget(call_id)
@@ -552,7 +553,7 @@ class Hub:
                 self._share(
                     "pop.notes",
                     message.call_id,
-                    _iso(self._clock()),
+                    iso_utc(self._clock()),
                     {"agent_id": panel.account.id, "notes": message.notes},
                 )
 
@@ -745,8 +746,3 @@ class Hub:
         return [p.ws for panels in self._panels.values() for p in panels] + [
             p.ws for p in self._boards
         ]
-
-
-def _iso(moment: datetime) -> str:
-    """A stored time as the envelopes spell theirs: UTC, milliseconds, `Z`."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -35,15 +35,15 @@ from typing import Any
 
 from callpop.ami.codec import Message
 from ivr import variables
+from ivr.call import iso_utc
 from ivr.ports import CallEvent
 
-__all__ = ["Triggers", "device_of", "iso_utc"]
+__all__ = ["Triggers", "device_of"]
 
 
-def iso_utc(epoch: float) -> str:
-    """`2026-11-22T23:21:38.515Z`: the envelope's `at`, UTC with milliseconds."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
+def _at(epoch: float) -> str:
+    """`2026-11-22T23:21:38.515Z`: the envelope's `at`."""
+    return iso_utc(datetime.fromtimestamp(epoch, UTC))
 
 
 def device_of(channel: str) -> str:
@@ -187,7 +187,7 @@ class Triggers:
         uid = msg.get("Uniqueid") or ""
         if uid and name != "Hangup":
             call.channels.add(uid)
-        out.extend(handler(self, _Ctx(msg, call, iso_utc(ts), ts, uid)))
+        out.extend(handler(self, _Ctx(msg, call, _at(ts), ts, uid)))
         return out
 
     # -- call identity -------------------------------------------------------------
@@ -265,7 +265,7 @@ class Triggers:
             return
         call_id, entry = pending
         reason = "connected" if name == "AgentConnect" else "timeout"
-        self._left(out, call_id, uid, entry, reason, iso_utc(_float(msg.get("Timestamp"), now)))
+        self._left(out, call_id, uid, entry, reason, _at(_float(msg.get("Timestamp"), now)))
 
     # -- queue events --------------------------------------------------------------
 

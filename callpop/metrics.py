@@ -50,9 +50,6 @@ class Metrics:
             buckets=_POP_BUCKETS,
             registry=r,
         )
-        self.panels_connected = Gauge(
-            "callpop_panels_connected", "Agent and supervisor websockets open", registry=r
-        )
         self.crm_lookup = Histogram(
             "callpop_crm_lookup_seconds",
             "CRM lookups made for the IVR, by result",
@@ -84,12 +81,6 @@ class Metrics:
             "(refused by the CRM, kept until requeued), delivered",
             ["state"],
             registry=r,
-        )
-        self.ami_connected = Gauge(
-            "callpop_ami_connected", "1 while the AMI link is up", registry=r
-        )
-        self.ari_connected = Gauge(
-            "callpop_ari_connected", "1 while the ARI websocket is up", registry=r
         )
 
     def exposition(self) -> bytes:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,16 +28,11 @@ from crm_adapter.port import (
 )
 from ivr.events import CustomerValue, LookupFinished, LookupStatus
 
-__all__ = ["BREAKER_OPEN", "BUDGET_S", "LookupOutcome", "failure_kind", "lookup_within_budget"]
+__all__ = ["BREAKER_OPEN", "LookupOutcome", "failure_kind", "lookup_within_budget"]
 
 BREAKER_OPEN = "circuit open"
 
 log = logging.getLogger("callpop.crm")
-
-# The budget of the lookup the current task is in, if any: a layer below with its own
-# time limit (`ResilientCrm`) need not arm a timer of its own when the budget's timer,
-# armed earlier and no later than its own would be, will end the wait first anyway.
-BUDGET_S: ContextVar[float | None] = ContextVar("callpop_crm_budget_s", default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,35 +84,31 @@ async def lookup_within_budget(
     try:
         # One timer for both reads (each costs a timer handle on the loop): the cases
         # get what is left of the budget once the customer is found.
-        token = BUDGET_S.set(budget_s)
-        try:
-            async with asyncio.timeout(budget_s):
+        async with asyncio.timeout(budget_s):
+            try:
+                if by == "phone":
+                    found = await crm.find_by_phone(value)
+                else:
+                    found = await crm.find_by_account(value)
+            except TimeoutError:
+                raise
+            except CrmError as exc:
+                return LookupOutcome(
+                    LookupStatus.UNAVAILABLE, reason=str(exc), failure=failure_kind(exc)
+                )
+            except Exception as exc:
+                log.exception("crm lookup failed unexpectedly by=%s", by)
+                return LookupOutcome(
+                    LookupStatus.UNAVAILABLE, reason=f"bug: {type(exc).__name__}", failure="bug"
+                )
+            if found is not None and len(found) == 1:
+                # Several candidates: the IVR routes on none of them, so no cases.
                 try:
-                    if by == "phone":
-                        found = await crm.find_by_phone(value)
-                    else:
-                        found = await crm.find_by_account(value)
-                except TimeoutError:
-                    raise
-                except CrmError as exc:
-                    return LookupOutcome(
-                        LookupStatus.UNAVAILABLE, reason=str(exc), failure=failure_kind(exc)
-                    )
-                except Exception as exc:
-                    log.exception("crm lookup failed unexpectedly by=%s", by)
-                    return LookupOutcome(
-                        LookupStatus.UNAVAILABLE, reason=f"bug: {type(exc).__name__}", failure="bug"
-                    )
-                if found is not None and len(found) == 1:
-                    # Several candidates: the IVR routes on none of them, so no cases.
-                    try:
-                        open_cases = len(await crm.open_cases(found[0].id))
-                    except (TimeoutError, CrmError):
-                        pass
-                    except Exception:
-                        log.exception("crm open cases failed unexpectedly")
-        finally:
-            BUDGET_S.reset(token)
+                    open_cases = len(await crm.open_cases(found[0].id))
+                except (TimeoutError, CrmError):
+                    pass
+                except Exception:
+                    log.exception("crm open cases failed unexpectedly")
     except TimeoutError:
         if found is None:
             return LookupOutcome(

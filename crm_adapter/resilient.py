@@ -18,7 +18,6 @@ from typing import TypeVar
 
 from crm_adapter.breaker import CircuitBreaker
 from crm_adapter.cache import TtlCache
-from crm_adapter.lookup import BUDGET_S
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import (
     Case,
@@ -54,13 +53,6 @@ class ResilientCrm:
         self.timeout_s = timeout_s
 
     async def _guarded(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        budget_s = BUDGET_S.get()
-        if budget_s is not None and budget_s <= self.timeout_s:
-            # Inside an IVR lookup whose budget ends first: its timer is the one that
-            # fires (it cancels this wait, and the breaker gets no verdict, exactly as
-            # when this layer's later timer was armed too), so none is armed here.
-            with self.breaker.call():
-                return await call()
         with self.breaker.call():
             try:
                 async with asyncio.timeout(self.timeout_s):

@@ -146,7 +146,34 @@
         osc.stop(ctx.currentTime + offset + 0.3);
       });
     } catch (_e) { /* no audio before the first click: the title still flashes */ }
+    notify(pop);
   }
+
+  /* Desktop notifications: opt-in (the toggle), only in the tab that rings. */
+  const notifyToggle = document.getElementById("notify-toggle");
+  function notifyOn() {
+    return "Notification" in window && Notification.permission === "granted"
+      && localStorage.getItem("callpop.notify") === "on";
+  }
+  function notify(pop) {
+    if (!notifyOn()) return;
+    try {
+      const note = new Notification("Call: " + callerLabel(pop), {tag: "callpop-" + pop.call_id, body: "Ringing at your desk"});
+      note.onclick = () => { window.focus(); state.selected = pop.call_id; render(); note.close(); };
+    } catch (_e) { /* a browser that only notifies from a service worker */ }
+  }
+  if (!("Notification" in window)) {
+    notifyToggle.disabled = true;
+    notifyToggle.parentElement.title = "This browser has no desktop notifications";
+  }
+  notifyToggle.checked = notifyOn();
+  notifyToggle.addEventListener("change", async () => {
+    if (!notifyToggle.checked) { localStorage.setItem("callpop.notify", "off"); return; }
+    const permission = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+    notifyToggle.checked = permission === "granted";
+    localStorage.setItem("callpop.notify", notifyToggle.checked ? "on" : "off");
+    if (!notifyToggle.checked) toast("Desktop alerts are blocked by the browser for this site.");
+  });
 
   let titleTimer = null;
   const baseTitle = document.title;

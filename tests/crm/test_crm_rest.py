@@ -533,3 +533,20 @@ async def test_an_outage_logs_its_cause_the_breaker_opening_and_closing_once_eac
         "CRM lookups answering again after 30 s (12 lookups unavailable meanwhile)",
     ]
     assert len([s for s in fake.seen if s.method == "POST"]) == 3 + 1 + 1 + 3
+
+
+async def test_a_number_shared_by_two_crm_records_finds_both_and_the_ivr_routes_on_neither(
+    rest: RestCrm, fake: FakeCrm
+) -> None:
+    from crm_adapter.lookup import lookup_within_budget
+    from ivr.events import LookupStatus
+
+    fake.contacts.append(contact("103", "Ada", "Junior", "+15551234567"))
+    found = await rest.find_by_phone("5551234567")
+    assert [c.id for c in found] == ["101", "103"]
+    outcome = await lookup_within_budget(rest, "phone", "5551234567", 5.0)
+    assert (outcome.status, outcome.customer, outcome.candidates) == (
+        LookupStatus.FOUND,
+        None,
+        ("101", "103"),
+    )

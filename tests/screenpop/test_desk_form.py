@@ -139,3 +139,35 @@ async def test_todays_calls_shows_a_missed_and_an_abandoned_call_but_not_one_tak
         await expect(today.locator(f'[data-call-id="{elsewhere}"]')).to_have_count(0)
         await shot(page, "agent-today-missed-1366")
         await context.close()
+
+
+RECORD_NOTIFICATIONS = """
+window.__notified = [];
+const Real = window.Notification;
+class Recording extends Real {
+  constructor(title, options) { super(title, options); window.__notified.push(title); }
+}
+window.Notification = Recording;
+"""
+
+
+async def test_desktop_alerts_are_opt_in_and_notify_a_ringing_call(desk: Desk) -> None:
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await context.grant_permissions(["notifications"], origin=desk.url)
+        await context.add_init_script(RECORD_NOTIFICATIONS)
+        await login(page, desk.url, "alice", PASSWORD)
+        first = desk.next_call_id()
+        await desk.ivr(first, number="+15551230100")
+        await desk.ring(first, "alice")
+        await expect(page.locator(f'.pop-card[data-call-id="{first}"]')).to_be_visible()
+        assert await page.evaluate("window.__notified") == []  # not opted in
+
+        await page.check("#notify-toggle")
+        second = desk.next_call_id()
+        await desk.ivr(second, number="+15551230101")
+        await desk.ring(second, "alice")
+        await expect(page.locator(f'.pop-tab[data-call-id="{second}"]')).to_be_visible()
+        await page.wait_for_function("window.__notified.length === 1")
+        assert await page.evaluate("window.__notified") == ["Call: +15551230101"]
+        await context.close()

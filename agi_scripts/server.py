@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import unquote
@@ -43,7 +42,6 @@ __all__ = [
     "FastAgiServer",
     "Route",
     "RouteHandler",
-    "route_of",
     "split_script",
 ]
 
@@ -132,14 +130,6 @@ class Route:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", self.path.strip("/"))
-
-
-@lru_cache(maxsize=1024)
-def route_of(network_script: str) -> tuple[str, Mapping[str, str]]:
-    """`split_script`, read-only and remembered: a dialplan has a handful of AGI URLs,
-    parsed once each rather than on every call."""
-    path, params = split_script(network_script)
-    return path, MappingProxyType(params)
 
 
 def split_script(network_script: str) -> tuple[str, dict[str, str]]:
@@ -312,7 +302,8 @@ class FastAgiServer:
             uniqueid = env.uniqueid or wire.peername
             channel.label = f"[{uniqueid}]"
             call_log = CallLog(log, {"uniqueid": uniqueid, "peer": wire})
-            path, query = route_of(env.network_script)
+            path, params = split_script(env.network_script)
+            query = MappingProxyType(params)
             route = self.routes.get(path)
             if route is None:
                 # The dialplan goes on with CALLPOP_OUTCOME empty: to the operator queue.

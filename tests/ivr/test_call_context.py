@@ -10,9 +10,10 @@ def _context() -> CallContext:
     )
 
 
-def test_the_context_has_the_four_roots_of_the_condition_language() -> None:
+def test_the_context_has_the_five_roots_of_the_condition_language() -> None:
     context = _context()
-    assert sorted(context) == ["call", "caller", "customer", "vars"]
+    assert sorted(context) == ["call", "caller", "customer", "queue", "vars"]
+    assert context["queue"] == {}  # no queue state read yet
     assert context["caller"] == {"number": "+15551234567", "name": "Ann"}
     assert context["call"] == {"dnis": "7000", "id": "c-1", "flow": "main"}
     assert context["customer"] == {"found": False, "count": 0}

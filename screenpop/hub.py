@@ -601,7 +601,10 @@ class Hub:
         was_online = self.online(account.id)
         self._panels.setdefault(account.id, []).append(panel)
         for pop in self.machine.pops_of(account.id):  # payloads not built while away
-            if not self._payloads.is_complete(pop.call_id):
+            shown = self.machine.view(pop)["payload"]
+            if not self._payloads.is_complete(pop.call_id) or shown.get("status") == "loading":
+                # the lookup may have finished while no agent of the call was here: the
+                # pop still shows "loading" and only a completion sends `pop.updated`
                 self._complete_payload(pop.call_id)
         if account.id not in self._alerter and panel.embed_origin is None:
             self._give_alert(panel)

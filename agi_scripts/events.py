@@ -20,7 +20,7 @@ __all__ = [
     "ConnectionClosed",
     "Environment",
     "Event",
-    "HungUp",
+    "HangupNotice",
     "Response",
 ]
 
@@ -189,7 +189,7 @@ class CommandFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class HungUp:
+class HangupNotice:
     """The bare `HANGUP` line: the channel hung up (hangup-idle.txt), or the AGI ended
     after our half-close (half-close.txt). Sent between responses, never inside one."""
 
@@ -199,4 +199,4 @@ class ConnectionClosed:
     """Asterisk closed its side; every later `next_event()` returns this again."""
 
 
-Event = Environment | Response | CommandFailed | HungUp | ConnectionClosed
+Event = Environment | Response | CommandFailed | HangupNotice | ConnectionClosed

@@ -43,7 +43,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "Dialplan",
     "DialplanError",
-    "FlowError",
+    "FlowFileError",
     "LoadError",
     "Loaded",
     "load_dialplan",
@@ -73,7 +73,7 @@ class LoadError(Exception):
         super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
 
 
-class FlowError(LoadError):
+class FlowFileError(LoadError):
     """A flow file that cannot be loaded."""
 
 
@@ -213,15 +213,15 @@ def salvage_flow_file(path: Path) -> tuple[Loaded[Flow], frozenset[str]] | None:
 
 
 def load_flow_source(path: Path | str) -> Loaded[Flow]:
-    """Load one flow file with its positions, or raise `FlowError`."""
+    """Load one flow file with its positions, or raise `FlowFileError`."""
     loaded, findings = read_flow(Path(path))
     if loaded is None:
-        raise FlowError(findings)
+        raise FlowFileError(findings)
     return loaded
 
 
 def load_flow(path: Path | str) -> Flow:
-    """Load one flow file (its id is the file stem), or raise `FlowError` with every
+    """Load one flow file (its id is the file stem), or raise `FlowFileError` with every
     finding. The flow's targets are not checked here: see `ivr.lint`."""
     return load_flow_source(path).model
 

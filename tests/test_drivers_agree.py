@@ -92,10 +92,10 @@ MAIN_DATA: dict[str, Any] = {
 MAIN = Flow.model_validate({**MAIN_DATA, "id": "main"})
 FLOWS = {"main": MAIN}
 
-Outcome = Literal["queue", "hangup", "caller-hangup"]
+Ending = Literal["queue", "hangup", "caller-hangup"]
 
 # keys -> (outcome, queue or None, nodes visited)
-PATHS: dict[str, tuple[Outcome, str | None, list[str]]] = {
+PATHS: dict[str, tuple[Ending, str | None, list[str]]] = {
     "1 1": ("queue", "billing", ["welcome", "main", "billing", "billing_queue"]),
     "2": ("queue", "tech", ["welcome", "main", "tech"]),
     "3 12345678#": ("queue", "accounts", ["welcome", "main", "account", "accounts_queue"]),

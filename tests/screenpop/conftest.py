@@ -28,7 +28,7 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.store import SqlStore
 from ivr import variables as V
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
@@ -155,7 +155,7 @@ class Desk:
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(
-                Step(
+                JourneyStep(
                     "main",
                     node,
                     kind,

@@ -156,11 +156,11 @@ class Desk:
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(
                 JourneyStep(
-                    "main",
-                    node,
-                    kind,
-                    index * 1000,
-                    index * 1000 + 900,
+                    flow="main",
+                    node=node,
+                    kind=kind,
+                    entered_ms=index * 1000,
+                    left_ms=index * 1000 + 900,
                     keys=list(keys),
                     result="option",
                     label=label,

@@ -25,7 +25,7 @@ from screenpop.api import ControlError, OriginateError
 from screenpop.keys import AgentStatus, Originate
 from screenpop.store import Account
 
-__all__ = ["AmiControls", "ControlRefused", "panel_controls"]
+__all__ = ["AmiControls", "ControlRefused", "OutcomeUnknown", "panel_controls"]
 
 # Asterisk 22's Originate runs the dial in the background with Async: the response
 # says only "queued"; OriginateResponse (same ActionID) follows when the agent answers.
@@ -34,6 +34,10 @@ _DIAL_TIMEOUT_MS = 30_000
 
 class ControlRefused(Exception):
     """The control did not reach Asterisk or Asterisk refused it; the text is for the agent."""
+
+
+class OutcomeUnknown(ControlRefused):
+    """The action was sent but its answer never came: it may have run."""
 
 
 class AmiControls:
@@ -62,6 +66,34 @@ class AmiControls:
         )
         return response.action_id or ""
 
+    async def place_callback(
+        self,
+        *,
+        interface: str,
+        number: str,
+        context: str,
+        channel_id: str,
+        ring_s: int,
+        variables: tuple[tuple[str, str], ...] = (),
+    ) -> str:
+        """Ring the agent's `interface` first; once answered, its leg runs `number` in
+        `context`, whose extension dials the customer (docs/admin.md, "Callbacks").
+        `channel_id` becomes the agent leg's Uniqueid, so every event of the attempt
+        (OriginateResponse, DialEnd, Hangup) names it. Returns the ActionID."""
+        fields = [
+            ("Channel", interface),
+            ("Context", context),
+            ("Exten", number),
+            ("Priority", "1"),
+            ("CallerID", f'"Callback" <{number}>'),
+            ("Timeout", str(ring_s * 1000)),
+            ("ChannelId", channel_id),
+            ("Async", "true"),
+        ]
+        fields.extend(("Variable", f"{name}={value}") for name, value in variables)
+        response = await self._send("Originate", fields, what=f"calling back {number}")
+        return response.action_id or ""
+
     async def pause(self, *, interface: str, paused: bool, reason: str = "") -> None:
         """`QueuePause` in every queue the interface is a member of (no `Queue`)."""
         fields = [("Interface", interface), ("Paused", "true" if paused else "false")]
@@ -83,14 +115,14 @@ class AmiControls:
                 f"{what} was refused by Asterisk: {exc.response.get('Message') or 'no reason'}"
             ) from None
         except ActionOutcomeUnknown:
-            raise ControlRefused(
+            raise OutcomeUnknown(
                 f"{what}: the connection to Asterisk dropped before it answered; "
                 "check your phone before trying again"
             ) from None
         except NotConnected:
             raise ControlRefused(f"{what} failed: Asterisk is not connected") from None
         except ActionTimeout:
-            raise ControlRefused(f"{what}: Asterisk did not answer in time") from None
+            raise OutcomeUnknown(f"{what}: Asterisk did not answer in time") from None
         except AMIError as exc:
             raise ControlRefused(f"{what} failed: {exc}") from None
         return answer[0]

@@ -352,6 +352,7 @@ class CallbackPlacer:
                 self._at(),
                 {
                     "callback_id": row.id,
+                    "asked_on": row.call_id,
                     "queue": row.queue,
                     "number": row.number,
                     "caller_name": row.caller_name,

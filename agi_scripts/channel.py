@@ -39,7 +39,7 @@ from agi_scripts.codec import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
 )
 from agi_scripts.errors import RemoteProtocolError
@@ -163,7 +163,7 @@ class AgiChannel:
         try:
             event = wire.conn.next_event()
             if event is not NEED_DATA:
-                return event  # type: ignore[return-value]  # already read (a HANGUP line and an answer often come together)
+                return event  # already read (a HANGUP line and an answer often come together)
             self._wait, self._wait_name, self._wait_s = what, name, within_s
             return await self._within(within_s, wire.wait_event())
         except RemoteProtocolError as exc:
@@ -275,7 +275,7 @@ class AgiChannel:
         conn = self.conn
         hung_up = False
         while True:
-            if isinstance(event, HungUp):
+            if isinstance(event, HangupNotice):
                 hung_up = True  # the answer still follows (hangup-mid-playback.txt)
                 event = await self._next_event(limit, _NO_ANSWER, command.name)
                 continue

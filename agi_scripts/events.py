@@ -6,6 +6,7 @@ Immutable values compared by value (frozen dataclasses, and `Environment`);
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,17 +21,21 @@ __all__ = [
     "ConnectionClosed",
     "Environment",
     "Event",
-    "HungUp",
+    "HangupNotice",
     "Response",
 ]
 
 
-class _NeedData:
+class _NeedData(enum.Enum):
+    """A one-member enum, so that `event is NEED_DATA` narrows the type for mypy."""
+
+    NEED_DATA = "NEED_DATA"
+
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = _NeedData.NEED_DATA
 
 
 # Key layouts: every call of a site sends the same names in the same order, so one
@@ -189,7 +194,7 @@ class CommandFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class HungUp:
+class HangupNotice:
     """The bare `HANGUP` line: the channel hung up (hangup-idle.txt), or the AGI ended
     after our half-close (half-close.txt). Sent between responses, never inside one."""
 
@@ -199,4 +204,4 @@ class ConnectionClosed:
     """Asterisk closed its side; every later `next_event()` returns this again."""
 
 
-Event = Environment | Response | CommandFailed | HungUp | ConnectionClosed
+Event = Environment | Response | CommandFailed | HangupNotice | ConnectionClosed

@@ -32,7 +32,7 @@ from typing import Any
 
 from crm_adapter.port import Case, CrmAdapter, CrmError, Customer, Interaction, NotFound
 from ivr import variables as V
-from ivr.catalog import Script, ScriptCatalog, Step
+from ivr.catalog import Script, ScriptCatalog, ScriptStep
 from screenpop.pops import CallEventLike
 from screenpop.store import ScreenpopStore
 
@@ -525,7 +525,7 @@ def script_view(script: Script, topic: str | None) -> dict[str, Any]:
     }
 
 
-def _step_view(step: Step) -> dict[str, Any]:
+def _step_view(step: ScriptStep) -> dict[str, Any]:
     view: dict[str, Any] = {"kind": step.kind, "text": step.text, "disposition": step.disposition}
     if step.answers:
         view["answers"] = [

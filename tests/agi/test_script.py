@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,12 +58,16 @@ async def run_script(config: Path, keys: str, *args: str) -> tuple[CallRecord, i
     # Asterisk runs scripts in its own working directory, never in the config's.
     async with asyncio.timeout(60):
         record, status, stderr = await call_agi_script(
-            argv, caller, args=argv[1:], cwd="/", env={"PATH": "/usr/bin:/bin"}
+            argv,
+            caller,
+            args=argv[1:],
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(config.parent / "cache")},
         )
     return record, status, stderr.decode("utf-8", "replace")
 
 
-async def saved_journey(config: Path) -> dict[str, object] | None:
+async def saved_journey(config: Path) -> dict[str, Any] | None:
     engine = create_engine(f"sqlite:///{config.parent / 'callpop.db'}")
     try:
         return await JourneyStore(engine).get(LINKEDID)

@@ -45,7 +45,7 @@ async def test_the_same_request_from_two_instances_at_once_is_one_row(
 ) -> None:
     one, two = CallbackStore(engine), CallbackStore(engine)
     positions = await asyncio.gather(ask(one, "c1"), ask(two, "c1"))
-    assert positions == [1, 1]
+    assert list(positions) == [1, 1]
     assert len(await one.listing()) == 1
 
 

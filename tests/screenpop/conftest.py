@@ -28,7 +28,7 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.store import SqlStore
 from ivr import variables as V
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
@@ -155,12 +155,12 @@ class Desk:
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(
-                Step(
-                    "main",
-                    node,
-                    kind,
-                    index * 1000,
-                    index * 1000 + 900,
+                JourneyStep(
+                    flow="main",
+                    node=node,
+                    kind=kind,
+                    entered_ms=index * 1000,
+                    left_ms=index * 1000 + 900,
                     keys=list(keys),
                     result="option",
                     label=label,
@@ -324,8 +324,11 @@ async def make_desk(
         }
     ).items():
         accounts[name] = await store.account_by_name(name) or await store.add_account(
-            name, interface, role, passwords.hash(PASSWORD)
-        )  # type: ignore[arg-type]
+            name,
+            interface,
+            role,  # type: ignore[arg-type]
+            passwords.hash(PASSWORD),
+        )
     own_bus = bus is None
     if bus is None:
         bus = InProcessBus()

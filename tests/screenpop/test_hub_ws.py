@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from tests.screenpop.conftest import CRM_ORIGIN, Desk
 from tests.screenpop.wsclient import open_tab
 
@@ -207,7 +207,9 @@ async def test_the_supervisor_sees_both_agents_calls_on_the_wallboard(desk: Desk
             if frame["type"] != "wallboard":
                 return False
             agents = {a["name"]: a for a in frame["board"]["agents"]}  # type: ignore[index]
-            return agents["alice"]["state"] == "on_call" and agents["bob"]["state"] == "ringing"
+            return bool(
+                agents["alice"]["state"] == "on_call" and agents["bob"]["state"] == "ringing"
+            )
 
         frame = await board.until(both)
         agents = {a["name"]: a for a in frame["board"]["agents"]}
@@ -259,7 +261,16 @@ async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr
             started_at="2026-11-24T15:00:00.000Z",
         )
         journey.steps.append(
-            Step("main", "main_menu", "menu", 0, 900, keys=["1"], result="1", label="Main menu")
+            JourneyStep(
+                flow="main",
+                node="main_menu",
+                kind="menu",
+                entered_ms=0,
+                left_ms=900,
+                keys=["1"],
+                result="1",
+                label="Main menu",
+            )
         )
         journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
         if runner == "journey on the bus":

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
 from crm_adapter.sql.tables import journeys
 from ivr import variables as V
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.keys import PAYLOADS
 from screenpop.payload import PayloadBuilder
@@ -185,7 +185,16 @@ async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: 
         started_at="2026-11-24T15:00:00.000Z",
     )
     journey.steps.append(
-        Step("main", "main_menu", "menu", 0, 900, keys=["3"], result="3", label="Main menu")
+        JourneyStep(
+            flow="main",
+            node="main_menu",
+            kind="menu",
+            entered_ms=0,
+            left_ms=900,
+            keys=["3"],
+            result="3",
+            label="Main menu",
+        )
     )
     journey.variables = {V.OUTCOME: "queue", V.QUEUE: "billing", V.TOPIC: "billing"}
     journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)

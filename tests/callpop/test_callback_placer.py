@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from callpop.ami.listener import AMIListener
 from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
 from callpop.config import CallbackSettings
@@ -23,6 +22,7 @@ from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
 from ivr.ports import CallEvent
 
 from ..ami.scripted import queue_call
+from .callbacks_harness import placing
 
 AT = datetime(2026, 12, 6, 10, 42, tzinfo=UTC)
 BOB = QueueMemberSpec("billing", "PJSIP/101", "Bob Agent")
@@ -63,37 +63,14 @@ async def instance(
     engine: AsyncEngine,
     name: str = "a",
     settings: CallbackSettings = FAST,
-    events: list[CallEvent] | None = None,
     running: bool = True,
 ) -> AsyncIterator[CallbackPlacer]:
-    """One callpop instance's AMI listener and placer, until the block ends (a restart)."""
-    published = events if events is not None else []
-    listener: AMIListener | None = None
-
-    def client() -> object:
-        return listener.client if listener is not None else None
-
-    placer = CallbackPlacer(
-        CallbackStore(engine), client=client, publish=published.append,  # type: ignore[arg-type]
-        settings=settings, instance=name, interval_s=0.02,
-    )  # fmt: skip
-    listener = AMIListener(
-        "127.0.0.1", sim.port, "callpop", "pw", published.append,
-        observers=(placer.feed,), backoff_initial=0.01,
-    )  # fmt: skip
-    async with listener:
-        async with asyncio.timeout(5):
-            await listener.wait_resyncs(1)
-        if not running:  # the test turns the loop itself
-            yield placer
-            return
-        loop = asyncio.create_task(placer.run())
-        try:
-            yield placer
-        finally:
-            loop.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loop
+    events: list[CallEvent] = []
+    store = CallbackStore(engine)
+    async with placing(
+        sim, store, events.append, settings=settings, name=name, running=running
+    ) as placer:
+        yield placer
 
 
 def pbx(*members: QueueMemberSpec) -> tuple[Originations, QueueBoard]:

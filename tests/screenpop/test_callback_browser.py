@@ -5,23 +5,20 @@ the hub, the agent's page."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 from playwright.async_api import expect
 
-from callpop.ami.listener import AMIListener
-from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
 from callpop.config import CallbackSettings
-from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami import ActionAnswers, AMIServer
 from callpop.pbx_sim.ami_originate import Originations
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
+from tests.callpop.callbacks_harness import placing
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, make_desk
 
@@ -41,49 +38,27 @@ async def test_a_placed_callback_pops_at_the_agent_with_when_it_was_asked_for(
         caller_name="Carol Caller", waited_s=361, at=asked,
     )  # fmt: skip
     calls = Originations([ALICE])
+    answers: list[ActionAnswers] = [calls, QueueBoard([ALICE])]
     try:
         async for desk in make_desk(tmp_path, engine=engine):
-            async with AMIServer(username="callpop", secret="pw", answers=[calls, QueueBoard([ALICE])]) as sim:  # fmt: skip
+            async with AMIServer(username="callpop", secret="pw", answers=answers) as sim:
                 async with chromium() as browser:
                     context, page = await new_page(browser)
                     await login(page, desk.url, "alice", PASSWORD)
-                    listener: AMIListener | None = None
-                    placer = CallbackPlacer(
-                        store,
-                        client=lambda: listener.client if listener is not None else None,
-                        publish=desk.bus.publish,
-                        settings=CallbackSettings(),
-                        instance="desk",
-                        interval_s=0.05,
-                    )
-                    listener = AMIListener(
-                        "127.0.0.1", sim.port, "callpop", "pw", desk.bus.publish,
-                        observers=(placer.feed,), backoff_initial=0.01,
-                    )  # fmt: skip
-                    async with listener:
-                        loop = asyncio.create_task(placer.run())
-                        try:
-                            (sent,) = await sim.wait_action("Originate")
-                            notice = page.locator("#pop-callback")
-                            await expect(notice).to_have_text(
-                                re.compile(
-                                    r"^Callback requested at 10:42( AM)? "
-                                    r"after 6 min in queue"
-                                )
-                            )
-                            await expect(page.locator("#pop-caller-number")).to_have_text(
-                                "+15557654321"
-                            )
-                            await expect(page.locator("#pop-caller-name")).to_have_text(
-                                "Carol Caller"
-                            )
-                            await shot(page, "callback-pop-1366")
-                            sim.emit(calls.agent_answers(sent.get("ChannelId") or ""))
-                            await expect(page.locator(".state-badge")).to_have_text("Live")
-                        finally:
-                            loop.cancel()
-                            with contextlib.suppress(asyncio.CancelledError):
-                                await loop
+                    async with placing(
+                        sim, store, desk.bus.publish, settings=CallbackSettings(), name="desk"
+                    ):
+                        (sent,) = await sim.wait_action("Originate")
+                        await expect(page.locator("#pop-callback")).to_have_text(
+                            re.compile(r"^Callback requested at 10:42( AM)? after 6 min in queue$")
+                        )
+                        await expect(page.locator("#pop-caller-number")).to_have_text(
+                            "+15557654321"
+                        )
+                        await expect(page.locator("#pop-caller-name")).to_have_text("Carol Caller")
+                        await shot(page, "callback-pop-1366")
+                        sim.emit(calls.agent_answers(sent.get("ChannelId") or ""))
+                        await expect(page.locator(".state-badge")).to_have_text("Live")
                     await context.close()
     finally:
         await engine.dispose()

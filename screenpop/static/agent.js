@@ -454,6 +454,7 @@
       formStatus.textContent = "";
       fillOptions(null);
       renderHandoff(null);
+      transferFor(null);
       return;
     }
     label.textContent = callerLabel(pop) + " · " + (STATE_LABEL[pop.state] || pop.state);
@@ -468,8 +469,18 @@
       notes.value = pop.notes || ""; // typed in another tab of this agent
     }
     if (pop.disposition && !select.value) select.value = pop.disposition;
+    transferFor(pop);
     notesEchoed(pop);
     renderHandoff(pop);
+  }
+
+  /* Only the call the agent is talking on can be transferred (controls.js sends it). */
+  function transferFor(pop) {
+    const form = document.getElementById("transfer-form");
+    const live = pop && pop.state === "accepted";
+    form.dataset.callId = live ? pop.call_id : "";
+    document.getElementById("transfer-button").disabled = !live;
+    document.getElementById("transfer-call").textContent = live ? callerLabel(pop) : "No call to transfer";
   }
 
   function fillOptions(pop) {

@@ -20,8 +20,9 @@ documentation and manager.c's answers; no live recording of a transfer exists):
   `Response: Error` with manager.c's words (`Channel specified does not exist`,
   `Channel does not exist: NAME`).
 
-`route(exten, context)` says which interface a destination dials (None: nobody, the
-caller's channel then hangs up as at a missing extension).
+`route(exten, context)` says which interface a destination dials; None: the simulator
+plays nothing more for the caller (a queue destination, whose events the test or the
+demo plays with a new `QueueCall`).
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ class Transfers:
         interface = self.route(exten, context)
         caller = call.caller.but(context=context, exten=exten, priority=1)
         if interface is None:
-            return [hangup(call.writer, caller, 1)]
+            return []
         dial = DirectDial(caller, interface, call.ids, call.writer)
         self.dials[caller.channel] = dial
         out = dial.begin()

@@ -39,7 +39,7 @@ from agi_scripts.codec import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
 )
 from agi_scripts.errors import RemoteProtocolError
@@ -275,7 +275,7 @@ class AgiChannel:
         conn = self.conn
         hung_up = False
         while True:
-            if isinstance(event, HungUp):
+            if isinstance(event, HangupNotice):
                 hung_up = True  # the answer still follows (hangup-mid-playback.txt)
                 event = await self._next_event(limit, _NO_ANSWER, command.name)
                 continue

@@ -32,7 +32,7 @@ from agi_scripts.events import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
     _NeedData,
 )
@@ -46,7 +46,7 @@ __all__ = [
     "ConnectionClosed",
     "Environment",
     "Event",
-    "HungUp",
+    "HangupNotice",
     "LocalProtocolError",
     "RemoteProtocolError",
     "Response",
@@ -387,7 +387,7 @@ class AgiConnection:
             if line == _HANGUP and state is not _USAGE:
                 # Between responses only: res_agi writes it at the top of its command loop.
                 self._channel_dead = True
-                return HungUp()
+                return HangupNotice()
             if state is _AWAITING:
                 event = self._response_line(line)
             elif state is _USAGE:

@@ -21,7 +21,7 @@ __all__ = [
     "ConnectionClosed",
     "Environment",
     "Event",
-    "HungUp",
+    "HangupNotice",
     "Response",
 ]
 
@@ -194,7 +194,7 @@ class CommandFailed:
 
 
 @dataclass(frozen=True, slots=True)
-class HungUp:
+class HangupNotice:
     """The bare `HANGUP` line: the channel hung up (hangup-idle.txt), or the AGI ended
     after our half-close (half-close.txt). Sent between responses, never inside one."""
 
@@ -204,4 +204,4 @@ class ConnectionClosed:
     """Asterisk closed its side; every later `next_event()` returns this again."""
 
 
-Event = Environment | Response | CommandFailed | HungUp | ConnectionClosed
+Event = Environment | Response | CommandFailed | HangupNotice | ConnectionClosed

@@ -40,6 +40,7 @@ __all__ = ["FILES", "AriSite", "Site", "render", "site_from", "stream"]
 FILES: Final = ("extensions.conf", "queues.conf", "manager.conf", "ari.conf", "http.conf")
 ROUTE_CONTEXT: Final = "callpop-route"
 AGENTS_CONTEXT: Final = "callpop-agents"
+QUEUES_CONTEXT: Final = "callpop-queues"
 # Everything interpolated into a config line is one of ours, checked to be plain.
 _PLAIN = re.compile(r"^[A-Za-z0-9_.@/+:-]{1,200}$")
 
@@ -228,7 +229,17 @@ def _extensions(site: Site) -> str:
         "exten => _X.,1,Dial(PJSIP/${EXTEN},,t)",
         " same => n,Hangup()",
         "",
+        f"[{QUEUES_CONTEXT}]",
+        "; Blind transfers to a queue from the agent's panel (AMI BlindTransfer, Exten = the",
+        "; queue): the caller joins it as the IVR would have sent them.",
     ]
+    for name in site.queues:
+        queue = _plain(name, "queue name")
+        out += [
+            f"exten => {queue},1,Set({v.QUEUE}={queue})",
+            f" same => n,Goto({ROUTE_CONTEXT},queue,1)",
+        ]
+    out.append("")
     return "\n".join(out)
 
 
@@ -282,7 +293,9 @@ def _manager(site: Site) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = call,agent",  # queue events are `agent`, Dial/Hangup events `call`
-            "write = originate,agent",  # click-to-dial (Originate), agent status (QueuePause)
+            # click-to-dial (Originate), agent status (QueuePause), transfers (BlindTransfer,
+            # Atxfer, Redirect are class `call`)
+            "write = originate,agent,call",
             "",
         ]
     )

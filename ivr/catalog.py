@@ -47,7 +47,7 @@ __all__ = [
     "ScheduleCatalog",
     "Script",
     "ScriptCatalog",
-    "Step",
+    "ScriptStep",
 ]
 
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
@@ -135,7 +135,7 @@ class DispositionCatalog(_Model):
     dispositions: dict[Code, Disposition] = Field(min_length=1)
 
 
-class Step(_Model):
+class ScriptStep(_Model):
     """One step of a script: exactly one of `say`, `ask`, `check` or `do`.
 
     `say` is what the agent says, `check` what the agent verifies before going on,
@@ -147,11 +147,11 @@ class Step(_Model):
     ask: Text | None = None
     check: Text | None = None
     do: Text | None = None
-    answers: dict[str, tuple[Step, ...]] | None = None
+    answers: dict[str, tuple[ScriptStep, ...]] | None = None
     disposition: Code | None = None
 
     @model_validator(mode="after")
-    def _one_kind(self) -> Step:
+    def _one_kind(self) -> ScriptStep:
         given = [k for k in ("say", "ask", "check", "do") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("a step has exactly one of say, ask, check or do")
@@ -176,7 +176,7 @@ class Step(_Model):
 class Script(_Model):
     title: Text
     summary: str | None = None
-    steps: tuple[Step, ...] = Field(min_length=1)
+    steps: tuple[ScriptStep, ...] = Field(min_length=1)
 
 
 class ScriptCatalog(_Model):
@@ -202,7 +202,8 @@ CATALOG_FILES: Mapping[str, type[BaseModel]] = MappingProxyType(
         "schedules.yaml": ScheduleCatalog,
     }
 )
-"""File name in `dialplan/` -> its model. Each file is optional."""
+"""File name in `dialplan/` -> its model, in `ivr.layout.CATALOG_NAMES` order. Each file
+is optional."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from ivr import variables as v
 
-__all__ = ["Outcome", "error_variables"]
+__all__ = ["DialplanOutcome", "error_variables"]
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class DialplanOutcome:
     """Everything the dialplan is told when the IVR ends."""
 
     call_id: str

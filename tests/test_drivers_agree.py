@@ -92,10 +92,10 @@ MAIN_DATA: dict[str, Any] = {
 MAIN = Flow.model_validate({**MAIN_DATA, "id": "main"})
 FLOWS = {"main": MAIN}
 
-Outcome = Literal["queue", "hangup", "caller-hangup"]
+Ending = Literal["queue", "hangup", "caller-hangup"]
 
 # keys -> (outcome, queue or None, nodes visited)
-PATHS: dict[str, tuple[Outcome, str | None, list[str]]] = {
+PATHS: dict[str, tuple[Ending, str | None, list[str]]] = {
     "1 1": ("queue", "billing", ["welcome", "main", "billing", "billing_queue"]),
     "2": ("queue", "tech", ["welcome", "main", "tech"]),
     "3 12345678#": ("queue", "accounts", ["welcome", "main", "account", "accounts_queue"]),
@@ -236,7 +236,11 @@ async def through_classic_script(script: CallerScript) -> Result:
             argv = [sys.executable, "-m", "callpop.agi_script", str(config), "main"]
             async with asyncio.timeout(60):
                 record, status, stderr = await call_agi_script(
-                    argv, script, args=argv[1:], cwd="/", env={"PATH": "/usr/bin:/bin"}
+                    argv,
+                    script,
+                    args=argv[1:],
+                    cwd="/",
+                    env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(site / "cache")},
                 )
             assert (status, stderr) == (0, b"")
             assert script.linkedid is not None  # caller() gives every call one

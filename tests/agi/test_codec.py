@@ -17,7 +17,7 @@ from agi_scripts.codec import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
     State,
 )
@@ -217,7 +217,7 @@ def test_a_whole_block_is_one_event_and_what_follows_stays_buffered() -> None:
     env = conn.next_event()
     assert isinstance(env, Environment)
     assert dict(env.values) == {"request": "agi://h/ivr", "network": "yes", "calleridname": "Bob"}
-    assert conn.next_event() == HungUp()
+    assert conn.next_event() == HangupNotice()
 
 
 def test_an_environment_that_never_ends_is_refused_at_the_cap() -> None:
@@ -389,7 +389,7 @@ def test_hangup_lines_may_arrive_while_no_command_is_in_flight(buffered: bytes) 
         conn.receive_data(b"HANGUP\n"[len(partial) :])
     conn.receive_data(b"200 result=1 (Up)\n")
     events = drain(conn)
-    assert HungUp() in events and events[-1] == Response(
+    assert HangupNotice() in events and events[-1] == Response(
         c.get_variable("CHANNEL(state)"), "1", "Up"
     )
 
@@ -460,7 +460,7 @@ def test_hangup_mid_playback_is_the_aborted_result_then_the_hangup_line() -> Non
     assert events[1:4] == [
         Response(c.answer(), "0"),
         Response(c.stream_file("demo-congrats", ""), "-1", endpos=12160),
-        HungUp(),
+        HangupNotice(),
     ]
     # then the codec refuses STREAM FILE exactly where Asterisk answered 511
     assert events[4] == ("refused", "STREAM FILE")
@@ -493,7 +493,7 @@ def test_the_codec_refuses_on_a_dead_channel_exactly_what_asterisk_refused() -> 
 
 def test_without_agisighup_the_first_511_marks_the_channel_dead() -> None:
     conn, events = replay(load("hangup-nosighup.txt"), whole)
-    assert HungUp() not in events
+    assert HangupNotice() not in events
     assert (
         CommandFailed(
             c.stream_file("beep", ""),
@@ -507,7 +507,7 @@ def test_without_agisighup_the_first_511_marks_the_channel_dead() -> None:
 
 def test_exit_on_hangup_sends_two_hangup_lines_then_eof_closes_cleanly() -> None:
     conn, events = replay(load("hangup-exit-on-hangup.txt"), whole)
-    assert events[-2:] == [HungUp(), HungUp()]
+    assert events[-2:] == [HangupNotice(), HangupNotice()]
     conn.receive_data(b"")
     assert conn.next_event() == ConnectionClosed()
     assert conn.next_event() == ConnectionClosed()
@@ -519,12 +519,12 @@ def test_eof_while_a_command_waits_is_a_closed_connection_not_an_error() -> None
     conn.send(c.wait_for_digit(5000))
     conn.receive_data(b"HANGUP\n")
     conn.receive_data(b"")
-    assert drain_all(conn) == [HungUp(), ConnectionClosed()]
+    assert drain_all(conn) == [HangupNotice(), ConnectionClosed()]
 
 
 def test_the_application_hanging_up_gets_result_1_then_the_hangup_line() -> None:
     _, events = replay(load("agi-hangup-command.txt"), whole)
-    assert events[2:4] == [Response(c.hangup(), "1"), HungUp()]
+    assert events[2:4] == [Response(c.hangup(), "1"), HangupNotice()]
 
 
 def drain_all(conn: AgiConnection) -> list[object]:
@@ -610,7 +610,7 @@ def test_fuzz_bytes_sent_before_a_command_are_never_its_answer(pieces: list[byte
         assert conn.state is State.ERROR
         return
     assert events[-1] == Response(command, "1", "the real answer")
-    assert all(event == HungUp() for event in events[:-1])
+    assert all(event == HangupNotice() for event in events[:-1])
 
 
 def test_the_live_channel_commands_are_res_agis_commands_without_dead_support() -> None:

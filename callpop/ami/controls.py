@@ -44,6 +44,7 @@ from screenpop.store import Account
 __all__ = [
     "AmiControls",
     "ControlRefused",
+    "OutcomeUnknown",
     "PanelControls",
     "panel_controls",
     "transfer_destination",
@@ -62,6 +63,10 @@ _NO_CHANNEL = (
 
 class ControlRefused(Exception):
     """The control did not reach Asterisk or Asterisk refused it; the text is for the agent."""
+
+
+class OutcomeUnknown(ControlRefused):
+    """The action was sent but its answer never came: it may have run."""
 
 
 class AmiControls:
@@ -88,6 +93,34 @@ class AmiControls:
             ],
             what=f"calling {number}",
         )
+        return response.action_id or ""
+
+    async def place_callback(
+        self,
+        *,
+        interface: str,
+        number: str,
+        context: str,
+        channel_id: str,
+        ring_s: int,
+        variables: tuple[tuple[str, str], ...] = (),
+    ) -> str:
+        """Ring the agent's `interface` first; once answered, its leg runs `number` in
+        `context`, whose extension dials the customer (docs/admin.md, "Callbacks").
+        `channel_id` becomes the agent leg's Uniqueid, so every event of the attempt
+        (OriginateResponse, DialEnd, Hangup) names it. Returns the ActionID."""
+        fields = [
+            ("Channel", interface),
+            ("Context", context),
+            ("Exten", number),
+            ("Priority", "1"),
+            ("CallerID", f'"Callback" <{number}>'),
+            ("Timeout", str(ring_s * 1000)),
+            ("ChannelId", channel_id),
+            ("Async", "true"),
+        ]
+        fields.extend(("Variable", f"{name}={value}") for name, value in variables)
+        response = await self._send("Originate", fields, what=f"calling back {number}")
         return response.action_id or ""
 
     async def pause(self, *, interface: str, paused: bool, reason: str = "") -> None:
@@ -151,14 +184,14 @@ class AmiControls:
                 f"{what} was refused by Asterisk: {exc.response.get('Message') or 'no reason'}"
             ) from None
         except ActionOutcomeUnknown:
-            raise ControlRefused(
+            raise OutcomeUnknown(
                 f"{what}: the connection to Asterisk dropped before it answered; "
                 "check your phone before trying again"
             ) from None
         except NotConnected:
             raise ControlRefused(f"{what} failed: Asterisk is not connected") from None
         except ActionTimeout:
-            raise ControlRefused(f"{what}: Asterisk did not answer in time") from None
+            raise OutcomeUnknown(f"{what}: Asterisk did not answer in time") from None
         except AMIError as exc:
             raise ControlRefused(f"{what} failed: {exc}") from None
         return answer[0]

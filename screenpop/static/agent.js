@@ -250,6 +250,18 @@
     }
   }
 
+  // "Callback requested at 10:42 after 6 min in queue": a call callpop placed for a
+  // caller who asked to be called back rather than hold (docs/admin.md, "Callbacks").
+  function callbackNotice(cb) {
+    const waited = Math.max(0, Number(cb.waited_s) || 0);
+    const wait = waited < 60 ? waited + " s" : Math.round(waited / 60) + " min";
+    const at = clockTime(cb.requested_at);
+    return el("div", {class: "notice notice-info notice-callback", id: "pop-callback"},
+      el("strong", null, "Callback"),
+      " requested" + (at ? " at " + at : "") + " after " + wait + " in queue",
+      cb.attempt > 1 ? el("span", {class: "muted"}, " (call " + cb.attempt + ")") : null);
+  }
+
   function renderCard(pop) {
     clear(area);
     if (!pop) {
@@ -289,6 +301,7 @@
                 rel: "noopener noreferrer", id: "open-in-crm"}, "Open in CRM ↗") : null)));
 
     const notices = [];
+    if (p.callback) notices.push(callbackNotice(p.callback));
     if (p.status === "loading") notices.push(el("div", {class: "notice notice-info"}, "Loading customer data…"));
     if (p.status === "partial") notices.push(el("div", {class: "notice notice-warn"},
       "CRM unavailable: showing what the IVR knows. " + (p.crm_error || "")));

@@ -211,6 +211,7 @@ def test_a_dial_outside_a_queue_pops_on_dial_begin_and_connects_on_answer() -> N
         Writer(clock=iter([10.0, 10.0, 14.0, 74.0, 74.0]).__next__),
     )
     events = run(Triggers(), decode(dial.begin() + dial.end("ANSWER") + dial.hangup()))
+    assert dial.leg is not None
     agent = {"queue": None, "interface": "PJSIP/101", "member_name": None}
     assert summary(events) == [
         ("agent.ringing", "1800000000.5", agent),
@@ -220,7 +221,7 @@ def test_a_dial_outside_a_queue_pops_on_dial_begin_and_connects_on_answer() -> N
             {
                 **agent,
                 "hold_s": 4,
-                "channel": dial.leg.one.channel,
+                "channel": "PJSIP/101-00000001",  # the leg DialBegin named
                 "caller_channel": dial.caller.channel,
             },
         ),

@@ -28,17 +28,20 @@ async def build_services(
     serve's, without the bus: the pop follows the journey saved in the database)."""
     # Imported here, once the environment is read, not when this module is.
     from callpop.config import load_config
+    from callpop.flow_cache import cache_folder, cached_flows
     from callpop.journeys import JourneyStore
     from callpop.metrics import Metrics
-    from callpop.reload import load_versioned
     from callpop.services import IvrServices
     from crm_adapter.factory import build_crm
     from crm_adapter.sql.engine import create_engine
     from screenpop.bus import InProcessBus
 
     config = load_config(config_path, os.environ)
-    # Each call's process loads the dialplan as it is now: the version its journey names.
-    _, flows = load_versioned(Path(config.dialplan), datetime.now(UTC))
+    # Each call's process runs the dialplan as it is now (the version its journey names),
+    # checked once per version of the files: later calls read it from the cache.
+    flows = cached_flows(
+        config_path, Path(config.dialplan), cache_folder(os.environ), datetime.now(UTC)
+    )
     engine = create_engine(config.database)
     try:
         crm = await build_crm(config.crm, config.phone, engine)

@@ -236,7 +236,11 @@ async def through_classic_script(script: CallerScript) -> Result:
             argv = [sys.executable, "-m", "callpop.agi_script", str(config), "main"]
             async with asyncio.timeout(60):
                 record, status, stderr = await call_agi_script(
-                    argv, script, args=argv[1:], cwd="/", env={"PATH": "/usr/bin:/bin"}
+                    argv,
+                    script,
+                    args=argv[1:],
+                    cwd="/",
+                    env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(site / "cache")},
                 )
             assert (status, stderr) == (0, b"")
             assert script.linkedid is not None  # caller() gives every call one

@@ -43,7 +43,7 @@ from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
-from callpop.ami.controls import AmiControls, panel_controls
+from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
@@ -74,7 +74,6 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
-from screenpop.keys import AgentStatus, Originate
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
@@ -326,8 +325,8 @@ def _ami_context(
     return ami
 
 
-def _ami_controls(listeners: list[LeasedListener]) -> tuple[Originate, AgentStatus]:
-    """Click-to-dial and agent status through the first Asterisk's AMI (when ARI is not
+def _ami_controls(listeners: list[LeasedListener], international_prefix: str) -> PanelControls:
+    """Click-to-dial, agent status and transfers through the first Asterisk's AMI (when ARI is not
     configured), on this instance's connection when it holds that AMI's lease
     (docs/scale.md: on another instance they are refused, saying so)."""
 
@@ -335,7 +334,7 @@ def _ami_controls(listeners: list[LeasedListener]) -> tuple[Originate, AgentStat
         term = listeners[0].listener if listeners else None
         return term.client if term is not None else None
 
-    return panel_controls(AmiControls(client))
+    return panel_controls(AmiControls(client), international_prefix=international_prefix)
 
 
 def _fastagi_context(
@@ -407,7 +406,11 @@ def build_app(
     config = runtime.config
     metrics = runtime.metrics
     ami_listeners: list[LeasedListener] = []  # filled while the app runs
-    ami_controls = _ami_controls(ami_listeners) if config.ami and config.ari is None else None
+    ami_controls = (
+        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0])
+        if config.ami and config.ari is None
+        else None
+    )
 
     def on_pop(kind: str, latency_s: float | None) -> None:
         metrics.pops_delivered.labels(kind).inc()
@@ -422,8 +425,9 @@ def build_app(
         crm=runtime.crm.crm,
         session_key=runtime.session_key,
         on_pop=on_pop,
-        originate=ami_controls[0] if ami_controls else None,
-        agent_status=ami_controls[1] if ami_controls else None,
+        originate=ami_controls.originate if ami_controls else None,
+        agent_status=ami_controls.agent_status if ami_controls else None,
+        transfer=ami_controls.transfer if ami_controls else None,
     )
     app[RUNTIME] = runtime
     app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))

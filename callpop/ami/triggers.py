@@ -325,7 +325,17 @@ class Triggers:
         entry = c.call.entries.get(c.uid)
         if entry is not None:
             entry.answered = True
-        return self._member(c, "agent.connected", {"hold_s": _int(c.msg.get("HoldTime"))})
+        # The two channels of the bridge, for the agent's call controls (a transfer acts
+        # on the agent's own channel): kept in the hub's pop state, never shown to others.
+        return self._member(
+            c,
+            "agent.connected",
+            {
+                "hold_s": _int(c.msg.get("HoldTime")),
+                "channel": c.msg.get("DestChannel") or "",
+                "caller_channel": c.msg.get("Channel") or "",
+            },
+        )
 
     def _agent_complete(self, c: _Ctx) -> list[CallEvent]:
         return self._member(
@@ -424,7 +434,12 @@ class Triggers:
                 "agent.connected",
                 call.call_id,
                 c.at,
-                {**base, "hold_s": round(c.ts - dial.begin)},
+                {
+                    **base,
+                    "hold_s": round(c.ts - dial.begin),
+                    "channel": msg.get("DestChannel") or "",
+                    "caller_channel": msg.get("Channel") or "",
+                },
             )
         else:
             del call.dials[dest_uid]

@@ -65,7 +65,18 @@ def test_an_answered_queue_call_gives_join_offer_leave_connect_complete_hangup()
             "2026-11-22T23:21:39.515Z",
             {"queue": "callpop-test-queue", "reason": "connected"},
         ),
-        ("agent.connected", call, "2026-11-22T23:21:39.515Z", {**ALICE, "hold_s": 1}),
+        (
+            "agent.connected",
+            call,
+            "2026-11-22T23:21:39.515Z",
+            {
+                **ALICE,
+                "hold_s": 1,
+                # the bridge's two channels, for the agent's transfers
+                "channel": "Local/8100@callpop-agents-00000005;1",
+                "caller_channel": "Local/7500@callpop-test-00000004;2",
+            },
+        ),
         (
             "agent.completed",
             call,
@@ -200,10 +211,20 @@ def test_a_dial_outside_a_queue_pops_on_dial_begin_and_connects_on_answer() -> N
         Writer(clock=iter([10.0, 10.0, 14.0, 74.0, 74.0]).__next__),
     )
     events = run(Triggers(), decode(dial.begin() + dial.end("ANSWER") + dial.hangup()))
+    assert dial.leg is not None
     agent = {"queue": None, "interface": "PJSIP/101", "member_name": None}
     assert summary(events) == [
         ("agent.ringing", "1800000000.5", agent),
-        ("agent.connected", "1800000000.5", {**agent, "hold_s": 4}),
+        (
+            "agent.connected",
+            "1800000000.5",
+            {
+                **agent,
+                "hold_s": 4,
+                "channel": "PJSIP/101-00000001",  # the leg DialBegin named
+                "caller_channel": dial.caller.channel,
+            },
+        ),
         ("call.hungup", "1800000000.5", {"cause": 16, "cause_txt": "Normal Clearing"}),
         (
             "agent.completed",

@@ -6,6 +6,7 @@ what the agent is told. The transfer simulator must answer and report as the fil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -60,11 +61,11 @@ async def _ignore(msg: Message) -> None:
     return None
 
 
-Control = Callable[[AmiControls, Message], Awaitable[object]]
+Control = Callable[[AmiControls, Message], Awaitable[None]]
 
 
-async def blind(controls: AmiControls, action: Message) -> object:
-    return await controls.transfer(
+async def blind(controls: AmiControls, action: Message) -> None:
+    await controls.transfer(
         channel=action["Channel"],
         caller_channel="",
         exten=action["Exten"],
@@ -74,8 +75,8 @@ async def blind(controls: AmiControls, action: Message) -> object:
     )
 
 
-async def attended(controls: AmiControls, action: Message) -> object:
-    return await controls.transfer(
+async def attended(controls: AmiControls, action: Message) -> None:
+    await controls.transfer(
         channel=action["Channel"],
         caller_channel="",
         exten=action["Exten"],
@@ -85,8 +86,8 @@ async def attended(controls: AmiControls, action: Message) -> object:
     )
 
 
-async def redirect(controls: AmiControls, action: Message) -> object:
-    return await controls.transfer(
+async def redirect(controls: AmiControls, action: Message) -> None:
+    await controls.transfer(
         channel="",
         caller_channel=action["Channel"],
         exten=action["Exten"],
@@ -96,8 +97,8 @@ async def redirect(controls: AmiControls, action: Message) -> object:
     )
 
 
-async def pause(controls: AmiControls, action: Message) -> object:
-    return await controls.pause(
+async def pause(controls: AmiControls, action: Message) -> None:
+    await controls.pause(
         interface=action["Interface"],
         paused=action["Paused"] == "true",
         reason=action.get("Reason") or "",
@@ -143,16 +144,34 @@ async def replaying(name: str) -> tuple[AMIServer, Message]:
     return server, response
 
 
+class Heard:
+    """The events the client received after its login, and a way to wait for them."""
+
+    def __init__(self) -> None:
+        self.events: list[Message] = []
+        self._changed = asyncio.Condition()
+
+    async def add(self, msg: Message) -> None:
+        if msg.event in ("FullyBooted", "SuccessfulAuth"):
+            return
+        async with self._changed:
+            self.events.append(msg)
+            self._changed.notify_all()
+
+    async def wait(self, count: int) -> list[Message]:
+        async with asyncio.timeout(5), self._changed:
+            await self._changed.wait_for(lambda: len(self.events) >= count)
+        return self.events
+
+
 @pytest.fixture
-def heard() -> list[Message]:
-    return []
+def heard() -> Heard:
+    return Heard()
 
 
-async def connected(server: AMIServer, heard: list[Message]) -> AsyncIterator[AMIClient]:
-    async def on_event(msg: Message) -> None:
-        heard.append(msg)
-
-    client = AMIClient(server.host, server.port, "callpop", "callpop", on_event=on_event)
+@contextlib.asynccontextmanager
+async def connected(server: AMIServer, heard: Heard) -> AsyncIterator[AMIClient]:
+    client = AMIClient(server.host, server.port, "callpop", "callpop", on_event=heard.add)
     task = asyncio.create_task(client.run())
     async with asyncio.timeout(5):
         await client.wait_connected()
@@ -166,12 +185,12 @@ async def connected(server: AMIServer, heard: list[Message]) -> AsyncIterator[AM
 
 @pytest.mark.parametrize("name", sorted(CASES))
 async def test_the_panels_action_is_the_fixtures_and_the_agent_gets_its_answer(
-    name: str, heard: list[Message]
+    name: str, heard: Heard
 ) -> None:
     action, response, events, _ = exchange(name)
     server, _ = await replaying(name)
     async with server:
-        async for client in connected(server, heard):
+        async with connected(server, heard) as client:
             controls = AmiControls(lambda: client)
             control = CASES[name]
             if response.response == "Success":
@@ -184,24 +203,17 @@ async def test_the_panels_action_is_the_fixtures_and_the_agent_gets_its_answer(
             assert sent.action_id and sent.action_id.startswith("callpop-")
             assert [k for k, _ in sent.headers] == [k for k, _ in action.headers]
             assert without_action_id(sent) == without_action_id(action)
-            async with asyncio.timeout(5):
-                while len([m for m in heard if m.event not in _LOGIN_EVENTS]) < len(events):
-                    await asyncio.sleep(0.01)
-            assert [m.headers for m in heard if m.event not in _LOGIN_EVENTS] == [
-                e.headers for e in events
-            ]
-
-
-_LOGIN_EVENTS = {"FullyBooted", "SuccessfulAuth"}
+            got = await heard.wait(len(events))
+            assert [m.headers for m in got] == [e.headers for e in events]
 
 
 async def test_click_to_dial_sends_only_documented_originate_fields_and_gets_the_recorded_answer(
-    heard: list[Message],
+    heard: Heard,
 ) -> None:
     _, response, events, _ = exchange("originate.txt")
     server, _ = await replaying("originate.txt")
     async with server:
-        async for client in connected(server, heard):
+        async with connected(server, heard) as client:
             action_id = await AmiControls(lambda: client).originate(
                 interface="PJSIP/101", number="+15557654321"
             )
@@ -238,7 +250,7 @@ def _shape(message: Message) -> list[str]:
 
 @pytest.mark.parametrize("name", ["blindtransfer.txt", "redirect.txt"])
 async def test_the_transfer_simulator_answers_and_reports_as_the_fixture(
-    name: str, heard: list[Message]
+    name: str, heard: Heard
 ) -> None:
     action, response, events, _ = exchange(name)
     async with AMIServer() as server:
@@ -246,23 +258,20 @@ async def test_the_transfer_simulator_answers_and_reports_as_the_fixture(
             server, lambda exten, context: "PJSIP/102" if exten == "102" else None
         )
         transfers.add(_queue_call(Ids("1795410000", 1)))
-        async for client in connected(server, heard):
+        async with connected(server, heard) as client:
             answer = await client.action(action.action or "", without_action_id(action)[1:])
             assert without_action_id(answer[0]) == without_action_id(response)
-            async with asyncio.timeout(5):
-                while len([m for m in heard if m.event not in _LOGIN_EVENTS]) < len(events):
-                    await asyncio.sleep(0.01)
-            got = [m for m in heard if m.event not in _LOGIN_EVENTS]
+            got = await heard.wait(len(events))
             assert [_shape(m) for m in got] == [_shape(e) for e in events]
             assert [m.get("Reason") for m in got] == [e.get("Reason") for e in events]
 
 
 async def test_the_transfer_simulator_refuses_an_unknown_channel_as_asterisk_does(
-    heard: list[Message],
+    heard: Heard,
 ) -> None:
     action, response, _, _ = exchange("blindtransfer-no-such-channel.txt")
     async with AMIServer() as server:
         Transfers(server, lambda exten, context: None)
-        async for client in connected(server, heard):
+        async with connected(server, heard) as client:
             with pytest.raises(ControlRefused, match=response["Message"]):
                 await blind(AmiControls(lambda: client), action)

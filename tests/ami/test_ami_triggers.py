@@ -221,7 +221,7 @@ def test_a_dial_outside_a_queue_pops_on_dial_begin_and_connects_on_answer() -> N
             {
                 **agent,
                 "hold_s": 4,
-                "channel": dial.leg.one.channel,
+                "channel": "PJSIP/101-00000001",  # the leg DialBegin named
                 "caller_channel": dial.caller.channel,
             },
         ),

@@ -78,4 +78,4 @@ async def test_a_serve_killed_during_a_callback_follows_it_after_the_restart(
     pbx.emit(calls.hang_up(first))
     await pbx.wait_action("Originate", 2)
     assert calls.numbers() == ["5550001", "5550002"]
-    assert (await rows(serve))["asked-2"] == ("placing", "ringing-agent")
+    await until_row(serve, "asked-2", "placing", "ringing-agent")

@@ -180,8 +180,10 @@ def _extensions(site: Site) -> str:
             f"[callpop-{flow}]",
             f"; The IVR flow {flow!r} (dialplan/flows/{flow}.yaml).",
             f"exten => s,1,NoOp(callpop flow {flow} for ${{CALLERID(all)}})",
-            # A stale outcome (a caller sent back into the IVR) must not route anyone.
-            f" same => n,Set({v.OUTCOME}=)",
+            # callpop sets only the variables that have a value: a caller sent back into
+            # the IVR must carry nothing over from the earlier pass (a stale outcome would
+            # route them if callpop were unreachable, a stale VERIFIED vouch for them).
+            *(f" same => n,Set({name}=)" for name in v.ALL),
             f" same => n,AGI({site.agi_url('ivr')}?flow={flow})",
             f";same => n,AGI({classic})  ; classic AGI instead (one process per call)",
             f";same => n,Stasis({_plain(app, 'ARI app')},flow={flow})  ; ARI instead",

@@ -169,11 +169,10 @@ def create_app(
     def record_link(customer: Customer) -> str | None:
         return crm_settings.record_link(customer.id, customer.external_id, customer.account)
 
-    budget_s = crm_settings.lookup_budget_ms / 1000
     payloads = PayloadBuilder(
         crm,
         store,
-        late_s=max(5.0, 10 * budget_s),
+        late_s=crm_settings.pop_window_s,
         scripts=catalogs.scripts,
         record_link=record_link,
     )

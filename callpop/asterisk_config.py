@@ -76,6 +76,7 @@ class Site:
     ami_secret_file: str | None = None
     ari: AriSite | None = None
     internal_context: str = "default"
+    callback_context: str = "callpop-callback"
 
     def agi_url(self, route: str) -> str:
         host = f"[{self.agi_host}]" if ":" in self.agi_host else self.agi_host
@@ -138,6 +139,7 @@ def site_from(
         ami_secret_file=str(ami.secret_file) if ami and ami.secret_file else None,
         ari=ari,
         internal_context=internal_context,
+        callback_context=config.callbacks.context,
     )
 
 
@@ -229,6 +231,17 @@ def _extensions(site: Site) -> str:
         f"[{AGENTS_CONTEXT}]",
         "; Queue members written Local/NNNN@callpop-agents/n ring the phone PJSIP/NNNN.",
         "exten => _X.,1,Dial(PJSIP/${EXTEN},,t)",
+        " same => n,Hangup()",
+        "",
+        f"[{_plain(site.callback_context, 'context')}]",
+        "; Callbacks (docs/admin.md): callpop rings the agent first (AMI Originate, the",
+        "; extension being the customer's number); once the agent answers, their leg runs",
+        "; here and dials the customer through the internal context.",
+        "exten => _X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
+        " same => n,Hangup()",
+        "exten => _+X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
         " same => n,Hangup()",
         "",
         f"[{QUEUES_CONTEXT}]",

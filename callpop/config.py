@@ -31,6 +31,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
 from crm_adapter.settings import CrmSettings, PhoneSettings
+from screenpop.settings import LoginLimits, ScreenpopSettings
 
 __all__ = [
     "AmiSettings",
@@ -280,6 +281,27 @@ class Config(_Section):
         ):
             raise ValueError("database is a sqlite:///PATH or postgresql://... URL")
         return value
+
+    def screenpop_settings(self) -> ScreenpopSettings:
+        """What the screen-pop app is given of this config (it reads no callpop type)."""
+        limits = self.web_limits
+        return ScreenpopSettings(
+            dialplan=self.dialplan,
+            phone=self.phone,
+            crm=self.crm,
+            web_origins=self.web_origins,
+            public_url=self.web_public_url,
+            trusted_proxies=self.web_trusted_proxies,
+            forwarded_header=self.web_forwarded_header,
+            login=LoginLimits(
+                per_pair=limits.login_per_pair,
+                per_user=limits.login_per_user,
+                per_address=limits.login_per_address,
+                window_s=limits.login_window_s,
+                concurrent=limits.login_concurrent,
+                waiting=limits.login_waiting,
+            ),
+        )
 
 
 def _env_name(dotted: str) -> str:

@@ -444,7 +444,7 @@ def build_app(
             metrics.pop_latency.observe(latency_s)
 
     app = create_app(
-        config,
+        config.screenpop_settings(),
         store=SqlScreenpopStore(runtime.engine, clock=clock),
         bus=runtime.bus,
         clock=clock,

@@ -1,4 +1,4 @@
-"""The screen-pop web app: `create_app(config, *, store, bus, clock, crm) -> web.Application`.
+"""The screen-pop web app: `create_app(settings, *, store, bus, clock, crm) -> web.Application`.
 
 Everything is built here and handed in; nothing is global (aiohttp's "no singletons"):
 handlers find what they need under the typed keys of `screenpop.keys`. The hub's tasks
@@ -21,7 +21,6 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp_jinja2
 import jinja2
@@ -62,10 +61,8 @@ from screenpop.keys import (
     WebSettings,
 )
 from screenpop.payload import PayloadBuilder
+from screenpop.settings import ScreenpopSettings
 from screenpop.store import ScreenpopStore
-
-if TYPE_CHECKING:
-    from callpop.config import Config
 
 __all__ = ["DEFAULT_DISPOSITIONS", "create_app", "load_catalogs"]
 
@@ -135,7 +132,7 @@ def load_pause_reasons(path: Path) -> tuple[str, ...]:
 
 
 def create_app(
-    config: Config,
+    settings: ScreenpopSettings,
     *,
     store: ScreenpopStore,
     bus: PopBus,
@@ -162,9 +159,9 @@ def create_app(
         log.warning("no web session key configured: agents must log in again after a restart")
         session_key = secrets.token_bytes(32)
     if catalogs is None:
-        catalogs = load_catalogs(Path(config.dialplan))
-    phone: PhoneNormaliser = config.phone.normaliser()
-    crm_settings = config.crm
+        catalogs = load_catalogs(Path(settings.dialplan))
+    phone: PhoneNormaliser = settings.phone.normaliser()
+    crm_settings = settings.crm
 
     def record_link(customer: Customer) -> str | None:
         return crm_settings.record_link(customer.id, customer.external_id, customer.account)
@@ -197,20 +194,20 @@ def create_app(
     app[PAYLOADS] = payloads
     app[SESSIONS] = sessions
     app[PASSWORDS] = passwords or Passwords()
-    limits = config.web_limits
+    limits = settings.login
     app[LIMITER] = LoginLimiter(
         clock=monotonic,
-        per_pair=limits.login_per_pair,
-        per_user=limits.login_per_user,
-        per_address=limits.login_per_address,
-        window_s=limits.login_window_s,
+        per_pair=limits.per_pair,
+        per_user=limits.per_user,
+        per_address=limits.per_address,
+        window_s=limits.window_s,
     )
-    app[LOGIN_GATE] = LoginGate(concurrent=limits.login_concurrent, waiting=limits.login_waiting)
+    app[LOGIN_GATE] = LoginGate(concurrent=limits.concurrent, waiting=limits.waiting)
     app[CATALOGS] = catalogs
     app[SETTINGS] = WebSettings(
-        web_origins=tuple(o.rstrip("/") for o in config.web_origins),
-        public_origins=(config.web_public_url,) if config.web_public_url else (),
-        proxies=TrustedProxies(config.web_trusted_proxies, config.web_forwarded_header),
+        web_origins=tuple(o.rstrip("/") for o in settings.web_origins),
+        public_origins=(settings.public_url,) if settings.public_url else (),
+        proxies=TrustedProxies(settings.trusted_proxies, settings.forwarded_header),
         record_link=record_link,
         normalise_phone=phone.normalise,
     )

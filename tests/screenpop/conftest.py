@@ -344,7 +344,7 @@ async def make_desk(
         bus = InProcessBus()
     originated = Originated()
     app = create_app(
-        config,
+        config.screenpop_settings(),
         store=store,
         bus=bus,
         clock=now,

@@ -33,7 +33,7 @@ async def second_instance(desk: Desk, tmp_path: Path) -> AsyncIterator[str]:
     config = Config(dialplan=write_dialplan(tmp_path / "other-dialplan"), web_origins=(CRM_ORIGIN,))
     bus = InProcessBus()
     app = create_app(
-        config,
+        config.screenpop_settings(),
         store=SqlScreenpopStore(engine),
         bus=bus,
         clock=now,

@@ -292,12 +292,6 @@ class AgiConnection:
             return
         self._buffer += data
 
-    @property
-    def quiet(self) -> bool:
-        """Nothing received beyond the events already returned, and no EOF: until more
-        bytes come, `next_event()` can only say `NEED_DATA`."""
-        return not self._buffer and not self._eof
-
     def next_event(self) -> Event | _NeedData:
         """The next complete event, or `NEED_DATA`. Raises `RemoteProtocolError` on input
         no Asterisk would send; the connection then stays in ERROR."""

@@ -116,19 +116,11 @@ class AgiWire(asyncio.Protocol):
     # --- what the channel uses ------------------------------------------------------------
 
     @property
-    def writing_paused(self) -> bool:
-        """The peer stopped reading and the transport's buffer is over its high mark."""
-        return self._paused
-
-    @property
     def peername(self) -> str:
         info = None if self.transport is None else self.transport.get_extra_info("peername")
         if isinstance(info, tuple) and len(info) >= 2:
             return f"{info[0]}:{info[1]}"
         return "peer"
-
-    def write(self, data: bytes) -> None:
-        self._writer.write(data)
 
     def send(self, data: bytes) -> bool:
         """Write `data`; True when the peer stopped reading (wait for `drain()`)."""

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ivr.catalog import CATALOG_FILES, QueueCatalog
 from ivr.diff import Version
-from ivr.loader import DialplanError, FlowFileError, dialplan_layout, read_dialplan, read_flow
+from ivr.layout import dialplan_layout
+from ivr.loader import DialplanError, FlowFileError, read_dialplan, read_flow
 from ivr.source import Finding
 from ivr.version import content_hash
 

@@ -202,7 +202,8 @@ CATALOG_FILES: Mapping[str, type[BaseModel]] = MappingProxyType(
         "schedules.yaml": ScheduleCatalog,
     }
 )
-"""File name in `dialplan/` -> its model. Each file is optional."""
+"""File name in `dialplan/` -> its model, in `ivr.layout.CATALOG_NAMES` order. Each file
+is optional."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ def mask(digits: str) -> str:
     return "*" * len(digits)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class JourneyStep:
     """One visit to one node. `keys` are the entries made there (masked if sensitive);
     `result` says how the node was left: an option key, `timeout`, `invalid`, `found`,

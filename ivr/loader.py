@@ -33,6 +33,7 @@ from ivr.catalog import (
     ScriptCatalog,
 )
 from ivr.flow import ENTRY_FLOW, Flow, HoursNode, Node
+from ivr.layout import dialplan_layout
 from ivr.salvage import salvage_flow
 from ivr.source import START, Finding, Position, SourceMap, quote
 from ivr.validation import validate_model
@@ -45,7 +46,6 @@ __all__ = [
     "FlowFileError",
     "LoadError",
     "Loaded",
-    "dialplan_layout",
     "load_dialplan",
     "load_flow",
     "load_flow_source",
@@ -240,16 +240,6 @@ def read_catalog_file(path: Path, model: type[M]) -> tuple[Loaded[M] | None, lis
     if findings or value is None:
         return None, findings
     return Loaded(value, file, source), []
-
-
-def dialplan_layout(path: Path) -> tuple[Path, Path]:
-    """(root, flows folder) of a dialplan named by `path`: a folder with `flows/`,
-    a folder named `flows` (its parent holds the catalog), or a plain folder of flows."""
-    if (path / "flows").is_dir():
-        return path, path / "flows"
-    if path.name == "flows":
-        return path.parent, path
-    return path, path
 
 
 def _flow_paths(flows_dir: Path) -> list[Path]:

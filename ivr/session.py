@@ -229,7 +229,9 @@ def _enter(call: Call, target: tuple[str, str]) -> Next:
         call.overtime -= 1
     call.leave("left")
     kind = node.type
-    step = JourneyStep(flow_id, node_id, kind, call.now_ms, None, [], 0, 0, None, node.label)
+    step = JourneyStep(
+        flow=flow_id, node=node_id, kind=kind, entered_ms=call.now_ms, label=node.label
+    )
     call.journey.steps.append(step)
     call.visit = Visit(flow_id, node_id, node, step)
     call.out.append(entered)

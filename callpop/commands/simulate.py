@@ -31,10 +31,10 @@ from ivr.errors import FlowError
 from ivr.events import LookupStatus, QueueValue
 from ivr.flow import Flow
 from ivr.journey import JourneyStep
+from ivr.layout import dialplan_layout
 from ivr.loader import (
     DialplanError,
     LoadError,
-    dialplan_layout,
     load_flow_source,
     read_flow,
     read_schedules,

@@ -395,3 +395,10 @@ def test_an_unquoted_hash_key_is_a_comment_and_is_refused(tmp_path: Path) -> Non
     assert finding.position == Position(
         line_of(text, "#: main_menu"), column_of(text, "#: main_menu")
     )
+
+
+def test_the_catalog_models_cover_the_catalog_files_a_version_hashes() -> None:
+    from ivr.catalog import CATALOG_FILES
+    from ivr.layout import CATALOG_NAMES
+
+    assert tuple(CATALOG_FILES) == CATALOG_NAMES

@@ -262,7 +262,14 @@ async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr
         )
         journey.steps.append(
             JourneyStep(
-                "main", "main_menu", "menu", 0, 900, keys=["1"], result="1", label="Main menu"
+                flow="main",
+                node="main_menu",
+                kind="menu",
+                entered_ms=0,
+                left_ms=900,
+                keys=["1"],
+                result="1",
+                label="Main menu",
             )
         )
         journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)

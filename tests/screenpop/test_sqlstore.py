@@ -24,7 +24,14 @@ def journey(call_id: str, number: str, name: str) -> Journey:
     )
     made.steps.append(
         JourneyStep(
-            "main", "menu", "menu", 0, 900, keys=["1"], result="1", label="Menü «principal»"
+            flow="main",
+            node="menu",
+            kind="menu",
+            entered_ms=0,
+            left_ms=900,
+            keys=["1"],
+            result="1",
+            label="Menü «principal»",
         )
     )
     return made

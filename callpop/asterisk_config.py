@@ -76,6 +76,7 @@ class Site:
     ami_secret_file: str | None = None
     ari: AriSite | None = None
     internal_context: str = "default"
+    callback_context: str = "callpop-callback"
 
     def agi_url(self, route: str) -> str:
         host = f"[{self.agi_host}]" if ":" in self.agi_host else self.agi_host
@@ -138,6 +139,7 @@ def site_from(
         ami_secret_file=str(ami.secret_file) if ami and ami.secret_file else None,
         ari=ari,
         internal_context=internal_context,
+        callback_context=config.callbacks.context,
     )
 
 
@@ -180,8 +182,10 @@ def _extensions(site: Site) -> str:
             f"[callpop-{flow}]",
             f"; The IVR flow {flow!r} (dialplan/flows/{flow}.yaml).",
             f"exten => s,1,NoOp(callpop flow {flow} for ${{CALLERID(all)}})",
-            # A stale outcome (a caller sent back into the IVR) must not route anyone.
-            f" same => n,Set({v.OUTCOME}=)",
+            # callpop sets only the variables that have a value: a caller sent back into
+            # the IVR must carry nothing over from the earlier pass (a stale outcome would
+            # route them if callpop were unreachable, a stale VERIFIED vouch for them).
+            *(f" same => n,Set({name}=)" for name in v.ALL),
             f" same => n,AGI({site.agi_url('ivr')}?flow={flow})",
             f";same => n,AGI({classic})  ; classic AGI instead (one process per call)",
             f";same => n,Stasis({_plain(app, 'ARI app')},flow={flow})  ; ARI instead",
@@ -227,6 +231,17 @@ def _extensions(site: Site) -> str:
         f"[{AGENTS_CONTEXT}]",
         "; Queue members written Local/NNNN@callpop-agents/n ring the phone PJSIP/NNNN.",
         "exten => _X.,1,Dial(PJSIP/${EXTEN},,t)",
+        " same => n,Hangup()",
+        "",
+        f"[{_plain(site.callback_context, 'context')}]",
+        "; Callbacks (docs/admin.md): callpop rings the agent first (AMI Originate, the",
+        "; extension being the customer's number); once the agent answers, their leg runs",
+        "; here and dials the customer through the internal context.",
+        "exten => _X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
+        " same => n,Hangup()",
+        "exten => _+X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
         " same => n,Hangup()",
         "",
         f"[{QUEUES_CONTEXT}]",

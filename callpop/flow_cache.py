@@ -1,26 +1,26 @@
-"""The classic AGI script's cache of checked flows: one file read instead of a dialplan load.
+"""The classic AGI script's cache: the checked flows and what it needs of the config,
+read with one `open` instead of loading the dialplan and validating the config.
 
 Each call of the classic script is a new process. Loading the dialplan (ruamel.yaml,
-every lint rule, the catalogs) costs a few hundred milliseconds of CPU that every
-call would spend on the same files; the cache keeps the flows that load produced and
-hands them to the next process after one `open`.
+every lint rule, the catalogs) and validating `callpop.yaml` (pydantic) cost a few
+hundred milliseconds of CPU that every call would spend on the same files; the first
+call after a change does that work and leaves an entry the next calls read.
 
-The key (a file name) is a SHA-256 over everything the cached flows depend on:
-- the config file the script was given, its absolute path and its bytes (it names the
-  dialplan folder, relative to itself);
-- the dialplan's files as `ivr.version` hashes them (flows and catalog files);
-- the source of the `ivr` package (the flow model and the loader: a callpop upgrade
-  or a local edit gives a new key, whatever the package version says), and the
-  versions of Python and pydantic (the pickle below is of pydantic models).
-Any change gives a new file name, so a stale entry is never read; an entry for files
-that no longer exist is simply never asked for again.
+An entry's file name is a SHA-256 over what the config means: the config file's
+resolved path and bytes, the `CALLPOP_*` environment (which overrides the file),
+the source of the `ivr` package (the flow model and the loader: an upgrade or a local
+edit gives a new name, whatever the package version says) and the versions of Python
+and pydantic. The entry records the dialplan folder the config named and a SHA-256 of
+that folder's files (as `ivr.version` reads them): a call whose files no longer match
+loads them again and rewrites the entry. So an edit of a flow or of the config is
+picked up by the next call, and nothing is ever read stale.
 
 The format is a pickle, read with an unpickler that can name nothing but the flow
 model classes of `ivr.flow` and `datetime.date`: a pickle can only call what it can
 name, and these build values without running anything else (pydantic's
-`__setstate__` sets attributes; `date` takes its bytes). The payload is preceded by
-its SHA-256, checked before unpickling: a torn or corrupt file is refused, never
-trusted, and the flows are loaded from the files again (and the entry rewritten).
+`__setstate__` sets attributes; `date` takes its bytes); the rest is plain dicts,
+lists and strings. The payload is preceded by its SHA-256, checked before unpickling:
+a torn or corrupt file is refused, never trusted, and the entry is built again.
 The folder is created mode 0700 and used only if it belongs to this user and no one
 else can write to it; an entry is written to a temporary file and renamed into place.
 """
@@ -33,7 +33,8 @@ import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -67,7 +68,7 @@ def _source_digest() -> bytes:
     return digest.digest()
 
 
-def _key(config_path: Path, config: bytes, files: Mapping[str, bytes]) -> str:
+def _key(config_path: Path, config: bytes, environ: Mapping[str, str]) -> str:
     import pydantic.version  # already loaded by ivr.flow
 
     digest = hashlib.sha256(FORMAT)
@@ -75,6 +76,14 @@ def _key(config_path: Path, config: bytes, files: Mapping[str, bytes]) -> str:
     digest.update(_source_digest())
     digest.update(f"{config_path.resolve()}\n".encode())
     digest.update(hashlib.sha256(config).digest())
+    for name in sorted(environ):
+        if name.startswith("CALLPOP_"):
+            digest.update(f"{name}={environ[name]}\n".encode())
+    return digest.hexdigest()
+
+
+def _files_digest(files: Mapping[str, bytes]) -> str:
+    digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(f"{path}\n{len(files[path])}\n".encode())
         digest.update(files[path])
@@ -94,8 +103,23 @@ class _FlowUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"the flow cache may not name {module}.{name}")
 
 
-def _read(path: Path) -> tuple[str, dict[str, Flow]] | None:
-    """The version hash and flows of an entry, or None if it is absent or not sound."""
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    dialplan: str  # the folder the config names
+    files: str  # `_files_digest` of its files when they were loaded
+    version: str  # their version hash (`ivr.version`)
+    flows: dict[str, Flow]
+    site: Any  # what the script keeps of the config: plain values (or None)
+
+    def dump(self) -> bytes:
+        return pickle.dumps(
+            (self.dialplan, self.files, self.version, self.flows, self.site),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+
+
+def _read(path: Path) -> _Entry | None:
+    """The entry at `path`, or None if it is absent or not sound."""
     try:
         with open(path, "rb") as entry:
             data = entry.read()
@@ -106,17 +130,18 @@ def _read(path: Path) -> tuple[str, dict[str, Flow]] | None:
         return None
     try:
         found = _FlowUnpickler(io.BytesIO(payload)).load()
-    except Exception:  # refused or malformed: load the files instead
+        dialplan, files, version, flows, site = found
+    except Exception:  # refused or malformed: build it again
         return None
     if not (
-        isinstance(found, tuple)
-        and len(found) == 2
-        and isinstance(found[0], str)
-        and isinstance(found[1], dict)
-        and all(isinstance(k, str) and isinstance(f, Flow) for k, f in found[1].items())
+        isinstance(dialplan, str)
+        and isinstance(files, str)
+        and isinstance(version, str)
+        and isinstance(flows, dict)
+        and all(isinstance(k, str) and isinstance(f, Flow) for k, f in flows.items())
     ):
         return None
-    return found[0], found[1]
+    return _Entry(dialplan, files, version, flows, site)
 
 
 def _private(folder: Path) -> bool:
@@ -129,43 +154,62 @@ def _private(folder: Path) -> bool:
     return info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
-def _write(folder: Path, path: Path, version_hash: str, flows: Mapping[str, Flow]) -> None:
-    payload = pickle.dumps((version_hash, dict(flows)), protocol=pickle.HIGHEST_PROTOCOL)
+def _write(folder: Path, path: Path, entry: _Entry) -> None:
+    payload = entry.dump()
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".flows-")
     try:
-        with os.fdopen(descriptor, "wb") as entry:
-            entry.write(FORMAT + hashlib.sha256(payload).digest() + payload)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(FORMAT + hashlib.sha256(payload).digest() + payload)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def cached_flows(config_path: Path, dialplan: Path, folder: Path, now: datetime) -> CompiledFlows:
-    """The checked flows of `dialplan`, from the cache in `folder` when it has them, else
-    loaded (and linted) as `serve` loads them and stored for the next call. Raises what
-    `callpop.reload.load_versioned` raises for a dialplan that does not load."""
+Load = Callable[[], tuple[Path, Any]]
+"""A miss's config validation: the dialplan folder it names, and the site to keep
+(plain values that pickle as dicts, lists, strings and numbers)."""
+
+
+def cached_flows(
+    config_path: Path,
+    environ: Mapping[str, str],
+    folder: Path,
+    now: datetime,
+    load: Load,
+) -> tuple[CompiledFlows, Any]:
+    """The checked flows and the site kept for `config_path` under `environ`: from the
+    cache in `folder` when its entry still matches the files, else `load()` validates
+    the config, the dialplan is loaded (and linted) as `serve` loads it, and the entry
+    is written for the next call. Raises what `load` and
+    `callpop.reload.load_versioned` raise for a config or a dialplan that does not load."""
     try:
         config = config_path.read_bytes()
     except OSError:
         config = b""
-    files = dialplan_files(dialplan)
     private = _private(folder)
-    path = folder / f"{_key(config_path, config, files)}.flows"
+    path = folder / f"{_key(config_path, config, environ)}.flows"
     found = _read(path) if private else None
-    if found is not None and found[0] == content_hash(files):
-        version_hash, flows = found
-        return CompiledFlows(flows, DialplanVersion(version_hash, iso_utc(now)))
+    if found is not None:
+        files = dialplan_files(Path(found.dialplan))
+        if _files_digest(files) == found.files:
+            version = DialplanVersion(found.version, iso_utc(now))
+            return CompiledFlows(found.flows, version), found.site
     # A miss: the whole load, as serve does it (imported only now: ruamel, the linter).
     from callpop.reload import load_versioned
 
+    dialplan, site = load()
+    files = dialplan_files(dialplan)
     _, compiled = load_versioned(dialplan, now)
     assert compiled.version is not None
-    # Stored only if the files are still those the key was taken from (load_versioned
-    # checked its own hash before and after; this ties the key to the same bytes).
+    # Kept only if the files are still those just read (load_versioned checked its own
+    # hash before and after; this ties the entry's digest to the same bytes).
     if private and compiled.version.hash == content_hash(files):
+        entry = _Entry(
+            str(dialplan), _files_digest(files), compiled.version.hash, dict(compiled), site
+        )
         try:
-            _write(folder, path, compiled.version.hash, compiled)
+            _write(folder, path, entry)
         except OSError:
             pass  # a full disk costs the next call a load, nothing more
-    return compiled
+    return compiled, site

@@ -47,6 +47,8 @@ from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
+from callpop.callbacks.placer import CallbackPlacer
+from callpop.callbacks.store import CallbackStore
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
@@ -294,17 +296,36 @@ def _ami_context(
     async def ami(app: web.Application) -> AsyncIterator[None]:
         # The queue state this instance folds while it holds a lease, written for all.
         queues = QueueStateWriter(QueueStateStore(runtime.engine))
+        # Callbacks are placed through the first Asterisk, by whichever instance holds
+        # its lease (docs/admin.md, "Callbacks"): the placer observes that listener.
+        placer = CallbackPlacer(
+            CallbackStore(runtime.engine),
+            client=lambda: _term_client(listeners),
+            publish=runtime.bus.publish,
+            settings=runtime.config.callbacks,
+            instance=runtime.instance,
+        )
+
+        def term_end(first: bool) -> Callable[[], None]:
+            def ended() -> None:
+                queues.reset()
+                if first:
+                    placer.reset()
+
+            return ended
+
         listeners[:] = [
             LeasedListener(
                 settings,
                 _ami_lease(runtime, settings),
                 runtime.bus.publish,
-                on_term_end=queues.reset,
-                observers=(queues.feed,),
+                on_term_end=term_end(n == 0),
+                observers=(queues.feed, placer.feed) if n == 0 else (queues.feed,),
             )
-            for settings in runtime.config.ami
+            for n, settings in enumerate(runtime.config.ami)
         ]
         writing = asyncio.create_task(queues.run(), name="queue-state-writer")
+        placing = asyncio.create_task(placer.run(), name="callback-placer")
         for listener in listeners:
             runtime.services.on_call_started.append(listener.track)
             await listener.start()
@@ -318,11 +339,18 @@ def _ami_context(
         for listener in listeners:
             await listener.stop()
         listeners.clear()
-        writing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writing
+        for task in (writing, placing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return ami
+
+
+def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:
+    """The first Asterisk's AMI client while this instance holds its lease."""
+    term = listeners[0].listener if listeners else None
+    return term.client if term is not None else None
 
 
 def _ami_controls(listeners: list[LeasedListener], international_prefix: str) -> PanelControls:
@@ -330,11 +358,9 @@ def _ami_controls(listeners: list[LeasedListener], international_prefix: str) ->
     configured), on this instance's connection when it holds that AMI's lease
     (docs/scale.md: on another instance they are refused, saying so)."""
 
-    def client() -> AMIClient | None:
-        term = listeners[0].listener if listeners else None
-        return term.client if term is not None else None
-
-    return panel_controls(AmiControls(client), international_prefix=international_prefix)
+    return panel_controls(
+        AmiControls(lambda: _term_client(listeners)), international_prefix=international_prefix
+    )
 
 
 def _fastagi_context(

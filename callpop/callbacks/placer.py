@@ -62,9 +62,12 @@ _CONFIRMED = "ringing-agent"
 _REASONS = {"0": "failed", "1": "hung-up", "3": "no-answer", "5": "busy", "8": "congestion"}
 
 
+_CHANNEL_PREFIX = "callback-"
+
+
 def attempt_channel_id(callback_id: int, attempt: int) -> str:
     """The agent leg's Uniqueid (`Originate` `ChannelId`) and the pop's call id."""
-    return f"callback-{callback_id}-{attempt}"
+    return f"{_CHANNEL_PREFIX}{callback_id}-{attempt}"
 
 
 @dataclass
@@ -93,6 +96,8 @@ class _Held:
     outcomes: list[_Outcome] = field(default_factory=list)
     resting: dict[str, float] = field(default_factory=dict)  # interface -> until
     recovered: bool = False
+    # attempts' events read before the recovery knew their rows: fed again after it
+    early: list[Message] = field(default_factory=list)
 
 
 class CallbackPlacer:
@@ -130,6 +135,13 @@ class CallbackPlacer:
         held = self._held
         held.queues.feed(message, self._clock())
         kind = message.event
+        if (
+            not held.recovered
+            and kind in ("OriginateResponse", "DialEnd", "Hangup")
+            and (message.get("Uniqueid") or "").startswith(_CHANNEL_PREFIX)
+        ):
+            held.early.append(message)
+            return
         if kind == "OriginateResponse":
             channel_id = self._originate_attempt(message)
             if channel_id is None:
@@ -287,9 +299,16 @@ class CallbackPlacer:
                 for m in answer
                 if m.event == "CoreShowChannel"
             }
+            # a call whose end was read during the login is followed to that end
+            for message in held.early:
+                live.setdefault(message.get("Uniqueid") or "", "")
             for row in stranded:
                 await self._recover_one(held, row, live)
         held.recovered = True
+        early, held.early = held.early, []
+        for message in early:
+            self.feed(message)
+        await self._settle(held)
 
     async def _recover_one(self, held: _Held, row: Callback, live: dict[str, str]) -> None:
         attempt = _Attempt(row.id, row.channel_id, row.interface, row.queue)

@@ -16,14 +16,13 @@ from agi_scripts.codec import (
     CommandFailed,
     ConnectionClosed,
     Environment,
-    Event,
     HangupNotice,
     Response,
     State,
 )
 from agi_scripts.errors import LocalProtocolError, RemoteProtocolError
 
-from .replay import by_line, bytewise, drain, replay, whole
+from .replay import bytewise, drain, replay, whole
 from .transcripts import all_names, load
 
 REPLAYABLE = [n for n in all_names() if n != "pipelined.txt"]
@@ -50,44 +49,6 @@ def test_every_transcript_parses_the_same_whole_and_byte_by_byte(name: str) -> N
     assert events_whole == events_bytes
     assert isinstance(events_whole[0], Environment)
     assert conn_whole.state is conn_bytes.state is State.IDLE
-
-
-@pytest.mark.parametrize("name", REPLAYABLE)
-def test_taking_whole_answers_in_one_step_gives_the_same_events(name: str) -> None:
-    # The first replay teaches the codec the recurring answers; the second offers every
-    # read to take_answer first, as the wire does.
-    _, general = replay(load(name), by_line)
-    taken: list[Event] = []
-    conn, events = replay(load(name), by_line, taken=taken)
-    assert events == general
-    assert conn.state is State.IDLE
-    plain = [e for e in general if isinstance(e, Response) and e.data is None]
-    assert len(taken) == len(plain)
-
-
-def test_take_answer_takes_only_a_known_whole_answer_to_a_command_in_flight() -> None:
-    conn = connected()
-    conn.send(c.answer())
-    conn.receive_data(b"200 result=0\n")
-    assert conn.next_event() == Response(c.answer(), "0")  # now a known answer
-    assert conn.take_answer(b"200 result=0\n") is None  # no command in flight
-    conn.send(c.answer())
-    for declined in (
-        b"200 result=0",  # not whole
-        b"200 result=0\n200 result=0\n",  # two lines: the second is unsolicited
-        b"HANGUP\n200 result=0\n",  # a hang-up first
-        b"200 result=1 (x)\n",  # data: never remembered
-        b"510 Invalid or unknown command\n",
-    ):
-        assert conn.take_answer(declined) is None
-        assert conn.state is State.AWAITING and conn.buffered == 0
-    conn.receive_data(b"200 res")
-    assert conn.take_answer(b"200 result=0\n") is None  # bytes already waiting go first
-    conn.receive_data(b"ult=0\n")
-    assert conn.next_event() == Response(c.answer(), "0")
-    conn.send(c.answer())
-    assert conn.take_answer(b"200 result=0\n") == Response(c.answer(), "0")
-    assert conn.state is State.IDLE and conn.in_flight is None
 
 
 @pytest.mark.parametrize("name", REPLAYABLE)
@@ -194,13 +155,7 @@ NAMES = (b"request", b"network", b"calleridname", b"uniqueid", b"channel")
         (b"\n" + KNOWN + b"\n", "without agi_request"),
     ],
 )
-def test_a_whole_block_of_names_seen_before_is_checked_as_line_by_line(
-    block: bytes, error: str
-) -> None:
-    # Names seen before take a shorter way when the block arrives whole: the same rules.
-    seen = AgiConnection()
-    seen.receive_data(b"".join(b"agi_" + n + b": x\n" for n in NAMES) + b"\n")
-    assert isinstance(seen.next_event(), Environment)
+def test_a_whole_block_that_breaks_a_rule_is_refused(block: bytes, error: str) -> None:
     conn = AgiConnection(max_line=1024, max_env_bytes=4096)
     conn.receive_data(block)
     with pytest.raises(RemoteProtocolError, match=error):

@@ -38,8 +38,24 @@ def site(tmp_path: Path) -> Path:
     return config
 
 
-def flows_of(config: Path, cache: Path) -> dict[str, object]:
-    return dict(cached_flows(config, config.parent / "dialplan", cache, NOW))
+class Config:
+    """The config validation a miss runs: it names the dialplan and says what to keep."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.validations = 0
+
+    def __call__(self) -> tuple[Path, object]:
+        self.validations += 1
+        return self.config.parent / "dialplan", {"database": "kept"}
+
+
+def flows_of(
+    config: Path, cache: Path, environ: dict[str, str] | None = None, validate: Config | None = None
+) -> dict[str, object]:
+    flows, kept = cached_flows(config, environ or {}, cache, NOW, validate or Config(config))
+    assert kept == {"database": "kept"}
+    return dict(flows)
 
 
 def entries(cache: Path) -> list[Path]:
@@ -58,16 +74,18 @@ def test_the_first_call_loads_the_files_and_leaves_an_entry(site: Path, tmp_path
     assert cache.stat().st_mode & 0o777 == 0o700
 
 
-def test_the_next_call_reads_the_entry_not_the_files(site: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    flows_of(site, cache)
+def test_the_next_call_neither_validates_the_config_nor_loads_the_files(
+    site: Path, tmp_path: Path
+) -> None:
+    cache, validate = tmp_path / "cache", Config(site)
+    first = flows_of(site, cache, validate=validate)
+    assert (flows_of(site, cache, validate=validate), validate.validations) == (first, 1)
     (entry,) = entries(cache)
     # An entry callpop could have written, with another queue: the next call takes it.
-    payload = entry.read_bytes()[len(FORMAT) + 32 :]
-    version, flows = pickle.loads(payload)
+    dialplan, files, version, flows, kept = pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])
     menu = flows["main"].nodes["billing"]
     flows["main"].nodes["billing"] = menu.model_copy(update={"queue": "from-the-cache"})
-    entry.write_bytes(entry_with(pickle.dumps((version, flows))))
+    entry.write_bytes(entry_with(pickle.dumps((dialplan, files, version, flows, kept))))
     assert flows_of(site, cache)["main"].nodes["billing"].queue == "from-the-cache"  # type: ignore[attr-defined]
 
 
@@ -76,17 +94,41 @@ def test_a_changed_flow_file_is_loaded_again(site: Path, tmp_path: Path) -> None
     flows_of(site, cache)
     flow_file = site.parent / "dialplan" / "flows" / "main.yaml"
     flow_file.write_text(FLOW.replace("queue: billing", "queue: accounts"))
-    flows = flows_of(site, cache)
+    validate = Config(site)
+    flows = flows_of(site, cache, validate=validate)
     assert flows["main"].nodes["billing"].queue == "accounts"  # type: ignore[attr-defined]
-    assert len(entries(cache)) == 2
+    assert validate.validations == 1
+    assert flows_of(site, cache, validate=validate) == flows  # the entry was rewritten
+    assert (validate.validations, len(entries(cache))) == (1, 1)
 
 
-def test_a_changed_config_is_another_entry(site: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache"
-    flows_of(site, cache)
+def test_a_changed_config_is_validated_again(site: Path, tmp_path: Path) -> None:
+    cache, validate = tmp_path / "cache", Config(site)
+    flows_of(site, cache, validate=validate)
     site.write_text("dialplan: ./dialplan\nweb: 127.0.0.1:8099\n")
-    flows_of(site, cache)
-    assert len(entries(cache)) == 2
+    flows_of(site, cache, validate=validate)
+    assert (validate.validations, len(entries(cache))) == (2, 2)
+
+
+def test_a_changed_callpop_environment_is_validated_again(site: Path, tmp_path: Path) -> None:
+    cache, validate = tmp_path / "cache", Config(site)
+    flows_of(site, cache, {"CALLPOP_CRM__LOOKUP_BUDGET_MS": "200"}, validate)
+    flows_of(site, cache, {"CALLPOP_CRM__LOOKUP_BUDGET_MS": "300", "HOME": "/x"}, validate)
+    flows_of(site, cache, {"CALLPOP_CRM__LOOKUP_BUDGET_MS": "300", "HOME": "/y"}, validate)
+    assert validate.validations == 2  # other variables are not the config's
+
+
+def test_a_config_that_does_not_validate_raises_and_leaves_no_entry(
+    site: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+
+    def refuse() -> tuple[Path, object]:
+        raise ValueError("callpop.yaml:1:1: bad")
+
+    with pytest.raises(ValueError, match=r"callpop\.yaml:1:1"):
+        cached_flows(site, {}, cache, NOW, refuse)
+    assert entries(cache) == []
 
 
 def test_a_corrupt_entry_is_ignored_and_written_again(site: Path, tmp_path: Path) -> None:
@@ -116,7 +158,7 @@ def test_an_entry_naming_anything_but_the_flow_model_is_never_unpickled(
     entry.write_bytes(entry_with(pickle.dumps(Payload())))  # even with a matching digest
     assert flows_of(site, cache) == dict(load_dialplan(site.parent / "dialplan").flows)
     assert not marker.exists()
-    assert pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])[1].keys() == {"main"}
+    assert pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])[3].keys() == {"main"}
 
 
 def test_a_folder_others_can_write_is_not_used(site: Path, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.keys import PAYLOADS
 from screenpop.payload import PayloadBuilder
-from tests.screenpop.conftest import Desk, make_desk
+from tests.screenpop.conftest import Desk, iso, make_desk
 from tests.screenpop.wsclient import open_tab
 
 
@@ -354,6 +354,33 @@ async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_
         assert offered["pop"]["payload"]["status"] == "complete"
         assert offered["pop"]["payload"]["customer"]["name"] == "Sam Slow"
         assert crm.lookups == 1
+
+
+async def test_without_prefetch_nothing_is_read_until_the_pop_is_completed(
+    slow: tuple[Desk, GatedCrm],
+) -> None:
+    """With several instances every hub sees every queued call, and only the rung agent's
+    instance needs its payload: no read while the caller waits, one when it is asked."""
+    desk, crm = slow
+    builder = PayloadBuilder(crm, desk.store, prefetch=False)
+    call = desk.next_call_id()
+    await desk.journeys.save(  # its IVR ran elsewhere: the caller is in the database
+        Journey(
+            call_id=call,
+            flow="main",
+            caller_number="+15551232000",
+            caller_name="SAM",
+            dnis="7000",
+            started_at="2026-11-24T15:00:00.000Z",
+        )
+    )
+    builder.observe(CallEvent("queue.joined", call, iso(), {"queue": "billing"}))
+    await asyncio.sleep(0.1)
+    assert crm.lookups == 0
+    crm.gate.set()
+    await builder.complete(call)
+    assert crm.lookups == 1
+    await builder.aclose()
 
 
 async def test_a_callbacks_pop_tells_when_it_was_asked_for_with_the_ivr_path_of_that_call(

@@ -301,6 +301,7 @@ class Config(_Section):
                 concurrent=limits.login_concurrent,
                 waiting=limits.login_waiting,
             ),
+            shared_bus=self.bus is not None,
         )
 
 

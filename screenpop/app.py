@@ -174,7 +174,7 @@ def create_app(
         record_link=record_link,
         # one instance prefetches while the caller waits; with a shared bus only the
         # rung agent's instance reads, when the pop is offered (`Hub._shown_here`)
-        prefetch=config.bus is None,
+        prefetch=not settings.shared_bus,
     )
     sessions = Sessions(session_key, clock=lambda: clock().timestamp())
     hub = Hub(

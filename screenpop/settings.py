@@ -30,7 +30,8 @@ class ScreenpopSettings:
     """`dialplan`: the folder whose dispositions, scripts and queues the panel offers;
     `web_origins`: pages allowed to embed the widget; `public_url`: where agents'
     browsers reach this site; `trusted_proxies`/`forwarded_header`: whose forwarded
-    address is believed."""
+    address is believed; `shared_bus`: instances share a pop bus (Redis), so only the
+    rung agent's instance prepares a pop."""
 
     dialplan: Path = Path("dialplan")
     phone: PhoneSettings = field(default_factory=PhoneSettings)
@@ -40,3 +41,4 @@ class ScreenpopSettings:
     trusted_proxies: tuple[str, ...] = ()
     forwarded_header: str = "X-Forwarded-For"
     login: LoginLimits = LoginLimits()
+    shared_bus: bool = False

@@ -13,12 +13,11 @@ def test_no_screenpop_module_imports_callpop() -> None:
     found = []
     for path in sorted(SCREENPOP.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = (
-                [a.name for a in node.names]
-                if isinstance(node, ast.Import)
-                else [node.module or ""]
-                if isinstance(node, ast.ImportFrom)
-                else []
-            )
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
             found += [f"{path.name}:{node.lineno}" for n in names if n.split(".")[0] == "callpop"]
     assert found == []

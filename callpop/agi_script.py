@@ -28,8 +28,10 @@ async def build_services(
     serve's, without the bus: the pop follows the journey saved in the database)."""
     # Imported here, once the environment is read, not when this module is.
     from callpop.config import load_config
+    from callpop.flood import FloodReader, FloodStore
     from callpop.journeys import JourneyStore
     from callpop.metrics import Metrics
+    from callpop.queue_store import QueueStateReader, QueueStateStore
     from callpop.reload import load_versioned
     from callpop.services import IvrServices
     from crm_adapter.factory import build_crm
@@ -45,12 +47,16 @@ async def build_services(
     except BaseException:
         await engine.dispose()
         raise
+    budget_s = config.crm.lookup_budget_ms / 1000
     services = IvrServices(
         crm=crm.crm,
         bus=InProcessBus(),  # nobody listens in this process
         journeys=JourneyStore(engine),
         metrics=Metrics(),
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        queues=QueueStateReader(QueueStateStore(engine), budget_s=budget_s),
+        flood=FloodReader(FloodStore(engine), budget_s=budget_s),
+        phone=config.phone.normaliser(),
     )
 
     async def aclose() -> None:

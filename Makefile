@@ -38,7 +38,7 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.test
-	$(BIN)/mypy ivr callpop agi_scripts crm_adapter screenpop
+	$(BIN)/mypy ivr callpop agi_scripts crm_adapter screenpop tests bench
 
 pytest: $(VENV)/.test chromium tts
 	$(BIN)/pytest

@@ -163,7 +163,7 @@ class AgiChannel:
         try:
             event = wire.conn.next_event()
             if event is not NEED_DATA:
-                return event  # type: ignore[return-value]  # already read (a HANGUP line and an answer often come together)
+                return event  # already read (a HANGUP line and an answer often come together)
             self._wait, self._wait_name, self._wait_s = what, name, within_s
             return await self._within(within_s, wire.wait_event())
         except RemoteProtocolError as exc:

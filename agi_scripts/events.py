@@ -6,6 +6,7 @@ Immutable values compared by value (frozen dataclasses, and `Environment`);
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,12 +26,16 @@ __all__ = [
 ]
 
 
-class _NeedData:
+class _NeedData(enum.Enum):
+    """A one-member enum, so that `event is NEED_DATA` narrows the type for mypy."""
+
+    NEED_DATA = "NEED_DATA"
+
     def __repr__(self) -> str:
         return "NEED_DATA"
 
 
-NEED_DATA: Final = _NeedData()
+NEED_DATA: Final = _NeedData.NEED_DATA
 
 
 # Key layouts: every call of a site sends the same names in the same order, so one

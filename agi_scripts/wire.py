@@ -234,7 +234,7 @@ class AgiWire(asyncio.Protocol):
             return
         if event is not NEED_DATA:
             self._waiter = None
-            waiter.set_result(event)  # type: ignore[arg-type]
+            waiter.set_result(event)
 
     def _got_eof(self) -> None:
         conn = self.conn

@@ -16,7 +16,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,10 +138,10 @@ class Desk:
 async def open_desk(
     workdir: Path,
     cache: Path,
-    agents: int,  # type: ignore[no-untyped-def]
+    agents: int,
     crm_size: int = CRM_SIZE,
     profile_stem: Path | None = None,
-):
+) -> AsyncIterator[Desk]:
     """The desk, serving; `agents` sockets are the caller's to open with `connect`.
     With `profile_stem`, `serve` runs under pyinstrument (bench.profiled)."""
     dialplan = always_open_dialplan(workdir / "dialplan")

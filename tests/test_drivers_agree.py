@@ -38,7 +38,7 @@ from ivr.ari.app import StasisApp
 from ivr.ari.client import AriClient
 from ivr.ari.handler import IvrCallHandler
 from ivr.ari.websocket import Backoff
-from ivr.events import LookupFinished, LookupStatus
+from ivr.events import LookupFinished, LookupStatus, QueuesLooked
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent
@@ -124,6 +124,9 @@ class Services:
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
     ) -> LookupFinished:
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        return QueuesLooked(at_ms)  # no queue state known: `queue.*` conditions are absent
 
     def publish(self, event: CallEvent) -> None:
         self.events.append(event)

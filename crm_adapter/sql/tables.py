@@ -31,10 +31,12 @@ from crm_adapter.sql.types import Json, UtcDateTime
 
 __all__ = [
     "AGENT_ROLES",
+    "CALLBACK_STATES",
     "LIMITS",
     "POP_STATES",
     "QUEUE_EVENT_KINDS",
     "agents",
+    "callbacks",
     "calls",
     "cases",
     "customer_phones",
@@ -369,4 +371,35 @@ flood_mode = Table(
     Column("active", Boolean, nullable=False),
     Column("message", String(64), nullable=False),
     Column("changed_at", UtcDateTime, nullable=False),
+)
+
+# Callbacks that keep the caller's place (callpop/callbacks/store.py): one row per
+# request, unique per call id; every state change is an UPDATE guarded by the state it
+# leaves (pending -> placing is the claim that makes a callback placed once).
+CALLBACK_STATES = ("pending", "placing", "connected", "failed", "cancelled")
+
+callbacks = Table(
+    "callbacks",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False),
+    Column("queue", String(128), nullable=False),
+    Column("number", String(32), nullable=False),
+    Column("caller_name", String(200), nullable=False),
+    Column("waited_s", Integer, nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("placed_by", String(128), nullable=False),
+    Column("interface", String(128), nullable=False),
+    Column("channel_id", String(128), nullable=False),
+    Column("result", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("call_id"),
+    CheckConstraint(
+        "state IN ('pending', 'placing', 'connected', 'failed', 'cancelled')", name="state"
+    ),
+    Index(None, "queue", "state"),
 )

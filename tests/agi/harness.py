@@ -18,7 +18,7 @@ from agi_scripts.server import FastAgiServer, Route
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from ivr.entries import luhn_valid
-from ivr.events import LookupFinished, LookupStatus
+from ivr.events import LookupFinished, LookupStatus, QueuesLooked
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent
@@ -57,6 +57,9 @@ class MemoryServices:
             customer = {"id": "C-2", "name": "Paul Payer", "tier": "standard"}
             return LookupFinished(LookupStatus.FOUND, at_ms, customer, 1)
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        return QueuesLooked(at_ms)  # no queue state known: `queue.*` conditions are absent
 
     def publish(self, event: CallEvent) -> None:
         self.events.append(event)

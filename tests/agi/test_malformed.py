@@ -91,7 +91,7 @@ async def test_a_bad_peer_costs_one_connection_and_one_log_line(
     services = MemoryServices()
     async with fastagi(sample_flows, services, timeouts=SHORT) as server:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        bad = asyncio.create_task(peer(reader, writer))
+        bad = asyncio.ensure_future(peer(reader, writer))
         good = await call_fastagi("127.0.0.1", server.port, CallerScript.parse("1 2"), path="ivr")
         await server.wait_idle()
         bad.cancel()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,7 +63,7 @@ async def run_script(config: Path, keys: str, *args: str) -> tuple[CallRecord, i
     return record, status, stderr.decode("utf-8", "replace")
 
 
-async def saved_journey(config: Path) -> dict[str, object] | None:
+async def saved_journey(config: Path) -> dict[str, Any] | None:
     engine = create_engine(f"sqlite:///{config.parent / 'callpop.db'}")
     try:
         return await JourneyStore(engine).get(LINKEDID)

@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,7 +59,7 @@ Running = Callable[..., Awaitable[tuple[AMIClient, Inbox]]]
 async def running(sim: AMIServer) -> AsyncIterator[Running]:
     tasks: list[tuple[AMIClient, asyncio.Task[None]]] = []
 
-    async def start(secret: str = SECRET, **options: float) -> tuple[AMIClient, Inbox]:
+    async def start(secret: str = SECRET, **options: Any) -> tuple[AMIClient, Inbox]:
         inbox = Inbox()
         client = AMIClient(
             sim.host,
@@ -70,7 +71,7 @@ async def running(sim: AMIServer) -> AsyncIterator[Running]:
             backoff_initial=0.01,
             backoff_max=0.05,
             **options,
-        )  # type: ignore[arg-type]
+        )
         tasks.append((client, asyncio.create_task(client.run())))
         return client, inbox
 

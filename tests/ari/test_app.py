@@ -34,7 +34,7 @@ class Steps(Recorder):
         self.steps = steps
 
     async def run(self, channel: AriChannel, call: StasisCall) -> Any:
-        results = []
+        results: list[Any] = []
         for step in self.steps:
             if isinstance(step, Play):
                 results.append(await channel.play(step))

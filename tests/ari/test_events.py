@@ -210,7 +210,7 @@ def test_any_text_parses_or_raises_a_protocol_error(text: str) -> None:
 
 def _mutations(frame: str) -> st.SearchStrategy[str]:
     body = json.loads(frame)
-    values = st.one_of(
+    values: st.SearchStrategy[Any] = st.one_of(
         st.none(),
         st.integers(),
         st.text(max_size=5),
@@ -220,10 +220,11 @@ def _mutations(frame: str) -> st.SearchStrategy[str]:
 
     @st.composite
     def mutate(draw: st.DrawFn) -> str:
-        mutated = json.loads(json.dumps(body))
+        mutated: dict[str, Any] = json.loads(json.dumps(body))
         target = mutated
         nested = [k for k, v in mutated.items() if isinstance(v, dict)]
-        if nested and draw(st.booleans()):
+        descend = bool(nested) and draw(st.booleans())
+        if descend:
             target = mutated[draw(st.sampled_from(nested))]
         key = draw(st.sampled_from(sorted(target)))
         if draw(st.booleans()):

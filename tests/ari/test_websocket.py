@@ -35,7 +35,7 @@ def test_backoff_refuses_nonsense(base: float, cap: float) -> None:
 
 
 def message(
-    kind: aiohttp.WSMsgType, data: object = None, extra: object = None
+    kind: aiohttp.WSMsgType, data: object = None, extra: str | None = None
 ) -> aiohttp.WSMessage:
     return aiohttp.WSMessage(kind, data, extra)
 

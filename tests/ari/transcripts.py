@@ -30,4 +30,5 @@ def event_frames() -> list[tuple[str, str]]:
 
 
 def api_docs(resource: str) -> dict[str, Any]:
-    return json.loads((API_DOCS / f"{resource}.json").read_text(encoding="utf-8"))
+    docs: dict[str, Any] = json.loads((API_DOCS / f"{resource}.json").read_text(encoding="utf-8"))
+    return docs

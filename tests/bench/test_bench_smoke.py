@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -70,7 +71,7 @@ def test_the_report_holds_the_tables_the_machine_and_the_commands(tmp_path: Path
 
 def test_the_targets_stand_beside_the_same_targets_of_the_baseline_run() -> None:
     engine_section = engine.run(seconds_per_path=0.001)
-    baseline = {
+    baseline: dict[str, Any] = {
         "started_at": "then",
         "commit": "abc1234",
         "sections": [

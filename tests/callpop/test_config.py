@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from callpop.config import ConfigError, HostPort, load_config
 
+Write = Callable[..., Path]
+
 
 @pytest.fixture
-def write(tmp_path: Path):
+def write(tmp_path: Path) -> Write:
     def _write(text: str, name: str = "callpop.yaml") -> Path:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
@@ -31,7 +34,7 @@ def test_defaults_alone_when_no_file_exists(
 
 
 def test_relative_paths_are_relative_to_the_config_file_not_the_working_directory(
-    write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    write: Write, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write("database: sqlite:///./data/cp.db\ndialplan: ./plans\n")
     elsewhere = tmp_path / "elsewhere"
@@ -42,7 +45,7 @@ def test_relative_paths_are_relative_to_the_config_file_not_the_working_director
     assert config.dialplan == tmp_path.resolve() / "plans"
 
 
-def test_environment_overrides_the_file(write) -> None:
+def test_environment_overrides_the_file(write: Write) -> None:
     path = write("fastagi: 127.0.0.1:4573\ncrm:\n  lookup_budget_ms: 300\n")
     config = load_config(
         path, environ={"CALLPOP_FASTAGI": "0.0.0.0:5000", "CALLPOP_CRM__LOOKUP_BUDGET_MS": "150"}
@@ -51,7 +54,7 @@ def test_environment_overrides_the_file(write) -> None:
     assert config.crm.lookup_budget_ms == 150
 
 
-def test_flags_override_the_environment(write) -> None:
+def test_flags_override_the_environment(write: Write) -> None:
     path = write("web: 127.0.0.1:8080\n")
     config = load_config(
         path, environ={"CALLPOP_WEB": "127.0.0.1:9000"}, overrides={"web": "127.0.0.1:9100"}
@@ -59,12 +62,12 @@ def test_flags_override_the_environment(write) -> None:
     assert config.web.port == 9100
 
 
-def test_config_path_from_the_environment(write) -> None:
+def test_config_path_from_the_environment(write: Write) -> None:
     path = write("web: 127.0.0.1:8181\n", name="other.yaml")
     assert load_config(None, environ={"CALLPOP_CONFIG": str(path)}).web.port == 8181
 
 
-def test_a_bad_value_names_file_line_and_column(write) -> None:
+def test_a_bad_value_names_file_line_and_column(write: Write) -> None:
     path = write("web: 127.0.0.1:8080\nfastagi: nonsense\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
@@ -72,7 +75,7 @@ def test_a_bad_value_names_file_line_and_column(write) -> None:
     assert "host:port" in err.value.message
 
 
-def test_an_unknown_key_names_its_position(write) -> None:
+def test_an_unknown_key_names_its_position(write: Write) -> None:
     path = write("crm:\n  lookup_budget_ms: 300\n  cache_tll_s: 5\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
@@ -80,21 +83,21 @@ def test_an_unknown_key_names_its_position(write) -> None:
     assert "cache_tll_s" in err.value.message
 
 
-def test_broken_yaml_names_its_position(write) -> None:
+def test_broken_yaml_names_its_position(write: Write) -> None:
     path = write("web: [127.0.0.1:8080\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
     assert err.value.where.startswith(f"{path}:2:")
 
 
-def test_a_bad_environment_value_names_the_variable(write) -> None:
+def test_a_bad_environment_value_names_the_variable(write: Write) -> None:
     path = write("")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={"CALLPOP_SHUTDOWN_GRACE_S": "-5"})
     assert err.value.where == "env CALLPOP_SHUTDOWN_GRACE_S"
 
 
-def test_a_password_in_the_file_is_refused(write) -> None:
+def test_a_password_in_the_file_is_refused(write: Write) -> None:
     path = write("ari:\n  url: http://127.0.0.1:8088/ari\n  password: hunter2\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
@@ -102,7 +105,7 @@ def test_a_password_in_the_file_is_refused(write) -> None:
     assert "CALLPOP_ARI__PASSWORD" in err.value.message
 
 
-def test_secrets_come_from_the_environment_or_a_file(write, tmp_path: Path) -> None:
+def test_secrets_come_from_the_environment_or_a_file(write: Write, tmp_path: Path) -> None:
     (tmp_path / "ami.secret").write_text("s3cret\n", encoding="utf-8")
     path = write("ari: {app: callpop}\nami: {secret_file: ami.secret}\n")
     config = load_config(path, environ={"CALLPOP_ARI__PASSWORD": "from-env"})
@@ -116,7 +119,7 @@ def test_a_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     assert "no such file" in err.value.message
 
 
-def test_one_ami_mapping_is_a_list_of_one_asterisk(write) -> None:
+def test_one_ami_mapping_is_a_list_of_one_asterisk(write: Write) -> None:
     path = write("ami: {host: pbx1.example, port: 5038}\n")
     config = load_config(path, environ={"CALLPOP_AMI__SECRET": "s1"})
     [only] = config.ami
@@ -128,7 +131,7 @@ def test_one_ami_mapping_is_a_list_of_one_asterisk(write) -> None:
 
 
 def test_ami_takes_a_list_of_asterisk_servers_each_with_its_own_secret(
-    write, tmp_path: Path
+    write: Write, tmp_path: Path
 ) -> None:
     (tmp_path / "pbx2.secret").write_text("s2\n", encoding="utf-8")
     path = write(
@@ -142,7 +145,7 @@ def test_ami_takes_a_list_of_asterisk_servers_each_with_its_own_secret(
     assert config.ami[1].lease_interval_s == 0.5
 
 
-def test_the_same_asterisk_listed_twice_is_refused_with_its_place(write) -> None:
+def test_the_same_asterisk_listed_twice_is_refused_with_its_place(write: Write) -> None:
     path = write("ami:\n  - {host: pbx1}\n  - {host: pbx1, port: 5038}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
@@ -150,7 +153,7 @@ def test_the_same_asterisk_listed_twice_is_refused_with_its_place(write) -> None
     assert "the same Asterisk twice (pbx1:5038)" in err.value.message
 
 
-def test_a_secret_written_inside_the_ami_list_is_refused_with_its_place(write) -> None:
+def test_a_secret_written_inside_the_ami_list_is_refused_with_its_place(write: Write) -> None:
     path = write("ami:\n  - {host: pbx1}\n  - {host: pbx2, secret: hunter2}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={})
@@ -158,7 +161,7 @@ def test_a_secret_written_inside_the_ami_list_is_refused_with_its_place(write) -
     assert "CALLPOP_AMI__1__SECRET" in err.value.message
 
 
-def test_an_environment_index_past_the_ami_list_is_refused(write) -> None:
+def test_an_environment_index_past_the_ami_list_is_refused(write: Write) -> None:
     path = write("ami:\n  - {host: pbx1}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path, environ={"CALLPOP_AMI__3__SECRET": "x"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +149,7 @@ async def site(tmp_path: Path, database: str) -> AsyncIterator[Site]:
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> AsyncIterator[RedisServer]:
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
     yield server

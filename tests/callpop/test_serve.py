@@ -37,7 +37,7 @@ from crm_adapter.outbox import enqueue
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import calls, journeys
 from ivr.ports import CallEvent
-from screenpop.bus import InProcessBus
+from screenpop.bus import PopBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 # No `hours` node: these tests run at any time of day with the real clock.
@@ -70,7 +70,7 @@ nodes:
 """
 
 
-BUS_KEY = web.AppKey("test_bus", InProcessBus)
+BUS_KEY = web.AppKey("test_bus", PopBus)
 
 
 def _free_port() -> int:

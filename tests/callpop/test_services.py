@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from callpop.metrics import Metrics
 from callpop.services import IvrServices
 from crm_adapter.port import CustomerDraft, InMemoryCrm
@@ -10,11 +12,11 @@ from ivr.ports import CallEvent
 from screenpop.bus import InProcessBus
 
 
-def services(bus: object, metrics: Metrics | None = None) -> IvrServices:
+def services(bus: Any, metrics: Metrics | None = None) -> IvrServices:
     return IvrServices(
         crm=InMemoryCrm(),
         bus=bus,
-        journeys=None,  # type: ignore[arg-type]
+        journeys=None,
         metrics=metrics or Metrics(),
         lookup_budget_ms=300,
     )

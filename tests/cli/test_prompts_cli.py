@@ -87,7 +87,9 @@ def test_a_menu_lasts_longer_than_a_greeting(rendered: tuple[Path, Result]) -> N
 
     def seconds(name: str) -> float:
         with wave.open(str(out / "en" / f"{name}.wav")) as audio:
-            return audio.getnframes() / audio.getframerate()
+            frames: int = audio.getnframes()
+            rate: int = audio.getframerate()
+            return frames / rate
 
     assert seconds("acme-main-menu") > 2 * seconds("hello")
 

@@ -23,9 +23,9 @@ async def test_the_phone_page_lists_demo_customers_and_needs_no_login(demo: Demo
         page = await response.text()
     assert response.status == 200
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
-    boot = json.loads(
-        re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S).group(1)
-    )  # type: ignore[union-attr]
+    found = re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S)
+    assert found is not None
+    boot = json.loads(found.group(1))
     assert [c["number"] for c in boot["callers"]] == [c.number for c in known_callers(SEED, 6)]
     assert boot["unknown_number"] == UNKNOWN_NUMBER
     assert "Tue 24 Nov 10:30 America/New_York" in boot["ivr_clock"]

@@ -56,7 +56,9 @@ async def demo_with_sounds(tmp_path: Path, sounds: Path) -> AsyncIterator[DemoSe
 
 def _samples(path: Path) -> int:
     with wave.open(str(path)) as audio:
-        return audio.getnframes() * 8000 // audio.getframerate()
+        frames: int = audio.getnframes()
+        rate: int = audio.getframerate()
+        return frames * 8000 // rate
 
 
 def test_a_prompt_with_a_recording_lasts_as_long_as_it(sounds: Path) -> None:

@@ -159,7 +159,7 @@ def test_every_arrow_ends_at_the_left_edge_of_its_box() -> None:
 
 def test_the_4x4_tree_reads_left_to_right_one_column_per_level() -> None:
     lay = layout(build(four_by_four()))
-    columns = {b.node.id.count("_"): set() for b in lay.boxes}
+    columns: dict[int, set[float]] = {b.node.id.count("_"): set() for b in lay.boxes}
     for box in lay.boxes:
         columns[box.node.id.count("_")].add(box.x)
     assert all(len(xs) == 1 for xs in columns.values())

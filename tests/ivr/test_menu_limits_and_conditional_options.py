@@ -3,6 +3,7 @@ the 4x4 rule, and run by the engine."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.actions import Collect, Sound, Transfer
@@ -124,8 +125,7 @@ def _session(open_cases: int) -> tuple[Session, Collect]:
     return session, collect
 
 
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
+def _now() -> datetime:
 
     return datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 

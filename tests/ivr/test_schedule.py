@@ -151,7 +151,10 @@ def test_unknown_timezones_are_value_errors(name: str) -> None:
 
 
 def test_a_holiday_range_closes_every_day_from_first_to_last() -> None:
-    holidays = [DateRange.model_validate("2024-12-24..2024-12-26"), date(2025, 1, 1)]
+    holidays: list[date | DateRange] = [
+        DateRange.model_validate("2024-12-24..2024-12-26"),
+        date(2025, 1, 1),
+    ]
     for day in (24, 25, 26):
         assert status(paris(2024, 12, day, 10), PARIS, OFFICE, holidays) == "holiday"
     assert status(paris(2024, 12, 23, 10), PARIS, OFFICE, holidays) == "open"

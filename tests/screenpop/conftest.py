@@ -324,8 +324,11 @@ async def make_desk(
         }
     ).items():
         accounts[name] = await store.account_by_name(name) or await store.add_account(
-            name, interface, role, passwords.hash(PASSWORD)
-        )  # type: ignore[arg-type]
+            name,
+            interface,
+            role,  # type: ignore[arg-type]
+            passwords.hash(PASSWORD),
+        )
     own_bus = bus is None
     if bus is None:
         bus = InProcessBus()

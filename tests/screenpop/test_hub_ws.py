@@ -207,7 +207,9 @@ async def test_the_supervisor_sees_both_agents_calls_on_the_wallboard(desk: Desk
             if frame["type"] != "wallboard":
                 return False
             agents = {a["name"]: a for a in frame["board"]["agents"]}  # type: ignore[index]
-            return agents["alice"]["state"] == "on_call" and agents["bob"]["state"] == "ringing"
+            return bool(
+                agents["alice"]["state"] == "on_call" and agents["bob"]["state"] == "ringing"
+            )
 
         frame = await board.until(both)
         agents = {a["name"]: a for a in frame["board"]["agents"]}

@@ -8,9 +8,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -32,7 +32,7 @@ class CountingHasher(PasswordHasher):
         self.peak = 0
         self._lock = threading.Lock()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         with self._lock:
             self.verified += 1
             self.running += 1
@@ -82,7 +82,7 @@ async def guess(
 async def burst(
     desk: Desk,
     names: list[str],
-    headers: list[Mapping[str, str]] | None = None,
+    headers: Sequence[Mapping[str, str]] | None = None,
     password: str = "wrong guess",
 ) -> list[int]:
     token = await form_token(desk)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -35,7 +36,7 @@ async def take(stream: EventStream, count: int, within_s: float = 10) -> list[Bu
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
     yield server
@@ -54,7 +55,8 @@ async def test_each_seq_is_its_stream_entry_id(redis_server: RedisServer) -> Non
             bus.publish(event(n))
         got = await take(stream, 3)
     async with Redis.from_url(redis_server.url) as client:
-        ids = [entry for entry, _ in await client.xrange(bus.key)]
+        entries = cast(list[tuple[bytes, Any]], await client.xrange(bus.key))
+        ids = [entry for entry, _ in entries]
     assert [entry_id(e.seq) for e in got] == [i.decode() for i in ids]
     assert [seq_of(i) for i in ids] == [e.seq for e in got]
     assert entry_id(1_764_000_000_123_042) == "1764000000123-42"

@@ -1,0 +1,1 @@
+"""Callbacks that keep the caller's place: the stored requests and their placing."""

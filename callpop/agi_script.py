@@ -27,6 +27,7 @@ async def build_services(
     """Flows, CallServices and their closer, from the config file (the composition is
     serve's, without the bus: the pop follows the journey saved in the database)."""
     # Imported here, once the environment is read, not when this module is.
+    from callpop.callbacks.store import CallbackStore
     from callpop.config import load_config
     from callpop.flood import FloodReader, FloodStore
     from callpop.journeys import JourneyStore
@@ -56,6 +57,7 @@ async def build_services(
         lookup_budget_ms=config.crm.lookup_budget_ms,
         queues=QueueStateReader(QueueStateStore(engine), budget_s=budget_s),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
+        callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
     )
 

@@ -47,6 +47,7 @@ from callpop.ami.controls import AmiControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
+from callpop.callbacks.store import CallbackStore
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.flood import FloodReader, FloodStore
@@ -220,6 +221,7 @@ async def build_runtime(
         lookup_budget_ms=config.crm.lookup_budget_ms,
         queues=QueueStateReader(queue_store, budget_s=budget_s),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
+        callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
     )
     session_key = read_session_key(config)

@@ -39,7 +39,7 @@ from agi_scripts.codec import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
 )
 from agi_scripts.errors import RemoteProtocolError
@@ -244,22 +244,8 @@ class AgiChannel:
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
         limit = self.timeouts.command if answer_within_s is None else answer_within_s
-        self._wait, self._wait_name, self._wait_s = _NO_ANSWER, command.name, limit
         try:
-            if conn.quiet and self.watchdog is not None:
-                # The usual case, flat: nothing read yet, so wait on the wire's future
-                # itself, the deadline an assignment; the answer is most often a plain
-                # `200 result=N`, returned from here.
-                self.until = self._loop.time() + limit
-                try:
-                    event = await wire.wait_event()
-                finally:
-                    self.until = NEVER
-                if event.__class__ is Response and self._failed_prompt is None:
-                    return event
-            else:
-                event = await self._next_event(limit, _NO_ANSWER, command.name)
-            return await self._answer(event, command, limit)
+            return await self._answer(command, limit)
         except RemoteProtocolError as exc:
             raise self._broken("protocol-error", str(exc)) from None
         except (ConnectionError, OSError) as exc:
@@ -269,15 +255,15 @@ class AgiChannel:
             self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
             raise
 
-    async def _answer(self, event: Event, command: cmd.Command, limit: float) -> Response:
-        """`run` past its first event, for everything but a plain answer: `HANGUP`
-        lines before the answer, failures, EOF, a failed prompt to report."""
+    async def _answer(self, command: cmd.Command, limit: float) -> Response:
+        """The answer to `command`, within `limit` seconds: `HANGUP` lines before it,
+        failures, EOF, a failed prompt to report."""
         conn = self.conn
         hung_up = False
         while True:
-            if isinstance(event, HungUp):
+            event = await self._next_event(limit, _NO_ANSWER, command.name)
+            if isinstance(event, HangupNotice):
                 hung_up = True  # the answer still follows (hangup-mid-playback.txt)
-                event = await self._next_event(limit, _NO_ANSWER, command.name)
                 continue
             if isinstance(event, ConnectionClosed):
                 raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
@@ -459,8 +445,6 @@ class AgiChannel:
 
 def _prompt_command(spoken: Spoken, escapes: str) -> cmd.Command:
     """The command that plays one prompt, keys among `escapes` stopping it."""
-    if spoken.__class__ is Sound:
-        return cmd.stream_file(spoken.name, escapes)
     if isinstance(spoken, Sound):
         return cmd.stream_file(spoken.name, escapes)
     if isinstance(spoken, SayDigits):

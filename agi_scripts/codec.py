@@ -32,10 +32,11 @@ from agi_scripts.events import (
     ConnectionClosed,
     Environment,
     Event,
-    HungUp,
+    HangupNotice,
     Response,
     _NeedData,
 )
+from agi_scripts.interning import InternTable
 
 __all__ = [
     "LIVE_CHANNEL_COMMANDS",
@@ -46,7 +47,7 @@ __all__ = [
     "ConnectionClosed",
     "Environment",
     "Event",
-    "HungUp",
+    "HangupNotice",
     "LocalProtocolError",
     "RemoteProtocolError",
     "Response",
@@ -116,25 +117,10 @@ class State(Enum):
     ERROR = "error"  # the peer broke the protocol; nothing more will parse
 
 
-# Module names for the states the hot paths test: `State.IDLE` goes through the enum
-# metaclass (~60 ns), a global is a dict lookup.
-_ENVIRONMENT: Final = State.ENVIRONMENT
-_IDLE: Final = State.IDLE
-_AWAITING: Final = State.AWAITING
-_USAGE: Final = State.USAGE
-_CLOSED: Final = State.CLOSED
-
 # `(data)` is greedy so that a value holding `) ` keeps its text (variables.txt), and
 # `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
 _RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
 _FAILURE = re.compile(rb"(510|511|520) (.*)", re.DOTALL)
-# `200 result=1`, `200 result=0 endpos=12000`: the same answers recur on every call;
-# parsed once each. Only answers without `(data)`: that carries variables' values
-# (caller data among them), which vary and are not ours to keep. Bounded.
-_RESULTS: dict[bytes, tuple[str, str | None, int | None]] = {}
-# The same, keyed by the line with its newline: what a read usually is, whole (`take_answer`).
-_ANSWERS: dict[bytes, tuple[str, str | None, int | None]] = {}
-_MAX_RESULTS: Final = 1024
 _USAGE_START = b"520-"
 _USAGE_END = b"520 "
 _HANGUP = b"HANGUP"
@@ -148,15 +134,11 @@ class _Usage:
     lines: list[str] = field(default_factory=list)
 
 
-# Environment keys are the same few dozen names on every call: one shared str each
-# instead of a fresh one per call (~1.5 KiB a call held open). Bounded, as the names
-# come from the peer (agi_arg_N adds up to 128 of them: MAX_ARGS in res_agi.c).
-_KEYS: dict[bytes, str] = {}
-_MAX_KEYS: Final = 512
 _KEY_CHARS: Final = re.compile(rb"[a-z0-9_]+")
 # Values that are the same on every call of a site (the request URL, language, context,
-# Asterisk version...), shared the same way. Never the caller's own data (caller ID,
-# channel, uniqueid), which is neither shared nor ours to keep.
+# Asterisk version...), shared through the server's InternTable like the names. Never
+# the caller's own data (caller ID, channel, uniqueid), which is neither shared nor ours
+# to keep.
 _SITE_KEYS: Final = frozenset(
     {
         "accountcode", "callingani2", "callingpres", "callington", "callingtns", "context",
@@ -164,8 +146,6 @@ _SITE_KEYS: Final = frozenset(
         "priority", "rdnis", "request", "type", "version",
     }
 )  # fmt: skip
-_SITE_VALUES: dict[bytes, str] = {}
-_MAX_SITE_VALUES: Final = 1024
 
 
 # C0 and C1 control characters and DEL. Asterisk writes caller ID raw (env-hostile-name.txt),
@@ -175,18 +155,12 @@ _MAX_SITE_VALUES: Final = 1024
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def _env_value(key: str, value: bytes) -> str:
+def _env_value(key: str, value: bytes, table: InternTable) -> str:
     """An environment value as text (as `_text()`), control characters replaced by U+FFFD
     (as bytes that are not UTF-8 are): the value is kept, the call goes on. A site-constant
-    one shared."""
-    if key not in _SITE_KEYS:
-        return _printable(value.decode("utf-8", "replace"))
-    text = _SITE_VALUES.get(value)
-    if text is None:
-        text = _printable(value.decode("utf-8", "replace"))
-        if len(_SITE_VALUES) < _MAX_SITE_VALUES:
-            _SITE_VALUES[value] = text
-    return text
+    one is the table's shared copy."""
+    text = _printable(value.decode("utf-8", "replace"))
+    return table.text(text) if key in _SITE_KEYS else text
 
 
 def _printable(text: str) -> str:
@@ -205,12 +179,16 @@ class AgiConnection:
     AWAITING and mark the channel dead; EOF leads to CLOSED, malformed input to ERROR.
     Whether the channel is dead is a second, orthogonal state (`channel_dead`):
     Asterisk keeps answering after a hang-up, but only some commands.
+
+    `table` is where the names and site-wide values of the environment block are shared
+    with the server's other calls (`interning.py`); without one, the connection has its
+    own.
     """
 
     # One per held call: slots, not an instance dict.
     __slots__ = (
         "_buffer", "_channel_dead", "_env", "_env_bytes", "_eof", "_error", "_in_flight",
-        "_max_env_bytes", "_max_line", "_scan_from", "_state", "_usage",
+        "_max_env_bytes", "_max_line", "_scan_from", "_state", "_table", "_usage",
     )  # fmt: skip
 
     def __init__(
@@ -218,7 +196,9 @@ class AgiConnection:
         *,
         max_line: int = DEFAULT_MAX_LINE,
         max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
+        table: InternTable | None = None,
     ) -> None:
+        self._table = InternTable() if table is None else table
         self._max_line = max_line
         self._max_env_bytes = max_env_bytes
         self._buffer = bytearray()
@@ -270,23 +250,17 @@ class AgiConnection:
         (Asterisk writes the name raw: env-hostile-name.txt): the block ends at the forged
         empty line, and the forged answer, written with it, is already here."""
         state = self._state
-        if state is _IDLE and not self._channel_dead and not self._buffer:
-            # The usual case first: one identity test, then the bytes.
-            data = command.encode()
-            self._in_flight = command
-            self._state = _AWAITING
-            return data
-        if state is _ENVIRONMENT:
+        if state is State.ENVIRONMENT:
             raise LocalProtocolError(
                 "cannot send a command before the environment block has arrived"
             )
-        if state is _AWAITING or state is _USAGE:
+        if state is State.AWAITING or state is State.USAGE:
             assert self._in_flight is not None
             raise LocalProtocolError(
                 f"{command.name} sent while {self._in_flight.name} waits for its "
                 "response: Asterisk answers only the first of pipelined commands"
             )
-        if state is _CLOSED:
+        if state is State.CLOSED:
             raise LocalProtocolError(f"cannot send {command.name}: Asterisk closed the connection")
         if state is State.ERROR:
             raise LocalProtocolError(f"cannot send {command.name} after a protocol error")
@@ -302,7 +276,7 @@ class AgiConnection:
             )
         data = command.encode()
         self._in_flight = command
-        self._state = _AWAITING
+        self._state = State.AWAITING
         return data
 
     # -- receiving --------------------------------------------------------------
@@ -324,22 +298,6 @@ class AgiConnection:
         bytes come, `next_event()` can only say `NEED_DATA`."""
         return not self._buffer and not self._eof
 
-    def take_answer(self, data: bytes) -> Response | None:
-        """The usual read in one step: `data` is exactly one answer line to the command in
-        flight, an answer already seen (`200 result=0 endpos=12000`), with nothing before
-        it. Returns its `Response`, as `receive_data(data)` then `next_event()` would; or
-        None, having consumed nothing: feed `data` the general way then."""
-        if self._state is not _AWAITING or self._buffer or self._eof:
-            return None
-        parsed = _ANSWERS.get(data)
-        if parsed is None or len(data) > self._max_line:
-            return None
-        command = self._in_flight
-        assert command is not None
-        self._in_flight = None
-        self._state = _IDLE
-        return Response(command, *parsed)
-
     def next_event(self) -> Event | _NeedData:
         """The next complete event, or `NEED_DATA`. Raises `RemoteProtocolError` on input
         no Asterisk would send; the connection then stays in ERROR."""
@@ -359,9 +317,9 @@ class AgiConnection:
     def _next_event(self) -> Event | _NeedData:
         while True:
             state = self._state
-            if state is _CLOSED:
+            if state is State.CLOSED:
                 return ConnectionClosed()
-            if state is _ENVIRONMENT:
+            if state is State.ENVIRONMENT:
                 env = self._environment()
                 if env is not None:
                     return env
@@ -375,22 +333,22 @@ class AgiConnection:
                     raise RemoteProtocolError(
                         f"connection closed in the middle of a line ({len(self._buffer)} bytes)"
                     )
-                if self._state is _ENVIRONMENT:
+                if self._state is State.ENVIRONMENT:
                     raise RemoteProtocolError("connection closed before the end of the environment")
-                if self._state is _USAGE:
+                if self._state is State.USAGE:
                     raise RemoteProtocolError("connection closed inside a 520 usage text")
                 # IDLE or AWAITING: Asterisk may close after its HANGUP lines
                 # (hangup-exit-on-hangup.txt); not an error, the end of the session.
-                self._state = _CLOSED
+                self._state = State.CLOSED
                 self._in_flight = None
                 return ConnectionClosed()
-            if line == _HANGUP and state is not _USAGE:
+            if line == _HANGUP and state is not State.USAGE:
                 # Between responses only: res_agi writes it at the top of its command loop.
                 self._channel_dead = True
-                return HungUp()
-            if state is _AWAITING:
+                return HangupNotice()
+            if state is State.AWAITING:
                 event = self._response_line(line)
-            elif state is _USAGE:
+            elif state is State.USAGE:
                 event = self._usage_line(line)
             else:
                 raise RemoteProtocolError(
@@ -422,10 +380,6 @@ class AgiConnection:
         buffer = self._buffer
         env = self._env
         assert env is not None
-        if not env:
-            whole = self._whole_environment()
-            if whole is not None:
-                return whole
         max_line = self._max_line
         start = 0
         try:
@@ -442,30 +396,24 @@ class AgiConnection:
                 if not line:
                     if "request" not in env:
                         raise RemoteProtocolError("environment block without agi_request")
-                    self._state = _IDLE
+                    self._state = State.IDLE
                     self._env = None
-                    return Environment.adopt(env)
+                    return Environment(env, self._table)
                 if len(env) >= MAX_ENV_LINES:
                     raise RemoteProtocolError(
                         f"environment block with more than {MAX_ENV_LINES} lines"
                     )
                 # `agi_<name>: <value>`, the name [a-z0-9_]+: it holds no ": ", so the
-                # first ": " ends it. A name seen before comes from _KEYS, already checked.
+                # first ": " ends it.
                 raw_key, sep, value = line.partition(b": ")
-                key = _KEYS.get(raw_key)
-                if key is None:
-                    if not (
-                        sep and raw_key.startswith(b"agi_") and _KEY_CHARS.fullmatch(raw_key, 4)
-                    ):
-                        raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
-                    key = raw_key[4:].decode("ascii")
-                    if len(_KEYS) < _MAX_KEYS:
-                        _KEYS[raw_key] = key
+                if not (sep and raw_key.startswith(b"agi_") and _KEY_CHARS.fullmatch(raw_key, 4)):
+                    raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
+                key = self._table.text(raw_key[4:].decode("ascii"))
                 if key in env:
                     # A repeated key means the block is not what Asterisk wrote (e.g. a
                     # newline smuggled into a caller name): refuse rather than pick one.
                     raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-                env[key] = _env_value(key, value)
+                env[key] = _env_value(key, value, self._table)
         finally:
             if start:
                 del buffer[:start]
@@ -473,56 +421,23 @@ class AgiConnection:
             raise RemoteProtocolError(f"line longer than {max_line} bytes")
         return None
 
-    def _whole_environment(self) -> Environment | None:
-        """The usual case in fewer steps: the whole block in the buffer, every line within
-        the limits and every name one seen before. None, having consumed nothing, for
-        anything else: `_environment` then reads line by line and refuses what it must."""
-        buffer = self._buffer
-        end = buffer.find(b"\n\n")
-        if end <= 0 or end + 2 > self._max_env_bytes:
-            return None  # not all here, an empty first line, or too big: the general way
-        lines = bytes(buffer[:end]).split(b"\n")
-        if len(lines) > MAX_ENV_LINES or max(map(len, lines)) > self._max_line:
-            return None
-        env: dict[str, str] = {}
-        keys = _KEYS
-        for line in lines:
-            raw_key, _, value = line.partition(b": ")
-            key = keys.get(raw_key)
-            if key is None:
-                return None  # a name not seen yet (checked there), or not a name at all
-            env[key] = _env_value(key, value)
-        if len(env) < len(lines) or "request" not in env:
-            return None  # a name twice, or no agi_request: refused there
-        del buffer[: end + 2]
-        self._env_bytes = end + 2
-        self._state = _IDLE
-        self._env = None
-        return Environment.adopt(env)
-
     def _response_line(self, line: bytes) -> Event | None:
         command = self._in_flight
         assert command is not None
-        parsed = _RESULTS.get(line)
-        if parsed is None:
-            match = _RESULT.fullmatch(line)
-            if match is not None:
-                result, data, endpos = match.groups()
-                parsed = (
-                    _text(result),
-                    None if data is None else _text(data),
-                    None if endpos is None else int(endpos),
-                )
-                if data is None and len(_RESULTS) < _MAX_RESULTS:
-                    _RESULTS[line] = parsed
-                    _ANSWERS[line + b"\n"] = parsed
-        if parsed is not None:
+        match = _RESULT.fullmatch(line)
+        if match is not None:
+            result, data, endpos = match.groups()
             self._in_flight = None
-            self._state = _IDLE
-            return Response(command, *parsed)
+            self._state = State.IDLE
+            return Response(
+                command,
+                _text(result),
+                None if data is None else _text(data),
+                None if endpos is None else int(endpos),
+            )
         if line.startswith(_USAGE_START):
             self._usage = _Usage(_text(line[len(_USAGE_START) :]))
-            self._state = _USAGE
+            self._state = State.USAGE
             return None
         match = _FAILURE.fullmatch(line)
         if match is not None:
@@ -547,7 +462,7 @@ class AgiConnection:
     def _finish(self) -> None:
         self._in_flight = None
         self._usage = None
-        self._state = _IDLE
+        self._state = State.IDLE
 
 
 def _only_hangups(buffer: bytearray) -> bool:

@@ -81,17 +81,10 @@ class AgiWire(asyncio.Protocol):
             on_made(self)
 
     def data_received(self, data: bytes) -> None:
-        waiter = self._waiter
-        conn = self.conn
-        if waiter is not None and not waiter.done():
-            # The usual read: the whole answer to the command in flight, seen before.
-            answer = conn.take_answer(data)
-            if answer is not None:
-                self._waiter = None
-                waiter.set_result(answer)
-                return
         if self._discard:
             return
+        waiter = self._waiter
+        conn = self.conn
         conn.receive_data(data)
         if waiter is None or waiter.done():
             if conn.buffered > _MAX_UNREAD and not self._reading_paused:

@@ -2,8 +2,9 @@
 
 --quick writes bench/out/quick.md and bench/out/quick.json (never the published figures);
 --full writes docs/benchmarks.md and docs/benchmarks.json. `--only` runs some of
-engine, crm, screenpop, fastagi, journeys (and then writes to bench/out/ whatever the mode, so a
-partial run never replaces the published table). `--profile` also writes pyinstrument
+engine, crm, screenpop, fastagi, journeys, hold (and then writes to bench/out/ whatever the mode, so a
+partial run never replaces the published table). `hold` is the 20,000 calls held by one
+FastAGI process (--full) or 1,000 (--quick). `--profile` also writes pyinstrument
 profiles of the hot paths to bench/out/profiles/.
 """
 
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import crm, engine, fastagi, journeys, pop
+from bench import crm, engine, fastagi, hold, journeys, pop
 from bench.background import Watcher
 from bench.machine import describe, load_average
 from bench.report import Report, Section, write
@@ -33,7 +34,7 @@ OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
 FINDINGS = ROOT / "bench" / "findings.md"
 BASELINE = ROOT / "bench" / "baseline.json"
-NAMES = ("engine", "crm", "screenpop", "fastagi", "journeys")
+NAMES = ("engine", "crm", "screenpop", "fastagi", "journeys", "hold")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Mode:
     pop_seconds: float
     browser_pops: int
     fastagi: fastagi.Settings
+    hold: hold.Settings
     journey_sizes: tuple[int, ...] = (10_000,)
 
 
@@ -69,6 +71,7 @@ QUICK = Mode(
         hold_s=1.0,
         warmup_calls=50,
     ),
+    hold=hold.Settings(calls=1_000, rate=100, steady_s=3),
 )
 FULL = Mode(
     "full",
@@ -86,6 +89,7 @@ FULL = Mode(
         throughput_s=4.0,
         process_calls=150,
     ),
+    hold=hold.Settings(),  # 20,000 held, 300 new calls/s: ~2 min a server
     journey_sizes=(1_000_000,),
 )
 
@@ -103,6 +107,7 @@ def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:
         ),
         "fastagi": lambda: fastagi.run(mode.fastagi, cache=CACHE),
         "journeys": lambda: journeys.run(cache=CACHE, sizes=mode.journey_sizes),
+        "hold": lambda: hold.run(mode.hold, cache=CACHE),
     }
 
 

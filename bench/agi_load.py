@@ -23,7 +23,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -346,12 +346,15 @@ def environments(
     port: int,
     callers: Sequence[str] = (),
     args: Sequence[str] = (),
+    first: int = 0,
 ) -> list[tuple[bytes, bytes]]:
     """(call id, environment block) of `count` calls, made before anything is timed;
-    caller numbers taken in turn from `callers` (the transcript's caller if empty)."""
+    caller numbers taken in turn from `callers` (the transcript's caller if empty). Calls
+    are numbered from `first` (several drivers at one server each take their own range:
+    the call id keys the journey)."""
     out = []
     numbers = list(callers) or [transcript.caller]
-    for n in range(count):
+    for n in range(first, first + count):
         call_id = f"1795400000.{n + 1}"
         script = script_for(transcript.keys, numbers[n % len(numbers)], call_id)
         request = f"agi://127.0.0.1:{port}/{network}" if network is not None else "bench-agi"
@@ -384,6 +387,9 @@ async def run_load(
     deadline_s: float = 600.0,
     hold_s: float | None = None,
     at_plateau: Callable[[int], None] | None = None,
+    hold_until: Awaitable[object] | None = None,
+    first_call: int = 0,
+    result: LoadResult | None = None,
 ) -> LoadResult:
     """Place `calls` calls, `concurrency` at a time: to 127.0.0.1:`port` (FastAGI), or by
     spawning `argv` per call (classic AGI). `sample(in_flight)` is called every
@@ -394,7 +400,10 @@ async def run_load(
     still running after `deadline_s` are cut and count as failed (a stuck server must
     not hang the benchmark). With `hold_s`, once every call has started the calls are
     held `hold_s` seconds more, `at_plateau(calls open)` is called, and every caller
-    hangs up (the calls count in `hung_up`, not `completed`)."""
+    hangs up (the calls count in `hung_up`, not `completed`). `first_call` numbers the
+    calls' ids from there (several drivers at one server). With `hold_until`, the callers
+    hang up once it is done (after `hold_s` and `at_plateau`), not before. `result` is
+    filled as the calls run (read it meanwhile), a new one if not given."""
     loop = asyncio.get_running_loop()
     plan = Plan.of(transcript, time_scale)
     envs = environments(
@@ -404,8 +413,11 @@ async def run_load(
         port=port,
         callers=callers,
         args=args,
+        first=first_call,
     )
-    result = LoadResult(calls=calls)
+    if result is None:
+        result = LoadResult()
+    result.calls = calls
     in_flight = 0
     started_calls = 0
     all_done = loop.create_future()
@@ -472,6 +484,8 @@ async def run_load(
             result.held = len(live)
             if at_plateau is not None:
                 at_plateau(len(live))
+            if hold_until is not None:
+                await hold_until
             for call in list(live):
                 call.hang_up()
         await all_done

@@ -28,7 +28,7 @@ from ivr.simulator import spoken_ms
 
 __all__ = [
     "REF_CALL_ID",
-    "Step",
+    "RecordedCommand",
     "Transcript",
     "caller_keys",
     "command_key",
@@ -96,7 +96,7 @@ def command_key(line: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class RecordedCommand:
     command: str  # as callpop sent it for the recorded call
     answer: str  # Asterisk's answer lines, each ended by "\n"; REF_CALL_ID where the id goes
     duration_ms: int  # how long the command takes on a real channel
@@ -105,7 +105,7 @@ class Step:
 
 @dataclass(frozen=True, slots=True)
 class Transcript:
-    steps: tuple[Step, ...]
+    steps: tuple[RecordedCommand, ...]
     caller: str
     keys: tuple[str, ...]
     outcome: dict[str, str]  # the CALLPOP_* variables the recorded call ended with
@@ -117,7 +117,7 @@ class Transcript:
     def load(cls, path: Path) -> Transcript:
         raw = json.loads(path.read_text(encoding="utf-8"))
         return cls(
-            tuple(Step(**s) for s in raw["steps"]),
+            tuple(RecordedCommand(**s) for s in raw["steps"]),
             raw["caller"],
             tuple(raw["keys"]),
             raw["outcome"],
@@ -161,6 +161,8 @@ async def record(host: str, port: int, caller: str) -> tuple[Transcript, CallRec
         if out.close:
             break
         answer = b"".join(a + b"\n" for a in out.lines).decode("utf-8")
-        steps.append(Step(line.decode("utf-8"), answer, out.duration_ms, key_of(line, out.lines)))
+        steps.append(
+            RecordedCommand(line.decode("utf-8"), answer, out.duration_ms, key_of(line, out.lines))
+        )
     outcome = {k: v for k, v in call.variables.items() if k.startswith("CALLPOP_")}
     return Transcript(tuple(steps), caller, keys, outcome), call

@@ -4,6 +4,12 @@ this module wires it to the config, the dialplan, the CRM and the journey store.
     exten => 7000,1,AGI(/opt/callpop/.venv/bin/python,-m,callpop.agi_script,/etc/callpop/callpop.yaml,main)
 
 (`callpop asterisk-config` emits that line with this installation's paths.)
+
+Asterisk starts a process per call, so what this module imports is paid on every call.
+The flows and what the script needs of the config come from the script's cache
+(`callpop.flow_cache`: validated and linted once per version of the files). On a
+SQLite site with the built-in CRM the services are `callpop.classic_services` (sqlite3
+alone); any other site (PostgreSQL, a REST CRM) gets the composition `serve` uses.
 """
 
 from __future__ import annotations
@@ -13,35 +19,69 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agi_scripts import script
 from ivr.ports import CallServices
 
+if TYPE_CHECKING:
+    from callpop.config import Config
+
 __all__ = ["build_services", "main"]
 
+Services = tuple[Any, CallServices, Callable[[], Awaitable[None]]]
 
-async def build_services(
-    config_path: Path,
-) -> tuple[Any, CallServices, Callable[[], Awaitable[None]]]:
-    """Flows, CallServices and their closer, from the config file (the composition is
-    serve's, without the bus: the pop follows the journey saved in the database)."""
+
+async def build_services(config_path: Path) -> Services:
+    """Flows, CallServices and their closer, from the config file."""
     # Imported here, once the environment is read, not when this module is.
+    from callpop.classic_services import ClassicServices, ClassicSite, site_of
+    from callpop.flow_cache import cache_folder, cached_flows
+    from crm_adapter.sql.sqlite_file import SqliteReader
+
+    validated: list[Config] = []
+
+    def load() -> tuple[Path, Any]:
+        # A cache miss: the config validated as every command validates it.
+        from callpop.config import load_config
+
+        config = load_config(config_path, os.environ)
+        validated.append(config)
+        site = site_of(config)
+        return Path(config.dialplan), None if site is None else site.to_dict()
+
+    # Each call's process runs the dialplan as it is now (the version its journey names).
+    flows, kept = cached_flows(
+        config_path, os.environ, cache_folder(os.environ), datetime.now(UTC), load
+    )
+    site = ClassicSite.of(kept) if kept is not None else None
+    if site is not None:
+        reader = SqliteReader.open(site.database)
+        if reader is not None:
+
+            async def close_reader() -> None:
+                reader.close()
+
+            return flows, ClassicServices(site, reader), close_reader
+    return await _served(flows, validated[0] if validated else None, config_path)
+
+
+async def _served(flows: Any, config: Config | None, config_path: Path) -> Services:
+    """The composition `serve` uses, without the bus (the pop follows the journey saved
+    in the database): for PostgreSQL, a REST CRM, or a SQLite file not in WAL mode."""
     from callpop.callbacks.store import CallbackStore
     from callpop.config import load_config
     from callpop.flood import FloodReader, FloodStore
     from callpop.journeys import JourneyStore
     from callpop.metrics import Metrics
     from callpop.queue_store import QueueStateReader, QueueStateStore
-    from callpop.reload import load_versioned
     from callpop.services import IvrServices
     from crm_adapter.factory import build_crm
     from crm_adapter.sql.engine import create_engine
     from screenpop.bus import InProcessBus
 
-    config = load_config(config_path, os.environ)
-    # Each call's process loads the dialplan as it is now: the version its journey names.
-    _, flows = load_versioned(Path(config.dialplan), datetime.now(UTC))
+    if config is None:
+        config = load_config(config_path, os.environ)
     engine = create_engine(config.database)
     try:
         crm = await build_crm(config.crm, config.phone, engine)

@@ -40,6 +40,7 @@ __all__ = ["FILES", "AriSite", "Site", "render", "site_from", "stream"]
 FILES: Final = ("extensions.conf", "queues.conf", "manager.conf", "ari.conf", "http.conf")
 ROUTE_CONTEXT: Final = "callpop-route"
 AGENTS_CONTEXT: Final = "callpop-agents"
+QUEUES_CONTEXT: Final = "callpop-queues"
 # Everything interpolated into a config line is one of ours, checked to be plain.
 _PLAIN = re.compile(r"^[A-Za-z0-9_.@/+:-]{1,200}$")
 
@@ -75,6 +76,7 @@ class Site:
     ami_secret_file: str | None = None
     ari: AriSite | None = None
     internal_context: str = "default"
+    callback_context: str = "callpop-callback"
 
     def agi_url(self, route: str) -> str:
         host = f"[{self.agi_host}]" if ":" in self.agi_host else self.agi_host
@@ -137,6 +139,7 @@ def site_from(
         ami_secret_file=str(ami.secret_file) if ami and ami.secret_file else None,
         ari=ari,
         internal_context=internal_context,
+        callback_context=config.callbacks.context,
     )
 
 
@@ -179,8 +182,10 @@ def _extensions(site: Site) -> str:
             f"[callpop-{flow}]",
             f"; The IVR flow {flow!r} (dialplan/flows/{flow}.yaml).",
             f"exten => s,1,NoOp(callpop flow {flow} for ${{CALLERID(all)}})",
-            # A stale outcome (a caller sent back into the IVR) must not route anyone.
-            f" same => n,Set({v.OUTCOME}=)",
+            # callpop sets only the variables that have a value: a caller sent back into
+            # the IVR must carry nothing over from the earlier pass (a stale outcome would
+            # route them if callpop were unreachable, a stale VERIFIED vouch for them).
+            *(f" same => n,Set({name}=)" for name in v.ALL),
             f" same => n,AGI({site.agi_url('ivr')}?flow={flow})",
             f";same => n,AGI({classic})  ; classic AGI instead (one process per call)",
             f";same => n,Stasis({_plain(app, 'ARI app')},flow={flow})  ; ARI instead",
@@ -228,7 +233,28 @@ def _extensions(site: Site) -> str:
         "exten => _X.,1,Dial(PJSIP/${EXTEN},,t)",
         " same => n,Hangup()",
         "",
+        f"[{_plain(site.callback_context, 'context')}]",
+        "; Callbacks (docs/admin.md): callpop rings the agent first (AMI Originate, the",
+        "; extension being the customer's number); once the agent answers, their leg runs",
+        "; here and dials the customer through the internal context.",
+        "exten => _X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
+        " same => n,Hangup()",
+        "exten => _+X.,1,NoOp(callpop callback ${CALLPOP_CALLBACK} to ${EXTEN})",
+        f" same => n,Dial(Local/${{EXTEN}}@{internal},30)",
+        " same => n,Hangup()",
+        "",
+        f"[{QUEUES_CONTEXT}]",
+        "; Blind transfers to a queue from the agent's panel (AMI BlindTransfer, Exten = the",
+        "; queue): the caller joins it as the IVR would have sent them.",
     ]
+    for name in site.queues:
+        queue = _plain(name, "queue name")
+        out += [
+            f"exten => {queue},1,Set({v.QUEUE}={queue})",
+            f" same => n,Goto({ROUTE_CONTEXT},queue,1)",
+        ]
+    out.append("")
     return "\n".join(out)
 
 
@@ -282,7 +308,9 @@ def _manager(site: Site) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = call,agent",  # queue events are `agent`, Dial/Hangup events `call`
-            "write = originate,agent",  # click-to-dial (Originate), agent status (QueuePause)
+            # click-to-dial (Originate), agent status (QueuePause), transfers (BlindTransfer,
+            # Atxfer, Redirect are class `call`)
+            "write = originate,agent,call",
             "",
         ]
     )

@@ -13,6 +13,7 @@ import click
 
 from callpop.commands import agents as agents_cmd
 from callpop.commands import asterisk_config as asterisk_config_cmd
+from callpop.commands import callbacks as callbacks_cmd
 from callpop.commands import crm as crm_cmd
 from callpop.commands import db as db_cmd
 from callpop.commands import demo as demo_cmd
@@ -91,6 +92,7 @@ cli.add_command(doc_cmd.command)
 cli.add_command(report_cmd.command)
 cli.add_command(reload_cmd.command)
 cli.add_command(flood_cmd.command)
+cli.add_command(callbacks_cmd.command)
 
 
 def main() -> None:

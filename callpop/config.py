@@ -166,6 +166,24 @@ class ReloadSettings(_Section):
     )
 
 
+class CallbackSettings(_Section):
+    """Placing the callbacks callers asked for (docs/admin.md, "Callbacks")."""
+
+    context: str = Field(
+        default="callpop-callback",
+        pattern=r"^[A-Za-z0-9_.-]{1,80}$",
+        description="dialplan context whose extension dials the customer from the agent's leg",
+    )
+    attempts: int = Field(default=3, ge=1, le=10, description="calls to the customer at most")
+    retry_s: float = Field(
+        default=300.0, ge=0, le=86400, description="wait after the customer did not answer"
+    )
+    agent_retry_s: float = Field(
+        default=30.0, ge=0, le=3600, description="rest an agent who did not take a callback"
+    )
+    agent_ring_s: int = Field(default=20, ge=5, le=120, description="ring the agent this long")
+
+
 class Config(_Section):
     fastagi: HostPort = HostPort("127.0.0.1", 4573)
     web: HostPort = HostPort("127.0.0.1", 8080)
@@ -198,6 +216,7 @@ class Config(_Section):
     web_limits: WebLimits = WebLimits()
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     reload: ReloadSettings = ReloadSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
     @field_validator("fastagi", "web", mode="before")

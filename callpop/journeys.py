@@ -21,24 +21,42 @@ retried write cannot duplicate a call.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.journey_rows import (
+    CALL_COLUMNS,
+    JOURNEY_COLUMNS,
+    NODE_COLUMNS,
+    NODE_KEY,
+    OUTCOME_COLUMNS,
+    OUTCOME_KEY,
+    call_values,
+    previous_sql,
+    started_of,
+    take_back,
+)
 from callpop.report.rollup import Rollup, interval_of
-from crm_adapter.sql.tables import LIMITS, calls, journey_nodes, journey_outcomes, journeys
+from crm_adapter.sql.tables import calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 
-__all__ = ["DURABLE_WITHIN_S", "JourneySink", "JourneyStore", "JourneyWriter"]
+__all__ = [
+    "DURABLE_WITHIN_S",
+    "JourneySink",
+    "JourneyStore",
+    "JourneyWriter",
+    "sqlite_statements",
+]
 
 log = logging.getLogger("callpop.journeys")
 
@@ -58,38 +76,6 @@ class JourneySink(Protocol):
     async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
         """Store `journey`; `data` is its `to_dict()` when the caller already has it."""
         ...
-
-
-def _clip(value: str | None, limit: int) -> str | None:
-    # Caller ID names are the caller's to choose: a 10 kB name must not fail the save.
-    return None if value is None else value[:limit]
-
-
-def _started(journey: Journey, fallback: datetime) -> datetime:
-    try:
-        started = datetime.fromisoformat(journey.started_at.replace("Z", "+00:00"))
-    except ValueError:
-        return fallback
-    return started if started.tzinfo else started.replace(tzinfo=UTC)
-
-
-_CALL_COLUMNS = (
-    "call_id",
-    "flow",
-    "caller",
-    "caller_name",
-    "dnis",
-    "customer_id",
-    "started_at",
-    "ended_at",
-    "outcome",
-    "target",
-)
-_JOURNEY_COLUMNS = ("call_id", "data", "saved_at")
-_NODE_KEY = ("interval_start", "entry_flow", "version", "flow", "node", "kind", "result")
-_NODE_COLUMNS = (*_NODE_KEY, "visits", "ms", "invalid", "timeouts")
-_OUTCOME_KEY = ("interval_start", "entry_flow", "version", "topic", "outcome", "target")
-_OUTCOME_COLUMNS = (*_OUTCOME_KEY, "calls", "ms", "ms_min", "ms_max")
 
 
 class _Upsert:
@@ -159,51 +145,43 @@ class _Upsert:
         return values
 
 
+def sqlite_statements() -> dict[str, str]:
+    """The SQLite upserts `JourneyStore` writes with, by table: the classic AGI script
+    writes its journey with them through sqlite3 (callpop/classic_services.py)."""
+    dialect = sqlite_dialect()
+    return {
+        "calls": _Upsert(calls, CALL_COLUMNS, dialect).sql,
+        "journeys": _Upsert(journeys, JOURNEY_COLUMNS, dialect).sql,
+        "journey_nodes": _Upsert(
+            journey_nodes, NODE_COLUMNS, dialect, key=NODE_KEY, counters=True
+        ).sql,
+        "journey_outcomes": _Upsert(
+            journey_outcomes, OUTCOME_COLUMNS, dialect, key=OUTCOME_KEY, counters=True
+        ).sql,
+    }
+
+
 class JourneyStore:
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
         dialect = engine.dialect
         self._postgres = dialect.name == "postgresql"
-        self._calls = _Upsert(calls, _CALL_COLUMNS, dialect)
-        self._journeys = _Upsert(journeys, _JOURNEY_COLUMNS, dialect)
-        self._nodes = _Upsert(journey_nodes, _NODE_COLUMNS, dialect, key=_NODE_KEY, counters=True)
+        self._calls = _Upsert(calls, CALL_COLUMNS, dialect)
+        self._journeys = _Upsert(journeys, JOURNEY_COLUMNS, dialect)
+        self._nodes = _Upsert(journey_nodes, NODE_COLUMNS, dialect, key=NODE_KEY, counters=True)
         self._outcomes = _Upsert(
-            journey_outcomes, _OUTCOME_COLUMNS, dialect, key=_OUTCOME_KEY, counters=True
-        )
-        # The journeys a batch replaces, to take them out of the statistics first.
-        self._previous = (
-            "SELECT c.started_at, j.data FROM journeys j JOIN calls c ON c.call_id = j.call_id"
-            + (
-                " WHERE j.call_id = ANY($1::text[])"
-                if self._postgres
-                else " WHERE j.call_id IN ({})"
-            )
+            journey_outcomes, OUTCOME_COLUMNS, dialect, key=OUTCOME_KEY, counters=True
         )
 
     def _rows(
         self, entry: Entry, now: datetime, saved_at: Any, rollup: Rollup
     ) -> tuple[list[Any], list[Any]]:
         journey, data = entry
-        started = _started(journey, now)
+        started = started_of(journey, now)
         rollup.add(interval_of(started), data)
-        outcome = journey.outcome
-        call_id = journey.call_id[: LIMITS["call_id"]]
-        call_row = self._calls.row(
-            [
-                call_id,
-                journey.flow[:64],
-                _clip(journey.caller_number, 64) or "",
-                _clip(journey.caller_name, 200) or "",
-                _clip(journey.dnis, 64) or "",
-                _clip(journey.customer_id, LIMITS["external_id"]),
-                started,
-                None if outcome is None else started + timedelta(milliseconds=outcome.at_ms),
-                None if outcome is None else outcome.type,
-                None if outcome is None else _clip(outcome.target, 200),
-            ]
-        )
-        return call_row, self._journeys.row([call_id, data, saved_at])
+        call_row = self._calls.row(call_values(journey, started))
+        return call_row, self._journeys.row([call_row[0], data, saved_at])
 
     async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
         """Write one journey now, in its own transaction."""
@@ -226,7 +204,7 @@ class JourneyStore:
             driver: Any = raw.driver_connection
             if self._postgres:
                 async with driver.transaction():
-                    self._take_back(rollup, await driver.fetch(self._previous, ids))
+                    take_back(rollup, await driver.fetch(previous_sql(postgres=True), ids))
                     await driver.executemany(self._calls.sql, call_rows)
                     await driver.executemany(self._journeys.sql, journey_rows)
                     await self._write_stats(driver, rollup)
@@ -234,9 +212,9 @@ class JourneyStore:
             # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
             await driver.execute("BEGIN IMMEDIATE")
             try:
-                query = self._previous.format(",".join("?" * len(ids)))
+                query = previous_sql(postgres=False, calls=len(ids))
                 async with driver.execute(query, ids) as cursor:
-                    self._take_back(rollup, await cursor.fetchall())
+                    take_back(rollup, await cursor.fetchall())
                 await driver.executemany(self._calls.sql, call_rows)
                 await driver.executemany(self._journeys.sql, journey_rows)
                 await self._write_stats(driver, rollup)
@@ -249,15 +227,6 @@ class JourneyStore:
                     # write lock for its next user: drop it instead.
                     await conn.invalidate()
                 raise
-
-    def _take_back(self, rollup: Rollup, previous: Sequence[Any]) -> None:
-        """Journeys this batch replaces leave the statistics (a retried save)."""
-        for started, data in previous:
-            if isinstance(started, str):  # SQLite: naive UTC text
-                started = datetime.fromisoformat(started).replace(tzinfo=UTC)
-            rollup.add(
-                interval_of(started), json.loads(data) if isinstance(data, str) else data, sign=-1
-            )
 
     async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
         nodes = [self._nodes.row(row) for row in rollup.node_rows()]

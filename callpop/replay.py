@@ -21,7 +21,7 @@ from callpop.journeys import JourneyStore
 from callpop.versions import VersionError, load_version, materialise, revision_with_hash
 from crm_adapter.sql.engine import create_engine
 from ivr.flow import Flow
-from ivr.loader import dialplan_layout
+from ivr.layout import dialplan_layout
 from ivr.replay import ReplayResult, StoredStep
 from ivr.version import hash_dialplan
 

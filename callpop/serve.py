@@ -43,10 +43,11 @@ from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
-from callpop.ami.controls import AmiControls, panel_controls
+from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
+from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
@@ -76,7 +77,6 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
-from screenpop.keys import AgentStatus, Originate
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
@@ -301,17 +301,36 @@ def _ami_context(
     async def ami(app: web.Application) -> AsyncIterator[None]:
         # The queue state this instance folds while it holds a lease, written for all.
         queues = QueueStateWriter(QueueStateStore(runtime.engine))
+        # Callbacks are placed through the first Asterisk, by whichever instance holds
+        # its lease (docs/admin.md, "Callbacks"): the placer observes that listener.
+        placer = CallbackPlacer(
+            CallbackStore(runtime.engine),
+            client=lambda: _term_client(listeners),
+            publish=runtime.bus.publish,
+            settings=runtime.config.callbacks,
+            instance=runtime.instance,
+        )
+
+        def term_end(first: bool) -> Callable[[], None]:
+            def ended() -> None:
+                queues.reset()
+                if first:
+                    placer.reset()
+
+            return ended
+
         listeners[:] = [
             LeasedListener(
                 settings,
                 _ami_lease(runtime, settings),
                 runtime.bus.publish,
-                on_term_end=queues.reset,
-                observers=(queues.feed,),
+                on_term_end=term_end(n == 0),
+                observers=(queues.feed, placer.feed) if n == 0 else (queues.feed,),
             )
-            for settings in runtime.config.ami
+            for n, settings in enumerate(runtime.config.ami)
         ]
         writing = asyncio.create_task(queues.run(), name="queue-state-writer")
+        placing = asyncio.create_task(placer.run(), name="callback-placer")
         for listener in listeners:
             runtime.services.on_call_started.append(listener.track)
             await listener.start()
@@ -325,23 +344,28 @@ def _ami_context(
         for listener in listeners:
             await listener.stop()
         listeners.clear()
-        writing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await writing
+        for task in (writing, placing):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     return ami
 
 
-def _ami_controls(listeners: list[LeasedListener]) -> tuple[Originate, AgentStatus]:
-    """Click-to-dial and agent status through the first Asterisk's AMI (when ARI is not
+def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:
+    """The first Asterisk's AMI client while this instance holds its lease."""
+    term = listeners[0].listener if listeners else None
+    return term.client if term is not None else None
+
+
+def _ami_controls(listeners: list[LeasedListener], international_prefix: str) -> PanelControls:
+    """Click-to-dial, agent status and transfers through the first Asterisk's AMI (when ARI is not
     configured), on this instance's connection when it holds that AMI's lease
     (docs/scale.md: on another instance they are refused, saying so)."""
 
-    def client() -> AMIClient | None:
-        term = listeners[0].listener if listeners else None
-        return term.client if term is not None else None
-
-    return panel_controls(AmiControls(client))
+    return panel_controls(
+        AmiControls(lambda: _term_client(listeners)), international_prefix=international_prefix
+    )
 
 
 def _fastagi_context(
@@ -413,7 +437,11 @@ def build_app(
     config = runtime.config
     metrics = runtime.metrics
     ami_listeners: list[LeasedListener] = []  # filled while the app runs
-    ami_controls = _ami_controls(ami_listeners) if config.ami and config.ari is None else None
+    ami_controls = (
+        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0])
+        if config.ami and config.ari is None
+        else None
+    )
 
     def on_pop(kind: str, latency_s: float | None) -> None:
         metrics.pops_delivered.labels(kind).inc()
@@ -428,8 +456,9 @@ def build_app(
         crm=runtime.crm.crm,
         session_key=runtime.session_key,
         on_pop=on_pop,
-        originate=ami_controls[0] if ami_controls else None,
-        agent_status=ami_controls[1] if ami_controls else None,
+        originate=ami_controls.originate if ami_controls else None,
+        agent_status=ami_controls.agent_status if ami_controls else None,
+        transfer=ami_controls.transfer if ami_controls else None,
     )
     app[RUNTIME] = runtime
     app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))

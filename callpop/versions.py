@@ -26,7 +26,8 @@ from pathlib import Path
 
 from ivr.catalog import CATALOG_FILES, QueueCatalog
 from ivr.diff import Version
-from ivr.loader import DialplanError, FlowError, dialplan_layout, read_dialplan, read_flow
+from ivr.layout import dialplan_layout
+from ivr.loader import DialplanError, FlowFileError, read_dialplan, read_flow
 from ivr.source import Finding
 from ivr.version import content_hash
 
@@ -130,7 +131,7 @@ def load_version(path: Path, name: str) -> Version:
     if path.is_file():
         loaded, findings = read_flow(path)
         if loaded is None:
-            raise FlowError(findings)
+            raise FlowFileError(findings)
         return Version({loaded.model.id: loaded.model}, None, name, single=True)
     if not path.is_dir():
         raise VersionError(f"{name}: no such file or folder")

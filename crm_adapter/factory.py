@@ -82,9 +82,7 @@ async def build_crm(
         # does not load aiohttp's client.
         from crm_adapter.rest.adapter import RestCrm
 
-        rest = await RestCrm.open(
-            settings.rest, phone=normaliser, lookup_timeout_s=settings.lookup_budget_ms / 1000
-        )
+        rest = await RestCrm.open(settings.rest, phone=normaliser)
         relay = OutboxRelay(outbox, rest.deliver)
         store = SqlStore(
             engine,

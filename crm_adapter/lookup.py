@@ -13,9 +13,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from crm_adapter.port import (
+    Case,
     CircuitOpen,
     CrmBadResponse,
     CrmError,
@@ -23,16 +24,31 @@ from crm_adapter.port import (
     CrmTimeout,
     CrmUnavailable,
     Customer,
-    CustomerDirectory,
     customer_view,
 )
 from ivr.events import CustomerValue, LookupFinished, LookupStatus
 
-__all__ = ["BREAKER_OPEN", "LookupOutcome", "failure_kind", "lookup_within_budget"]
+__all__ = [
+    "BREAKER_OPEN",
+    "CustomerLookups",
+    "LookupOutcome",
+    "failure_kind",
+    "lookup_within_budget",
+]
 
 BREAKER_OPEN = "circuit open"
 
 log = logging.getLogger("callpop.crm")
+
+
+class CustomerLookups(Protocol):
+    """What the IVR's lookup asks of a directory (a `CustomerDirectory` has it all)."""
+
+    async def find_by_phone(self, phone: str) -> list[Customer]: ...
+
+    async def find_by_account(self, account: str) -> list[Customer]: ...
+
+    async def open_cases(self, customer_id: str) -> list[Case]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +93,7 @@ def failure_kind(exc: CrmError) -> str:
 
 
 async def lookup_within_budget(
-    crm: CustomerDirectory, by: Literal["phone", "account"], value: str, budget_s: float
+    crm: CustomerLookups, by: Literal["phone", "account"], value: str, budget_s: float
 ) -> LookupOutcome:
     found: list[Customer] | None = None
     open_cases: int | None = None

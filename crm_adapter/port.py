@@ -25,9 +25,10 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
-from crm_adapter.phone import PhoneNormaliser
+if TYPE_CHECKING:
+    from crm_adapter.phone import PhoneNormaliser
 
 __all__ = [
     "CASE_STATUSES",
@@ -272,6 +273,14 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _site_phone() -> PhoneNormaliser:
+    # Imported when a CRM is built, not with the port: the classic AGI script reads the
+    # port's types on every call and loads phonenumbers only for a lookup by phone.
+    from crm_adapter.phone import PhoneNormaliser
+
+    return PhoneNormaliser()
+
+
 @dataclass
 class InMemoryCrm:
     """A complete `CrmAdapter` in a few dicts, for other parts' tests.
@@ -281,7 +290,7 @@ class InMemoryCrm:
     `CrmUnavailable("down")`), which is how a test plays a CRM outage.
     """
 
-    phone: PhoneNormaliser = field(default_factory=PhoneNormaliser)
+    phone: PhoneNormaliser = field(default_factory=_site_phone)
     failure: CrmError | None = None
     clock: Callable[[], datetime] = _utcnow
     customers: dict[str, Customer] = field(default_factory=dict)

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from crm_adapter.phone import PhoneNormaliser
@@ -382,16 +390,31 @@ class OutboxSettings(_Model):
 
 
 class CrmSettings(_Model):
-    """`crm: {adapter: sql | rest, lookup_budget_ms: 300, cache_ttl_s: 60, record_url: ...}`"""
+    """`crm: {adapter: sql | rest, lookup_budget_ms: 300, pop_window_s: 5, cache_ttl_s: 60,
+    record_url: ...}`. Two waits, apart: the IVR's `lookup_budget_ms` (a caller listens
+    to silence meanwhile) and the pop's `pop_window_s` (the agent already sees the pop
+    with what is known; the CRM's data follows as `pop.updated` within it)."""
 
     adapter: Literal["sql", "rest"] = "sql"
     lookup_budget_ms: int = Field(300, gt=0, le=60_000)
+    pop_window_s: float = Field(5.0, gt=0, le=120)
     cache_ttl_s: float = Field(60.0, ge=0)
     cache_size: int = Field(10_000, ge=0)
     record_url: str | None = None
     rest: RestSettings | None = None
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+
+    @field_validator("pop_window_s")
+    @classmethod
+    def _check_pop_window(cls, window_s: float, info: ValidationInfo) -> float:
+        budget_ms = info.data.get("lookup_budget_ms")  # absent when it was itself invalid
+        if isinstance(budget_ms, int) and window_s * 1000 < budget_ms:
+            raise ValueError(
+                f"pop_window_s ({window_s:g} s) is shorter than lookup_budget_ms "
+                f"({budget_ms} ms): the pop would give up on the CRM before the IVR"
+            )
+        return window_s
 
     @field_validator("record_url")
     @classmethod

@@ -17,8 +17,8 @@ from ivr.compiled import CompiledFlows
 from ivr.context import CallContext
 from ivr.events import CallStarted
 from ivr.flow import Flow, InputNode, MenuNode, Node, Prompt, Settings
-from ivr.journey import VERIFIED_IDENTITIES, Identity, Journey, JourneyOutcome, Step
-from ivr.outcome import Outcome, error_variables
+from ivr.journey import VERIFIED_IDENTITIES, Identity, Journey, JourneyOutcome, JourneyStep
+from ivr.outcome import DialplanOutcome, error_variables
 from ivr.templates import resolve
 
 __all__ = [
@@ -94,7 +94,7 @@ class Visit:
     flow: str
     node_id: str
     node: Node
-    step: Step
+    step: JourneyStep
     repeats: int = 0
 
 
@@ -256,8 +256,10 @@ class Call:
     def to_operator_queue(self, flow_id: str) -> Next:
         return self.transfer("queue", self.settings(flow_id).operator_queue, 0, ())
 
-    def outcome(self, outcome: str, target: str = "", priority: int | None = None) -> Outcome:
-        return Outcome(
+    def outcome(
+        self, outcome: str, target: str = "", priority: int | None = None
+    ) -> DialplanOutcome:
+        return DialplanOutcome(
             call_id=self.started.call_id,
             flow=self.flow_id,
             outcome=outcome,

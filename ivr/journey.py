@@ -23,7 +23,7 @@ __all__ = [
     "Identity",
     "Journey",
     "JourneyOutcome",
-    "Step",
+    "JourneyStep",
     "lost_outcome",
     "mask",
 ]
@@ -70,8 +70,8 @@ def mask(digits: str) -> str:
     return "*" * len(digits)
 
 
-@dataclass(slots=True)
-class Step:
+@dataclass(slots=True, kw_only=True)
+class JourneyStep:
     """One visit to one node. `keys` are the entries made there (masked if sensitive);
     `result` says how the node was left: an option key, `timeout`, `invalid`, `found`,
     `open`, `back`, `repeat`, `operator`, `hangup` ..."""
@@ -125,7 +125,7 @@ class Journey:
     caller_name: str
     dnis: str
     started_at: str
-    steps: list[Step] = field(default_factory=list)
+    steps: list[JourneyStep] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     customer_id: str | None = None
     topic: str | None = None

@@ -28,11 +28,13 @@ from ivr.catalog import (
     CATALOG_FILES,
     Catalog,
     DispositionCatalog,
+    PauseReasonCatalog,
     QueueCatalog,
     ScheduleCatalog,
     ScriptCatalog,
 )
 from ivr.flow import ENTRY_FLOW, Flow, HoursNode, Node
+from ivr.layout import dialplan_layout
 from ivr.salvage import salvage_flow
 from ivr.source import START, Finding, Position, SourceMap, quote
 from ivr.validation import validate_model
@@ -42,10 +44,9 @@ __all__ = [
     "MAX_FILE_BYTES",
     "Dialplan",
     "DialplanError",
-    "FlowError",
+    "FlowFileError",
     "LoadError",
     "Loaded",
-    "dialplan_layout",
     "load_dialplan",
     "load_flow",
     "load_flow_source",
@@ -73,7 +74,7 @@ class LoadError(Exception):
         super().__init__(first + (f" (and {more} more)" if more > 0 else ""))
 
 
-class FlowError(LoadError):
+class FlowFileError(LoadError):
     """A flow file that cannot be loaded."""
 
 
@@ -213,15 +214,15 @@ def salvage_flow_file(path: Path) -> tuple[Loaded[Flow], frozenset[str]] | None:
 
 
 def load_flow_source(path: Path | str) -> Loaded[Flow]:
-    """Load one flow file with its positions, or raise `FlowError`."""
+    """Load one flow file with its positions, or raise `FlowFileError`."""
     loaded, findings = read_flow(Path(path))
     if loaded is None:
-        raise FlowError(findings)
+        raise FlowFileError(findings)
     return loaded
 
 
 def load_flow(path: Path | str) -> Flow:
-    """Load one flow file (its id is the file stem), or raise `FlowError` with every
+    """Load one flow file (its id is the file stem), or raise `FlowFileError` with every
     finding. The flow's targets are not checked here: see `ivr.lint`."""
     return load_flow_source(path).model
 
@@ -240,16 +241,6 @@ def read_catalog_file(path: Path, model: type[M]) -> tuple[Loaded[M] | None, lis
     if findings or value is None:
         return None, findings
     return Loaded(value, file, source), []
-
-
-def dialplan_layout(path: Path) -> tuple[Path, Path]:
-    """(root, flows folder) of a dialplan named by `path`: a folder with `flows/`,
-    a folder named `flows` (its parent holds the catalog), or a plain folder of flows."""
-    if (path / "flows").is_dir():
-        return path, path / "flows"
-    if path.name == "flows":
-        return path.parent, path
-    return path, path
 
 
 def _flow_paths(flows_dir: Path) -> list[Path]:
@@ -284,6 +275,9 @@ def read_dialplan(path: Path) -> tuple[Dialplan, list[Finding]]:
     dispositions, errors = _optional(root / "dispositions.yaml", DispositionCatalog)
     findings.extend(errors)
     scripts, errors = _optional(root / "scripts.yaml", ScriptCatalog)
+    findings.extend(errors)
+    # read by the screen-pop (screenpop.app.load_pause_reasons); checked here for lint
+    _reasons, errors = _optional(root / "pause_reasons.yaml", PauseReasonCatalog)
     findings.extend(errors)
     schedules, errors = read_schedules(root)
     findings.extend(errors)

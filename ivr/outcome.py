@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from ivr import variables as v
 
-__all__ = ["Outcome", "error_variables"]
+__all__ = ["DialplanOutcome", "error_variables"]
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class DialplanOutcome:
     """Everything the dialplan is told when the IVR ends."""
 
     call_id: str
@@ -25,7 +25,11 @@ class Outcome:
     last_node: str = ""
 
     def variables(self) -> tuple[tuple[str, str], ...]:
-        """All of `ivr.variables.ALL`, in that order, ready to set on the channel."""
+        """The variables of `ivr.variables.ALL` that have a value, in that order, ready to
+        set on the channel. An empty one is left out: an unset variable reads as empty in
+        the dialplan, and each one set is a round trip to Asterisk (a `SET VARIABLE`, an
+        ARI request). The emitted entry context clears them all before the IVR runs, so
+        none is left over from an earlier pass on the same channel."""
         values = {
             v.CALL_ID: self.call_id,
             v.FLOW: self.flow,
@@ -39,15 +43,12 @@ class Outcome:
             v.TOPIC: self.topic,
             v.LAST_NODE: self.last_node,
         }
-        return tuple((name, values[name]) for name in v.ALL)
+        return tuple((name, values[name]) for name in v.ALL if values[name])
 
 
 def error_variables(call_id: str, flow: str, last_node: str | None) -> tuple[tuple[str, str], ...]:
     """What the runner sets when callpop itself failed: the dialplan's `error` route
-    sends the caller to the operator, with the call id kept for the agent's pop."""
-    return (
-        (v.CALL_ID, call_id),
-        (v.FLOW, flow),
-        (v.OUTCOME, "error"),
-        (v.LAST_NODE, last_node or ""),
-    )
+    sends the caller to the operator, with the call id kept for the agent's pop (the
+    last node only when the caller reached one: empty variables are not set)."""
+    variables = ((v.CALL_ID, call_id), (v.FLOW, flow), (v.OUTCOME, "error"))
+    return (*variables, (v.LAST_NODE, last_node)) if last_node else variables

@@ -54,7 +54,7 @@ from ivr.events import (
     QueuesLooked,
 )
 from ivr.flow import ENTRY_FLOW, BranchNode, Flow, InputNode, MenuNode
-from ivr.journey import Journey, Step, lost_outcome
+from ivr.journey import Journey, JourneyStep, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
 from ivr.version import DialplanVersion
@@ -257,7 +257,9 @@ def _enter(call: Call, target: tuple[str, str]) -> Next:
         call.overtime -= 1
     call.leave("left")
     kind = node.type
-    step = Step(flow_id, node_id, kind, call.now_ms, None, [], 0, 0, None, node.label)
+    step = JourneyStep(
+        flow=flow_id, node=node_id, kind=kind, entered_ms=call.now_ms, label=node.label
+    )
     call.journey.steps.append(step)
     call.visit = Visit(flow_id, node_id, node, step)
     call.out.append(entered)

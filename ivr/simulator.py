@@ -72,9 +72,9 @@ __all__ = [
     "KeySource",
     "ListeningPoint",
     "NoCrm",
-    "Outcome",
     "PromptText",
     "ScriptedKeys",
+    "SimOutcome",
     "SimStep",
     "Simulation",
     "SimulationError",
@@ -407,7 +407,7 @@ class SimStep:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class SimOutcome:
     type: Literal["transfer", "hangup"]
     kind: str | None
     target: str | None
@@ -429,7 +429,7 @@ class Simulation:
     flow: str
     caller: str
     steps: tuple[SimStep, ...]
-    outcome: Outcome
+    outcome: SimOutcome
     journey: Journey
     unused_keys: tuple[str, ...] = field(default=())
 
@@ -504,7 +504,7 @@ class _Run:
         if self.observer is not None:
             self.observer(step)
 
-    def drive(self, first: Event) -> Outcome:
+    def drive(self, first: Event) -> SimOutcome:
         event: Event = first
         for _ in range(MAX_EVENTS):
             actions = self.session.handle(event)
@@ -516,12 +516,12 @@ class _Run:
                 if isinstance(action, EnterNode):
                     self.flow, self.node = action.flow, action.node
             outcome_or_event = self._carry_out(actions[-1])
-            if isinstance(outcome_or_event, Outcome):
+            if isinstance(outcome_or_event, SimOutcome):
                 return outcome_or_event
             event = outcome_or_event
         raise SimulationError(f"the call did not end after {MAX_EVENTS} events")
 
-    def _carry_out(self, action: Action) -> Event | Outcome:
+    def _carry_out(self, action: Action) -> Event | SimOutcome:
         here = (self.t, self.flow, self.node)
         if isinstance(action, Play):
             self.record(SimStep(*here, "play", _texts(action.prompts), event="played"))
@@ -575,7 +575,7 @@ class _Run:
                 )
             )
             self.t += spoken_ms(action.prompts)
-            return Outcome(
+            return SimOutcome(
                 "transfer",
                 action.kind,
                 action.target,
@@ -586,7 +586,7 @@ class _Run:
         if isinstance(action, Hangup):
             self.record(SimStep(*here, "hangup", _texts(action.prompts)))
             self.t += spoken_ms(action.prompts)
-            return Outcome("hangup", None, None, None, dict(action.variables), self._reason())
+            return SimOutcome("hangup", None, None, None, dict(action.variables), self._reason())
         raise SimulationError(f"the session ended a list of actions with {type(action).__name__}")
 
     def _collect(self, collect: Collect) -> Event:
@@ -620,10 +620,10 @@ class _Run:
             self.t += collect.interdigit_ms
         return DigitsEntered(digits, at_ms=self.t, timed_out=timed_out)
 
-    def _hung_up(self) -> Outcome:
+    def _hung_up(self) -> SimOutcome:
         journey = self.session.journey
         variables = dict(journey.variables)
-        return Outcome("hangup", None, None, None, variables, self._reason())
+        return SimOutcome("hangup", None, None, None, variables, self._reason())
 
     def _reason(self) -> str | None:
         outcome = self.session.journey.outcome

@@ -7,7 +7,7 @@ caller's channel and are not inherited by the agent's.
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
 CALL_ID: Final = "CALLPOP_CALL_ID"
 FLOW: Final = "CALLPOP_FLOW"
@@ -35,7 +35,6 @@ ALL: Final = (
     LAST_NODE,
 )
 
-Outcome = Literal["queue", "extension", "agent", "voicemail", "hangup", "error"]
 OUTCOMES: Final = ("queue", "extension", "agent", "voicemail", "hangup", "error")
 
 DESCRIPTIONS: Final = {

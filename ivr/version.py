@@ -20,8 +20,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Final
 
-from ivr.catalog import CATALOG_FILES
-from ivr.loader import dialplan_layout
+from ivr.layout import CATALOG_NAMES, dialplan_layout
 
 __all__ = ["HASH_DIGITS", "DialplanVersion", "content_hash", "dialplan_files", "hash_dialplan"]
 
@@ -53,8 +52,8 @@ def dialplan_files(folder: Path) -> dict[str, bytes]:
     """The files a load of `folder` reads, relative path -> bytes (unreadable ones
     are left out: the load reports them)."""
     root, flows_dir = dialplan_layout(folder)
-    paths = [p for p in sorted(flows_dir.glob("*.yaml")) if p.name not in CATALOG_FILES]
-    paths += [root / name for name in CATALOG_FILES]
+    paths = [p for p in sorted(flows_dir.glob("*.yaml")) if p.name not in CATALOG_NAMES]
+    paths += [root / name for name in CATALOG_NAMES]
     files: dict[str, bytes] = {}
     for path in paths:
         try:

@@ -37,8 +37,11 @@ from screenpop.keys import (
     PAYLOADS,
     SETTINGS,
     STORE,
+    TRANSFER,
+    CallChannels,
+    TransferTarget,
 )
-from screenpop.pops import PopError
+from screenpop.pops import PopError, PopState
 from screenpop.protocol import MAX_CALL_ID_CHARS, MAX_NOTES_CHARS
 
 __all__ = ["ControlError", "OriginateError", "routes"]
@@ -257,6 +260,75 @@ async def agent_status(request: web.Request) -> web.Response:
         raise _error(web.HTTPBadGateway, str(exc)) from None
     log.info("agent status of %s: %s %s", account.name, status, reason)
     return web.json_response({"ok": True, "status": status, "reason": reason})
+
+
+@routes.post("/api/v1/calls/{call_id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """`{"mode": "blind"|"attended", "kind": "agent"|"queue"|"number", "target": T}`:
+    transfer the call this agent is talking on. T is an agent's login, a queue of
+    queues.yaml or a phone number; attended transfers go to an agent or a number."""
+    account, claims = await require(request)
+    require_csrf(request, claims, None)
+    call_id = _call_id(request)
+    body = await _json_body(request)
+    mode = _text(body, "mode", 10, required=True)
+    if mode not in ("blind", "attended"):
+        raise _error(web.HTTPBadRequest, f"{mode!r} is not blind or attended", field="mode")
+    kind = _text(body, "kind", 10, required=True)
+    raw = _text(body, "target", 80, required=True)
+    target = await _transfer_target(request, account.id, kind, raw)
+    if target.kind == "queue" and mode == "attended":
+        raise _error(
+            web.HTTPBadRequest,
+            "an attended transfer goes to an agent or a number; send the caller to a "
+            "queue with a blind transfer",
+            field="mode",
+        )
+    control = request.app[TRANSFER]
+    if control is None:
+        raise _error(
+            web.HTTPServiceUnavailable,
+            "transfers need AMI: configure the ami section of callpop.yaml",
+        )
+    pop = request.app[HUB].machine.pop(call_id, account.id)
+    if pop is None or pop.state is not PopState.ACCEPTED:
+        state = "not yours" if pop is None else pop.state.value
+        raise _error(
+            web.HTTPConflict,
+            f"only a call you are talking on can be transferred (this one is {state})",
+        )
+    channels = CallChannels(pop.channel, pop.caller_channel)
+    try:
+        await control(agent=account, channels=channels, target=target, attended=mode == "attended")
+    except ControlError as exc:
+        raise _error(web.HTTPBadGateway, str(exc)) from None
+    log.info("%s transfer of call %r by %s to a %s", mode, call_id, account.name, target.kind)
+    return web.json_response({"ok": True, "mode": mode, "kind": target.kind, "target": target.name})
+
+
+async def _transfer_target(
+    request: web.Request, agent_id: str, kind: str, raw: str
+) -> TransferTarget:
+    if kind == "agent":
+        other = await request.app[STORE].account_by_name(raw)
+        if other is None or other.id == agent_id:
+            raise _error(web.HTTPBadRequest, f"{raw!r} is not another agent", field="target")
+        return TransferTarget("agent", other.name, other.interface)
+    if kind == "queue":
+        queues = request.app[CATALOGS].queues
+        if raw not in queues:
+            raise _error(
+                web.HTTPBadRequest,
+                f"{raw!r} is not a queue (one of: {', '.join(queues)})",
+                field="target",
+            )
+        return TransferTarget("queue", raw)
+    if kind == "number":
+        number = request.app[SETTINGS].normalise_phone(raw)
+        if number is None:
+            raise _error(web.HTTPBadRequest, f"{raw!r} is not a phone number", field="target")
+        return TransferTarget("number", number)
+    raise _error(web.HTTPBadRequest, f"{kind!r} is not agent, queue or number", field="kind")
 
 
 @routes.post("/api/v1/calls/{call_id}/customer")

@@ -30,7 +30,7 @@ from ruamel.yaml import YAML
 
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter, Customer
-from ivr.catalog import Disposition, DispositionCatalog, ScriptCatalog
+from ivr.catalog import Disposition, DispositionCatalog, QueueCatalog, ScriptCatalog
 from ivr.loader import LoadError, read_catalog_file
 from screenpop import api, views, widget
 from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, TrustedProxies
@@ -53,10 +53,12 @@ from screenpop.keys import (
     SESSIONS,
     SETTINGS,
     STORE,
+    TRANSFER,
     WEBSOCKETS,
     AgentStatus,
     Catalogs,
     Originate,
+    Transfer,
     WebSettings,
 )
 from screenpop.payload import PayloadBuilder
@@ -99,7 +101,14 @@ def load_catalogs(dialplan: Path) -> Catalogs:
         if loaded_scripts is None:
             raise LoadError(findings)
         scripts = loaded_scripts.model
-    return Catalogs(dispositions, scripts, load_pause_reasons(root / "pause_reasons.yaml"))
+    queues: tuple[str, ...] = ()
+    path = root / "queues.yaml"
+    if path.exists():
+        loaded_queues, findings = read_catalog_file(path, QueueCatalog)
+        if loaded_queues is None:
+            raise LoadError(findings)
+        queues = tuple(loaded_queues.model.queues)
+    return Catalogs(dispositions, scripts, load_pause_reasons(root / "pause_reasons.yaml"), queues)
 
 
 def load_pause_reasons(path: Path) -> tuple[str, ...]:
@@ -134,6 +143,7 @@ def create_app(
     crm: CrmAdapter,
     originate: Originate | None = None,
     agent_status: AgentStatus | None = None,
+    transfer: Transfer | None = None,
     catalogs: Catalogs | None = None,
     session_key: bytes | None = None,
     passwords: Passwords | None = None,
@@ -159,13 +169,15 @@ def create_app(
     def record_link(customer: Customer) -> str | None:
         return crm_settings.record_link(customer.id, customer.external_id, customer.account)
 
-    budget_s = crm_settings.lookup_budget_ms / 1000
     payloads = PayloadBuilder(
         crm,
         store,
-        late_s=max(5.0, 10 * budget_s),
+        late_s=crm_settings.pop_window_s,
         scripts=catalogs.scripts,
         record_link=record_link,
+        # one instance prefetches while the caller waits; with a shared bus only the
+        # rung agent's instance reads, when the pop is offered (`Hub._shown_here`)
+        prefetch=config.bus is None,
     )
     sessions = Sessions(session_key, clock=lambda: clock().timestamp())
     hub = Hub(
@@ -207,6 +219,7 @@ def create_app(
     )
     app[ORIGINATE] = originate
     app[AGENT_STATUS] = agent_status
+    app[TRANSFER] = transfer
     app[WEBSOCKETS] = weakref.WeakSet()
 
     aiohttp_jinja2.setup(

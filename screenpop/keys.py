@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from aiohttp import web
 
@@ -39,10 +39,14 @@ __all__ = [
     "SESSIONS",
     "SETTINGS",
     "STORE",
+    "TRANSFER",
     "WEBSOCKETS",
     "AgentStatus",
+    "CallChannels",
     "Catalogs",
     "Originate",
+    "Transfer",
+    "TransferTarget",
     "WebSettings",
 ]
 
@@ -65,6 +69,34 @@ class AgentStatus(Protocol):
     def __call__(self, *, agent: Account, paused: bool, reason: str) -> Awaitable[None]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class TransferTarget:
+    """Where the agent sends the call: another agent (`name` their login, `interface`
+    their phone), a queue of queues.yaml, or a phone number (`name` in E.164)."""
+
+    kind: Literal["agent", "queue", "number"]
+    name: str
+    interface: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CallChannels:
+    """The PBX's channels of the call the agent answered (AMI AgentConnect's
+    `DestChannel` and `Channel`); empty when it did not say."""
+
+    channel: str
+    caller_channel: str
+
+
+class Transfer(Protocol):
+    """Blind or attended transfer of the agent's call. Raises `ControlError`
+    (`screenpop.api`) with a message for the agent when the PBX refuses."""
+
+    def __call__(
+        self, *, agent: Account, channels: CallChannels, target: TransferTarget, attended: bool
+    ) -> Awaitable[None]: ...
+
+
 # Offered when the dialplan has no pause_reasons.yaml.
 DEFAULT_PAUSE_REASONS = ("Break", "Lunch", "Training")
 AFTER_CALL_WORK = "After-call work"
@@ -77,6 +109,7 @@ class Catalogs:
     dispositions: DispositionCatalog
     scripts: ScriptCatalog | None
     pause_reasons: tuple[str, ...] = DEFAULT_PAUSE_REASONS
+    queues: tuple[str, ...] = ()  # queues.yaml's queues: transfer targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,4 +139,5 @@ CATALOGS = web.AppKey("catalogs", Catalogs)
 SETTINGS = web.AppKey("settings", WebSettings)
 ORIGINATE = web.AppKey[Originate | None]("originate")
 AGENT_STATUS = web.AppKey[AgentStatus | None]("agent_status")
+TRANSFER = web.AppKey[Transfer | None]("transfer")
 WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")

@@ -32,7 +32,7 @@ from typing import Any
 
 from crm_adapter.port import Case, CrmAdapter, CrmError, Customer, Interaction, NotFound
 from ivr import variables as V
-from ivr.catalog import Script, ScriptCatalog, Step
+from ivr.catalog import Script, ScriptCatalog, ScriptStep
 from screenpop.pops import CallEventLike
 from screenpop.store import ScreenpopStore
 
@@ -65,6 +65,8 @@ class CallFacts:
     nodes: list[tuple[str, str]] = field(default_factory=list)  # (node, kind), in order
     variables: Mapping[str, str] = field(default_factory=lambda: _NO_VARIABLES)
     queue: str = ""
+    # a callback callpop places (`callback.placing`): what the pop tells the agent
+    callback: Mapping[str, Any] | None = None
 
 
 def absorb(facts: CallFacts, event: CallEventLike) -> None:
@@ -86,6 +88,19 @@ def absorb(facts: CallFacts, event: CallEventLike) -> None:
         facts.queue = facts.variables.get(V.QUEUE, facts.queue)
     elif event.type in ("queue.joined", "agent.ringing", "agent.connected"):
         facts.queue = str(data.get("queue") or facts.queue)
+    elif event.type == "callback.placing":
+        facts.caller_number = str(data.get("number") or "")
+        facts.caller_name = str(data.get("caller_name") or "")
+        facts.queue = str(data.get("queue") or "")
+        waited = data.get("waited_s")
+        attempt = data.get("attempt")
+        facts.callback = {
+            "asked_on": str(data.get("asked_on") or ""),
+            "requested_at": str(data.get("requested_at") or ""),
+            "waited_s": waited if isinstance(waited, int) else 0,
+            "attempt": attempt if isinstance(attempt, int) else 1,
+            "number": facts.caller_number,
+        }
 
 
 @dataclass(slots=True)
@@ -113,7 +128,12 @@ class _Entry:
 
 class PayloadBuilder:
     """Gathers and caches each call's pop payload. `late_s` bounds how long a slow CRM
-    may take before the pop settles for what it has (every await has a deadline)."""
+    may take before the pop settles for what it has (every await has a deadline).
+
+    `prefetch=False`: `observe` starts no read while the caller waits; the first
+    `complete` does. With several instances on one bus every hub observes every call,
+    and none knows while the caller waits which instance the rung agent's socket is on:
+    prefetching would read each call once per instance, for one agent."""
 
     def __init__(
         self,
@@ -126,8 +146,10 @@ class PayloadBuilder:
         max_calls: int = 5_000,
         max_idle_s: float = 4 * 3600.0,
         monotonic: Callable[[], float] = time.monotonic,
+        prefetch: bool = True,
     ) -> None:
         self._crm = crm
+        self._prefetch = prefetch
         self._store = store
         self._late_s = late_s
         self._scripts = scripts
@@ -152,7 +174,11 @@ class PayloadBuilder:
         if event.type != "ivr.ended":
             entry = self._entry(event.call_id)
             absorb(entry.facts, event)
-            if event.type == "queue.joined" and (entry.seen or not entry.facts.flow):
+            if not self._prefetch:
+                pass  # the rung agent's instance reads when the pop is offered
+            elif event.type == "callback.placing":
+                self._start(entry)  # the agent's phone rings next: gather now
+            elif event.type == "queue.joined" and (entry.seen or not entry.facts.flow):
                 # a call whose IVR ran elsewhere (or ended here with another outcome):
                 # gather while it waits, so the ring pops it whole. One still in our
                 # IVR is left to `ivr.ended`, which brings its journey.
@@ -180,7 +206,7 @@ class PayloadBuilder:
             return True
         if outcome in _NO_AGENT and task is None:
             self.forget(event.call_id)  # no agent will ever see it
-        elif outcome in _TO_AGENT:
+        elif outcome in _TO_AGENT and self._prefetch:
             self._start(entry)  # the caller goes to an agent: fetch while they wait
         return False
 
@@ -318,7 +344,9 @@ class PayloadBuilder:
         facts = entry.facts
         # the journey and the call row are in our own database: the classic AGI
         # script (another process) leaves them there with no bus event at all
-        journey, who = await self._store.journey_and_caller(facts.call_id)
+        # a callback shows the IVR path of the call that asked for it
+        asked_on = str(facts.callback.get("asked_on") or "") if facts.callback else ""
+        journey, who = await self._store.journey_and_caller(asked_on or facts.call_id)
         if entry.seen:  # `ivr.ended` brought the journey while we read
             return
         entry.crm.journey = journey
@@ -446,6 +474,7 @@ class PayloadBuilder:
                 if i.call_id != facts.call_id
             ],
             "script": self._script_view(topic),
+            "callback": dict(facts.callback) if facts.callback is not None else None,
             "new_customer": {"name": facts.caller_name, "phone": facts.caller_number}
             if match == "none"
             else None,
@@ -505,7 +534,7 @@ def script_view(script: Script, topic: str | None) -> dict[str, Any]:
     }
 
 
-def _step_view(step: Step) -> dict[str, Any]:
+def _step_view(step: ScriptStep) -> dict[str, Any]:
     view: dict[str, Any] = {"kind": step.kind, "text": step.text, "disposition": step.disposition}
     if step.answers:
         view["answers"] = [

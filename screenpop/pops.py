@@ -161,6 +161,11 @@ class Pop:
     notes: str = ""
     disposition: str | None = None
     reason: str | None = None
+    # The agent's own channel in the bridge and the caller's (AMI AgentConnect's
+    # DestChannel and Channel): what a transfer acts on. Never in a view: no other agent
+    # (nor this one's browser) needs the PBX's channel names.
+    channel: str = ""
+    caller_channel: str = ""
 
     @property
     def pop_id(self) -> str:
@@ -365,6 +370,10 @@ class PopMachine:
         pop = call.pops.get(agent.id)
         after = TRANSITIONS.get((None if pop is None else pop.state, trigger))
         if after is None:
+            if pop is not None and trigger == "connect":
+                # the /connected route reported the answer first; AMI's report of it
+                # still brings the channels a transfer needs
+                self._note_channels(pop, event)
             return []
         queue = str(event.data.get("queue") or "")
         if pop is None:
@@ -380,6 +389,7 @@ class PopMachine:
                 after = PopState.DONE  # disposed during the call: nothing left to wrap up
             changes = self._move(pop, after, event.at, reason=reason)
         if trigger == "connect":
+            self._note_channels(pop, event)
             # ring-all losers get no event of their own: the connect elsewhere is theirs
             for other in call.pops.values():
                 if other is not pop and other.state is PopState.OFFERED:
@@ -388,6 +398,13 @@ class PopMachine:
                     )
         self._maybe_forget(call)
         return changes
+
+    @staticmethod
+    def _note_channels(pop: Pop, event: CallEventLike) -> None:
+        channel = str(event.data.get("channel") or "")
+        if channel:
+            pop.channel = channel
+            pop.caller_channel = str(event.data.get("caller_channel") or "")
 
     def _all_pops(self, event: CallEventLike, trigger: Trigger, reason: str) -> list[PopChange]:
         call = self._calls.get(event.call_id)

@@ -28,7 +28,16 @@ from screenpop.guards import (
     require_csrf,
     set_session_cookie,
 )
-from screenpop.keys import CATALOGS, HUB, LIMITER, LOGIN_GATE, PASSWORDS, SESSIONS, STORE
+from screenpop.keys import (
+    CATALOGS,
+    HUB,
+    LIMITER,
+    LOGIN_GATE,
+    PASSWORDS,
+    SESSIONS,
+    STORE,
+    TRANSFER,
+)
 from screenpop.store import Account
 
 __all__ = ["home_for", "routes", "safe_next"]
@@ -233,6 +242,13 @@ async def agent_page(request: web.Request) -> web.StreamResponse:
             for code, d in catalog.dispositions.items()
         ],
         "pause_reasons": list(request.app[CATALOGS].pause_reasons),
+        "transfer": {
+            "enabled": request.app[TRANSFER] is not None,
+            "queues": list(request.app[CATALOGS].queues),
+            "agents": sorted(
+                a.name for a in await request.app[STORE].accounts() if a.id != principal[0].id
+            ),
+        },
     }
     return aiohttp_jinja2.render_template("agent.html", request, context)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,6 +31,12 @@ def serve_forever(make_handler: Callable[[], Handler], loop_kind: str) -> None:
     """Listen on 127.0.0.1, a free port, with a backlog for thousands of calls; print
     `READY <port>` once accepting; run until killed. The handler is made inside the
     running loop (panoramisk's `Application` takes the loop when built)."""
+
+    # A socket per held call (the hold benchmark): the soft open-file limit up to the
+    # hard one, as `callpop serve` does.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     async def main() -> None:
         server = await asyncio.start_server(make_handler(), "127.0.0.1", 0, backlog=4096)

@@ -1,5 +1,19 @@
-"""Call controls over AMI, for when ARI is not configured: click-to-dial (`Originate`)
-and agent status (`QueuePause` with a `Reason`).
+"""Call controls over AMI, for when ARI is not configured: click-to-dial (`Originate`),
+agent status (`QueuePause` with a `Reason`) and transfers (`BlindTransfer`, `Atxfer`,
+`Redirect`).
+
+Transfers act on the channels AMI named when the agent answered (AgentConnect's
+`DestChannel`, the agent's leg, and `Channel`, the caller's), kept in the hub's pop:
+- blind: `BlindTransfer` of the agent's channel: Asterisk sends everything bridged to it
+  (the caller) to `Exten`@`Context` and hangs up the agent's leg; the queue then reports
+  AgentComplete with `Reason: transfer`, and the caller's new Dial or Queue pops there;
+- attended: `Atxfer` of the agent's channel: Asterisk plays the `atxfer` feature code
+  and the extension as DTMF on it (features.conf must define `atxfer`; the extension is
+  digits), the agent talks to the target, and hanging up completes the transfer
+  (AMI `AttendedTransfer`);
+- `Redirect` of the caller's channel is the blind transfer when the agent's own channel
+  is not known (the answer came from the `/connected` FastAGI route only).
+Exchanges recorded in tests/fixtures/asterisk/ami/controls/.
 
 Each control is one non-idempotent AMI action on the connection of the instance that
 holds this Asterisk's AMI lease (`callpop.ami.lease`). Asterisk's refusal (`Response:
@@ -11,6 +25,7 @@ and a lost one (the action may have run: the agent is told to check, never resen
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from callpop.ami.client import (
     ActionFailed,
@@ -21,19 +36,37 @@ from callpop.ami.client import (
     NotConnected,
 )
 from callpop.ami.codec import Message
+from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
 from screenpop.api import ControlError, OriginateError
-from screenpop.keys import AgentStatus, Originate
+from screenpop.keys import AgentStatus, CallChannels, Originate, Transfer, TransferTarget
 from screenpop.store import Account
 
-__all__ = ["AmiControls", "ControlRefused", "panel_controls"]
+__all__ = [
+    "AmiControls",
+    "ControlRefused",
+    "OutcomeUnknown",
+    "PanelControls",
+    "panel_controls",
+    "transfer_destination",
+]
 
 # Asterisk 22's Originate runs the dial in the background with Async: the response
 # says only "queued"; OriginateResponse (same ActionID) follows when the agent answers.
 _DIAL_TIMEOUT_MS = 30_000
 
 
+_NO_CHANNEL = (
+    "Asterisk has not told this server which channel your call is on "
+    "(was AMI down when you answered?); transfer it from your phone"
+)
+
+
 class ControlRefused(Exception):
     """The control did not reach Asterisk or Asterisk refused it; the text is for the agent."""
+
+
+class OutcomeUnknown(ControlRefused):
+    """The action was sent but its answer never came: it may have run."""
 
 
 class AmiControls:
@@ -42,7 +75,7 @@ class AmiControls:
 
     def __init__(self, client: Callable[[], AMIClient | None], *, context: str = "default"):
         self._client = client
-        self._context = context
+        self.context = context  # the agents' context: click-to-dial and numbers
 
     async def originate(self, *, interface: str, number: str) -> str:
         """Ring the agent's `interface`; when answered, dial `number` in the agents'
@@ -51,7 +84,7 @@ class AmiControls:
             "Originate",
             [
                 ("Channel", interface),
-                ("Context", self._context),
+                ("Context", self.context),
                 ("Exten", number),
                 ("Priority", "1"),
                 ("CallerID", number),
@@ -62,12 +95,80 @@ class AmiControls:
         )
         return response.action_id or ""
 
+    async def place_callback(
+        self,
+        *,
+        interface: str,
+        number: str,
+        context: str,
+        channel_id: str,
+        ring_s: int,
+        variables: tuple[tuple[str, str], ...] = (),
+    ) -> str:
+        """Ring the agent's `interface` first; once answered, its leg runs `number` in
+        `context`, whose extension dials the customer (docs/admin.md, "Callbacks").
+        `channel_id` becomes the agent leg's Uniqueid, so every event of the attempt
+        (OriginateResponse, DialEnd, Hangup) names it. Returns the ActionID."""
+        fields = [
+            ("Channel", interface),
+            ("Context", context),
+            ("Exten", number),
+            ("Priority", "1"),
+            ("CallerID", f'"Callback" <{number}>'),
+            ("Timeout", str(ring_s * 1000)),
+            ("ChannelId", channel_id),
+            ("Async", "true"),
+        ]
+        fields.extend(("Variable", f"{name}={value}") for name, value in variables)
+        response = await self._send("Originate", fields, what=f"calling back {number}")
+        return response.action_id or ""
+
     async def pause(self, *, interface: str, paused: bool, reason: str = "") -> None:
         """`QueuePause` in every queue the interface is a member of (no `Queue`)."""
         fields = [("Interface", interface), ("Paused", "true" if paused else "false")]
         if reason:
             fields.append(("Reason", reason))
         await self._send("QueuePause", fields, what="changing your status")
+
+    async def transfer(
+        self,
+        *,
+        channel: str,
+        caller_channel: str,
+        exten: str,
+        context: str,
+        attended: bool,
+        what: str,
+    ) -> None:
+        """Transfer the call the agent is on (`channel`, bridged with `caller_channel`)
+        to `exten`@`context`; `what` names the target for the agent's message."""
+        if attended:
+            if not channel:
+                raise ControlRefused(f"{what} failed: {_NO_CHANNEL}")
+            await self._send(
+                "Atxfer",
+                [("Channel", channel), ("Exten", exten), ("Context", context)],
+                what=what,
+            )
+        elif channel:
+            await self._send(
+                "BlindTransfer",
+                [("Channel", channel), ("Context", context), ("Exten", exten)],
+                what=what,
+            )
+        elif caller_channel:
+            await self._send(
+                "Redirect",
+                [
+                    ("Channel", caller_channel),
+                    ("Exten", exten),
+                    ("Context", context),
+                    ("Priority", "1"),
+                ],
+                what=what,
+            )
+        else:
+            raise ControlRefused(f"{what} failed: {_NO_CHANNEL}")
 
     async def _send(self, name: str, fields: list[tuple[str, str]], *, what: str) -> Message:
         client = self._client()
@@ -83,23 +184,59 @@ class AmiControls:
                 f"{what} was refused by Asterisk: {exc.response.get('Message') or 'no reason'}"
             ) from None
         except ActionOutcomeUnknown:
-            raise ControlRefused(
+            raise OutcomeUnknown(
                 f"{what}: the connection to Asterisk dropped before it answered; "
                 "check your phone before trying again"
             ) from None
         except NotConnected:
             raise ControlRefused(f"{what} failed: Asterisk is not connected") from None
         except ActionTimeout:
-            raise ControlRefused(f"{what}: Asterisk did not answer in time") from None
+            raise OutcomeUnknown(f"{what}: Asterisk did not answer in time") from None
         except AMIError as exc:
             raise ControlRefused(f"{what} failed: {exc}") from None
         return answer[0]
 
 
-def panel_controls(controls: AmiControls) -> tuple[Originate, AgentStatus]:
-    """The panel's click-to-dial and agent status (`create_app(originate=...,
-    agent_status=...)`) on `controls`: an agent's interface is the AMI `Channel` and
-    `Interface`; a refusal becomes the error the API shows the agent."""
+def transfer_destination(
+    target: TransferTarget, *, attended: bool, context: str, international_prefix: str
+) -> tuple[str, str]:
+    """(Exten, Context) of a transfer target in the dialplan `asterisk-config` emits:
+    an agent's `PJSIP/NNN` is NNN in callpop-agents (a `Local/NNN@CTX/n` member NNN in
+    CTX), a queue its name in callpop-queues, a number the agents' `context` (as
+    click-to-dial). Atxfer dials by DTMF: a number's `+` is the international prefix."""
+    if target.kind == "queue":
+        if attended:
+            raise ControlRefused("an attended transfer goes to an agent or a number")
+        return target.name, QUEUES_CONTEXT
+    if target.kind == "number":
+        number = target.name
+        if attended and number.startswith("+"):
+            number = international_prefix + number[1:]
+        return number, context
+    interface = target.interface.removesuffix("/n")
+    tech, _, resource = interface.partition("/")
+    if tech == "Local":
+        exten, _, local_context = resource.partition("@")
+        if exten.isdigit() and local_context:
+            return exten, local_context
+    elif tech == "PJSIP" and resource.isdigit():
+        return resource, AGENTS_CONTEXT
+    raise ControlRefused(
+        f"{target.name}'s phone ({target.interface}) has no extension a transfer can dial: "
+        "transfer to their number instead"
+    )
+
+
+class PanelControls(NamedTuple):
+    originate: Originate
+    agent_status: AgentStatus
+    transfer: Transfer
+
+
+def panel_controls(controls: AmiControls, *, international_prefix: str = "00") -> PanelControls:
+    """The panel's click-to-dial, agent status and transfers (`create_app(originate=...,
+    agent_status=..., transfer=...)`) on `controls`: an agent's interface is the AMI
+    `Channel` and `Interface`; a refusal becomes the error the API shows the agent."""
 
     async def originate(*, agent: Account, number: str) -> str:
         try:
@@ -113,4 +250,26 @@ def panel_controls(controls: AmiControls) -> tuple[Originate, AgentStatus]:
         except ControlRefused as exc:
             raise ControlError(str(exc)) from None
 
-    return originate, agent_status
+    async def transfer(
+        *, agent: Account, channels: CallChannels, target: TransferTarget, attended: bool
+    ) -> None:
+        what = f"transferring the call to {target.name}"
+        try:
+            exten, context = transfer_destination(
+                target,
+                attended=attended,
+                context=controls.context,
+                international_prefix=international_prefix,
+            )
+            await controls.transfer(
+                channel=channels.channel,
+                caller_channel=channels.caller_channel,
+                exten=exten,
+                context=context,
+                attended=attended,
+                what=what,
+            )
+        except ControlRefused as exc:
+            raise ControlError(str(exc)) from None
+
+    return PanelControls(originate, agent_status, transfer)

@@ -150,6 +150,18 @@ class QueueStates:
             if talk is not None:
                 queue.handled.append(talk)
 
+    def available_members(self, queue: str) -> list[str]:
+        """The interfaces free to take a call in `queue` now (logged in, not paused, not
+        in use), in Asterisk's member order: where a callback may ring."""
+        q = self._queues.get(queue)
+        if q is None:
+            return []
+        return [
+            where
+            for where, m in q.members.items()
+            if not m.paused and m.status == _NOT_IN_USE and where
+        ]
+
     def snapshot(self, now: float) -> dict[str, QueueState]:
         return {name: self._state(name, q, now) for name, q in sorted(self._queues.items())}
 

@@ -276,6 +276,15 @@ class CallbackStore:
         )
         return "pending" if moved else None
 
+    async def note(self, callback_id: int, *, channel_id: str, result: str) -> bool:
+        """Record how the attempt in flight stands (`placing` stays)."""
+        return await self._move(
+            callback_id, ("placing", channel_id), state="placing", result=result
+        )
+
+    async def give_up(self, callback_id: int, *, channel_id: str, result: str) -> bool:
+        return await self._move(callback_id, ("placing", channel_id), state="failed", result=result)
+
     async def cancel(self, callback_id: int) -> bool:
         return await self._move(
             callback_id, ("pending", None), state="cancelled", result="cancelled"

@@ -27,14 +27,14 @@ from typing import IO, Any, Literal
 import click
 
 from ivr.catalog import CATALOG_FILES
-from ivr.errors import FlowError as EngineFlowError
+from ivr.errors import FlowError
 from ivr.events import LookupStatus, QueueValue
 from ivr.flow import Flow
-from ivr.journey import Step as JourneyStep
+from ivr.journey import JourneyStep
+from ivr.layout import dialplan_layout
 from ivr.loader import (
     DialplanError,
     LoadError,
-    dialplan_layout,
     load_flow_source,
     read_flow,
     read_schedules,
@@ -513,7 +513,7 @@ def command(
             sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases))
     except KeyScriptError as exc:
         raise click.ClickException(f"--keys: {exc}") from None
-    except EngineFlowError as exc:
+    except FlowError as exc:
         for finding in loaded.sibling_findings:
             click.echo(finding.format(), err=True)
         raise click.ClickException(

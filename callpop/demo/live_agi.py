@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from callpop.demo.prompts import SAMPLES_PER_MS, PromptBook, spoken_digits
-from callpop.pbx_sim.agi_channel import AgiChannelSim, Outcome, SimOptions
+from callpop.pbx_sim.agi_channel import AgiChannelSim, CommandReply, SimOptions
 from callpop.pbx_sim.agi_parse import AGI_BUF_LEN, find_command, parse_args
 from callpop.pbx_sim.fastagi import CallRecord, environment_block
 from callpop.pbx_sim.script import CallerScript
@@ -132,7 +132,7 @@ class LiveCaller:
         self._input.set()
         if not self._busy and not self.closed and not self._sim.dead:
             # hangup-idle.txt: the HANGUP line goes out at once when no command runs
-            out = Outcome()
+            out = CommandReply()
             self._sim.hang_up(out)
             self._hangup_at = None
             self._write(out.lines)
@@ -193,7 +193,7 @@ class LiveCaller:
             if outcome.close:
                 return "asterisk-closed"
 
-    async def _answer(self, line: bytes) -> Outcome:
+    async def _answer(self, line: bytes) -> CommandReply:
         """The answer to one command, by speculation (see the module docstring)."""
         base = self._sim
         base.now_ms = max(base.now_ms, self.elapsed_ms())

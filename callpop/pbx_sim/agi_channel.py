@@ -8,7 +8,7 @@ where they are silent, res_agi.c of the same Asterisk 22: argument splitting by
 command a hang-up interrupted, keys as ASCII codes.
 
 Nothing sleeps here: each command reports how long it would have taken on a real
-channel (`Outcome.duration_ms`); the I/O layer may sleep that long (benchmarks) or not.
+channel (`CommandReply.duration_ms`); the I/O layer may sleep that long (benchmarks) or not.
 The commands that play and listen are in `agi_media.py`.
 """
 
@@ -24,7 +24,7 @@ from callpop.pbx_sim.agi_parse import CommandSpec, find_command, parse_args
 from callpop.pbx_sim.script import CallerScript, TurnCursor
 from callpop.pbx_sim.usage import usage_lines
 
-__all__ = ["DEFAULT_SOUND_SAMPLES", "AgiChannelSim", "Outcome", "SimOptions"]
+__all__ = ["DEFAULT_SOUND_SAMPLES", "AgiChannelSim", "CommandReply", "SimOptions"]
 
 DEFAULT_SOUND_SAMPLES: Final = 12000  # 1.5 s
 ANSWER_MS: Final = 500  # answer.txt: ANSWER takes ~0.5 s on a channel not yet up
@@ -55,13 +55,13 @@ class SimOptions:
 
 
 @dataclass(slots=True)
-class Outcome:
+class CommandReply:
     lines: list[bytes] = field(default_factory=list)
     duration_ms: int = 0
     close: bool = False  # Asterisk ends the AGI after these lines
 
 
-Handler = Callable[["AgiChannelSim", list[str], Outcome], bool]
+Handler = Callable[["AgiChannelSim", list[str], CommandReply], bool]
 
 
 class AgiChannelSim:
@@ -89,7 +89,7 @@ class AgiChannelSim:
 
     # -- the caller ---------------------------------------------------------------
 
-    def hang_up(self, out: Outcome, by: str = "caller") -> None:
+    def hang_up(self, out: CommandReply, by: str = "caller") -> None:
         self.dead = True
         self.hung_up_by = self.hung_up_by or by
         self.cursor.hangup_at_ms = None
@@ -135,9 +135,9 @@ class AgiChannelSim:
 
     # -- commands -----------------------------------------------------------------
 
-    def handle(self, line: bytes) -> Outcome:
+    def handle(self, line: bytes) -> CommandReply:
         """Run one command line (without its "\\n") as res_agi would."""
-        out = Outcome()
+        out = CommandReply()
         start = self.now_ms
         self.commands += 1
         planned = self.script.hangup_on_command
@@ -167,7 +167,7 @@ class AgiChannelSim:
         out.duration_ms = self.now_ms - start
         return out
 
-    def _run(self, spec: CommandSpec, argv: list[str], out: Outcome) -> bool:
+    def _run(self, spec: CommandSpec, argv: list[str], out: CommandReply) -> bool:
         """False means wrong arguments (520)."""
         handler = _HANDLERS.get(spec.name) or MEDIA_HANDLERS.get(spec.name)
         if handler is None:
@@ -226,7 +226,7 @@ def _b(text: str) -> bytes:
 # -- the commands that neither play nor listen ------------------------------------------
 
 
-def _answer(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _answer(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if not sim.up:
         sim.now_ms += ANSWER_MS
         sim.up = True
@@ -234,12 +234,12 @@ def _answer(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _noop(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _noop(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     out.lines.append(b"200 result=0")
     return True
 
 
-def _channel_status(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _channel_status(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) == 3:  # another channel by name: none exists in the simulation
         out.lines.append(b"200 result=-1")
         return True
@@ -249,7 +249,7 @@ def _channel_status(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _hangup(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _hangup(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) == 2:
         out.lines.append(b"200 result=-1")
         return True
@@ -260,7 +260,7 @@ def _hangup(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _set_variable(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _set_variable(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) != 4:
         return False
     sim.set(argv[2], argv[3])
@@ -268,7 +268,7 @@ def _set_variable(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _get_variable(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _get_variable(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) != 3:
         return False
     value = sim.read(argv[2])
@@ -277,14 +277,14 @@ def _get_variable(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _get_full_variable(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _get_full_variable(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) not in (4, 5):
         return False
     out.lines.append(_b(f"200 result=1 ({sim.substitute(argv[3])})"))
     return True
 
 
-def _verbose(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _verbose(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) < 2:
         return False
     sim.verbose.append(argv[1])
@@ -292,7 +292,7 @@ def _verbose(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _set_dialplan(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _set_dialplan(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) != 3:
         return False
     sim.dialplan[argv[1].lower()] = argv[2]
@@ -300,7 +300,7 @@ def _set_dialplan(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _set_callerid(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _set_callerid(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) >= 3:
         match = re.fullmatch(r'\s*"?([^"<]*?)"?\s*<([^>]*)>\s*', argv[2])
         sim.caller = (match.group(1), match.group(2)) if match else ("", argv[2])
@@ -308,7 +308,7 @@ def _set_callerid(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _database(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _database(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     verb = argv[1].upper()
     if verb == "PUT":
         if len(argv) != 5:

@@ -2,7 +2,7 @@
 do both), as res_agi.c, main/app.c and main/channel.c of Asterisk 22 run them.
 
 Each handler takes the channel, the command's arguments as Asterisk split them
-(`argv[0]` is the first command word) and the `Outcome` to fill, and returns False
+(`argv[0]` is the first command word) and the `CommandReply` to fill, and returns False
 for wrong arguments (Asterisk's 520).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from callpop.pbx_sim.agi_channel import AgiChannelSim, Outcome
+    from callpop.pbx_sim.agi_channel import AgiChannelSim, CommandReply
 
 __all__ = ["DTMF_KEYS", "HANDLERS", "SAMPLES_PER_MS", "atoi", "scan_int"]
 
@@ -46,7 +46,7 @@ def _play(sim: AgiChannelSim, samples: int, offset: int, escapes: str) -> tuple[
     return sim.wait(_ms(max(0, samples - offset)), escapes)
 
 
-def _stream_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _stream_file(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if not 4 <= len(argv) <= 5:
         return False
     offset = 0
@@ -78,7 +78,7 @@ def _stream_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _get_option(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _get_option(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     # STREAM FILE, then a wait for an escape key (stream-file.txt: `200 result=50 endpos=11234`).
     if not 4 <= len(argv) <= 5:
         return False
@@ -107,7 +107,7 @@ def _get_option(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _control_stream_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _control_stream_file(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     # Its endpos is in milliseconds and -1 after a full play; `#` is the default
     # fast-forward key and does not stop it (stream-file.txt).
     if not 4 <= len(argv) <= 9:
@@ -137,7 +137,7 @@ def _control_stream_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> b
     return True
 
 
-def _wait_for_digit(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _wait_for_digit(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) != 4:
         return False
     timeout = scan_int(argv[3])
@@ -191,7 +191,7 @@ def _read_digits(
         wait = between_ms
 
 
-def _get_data(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _get_data(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) < 3:
         return False
     timeout = atoi(argv[3]) if len(argv) >= 4 else 0
@@ -216,7 +216,7 @@ def _get_data(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _say(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _say(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     what = argv[1].upper()
     if (what == "DIGITS" and len(argv) != 4) or not 4 <= len(argv) <= 5:
         return False
@@ -238,7 +238,7 @@ def _say(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _record_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _record_file(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     # say-verbose-misc.txt: `200 result=35 (dtmf) endpos=0`, `200 result=0 (timeout) endpos=0`.
     if len(argv) < 6:
         return False
@@ -256,7 +256,7 @@ def _record_file(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
     return True
 
 
-def _exec(sim: AgiChannelSim, argv: list[str], out: Outcome) -> bool:
+def _exec(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
     if len(argv) < 2:
         return False
     app = argv[1].lower()
@@ -336,7 +336,7 @@ _APPLICATIONS: Final[dict[str, Callable[[AgiChannelSim, str], int]]] = {
     "goto": _app_noop,
 }
 
-HANDLERS: Final[dict[str, Callable[[AgiChannelSim, list[str], Outcome], bool]]] = {
+HANDLERS: Final[dict[str, Callable[[AgiChannelSim, list[str], CommandReply], bool]]] = {
     "STREAM FILE": _stream_file,
     "GET OPTION": _get_option,
     "CONTROL STREAM FILE": _control_stream_file,

@@ -57,7 +57,12 @@ class CallRecord:
 
     @property
     def outcome(self) -> str:
-        return self.variables.get("CALLPOP_OUTCOME", "")
+        return self.read("CALLPOP_OUTCOME")
+
+    def read(self, name: str) -> str:
+        """A variable as the dialplan's `${NAME}` reads it: unset is empty (callpop
+        sets only the outcome variables that have a value)."""
+        return self.variables.get(name, "")
 
     def route(self) -> str:
         """Where the emitted dialplan sends the call next: `callpop-route,<this>,1`

@@ -1,9 +1,11 @@
 """`RestCrm`: the integrator's CRM over HTTP, as a `CustomerDirectory`, plus the
 outbox's `deliver`.
 
-One `ClientSession` for the adapter's life (aiohttp's advice), with explicit
-timeouts: IVR lookups get the lookup budget, everything else `timeout_s` (aiohttp's
-default of 300 s is how a slow CRM stalls a call center). Failures are mapped to the
+One `ClientSession` for the adapter's life (aiohttp's advice), with an explicit
+time limit on every request: `timeout_s`, the CRM's own deadline (aiohttp's default
+of 300 s is how a slow CRM stalls a call center). The IVR's lookup budget is not a
+limit of the request: the IVR stops waiting at its budget (`lookup_within_budget`),
+while the request goes on for the pop, which waits longer (`ResilientCrm`). Failures are mapped to the
 port's error tree here, at the edge. An attempt that failed before the CRM could
 act is repeated once, within the same time limit, for reads (a search by POST
 included) and operations marked `idempotent`; the outbox (its own retries, with
@@ -104,13 +106,11 @@ class RestCrm:
         session: aiohttp.ClientSession,
         *,
         phone: PhoneNormaliser | None = None,
-        lookup_timeout_s: float = 0.3,
         own_session: bool = False,
     ) -> None:
         self.settings = settings
         self.phone = phone or PhoneNormaliser()
         self.mapper = RecordMapper(settings, self.phone)
-        self.lookup_timeout_s = lookup_timeout_s
         self._session = session
         self._own_session = own_session
 
@@ -120,7 +120,6 @@ class RestCrm:
         settings: RestSettings,
         *,
         phone: PhoneNormaliser | None = None,
-        lookup_timeout_s: float = 0.3,
     ) -> RestCrm:
         """An adapter with its own session (call from the running loop)."""
         headers = {"Accept": "application/json", "User-Agent": "callpop"}
@@ -132,9 +131,7 @@ class RestCrm:
             connector=aiohttp.TCPConnector(ssl=_ssl(settings), limit=100, ttl_dns_cache=300),
             raise_for_status=False,
         )
-        return cls(
-            settings, session, phone=phone, lookup_timeout_s=lookup_timeout_s, own_session=True
-        )
+        return cls(settings, session, phone=phone, own_session=True)
 
     async def aclose(self) -> None:
         if self._own_session:
@@ -248,7 +245,7 @@ class RestCrm:
     async def _find(self, operation: str, values: Mapping[str, Any]) -> list[Customer]:
         op = self.settings.operations[operation]
         try:
-            data = await self.call(operation, values, timeout_s=self.lookup_timeout_s)
+            data = await self.call(operation, values, timeout_s=self.settings.timeout_s)
         except NotFound:
             return []  # GET /customers/by-phone/{phone} style: 404 means nobody
         return [self.mapper.customer(r) for r in records(data, op.results, MAX_MATCHES)]

@@ -22,16 +22,10 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from crm_adapter.sql.sqlite_file import SQLITE_PRAGMAS
+
 __all__ = ["async_url", "create_engine", "writer"]
 
-_SQLITE_PRAGMAS = (
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=10000",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA cache_size=-65536",  # 64 MiB
-    "PRAGMA temp_store=MEMORY",
-    "PRAGMA mmap_size=268435456",  # 256 MiB
-)
 
 # Execution option naming the BEGIN a SQLite transaction starts with.
 _BEGIN = "callpop_sqlite_begin"
@@ -84,7 +78,7 @@ def _sqlite_engine(target: URL, echo: bool) -> AsyncEngine:
         try:
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
-            for pragma in _SQLITE_PRAGMAS:
+            for pragma in SQLITE_PRAGMAS:
                 cursor.execute(pragma)
         finally:
             cursor.close()

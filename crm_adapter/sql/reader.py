@@ -33,16 +33,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_adapter.sql.sqlite_file import SqliteReader
+
 __all__ = ["LoopReads", "SqliteReader", "reader_path"]
 
 log = logging.getLogger("callpop.crm")
-
-_PRAGMAS = (
-    "PRAGMA query_only=1",  # belt and braces over mode=ro: this connection never writes
-    "PRAGMA busy_timeout=0",  # never sleep on the loop; the async path waits instead
-    "PRAGMA cache_size=-16384",  # 16 MiB of its own; the mmap shares the OS cache
-    "PRAGMA mmap_size=268435456",  # 256 MiB, as the engine's connections
-)
 
 
 def reader_path(url: URL) -> str | None:
@@ -53,55 +48,6 @@ def reader_path(url: URL) -> str | None:
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return database
-
-
-class SqliteReader:
-    """Synchronous reads of one WAL database file; `open` returns None when it cannot
-    give them (the caller then keeps its async path)."""
-
-    __slots__ = ("_conn",)
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    @classmethod
-    def open(cls, path: str) -> SqliteReader | None:
-        try:
-            conn = sqlite3.connect(
-                f"{_uri_path(path)}?mode=ro",
-                uri=True,
-                isolation_level=None,
-                # Closed by whoever disposes of the engine, which may be another thread.
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            log.info("crm: no synchronous reader for %s (%s): reads go through the pool", path, exc)
-            return None
-        try:
-            for pragma in _PRAGMAS:
-                conn.execute(pragma)
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        except sqlite3.Error as exc:
-            conn.close()
-            log.info("crm: no synchronous reader for %s (%s): reads go through the pool", path, exc)
-            return None
-        if str(mode).lower() != "wal":
-            # Outside WAL a reader waits for a committing writer: not on the loop.
-            conn.close()
-            log.info("crm: %s is not in WAL mode (%s): reads go through the pool", path, mode)
-            return None
-        return cls(conn)
-
-    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        """Every row of one statement; raises `sqlite3.Error` (busy included).
-
-        In autocommit mode each statement is its own read transaction, ended when
-        `fetchall` has stepped it to the end: the next one sees every commit since.
-        """
-        return self._conn.execute(sql, params).fetchall()
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 class LoopReads:
@@ -149,9 +95,3 @@ class LoopReads:
 
     def _on_disposed(self, _engine: object) -> None:
         self.close()
-
-
-def _uri_path(path: str) -> str:
-    """`path` as a `file:` URI path: characters URIs reserve are percent-encoded."""
-    encoded = path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-    return f"file:{encoded}"

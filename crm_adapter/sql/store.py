@@ -35,6 +35,16 @@ from crm_adapter.port import (
 )
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
+from crm_adapter.sql.queries import (
+    BY_ACCOUNT,
+    BY_ID,
+    FIND_BY_PHONE,
+    MAX_MATCHES,
+    OPEN_CASES,
+    RECENT_INTERACTIONS,
+    customer_id_of,
+    customers_from_rows,
+)
 from crm_adapter.sql.reader import LoopReads
 from crm_adapter.sql.records import (
     check_interaction,
@@ -50,89 +60,9 @@ from crm_adapter.sql.tables import LIMITS, cases, customer_phones, customers, in
 
 __all__ = ["MAX_MATCHES", "SqlStore"]
 
-# A number shared by more customers than this is a switchboard: the IVR gets the
-# first ones, best first, and the count it reports is capped.
-MAX_MATCHES = 20
-_OPEN_CASES_SHOWN = 50
-
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _sql(text: str) -> Mapping[str, str]:
-    """The statement for SQLite (`?`) and asyncpg (`$1`): one parameter, written `:v`."""
-    return {"sqlite": text.replace(":v", "?"), "postgresql": text.replace(":v", "$1")}
-
-
-# The phone index gives the matching ids (primary holders first), and the same
-# statement brings every phone of those customers back.
-_FIND_BY_PHONE = _sql(f"""
-SELECT c.id, c.external_id, c.name, c.account, c.tier, c.language, c.email, c.notes, p.e164
-FROM (SELECT customer_id AS cid, position AS rank FROM customer_phones
-      WHERE e164 = :v ORDER BY position, customer_id LIMIT {MAX_MATCHES}) AS m
-JOIN customers AS c ON c.id = m.cid
-LEFT JOIN customer_phones AS p ON p.customer_id = c.id
-ORDER BY m.rank, c.id, p.position, p.e164
-""")
-
-_OPEN_CASES = _sql(f"""
-SELECT id, subject, status, opened_at FROM cases
-WHERE customer_id = :v AND status <> 'closed'
-ORDER BY opened_at DESC, id DESC LIMIT {_OPEN_CASES_SHOWN}
-""")
-
-# The statements `_load` and `recent_interactions` build with SQLAlchemy's Core,
-# written out for the SQLite reader and for one asyncpg round trip (no BEGIN and
-# ROLLBACK around them), with the columns `_customers` reads.
-_BY_MATCH = """
-SELECT c.id, c.external_id, c.name, c.account, c.tier, c.language, c.email, c.notes, p.e164
-FROM (SELECT id AS cid FROM customers WHERE {where} = :v) AS m
-JOIN customers AS c ON c.id = m.cid
-LEFT JOIN customer_phones AS p ON p.customer_id = c.id
-ORDER BY c.id, p.position, p.e164
-"""
-_BY_ACCOUNT = _sql(_BY_MATCH.format(where="account"))
-_BY_ID = _sql(_BY_MATCH.format(where="id"))
-_RECENT_INTERACTIONS = {
-    dialect: f"""
-SELECT call_id, customer_id, agent, journey, disposition, notes, started_at, ended_at
-FROM interactions WHERE customer_id = {first}
-ORDER BY started_at DESC, id DESC LIMIT {second}
-"""
-    for dialect, first, second in (("sqlite", "?", "?"), ("postgresql", "$1", "$2"))
-}
-
-
-def _customers(rows: Iterable[Sequence[Any]]) -> list[Customer]:
-    """Customers from rows of (id, external_id, name, account, tier, language, email,
-    notes, e164): one row per phone, a customer's rows together, best first."""
-    found: dict[int, tuple[Sequence[Any], list[str]]] = {}
-    for row in rows:
-        entry = found.setdefault(row[0], (row, []))
-        if row[8] is not None:
-            entry[1].append(row[8])
-    return [
-        Customer(
-            id=str(r[0]),
-            external_id=r[1],
-            name=r[2],
-            account=r[3],
-            tier=r[4],
-            language=r[5],
-            email=r[6],
-            notes=r[7] or "",
-            phones=tuple(phones),
-        )
-        for r, phones in found.values()
-    ]
-
-
-def _customer_id(customer_id: str) -> int | None:
-    """The integer id behind a port id, or None for anything that cannot be one."""
-    if not customer_id.isascii() or not customer_id.isdigit() or len(customer_id) > 18:
-        return None
-    return int(customer_id)
 
 
 class SqlStore:
@@ -176,11 +106,11 @@ class SqlStore:
         e164 = self.phone.normalise(phone)
         if e164 is None:
             return []
-        rows = self._read(_FIND_BY_PHONE["sqlite"], (e164,))
+        rows = self._read(FIND_BY_PHONE["sqlite"], (e164,))
         if rows is None:
             with mapped_errors("find by phone"):
-                rows = await self._hot(_FIND_BY_PHONE, e164)
-        return _customers(rows)
+                rows = await self._hot(FIND_BY_PHONE, e164)
+        return customers_from_rows(rows)
 
     async def _hot(self, sql: Mapping[str, str], *values: Any) -> list[Any]:
         """One statement in one driver round trip, for the IVR's latency-critical reads.
@@ -204,27 +134,27 @@ class SqlStore:
         wanted = account.strip()
         if not wanted or len(wanted) > LIMITS["account"]:
             return []
-        rows = self._read(_BY_ACCOUNT["sqlite"], (wanted,))
+        rows = self._read(BY_ACCOUNT["sqlite"], (wanted,))
         if rows is None and self._postgresql:
             with mapped_errors("find by account"):
-                rows = await self._hot(_BY_ACCOUNT, wanted)
+                rows = await self._hot(BY_ACCOUNT, wanted)
         if rows is not None:
-            return _customers(rows)
+            return customers_from_rows(rows)
         matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
             customers.c.account == wanted
         )
         return await self._load("find by account", matched)
 
     async def get_customer(self, customer_id: str) -> Customer:
-        cid = _customer_id(customer_id)
+        cid = customer_id_of(customer_id)
         if cid is not None:
-            rows = self._read(_BY_ID["sqlite"], (cid,))
+            rows = self._read(BY_ID["sqlite"], (cid,))
             if rows is None and self._postgresql:
                 with mapped_errors("get customer"):
-                    rows = await self._hot(_BY_ID, cid)
+                    rows = await self._hot(BY_ID, cid)
             if rows is not None:
                 if rows:
-                    return _customers(rows)[0]
+                    return customers_from_rows(rows)[0]
                 raise NotFound(f"no customer {customer_id!r}")
             matched = select(customers.c.id.label("cid"), literal(0).label("rank")).where(
                 customers.c.id == cid
@@ -286,13 +216,13 @@ class SqlStore:
     # --- cases ----------------------------------------------------------------------
 
     async def open_cases(self, customer_id: str) -> list[Case]:
-        cid = _customer_id(customer_id)
+        cid = customer_id_of(customer_id)
         if cid is None:
             return []
-        rows = self._read(_OPEN_CASES["sqlite"], (cid,))
+        rows = self._read(OPEN_CASES["sqlite"], (cid,))
         if rows is None:
             with mapped_errors("open cases"):
-                rows = await self._hot(_OPEN_CASES, cid)
+                rows = await self._hot(OPEN_CASES, cid)
         return [
             Case(id=str(r[0]), customer_id=customer_id, subject=r[1], status=r[2], opened=utc(r[3]))
             for r in rows
@@ -307,7 +237,7 @@ class SqlStore:
         external_id: str | None = None,
     ) -> Case:
         """Not part of the port: the built-in store's own way to record a case."""
-        cid = _customer_id(customer_id)
+        cid = customer_id_of(customer_id)
         if cid is None:
             raise NotFound(f"no customer {customer_id!r}")
         if status not in CASE_STATUSES:
@@ -339,10 +269,10 @@ class SqlStore:
         if limit <= 0:
             return []
         shown = min(limit, 100)
-        read = self._read(_RECENT_INTERACTIONS["sqlite"], (customer_id, shown))
+        read = self._read(RECENT_INTERACTIONS["sqlite"], (customer_id, shown))
         if read is None and self._postgresql:
             with mapped_errors("recent interactions"):
-                read = await self._hot(_RECENT_INTERACTIONS, customer_id, shown)
+                read = await self._hot(RECENT_INTERACTIONS, customer_id, shown)
         if read is not None:
             return [
                 Interaction(

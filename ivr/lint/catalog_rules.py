@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 
-from ivr.catalog import Step
+from ivr.catalog import ScriptStep
 from ivr.conditions import ConditionError, parse
 from ivr.flow import BranchNode, CallbackNode, MenuNode, OverflowNode, TransferNode, WaitNode
 from ivr.lint.context import LintContext, walk
@@ -128,7 +128,7 @@ def check_unknown_dispositions(ctx: LintContext) -> Iterator[Finding]:
     codes = dispositions.model.dispositions
     for path, value in walk(scripts.model):
         if (
-            isinstance(value, Step)
+            isinstance(value, ScriptStep)
             and value.disposition is not None
             and value.disposition not in codes
         ):

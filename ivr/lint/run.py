@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from ivr.catalog import CATALOG_FILES
 from ivr.flow import ENTRY_FLOW, Flow
+from ivr.layout import dialplan_layout
 from ivr.lint.catalog_rules import (
     check_unknown_dispositions,
     check_unknown_queues,
@@ -37,7 +38,6 @@ from ivr.loader import (
     Dialplan,
     DialplanError,
     Loaded,
-    dialplan_layout,
     missing_main,
     read_dialplan,
     read_flow,

@@ -250,6 +250,18 @@
     }
   }
 
+  // "Callback requested at 10:42 after 6 min in queue": a call callpop placed for a
+  // caller who asked to be called back rather than hold (docs/admin.md, "Callbacks").
+  function callbackNotice(cb) {
+    const waited = Math.max(0, Number(cb.waited_s) || 0);
+    const wait = waited < 60 ? waited + " s" : Math.round(waited / 60) + " min";
+    const at = clockTime(cb.requested_at);
+    return el("div", {class: "notice notice-info notice-callback", id: "pop-callback"},
+      el("strong", null, "Callback"),
+      " requested" + (at ? " at " + at : "") + " after " + wait + " in queue",
+      cb.attempt > 1 ? el("span", {class: "muted"}, " (call " + cb.attempt + ")") : null);
+  }
+
   function renderCard(pop) {
     clear(area);
     if (!pop) {
@@ -289,6 +301,7 @@
                 rel: "noopener noreferrer", id: "open-in-crm"}, "Open in CRM ↗") : null)));
 
     const notices = [];
+    if (p.callback) notices.push(callbackNotice(p.callback));
     if (p.status === "loading") notices.push(el("div", {class: "notice notice-info"}, "Loading customer data…"));
     if (p.status === "partial") notices.push(el("div", {class: "notice notice-warn"},
       "CRM unavailable: showing what the IVR knows. " + (p.crm_error || "")));
@@ -441,6 +454,7 @@
       formStatus.textContent = "";
       fillOptions(null);
       renderHandoff(null);
+      transferFor(null);
       return;
     }
     label.textContent = callerLabel(pop) + " · " + (STATE_LABEL[pop.state] || pop.state);
@@ -455,8 +469,18 @@
       notes.value = pop.notes || ""; // typed in another tab of this agent
     }
     if (pop.disposition && !select.value) select.value = pop.disposition;
+    transferFor(pop);
     notesEchoed(pop);
     renderHandoff(pop);
+  }
+
+  /* Only the call the agent is talking on can be transferred (controls.js sends it). */
+  function transferFor(pop) {
+    const form = document.getElementById("transfer-form");
+    const live = pop && pop.state === "accepted";
+    form.dataset.callId = live ? pop.call_id : "";
+    document.getElementById("transfer-button").disabled = !live;
+    document.getElementById("transfer-call").textContent = live ? callerLabel(pop) : "No call to transfer";
   }
 
   function fillOptions(pop) {

@@ -1,14 +1,18 @@
 /* callpop agent desk: call controls. Agent status (ready / break with a reason from the
  * dialplan's pause_reasons / after-call work) is a queue pause on the PBX
- * (POST /api/v1/status); a refusal is shown here, in words, never swallowed. */
+ * (POST /api/v1/status); a transfer of the call being talked on is
+ * POST /api/v1/calls/{id}/transfer. A refusal is shown here, in words, never swallowed. */
 "use strict";
 
 (function () {
   const {el, api} = window.callpop;
   const boot = window.callpop.boot();
   const reasons = boot.pause_reasons || [];
+  transferControls(window.callpop.boot().transfer || {});
   const box = document.getElementById("agent-status");
   if (!box) return;
+  const idleTitle = document.querySelector("#idle h2");
+  const idleText = document.querySelector("#idle p");
   const select = document.getElementById("agent-status-select");
   const message = document.getElementById("agent-status-message");
 
@@ -30,6 +34,7 @@
       box.dataset.status = status;
       message.textContent = status === "ready" ? "Ready for calls" : "Paused in your queues";
       message.className = "form-status small ok";
+      showIdle(status, reason);
     } catch (err) {
       select.value = current;  // the PBX did not change: neither does the menu
       message.textContent = err.message;
@@ -39,4 +44,63 @@
     }
   }
   select.addEventListener("change", () => setStatus(select.value));
+
+  /* The idle panel says what the PBX was told: no "Ready for calls" while on a break. */
+  function showIdle(status, reason) {
+    if (!idleTitle) return;
+    if (status === "ready") {
+      idleTitle.textContent = "Ready for calls";
+      idleText.textContent = "When a call reaches you, who is calling and why appears here as the phone rings.";
+    } else if (status === "acw") {
+      idleTitle.textContent = "After-call work";
+      idleText.textContent = "Your queues do not ring you until you choose Ready.";
+    } else {
+      idleTitle.textContent = "On break: " + reason;
+      idleText.textContent = "Your queues do not ring you until you choose Ready.";
+    }
+    document.getElementById("idle").dataset.status = status;
+  }
+
+  function transferControls(config) {
+    const form = document.getElementById("transfer-form");
+    if (!form) return;
+    const card = document.getElementById("transfer-card");
+    if (!config.enabled) { card.hidden = true; return; }
+    const status = document.getElementById("transfer-status");
+    const list = document.getElementById("transfer-targets");
+    const kind = form.elements.namedItem("kind");
+    const mode = form.elements.namedItem("mode");
+    function fillTargets() {
+      const names = kind.value === "agent" ? config.agents || [] : kind.value === "queue" ? config.queues || [] : [];
+      list.replaceChildren(...names.map((n) => el("option", {value: n})));
+      form.elements.namedItem("target").placeholder = kind.value === "number" ? "+1 555 123 4567" : (names[0] || "");
+      // a queue has nobody to consult before the caller joins it
+      mode.querySelector("option[value=attended]").disabled = kind.value === "queue";
+      if (kind.value === "queue") mode.value = "blind";
+    }
+    kind.addEventListener("change", fillTargets);
+    fillTargets();
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const callId = form.dataset.callId;
+      const target = form.elements.namedItem("target").value.trim();
+      if (!callId || !target) return;
+      const button = document.getElementById("transfer-button");
+      button.disabled = true;
+      status.textContent = "Transferring to " + target + "…";
+      status.className = "form-status small";
+      try {
+        await api("POST", "/api/v1/calls/" + encodeURIComponent(callId) + "/transfer",
+          {mode: mode.value, kind: kind.value, target});
+        status.textContent = mode.value === "attended"
+          ? "Talk to " + target + ", then hang up to hand the caller over."
+          : "Transferred to " + target + ".";
+        status.className = "form-status small ok";
+      } catch (err) {
+        status.textContent = err.message;
+        status.className = "form-status small error";
+        button.disabled = form.dataset.callId !== callId;
+      }
+    });
+  }
 })();

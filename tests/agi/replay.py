@@ -55,14 +55,9 @@ def drain(conn: AgiConnection) -> list[Event]:
     return events
 
 
-def replay(
-    transcript: Transcript, chunker: Chunker, *, taken: list[Event] | None = None
-) -> tuple[AgiConnection, list[object]]:
+def replay(transcript: Transcript, chunker: Chunker) -> tuple[AgiConnection, list[object]]:
     """Events in order, with ("refused", command) where the codec would not send a
-    command Asterisk would have answered with 511 (the transcript's 511 is then skipped).
-
-    With `taken`, each read is first offered to `take_answer`, as the wire does; what
-    it takes is appended there too."""
+    command Asterisk would have answered with 511 (the transcript's 511 is then skipped)."""
     conn = AgiConnection()
     out: list[object] = []
     for chunk in chunker(transcript.environment):
@@ -83,10 +78,6 @@ def replay(
                 asterisk_lines = asterisk_lines[1:]
         data = b"".join(line + b"\n" for line in asterisk_lines)
         for chunk in chunker(data):
-            if taken is not None and (answer := conn.take_answer(chunk)) is not None:
-                taken.append(answer)
-                out.append(answer)
-                continue
             conn.receive_data(chunk)
             out += drain(conn)
     return conn, out

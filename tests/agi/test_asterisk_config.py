@@ -70,7 +70,10 @@ def test_every_flow_has_an_entry_context_on_the_ivr_route(files: dict[str, str])
             'same => n,GotoIf($["${CALLPOP_OUTCOME}" = ""]?callpop-route,operator,1)',
             "same => n,Goto(callpop-route,${CALLPOP_OUTCOME},1)",
         ]
-        assert "same => n,Set(CALLPOP_OUTCOME=)" in lines  # no stale outcome routes anyone
+        # Nothing from an earlier pass on the channel: callpop sets only what has a value.
+        cleared = [line for line in lines if re.fullmatch(r"same => n,Set\((CALLPOP_\w+)=\)", line)]
+        assert cleared == [f"same => n,Set({name}=)" for name in v.ALL]
+        assert lines.index(cleared[-1]) < lines.index(agi)
 
 
 def test_the_route_has_an_extension_for_every_outcome_and_the_operator(
@@ -105,8 +108,15 @@ def test_ami_events_carry_the_call_id(files: dict[str, str]) -> None:
 
 def test_the_ami_user_may_send_the_panels_call_controls(files: dict[str, str]) -> None:
     manager = sections(files["manager.conf"])["callpop"]
-    # Originate is class originate (click-to-dial), QueuePause class agent (status menu)
-    assert any(line.startswith("write = originate,agent") for line in manager)
+    # Originate is class originate (click-to-dial), QueuePause class agent (status menu),
+    # BlindTransfer / Atxfer / Redirect class call (transfers)
+    assert "write = originate,agent,call" in manager
+
+
+def test_each_queue_is_a_blind_transfer_target_that_joins_it(files: dict[str, str]) -> None:
+    queues = sections(files["extensions.conf"])["callpop-queues"]
+    assert "exten => billing,1,Set(CALLPOP_QUEUE=billing)" in queues
+    assert "same => n,Goto(callpop-route,queue,1)" in queues
 
 
 def test_secrets_never_appear(tmp_path: Path) -> None:

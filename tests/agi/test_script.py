@@ -58,7 +58,11 @@ async def run_script(config: Path, keys: str, *args: str) -> tuple[CallRecord, i
     # Asterisk runs scripts in its own working directory, never in the config's.
     async with asyncio.timeout(60):
         record, status, stderr = await call_agi_script(
-            argv, caller, args=argv[1:], cwd="/", env={"PATH": "/usr/bin:/bin"}
+            argv,
+            caller,
+            args=argv[1:],
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(config.parent / "cache")},
         )
     return record, status, stderr.decode("utf-8", "replace")
 

@@ -155,10 +155,10 @@ async def test_each_path_leaves_its_outcome_on_the_channel(
     outcome, target, priority, topic, nodes = PATHS[keys]
     async with fastagi(sample_flows, services) as server:
         record = await call(server, caller(keys))
-    assert record.variables[v.OUTCOME] == outcome
-    assert record.variables[v.TARGET] == target
-    assert record.variables[v.PRIORITY] == priority
-    assert record.variables[v.TOPIC] == topic
+    assert record.read(v.OUTCOME) == outcome
+    assert record.read(v.TARGET) == target
+    assert record.read(v.PRIORITY) == priority
+    assert record.read(v.TOPIC) == topic
     assert record.variables[v.CALL_ID] == LINKEDID
     assert record.variables[v.FLOW] == "main"
     assert record.route() == outcome  # Goto(callpop-route,${CALLPOP_OUTCOME},1)
@@ -179,6 +179,19 @@ async def test_the_outcome_is_set_with_set_variable_on_the_wire(
     assert b'SET VARIABLE "CALLPOP_OUTCOME" "queue"\n' in sent
     assert b'SET VARIABLE "CALLPOP_QUEUE" "billing"\n' in sent
     assert sent.startswith(b'GET VARIABLE "CHANNEL(linkedid)"\nANSWER\n')
+
+
+async def test_only_the_outcome_variables_that_have_a_value_are_set(
+    sample_flows: CompiledFlows, services: MemoryServices
+) -> None:
+    # "0" asks for the operator from the main menu: no topic was chosen, and the CRM
+    # does not know the caller.
+    async with fastagi(sample_flows, services) as server:
+        record = await call(server, caller("0"))
+    set_names = [name for name, _value in record.set_order if name.startswith("CALLPOP_")]
+    unset = (v.CUSTOMER_ID, v.TIER, v.TOPIC)
+    assert set_names == [name for name in v.ALL if name not in unset]
+    assert all(value for name, value in record.set_order if name.startswith("CALLPOP_"))
 
 
 async def test_a_vip_caller_goes_straight_to_the_premier_team(

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bench import crm, engine, fastagi, journeys, pop
+from bench import crm, engine, fastagi, hold, journeys, pop
 from bench.fastagi_servers import contenders
 from bench.paths import ENGINE_PATHS
 from bench.report import Report, Section, Table, write
@@ -198,3 +198,31 @@ def test_every_fastagi_contender_walks_the_recorded_path_to_its_end(tmp_path: Pa
         assert contender["memory"]["kib_per_call"] is not None, key
     table_rows = [row[0] for row in section.tables[0].rows]
     assert table_rows == [c["label"] for c in data["contenders"]]
+
+
+@pytest.mark.slow
+def test_the_hold_run_keeps_every_call_open_on_each_server_until_the_callers_hang_up(
+    tmp_path: Path,
+) -> None:
+    settings = hold.Settings(
+        calls=40,
+        rate=80,
+        steady_s=0.5,
+        drivers=2,
+        only=("bare", "callpop-uvloop"),
+        crm_size=200,
+        warmup_calls=5,
+    )
+    section = hold.run(settings, cache=tmp_path / "cache")
+    data = section.data
+    assert data["errors"] == []
+    rows = {r["key"]: r for r in data["rows"]}
+    assert set(rows) == {"bare", "callpop-uvloop"}
+    for key, row in rows.items():
+        assert row["failed"] == 0, key
+        # Each call walked the path to its end or was open when its caller hung up.
+        assert row["completed"] + row["hung_up"] == row["calls_placed"], key
+        assert 0 < row["hung_up"] <= row["open_at_plateau"], key
+        assert row["server_connections"] > 0, key
+        assert row["steady_commands"] > 0 and row["kib_per_call"] is not None, key
+    assert [r[0] for r in section.tables[0].rows] == [r["label"] for r in data["rows"]]

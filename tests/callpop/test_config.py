@@ -54,6 +54,14 @@ def test_environment_overrides_the_file(write: Write) -> None:
     assert config.crm.lookup_budget_ms == 150
 
 
+def test_a_pop_window_below_the_ivr_budget_names_its_position(write: Write) -> None:
+    path = write("crm:\n  lookup_budget_ms: 800\n  pop_window_s: 0.5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert err.value.where == f"{path}:3:3"
+    assert "pop would give up on the CRM before the IVR" in err.value.message
+
+
 def test_flags_override_the_environment(write: Write) -> None:
     path = write("web: 127.0.0.1:8080\n")
     config = load_config(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.journeys import JourneyStore, JourneyWriter
 from crm_adapter.sql.tables import calls, journeys
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 
 
 def _journey(call_id: str = "1795389902.7", name: str = "Alice") -> Journey:
@@ -28,7 +28,17 @@ def _journey(call_id: str = "1795389902.7", name: str = "Alice") -> Journey:
         dnis="7000",
         started_at="2026-11-24T15:00:00.000Z",
     )
-    journey.steps.append(Step("main", "main_menu", "menu", 0, 4000, keys=["1"], result="1"))
+    journey.steps.append(
+        JourneyStep(
+            flow="main",
+            node="main_menu",
+            kind="menu",
+            entered_ms=0,
+            left_ms=4000,
+            keys=["1"],
+            result="1",
+        )
+    )
     journey.outcome = JourneyOutcome("queue", "billing", 1, "option", 4200)
     return journey
 

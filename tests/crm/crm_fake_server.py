@@ -48,6 +48,8 @@ class FakeCrm:
     contacts: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     mode: str = "ok"
+    # Lookups (everything but /calls) answer after this long: a CRM that is slow but works.
+    delay_s: float = 0.0
     # The next N lookups answer 503 (a gateway in front of a restarting CRM).
     lookups_unavailable: int = 0
     # The next N requests to /calls answer 503 (the CRM "comes back" after them).
@@ -105,6 +107,8 @@ class FakeCrm:
         if self.lookups_unavailable > 0:
             self.lookups_unavailable -= 1
             return web.json_response({"message": "bad gateway"}, status=503)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         mode = self.mode
         if mode == "slow":
             await self._gate.wait()

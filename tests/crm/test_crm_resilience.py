@@ -181,6 +181,48 @@ async def test_a_created_customer_is_found_at_once_despite_the_cache() -> None:
     assert [c.name for c in await crm.find_by_phone("5551234567")] == ["Ada"]
 
 
+class Late(InMemoryCrm):
+    """Reads its answer at once, then holds it until the gate opens (a CRM whose answer
+    is on the wire while the agent creates the customer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.read = asyncio.Event()
+        self.asked = 0
+
+    async def find_by_phone(self, phone: str) -> list[Customer]:
+        self.asked += 1
+        found = await super().find_by_phone(phone)
+        self.read.set()
+        await self.gate.wait()
+        return found
+
+
+async def test_callers_of_one_number_share_one_read_which_a_budget_does_not_cancel() -> None:
+    inner = Late()
+    _ada(inner)
+    crm = ResilientCrm(inner, cache_ttl_s=0, clock=Clock())  # no cache: only sharing helps
+    cut = await lookup_within_budget(crm, "phone", "5551234567", 0.01)
+    pop = asyncio.create_task(crm.find_by_phone("+15551234567"))
+    await asyncio.sleep(0)  # the pop joins the read the IVR left
+    inner.gate.set()
+    assert cut.status is LookupStatus.UNAVAILABLE
+    assert [c.name for c in await pop] == ["Ada"]
+    assert inner.asked == 1
+
+
+async def test_an_answer_in_flight_when_the_customer_is_created_is_not_cached() -> None:
+    inner = Late()
+    crm = ResilientCrm(inner, cache_ttl_s=60, clock=Clock())
+    before = asyncio.create_task(crm.find_by_phone("5551234567"))
+    await inner.read.wait()
+    await crm.create_customer(CustomerDraft("Ada", phones=("5551234567",)))
+    inner.gate.set()
+    assert await before == []  # what the CRM said when asked
+    assert [c.name for c in await crm.find_by_phone("5551234567")] == ["Ada"]
+
+
 async def test_a_number_that_is_no_number_never_reaches_the_crm() -> None:
     crm = ResilientCrm(InMemoryCrm(failure=CrmUnavailable("down")), clock=Clock())
     assert await crm.find_by_phone("anonymous") == []
@@ -224,8 +266,8 @@ async def test_an_adapter_that_times_out_itself_is_unavailable() -> None:
 
 
 async def test_within_a_shorter_budget_a_stalled_crm_ends_at_the_budget_with_no_verdict() -> None:
-    # The resilient layer arms no timer of its own inside a budget that ends first: the
-    # budget's cancels the wait, and a cancelled read says nothing about the CRM.
+    # The budget ends the caller's wait, not the read (it goes on to the CRM's own
+    # deadline, for the pop): a caller that stopped waiting says nothing about the CRM.
     inner = Stalled(stall_find=True, stall_cases=False)
     breaker = CircuitBreaker(failures=1, reset_s=30)
     crm = ResilientCrm(inner, breaker=breaker, timeout_s=5.0)
@@ -233,6 +275,7 @@ async def test_within_a_shorter_budget_a_stalled_crm_ends_at_the_budget_with_no_
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert outcome.reason == "no answer within 0.05 s"
     assert breaker.state is BreakerState.CLOSED
+    await crm.aclose()
 
 
 async def test_within_a_longer_budget_the_crm_timeout_fires_and_counts_as_a_failure() -> None:

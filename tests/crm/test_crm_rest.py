@@ -85,7 +85,7 @@ async def base_url(fake: FakeCrm) -> AsyncIterator[str]:
 
 async def _rest(base_url: str, **overrides: Any) -> RestCrm:
     settings = RestSettings.model_validate(hubspot_settings(base_url, **overrides))
-    return await RestCrm.open(settings, lookup_timeout_s=BUDGET_S)
+    return await RestCrm.open(settings)
 
 
 @pytest.fixture
@@ -300,12 +300,12 @@ async def test_a_slow_crm_is_cut_off_by_the_budget_even_without_a_client_timeout
     base_url: str, fake: FakeCrm
 ) -> None:
     fake.mode = "slow"
-    settings = RestSettings.model_validate(hubspot_settings(base_url))
-    rest = await RestCrm.open(settings, lookup_timeout_s=3600)
+    settings = RestSettings.model_validate(hubspot_settings(base_url, timeout_s=120))
+    crm = _resilient(await RestCrm.open(settings))
     try:
-        outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+        outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
     finally:
-        await rest.aclose()
+        await crm.aclose()
     assert outcome.status is LookupStatus.UNAVAILABLE
 
 
@@ -323,7 +323,7 @@ async def test_a_search_marked_not_idempotent_is_never_repeated(
 ) -> None:
     settings = hubspot_settings(base_url)
     settings["operations"]["find_by_phone"]["idempotent"] = False
-    rest = await RestCrm.open(RestSettings.model_validate(settings), lookup_timeout_s=BUDGET_S)
+    rest = await RestCrm.open(RestSettings.model_validate(settings))
     fake.lookups_unavailable = 1
     try:
         outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
@@ -404,7 +404,7 @@ async def test_a_customer_seen_in_a_lookup_is_known_by_id_without_asking(
 ) -> None:
     settings = hubspot_settings(base_url)
     del settings["operations"]["get_customer"]
-    rest = await RestCrm.open(RestSettings.model_validate(settings), lookup_timeout_s=BUDGET_S)
+    rest = await RestCrm.open(RestSettings.model_validate(settings))
     try:
         crm = _resilient(rest, ttl=60)
         await crm.find_by_phone("5551234567")

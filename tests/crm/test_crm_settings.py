@@ -22,6 +22,7 @@ def rest(**overrides: Any) -> dict[str, Any]:
 def test_defaults_are_the_documented_ones() -> None:
     settings = CrmSettings()
     assert (settings.adapter, settings.lookup_budget_ms, settings.cache_ttl_s) == ("sql", 300, 60)
+    assert settings.pop_window_s == 5
     assert PhoneSettings().normaliser().normalise("5551234567") == "+15551234567"
 
 
@@ -101,6 +102,12 @@ def test_mistakes_are_explained(overrides: dict[str, Any], message: str) -> None
 def test_the_rest_adapter_needs_its_section() -> None:
     with pytest.raises(ValidationError, match="adapter 'rest' needs a 'rest:' section"):
         CrmSettings.model_validate({"adapter": "rest"})
+
+
+def test_a_pop_window_shorter_than_the_ivr_budget_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"pop_window_s \(0.2 s\) is shorter than"):
+        CrmSettings.model_validate({"lookup_budget_ms": 300, "pop_window_s": 0.2})
+    assert CrmSettings.model_validate({"pop_window_s": 0.3}).pop_window_s == 0.3
 
 
 def test_the_record_url_escapes_the_id() -> None:

@@ -14,7 +14,7 @@ from ivr.catalog import QueueCatalog
 from ivr.flow import Flow, HoursNode, MenuNode
 from ivr.loader import (
     DialplanError,
-    FlowError,
+    FlowFileError,
     load_dialplan,
     load_flow,
     load_flow_source,
@@ -49,7 +49,7 @@ def write(tmp_path: Path, text: str, name: str = "main.yaml") -> Path:
 
 
 def findings_of(path: Path) -> list[Finding]:
-    with pytest.raises(FlowError) as caught:
+    with pytest.raises(FlowFileError) as caught:
         load_flow(path)
     return list(caught.value.findings)
 
@@ -264,7 +264,7 @@ def test_hostile_text_cannot_break_the_one_line_format(tmp_path: Path) -> None:
 
 def test_the_error_message_names_file_line_and_column(tmp_path: Path) -> None:
     path = write(tmp_path, MENU.replace("queue: billing", "queue: billing, agent: x"))
-    with pytest.raises(FlowError, match=rf"^{path}:\d+:\d+: error: "):
+    with pytest.raises(FlowFileError, match=rf"^{path}:\d+:\d+: error: "):
         load_flow(path)
 
 
@@ -395,3 +395,10 @@ def test_an_unquoted_hash_key_is_a_comment_and_is_refused(tmp_path: Path) -> Non
     assert finding.position == Position(
         line_of(text, "#: main_menu"), column_of(text, "#: main_menu")
     )
+
+
+def test_the_catalog_models_cover_the_catalog_files_a_version_hashes() -> None:
+    from ivr.catalog import CATALOG_FILES
+    from ivr.layout import CATALOG_NAMES
+
+    assert tuple(CATALOG_FILES) == CATALOG_NAMES

@@ -28,12 +28,12 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.store import SqlStore
 from ivr import variables as V
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.app import create_app
 from screenpop.auth import Passwords
 from screenpop.bus import InProcessBus, PopBus
-from screenpop.keys import HUB, AgentStatus, Originate
+from screenpop.keys import HUB, AgentStatus, Originate, Transfer
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -69,6 +69,14 @@ scripts:
             - say: Ask for the date of the charge.
       - do: Record the outcome.
         disposition: resolved
+"""
+
+
+QUEUES = """\
+operator: operator
+queues:
+  operator: {strategy: ringall}
+  billing: {strategy: ringall}
 """
 
 
@@ -155,12 +163,12 @@ class Desk:
         for index, (node, kind, label, keys) in enumerate(steps):
             await self.publish("ivr.node", call_id, node=node, kind=kind)
             journey.steps.append(
-                Step(
-                    "main",
-                    node,
-                    kind,
-                    index * 1000,
-                    index * 1000 + 900,
+                JourneyStep(
+                    flow="main",
+                    node=node,
+                    kind=kind,
+                    entered_ms=index * 1000,
+                    left_ms=index * 1000 + 900,
                     keys=list(keys),
                     result="option",
                     label=label,
@@ -272,6 +280,7 @@ def write_dialplan(root: Path) -> Path:
     (root / "flows").mkdir(parents=True)
     (root / "dispositions.yaml").write_text(DISPOSITIONS)
     (root / "scripts.yaml").write_text(SCRIPTS)
+    (root / "queues.yaml").write_text(QUEUES)
     return root
 
 
@@ -293,6 +302,7 @@ async def make_desk(
     bus: PopBus | None = None,
     originate: Originate | None = None,
     agent_status: AgentStatus | None = None,
+    transfer: Transfer | None = None,
 ) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
@@ -341,6 +351,7 @@ async def make_desk(
         crm=crm or sql_crm,
         originate=originate or originated,
         agent_status=agent_status,
+        transfer=transfer,
         session_key=b"k" * 32,
         passwords=passwords,
         heartbeat_s=heartbeat_s,

@@ -42,7 +42,7 @@ async def desk(tmp_path: Path, pbx: AMIServer) -> AsyncIterator[Desk]:
     task = asyncio.create_task(client.run())
     async with asyncio.timeout(5):
         await client.wait_connected()
-    originate, agent_status = panel_controls(AmiControls(lambda: client))
+    originate, agent_status, _ = panel_controls(AmiControls(lambda: client))
     try:
         async for item in make_desk(tmp_path, originate=originate, agent_status=agent_status):
             yield item

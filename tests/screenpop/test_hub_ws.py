@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from tests.screenpop.conftest import CRM_ORIGIN, Desk
 from tests.screenpop.wsclient import open_tab
 
@@ -261,7 +261,16 @@ async def test_a_queue_that_rings_before_the_journey_is_saved_still_gets_the_ivr
             started_at="2026-11-24T15:00:00.000Z",
         )
         journey.steps.append(
-            Step("main", "main_menu", "menu", 0, 900, keys=["1"], result="1", label="Main menu")
+            JourneyStep(
+                flow="main",
+                node="main_menu",
+                kind="menu",
+                entered_ms=0,
+                left_ms=900,
+                keys=["1"],
+                result="1",
+                label="Main menu",
+            )
         )
         journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
         if runner == "journey on the bus":

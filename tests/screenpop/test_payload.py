@@ -14,11 +14,11 @@ from sqlalchemy import func, select
 from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
 from crm_adapter.sql.tables import journeys
 from ivr import variables as V
-from ivr.journey import Journey, JourneyOutcome, Step
+from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.keys import PAYLOADS
 from screenpop.payload import PayloadBuilder
-from tests.screenpop.conftest import Desk, make_desk
+from tests.screenpop.conftest import Desk, iso, make_desk
 from tests.screenpop.wsclient import open_tab
 
 
@@ -185,7 +185,16 @@ async def test_a_call_not_seen_gets_its_path_and_caller_from_the_database(desk: 
         started_at="2026-11-24T15:00:00.000Z",
     )
     journey.steps.append(
-        Step("main", "main_menu", "menu", 0, 900, keys=["3"], result="3", label="Main menu")
+        JourneyStep(
+            flow="main",
+            node="main_menu",
+            kind="menu",
+            entered_ms=0,
+            left_ms=900,
+            keys=["3"],
+            result="3",
+            label="Main menu",
+        )
     )
     journey.variables = {V.OUTCOME: "queue", V.QUEUE: "billing", V.TOPIC: "billing"}
     journey.outcome = JourneyOutcome("queue", "billing", 0, "option", 1000)
@@ -345,3 +354,77 @@ async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_
         assert offered["pop"]["payload"]["status"] == "complete"
         assert offered["pop"]["payload"]["customer"]["name"] == "Sam Slow"
         assert crm.lookups == 1
+
+
+async def test_without_prefetch_nothing_is_read_until_the_pop_is_completed(
+    slow: tuple[Desk, GatedCrm],
+) -> None:
+    """With several instances every hub sees every queued call, and only the rung agent's
+    instance needs its payload: no read while the caller waits, one when it is asked."""
+    desk, crm = slow
+    builder = PayloadBuilder(crm, desk.store, prefetch=False)
+    call = desk.next_call_id()
+    await desk.journeys.save(  # its IVR ran elsewhere: the caller is in the database
+        Journey(
+            call_id=call,
+            flow="main",
+            caller_number="+15551232000",
+            caller_name="SAM",
+            dnis="7000",
+            started_at="2026-11-24T15:00:00.000Z",
+        )
+    )
+    builder.observe(CallEvent("queue.joined", call, iso(), {"queue": "billing"}))
+    await asyncio.sleep(0.1)
+    assert crm.lookups == 0
+    crm.gate.set()
+    await builder.complete(call)
+    assert crm.lookups == 1
+    await builder.aclose()
+
+
+async def test_a_callbacks_pop_tells_when_it_was_asked_for_with_the_ivr_path_of_that_call(
+    tmp_path: Path,
+) -> None:
+    crm = InMemoryCrm()
+    crm.add_customer(CustomerDraft(name="Carol Caller", phones=("+15557654321",)))
+    async for desk in make_desk(tmp_path, crm=crm):
+        asked_on = desk.next_call_id()
+        await desk.ivr(
+            asked_on, number="+15557654321", steps=[("main_menu", "menu", "Main menu", ["2"])]
+        )
+        await desk.publish("call.hungup", asked_on)  # the caller hung up to wait for the call
+        async with await desk.logged_in("alice") as alice:
+            tab = await open_tab(alice, desk.url)
+            await desk.publish(
+                "callback.placing", "callback-1-2", callback_id=1, asked_on=asked_on,
+                queue="billing", number="+15557654321", caller_name="Carol",
+                requested_at="2026-12-06T10:42:05.000Z", waited_s=361, attempt=2,
+                interface="PJSIP/101",
+            )  # fmt: skip
+            await desk.ring("callback-1-2", "alice")
+            offered = await tab.until_type("pop.offered", "callback-1-2")
+            payload = offered["pop"]["payload"]
+            assert payload["callback"] == {
+                "asked_on": asked_on,
+                "requested_at": "2026-12-06T10:42:05.000Z",
+                "waited_s": 361,
+                "attempt": 2,
+                "number": "+15557654321",
+            }
+            assert payload["caller"] == {"number": "+15557654321", "name": "Carol"}
+            if payload["status"] == "loading":
+                payload = (await tab.until_type("pop.updated", "callback-1-2"))["pop"]["payload"]
+            assert payload["customer"]["name"] == "Carol Caller"
+            assert [s["node"] for s in payload["ivr"]["steps"]] == ["main_menu"]
+
+
+async def test_a_call_that_is_no_callback_has_none_in_its_pop(tmp_path: Path) -> None:
+    async for desk in make_desk(tmp_path):
+        async with await desk.logged_in("alice") as alice:
+            tab = await open_tab(alice, desk.url)
+            call = desk.next_call_id()
+            await desk.ivr(call, number="+15551232000")
+            await desk.ring(call, "alice")
+            offered = await tab.until_type("pop.offered", call)
+            assert offered["pop"]["payload"]["callback"] is None

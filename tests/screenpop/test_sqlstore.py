@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.journeys import JourneyStore
 from crm_adapter.sql.tables import journeys
-from ivr.journey import Journey, Step
+from ivr.journey import Journey, JourneyStep
 from screenpop.sqlstore import SqlScreenpopStore
 
 
@@ -23,7 +23,16 @@ def journey(call_id: str, number: str, name: str) -> Journey:
         variables={"CALLPOP_TOPIC": "billing"},
     )
     made.steps.append(
-        Step("main", "menu", "menu", 0, 900, keys=["1"], result="1", label="Menü «principal»")
+        JourneyStep(
+            flow="main",
+            node="menu",
+            kind="menu",
+            entered_ms=0,
+            left_ms=900,
+            keys=["1"],
+            result="1",
+            label="Menü «principal»",
+        )
     )
     return made
 

@@ -1,0 +1,265 @@
+"""The classic AGI script's `CallServices` on a SQLite site, with the standard library's
+sqlite3 and nothing else: no SQLAlchemy, no metrics, no bus, no pydantic settings.
+
+A process per call pays for every import on every call (docs/benchmarks.md): the
+services `serve` builds (SQLAlchemy's engine, the CRM stack with its breaker and cache,
+prometheus_client, the pop bus) cost the script most of a second of CPU for one lookup
+and one journey. Here the same reads and the same writes run through sqlite3 directly:
+
+- the lookup runs the built-in CRM's own statements (`crm_adapter.sql.queries`) on a
+  read-only WAL connection (`SqliteReader`, as `serve` reads on its loop), within the
+  lookup budget of `crm_adapter.lookup`; phonenumbers is imported for a lookup by phone
+  only, when it happens;
+- the journey is written with the upserts `callpop.journeys.JourneyStore` writes with
+  (compiled by SQLAlchemy once per version of the files, kept in the script's cache:
+  `ClassicSite.statements`), in one transaction, with the same values, so the rows
+  read back exactly as `serve`'s (tests/callpop/test_classic_services.py compares them);
+- there are no metrics (a process's counters die with it) and no bus: nobody in this
+  process listens, and the pop follows from the journey in the database.
+
+`ClassicSite` is what the script needs of the config: taken from the validated config
+when the cache is filled (`site_of`), read back with the flows on the next calls.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from callpop.journey_rows import call_values, previous_sql, started_of, take_back
+from callpop.report.rollup import Rollup, interval_of
+from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup_watch import LookupWatch
+from crm_adapter.port import Case, CrmUnavailable, Customer
+from crm_adapter.sql.limits import LIMITS
+from crm_adapter.sql.queries import (
+    BY_ACCOUNT,
+    FIND_BY_PHONE,
+    OPEN_CASES,
+    customer_id_of,
+    customers_from_rows,
+)
+from crm_adapter.sql.sqlite_file import SQLITE_PRAGMAS, SqliteReader, uri_path
+from ivr.actions import CallbackRequest
+from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
+    FloodLooked,
+    LookupFinished,
+    QueuesLooked,
+)
+from ivr.journey import Journey
+from ivr.ports import CallEvent
+
+if TYPE_CHECKING:
+    from callpop.config import Config
+    from crm_adapter.phone import PhoneNormaliser
+
+__all__ = ["ClassicServices", "ClassicSite", "SqliteDirectory", "SqliteJourneys", "site_of"]
+
+log = logging.getLogger("callpop.classic")
+
+# The statements of `ClassicSite.statements`, by table.
+STATEMENTS = ("calls", "journeys", "journey_nodes", "journey_outcomes")
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicSite:
+    """What the classic script needs of a validated config, as plain values."""
+
+    database: str  # the SQLite file
+    lookup_budget_ms: int
+    phone_region: str
+    international_prefixes: tuple[str, ...]
+    statements: Mapping[str, str]  # table -> the SQLite upsert `JourneyStore` writes with
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "statements": dict(self.statements)}
+
+    @classmethod
+    def of(cls, data: Any) -> ClassicSite | None:
+        """From `to_dict()`'s output, or None if `data` is not that."""
+        try:
+            site = cls(
+                database=data["database"],
+                lookup_budget_ms=data["lookup_budget_ms"],
+                phone_region=data["phone_region"],
+                international_prefixes=tuple(data["international_prefixes"]),
+                statements=dict(data["statements"]),
+            )
+        except (TypeError, KeyError):
+            return None
+        fields = (site.database, site.phone_region, *site.international_prefixes)
+        if not all(isinstance(text, str) for text in fields):
+            return None
+        if not isinstance(site.lookup_budget_ms, int) or set(site.statements) != set(STATEMENTS):
+            return None
+        return site if all(isinstance(sql, str) for sql in site.statements.values()) else None
+
+
+def site_of(config: Config) -> ClassicSite | None:
+    """The classic site of a validated config, or None when the script must take the
+    whole composition: PostgreSQL (asyncpg and SQLAlchemy are what callpop has to reach
+    it), a REST CRM (aiohttp), or a SQLite database in memory."""
+    from sqlalchemy import make_url  # a cache miss: the whole stack is loaded anyway
+
+    from callpop.journeys import sqlite_statements
+    from crm_adapter.sql.reader import reader_path
+
+    if config.crm.adapter != "sql":
+        return None
+    database = reader_path(make_url(config.database))
+    if database is None:
+        return None
+    return ClassicSite(
+        database=database,
+        lookup_budget_ms=config.crm.lookup_budget_ms,
+        phone_region=config.phone.default_region,
+        international_prefixes=tuple(config.phone.international_prefixes),
+        statements=sqlite_statements(),
+    )
+
+
+class SqliteDirectory:
+    """The built-in CRM's lookups on one read-only WAL connection (`SqliteReader`)."""
+
+    def __init__(self, reader: SqliteReader, phone: Callable[[], PhoneNormaliser]) -> None:
+        self._reader = reader
+        self._phone_factory = phone
+        self._phone: PhoneNormaliser | None = None
+
+    def _rows(self, sql: str, value: Any) -> list[Any]:
+        try:
+            return self._reader.rows(sql, (value,))
+        except sqlite3.Error as exc:
+            raise CrmUnavailable(f"database: {exc}") from exc
+
+    async def find_by_phone(self, phone: str) -> list[Customer]:
+        if self._phone is None:
+            self._phone = self._phone_factory()
+        e164 = self._phone.normalise(phone)
+        if e164 is None:
+            return []
+        return customers_from_rows(self._rows(FIND_BY_PHONE["sqlite"], e164))
+
+    async def find_by_account(self, account: str) -> list[Customer]:
+        wanted = account.strip()
+        if not wanted or len(wanted) > LIMITS["account"]:
+            return []
+        return customers_from_rows(self._rows(BY_ACCOUNT["sqlite"], wanted))
+
+    async def open_cases(self, customer_id: str) -> list[Case]:
+        cid = customer_id_of(customer_id)
+        if cid is None:
+            return []
+        return [
+            Case(
+                id=str(r[0]),
+                customer_id=customer_id,
+                subject=r[1],
+                status=r[2],
+                opened=datetime.fromisoformat(r[3]).replace(tzinfo=UTC),
+            )
+            for r in self._rows(OPEN_CASES["sqlite"], cid)
+        ]
+
+
+def sqlite_time(value: datetime | None) -> str | None:
+    """A UTC time as SQLAlchemy's SQLite `DateTime` stores it (`UtcDateTime`)."""
+    if value is None:
+        return None
+    naive = value.astimezone(UTC).replace(tzinfo=None)
+    return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+class SqliteJourneys:
+    """`JourneyStore.save` for one journey, through sqlite3 (the rows are the same)."""
+
+    def __init__(
+        self,
+        database: str,
+        statements: Mapping[str, str],
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._database = database
+        self._sql = statements
+        self._clock = clock
+
+    async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
+        data = journey.to_dict() if data is None else data
+        now = self._clock()
+        started = started_of(journey, now)
+        rollup = Rollup()
+        rollup.add(interval_of(started), data)
+        call = call_values(journey, started)
+        call[6], call[7] = sqlite_time(call[6]), sqlite_time(call[7])
+        row = [call[0], json.dumps(data), sqlite_time(now)]
+        conn = sqlite3.connect(uri_path(self._database), uri=True, isolation_level=None)
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            conn.execute("BEGIN IMMEDIATE")  # the write lock at BEGIN, as serve's writer
+            try:
+                take_back(rollup, conn.execute(previous_sql(postgres=False), [call[0]]).fetchall())
+                conn.execute(self._sql["calls"], call)
+                conn.execute(self._sql["journeys"], row)
+                nodes = [[sqlite_time(r[0]), *r[1:]] for r in rollup.node_rows()]
+                outcomes = [[sqlite_time(r[0]), *r[1:]] for r in rollup.outcome_rows()]
+                if nodes:
+                    conn.executemany(self._sql["journey_nodes"], nodes)
+                if outcomes:
+                    conn.executemany(self._sql["journey_outcomes"], outcomes)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+
+
+class ClassicServices:
+    """`CallServices` for one call of the classic script (see the module's doc)."""
+
+    def __init__(self, site: ClassicSite, reader: SqliteReader) -> None:
+        self._budget_s = site.lookup_budget_ms / 1000
+        self._directory = SqliteDirectory(reader, lambda: _normaliser(site))
+        self._journeys = SqliteJourneys(site.database, site.statements)
+        self._lookup_watch = LookupWatch()
+
+    async def lookup(
+        self, by: Literal["phone", "account"], value: str, *, at_ms: int
+    ) -> LookupFinished:
+        outcome = await lookup_within_budget(self._directory, by, value, self._budget_s)
+        self._lookup_watch.record(outcome)
+        return outcome.finished(at_ms)
+
+    async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
+        return QueuesLooked(at_ms)  # no queue state in a script's process: queue.Q.X is null
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        # Not read on this sqlite3 fast path yet: flood nodes take their `normal` branch.
+        return FloodLooked(at_ms)
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        # Not stored on this sqlite3 fast path yet: the caller keeps their line (`declined`).
+        return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+
+    def publish(self, event: CallEvent) -> None:
+        pass  # nobody listens in this process; the pop follows the journey in the database
+
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        await self._journeys.save(journey, data)
+
+
+def _normaliser(site: ClassicSite) -> PhoneNormaliser:
+    from crm_adapter.phone import PhoneNormaliser  # phonenumbers: for a lookup by phone only
+
+    return PhoneNormaliser(site.phone_region, site.international_prefixes)

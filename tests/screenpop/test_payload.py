@@ -40,6 +40,19 @@ class GatedCrm(InMemoryCrm):
         return await super().find_by_phone(phone)
 
 
+def sam_elsewhere(call: str) -> Journey:
+    """The journey of Sam's call whose IVR ran in another process (the classic AGI
+    script): this process knows the caller only from the database."""
+    return Journey(
+        call_id=call,
+        flow="main",
+        caller_number="+15551232000",
+        caller_name="SAM",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
+
+
 @pytest.fixture
 async def slow(tmp_path: Path) -> AsyncIterator[tuple[Desk, GatedCrm]]:
     crm = GatedCrm()
@@ -355,15 +368,7 @@ async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_
 ) -> None:
     desk, crm = slow
     call = desk.next_call_id()
-    journey = Journey(
-        call_id=call,
-        flow="main",
-        caller_number="+15551232000",
-        caller_name="SAM",
-        dnis="7000",
-        started_at="2026-11-24T15:00:00.000Z",
-    )
-    await desk.journeys.save(journey)  # by the classic AGI script, in its own process
+    await desk.journeys.save(sam_elsewhere(call))  # by the classic AGI script
     await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
     async with asyncio.timeout(5):
         await crm.asked.wait()  # before any agent is rung
@@ -387,16 +392,7 @@ async def test_without_prefetch_nothing_is_read_until_the_pop_is_completed(
     desk, crm = slow
     builder = PayloadBuilder(crm, desk.store, prefetch=False)
     call = desk.next_call_id()
-    await desk.journeys.save(  # its IVR ran elsewhere: the caller is in the database
-        Journey(
-            call_id=call,
-            flow="main",
-            caller_number="+15551232000",
-            caller_name="SAM",
-            dnis="7000",
-            started_at="2026-11-24T15:00:00.000Z",
-        )
-    )
+    await desk.journeys.save(sam_elsewhere(call))  # its IVR ran elsewhere
     builder.observe(CallEvent("queue.joined", call, iso(), {"queue": "billing"}))
     await asyncio.sleep(0.1)
     assert crm.lookups == 0

@@ -36,6 +36,7 @@ from agi_scripts.events import (
     Response,
     _NeedData,
 )
+from agi_scripts.interning import InternTable
 
 __all__ = [
     "LIVE_CHANNEL_COMMANDS",
@@ -120,11 +121,6 @@ class State(Enum):
 # `endpos=` is only taken at the very end (RECORD FILE: `200 result=35 (dtmf) endpos=0`).
 _RESULT = re.compile(rb"200 result=(\S*)(?: \((.*)\))?(?: endpos=(-?\d+))?", re.DOTALL)
 _FAILURE = re.compile(rb"(510|511|520) (.*)", re.DOTALL)
-# `200 result=1`, `200 result=0 endpos=12000`: the same answers recur on every call;
-# parsed once each. Only answers without `(data)`: that carries variables' values
-# (caller data among them), which vary and are not ours to keep. Bounded.
-_RESULTS: dict[bytes, tuple[str, str | None, int | None]] = {}
-_MAX_RESULTS: Final = 1024
 _USAGE_START = b"520-"
 _USAGE_END = b"520 "
 _HANGUP = b"HANGUP"
@@ -138,15 +134,11 @@ class _Usage:
     lines: list[str] = field(default_factory=list)
 
 
-# Environment keys are the same few dozen names on every call: one shared str each
-# instead of a fresh one per call (~1.5 KiB a call held open). Bounded, as the names
-# come from the peer (agi_arg_N adds up to 128 of them: MAX_ARGS in res_agi.c).
-_KEYS: dict[bytes, str] = {}
-_MAX_KEYS: Final = 512
 _KEY_CHARS: Final = re.compile(rb"[a-z0-9_]+")
 # Values that are the same on every call of a site (the request URL, language, context,
-# Asterisk version...), shared the same way. Never the caller's own data (caller ID,
-# channel, uniqueid), which is neither shared nor ours to keep.
+# Asterisk version...), shared through the server's InternTable like the names. Never
+# the caller's own data (caller ID, channel, uniqueid), which is neither shared nor ours
+# to keep.
 _SITE_KEYS: Final = frozenset(
     {
         "accountcode", "callingani2", "callingpres", "callington", "callingtns", "context",
@@ -154,8 +146,6 @@ _SITE_KEYS: Final = frozenset(
         "priority", "rdnis", "request", "type", "version",
     }
 )  # fmt: skip
-_SITE_VALUES: dict[bytes, str] = {}
-_MAX_SITE_VALUES: Final = 1024
 
 
 # C0 and C1 control characters and DEL. Asterisk writes caller ID raw (env-hostile-name.txt),
@@ -165,18 +155,12 @@ _MAX_SITE_VALUES: Final = 1024
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def _env_value(key: str, value: bytes) -> str:
+def _env_value(key: str, value: bytes, table: InternTable) -> str:
     """An environment value as text (as `_text()`), control characters replaced by U+FFFD
     (as bytes that are not UTF-8 are): the value is kept, the call goes on. A site-constant
-    one shared."""
-    if key not in _SITE_KEYS:
-        return _printable(value.decode("utf-8", "replace"))
-    text = _SITE_VALUES.get(value)
-    if text is None:
-        text = _printable(value.decode("utf-8", "replace"))
-        if len(_SITE_VALUES) < _MAX_SITE_VALUES:
-            _SITE_VALUES[value] = text
-    return text
+    one is the table's shared copy."""
+    text = _printable(value.decode("utf-8", "replace"))
+    return table.text(text) if key in _SITE_KEYS else text
 
 
 def _printable(text: str) -> str:
@@ -195,12 +179,16 @@ class AgiConnection:
     AWAITING and mark the channel dead; EOF leads to CLOSED, malformed input to ERROR.
     Whether the channel is dead is a second, orthogonal state (`channel_dead`):
     Asterisk keeps answering after a hang-up, but only some commands.
+
+    `table` is where the names and site-wide values of the environment block are shared
+    with the server's other calls (`interning.py`); without one, the connection has its
+    own.
     """
 
     # One per held call: slots, not an instance dict.
     __slots__ = (
         "_buffer", "_channel_dead", "_env", "_env_bytes", "_eof", "_error", "_in_flight",
-        "_max_env_bytes", "_max_line", "_scan_from", "_state", "_usage",
+        "_max_env_bytes", "_max_line", "_scan_from", "_state", "_table", "_usage",
     )  # fmt: skip
 
     def __init__(
@@ -208,7 +196,9 @@ class AgiConnection:
         *,
         max_line: int = DEFAULT_MAX_LINE,
         max_env_bytes: int = DEFAULT_MAX_ENV_BYTES,
+        table: InternTable | None = None,
     ) -> None:
+        self._table = InternTable() if table is None else table
         self._max_line = max_line
         self._max_env_bytes = max_env_bytes
         self._buffer = bytearray()
@@ -408,28 +398,22 @@ class AgiConnection:
                         raise RemoteProtocolError("environment block without agi_request")
                     self._state = State.IDLE
                     self._env = None
-                    return Environment.adopt(env)
+                    return Environment(env, self._table)
                 if len(env) >= MAX_ENV_LINES:
                     raise RemoteProtocolError(
                         f"environment block with more than {MAX_ENV_LINES} lines"
                     )
                 # `agi_<name>: <value>`, the name [a-z0-9_]+: it holds no ": ", so the
-                # first ": " ends it. A name seen before comes from _KEYS, already checked.
+                # first ": " ends it.
                 raw_key, sep, value = line.partition(b": ")
-                key = _KEYS.get(raw_key)
-                if key is None:
-                    if not (
-                        sep and raw_key.startswith(b"agi_") and _KEY_CHARS.fullmatch(raw_key, 4)
-                    ):
-                        raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
-                    key = raw_key[4:].decode("ascii")
-                    if len(_KEYS) < _MAX_KEYS:
-                        _KEYS[raw_key] = key
+                if not (sep and raw_key.startswith(b"agi_") and _KEY_CHARS.fullmatch(raw_key, 4)):
+                    raise RemoteProtocolError(f"not an agi_ environment line: {_show(line)}")
+                key = self._table.text(raw_key[4:].decode("ascii"))
                 if key in env:
                     # A repeated key means the block is not what Asterisk wrote (e.g. a
                     # newline smuggled into a caller name): refuse rather than pick one.
                     raise RemoteProtocolError(f"agi_{key} appears twice in the environment block")
-                env[key] = _env_value(key, value)
+                env[key] = _env_value(key, value, self._table)
         finally:
             if start:
                 del buffer[:start]
@@ -440,22 +424,17 @@ class AgiConnection:
     def _response_line(self, line: bytes) -> Event | None:
         command = self._in_flight
         assert command is not None
-        parsed = _RESULTS.get(line)
-        if parsed is None:
-            match = _RESULT.fullmatch(line)
-            if match is not None:
-                result, data, endpos = match.groups()
-                parsed = (
-                    _text(result),
-                    None if data is None else _text(data),
-                    None if endpos is None else int(endpos),
-                )
-                if data is None and len(_RESULTS) < _MAX_RESULTS:
-                    _RESULTS[line] = parsed
-        if parsed is not None:
+        match = _RESULT.fullmatch(line)
+        if match is not None:
+            result, data, endpos = match.groups()
             self._in_flight = None
             self._state = State.IDLE
-            return Response(command, *parsed)
+            return Response(
+                command,
+                _text(result),
+                None if data is None else _text(data),
+                None if endpos is None else int(endpos),
+            )
         if line.startswith(_USAGE_START):
             self._usage = _Usage(_text(line[len(_USAGE_START) :]))
             self._state = State.USAGE

@@ -20,8 +20,7 @@ What no quoting can carry, and what this module does about it:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Final
 
 from agi_scripts.errors import LocalProtocolError
@@ -79,21 +78,12 @@ class Command:
 
     name: str
     args: tuple[str, ...] = ()
-    # The encoded line, made on the first encode(): the builders below hand out the
-    # same Command for the same arguments, so a fixed command is encoded once.
-    _line: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.name not in _NAMES_SEEN:
-            if not _NAME.fullmatch(self.name):
-                raise ValueError(f"an AGI command name is upper-case words, got {self.name!r}")
-            if len(_NAMES_SEEN) < _MAX_SEEN:
-                _NAMES_SEEN.add(self.name)
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"an AGI command name is upper-case words, got {self.name!r}")
 
     def encode(self) -> bytes:
-        data = self._line
-        if data is not None:
-            return data
         line = " ".join((self.name, *map(quote, self.args))) + "\n"
         # A str may hold lone surrogates (e.g. decoded from JSON); never let one abort.
         data = line.encode("utf-8", "replace")
@@ -102,18 +92,10 @@ class Command:
                 f"{self.name} is {len(data)} bytes; Asterisk reads at most "
                 f"{MAX_COMMAND_BYTES} and would run the rest as another command"
             )
-        object.__setattr__(self, "_line", data)
         return data
 
     def __str__(self) -> str:
         return self.encode().decode("utf-8").rstrip("\n")
-
-
-# Names and arguments already checked: the same few recur on every call. Bounded, so
-# that arbitrary text can only cost a check, never memory.
-_MAX_SEEN: Final = 1024
-_NAMES_SEEN: set[str] = set()
-_VARIABLES_SEEN: set[str] = set()
 
 
 def _escape_digits(digits: str) -> str:
@@ -123,37 +105,27 @@ def _escape_digits(digits: str) -> str:
 
 
 def _variable(name: str) -> str:
-    if name not in _VARIABLES_SEEN:
-        if not _VARIABLE_NAME.fullmatch(name):
-            raise ValueError(f"not a channel variable or function name: {name!r}")
-        if len(_VARIABLES_SEEN) < _MAX_SEEN:
-            _VARIABLES_SEEN.add(name)
+    if not _VARIABLE_NAME.fullmatch(name):
+        raise ValueError(f"not a channel variable or function name: {name!r}")
     return name
 
 
-_ANSWER: Final = Command("ANSWER")
-_NOOP: Final = Command("NOOP")
-_HANGUP: Final = Command("HANGUP")
-_CHANNEL_STATUS: Final = Command("CHANNEL STATUS")
-
-
 def answer() -> Command:
-    return _ANSWER
+    return Command("ANSWER")
 
 
 def noop() -> Command:
-    return _NOOP
+    return Command("NOOP")
 
 
 def hangup() -> Command:
-    return _HANGUP
+    return Command("HANGUP")
 
 
 def channel_status() -> Command:
-    return _CHANNEL_STATUS
+    return Command("CHANNEL STATUS")
 
 
-@lru_cache(maxsize=_MAX_SEEN)
 def stream_file(sound: str, escape_digits: str = "", offset: int | None = None) -> Command:
     """Play `sound`; a key among `escape_digits` stops it (`200 result=<ascii> endpos=N`).
 
@@ -175,7 +147,6 @@ def get_data(sound: str, timeout_ms: int, max_digits: int) -> Command:
     return Command("GET DATA", (sound, str(int(timeout_ms)), str(int(max_digits))))
 
 
-@lru_cache(maxsize=_MAX_SEEN)
 def wait_for_digit(timeout_ms: int) -> Command:
     """Wait for one key: `200 result=<ascii>`, `0` on timeout, `-1` on hang-up."""
     return Command("WAIT FOR DIGIT", (str(int(timeout_ms)),))
@@ -197,7 +168,6 @@ def set_variable(name: str, value: str) -> Command:
     return Command("SET VARIABLE", (_variable(name), value))
 
 
-@lru_cache(maxsize=_MAX_SEEN)
 def get_variable(name: str) -> Command:
     """`200 result=1 (value)`, or `200 result=0` when unset (variables.txt)."""
     return Command("GET VARIABLE", (_variable(name),))

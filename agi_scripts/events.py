@@ -14,6 +14,7 @@ from typing import Final
 
 from agi_scripts.commands import Command
 from agi_scripts.errors import RemoteProtocolError
+from agi_scripts.interning import InternTable
 
 __all__ = [
     "NEED_DATA",
@@ -38,43 +39,24 @@ class _NeedData(enum.Enum):
 NEED_DATA: Final = _NeedData.NEED_DATA
 
 
-# Key layouts: every call of a site sends the same names in the same order, so one
-# name -> position dict serves them all and a held call keeps only its values, a tuple
-# (a quarter of a dict's size). Bounded: the names come from the peer.
-_LAYOUTS: dict[tuple[str, ...], dict[str, int]] = {}
-_MAX_LAYOUTS: Final = 256
-
-
-def _layout(keys: tuple[str, ...]) -> dict[str, int]:
-    index = _LAYOUTS.get(keys)
-    if index is None:
-        index = {key: i for i, key in enumerate(keys)}
-        if len(_LAYOUTS) < _MAX_LAYOUTS:
-            _LAYOUTS[keys] = index
-    return index
-
-
 class Environment:
     """The `agi_*` block, keys without the `agi_` prefix, values raw (caller-controlled
     text among them is untrusted: env-hostile-name.txt shows it arrives unescaped).
 
     A value compared by its `values`; immutable. Kept as the block's values in order
-    over a layout shared by every call that sent the same names."""
+    over a name -> position layout; with the server's `InternTable`, one layout serves
+    every call that sent the same names (a held call keeps only its values)."""
 
     __slots__ = ("_index", "_row")
 
     _index: Mapping[str, int]
     _row: tuple[str, ...]
 
-    def __init__(self, values: Mapping[str, str]) -> None:
-        object.__setattr__(self, "_index", _layout(tuple(values)))
+    def __init__(self, values: Mapping[str, str], table: InternTable | None = None) -> None:
+        names = tuple(values)
+        index = {name: i for i, name in enumerate(names)} if table is None else table.layout(names)
+        object.__setattr__(self, "_index", index)
         object.__setattr__(self, "_row", tuple(values.values()))
-
-    @classmethod
-    def adopt(cls, values: dict[str, str]) -> Environment:
-        """The event for the codec, from the dict it parsed the block into (which it
-        then drops: a held call keeps the values only)."""
-        return cls(values)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Environment is immutable: cannot set {name}")

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 
 from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
 from agi_scripts.codec import AgiConnection, Environment
+from agi_scripts.interning import InternTable
 from agi_scripts.watchdog import Watchdog
 from agi_scripts.wire import AgiWire
 from ivr.ports import ChannelGone
@@ -175,6 +176,9 @@ class FastAgiServer:
         self.backlog = backlog
         self._server: asyncio.Server | None = None
         self._watchdog = Watchdog()
+        # The environment names and site-wide values every call repeats, one copy each
+        # for this server's calls (bounded: they come from the peer).
+        self.intern_table = InternTable()
         # Each live call's task, with its connection (closed if the task never ran).
         self._calls: dict[asyncio.Task[None], AgiWire] = {}
         self._idle = asyncio.Event()
@@ -185,9 +189,12 @@ class FastAgiServer:
 
     async def start(self) -> None:
         """Listen. Raises OSError when the address is taken (the caller names it)."""
-        on_made = self._on_connection
+        on_made, table = self._on_connection, self.intern_table
         self._server = await asyncio.get_running_loop().create_server(
-            lambda: AgiWire(AgiConnection(), on_made), self.host, self._port, backlog=self.backlog
+            lambda: AgiWire(AgiConnection(table=table), on_made),
+            self.host,
+            self._port,
+            backlog=self.backlog,
         )
         self._watchdog.start()
         self._port = int(self._server.sockets[0].getsockname()[1])

@@ -52,9 +52,9 @@ class Contender:
     # the arguments and also lists them in the environment as agi_arg_N).
     start: Callable[[Path, CallpopSite], ServerProcess] | None = None
     per_call: Callable[[Path, CallpopSite], tuple[list[str], list[str]]] | None = None
-    # A script whose every process costs about a second of CPU is measured on fewer
-    # calls (the lowest concurrency only, a tenth of the calls, 10 held), so the whole
-    # run stays within its time budget.
+    # A script whose every process costs a sizeable fraction of a second of CPU (callpop's
+    # classic script: ~0.3 s, ~40 MB) is measured on fewer calls (the lowest concurrency
+    # only, a tenth of the calls, 10 held), so the whole run stays within its time budget.
     heavy: bool = False
 
     @property

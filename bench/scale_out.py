@@ -3,6 +3,7 @@ one Redis stream, beside one instance with the in-process bus, in the same run; 
 time from an instance's SIGKILL to the next pop it would have carried (docs/scale.md).
 
     python -m bench.scale_out [--instances 3] [--agents 2000] [--rate 300] [--seconds 10]
+                              [--profile DIR]
 
 Each phase: the instances start on a fresh PostgreSQL database (`TEST_PG_URL`'s server),
 the agents' sockets are spread over them in turn (`/ws` with a signed session cookie, as
@@ -15,7 +16,12 @@ holding `pop.offered`, both on this process's clock.
 Then one instance that does not hold the AMI lease is SIGKILLed: its agents' sockets
 reconnect at once to the next instance (a browser waits its backoff, ~0.5 s, first) and
 the calls go on; the figure is the time from the SIGKILL to each of those agents' first
-pop. Prints one JSON object. Timings depend on the machine's load.
+pop. Prints one JSON object. Timings depend on the machine's load, so each phase also
+reports the CPU seconds each instance and this process (the load: the agents' sockets and
+the AMI simulator) used during the calls: a load generator near one core's worth is the
+bench's bottleneck, not callpop's. `--profile DIR` runs each instance under pyinstrument
+(DIR/<phase>-<n>.pyisession; `pyinstrument --load FILE` reads one) and keeps the end of
+what each logged (DIR/<phase>-<n>.log).
 """
 
 from __future__ import annotations
@@ -56,7 +62,16 @@ from screenpop.store import Account
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 _HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-FIRST_BACKOFF_S = (0.05, 0.2)  # the page's first reconnect delay, jitter included
+FIRST_BACKOFF_S = (0.05, 0.2)
+PYINSTRUMENT = (
+    sys.executable,
+    "-m",
+    "pyinstrument",
+    "-i",
+    "0.005",
+    "-r",
+    "pyisession",
+)  # the page's first reconnect delay, jitter included
 
 
 class Desk:
@@ -162,6 +177,18 @@ async def fresh_database(agents: int) -> tuple[str, str, list[Account]]:
     return name, url, accounts
 
 
+async def deadlocks(name: str) -> int:
+    """Deadlocks PostgreSQL detected (and broke by aborting a transaction) in the database."""
+    admin = await asyncpg.connect(PG_URL)
+    try:
+        return int(
+            await admin.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = $1", name)
+            or 0
+        )
+    finally:
+        await admin.close()
+
+
 async def drop_database(name: str) -> None:
     admin = await asyncpg.connect(PG_URL)
     try:
@@ -179,6 +206,7 @@ async def phase(
     seconds: float,
     redis: bool,
     kill: bool,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     name, url, accounts = await fresh_database(agents)
     key = secrets.token_bytes(32)
@@ -211,9 +239,15 @@ async def phase(
                     async with http.get(base + "/readyz") as response:
                         return response.status == 200
 
+                session = str(profile / f"{workdir.name}-{n}.pyisession") if profile else ""
+                profiler = (
+                    [*PYINSTRUMENT, "-o", session, "-m", "callpop"]
+                    if profile is not None
+                    else [str(Path(sys.executable).parent / "callpop")]
+                )
                 server = ServerProcess(
                     [
-                        str(Path(sys.executable).parent / "callpop"),
+                        *profiler,
                         "--config",
                         str(config),
                         "serve",
@@ -223,6 +257,8 @@ async def phase(
                     env={"CALLPOP_AMI__SECRET": AMI_SECRET},
                     ready_check=ready,
                     name=f"callpop serve {n}",
+                    # a profiled instance writes its profile after it stopped
+                    stop_timeout_s=15 if profile is None else 90,
                 )
                 await server.__aenter__()
                 desk.servers.append(server)
@@ -242,8 +278,10 @@ async def phase(
                 connect_s = time.perf_counter() - started
                 say(f"{agents} sockets on {instances} instance(s) in {connect_s:.0f} s")
                 await asyncio.sleep(1)
+                cpu = CpuShares(desk.servers)
                 ids = await caller.steady(rate, seconds, agents)
                 await caller.settle(ids)
+                cpu_s = cpu.used()
                 say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
                 got = [caller.latency[c] for c in ids if c in caller.latency]
                 result: dict[str, Any] = {
@@ -255,7 +293,10 @@ async def phase(
                     "lost": len(ids) - len(got),
                     "connect_s": round(connect_s, 1),
                     **({k: round(v, 1) for k, v in summary_ms(got).items()} if got else {}),
+                    # CPU seconds during the calls: each instance, then this process
+                    "cpu_s": cpu_s,
                 }
+                result["deadlocks"] = await deadlocks(name)
                 say(json.dumps(result))
                 if kill:
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
@@ -264,8 +305,11 @@ async def phase(
                 return result
             finally:
                 await desk.close()
-                for server in desk.servers:
+                for n, server in enumerate(desk.servers):
                     await server.stop()
+                    if profile is not None:  # what each instance logged, beside its profile
+                        log = profile / f"{workdir.name}-{n}.log"
+                        log.write_text(await server.stderr(limit=None))
     finally:
         await drop_database(name)
 
@@ -315,6 +359,25 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
     }
 
 
+class CpuShares:
+    """CPU seconds used from now on by each instance and by this process (the load)."""
+
+    def __init__(self, servers: list[ServerProcess]) -> None:
+        self.servers = list(servers)
+        self.wall = time.perf_counter()
+        self.start = [s.cpu() for s in self.servers]
+        self.own = time.process_time()
+
+    def used(self) -> dict[str, float]:
+        out = {
+            f"instance_{n}": round(s.cpu() - before, 2)
+            for n, (s, before) in enumerate(zip(self.servers, self.start, strict=True))
+        }
+        out["bench"] = round(time.process_time() - self.own, 2)
+        out["wall"] = round(time.perf_counter() - self.wall, 2)
+        return out
+
+
 def say(text: str) -> None:
     print(f"bench.scale_out: {text}", file=sys.stderr, flush=True)
 
@@ -345,6 +408,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.seconds,
             redis=False,
             kill=False,
+            profile=args.profile,
         )
         many = Path(tmp) / "many"
         many.mkdir()
@@ -356,6 +420,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             seconds=args.seconds,
             redis=True,
             kill=True,
+            profile=args.profile,
         )
     out["load_after"] = " ".join(f"{x:.2f}" for x in load_average())
     return out
@@ -367,6 +432,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--profile", type=Path, help="run each instance under pyinstrument")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(main_async(args)), indent=2))
 

@@ -114,12 +114,14 @@ class ServerProcess:
                     return
             await asyncio.sleep(0.05)
 
-    async def stderr(self) -> str:
+    async def stderr(self, limit: int | None = 4000) -> str:
+        """The end of what the server wrote on stderr (all of it with `limit=None`)."""
         if self._stderr is None:
             return ""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
-                return (await asyncio.shield(self._stderr)).decode("utf-8", "replace")[-4000:]
+                text = (await asyncio.shield(self._stderr)).decode("utf-8", "replace")
+                return text if limit is None else text[-limit:]
         return "(stderr not available)"
 
     async def stop(self) -> int | None:

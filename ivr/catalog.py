@@ -41,6 +41,7 @@ __all__ = [
     "Catalog",
     "Disposition",
     "DispositionCatalog",
+    "PauseReasonCatalog",
     "Queue",
     "QueueCatalog",
     "Schedule",
@@ -52,6 +53,12 @@ __all__ = [
 
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+# A break reason is shown on the panel and sent as QueuePause's `Reason` (queue_log's PAUSE
+# rows): one line of 1-40 printable characters, no spaces around it.
+PauseReason = Annotated[
+    str,
+    StringConstraints(pattern=r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]{0,38}[^\s\x00-\x1f\x7f])?$"),
+]
 # A queue member as Asterisk names it: TECH/resource, e.g. PJSIP/101 or Local/8100@agents/n.
 Interface = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]+/[A-Za-z0-9_.@/+-]{1,120}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
@@ -194,12 +201,30 @@ class ScriptCatalog(_Model):
         return None
 
 
+class PauseReasonCatalog(_Model):
+    """`pause_reasons.yaml`: the agents' break reasons, in the order the Status menu
+    offers them."""
+
+    pause_reasons: list[PauseReason] = Field(min_length=1)
+
+    @field_validator("pause_reasons")
+    @classmethod
+    def _distinct(cls, reasons: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for reason in reasons:
+            if reason in seen:
+                raise ValueError(f"{reason!r} is listed twice")
+            seen.add(reason)
+        return reasons
+
+
 CATALOG_FILES: Mapping[str, type[BaseModel]] = MappingProxyType(
     {
         "queues.yaml": QueueCatalog,
         "dispositions.yaml": DispositionCatalog,
         "scripts.yaml": ScriptCatalog,
         "schedules.yaml": ScheduleCatalog,
+        "pause_reasons.yaml": PauseReasonCatalog,
     }
 )
 """File name in `dialplan/` -> its model, in `ivr.layout.CATALOG_NAMES` order. Each file

@@ -12,7 +12,13 @@ from typing import Final
 
 __all__ = ["CATALOG_NAMES", "dialplan_layout"]
 
-CATALOG_NAMES: Final = ("queues.yaml", "dispositions.yaml", "scripts.yaml", "schedules.yaml")
+CATALOG_NAMES: Final = (
+    "queues.yaml",
+    "dispositions.yaml",
+    "scripts.yaml",
+    "schedules.yaml",
+    "pause_reasons.yaml",
+)
 """The catalog files of `dialplan/` (`ivr.catalog.CATALOG_FILES` gives their models)."""
 
 

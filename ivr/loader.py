@@ -28,6 +28,7 @@ from ivr.catalog import (
     CATALOG_FILES,
     Catalog,
     DispositionCatalog,
+    PauseReasonCatalog,
     QueueCatalog,
     ScheduleCatalog,
     ScriptCatalog,
@@ -274,6 +275,9 @@ def read_dialplan(path: Path) -> tuple[Dialplan, list[Finding]]:
     dispositions, errors = _optional(root / "dispositions.yaml", DispositionCatalog)
     findings.extend(errors)
     scripts, errors = _optional(root / "scripts.yaml", ScriptCatalog)
+    findings.extend(errors)
+    # read by the screen-pop (screenpop.app.load_pause_reasons); checked here for lint
+    _reasons, errors = _optional(root / "pause_reasons.yaml", PauseReasonCatalog)
     findings.extend(errors)
     schedules, errors = read_schedules(root)
     findings.extend(errors)

@@ -28,7 +28,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
-from ivr.catalog import DispositionCatalog, QueueCatalog, ScheduleCatalog, ScriptCatalog
+from ivr.catalog import (
+    DispositionCatalog,
+    PauseReasonCatalog,
+    QueueCatalog,
+    ScheduleCatalog,
+    ScriptCatalog,
+)
 from ivr.flow import Flow, parse_duration
 
 __all__ = ["SCHEMA_FILES", "render", "schemas", "write_schemas"]
@@ -42,6 +48,10 @@ SCHEMA_FILES: Mapping[str, tuple[type[BaseModel], str]] = MappingProxyType(
             "callpop disposition codes (dialplan/dispositions.yaml)",
         ),
         "scripts.json": (ScriptCatalog, "callpop agent scripts per topic (dialplan/scripts.yaml)"),
+        "pause_reasons.json": (
+            PauseReasonCatalog,
+            "callpop agents' break reasons (dialplan/pause_reasons.yaml)",
+        ),
         "schedules.json": (
             ScheduleCatalog,
             "callpop named opening hours (dialplan/schedules.yaml)",

@@ -175,6 +175,9 @@ def create_app(
         late_s=crm_settings.pop_window_s,
         scripts=catalogs.scripts,
         record_link=record_link,
+        # one instance prefetches while the caller waits; with a shared bus only the
+        # rung agent's instance reads, when the pop is offered (`Hub._shown_here`)
+        prefetch=config.bus is None,
     )
     sessions = Sessions(session_key, clock=lambda: clock().timestamp())
     hub = Hub(

@@ -73,6 +73,7 @@ class PopHistory:
         self._recorded = 0
         self._written = 0
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._dropped = 0  # changes dropped since the pending bound was last reached
 
     @property
     def pending(self) -> int:
@@ -109,12 +110,17 @@ class PopHistory:
 
     def _append(self, record: _Record) -> None:
         if len(self._pending) >= self._max_pending:
-            log.error(
-                "pop history: %d writes pending, call %r not recorded",
-                len(self._pending),
-                record.call_id,
-            )
+            self._dropped += 1
+            if self._dropped == 1:  # once per overflow, not per change (one a pop a second)
+                log.error(
+                    "pop history: %d writes pending, dropping changes (first: call %r)",
+                    len(self._pending),
+                    record.call_id,
+                )
             return
+        if self._dropped:
+            log.error("pop history: writing again; %d changes were not recorded", self._dropped)
+            self._dropped = 0
         self._pending.append(record)
         self._recorded += 1
         self._queued.set()

@@ -128,7 +128,12 @@ class _Entry:
 
 class PayloadBuilder:
     """Gathers and caches each call's pop payload. `late_s` bounds how long a slow CRM
-    may take before the pop settles for what it has (every await has a deadline)."""
+    may take before the pop settles for what it has (every await has a deadline).
+
+    `prefetch=False`: `observe` starts no read while the caller waits; the first
+    `complete` does. With several instances on one bus every hub observes every call,
+    and none knows while the caller waits which instance the rung agent's socket is on:
+    prefetching would read each call once per instance, for one agent."""
 
     def __init__(
         self,
@@ -141,8 +146,10 @@ class PayloadBuilder:
         max_calls: int = 5_000,
         max_idle_s: float = 4 * 3600.0,
         monotonic: Callable[[], float] = time.monotonic,
+        prefetch: bool = True,
     ) -> None:
         self._crm = crm
+        self._prefetch = prefetch
         self._store = store
         self._late_s = late_s
         self._scripts = scripts
@@ -167,7 +174,9 @@ class PayloadBuilder:
         if event.type != "ivr.ended":
             entry = self._entry(event.call_id)
             absorb(entry.facts, event)
-            if event.type == "callback.placing":
+            if not self._prefetch:
+                pass  # the rung agent's instance reads when the pop is offered
+            elif event.type == "callback.placing":
                 self._start(entry)  # the agent's phone rings next: gather now
             elif event.type == "queue.joined" and (entry.seen or not entry.facts.flow):
                 # a call whose IVR ran elsewhere (or ended here with another outcome):
@@ -197,7 +206,7 @@ class PayloadBuilder:
             return True
         if outcome in _NO_AGENT and task is None:
             self.forget(event.call_id)  # no agent will ever see it
-        elif outcome in _TO_AGENT:
+        elif outcome in _TO_AGENT and self._prefetch:
             self._start(entry)  # the caller goes to an agent: fetch while they wait
         return False
 

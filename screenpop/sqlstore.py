@@ -167,10 +167,15 @@ def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
         column = _STATE_TIME_COLUMN.get(record.state) if record.moved else None
         if column is not None:
             row[column] = record.at
-    return list(rows.values())
+    # In key order: instances upserting overlapping batches then lock the rows in one
+    # order, so they wait for each other instead of deadlocking (PostgreSQL would abort
+    # one batch after `deadlock_timeout`, and the writer fall back to row by row).
+    return [rows[key] for key in sorted(rows)]
 
 
 def _queue_rows(records: Sequence[QueueEventRecord]) -> list[dict[str, Any]]:
+    # In bus order, as every instance reads it (their ids are the order of the events):
+    # two instances insert common events in the same order, so they never deadlock.
     return [
         {
             "call_id": r.call_id,
@@ -405,12 +410,19 @@ class SqlScreenpopStore:
 
     async def queue_day(self, since: datetime) -> QueueDay:
         ended = queue_events.alias("ended")
-        counts = select(
-            func.count().filter(
-                and_(queue_events.c.kind == "left", queue_events.c.reason == "connected")
-            ),
-            func.count().filter(queue_events.c.kind == "abandoned"),
-        ).where(queue_events.c.at >= since)
+        counted = (
+            select(queue_events.c.kind, queue_events.c.call_id)
+            .where(
+                and_(
+                    queue_events.c.at >= since,
+                    or_(
+                        and_(queue_events.c.kind == "left", queue_events.c.reason == "connected"),
+                        queue_events.c.kind == "abandoned",
+                    ),
+                )
+            )
+            .distinct()
+        )
         waiting = (
             select(
                 queue_events.c.queue,
@@ -437,11 +449,11 @@ class SqlScreenpopStore:
             .order_by(queue_events.c.at)
         )
         async with self._engine.connect() as conn:
-            handled, abandoned = (await conn.execute(counts)).one()
+            ends = (await conn.execute(counted)).all()
             rows = (await conn.execute(waiting)).all()
         return QueueDay(
-            handled=handled,
-            abandoned=abandoned,
+            handled=frozenset(call_id for kind, call_id in ends if kind == "left"),
+            abandoned=frozenset(call_id for kind, call_id in ends if kind == "abandoned"),
             waiting=tuple((r[0], r[1], r[2], r[3]) for r in rows),
         )
 

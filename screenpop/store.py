@@ -142,11 +142,12 @@ class QueueEventRecord:
 
 @dataclass(frozen=True, slots=True)
 class QueueDay:
-    """What the wallboard counts, from the stored rows: calls handled and abandoned
-    since the start of the day, and the calls waiting now (queue, call id, since, caller)."""
+    """What the wallboard counts, from the stored rows: the ids of the calls handled and
+    abandoned since the start of the day, and the calls waiting now (queue, call id,
+    since, caller)."""
 
-    handled: int
-    abandoned: int
+    handled: frozenset[str]
+    abandoned: frozenset[str]
     waiting: tuple[tuple[str, str, datetime, str], ...]
 
 

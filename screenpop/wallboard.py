@@ -60,8 +60,11 @@ class Wallboard:
     in_ivr: dict[str, _IvrCall] = field(default_factory=dict)
     waiting: dict[str, dict[str, _Waiting]] = field(default_factory=dict)  # queue -> call -> entry
     callers: dict[str, str] = field(default_factory=dict)  # call id -> caller number, while known
-    handled: int = 0
-    abandoned: int = 0
+    # the day's calls that left a queue to an agent, and those abandoned: by call id, so
+    # one call told twice (read back from its row at start-up, and delivered by the bus)
+    # counts once
+    handled_calls: set[str] = field(default_factory=set)
+    abandoned_calls: set[str] = field(default_factory=set)
     dialplans: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Instance -> (dialplan version hash, loaded at), from `dialplan.reloaded`."""
 
@@ -105,9 +108,9 @@ class Wallboard:
         if kind == "queue.left":
             reason = data.get("reason")
             if reason == "connected":
-                self.handled += 1
+                self.handled_calls.add(call_id)
             elif reason == "abandoned":
-                self.abandoned += 1
+                self.abandoned_calls.add(call_id)
             return self._leave_queues(call_id) or reason in ("connected", "abandoned")
         if kind == "agent.connected":
             return self._leave_queues(call_id)
@@ -118,14 +121,27 @@ class Wallboard:
             return changed
         return False
 
+    @property
+    def handled(self) -> int:
+        return len(self.handled_calls)
+
+    @property
+    def abandoned(self) -> int:
+        return len(self.abandoned_calls)
+
     def restore(
-        self, *, handled: int, abandoned: int, waiting: Iterable[tuple[str, str, str, str]]
+        self,
+        *,
+        handled: Iterable[str],
+        abandoned: Iterable[str],
+        waiting: Iterable[tuple[str, str, str, str]],
     ) -> None:
-        """The counts and the waiting calls as the stored rows have them (this process
-        started during the day): `waiting` is (queue, call id, since, caller). A call
-        the bus already reported stays as the bus has it."""
-        self.handled += handled
-        self.abandoned += abandoned
+        """The day's calls handled and abandoned (call ids) and the waiting calls as the
+        stored rows have them (this process started during the day): `waiting` is
+        (queue, call id, since, caller). A call the bus already reported stays as the
+        bus has it, and is counted once."""
+        self.handled_calls.update(handled)
+        self.abandoned_calls.update(abandoned)
         for queue, call_id, since, caller in waiting:
             entries = self.waiting.setdefault(queue, {})
             if call_id not in entries:
@@ -134,7 +150,8 @@ class Wallboard:
 
     def new_day(self) -> None:
         """Midnight: the day's counts start again."""
-        self.handled = self.abandoned = 0
+        self.handled_calls.clear()
+        self.abandoned_calls.clear()
 
     def _leave_queues(self, call_id: str) -> bool:
         changed = False

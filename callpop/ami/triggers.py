@@ -24,6 +24,9 @@ Surprises from the recordings (tests/fixtures/asterisk/ami/) this code relies on
 - The queue dials its members with DialBegin/DialEnd like any Dial, and a `Local/`
   member's `;2` half may Dial the real phone: neither is a transfer outside a queue.
 - The call driver's Originate shows as a DialBegin with no `Channel`: not a transfer.
+- An attended transfer's consultation is dialled from a new channel without
+  `CALLPOP_CALL_ID`: the new agent pops from the `AttendedTransfer` event when the
+  transfer completes (tests/fixtures/asterisk/ami/controls/atxfer.txt).
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ class Triggers:
         handler = _HANDLERS.get(name)
         if handler is None:
             return out
-        resolved = self._resolve(msg)
+        resolved = self._resolve(msg, _CALL_PREFIX.get(name, ""))
         if resolved is None:
             return out
         call_id, explicit = resolved
@@ -192,11 +195,13 @@ class Triggers:
 
     # -- call identity -------------------------------------------------------------
 
-    def _resolve(self, msg: Message) -> tuple[str, bool] | None:
-        """(call id, whether the channel carries a non-empty CALLPOP_CALL_ID)."""
-        uid, lid = msg.get("Uniqueid"), msg.get("Linkedid")
+    def _resolve(self, msg: Message, block: str = "") -> tuple[str, bool] | None:
+        """(call id, whether the channel carries a non-empty CALLPOP_CALL_ID); `block`
+        names the channel block that says whose call it is (`Transferee` in a transfer
+        event, which has no plain `Uniqueid`)."""
+        uid, lid = msg.get(f"{block}Uniqueid"), msg.get(f"{block}Linkedid")
         prefix = self._var + "="
-        for raw in msg.getall("ChanVariable"):
+        for raw in msg.getall(f"{block}ChanVariable"):
             if raw.startswith(prefix):
                 value = raw[len(prefix) :]
                 if value:
@@ -453,6 +458,43 @@ class Triggers:
             )
         return out
 
+    # -- transfers -----------------------------------------------------------------
+
+    def _attended_transfer(self, c: _Ctx) -> list[CallEvent]:
+        """An attended transfer completed: the caller (`Transferee*`) is now bridged with
+        `TransferTarget*`, whose device is the new agent. The consultation was dialled
+        from a channel without the call id, so this is where the new agent's pop comes
+        from; its Hangup ends it (agent.completed) like a Dial's answered leg."""
+        msg, call = c.msg, c.call
+        target, target_uid = msg.get("TransferTargetChannel"), msg.get("TransferTargetUniqueid")
+        if msg.get("Result") != "Success" or not target or not target_uid:
+            return []
+        interface = device_of(target)
+        call.dials[target_uid] = _Dial(interface, c.ts, answered_at=c.ts)
+        call.channels.add(target_uid)
+        call.agent_channels.update(_local_halves(target))
+        transferee_uid = msg.get("TransfereeUniqueid") or ""
+        if transferee_uid:
+            call.callers.add(transferee_uid)
+            call.channels.add(transferee_uid)
+        out: list[CallEvent] = []
+        self._emit(
+            out,
+            ("agent.connected", call.call_id, interface, target_uid),
+            "agent.connected",
+            call.call_id,
+            c.at,
+            {
+                "queue": None,
+                "interface": interface,
+                "member_name": None,
+                "hold_s": 0,
+                "channel": target,
+                "caller_channel": msg.get("TransfereeChannel") or "",
+            },
+        )
+        return out
+
     # -- hang-up -------------------------------------------------------------------
 
     def _hangup(self, c: _Ctx) -> list[CallEvent]:
@@ -507,7 +549,11 @@ def _float(value: str | None, default: float) -> float:
         return default
 
 
+# Events that name the call's channel with a prefix rather than plain `Uniqueid`.
+_CALL_PREFIX = {"AttendedTransfer": "Transferee"}
+
 _HANDLERS: dict[str, _Handler] = {
+    "AttendedTransfer": Triggers._attended_transfer,
     "QueueCallerJoin": Triggers._joined,
     "AgentCalled": Triggers._agent_called,
     "AgentRingNoAnswer": Triggers._ring_no_answer,

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from callpop.ami.codec import Message
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
 from callpop.demo.phones import AgentPhone, Phones
 from callpop.demo.prompts import PromptBook, sound_url
@@ -374,6 +375,17 @@ class VirtualPbx:
         )
         self.calls: set[DemoCall] = set()
         self.waiting_calls: set[DemoCall] = set()
+        # the panel's Status menu: Asterisk's QueuePause, on the demo's phones
+        ami.responders["QueuePause"] = self._queue_pause
+
+    def _queue_pause(self, action: Message) -> list[list[tuple[str, str]]]:
+        """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt)."""
+        paused = (action.get("Paused") or "").lower() in ("true", "yes", "1", "on")
+        reason = (action.get("Reason") or "Paused") if paused else None
+        if self.phones.pause(action.get("Interface") or "", reason) is None:
+            return [[("Response", "Error"), ("Message", "Interface not found")]]
+        word = "paused" if paused else "unpaused"
+        return [[("Response", "Success"), ("Message", f"Interface {word} successfully")]]
 
     @property
     def operator_queue(self) -> str:

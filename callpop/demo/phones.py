@@ -57,6 +57,8 @@ class AgentPhone:
     since: float = 0.0  # monotonic time of the last state change
     calls_taken: int = 0
     last_call_ended: float = 0.0
+    # QueuePause from the agent's Status menu: the reason while paused (queues skip it)
+    paused: str | None = None
     sinks: list[Sink] = field(default_factory=list)
 
     @property
@@ -115,7 +117,22 @@ class Phones:
             phone.sinks.remove(sink)
 
     def available(self) -> list[AgentPhone]:
-        return [p for p in self._phones.values() if p.online and p.state is PhoneState.IDLE]
+        return [
+            p
+            for p in self._phones.values()
+            if p.online and p.state is PhoneState.IDLE and p.paused is None
+        ]
+
+    def pause(self, interface: str, reason: str | None) -> AgentPhone | None:
+        """`QueuePause` of a member (None when no phone has that interface): a paused
+        phone is rung by no queue; unpaused, waiting callers ring it again."""
+        phone = self.get(interface)
+        if phone is None:
+            return None
+        phone.paused = reason
+        if reason is None and phone.online and phone.state is PhoneState.IDLE:
+            self._on_free()
+        return phone
 
     # --- what calls do to phones ------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import pytest
 from callpop.ami.codec import Decoder, Message, Signal
 from callpop.ami.triggers import Triggers, device_of
 from callpop.pbx_sim.ami import read_transcript, transcript_events
-from callpop.pbx_sim.ami_events import DirectDial, Ids, QueueCall, Snapshot, Writer
+from callpop.pbx_sim.ami_events import DirectDial, Ids, QueueCall, Snapshot, Writer, hangup
+from ivr import variables as V
 from ivr.ports import CallEvent
 
 AMI_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "ami"
@@ -327,3 +328,49 @@ def test_a_leave_with_neither_answer_nor_abandon_is_settled_when_the_dialplan_go
     ]
     left = [e for e in run(Triggers(), msgs) if e.type == "queue.left"]
     assert [(e.data["reason"], e.at) for e in left] == [("timeout", "2026-11-22T23:20:00.529Z")]
+
+
+def test_an_attended_transfer_connects_the_target_when_it_completes_and_ends_on_its_hangup() -> (
+    None
+):
+    """atxfer.txt: alice (PJSIP/101) consulted bob and hung up; the AttendedTransfer event
+    names bob's channel as TransferTarget, the caller as Transferee."""
+    ids = Ids("1795410000", 1)
+    caller = Snapshot(
+        channel="PJSIP/trunk-00000001",
+        uniqueid=ids.uniqueid(),
+        linkedid="1795410000.1",
+        context="callpop-route",
+        exten="queue",
+        caller_num="+15551234567",
+        variables=((V.CALL_ID, "1795410000.1"),),
+    )
+    ids.next_suffix = 2
+    call = QueueCall(caller, "billing", "PJSIP/101", "alice", ids, Writer(clock=None))
+    before = decode(call.joined() + call.agent_called() + call.answered())
+    wire = read_transcript(AMI_DIR / "controls" / "atxfer.txt")
+    after = [m for m in decode([wire]) if m.event]
+    bob = Snapshot(
+        channel="PJSIP/102-00000005",
+        uniqueid="1795410000.10",
+        linkedid="1795410000.1",
+        context="callpop-agents",
+        exten="102",
+    )
+    events = run(Triggers(), [*before, *after, *decode([hangup(Writer(clock=None), bob, 16)])])
+    tail = summary(events)[-3:]
+    assert tail[0] == (
+        "agent.connected",
+        "1795410000.1",
+        {
+            "queue": None,
+            "interface": "PJSIP/102",
+            "member_name": None,
+            "hold_s": 0,
+            "channel": "PJSIP/102-00000005",
+            "caller_channel": "PJSIP/trunk-00000001",
+        },
+    )
+    assert tail[1][0] == "agent.completed" and tail[1][2]["interface"] == "PJSIP/101"
+    assert tail[1][2]["reason"] == "transfer"
+    assert tail[2][0] == "agent.completed" and tail[2][2]["interface"] == "PJSIP/102"

@@ -155,7 +155,30 @@ def test_schema_writes_the_json_schemas(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "dispositions.json",
         "flow.json",
+        "pause_reasons.json",
         "queues.json",
         "schedules.json",
         "scripts.json",
     ]
+
+
+def test_a_break_reason_listed_twice_is_one_line_at_the_list(tmp_path: Path) -> None:
+    reasons = tmp_path / "pause_reasons.yaml"
+    reasons.write_text("pause_reasons:\n  - Lunch\n  - Training\n  - Lunch\n", encoding="utf-8")
+    result = lint(str(reasons))
+    assert result.exit_code == 1
+    (only,) = findings(result)
+    assert (only["file"], only["severity"], only["rule"]) == (
+        str(reasons),
+        "error",
+        "invalid-value",
+    )
+    assert only["line"] == "2"  # the list, whose item repeats (pydantic checks the whole list)
+    assert "'Lunch' is listed twice" in only["message"]
+
+
+def test_a_break_reason_over_forty_characters_is_refused_at_its_line(tmp_path: Path) -> None:
+    reasons = tmp_path / "pause_reasons.yaml"
+    reasons.write_text("pause_reasons:\n  - Lunch\n  - " + "x" * 41 + "\n", encoding="utf-8")
+    (only,) = findings(lint(str(reasons)))
+    assert (only["line"], only["col"]) == (str(line_of(reasons, "xxx")), "5")

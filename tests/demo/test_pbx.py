@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from callpop.ami.client import AMIClient
+from callpop.ami.codec import Message
+from callpop.ami.controls import AmiControls, ControlRefused
 from callpop.demo.pbx import PbxSettings, VirtualPbx, clean_caller_id
 from callpop.demo.prompts import PromptBook
 from callpop.pbx_sim.ami import AMIServer
@@ -62,3 +65,32 @@ def test_a_caller_id_is_what_a_trunk_lets_through(
     number: str | None, name: str | None, expected: CallerId
 ) -> None:
     assert clean_caller_id(number, name) == expected
+
+
+async def test_a_pause_from_the_status_menu_keeps_queues_from_ringing_the_phone() -> None:
+    async with AMIServer() as ami:
+        pbx = VirtualPbx(
+            PbxSettings("127.0.0.1", closed_port()), ami=ami, book=PromptBook({}), queues=None
+        )
+        pbx.phones.register("PJSIP/101", "alice", lambda view: None)
+        controls = AmiControls(lambda: client)
+        client = AMIClient(ami.host, ami.port, "callpop", "callpop", on_event=_ignore)
+        task = asyncio.create_task(client.run())
+        try:
+            async with asyncio.timeout(5):
+                await client.wait_connected()
+            await controls.pause(interface="PJSIP/101", paused=True, reason="Lunch")
+            assert [p.interface for p in pbx.phones.available()] == []
+            await controls.pause(interface="PJSIP/101", paused=False)
+            assert [p.interface for p in pbx.phones.available()] == ["PJSIP/101"]
+            with pytest.raises(ControlRefused, match="Interface not found"):
+                await controls.pause(interface="PJSIP/999", paused=True, reason="Lunch")
+        finally:
+            await client.close()
+            async with asyncio.timeout(5):
+                await task
+            await pbx.aclose()
+
+
+async def _ignore(msg: Message) -> None:
+    return None

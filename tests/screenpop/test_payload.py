@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
+from crm_adapter.settings import CrmSettings
 from crm_adapter.sql.tables import journeys
 from ivr import variables as V
 from ivr.journey import Journey, JourneyOutcome, JourneyStep
 from ivr.ports import CallEvent
 from screenpop.keys import PAYLOADS
 from screenpop.payload import PayloadBuilder
-from tests.screenpop.conftest import Desk, make_desk
+from tests.screenpop.conftest import Desk, iso, make_desk
 from tests.screenpop.wsclient import open_tab
 
 
@@ -71,6 +72,28 @@ async def test_a_slow_crm_does_not_hold_the_pop_back(slow: tuple[Desk, GatedCrm]
         updated = await tab.until_type("pop.updated", call)
         assert updated["pop"]["payload"]["customer"]["name"] == "Sam Slow"
         assert updated["pop"]["payload"]["status"] == "complete"
+
+
+async def test_past_the_pops_own_window_the_pop_settles_for_partial(tmp_path: Path) -> None:
+    crm = GatedCrm()  # never opened: a CRM that has not answered yet
+    # the window is the pop's own, not derived from the IVR's budget (once it was
+    # max(5 s, 10 x budget): 10 s here, past the test socket's 5 s deadline)
+    window = CrmSettings(lookup_budget_ms=1000, pop_window_s=1.0)
+    async for desk in make_desk(tmp_path, crm=crm, settings={"crm": window}):
+        async with await desk.logged_in("alice") as alice:
+            tab = await open_tab(alice, desk.url)
+            call = desk.next_call_id()
+            await desk.ivr(call, number="+15551232000", name="SAM")
+            await desk.ring(call, "alice")
+            offered = await tab.until_type("pop.offered", call)
+            assert offered["pop"]["payload"]["status"] == "loading"
+            updated = await tab.until_type("pop.updated", call)
+            payload = updated["pop"]["payload"]
+            assert (payload["status"], payload["crm_error"]) == (
+                "partial",
+                "the CRM did not answer in time",
+            )
+            assert payload["caller"]["name"] == "SAM"
 
 
 async def test_the_lookup_starts_while_the_caller_waits_in_the_queue(
@@ -354,6 +377,33 @@ async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_
         assert offered["pop"]["payload"]["status"] == "complete"
         assert offered["pop"]["payload"]["customer"]["name"] == "Sam Slow"
         assert crm.lookups == 1
+
+
+async def test_without_prefetch_nothing_is_read_until_the_pop_is_completed(
+    slow: tuple[Desk, GatedCrm],
+) -> None:
+    """With several instances every hub sees every queued call, and only the rung agent's
+    instance needs its payload: no read while the caller waits, one when it is asked."""
+    desk, crm = slow
+    builder = PayloadBuilder(crm, desk.store, prefetch=False)
+    call = desk.next_call_id()
+    await desk.journeys.save(  # its IVR ran elsewhere: the caller is in the database
+        Journey(
+            call_id=call,
+            flow="main",
+            caller_number="+15551232000",
+            caller_name="SAM",
+            dnis="7000",
+            started_at="2026-11-24T15:00:00.000Z",
+        )
+    )
+    builder.observe(CallEvent("queue.joined", call, iso(), {"queue": "billing"}))
+    await asyncio.sleep(0.1)
+    assert crm.lookups == 0
+    crm.gate.set()
+    await builder.complete(call)
+    assert crm.lookups == 1
+    await builder.aclose()
 
 
 async def test_a_callbacks_pop_tells_when_it_was_asked_for_with_the_ivr_path_of_that_call(

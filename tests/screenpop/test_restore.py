@@ -22,10 +22,11 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.tables import pops, queue_events
+from ivr.ports import CallEvent
 from screenpop.bus import BusEvent
 from screenpop.redis_bus import RedisBus
 from tests.redis_server import require_machine_redis, unique_key
-from tests.screenpop.conftest import Desk, make_desk
+from tests.screenpop.conftest import Desk, iso, make_desk
 from tests.screenpop.wsclient import Tab, open_tab
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenpop.md"
@@ -212,6 +213,31 @@ async def stored_events(engine: AsyncEngine, call: str) -> list[tuple[str, str, 
             )
         ).all()
     return [(r.kind, r.interface, r.reason) for r in rows]
+
+
+async def test_a_call_both_read_back_and_delivered_by_the_bus_is_counted_once(
+    tmp_path: Path, engine: AsyncEngine
+) -> None:
+    """A hub enters the bus before it reads the rows back: an event published in between,
+    whose row another instance already wrote, reaches it both ways."""
+    at = iso()
+    answered, abandoned = "1763900000.901", "1763900000.902"
+    ends = [
+        CallEvent("queue.left", answered, at, {"queue": "billing", "reason": "connected"}),
+        CallEvent("queue.left", abandoned, at, {"queue": "billing", "reason": "abandoned"}),
+    ]
+    async with instance(tmp_path, engine) as first:
+        for event in ends:
+            first.bus.publish(event)
+        await first.settled()
+    async with instance(tmp_path, engine) as second:
+        read_back = second.hub.board()["totals"]
+        for event in ends:  # the same events, delivered after the rows were read
+            second.bus.publish(event)
+        await second.settled()
+        totals = second.hub.board()["totals"]
+    assert (read_back["handled"], read_back["abandoned"]) == (1, 1)
+    assert (totals["handled"], totals["abandoned"]) == (1, 1)
 
 
 async def test_queue_events_are_rows_of_the_call_with_the_reasons(

@@ -119,6 +119,46 @@ async def test_a_blind_transfer_from_alice_re_pops_at_bob_with_her_notes(floor: 
         await bob_ctx.close()
 
 
+async def test_an_attended_transfer_pops_bob_when_alice_hangs_up_on_the_consultation(
+    floor: Floor,
+) -> None:
+    async with chromium() as browser:
+        alice_ctx, alice = await new_page(browser)
+        bob_ctx, bob = await new_page(browser)
+        await login(alice, floor.desk.url, "alice", PASSWORD)
+        await login(bob, floor.desk.url, "bob", PASSWORD)
+        call = await queue_call_to_alice(floor)
+        await alice_takes_the_call(floor, alice, "Needs a second-level answer on roaming.")
+        await alice.select_option("#transfer-form select[name=mode]", "attended")
+        await alice.fill("#transfer-form input[name=target]", "bob")
+        await alice.click("#transfer-button")
+        await expect(alice.locator("#transfer-status")).to_have_text(
+            "Talk to bob, then hang up to hand the caller over."
+        )
+        (sent,) = await floor.pbx.wait_action("Atxfer")
+        assert (sent.get("Channel"), sent.get("Exten"), sent.get("Context")) == (
+            call.leg.one.channel,
+            "102",
+            "callpop-agents",
+        )
+        await expect(bob.locator(".pop-card")).to_have_count(0)  # consulting: no pop yet
+        bob_leg = Snapshot(
+            channel="PJSIP/102-000000aa",
+            uniqueid=floor.ids.uniqueid(),
+            linkedid=call.call_id,
+            context="callpop-agents",
+            exten="102",
+        )
+        floor.transfers.complete_attended(call.leg.one.channel, bob_leg)
+        card = bob.locator(".pop-card")
+        await expect(card).to_have_count(1)
+        await expect(card).to_contain_text("Needs a second-level answer on roaming.")
+        await expect(bob.locator("#transfer-call")).to_have_text("+15551234567")
+        await shot(bob, "transfer-attended-bob-1366")
+        await alice_ctx.close()
+        await bob_ctx.close()
+
+
 async def test_a_transfer_of_a_channel_asterisk_does_not_know_is_shown_to_the_agent(
     floor: Floor,
 ) -> None:

@@ -69,9 +69,12 @@ async def build_services(config_path: Path) -> Services:
 async def _served(flows: Any, config: Config | None, config_path: Path) -> Services:
     """The composition `serve` uses, without the bus (the pop follows the journey saved
     in the database): for PostgreSQL, a REST CRM, or a SQLite file not in WAL mode."""
+    from callpop.callbacks.store import CallbackStore
     from callpop.config import load_config
+    from callpop.flood import FloodReader, FloodStore
     from callpop.journeys import JourneyStore
     from callpop.metrics import Metrics
+    from callpop.queue_store import QueueStateReader, QueueStateStore
     from callpop.services import IvrServices
     from crm_adapter.factory import build_crm
     from crm_adapter.sql.engine import create_engine
@@ -85,12 +88,17 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
     except BaseException:
         await engine.dispose()
         raise
+    budget_s = config.crm.lookup_budget_ms / 1000
     services = IvrServices(
         crm=crm.crm,
         bus=InProcessBus(),  # nobody listens in this process
         journeys=JourneyStore(engine),
         metrics=Metrics(),
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        queues=QueueStateReader(QueueStateStore(engine), budget_s=budget_s),
+        flood=FloodReader(FloodStore(engine), budget_s=budget_s),
+        callbacks=CallbackStore(engine),
+        phone=config.phone.normaliser(),
     )
 
     async def aclose() -> None:

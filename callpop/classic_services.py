@@ -45,7 +45,14 @@ from crm_adapter.sql.queries import (
     customers_from_rows,
 )
 from crm_adapter.sql.sqlite_file import SQLITE_PRAGMAS, SqliteReader, uri_path
-from ivr.events import LookupFinished, QueuesLooked
+from ivr.actions import CallbackRequest
+from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
+    FloodLooked,
+    LookupFinished,
+    QueuesLooked,
+)
 from ivr.journey import Journey
 from ivr.ports import CallEvent
 
@@ -234,6 +241,16 @@ class ClassicServices:
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         return QueuesLooked(at_ms)  # no queue state in a script's process: queue.Q.X is null
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        # Not read on this sqlite3 fast path yet: flood nodes take their `normal` branch.
+        return FloodLooked(at_ms)
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        # Not stored on this sqlite3 fast path yet: the caller keeps their line (`declined`).
+        return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
 
     def publish(self, event: CallEvent) -> None:
         pass  # nobody listens in this process; the pop follows the journey in the database

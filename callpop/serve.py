@@ -51,6 +51,7 @@ from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
+from callpop.flood import FloodReader, FloodStore
 from callpop.journeys import DURABLE_WITHIN_S, JourneyStore, JourneyWriter
 from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
@@ -211,13 +212,17 @@ async def build_runtime(
     # Calls wait (bounded) for their journey's commit before Asterisk gets their outcome.
     writer = JourneyWriter(journeys, durable_within_s=DURABLE_WITHIN_S)
     queue_store = QueueStateStore(engine, clock=clock)
+    budget_s = config.crm.lookup_budget_ms / 1000
     services = IvrServices(
         crm=crm.crm,
         bus=bus,
         journeys=writer,
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
-        queues=QueueStateReader(queue_store, budget_s=config.crm.lookup_budget_ms / 1000),
+        queues=QueueStateReader(queue_store, budget_s=budget_s),
+        flood=FloodReader(FloodStore(engine), budget_s=budget_s),
+        callbacks=CallbackStore(engine),
+        phone=config.phone.normaliser(),
     )
     session_key = read_session_key(config)
     if session_key is None:

@@ -8,25 +8,54 @@ or a slow CRM degrades a call's data, never the call.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
 
+from callpop.flood import FloodReader
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from callpop.queue_store import QueueStateReader
 from crm_adapter.lookup import lookup_within_budget
 from crm_adapter.lookup_watch import LookupWatch
+from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter
-from ivr.events import LookupFinished, LookupStatus, QueuesLooked
+from ivr.actions import CallbackRequest
+from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
+    FloodLooked,
+    LookupFinished,
+    LookupStatus,
+    QueuesLooked,
+)
 from ivr.journey import Journey
 from ivr.ports import CallEvent
 from screenpop.bus import BusClosed, PopBus
 
-__all__ = ["IvrServices"]
+__all__ = ["CallbackRequests", "IvrServices"]
 
 log = logging.getLogger("callpop.services")
+
+
+class CallbackRequests(Protocol):
+    """Where callback requests are stored (`callpop/callbacks/store.py`'s
+    `CallbackStore`): returns the request's 1-based position among the queue's pending
+    callbacks; idempotent per call id."""
+
+    async def request(
+        self,
+        *,
+        call_id: str,
+        queue: str,
+        number: str,
+        caller_name: str,
+        waited_s: float,
+        at: datetime,
+    ) -> int: ...
 
 
 class IvrServices:
@@ -41,6 +70,9 @@ class IvrServices:
         driver: str = "fastagi",
         lookup_watch: LookupWatch | None = None,
         queues: QueueStateReader | None = None,
+        flood: FloodReader | None = None,
+        callbacks: CallbackRequests | None = None,
+        phone: PhoneNormaliser | None = None,
     ) -> None:
         self._crm = crm
         self._bus = bus
@@ -50,6 +82,10 @@ class IvrServices:
         self._lookup_budget_ms = lookup_budget_ms
         self.driver = driver
         self._queues = queues
+        self._flood = flood
+        self._callbacks = callbacks
+        self._phone = phone or PhoneNormaliser()
+        self._callbacks_failing = False
         # Logs the lookups' failures once per change of state, shared by every driver.
         self._lookup_watch = lookup_watch or LookupWatch()
         # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
@@ -73,6 +109,9 @@ class IvrServices:
             driver=driver,
             lookup_watch=self._lookup_watch,
             queues=self._queues,
+            flood=self._flood,
+            callbacks=self._callbacks,
+            phone=self._phone,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -95,6 +134,43 @@ class IvrServices:
         if self._queues is None:
             return QueuesLooked(at_ms)  # no queue state configured: every queue.Q.X is null
         return QueuesLooked(at_ms, await self._queues.read(queues))
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        if self._flood is None:
+            return FloodLooked(at_ms)  # no shared database: never on
+        state = await self._flood.read()
+        return FloodLooked(at_ms, state.active, state.message)
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        number = self._phone.normalise(request.number)
+        if number is None:
+            return CallbackRequested(CallbackStatus.INVALID_NUMBER, at_ms)
+        if self._callbacks is None:
+            return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        try:
+            async with asyncio.timeout(self._budget_s):
+                position = await self._callbacks.request(
+                    call_id=call_id,
+                    queue=request.queue,
+                    number=number,
+                    caller_name=request.caller_name,
+                    waited_s=request.waited_s,
+                    at=datetime.now(UTC),
+                )
+        except Exception as exc:  # the caller keeps their line whatever the store did
+            if not self._callbacks_failing:
+                log.warning(
+                    "callback requests not stored (%s); callers keep their line",
+                    type(exc).__name__,
+                )
+            self._callbacks_failing = True
+            return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        if self._callbacks_failing:
+            log.info("callback requests stored again")
+        self._callbacks_failing = False
+        return CallbackRequested(CallbackStatus.STORED, at_ms, max(position, 1), number)
 
     def _count(self, event: CallEvent) -> None:
         kind = event.type

@@ -3,7 +3,8 @@
 `Session.handle(event)` returns a list of actions. Notifications (`EnterNode`,
 `SetVariables`) need no answer; the list then ends with exactly one action that
 waits for an event (`Play` -> `PlayFinished`, `Collect` -> `DigitsEntered`,
-`Lookup` -> `LookupFinished`) or with a final one (`Transfer`, `Hangup`).
+`Lookup` -> `LookupFinished`, `QueueLookup` -> `QueuesLooked`, `CallbackRequest` ->
+`CallbackRequested`, `FloodLookup` -> `FloodLooked`) or with a final one (`Transfer`, `Hangup`).
 Prompts here are resolved: templates are filled, nothing is left to the driver.
 """
 
@@ -16,8 +17,10 @@ from ivr.journey import mask
 
 __all__ = [
     "Action",
+    "CallbackRequest",
     "Collect",
     "EnterNode",
+    "FloodLookup",
     "Hangup",
     "Lookup",
     "Play",
@@ -154,6 +157,32 @@ class QueueLookup:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """Store a callback request for this call (its call id is the runner's), within the
+    lookup budget; answered by `CallbackRequested`. `number` is what the caller keyed,
+    or the caller ID as the PBX gave it when `caller_id`: the services validate it for
+    the site's region (the engine knows no numbering plan)."""
+
+    queue: str
+    number: str
+    caller_id: bool
+    caller_name: str
+    waited_s: float
+
+    def __post_init__(self) -> None:
+        if not self.queue:
+            raise ValueError("a callback request names its queue")
+        if self.waited_s < 0:
+            raise ValueError("waited_s cannot be negative")
+
+
+@dataclass(frozen=True, slots=True)
+class FloodLookup:
+    """Read the flood switch (`callpop flood on --message NAME`) within the lookup
+    budget; answered by `FloodLooked`."""
+
+
+@dataclass(frozen=True, slots=True)
 class Transfer:
     """Leave the IVR for a queue, an extension, an agent or a voicemail box. Final.
 
@@ -175,4 +204,15 @@ class Hangup:
     prompts: tuple[Spoken, ...] = ()
 
 
-Action = EnterNode | SetVariables | Play | Collect | Lookup | QueueLookup | Transfer | Hangup
+Action = (
+    EnterNode
+    | SetVariables
+    | Play
+    | Collect
+    | Lookup
+    | QueueLookup
+    | CallbackRequest
+    | FloodLookup
+    | Transfer
+    | Hangup
+)

@@ -57,7 +57,22 @@ Next: TypeAlias = Target | Relisten | None
 """What a node handler decided: enter a node, listen again, or stop (an action that
 waits for the driver, or a final one, is in `Call.out`)."""
 
-WaitKind = Literal["play", "lookup-prompts", "lookup", "queue-lookup", "menu", "input", "confirm"]
+WaitKind = Literal[
+    "play",
+    "lookup-prompts",
+    "lookup",
+    "queue-lookup",
+    "menu",
+    "input",
+    "confirm",
+    "wait-announced",
+    "callback-offer",
+    "callback-number",
+    "callback",
+    "callback-done",
+    "flood",
+    "flood-message",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +83,8 @@ class Wait:
     prefix: str = ""
     """input: digits taken from type-ahead before this Collect."""
     entry: str = ""
-    """confirm: the entry being read back."""
+    """confirm: the entry being read back; wait-announced: what was said; flood-message:
+    the message played."""
 
 
 @dataclass(slots=True)

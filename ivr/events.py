@@ -17,10 +17,13 @@ from types import MappingProxyType
 __all__ = [
     "FAULT_CAUSES",
     "CallStarted",
+    "CallbackRequested",
+    "CallbackStatus",
     "Caller",
     "CustomerValue",
     "DigitsEntered",
     "Event",
+    "FloodLooked",
     "HungUp",
     "LookupFinished",
     "LookupStatus",
@@ -155,6 +158,44 @@ class QueuesLooked:
         object.__setattr__(self, "queues", MappingProxyType(frozen))
 
 
+class CallbackStatus(Enum):
+    STORED = "stored"
+    INVALID_NUMBER = "invalid_number"
+    """The number cannot be called back (not a possible number of the site's region)."""
+    UNAVAILABLE = "unavailable"
+    """The store did not answer within the budget: the caller keeps their line."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequested:
+    """The answer to a `CallbackRequest`: stored with the caller's 1-based `position`
+    among the queue's pending callbacks (`number` as stored, E.164), or why not."""
+
+    status: CallbackStatus
+    at_ms: int
+    position: int | None = None
+    number: str = ""
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+        if (self.status is CallbackStatus.STORED) != (self.position is not None):
+            raise ValueError("a stored callback has a position, and only a stored one")
+        if self.position is not None and self.position < 1:
+            raise ValueError("a callback position is 1-based")
+
+
+@dataclass(frozen=True, slots=True)
+class FloodLooked:
+    """The answer to a `FloodLookup`: whether flood mode is on, and its message name."""
+
+    at_ms: int
+    active: bool = False
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+
+
 # Causes of a lost channel that are callpop's or the link's fault rather than the
 # caller's: journeys count them apart (`ivr.journey.lost_outcome`: a `timeout` or
 # `protocol-error` outcome, `channel-connection-lost` ...) so a broken link or a peer
@@ -178,4 +219,13 @@ class HungUp:
         _check_at(self.at_ms)
 
 
-Event = CallStarted | PlayFinished | DigitsEntered | LookupFinished | QueuesLooked | HungUp
+Event = (
+    CallStarted
+    | PlayFinished
+    | DigitsEntered
+    | LookupFinished
+    | QueuesLooked
+    | CallbackRequested
+    | FloodLooked
+    | HungUp
+)

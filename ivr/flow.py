@@ -32,8 +32,10 @@ __all__ = [
     "ENTRY_FLOW",
     "BranchCase",
     "BranchNode",
+    "CallbackNode",
     "Confirm",
     "DirectDial",
+    "FloodNode",
     "Flow",
     "GlobalKeys",
     "GotoNode",
@@ -46,6 +48,7 @@ __all__ = [
     "MenuNode",
     "Node",
     "Option",
+    "OverflowNode",
     "PlayNode",
     "Prompt",
     "ScheduleName",
@@ -53,6 +56,7 @@ __all__ = [
     "TransferNode",
     "Validation",
     "VoicemailNode",
+    "WaitNode",
     "Weekly",
     "parse_duration",
 ]
@@ -454,6 +458,106 @@ class HangupNode(_NodeBase):
     prompts: Prompts = ()
 
 
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MessageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+
+def _prompts(*pairs: tuple[str, str]) -> Prompts:
+    return tuple(Prompt(sound=sound, text=text) for sound, text in pairs)
+
+
+class WaitNode(_NodeBase):
+    """Announce a queue's estimated wait, rounded as callers hear it (docs/dialplan.md,
+    "Announcing the wait"): reads the queue's state within the lookup budget, says
+    `prompts` then the rounded minutes with Asterisk's own queue sounds, and goes on to
+    `next`. With no estimate (the queue unknown, closed, or its state unreadable) it says
+    nothing and goes to `unknown` (default: `next`)."""
+
+    type: Literal["wait"]
+    queue: QueueName
+    prompts: Prompts = _prompts(("queue-holdtime", "The estimated hold time is currently"))
+    next: NodeId
+    unknown: NodeId | None = Field(default=None, description="no estimate (default: next)")
+
+
+class CallbackNode(_NodeBase):
+    """Offer a callback that keeps the caller's place when the queue's estimated wait is
+    above `offer_above`. The caller accepts with `accept`, hears the caller ID and
+    confirms it with `#` alone (or `accept`), or types another number ending with `#`
+    (`typed_number_prompts` ask for one when the caller ID is withheld); the services validate the
+    number for the site's region and store the request, and the caller hears their
+    position in the queue's callbacks. Otherwise (wait below the threshold or unknown,
+    offer declined, no valid number after `max_attempts`, the store unavailable) the
+    call goes to `declined`, e.g. the transfer to the queue."""
+
+    type: Literal["callback"]
+    queue: QueueName
+    offer_above: Duration = Field(description="offer when the estimated wait is above this")
+    accept: Key = "1"
+    offer_prompts: Prompts = _prompts(
+        (
+            "callpop/callback-offer",
+            "To be called back when an agent is free, without losing "
+            "your place, press 1. To keep waiting, press 2.",
+        ),
+    )
+    number_prompts: Prompts = (
+        Prompt(sound="callpop/callback-on", text="To be called back on"),
+        Prompt(digits="{caller.number}"),
+        Prompt(
+            sound="callpop/callback-confirm",
+            text="press the pound key. To give another number, type it now, then press the "
+            "pound key.",
+        ),
+    )
+    typed_number_prompts: Prompts = _prompts(
+        (
+            "callpop/callback-type-number",
+            "Please type the number to call you back on, then press the pound key.",
+        ),
+    )
+    invalid_number_prompts: Prompts = _prompts(
+        ("callpop/callback-bad-number", "That number cannot be called back."),
+    )
+    done_prompts: Prompts = _prompts(
+        ("callpop/callback-booked", "Thank you. We will call you back. Your place in line is"),
+    )
+    max_attempts: int = Field(default=2, ge=1, le=5)
+    timeout: Duration | None = None
+    declined: NodeId
+    then: NodeId | None = Field(
+        default=None, description="after the request is stored (default: goodbye, hang up)"
+    )
+
+
+class OverflowNode(_NodeBase):
+    """Send the caller to `to` when a queue is closed or over capacity, otherwise on to
+    `next`: closed is `open == false` or no agent logged in; over capacity is `full`, or
+    no agent available with `max_waiting` callers already waiting, or an estimated
+    wait above `max_wait`. Unknown state (unreadable, never seen) goes to `next`: the
+    queue itself is the safe default. Outside opening hours is an `hours` node's job."""
+
+    type: Literal["overflow"]
+    queue: QueueName
+    max_waiting: int | None = Field(default=None, ge=1, le=10_000)
+    max_wait: Duration | None = None
+    to: NodeId
+    next: NodeId
+
+
+class FloodNode(_NodeBase):
+    """While an admin has flood mode on (`callpop flood on --message NAME`), play that
+    message's prompts first and go to `next` (self-service); when it is off, or on with a
+    message this node has no prompts for, go to `normal`. The switch is read through the
+    services within the lookup budget (the last value read when the database is slow)."""
+
+    type: Literal["flood"]
+    messages: dict[MessageName, Prompts] = Field(min_length=1)
+    next: NodeId
+    normal: NodeId
+    interruptible: bool = True
+
+
 class GotoNode(_NodeBase):
     """Jump to a node of this flow or to another flow (its entry, or a named node)."""
 
@@ -478,7 +582,11 @@ Node = Annotated[
     | TransferNode
     | VoicemailNode
     | HangupNode
-    | GotoNode,
+    | GotoNode
+    | WaitNode
+    | CallbackNode
+    | OverflowNode
+    | FloodNode,
     Field(discriminator="type"),
 ]
 
@@ -493,6 +601,10 @@ NODE_KINDS = (
     "voicemail",
     "hangup",
     "goto",
+    "wait",
+    "callback",
+    "overflow",
+    "flood",
 )
 
 

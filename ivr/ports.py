@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ivr.actions import Collect, Play, Spoken
-from ivr.events import DigitsEntered, LookupFinished, QueuesLooked
+from ivr.actions import CallbackRequest, Collect, Play, Spoken
+from ivr.events import CallbackRequested, DigitsEntered, FloodLooked, LookupFinished, QueuesLooked
 from ivr.journey import Journey
 
 __all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
@@ -53,6 +53,19 @@ class CallServices(Protocol):
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         """The state of these queues (`queue.Q.X`), within the lookup budget; never
         raises: state it could not read fresh is the last it knew, or absent."""
+        ...
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        """Whether flood mode is on and its message, within the lookup budget; never
+        raises: the last value read when the store is slow or down (off if never read)."""
+        ...
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        """Validate the number for the site's region and store the request (idempotent
+        per call id), within the lookup budget; never raises: a store that fails or is
+        too slow is `CallbackStatus.UNAVAILABLE` (the caller keeps their line)."""
         ...
 
     def publish(self, event: CallEvent) -> None:

@@ -26,6 +26,7 @@ from ivr.flow import (
     VoicemailNode,
 )
 from ivr.journey import ACCOUNT_NOT_CALLER
+from ivr.queue_steps import ENTER_QUEUE_STEPS
 from ivr.schedule import status
 
 __all__ = ["ENTER", "branch_on", "looked_up", "lookup_now", "played"]
@@ -202,4 +203,5 @@ ENTER: Final[dict[str, Callable[[Call, Any], Next]]] = {
     "transfer": _enter_transfer,
     "voicemail": _enter_voicemail,
     "hangup": _enter_hangup,
+    **ENTER_QUEUE_STEPS,
 }

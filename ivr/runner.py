@@ -27,8 +27,10 @@ from typing import Any, Protocol
 
 from ivr.actions import (
     Action,
+    CallbackRequest,
     Collect,
     EnterNode,
+    FloodLookup,
     Hangup,
     Lookup,
     Play,
@@ -40,10 +42,12 @@ from ivr.call import iso_utc
 from ivr.compiled import LiveFlows
 from ivr.errors import FlowError
 from ivr.events import (
+    CallbackRequested,
     Caller,
     CallStarted,
     DigitsEntered,
     Event,
+    FloodLooked,
     HungUp,
     LookupFinished,
     PlayFinished,
@@ -207,6 +211,14 @@ class _CallRun:
             elif type(action) is QueueLookup:
                 looked = await self.services.queue_state(action.queues, at_ms=self.at_ms())
                 return QueuesLooked(self.at_ms(), looked.queues)
+            elif type(action) is CallbackRequest:
+                asked = await self.services.request_callback(
+                    action, call_id=self.call.call_id, at_ms=self.at_ms()
+                )
+                return CallbackRequested(asked.status, self.at_ms(), asked.position, asked.number)
+            elif type(action) is FloodLookup:
+                flood = await self.services.flood_state(at_ms=self.at_ms())
+                return FloodLooked(self.at_ms(), flood.active, flood.message)
             elif type(action) is Transfer or type(action) is Hangup:
                 if action.prompts:
                     await self.channel.say(action.prompts)

@@ -37,20 +37,23 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Final
 
+from ivr import queue_steps
 from ivr.actions import Action
 from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind, iso_utc
 from ivr.compiled import CompiledFlows
 from ivr.errors import FlowError, SessionError
 from ivr.events import (
+    CallbackRequested,
     CallStarted,
     DigitsEntered,
     Event,
+    FloodLooked,
     HungUp,
     LookupFinished,
     PlayFinished,
     QueuesLooked,
 )
-from ivr.flow import ENTRY_FLOW, Flow, InputNode, MenuNode
+from ivr.flow import ENTRY_FLOW, BranchNode, Flow, InputNode, MenuNode
 from ivr.journey import Journey, JourneyStep, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
@@ -66,6 +69,13 @@ _ANSWERS: Final[Mapping[WaitKind, type[Event]]] = {
     "menu": DigitsEntered,
     "input": DigitsEntered,
     "confirm": DigitsEntered,
+    "wait-announced": PlayFinished,
+    "callback-offer": DigitsEntered,
+    "callback-number": DigitsEntered,
+    "callback": CallbackRequested,
+    "callback-done": PlayFinished,
+    "flood": FloodLooked,
+    "flood-message": PlayFinished,
 }
 
 
@@ -201,17 +211,35 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
     """Hand the answer to the node that waits for it."""
     if isinstance(event, PlayFinished):
         call.buffer += event.keys
-        return played(call) if wait.kind == "play" else lookup_now(call)
+        if wait.kind == "play":
+            return played(call)
+        if wait.kind == "wait-announced":
+            return queue_steps.wait_announced(call, wait.entry)
+        if wait.kind == "callback-done":
+            return queue_steps.callback_done(call)
+        if wait.kind == "flood-message":
+            return queue_steps.flood_played(call, wait.entry)
+        return lookup_now(call)
     if isinstance(event, LookupFinished):
         return looked_up(call, event)
     if isinstance(event, QueuesLooked):
         call.context.queues_looked(event.queues)
-        return branch_on(call)
+        if isinstance(call.here.node, BranchNode):
+            return branch_on(call)
+        return queue_steps.queue_looked(call)
+    if isinstance(event, CallbackRequested):
+        return queue_steps.callback_stored(call, event)
+    if isinstance(event, FloodLooked):
+        return queue_steps.flood_looked(call, event)
     assert isinstance(event, DigitsEntered)
     if wait.kind == "menu":
         return menu_digits(call, event)
     if wait.kind == "input":
         return input_digits(call, event, wait.prefix)
+    if wait.kind == "callback-offer":
+        return queue_steps.callback_offer(call, event)
+    if wait.kind == "callback-number":
+        return queue_steps.callback_number(call, event)
     return confirm_digits(call, event, wait.entry)
 
 

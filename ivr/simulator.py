@@ -25,8 +25,10 @@ from typing import Any, Final, Literal, Protocol
 
 from ivr.actions import (
     Action,
+    CallbackRequest,
     Collect,
     EnterNode,
+    FloodLookup,
     Hangup,
     Lookup,
     Play,
@@ -39,11 +41,14 @@ from ivr.actions import (
 )
 from ivr.conditions import QUEUE_FIELDS
 from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
     Caller,
     CallStarted,
     CustomerValue,
     DigitsEntered,
     Event,
+    FloodLooked,
     HungUp,
     LookupFinished,
     LookupStatus,
@@ -58,6 +63,7 @@ from ivr.session import Session
 __all__ = [
     "HANG_UP",
     "SILENCE",
+    "CallbackDesk",
     "Crm",
     "CrmAnswer",
     "DownCrm",
@@ -340,6 +346,32 @@ def _queue_error(message: str, column: int) -> tuple[str, dict[str, QueueValue]]
     raise KeyScriptError(message, column)
 
 
+class CallbackDesk:
+    """The callback store of a simulated call: `number_check` turns what the caller gave
+    into the number to call back (E.164) or None when it cannot be called; `ahead` is
+    how many callbacks the queue already holds. The default check, with no numbering
+    plan at hand, keeps 3 to 15 digits after an optional `+` (`callpop simulate` passes
+    the site's: `phonenumbers` with `phone.default_region`)."""
+
+    def __init__(
+        self, number_check: Callable[[str], str | None] | None = None, ahead: int = 0
+    ) -> None:
+        self.number_check = number_check or _plain_number
+        self.ahead = ahead
+        self.stored: list[CallbackRequest] = []
+
+    def request(self, request: CallbackRequest) -> CallbackRequested:
+        number = self.number_check(request.number)
+        if number is None:
+            return CallbackRequested(CallbackStatus.INVALID_NUMBER, 0)
+        self.stored.append(request)
+        return CallbackRequested(CallbackStatus.STORED, 0, self.ahead + len(self.stored), number)
+
+
+def _plain_number(text: str) -> str | None:
+    return text if re.fullmatch(r"\+?[0-9]{3,15}", text) else None
+
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -425,6 +457,8 @@ def simulate(
     call_id: str = "simulated-call",
     observer: Callable[[SimStep], None] | None = None,
     queues: Mapping[str, Mapping[str, QueueValue]] | None = None,
+    flood: str | None = None,
+    callbacks: CallbackDesk | None = None,
 ) -> Simulation:
     """Run one call from `CallStarted` to its transfer or hang-up.
 
@@ -433,6 +467,8 @@ def simulate(
     `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown)."""
     session = Session(flows, flow_id)
     run = _Run(session, keys, crm, observer, flow_id, queues or {})
+    run.flood = flood
+    run.callbacks = callbacks or CallbackDesk()
     start = CallStarted(call_id, Caller(caller, caller_name), now, dnis=dnis, at_ms=0)
     outcome = run.drive(start)
     unused = keys.unused if isinstance(keys, ScriptedKeys) else ()
@@ -450,6 +486,8 @@ class _Run:
         queues: Mapping[str, Mapping[str, QueueValue]],
     ) -> None:
         self.queues = queues
+        self.flood: str | None = None
+        self.callbacks = CallbackDesk()
         self.session = session
         self.keys = keys
         self.crm = crm
@@ -514,6 +552,19 @@ class _Run:
             )
             self.record(SimStep(*here, "queue-lookup", event="looked", detail=shown))
             return QueuesLooked(self.t, known)
+        if isinstance(action, FloodLookup):
+            shown = "off" if self.flood is None else f"on, message {self.flood}"
+            self.record(SimStep(*here, "flood-lookup", event="looked", detail=shown))
+            return FloodLooked(self.t, self.flood is not None, self.flood or "")
+        if isinstance(action, CallbackRequest):
+            asked = self.callbacks.request(action)
+            detail = (
+                f"{action.queue} {'caller ID' if action.caller_id else 'typed'} {action.number}"
+            )
+            if asked.position is not None:
+                detail += f" -> {asked.number}, position {asked.position}"
+            self.record(SimStep(*here, "callback", event=asked.status.value, detail=detail))
+            return CallbackRequested(asked.status, self.t, asked.position, asked.number)
         if isinstance(action, Transfer):
             self.record(
                 SimStep(

@@ -25,21 +25,34 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.server import FastAgiServer
+from callpop.ami.queue_state import QueueState
+from callpop.flood import FloodStore
 from callpop.journeys import JourneyStore
 from callpop.pbx_sim.ari import AriSimulator
 from callpop.pbx_sim.fastagi import call_agi_script, call_fastagi
 from callpop.pbx_sim.script import CallerScript
+from callpop.queue_store import QueueStateStore
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr import variables as v
+from ivr.actions import CallbackRequest
 from ivr.ari.app import StasisApp
 from ivr.ari.client import AriClient
 from ivr.ari.handler import IvrCallHandler
 from ivr.ari.websocket import Backoff
-from ivr.events import LookupFinished, LookupStatus, QueuesLooked
+from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
+    FloodLooked,
+    LookupFinished,
+    LookupStatus,
+    QueuesLooked,
+    QueueValue,
+)
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent
@@ -93,6 +106,66 @@ MAIN_DATA: dict[str, Any] = {
 MAIN = Flow.model_validate({**MAIN_DATA, "id": "main"})
 FLOWS = {"main": MAIN}
 
+
+@dataclass(frozen=True)
+class Site:
+    """A flow `main` and the world it reads: queues' state, the flood switch."""
+
+    data: dict[str, Any]
+    queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
+    flood: str | None = None
+
+    @property
+    def flows(self) -> dict[str, Flow]:
+        return {"main": Flow.model_validate({**self.data, "id": "main"})}
+
+    def services(self) -> Services:
+        return Services(queues=self.queues, flood=self.flood)
+
+
+# A flood, a busy billing queue: the known cause first, the estimate, a callback offer.
+BUSY_DATA: dict[str, Any] = {
+    "entry": "flood",
+    "settings": {"timeout": "5s", "operator": "operator"},
+    "nodes": {
+        "flood": {
+            "type": "flood",
+            "messages": {"known-outage": ["acme-outage"]},
+            "interruptible": False,  # each key of the script answers a question
+            "next": "overflow",
+            "normal": "overflow",
+        },
+        "overflow": {
+            "type": "overflow",
+            "queue": "billing",
+            "max_waiting": 50,
+            "to": "operator",
+            "next": "estimate",
+        },
+        "estimate": {"type": "wait", "queue": "billing", "next": "offer"},
+        "offer": {
+            "type": "callback",
+            "queue": "billing",
+            "offer_above": "10m",
+            "declined": "billing_queue",
+        },
+        "billing_queue": {"type": "transfer", "queue": "billing"},
+        "operator": {"type": "transfer", "queue": "operator"},
+    },
+}
+BILLING_BUSY = {
+    "callers": 12,
+    "longest_wait_s": 0,  # as of the write: no time passes in the state the drivers read
+    "logged_in": 3,
+    "available": 0,
+    "paused": 0,
+    "ewt_s": 900,
+    "open": True,
+    "full": False,
+}
+PLAIN = Site(MAIN_DATA)
+BUSY = Site(BUSY_DATA, {"billing": BILLING_BUSY}, "known-outage")
+
 Ending = Literal["queue", "hangup", "caller-hangup"]
 
 # keys -> (outcome, queue or None, nodes visited)
@@ -116,10 +189,15 @@ PATHS: dict[str, tuple[Ending, str | None, list[str]]] = {
 
 @dataclass
 class Services:
-    """CallServices in memory: no customer is known; events and journeys are kept."""
+    """CallServices in memory: no customer is known; events and journeys are kept; the
+    queues' state and the flood switch are the site's (`BUSY_SITE` for the busy flow);
+    callback requests are kept and numbered by queue."""
 
     events: list[CallEvent] = field(default_factory=list)
     journeys: list[Journey] = field(default_factory=list)
+    queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
+    flood: str | None = None
+    callbacks: list[CallbackRequest] = field(default_factory=list)
 
     async def lookup(
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
@@ -127,7 +205,17 @@ class Services:
         return LookupFinished(LookupStatus.NOT_FOUND, at_ms)
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
-        return QueuesLooked(at_ms)  # no queue state known: `queue.*` conditions are absent
+        return QueuesLooked(at_ms, {q: self.queues[q] for q in queues if q in self.queues})
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        return FloodLooked(at_ms, self.flood is not None, self.flood or "")
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        self.callbacks.append(request)
+        position = sum(1 for r in self.callbacks if r.queue == request.queue)
+        return CallbackRequested(CallbackStatus.STORED, at_ms, position, request.number)
 
     def publish(self, event: CallEvent) -> None:
         self.events.append(event)
@@ -145,6 +233,15 @@ class Result:
     route: str  # where the channel went: "callpop-route,queue,1", "hangup", "caller-hangup"
     journey: dict[str, Any]
     events: list[str]
+    played: list[str]  # what the caller heard: sound names, `number:N`, `digits:D`
+
+
+def heard_agi(played: list[str]) -> list[str]:
+    return [p.replace("say-number:", "number:").replace("say-digits:", "digits:") for p in played]
+
+
+def heard_ari(played: list[str]) -> list[str]:
+    return [p.removeprefix("sound:") for p in played]
 
 
 def timeless(journey: Journey | Mapping[str, Any]) -> dict[str, Any]:
@@ -164,14 +261,14 @@ def timeless(journey: Journey | Mapping[str, Any]) -> dict[str, Any]:
 SCALE = 0.2  # simulated time runs five times faster than real time, app timers too
 
 
-async def through_ari(script: CallerScript) -> Result:
-    services = Services()
+async def through_ari(script: CallerScript, site: Site = PLAIN) -> Result:
+    services = site.services()
     sim = AriSimulator(username="callpop", password="secret", time_scale=SCALE)
     async with sim.serve() as url, AriClient(url, "callpop", "secret") as client:
         app = StasisApp(
             client,
             "callpop",
-            IvrCallHandler(FLOWS, services),
+            IvrCallHandler(site.flows, services),
             backoff=Backoff(0.01, 0.05),
             timer_scale=SCALE,
         )
@@ -194,12 +291,13 @@ async def through_ari(script: CallerScript) -> Result:
         route=route,
         journey=timeless(journey),
         events=[e.type for e in services.events],
+        played=heard_ari(call.played),
     )
 
 
-async def through_fastagi(script: CallerScript) -> Result:
-    services = Services()
-    server = FastAgiServer([ivr_route(FLOWS, services)], host="127.0.0.1", port=0)
+async def through_fastagi(script: CallerScript, site: Site = PLAIN) -> Result:
+    services = site.services()
+    server = FastAgiServer([ivr_route(site.flows, services)], host="127.0.0.1", port=0)
     async with server:
         record = await asyncio.wait_for(
             call_fastagi("127.0.0.1", server.port, script, path="ivr?flow=main"), 60
@@ -217,10 +315,26 @@ async def through_fastagi(script: CallerScript) -> Result:
         route=route,
         journey=timeless(journey),
         events=[e.type for e in services.events],
+        played=heard_agi(record.played),
     )
 
 
-async def through_classic_script(script: CallerScript, *, cached: bool = False) -> Result:
+async def seed(engine: AsyncEngine, site: Site) -> None:
+    """The site's world in the classic script's database, as `serve` would have left it:
+    the AMI lease holder's queue state, the admin's flood switch."""
+    states = [
+        QueueState(queue=name, max_callers=0, **{k: v for k, v in fields.items()})  # type: ignore[arg-type]
+        for name, fields in site.queues.items()
+    ]
+    if states:
+        await QueueStateStore(engine).write(states)
+    if site.flood is not None:
+        await FloodStore(engine).set(True, site.flood)
+
+
+async def through_classic_script(
+    script: CallerScript, site: Site = PLAIN, *, cached: bool = False
+) -> Result:
     """The classic AGI script, a process as Asterisk runs it, on a site of its own: the
     flow in a dialplan folder, an empty SQLite CRM (no customer is known, as above), the
     journey read back from the database. Its events go to no one (no bus across
@@ -228,16 +342,17 @@ async def through_classic_script(script: CallerScript, *, cached: bool = False) 
     hangs up at once) runs first, so this one takes the flows and the config from the
     script's cache instead of loading them."""
     with tempfile.TemporaryDirectory() as folder:
-        site = Path(folder)
-        (site / "dialplan" / "flows").mkdir(parents=True)
-        (site / "dialplan" / "flows" / "main.yaml").write_text(json.dumps(MAIN_DATA))
-        config = site / "callpop.yaml"
+        root = Path(folder)
+        (root / "dialplan" / "flows").mkdir(parents=True)
+        (root / "dialplan" / "flows" / "main.yaml").write_text(json.dumps(site.data))
+        config = root / "callpop.yaml"
         config.write_text("database: sqlite:///./callpop.db\ndialplan: ./dialplan\n")
-        engine = create_engine(f"sqlite:///{site / 'callpop.db'}")
+        engine = create_engine(f"sqlite:///{root / 'callpop.db'}")
         try:
             await upgrade(engine)
+            await seed(engine, site)
             argv = [sys.executable, "-m", "callpop.agi_script", str(config), "main"]
-            env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(site / "cache")}
+            env = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(root / "cache")}
             first = CallerScript.parse("h", uniqueid="1795389800.2", linkedid="1795389800.1")
             async with asyncio.timeout(60):
                 for call in (first, script) if cached else (script,):
@@ -245,7 +360,7 @@ async def through_classic_script(script: CallerScript, *, cached: bool = False) 
                         argv, call, args=argv[1:], cwd="/", env=env
                     )
                     assert (status, stderr) == (0, b"")
-            assert len(list((site / "cache").glob("callpop/flows/*.flows"))) == 1
+            assert len(list((root / "cache").glob("callpop/flows/*.flows"))) == 1
             assert script.linkedid is not None  # caller() gives every call one
             journey = await JourneyStore(engine).get(script.linkedid)
         finally:
@@ -265,15 +380,22 @@ async def through_classic_script(script: CallerScript, *, cached: bool = False) 
         route=route,
         journey=timeless(journey),
         events=[],
+        played=heard_agi(record.played),
     )
 
 
-DRIVERS: dict[str, Callable[[CallerScript], Awaitable[Result]]] = {
+DRIVERS: dict[str, Callable[[CallerScript, Site], Awaitable[Result]]] = {
     "fastagi": through_fastagi,
     "ari": through_ari,
     "classic": through_classic_script,
     "classic-cached": functools.partial(through_classic_script, cached=True),
 }
+
+
+# The classic script's sqlite3 fast path (callpop/classic_services.py, a SQLite site in WAL
+# mode, as here) reads no queue state, flood switch or callback store yet: on the busy
+# flow it takes the `normal`/`declined` branches, so it is not one of these drivers.
+BUSY_DRIVERS = {name: drive for name, drive in DRIVERS.items() if not name.startswith("classic")}
 
 
 def caller(keys: str) -> CallerScript:
@@ -284,7 +406,7 @@ def caller(keys: str) -> CallerScript:
 async def test_every_driver_gives_the_path_its_outcome(keys: str) -> None:
     outcome, queue, path = PATHS[keys]
     for name, drive in DRIVERS.items():
-        result = await drive(caller(keys))
+        result = await drive(caller(keys), PLAIN)
         assert [step["node"] for step in result.journey["steps"]] == path, name
         assert result.journey["call_id"] == "1795389902.6", name
         if outcome == "queue":
@@ -304,10 +426,53 @@ async def test_every_driver_gives_the_path_its_outcome(keys: str) -> None:
 
 @pytest.mark.parametrize("keys", list(PATHS))
 async def test_all_drivers_agree_on_variables_and_journey(keys: str) -> None:
-    results = {name: await drive(caller(keys)) for name, drive in DRIVERS.items()}
+    results = {name: await drive(caller(keys), PLAIN) for name, drive in DRIVERS.items()}
     reference_name, reference = next(iter(results.items()))
     for name, result in results.items():
         assert result.variables == reference.variables, (name, reference_name)
         assert result.journey == reference.journey, (name, reference_name)
         if not name.startswith("classic"):
             assert result.events == reference.events, (name, reference_name)
+
+
+# keys -> (route, queue or None, the last node); every path hears the flood message and
+# the estimate (15 minutes for 900 s, said with SAY NUMBER / ARI `number:`).
+BUSY_PATHS: dict[str, tuple[str, str | None, str]] = {
+    "2": ("callpop-route,queue,1", "billing", "billing_queue"),
+    "w": ("callpop-route,queue,1", "billing", "billing_queue"),
+    "1 #": ("hangup", None, "offer"),
+    "1 h": ("caller-hangup", None, "offer"),
+}
+
+
+@pytest.mark.parametrize("keys", list(BUSY_PATHS))
+async def test_every_driver_plays_the_flood_message_says_the_wait_and_offers_the_callback(
+    keys: str,
+) -> None:
+    route, queue, last = BUSY_PATHS[keys]
+    results = {name: await drive(caller(keys), BUSY) for name, drive in BUSY_DRIVERS.items()}
+    for name, result in results.items():
+        assert result.played[:4] == [
+            "acme-outage",
+            "queue-holdtime",
+            "number:15",
+            "queue-minutes",
+        ], name
+        assert "callpop/callback-offer" in result.played, name
+        assert result.route == route, name
+        assert result.journey["steps"][-1]["node"] == last, name
+        if queue is not None:
+            assert result.variables[v.QUEUE] == queue, name
+    reference = results["fastagi"]
+    for name, result in results.items():
+        assert result.journey == reference.journey, name
+        assert result.variables == reference.variables, name
+
+
+async def test_every_driver_reads_the_caller_id_back_and_says_the_callback_position() -> None:
+    for name, drive in BUSY_DRIVERS.items():
+        result = await drive(caller("1 #@9000"), BUSY)  # after the prompts
+        tail = result.played[result.played.index("callpop/callback-on") :]
+        assert tail[1].startswith("digits:"), name
+        assert tail[-3:] == ["callpop/callback-booked", "number:1", "goodbye"], name
+        assert result.journey["outcome"]["reason"] == "callback-requested", name

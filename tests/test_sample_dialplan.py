@@ -25,6 +25,7 @@ CORE_PROMPTS = {
     "pls-hold-while-try",
     "vm-intro",
     "goodbye",
+    "queue-holdtime",  # the wait node's lead, as app_queue says it
 }
 VALID_ACCOUNT = "4000000002"
 

@@ -4,6 +4,8 @@ sees (callpop/flood.py). Exit 0, 1 when the database fails, 2 on a bad message n
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 import click
 
@@ -12,6 +14,9 @@ from callpop.config import Config
 from callpop.flood import FloodState, FloodStore, check_message
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
+from ivr.flow import FloodNode
+from ivr.lint import check_dialplan
+from ivr.loader import DialplanError
 
 __all__ = ["command"]
 
@@ -54,8 +59,45 @@ def flood_on(ctx: click.Context, message: str) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--message") from None
     config = load_or_exit(ctx, "flood on")
+    _check_flows_say(message, Path(config.dialplan))
     with user_errors("flood on"):
         _show(asyncio.run(_run(config, (True, message))))
+
+
+def _check_flows_say(message: str, folder: Path) -> None:
+    """Refuse a message no flood node of the dialplan can say (its callers would hear
+    nothing about it): one line, exit 1, the switch untouched. A dialplan that cannot be
+    read here, or has no flood node yet, is only warned about."""
+    try:
+        flows = check_dialplan(folder).flows
+    except (DialplanError, OSError) as exc:
+        click.echo(
+            f"callpop flood on: warning: could not check the message against {folder}: {exc}",
+            err=True,
+        )
+        return
+    known = sorted(
+        {
+            m
+            for flow in flows.values()
+            for node in flow.nodes.values()
+            if isinstance(node, FloodNode)
+            for m in node.messages
+        }
+    )
+    if not known:
+        click.echo(
+            f"callpop flood on: warning: no flow of {folder} has a flood node: callers will not hear {message}",
+            err=True,
+        )
+        return
+    if message not in known:
+        click.echo(
+            f"callpop flood on: no flood node of {folder} has a message {message!r} "
+            f"(they have: {', '.join(known)}); add its prompts to the flood nodes first",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @command.command("off")

@@ -18,7 +18,7 @@ import json
 import sys
 import textwrap
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +43,7 @@ from ivr.loader import (
 from ivr.simulator import (
     HANG_UP,
     SILENCE,
+    CallbackDesk,
     Crm,
     CrmAnswer,
     DownCrm,
@@ -134,6 +135,17 @@ class AdapterCrm:
             return customer_view(first, open_cases=len(cases)), len(customers)
 
         return await asyncio.wait_for(find(), self._budget_ms / 1000)
+
+
+def _number_check(config_path: Path | None) -> Callable[[str], str | None]:
+    """The site's callback number check: its `phone:` settings, as `serve` uses them."""
+    from callpop.config import ConfigError, load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return config.phone.normaliser().normalise
 
 
 async def _with_database(config_path: Path | None, run: Any) -> Simulation:
@@ -237,6 +249,11 @@ def describe_step(step: SimStep) -> list[str]:
         return _wrapped(f"{head}  CRM lookup by {step.detail}:", result)
     if step.action == "queue-lookup":
         return _wrapped(f"{head}  queue state:", step.detail or "")
+    if step.action == "flood-lookup":
+        return _wrapped(f"{head}  flood switch:", step.detail or "")
+    if step.action == "callback":
+        result = (step.event or "").replace("_", " ")
+        return _wrapped(f"{head}  callback request {step.detail}:", result)
     if step.action == "collect":
         if step.event == "hangup":
             answer = "the caller hangs up"
@@ -381,6 +398,19 @@ def _parse_at(value: str | None) -> datetime:
     "(repeatable; fields not given are unknown, the queue open)",
 )
 @click.option(
+    "--flood",
+    "flood_message",
+    metavar="MESSAGE",
+    help="flood mode on with this message, as `callpop flood on --message` sets it",
+)
+@click.option(
+    "--callbacks-ahead",
+    type=click.IntRange(0, 100_000),
+    default=0,
+    show_default=True,
+    help="callbacks already pending in the queue (the caller's position is one more)",
+)
+@click.option(
     "--replay",
     "replay_call",
     default=None,
@@ -410,6 +440,8 @@ def command(
     config_path: Path | None,
     as_json: bool,
     queue_specs: tuple[str, ...],
+    flood_message: str | None,
+    callbacks_ahead: int,
     replay_call: str | None,
     replay_on: str,
 ) -> None:
@@ -420,6 +452,13 @@ def command(
     if caller is None:
         raise click.UsageError("Missing option '--caller' (the caller's number).")
     now = _parse_at(at)
+    if flood_message is not None:
+        from callpop.flood import check_message
+
+        try:
+            check_message(flood_message)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--flood") from None
     queues: dict[str, dict[str, QueueValue]] = {}
     for spec in queue_specs:
         try:
@@ -460,6 +499,10 @@ def command(
             now=now,
             observer=observe,
             queues=queues,
+            flood=flood_message,
+            callbacks=CallbackDesk(
+                _number_check(config_path or (ctx.obj or {}).get("config_path")), callbacks_ahead
+            ),
         )
 
     try:

@@ -26,6 +26,10 @@ _LOOKS: dict[str, tuple[str, str, str, str]] = {
     "voicemail": ("box", "rounded,filled,bold", "#0e7490", "#ecfeff"),
     "hangup": ("octagon", "filled,bold", "#b91c1c", "#fef2f2"),
     "goto": ("rarrow", "filled,dashed", "#be185d", "#fdf2f8"),
+    "wait": ("note", "filled", "#4338ca", "#eef2ff"),
+    "callback": ("box", "rounded,filled", "#0369a1", "#f0f9ff"),
+    "overflow": ("diamond", "filled", "#9a3412", "#fff7ed"),
+    "flood": ("diamond", "filled", "#be123c", "#fff1f2"),
     "missing": ("box", "filled,dashed", "#dc2626", "#fef2f2"),
 }
 

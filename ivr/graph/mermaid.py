@@ -28,6 +28,10 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "voicemail": ("(", ")"),
     "hangup": ("(", ")"),
     "goto": ("[[", "]]"),
+    "wait": (">", "]"),
+    "callback": ("[", "]"),
+    "overflow": ("{", "}"),
+    "flood": ("{", "}"),
     "missing": ("[", "]"),
 }
 
@@ -42,6 +46,10 @@ _CLASSES: dict[str, str] = {
     "voicemail": "fill:#ecfeff,stroke:#0e7490,stroke-width:2px,color:#0f172a",
     "hangup": "fill:#fef2f2,stroke:#b91c1c,stroke-width:2px,color:#0f172a",
     "goto": "fill:#fdf2f8,stroke:#be185d,stroke-dasharray:5 3,color:#0f172a",
+    "wait": "fill:#eef2ff,stroke:#4338ca,color:#0f172a",
+    "callback": "fill:#f0f9ff,stroke:#0369a1,color:#0f172a",
+    "overflow": "fill:#fff7ed,stroke:#9a3412,color:#0f172a",
+    "flood": "fill:#fff1f2,stroke:#be123c,color:#0f172a",
     "missing": "fill:#fef2f2,stroke:#dc2626,stroke-dasharray:5 3,color:#991b1b",
     "start": "fill:#0f172a,stroke:#0f172a,color:#ffffff",
     "legend": "fill:#ffffff,stroke:#cbd5e1,color:#334155,text-align:left",

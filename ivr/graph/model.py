@@ -20,6 +20,8 @@ from typing import Literal
 
 from ivr.flow import (
     BranchNode,
+    CallbackNode,
+    FloodNode,
     Flow,
     GotoNode,
     HangupNode,
@@ -28,10 +30,12 @@ from ivr.flow import (
     LookupNode,
     MenuNode,
     Node,
+    OverflowNode,
     PlayNode,
     Prompt,
     TransferNode,
     VoicemailNode,
+    WaitNode,
 )
 
 __all__ = [
@@ -216,6 +220,17 @@ def _details(node: Node, flow: Flow) -> Iterator[str]:
         if node.flow is not None:
             where = f"flow {node.flow}" if node.node is None else f"{node.node} in flow {node.flow}"
             yield f"continues in {where}"
+    elif isinstance(node, WaitNode):
+        yield f"says queue {node.queue}'s estimated wait"
+    elif isinstance(node, CallbackNode):
+        yield f"queue {node.queue} · offered above {describe_duration(node.offer_above)}"
+    elif isinstance(node, OverflowNode):
+        limits = [f"{node.max_waiting} waiting"] if node.max_waiting is not None else []
+        if node.max_wait is not None:
+            limits.append(f"wait over {describe_duration(node.max_wait)}")
+        yield f"queue {node.queue} closed" + (f", {' or '.join(limits)}" if limits else "")
+    elif isinstance(node, FloodNode):
+        yield "messages " + ", ".join(node.messages)
     elif isinstance(node, HangupNode | BranchNode):
         pass
 
@@ -287,6 +302,20 @@ def _edges(node_id: str, node: Node, flow: Flow) -> Iterator[DiagramEdge]:
             yield DiagramEdge(node_id, node.holiday or node.closed, "result", "holiday")
     elif isinstance(node, PlayNode):
         yield DiagramEdge(node_id, node.next, "next")
+    elif isinstance(node, WaitNode):
+        yield DiagramEdge(node_id, node.next, "next")
+        if node.unknown is not None:
+            yield DiagramEdge(node_id, node.unknown, "result", "no estimate")
+    elif isinstance(node, CallbackNode):
+        yield DiagramEdge(node_id, node.declined, "result", "no callback")
+        if node.then is not None:
+            yield DiagramEdge(node_id, node.then, "result", "callback booked")
+    elif isinstance(node, OverflowNode):
+        yield DiagramEdge(node_id, node.to, "result", "closed or full")
+        yield DiagramEdge(node_id, node.next, "result", "room")
+    elif isinstance(node, FloodNode):
+        yield DiagramEdge(node_id, node.next, "result", "flood on")
+        yield DiagramEdge(node_id, node.normal, "result", "flood off")
     elif isinstance(node, GotoNode):
         if node.flow is None and node.node is not None:
             yield DiagramEdge(node_id, node.node, "next")

@@ -31,6 +31,10 @@ KIND_COLOURS: dict[str, str] = {
     "voicemail": "#0e7490",
     "hangup": "#b91c1c",
     "goto": "#be185d",
+    "wait": "#4338ca",
+    "callback": "#0369a1",
+    "overflow": "#9a3412",
+    "flood": "#be123c",
     MISSING: "#dc2626",
     REF: "#64748b",
 }
@@ -45,6 +49,10 @@ KIND_NAMES: dict[str, str] = {
     "voicemail": "voicemail",
     "hangup": "hang up",
     "goto": "go to",
+    "wait": "wait estimate",
+    "callback": "callback offer",
+    "overflow": "overflow",
+    "flood": "flood mode",
     MISSING: "missing",
 }
 # Where the call ends gets a tinted body, so the exits stand out at a glance.

@@ -24,6 +24,10 @@ KIND_TITLES: dict[str, str] = {
     "voicemail": "VOICEMAIL",
     "hangup": "HANG UP",
     "goto": "GO TO",
+    "wait": "WAIT ESTIMATE",
+    "callback": "CALLBACK OFFER",
+    "overflow": "OVERFLOW",
+    "flood": "FLOOD MODE",
     "missing": "MISSING",
 }
 

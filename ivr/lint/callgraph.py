@@ -24,6 +24,8 @@ from typing import Literal
 
 from ivr.flow import (
     BranchNode,
+    CallbackNode,
+    FloodNode,
     Flow,
     GotoNode,
     HoursNode,
@@ -31,7 +33,9 @@ from ivr.flow import (
     LookupNode,
     MenuNode,
     Node,
+    OverflowNode,
     PlayNode,
+    WaitNode,
 )
 
 __all__ = ["CallGraph", "Dangling", "Edge", "EdgeKind", "NodeRef", "Target", "targets_of"]
@@ -103,6 +107,20 @@ def targets_of(node_id: str, node: Node) -> list[Target]:
         out.append(Target((*base, "closed"), "auto", "closed", node.closed))
         if node.holiday is not None:
             out.append(Target((*base, "holiday"), "auto", "holiday", node.holiday))
+    elif isinstance(node, WaitNode):
+        out.append(Target((*base, "next"), "next", "next", node.next))
+        if node.unknown is not None:
+            out.append(Target((*base, "unknown"), "auto", "no estimate", node.unknown))
+    elif isinstance(node, CallbackNode):
+        out.append(Target((*base, "declined"), "auto", "no callback", node.declined))
+        if node.then is not None:
+            out.append(Target((*base, "then"), "next", "callback booked", node.then))
+    elif isinstance(node, OverflowNode):
+        out.append(Target((*base, "to"), "auto", "overflow", node.to))
+        out.append(Target((*base, "next"), "auto", "room", node.next))
+    elif isinstance(node, FloodNode):
+        out.append(Target((*base, "next"), "auto", "flood on", node.next))
+        out.append(Target((*base, "normal"), "auto", "flood off", node.normal))
     elif isinstance(node, GotoNode):
         field = (*base, "node") if node.node is not None else (*base, "flow")
         out.append(Target(field, "next", "goto", node.node, node.flow))

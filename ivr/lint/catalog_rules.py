@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from ivr.catalog import ScriptStep
 from ivr.conditions import ConditionError, parse
-from ivr.flow import BranchNode, MenuNode, TransferNode
+from ivr.flow import BranchNode, CallbackNode, MenuNode, OverflowNode, TransferNode, WaitNode
 from ivr.lint.context import LintContext, walk
 from ivr.lint.rules import finding
 from ivr.source import Finding, PathPart, quote
@@ -51,6 +51,14 @@ def check_unknown_queues(ctx: LintContext) -> Iterator[Finding]:
                 and node.queue not in queues
             ):
                 message = f"transfer {quote(node_id)} joins queue {quote(node.queue)}, which queues.yaml does not define{_hint(node.queue, queues)}"
+                yield ctx.at(
+                    "unknown-queue", flow.id, ("nodes", node_id, "queue"), message, value=True
+                )
+            if (
+                isinstance(node, WaitNode | CallbackNode | OverflowNode)
+                and node.queue not in queues
+            ):
+                message = f"{node.type} {quote(node_id)} reads the state of queue {quote(node.queue)}, which queues.yaml does not define{_hint(node.queue, queues)}"
                 yield ctx.at(
                     "unknown-queue", flow.id, ("nodes", node_id, "queue"), message, value=True
                 )

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ivr.flow import HoursNode, InputNode, LookupNode, MenuNode, TransferNode
+from ivr.flow import (
+    CallbackNode,
+    FloodNode,
+    HoursNode,
+    InputNode,
+    LookupNode,
+    MenuNode,
+    OverflowNode,
+    TransferNode,
+)
 from ivr.lint.callgraph import CallGraph, EdgeKind, NodeRef
 from ivr.lint.context import LintContext
 from ivr.source import Finding, quote
@@ -114,7 +123,10 @@ def _trap(graph: CallGraph, members: set[NodeRef]) -> str | None:
         for edge in graph.edges(ref)
     )
     if not listening:
-        changes = any(isinstance(graph.node(r), LookupNode | HoursNode) for r in members)
+        # Nodes that read the world afresh each round: the CRM, the clock, queue state,
+        # the flood switch.
+        reads = LookupNode | HoursNode | OverflowNode | CallbackNode | FloodNode
+        changes = any(isinstance(graph.node(r), reads) for r in members)
         if not exits:
             return "with nothing for the caller to press and no way out"
         if not changes:

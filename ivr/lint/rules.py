@@ -174,6 +174,20 @@ _ALL = (
         "A lookup, condition or prompt reads a variable that no input node stores.",
         "Variables (`vars.X`) are what input nodes store; a misspelt name is always empty.",
     ),
+    # Busy queues and floods.
+    Rule(
+        "queue-threshold",
+        "warning",
+        "A callback or overflow threshold that makes no sense: a callback offered to every "
+        "caller or to none, an overflow that always fires, a callback an overflow before it "
+        "makes unreachable.",
+    ),
+    Rule(
+        "flood-message",
+        "warning",
+        "A flood node without a prompt for a message another flood node has: while that "
+        "message is on, its callers hear nothing about it and take the usual path.",
+    ),
     # The other dialplan files.
     Rule(
         "unknown-queue",

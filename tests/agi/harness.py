@@ -17,8 +17,16 @@ from agi_scripts.routes import connected_route, ivr_route
 from agi_scripts.server import FastAgiServer, Route
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
+from ivr.actions import CallbackRequest
 from ivr.entries import luhn_valid
-from ivr.events import LookupFinished, LookupStatus, QueuesLooked
+from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
+    FloodLooked,
+    LookupFinished,
+    LookupStatus,
+    QueuesLooked,
+)
 from ivr.flow import Flow
 from ivr.journey import Journey
 from ivr.ports import CallEvent
@@ -60,6 +68,14 @@ class MemoryServices:
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         return QueuesLooked(at_ms)  # no queue state known: `queue.*` conditions are absent
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        return FloodLooked(at_ms)  # never on here
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)  # no store here
 
     def publish(self, event: CallEvent) -> None:
         self.events.append(event)

@@ -72,8 +72,8 @@ async def test_nodes_come_in_the_flow_file_s_order(engine: AsyncEngine) -> None:
         "welcome",
         "hours",
         "identify",
+        "flood_check",
         "main_menu",
-        "billing_menu",
     ]
 
 

@@ -69,10 +69,10 @@ def test_a_re_keyed_menu_makes_the_replay_diverge_where_the_key_now_leads(tmp_pa
     lines = result.stdout.splitlines()
     assert (
         lines[-1]
-        == "Diverges at step 5: the stored call went to main:billing_menu, the replay to main:sales_menu"
+        == "Diverges at step 6: the stored call went to main:billing_menu, the replay to main:sales_menu"
     )
     assert "Outcome: stored queue billing, priority 1; replayed queue sales, priority 2" in lines
-    assert next(line for line in lines if line.startswith("  5≠")).split()[1] == "main:billing_menu"
+    assert next(line for line in lines if line.startswith("  6≠")).split()[1] == "main:billing_menu"
 
 
 def test_json_names_the_divergence_step(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_the_version_a_call_ran_on_is_found_in_git_history(
     assert f", version {ran_on} (the version the call ran on)" in original.stdout.splitlines()[1]
     current = replay(config, Path("dialplan/flows/main.yaml"), "call-0", "--on", "current")
     assert current.exit_code == 1
-    assert "Diverges at step 5" in current.stdout
+    assert "Diverges at step 6" in current.stdout
 
 
 def test_an_unknown_call_or_a_lost_version_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,12 +11,25 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.actions import Action, Collect, Hangup, Lookup, Play, QueueLookup, Transfer
+from ivr.actions import (
+    Action,
+    CallbackRequest,
+    Collect,
+    FloodLookup,
+    Hangup,
+    Lookup,
+    Play,
+    QueueLookup,
+    Transfer,
+)
 from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
     Caller,
     CallStarted,
     CustomerValue,
     DigitsEntered,
+    FloodLooked,
     HungUp,
     LookupFinished,
     LookupStatus,
@@ -115,6 +128,19 @@ class Driver:
         self.actions = self.session.handle(QueuesLooked(self._tick(), queues))
         return self.actions
 
+    def flood(self, message: str | None) -> list[Action]:
+        """The flood switch: on with `message`, or off (None)."""
+        event = FloodLooked(self._tick(), message is not None, message or "")
+        self.actions = self.session.handle(event)
+        return self.actions
+
+    def callback(
+        self, status: CallbackStatus, position: int | None = None, number: str = ""
+    ) -> list[Action]:
+        event = CallbackRequested(status, self._tick(), position, number)
+        self.actions = self.session.handle(event)
+        return self.actions
+
     def hang_up(self) -> list[Action]:
         self.actions = self.session.handle(HungUp(self._tick()))
         return self.actions
@@ -143,6 +169,16 @@ class Driver:
     @property
     def queue_lookup(self) -> QueueLookup:
         assert isinstance(self.last, QueueLookup), self.actions
+        return self.last
+
+    @property
+    def flood_lookup(self) -> FloodLookup:
+        assert isinstance(self.last, FloodLookup), self.actions
+        return self.last
+
+    @property
+    def callback_request(self) -> CallbackRequest:
+        assert isinstance(self.last, CallbackRequest), self.actions
         return self.last
 
     @property

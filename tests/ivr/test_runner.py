@@ -15,11 +15,14 @@ from typing import Any, Literal
 
 import pytest
 
-from ivr.actions import Collect, Play, Sound, Spoken
+from ivr.actions import CallbackRequest, Collect, Play, SayNumber, Sound, Spoken
 from ivr.events import (
+    CallbackRequested,
+    CallbackStatus,
     Caller,
     CallStarted,
     DigitsEntered,
+    FloodLooked,
     LookupFinished,
     LookupStatus,
     QueuesLooked,
@@ -118,6 +121,8 @@ class FakeServices:
     lookups: list[tuple[str, str, int]] = field(default_factory=list)
     queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
     queue_lookups: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    flood: str | None = None
+    callbacks: list[tuple[CallbackRequest, str]] = field(default_factory=list)
     publish_fails: bool = False
     save_fails: bool = False
 
@@ -132,6 +137,15 @@ class FakeServices:
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         self.queue_lookups.append((queues, at_ms))
         return QueuesLooked(at_ms, {q: self.queues[q] for q in queues if q in self.queues})
+
+    async def flood_state(self, *, at_ms: int) -> FloodLooked:
+        return FloodLooked(at_ms, self.flood is not None, self.flood or "")
+
+    async def request_callback(
+        self, request: CallbackRequest, *, call_id: str, at_ms: int
+    ) -> CallbackRequested:
+        self.callbacks.append((request, call_id))
+        return CallbackRequested(CallbackStatus.STORED, at_ms, len(self.callbacks), "+15550001")
 
     def publish(self, event: CallEvent) -> None:
         if self.publish_fails:
@@ -205,6 +219,43 @@ async def test_queue_state_is_read_through_the_services() -> None:
     _, channel, services = await run([], busy, queues={"billing": {"ewt_s": 900}})
     assert services.queue_lookups == [(("billing",), 0)]
     assert channel.named("set_variables")[0]["CALLPOP_TARGET"] == "overflow"
+
+
+BUSY = make_flow(
+    {
+        "flood": {
+            "type": "flood",
+            "messages": {"known-outage": ["outage"]},
+            "next": "offer",
+            "normal": "billing",
+        },
+        "offer": {
+            "type": "callback",
+            "queue": "billing",
+            "offer_above": "5m",
+            "declined": "billing",
+        },
+        "billing": queue("billing"),
+    }
+)
+
+
+async def test_the_flood_switch_is_read_through_the_services() -> None:
+    _, channel, _ = await run(
+        ["", "2"], BUSY, flood="known-outage", queues={"billing": {"ewt_s": 900}}
+    )
+    assert channel.named("play")[0].prompts == (Sound("outage"),)
+
+
+async def test_a_callback_request_goes_to_the_services_with_the_call_id() -> None:
+    _, channel, services = await run(
+        ["", "1", ""], BUSY, flood="known-outage", queues={"billing": {"ewt_s": 900}}
+    )
+    ((request, call_id),) = services.callbacks
+    assert (request.queue, request.number, request.caller_id) == ("billing", "+15551230000", True)
+    assert call_id == CALL.call_id
+    assert channel.named("set_variables")[0]["CALLPOP_OUTCOME"] == "hangup"
+    assert channel.named("say")[0][-2:] == (SayNumber(1), Sound("goodbye", "Goodbye."))
 
 
 async def test_a_transfer_says_its_prompts_then_sets_variables_then_returns_to_the_dialplan() -> (

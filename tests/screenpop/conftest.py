@@ -318,8 +318,7 @@ async def make_desk(
     config = Config(
         dialplan=dialplan if dialplan.exists() else write_dialplan(dialplan),
         web_origins=web_origins,
-        crm=CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300),
-        **(settings or {}),
+        **{"crm": CrmSettings(record_url=RECORD_URL, lookup_budget_ms=300), **(settings or {})},
     )
     sql_crm = SqlStore(engine, config.phone.normaliser())
     store = SqlScreenpopStore(engine)

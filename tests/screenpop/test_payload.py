@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
+from crm_adapter.settings import CrmSettings
 from crm_adapter.sql.tables import journeys
 from ivr import variables as V
 from ivr.journey import Journey, JourneyOutcome, JourneyStep
@@ -37,6 +38,19 @@ class GatedCrm(InMemoryCrm):
         self.asked.set()
         await self.gate.wait()
         return await super().find_by_phone(phone)
+
+
+def sam_elsewhere(call: str) -> Journey:
+    """The journey of Sam's call whose IVR ran in another process (the classic AGI
+    script): this process knows the caller only from the database."""
+    return Journey(
+        call_id=call,
+        flow="main",
+        caller_number="+15551232000",
+        caller_name="SAM",
+        dnis="7000",
+        started_at="2026-11-24T15:00:00.000Z",
+    )
 
 
 @pytest.fixture
@@ -71,6 +85,28 @@ async def test_a_slow_crm_does_not_hold_the_pop_back(slow: tuple[Desk, GatedCrm]
         updated = await tab.until_type("pop.updated", call)
         assert updated["pop"]["payload"]["customer"]["name"] == "Sam Slow"
         assert updated["pop"]["payload"]["status"] == "complete"
+
+
+async def test_past_the_pops_own_window_the_pop_settles_for_partial(tmp_path: Path) -> None:
+    crm = GatedCrm()  # never opened: a CRM that has not answered yet
+    # the window is the pop's own, not derived from the IVR's budget (once it was
+    # max(5 s, 10 x budget): 10 s here, past the test socket's 5 s deadline)
+    window = CrmSettings(lookup_budget_ms=1000, pop_window_s=1.0)
+    async for desk in make_desk(tmp_path, crm=crm, settings={"crm": window}):
+        async with await desk.logged_in("alice") as alice:
+            tab = await open_tab(alice, desk.url)
+            call = desk.next_call_id()
+            await desk.ivr(call, number="+15551232000", name="SAM")
+            await desk.ring(call, "alice")
+            offered = await tab.until_type("pop.offered", call)
+            assert offered["pop"]["payload"]["status"] == "loading"
+            updated = await tab.until_type("pop.updated", call)
+            payload = updated["pop"]["payload"]
+            assert (payload["status"], payload["crm_error"]) == (
+                "partial",
+                "the CRM did not answer in time",
+            )
+            assert payload["caller"]["name"] == "SAM"
 
 
 async def test_the_lookup_starts_while_the_caller_waits_in_the_queue(
@@ -332,15 +368,7 @@ async def test_a_call_whose_ivr_ran_elsewhere_is_gathered_while_it_waits_in_the_
 ) -> None:
     desk, crm = slow
     call = desk.next_call_id()
-    journey = Journey(
-        call_id=call,
-        flow="main",
-        caller_number="+15551232000",
-        caller_name="SAM",
-        dnis="7000",
-        started_at="2026-11-24T15:00:00.000Z",
-    )
-    await desk.journeys.save(journey)  # by the classic AGI script, in its own process
+    await desk.journeys.save(sam_elsewhere(call))  # by the classic AGI script
     await desk.publish("queue.joined", call, queue="billing", position=1, priority=0)
     async with asyncio.timeout(5):
         await crm.asked.wait()  # before any agent is rung
@@ -364,16 +392,7 @@ async def test_without_prefetch_nothing_is_read_until_the_pop_is_completed(
     desk, crm = slow
     builder = PayloadBuilder(crm, desk.store, prefetch=False)
     call = desk.next_call_id()
-    await desk.journeys.save(  # its IVR ran elsewhere: the caller is in the database
-        Journey(
-            call_id=call,
-            flow="main",
-            caller_number="+15551232000",
-            caller_name="SAM",
-            dnis="7000",
-            started_at="2026-11-24T15:00:00.000Z",
-        )
-    )
+    await desk.journeys.save(sam_elsewhere(call))  # its IVR ran elsewhere
     builder.observe(CallEvent("queue.joined", call, iso(), {"queue": "billing"}))
     await asyncio.sleep(0.1)
     assert crm.lookups == 0

@@ -15,16 +15,28 @@ from typing import Any
 
 from bench.paths import BUSINESS_HOURS, DIALPLAN, ENGINE_PATHS, CallerPath
 from bench.report import Section, Table
-from ivr.actions import Action, Collect, EnterNode, Hangup, Lookup, Play, Transfer
+from ivr.actions import (
+    Action,
+    Collect,
+    EnterNode,
+    FloodLookup,
+    Hangup,
+    Lookup,
+    Play,
+    QueueLookup,
+    Transfer,
+)
 from ivr.compiled import CompiledFlows
 from ivr.events import (
     Caller,
     CallStarted,
     DigitsEntered,
     Event,
+    FloodLooked,
     LookupFinished,
     LookupStatus,
     PlayFinished,
+    QueuesLooked,
 )
 from ivr.flow import Flow
 from ivr.lint import check_dialplan
@@ -96,6 +108,10 @@ def walk(flows: Mapping[str, Flow], path: CallerPath, call_id: str = "bench.1") 
             event = _keys(next(keys, "w"), at, last)
         elif isinstance(last, Lookup):
             event = _lookup_answer(path, at)
+        elif isinstance(last, FloodLookup):
+            event = FloodLooked(at)  # no flood: the everyday paths
+        elif isinstance(last, QueueLookup):
+            event = QueuesLooked(at)  # no queue state known: the steps take their default
         elif isinstance(last, Transfer | Hangup):
             values = dict(last.variables)
             return CallStats(events, nodes, values.get(OUTCOME, ""), values.get(TARGET, ""))

@@ -23,6 +23,7 @@ from callpop.queue_store import QueueStateStore
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.outlook import BoardOutlook, Flood
+from tests.conftest import PG_URL
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, Desk, make_desk
 from tests.screenpop.wsclient import open_tab
@@ -136,6 +137,35 @@ async def test_a_failed_read_keeps_the_last_values_and_is_logged_once(
     with caplog.at_level(logging.INFO, logger="screenpop.outlook"):
         await outlook.refresh()
     assert any("callbacks pending read again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.postgres
+async def test_a_read_slower_than_the_budget_keeps_the_last_values_and_is_logged_once(
+    pg_schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = create_engine(PG_URL, search_path=pg_schema)
+    locker = create_engine(PG_URL, search_path=pg_schema)
+    try:
+        await FloodStore(engine).set(True, "known-outage")
+        outlook = BoardOutlook(sources(engine), budget_s=0.3)
+        assert await outlook.refresh()
+        async with locker.connect() as conn, conn.begin():
+            # another session holds the flood switch's table: its read waits on the lock
+            await conn.execute(text("LOCK TABLE flood_mode IN ACCESS EXCLUSIVE MODE"))
+            with caplog.at_level(logging.WARNING, logger="screenpop.outlook"):
+                assert not await outlook.refresh()
+                assert not await outlook.refresh()
+        assert outlook.current.flood == Flood(True, "known-outage")
+        slow = [r for r in caplog.records if "flood switch not read" in r.getMessage()]
+        assert len(slow) == 1 and "slower than the budget" in slow[0].getMessage()
+        await FloodStore(engine).set(False)
+        assert await outlook.refresh()
+        assert outlook.current.flood == Flood(False, "")
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM flood_mode"))
+        await engine.dispose()
+        await locker.dispose()
 
 
 async def test_the_board_page_shows_the_wait_the_callbacks_and_a_flood_banner(

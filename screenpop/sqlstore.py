@@ -467,6 +467,7 @@ class SqlScreenpopStore:
                 pops.c.state,
                 pops.c.offered_at,
                 pops.c.connected_at,
+                pops.c.wrapup_at,
                 pops.c.ended_at,
                 calls.c.caller,
                 calls.c.caller_name,
@@ -507,6 +508,7 @@ class SqlScreenpopStore:
                 customer_id=r["customer_id"],
                 disposition=r["disposition"],
                 reason=r["reason"] if r["state"] == "retracted" else None,
+                wrapup_at=r["wrapup_at"],
             )
             for r in rows
         ]

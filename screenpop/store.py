@@ -87,6 +87,32 @@ class CallRow:
     # why a retracted pop went: the agent's missed calls (no answer, the caller hung
     # up or left the queue); one answered by another agent is not in the list
     reason: str | None = None
+    # when the pop went to wrap-up: the call's end, when the agent still had to dispose
+    wrapup_at: datetime | None = None
+
+    @property
+    def hung_up_at(self) -> datetime | None:
+        """The call's end for this agent: talk stops here, wrap-up starts here."""
+        if self.wrapup_at is not None:
+            return self.wrapup_at
+        return self.ended_at if self.connected_at is not None else None
+
+    @property
+    def talk_s(self) -> int | None:
+        """Seconds talked (answer to hang-up); wrap-up is not talk."""
+        if self.connected_at is None or self.hung_up_at is None:
+            return None
+        return max(0, int((self.hung_up_at - self.connected_at).total_seconds()))
+
+    @property
+    def wrapup_s(self) -> int | None:
+        """Seconds of wrap-up (hang-up to disposition): 0 when the outcome was given
+        during the call, None while still in wrap-up or never answered."""
+        if self.wrapup_at is None:
+            return 0 if self.state == "done" and self.connected_at is not None else None
+        if self.ended_at is None:
+            return None
+        return max(0, int((self.ended_at - self.wrapup_at).total_seconds()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -617,11 +617,13 @@
     document.getElementById("today-count").textContent = String(data.calls.length);
     if (!data.calls.length) { list.appendChild(el("li", {class: "muted empty"}, "No calls yet today.")); return; }
     for (const c of data.calls) {
-      const talk = c.connected_at && c.ended_at ? duration(new Date(c.ended_at) - new Date(c.connected_at)) : "";
+      // talk (answer to hang-up) and wrap-up (hang-up to outcome) apart, as the server counts them
+      const talk = c.talk_s == null ? null : el("span", {class: "today-talk"}, "talk " + duration(c.talk_s * 1000));
+      const wrap = c.wrapup_s == null ? null : el("span", {class: "today-wrap"}, "wrap-up " + duration(c.wrapup_s * 1000));
       list.appendChild(el("li", {class: "today-item", dataset: {callId: c.call_id}},
         el("span", {class: "today-time mono"}, clockTime(c.offered_at)),
         el("span", {class: "today-who"}, c.caller_name || c.caller || "Unknown caller",
-          talk ? el("span", {class: "muted small block"}, "talked " + talk) : null),
+          talk || wrap ? el("span", {class: "muted small block today-times"}, talk, talk && wrap ? " · " : null, wrap) : null),
         el("span", {class: "chip " + (c.disposition ? "chip-ok" : c.state === "retracted" ? "chip-bad" : "chip-warn"),
           title: c.state === "retracted" ? (RETRACT_REASON[c.reason] || "") : null},
           c.disposition ? dispositionLabel(c.disposition)

@@ -47,6 +47,7 @@ from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
 from callpop.ari_ledger import SqlAriLedger
+from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
 from callpop.config import AmiSettings, Config, ConfigError
@@ -459,6 +460,11 @@ def build_app(
         originate=ami_controls.originate if ami_controls else None,
         agent_status=ami_controls.agent_status if ami_controls else None,
         transfer=ami_controls.transfer if ami_controls else None,
+        board_sources=StoreBoardSources(
+            QueueStateStore(runtime.engine, clock=clock),
+            CallbackStore(runtime.engine),
+            FloodStore(runtime.engine),
+        ),
     )
     app[RUNTIME] = runtime
     app.middlewares.append(body_deadline(config.web_limits.body_timeout_s))

@@ -60,6 +60,7 @@ from screenpop.keys import (
     Transfer,
     WebSettings,
 )
+from screenpop.outlook import BoardSources
 from screenpop.payload import PayloadBuilder
 from screenpop.settings import ScreenpopSettings
 from screenpop.store import ScreenpopStore
@@ -148,13 +149,17 @@ def create_app(
     heartbeat_s: float = 20.0,
     on_pop: PopObserver | None = None,
     revocation_poll_s: float = 2.0,
+    board_sources: BoardSources | None = None,
+    board_refresh_s: float = 3.0,
 ) -> web.Application:
     """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
     click-to-dial seam (ARI when configured, None: the panel says it is not set up);
     `session_key` signs cookies and tokens: give the same one to every instance and
     across restarts, or agents log in again after each (random when None).
     `revocation_poll_s`: how often logouts on other instances sharing the database
-    are looked for, to close that session's sockets here."""
+    are looked for, to close that session's sockets here. `board_sources`: where the
+    wallboard reads each queue's estimated wait, the callbacks pending and the flood
+    switch, every `board_refresh_s` (None: the board shows none of them)."""
     if session_key is None:
         log.warning("no web session key configured: agents must log in again after a restart")
         session_key = secrets.token_bytes(32)
@@ -186,6 +191,7 @@ def create_app(
         heartbeat_s=heartbeat_s,
         embed_token=sessions.embed_token,
         on_pop=on_pop,
+        board_sources=board_sources,
     )
 
     app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
@@ -232,12 +238,14 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_static("/static/", HERE / "static", name="static", append_version=True)
-    app.cleanup_ctx.append(_hub_tasks(revocation_poll_s))
+    app.cleanup_ctx.append(_hub_tasks(revocation_poll_s, board_refresh_s))
     app.on_shutdown.append(_close_sockets)
     return app
 
 
-def _hub_tasks(revocation_poll_s: float) -> Callable[[web.Application], AsyncIterator[None]]:
+def _hub_tasks(
+    revocation_poll_s: float, board_refresh_s: float
+) -> Callable[[web.Application], AsyncIterator[None]]:
     async def hub_tasks(app: web.Application) -> AsyncIterator[None]:
         hub = app[HUB]
         await hub.refresh_accounts()
@@ -247,6 +255,7 @@ def _hub_tasks(revocation_poll_s: float) -> Callable[[web.Application], AsyncIte
             for name, coro in (
                 ("hub-bus", hub.run()),
                 ("hub-wallboard", hub.run_wallboard()),
+                ("hub-outlook", hub.run_outlook(board_refresh_s)),
                 ("hub-history", hub.history.run()),
                 ("hub-accounts", hub.run_accounts()),
                 ("hub-revocations", hub.run_revocations(revocation_poll_s)),

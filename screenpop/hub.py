@@ -43,6 +43,7 @@ from screenpop.auth import EmbedClaims, SessionClaims
 from screenpop.bus import BusClosed, BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
 from screenpop.history import PopHistory
 from screenpop.interfaces import normalise_interface
+from screenpop.outlook import BoardOutlook, BoardSources
 from screenpop.panel import EmbedMinter, Panel
 from screenpop.payload import PayloadBuilder
 from screenpop.pops import (
@@ -107,6 +108,7 @@ class Hub:
         heartbeat_s: float = 20.0,
         embed_token: EmbedMinter | None = None,
         on_pop: PopObserver | None = None,
+        board_sources: BoardSources | None = None,
     ) -> None:
         self._bus = bus
         self._on_pop = on_pop
@@ -123,6 +125,7 @@ class Hub:
         self.bus_seq = 0  # the seq of the last bus event handled
         self.machine = PopMachine(self._resolve, payloads.known)
         self.wallboard = Wallboard()
+        self.outlook = BoardOutlook(board_sources) if board_sources is not None else None
         self._accounts: dict[str, Account] = {}
         self._by_interface: dict[str, AgentRef] = {}
         self._panels: dict[str, list[Panel]] = {}  # agent id -> their panel sockets
@@ -703,7 +706,18 @@ class Hub:
             agents=sorted(lines, key=lambda a: a.name.casefold()),
             pops_of=self.machine.pops_of,
             online=self.online,
+            outlook=self.outlook.current if self.outlook is not None else None,
         )
+
+    async def run_outlook(self, every_s: float) -> None:
+        """Read the estimated waits, callbacks pending and flood switch every `every_s`
+        (`screenpop.outlook`), and send the board when they changed."""
+        if self.outlook is None:
+            return
+        while True:
+            if await self.outlook.refresh():
+                self._board_dirty.set()
+            await asyncio.sleep(every_s)
 
     async def run_wallboard(self) -> None:
         """Send the board to supervisors when it changed, at most a few times a second."""

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from screenpop.outlook import Outlook
 from screenpop.pops import CallEventLike, Pop, PopState
 
 __all__ = ["AgentLine", "Wallboard", "agent_state"]
@@ -169,22 +170,29 @@ class Wallboard:
         agents: Sequence[AgentLine],
         pops_of: Callable[[str], Iterable[Pop]],
         online: Callable[[str], bool],
+        outlook: Outlook | None = None,
     ) -> dict[str, Any]:
-        """The board as the supervisor page renders it."""
+        """The board as the supervisor page renders it; `outlook` is what the shared
+        database says (estimated waits, callbacks pending, flood switch)."""
         nodes: dict[tuple[str, str], int] = {}
         versions: dict[str, int] = {}
         for call in self.in_ivr.values():
             key = (call.flow, call.node)
             nodes[key] = nodes.get(key, 0) + 1
             versions[call.version] = versions.get(call.version, 0) + 1
+        outlook = outlook or Outlook()
+        pending = {q: n for q, n in outlook.callbacks_pending.items() if n > 0}
         queues = []
-        for queue, entries in sorted(self.waiting.items()):
-            oldest = min(entries.values(), key=lambda w: w.since)
+        for queue in sorted(self.waiting.keys() | outlook.ewt_s.keys() | pending.keys()):
+            entries = self.waiting.get(queue, {})
+            oldest = min(entries.values(), key=lambda w: w.since) if entries else None
             queues.append(
                 {
                     "queue": queue,
                     "waiting": len(entries),
-                    "oldest_since": oldest.since,
+                    "oldest_since": oldest.since if oldest is not None else None,
+                    "ewt_s": outlook.ewt_s.get(queue),
+                    "callbacks_pending": pending.get(queue, 0),
                     "calls": [
                         {
                             "call_id": w.call_id,
@@ -234,6 +242,7 @@ class Wallboard:
                 ],
             },
             "queues": queues,
+            "flood": {"active": outlook.flood.active, "message": outlook.flood.message},
             "agents": lines,
             "totals": {
                 "in_ivr": len(self.in_ivr),

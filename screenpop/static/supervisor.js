@@ -1,5 +1,6 @@
-/* callpop wallboard: calls in the IVR by node, calls waiting per queue, agents and
- * their states, pushed live over /ws (view "wallboard"). Text only via textContent. */
+/* callpop wallboard: calls in the IVR by node, calls waiting per queue (with the
+ * estimated wait and callbacks pending), agents and their states, the flood switch,
+ * pushed live over /ws (view "wallboard"). Text only via textContent. */
 "use strict";
 
 (function () {
@@ -41,11 +42,33 @@
     const online = board.agents.filter((a) => a.online);
     setText("t-ready", String(board.agents.filter((a) => a.state === "available").length));
     setText("t-online", online.length + " of " + board.agents.length + " signed in");
-    const oldest = board.queues.map((q) => q.oldest_since).sort()[0];
-    setText("t-longest", oldest ? "longest " + since(oldest) : "");
+    setText("t-longest", longest());
+    renderFlood();
     renderAgents();
     renderQueues();
     renderIvr();
+  }
+
+  function longest() {
+    const oldest = board.queues.map((q) => q.oldest_since).filter(Boolean).sort()[0];
+    return oldest ? "longest " + since(oldest) : "";
+  }
+
+  function renderFlood() {
+    const flood = board.flood || {active: false, message: ""};
+    document.getElementById("flood").hidden = !flood.active;
+    setText("flood-message", flood.message || "");
+  }
+
+  // "EWT 4 min": whole minutes, rounded up (a caller told 4 who waits 4:30 feels misled)
+  function ewt(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    if (seconds < 60) return "EWT < 1 min";
+    return "EWT " + Math.ceil(seconds / 60) + " min";
+  }
+
+  function callbacks(n) {
+    return n ? n + (n === 1 ? " callback" : " callbacks") : "";
   }
 
   function renderAgents() {
@@ -71,14 +94,17 @@
   function renderQueues() {
     const body = clear(document.querySelector("#queues tbody"));
     if (!board.queues.length) {
-      body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 3, class: "muted"}, "No one is waiting.")));
+      body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, class: "muted"}, "No one is waiting.")));
       return;
     }
     for (const q of board.queues) {
       body.appendChild(el("tr", {dataset: {queue: q.queue}},
-        el("td", null, el("strong", null, q.queue)),
+        el("td", null, el("strong", null, q.queue),
+          q.callbacks_pending ? el("span", {class: "pill callbacks"}, callbacks(q.callbacks_pending)) : null),
         el("td", {class: "num"}, el("span", {class: "pill pill-warn"}, String(q.waiting))),
-        el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))));
+        q.oldest_since ? el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))
+          : el("td", {class: "num muted"}, "–"),
+        el("td", {class: "num mono ewt"}, ewt(q.ewt_s))));
     }
   }
 
@@ -113,10 +139,7 @@
 
   setInterval(() => {
     document.querySelectorAll(".timer[data-since]").forEach((node) => { node.textContent = since(node.dataset.since); });
-    if (board) {
-      const oldest = board.queues.map((q) => q.oldest_since).sort()[0];
-      setText("t-longest", oldest ? "longest " + since(oldest) : "");
-    }
+    if (board) setText("t-longest", longest());
   }, 1000);
 
   socket.start();

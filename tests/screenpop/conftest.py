@@ -34,6 +34,7 @@ from screenpop.app import create_app
 from screenpop.auth import Passwords
 from screenpop.bus import InProcessBus, PopBus
 from screenpop.keys import HUB, AgentStatus, Originate, Transfer
+from screenpop.outlook import BoardSources
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -304,6 +305,8 @@ async def make_desk(
     agent_status: AgentStatus | None = None,
     transfer: Transfer | None = None,
     clock: Callable[[], datetime] = now,
+    board_sources: BoardSources | None = None,
+    board_refresh_s: float = 3.0,
 ) -> AsyncIterator[Desk]:
     """The desk; `crm` replaces the SQL CRM the app talks to (the SQL store stays the
     database of agents and journeys); `settings` are more `Config` keys. `engine`: a
@@ -311,7 +314,9 @@ async def make_desk(
     left open at the end; agents already there are kept. `port`: where to listen (a
     restarted desk on its predecessor's port, for a page to reconnect to). `bus`: the
     desk's pop bus (a `RedisBus` shared with other desks), the caller's to close. `clock`:
-    the app's time (the history's times come from it)."""
+    the app's time (the history's times come from it). `board_sources`: where the
+    wallboard reads estimated waits, callbacks and the flood switch, every
+    `board_refresh_s`."""
     own_engine = engine is None
     if engine is None:
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
@@ -356,6 +361,8 @@ async def make_desk(
         session_key=b"k" * 32,
         passwords=passwords,
         heartbeat_s=heartbeat_s,
+        board_sources=board_sources,
+        board_refresh_s=board_refresh_s,
     )
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server()

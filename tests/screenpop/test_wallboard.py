@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from screenpop.outlook import Flood, Outlook
 from screenpop.pops import AgentRef, PopMachine
 from screenpop.wallboard import AgentLine, Wallboard
 
@@ -118,3 +119,25 @@ def test_the_board_shows_each_instances_dialplan_version_and_the_calls_still_on_
             {"version": "old0000000aa", "calls": 1},
         ],
     }
+
+
+def test_a_queue_shows_its_callers_from_the_bus_and_its_wait_and_callbacks_from_the_database() -> (
+    None
+):
+    board = Wallboard()
+    board.handle(Ev("queue.joined", "a", {"queue": "billing", "priority": 0}))
+    outlook = Outlook(
+        ewt_s={"billing": 300, "sales": None},
+        callbacks_pending={"billing": 0, "support": 2},
+        flood=Flood(True, "known-outage"),
+    )
+    view = board.snapshot(
+        now="t",
+        agents=LINES,
+        pops_of=PopMachine(lambda _i: None).pops_of,
+        online=lambda _a: True,
+        outlook=outlook,
+    )
+    rows = [(q["queue"], q["waiting"], q["ewt_s"], q["callbacks_pending"]) for q in view["queues"]]
+    assert rows == [("billing", 1, 300, 0), ("sales", 0, None, 0), ("support", 0, None, 2)]
+    assert view["flood"] == {"active": True, "message": "known-outage"}

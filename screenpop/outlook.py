@@ -1,0 +1,93 @@
+"""What the wallboard reads from the shared database rather than from the bus: each
+queue's estimated wait (written by the AMI lease holder), the callbacks pending per
+queue, and the flood switch an admin sets (docs/contracts.md, "Queue state across
+instances").
+
+`BoardOutlook.refresh()` reads the three from its `BoardSources`, each within a budget,
+in the hub's own task every few seconds: never on the event path, so a slow database
+delays no pop. A read that fails or is too slow keeps the last values (a board a few
+seconds stale beats a blank one), logged once per change of state per source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+__all__ = ["OUTLOOK_BUDGET_S", "BoardOutlook", "BoardSources", "Flood", "Outlook"]
+
+log = logging.getLogger(__name__)
+
+OUTLOOK_BUDGET_S = 2.0  # one read of one source; past it the board keeps the last values
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Flood:
+    active: bool = False
+    message: str = ""  # the announcement's name (a sound name, letters/digits/-/_)
+
+
+class BoardSources(Protocol):
+    async def estimated_waits(self) -> Mapping[str, int | None]:
+        """Queue -> estimated wait in seconds (None: not known, or nobody staffs it)."""
+        ...
+
+    async def callbacks_pending(self) -> Mapping[str, int]:
+        """Queue -> callbacks waiting to be placed."""
+        ...
+
+    async def flood(self) -> Flood: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """The values as last read."""
+
+    ewt_s: Mapping[str, int | None] = field(default_factory=dict)
+    callbacks_pending: Mapping[str, int] = field(default_factory=dict)
+    flood: Flood = Flood()
+
+
+class BoardOutlook:
+    def __init__(self, sources: BoardSources, *, budget_s: float = OUTLOOK_BUDGET_S) -> None:
+        self._sources = sources
+        self._budget_s = budget_s
+        self.current = Outlook()
+        self._failing: set[str] = set()
+
+    async def refresh(self) -> bool:
+        """Read every source once; True if what the board shows changed."""
+        last = self.current
+        ewt = await self._read("estimated waits", self._sources.estimated_waits)
+        pending = await self._read("callbacks pending", self._sources.callbacks_pending)
+        flood = await self._read("flood switch", self._sources.flood)
+        self.current = Outlook(
+            last.ewt_s if ewt is None else dict(ewt),
+            last.callbacks_pending if pending is None else dict(pending),
+            last.flood if flood is None else flood,
+        )
+        return self.current != last
+
+    async def _read(self, what: str, read: Callable[[], Awaitable[T]]) -> T | None:
+        try:
+            async with asyncio.timeout(self._budget_s):
+                value = await read()
+        except Exception as exc:  # any store trouble: the board keeps the last values
+            if what not in self._failing:
+                reason = (
+                    "slower than the budget"
+                    if isinstance(exc, TimeoutError)
+                    else (str(exc).splitlines() or [repr(exc)])[0]
+                )
+                log.warning("wallboard: %s not read (%s); showing the last values", what, reason)
+                self._failing.add(what)
+            return None
+        if what in self._failing:
+            log.info("wallboard: %s read again", what)
+            self._failing.discard(what)
+        return value

@@ -264,3 +264,45 @@ async def test_one_at_a_time_strategies_ring_one_free_agent(strategy: str) -> No
     assert sum(p.state is PhoneState.RINGING for p in phones) == 1
     caller.hang_up()
     await visit
+
+
+async def test_an_agent_is_not_rung_again_until_the_queues_wrapuptime_after_their_last_call() -> (
+    None
+):
+    floor = Floor()
+    alice = floor.online("PJSIP/101", "alice")
+    queue = Queue(strategy="ringall", ring_timeout="30s", wrapup="400ms")
+    first = Caller()
+    visit = floor.visit(first, queue)
+    await floor.until(floor.rung(alice))
+    first.answer(alice)
+    await floor.until(lambda: alice.state is PhoneState.TALKING)
+    first.hang_up()
+    await visit
+
+    second = Caller()
+    waiting = floor.visit(second, queue)
+    await floor.until(floor.rung(alice))
+    rung_after_s = time.monotonic() - alice.last_call_ended
+    second.hang_up()
+    await waiting
+    assert rung_after_s >= 0.4  # a lower bound: a busy machine only makes it later
+    assert floor.pops().count(("agent.ringing", "PJSIP/101")) == 2
+
+
+async def test_without_wrapuptime_a_free_agent_is_rung_at_once() -> None:
+    floor = Floor()
+    alice = floor.online("PJSIP/101", "alice")
+    queue = Queue(strategy="ringall", ring_timeout="30s", wrapup="0s")
+    first = Caller()
+    visit = floor.visit(first, queue)
+    await floor.until(floor.rung(alice))
+    first.answer(alice)
+    await floor.until(lambda: alice.state is PhoneState.TALKING)
+    first.hang_up()
+    await visit
+    second = Caller()
+    waiting = floor.visit(second, queue)
+    await floor.until(floor.rung(alice))
+    second.hang_up()
+    assert (await waiting).how == "abandoned"

@@ -14,6 +14,12 @@ and one journey. Here the same reads and the same writes run through sqlite3 dir
   (compiled by SQLAlchemy once per version of the files, kept in the script's cache:
   `ClassicSite.statements`), in one transaction, with the same values, so the rows
   read back exactly as `serve`'s (tests/callpop/test_classic_services.py compares them);
+- queue state (`queue_states`), the flood switch (`flood_mode`) and callback requests
+  (`callbacks`) are read and written with the statements below, which read and write
+  what `QueueStateStore`, `FloodStore` and `CallbackStore` do (the same test file checks
+  it); one read per call (a process lives for one), and a failed read answers as
+  `serve`'s readers do before their first: queue unknown, flood mode off, callback
+  unavailable;
 - there are no metrics (a process's counters die with it) and no bus: nobody in this
   process listens, and the pop follows from the journey in the database.
 
@@ -31,6 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from callpop.callbacks.rules import WAITING, check_request, printable
 from callpop.journey_rows import call_values, previous_sql, started_of, take_back
 from callpop.report.rollup import Rollup, interval_of
 from crm_adapter.lookup import lookup_within_budget
@@ -52,6 +59,7 @@ from ivr.events import (
     FloodLooked,
     LookupFinished,
     QueuesLooked,
+    QueueValue,
 )
 from ivr.journey import Journey
 from ivr.ports import CallEvent
@@ -223,11 +231,99 @@ class SqliteJourneys:
             conn.close()
 
 
+# `QueueStateStore.read`, `FloodStore.get` and `CallbackStore.request` (SQLAlchemy, in
+# `serve`) as plain SQLite statements; tests/callpop/test_classic_services.py checks that
+# they read and write what those do.
+QUEUE_STATES = (
+    "SELECT queue, callers, longest_wait_s, logged_in, available, paused, ewt_s, open, full,"
+    " updated_at FROM queue_states"
+)
+QUEUE_FIELDS = ("callers", "longest_wait_s", "logged_in", "available", "paused", "ewt_s")
+FLOOD = "SELECT active, message FROM flood_mode WHERE id = 1"
+CALLBACK_POSITION = "SELECT position FROM callbacks WHERE call_id = ?"
+CALLBACK_INSERT = (
+    "INSERT INTO callbacks (call_id, queue, number, caller_name, waited_s, requested_at,"
+    " position, state, attempts, next_attempt_at, placed_by, interface, channel_id, result,"
+    " updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, 'pending', 0, ?, '', '', '', '', ?)"
+)
+CALLBACK_AHEAD = (
+    "SELECT count(*) FROM callbacks WHERE queue = ? AND state IN ({}) AND id <= ?".format(
+        ", ".join(f"'{state}'" for state in WAITING)
+    )
+)
+CALLBACK_PLACE = "UPDATE callbacks SET position = ? WHERE id = ?"
+
+
+def queue_fields(rows: list[Any], now: datetime) -> dict[str, dict[str, QueueValue]]:
+    """`QueueStateStore.read`'s answer from `QUEUE_STATES` rows: `longest_wait_s`
+    brought forward to `now` while callers wait."""
+    found: dict[str, dict[str, QueueValue]] = {}
+    for row in rows:
+        fields: dict[str, QueueValue] = dict(zip(QUEUE_FIELDS, row[1:7], strict=True))
+        fields["open"], fields["full"] = bool(row[7]), bool(row[8])
+        if row[1]:
+            updated = datetime.fromisoformat(row[9]).replace(tzinfo=UTC)
+            fields["longest_wait_s"] = row[2] + max(0, int((now - updated).total_seconds()))
+        found[row[0]] = fields
+    return found
+
+
+class SqliteCallbacks:
+    """`CallbackStore.request` through sqlite3: the same row, the same position, the
+    same answer to a replay. The write lock is taken at BEGIN, so no other request can
+    slip between the check and the insert (`CallbackStore` retries on the unique call
+    id instead); the lock is waited for at most the lookup budget."""
+
+    def __init__(self, database: str, budget_ms: int, *, clock: Callable[[], datetime]) -> None:
+        self._database = database
+        self._budget_ms = budget_ms
+        self._clock = clock
+
+    def request(
+        self, *, call_id: str, queue: str, number: str, caller_name: str, waited_s: float
+    ) -> int:
+        check_request(call_id=call_id, queue=queue, number=number, call_id_limit=LIMITS["call_id"])
+        now = self._clock()
+        at = sqlite_time(now)
+        values = [call_id, queue, number, printable(caller_name, 200), max(0, round(waited_s))]
+        conn = sqlite3.connect(uri_path(self._database), uri=True, isolation_level=None)
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            conn.execute(f"PRAGMA busy_timeout={int(self._budget_ms)}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                stored = conn.execute(CALLBACK_POSITION, [call_id]).fetchone()
+                if stored is not None:
+                    conn.execute("COMMIT")
+                    return int(stored[0])
+                new_id = conn.execute(CALLBACK_INSERT, [*values, at, at, at]).lastrowid
+                (position,) = conn.execute(CALLBACK_AHEAD, [queue, new_id]).fetchone()
+                conn.execute(CALLBACK_PLACE, [position, new_id])
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        return int(position)
+
+
 class ClassicServices:
     """`CallServices` for one call of the classic script (see the module's doc)."""
 
-    def __init__(self, site: ClassicSite, reader: SqliteReader) -> None:
+    def __init__(
+        self,
+        site: ClassicSite,
+        reader: SqliteReader,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._site = site
+        self._reader = reader
+        self._clock = clock
         self._budget_s = site.lookup_budget_ms / 1000
+        self._callbacks = SqliteCallbacks(site.database, site.lookup_budget_ms, clock=clock)
         self._directory = SqliteDirectory(reader, lambda: _normaliser(site))
         self._journeys = SqliteJourneys(site.database, site.statements)
         self._lookup_watch = LookupWatch()
@@ -240,17 +336,44 @@ class ClassicServices:
         return outcome.finished(at_ms)
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
-        return QueuesLooked(at_ms)  # no queue state in a script's process: queue.Q.X is null
+        if not queues:
+            return QueuesLooked(at_ms)
+        marks = ", ".join("?" * len(queues))
+        try:
+            rows = self._reader.rows(f"{QUEUE_STATES} WHERE queue IN ({marks})", queues)
+        except sqlite3.Error as exc:  # absent is what `serve` answers before its first read
+            log.warning("queue state not read: %s; queue.Q.X is null", exc)
+            return QueuesLooked(at_ms)
+        return QueuesLooked(at_ms, queue_fields(rows, self._clock()))
 
     async def flood_state(self, *, at_ms: int) -> FloodLooked:
-        # Not read on this sqlite3 fast path yet: flood nodes take their `normal` branch.
-        return FloodLooked(at_ms)
+        try:
+            rows = self._reader.rows(FLOOD, ())
+        except sqlite3.Error as exc:  # off, as `serve`'s reader before its first read
+            log.warning("flood switch not read: %s; flood mode taken as off", exc)
+            return FloodLooked(at_ms)
+        if not rows:
+            return FloodLooked(at_ms)
+        return FloodLooked(at_ms, bool(rows[0][0]), rows[0][1])
 
     async def request_callback(
         self, request: CallbackRequest, *, call_id: str, at_ms: int
     ) -> CallbackRequested:
-        # Not stored on this sqlite3 fast path yet: the caller keeps their line (`declined`).
-        return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        number = _normaliser(self._site).normalise(request.number)
+        if number is None:
+            return CallbackRequested(CallbackStatus.INVALID_NUMBER, at_ms)
+        try:
+            position = self._callbacks.request(
+                call_id=call_id,
+                queue=request.queue,
+                number=number,
+                caller_name=request.caller_name,
+                waited_s=request.waited_s,
+            )
+        except (sqlite3.Error, ValueError) as exc:  # the caller keeps their line
+            log.warning("callback request not stored (%s); the caller keeps their line", exc)
+            return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        return CallbackRequested(CallbackStatus.STORED, at_ms, max(position, 1), number)
 
     def publish(self, event: CallEvent) -> None:
         pass  # nobody listens in this process; the pop follows the journey in the database

@@ -392,12 +392,6 @@ DRIVERS: dict[str, Callable[[CallerScript, Site], Awaitable[Result]]] = {
 }
 
 
-# The classic script's sqlite3 fast path (callpop/classic_services.py, a SQLite site in WAL
-# mode, as here) reads no queue state, flood switch or callback store yet: on the busy
-# flow it takes the `normal`/`declined` branches, so it is not one of these drivers.
-BUSY_DRIVERS = {name: drive for name, drive in DRIVERS.items() if not name.startswith("classic")}
-
-
 def caller(keys: str) -> CallerScript:
     return CallerScript.parse(keys, uniqueid="1795389902.7", linkedid="1795389902.6")
 
@@ -450,7 +444,7 @@ async def test_every_driver_plays_the_flood_message_says_the_wait_and_offers_the
     keys: str,
 ) -> None:
     route, queue, last = BUSY_PATHS[keys]
-    results = {name: await drive(caller(keys), BUSY) for name, drive in BUSY_DRIVERS.items()}
+    results = {name: await drive(caller(keys), BUSY) for name, drive in DRIVERS.items()}
     for name, result in results.items():
         assert result.played[:4] == [
             "acme-outage",
@@ -470,7 +464,7 @@ async def test_every_driver_plays_the_flood_message_says_the_wait_and_offers_the
 
 
 async def test_every_driver_reads_the_caller_id_back_and_says_the_callback_position() -> None:
-    for name, drive in BUSY_DRIVERS.items():
+    for name, drive in DRIVERS.items():
         result = await drive(caller("1 #@9000"), BUSY)  # after the prompts
         tail = result.played[result.played.index("callpop/callback-on") :]
         assert tail[1].startswith("digits:"), name

@@ -19,7 +19,6 @@ to callers only ever go down, never jump because someone with a longer wait aske
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,30 +27,12 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.callbacks.rules import WAITING, check_number, check_request, printable
 from crm_adapter.sql.tables import LIMITS, callbacks
 
 __all__ = ["Callback", "CallbackStore", "check_number"]
 
-# A number callpop may dial back: digits, an optional leading +, as typed on a keypad or
-# given by caller ID. It becomes the Exten of an Originate: nothing else may pass.
-_NUMBER = re.compile(r"\+?[0-9]{2,31}", re.ASCII)
-_QUEUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}", re.ASCII)
-WAITING = ("pending", "placing")
 FINAL = ("connected", "failed", "cancelled")
-
-
-def check_number(number: str) -> str:
-    """The number, or ValueError saying what a callback number is."""
-    if not _NUMBER.fullmatch(number):
-        raise ValueError(
-            f"{number[:40]!r} is not a number to call back: 2 to 31 digits, an optional leading '+'"
-        )
-    return number
-
-
-def _printable(text: str, limit: int) -> str:
-    # caller ID names are the caller's to choose: keep them one printable line
-    return "".join(ch if ch.isprintable() else " " for ch in text)[:limit]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +77,7 @@ class CallbackStore:
         """Store a callback request; its 1-based position among the queue's waiting
         callbacks. Idempotent per `call_id`: a replay returns the position first given
         and stores nothing. ValueError when an argument cannot be stored as given."""
-        check_number(number)
-        if not call_id or len(call_id) > LIMITS["call_id"]:
-            raise ValueError(f"call id must be 1 to {LIMITS['call_id']} characters")
-        if not _QUEUE.fullmatch(queue):
-            raise ValueError(f"{queue[:40]!r} is not a queue name")
+        check_request(call_id=call_id, queue=queue, number=number, call_id_limit=LIMITS["call_id"])
         if at.tzinfo is None:
             raise ValueError("naive datetime: a callback's time must be timezone-aware")
         stored = await self._position_of(call_id)
@@ -110,7 +87,7 @@ class CallbackStore:
             "call_id": call_id,
             "queue": queue,
             "number": number,
-            "caller_name": _printable(caller_name, 200),
+            "caller_name": printable(caller_name, 200),
             "waited_s": max(0, round(waited_s)),
             "requested_at": at,
             "position": 0,

@@ -6,21 +6,27 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
+from callpop.ami.queue_state import QueueState
+from callpop.callbacks.store import CallbackStore
 from callpop.classic_services import ClassicServices, ClassicSite, SqliteJourneys, site_of
 from callpop.config import load_config
+from callpop.flood import FloodStore
 from callpop.journeys import JourneyStore, sqlite_statements
+from callpop.queue_store import QueueStateStore
+from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CustomerDraft
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.sqlite_file import SqliteReader
 from crm_adapter.sql.store import SqlStore
-from ivr.events import LookupStatus
+from ivr.actions import CallbackRequest
+from ivr.events import CallbackRequested, CallbackStatus, FloodLooked, LookupStatus
 from ivr.loader import load_dialplan
 from tests.callpop.known_journeys import Call, run
 
@@ -149,3 +155,129 @@ def test_a_kept_site_that_is_not_one_is_refused() -> None:
     good = ClassicSite("/x.db", 300, "US", ("011",), sqlite_statements()).to_dict()
     assert ClassicSite.of(good) is not None
     assert ClassicSite.of({**good, "statements": {"calls": "x"}}) is None
+
+
+async def classic_site(tmp_path: Path, database: Path) -> ClassicSite:
+    config = tmp_path / "callpop.yaml"
+    config.write_text(f"database: sqlite:///{database}\n")
+    site = site_of(load_config(config, {}))
+    assert site is not None
+    return site
+
+
+async def test_queue_state_and_the_flood_switch_read_what_serve_reads(tmp_path: Path) -> None:
+    database = tmp_path / "callpop.db"
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        await upgrade(engine)
+        reader = SqliteReader.open(str(database))
+        assert reader is not None
+        try:
+            services = ClassicServices(
+                await classic_site(tmp_path, database), reader, clock=lambda: SAVED_AT
+            )
+            assert (await services.flood_state(at_ms=3)) == FloodLooked(3)  # never set: off
+            assert (await services.queue_state(("billing",), at_ms=3)).queues == {}
+            written = SAVED_AT - timedelta(seconds=42)
+            await QueueStateStore(engine, clock=lambda: written).write(
+                [
+                    QueueState(
+                        "billing", 4, 300, 3, 0, 1, 900, open=True, max_callers=10, full=False
+                    ),
+                    QueueState("sales", 0, 0, 2, 2, 0, None, open=False, max_callers=0, full=True),
+                ]
+            )
+            await FloodStore(engine).set(True, "known-outage")
+            expected = await QueueStateStore(engine, clock=lambda: SAVED_AT).read()
+            looked = await services.queue_state(("billing", "sales", "support"), at_ms=3)
+            assert looked.queues == expected
+            assert looked.queues["billing"]["longest_wait_s"] == 342  # brought forward
+            assert (await services.flood_state(at_ms=3)) == FloodLooked(3, True, "known-outage")
+            await FloodStore(engine).set(False)
+            assert (await services.flood_state(at_ms=4)) == FloodLooked(4)
+        finally:
+            reader.close()
+    finally:
+        await engine.dispose()
+
+
+CALLBACK_REQUESTS = [  # (call id, queue, typed number): the last one a replay
+    ("1795389902.6", "billing", "555-123-4567"),
+    ("1795389903.6", "sales", "5559990000"),
+    ("1795389904.6", "billing", "+44 20 7946 0000"),
+    ("1795389902.6", "billing", "555-123-4567"),
+]
+
+
+async def test_a_callback_is_the_row_callback_store_writes_at_the_same_place(
+    databases: tuple[Path, Path], tmp_path: Path
+) -> None:
+    served, scripted = databases
+    engine = create_engine(f"sqlite:///{served}")
+    reader = SqliteReader.open(str(scripted))
+    assert reader is not None
+    try:
+        store = CallbackStore(engine, clock=lambda: SAVED_AT)
+        site = await classic_site(tmp_path, scripted)
+        services = ClassicServices(site, reader, clock=lambda: SAVED_AT)
+        phone = PhoneNormaliser(site.phone_region, site.international_prefixes)
+        for call_id, queue, typed in CALLBACK_REQUESTS:
+            request = CallbackRequest(
+                queue=queue, number=typed, caller_id=False, caller_name="Ada\x07", waited_s=61.4
+            )
+            answer = await services.request_callback(request, call_id=call_id, at_ms=9)
+            number = phone.normalise(typed)
+            assert number is not None
+            position = await store.request(
+                call_id=call_id,
+                queue=queue,
+                number=number,
+                caller_name="Ada\x07",
+                waited_s=61.4,
+                at=SAVED_AT,
+            )
+            assert answer == CallbackRequested(CallbackStatus.STORED, 9, position, number)
+        assert [a.position for a in await store.listing()] == [1, 1, 2]
+    finally:
+        reader.close()
+        await engine.dispose()
+    both = [sqlite3.connect(path) for path in (served, scripted)]
+    try:
+        served_rows, scripted_rows = (
+            c.execute("SELECT * FROM callbacks ORDER BY id").fetchall() for c in both
+        )
+    finally:
+        for conn in both:
+            conn.close()
+    assert scripted_rows == served_rows and len(served_rows) == 3
+
+
+async def test_a_callback_to_no_number_or_without_a_store_keeps_the_caller_on_the_line(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "callpop.db"
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+    reader = SqliteReader.open(str(database))
+    assert reader is not None
+    try:
+        services = ClassicServices(await classic_site(tmp_path, database), reader)
+        bad = CallbackRequest(
+            queue="billing", number="12", caller_id=True, caller_name="", waited_s=0
+        )
+        answer = await services.request_callback(bad, call_id="1.1", at_ms=1)
+        assert answer.status is CallbackStatus.INVALID_NUMBER
+        good = CallbackRequest(
+            queue="billing", number="5551234567", caller_id=True, caller_name="", waited_s=0
+        )
+        conn = sqlite3.connect(database)
+        conn.execute("DROP TABLE callbacks")
+        conn.commit()
+        conn.close()
+        answer = await services.request_callback(good, call_id="1.1", at_ms=1)
+        assert answer == CallbackRequested(CallbackStatus.UNAVAILABLE, 1)
+    finally:
+        reader.close()

@@ -108,12 +108,13 @@ async def test_an_outcome_given_during_the_call_leaves_no_wrap_up(
 
 
 @pytest.mark.browser
-async def test_todays_calls_shows_talk_and_wrap_up_apart_at_1366(
-    desk: Desk, clock: ShiftClock
+@pytest.mark.parametrize("size", ["1366", "1920"])
+async def test_todays_calls_shows_talk_and_wrap_up_apart(
+    desk: Desk, clock: ShiftClock, size: str
 ) -> None:
     call = desk.next_call_id()
     async with chromium() as browser:
-        context, page = await new_page(browser, "1366")
+        context, page = await new_page(browser, size)
         await login(page, desk.url, "alice", PASSWORD)
         await talk_then_hang_up(desk, clock, call)
         await expect(page.locator(f'.pop-card[data-call-id="{call}"]')).to_have_attribute(
@@ -126,7 +127,7 @@ async def test_todays_calls_shows_talk_and_wrap_up_apart_at_1366(
         row = page.locator(f'#today-calls [data-call-id="{call}"]')
         await expect(row.locator(".today-talk")).to_have_text("talk 1:35")
         await expect(row.locator(".today-wrap")).to_have_text("wrap-up 0:42")
-        # nothing in the row is cut off at 1366 wide
+        # nothing in the row is cut off
         assert await row.evaluate("node => node.scrollWidth <= node.clientWidth")
-        await shot(page, "agent-today-talk-wrapup-1366")
+        await shot(page, f"agent-today-talk-wrapup-{size}")
         await context.close()

@@ -154,6 +154,9 @@ class Runtime:
 
 RUNTIME = web.AppKey("callpop_runtime", Runtime)
 FASTAGI = web.AppKey("callpop_fastagi", FastAgiServer)
+# How often a standby asks for the pop history writer's lease: a SIGKILLed writer's
+# rows not yet written wait in the others' memory about this long.
+HISTORY_LEASE_INTERVAL_S = 1.0
 
 
 def read_session_key(config: Config) -> bytes | None:
@@ -277,6 +280,23 @@ def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
         return NoLease()
     return PgAdvisoryLease(
         dsn, settings.label, instance=runtime.instance, interval_s=settings.lease_interval_s
+    )
+
+
+def _history_lease(runtime: Runtime) -> PgAdvisoryLease | None:
+    """Instances sharing the bus (Redis) and the database (PostgreSQL): one of them, the
+    holder of this lease, writes the pop history for all (screenpop/history.py). One
+    instance writes its own, with no lease."""
+    dsn = lease_dsn(runtime.config.database)
+    if dsn is None or runtime.config.bus is None:
+        return None
+    return PgAdvisoryLease(
+        dsn,
+        "pops",
+        instance=runtime.instance,
+        interval_s=HISTORY_LEASE_INTERVAL_S,
+        namespace="callpop-history",
+        subject="pop history",
     )
 
 
@@ -460,6 +480,7 @@ def build_app(
         originate=ami_controls.originate if ami_controls else None,
         agent_status=ami_controls.agent_status if ami_controls else None,
         transfer=ami_controls.transfer if ami_controls else None,
+        history_lease=_history_lease(runtime),
         board_sources=StoreBoardSources(
             QueueStateStore(runtime.engine, clock=clock),
             CallbackStore(runtime.engine),

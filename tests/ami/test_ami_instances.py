@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from callpop.ami.lease import lease_dsn
+from callpop.ami.lease import AMI_NAMESPACE, lease_dsn, lease_holder
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
@@ -155,16 +155,19 @@ async def wait_ready(instance: Instance) -> None:
 
 
 async def lease_holder_pid(database: str) -> int | None:
-    """The process holding an AMI lease, from PostgreSQL's own view (application_name
-    is `callpop HOST/PID`)."""
+    """The process holding the AMI lease of `pbx-east`, from PostgreSQL's own view
+    (application_name is `callpop HOST/PID`)."""
+    return await holder_pid(database, "pbx-east")
+
+
+async def holder_pid(database: str, label: str, namespace: str = AMI_NAMESPACE) -> int | None:
+    """The process holding the lease `label` (an Asterisk's AMI, or the pop history's
+    writer: `"pops"` in `"callpop-history"`)."""
     dsn = lease_dsn(database)
     assert dsn is not None
     conn = await asyncpg.connect(dsn)
     try:
-        name = await conn.fetchval(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
-        )
+        name = await lease_holder(conn, label, namespace)
     finally:
         await conn.close()
     return int(name.rsplit("/", 1)[1]) if name else None

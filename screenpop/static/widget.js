@@ -267,7 +267,7 @@
     node.className = "msg" + (kind ? " " + kind : "");
   }
 
-  const CSS = ":host{all:initial}.w{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:13px/1.4 system-ui,sans-serif;color:#0f172a;display:flex;flex-direction:column;align-items:flex-end;gap:8px}" +
+  const CSS = ":host{all:initial}*{box-sizing:border-box}.w{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:13px/1.4 system-ui,sans-serif;color:#0f172a;display:flex;flex-direction:column;align-items:flex-end;gap:8px}" +
     ".cards{display:flex;flex-direction:column;gap:8px;align-items:flex-end}" +
     ".pill{display:inline-flex;align-items:center;gap:7px;background:#0f172a;color:#fff;border:0;border-radius:999px;padding:8px 14px;font:600 12px system-ui,sans-serif;cursor:pointer;box-shadow:0 6px 20px rgba(15,23,42,.25)}" +
     ".dot{width:8px;height:8px;border-radius:50%;background:#94a3b8}.connected .dot{background:#22c55e}.connecting .dot,.reconnecting .dot{background:#f59e0b}" +

@@ -59,8 +59,10 @@ nodes:
 def simulate(flow: Path, crm: Path, keys: str, *extra: str) -> Result:
     return CliRunner().invoke(
         cli,
-        ["simulate", str(flow), "--caller", SHARED, "--keys", keys, "--at", MONDAY_MORNING]
-        + ["--crm", str(crm), *extra],
+        [
+            *("simulate", str(flow), "--caller", SHARED, "--keys", keys),
+            *("--at", MONDAY_MORNING, "--crm", str(crm), *extra),
+        ],
     )
 
 

@@ -251,9 +251,25 @@ async def choose_customer(request: web.Request) -> web.Response:
 
 
 async def _record_choice(request: web.Request, call_id: str, customer_id: str, agent: str) -> None:
-    """The agent's choice goes to the call's CRM interaction at once, not only with the
-    disposition: a call the agent never disposes of is still on the right record."""
-    crm, payloads = request.app[CRM], request.app[PAYLOADS]
+    """The agent's choice goes to the call's row and its CRM interaction at once, not
+    only with the disposition: a call the agent never disposes of is still on the right
+    record, and the call history names the customer the agent settled on."""
+    crm, payloads, store = request.app[CRM], request.app[PAYLOADS], request.app[STORE]
+    now = request.app[CLOCK]()
+    caller, caller_name = payloads.caller(call_id)
+    try:
+        await store.record_customer_choice(
+            call_id,
+            customer_id,
+            agent=agent,
+            at=now,
+            caller=caller,
+            caller_name=caller_name,
+            started_at=await _started(request, call_id, now),
+        )
+    except Exception:
+        # the CRM interaction below still gets it; the pop shows it either way
+        log.exception("recording the customer chosen on the row of call %r failed", call_id)
     try:
         try:
             await crm.update_interaction(

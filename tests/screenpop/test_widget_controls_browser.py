@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls, panel_controls
@@ -76,24 +76,27 @@ async def crm_floor(tmp_path: Path) -> AsyncIterator[CrmFloor]:
                 await ami.stop()
 
 
-async def connect_widget(page: Page, crm_origin: str) -> None:
-    """The agent opens the CRM page and clicks Connect callpop (signed in to callpop)."""
-    await page.goto(crm_origin + "/")
-    async with page.context.expect_page() as popup_info:
+async def alice_in_her_crm(browser: Browser, crm_floor: CrmFloor) -> tuple[BrowserContext, Page]:
+    """Alice signs in to callpop (the tab she keeps open), opens the CRM page and clicks
+    Connect callpop: the context and the CRM page, whose widget is connected."""
+    context, callpop = await new_page(browser)
+    await login(callpop, crm_floor.floor.desk.url, "alice", PASSWORD)
+    page = await context.new_page()
+    await page.goto(crm_floor.crm_origin + "/")
+    async with context.expect_page() as popup_info:
         await page.get_by_role("button", name="Connect callpop").click()
     popup = await popup_info.value
     await popup.wait_for_event("close")
     await page.wait_for_function("window.CallPop.status === 'connected'")
     await page.wait_for_function("window.CallPop.controls !== null")
+    return context, page
 
 
 async def test_a_blind_transfer_from_the_widget_re_pops_at_bob(crm_floor: CrmFloor) -> None:
     floor = crm_floor.floor
     async with chromium() as browser:
-        alice_ctx, callpop = await new_page(browser)
-        await login(callpop, floor.desk.url, "alice", PASSWORD)
-        crm = await alice_ctx.new_page()
-        await connect_widget(crm, crm_floor.crm_origin)
+        alice_ctx, crm = await alice_in_her_crm(browser, crm_floor)
+        callpop = alice_ctx.pages[0]
         bob_ctx, bob = await new_page(browser)
         await login(bob, floor.desk.url, "bob", PASSWORD)
 
@@ -132,10 +135,7 @@ async def test_a_refused_transfer_is_shown_in_the_widget_in_the_panels_words(
 ) -> None:
     floor = crm_floor.floor
     async with chromium() as browser:
-        context, callpop = await new_page(browser)
-        await login(callpop, floor.desk.url, "alice", PASSWORD)
-        crm = await context.new_page()
-        await connect_widget(crm, crm_floor.crm_origin)
+        context, crm = await alice_in_her_crm(browser, crm_floor)
         call = await queue_call_to_alice(floor)
         form = crm.locator(f'[data-call-id="{call.call_id}"] form[data-transfer]')
         floor.transfers.calls.remove(call)  # the leg is gone on the PBX's side
@@ -154,10 +154,7 @@ async def test_a_break_from_the_widget_pauses_the_agent_in_their_queues(
 ) -> None:
     floor = crm_floor.floor
     async with chromium() as browser:
-        context, callpop = await new_page(browser)
-        await login(callpop, floor.desk.url, "alice", PASSWORD)
-        crm = await context.new_page()
-        await connect_widget(crm, crm_floor.crm_origin)
+        context, crm = await alice_in_her_crm(browser, crm_floor)
         desk = crm.locator("[data-desk]")
         menu = desk.get_by_label("Status")
         await menu.select_option("break:Lunch")
@@ -191,10 +188,7 @@ async def test_a_refused_pause_puts_the_widgets_menu_back_and_says_why(
         [("Response", "Error"), ("Message", "Interface not found")]
     ]
     async with chromium() as browser:
-        context, callpop = await new_page(browser)
-        await login(callpop, floor.desk.url, "alice", PASSWORD)
-        crm = await context.new_page()
-        await connect_widget(crm, crm_floor.crm_origin)
+        context, crm = await alice_in_her_crm(browser, crm_floor)
         desk = crm.locator("[data-desk]")
         await desk.get_by_label("Status").select_option("acw")
         await expect(desk.locator("form[data-status] [role=status]")).to_have_text(

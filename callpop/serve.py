@@ -45,7 +45,7 @@ from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
-from callpop.ami.listener import LeasedListener
+from callpop.ami.listener import LeasedListener, LiveCalls
 from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
@@ -78,6 +78,8 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.hub import RESTORE_WINDOW, Hub
+from screenpop.keys import HUB
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
@@ -320,6 +322,7 @@ def _ami_context(
     runtime: Runtime, listeners: list[LeasedListener]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
+        live_calls = _live_calls(runtime, app[HUB])
         # The queue state this instance folds while it holds a lease, written for all.
         queues = QueueStateWriter(QueueStateStore(runtime.engine))
         # Callbacks are placed through the first Asterisk, by whichever instance holds
@@ -347,6 +350,7 @@ def _ami_context(
                 runtime.bus.publish,
                 on_term_end=term_end(n == 0),
                 observers=(queues.feed, placer.feed) if n == 0 else (queues.feed,),
+                live_calls=live_calls,
             )
             for n, settings in enumerate(runtime.config.ami)
         ]
@@ -371,6 +375,20 @@ def _ami_context(
                 await task
 
     return ami
+
+
+def _live_calls(runtime: Runtime, hub: Hub) -> LiveCalls:
+    """What an AMI login's resync may end (callpop/ami/listener.py): the calls of that
+    Asterisk with a pop ringing or talking in the `pops` rows (whichever instance wrote
+    them, within the hub's restore window), and those this instance's hub holds live
+    (a caller waiting, a change of the last instant not yet written)."""
+    store = SqlScreenpopStore(runtime.engine)
+
+    async def live(pbx: str) -> set[str]:
+        stored = await store.ringing_or_talking_on(pbx, utcnow() - RESTORE_WINDOW)
+        return hub.live_calls(pbx, stored)
+
+    return live
 
 
 def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:

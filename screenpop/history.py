@@ -168,6 +168,7 @@ class PopHistory:
                 reason=view.get("reason"),
                 offers=offers if isinstance(offers, int) else 0,
                 moved=change.kind != "updated",
+                pbx=change.pbx,
             ),
             own=own,
         )

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -282,6 +282,7 @@ class Hub:
                     interface=row.interface,
                     notes=row.notes,
                     disposition=row.disposition,
+                    pbx=row.pbx,
                 )
             )
             calls.add(row.call_id)
@@ -307,6 +308,14 @@ class Hub:
                 len(calls),
                 len(day.waiting),
             )
+
+    def live_calls(self, pbx: str, stored: Iterable[str] = ()) -> set[str]:
+        """The calls live on the Asterisk `pbx` (`ami:` entry) as this hub holds them (a
+        pop ringing or talking, a caller waiting, that its events reported; every hub
+        holds the same), and those of `stored` (the rows' account, written by whichever
+        instance) whose hang-up this hub has not seen."""
+        held = self.machine.ringing_or_talking_on(pbx) | self.wallboard.waiting_on(pbx)
+        return held | {c for c in stored if not self.machine.hung_up(c)}
 
     def _bus_state(self, up: bool) -> None:
         """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows

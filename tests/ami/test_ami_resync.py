@@ -179,3 +179,71 @@ def test_a_ringing_leg_of_no_member_of_the_callers_queue_is_not_taken_for_an_age
     members_elsewhere = [m for m in status if m.get("Name") != "Agent Nobody"]
     events = resync_events(members_elsewhere, channels)
     assert [m.event for m in events] == ["QueueCallerJoin"]
+
+
+async def test_a_login_ends_the_calls_held_live_that_the_recorded_asterisk_no_longer_lists(
+    recorded_sim: AMIServer, bus: InProcessBus
+) -> None:
+    asked: list[str] = []
+
+    async def held_live(pbx: str) -> set[str]:
+        asked.append(pbx)
+        # call-77 rings in the recording; call-gone hung up while nobody listened
+        return {"call-77", "call-gone"}
+
+    listener = AMIListener(
+        "127.0.0.1",
+        recorded_sim.port,
+        "callpop",
+        "pw",
+        bus.publish,
+        pbx="pbx-east",
+        live_calls=held_live,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+    )
+    async with bus.subscribe(since_seq=0) as stream:
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+            events = await take(stream, 3)
+        finally:
+            await listener.stop()
+    assert asked == ["pbx-east"]
+    assert [(e.type, e.call_id) for e in events] == [
+        ("queue.joined", "call-77"),
+        ("agent.ringing", "call-77"),
+        ("call.hungup", "call-gone"),
+    ]
+    assert all(e.data["pbx"] == "pbx-east" for e in events)
+    assert listener.ended_at_resync == 1
+
+
+async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
+    recorded_sim: AMIServer, bus: InProcessBus
+) -> None:
+    async def unreadable(pbx: str) -> set[str]:
+        raise ConnectionRefusedError("the database is down")
+
+    listener = AMIListener(
+        "127.0.0.1",
+        recorded_sim.port,
+        "callpop",
+        "pw",
+        bus.publish,
+        pbx="pbx-east",
+        live_calls=unreadable,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+    )
+    async with bus.subscribe(since_seq=0) as stream:
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+            events = await take(stream, 2)
+        finally:
+            await listener.stop()
+    assert [e.type for e in events] == ["queue.joined", "agent.ringing"]
+    assert listener.ended_at_resync == 0

@@ -451,12 +451,14 @@ class Hub:
             if len(entries) >= LOG_PER_AGENT:
                 self._evicted[change.agent_id] = entries.popleft()[0]
             entries.append((self.seq, kind, view))
-            hidden = (
+            panels = self._panels.get(change.agent_id)
+            # encoded only for an agent with a socket here: with a shared bus every hub
+            # holds every pop, and most agents are on other instances
+            if panels and not (
                 self.pop_on(change.agent_id) == "answer" and view["state"] in _HIDDEN_WHEN_ANSWER
-            )
-            if not hidden:
+            ):
                 frame = encode_pop_event(kind, self.seq, view)
-                for panel in self._panels.get(change.agent_id, ()):
+                for panel in panels:
                     panel.send(frame)
             if record:
                 self.history.record(change, own=own)

@@ -218,17 +218,22 @@ async def serving(
             await wait_ready(instance)
         yield instances
     finally:
-        for instance in instances:
-            if instance.proc.returncode is None:
-                instance.proc.send_signal(signal.SIGTERM)
-        for instance in instances:
-            try:
-                async with asyncio.timeout(20):
-                    await instance.proc.wait()
-            except TimeoutError:
-                instance.proc.kill()
-                await instance.proc.wait()
+        await stop(instances)
         await forget_stream(redis_url, key)
+
+
+async def stop(instances: list[Instance]) -> None:
+    """SIGTERM each one still running; SIGKILL one that is not gone 20 s later."""
+    for instance in instances:
+        if instance.proc.returncode is None:
+            instance.proc.send_signal(signal.SIGTERM)
+    for instance in instances:
+        try:
+            async with asyncio.timeout(20):
+                await instance.proc.wait()
+        except TimeoutError:
+            instance.proc.kill()
+            await instance.proc.wait()
 
 
 async def kill_the_holder(sim: AMIServer, database: str, instances: list[Instance]) -> Instance:

@@ -40,6 +40,7 @@ from tests.ami.test_ami_instances import (
     lease_holder_pid,
     queue_call,
     start,
+    stop,
     wait_ready,
 )
 from tests.redis_server import RedisServer, require_machine_redis, unique_key
@@ -140,16 +141,7 @@ async def two_instances(
                 await sim.wait_logins(1)
             yield Site(sim, board, instances, dict(ports))
         finally:
-            for instance in instances:
-                if instance.proc.returncode is None:
-                    instance.proc.send_signal(signal.SIGTERM)
-            for instance in instances:
-                try:
-                    async with asyncio.timeout(20):
-                        await instance.proc.wait()
-                except TimeoutError:
-                    instance.proc.kill()
-                    await instance.proc.wait()
+            await stop(instances)
 
 
 @pytest.fixture

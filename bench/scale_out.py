@@ -196,18 +196,17 @@ async def deadlocks(name: str) -> int:
         await admin.close()
 
 
-async def pop_row_writes(name: str) -> int:
-    """Rows PostgreSQL inserted or updated in `pops` (its statistics, flushed within a
-    second or so of each transaction: read after the calls settled)."""
-    await asyncio.sleep(1.5)
+async def pop_row_writes(name: str) -> tuple[int, int]:
+    """(rows in `pops`, rows PostgreSQL inserted or updated in it), from its statistics,
+    which an idle backend flushes within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL)."""
+    await asyncio.sleep(11)
     conn = await asyncpg.connect(PG_URL.rsplit("/", 1)[0] + "/" + name)
     try:
-        return int(
-            await conn.fetchval(
-                "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'pops'"
-            )
-            or 0
+        rows = int(await conn.fetchval("SELECT count(*) FROM pops"))
+        writes = await conn.fetchval(
+            "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'pops'"
         )
+        return rows, int(writes or 0)
     finally:
         await conn.close()
 
@@ -320,14 +319,14 @@ async def phase(
                     "cpu_s": cpu_s,
                 }
                 result["deadlocks"] = await deadlocks(name)
-                # rows inserted or updated in `pops` during the phase, against the pop
-                # changes: with one writer for all instances, not once per instance
-                result["pop_row_writes"] = await pop_row_writes(name)
                 say(json.dumps(result))
                 if kill:
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
                     result["kill"] = await kill_one(desk, caller, rate, agents)
                     say(json.dumps(result["kill"]))
+                # the whole phase's row writes in `pops` against its rows: with one
+                # writer for all instances, not one write per instance
+                result["pop_rows"], result["pop_row_writes"] = await pop_row_writes(name)
                 return result
             finally:
                 await desk.close()

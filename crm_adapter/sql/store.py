@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_adapter.outbox import enqueue
 from crm_adapter.phone import PhoneNormaliser
+from crm_adapter.pins import hash_pin, lock_after, pin_matches
 from crm_adapter.port import (
     CASE_STATUSES,
     Case,
@@ -35,7 +36,6 @@ from crm_adapter.port import (
     NotFound,
     PinCheck,
 )
-from crm_adapter.pins import hash_pin, lock_after, pin_matches
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
 from crm_adapter.sql.queries import (

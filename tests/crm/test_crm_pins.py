@@ -52,7 +52,7 @@ async def test_a_wrong_pin_is_wrong(store: SqlStore) -> None:
 
 
 async def test_the_pin_is_stored_as_an_argon2id_hash(store: SqlStore, engine: AsyncEngine) -> None:
-    cid = await customer_with_pin(store, "864209")
+    await customer_with_pin(store, "864209")
     async with engine.connect() as conn:
         stored = await conn.scalar(select(customer_pins.c.pin_hash))
     assert stored is not None and stored.startswith("$argon2id$")

@@ -75,4 +75,6 @@ def lock_after(failures: int) -> timedelta | None:
     (None: not locked)."""
     if failures < MAX_FAILURES:
         return None
-    return min(FIRST_LOCK * 2 ** min(failures - MAX_FAILURES, 16), LONGEST_LOCK)
+    doublings: int = min(failures - MAX_FAILURES, 16)
+    lock: timedelta = FIRST_LOCK * (1 << doublings)
+    return min(lock, LONGEST_LOCK)

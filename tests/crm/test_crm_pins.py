@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm_adapter.pins import FIRST_LOCK, LONGEST_LOCK, lock_after
 from crm_adapter.port import CustomerDraft, InMemoryCrm, NotFound, PinCheck
 from crm_adapter.sql.store import SqlStore
-from crm_adapter.sql.tables import customer_pins
+from crm_adapter.sql.tables import customer_pins, customers
 
 
 class Clock:
@@ -152,3 +152,19 @@ async def test_the_in_memory_crm_keeps_the_same_rules() -> None:
     for _ in range(5):
         assert await crm.verify_pin(cid, "0000") is PinCheck.WRONG
     assert await crm.verify_pin(cid, "4321") is PinCheck.LOCKED
+
+
+async def test_the_two_fixed_demo_customers_have_the_documented_pins(engine: AsyncEngine) -> None:
+    from crm_adapter.demo import DEMO_PINS, seed_demo
+
+    await seed_demo(engine, customers_wanted=3)
+    store = SqlStore(engine)
+    (vip,) = await store.find_by_phone("+15551234567")
+    (standard,) = await store.find_by_phone("+15550104321")
+    assert await store.verify_pin(vip.id, DEMO_PINS[1]) is PinCheck.VERIFIED
+    assert await store.verify_pin(standard.id, DEMO_PINS[2]) is PinCheck.VERIFIED
+    async with engine.connect() as conn:
+        third = await conn.scalar(
+            select(customers.c.id).where(customers.c.external_id == "demo-0000003")
+        )
+    assert await store.verify_pin(str(third), "1234") is PinCheck.NO_PIN

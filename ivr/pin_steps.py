@@ -63,7 +63,8 @@ def pin_digits(call: Call, event: DigitsEntered) -> Next:
     """The answer to the PIN's Collect."""
     node = _node(call)
     step = call.here.step
-    if event.timed_out and not event.digits:
+    if not event.digits:
+        # Silence, or the terminator alone: no PIN was given, and nothing is shown.
         step.timeouts += 1
         return _again(call, node, ())
     step.keys.append(PIN_SHOWN)

@@ -179,4 +179,3 @@ def test_a_pin_anywhere_but_the_body_is_refused_when_the_file_is_read(
     with pytest.raises(ValidationError) as refused:
         settings("http://crm.example.test", **override)
     assert why in str(refused.value)
-

@@ -239,3 +239,12 @@ def test_a_pin_check_answered_by_another_event_is_a_driver_bug() -> None:
 def test_a_pin_node_has_no_pin_to_compare_with() -> None:
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         pin_flow(pin="1234")
+
+
+def test_the_terminator_alone_is_no_pin_and_counts_as_a_silence() -> None:
+    driver = identified()
+    driver.terminator()
+    assert isinstance(driver.last, Collect)
+    assert driver.sounds == ["enter-pin"]
+    step = driver.journey.steps[1]
+    assert (step.keys, step.timeouts, step.invalid) == ([], 1, 0)

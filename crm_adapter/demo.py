@@ -25,10 +25,10 @@ from faker import Faker
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_adapter.pins import hash_pin
 from crm_adapter.sql.bulk import allocate_ids, write_rows
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
-from crm_adapter.pins import hash_pin
 from crm_adapter.sql.tables import agents, cases, customer_phones, customer_pins, customers
 
 __all__ = [

@@ -60,6 +60,21 @@ async def alice_answers_with_notes(alice: Page, bob: Page) -> None:
     await expect(alice.locator("#notes-hint")).to_have_text("saved")
 
 
+async def alice_talks_while_bob_is_on_break(
+    browser: Browser, demo: DemoServer
+) -> tuple[Page, Page, Page]:
+    """Bob takes a break; a caller reaches billing, the queue rings alice only; she
+    answers and writes notes; bob is back (Ready). Alice's, bob's and the phone's pages."""
+    assert demo.urls is not None
+    alice = await desk_of(browser, demo.urls.base, "alice")
+    bob = await desk_of(browser, demo.urls.base, "bob")
+    await set_status(bob, "break:Lunch", "Paused in your queues")
+    phone = await call_into_billing(browser, demo)
+    await alice_answers_with_notes(alice, bob)
+    await set_status(bob, "ready", "Ready for calls")
+    return alice, bob, phone
+
+
 async def transfer(alice: Page, mode: str, said: str) -> None:
     await alice.select_option("#transfer-form select[name=mode]", mode)
     await alice.select_option("#transfer-form select[name=kind]", "agent")
@@ -71,14 +86,8 @@ async def transfer(alice: Page, mode: str, said: str) -> None:
 async def test_alice_transfers_a_call_to_bob_and_his_panel_pops_with_her_notes(
     demo: DemoServer,
 ) -> None:
-    assert demo.urls is not None
     async with chromium() as browser:
-        alice = await desk_of(browser, demo.urls.base, "alice")
-        bob = await desk_of(browser, demo.urls.base, "bob")
-        await set_status(bob, "break:Lunch", "Paused in your queues")
-        phone = await call_into_billing(browser, demo)
-        await alice_answers_with_notes(alice, bob)
-        await set_status(bob, "ready", "Ready for calls")
+        alice, bob, phone = await alice_talks_while_bob_is_on_break(browser, demo)
 
         await transfer(alice, "blind", "Transferred to bob.")
         await expect(alice.locator(".pop-card")).to_have_attribute("data-state", "wrapup")
@@ -103,14 +112,8 @@ async def test_alice_transfers_a_call_to_bob_and_his_panel_pops_with_her_notes(
 async def test_an_attended_transfer_rings_bob_to_consult_then_hands_him_the_caller(
     demo: DemoServer,
 ) -> None:
-    assert demo.urls is not None
     async with chromium() as browser:
-        alice = await desk_of(browser, demo.urls.base, "alice")
-        bob = await desk_of(browser, demo.urls.base, "bob")
-        await set_status(bob, "break:Lunch", "Paused in your queues")
-        phone = await call_into_billing(browser, demo)
-        await alice_answers_with_notes(alice, bob)
-        await set_status(bob, "ready", "Ready for calls")
+        alice, bob, phone = await alice_talks_while_bob_is_on_break(browser, demo)
 
         await transfer(alice, "attended", "Talk to bob, then hang up to hand the caller over.")
         # bob's phone rings for alice's consultation: no pop, the caller is not his yet

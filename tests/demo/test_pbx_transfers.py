@@ -42,6 +42,17 @@ class Scene:
     def phone(self, interface: str, agent: str) -> AgentPhone:
         return self.pbx.phones.register(interface, agent, lambda _view: self.changed.set())
 
+    async def transfer_to_bob(self, call: DemoCall, *, attended: bool) -> None:
+        """Alice's panel transfers her call to bob's extension."""
+        await self.controls.transfer(
+            channel=call.agent_channel or "",
+            caller_channel=call.channel,
+            exten="102",
+            context="callpop-agents",
+            attended=attended,
+            what="transferring",
+        )
+
     async def talking_to(self, phone: AgentPhone) -> DemoCall:
         """A caller (callpop unreachable: the operator queue) answered on `phone`."""
         call = self.pbx.place_call("+15550104321", "Sean Chen", self.tell)
@@ -78,14 +89,7 @@ async def test_a_blind_transfer_to_another_agent_rings_their_phone(scene: Scene)
     alice, bob = scene.phone("PJSIP/101", "alice"), scene.phone("PJSIP/102", "bob")
     scene.pbx.phones.pause("PJSIP/102", "Lunch")  # the operator queue rings alice only
     call = await scene.talking_to(alice)
-    await scene.controls.transfer(
-        channel=call.agent_channel or "",
-        caller_channel=call.channel,
-        exten="102",
-        context="callpop-agents",
-        attended=False,
-        what="transferring",
-    )
+    await scene.transfer_to_bob(call, attended=False)
     # a Dial, not a queue: bob's break does not stop a transfer to him
     await scene.until(lambda: bob.state is PhoneState.RINGING)
     assert alice.state is PhoneState.IDLE
@@ -128,14 +132,7 @@ async def test_a_consultation_bob_rejects_leaves_the_caller_with_alice(scene: Sc
     alice, bob = scene.phone("PJSIP/101", "alice"), scene.phone("PJSIP/102", "bob")
     scene.pbx.phones.pause("PJSIP/102", "Lunch")
     call = await scene.talking_to(alice)
-    await scene.controls.transfer(
-        channel=call.agent_channel or "",
-        caller_channel=call.channel,
-        exten="102",
-        context="callpop-agents",
-        attended=True,
-        what="transferring",
-    )
+    await scene.transfer_to_bob(call, attended=True)
     await scene.until(lambda: bob.state is PhoneState.RINGING)
     assert bob.call is not None and bob.call.caller_view()["name"] == "alice (consultation)"
     bob.call.decline(bob)

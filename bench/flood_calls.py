@@ -38,6 +38,7 @@ from ivr.queue_steps import rounded_wait
 
 __all__ = [
     "KEYS",
+    "KEYS_NORMAL",
     "Caller",
     "Judgement",
     "QueueStateLog",
@@ -55,6 +56,9 @@ MAX_WAITING, MAX_WAIT_S, OFFER_ABOVE_S = 30, 45 * 60, 10 * 60
 # What a caller presses with flood mode on: the flood menu, then the billing menu, then
 # the answer to a callback offer (and # to confirm their caller ID as the number).
 KEYS = {"accept": "2 2 1 #", "decline": "2 2 2", "update": "1"}
+# The same wishes with flood mode off: the main menu's billing (1), its charge question
+# (2); account services (4), contact details (1) instead of the outage update.
+KEYS_NORMAL = {"accept": "1 2 1 #", "decline": "1 2 2", "update": "4 1"}
 
 
 def kind_of(n: int) -> str:
@@ -73,6 +77,7 @@ class Caller:
     record: CallRecord | None = None
     failure: str = ""  # "refused": callpop was not listening (AGISTATUS=FAILURE)
     entry: FloorCall | None = None  # in the queue, for the callers the IVR queued
+    timings: list[float] = field(default_factory=list)  # callpop's think time per command
 
     @property
     def queued(self) -> str:
@@ -103,7 +108,7 @@ async def dial(
     epoch: str,
     options: SimOptions,
     patience_s: float,
-    timings: list[float] | None = None,
+    flood: bool = True,
 ) -> Caller:
     """Caller n through callpop's IVR, then where the dialplan sends them: returns once
     the IVR is over (a caller it queued is then on the floor: `Caller.entry`)."""
@@ -112,11 +117,14 @@ async def dial(
     number = f"+1555{n:07d}"
     caller = Caller(n, kind, call_id, number, started=time.time())
     script = CallerScript.parse(
-        KEYS[kind], caller=CallerId(number, f"Caller {n}"), uniqueid=call_id, linkedid=call_id
+        (KEYS if flood else KEYS_NORMAL)[kind],
+        caller=CallerId(number, f"Caller {n}"),
+        uniqueid=call_id,
+        linkedid=call_id,
     )
     try:
         caller.record = await call_fastagi(
-            "127.0.0.1", port, script, options=options, timings=timings
+            "127.0.0.1", port, script, options=options, timings=caller.timings
         )
     except OSError:
         caller.failure = "refused"

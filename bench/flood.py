@@ -256,9 +256,9 @@ async def _calls(
             placed_at.append((time.time(), phase))
             n += 1
 
-    cpu0 = instance.cpu()
+    cpu0, own0 = instance.cpu(), time.process_time()
     await arrivals(settings.normal_rate, settings.normal_s, "usual", False)
-    cpu_normal = instance.cpu() - cpu0
+    cpu_normal, own_normal = instance.cpu() - cpu0, time.process_time() - own0
     await flood.set(True, "known-outage")  # what an admin does as the flood starts
     flood_started = time.time()
     say(f"flood: {settings.normal_rate * settings.factor:.0f} calls/s for {settings.flood_s:.0f} s")
@@ -275,10 +275,10 @@ async def _calls(
         say(f"serve ready again {restart['ready_at'] - restart['killed_at']:.1f} s after the kill")
 
     restarting = asyncio.create_task(kill_and_restart())
-    cpu1 = instance.cpu()
+    cpu1, own1 = instance.cpu(), time.process_time()
     await arrivals(settings.normal_rate * settings.factor, settings.flood_s, "flood", True)
     await restarting
-    cpu_flood = instance.cpu() - cpu1
+    cpu_flood, own_flood = instance.cpu() - cpu1, time.process_time() - own1
     flood_ended = time.time()
     async with asyncio.timeout(300):
         callers = list(await asyncio.gather(*tasks))  # every IVR part is over
@@ -305,10 +305,16 @@ async def _calls(
     return {
         "calls": _phases(callers, placed_at, restart),
         "latency": _latency(callers, placed_at, restart),
+        # CPU seconds of serve (both processes) and of this load process, per phase
         "cpu_s": {"usual": round(cpu_normal, 1), "flood": round(cpu_flood, 1)},
+        "load_cpu_s": {"usual": round(own_normal, 1), "flood": round(own_flood, 1)},
         "journeys": len(found),
         "journeys_lost": sorted(
             {c.call_id for c in callers if c.served} - {j["call_id"] for j in found}
+        ),
+        # stored, then the kill came before Asterisk was given the outcome
+        "journeys_undelivered": len(
+            {j["call_id"] for j in found} - {c.call_id for c in callers if c.served}
         ),
         "judged": {
             "reached_billing": verdict.reached_billing,
@@ -344,6 +350,13 @@ async def _calls(
                 [v.since.timestamp() for v in log.versions[1:]], restart["ready_at"]
             ),
             "serve_starts_s": [round(s, 1) for s in instance.starts],
+            # callers cut with no outcome: ms from the SIGKILL to their start (negative:
+            # in the IVR when it came), and how their AGI session ended
+            "cut": sorted(
+                (round((c.started - restart["killed_at"]) * 1000), c.record.ended)
+                for c in callers
+                if c.record is not None and not c.served
+            ),
         },
         "flood_s": round(flood_ended - flood_started, 1),
     }
@@ -499,10 +512,14 @@ def section(data: dict[str, Any]) -> Section:
             ["callers who heard their callback booked", cb["booked"]],
             ["stored (rows)", cb["rows"]],
             ["booked but not stored (lost)", len(cb["lost"])],
-            ["stored, the caller cut by the kill before hearing it", len(cb["unheard"])],
+            ["stored, the caller cut by the kill before hearing it", len(cb["unheard_cut"])],
+            ["stored after the budget, the caller told no: withdrawn", len(cb["withdrawn"])],
+            ["stored, the caller told no, not withdrawn", len(cb["told_no_kept"])],
+            ["to place (all but the withdrawn)", cb["to_place"]],
             ["placed exactly once (one Originate the agent answered)", cb["placed_once"]],
             ["placed twice or more", len(cb["placed_twice"])],
             ["not placed", len(cb["not_placed"])],
+            ["withdrawn but placed", len(cb["withdrawn_placed"])],
             ["Originates refused (agent already on a call), then retried", cb["refused_originates"]],
             ["customers dialled before the flood was over", cb["dialled_before_flood_end"]],
             ["first customer dialled, s after the flood", cb["first_dialled_after_flood_s"]],
@@ -518,10 +535,14 @@ def section(data: dict[str, Any]) -> Section:
             ["SIGKILL to ready again, s", rs["ready_after_kill_s"]],
             ["ready to the first fresh queue state, s", rs["first_state_after_ready_s"]],
             ["journeys of served calls lost", len(data["journeys_lost"])],
+            ["journeys stored, the kill before their outcome reached Asterisk",
+             data["journeys_undelivered"]],
             ["callers queued / talked / gave up", f"{q['joined']} / {q['talked']} / {q['abandoned']}"],
             ["peak callers waiting, peak estimate (published)",
              f"{q['peak_waiting_published']}, {q['peak_ewt_s_published']} s"],
             ["serve CPU s, usual phase / flood", f"{data['cpu_s']['usual']} / {data['cpu_s']['flood']}"],
+            ["the load process's CPU s (simulators, checks), usual / flood",
+             f"{data['load_cpu_s']['usual']} / {data['load_cpu_s']['flood']}"],
         ],
     )  # fmt: skip
     intro = (

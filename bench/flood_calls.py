@@ -312,11 +312,18 @@ class CallbackCheck:
     rows: int  # callbacks stored
     booked: int  # callers who heard their callback booked
     stored: int  # rows for them
-    unheard: list[str]  # stored, but the caller was cut (the kill) before hearing it
-    placed_once: int  # rows whose customer was called exactly once
+    lost: list[str]  # booked, no row
+    # stored, but the caller was cut (the kill) before hearing it: still to place
+    unheard_cut: list[str]
+    # stored after the budget, the caller told no: withdrawn (cancelled, caller-not-told)
+    withdrawn: list[str]
+    # stored, the caller told no, and not withdrawn: they would be called back as well
+    told_no_kept: list[str]
+    to_place: int  # rows to place: all but the withdrawn
+    placed_once: int  # of those, the ones whose customer was called exactly once
     placed_twice: list[str]
     not_placed: list[str]
-    lost: list[str]  # booked, no row
+    withdrawn_placed: list[str]  # withdrawn rows whose customer was called anyway
     refused_originates: int  # Originates to an agent already on a call (then retried)
     states: Counter[str]
 
@@ -327,20 +334,27 @@ async def callback_check(
     async with engine.connect() as conn:
         rows = (await conn.execute(select(callbacks))).mappings().all()
     by_call = {row["call_id"]: row for row in rows}
+    callers_by_id = {c.call_id: c for c in callers}
     booked = [c for c in callers if c.booked]
-    placed = floor.callbacks_placed()
-    lost = [c.call_id for c in booked if c.call_id not in by_call]
-    once = [r for r in rows if placed[str(r["id"])] == 1]
     heard = {c.call_id for c in booked}
+    placed = floor.callbacks_placed()
+    withdrawn = [r for r in rows if r["result"] == "caller-not-told"]
+    kept = [r for r in rows if r["result"] != "caller-not-told"]
+    unheard = [r["call_id"] for r in kept if r["call_id"] not in heard]
+    cut = [i for i in unheard if i in callers_by_id and not callers_by_id[i].served]
     return CallbackCheck(
         rows=len(rows),
         booked=len(booked),
         stored=len([c for c in booked if c.call_id in by_call]),
-        unheard=[r["call_id"] for r in rows if r["call_id"] not in heard],
-        placed_once=len(once),
-        placed_twice=[r["call_id"] for r in rows if placed[str(r["id"])] > 1],
-        not_placed=[r["call_id"] for r in rows if placed[str(r["id"])] == 0],
-        lost=lost,
+        lost=[c.call_id for c in booked if c.call_id not in by_call],
+        unheard_cut=cut,
+        withdrawn=[r["call_id"] for r in withdrawn],
+        told_no_kept=[i for i in unheard if i not in cut],
+        to_place=len(kept),
+        placed_once=sum(1 for r in kept if placed[str(r["id"])] == 1),
+        placed_twice=[r["call_id"] for r in kept if placed[str(r["id"])] > 1],
+        not_placed=[r["call_id"] for r in kept if placed[str(r["id"])] == 0],
+        withdrawn_placed=[r["call_id"] for r in withdrawn if placed[str(r["id"])] > 0],
         refused_originates=sum(floor.refused.values()),
         states=Counter(r["state"] for r in rows),
     )

@@ -53,7 +53,6 @@ class FloorCall:
     patience_s: float
     ended: str = ""  # "", talked, abandoned
     agent: str = ""
-    _done: asyncio.Event | None = None
 
 
 def merge_lists(answers: Sequence[bytes]) -> bytes:
@@ -148,10 +147,6 @@ class Floor:
                 answered[_callback_of(origination.channel_id)] += 1
         return answered
 
-    def originates(self) -> Counter[str]:
-        """Callback id -> Originate actions received for it (answered or refused)."""
-        return Counter(_callback_of(o.channel_id) for o in self.originations.placed)
-
     @property
     def idle(self) -> bool:
         """Nobody waits, rings or talks, and no callback is up."""
@@ -173,7 +168,7 @@ class Floor:
             variables=(("CALLPOP_CALL_ID", call_id),),
         )
         call = QueueCall(caller, self.queue, "", "", self.ids, self.writer)
-        entry = FloorCall(call, self.clock(), patience_s, _done=asyncio.Event())
+        entry = FloorCall(call, self.clock(), patience_s)
         self.calls.append(entry)
         self.board.add(call)
         self.waiting.append(entry)
@@ -181,10 +176,6 @@ class Floor:
         self._spawn(self._patience(entry))
         self._dispatch()
         return entry
-
-    async def wait_ended(self, entry: FloorCall) -> None:
-        assert entry._done is not None
-        await entry._done.wait()
 
     async def _patience(self, entry: FloorCall) -> None:
         await asyncio.sleep(entry.patience_s)
@@ -197,8 +188,6 @@ class Floor:
     def _end(self, entry: FloorCall, how: str) -> None:
         entry.ended = how
         self.board.remove(entry.call)
-        assert entry._done is not None
-        entry._done.set()
 
     def _free(self) -> list[QueueMemberSpec]:
         return [m for m in self.members if m.location not in self.busy]

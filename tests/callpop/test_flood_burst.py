@@ -40,10 +40,11 @@ AGENTS = [
     QueueMemberSpec("billing", "PJSIP/104", "Dana Agent"),
     QueueMemberSpec("billing", "PJSIP/105", "Eli Agent"),
 ]
-# Two agents on calls the queue says last 300 s on average: each caller waiting adds
-# 150 s to the estimate, so the burst walks every branch of the billing path: the
-# estimate alone (under 10 min), then the callback offer, then the overflow (45 min).
-TALK_TIME_S = 300
+# Two agents on calls the queue says last 10 min on average: each caller waiting adds
+# 5 min to the estimate, so the burst walks every branch of the billing path early on,
+# however late the state callers read: the estimate alone (nobody waiting: 5 min), the
+# callback offer (above 10 min: two waiting), the overflow (above 45 min: nine waiting).
+TALK_TIME_S = 600
 WAVE = 30  # callers before the restart, and as many after it
 GAP_S = 0.04
 OPTIONS = SimOptions(time_scale=0.02)  # prompts and key timing at 1/50 of a real channel

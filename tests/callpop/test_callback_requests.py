@@ -24,20 +24,24 @@ from screenpop.bus import InProcessBus
 ASKED = CallbackRequest("billing", "+15551234567", True, "Carol", 60.0)
 
 
+def storing_in(store: CallbackStore, *, budget_ms: int) -> IvrServices:
+    return IvrServices(
+        crm=InMemoryCrm(),
+        bus=InProcessBus(),
+        journeys=None,
+        metrics=Metrics(),
+        lookup_budget_ms=budget_ms,
+        callbacks=store,
+        phone=PhoneNormaliser("US"),
+    )
+
+
 async def test_a_request_stored_after_the_budget_is_withdrawn(tmp_path: Path) -> None:
     database = tmp_path / "callpop.db"
     engine = create_engine(f"sqlite:///{database}")
     await upgrade(engine)
     store = CallbackStore(engine)
-    services = IvrServices(
-        crm=InMemoryCrm(),
-        bus=InProcessBus(),
-        journeys=None,
-        metrics=Metrics(),
-        lookup_budget_ms=100,
-        callbacks=store,
-        phone=PhoneNormaliser("US"),
-    )
+    services = storing_in(store, budget_ms=100)
     other = sqlite3.connect(database)  # another writer holds the lock: the insert waits
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -63,15 +67,7 @@ async def test_a_request_stored_within_the_budget_stays(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)
     store = CallbackStore(engine)
-    services = IvrServices(
-        crm=InMemoryCrm(),
-        bus=InProcessBus(),
-        journeys=None,
-        metrics=Metrics(),
-        lookup_budget_ms=2000,
-        callbacks=store,
-        phone=PhoneNormaliser("US"),
-    )
+    services = storing_in(store, budget_ms=2000)
     try:
         asked = await services.request_callback(ASKED, call_id="c1", at_ms=0)
         await services.settled()

@@ -51,6 +51,7 @@ class QueueEnd:
     how: Literal["talked", "abandoned", "timeout"]
     agent: str | None = None
     hung_up_by: Literal["caller", "agent"] | None = None
+    talk_s: float = 0.0
 
 
 @dataclass
@@ -288,10 +289,7 @@ class QueueVisit:
             ):
                 break
         by: Literal["caller", "agent"] = "caller" if signal.kind == "caller_hangup" else "agent"
-        self.emit(
-            self._member(phone).completed(
-                hold_s=hold_s, talk_s=int(self.monotonic() - talk_from), reason=by
-            )
-        )
+        talk_s = self.monotonic() - talk_from
+        self.emit(self._member(phone).completed(hold_s=hold_s, talk_s=int(talk_s), reason=by))
         self.phones.release(phone, self.call)
-        return QueueEnd("talked", agent=phone.agent, hung_up_by=by)
+        return QueueEnd("talked", agent=phone.agent, hung_up_by=by, talk_s=talk_s)

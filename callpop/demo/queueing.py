@@ -51,7 +51,7 @@ class QueueEnd:
     how: Literal["talked", "abandoned", "timeout"]
     agent: str | None = None
     hung_up_by: Literal["caller", "agent"] | None = None
-    talk_s: float = 0.0
+    talk_s: float = field(default=0.0, compare=False)  # measured: the talk time average
 
 
 @dataclass

@@ -13,6 +13,12 @@ A call from the test phone goes where a call into a real Asterisk would:
 Every channel's end is an AMI `Hangup`, and queue calls carry `CALLPOP_CALL_ID` as a
 `ChanVariable` (manager.conf `channelvars`), so callpop's AMI listener pops the agents
 over a real socket exactly as it would for Asterisk.
+
+What callpop asks the PBX over AMI is answered too: `QueueStatus` and the members'
+events (`members.py`: the queue state the IVR's estimated wait is folded from),
+`CoreShowChannels`, and a callback's `Originate` (`callback.py`: the agent's phone, then
+the customer's test phone). The test phone's flood button fills a queue with virtual
+callers (`flood.py`).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from callpop.ami.codec import Message, encode_message
 from callpop.demo.phones import AgentPhone, PhoneState
 from callpop.pbx_sim.ami_events import Snapshot, Writer
+from callpop.pbx_sim.ami_status import queue_entry, queue_params
 
 __all__ = ["DEFAULT_HANDLE_S", "MemberBoard", "Waiting", "member_status"]
 
@@ -151,7 +152,15 @@ class MemberBoard:
             if only and queue != only:
                 continue
             here = sorted((w for w in waiting if w.queue == queue), key=lambda w: w.joined_at)
-            out.append(self._params(queue, len(here), ident))
+            out.append(
+                queue_params(
+                    queue,
+                    calls=len(here),
+                    talk_time_s=self.talk_time_s.get(queue, 0),
+                    strategy=self.strategies.get(queue, "ringall"),
+                    ident=ident,
+                )
+            )
             for phone in members:
                 member = [(k, v) for k, v in self._member(queue, phone) if k != "Ringinuse"]
                 # QueueMember says Name/Location where the events say MemberName/Interface
@@ -166,25 +175,8 @@ class MemberBoard:
                     )
                 )
             for position, entry in enumerate(here, 1):
-                c = entry.caller
-                out.append(
-                    encode_message(
-                        [
-                            ("Event", "QueueEntry"),
-                            ("Queue", queue),
-                            ("Position", str(position)),
-                            ("Channel", c.channel),
-                            ("Uniqueid", c.uniqueid),
-                            ("CallerIDNum", c.caller_num),
-                            ("CallerIDName", c.caller_name),
-                            ("ConnectedLineNum", c.connected_num),
-                            ("ConnectedLineName", c.connected_name),
-                            ("Wait", str(max(0, int(now - entry.joined_at)))),
-                            ("Priority", "0"),
-                            *ident,
-                        ]
-                    )
-                )
+                wait_s = max(0, int(now - entry.joined_at))
+                out.append(queue_entry(queue, position, entry.caller, wait_s=wait_s, ident=ident))
             items += 1 + len(members) + len(here)
         out.append(
             encode_message(
@@ -197,23 +189,3 @@ class MemberBoard:
             )
         )
         return b"".join(out)
-
-    def _params(self, queue: str, calls: int, ident: Headers) -> bytes:
-        return encode_message(
-            [
-                ("Event", "QueueParams"),
-                ("Queue", queue),
-                ("Max", "0"),
-                ("Strategy", self.strategies.get(queue, "ringall")),
-                ("Calls", str(calls)),
-                ("Holdtime", "0"),
-                ("TalkTime", str(self.talk_time_s.get(queue, 0))),
-                ("Completed", "0"),
-                ("Abandoned", "0"),
-                ("ServiceLevel", "0"),
-                ("ServicelevelPerf", "0.0"),
-                ("ServicelevelPerf2", "0.0"),
-                ("Weight", "0"),
-                *ident,
-            ]
-        )

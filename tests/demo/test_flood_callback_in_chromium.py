@@ -51,6 +51,10 @@ async def test_a_flooded_queue_offers_a_callback_that_the_demo_places_to_the_age
         await login(desk, urls.base, "alice", "alice")
         await expect(desk.locator("#demo-phone")).to_have_attribute("data-state", "idle")
 
+        board_context, board = await new_page(browser, "1366")
+        await login(board, urls.base, "sam", "sam")
+        await expect(board.locator("#queues")).to_be_visible()
+
         phone_context, phone = await new_page(browser, "1366")
         await phone.goto(urls.phone)
         await expect(phone.locator("#conn-status")).to_have_class("conn conn-up")
@@ -72,6 +76,10 @@ async def test_a_flooded_queue_offers_a_callback_that_the_demo_places_to_the_age
         await expect(estimate).to_contain_text("the IVR (main/billing_callback) offers a callback")
         await shot(phone, "demo-flood-1-flooded")
         await shot(desk, "demo-flood-1-desk-held")
+        # the supervisors' wallboard: the virtual callers waiting, the estimate (read every 3 s)
+        billing = board.locator('#queues tr[data-queue="billing"]')
+        await expect(billing).to_contain_text("8", timeout=10_000)
+        await expect(billing.locator(".ewt")).to_have_text("EWT 36 min", timeout=10_000)
 
         # the next caller: billing (1), a question about a charge (2)
         await phone.click(f'.caller[data-number="{caller.number}"]')
@@ -94,6 +102,8 @@ async def test_a_flooded_queue_offers_a_callback_that_the_demo_places_to_the_age
         await expect(transcript).to_contain_text("Your place in line is")
         await expect(phone.locator("#handset")).to_have_attribute("data-state", "ended")
         await shot(phone, "demo-flood-3-callback-booked")
+        await expect(billing).to_contain_text("1 callback", timeout=10_000)
+        await shot(board, "demo-flood-3-wallboard")
 
         engine = create_engine(f"sqlite:///{demo.options.database}")
         try:
@@ -142,3 +152,4 @@ async def test_a_flooded_queue_offers_a_callback_that_the_demo_places_to_the_age
             await engine.dispose()
         await phone_context.close()
         await desk_context.close()
+        await board_context.close()

@@ -58,6 +58,10 @@ class CallbackRequests(Protocol):
         at: datetime,
     ) -> int: ...
 
+    async def withdraw(self, call_id: str, *, result: str) -> bool:
+        """Take back the call's request while it is still pending; True if it was."""
+        ...
+
 
 class IvrServices:
     def __init__(
@@ -88,6 +92,7 @@ class IvrServices:
         self._queues = queues
         self._flood = flood
         self._callbacks = callbacks
+        self._late: set[asyncio.Task[None]] = set()  # requests past the budget (_withdraw)
         self._phone = phone or PhoneNormaliser()
         self._callbacks_failing = False
         # Logs the lookups' failures once per change of state, shared by every driver.
@@ -168,17 +173,26 @@ class IvrServices:
             return CallbackRequested(CallbackStatus.INVALID_NUMBER, at_ms)
         if self._callbacks is None:
             return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        storing = asyncio.create_task(
+            self._callbacks.request(
+                call_id=call_id,
+                queue=request.queue,
+                number=number,
+                caller_name=request.caller_name,
+                waited_s=request.waited_s,
+                at=datetime.now(UTC),
+            ),
+            name="callback-request",
+        )
         try:
             async with asyncio.timeout(self._budget_s):
-                position = await self._callbacks.request(
-                    call_id=call_id,
-                    queue=request.queue,
-                    number=number,
-                    caller_name=request.caller_name,
-                    waited_s=request.waited_s,
-                    at=datetime.now(UTC),
-                )
+                # Shielded: a write cancelled past the budget may still land (a commit the
+                # server finished while the answer was on its way), so it is let finish
+                # and, when it stored the request, withdrawn (`_withdraw_late`).
+                position = await asyncio.shield(storing)
         except Exception as exc:  # the caller keeps their line whatever the store did
+            if not storing.done():
+                self._withdraw_late(storing, call_id)
             if not self._callbacks_failing:
                 log.warning(
                     "callback requests not stored (%s); callers keep their line",
@@ -190,6 +204,39 @@ class IvrServices:
             log.info("callback requests stored again")
         self._callbacks_failing = False
         return CallbackRequested(CallbackStatus.STORED, at_ms, max(position, 1), number)
+
+    def _withdraw_late(self, storing: asyncio.Task[int], call_id: str) -> None:
+        """The caller was told their request was not stored: one that lands anyway is
+        taken back, so nobody who kept their line in the queue is also called back."""
+        task = asyncio.create_task(self._withdraw(storing, call_id), name="callback-withdraw")
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _withdraw(self, storing: asyncio.Task[int], call_id: str) -> None:
+        assert self._callbacks is not None
+        try:
+            await storing
+        except Exception:
+            return  # not stored: nothing to take back
+        try:
+            if await self._callbacks.withdraw(call_id, result="caller-not-told"):
+                log.info("callback of call %s stored late, after its caller moved on: withdrawn",
+                         call_id)  # fmt: skip
+                return
+            problem = "it was no longer pending"
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.warning(
+            "callback of call %s stored after its caller was told it was not, and not "
+            "withdrawn (%s): see `callpop callbacks`",
+            call_id, problem,
+        )  # fmt: skip
+
+    async def settled(self) -> None:
+        """Until every request that overran the budget has landed or failed (and was
+        withdrawn if it landed): at shutdown, and for tests."""
+        while self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)
 
     def _count(self, event: CallEvent) -> None:
         kind = event.type

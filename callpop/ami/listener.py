@@ -1,4 +1,5 @@
-"""The AMI listener: AMI client -> triggers -> publish (the pop bus).
+"""The AMI listener: AMI client -> triggers -> publish (the pop bus); members' pauses ->
+`agent.status` (`callpop.ami.pauses`).
 
 Composition: `callpop serve` builds one per `ami:` entry (under its lease, `LeasedListener`)
 with `bus.publish`; tests and the benchmark build one against the simulator. Events are
@@ -21,6 +22,7 @@ from typing import Any
 from callpop.ami.client import AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.lease import AmiLease
+from callpop.ami.pauses import MemberPauses
 from callpop.ami.resync import resync_events
 from callpop.ami.triggers import Triggers
 from callpop.config import AmiSettings
@@ -60,6 +62,7 @@ class AMIListener:
         **client_options: Any,
     ) -> None:
         self.triggers = triggers or Triggers()
+        self.pauses = MemberPauses()
         self._observers = observers
         self._publish = publish
         self._clock = clock
@@ -135,7 +138,11 @@ class AMIListener:
     async def _feed(self, msg: Message) -> None:
         # Triggers are pure and fast; publish is the bus's, which never waits on a
         # subscriber: an AgentCalled is on the bus before the next event is read.
-        for event in self.triggers.feed(msg, now=self._clock()):
+        now = self._clock()
+        for event in self.triggers.feed(msg, now=now):
+            self._publish(event)
+            self.published += 1
+        for event in self.pauses.feed(msg, now=now):  # a member paused or back: the agent's status
             self._publish(event)
             self.published += 1
 
@@ -166,6 +173,9 @@ class AMIListener:
         ]
         for msg in events:
             await self._feed(msg)
+        for msg in status:  # each member's pause as the PBX has it now
+            if msg.event == "QueueMember":
+                await self._feed(msg)
         async with self._resynced:
             self.resyncs += 1
             self._resynced.notify_all()

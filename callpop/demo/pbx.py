@@ -36,7 +36,7 @@ from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit
 from callpop.demo.signals import Signal, TransferTo
 from callpop.demo.talk import TalkEnd, agent_phone, converse
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
+from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup, member_pause
 from callpop.pbx_sim.ami_transfers import attended_transfer_event, blind_transfer_event
 from callpop.pbx_sim.script import CallerId, CallerScript
 from ivr import variables
@@ -507,11 +507,34 @@ class VirtualPbx:
     def _queue_pause(self, action: Message) -> list[list[tuple[str, str]]]:
         """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt)."""
         paused = (action.get("Paused") or "").lower() in ("true", "yes", "1", "on")
-        reason = (action.get("Reason") or "Paused") if paused else None
-        if self.phones.pause(action.get("Interface") or "", reason) is None:
+        reason = action.get("Reason") or ""
+        phone = self.phones.pause(
+            action.get("Interface") or "", (reason or "Paused") if paused else None
+        )
+        if phone is None:
             return [[("Response", "Error"), ("Message", "Interface not found")]]
+        # then one QueueMemberPause per queue (an online demo phone is in every queue):
+        # callpop reads the agent's status back from them (callpop/ami/pauses.py)
+        events = [
+            member_pause(
+                self.writer,
+                queue=name,
+                member_name=phone.agent,
+                interface=phone.interface,
+                paused=paused,
+                reason=reason,
+                calls_taken=phone.calls_taken,
+                wrapup_ms=self.queue_settings(name).wrapup,
+            )
+            for name in self.queue_names
+        ]
+        asyncio.get_running_loop().call_soon(self.emit, events)  # after the response
         word = "paused" if paused else "unpaused"
         return [[("Response", "Success"), ("Message", f"Interface {word} successfully")]]
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        return tuple(self.queues.queues) if self.queues is not None else (self.operator_queue,)
 
     @property
     def operator_queue(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 
 from callpop.ami.codec import encode_message
 
-__all__ = ["DirectDial", "Ids", "QueueCall", "Snapshot", "Writer", "member_pause"]
+__all__ = ["DirectDial", "Ids", "QueueCall", "Snapshot", "Writer"]
 
 STATE_DESC = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up"}
 CAUSE_TXT = {
@@ -336,45 +336,6 @@ class QueueCall:
         if caller_hung_up:
             out.append(hangup(w, self.caller, 16))
         return out
-
-
-def member_pause(
-    w: Writer,
-    *,
-    queue: str,
-    member_name: str,
-    interface: str,
-    paused: bool,
-    reason: str,
-    calls_taken: int = 0,
-    wrapup_ms: int = 0,
-) -> bytes:
-    """app_queue's `QueueMemberPause` for one queue of the member (QueuePause without
-    `Queue` sends one per queue), in the field order of
-    tests/fixtures/asterisk/ami/controls/queuepause.txt; `Status` 1 (not in use)."""
-    now = str(int(time.time()))
-    return w.event(
-        "QueueMemberPause",
-        "agent,all",
-        [
-            ("Queue", queue),
-            ("MemberName", member_name),
-            ("Interface", interface),
-            ("StateInterface", interface),
-            ("Membership", "dynamic"),
-            ("Penalty", "0"),
-            ("CallsTaken", str(calls_taken)),
-            ("LastCall", "0"),
-            ("LastPause", now if paused else "0"),
-            ("LoginTime", now),
-            ("InCall", "0"),
-            ("Status", "1"),
-            ("Paused", "1" if paused else "0"),
-            ("PausedReason", reason if paused else ""),
-            ("Ringinuse", "0"),
-            ("Wrapuptime", str(wrapup_ms // 1000)),
-        ],
-    )
 
 
 @dataclass

@@ -78,6 +78,6 @@ def test_the_resyncs_queue_member_list_gives_each_members_status() -> None:
     pauses = MemberPauses()
     told = statuses(pauses, listed)
     assert {t["interface"] for t in told} == {
-        m.get("Location", "").removesuffix("/n") for m in listed
+        (m.get("Location") or "").removesuffix("/n") for m in listed
     }
     assert all(t["paused"] is False for t in told)

@@ -19,7 +19,7 @@ from callpop.flood import FloodReader
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from callpop.queue_store import QueueStateReader
-from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup import lookup_within_budget, pin_within_budget
 from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter
@@ -30,6 +30,7 @@ from ivr.events import (
     FloodLooked,
     LookupFinished,
     LookupStatus,
+    PinChecked,
     QueuesLooked,
 )
 from ivr.journey import Journey
@@ -77,8 +78,11 @@ class IvrServices:
         flood: FloodReader | None = None,
         callbacks: CallbackRequests | None = None,
         phone: PhoneNormaliser | None = None,
+        pin_budget_ms: int = 1500,
     ) -> None:
         self._crm = crm
+        self._pin_budget_ms = pin_budget_ms
+        self._pins_failing = ""
         self._bus = bus
         self._journeys = journeys
         self._metrics = metrics
@@ -117,6 +121,7 @@ class IvrServices:
             flood=self._flood,
             callbacks=self._callbacks,
             phone=self._phone,
+            pin_budget_ms=self._pin_budget_ms,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -134,6 +139,20 @@ class IvrServices:
             )
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        status, failure = await pin_within_budget(
+            self._crm, customer_id, pin, self._pin_budget_ms / 1000
+        )
+        if failure != self._pins_failing:  # once per change of state, never the PIN
+            if failure:
+                log.warning(
+                    "PIN checks failing (%s); callers go to the pin node's failure", failure
+                )
+            else:
+                log.info("PIN checks answered again")
+            self._pins_failing = failure
+        return PinChecked(status, at_ms)
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         if self._queues is None:

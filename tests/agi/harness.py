@@ -31,7 +31,7 @@ from ivr.events import (
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
-from ivr.ports import CallEvent
+from ivr.ports import CallEvent, CallServices
 
 DIALPLAN = Path(__file__).resolve().parents[2] / "dialplan"
 
@@ -126,7 +126,7 @@ FAST = Timeouts(environment=5.0, command=5.0, prompt=30.0, slack=5.0, close=1.0)
 @asynccontextmanager
 async def fastagi(
     flows: Mapping[str, Flow],
-    services: MemoryServices,
+    services: CallServices,
     *,
     clock_start: datetime = OPEN_HOURS,
     timeouts: Timeouts = FAST,

@@ -19,7 +19,7 @@ from callpop.ami.queue_state import QueueState
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
-from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
+from callpop.queue_store import QueueRow, QueueStateReader, QueueStateStore, QueueStateWriter
 from screenpop.bus import InProcessBus
 
 from ..ami.scripted import queue_call
@@ -48,7 +48,7 @@ async def test_an_estimate_made_from_a_simulated_queue_reaches_another_instance(
         waiting = queue_call(f"w{n}", f"1800000001.{n}", Ids("1800000001", 100 + 10 * n))
         waiting.joined()
         board.add(waiting)
-    writer = QueueStateWriter(QueueStateStore(engine))
+    writer = QueueStateWriter(QueueStateStore(engine), live=lambda: True)
     async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
         listener = AMIListener(
             "127.0.0.1", sim.port, "callpop", "pw", InProcessBus().publish,
@@ -58,7 +58,7 @@ async def test_an_estimate_made_from_a_simulated_queue_reaches_another_instance(
             async with asyncio.timeout(5):
                 await listener.wait_resyncs(1)
     await writer.flush()
-    other_instance = QueueStateReader(QueueStateStore(engine), budget_s=1.0)
+    other_instance = QueueStateReader(QueueStateStore(engine), budget_s=1.0, max_age_s=30)
     sales = (await other_instance.read(["sales"]))["sales"]
     assert sales["callers"] == 4
     assert (sales["logged_in"], sales["available"], sales["paused"]) == (2, 0, 0)
@@ -74,7 +74,7 @@ async def test_the_writer_writes_only_what_changed(engine: AsyncEngine) -> None:
             writes.append([s.queue for s in states])
             await super().write(states)
 
-    writer = QueueStateWriter(Counting(engine), clock=lambda: 100.0)
+    writer = QueueStateWriter(Counting(engine), live=lambda: True, clock=lambda: 100.0)
     for queue in ("billing", "sales"):
         writer.feed(Message([("Event", "QueueParams"), ("Queue", queue), ("TalkTime", "60")]))
     await writer.flush()
@@ -88,7 +88,7 @@ async def test_a_reader_answers_from_its_last_read_for_a_second(engine: AsyncEng
     store = QueueStateStore(engine)
     await store.write([state(ewt_s=100)])
     now = [0.0]
-    reader = QueueStateReader(store, budget_s=1.0, monotonic=lambda: now[0])
+    reader = QueueStateReader(store, budget_s=1.0, max_age_s=30, monotonic=lambda: now[0])
     assert (await reader.read(["billing"]))["billing"]["ewt_s"] == 100
     await store.write([state(ewt_s=700)])
     now[0] = 0.5
@@ -102,8 +102,8 @@ class SlowStore(QueueStateStore):
         super().__init__(engine)
         self.stalled = asyncio.Event()
 
-    async def read(self) -> dict[str, dict[str, int | bool | None]]:
-        found = await super().read()
+    async def rows(self) -> dict[str, QueueRow]:
+        found = await super().rows()
         await self.stalled.wait()
         return found
 
@@ -114,7 +114,7 @@ async def test_a_stalled_database_gives_the_last_state_within_the_budget_and_say
     store = SlowStore(engine)
     await store.write([state(ewt_s=100)])
     now = [0.0]
-    reader = QueueStateReader(store, budget_s=0.05, monotonic=lambda: now[0])
+    reader = QueueStateReader(store, budget_s=0.05, max_age_s=30, monotonic=lambda: now[0])
     store.stalled.set()
     await reader.read(["billing"])
     store.stalled.clear()
@@ -130,7 +130,7 @@ async def test_a_stalled_database_gives_the_last_state_within_the_budget_and_say
 
 
 async def test_a_queue_nobody_wrote_is_absent(engine: AsyncEngine) -> None:
-    reader = QueueStateReader(QueueStateStore(engine), budget_s=1.0)
+    reader = QueueStateReader(QueueStateStore(engine), budget_s=1.0, max_age_s=30)
     assert await reader.read(["billing"]) == {}
 
 

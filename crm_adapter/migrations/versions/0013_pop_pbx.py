@@ -1,7 +1,7 @@
 """The Asterisk a pop's call is on, on the pop's row.
 
-Revision ID: 0012_pop_pbx
-Revises: 0011_customer_pins
+Revision ID: 0013_pop_pbx
+Revises: 0012_queue_state_seen_at
 Create Date: 2026-12-06
 
 `pops.pbx`: the `name` (or `host:port`) of the `ami:` entry whose events made the pop,
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_pop_pbx"
-down_revision = "0011_customer_pins"
+revision = "0013_pop_pbx"
+down_revision = "0012_queue_state_seen_at"
 branch_labels = None
 depends_on = None
 

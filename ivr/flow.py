@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivr import callflow
+
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_OPTIONS",
@@ -63,7 +65,7 @@ __all__ = [
 
 # The flow a call starts in when the dialplan names none (`ivr`, `Stasis(callpop)`),
 # and the one `callpop lint` and the reports begin from: `dialplan/flows/main.yaml`.
-ENTRY_FLOW: Final = "main"
+ENTRY_FLOW: Final = callflow.ENTRY_FLOW
 
 # The 4x4 rule (design.md): callers accept at most 4 menu levels of at most 4 choices.
 DEFAULT_MAX_DEPTH = 4

@@ -1,0 +1,401 @@
+"""A flow as calls walk it: the checked flow model (`ivr.flow`) compiled to plain frozen
+values (`ivr.compile_flow` does it), which the engine reads and nothing else.
+
+`ivr.flow` is the model a flow file is validated against (pydantic): every field's
+rules, the shorthands, the JSON schema, what the linter and the editor read. Calls
+need none of that: the values, checked once. Here each class has the same name, the
+same fields and the same derived properties as its model, so the engine reads a
+compiled flow as it would the model, without pydantic loaded: the classic AGI script,
+a process per call, reads these from its cache (`callpop.flow_cache`) and runs them.
+
+Frozen, as the model: a `Session` holds the flows it started on, so an edit or a
+reload never changes a live call's tree. Nothing here validates: values come from the
+model, already valid (tests/ivr/test_callflow.py checks every model class has its
+compiled form, field for field).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Final, Literal
+
+__all__ = [
+    "ENTRY_FLOW",
+    "BranchCase",
+    "BranchNode",
+    "CallbackNode",
+    "Confirm",
+    "DateRange",
+    "DirectDial",
+    "FloodNode",
+    "Flow",
+    "GlobalKeys",
+    "GotoNode",
+    "HangupNode",
+    "HoursNode",
+    "InputNode",
+    "Limit",
+    "Limits",
+    "LookupNode",
+    "MenuLimits",
+    "MenuNode",
+    "Node",
+    "Option",
+    "OverflowNode",
+    "PlayNode",
+    "Prompt",
+    "Settings",
+    "TransferNode",
+    "Validation",
+    "VoicemailNode",
+    "WaitNode",
+    "Weekly",
+]
+
+# The flow a call starts in when the dialplan names none (`ivr`, `Stasis(callpop)`),
+# and the one `callpop lint` and the reports begin from: `dialplan/flows/main.yaml`.
+ENTRY_FLOW: Final = "main"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prompt:
+    sound: str | None = None
+    digits: str | None = None
+    number: str | None = None
+    text: str | None = None
+
+
+Prompts = tuple[Prompt, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Option:
+    goto: str
+    topic: str | None
+    label: str | None
+    when: str | None
+    prompts: Prompts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DirectDial:
+    pattern: str
+    min_digits: int
+    max_digits: int
+    interdigit_timeout: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit:
+    value: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MenuLimits:
+    max_options: Limit
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    max_depth: Limit | None
+    max_options: Limit | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MenuNode:
+    type: Literal["menu"]
+    description: str | None
+    label: str | None
+    prompts: Prompts
+    timeout: int | None
+    max_invalid: int | None
+    max_timeouts: int | None
+    invalid_prompts: Prompts | None
+    timeout_prompts: Prompts | None
+    on_failure: str | None
+    options: Mapping[str, Option]
+    direct_dial: DirectDial | None
+    topic: str | None
+    limits: MenuLimits | None
+
+    def conditional(self) -> dict[str, Option]:
+        """The options offered only when their `when:` holds, by key."""
+        return {key: option for key, option in self.options.items() if option.when is not None}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validation:
+    pattern: str | None
+    luhn: bool
+    min_value: int | None
+    max_value: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Confirm:
+    prompts: Prompts
+    yes: str
+    no: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputNode:
+    type: Literal["input"]
+    description: str | None
+    label: str | None
+    prompts: Prompts
+    timeout: int | None
+    max_invalid: int | None
+    max_timeouts: int | None
+    invalid_prompts: Prompts | None
+    timeout_prompts: Prompts | None
+    on_failure: str | None
+    variable: str
+    min_digits: int
+    max_digits: int
+    terminator: str | None
+    interdigit_timeout: int | None
+    validate_: Validation | None
+    confirm: Confirm | None
+    sensitive: bool
+    next: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupNode:
+    type: Literal["lookup"]
+    description: str | None
+    label: str | None
+    by: Literal["caller", "account"]
+    variable: str | None
+    prompts: Prompts
+    found: str
+    not_found: str
+    several: str | None
+    unavailable: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchCase:
+    when: str
+    goto: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BranchNode:
+    type: Literal["branch"]
+    description: str | None
+    label: str | None
+    cases: tuple[BranchCase, ...]
+    default: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DateRange:
+    first: date
+    last: date
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.first <= day <= self.last
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}..{self.last}"
+
+
+Weekly = Mapping[str, str | tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HoursNode:
+    type: Literal["hours"]
+    description: str | None
+    label: str | None
+    schedule: str | None
+    timezone: str | None
+    weekly: Weekly | None
+    holidays: tuple[DateRange, ...]
+    open: str
+    closed: str
+    holiday: str | None
+
+    def hours(self) -> tuple[str, Weekly]:
+        """(timezone, weekly), or ValueError when the node names a schedule that
+        `schedules.yaml` does not define (so loading could not fill them in)."""
+        if self.timezone is None or self.weekly is None:
+            raise ValueError(f"schedule {self.schedule!r} is not defined in schedules.yaml")
+        return self.timezone, self.weekly
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayNode:
+    type: Literal["play"]
+    description: str | None
+    label: str | None
+    prompts: Prompts
+    next: str
+    interruptible: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferNode:
+    type: Literal["transfer"]
+    description: str | None
+    label: str | None
+    queue: str | None
+    extension: str | None
+    agent: str | None
+    priority: int
+    topic: str | None
+    prompts: Prompts
+
+    @property
+    def kind(self) -> Literal["queue", "extension", "agent"]:
+        if self.queue is not None:
+            return "queue"
+        if self.extension is not None:
+            return "extension"
+        return "agent"
+
+    @property
+    def target(self) -> str:
+        value = self.queue or self.extension or self.agent
+        assert value is not None
+        return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoicemailNode:
+    type: Literal["voicemail"]
+    description: str | None
+    label: str | None
+    mailbox: str
+    prompts: Prompts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HangupNode:
+    type: Literal["hangup"]
+    description: str | None
+    label: str | None
+    prompts: Prompts
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitNode:
+    type: Literal["wait"]
+    description: str | None
+    label: str | None
+    queue: str
+    prompts: Prompts
+    next: str
+    unknown: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackNode:
+    type: Literal["callback"]
+    description: str | None
+    label: str | None
+    queue: str
+    offer_above: int
+    accept: str
+    offer_prompts: Prompts
+    number_prompts: Prompts
+    typed_number_prompts: Prompts
+    invalid_number_prompts: Prompts
+    done_prompts: Prompts
+    max_attempts: int
+    timeout: int | None
+    declined: str
+    then: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverflowNode:
+    type: Literal["overflow"]
+    description: str | None
+    label: str | None
+    queue: str
+    max_waiting: int | None
+    max_wait: int | None
+    to: str
+    next: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FloodNode:
+    type: Literal["flood"]
+    description: str | None
+    label: str | None
+    messages: Mapping[str, Prompts]
+    next: str
+    normal: str
+    interruptible: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GotoNode:
+    type: Literal["goto"]
+    description: str | None
+    label: str | None
+    flow: str | None
+    node: str | None
+
+
+Node = (
+    MenuNode
+    | InputNode
+    | LookupNode
+    | BranchNode
+    | HoursNode
+    | PlayNode
+    | TransferNode
+    | VoicemailNode
+    | HangupNode
+    | GotoNode
+    | WaitNode
+    | CallbackNode
+    | OverflowNode
+    | FloodNode
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GlobalKeys:
+    operator: str | None
+    back: str | None
+    repeat: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    language: str
+    timeout: int
+    interdigit_timeout: int
+    max_invalid: int
+    max_timeouts: int
+    invalid_prompts: Prompts
+    timeout_prompts: Prompts
+    keys: GlobalKeys
+    operator: str | None
+    operator_queue: str
+    agent_after_failures: int | None
+    max_repeats: int
+    max_steps: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Flow:
+    id: str
+    description: str | None
+    entry: str
+    settings: Settings
+    limits: Limits
+    nodes: Mapping[str, Node]
+
+    def global_keys(self) -> frozenset[str]:
+        keys = self.settings.keys
+        return frozenset(k for k in (keys.operator, keys.back, keys.repeat) if k is not None)

@@ -531,11 +531,10 @@ class _Run:
             return self._collect(action)
         if isinstance(action, Lookup):
             answer = self.crm.lookup(action.by, action.value)
-            self.record(
-                SimStep(
-                    *here, "lookup", event=answer.status.value, detail=f"{action.by} {action.shown}"
-                )
-            )
+            event = answer.status.value
+            if answer.status is LookupStatus.FOUND and answer.customer is None:
+                event = f"several ({answer.matches} customers)"  # nobody is picked
+            self.record(SimStep(*here, "lookup", event=event, detail=f"{action.by} {action.shown}"))
             self.t += max(0, answer.took_ms)
             return LookupFinished(
                 answer.status, self.t, answer.customer, answer.matches, answer.candidates

@@ -31,7 +31,8 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -56,6 +57,7 @@ from screenpop.pops import (
     PopState,
 )
 from screenpop.protocol import (
+    Control,
     Focus,
     Hello,
     Notes,
@@ -63,6 +65,7 @@ from screenpop.protocol import (
     Ping,
     PopOn,
     Prefs,
+    ProtocolState,
     RemoteProtocolError,
     encode_pop_event,
     error_frame,
@@ -71,13 +74,14 @@ from screenpop.queue_log import queue_event, withdrawal
 from screenpop.store import Account, ScreenpopStore, StoredPopState
 from screenpop.wallboard import AgentLine, Wallboard
 
-__all__ = ["Hub", "Panel"]
+__all__ = ["Hub", "Panel", "SocketControls"]
 
 log = logging.getLogger(__name__)
 
 PopObserver = Callable[[str, "float | None"], None]
 """Told of every pop change sent (`offered`, `accepted`, ...), with the offer's latency."""
 
+CONTROLS_IN_FLIGHT = 4  # unanswered controls one socket may have (a PBX action each)
 LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
 WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
 _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
@@ -92,6 +96,18 @@ _RESTORED_STATE: dict[StoredPopState, PopState] = {
     "live": PopState.ACCEPTED,
     "wrapup": PopState.WRAPUP,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SocketControls:
+    """The call controls a socket may ask for (`control` messages; the widget's way to
+    the panel's POSTs). `offer(account, agents)` is what the widget draws (`agents`: the
+    logins of every agent); `run(account, action, args)` answers one control, as the
+    `control.result` frame's fields (`ok`, and `status` and `error` when refused), never
+    raising for a refusal."""
+
+    offer: Callable[[Account, list[str]], dict[str, Any]]
+    run: Callable[[Account, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Hub:
@@ -109,8 +125,10 @@ class Hub:
         embed_token: EmbedMinter | None = None,
         on_pop: PopObserver | None = None,
         board_sources: BoardSources | None = None,
+        controls: SocketControls | None = None,
     ) -> None:
         self._bus = bus
+        self._controls = controls
         self._on_pop = on_pop
         self._store = store
         self._payloads = payloads
@@ -545,6 +563,8 @@ class Hub:
             self._give_alert(panel)
         elif isinstance(message, Prefs):
             self.set_pop_on(panel.account.id, message.pop_on)
+        elif isinstance(message, Control):
+            self._control(panel, message)
         elif isinstance(message, Notes):
             try:
                 changes = self.machine.set_notes(message.call_id, panel.account.id, message.notes)
@@ -559,6 +579,37 @@ class Hub:
                     iso_utc(self._clock()),
                     {"agent_id": panel.account.id, "notes": message.notes},
                 )
+
+    def _control(self, panel: Panel, control: Control) -> None:
+        if panel.view != "panel":
+            raise RemoteProtocolError("call controls are for an agent's panel or widget")
+        if self._controls is None:
+            refusal = {"ok": False, "status": 503, "error": "call controls are not set up here"}
+            panel.send(panel.protocol.control_result(control.id, refusal))
+            return
+        if panel.controls_in_flight >= CONTROLS_IN_FLIGHT:
+            refusal = {
+                "ok": False,
+                "status": 429,
+                "error": f"{CONTROLS_IN_FLIGHT} controls are still waiting for the PBX; "
+                "wait for their answers",
+            }
+            panel.send(panel.protocol.control_result(control.id, refusal))
+            return
+        panel.controls_in_flight += 1
+        self._spawn(self._run_control(panel, control), f"control-{panel.account.name}")
+
+    async def _run_control(self, panel: Panel, control: Control) -> None:
+        assert self._controls is not None
+        try:
+            answer = await self._controls.run(panel.account, control.action, control.args)
+        except Exception:
+            log.exception("control %r of %s failed", control.action, panel.account.name)
+            answer = {"ok": False, "status": 500, "error": "the control failed on the server"}
+        finally:
+            panel.controls_in_flight -= 1
+        if panel.protocol.state is ProtocolState.OPEN:  # the socket may have gone meanwhile
+            panel.send(panel.protocol.control_result(control.id, answer))
 
     def _hello(self, panel: Panel, hello: Hello) -> None:
         account = panel.account
@@ -585,6 +636,9 @@ class Hub:
             panel.send(
                 panel.protocol.token(self._embed_token(account, panel.embed_origin, panel.session))
             )
+        if panel.embed_origin is not None and self._controls is not None:
+            agents = [a.name for a in self._accounts.values()]
+            panel.send(panel.protocol.controls(self._controls.offer(account, agents)))
         if self.bus_down:
             panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())

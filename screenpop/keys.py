@@ -55,7 +55,7 @@ class Originate(Protocol):
     """Click-to-dial: ring the agent's own phone, then call `number` from it.
 
     Returns an id of the new call (e.g. the ARI channel id). Raises `OriginateError`
-    (`screenpop.api`) with a message for the agent when the PBX refuses.
+    (`screenpop.controls`) with a message for the agent when the PBX refuses.
     """
 
     def __call__(self, *, agent: Account, number: str) -> Awaitable[str]: ...
@@ -63,7 +63,7 @@ class Originate(Protocol):
 
 class AgentStatus(Protocol):
     """Agent status as queue pause: `paused` False is ready; True with `reason` a break
-    or after-call work. Raises `ControlError` (`screenpop.api`) with a message for the
+    or after-call work. Raises `ControlError` (`screenpop.controls`) with a message for the
     agent when the PBX refuses."""
 
     def __call__(self, *, agent: Account, paused: bool, reason: str) -> Awaitable[None]: ...
@@ -90,7 +90,7 @@ class CallChannels:
 
 class Transfer(Protocol):
     """Blind or attended transfer of the agent's call. Raises `ControlError`
-    (`screenpop.api`) with a message for the agent when the PBX refuses."""
+    (`screenpop.controls`) with a message for the agent when the PBX refuses."""
 
     def __call__(
         self, *, agent: Account, channels: CallChannels, target: TransferTarget, attended: bool

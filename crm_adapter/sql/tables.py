@@ -197,6 +197,12 @@ calls = Table(
     Column("ended_at", UtcDateTime),
     Column("outcome", String(16)),
     Column("target", String(200)),
+    # The customer an agent attached to the call in the pop (one of several candidates,
+    # or a record created for the caller), by whom and when. Apart from `customer_id`,
+    # which is the IVR's identification: a journey written again never undoes a choice.
+    Column("chosen_customer_id", String(LIMITS["external_id"])),
+    Column("chosen_by", String(LIMITS["agent"])),
+    Column("chosen_at", UtcDateTime),
     Index(None, "started_at"),
 )
 

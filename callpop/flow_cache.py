@@ -21,8 +21,8 @@ call, and nothing is ever read stale.
 
 The format is a pickle, read with an unpickler that can name nothing but the classes
 of `ivr.callflow` and `datetime.date`: a pickle can only call what it can name, and
-these build values without running anything else (a frozen dataclass's
-`__setstate__` sets its fields; `date` takes its bytes); the rest is plain dicts,
+these build values without running anything else (a named tuple is made from its
+values; `date` takes its bytes); the rest is plain dicts,
 tuples and strings. The payload is preceded by its SHA-256, checked before unpickling:
 a torn or corrupt file is refused, never trusted, and the entry is built again.
 The folder is created mode 0700 and used only if it belongs to this user and no one
@@ -38,7 +38,7 @@ import pickle
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, is_dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -103,7 +103,7 @@ class _FlowUnpickler(pickle.Unpickler):
             return date
         if module == ivr.callflow.__name__ and name in ivr.callflow.__all__:
             found = getattr(ivr.callflow, name)
-            if isinstance(found, type) and is_dataclass(found):
+            if isinstance(found, type) and issubclass(found, tuple):
                 return found
         raise pickle.UnpicklingError(f"the flow cache may not name {module}.{name}")
 

@@ -8,18 +8,23 @@ same fields and the same derived properties as its model, so the engine reads a
 compiled flow as it would the model, without pydantic loaded: the classic AGI script,
 a process per call, reads these from its cache (`callpop.flow_cache`) and runs them.
 
-Frozen, as the model: a `Session` holds the flows it started on, so an edit or a
+Immutable, as the model: a `Session` holds the flows it started on, so an edit or a
 reload never changes a live call's tree. Nothing here validates: values come from the
 model, already valid (tests/ivr/test_callflow.py checks every model class has its
 compiled form, field for field).
+
+Named tuples, not dataclasses: a process per call defines these classes on every call,
+and a named tuple class is made in a few microseconds where a frozen dataclass takes
+about a millisecond (its methods are generated and compiled when the module is
+imported). The one thing a tuple adds, equality with any tuple of the same values, the
+engine never uses: it reads fields and tells nodes apart by class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "ENTRY_FLOW",
@@ -59,8 +64,7 @@ __all__ = [
 ENTRY_FLOW: Final = "main"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prompt:
+class Prompt(NamedTuple):
     sound: str | None = None
     digits: str | None = None
     number: str | None = None
@@ -70,8 +74,7 @@ class Prompt:
 Prompts = tuple[Prompt, ...]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Option:
+class Option(NamedTuple):
     goto: str
     topic: str | None
     label: str | None
@@ -79,33 +82,28 @@ class Option:
     prompts: Prompts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DirectDial:
+class DirectDial(NamedTuple):
     pattern: str
     min_digits: int
     max_digits: int
     interdigit_timeout: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limit:
+class Limit(NamedTuple):
     value: int
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MenuLimits:
+class MenuLimits(NamedTuple):
     max_options: Limit
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Limits:
+class Limits(NamedTuple):
     max_depth: Limit | None
     max_options: Limit | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MenuNode:
+class MenuNode(NamedTuple):
     type: Literal["menu"]
     description: str | None
     label: str | None
@@ -126,23 +124,20 @@ class MenuNode:
         return {key: option for key, option in self.options.items() if option.when is not None}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Validation:
+class Validation(NamedTuple):
     pattern: str | None
     luhn: bool
     min_value: int | None
     max_value: int | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Confirm:
+class Confirm(NamedTuple):
     prompts: Prompts
     yes: str
     no: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InputNode:
+class InputNode(NamedTuple):
     type: Literal["input"]
     description: str | None
     label: str | None
@@ -164,8 +159,7 @@ class InputNode:
     next: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LookupNode:
+class LookupNode(NamedTuple):
     type: Literal["lookup"]
     description: str | None
     label: str | None
@@ -178,14 +172,12 @@ class LookupNode:
     unavailable: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BranchCase:
+class BranchCase(NamedTuple):
     when: str
     goto: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BranchNode:
+class BranchNode(NamedTuple):
     type: Literal["branch"]
     description: str | None
     label: str | None
@@ -193,8 +185,7 @@ class BranchNode:
     default: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DateRange:
+class DateRange(NamedTuple):
     first: date
     last: date
 
@@ -208,8 +199,7 @@ class DateRange:
 Weekly = Mapping[str, str | tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HoursNode:
+class HoursNode(NamedTuple):
     type: Literal["hours"]
     description: str | None
     label: str | None
@@ -229,8 +219,7 @@ class HoursNode:
         return self.timezone, self.weekly
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlayNode:
+class PlayNode(NamedTuple):
     type: Literal["play"]
     description: str | None
     label: str | None
@@ -239,8 +228,7 @@ class PlayNode:
     interruptible: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransferNode:
+class TransferNode(NamedTuple):
     type: Literal["transfer"]
     description: str | None
     label: str | None
@@ -266,8 +254,7 @@ class TransferNode:
         return value
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VoicemailNode:
+class VoicemailNode(NamedTuple):
     type: Literal["voicemail"]
     description: str | None
     label: str | None
@@ -275,16 +262,14 @@ class VoicemailNode:
     prompts: Prompts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HangupNode:
+class HangupNode(NamedTuple):
     type: Literal["hangup"]
     description: str | None
     label: str | None
     prompts: Prompts
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WaitNode:
+class WaitNode(NamedTuple):
     type: Literal["wait"]
     description: str | None
     label: str | None
@@ -294,8 +279,7 @@ class WaitNode:
     unknown: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallbackNode:
+class CallbackNode(NamedTuple):
     type: Literal["callback"]
     description: str | None
     label: str | None
@@ -313,8 +297,7 @@ class CallbackNode:
     then: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class OverflowNode:
+class OverflowNode(NamedTuple):
     type: Literal["overflow"]
     description: str | None
     label: str | None
@@ -325,8 +308,7 @@ class OverflowNode:
     next: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FloodNode:
+class FloodNode(NamedTuple):
     type: Literal["flood"]
     description: str | None
     label: str | None
@@ -336,8 +318,7 @@ class FloodNode:
     interruptible: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GotoNode:
+class GotoNode(NamedTuple):
     type: Literal["goto"]
     description: str | None
     label: str | None
@@ -363,15 +344,13 @@ Node = (
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GlobalKeys:
+class GlobalKeys(NamedTuple):
     operator: str | None
     back: str | None
     repeat: str | None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
+class Settings(NamedTuple):
     language: str
     timeout: int
     interdigit_timeout: int
@@ -387,8 +366,7 @@ class Settings:
     max_steps: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Flow:
+class Flow(NamedTuple):
     id: str
     description: str | None
     entry: str

@@ -1,15 +1,14 @@
 """The checked flow model (`ivr.flow`, pydantic) compiled to the form calls walk
 (`ivr.callflow`, plain frozen values): once per loaded dialplan, by whoever loaded it.
 
-Each model class has its compiled class of the same name; its fields are copied one for
-one, nested models compiled in turn, lists as tuples. A model class with no compiled
+Each model class has its compiled class of the same name (a named tuple); its fields
+are copied one for one, nested models compiled in turn, lists as tuples. A model class with no compiled
 form (a new kind of node added to `ivr.flow` only) is refused with its name, and
 tests/ivr/test_callflow.py fails for it before any call could.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,10 +28,8 @@ class CompileError(TypeError):
 def compiled_class(model: type[BaseModel]) -> type[Any]:
     """The class of `ivr.callflow` that `model` (a class of `ivr.flow`) compiles to."""
     found = getattr(callflow, model.__name__, None)
-    if (
-        model.__module__ != flow.__name__
-        or not isinstance(found, type)
-        or not dataclasses.is_dataclass(found)
+    if model.__module__ != flow.__name__ or not (
+        isinstance(found, type) and issubclass(found, tuple) and hasattr(found, "_fields")
     ):
         raise CompileError(
             f"{model.__module__}.{model.__name__} has no compiled form in ivr.callflow"
@@ -43,12 +40,7 @@ def compiled_class(model: type[BaseModel]) -> type[Any]:
 def _compiled(value: Any) -> Any:
     if isinstance(value, BaseModel):
         target = compiled_class(type(value))
-        return target(
-            **{
-                field.name: _compiled(getattr(value, field.name))
-                for field in dataclasses.fields(target)
-            }
-        )
+        return target(**{name: _compiled(getattr(value, name)) for name in target._fields})
     if isinstance(value, dict):
         return {key: _compiled(item) for key, item in value.items()}
     if isinstance(value, tuple | list):

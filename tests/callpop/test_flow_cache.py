@@ -3,7 +3,6 @@ back by the next call; never stale, never trusted when it is not what callpop wr
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import pickle
 import subprocess
@@ -94,7 +93,7 @@ def test_the_next_call_neither_validates_the_config_nor_loads_the_files(
     # An entry callpop could have written, with another queue: the next call takes it.
     dialplan, files, version, flows, kept = pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])
     menu = flows["main"].nodes["billing"]
-    flows["main"].nodes["billing"] = dataclasses.replace(menu, queue="from-the-cache")
+    flows["main"].nodes["billing"] = menu._replace(queue="from-the-cache")
     entry.write_bytes(entry_with(pickle.dumps((dialplan, files, version, flows, kept))))
     assert flows_of(site, cache)["main"].nodes["billing"].queue == "from-the-cache"  # type: ignore[attr-defined]
 

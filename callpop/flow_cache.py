@@ -36,7 +36,6 @@ import io
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -160,6 +159,8 @@ def _private(folder: Path) -> bool:
 
 
 def _write(folder: Path, path: Path, entry: _Entry) -> None:
+    import tempfile  # a miss only: with shutil, random, bz2 and lzma, ~10 ms every call
+
     payload = entry.dump()
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".flows-")
     try:

@@ -16,11 +16,10 @@ compiled form, field for field).
 Named tuples, not dataclasses: a process per call defines these classes on every call,
 and a named tuple class is made in a few microseconds where a frozen dataclass takes
 about a millisecond (its methods are generated and compiled when the module is
-imported). The one thing a tuple adds, equality with any tuple of the same values, the
+imported). For the same reason the annotations are evaluated (no `from __future__
+import annotations`): `NamedTuple` compiles each annotation given as a string. The one thing a tuple adds, equality with any tuple of the same values, the
 engine never uses: it reads fields and tells nodes apart by class.
 """
-
-from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date

@@ -108,10 +108,7 @@ async def run(runs: int, calls: int) -> list[list[Figures]]:
         rounds = []
         for _ in range(runs):
             rounds.append(
-                [
-                    await measure(by_key[key], transcript, path, site, calls, environ)
-                    for key in KEYS
-                ]
+                [await measure(by_key[key], transcript, path, site, calls, environ) for key in KEYS]
             )
         return rounds
 

@@ -1,6 +1,6 @@
 """callpop's classic AGI script beside pyst2's, one call at a time (issue 17 item 1).
 
-    python -m bench.classic [--runs 3] [--calls 10]
+    python -m bench.classic [--runs 3] [--calls 10] [--imports 15]
 
 Both scripts walk the FastAGI benchmark's path (`bench.fastagi`: the same transcript,
 recorded from `callpop serve`, Asterisk answering at once), spawned per call as
@@ -13,6 +13,11 @@ edits of the dialplan.
 
 The machine is shared: each run's figure is the median of its calls, and the report
 gives every run's median, so a run disturbed by another load shows as such.
+
+`--imports N` also says what the imports cost: each set of modules imported by a fresh
+interpreter N times (spawned the same way), the least CPU and the median max RSS; and the
+time the classic script's modules spend making their dataclasses (each class's methods
+are generated and compiled on import).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +42,34 @@ __all__ = ["Figures", "measure", "run"]
 CACHE = Path(__file__).resolve().parent / "out" / "cache"
 SPAWN = Path(__file__).resolve().parent / "rusage_exec.py"
 KEYS = ("pyst2", "callpop-classic")
+# What a classic call imports (warm cache, a lookup by phone), and its parts.
+CLASSIC_IMPORTS = (
+    "import callpop.agi_script, callpop.classic_services, callpop.flow_cache,"
+    " crm_adapter.phone, crm_adapter.sql.sqlite_file"
+)
+IMPORTS = (
+    ("the interpreter alone", "pass"),
+    ("pyst2 (asterisk.agi)", "import asterisk.agi"),
+    ("asyncio", "import asyncio"),
+    ("phonenumbers", "import phonenumbers"),
+    ("the engine (ivr.session)", "import ivr.session"),
+    ("the runner (ivr.runner: + asyncio)", "import ivr.runner"),
+    ("the classic script's modules", CLASSIC_IMPORTS),
+)
+DATACLASSES = (
+    "import dataclasses, sys, time\n"
+    "spent = [0.0, 0]\n"
+    "make = dataclasses._process_class\n"
+    "def timed(*args, **kwargs):\n"
+    "    start = time.process_time()\n"
+    "    made = make(*args, **kwargs)\n"
+    "    spent[0] += time.process_time() - start\n"
+    "    spent[1] += 1\n"
+    "    return made\n"
+    "dataclasses._process_class = timed\n"
+    f"{CLASSIC_IMPORTS}\n"
+    "sys.stderr.write(f'{spent[0]} {spent[1]}')\n"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +147,55 @@ async def run(runs: int, calls: int) -> list[list[Figures]]:
         return rounds
 
 
+def imports(times: int) -> list[tuple[str, float, float]]:
+    """(what, least CPU ms, median max RSS MB) of each of `IMPORTS`, `times` times."""
+    found = []
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-imports-") as tmp:
+        usage = Path(tmp) / "usage"
+        for what, code in IMPORTS:
+            usage.unlink(missing_ok=True)
+            for _ in range(times):
+                argv = [sys.executable, "-c", code]
+                subprocess.run(
+                    [sys.executable, "-I", "-S", str(SPAWN), str(usage), *argv], check=True
+                )
+            runs = [line.split() for line in usage.read_text().splitlines()]
+            found.append(
+                (
+                    what,
+                    min(float(cpu) for cpu, _ in runs) * 1000,
+                    statistics.median(int(rss) for _, rss in runs) / 1024,
+                )
+            )
+    return found
+
+
+def dataclass_ms(times: int) -> tuple[float, int]:
+    """The least CPU the classic script's modules spend making dataclasses, and how many."""
+    spent = []
+    for _ in range(times):
+        done = subprocess.run(
+            [sys.executable, "-c", DATACLASSES], check=True, capture_output=True, text=True
+        )
+        seconds, count = done.stderr.split()
+        spent.append(float(seconds))
+    return min(spent) * 1000, int(count)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.classic", description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="0: the imports only")
     parser.add_argument("--calls", type=int, default=10, help="calls per script per run")
+    parser.add_argument("--imports", type=int, default=0, help="measure the imports N times")
     args = parser.parse_args(argv)
+    if args.imports:
+        print(f"imports, each in a fresh interpreter {args.imports} times:")
+        for what, cpu_ms, rss_mb in imports(args.imports):
+            print(f"  {what:<40} least CPU {cpu_ms:6.1f} ms  max RSS {rss_mb:5.1f} MB")
+        spent, count = dataclass_ms(args.imports)
+        print(f"  of which making {count} dataclasses: least {spent:.1f} ms")
+    if args.runs < 1:
+        return 0
     before = load_average()
     rounds = asyncio.run(run(args.runs, args.calls))
     after = load_average()

@@ -245,8 +245,10 @@ async def choose_customer(request: web.Request) -> web.Response:
         raise _error(web.HTTPNotFound, "no such customer") from None
     except (CrmError, TimeoutError):
         raise _error(web.HTTPServiceUnavailable, "the CRM is unavailable, try again") from None
-    hub.set_payload(call_id, payload)
+    # stored before the pop shows it: what the agent sees chosen is what the call's
+    # row and the interaction hold
     await _record_choice(request, call_id, customer_id, account.name)
+    hub.set_payload(call_id, payload)
     return web.json_response({"ok": True})
 
 
@@ -319,8 +321,9 @@ async def create_customer(request: web.Request) -> web.Response:
         raise _error(web.HTTPServiceUnavailable, "the CRM is unavailable, try again") from None
     if call_id:
         try:
-            hub.set_payload(call_id, await request.app[PAYLOADS].choose(call_id, customer.id))
+            payload = await request.app[PAYLOADS].choose(call_id, customer.id)
             await _record_choice(request, call_id, customer.id, account.name)
+            hub.set_payload(call_id, payload)
         except (CrmError, TimeoutError):
             log.warning(
                 "customer %s created; refreshing the pop of %r failed", customer.id, call_id

@@ -28,12 +28,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from callpop.ami.codec import Message
+from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
 from callpop.demo.phones import AgentPhone, Phones
 from callpop.demo.prompts import PromptBook, sound_url
-from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit, Signal
+from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit
+from callpop.demo.signals import Signal, TransferTo
+from callpop.demo.talk import TalkEnd, agent_phone, converse
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
+from callpop.pbx_sim.ami_transfers import attended_transfer_event, blind_transfer_event
 from callpop.pbx_sim.script import CallerId, CallerScript
 from ivr import variables
 from ivr.catalog import Queue, QueueCatalog
@@ -83,6 +87,7 @@ class DemoCall:
         self.signals: asyncio.Queue[Signal] = asyncio.Queue()
         self.live: LiveCaller | None = None
         self.caller_gone = False
+        self.agent_channel: str | None = None  # the agent leg bridged with the caller
         self.task: asyncio.Task[None] | None = None
 
     # --- PhoneCall (what agent phones do) -------------------------------------------------
@@ -102,6 +107,10 @@ class DemoCall:
 
     def agent_hang_up(self, phone: AgentPhone) -> None:
         self.signals.put_nowait(Signal("agent_hangup", phone))
+
+    def transfer(self, to: TransferTo) -> None:
+        """The agent's transfer, as the PBX accepted it."""
+        self.signals.put_nowait(Signal("transfer", to=to))
 
     # --- the caller -------------------------------------------------------------------------
 
@@ -264,10 +273,13 @@ class DemoCall:
             end = await visit.run()
         finally:
             self.pbx.waiting_calls.discard(self)
-        self._after_queue(end, snapshot)
+        await self._after_queue(end, snapshot)
 
-    def _after_queue(self, end: QueueEnd, snapshot: Snapshot) -> None:
-        if end.how == "talked":
+    async def _after_queue(self, end: QueueEnd, snapshot: Snapshot) -> None:
+        if end.how == "transferred":
+            assert end.talk is not None
+            await self._after_transfer(end.talk, snapshot, by=end.agent or "")
+        elif end.how == "talked":
             who = "You" if end.hung_up_by == "caller" else end.agent
             self._state("ended", reason=f"{who} hung up after talking.", agent=end.agent)
         elif end.how == "abandoned":
@@ -276,10 +288,13 @@ class DemoCall:
             self._hangup_event(snapshot)
             self._state("ended", reason="Nobody answered within the queue's maximum wait.")
 
-    async def _dial(self, interface: str) -> None:
-        """`Dial(interface)` outside any queue: DialBegin rings the agent's pop."""
+    async def _dial(
+        self, interface: str, *, context: str = "callpop-route", exten: str = "agent"
+    ) -> None:
+        """`Dial(interface)` outside any queue (from `exten`@`context`): DialBegin rings
+        the agent's pop."""
         phone = self.pbx.phones.get(interface)
-        snapshot = self._snapshot(context="callpop-route", exten="agent", priority=1)
+        snapshot = self._snapshot(context=context, exten=exten, priority=1)
         if phone is None or not self.pbx.phones.ring(phone, self):
             self._hangup_event(snapshot)
             self._state(
@@ -306,15 +321,89 @@ class DemoCall:
         self.tell(
             {"type": "connected", "agent": phone.agent, "interface": interface, "queue": None}
         )
-        ended = await self._wait_for(phone, {"agent_hangup"}, None)
-        caller_first = ended is None or ended.kind == "caller_hangup"
-        self.pbx.emit(dial.hangup(caller_first=caller_first))
-        self.pbx.phones.release(phone, self)
-        self._state(
-            "ended",
-            reason=("You" if caller_first else phone.agent) + " hung up after talking.",
-            agent=phone.agent,
+        assert dial.leg is not None
+        await self._bridged(phone, dial.leg.one, snapshot)
+
+    async def _bridged(self, phone: AgentPhone, leg: Snapshot, caller: Snapshot) -> None:
+        """The caller talks with `phone` (its channel `leg`) outside any queue, after a
+        Dial or an attended transfer, until a hang-up or a transfer."""
+        pbx = self.pbx
+        end = await converse(
+            self,
+            phone=phone,
+            agent_leg=leg,
+            phones=pbx.phones,
+            ids=pbx.ids,
+            tell=self.tell,
+            monotonic=pbx.monotonic,
         )
+        w = pbx.writer
+        if end.how in ("caller", "agent"):
+            caller_first = end.how == "caller"
+            ends = [hangup(w, caller, 16), hangup(w, leg, 16)]
+            pbx.emit(ends if caller_first else ends[::-1])
+            pbx.phones.release(phone, self)
+            self._state(
+                "ended",
+                reason=("You" if caller_first else phone.agent) + " hung up after talking.",
+                agent=phone.agent,
+            )
+            return
+        bridge = f"bridge-{self.call_id}"
+        if end.how == "attended":
+            assert end.target_leg is not None and end.consult is not None
+            first = attended_transfer_event(
+                w,
+                transferer=leg,
+                consult=end.consult,
+                transferee=caller,
+                target=end.target_leg,
+                bridge=bridge,
+            )
+            pbx.emit([first, hangup(w, leg, 16)])
+        else:
+            assert end.to is not None
+            blind = (
+                []
+                if end.to.redirect
+                else [blind_transfer_event(w, leg, caller, bridge, end.to.exten, end.to.context)]
+            )
+            pbx.emit([*blind, hangup(w, leg, 16)])
+        pbx.phones.release(phone, self)
+        await self._after_transfer(end, caller, by=phone.agent)
+
+    async def _after_transfer(self, end: TalkEnd, caller: Snapshot, *, by: str) -> None:
+        """Where the caller goes once `by` transferred them: bridged with the target
+        (attended), or on through the emitted dialplan to an agent, a queue or a number."""
+        if end.how == "attended":
+            assert end.target is not None and end.target_leg is not None
+            self.pbx.phones.hand_over(end.target, self)
+            self.tell(
+                {
+                    "type": "connected",
+                    "agent": end.target.agent,
+                    "interface": end.target.interface,
+                    "queue": None,
+                }
+            )
+            await self._bridged(end.target, end.target_leg, caller)
+            return
+        to = end.to
+        assert to is not None
+        phone = agent_phone(self.pbx.phones, to)
+        where = f"{phone.agent} ({to.exten})" if phone is not None else to.exten
+        self.tell({"type": "notice", "text": f"{by} transferred you to {where}."})
+        if to.context == AGENTS_CONTEXT:
+            await self._dial(f"PJSIP/{to.exten}", context=to.context, exten=to.exten)
+        elif to.context == QUEUES_CONTEXT:
+            await self._queue(to.exten)
+        else:
+            self._hangup_event(self._snapshot(context=to.context, exten=to.exten, priority=1))
+            self._state(
+                "ended",
+                reason=f"The demo PBX has no outside line: the call to {to.exten} fails "
+                "and the call ends.",
+            )
 
     async def _wait_for(
         self, phone: AgentPhone, kinds: set[str], within_s: float | None
@@ -377,6 +466,43 @@ class VirtualPbx:
         self.waiting_calls: set[DemoCall] = set()
         # the panel's Status menu: Asterisk's QueuePause, on the demo's phones
         ami.responders["QueuePause"] = self._queue_pause
+        # the panel's transfers (callpop/demo/talk.py plays them)
+        ami.responders["BlindTransfer"] = self._blind_transfer
+        ami.responders["Atxfer"] = self._atxfer
+        ami.responders["Redirect"] = self._redirect
+
+    def _talking_on(self, channel: str) -> DemoCall | None:
+        return next((c for c in self.calls if channel and c.agent_channel == channel), None)
+
+    def _blind_transfer(self, action: Message) -> list[list[tuple[str, str]]]:
+        """As manager.c answers (tests/fixtures/asterisk/ami/controls/blindtransfer*.txt);
+        the call emits the events once this answer is on the wire."""
+        call = self._talking_on(action.get("Channel") or "")
+        if call is None:
+            return [[("Response", "Error"), ("Message", "Channel specified does not exist")]]
+        call.transfer(TransferTo(action.get("Exten") or "", action.get("Context") or ""))
+        return [[("Response", "Success"), ("Message", "Transfer succeeded")]]
+
+    def _atxfer(self, action: Message) -> list[list[tuple[str, str]]]:
+        call = self._talking_on(action.get("Channel") or "")
+        if call is None:
+            return [[("Response", "Error"), ("Message", "Channel specified does not exist")]]
+        call.transfer(
+            TransferTo(action.get("Exten") or "", action.get("Context") or "", attended=True)
+        )
+        return [[("Response", "Success"), ("Message", "Atxfer successfully queued")]]
+
+    def _redirect(self, action: Message) -> list[list[tuple[str, str]]]:
+        channel = action.get("Channel") or ""
+        call = next(
+            (c for c in self.calls if c.channel == channel and c.agent_channel is not None), None
+        )
+        if call is None:
+            return [[("Response", "Error"), ("Message", f"Channel does not exist: {channel}")]]
+        call.transfer(
+            TransferTo(action.get("Exten") or "", action.get("Context") or "", redirect=True)
+        )
+        return [[("Response", "Success"), ("Message", "Redirect successful")]]
 
     def _queue_pause(self, action: Message) -> list[list[tuple[str, str]]]:
         """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt)."""

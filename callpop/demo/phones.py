@@ -147,6 +147,11 @@ class Phones:
         self._set(phone, PhoneState.TALKING, call)
         phone.calls_taken += 1
 
+    def hand_over(self, phone: AgentPhone, call: PhoneCall) -> None:
+        """An attended transfer bridged the caller's `call` with `phone`, which was
+        talking on the consultation: the phone carries that call now."""
+        self._set(phone, PhoneState.TALKING, call)
+
     def release(self, phone: AgentPhone, call: PhoneCall) -> None:
         """The call no longer rings or talks on `phone` (no-op if it moved on)."""
         if phone.call is not call:

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from bench.agi_load import LoadResult, run_load
 from bench.agi_transcript import Transcript, record
-from bench.fastagi_servers import CallpopSite, Contender, contenders, prepare_callpop
+from bench.fastagi_servers import CRM_SIZE, CallpopSite, Contender, contenders, prepare_callpop
 from bench.machine import load_average
 
 __all__ = ["Figures", "measure", "run"]
@@ -124,12 +124,14 @@ async def measure(
     return _figures(contender.key, result, usage)
 
 
-async def run(runs: int, calls: int) -> list[list[Figures]]:
+async def run(
+    runs: int, calls: int, *, cache: Path = CACHE, crm_size: int = CRM_SIZE
+) -> list[list[Figures]]:
     """`runs` rounds, each script's `calls` calls in turn within a round."""
     by_key = {c.key: c for c in contenders()}
     with tempfile.TemporaryDirectory(prefix="callpop-bench-classic-") as tmp:
         work = Path(tmp)
-        site = await prepare_callpop(work / "callpop", CACHE)
+        site = await prepare_callpop(work / "callpop", cache, crm_size)
         reference = by_key["callpop-uvloop"]
         assert reference.start is not None
         async with reference.start(work, site) as server:

@@ -56,6 +56,8 @@ __all__ = [
     "VoicemailNode",
     "WaitNode",
     "Weekly",
+    "keys_in_use",
+    "transfer_to",
 ]
 
 # The flow a call starts in when the dialplan names none (`ivr`, `Stasis(callpop)`),
@@ -211,8 +213,7 @@ class HoursNode(NamedTuple):
     holiday: str | None
 
     def hours(self) -> tuple[str, Weekly]:
-        """(timezone, weekly), or ValueError when the node names a schedule that
-        `schedules.yaml` does not define (so loading could not fill them in)."""
+        """(timezone, weekly), or ValueError for a schedule `schedules.yaml` lacks."""
         if self.timezone is None or self.weekly is None:
             raise ValueError(f"schedule {self.schedule!r} is not defined in schedules.yaml")
         return self.timezone, self.weekly
@@ -240,17 +241,11 @@ class TransferNode(NamedTuple):
 
     @property
     def kind(self) -> Literal["queue", "extension", "agent"]:
-        if self.queue is not None:
-            return "queue"
-        if self.extension is not None:
-            return "extension"
-        return "agent"
+        return transfer_to(self.queue, self.extension, self.agent)[0]
 
     @property
     def target(self) -> str:
-        value = self.queue or self.extension or self.agent
-        assert value is not None
-        return value
+        return transfer_to(self.queue, self.extension, self.agent)[1]
 
 
 class VoicemailNode(NamedTuple):
@@ -374,5 +369,26 @@ class Flow(NamedTuple):
     nodes: Mapping[str, Node]
 
     def global_keys(self) -> frozenset[str]:
-        keys = self.settings.keys
-        return frozenset(k for k in (keys.operator, keys.back, keys.repeat) if k is not None)
+        return keys_in_use(
+            self.settings.keys.operator, self.settings.keys.back, self.settings.keys.repeat
+        )
+
+
+# What the model (`ivr.flow`) and its compiled form both derive from their fields.
+
+
+def transfer_to(
+    queue: str | None, extension: str | None, agent: str | None
+) -> tuple[Literal["queue", "extension", "agent"], str]:
+    """A transfer's kind and target: the one of queue, extension or agent it names."""
+    if queue is not None:
+        return "queue", queue
+    if extension is not None:
+        return "extension", extension
+    assert agent is not None
+    return "agent", agent
+
+
+def keys_in_use(*keys: str | None) -> frozenset[str]:
+    """The global keys a flow's settings enable (a key set to null is disabled)."""
+    return frozenset(key for key in keys if key is not None)

@@ -436,17 +436,11 @@ class TransferNode(_NodeBase):
 
     @property
     def kind(self) -> Literal["queue", "extension", "agent"]:
-        if self.queue is not None:
-            return "queue"
-        if self.extension is not None:
-            return "extension"
-        return "agent"
+        return callflow.transfer_to(self.queue, self.extension, self.agent)[0]
 
     @property
     def target(self) -> str:
-        value = self.queue or self.extension or self.agent
-        assert value is not None
-        return value
+        return callflow.transfer_to(self.queue, self.extension, self.agent)[1]
 
 
 class VoicemailNode(_NodeBase):
@@ -682,4 +676,4 @@ class Flow(_Model):
 
     def global_keys(self) -> frozenset[str]:
         keys = self.settings.keys
-        return frozenset(k for k in (keys.operator, keys.back, keys.repeat) if k is not None)
+        return callflow.keys_in_use(keys.operator, keys.back, keys.repeat)

@@ -48,6 +48,7 @@ __all__ = [
     "Node",
     "Option",
     "OverflowNode",
+    "PinNode",
     "PlayNode",
     "Prompt",
     "Settings",
@@ -312,6 +313,24 @@ class FloodNode(NamedTuple):
     interruptible: bool
 
 
+class PinNode(NamedTuple):
+    type: Literal["pin"]
+    description: str | None
+    label: str | None
+    prompts: Prompts
+    min_digits: int
+    max_digits: int
+    terminator: str | None
+    timeout: int | None
+    interdigit_timeout: int | None
+    max_attempts: int
+    wrong_prompts: Prompts
+    verified: str
+    failed: str
+    no_pin: str | None
+    unavailable: str | None
+
+
 class GotoNode(NamedTuple):
     type: Literal["goto"]
     description: str | None
@@ -335,6 +354,7 @@ Node = (
     | CallbackNode
     | OverflowNode
     | FloodNode
+    | PinNode
 )
 
 

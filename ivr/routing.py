@@ -26,6 +26,7 @@ from ivr.callflow import (
 )
 from ivr.events import LookupFinished, LookupStatus
 from ivr.journey import ACCOUNT_NOT_CALLER
+from ivr.pin_steps import ENTER_PIN_STEPS
 from ivr.queue_steps import ENTER_QUEUE_STEPS
 from ivr.schedule import status
 
@@ -204,4 +205,5 @@ ENTER: Final[dict[str, Callable[[Call, Any], Next]]] = {
     "voicemail": _enter_voicemail,
     "hangup": _enter_hangup,
     **ENTER_QUEUE_STEPS,
+    **ENTER_PIN_STEPS,
 }

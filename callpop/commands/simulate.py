@@ -28,7 +28,7 @@ import click
 
 from ivr.catalog import CATALOG_FILES
 from ivr.errors import FlowError
-from ivr.events import LookupStatus, QueueValue
+from ivr.events import LookupStatus, PinStatus, QueueValue
 from ivr.flow import Flow
 from ivr.journey import JourneyStep
 from ivr.layout import dialplan_layout
@@ -43,6 +43,7 @@ from ivr.loader import (
 from ivr.simulator import (
     HANG_UP,
     SILENCE,
+    SIMULATED_PIN,
     CallbackDesk,
     Crm,
     CrmAnswer,
@@ -110,10 +111,25 @@ class AdapterCrm:
     person typing); each lookup is handed to the event loop that owns the adapter's
     connections and waited for within the lookup budget, as a live call would."""
 
-    def __init__(self, adapter: Any, loop: asyncio.AbstractEventLoop, budget_ms: int) -> None:
+    def __init__(
+        self,
+        adapter: Any,
+        loop: asyncio.AbstractEventLoop,
+        budget_ms: int,
+        *,
+        pin: str | None = None,
+    ) -> None:
         self._adapter = adapter
         self._loop = loop
         self._budget_ms = budget_ms
+        self._pin = pin
+
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        """A file's customers all have `--pin`; the configured CRM is not asked: a
+        simulated wrong PIN would count against a real customer's lockout."""
+        if self._pin is None:
+            return PinStatus.UNAVAILABLE
+        return PinStatus.VERIFIED if pin == self._pin else PinStatus.WRONG
 
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         started = time.perf_counter()
@@ -212,16 +228,16 @@ def file_crm(path: Path, phone: PhoneNormaliser) -> InMemoryCrm:
     return crm
 
 
-async def _with_adapter(adapter: Any, budget_ms: int, run: Any) -> Simulation:
+async def _with_adapter(adapter: Any, budget_ms: int, pin: str, run: Any) -> Simulation:
     """Run the simulation beside the loop that owns an in-memory adapter."""
-    crm = AdapterCrm(adapter, asyncio.get_running_loop(), budget_ms)
+    crm = AdapterCrm(adapter, asyncio.get_running_loop(), budget_ms, pin=pin)
     result: Simulation = await asyncio.to_thread(run, crm)
     return result
 
 
-def crm_for(mode: str, *, tier: str, open_cases: int) -> Crm:
+def crm_for(mode: str, *, tier: str, open_cases: int, pin: str = SIMULATED_PIN) -> Crm:
     if mode == "found":
-        return FakeCrm(tier=tier, open_cases=open_cases)
+        return FakeCrm(tier=tier, open_cases=open_cases, pin=pin)
     if mode == "down":
         return DownCrm()
     return NoCrm()
@@ -294,6 +310,9 @@ def describe_step(step: SimStep) -> list[str]:
         return _wrapped(f"{head}  CRM lookup by {step.detail}:", result)
     if step.action == "queue-lookup":
         return _wrapped(f"{head}  queue state:", step.detail or "")
+    if step.action == "pin-check":
+        result = (step.event or "").replace("_", " ")
+        return _wrapped(f"{head}  PIN check for {step.detail}:", result)
     if step.action == "flood-lookup":
         return _wrapped(f"{head}  flood switch:", step.detail or "")
     if step.action == "callback":
@@ -425,6 +444,13 @@ def _parse_at(value: str | None) -> datetime:
     type=click.IntRange(min=0),
     help="open cases of the --crm found customer",
 )
+@click.option(
+    "--pin",
+    default=SIMULATED_PIN,
+    show_default=True,
+    help="the PIN of the --crm found customer and of a --crm FILE's customers, for pin "
+    "nodes (--crm db does not check PINs: a wrong one would count against a real customer)",
+)
 @click.option("--name", "caller_name", default="", help="the caller ID name")
 @click.option("--dnis", default="", help="the number the caller dialled")
 @click.option(
@@ -481,6 +507,7 @@ def command(
     crm_mode: str,
     tier: str,
     open_cases: int,
+    pin: str,
     caller_name: str,
     dnis: str,
     config_path: Path | None,
@@ -566,9 +593,9 @@ def command(
         elif crm_file is not None:
             site = _site_config(config)
             customers = file_crm(crm_file, site.phone.normaliser())
-            sim = asyncio.run(_with_adapter(customers, site.crm.lookup_budget_ms, run))
+            sim = asyncio.run(_with_adapter(customers, site.crm.lookup_budget_ms, pin, run))
         else:
-            sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases))
+            sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases, pin=pin))
     except KeyScriptError as exc:
         raise click.ClickException(f"--keys: {exc}") from None
     except FlowError as exc:

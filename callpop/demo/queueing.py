@@ -51,6 +51,7 @@ class QueueEnd:
     how: Literal["talked", "abandoned", "timeout", "transferred"]
     agent: str | None = None
     hung_up_by: Literal["caller", "agent"] | None = None
+    talk_s: float = field(default=0.0, compare=False)  # measured: the talk time average
     talk: TalkEnd | None = None
 
 
@@ -297,7 +298,7 @@ class QueueVisit:
             by: Literal["caller", "agent"] = "caller" if end.how == "caller" else "agent"
             self.emit(member.completed(hold_s=hold_s, talk_s=talk_s, reason=by))
             self.phones.release(phone, self.call)
-            return QueueEnd("talked", agent=phone.agent, hung_up_by=by)
+            return QueueEnd("talked", agent=phone.agent, hung_up_by=by, talk_s=talk_s)
         self.emit(self._transferred(member, end, hold_s=hold_s, talk_s=talk_s))
         self.phones.release(phone, self.call)
         return QueueEnd("transferred", agent=phone.agent, talk=end)

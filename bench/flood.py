@@ -275,9 +275,12 @@ async def _calls(
         say(f"serve ready again {restart['ready_at'] - restart['killed_at']:.1f} s after the kill")
 
     restarting = asyncio.create_task(kill_and_restart())
+    lags: list[float] = []
+    probing = asyncio.create_task(_loop_lag(lags))
     cpu1, own1 = instance.cpu(), time.process_time()
     await arrivals(settings.normal_rate * settings.factor, settings.flood_s, "flood", True)
     await restarting
+    probing.cancel()
     cpu_flood, own_flood = instance.cpu() - cpu1, time.process_time() - own1
     flood_ended = time.time()
     async with asyncio.timeout(300):
@@ -305,6 +308,9 @@ async def _calls(
     return {
         "calls": _phases(callers, placed_at, restart),
         "latency": _latency(callers, placed_at, restart),
+        # how late this process's own event loop woke during the flood: the part of a
+        # think time that is the load process's, not callpop's
+        "load_loop_lag": _summary(lags),
         # CPU seconds of serve (both processes) and of this load process, per phase
         "cpu_s": {"usual": round(cpu_normal, 1), "flood": round(cpu_flood, 1)},
         "load_cpu_s": {"usual": round(own_normal, 1), "flood": round(own_flood, 1)},
@@ -360,6 +366,13 @@ async def _calls(
         },
         "flood_s": round(flood_ended - flood_started, 1),
     }
+
+
+async def _loop_lag(lags: list[float], every_s: float = 0.01) -> None:
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(every_s)
+        lags.append(max(0.0, time.perf_counter() - t0 - every_s))
 
 
 def _after(times: Any, since: float) -> float | None:
@@ -461,6 +474,7 @@ def section(data: dict[str, Any]) -> Section:
             ]
         )  # fmt: skip
     f = lat["flood"]
+    lag = data.get("load_loop_lag", {})
     met = f.get("p99_ms", 1e9) < TARGET_P99_MS
     calls_table = Table(
         "Calls and callpop's think time per AGI command",
@@ -472,7 +486,9 @@ def section(data: dict[str, Any]) -> Section:
             f"(target: under {TARGET_P99_MS:g} ms): {'met' if met else '**not met**'}.",
             "Think time: from the simulator's answer (or the environment block) leaving to "
             "the next command arriving, timed in the load process, which shares the cores "
-            "(its own event-loop delay is included).",
+            "(its own event-loop delay is included: during the flood that loop woke late by "
+            f"p50 {lag.get('p50_ms', '-')} ms, p99 {lag.get('p99_ms', '-')} ms, "
+            f"max {lag.get('max_ms', '-')} ms).",
         ],
     )  # fmt: skip
     verbs = Table(

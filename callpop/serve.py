@@ -46,6 +46,7 @@ from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
+from callpop.ami.relay import ControlRelay
 from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
@@ -360,14 +361,29 @@ def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:
     return term.client if term is not None else None
 
 
-def _ami_controls(listeners: list[LeasedListener], international_prefix: str) -> PanelControls:
+def _ami_controls(
+    listeners: list[LeasedListener], international_prefix: str, relay: ControlRelay | None
+) -> PanelControls:
     """Click-to-dial, agent status and transfers through the first Asterisk's AMI (when ARI is not
-    configured), on this instance's connection when it holds that AMI's lease
-    (docs/scale.md: on another instance they are refused, saying so)."""
+    configured), on this instance's connection when it holds that AMI's lease, else through
+    `relay` to the instance that does (docs/scale.md, "Call controls across instances")."""
 
     return panel_controls(
-        AmiControls(lambda: _term_client(listeners)), international_prefix=international_prefix
+        AmiControls(lambda: _term_client(listeners), relay=relay),
+        international_prefix=international_prefix,
     )
+
+
+def _control_relay_context(relay: ControlRelay) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def control_relay(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(relay.run(), name="control-relay")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.aclose()
+
+    return control_relay
 
 
 def _fastagi_context(
@@ -439,9 +455,22 @@ def build_app(
     config = runtime.config
     metrics = runtime.metrics
     ami_listeners: list[LeasedListener] = []  # filled while the app runs
+    controls_on_ami = bool(config.ami) and config.ari is None
+    # several instances share a Redis bus: a control reaches the AMI lease holder there
+    relay = (
+        ControlRelay.from_url(
+            config.bus,
+            key=config.bus_key,
+            label=config.ami[0].label,
+            instance=runtime.instance,
+            client=lambda: _term_client(ami_listeners),
+        )
+        if controls_on_ami and config.bus is not None
+        else None
+    )
     ami_controls = (
-        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0])
-        if config.ami and config.ari is None
+        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0], relay)
+        if controls_on_ami
         else None
     )
 
@@ -474,6 +503,8 @@ def build_app(
     app.cleanup_ctx.append(_reload_context(runtime))
     if config.ami:
         app.cleanup_ctx.append(_ami_context(runtime, ami_listeners))
+    if relay is not None:
+        app.cleanup_ctx.append(_control_relay_context(relay))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))
     app.cleanup_ctx.append(_fastagi_context(runtime, ivr_clock))

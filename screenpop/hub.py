@@ -57,6 +57,7 @@ from screenpop.pops import (
     PopState,
 )
 from screenpop.protocol import (
+    AFTER_CALL_WORK,
     Control,
     Focus,
     Hello,
@@ -88,6 +89,8 @@ _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
 # Pops changed longer ago than this are not shown again after a restart (a call whose
 # hang-up never reached any instance must not stay on a desk for ever).
 RESTORE_WINDOW = timedelta(hours=24)
+# Agents' own events (no call): their status as the PBX reports it (callpop/ami/pauses.py).
+AGENT_STATUS_EVENT = "agent.status"
 # What agents do to their pops, shared with every instance through the bus.
 AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
 QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
@@ -152,6 +155,7 @@ class Hub:
         self._logs: dict[str, deque[tuple[int, str, dict[str, Any]]]] = {}
         self._evicted: dict[str, int] = {}  # agent id -> highest seq dropped from the log
         self._pop_on: dict[str, PopOn] = {}
+        self._status: dict[str, tuple[str, str]] = {}  # agent id -> (status, reason)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
@@ -314,6 +318,9 @@ class Hub:
         if event.type in AGENT_ACTIONS:
             self._agent_action(event)
             return
+        if event.type == AGENT_STATUS_EVENT:
+            self._agent_status(event)
+            return
         stale = self._payloads.observe(event)
         # The IVR's events, most of a call's, mean nothing to the pop machine.
         if event.type not in POP_EVENT_KINDS:
@@ -378,6 +385,30 @@ class Hub:
                 event.call_id,
                 exc,
             )
+
+    def _agent_status(self, event: BusEvent) -> None:
+        """A member paused or back, wherever that was done: every tab and widget of the
+        agent shows it (`ready`, `acw` for the after-call work reason, else `break`)."""
+        data = event.data
+        agent = self._resolve(normalise_interface(str(data.get("interface") or "")))
+        if agent is None:
+            return
+        reason = str(data.get("reason") or "")
+        if not data.get("paused"):
+            status = ("ready", "")
+        elif reason == AFTER_CALL_WORK:
+            status = ("acw", reason)
+        else:
+            status = ("break", reason)
+        if self._status.get(agent.id) == status:
+            return
+        self._status[agent.id] = status
+        for panel in self._panels.get(agent.id, ()):
+            panel.send(panel.protocol.agent_status(*status))
+
+    def agent_status(self, agent_id: str) -> tuple[str, str] | None:
+        """(status, reason) as the PBX last reported it; None when it has not."""
+        return self._status.get(agent_id)
 
     def _record_queue_event(self, event: BusEvent) -> None:
         record = queue_event(event, self._resolve)
@@ -639,6 +670,9 @@ class Hub:
         if panel.embed_origin is not None and self._controls is not None:
             agents = [a.name for a in self._accounts.values()]
             panel.send(panel.protocol.controls(self._controls.offer(account, agents)))
+        status = self._status.get(account.id)
+        if status is not None:
+            panel.send(panel.protocol.agent_status(*status))
         if self.bus_down:
             panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())

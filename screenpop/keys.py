@@ -20,6 +20,7 @@ from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, Trusted
 from screenpop.bus import PopBus
 from screenpop.hub import Hub
 from screenpop.payload import PayloadBuilder
+from screenpop.protocol import AFTER_CALL_WORK
 from screenpop.store import Account, ScreenpopStore
 
 __all__ = [
@@ -99,7 +100,6 @@ class Transfer(Protocol):
 
 # Offered when the dialplan has no pause_reasons.yaml.
 DEFAULT_PAUSE_REASONS = ("Break", "Lunch", "Training")
-AFTER_CALL_WORK = "After-call work"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,9 @@ Server -> client:
     {"type": "prefs", "pop_on": "ring" | "answer"}
     {"type": "wallboard", "board": {...}}
     {"type": "token", "token": "..."}    a fresh embed token (widget sockets only)
+    {"type": "agent.status", "status": "ready" | "break" | "acw", "reason"}   the agent's
+        status as the PBX reports it (a pause made here, on a phone, by a supervisor),
+        after welcome when known and whenever it changes
     {"type": "controls", "status": bool, "pause_reasons": [...], "dial": bool,
      "transfer": {"enabled", "queues", "agents"}}   the controls this server can send
         (widget sockets, after welcome; the panel has them in its page)
@@ -49,6 +52,7 @@ from enum import Enum
 from typing import Any, Literal
 
 __all__ = [
+    "AFTER_CALL_WORK",
     "MAX_FRAME_CHARS",
     "MAX_NOTES_CHARS",
     "POP_EVENT_TYPES",
@@ -71,6 +75,8 @@ __all__ = [
     "error_frame",
 ]
 
+# QueuePause's Reason for after-call work; any other pause is a break with its reason.
+AFTER_CALL_WORK = "After-call work"
 MAX_FRAME_CHARS = 16_384
 MAX_NOTES_CHARS = 8_000
 MAX_CALL_ID_CHARS = 128
@@ -335,6 +341,10 @@ class PanelProtocol:
     def token(self, token: str) -> str:
         self._check_open()
         return _dump({"type": "token", "token": token})
+
+    def agent_status(self, status: str, reason: str) -> str:
+        self._check_open()
+        return _dump({"type": "agent.status", "status": status, "reason": reason})
 
     def controls(self, offer: Mapping[str, Any]) -> str:
         self._check_open()

@@ -78,13 +78,14 @@ class MemberBoard:
         self._clock = clock
         self.talk_time_s = dict.fromkeys(self.queues, handle_s)
         self._logged_in: dict[str, float] = {}  # interface -> login time (wall clock)
-        self._shown: dict[str, tuple[str, bool]] = {}  # interface -> (status, paused)
+        # interface -> (status, pause reason or None): a new reason is a new pause event
+        self._shown: dict[str, tuple[str, str | None]] = {}
 
     # --- events -------------------------------------------------------------------------------
 
     def changed(self, phone: AgentPhone) -> None:
         """`Phones`' on_change: the events for what the queues now see of `phone`."""
-        status, paused = member_status(phone), phone.paused is not None
+        status, paused = member_status(phone), phone.paused
         shown = self._shown.get(phone.interface)
         if shown == (status, paused):
             return

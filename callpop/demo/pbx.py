@@ -548,7 +548,9 @@ class VirtualPbx:
         return [[("Response", "Success"), ("Message", "Redirect successful")]]
 
     def _queue_pause(self, action: Message) -> list[list[tuple[str, str]]]:
-        """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt)."""
+        """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt);
+        the member board reports the pause (`QueueMemberPause`, callpop/demo/members.py),
+        from which callpop reads the agent's status back (callpop/ami/pauses.py)."""
         paused = (action.get("Paused") or "").lower() in ("true", "yes", "1", "on")
         reason = (action.get("Reason") or "Paused") if paused else None
         if self.phones.pause(action.get("Interface") or "", reason) is None:

@@ -92,6 +92,9 @@
         state.seq = Math.max(state.seq, msg.seq);
         remove(msg.type, msg.pop);
         break;
+      case "agent.status":  // the status menu (controls.js) shows what the PBX has
+        window.dispatchEvent(new CustomEvent("callpop:agentstatus", {detail: {status: msg.status, reason: msg.reason || ""}}));
+        break;
       case "error":
         setConn("down", msg.message || "Disconnected");
         break;

@@ -457,7 +457,12 @@
 
   function syncStatus() {
     if (!statusSelect || statusBusy) return;
-    statusSelect.value = agentStatus ? statusValue(agentStatus) : "ready";
+    const value = agentStatus ? statusValue(agentStatus) : "ready";
+    if (!Array.from(statusSelect.options).some((o) => o.value === value)) {
+      // a pause this dialplan does not offer (a supervisor's reason): shown as it is
+      statusSelect.append(option(value, agentStatus.reason ? "Break: " + agentStatus.reason : "Paused"));
+    }
+    statusSelect.value = value;
   }
 
   function dialControl() {

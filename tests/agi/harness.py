@@ -32,7 +32,7 @@ from ivr.events import (
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
-from ivr.ports import CallEvent
+from ivr.ports import CallEvent, CallServices
 
 DIALPLAN = Path(__file__).resolve().parents[2] / "dialplan"
 
@@ -127,7 +127,7 @@ FAST = Timeouts(environment=5.0, command=5.0, prompt=30.0, slack=5.0, close=1.0)
 @asynccontextmanager
 async def fastagi(
     flows: Mapping[str, Flow] | CompiledFlows,
-    services: MemoryServices,
+    services: CallServices,
     *,
     clock_start: datetime = OPEN_HOURS,
     timeouts: Timeouts = FAST,

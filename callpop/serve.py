@@ -222,7 +222,12 @@ async def build_runtime(
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
         pin_budget_ms=config.crm.pin_budget_ms,
-        queues=QueueStateReader(queue_store, budget_s=budget_s),
+        queues=QueueStateReader(
+            queue_store,
+            budget_s=budget_s,
+            max_age_s=config.queues.state_max_age_s,
+            clock=clock,
+        ),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
@@ -303,7 +308,11 @@ def _ami_context(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
         # The queue state this instance folds while it holds a lease, written for all.
-        queues = QueueStateWriter(QueueStateStore(runtime.engine))
+        queues = QueueStateWriter(
+            QueueStateStore(runtime.engine),
+            live=lambda: _logged_in(listeners),
+            refresh_s=runtime.config.queues.state_refresh_s,
+        )
         # Callbacks are placed through the first Asterisk, by whichever instance holds
         # its lease (docs/admin.md, "Callbacks"): the placer observes that listener.
         placer = CallbackPlacer(
@@ -353,6 +362,14 @@ def _ami_context(
                 await task
 
     return ami
+
+
+def _logged_in(listeners: list[LeasedListener]) -> bool:
+    """This instance holds a lease and is logged in to every Asterisk it holds one for:
+    what its queue state writer folded is current (one writer serves every listener, so
+    one Asterisk lost stops it vouching for all of them: unknown beats wrong)."""
+    terms = [leased.listener for leased in listeners if leased.listener is not None]
+    return bool(terms) and all(term.client.connected for term in terms)
 
 
 def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:
@@ -494,6 +511,8 @@ def build_app(
             QueueStateStore(runtime.engine, clock=clock),
             CallbackStore(runtime.engine),
             FloodStore(runtime.engine),
+            max_age_s=config.queues.state_max_age_s,
+            clock=clock,
         ),
     )
     app[RUNTIME] = runtime

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.outlook import Outlook
@@ -192,6 +193,7 @@ class Wallboard:
                     "waiting": len(entries),
                     "oldest_since": oldest.since if oldest is not None else None,
                     "ewt_s": outlook.ewt_s.get(queue),
+                    "state_seen_at": _iso(outlook.stale_since.get(queue)),
                     "callbacks_pending": pending.get(queue, 0),
                     "calls": [
                         {
@@ -252,6 +254,10 @@ class Wallboard:
                 "abandoned": self.abandoned,
             },
         }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds") if at is not None else None
 
 
 def agent_state(pops: Iterable[Pop]) -> tuple[str, Pop | None]:

@@ -93,7 +93,7 @@ async def test_queue_state_is_vouched_for_while_logged_in_and_unknown_once_ami_i
 
     port = pbx.port
     await pbx.close()  # Asterisk's manager interface goes away
-    await until_logged(site, "AMI not connected")
+    await until_logged(site, "AMI not connected: queue state of billing")
     last = await billing_row(site)
     assert last is not None
     # wait the max age out (and a second for the readers' one-second cache)
@@ -103,7 +103,7 @@ async def test_queue_state_is_vouched_for_while_logged_in_and_unknown_once_ami_i
     assert await queue_of_a_call(site, 2) == "operator"  # unknown: the branch's default
     assert await queue_of_a_call(site, 3) == "operator"
     said = site.log.read_text(encoding="utf-8")
-    assert said.count("AMI not connected") == 1
+    assert said.count("AMI not connected: queue state of billing") == 1
     assert said.count("queue.billing.* reads as unknown") == 1  # two callers, one line
 
     await pbx.start(port=port)  # AMI back: the login resync rewrites the row
@@ -111,6 +111,6 @@ async def test_queue_state_is_vouched_for_while_logged_in_and_unknown_once_ami_i
     await until_seen_after(site, last.seen_at)
     await asyncio.sleep(1.1)  # past the readers' one-second cache of the stale answer
     assert await queue_of_a_call(site, 4) == "billing"
-    assert (
-        site.log.read_text(encoding="utf-8").count("queue state of billing is current again") == 1
-    )
+    said = site.log.read_text(encoding="utf-8")
+    assert said.count("AMI connected again") == 1  # not at start-up: only after a loss
+    assert said.count("callpop.queues queue state of billing is current again") == 1

@@ -21,7 +21,7 @@ from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids
 from callpop.pbx_sim.ami_transfers import Transfers
 from tests.screenpop.browser import chromium, login, new_page, shot
-from tests.screenpop.conftest import PASSWORD, make_desk
+from tests.screenpop.conftest import PASSWORD, make_desk, write_dialplan
 from tests.screenpop.test_transfer_browser import (
     PHONES,
     Floor,
@@ -41,6 +41,14 @@ def _queue_pause(action: Message) -> list[list[tuple[str, str]]]:
     return [[("Response", "Error"), ("Message", "Interface not found")]]
 
 
+QUEUES_WITH_WRAPUP = """\
+operator: operator
+queues:
+  operator: {strategy: ringall}
+  billing: {strategy: ringall, wrapup: 3s}
+"""
+
+
 @dataclass
 class CrmFloor:
     floor: Floor
@@ -53,6 +61,8 @@ async def crm_floor(tmp_path: Path) -> AsyncIterator[CrmFloor]:
         crm_site() as (crm, where),
         AMIServer(username="callpop", secret="pw", responders={"QueuePause": _queue_pause}) as pbx,
     ):
+        dialplan = write_dialplan(tmp_path / "dialplan")
+        (dialplan / "queues.yaml").write_text(QUEUES_WITH_WRAPUP)
         transfers = Transfers(pbx, lambda exten, context: PHONES.get((exten, context)))
         listener: list[AMIListener] = []
         controls = AmiControls(lambda: listener[0].client if listener else None)
@@ -111,7 +121,7 @@ async def test_a_blind_transfer_from_the_widget_re_pops_at_bob(crm_floor: CrmFlo
         await form.locator("input[name=target]").fill("bob")
         await shot(crm, "widget-transfer-form-1366")
         await form.get_by_role("button", name="Transfer").click()
-        await expect(form.get_by_role("status")).to_have_text("Transferred to bob.")
+        await expect(card.locator("[data-transfer-status]")).to_have_text("Transferred to bob.")
 
         (sent,) = await floor.pbx.wait_action("BlindTransfer")
         assert (sent.get("Channel"), sent.get("Context"), sent.get("Exten")) == (
@@ -125,6 +135,7 @@ async def test_a_blind_transfer_from_the_widget_re_pops_at_bob(crm_floor: CrmFlo
         await expect(bob_card).to_contain_text("Disputes the March invoice; wants a refund.")
         await expect(bob_card).to_contain_text("Billing")  # the IVR path came along
         await expect(card).to_contain_text("Wrap-up")  # alice's side went to wrap-up
+        await expect(form).to_be_hidden()  # nothing left to transfer
         await shot(crm, "widget-transfer-done-1366")
         await alice_ctx.close()
         await bob_ctx.close()
@@ -137,11 +148,12 @@ async def test_a_refused_transfer_is_shown_in_the_widget_in_the_panels_words(
     async with chromium() as browser:
         context, crm = await alice_in_her_crm(browser, crm_floor)
         call = await queue_call_to_alice(floor)
-        form = crm.locator(f'[data-call-id="{call.call_id}"] form[data-transfer]')
+        card = crm.locator(f'[data-call-id="{call.call_id}"]')
+        form = card.locator("form[data-transfer]")
         floor.transfers.calls.remove(call)  # the leg is gone on the PBX's side
         await form.locator("input[name=target]").fill("bob")
         await form.get_by_role("button", name="Transfer").click()
-        await expect(form.get_by_role("status")).to_have_text(
+        await expect(card.locator("[data-transfer-status]")).to_have_text(
             "transferring the call to bob was refused by Asterisk: Channel specified does not exist"
         )
         await expect(form.get_by_role("button", name="Transfer")).to_be_enabled()
@@ -239,3 +251,20 @@ async def test_the_socket_refuses_controls_as_the_panel_api_does(crm_floor: CrmF
                     "status": response.status,
                     **posted,
                 }
+
+
+async def test_after_a_call_the_widget_shows_the_queues_wrapup_then_ready(
+    crm_floor: CrmFloor,
+) -> None:
+    floor = crm_floor.floor
+    async with chromium() as browser:
+        context, crm = await alice_in_her_crm(browser, crm_floor)
+        call = await queue_call_to_alice(floor)
+        await expect(crm.locator(f'[data-call-id="{call.call_id}"]')).to_contain_text("Live")
+        floor.pbx.emit(call.completed(reason="caller"))
+        said = crm.locator("[data-desk] form[data-status] [role=status]")
+        await expect(said).to_contain_text("Wrap-up: ")
+        await expect(crm.locator("[data-desk]").get_by_label("Status")).to_have_value("ready")
+        await shot(crm, "widget-wrapup-1366")
+        await expect(said).to_have_text("Ready for calls")  # the queue's 3 s passed
+        await context.close()

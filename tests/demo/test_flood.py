@@ -16,7 +16,7 @@ from callpop.ami.client import AMIClient
 from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls
 from callpop.ami.queue_state import QueueState, QueueStates
-from callpop.demo.callback import CallbackLeg, same_number
+from callpop.demo.originated import OriginatedCall, same_number
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.phones import PhoneState
 from callpop.demo.prompts import PromptBook
@@ -110,14 +110,14 @@ class CustomerPage:
 
     def __init__(self, number: str) -> None:
         self.number: str | None = number
-        self.leg: CallbackLeg | None = None
+        self.leg: OriginatedCall | None = None
         self.frames: list[dict[str, Any]] = []
         self.rung = asyncio.Event()
 
     def free(self) -> bool:
         return self.leg is None
 
-    def ring(self, leg: CallbackLeg) -> None:
+    def ring(self, leg: OriginatedCall) -> None:
         self.leg = leg
         self.rung.set()
 
@@ -253,6 +253,7 @@ async def test_a_callback_rings_the_agent_then_the_customer_s_test_phone(
         "number": "+15550104321",
         "name": "Callback",
         "queue": None,
+        "kind": "callback",
     }
     assert phone.call is not None
     phone.call.answer(phone)

@@ -4,8 +4,10 @@ and their states. Pure: events in (bus order), a JSON-ready snapshot out.
 Calls in the IVR are counted from `ivr.started` / `ivr.node` / `ivr.ended`, waiting
 calls from `queue.joined` / `queue.left`; `call.hungup` clears both, so a caller who
 hangs up without a `queue.left` (AMI down for a moment) does not wait forever. Agent
-states come from their pops (`screenpop.pops`), not from AMI member status: the
-wallboard shows what the agents' panels show.
+states come from their pops (`screenpop.pops`): the wallboard shows what the agents'
+panels show; an agent with no ringing or live pop whose device the PBX reports on a call (AMI
+member status, `agent.status` in_call: a click-to-dial call, a direct call, a call that
+popped nobody) is on a call too, not ready.
 """
 
 from __future__ import annotations
@@ -183,9 +185,11 @@ class Wallboard:
         pops_of: Callable[[str], Iterable[Pop]],
         online: Callable[[str], bool],
         outlook: Outlook | None = None,
+        in_call_since: Callable[[str], str | None] = lambda _agent_id: None,
     ) -> dict[str, Any]:
         """The board as the supervisor page renders it; `outlook` is what the shared
-        database says (estimated waits, callbacks pending, flood switch)."""
+        database says (estimated waits, callbacks pending, flood switch); `in_call_since`
+        when the PBX said an agent's device went on a call (None: it is not)."""
         nodes: dict[tuple[str, str], int] = {}
         versions: dict[str, int] = {}
         for call in self.in_ivr.values():
@@ -221,6 +225,11 @@ class Wallboard:
         for agent in agents:
             state, pop = agent_state(pops_of(agent.id))
             is_online = online(agent.id)
+            since = pop.since if pop is not None else None
+            device_since = in_call_since(agent.id)
+            if device_since is not None and state in ("available", "wrapup"):
+                # on a call no pop shows (it popped nobody), wrap-up or not
+                state, since, pop = "on_call", device_since, None
             lines.append(
                 {
                     "id": agent.id,
@@ -228,8 +237,10 @@ class Wallboard:
                     "interface": agent.interface,
                     "role": agent.role,
                     "online": is_online,
-                    "state": state if (pop is not None or is_online) else "offline",
-                    "since": pop.since if pop is not None else None,
+                    "state": state
+                    if (pop is not None or device_since is not None or is_online)
+                    else "offline",
+                    "since": since,
                     "call_id": pop.call_id if pop is not None else None,
                     "queue": pop.queue if pop is not None else None,
                 }

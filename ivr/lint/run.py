@@ -33,6 +33,7 @@ from ivr.lint.ranges import check_retries_range, check_timeout_range
 from ivr.lint.rules import finding
 from ivr.lint.shape import check_menu_depth, check_menu_options
 from ivr.lint.sounds import check_missing_sounds
+from ivr.lint.survey_rules import check_surveys
 from ivr.lint.targets import check_dangling_targets, check_unreachable_nodes
 from ivr.loader import (
     Dialplan,
@@ -72,6 +73,7 @@ CHECKS: tuple[Check, ...] = (
     check_missing_sounds,
     check_queue_thresholds,
     check_flood_messages,
+    check_surveys,
 )
 """Every whole-dialplan rule, each a function of the context (see `ivr.lint.rules`)."""
 

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
+from agi_scripts.routes.survey import survey_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
@@ -58,6 +59,7 @@ from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
+from callpop.surveys import SurveyStore
 from callpop.web_server import (
     ConnectionLimits,
     GuardedSite,
@@ -224,6 +226,7 @@ async def build_runtime(
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
+        surveys=SurveyStore(engine),
     )
     session_key = read_session_key(config)
     if session_key is None:
@@ -377,7 +380,11 @@ def _fastagi_context(
         services = runtime.services.for_driver("fastagi")
         flows = runtime.reloader.live
         server = FastAgiServer(
-            [ivr_route(flows, services, clock=ivr_clock), connected_route(services)],
+            [
+                ivr_route(flows, services, clock=ivr_clock),
+                connected_route(services),
+                survey_route(flows, services, clock=ivr_clock),
+            ],
             host=config.fastagi.host,
             port=config.fastagi.port,
         )
@@ -387,7 +394,7 @@ def _fastagi_context(
             raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
         log.info(
-            "FastAGI: listening on %s:%d (routes /ivr, /connected)",
+            "FastAGI: listening on %s:%d (routes /ivr, /connected, /survey)",
             config.fastagi.host,
             server.port,
         )

@@ -1,27 +1,37 @@
 """The wallboard's `screenpop.outlook.BoardSources` on callpop's shared database: the
 estimated waits the AMI lease holder writes to `queue_states`, the callbacks waiting in
-`callbacks`, and the `flood_mode` switch. Plain reads: the hub's outlook task keeps the
-last values when one fails."""
+`callbacks`, the `flood_mode` switch, and today's `survey_answers`. Plain reads: the
+hub's outlook task keeps the last values when one fails."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, time
 
 from callpop.callbacks.store import CallbackStore
 from callpop.flood import FloodStore
 from callpop.queue_store import QueueStateStore
-from screenpop.outlook import Flood
+from callpop.surveys import SurveyStore
+from screenpop.outlook import Flood, Score, SurveyToday
 
 __all__ = ["StoreBoardSources"]
 
 
 class StoreBoardSources:
     def __init__(
-        self, queues: QueueStateStore, callbacks: CallbackStore, flood: FloodStore
+        self,
+        queues: QueueStateStore,
+        callbacks: CallbackStore,
+        flood: FloodStore,
+        surveys: SurveyStore | None = None,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._queues = queues
         self._callbacks = callbacks
         self._flood = flood
+        self._surveys = surveys
+        self._clock = clock
 
     async def estimated_waits(self) -> Mapping[str, int | None]:
         waits: dict[str, int | None] = {}
@@ -37,3 +47,16 @@ class StoreBoardSources:
     async def flood(self) -> Flood:
         state = await self._flood.get()
         return Flood(state.active, state.message if state.active else "")
+
+    async def survey_today(self) -> SurveyToday:
+        if self._surveys is None:
+            return SurveyToday()
+        # The board's day, as its answered and abandoned counts: from local midnight.
+        now = self._clock().astimezone()
+        midnight = datetime.combine(now.date(), time(), now.tzinfo)
+        figures = await self._surveys.figures(since=midnight)
+        return SurveyToday(
+            queues={line.key: Score(line.average, line.answers) for line in figures.queues},
+            agents={line.key: Score(line.average, line.answers) for line in figures.agents},
+            overall=None if figures.average is None else Score(figures.average, figures.answers),
+        )

@@ -471,6 +471,8 @@ def build_app(
             QueueStateStore(runtime.engine, clock=clock),
             CallbackStore(runtime.engine),
             FloodStore(runtime.engine),
+            SurveyStore(runtime.engine),
+            clock=clock,
         ),
     )
     app[RUNTIME] = runtime

@@ -135,11 +135,18 @@ class SurveyStore:
         return [dict(row) for row in rows]
 
     async def figures(
-        self, *, since: datetime | None = None, until: datetime | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        flow: str | None = None,
     ) -> SurveyFigures:
-        """Mean scores over the answers given from `since` (and before `until`): in all,
-        per queue, per agent (by interface, named from the agents table), per question."""
+        """Mean scores over the answers given from `since` (and before `until`), to the
+        surveys of `flow` when given: in all, per queue, per agent (by interface, named
+        from the agents table), per question."""
         conditions: list[ColumnElement[bool]] = []
+        if flow is not None:
+            conditions.append(survey_answers.c.flow == flow)
         if since is not None:
             conditions.append(survey_answers.c.answered_at >= since)
         if until is not None:

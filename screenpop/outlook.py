@@ -1,7 +1,7 @@
 """What the wallboard reads from the shared database rather than from the bus: each
 queue's estimated wait (written by the AMI lease holder), the callbacks pending per
-queue, and the flood switch an admin sets (docs/contracts.md, "Queue state across
-instances").
+queue, the flood switch an admin sets (docs/contracts.md, "Queue state across
+instances"), and today's post-call survey averages per queue and per agent.
 
 `BoardOutlook.refresh()` reads the three from its `BoardSources`, each within a budget,
 in the hub's own task every few seconds: never on the event path, so a slow database
@@ -17,7 +17,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-__all__ = ["OUTLOOK_BUDGET_S", "BoardOutlook", "BoardSources", "Flood", "Outlook"]
+__all__ = [
+    "OUTLOOK_BUDGET_S",
+    "BoardOutlook",
+    "BoardSources",
+    "Flood",
+    "Outlook",
+    "Score",
+    "SurveyToday",
+]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,23 @@ class Flood:
     message: str = ""  # the announcement's name (a sound name, letters/digits/-/_)
 
 
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A mean survey score (1-5) and the number of answers it is made of."""
+
+    average: float
+    answers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyToday:
+    """Today's post-call survey answers: by queue, and by agent interface."""
+
+    queues: Mapping[str, Score] = field(default_factory=dict)
+    agents: Mapping[str, Score] = field(default_factory=dict)
+    overall: Score | None = None
+
+
 class BoardSources(Protocol):
     async def estimated_waits(self) -> Mapping[str, int | None]:
         """Queue -> estimated wait in seconds (None: not known, or nobody staffs it)."""
@@ -43,6 +68,10 @@ class BoardSources(Protocol):
 
     async def flood(self) -> Flood: ...
 
+    async def survey_today(self) -> SurveyToday:
+        """Today's survey averages (the day as the board counts it: local midnight)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Outlook:
@@ -51,6 +80,7 @@ class Outlook:
     ewt_s: Mapping[str, int | None] = field(default_factory=dict)
     callbacks_pending: Mapping[str, int] = field(default_factory=dict)
     flood: Flood = Flood()
+    surveys: SurveyToday = SurveyToday()
 
 
 class BoardOutlook:
@@ -66,10 +96,12 @@ class BoardOutlook:
         ewt = await self._read("estimated waits", self._sources.estimated_waits)
         pending = await self._read("callbacks pending", self._sources.callbacks_pending)
         flood = await self._read("flood switch", self._sources.flood)
+        surveys = await self._read("survey answers", self._sources.survey_today)
         self.current = Outlook(
             last.ewt_s if ewt is None else dict(ewt),
             last.callbacks_pending if pending is None else dict(pending),
             last.flood if flood is None else flood,
+            last.surveys if surveys is None else surveys,
         )
         return self.current != last
 

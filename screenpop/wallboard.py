@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from screenpop.outlook import Outlook
+from screenpop.outlook import Outlook, Score
 from screenpop.pops import CallEventLike, Pop, PopState
 
 __all__ = ["AgentLine", "Wallboard", "agent_state"]
@@ -182,8 +182,10 @@ class Wallboard:
             versions[call.version] = versions.get(call.version, 0) + 1
         outlook = outlook or Outlook()
         pending = {q: n for q, n in outlook.callbacks_pending.items() if n > 0}
+        surveys = outlook.surveys
         queues = []
-        for queue in sorted(self.waiting.keys() | outlook.ewt_s.keys() | pending.keys()):
+        shown = self.waiting.keys() | outlook.ewt_s.keys() | pending.keys() | surveys.queues.keys()
+        for queue in sorted(shown):
             entries = self.waiting.get(queue, {})
             oldest = min(entries.values(), key=lambda w: w.since) if entries else None
             queues.append(
@@ -193,6 +195,7 @@ class Wallboard:
                     "oldest_since": oldest.since if oldest is not None else None,
                     "ewt_s": outlook.ewt_s.get(queue),
                     "callbacks_pending": pending.get(queue, 0),
+                    "survey": _score(surveys.queues.get(queue)),
                     "calls": [
                         {
                             "call_id": w.call_id,
@@ -219,6 +222,7 @@ class Wallboard:
                     "since": pop.since if pop is not None else None,
                     "call_id": pop.call_id if pop is not None else None,
                     "queue": pop.queue if pop is not None else None,
+                    "survey": _score(surveys.agents.get(agent.interface)),
                 }
             )
         return {
@@ -243,6 +247,7 @@ class Wallboard:
             },
             "queues": queues,
             "flood": {"active": outlook.flood.active, "message": outlook.flood.message},
+            "survey": _score(surveys.overall),
             "agents": lines,
             "totals": {
                 "in_ivr": len(self.in_ivr),
@@ -252,6 +257,13 @@ class Wallboard:
                 "abandoned": self.abandoned,
             },
         }
+
+
+def _score(score: Score | None) -> dict[str, Any] | None:
+    """Today's survey average as the page shows it (None: no answer today)."""
+    if score is None or score.answers <= 0:
+        return None
+    return {"average": round(score.average, 2), "answers": score.answers}
 
 
 def agent_state(pops: Iterable[Pop]) -> tuple[str, Pop | None]:

@@ -169,9 +169,10 @@ def format_text(report: JourneyReport) -> list[str]:
 
 
 def format_surveys(figures: SurveyFigures) -> list[str]:
-    """The post-call survey averages (scores 1-5) per queue, agent and question."""
+    """The post-call survey averages (scores 1-5) per queue, agent and question; nothing
+    when no answer matches (a site without surveys sees the report it always had)."""
     if figures.answers == 0 or figures.average is None:
-        return ["", "Post-call surveys: no answers."]
+        return []
     lines = [
         "",
         f"Post-call surveys: {figures.answers} answers from {figures.calls} calls, "

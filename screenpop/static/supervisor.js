@@ -114,7 +114,8 @@
         q.oldest_since ? el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))
           : el("td", {class: "num muted"}, "–"),
         el("td", {class: "num mono ewt"}, ewt(q.ewt_s)),
-        el("td", {class: "num mono survey"}, survey(q.survey))));
+        el("td", {class: "num mono survey", title: "Post-call survey today: average of 5 (answers)"},
+          q.survey ? q.survey.average.toFixed(1) + " (" + q.survey.answers + ")" : "–")));
     }
   }
 

@@ -86,6 +86,7 @@ def test_each_question_takes_one_key_and_each_answer_is_handed_out_at_once() -> 
     assert sounds(second) == ["q-courtesy"]
     answer, third = session.handle(key("3"))
     assert answer == SurveyAnswer("main", "after", "courtesy", 2, 3)
+    assert sounds(third) == ["q-recommend"]
     answer, goodbye = session.handle(key("1"))
     assert answer == SurveyAnswer("main", "after", "recommend", 3, 1)
     assert isinstance(goodbye, Hangup) and sounds(goodbye) == ["auth-thankyou", "goodbye"]

@@ -214,10 +214,12 @@ def _extensions(site: Site) -> str:
         " same => n,Hangup()",
         "",
         "; The agent hung up and the caller is still on the line: the post-call survey the",
-        "; IVR chose (CALLPOP_SURVEY=FLOW/NAME), over FastAGI (ARI sites too), or goodbye.",
+        "; IVR chose (CALLPOP_SURVEY=FLOW/NAME), over FastAGI or ARI, or goodbye.",
         f'exten => survey,1,GotoIf($["${{{v.SURVEY}}}" = ""]?done)',
         f" same => n,NoOp(callpop ${{{v.CALL_ID}}} survey ${{{v.SURVEY}}} after ${{MEMBERINTERFACE}})",
         f" same => n,AGI({site.agi_url('survey')})",
+        f";same => n,Stasis({_plain(site.ari.app if site.ari else 'callpop', 'ARI app')},"
+        f"survey=${{{v.SURVEY}}})  ; ARI instead",
         " same => n(done),Hangup()",
         "",
         f"exten => extension,1,NoOp(callpop ${{{v.CALL_ID}}} to extension ${{{v.TARGET}}})",

@@ -419,7 +419,7 @@ def _ari_context(
         settings = runtime.config.ari
         assert settings is not None
         services = runtime.services.for_driver("ari")
-        handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock)
+        handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock, surveys=services)
         # PostgreSQL: other instances may share the Asterisk, so sessions are recorded
         # and a dead instance's callers are taken over; SQLite: one instance, no ledger.
         ledger = None

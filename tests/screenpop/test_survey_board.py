@@ -65,7 +65,7 @@ async def todays_answers(engine: AsyncEngine) -> None:
     await answers(engine, "1795389902.6", "billing", "PJSIP/101", 5, 4, 5)  # alice
     await answers(engine, "1795389903.1", "billing", "PJSIP/102", 2, 3)  # bob
     await answers(engine, "1795389904.2", "sales", "PJSIP/101", 4)
-    await answers(engine, "1795389905.3", HOSTILE_QUEUE, "PJSIP/102", 1)
+    await answers(engine, "1795389905.3", "sales", "PJSIP/102", 1)
     # yesterday's answers are not today's average
     await answers(
         engine,
@@ -94,7 +94,7 @@ async def test_the_board_frame_carries_todays_survey_average_per_queue_and_agent
         frame = (await board.until(told))["board"]
     queues = {q["queue"]: q["survey"] for q in frame["queues"]}
     assert queues["billing"] == {"average": 3.8, "answers": 5}
-    assert queues["sales"] == {"average": 4.0, "answers": 1}
+    assert queues["sales"] == {"average": 2.5, "answers": 2}
     agents = {a["name"]: a["survey"] for a in frame["agents"]}
     assert agents["alice"] == {"average": 4.5, "answers": 4}
     assert agents["bob"] == {"average": 2.0, "answers": 3}
@@ -109,15 +109,17 @@ async def test_the_board_page_shows_the_survey_figures(desk: Desk, engine: Async
         await login(sue, desk.url, "sue", PASSWORD)
         billing = sue.locator('#queues tr[data-queue="billing"]')
         await expect(billing.locator(".survey")).to_have_text("3.8 (5)")
-        await expect(sue.locator('#queues tr[data-queue="sales"] .survey')).to_have_text("4.0 (1)")
+        await expect(sue.locator('#queues tr[data-queue="sales"] .survey')).to_have_text("2.5 (2)")
         alice = sue.locator(".agent-tile").filter(has_text="alice")
         await expect(alice.locator(".chip.survey")).to_have_text("★ 4.5 / 5 · 4")
         bob = sue.locator(".agent-tile").filter(has_text="bob")
         await expect(bob.locator(".chip.survey")).to_have_text("★ 2.0 / 5 · 3")
         await expect(sue.locator("#survey-summary")).to_have_text("survey today 3.4 / 5 · 7")
+        await shot(sue, "wallboard-survey-1366")
+        # a queue name from the caller's channel is text on the page, never markup
+        await answers(engine, "1795389906.4", HOSTILE_QUEUE, "PJSIP/102", 3)
         hostile = sue.locator("#queues tbody tr").filter(has_text="onerror")
-        await expect(hostile.locator(".survey")).to_have_text("1.0 (1)")
+        await expect(hostile.locator(".survey")).to_have_text("3.0 (1)")
         assert await sue.locator("#queues img").count() == 0
         assert await sue.title() != "1"
-        await shot(sue, "wallboard-survey-1366")
         await context.close()

@@ -2,9 +2,11 @@
 
 --quick writes bench/out/quick.md and bench/out/quick.json (never the published figures);
 --full writes docs/benchmarks.md and docs/benchmarks.json. `--only` runs some of
-engine, crm, screenpop, fastagi, journeys, hold (and then writes to bench/out/ whatever the mode, so a
-partial run never replaces the published table). `hold` is the 20,000 calls held by one
-FastAGI process (--full) or 1,000 (--quick). `--profile` also writes pyinstrument
+engine, crm, screenpop, fastagi, journeys, hold, flood (and then writes to bench/out/ whatever the
+mode, so a partial run never replaces the published table). `hold` is the 20,000 calls held by
+one FastAGI process (--full) or 1,000 (--quick). `flood` is ten times the usual arrival rate
+through `callpop serve` on PostgreSQL for 60 s (--full) or 20 s (--quick), serve SIGKILLed
+in the middle. `--profile` also writes pyinstrument
 profiles of the hot paths to bench/out/profiles/.
 """
 
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from bench import crm, engine, fastagi, hold, journeys, pop
+from bench import crm, engine, fastagi, flood, hold, journeys, pop
 from bench.background import Watcher
 from bench.machine import describe, load_average
 from bench.report import Report, Section, write
@@ -34,7 +36,7 @@ OUT = ROOT / "bench" / "out"
 CACHE = OUT / "cache"
 FINDINGS = ROOT / "bench" / "findings.md"
 BASELINE = ROOT / "bench" / "baseline.json"
-NAMES = ("engine", "crm", "screenpop", "fastagi", "journeys", "hold")
+NAMES = ("engine", "crm", "screenpop", "fastagi", "journeys", "hold", "flood")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Mode:
     browser_pops: int
     fastagi: fastagi.Settings
     hold: hold.Settings
+    flood: flood.Settings
     journey_sizes: tuple[int, ...] = (10_000,)
 
 
@@ -72,6 +75,7 @@ QUICK = Mode(
         warmup_calls=50,
     ),
     hold=hold.Settings(calls=1_000, rate=100, steady_s=3),
+    flood=flood.QUICK,
 )
 FULL = Mode(
     "full",
@@ -90,6 +94,7 @@ FULL = Mode(
         process_calls=150,
     ),
     hold=hold.Settings(),  # 20,000 held, 300 new calls/s: ~2 min a server
+    flood=flood.FULL,  # 20 s usual, 60 s at ten times the rate, the backlog: ~3 min
     journey_sizes=(1_000_000,),
 )
 
@@ -108,6 +113,7 @@ def _benchmarks(mode: Mode) -> dict[str, Callable[[], Section]]:
         "fastagi": lambda: fastagi.run(mode.fastagi, cache=CACHE),
         "journeys": lambda: journeys.run(cache=CACHE, sizes=mode.journey_sizes),
         "hold": lambda: hold.run(mode.hold, cache=CACHE),
+        "flood": lambda: flood.run(mode.flood),
     }
 
 

@@ -146,7 +146,33 @@ def _journeys(data: dict[str, Any]) -> list[list[str]]:
     return out
 
 
+def _flood(data: dict[str, Any]) -> list[list[str]]:
+    s, flood = data["settings"], data["latency"]["flood"]
+    judged, callbacks = data["judged"], data["callbacks"]
+    lost = len(callbacks["lost"]) + len(data["journeys_lost"])
+    wrongly_kept = len(callbacks["told_no_kept"]) + len(callbacks["withdrawn_placed"])
+    return [
+        _row(
+            f"Flood ({s['factor']}x the rate for {s['flood_s']:g} s, serve killed mid-way): "
+            "per-command p99 under 20 ms",
+            f"{flood['p99_ms']} ms over {flood['commands']:,} commands",
+            flood["p99_ms"] < 20,
+        ),
+        _row(
+            "Flood: every caller gets what the flow says; each callback placed once; nothing lost",
+            f"{judged['wrong_count']} decisions unexplained, "
+            f"{callbacks['placed_once']}/{callbacks['to_place']} callbacks placed once, "
+            f"{lost} lost, {wrongly_kept} placed for callers told no",
+            judged["wrong_count"] == 0
+            and callbacks["placed_once"] == callbacks["to_place"]
+            and lost == 0
+            and wrongly_kept == 0,
+        ),
+    ]
+
+
 _MAKERS = {
+    "flood": _flood,
     "fastagi": _fastagi,
     "screenpop": _pop,
     "crm": _crm,

@@ -95,6 +95,7 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
         journeys=JourneyStore(engine),
         metrics=Metrics(),
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        pin_budget_ms=config.crm.pin_budget_ms,
         queues=QueueStateReader(QueueStateStore(engine), budget_s=budget_s),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from callpop.callbacks.rules import WAITING, check_request, printable
 from callpop.journey_rows import call_values, previous_sql, started_of, take_back
 from callpop.report.rollup import Rollup, interval_of
-from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup import lookup_within_budget, pin_within_budget
 from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.port import Case, CrmUnavailable, Customer
 from crm_adapter.sql.limits import LIMITS
@@ -58,6 +58,7 @@ from ivr.events import (
     CallbackStatus,
     FloodLooked,
     LookupFinished,
+    PinChecked,
     QueuesLooked,
     QueueValue,
 )
@@ -71,6 +72,10 @@ if TYPE_CHECKING:
 __all__ = ["ClassicServices", "ClassicSite", "SqliteDirectory", "SqliteJourneys", "site_of"]
 
 log = logging.getLogger("callpop.classic")
+
+# `crm.pin_budget_ms`'s default: the site's cache holds the lookup budget only, and a
+# process serving one call has nobody else to keep waiting.
+_PIN_BUDGET_S = 1.5
 
 # The statements of `ClassicSite.statements`, by table.
 STATEMENTS = ("calls", "journeys", "journey_nodes", "journey_outcomes")
@@ -334,6 +339,21 @@ class ClassicServices:
         outcome = await lookup_within_budget(self._directory, by, value, self._budget_s)
         self._lookup_watch.record(outcome)
         return outcome.finished(at_ms)
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        # The same rows and lockout as `serve`'s store (callpop/classic_pins.py).
+        from callpop.classic_pins import SqlitePins  # argon2: for a PIN check only
+
+        pins = SqlitePins(
+            self._site.database,
+            self._site.lookup_budget_ms,
+            clock=self._clock,
+            stored_time=sqlite_time,
+        )
+        status, failure = await pin_within_budget(pins, customer_id, pin, _PIN_BUDGET_S)
+        if failure:
+            log.warning("PIN check failed (%s); the caller goes to the pin node's failure", failure)
+        return PinChecked(status, at_ms)
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         if not queues:

@@ -222,6 +222,7 @@ async def build_runtime(
         journeys=writer,
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
+        pin_budget_ms=config.crm.pin_budget_ms,
         queues=QueueStateReader(queue_store, budget_s=budget_s),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),

@@ -19,7 +19,7 @@ from callpop.flood import FloodReader
 from callpop.journeys import JourneySink
 from callpop.metrics import Metrics
 from callpop.queue_store import QueueStateReader
-from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.lookup import lookup_within_budget, pin_within_budget
 from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter
@@ -30,6 +30,7 @@ from ivr.events import (
     FloodLooked,
     LookupFinished,
     LookupStatus,
+    PinChecked,
     QueuesLooked,
 )
 from ivr.journey import Journey
@@ -58,6 +59,10 @@ class CallbackRequests(Protocol):
         at: datetime,
     ) -> int: ...
 
+    async def withdraw(self, call_id: str, *, result: str) -> bool:
+        """Take back the call's request while it is still pending; True if it was."""
+        ...
+
 
 class SurveyAnswers(Protocol):
     """Where post-call survey answers are stored (`callpop/surveys.py`'s `SurveyStore`)."""
@@ -81,8 +86,11 @@ class IvrServices:
         callbacks: CallbackRequests | None = None,
         phone: PhoneNormaliser | None = None,
         surveys: SurveyAnswers | None = None,
+        pin_budget_ms: int = 1500,
     ) -> None:
         self._crm = crm
+        self._pin_budget_ms = pin_budget_ms
+        self._pins_failing = ""
         self._bus = bus
         self._journeys = journeys
         self._metrics = metrics
@@ -92,6 +100,7 @@ class IvrServices:
         self._queues = queues
         self._flood = flood
         self._callbacks = callbacks
+        self._late: set[asyncio.Task[None]] = set()  # requests past the budget (_withdraw)
         self._phone = phone or PhoneNormaliser()
         self._callbacks_failing = False
         self._surveys = surveys
@@ -123,6 +132,7 @@ class IvrServices:
             callbacks=self._callbacks,
             phone=self._phone,
             surveys=self._surveys,
+            pin_budget_ms=self._pin_budget_ms,
         )
         twin.on_call_started = self.on_call_started
         return twin
@@ -140,6 +150,20 @@ class IvrServices:
             )
         histogram.observe(time.perf_counter() - started)
         return outcome.finished(at_ms)
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        status, failure = await pin_within_budget(
+            self._crm, customer_id, pin, self._pin_budget_ms / 1000
+        )
+        if failure != self._pins_failing:  # once per change of state, never the PIN
+            if failure:
+                log.warning(
+                    "PIN checks failing (%s); callers go to the pin node's failure", failure
+                )
+            else:
+                log.info("PIN checks answered again")
+            self._pins_failing = failure
+        return PinChecked(status, at_ms)
 
     async def queue_state(self, queues: tuple[str, ...], *, at_ms: int) -> QueuesLooked:
         if self._queues is None:
@@ -160,17 +184,26 @@ class IvrServices:
             return CallbackRequested(CallbackStatus.INVALID_NUMBER, at_ms)
         if self._callbacks is None:
             return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
+        storing = asyncio.create_task(
+            self._callbacks.request(
+                call_id=call_id,
+                queue=request.queue,
+                number=number,
+                caller_name=request.caller_name,
+                waited_s=request.waited_s,
+                at=datetime.now(UTC),
+            ),
+            name="callback-request",
+        )
         try:
             async with asyncio.timeout(self._budget_s):
-                position = await self._callbacks.request(
-                    call_id=call_id,
-                    queue=request.queue,
-                    number=number,
-                    caller_name=request.caller_name,
-                    waited_s=request.waited_s,
-                    at=datetime.now(UTC),
-                )
+                # Shielded: a write cancelled past the budget may still land (a commit the
+                # server finished while the answer was on its way), so it is let finish
+                # and, when it stored the request, withdrawn (`_withdraw_late`).
+                position = await asyncio.shield(storing)
         except Exception as exc:  # the caller keeps their line whatever the store did
+            if not storing.done():
+                self._withdraw_late(storing, call_id)
             if not self._callbacks_failing:
                 log.warning(
                     "callback requests not stored (%s); callers keep their line",
@@ -208,6 +241,39 @@ class IvrServices:
         if self._surveys_failing:
             log.info("survey answers stored again")
         self._surveys_failing = False
+
+    def _withdraw_late(self, storing: asyncio.Task[int], call_id: str) -> None:
+        """The caller was told their request was not stored: one that lands anyway is
+        taken back, so nobody who kept their line in the queue is also called back."""
+        task = asyncio.create_task(self._withdraw(storing, call_id), name="callback-withdraw")
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _withdraw(self, storing: asyncio.Task[int], call_id: str) -> None:
+        assert self._callbacks is not None
+        try:
+            await storing
+        except Exception:
+            return  # not stored: nothing to take back
+        try:
+            if await self._callbacks.withdraw(call_id, result="caller-not-told"):
+                log.info("callback of call %s stored late, after its caller moved on: withdrawn",
+                         call_id)  # fmt: skip
+                return
+            problem = "it was no longer pending"
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        log.warning(
+            "callback of call %s stored after its caller was told it was not, and not "
+            "withdrawn (%s): see `callpop callbacks`",
+            call_id, problem,
+        )  # fmt: skip
+
+    async def settled(self) -> None:
+        """Until every request that overran the budget has landed or failed (and was
+        withdrawn if it landed): at shutdown, and for tests."""
+        while self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)
 
     def _count(self, event: CallEvent) -> None:
         kind = event.type

@@ -25,13 +25,15 @@ from faker import Faker
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm_adapter.pins import hash_pin
 from crm_adapter.sql.bulk import allocate_ids, write_rows
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
-from crm_adapter.sql.tables import agents, cases, customer_phones, customers
+from crm_adapter.sql.tables import agents, cases, customer_phones, customer_pins, customers
 
 __all__ = [
     "DEMO_AGENTS",
+    "DEMO_PINS",
     "MAX_DEMO_CUSTOMERS",
     "DemoAgent",
     "DemoData",
@@ -53,6 +55,9 @@ _FIXED = {
     1: {"phone": "+15551234567", "tier": "vip", "language": "en"},
     2: {"phone": "+15550104321", "tier": "standard", "language": "en"},
 }
+# The PINs of the two fixed customers, for the flows' `pin` nodes (docs/dialplan.md):
+# demo data, printed in the docs; every other demo customer has none.
+DEMO_PINS = {1: "1234", 2: "2468"}
 _TIERS = (("standard", 80), ("business", 12), ("vip", 8))
 _LANGUAGES = (("en", 85), ("es", 12), ("fr", 3))
 _SUBJECTS = (
@@ -280,6 +285,16 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]], now: dateti
         customer_rows,
     )
     await write_rows(conn, customer_phones, ("e164", "customer_id", "position"), phone_rows)
+    demo_index = (int(row["external_id"][len("demo-") :]) for row in rows)
+    pins = [
+        (cid, hash_pin(DEMO_PINS[index]), 0, now)
+        for cid, index in zip((r[0] for r in customer_rows), demo_index, strict=True)
+        if index in DEMO_PINS
+    ]
+    if pins:
+        await write_rows(
+            conn, customer_pins, ("customer_id", "pin_hash", "failures", "changed_at"), pins
+        )
     await write_rows(
         conn,
         cases,

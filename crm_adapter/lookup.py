@@ -24,16 +24,20 @@ from crm_adapter.port import (
     CrmTimeout,
     CrmUnavailable,
     Customer,
+    NotFound,
+    PinCheck,
     customer_view,
 )
-from ivr.events import CustomerValue, LookupFinished, LookupStatus
+from ivr.events import CustomerValue, LookupFinished, LookupStatus, PinStatus
 
 __all__ = [
     "BREAKER_OPEN",
     "CustomerLookups",
     "LookupOutcome",
+    "PinChecks",
     "failure_kind",
     "lookup_within_budget",
+    "pin_within_budget",
 ]
 
 BREAKER_OPEN = "circuit open"
@@ -49,6 +53,42 @@ class CustomerLookups(Protocol):
     async def find_by_account(self, account: str) -> list[Customer]: ...
 
     async def open_cases(self, customer_id: str) -> list[Case]: ...
+
+
+class PinChecks(Protocol):
+    """What the IVR's PIN check asks of a directory."""
+
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck: ...
+
+
+_PIN_STATUS = {
+    PinCheck.VERIFIED: PinStatus.VERIFIED,
+    PinCheck.WRONG: PinStatus.WRONG,
+    PinCheck.LOCKED: PinStatus.LOCKED,
+    PinCheck.NO_PIN: PinStatus.NO_PIN,
+}
+
+
+async def pin_within_budget(
+    crm: PinChecks, customer_id: str, pin: str, budget_s: float
+) -> tuple[PinStatus, str]:
+    """The CRM's answer to a PIN check within the budget, and what failed (`""`, or a
+    `failure_kind` for the log): never raises (cancellation aside), never waits past
+    the budget. A customer the CRM no longer knows has no PIN. The PIN itself appears
+    in nothing this returns or logs."""
+    try:
+        async with asyncio.timeout(budget_s):
+            check = await crm.verify_pin(customer_id, pin)
+    except TimeoutError:
+        return PinStatus.UNAVAILABLE, "timeout"
+    except NotFound:
+        return PinStatus.NO_PIN, ""
+    except CrmError as exc:
+        return PinStatus.UNAVAILABLE, failure_kind(exc)
+    except Exception as exc:
+        log.error("crm PIN check failed unexpectedly: %s", type(exc).__name__)
+        return PinStatus.UNAVAILABLE, "bug"
+    return _PIN_STATUS[check], ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,12 @@ Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -49,6 +51,7 @@ __all__ = [
     "InteractionLog",
     "InteractionUpdate",
     "NotFound",
+    "PinCheck",
     "customer_view",
 ]
 
@@ -207,6 +210,17 @@ class InteractionUpdate:
         return replace(interaction, **changes)
 
 
+class PinCheck(Enum):
+    """What a PIN check said (`CustomerDirectory.verify_pin`)."""
+
+    VERIFIED = "verified"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    """Too many wrong PINs in a row for this customer lately: not compared at all."""
+    NO_PIN = "no_pin"
+    """The customer has no PIN."""
+
+
 # --- the protocol -------------------------------------------------------------------
 
 
@@ -232,6 +246,12 @@ class CustomerDirectory(Protocol):
 
     async def open_cases(self, customer_id: str) -> list[Case]:
         """Cases not closed, newest first."""
+        ...
+
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        """Check a caller's PIN for this customer, counting wrong ones against the
+        customer's lockout (crm_adapter/pins.py). Raises `NotFound`. The PIN is never
+        logged, kept or put in an error message."""
         ...
 
     async def aclose(self) -> None: ...
@@ -296,6 +316,10 @@ class InMemoryCrm:
     customers: dict[str, Customer] = field(default_factory=dict)
     cases: dict[str, Case] = field(default_factory=dict)
     interactions: dict[str, Interaction] = field(default_factory=dict)
+    pins: dict[str, str] = field(default_factory=dict)
+    """customer id -> argon2id hash (`set_pin`)."""
+    pin_failures: dict[str, tuple[int, datetime | None]] = field(default_factory=dict)
+    """customer id -> (wrong PINs in a row, locked until)."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_customer(self, draft: CustomerDraft) -> Customer:
@@ -374,6 +398,37 @@ class InMemoryCrm:
             c for c in self.cases.values() if c.customer_id == customer_id and c.status != "closed"
         ]
         return sorted(found, key=lambda c: c.opened, reverse=True)
+
+    def set_pin(self, customer_id: str, pin: str) -> None:
+        """Give the customer a PIN (hashed), clearing their count of wrong ones."""
+        from crm_adapter.pins import hash_pin
+
+        if customer_id not in self.customers:
+            raise NotFound(f"no customer {customer_id!r}")
+        self.pins[customer_id] = hash_pin(pin)
+        self.pin_failures.pop(customer_id, None)
+
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        from crm_adapter.pins import lock_after, pin_matches
+
+        self._fail()
+        if customer_id not in self.customers:
+            raise NotFound(f"no customer {customer_id!r}")
+        pin_hash = self.pins.get(customer_id)
+        if pin_hash is None:
+            return PinCheck.NO_PIN
+        now = self.clock()
+        failures, locked_until = self.pin_failures.get(customer_id, (0, None))
+        if locked_until is not None and now < locked_until:
+            return PinCheck.LOCKED
+        # The attempt counts before the comparison, as the SQL store's UPDATE does.
+        failures += 1
+        lock = lock_after(failures)
+        self.pin_failures[customer_id] = (failures, None if lock is None else now + lock)
+        if await asyncio.to_thread(pin_matches, pin_hash, pin):
+            self.pin_failures.pop(customer_id, None)
+            return PinCheck.VERIFIED
+        return PinCheck.WRONG
 
     async def recent_interactions(self, customer_id: str, limit: int = 5) -> list[Interaction]:
         self._fail()

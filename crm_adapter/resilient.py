@@ -35,6 +35,7 @@ from crm_adapter.port import (
     Customer,
     CustomerDirectory,
     CustomerDraft,
+    PinCheck,
 )
 
 __all__ = ["ResilientCrm"]
@@ -173,6 +174,11 @@ class ResilientCrm:
         if self._current(key):
             self.cases.put(customer_id, found)
         return found
+
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        """Through the breaker and the CRM's deadline, and nothing else: an answer about
+        a secret is never cached, and never shared with another caller's check."""
+        return await self._guarded(lambda: self.inner.verify_pin(customer_id, pin), "verify pin")
 
     async def aclose(self) -> None:
         reads = list(self._reads.values())

@@ -173,6 +173,7 @@ OPERATION_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
     ),
     "log_interaction": _INTERACTION,
     "update_interaction": _INTERACTION,
+    "verify_pin": frozenset({"customer_id", "pin"}),
 }
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
@@ -307,6 +308,21 @@ def _default_case_status() -> dict[str, CaseStatus]:
     return {"closed": "closed", "resolved": "closed", "pending": "pending", "waiting": "pending"}
 
 
+def _check_pin_operation(op: Operation) -> None:
+    """A PIN travels in a request body only: URLs end up in access logs, proxies'
+    logs and traces, bodies do not."""
+    in_url = [Template.parse(op.path)] + [Template.parse(v) for v in op.query.values()]
+    if any("pin" in template.names for template in in_url):
+        raise ValueError(
+            "operations.verify_pin: {pin} in the path or query would put PINs in the "
+            "CRM's access logs; send it in the json body"
+        )
+    if op.method not in ("POST", "PUT", "PATCH"):
+        raise ValueError("operations.verify_pin: the PIN goes in a body: use POST")
+    if not any("pin" in t.names for t in _json_templates(op.json_body, "json")):
+        raise ValueError("operations.verify_pin: the json body must send {pin}")
+
+
 class RestSettings(_Model):
     """`crm.rest`: how to reach the integrator's CRM. `case_status` maps the CRM's case
     states (compared case-insensitively) onto callpop's; unmapped ones count as open."""
@@ -346,6 +362,8 @@ class RestSettings(_Model):
                 templates = op.templates()
             except (TemplateError, ValueError) as exc:
                 raise ValueError(f"operations.{name}: {exc}") from None
+            if name == "verify_pin":
+                _check_pin_operation(op)
             for template in templates:
                 unknown = template.names - allowed
                 if unknown:
@@ -397,6 +415,9 @@ class CrmSettings(_Model):
 
     adapter: Literal["sql", "rest"] = "sql"
     lookup_budget_ms: int = Field(300, gt=0, le=60_000)
+    # A PIN check hashes on purpose (argon2id, about 0.1 s) and counts an attempt: the
+    # caller is told to wait, so it gets its own, longer budget.
+    pin_budget_ms: int = Field(1500, gt=0, le=60_000)
     pop_window_s: float = Field(5.0, gt=0, le=120)
     cache_ttl_s: float = Field(60.0, ge=0)
     cache_size: int = Field(10_000, ge=0)

@@ -23,6 +23,7 @@ class SplitCrm:
         self.get_customer = customers.get_customer
         self.create_customer = customers.create_customer
         self.open_cases = customers.open_cases
+        self.verify_pin = customers.verify_pin
         self.recent_interactions = interactions.recent_interactions
         self.get_interaction = interactions.get_interaction
         self.log_interaction = interactions.log_interaction

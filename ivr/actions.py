@@ -4,20 +4,22 @@
 `SetVariables`) need no answer; the list then ends with exactly one action that
 waits for an event (`Play` -> `PlayFinished`, `Collect` -> `DigitsEntered`,
 `Lookup` -> `LookupFinished`, `QueueLookup` -> `QueuesLooked`, `CallbackRequest` ->
-`CallbackRequested`, `FloodLookup` -> `FloodLooked`) or with a final one (`Transfer`, `Hangup`).
+`CallbackRequested`, `FloodLookup` -> `FloodLooked`, `CheckPin` -> `PinChecked`) or with a final one (`Transfer`, `Hangup`).
 Prompts here are resolved: templates are filled, nothing is left to the driver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from ivr.journey import mask
 
 __all__ = [
+    "PIN_SHOWN",
     "Action",
     "CallbackRequest",
+    "CheckPin",
     "Collect",
     "EnterNode",
     "FloodLookup",
@@ -35,6 +37,9 @@ __all__ = [
 ]
 
 TransferKind = Literal["queue", "extension", "agent", "voicemail"]
+
+PIN_SHOWN: Final = "****"
+"""A PIN wherever text shows it (journeys, traces, the simulator): not even its length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +124,8 @@ class Collect:
     min_digits: int = 1
     sensitive: bool = False
     """The digits answered are a masked entry: nothing but the engine may show them."""
+    pin: bool = False
+    """The digits answered are a PIN: shown as `PIN_SHOWN`, not even their length."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_digits <= self.max_digits:
@@ -182,6 +189,25 @@ class FloodLookup:
     budget; answered by `FloodLooked`."""
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class CheckPin:
+    """Ask the CRM whether `pin` is this customer's PIN, within the PIN budget of the
+    driver's services; answered by `PinChecked`. `pin` goes to the CRM adapter and
+    nowhere else: the repr (logs, tracebacks) shows `PIN_SHOWN`."""
+
+    customer_id: str
+    pin: str
+
+    def __post_init__(self) -> None:
+        if not self.customer_id:
+            raise ValueError("a PIN is checked for a customer")
+        if not self.pin.isdigit():
+            raise ValueError("a PIN is digits only")
+
+    def __repr__(self) -> str:
+        return f"CheckPin(customer_id={self.customer_id!r}, pin={PIN_SHOWN!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer:
     """Leave the IVR for a queue, an extension, an agent or a voicemail box. Final.
@@ -213,6 +239,7 @@ Action = (
     | QueueLookup
     | CallbackRequest
     | FloodLookup
+    | CheckPin
     | Transfer
     | Hangup
 )

@@ -72,6 +72,8 @@ WaitKind = Literal[
     "callback-done",
     "flood",
     "flood-message",
+    "pin",
+    "pin-check",
 ]
 
 

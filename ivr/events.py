@@ -27,6 +27,8 @@ __all__ = [
     "HungUp",
     "LookupFinished",
     "LookupStatus",
+    "PinChecked",
+    "PinStatus",
     "PlayFinished",
     "QueueValue",
     "QueuesLooked",
@@ -196,6 +198,27 @@ class FloodLooked:
         _check_at(self.at_ms)
 
 
+class PinStatus(Enum):
+    VERIFIED = "verified"
+    WRONG = "wrong"
+    LOCKED = "locked"
+    """Too many wrong PINs for this customer lately: the CRM did not compare it."""
+    NO_PIN = "no_pin"
+    UNAVAILABLE = "unavailable"
+    """The CRM failed, or did not answer within the budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class PinChecked:
+    """The answer to a `CheckPin`."""
+
+    status: PinStatus
+    at_ms: int
+
+    def __post_init__(self) -> None:
+        _check_at(self.at_ms)
+
+
 # Causes of a lost channel that are callpop's or the link's fault rather than the
 # caller's: journeys count them apart (`ivr.journey.lost_outcome`: a `timeout` or
 # `protocol-error` outcome, `channel-connection-lost` ...) so a broken link or a peer
@@ -227,5 +250,6 @@ Event = (
     | QueuesLooked
     | CallbackRequested
     | FloodLooked
+    | PinChecked
     | HungUp
 )

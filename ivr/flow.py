@@ -49,6 +49,7 @@ __all__ = [
     "Node",
     "Option",
     "OverflowNode",
+    "PinNode",
     "PlayNode",
     "Prompt",
     "ScheduleName",
@@ -567,6 +568,42 @@ class FloodNode(_NodeBase):
     interruptible: bool = True
 
 
+class PinNode(_NodeBase):
+    """Check the caller's PIN with the CRM, for the customer identified so far (by the
+    caller ID or an account: a lookup before this node). The digits are a sensitive
+    entry: they go to the CRM adapter and nowhere else (the journey shows `****`); the
+    flow file never holds a PIN to compare with. A right PIN verifies the caller
+    (identity `pin`, `CALLPOP_VERIFIED=1`) and goes to `verified`. A wrong one is asked
+    again after `wrong_prompts`, up to `max_attempts` entries (timeouts count), then
+    `failed`; so does a customer the CRM has locked after too many wrong PINs, and a
+    call with no customer identified (asked nothing). `no_pin` (the customer has none)
+    and `unavailable` (the CRM failed) default to `failed`."""
+
+    type: Literal["pin"]
+    prompts: Prompts = Field(min_length=1)
+    min_digits: int = Field(default=4, ge=4, le=12)
+    max_digits: int = Field(default=8, ge=4, le=12)
+    terminator: Key | None = "#"
+    timeout: Duration | None = None
+    interdigit_timeout: Duration | None = None
+    max_attempts: int = Field(default=3, ge=1, le=5)
+    wrong_prompts: Prompts = _prompts(("callpop/pin-wrong", "That PIN is not correct."))
+    verified: NodeId
+    failed: NodeId
+    no_pin: NodeId | None = Field(
+        default=None, description="the customer has no PIN (default: failed)"
+    )
+    unavailable: NodeId | None = Field(
+        default=None, description="the CRM could not check it (default: failed)"
+    )
+
+    @model_validator(mode="after")
+    def _lengths(self) -> PinNode:
+        if self.min_digits > self.max_digits:
+            raise ValueError("min_digits is greater than max_digits")
+        return self
+
+
 class GotoNode(_NodeBase):
     """Jump to a node of this flow or to another flow (its entry, or a named node)."""
 
@@ -595,7 +632,8 @@ Node = Annotated[
     | WaitNode
     | CallbackNode
     | OverflowNode
-    | FloodNode,
+    | FloodNode
+    | PinNode,
     Field(discriminator="type"),
 ]
 
@@ -614,6 +652,7 @@ NODE_KINDS = (
     "callback",
     "overflow",
     "flood",
+    "pin",
 )
 
 

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ivr.actions import CallbackRequest, Collect, Play, Spoken
-from ivr.events import CallbackRequested, DigitsEntered, FloodLooked, LookupFinished, QueuesLooked
+from ivr.events import (
+    CallbackRequested,
+    DigitsEntered,
+    FloodLooked,
+    LookupFinished,
+    PinChecked,
+    QueuesLooked,
+)
 from ivr.journey import Journey
 
 __all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
@@ -66,6 +73,12 @@ class CallServices(Protocol):
         """Validate the number for the site's region and store the request (idempotent
         per call id), within the lookup budget; never raises: a store that fails or is
         too slow is `CallbackStatus.UNAVAILABLE` (the caller keeps their line)."""
+        ...
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        """Ask the CRM whether `pin` is the customer's PIN, within the PIN budget; never
+        raises: a CRM that fails or is too slow is `PinStatus.UNAVAILABLE`. The PIN is
+        never logged, published or stored."""
         ...
 
     def publish(self, event: CallEvent) -> None:

@@ -23,6 +23,7 @@ from ivr.journey import mask
 
 __all__ = [
     "GOODBYE",
+    "WAIT_SOUNDS",
     "callback_done",
     "callback_number",
     "callback_offer",
@@ -41,6 +42,8 @@ GOODBYE: Final = (Prompt(sound="goodbye", text="Goodbye."),)
 _LESS_THAN: Final = Sound("queue-less-than", "less than")
 _MINUTE: Final = Sound("queue-minute", "minute")
 _MINUTES: Final = Sound("queue-minutes", "minutes")
+# every sound the estimate is said with, besides the number (the demo's phone shows them)
+WAIT_SOUNDS: Final = (_LESS_THAN, _MINUTE, _MINUTES)
 
 
 def rounded_wait(ewt_s: float) -> tuple[bool, int]:

@@ -20,9 +20,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from ivr.flow import Flow, HoursNode, InputNode, MenuNode
+from ivr.flow import Flow, HoursNode, InputNode, MenuNode, PinNode
 from ivr.schedule import status, zone
-from ivr.simulator import HANG_UP, Crm, FakeCrm, ListeningPoint, NoCrm, Simulation, simulate
+from ivr.simulator import (
+    HANG_UP,
+    SIMULATED_PIN,
+    Crm,
+    FakeCrm,
+    ListeningPoint,
+    NoCrm,
+    Simulation,
+    simulate,
+)
 
 __all__ = ["Circumstance", "Route", "acceptable_entry", "circumstances", "routes"]
 
@@ -186,6 +195,10 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
             if confirming and node.confirm is not None
             else [acceptable_entry(node)]
         )
+    if isinstance(node, PinNode):
+        # The made-up customers' PIN, then a wrong one: both ways out of the node.
+        end = node.terminator or ""
+        return [SIMULATED_PIN + end, "0" * node.min_digits + end]
     return []
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ivr.events import CustomerValue, LookupStatus
-from ivr.flow import ENTRY_FLOW, Flow, InputNode
+from ivr.events import CustomerValue, LookupStatus, PinStatus
+from ivr.flow import ENTRY_FLOW, Flow, InputNode, PinNode
 from ivr.reach import acceptable_entry
 from ivr.simulator import HANG_UP, SILENCE, CrmAnswer, ListeningPoint, Simulation, simulate
 
@@ -96,6 +96,9 @@ class ReplayKeys:
         if _MASKED.match(token) and isinstance(node, InputNode):
             self.filled.append(f"{point.flow}:{point.node}")
             return acceptable_entry(node)
+        if _MASKED.match(token) and isinstance(node, PinNode):
+            # A PIN of the right length: whether it was right is the stored answer's.
+            return "0" * node.min_digits + (node.terminator or "")
         terminator = point.collect.terminator
         if (
             token not in (SILENCE, HANG_UP)
@@ -109,11 +112,20 @@ class ReplayKeys:
 
 @dataclass(slots=True)
 class ReplayCrm:
-    """Answers the replay's lookups as the stored call's were answered, in order."""
+    """Answers the replay's lookups as the stored call's were answered, in order, and
+    its PIN checks: each stored `pin` step's entries but the last were wrong, the last
+    answered as the step was left (the PINs themselves were never stored)."""
 
     results: list[str]
     customer: Mapping[str, CustomerValue]
     extra: int = 0
+    pins: list[PinStatus] = field(default_factory=list)
+
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        if not self.pins:
+            self.extra += 1
+            return PinStatus.UNAVAILABLE
+        return self.pins.pop(0)
 
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         if not self.results:
@@ -181,12 +193,36 @@ def _customer(journey: Mapping[str, Any]) -> dict[str, CustomerValue]:
     }
 
 
+_PIN_LEFT = {
+    "verified": PinStatus.VERIFIED,
+    "locked": PinStatus.LOCKED,
+    "no-pin": PinStatus.NO_PIN,
+    "unavailable": PinStatus.UNAVAILABLE,
+}
+
+
+def _pin_answers(journey: Mapping[str, Any]) -> list[PinStatus]:
+    answers: list[PinStatus] = []
+    for step in journey.get("steps") or ():
+        if step.get("kind") != "pin":
+            continue
+        entries = len(step.get("keys") or ())
+        if entries:
+            last = _PIN_LEFT.get(str(step.get("result")), PinStatus.WRONG)
+            answers += [PinStatus.WRONG] * (entries - 1) + [last]
+    return answers
+
+
 def replay(flows: Mapping[str, Flow], journey: Mapping[str, Any]) -> ReplayResult:
     """Replay `journey` (as stored) on `flows`, from the flow the call entered; raises
     ValueError for a journey whose start time does not parse (the hours need it)."""
     stored = [StoredStep.of(s) for s in journey.get("steps") or ()]
     keys = ReplayKeys([token for _, token in answers(journey)], flows)
-    crm = ReplayCrm([s.result or "" for s in stored if s.kind == "lookup"], _customer(journey))
+    crm = ReplayCrm(
+        [s.result or "" for s in stored if s.kind == "lookup"],
+        _customer(journey),
+        pins=_pin_answers(journey),
+    )
     caller = journey.get("caller") or {}
     sim = simulate(
         flows,

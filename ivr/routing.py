@@ -26,6 +26,7 @@ from ivr.flow import (
     VoicemailNode,
 )
 from ivr.journey import ACCOUNT_NOT_CALLER
+from ivr.pin_steps import ENTER_PIN_STEPS
 from ivr.queue_steps import ENTER_QUEUE_STEPS
 from ivr.schedule import status
 from ivr.survey import survey_ref
@@ -212,4 +213,5 @@ ENTER: Final[dict[str, Callable[[Call, Any], Next]]] = {
     "voicemail": _enter_voicemail,
     "hangup": _enter_hangup,
     **ENTER_QUEUE_STEPS,
+    **ENTER_PIN_STEPS,
 }

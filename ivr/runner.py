@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from ivr.actions import (
     Action,
     CallbackRequest,
+    CheckPin,
     Collect,
     EnterNode,
     FloodLookup,
@@ -50,6 +51,7 @@ from ivr.events import (
     FloodLooked,
     HungUp,
     LookupFinished,
+    PinChecked,
     PlayFinished,
     QueuesLooked,
 )
@@ -225,6 +227,11 @@ class _CallRun:
                     action, call_id=self.call.call_id, at_ms=self.at_ms()
                 )
                 return CallbackRequested(asked.status, self.at_ms(), asked.position, asked.number)
+            elif type(action) is CheckPin:
+                checked = await self.services.verify_pin(
+                    action.customer_id, action.pin, at_ms=self.at_ms()
+                )
+                return PinChecked(checked.status, self.at_ms())
             elif type(action) is FloodLookup:
                 flood = await self.services.flood_state(at_ms=self.at_ms())
                 return FloodLooked(self.at_ms(), flood.active, flood.message)

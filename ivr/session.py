@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Final
 
-from ivr import queue_steps
+from ivr import pin_steps, queue_steps
 from ivr.actions import Action
 from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind, iso_utc
 from ivr.compiled import CompiledFlows
@@ -50,6 +50,7 @@ from ivr.events import (
     FloodLooked,
     HungUp,
     LookupFinished,
+    PinChecked,
     PlayFinished,
     QueuesLooked,
 )
@@ -76,6 +77,8 @@ _ANSWERS: Final[Mapping[WaitKind, type[Event]]] = {
     "callback-done": PlayFinished,
     "flood": FloodLooked,
     "flood-message": PlayFinished,
+    "pin": DigitsEntered,
+    "pin-check": PinChecked,
 }
 
 
@@ -231,6 +234,8 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
         return queue_steps.callback_stored(call, event)
     if isinstance(event, FloodLooked):
         return queue_steps.flood_looked(call, event)
+    if isinstance(event, PinChecked):
+        return pin_steps.pin_checked(call, event)
     assert isinstance(event, DigitsEntered)
     if wait.kind == "menu":
         return menu_digits(call, event)
@@ -240,6 +245,8 @@ def _answer(call: Call, event: Event, wait: Wait) -> Next:
         return queue_steps.callback_offer(call, event)
     if wait.kind == "callback-number":
         return queue_steps.callback_number(call, event)
+    if wait.kind == "pin":
+        return pin_steps.pin_digits(call, event)
     return confirm_digits(call, event, wait.entry)
 
 

@@ -24,8 +24,10 @@ from hashlib import sha256
 from typing import Any, Final, Literal, Protocol
 
 from ivr.actions import (
+    PIN_SHOWN,
     Action,
     CallbackRequest,
+    CheckPin,
     Collect,
     EnterNode,
     FloodLookup,
@@ -52,6 +54,8 @@ from ivr.events import (
     HungUp,
     LookupFinished,
     LookupStatus,
+    PinChecked,
+    PinStatus,
     PlayFinished,
     QueuesLooked,
     QueueValue,
@@ -239,6 +243,14 @@ class CrmAnswer:
 class Crm(Protocol):
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer: ...
 
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        """A `pin` node's check; the simulator shows its answer, never the PIN."""
+        ...
+
+
+SIMULATED_PIN: Final = "1234"
+"""The PIN of the customers `FakeCrm` makes up, unless told another."""
+
 
 def _luhn_complete(digits: str) -> str:
     """`digits` plus the Luhn check digit that makes the whole number valid."""
@@ -262,6 +274,7 @@ class FakeCrm:
     open_cases: int = 0
     name: str = "Alex Morgan"
     took_ms: int = 40
+    pin: str = SIMULATED_PIN
 
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         digits = "".join(ch for ch in value if ch.isdigit()) or "0"
@@ -278,6 +291,9 @@ class FakeCrm:
         }
         return CrmAnswer(LookupStatus.FOUND, customer, 1, self.took_ms)
 
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        return PinStatus.VERIFIED if pin == self.pin else PinStatus.WRONG
+
 
 @dataclass(frozen=True, slots=True)
 class NoCrm:
@@ -288,6 +304,9 @@ class NoCrm:
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         return CrmAnswer(LookupStatus.NOT_FOUND, took_ms=self.took_ms)
 
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        return PinStatus.NO_PIN  # nobody is known: nobody has a PIN
+
 
 @dataclass(frozen=True, slots=True)
 class DownCrm:
@@ -297,6 +316,9 @@ class DownCrm:
 
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=self.budget_ms)
+
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        return PinStatus.UNAVAILABLE
 
 
 _QUEUE_ALIASES: Final = {
@@ -534,11 +556,10 @@ class _Run:
             return self._collect(action)
         if isinstance(action, Lookup):
             answer = self.crm.lookup(action.by, action.value)
-            self.record(
-                SimStep(
-                    *here, "lookup", event=answer.status.value, detail=f"{action.by} {action.shown}"
-                )
-            )
+            event = answer.status.value
+            if answer.status is LookupStatus.FOUND and answer.customer is None:
+                event = f"several ({answer.matches} customers)"  # nobody is picked
+            self.record(SimStep(*here, "lookup", event=event, detail=f"{action.by} {action.shown}"))
             self.t += max(0, answer.took_ms)
             return LookupFinished(
                 answer.status, self.t, answer.customer, answer.matches, answer.candidates
@@ -555,6 +576,11 @@ class _Run:
             )
             self.record(SimStep(*here, "queue-lookup", event="looked", detail=shown))
             return QueuesLooked(self.t, known)
+        if isinstance(action, CheckPin):
+            status = self.crm.verify_pin(action.customer_id, action.pin)
+            detail = f"customer {action.customer_id}, PIN {PIN_SHOWN}"
+            self.record(SimStep(*here, "pin-check", event=status.value, detail=detail))
+            return PinChecked(status, self.t)
         if isinstance(action, FloodLookup):
             shown = "off" if self.flood is None else f"on, message {self.flood}"
             self.record(SimStep(*here, "flood-lookup", event="looked", detail=shown))
@@ -612,7 +638,10 @@ class _Run:
             return DigitsEntered("", at_ms=self.t, timed_out=True)
         digits, timed_out, used = _get_data(token, collect, point)
         # A sensitive entry is masked as the journey masks it (the terminator kept).
-        shown = _masked_keys(token) if collect.sensitive else token
+        if collect.pin and token not in (SILENCE, HANG_UP):
+            shown = PIN_SHOWN + token[len(token.rstrip("#")) :]
+        else:
+            shown = _masked_keys(token) if collect.sensitive else token
         self.record(
             SimStep(
                 *here, "collect", prompts, keys=shown, event="timeout" if timed_out else "digits"

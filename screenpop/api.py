@@ -25,39 +25,25 @@ from crm_adapter.port import (
     InteractionUpdate,
     NotFound,
 )
+from screenpop import controls
 from screenpop.guards import require, require_csrf
 from screenpop.keys import (
-    AFTER_CALL_WORK,
-    AGENT_STATUS,
     CATALOGS,
     CLOCK,
     CRM,
     HUB,
-    ORIGINATE,
     PAYLOADS,
-    SETTINGS,
     STORE,
-    TRANSFER,
-    CallChannels,
-    TransferTarget,
 )
-from screenpop.pops import PopError, PopState
+from screenpop.pops import PopError
 from screenpop.protocol import MAX_CALL_ID_CHARS, MAX_NOTES_CHARS
 
-__all__ = ["ControlError", "OriginateError", "routes"]
+__all__ = ["routes"]
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 MAX_BODY = 64 * 1024
 HISTORY_WAIT_S = 2.0
-
-
-class ControlError(Exception):
-    """The PBX refused a call control (or could not be reached); the message is for the agent."""
-
-
-class OriginateError(ControlError):
-    """The PBX refused the click-to-dial call; the message is for the agent."""
 
 
 def _error(status: type[web.HTTPException], message: str, **extra: Any) -> web.HTTPException:
@@ -79,17 +65,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 def _text(body: dict[str, Any], key: str, limit: int, *, required: bool = False) -> str:
-    value = body.get(key, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _error(web.HTTPBadRequest, f"{key} is text")
-    value = value.strip()
-    if len(value) > limit:
-        raise _error(web.HTTPBadRequest, f"{key} is at most {limit} characters")
-    if required and not value:
-        raise _error(web.HTTPBadRequest, f"{key} is required")
-    return value
+    try:
+        return controls.text_field(body, key, limit, required=required)
+    except controls.ControlDenied as exc:
+        raise _error(web.HTTPBadRequest, exc.message) from None
 
 
 def _call_id(request: web.Request) -> str:
@@ -201,134 +180,51 @@ async def _started(request: web.Request, call_id: str, now: datetime) -> datetim
     return started if isinstance(started, datetime) else now
 
 
-@routes.post("/api/v1/dial")
-async def dial(request: web.Request) -> web.Response:
+_DENIED: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest,
+    409: web.HTTPConflict,
+    502: web.HTTPBadGateway,
+    503: web.HTTPServiceUnavailable,
+}
+
+
+async def _control(request: web.Request, action: str) -> web.Response:
+    """A call control of `screenpop.controls`: the same rules as the widget's socket."""
     account, claims = await require(request)
     require_csrf(request, claims, None)
     body = await _json_body(request)
-    raw = _text(body, "number", 40, required=True)
-    originate = request.app[ORIGINATE]
-    if originate is None:
-        raise _error(
-            web.HTTPServiceUnavailable,
-            "click-to-dial needs ARI or AMI: configure the ari or ami section of callpop.yaml",
-        )
-    number = request.app[SETTINGS].normalise_phone(raw)
-    if number is None:
-        raise _error(web.HTTPBadRequest, f"{raw!r} is not a phone number", field="number")
     try:
-        call = await originate(agent=account, number=number)
-    except OriginateError as exc:
-        raise _error(web.HTTPBadGateway, str(exc)) from None
-    log.info("click-to-dial by %s", account.name)
-    return web.json_response({"ok": True, "number": number, "call": call})
+        if action == "transfer":
+            answer = await controls.transfer(request.app, account, _call_id(request), body)
+        else:
+            answer = await controls.run(request.app, account, action, body)
+    except controls.ControlDenied as exc:
+        raise _error(
+            _DENIED.get(exc.status, web.HTTPBadRequest),
+            exc.message,
+            **({"field": exc.field} if exc.field else {}),
+        ) from None
+    return web.json_response(answer)
+
+
+@routes.post("/api/v1/dial")
+async def dial(request: web.Request) -> web.Response:
+    """`{"number": N}`: click-to-dial (`screenpop.controls.dial`)."""
+    return await _control(request, "dial")
 
 
 @routes.post("/api/v1/status")
 async def agent_status(request: web.Request) -> web.Response:
-    """`{"status": "ready"}`, `{"status": "break", "reason": R}` (R one of the dialplan's
-    pause_reasons) or `{"status": "acw"}`: a queue pause (unpause for ready)."""
-    account, claims = await require(request)
-    require_csrf(request, claims, None)
-    body = await _json_body(request)
-    status = _text(body, "status", 20, required=True)
-    reasons = request.app[CATALOGS].pause_reasons
-    if status == "ready":
-        paused, reason = False, ""
-    elif status == "acw":
-        paused, reason = True, AFTER_CALL_WORK
-    elif status == "break":
-        reason = _text(body, "reason", 40, required=True)
-        if reason not in reasons:
-            raise _error(
-                web.HTTPBadRequest,
-                f"{reason!r} is not a break reason (one of: {', '.join(reasons)})",
-                field="reason",
-            )
-        paused = True
-    else:
-        raise _error(web.HTTPBadRequest, f"{status!r} is not ready, break or acw", field="status")
-    control = request.app[AGENT_STATUS]
-    if control is None:
-        raise _error(
-            web.HTTPServiceUnavailable,
-            "agent status needs AMI: configure the ami section of callpop.yaml",
-        )
-    try:
-        await control(agent=account, paused=paused, reason=reason)
-    except ControlError as exc:
-        raise _error(web.HTTPBadGateway, str(exc)) from None
-    log.info("agent status of %s: %s %s", account.name, status, reason)
-    return web.json_response({"ok": True, "status": status, "reason": reason})
+    """`{"status": "ready"}`, `{"status": "break", "reason": R}` or `{"status": "acw"}`
+    (`screenpop.controls.set_status`)."""
+    return await _control(request, "status")
 
 
 @routes.post("/api/v1/calls/{call_id}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    """`{"mode": "blind"|"attended", "kind": "agent"|"queue"|"number", "target": T}`:
-    transfer the call this agent is talking on. T is an agent's login, a queue of
-    queues.yaml or a phone number; attended transfers go to an agent or a number."""
-    account, claims = await require(request)
-    require_csrf(request, claims, None)
-    call_id = _call_id(request)
-    body = await _json_body(request)
-    mode = _text(body, "mode", 10, required=True)
-    if mode not in ("blind", "attended"):
-        raise _error(web.HTTPBadRequest, f"{mode!r} is not blind or attended", field="mode")
-    kind = _text(body, "kind", 10, required=True)
-    raw = _text(body, "target", 80, required=True)
-    target = await _transfer_target(request, account.id, kind, raw)
-    if target.kind == "queue" and mode == "attended":
-        raise _error(
-            web.HTTPBadRequest,
-            "an attended transfer goes to an agent or a number; send the caller to a "
-            "queue with a blind transfer",
-            field="mode",
-        )
-    control = request.app[TRANSFER]
-    if control is None:
-        raise _error(
-            web.HTTPServiceUnavailable,
-            "transfers need AMI: configure the ami section of callpop.yaml",
-        )
-    pop = request.app[HUB].machine.pop(call_id, account.id)
-    if pop is None or pop.state is not PopState.ACCEPTED:
-        state = "not yours" if pop is None else pop.state.value
-        raise _error(
-            web.HTTPConflict,
-            f"only a call you are talking on can be transferred (this one is {state})",
-        )
-    channels = CallChannels(pop.channel, pop.caller_channel)
-    try:
-        await control(agent=account, channels=channels, target=target, attended=mode == "attended")
-    except ControlError as exc:
-        raise _error(web.HTTPBadGateway, str(exc)) from None
-    log.info("%s transfer of call %r by %s to a %s", mode, call_id, account.name, target.kind)
-    return web.json_response({"ok": True, "mode": mode, "kind": target.kind, "target": target.name})
-
-
-async def _transfer_target(
-    request: web.Request, agent_id: str, kind: str, raw: str
-) -> TransferTarget:
-    if kind == "agent":
-        other = await request.app[STORE].account_by_name(raw)
-        if other is None or other.id == agent_id:
-            raise _error(web.HTTPBadRequest, f"{raw!r} is not another agent", field="target")
-        return TransferTarget("agent", other.name, other.interface)
-    if kind == "queue":
-        queues = request.app[CATALOGS].queues
-        if raw not in queues:
-            raise _error(
-                web.HTTPBadRequest,
-                f"{raw!r} is not a queue (one of: {', '.join(queues)})",
-                field="target",
-            )
-        return TransferTarget("queue", raw)
-    if kind == "number":
-        number = request.app[SETTINGS].normalise_phone(raw)
-        if number is None:
-            raise _error(web.HTTPBadRequest, f"{raw!r} is not a phone number", field="target")
-        return TransferTarget("number", number)
-    raise _error(web.HTTPBadRequest, f"{kind!r} is not agent, queue or number", field="kind")
+    """`{"mode", "kind", "target"}`: transfer the call this agent is talking on
+    (`screenpop.controls.transfer`)."""
+    return await _control(request, "transfer")
 
 
 @routes.post("/api/v1/calls/{call_id}/customer")
@@ -349,15 +245,33 @@ async def choose_customer(request: web.Request) -> web.Response:
         raise _error(web.HTTPNotFound, "no such customer") from None
     except (CrmError, TimeoutError):
         raise _error(web.HTTPServiceUnavailable, "the CRM is unavailable, try again") from None
-    hub.set_payload(call_id, payload)
+    # stored before the pop shows it: what the agent sees chosen is what the call's
+    # row and the interaction hold
     await _record_choice(request, call_id, customer_id, account.name)
+    hub.set_payload(call_id, payload)
     return web.json_response({"ok": True})
 
 
 async def _record_choice(request: web.Request, call_id: str, customer_id: str, agent: str) -> None:
-    """The agent's choice goes to the call's CRM interaction at once, not only with the
-    disposition: a call the agent never disposes of is still on the right record."""
-    crm, payloads = request.app[CRM], request.app[PAYLOADS]
+    """The agent's choice goes to the call's row and its CRM interaction at once, not
+    only with the disposition: a call the agent never disposes of is still on the right
+    record, and the call history names the customer the agent settled on."""
+    crm, payloads, store = request.app[CRM], request.app[PAYLOADS], request.app[STORE]
+    now = request.app[CLOCK]()
+    caller, caller_name = payloads.caller(call_id)
+    try:
+        await store.record_customer_choice(
+            call_id,
+            customer_id,
+            agent=agent,
+            at=now,
+            caller=caller,
+            caller_name=caller_name,
+            started_at=await _started(request, call_id, now),
+        )
+    except Exception:
+        # the CRM interaction below still gets it; the pop shows it either way
+        log.exception("recording the customer chosen on the row of call %r failed", call_id)
     try:
         try:
             await crm.update_interaction(
@@ -407,8 +321,9 @@ async def create_customer(request: web.Request) -> web.Response:
         raise _error(web.HTTPServiceUnavailable, "the CRM is unavailable, try again") from None
     if call_id:
         try:
-            hub.set_payload(call_id, await request.app[PAYLOADS].choose(call_id, customer.id))
+            payload = await request.app[PAYLOADS].choose(call_id, customer.id)
             await _record_choice(request, call_id, customer.id, account.name)
+            hub.set_payload(call_id, payload)
         except (CrmError, TimeoutError):
             log.warning(
                 "customer %s created; refreshing the pop of %r failed", customer.id, call_id

@@ -21,6 +21,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -31,11 +32,11 @@ from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CrmAdapter, Customer
 from ivr.catalog import Disposition, DispositionCatalog, QueueCatalog, ScriptCatalog
 from ivr.loader import LoadError, read_catalog_file
-from screenpop import api, views, widget
+from screenpop import api, controls, views, widget
 from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, TrustedProxies
 from screenpop.bus import PopBus
 from screenpop.guards import security_headers
-from screenpop.hub import Hub, PopObserver
+from screenpop.hub import Hub, PopObserver, SocketControls
 from screenpop.keys import (
     AGENT_STATUS,
     BUS,
@@ -63,7 +64,7 @@ from screenpop.keys import (
 from screenpop.outlook import BoardSources
 from screenpop.payload import PayloadBuilder
 from screenpop.settings import ScreenpopSettings
-from screenpop.store import ScreenpopStore
+from screenpop.store import Account, ScreenpopStore
 
 __all__ = ["DEFAULT_DISPOSITIONS", "create_app", "load_catalogs"]
 
@@ -192,6 +193,10 @@ def create_app(
         embed_token=sessions.embed_token,
         on_pop=on_pop,
         board_sources=board_sources,
+        controls=SocketControls(
+            offer=lambda account, agents: controls.offer(app, account, agents),
+            run=lambda account, action, args: _socket_control(app, account, action, args),
+        ),
     )
 
     app = web.Application(middlewares=[security_headers], client_max_size=256 * 1024)
@@ -241,6 +246,16 @@ def create_app(
     app.cleanup_ctx.append(_hub_tasks(revocation_poll_s, board_refresh_s))
     app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _socket_control(
+    app: web.Application, account: Account, action: str, args: dict[str, Any]
+) -> dict[str, Any]:
+    """A socket's `control`, answered with the panel API's words (and HTTP status)."""
+    try:
+        return await controls.run(app, account, action, args)
+    except controls.ControlDenied as exc:
+        return {"ok": False, "status": exc.status, **exc.to_dict()}
 
 
 def _hub_tasks(

@@ -31,7 +31,8 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -56,6 +57,8 @@ from screenpop.pops import (
     PopState,
 )
 from screenpop.protocol import (
+    AFTER_CALL_WORK,
+    Control,
     Focus,
     Hello,
     Notes,
@@ -63,6 +66,7 @@ from screenpop.protocol import (
     Ping,
     PopOn,
     Prefs,
+    ProtocolState,
     RemoteProtocolError,
     encode_pop_event,
     error_frame,
@@ -71,19 +75,22 @@ from screenpop.queue_log import queue_event, withdrawal
 from screenpop.store import Account, ScreenpopStore, StoredPopState
 from screenpop.wallboard import AgentLine, Wallboard
 
-__all__ = ["Hub", "Panel"]
+__all__ = ["Hub", "Panel", "SocketControls"]
 
 log = logging.getLogger(__name__)
 
 PopObserver = Callable[[str, "float | None"], None]
 """Told of every pop change sent (`offered`, `accepted`, ...), with the offer's latency."""
 
+CONTROLS_IN_FLIGHT = 4  # unanswered controls one socket may have (a PBX action each)
 LOG_PER_AGENT = 256  # pop events kept per agent for replay on reconnect
 WALLBOARD_MIN_INTERVAL_S = 0.25  # at most four wallboard frames a second per supervisor
 _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
 # Pops changed longer ago than this are not shown again after a restart (a call whose
 # hang-up never reached any instance must not stay on a desk for ever).
 RESTORE_WINDOW = timedelta(hours=24)
+# Agents' own events (no call): their status as the PBX reports it (callpop/ami/pauses.py).
+AGENT_STATUS_EVENT = "agent.status"
 # What agents do to their pops, shared with every instance through the bus.
 AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
 QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
@@ -92,6 +99,18 @@ _RESTORED_STATE: dict[StoredPopState, PopState] = {
     "live": PopState.ACCEPTED,
     "wrapup": PopState.WRAPUP,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class SocketControls:
+    """The call controls a socket may ask for (`control` messages; the widget's way to
+    the panel's POSTs). `offer(account, agents)` is what the widget draws (`agents`: the
+    logins of every agent); `run(account, action, args)` answers one control, as the
+    `control.result` frame's fields (`ok`, and `status` and `error` when refused), never
+    raising for a refusal."""
+
+    offer: Callable[[Account, list[str]], dict[str, Any]]
+    run: Callable[[Account, str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Hub:
@@ -109,8 +128,10 @@ class Hub:
         embed_token: EmbedMinter | None = None,
         on_pop: PopObserver | None = None,
         board_sources: BoardSources | None = None,
+        controls: SocketControls | None = None,
     ) -> None:
         self._bus = bus
+        self._controls = controls
         self._on_pop = on_pop
         self._store = store
         self._payloads = payloads
@@ -134,6 +155,7 @@ class Hub:
         self._logs: dict[str, deque[tuple[int, str, dict[str, Any]]]] = {}
         self._evicted: dict[str, int] = {}  # agent id -> highest seq dropped from the log
         self._pop_on: dict[str, PopOn] = {}
+        self._status: dict[str, tuple[str, str]] = {}  # agent id -> (status, reason)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
@@ -296,6 +318,9 @@ class Hub:
         if event.type in AGENT_ACTIONS:
             self._agent_action(event)
             return
+        if event.type == AGENT_STATUS_EVENT:
+            self._agent_status(event)
+            return
         stale = self._payloads.observe(event)
         # The IVR's events, most of a call's, mean nothing to the pop machine.
         if event.type not in POP_EVENT_KINDS:
@@ -360,6 +385,30 @@ class Hub:
                 event.call_id,
                 exc,
             )
+
+    def _agent_status(self, event: BusEvent) -> None:
+        """A member paused or back, wherever that was done: every tab and widget of the
+        agent shows it (`ready`, `acw` for the after-call work reason, else `break`)."""
+        data = event.data
+        agent = self._resolve(normalise_interface(str(data.get("interface") or "")))
+        if agent is None:
+            return
+        reason = str(data.get("reason") or "")
+        if not data.get("paused"):
+            status = ("ready", "")
+        elif reason == AFTER_CALL_WORK:
+            status = ("acw", reason)
+        else:
+            status = ("break", reason)
+        if self._status.get(agent.id) == status:
+            return
+        self._status[agent.id] = status
+        for panel in self._panels.get(agent.id, ()):
+            panel.send(panel.protocol.agent_status(*status))
+
+    def agent_status(self, agent_id: str) -> tuple[str, str] | None:
+        """(status, reason) as the PBX last reported it; None when it has not."""
+        return self._status.get(agent_id)
 
     def _record_queue_event(self, event: BusEvent) -> None:
         record = queue_event(event, self._resolve)
@@ -545,6 +594,8 @@ class Hub:
             self._give_alert(panel)
         elif isinstance(message, Prefs):
             self.set_pop_on(panel.account.id, message.pop_on)
+        elif isinstance(message, Control):
+            self._control(panel, message)
         elif isinstance(message, Notes):
             try:
                 changes = self.machine.set_notes(message.call_id, panel.account.id, message.notes)
@@ -559,6 +610,37 @@ class Hub:
                     iso_utc(self._clock()),
                     {"agent_id": panel.account.id, "notes": message.notes},
                 )
+
+    def _control(self, panel: Panel, control: Control) -> None:
+        if panel.view != "panel":
+            raise RemoteProtocolError("call controls are for an agent's panel or widget")
+        if self._controls is None:
+            refusal = {"ok": False, "status": 503, "error": "call controls are not set up here"}
+            panel.send(panel.protocol.control_result(control.id, refusal))
+            return
+        if panel.controls_in_flight >= CONTROLS_IN_FLIGHT:
+            refusal = {
+                "ok": False,
+                "status": 429,
+                "error": f"{CONTROLS_IN_FLIGHT} controls are still waiting for the PBX; "
+                "wait for their answers",
+            }
+            panel.send(panel.protocol.control_result(control.id, refusal))
+            return
+        panel.controls_in_flight += 1
+        self._spawn(self._run_control(panel, control), f"control-{panel.account.name}")
+
+    async def _run_control(self, panel: Panel, control: Control) -> None:
+        assert self._controls is not None
+        try:
+            answer = await self._controls.run(panel.account, control.action, control.args)
+        except Exception:
+            log.exception("control %r of %s failed", control.action, panel.account.name)
+            answer = {"ok": False, "status": 500, "error": "the control failed on the server"}
+        finally:
+            panel.controls_in_flight -= 1
+        if panel.protocol.state is ProtocolState.OPEN:  # the socket may have gone meanwhile
+            panel.send(panel.protocol.control_result(control.id, answer))
 
     def _hello(self, panel: Panel, hello: Hello) -> None:
         account = panel.account
@@ -585,6 +667,12 @@ class Hub:
             panel.send(
                 panel.protocol.token(self._embed_token(account, panel.embed_origin, panel.session))
             )
+        if panel.embed_origin is not None and self._controls is not None:
+            agents = [a.name for a in self._accounts.values()]
+            panel.send(panel.protocol.controls(self._controls.offer(account, agents)))
+        status = self._status.get(account.id)
+        if status is not None:
+            panel.send(panel.protocol.agent_status(*status))
         if self.bus_down:
             panel.send(panel.protocol.bus_state(False))
         entries = self._logs.get(account.id, deque())

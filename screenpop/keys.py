@@ -20,6 +20,7 @@ from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, Trusted
 from screenpop.bus import PopBus
 from screenpop.hub import Hub
 from screenpop.payload import PayloadBuilder
+from screenpop.protocol import AFTER_CALL_WORK
 from screenpop.store import Account, ScreenpopStore
 
 __all__ = [
@@ -55,7 +56,7 @@ class Originate(Protocol):
     """Click-to-dial: ring the agent's own phone, then call `number` from it.
 
     Returns an id of the new call (e.g. the ARI channel id). Raises `OriginateError`
-    (`screenpop.api`) with a message for the agent when the PBX refuses.
+    (`screenpop.controls`) with a message for the agent when the PBX refuses.
     """
 
     def __call__(self, *, agent: Account, number: str) -> Awaitable[str]: ...
@@ -63,7 +64,7 @@ class Originate(Protocol):
 
 class AgentStatus(Protocol):
     """Agent status as queue pause: `paused` False is ready; True with `reason` a break
-    or after-call work. Raises `ControlError` (`screenpop.api`) with a message for the
+    or after-call work. Raises `ControlError` (`screenpop.controls`) with a message for the
     agent when the PBX refuses."""
 
     def __call__(self, *, agent: Account, paused: bool, reason: str) -> Awaitable[None]: ...
@@ -90,7 +91,7 @@ class CallChannels:
 
 class Transfer(Protocol):
     """Blind or attended transfer of the agent's call. Raises `ControlError`
-    (`screenpop.api`) with a message for the agent when the PBX refuses."""
+    (`screenpop.controls`) with a message for the agent when the PBX refuses."""
 
     def __call__(
         self, *, agent: Account, channels: CallChannels, target: TransferTarget, attended: bool
@@ -99,7 +100,6 @@ class Transfer(Protocol):
 
 # Offered when the dialplan has no pause_reasons.yaml.
 DEFAULT_PAUSE_REASONS = ("Break", "Lunch", "Training")
-AFTER_CALL_WORK = "After-call work"
 
 
 @dataclass(frozen=True, slots=True)

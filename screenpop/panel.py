@@ -45,6 +45,7 @@ class Panel:
     outbox: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(OUTBOX_FRAMES))
     stuck: bool = False
     ended: bool = False
+    controls_in_flight: int = 0  # `control` messages not answered yet
 
     @property
     def session_nonce(self) -> str:

@@ -280,6 +280,13 @@ class PayloadBuilder:
         entry = self._entries.get(call_id)
         return None if entry is None else entry.crm.chosen
 
+    def caller(self, call_id: str) -> tuple[str, str]:
+        """(number, name) of the call's caller as the bus told it, empty when unknown."""
+        entry = self._entries.get(call_id)
+        if entry is None:
+            return "", ""
+        return entry.facts.caller_number, entry.facts.caller_name
+
     def journey_summary(self, call_id: str) -> str:
         """The IVR path in one line, as the CRM interaction records it."""
         return " > ".join(s["label"] or s["node"] for s in self._steps(self._entry(call_id)))

@@ -13,6 +13,10 @@ Client -> server (JSON objects, one per text frame):
     {"type": "prefs", "pop_on": "ring" | "answer"}   the agent changed the preference
     {"type": "notes", "call_id": "...", "notes": "..."}  draft notes, autosaved
     {"type": "focus"}     this tab is the one the agent looks at: it alone alerts
+    {"type": "control", "id": "...", "action": "status" | "transfer" | "dial", ...}
+        a call control (the widget's way to the panel's POSTs: `screenpop.controls`);
+        the other fields are the POST's body (a transfer's `call_id` among them); `id`
+        (at most 64 characters) comes back in the answer; at most 4 unanswered at once
     {"type": "ping"} / {"type": "pong"}
 
 Server -> client:
@@ -24,6 +28,15 @@ Server -> client:
     {"type": "prefs", "pop_on": "ring" | "answer"}
     {"type": "wallboard", "board": {...}}
     {"type": "token", "token": "..."}    a fresh embed token (widget sockets only)
+    {"type": "agent.status", "status": "ready" | "break" | "acw", "reason"}   the agent's
+        status as the PBX reports it (a pause made here, on a phone, by a supervisor),
+        after welcome when known and whenever it changes
+    {"type": "controls", "status": bool, "pause_reasons": [...], "dial": bool,
+     "transfer": {"enabled", "queues", "agents"}}   the controls this server can send
+        (widget sockets, after welcome; the panel has them in its page)
+    {"type": "control.result", "id", "ok": true, ...the POST's answer} or
+    {"type": "control.result", "id", "ok": false, "status": HTTP status, "error",
+     "field"?}   the answer to a `control`, with the POST's words
     {"type": "bus", "state": "reconnecting" | "live"}  pop changes cannot reach this
         server now (Redis down; shown as a banner) / they do again
     {"type": "ping"} / {"type": "pong"}
@@ -39,10 +52,12 @@ from enum import Enum
 from typing import Any, Literal
 
 __all__ = [
+    "AFTER_CALL_WORK",
     "MAX_FRAME_CHARS",
     "MAX_NOTES_CHARS",
     "POP_EVENT_TYPES",
     "ClientMessage",
+    "Control",
     "Dead",
     "Focus",
     "Hello",
@@ -60,6 +75,8 @@ __all__ = [
     "error_frame",
 ]
 
+# QueuePause's Reason for after-call work; any other pause is a break with its reason.
+AFTER_CALL_WORK = "After-call work"
 MAX_FRAME_CHARS = 16_384
 MAX_NOTES_CHARS = 8_000
 MAX_CALL_ID_CHARS = 128
@@ -126,7 +143,16 @@ class Pong:
     pass
 
 
-ClientMessage = Hello | Notes | Prefs | Focus | Ping | Pong
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A call control: `args` is what the panel POSTs (checked by `screenpop.controls`)."""
+
+    id: str
+    action: str
+    args: dict[str, Any]
+
+
+ClientMessage = Hello | Notes | Prefs | Focus | Ping | Pong | Control
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +214,14 @@ def _parse(text: str) -> ClientMessage:
         return Prefs(pop_on)
     if kind == "focus":
         return Focus()
+    if kind == "control":
+        control_id, action = obj.get("id"), obj.get("action")
+        if not isinstance(control_id, str) or not 0 < len(control_id) <= 64:
+            raise RemoteProtocolError("control.id is a string of 1 to 64 characters")
+        if not isinstance(action, str) or not 0 < len(action) <= 20:
+            raise RemoteProtocolError("control.action is a short string")
+        args = {k: v for k, v in obj.items() if k not in ("type", "id", "action")}
+        return Control(control_id, action, args)
     if kind == "ping":
         return Ping()
     if kind == "pong":
@@ -307,6 +341,19 @@ class PanelProtocol:
     def token(self, token: str) -> str:
         self._check_open()
         return _dump({"type": "token", "token": token})
+
+    def agent_status(self, status: str, reason: str) -> str:
+        self._check_open()
+        return _dump({"type": "agent.status", "status": status, "reason": reason})
+
+    def controls(self, offer: Mapping[str, Any]) -> str:
+        self._check_open()
+        return _dump({**offer, "type": "controls"})
+
+    def control_result(self, control_id: str, answer: Mapping[str, Any]) -> str:
+        """`answer`: the POST's JSON answer, with `ok` (and `status` when refused)."""
+        self._check_open()
+        return _dump({**answer, "type": "control.result", "id": control_id})
 
     def pong(self) -> str:
         if self.state is ProtocolState.CLOSED:

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm_adapter.sql.engine import writer
+from crm_adapter.sql.limits import LIMITS
 from crm_adapter.sql.reader import LoopReads
 from crm_adapter.sql.tables import (
     agents,
@@ -121,6 +122,18 @@ def _pop_upsert(dialect: str) -> Any:
     )
 
 
+def _choice_upsert(dialect: str) -> Any:
+    """The agent's choice on the call's row. A call with no row yet (its journey is
+    still in the writer's batch, or it never went through the IVR) gets one, which the
+    journey's own upsert fills in later without touching the choice."""
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(calls)
+    kept = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[calls.c.call_id],
+        set_={name: kept[name] for name in ("chosen_customer_id", "chosen_by", "chosen_at")},
+    )
+
+
 def _queue_event_insert(dialect: str) -> Any:
     """Each instance writes the events it sees: the second copy of one is dropped."""
     stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(queue_events)
@@ -205,6 +218,7 @@ class SqlScreenpopStore:
         self._clock = clock
         self._pop_upsert = _pop_upsert(engine.dialect.name)
         self._queue_event_insert = _queue_event_insert(engine.dialect.name)
+        self._choice_upsert = _choice_upsert(engine.dialect.name)
         # SQLite's reads on the loop thread, closed with the engine
         self._loop_reads = LoopReads(engine, enabled=sqlite_reader)
 
@@ -331,6 +345,32 @@ class SqlScreenpopStore:
                 .first()
             )
         return None if row is None else dict(row)
+
+    async def record_customer_choice(
+        self,
+        call_id: str,
+        customer_id: str,
+        *,
+        agent: str,
+        at: datetime,
+        caller: str = "",
+        caller_name: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
+        async with self._writer.begin() as conn:
+            await conn.execute(
+                self._choice_upsert,
+                {
+                    "call_id": call_id[: LIMITS["call_id"]],
+                    "flow": "",
+                    "caller": caller[:64],
+                    "caller_name": caller_name[:200],
+                    "started_at": started_at or at,
+                    "chosen_customer_id": customer_id[: LIMITS["external_id"]],
+                    "chosen_by": agent[: LIMITS["agent"]],
+                    "chosen_at": at,
+                },
+            )
 
     async def journey_and_caller(
         self, call_id: str
@@ -471,7 +511,9 @@ class SqlScreenpopStore:
                 pops.c.ended_at,
                 calls.c.caller,
                 calls.c.caller_name,
-                func.coalesce(interactions.c.customer_id, calls.c.customer_id).label("customer_id"),
+                func.coalesce(
+                    interactions.c.customer_id, calls.c.chosen_customer_id, calls.c.customer_id
+                ).label("customer_id"),
                 interactions.c.disposition,
                 pops.c.reason,
             )

@@ -202,6 +202,23 @@ class ScreenpopStore(Protocol):
         """The `calls` row: caller, caller_name, dnis, flow, customer_id, started_at."""
         ...
 
+    async def record_customer_choice(
+        self,
+        call_id: str,
+        customer_id: str,
+        *,
+        agent: str,
+        at: datetime,
+        caller: str = "",
+        caller_name: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
+        """The customer the agent attached to the call (chosen among candidates, or
+        created), on the call's `calls` row (`chosen_customer_id`, `chosen_by`,
+        `chosen_at`); a call with no row yet gets one (`caller`, `caller_name`,
+        `started_at` from the pop). The IVR's `customer_id` is left as it was."""
+        ...
+
     async def journey_and_caller(
         self, call_id: str
     ) -> tuple[Mapping[str, Any] | None, tuple[str, str] | None]:

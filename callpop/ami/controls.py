@@ -37,7 +37,7 @@ from callpop.ami.client import (
 )
 from callpop.ami.codec import Message
 from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
-from screenpop.api import ControlError, OriginateError
+from screenpop.controls import ControlError, OriginateError
 from screenpop.keys import AgentStatus, CallChannels, Originate, Transfer, TransferTarget
 from screenpop.store import Account
 

@@ -1,4 +1,5 @@
-"""The AMI listener: AMI client -> triggers -> publish (the pop bus).
+"""The AMI listener: AMI client -> triggers -> publish (the pop bus); members' pauses ->
+`agent.status` (`callpop.ami.pauses`).
 
 Composition: `callpop serve` builds one per `ami:` entry (under its lease, `LeasedListener`)
 with `bus.publish`; tests and the benchmark build one against the simulator. Events are
@@ -21,6 +22,7 @@ from typing import Any
 from callpop.ami.client import AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.lease import AmiLease
+from callpop.ami.pauses import MEMBER_EVENTS, MemberPauses
 from callpop.ami.resync import resync_events
 from callpop.ami.triggers import Triggers
 from callpop.config import AmiSettings
@@ -60,6 +62,7 @@ class AMIListener:
         **client_options: Any,
     ) -> None:
         self.triggers = triggers or Triggers()
+        self.pauses = MemberPauses()
         self._observers = observers
         self._publish = publish
         self._clock = clock
@@ -79,6 +82,9 @@ class AMIListener:
         self._resynced = asyncio.Condition()
         # channels hung up while a resync's snapshot was on its way: not brought back
         self._hung_up_meanwhile: set[str] | None = None
+        # members whose pause was reported while a resync's snapshot was on its way: the
+        # snapshot may be older than that report, so it does not overwrite it
+        self._members_meanwhile: set[str] | None = None
 
     @classmethod
     def from_settings(cls, settings: AmiSettings, publish: Publish, **options: Any) -> AMIListener:
@@ -128,6 +134,8 @@ class AMIListener:
     async def _on_event(self, msg: Message) -> None:
         if self._hung_up_meanwhile is not None and msg.event == "Hangup":
             self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
+        if self._members_meanwhile is not None and msg.event in MEMBER_EVENTS:
+            self._members_meanwhile.add(msg.get("Interface") or "")
         for observe in self._observers:
             observe(msg)
         await self._feed(msg)
@@ -135,7 +143,11 @@ class AMIListener:
     async def _feed(self, msg: Message) -> None:
         # Triggers are pure and fast; publish is the bus's, which never waits on a
         # subscriber: an AgentCalled is on the bus before the next event is read.
-        for event in self.triggers.feed(msg, now=self._clock()):
+        now = self._clock()
+        for event in self.triggers.feed(msg, now=now):
+            self._publish(event)
+            self.published += 1
+        for event in self.pauses.feed(msg, now=now):  # a member paused or back: the agent's status
             self._publish(event)
             self.published += 1
 
@@ -144,7 +156,9 @@ class AMIListener:
         while the answers come are handled first; a snapshot of a channel that hung up
         meanwhile is dropped, so a call that just ended does not pop again."""
         hung_up: set[str] = set()
+        members: set[str] = set()
         self._hung_up_meanwhile = hung_up
+        self._members_meanwhile = members
         try:
             status = await self.client.action("QueueStatus", idempotent=True, listing=True)
             channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
@@ -156,6 +170,7 @@ class AMIListener:
             return
         finally:
             self._hung_up_meanwhile = None
+            self._members_meanwhile = None
         for msg in status:
             for observe in self._observers:
                 observe(msg)
@@ -166,6 +181,9 @@ class AMIListener:
         ]
         for msg in events:
             await self._feed(msg)
+        for msg in status:  # each member's pause as the PBX has it now
+            if msg.event == "QueueMember" and msg.get("Location") not in members:
+                await self._feed(msg)
         async with self._resynced:
             self.resyncs += 1
             self._resynced.notify_all()

@@ -262,6 +262,17 @@ class CallbackStore:
     async def give_up(self, callback_id: int, *, channel_id: str, result: str) -> bool:
         return await self._move(callback_id, ("placing", channel_id), state="failed", result=result)
 
+    async def withdraw(self, call_id: str, *, result: str) -> bool:
+        """Take back the request of call `call_id` while it is pending (its caller was
+        told it was not stored); True if it was."""
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(callbacks)
+                .where(callbacks.c.call_id == call_id, callbacks.c.state == "pending")
+                .values(state="cancelled", result=result, updated_at=self._clock())
+            )
+        return bool(done.rowcount == 1)
+
     async def cancel(self, callback_id: int) -> bool:
         return await self._move(
             callback_id, ("pending", None), state="cancelled", result="cancelled"

@@ -1,4 +1,5 @@
-"""`callpop crm import FILE.csv`: customers from a spreadsheet into the built-in CRM.
+"""`callpop crm import FILE.csv`: customers from a spreadsheet into the built-in CRM;
+`callpop crm pin CUSTOMER_ID`: a customer's PIN for the flows' `pin` nodes.
 
 Rejected rows go to stdout as `FILE:LINE: reason`, one a line, in line order (the
 format editors and CI jump to); the progress bar and the summary go to stderr. Exit
@@ -9,6 +10,7 @@ file again changes nothing.
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import click
@@ -19,7 +21,7 @@ from callpop.commands import outbox as outbox_cmd
 from callpop.commands.common import load_or_exit
 from crm_adapter.importer import ImportFileError, ImportReport, import_customers
 from crm_adapter.phone import PhoneNormaliser
-from crm_adapter.port import CrmError
+from crm_adapter.port import CrmError, NotFound
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 
@@ -96,3 +98,46 @@ def import_command(ctx: click.Context, file: Path) -> None:
     )
     if report.rejected:
         ctx.exit(1)
+
+
+async def _set_pin(url: str, customer_id: str, pin: str) -> None:
+    from crm_adapter.sql.store import SqlStore
+
+    engine = create_engine(url)
+    store = SqlStore(engine)
+    try:
+        await upgrade(engine)
+        await store.set_pin(customer_id, pin)
+    finally:
+        await store.aclose()
+        await engine.dispose()
+
+
+@command.command("pin")
+@click.argument("customer_id")
+@click.pass_context
+def pin_command(ctx: click.Context, customer_id: str) -> None:
+    """Set CUSTOMER_ID's PIN (4 to 12 digits), asked twice without echo, or read from
+    stdin's first line when stdin is not a terminal. It is stored as an argon2id hash
+    and clears the customer's count of wrong PINs and any lock."""
+    config = load_or_exit(ctx, "crm pin")
+    if config.crm.adapter != "sql":
+        click.echo("callpop crm pin: the REST CRM keeps its own PINs", err=True)
+        ctx.exit(1)
+    stdin = sys.stdin
+    if stdin.isatty():
+        pin = click.prompt("PIN", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        pin = stdin.readline().strip()
+    try:
+        asyncio.run(_set_pin(config.database, customer_id, pin))
+    except ValueError as exc:  # never repeats the PIN
+        click.echo(f"callpop crm pin: {exc}", err=True)
+        ctx.exit(1)
+    except NotFound:
+        click.echo(f"callpop crm pin: no customer {customer_id!r}", err=True)
+        ctx.exit(1)
+    except (CrmError, OSError) as exc:
+        click.echo(f"callpop crm pin: {exc}", err=True)
+        ctx.exit(1)
+    click.echo(f"customer {customer_id}: PIN set", err=True)

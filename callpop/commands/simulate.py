@@ -22,13 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import click
 
 from ivr.catalog import CATALOG_FILES
 from ivr.errors import FlowError
-from ivr.events import LookupStatus, QueueValue
+from ivr.events import LookupStatus, PinStatus, QueueValue
 from ivr.flow import Flow
 from ivr.journey import JourneyStep
 from ivr.layout import dialplan_layout
@@ -43,6 +43,7 @@ from ivr.loader import (
 from ivr.simulator import (
     HANG_UP,
     SILENCE,
+    SIMULATED_PIN,
     CallbackDesk,
     Crm,
     CrmAnswer,
@@ -61,6 +62,11 @@ from ivr.simulator import (
     simulate_survey,
 )
 from ivr.source import Finding
+
+if TYPE_CHECKING:
+    from callpop.config import Config
+    from crm_adapter.phone import PhoneNormaliser
+    from crm_adapter.port import InMemoryCrm
 
 CRM_MODES = ("found", "none", "down", "db")
 
@@ -107,47 +113,67 @@ class AdapterCrm:
     person typing); each lookup is handed to the event loop that owns the adapter's
     connections and waited for within the lookup budget, as a live call would."""
 
-    def __init__(self, adapter: Any, loop: asyncio.AbstractEventLoop, budget_ms: int) -> None:
+    def __init__(
+        self,
+        adapter: Any,
+        loop: asyncio.AbstractEventLoop,
+        budget_ms: int,
+        *,
+        pin: str | None = None,
+    ) -> None:
         self._adapter = adapter
         self._loop = loop
         self._budget_ms = budget_ms
+        self._pin = pin
+
+    def verify_pin(self, customer_id: str, pin: str) -> PinStatus:
+        """A file's customers all have `--pin`; the configured CRM is not asked: a
+        simulated wrong PIN would count against a real customer's lockout."""
+        if self._pin is None:
+            return PinStatus.UNAVAILABLE
+        return PinStatus.VERIFIED if pin == self._pin else PinStatus.WRONG
 
     def lookup(self, by: Literal["phone", "account"], value: str) -> CrmAnswer:
         started = time.perf_counter()
         future = asyncio.run_coroutine_threadsafe(self._find(by, value), self._loop)
         try:
-            view, matches = future.result()
+            view, candidates = future.result()
         except Exception:  # the adapter's errors are CrmError; a timeout is TimeoutError
             return CrmAnswer(LookupStatus.UNAVAILABLE, took_ms=self._budget_ms)
         took = min(self._budget_ms, round((time.perf_counter() - started) * 1000))
-        if view is None:
+        if not candidates:
             return CrmAnswer(LookupStatus.NOT_FOUND, took_ms=took)
-        return CrmAnswer(LookupStatus.FOUND, view, matches, took)
+        # Several candidates: no customer, as a live lookup answers (the engine routes on
+        # none of them), only how many and who.
+        return CrmAnswer(LookupStatus.FOUND, view, len(candidates), took, candidates)
 
-    async def _find(self, by: str, value: str) -> tuple[Mapping[str, Any] | None, int]:
+    async def _find(self, by: str, value: str) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
         from crm_adapter.port import customer_view
 
-        async def find() -> tuple[Mapping[str, Any] | None, int]:
+        async def find() -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
             finder = self._adapter.find_by_phone if by == "phone" else self._adapter.find_by_account
             customers = await finder(value)
-            if not customers:
-                return None, 0
-            first = customers[0]
-            cases = await self._adapter.open_cases(first.id)
-            return customer_view(first, open_cases=len(cases)), len(customers)
+            candidates = tuple(c.id for c in customers)
+            if len(customers) != 1:
+                return None, candidates
+            cases = await self._adapter.open_cases(customers[0].id)
+            return customer_view(customers[0], open_cases=len(cases)), candidates
 
         return await asyncio.wait_for(find(), self._budget_ms / 1000)
 
 
-def _number_check(config_path: Path | None) -> Callable[[str], str | None]:
-    """The site's callback number check: its `phone:` settings, as `serve` uses them."""
+def _site_config(config_path: Path | None) -> Config:
     from callpop.config import ConfigError, load_config
 
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    return config.phone.normaliser().normalise
+
+
+def _number_check(config_path: Path | None) -> Callable[[str], str | None]:
+    """The site's callback number check: its `phone:` settings, as `serve` uses them."""
+    return _site_config(config_path).phone.normaliser().normalise
 
 
 async def _with_database(config_path: Path | None, run: Any) -> Simulation:
@@ -176,9 +202,44 @@ async def _with_database(config_path: Path | None, run: Any) -> Simulation:
         await engine.dispose()
 
 
-def crm_for(mode: str, *, tier: str, open_cases: int) -> Crm:
+def file_crm(path: Path, phone: PhoneNormaliser) -> InMemoryCrm:
+    """The customers of a CSV in `callpop crm import`'s format, in memory: any row
+    the import would reject is an error here, so a simulation never runs on half a
+    file."""
+    from crm_adapter.importer import ImportFileError, Rejection, read_rows
+    from crm_adapter.port import CustomerDraft, InMemoryCrm
+
+    crm = InMemoryCrm(phone=phone)
+    try:
+        for row in read_rows(path, phone):
+            if isinstance(row, Rejection):
+                raise click.ClickException(f"{path}:{row.line}: {row.reason}")
+            crm.add_customer(
+                CustomerDraft(
+                    name=row.name,
+                    phones=row.phones,
+                    external_id=row.external_id,
+                    account=row.account,
+                    tier=row.tier,
+                    language=row.language,
+                    email=row.email,
+                )
+            )
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    return crm
+
+
+async def _with_adapter(adapter: Any, budget_ms: int, pin: str, run: Any) -> Simulation:
+    """Run the simulation beside the loop that owns an in-memory adapter."""
+    crm = AdapterCrm(adapter, asyncio.get_running_loop(), budget_ms, pin=pin)
+    result: Simulation = await asyncio.to_thread(run, crm)
+    return result
+
+
+def crm_for(mode: str, *, tier: str, open_cases: int, pin: str = SIMULATED_PIN) -> Crm:
     if mode == "found":
-        return FakeCrm(tier=tier, open_cases=open_cases)
+        return FakeCrm(tier=tier, open_cases=open_cases, pin=pin)
     if mode == "down":
         return DownCrm()
     return NoCrm()
@@ -251,6 +312,9 @@ def describe_step(step: SimStep) -> list[str]:
         return _wrapped(f"{head}  CRM lookup by {step.detail}:", result)
     if step.action == "queue-lookup":
         return _wrapped(f"{head}  queue state:", step.detail or "")
+    if step.action == "pin-check":
+        result = (step.event or "").replace("_", " ")
+        return _wrapped(f"{head}  PIN check for {step.detail}:", result)
     if step.action == "flood-lookup":
         return _wrapped(f"{head}  flood switch:", step.detail or "")
     if step.action == "answer":
@@ -368,11 +432,12 @@ def _parse_at(value: str | None) -> datetime:
 @click.option(
     "--crm",
     "crm_mode",
-    type=click.Choice(CRM_MODES),
     default="none",
     show_default=True,
+    metavar="found|none|down|db|FILE",
     help="lookups: found (a made-up customer), none (not found), down (unavailable), "
-    "db (the configured CRM)",
+    "db (the configured CRM), or a customer CSV as `callpop crm import` reads it "
+    "(several customers may share a number)",
 )
 @click.option(
     "--tier", default="standard", show_default=True, help="tier of the --crm found customer"
@@ -382,6 +447,13 @@ def _parse_at(value: str | None) -> datetime:
     default=0,
     type=click.IntRange(min=0),
     help="open cases of the --crm found customer",
+)
+@click.option(
+    "--pin",
+    default=SIMULATED_PIN,
+    show_default=True,
+    help="the PIN of the --crm found customer and of a --crm FILE's customers, for pin "
+    "nodes (--crm db does not check PINs: a wrong one would count against a real customer)",
 )
 @click.option("--name", "caller_name", default="", help="the caller ID name")
 @click.option("--dnis", default="", help="the number the caller dialled")
@@ -451,6 +523,7 @@ def command(
     crm_mode: str,
     tier: str,
     open_cases: int,
+    pin: str,
     caller_name: str,
     dnis: str,
     config_path: Path | None,
@@ -469,6 +542,14 @@ def command(
         return
     if caller is None:
         raise click.UsageError("Missing option '--caller' (the caller's number).")
+    crm_file = None
+    if crm_mode not in CRM_MODES:
+        crm_file = Path(crm_mode)
+        if not crm_file.is_file():
+            raise click.BadParameter(
+                f"{crm_mode!r} is none of {', '.join(CRM_MODES)}, nor a customer CSV file",
+                param_hint="--crm",
+            )
     now = _parse_at(at)
     if flood_message is not None:
         from callpop.flood import check_message
@@ -530,11 +611,15 @@ def command(
         )
 
     try:
+        config = config_path or (ctx.obj or {}).get("config_path")
         if crm_mode == "db":
-            config = config_path or (ctx.obj or {}).get("config_path")
             sim = asyncio.run(_with_database(config, run))
+        elif crm_file is not None:
+            site = _site_config(config)
+            customers = file_crm(crm_file, site.phone.normaliser())
+            sim = asyncio.run(_with_adapter(customers, site.crm.lookup_budget_ms, pin, run))
         else:
-            sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases))
+            sim = run(crm_for(crm_mode, tier=tier, open_cases=open_cases, pin=pin))
     except KeyScriptError as exc:
         raise click.ClickException(f"--keys: {exc}") from None
     except FlowError as exc:

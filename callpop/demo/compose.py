@@ -39,14 +39,15 @@ from callpop.commands.init import init_database
 from callpop.config import AmiSettings, Config, HostPort
 from callpop.demo import phone, softphone
 from callpop.demo.clock import DemoClock, office_hours_clock
-from callpop.demo.context import DEMO, DemoContext, known_callers
+from callpop.demo.context import DEMO, CallbackOffer, DemoContext, known_callers
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.prompts import PromptBook
 from callpop.pbx_sim.ami import AMIServer
+from callpop.queue_store import QueueStateStore
 from callpop.serve import FASTAGI, Runtime, build_app, build_runtime, make_runner, start_site
 from crm_adapter.demo import DEMO_AGENTS, DemoReport
 from crm_adapter.settings import CrmSettings
-from ivr.flow import ENTRY_FLOW
+from ivr.flow import ENTRY_FLOW, CallbackNode, Flow
 
 __all__ = ["DemoOptions", "DemoServer", "DemoUrls", "fresh_database"]
 
@@ -113,6 +114,16 @@ def demo_config(base: Config, options: DemoOptions, ami: AMIServer, secret: str)
             ),
         }
     )
+
+
+def callback_offer(flows: Mapping[str, Flow]) -> CallbackOffer | None:
+    """The first callback the flows offer, the entry flow's first (the flood button's
+    default queue and the threshold its estimate must pass)."""
+    for flow_id in sorted(flows, key=lambda f: (f != ENTRY_FLOW, f)):
+        for node_id, node in flows[flow_id].nodes.items():
+            if isinstance(node, CallbackNode):
+                return CallbackOffer(node.queue, node.offer_above / 1000, f"{flow_id}/{node_id}")
+    return None
 
 
 def _pbx_context(
@@ -185,6 +196,11 @@ class DemoServer:
                 callers=known_callers(options.seed, min(options.listed_callers, options.customers)),
                 clock_reason=clock.reason,
                 logins=tuple((a.name, a.password, a.role) for a in DEMO_AGENTS),
+                queues=tuple(runtime.dialplan.catalog.queues.queues)
+                if runtime.dialplan.catalog.queues is not None
+                else (),
+                callback_offer=callback_offer(runtime.dialplan.flows),
+                queue_states=QueueStateStore(runtime.engine).read,
             )
             self._add_demo(app, runtime, demo, clock)
             self.runner = make_runner(app, config)

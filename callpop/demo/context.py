@@ -3,6 +3,7 @@ IVR clock's story. Kept under one typed app key (aiohttp's no-globals pattern)."
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,14 @@ from aiohttp import web
 from callpop.demo.pbx import VirtualPbx
 from crm_adapter.demo import DemoData
 
-__all__ = ["DEMO", "UNKNOWN_NUMBER", "DemoContext", "KnownCaller", "known_callers"]
+__all__ = [
+    "DEMO",
+    "UNKNOWN_NUMBER",
+    "CallbackOffer",
+    "DemoContext",
+    "KnownCaller",
+    "known_callers",
+]
 
 # Exchange 019 is outside the demo data's number space (exchanges 200-999, plus the two
 # fixed numbers): a caller the CRM never knows.
@@ -56,6 +64,15 @@ def known_callers(seed: int, count: int) -> tuple[KnownCaller, ...]:
     return tuple(callers)
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackOffer:
+    """Where the dialplan offers a callback: the flood button's default queue."""
+
+    queue: str
+    offer_above_s: float
+    where: str  # FLOW/NODE
+
+
 @dataclass
 class DemoContext:
     callers: tuple[KnownCaller, ...]
@@ -63,6 +80,11 @@ class DemoContext:
     extension: str = "7000"
     pbx: VirtualPbx | None = None  # set once the FastAGI port is known, at start-up
     logins: tuple[tuple[str, str, str], ...] = field(default=())  # name, password, role
+    queues: tuple[str, ...] = ()
+    callback_offer: CallbackOffer | None = None
+    flood_callers: int = 8
+    # callpop's queue state, as the IVR reads it (the queue_states table)
+    queue_states: Callable[[], Awaitable[Mapping[str, Mapping[str, Any]]]] | None = None
 
 
 DEMO = web.AppKey("callpop_demo", DemoContext)

@@ -13,6 +13,12 @@ A call from the test phone goes where a call into a real Asterisk would:
 Every channel's end is an AMI `Hangup`, and queue calls carry `CALLPOP_CALL_ID` as a
 `ChanVariable` (manager.conf `channelvars`), so callpop's AMI listener pops the agents
 over a real socket exactly as it would for Asterisk.
+
+What callpop asks the PBX over AMI is answered too: `QueueStatus` and the members'
+events (`members.py`: the queue state the IVR's estimated wait is folded from),
+`CoreShowChannels`, and a callback's `Originate` (`callback.py`: the agent's phone, then
+the customer's test phone). The test phone's flood button fills a queue with virtual
+callers (`flood.py`).
 """
 
 from __future__ import annotations
@@ -27,13 +33,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from callpop.ami.codec import Message
+from callpop.ami.codec import Message, encode_message
+from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
+from callpop.demo.callback import CallbackLeg, CustomerLine, same_number
+from callpop.demo.flood import FloodView, QueueFlood
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
-from callpop.demo.phones import AgentPhone, Phones
+from callpop.demo.members import MemberBoard, Waiting
+from callpop.demo.phones import AgentPhone, Phones, PhoneState
 from callpop.demo.prompts import PromptBook, sound_url
-from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit, Signal
+from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit
+from callpop.demo.signals import Signal, TransferTo
+from callpop.demo.talk import TalkEnd, agent_phone, converse
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import DirectDial, Ids, Snapshot, Writer, hangup
+from callpop.pbx_sim.ami_originate import Originations
+from callpop.pbx_sim.ami_transfers import attended_transfer_event, blind_transfer_event
 from callpop.pbx_sim.script import CallerId, CallerScript
 from ivr import variables
 from ivr.catalog import Queue, QueueCatalog
@@ -83,7 +97,9 @@ class DemoCall:
         self.signals: asyncio.Queue[Signal] = asyncio.Queue()
         self.live: LiveCaller | None = None
         self.caller_gone = False
+        self.agent_channel: str | None = None  # the agent leg bridged with the caller
         self.task: asyncio.Task[None] | None = None
+        self.waiting_as: Waiting | None = None  # while in a queue (QueueStatus lists it)
 
     # --- PhoneCall (what agent phones do) -------------------------------------------------
 
@@ -102,6 +118,10 @@ class DemoCall:
 
     def agent_hang_up(self, phone: AgentPhone) -> None:
         self.signals.put_nowait(Signal("agent_hangup", phone))
+
+    def transfer(self, to: TransferTo) -> None:
+        """The agent's transfer, as the PBX accepted it."""
+        self.signals.put_nowait(Signal("transfer", to=to))
 
     # --- the caller -------------------------------------------------------------------------
 
@@ -259,15 +279,21 @@ class DemoCall:
             tell=self.tell,
             position=self.pbx.waiting(name) + 1,
         )
+        self.waiting_as = Waiting(name, snapshot, time.time())
         self.pbx.waiting_calls.add(self)
         try:
             end = await visit.run()
         finally:
             self.pbx.waiting_calls.discard(self)
-        self._after_queue(end, snapshot)
-
-    def _after_queue(self, end: QueueEnd, snapshot: Snapshot) -> None:
         if end.how == "talked":
+            self.pbx.members.completed(name, end.talk_s)
+        await self._after_queue(end, snapshot)
+
+    async def _after_queue(self, end: QueueEnd, snapshot: Snapshot) -> None:
+        if end.how == "transferred":
+            assert end.talk is not None
+            await self._after_transfer(end.talk, snapshot, by=end.agent or "")
+        elif end.how == "talked":
             who = "You" if end.hung_up_by == "caller" else end.agent
             self._state("ended", reason=f"{who} hung up after talking.", agent=end.agent)
         elif end.how == "abandoned":
@@ -276,10 +302,13 @@ class DemoCall:
             self._hangup_event(snapshot)
             self._state("ended", reason="Nobody answered within the queue's maximum wait.")
 
-    async def _dial(self, interface: str) -> None:
-        """`Dial(interface)` outside any queue: DialBegin rings the agent's pop."""
+    async def _dial(
+        self, interface: str, *, context: str = "callpop-route", exten: str = "agent"
+    ) -> None:
+        """`Dial(interface)` outside any queue (from `exten`@`context`): DialBegin rings
+        the agent's pop."""
         phone = self.pbx.phones.get(interface)
-        snapshot = self._snapshot(context="callpop-route", exten="agent", priority=1)
+        snapshot = self._snapshot(context=context, exten=exten, priority=1)
         if phone is None or not self.pbx.phones.ring(phone, self):
             self._hangup_event(snapshot)
             self._state(
@@ -306,15 +335,89 @@ class DemoCall:
         self.tell(
             {"type": "connected", "agent": phone.agent, "interface": interface, "queue": None}
         )
-        ended = await self._wait_for(phone, {"agent_hangup"}, None)
-        caller_first = ended is None or ended.kind == "caller_hangup"
-        self.pbx.emit(dial.hangup(caller_first=caller_first))
-        self.pbx.phones.release(phone, self)
-        self._state(
-            "ended",
-            reason=("You" if caller_first else phone.agent) + " hung up after talking.",
-            agent=phone.agent,
+        assert dial.leg is not None
+        await self._bridged(phone, dial.leg.one, snapshot)
+
+    async def _bridged(self, phone: AgentPhone, leg: Snapshot, caller: Snapshot) -> None:
+        """The caller talks with `phone` (its channel `leg`) outside any queue, after a
+        Dial or an attended transfer, until a hang-up or a transfer."""
+        pbx = self.pbx
+        end = await converse(
+            self,
+            phone=phone,
+            agent_leg=leg,
+            phones=pbx.phones,
+            ids=pbx.ids,
+            tell=self.tell,
+            monotonic=pbx.monotonic,
         )
+        w = pbx.writer
+        if end.how in ("caller", "agent"):
+            caller_first = end.how == "caller"
+            ends = [hangup(w, caller, 16), hangup(w, leg, 16)]
+            pbx.emit(ends if caller_first else ends[::-1])
+            pbx.phones.release(phone, self)
+            self._state(
+                "ended",
+                reason=("You" if caller_first else phone.agent) + " hung up after talking.",
+                agent=phone.agent,
+            )
+            return
+        bridge = f"bridge-{self.call_id}"
+        if end.how == "attended":
+            assert end.target_leg is not None and end.consult is not None
+            first = attended_transfer_event(
+                w,
+                transferer=leg,
+                consult=end.consult,
+                transferee=caller,
+                target=end.target_leg,
+                bridge=bridge,
+            )
+            pbx.emit([first, hangup(w, leg, 16)])
+        else:
+            assert end.to is not None
+            blind = (
+                []
+                if end.to.redirect
+                else [blind_transfer_event(w, leg, caller, bridge, end.to.exten, end.to.context)]
+            )
+            pbx.emit([*blind, hangup(w, leg, 16)])
+        pbx.phones.release(phone, self)
+        await self._after_transfer(end, caller, by=phone.agent)
+
+    async def _after_transfer(self, end: TalkEnd, caller: Snapshot, *, by: str) -> None:
+        """Where the caller goes once `by` transferred them: bridged with the target
+        (attended), or on through the emitted dialplan to an agent, a queue or a number."""
+        if end.how == "attended":
+            assert end.target is not None and end.target_leg is not None
+            self.pbx.phones.hand_over(end.target, self)
+            self.tell(
+                {
+                    "type": "connected",
+                    "agent": end.target.agent,
+                    "interface": end.target.interface,
+                    "queue": None,
+                }
+            )
+            await self._bridged(end.target, end.target_leg, caller)
+            return
+        to = end.to
+        assert to is not None
+        phone = agent_phone(self.pbx.phones, to)
+        where = f"{phone.agent} ({to.exten})" if phone is not None else to.exten
+        self.tell({"type": "notice", "text": f"{by} transferred you to {where}."})
+        if to.context == AGENTS_CONTEXT:
+            await self._dial(f"PJSIP/{to.exten}", context=to.context, exten=to.exten)
+        elif to.context == QUEUES_CONTEXT:
+            await self._queue(to.exten)
+        else:
+            self._hangup_event(self._snapshot(context=to.context, exten=to.exten, priority=1))
+            self._state(
+                "ended",
+                reason=f"The demo PBX has no outside line: the call to {to.exten} fails "
+                "and the call ends.",
+            )
 
     async def _wait_for(
         self, phone: AgentPhone, kinds: set[str], within_s: float | None
@@ -343,6 +446,11 @@ class DemoCall:
         self._state("ended", reason=f"Message left in mailbox {mailbox}.")
 
 
+def _is_callback(action: Message) -> bool:
+    """The placer's Originate: it sets CALLPOP_CALLBACK on the agent's leg."""
+    return any(v.startswith("CALLPOP_CALLBACK=") for v in action.getall("Variable"))
+
+
 class VirtualPbx:
     """The PBX: places test-phone calls, owns the agent phones and emits AMI events."""
 
@@ -363,7 +471,31 @@ class VirtualPbx:
         self.monotonic = monotonic
         self.ids = Ids(epoch=str(int(time.time())))
         self.writer = Writer()
-        self.phones = Phones(self._phone_free, monotonic)
+        self.phones = Phones(self._phone_free, monotonic, on_change=self._member_changed)
+        queue_names = queues.queues if queues is not None else {}
+        strategies = {name: q.strategy for name, q in queue_names.items()} or {
+            self.operator_queue: FALLBACK_QUEUE.strategy
+        }
+        self.members = MemberBoard(
+            strategies,
+            emit=self.emit,
+            writer=self.writer,
+            waiting=self._waiting_entries,
+            phones=lambda: self.phones,
+        )
+        self.flood = QueueFlood(
+            self.phones,
+            emit=self.emit,
+            ids=self.ids,
+            writer=self.writer,
+            on_change=self._flood_changed,
+        )
+        self.flood_watchers: set[Tell] = set()  # the test phone pages
+        # callbacks: callpop's placer Originates, the agent's phone and a test phone ring
+        self.originations = Originations(ids=self.ids, writer=self.writer)
+        self.callbacks: set[CallbackLeg] = set()
+        self.lines: list[CustomerLine] = []
+        ami.answers.append(self)
         self.floor = QueueFloor(
             self.phones,
             self.emit,
@@ -377,9 +509,48 @@ class VirtualPbx:
         self.waiting_calls: set[DemoCall] = set()
         # the panel's Status menu: Asterisk's QueuePause, on the demo's phones
         ami.responders["QueuePause"] = self._queue_pause
+        # the panel's transfers (callpop/demo/talk.py plays them)
+        ami.responders["BlindTransfer"] = self._blind_transfer
+        ami.responders["Atxfer"] = self._atxfer
+        ami.responders["Redirect"] = self._redirect
+
+    def _talking_on(self, channel: str) -> DemoCall | None:
+        return next((c for c in self.calls if channel and c.agent_channel == channel), None)
+
+    def _blind_transfer(self, action: Message) -> list[list[tuple[str, str]]]:
+        """As manager.c answers (tests/fixtures/asterisk/ami/controls/blindtransfer*.txt);
+        the call emits the events once this answer is on the wire."""
+        call = self._talking_on(action.get("Channel") or "")
+        if call is None:
+            return [[("Response", "Error"), ("Message", "Channel specified does not exist")]]
+        call.transfer(TransferTo(action.get("Exten") or "", action.get("Context") or ""))
+        return [[("Response", "Success"), ("Message", "Transfer succeeded")]]
+
+    def _atxfer(self, action: Message) -> list[list[tuple[str, str]]]:
+        call = self._talking_on(action.get("Channel") or "")
+        if call is None:
+            return [[("Response", "Error"), ("Message", "Channel specified does not exist")]]
+        call.transfer(
+            TransferTo(action.get("Exten") or "", action.get("Context") or "", attended=True)
+        )
+        return [[("Response", "Success"), ("Message", "Atxfer successfully queued")]]
+
+    def _redirect(self, action: Message) -> list[list[tuple[str, str]]]:
+        channel = action.get("Channel") or ""
+        call = next(
+            (c for c in self.calls if c.channel == channel and c.agent_channel is not None), None
+        )
+        if call is None:
+            return [[("Response", "Error"), ("Message", f"Channel does not exist: {channel}")]]
+        call.transfer(
+            TransferTo(action.get("Exten") or "", action.get("Context") or "", redirect=True)
+        )
+        return [[("Response", "Success"), ("Message", "Redirect successful")]]
 
     def _queue_pause(self, action: Message) -> list[list[tuple[str, str]]]:
-        """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt)."""
+        """As app_queue answers (tests/fixtures/asterisk/ami/controls/queuepause*.txt);
+        the member board reports the pause (`QueueMemberPause`, callpop/demo/members.py),
+        from which callpop reads the agent's status back (callpop/ami/pauses.py)."""
         paused = (action.get("Paused") or "").lower() in ("true", "yes", "1", "on")
         reason = (action.get("Reason") or "Paused") if paused else None
         if self.phones.pause(action.get("Interface") or "", reason) is None:
@@ -397,14 +568,94 @@ class VirtualPbx:
         return FALLBACK_QUEUE
 
     def waiting(self, queue: str) -> int:
-        return sum(1 for c in self.waiting_calls if c.queue == queue)
+        """Callers waiting in `queue` now, virtual ones included."""
+        return sum(1 for w in self._waiting_entries() if w.queue == queue)
+
+    def _waiting_entries(self) -> list[Waiting]:
+        talking = {id(p.call) for p in self.phones if p.state is PhoneState.TALKING}
+        real = [
+            c.waiting_as
+            for c in self.waiting_calls
+            if c.waiting_as is not None and id(c) not in talking
+        ]
+        return self.flood.waiting() + real
 
     def emit(self, events: list[bytes]) -> None:
         self.ami.emit(events)
 
     def _phone_free(self) -> None:
+        self.flood.hold_free_agents()  # in a flood the callers ahead take a free agent
         for call in self.waiting_calls:
             call.signals.put_nowait(Signal("free"))
+
+    def _member_changed(self, phone: AgentPhone) -> None:
+        self.members.changed(phone)
+
+    def _flood_changed(self, view: FloodView) -> None:
+        for watch in tuple(self.flood_watchers):
+            watch(view.public())
+
+    # --- AMI: what callpop asks the PBX -------------------------------------------------------
+
+    def answer(self, action: Message) -> bytes | None:
+        """`QueueStatus`, `CoreShowChannels` and a callback's `Originate`."""
+        name = (action.action or "").lower()
+        if name == "queuestatus":
+            return self.members.answer(action)
+        if name == "coreshowchannels":
+            return self._channels(action)
+        if name == "originate":
+            return self._originate(action)
+        return None
+
+    def _originate(self, action: Message) -> bytes | None:
+        if not _is_callback(action):
+            return None  # click-to-dial is not played here
+        queued = self.originations.answer(action)
+        assert queued is not None
+        leg = CallbackLeg(
+            action,
+            originations=self.originations,
+            phones=self.phones,
+            emit=self.emit,
+            find_line=self.find_line,
+            on_end=self.callbacks.discard,
+        )
+        self.callbacks.add(leg)
+        leg.start()
+        return queued
+
+    def _channels(self, action: Message) -> bytes:
+        """The callers waiting in queues and the callbacks' agent legs (what callpop's
+        listener and callback placer look for after a login)."""
+        waiting = self._waiting_entries()
+        live = self.originations.answer(action)
+        assert live is not None
+        ident = [] if action.action_id is None else [("ActionID", action.action_id)]
+        rows = [
+            encode_message(
+                [
+                    ("Event", "CoreShowChannel"),
+                    *ident,
+                    *w.caller.block(),
+                    ("Application", "Queue"),
+                    ("ApplicationData", f"{w.queue},t"),
+                    ("Duration", "00:00:01"),
+                    ("BridgeId", ""),
+                ]
+            )
+            for w in waiting
+        ]
+        # the originations' own listing: splice the queue callers in after its response
+        head, sep, tail = live.partition(b"\r\n\r\n")
+        count = len(self.originations.live) + len(rows)
+        tail = re.sub(rb"ListItems: \d+", f"ListItems: {count}".encode(), tail)
+        return head + sep + b"".join(rows) + tail
+
+    def find_line(self, number: str) -> CustomerLine | None:
+        """The test phone that called as `number`; a free one first."""
+        lines = [line for line in self.lines if line.number and same_number(line.number, number)]
+        return next((line for line in lines if line.free()), lines[0] if lines else None)
 
     def place_call(self, number: str | None, name: str | None, tell: Tell) -> DemoCall:
         """Start a call into extension 7000; `tell` gets what the caller sees and hears."""
@@ -416,7 +667,12 @@ class VirtualPbx:
 
     async def aclose(self) -> None:
         """Hang up every call and wait for them to end."""
+        self.flood.stop()
         tasks = [c.task for c in self.calls if c.task is not None]
+        tasks += [leg.task for leg in self.callbacks if leg.task is not None]
+        for leg in list(self.callbacks):
+            if leg.task is not None:
+                leg.task.cancel()
         for call in list(self.calls):
             call.hang_up()
         if tasks:

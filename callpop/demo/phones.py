@@ -87,11 +87,19 @@ class AgentPhone:
 
 class Phones:
     """Every agent phone, by interface. `on_free` is called when a phone can take a call
-    (it came online or hung up), so that waiting callers ring it."""
+    (it came online or hung up), so that waiting callers ring it; `on_change` after any
+    change a queue member's state shows (rings, talks, is free, online, paused), so that
+    the PBX tells AMI (`QueueMemberStatus`)."""
 
-    def __init__(self, on_free: Callable[[], None], monotonic: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        on_free: Callable[[], None],
+        monotonic: Callable[[], float],
+        on_change: Callable[[AgentPhone], None] | None = None,
+    ) -> None:
         self._phones: dict[str, AgentPhone] = {}
         self._on_free = on_free
+        self._on_change = on_change
         self._monotonic = monotonic
 
     def __iter__(self) -> Iterator[AgentPhone]:
@@ -108,13 +116,21 @@ class Phones:
             )
         phone.sinks.append(sink)
         sink(phone.view())
-        if phone.state is PhoneState.IDLE and len(phone.sinks) == 1:
-            self._on_free()
+        if len(phone.sinks) == 1:
+            self._changed(phone)
+            if phone.state is PhoneState.IDLE:
+                self._on_free()
         return phone
 
     def unregister(self, phone: AgentPhone, sink: Sink) -> None:
         if sink in phone.sinks:
             phone.sinks.remove(sink)
+            if not phone.sinks:
+                self._changed(phone)
+
+    def _changed(self, phone: AgentPhone) -> None:
+        if self._on_change is not None:
+            self._on_change(phone)
 
     def available(self) -> list[AgentPhone]:
         return [
@@ -129,7 +145,10 @@ class Phones:
         phone = self.get(interface)
         if phone is None:
             return None
+        changed = phone.paused != reason
         phone.paused = reason
+        if changed:
+            self._changed(phone)
         if reason is None and phone.online and phone.state is PhoneState.IDLE:
             self._on_free()
         return phone
@@ -147,6 +166,11 @@ class Phones:
         self._set(phone, PhoneState.TALKING, call)
         phone.calls_taken += 1
 
+    def hand_over(self, phone: AgentPhone, call: PhoneCall) -> None:
+        """An attended transfer bridged the caller's `call` with `phone`, which was
+        talking on the consultation: the phone carries that call now."""
+        self._set(phone, PhoneState.TALKING, call)
+
     def release(self, phone: AgentPhone, call: PhoneCall) -> None:
         """The call no longer rings or talks on `phone` (no-op if it moved on)."""
         if phone.call is not call:
@@ -163,3 +187,4 @@ class Phones:
         phone.call = call
         phone.since = self._monotonic()
         phone.show()
+        self._changed(phone)

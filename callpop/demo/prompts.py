@@ -25,6 +25,7 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from ivr.flow import Flow, Prompt
+from ivr.queue_steps import WAIT_SOUNDS
 
 __all__ = ["SOUNDS_PATH", "PromptBook", "Recording", "sound_url", "spoken_digits"]
 
@@ -114,6 +115,9 @@ class PromptBook:
                     found = _recording(sounds, sound, flow.settings.language)
                     if found is not None:
                         recordings[sound] = found
+        for said in WAIT_SOUNDS:  # the engine's own words: the estimated wait's units
+            if said.text:
+                texts.setdefault(said.name, said.text)
         return cls(texts, pace, recordings)
 
     def recording(self, sound: str) -> Recording | None:

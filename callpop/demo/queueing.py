@@ -25,8 +25,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from callpop.demo.phones import AgentPhone, PhoneCall, Phones
+from callpop.demo.phones import AgentPhone, Phones
+from callpop.demo.signals import Signal
+from callpop.demo.talk import TalkEnd, Talker, converse
 from callpop.pbx_sim.ami_events import Ids, QueueCall, Snapshot, Writer, hangup
+from callpop.pbx_sim.ami_transfers import (
+    attended_transfer_event,
+    blind_transfer_event,
+    transferred_out,
+)
 from ivr.catalog import Queue
 
 __all__ = ["QueueEnd", "QueueFloor", "QueueVisit", "Signal", "cancel_ring"]
@@ -37,20 +44,15 @@ RETRY_S = 5.0  # queues.conf `retry`: the pause after a round of rings nobody an
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
-    """Something that happened to the call: from a phone, the caller or the PBX."""
-
-    kind: Literal["answer", "decline", "agent_hangup", "caller_hangup", "free"]
-    phone: AgentPhone | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class QueueEnd:
-    """How the caller left the queue: talked to `agent`, hung up, or timed out."""
+    """How the caller left the queue: talked to `agent`, hung up, or timed out; or was
+    transferred by `agent` (`talk` says where to, `callpop.demo.talk`)."""
 
-    how: Literal["talked", "abandoned", "timeout"]
+    how: Literal["talked", "abandoned", "timeout", "transferred"]
     agent: str | None = None
     hung_up_by: Literal["caller", "agent"] | None = None
+    talk_s: float = field(default=0.0, compare=False)  # measured: the talk time average
+    talk: TalkEnd | None = None
 
 
 @dataclass
@@ -101,7 +103,7 @@ class QueueVisit:
         name: str,
         queue: Queue,
         caller: Snapshot,
-        call: PhoneCall,
+        call: Talker,
         floor: QueueFloor,
         signals: asyncio.Queue[Signal],
         tell: Callable[[dict[str, Any]], None],
@@ -281,17 +283,50 @@ class QueueVisit:
             }
         )
         talk_from = self.monotonic()
-        while True:
-            signal = await self.signals.get()
-            if signal.kind == "caller_hangup" or (
-                signal.kind == "agent_hangup" and signal.phone is phone
-            ):
-                break
-        by: Literal["caller", "agent"] = "caller" if signal.kind == "caller_hangup" else "agent"
-        self.emit(
-            self._member(phone).completed(
-                hold_s=hold_s, talk_s=int(self.monotonic() - talk_from), reason=by
-            )
+        member = self._member(phone)
+        end = await converse(
+            self.call,
+            phone=phone,
+            agent_leg=member.leg.one,
+            phones=self.phones,
+            ids=self.floor.ids,
+            tell=self.tell,
+            monotonic=self.monotonic,
         )
+        talk_s = int(self.monotonic() - talk_from)
+        if end.how in ("caller", "agent"):
+            by: Literal["caller", "agent"] = "caller" if end.how == "caller" else "agent"
+            self.emit(member.completed(hold_s=hold_s, talk_s=talk_s, reason=by))
+            self.phones.release(phone, self.call)
+            return QueueEnd("talked", agent=phone.agent, hung_up_by=by, talk_s=talk_s)
+        self.emit(self._transferred(member, end, hold_s=hold_s, talk_s=talk_s))
         self.phones.release(phone, self.call)
-        return QueueEnd("talked", agent=phone.agent, hung_up_by=by)
+        return QueueEnd("transferred", agent=phone.agent, talk=end)
+
+    def _transferred(
+        self, member: QueueCall, end: TalkEnd, *, hold_s: int, talk_s: int
+    ) -> list[bytes]:
+        """What app_queue and the bridge report when the member transfers the caller."""
+        w, leg, bridge = self.floor.writer, member.leg, f"bridge-{self.caller.linkedid}"
+        if end.how == "attended":
+            assert end.target_leg is not None and end.consult is not None
+            first = [
+                attended_transfer_event(
+                    w,
+                    transferer=leg.one,
+                    consult=end.consult,
+                    transferee=self.caller,
+                    target=end.target_leg,
+                    bridge=bridge,
+                )
+            ]
+        elif end.to is not None and end.to.redirect:
+            # the caller's channel left the bridge: the member's legs hang up (redirect.txt)
+            member.stage = "ended"
+            return [hangup(w, one, 16) for one in (leg.one, leg.two) if one is not None]
+        else:
+            assert end.to is not None
+            first = [
+                blind_transfer_event(w, leg.one, self.caller, bridge, end.to.exten, end.to.context)
+            ]
+        return first + transferred_out(member, hold_s=hold_s, talk_s=talk_s)

@@ -93,7 +93,9 @@ class Originations:
             [("Response", "Success"), *ident, ("Message", "Originate successfully queued")]
         )
 
-    def _member_status(self, interface: str, status: str) -> list[bytes]:
+    def member_status(self, interface: str, status: str) -> list[bytes]:
+        """`QueueMemberStatus` of `interface` in each of its queues (`Status` 1 not in use,
+        2 in use, 6 ringing)."""
         w = self.writer
         return [
             w.event(
@@ -155,7 +157,7 @@ class Originations:
         w = self.writer
         return [
             self._response(o, True, "4"),
-            *self._member_status(o.interface, "2"),
+            *self.member_status(o.interface, "2"),
             w.event(
                 "DialBegin",
                 "call,all",
@@ -184,14 +186,14 @@ class Originations:
             self._dial_end(o, status),
             hangup(w, o.customer, 19),
             hangup(w, o.agent, 16),
-            *self._member_status(o.interface, "1"),
+            *self.member_status(o.interface, "1"),
         ]
 
     def hang_up(self, channel_id: str) -> list[bytes]:
         o = self.live.pop(channel_id)
         w = self.writer
         legs = [hangup(w, o.customer, 16)] if o.customer is not None else []
-        return [*legs, hangup(w, o.agent, 16), *self._member_status(o.interface, "1")]
+        return [*legs, hangup(w, o.agent, 16), *self.member_status(o.interface, "1")]
 
     def _dial_end(self, o: Origination, status: str) -> bytes:
         assert o.customer is not None

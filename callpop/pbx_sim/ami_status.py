@@ -22,7 +22,14 @@ from callpop.ami.codec import Decoder, Message, encode_message
 from callpop.pbx_sim.ami import read_transcript
 from callpop.pbx_sim.ami_events import QueueCall, Snapshot
 
-__all__ = ["QueueBoard", "QueueMemberSpec", "RecordedAnswers", "recorded_actions"]
+__all__ = [
+    "QueueBoard",
+    "QueueMemberSpec",
+    "RecordedAnswers",
+    "queue_entry",
+    "queue_params",
+    "recorded_actions",
+]
 
 Headers = list[tuple[str, str]]
 
@@ -152,23 +159,11 @@ class QueueBoard:
                 continue
             waiting = [c for c in self._live() if c.queue == queue and c.stage != "connected"]
             out.append(
-                encode_message(
-                    [
-                        ("Event", "QueueParams"),
-                        ("Queue", queue),
-                        ("Max", "0"),
-                        ("Strategy", "ringall"),
-                        ("Calls", str(len(waiting))),
-                        ("Holdtime", "0"),
-                        ("TalkTime", str(self.talk_time_s.get(queue, 0))),
-                        ("Completed", "0"),
-                        ("Abandoned", "0"),
-                        ("ServiceLevel", "0"),
-                        ("ServicelevelPerf", "0.0"),
-                        ("ServicelevelPerf2", "0.0"),
-                        ("Weight", "0"),
-                        *ident,
-                    ]
+                queue_params(
+                    queue,
+                    calls=len(waiting),
+                    talk_time_s=self.talk_time_s.get(queue, 0),
+                    ident=ident,
                 )
             )
             items += 1
@@ -206,25 +201,7 @@ class QueueBoard:
                 )
                 items += 1
             for position, call in enumerate(waiting, 1):
-                c = call.caller
-                out.append(
-                    encode_message(
-                        [
-                            ("Event", "QueueEntry"),
-                            ("Queue", queue),
-                            ("Position", str(position)),
-                            ("Channel", c.channel),
-                            ("Uniqueid", c.uniqueid),
-                            ("CallerIDNum", c.caller_num),
-                            ("CallerIDName", c.caller_name),
-                            ("ConnectedLineNum", c.connected_num),
-                            ("ConnectedLineName", c.connected_name),
-                            ("Wait", "1"),
-                            ("Priority", "0"),
-                            *ident,
-                        ]
-                    )
-                )
+                out.append(queue_entry(queue, position, call.caller, wait_s=1, ident=ident))
                 items += 1
         out.append(
             encode_message(
@@ -275,6 +252,52 @@ class QueueBoard:
             )
         )
         return b"".join(out)
+
+
+def queue_params(
+    queue: str, *, calls: int, talk_time_s: int, strategy: str = "ringall", ident: Headers
+) -> bytes:
+    """A queue's `QueueParams` in a `QueueStatus` answer (queue-status-actions.txt)."""
+    return encode_message(
+        [
+            ("Event", "QueueParams"),
+            ("Queue", queue),
+            ("Max", "0"),
+            ("Strategy", strategy),
+            ("Calls", str(calls)),
+            ("Holdtime", "0"),
+            ("TalkTime", str(talk_time_s)),
+            ("Completed", "0"),
+            ("Abandoned", "0"),
+            ("ServiceLevel", "0"),
+            ("ServicelevelPerf", "0.0"),
+            ("ServicelevelPerf2", "0.0"),
+            ("Weight", "0"),
+            *ident,
+        ]
+    )
+
+
+def queue_entry(
+    queue: str, position: int, caller: Snapshot, *, wait_s: int, ident: Headers
+) -> bytes:
+    """A caller waiting, as `QueueEntry` in a `QueueStatus` answer."""
+    return encode_message(
+        [
+            ("Event", "QueueEntry"),
+            ("Queue", queue),
+            ("Position", str(position)),
+            ("Channel", caller.channel),
+            ("Uniqueid", caller.uniqueid),
+            ("CallerIDNum", caller.caller_num),
+            ("CallerIDName", caller.caller_name),
+            ("ConnectedLineNum", caller.connected_num),
+            ("ConnectedLineName", caller.connected_name),
+            ("Wait", str(wait_s)),
+            ("Priority", "0"),
+            *ident,
+        ]
+    )
 
 
 def _channel(chan: Snapshot, app: str, data: str, bridge: str) -> Headers:

@@ -33,9 +33,15 @@ from dataclasses import dataclass, field
 
 from callpop.ami.codec import Message
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import DirectDial, Headers, QueueCall, Snapshot, hangup
+from callpop.pbx_sim.ami_events import DirectDial, Headers, QueueCall, Snapshot, Writer, hangup
 
-__all__ = ["Transfers", "bridge_block"]
+__all__ = [
+    "Transfers",
+    "attended_transfer_event",
+    "blind_transfer_event",
+    "bridge_block",
+    "transferred_out",
+]
 
 Route = Callable[[str, str], str | None]
 
@@ -52,6 +58,72 @@ def bridge_block(uniqueid: str, prefix: str = "Bridge", channels: int = 2) -> He
         (f"{p}NumChannels", str(channels)),
         (f"{p}VideoSourceMode", "none"),
     ]
+
+
+def blind_transfer_event(
+    w: Writer, transferer: Snapshot, transferee: Snapshot, bridge: str, exten: str, context: str
+) -> bytes:
+    """The `BlindTransfer` event: `transferer` (the agent's leg) sent `transferee` (the
+    caller), bridged in `bridge`, to `exten`@`context`."""
+    return w.event(
+        "BlindTransfer",
+        "call,all",
+        [("Result", "Success")],
+        transferer.block("Transferer"),
+        transferee.block("Transferee"),
+        bridge_block(bridge),
+        [("IsExternal", "No"), ("Context", context), ("Extension", exten)],
+    )
+
+
+def attended_transfer_event(
+    w: Writer,
+    *,
+    transferer: Snapshot,
+    consult: Snapshot,
+    transferee: Snapshot,
+    target: Snapshot,
+    bridge: str,
+) -> bytes:
+    """The `AttendedTransfer` event when the agent (`transferer`, bridged with the
+    caller `transferee` in `bridge`) hangs up on the consultation (`consult`, talking to
+    `target`): Asterisk bridges the caller with the target (`DestType: Bridge`)."""
+    return w.event(
+        "AttendedTransfer",
+        "call,all",
+        [("Result", "Success")],
+        transferer.block("OrigTransferer"),
+        bridge_block(bridge, "OrigBridge"),
+        consult.block("SecondTransferer"),
+        bridge_block(f"consult-{bridge}", "SecondBridge"),
+        transferee.block("Transferee"),
+        target.block("TransferTarget"),
+        [("IsExternal", "No"), ("DestType", "Bridge"), ("DestBridgeUniqueid", bridge)],
+    )
+
+
+def transferred_out(call: QueueCall, hold_s: int = 1, talk_s: int = 1) -> list[bytes]:
+    """app_queue's AgentComplete `Reason: transfer`, then the agent's legs hang up."""
+    w, leg = call.writer, call.leg
+    call.stage = "ended"
+    out = [
+        w.event(
+            "AgentComplete",
+            "agent,all",
+            call.caller.block(),
+            leg.one.block("Dest"),
+            [
+                ("Queue", call.queue),
+                ("Interface", call.interface),
+                ("MemberName", call.member_name),
+            ],
+            [("HoldTime", str(hold_s)), ("TalkTime", str(talk_s)), ("Reason", "transfer")],
+        ),
+        hangup(w, leg.one, 16),
+    ]
+    if leg.two is not None:
+        out.append(hangup(w, leg.two, 16))
+    return out
 
 
 @dataclass
@@ -89,23 +161,15 @@ class Transfers:
             context=context,
         )
         events = [
-            w.event(
-                "AttendedTransfer",
-                "call,all",
-                [("Result", "Success")],
-                leg.one.block("OrigTransferer"),
-                bridge_block(f"bridge-{call.call_id}", "OrigBridge"),
-                consult.block("SecondTransferer"),
-                bridge_block(f"consult-{call.call_id}", "SecondBridge"),
-                call.caller.block("Transferee"),
-                target.block("TransferTarget"),
-                [
-                    ("IsExternal", "No"),
-                    ("DestType", "Bridge"),
-                    ("DestBridgeUniqueid", f"bridge-{call.call_id}"),
-                ],
+            attended_transfer_event(
+                w,
+                transferer=leg.one,
+                consult=consult,
+                transferee=call.caller,
+                target=target,
+                bridge=f"bridge-{call.call_id}",
             ),
-            *self._agent_gone(call),
+            *transferred_out(call),
         ]
         self.calls.remove(call)
         self.server.emit(events)
@@ -123,17 +187,10 @@ class Transfers:
         if call is None:
             return [[("Response", "Error"), ("Message", "Channel specified does not exist")]]
         exten, context = action.get("Exten") or "", action.get("Context") or ""
-        w = call.writer
-        event = w.event(
-            "BlindTransfer",
-            "call,all",
-            [("Result", "Success")],
-            call.leg.one.block("Transferer"),
-            call.caller.block("Transferee"),
-            bridge_block(f"bridge-{call.call_id}"),
-            [("IsExternal", "No"), ("Context", context), ("Extension", exten)],
+        event = blind_transfer_event(
+            call.writer, call.leg.one, call.caller, f"bridge-{call.call_id}", exten, context
         )
-        self._later([event, *self._agent_gone(call), *self._dial_on(call, exten, context)])
+        self._later([event, *transferred_out(call), *self._dial_on(call, exten, context)])
         return [[("Response", "Success"), ("Message", "Transfer succeeded")]]
 
     def _atxfer(self, action: Message) -> list[list[tuple[str, str]]]:
@@ -162,29 +219,6 @@ class Transfers:
         return [[("Response", "Success"), ("Message", "Redirect successful")]]
 
     # --- what follows ---------------------------------------------------------------
-
-    def _agent_gone(self, call: QueueCall) -> list[bytes]:
-        """app_queue's AgentComplete `Reason: transfer`, then the agent's legs hang up."""
-        w, leg = call.writer, call.leg
-        call.stage = "ended"
-        out = [
-            w.event(
-                "AgentComplete",
-                "agent,all",
-                call.caller.block(),
-                leg.one.block("Dest"),
-                [
-                    ("Queue", call.queue),
-                    ("Interface", call.interface),
-                    ("MemberName", call.member_name),
-                ],
-                [("HoldTime", "1"), ("TalkTime", "1"), ("Reason", "transfer")],
-            ),
-            hangup(w, leg.one, 16),
-        ]
-        if leg.two is not None:
-            out.append(hangup(w, leg.two, 16))
-        return out
 
     def _dial_on(self, call: QueueCall, exten: str, context: str) -> list[bytes]:
         if call in self.calls:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -177,10 +178,13 @@ async def play_agi(
     on_hangup: Callable[[], None] | None = None,
     priority: int = 2,
     threadid: int = DEFAULT_THREADID,
+    timings: list[float] | None = None,
 ) -> CallRecord:
     """Play one AGI session over (reader, writer). `on_hangup` runs when the caller
     hangs up and when the AGI ends (classic AGI: SIGHUP to the script); without it,
-    the notices are `HANGUP` lines (FastAGI). `priority` is the AGI() priority."""
+    the notices are `HANGUP` lines (FastAGI). `priority` is the AGI() priority.
+    `timings` gets, per command, the server's think time: seconds from Asterisk's last
+    write (the environment block or an answer) to the command line arriving."""
     sim = AgiChannelSim(script, options, fast=network_script is not None)
     record = CallRecord()
     env = environment_block(
@@ -196,12 +200,16 @@ async def play_agi(
     stdio = _StdioReader(reader)
     scale = options.time_scale
 
+    sent_at = 0.0
+
     async def write(lines: list[bytes]) -> bool:
+        nonlocal sent_at
         if not lines:
             return True
         record.wire += [("<", line) for line in lines]
         try:
             writer.write(b"".join(line + b"\n" for line in lines))
+            sent_at = time.perf_counter()
             await writer.drain()
         except (ConnectionError, RuntimeError):
             return False
@@ -209,12 +217,15 @@ async def play_agi(
 
     try:
         writer.write(env)
+        sent_at = time.perf_counter()
         await writer.drain()
         while True:
             line = await stdio.readline()
             if line is None:
                 record.ended = "server-closed"
                 break
+            if timings is not None:
+                timings.append(time.perf_counter() - sent_at)
             record.wire.append((">", line))
             record.commands.append(line)
             if line[:7].lower() == b"failure":  # res_agi: the script could not start
@@ -270,9 +281,11 @@ async def call_fastagi(
     request: str | None = None,
     priority: int = 2,
     threadid: int = DEFAULT_THREADID,
+    timings: list[float] | None = None,
 ) -> CallRecord:
     """Place one call: connect to the FastAGI server as `AGI(agi://host:port/path,args)`
-    does (`request`: the URL to show in `agi_request`, by default that one)."""
+    does (`request`: the URL to show in `agi_request`, by default that one; `timings`:
+    see `play_agi`)."""
     reader, writer = await asyncio.open_connection(host, port)
     return await play_agi(
         reader,
@@ -284,6 +297,7 @@ async def call_fastagi(
         options=options,
         priority=priority,
         threadid=threadid,
+        timings=timings,
     )
 
 

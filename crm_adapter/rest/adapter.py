@@ -34,6 +34,7 @@ from crm_adapter.port import (
     Customer,
     CustomerDraft,
     NotFound,
+    PinCheck,
 )
 from crm_adapter.rest.mapping import RecordMapper, records
 from crm_adapter.rest.request import PreparedRequest, prepare
@@ -321,6 +322,22 @@ class RestCrm:
         still_open = [c for c in found if c.status != "closed"]
         return sorted(still_open, key=lambda c: c.opened, reverse=True)
 
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        """`verify_pin`: the CRM compares and keeps the count of wrong PINs (its lockout).
+        Its answer's `result` (`verified`, `wrong`, `locked`, `no_pin`) or boolean
+        `verified` says how it went; a 404 is no such customer. Never repeated after a
+        failed attempt (each one may count against the customer), and a refusal keeps
+        nothing of the CRM's answer, which might echo the PIN."""
+        if not self.has("verify_pin"):
+            raise CrmRejected("the REST CRM has no verify_pin operation configured")
+        values = {"customer_id": customer_id, "pin": pin}
+        try:
+            data = await self.call("verify_pin", values, timeout_s=self.settings.timeout_s)
+        except HttpRejected as exc:
+            status = exc.status or 400
+            raise HttpRejected(status, f"verify_pin: CRM refused with HTTP {status}") from None
+        return _pin_answer(data)
+
     # --- the outbox's delivery ------------------------------------------------------
 
     async def deliver(self, entry: OutboxEntry) -> str | None:
@@ -354,6 +371,23 @@ class RestCrm:
         if new_id is MISSING or new_id is None or isinstance(new_id, bool | dict | list):
             return None
         return str(new_id)[:200]
+
+
+_PIN_RESULTS = {check.value: check for check in PinCheck}
+
+
+def _pin_answer(data: Any) -> PinCheck:
+    if isinstance(data, dict):
+        result = data.get("result")
+        if isinstance(result, str) and result.strip().lower() in _PIN_RESULTS:
+            return _PIN_RESULTS[result.strip().lower()]
+        verified = data.get("verified")
+        if isinstance(verified, bool):
+            return PinCheck.VERIFIED if verified else PinCheck.WRONG
+    raise CrmBadResponse(
+        "verify_pin: the answer has no result (verified, wrong, locked, no_pin) "
+        "nor a boolean verified"
+    )
 
 
 class _Retryable(Exception):

@@ -11,17 +11,19 @@ outbox in the same transaction, for the relay to deliver.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, literal, select, update
+from sqlalchemy import Select, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm_adapter.outbox import enqueue
 from crm_adapter.phone import PhoneNormaliser
+from crm_adapter.pins import hash_pin, lock_after, pin_matches
 from crm_adapter.port import (
     CASE_STATUSES,
     Case,
@@ -32,6 +34,7 @@ from crm_adapter.port import (
     Interaction,
     InteractionUpdate,
     NotFound,
+    PinCheck,
 )
 from crm_adapter.sql.engine import writer
 from crm_adapter.sql.errors import mapped_errors
@@ -56,7 +59,14 @@ from crm_adapter.sql.records import (
     interaction_values,
     utc,
 )
-from crm_adapter.sql.tables import LIMITS, cases, customer_phones, customers, interactions
+from crm_adapter.sql.tables import (
+    LIMITS,
+    cases,
+    customer_phones,
+    customer_pins,
+    customers,
+    interactions,
+)
 
 __all__ = ["MAX_MATCHES", "SqlStore"]
 
@@ -212,6 +222,92 @@ class SqlStore:
             if e164 not in e164s:
                 e164s.append(e164)
         return e164s
+
+    # --- PINs -----------------------------------------------------------------------
+
+    async def set_pin(self, customer_id: str, pin: str) -> None:
+        """Give the customer a PIN (stored as an argon2id hash), clearing any count of
+        wrong ones and any lock. Raises `NotFound`, ValueError for a PIN that is not
+        4 to 12 digits."""
+        cid = customer_id_of(customer_id)
+        pin_hash = await asyncio.to_thread(hash_pin, pin)
+        now = self._clock()
+        with mapped_errors("set pin"):
+            async with self._writer.begin() as conn:
+                if (
+                    cid is None
+                    or await conn.scalar(select(customers.c.id).where(customers.c.id == cid))
+                    is None
+                ):
+                    raise NotFound(f"no customer {customer_id!r}")
+                changed = await conn.execute(
+                    update(customer_pins)
+                    .where(customer_pins.c.customer_id == cid)
+                    .values(pin_hash=pin_hash, failures=0, locked_until=None, changed_at=now)
+                )
+                if changed.rowcount == 0:
+                    await conn.execute(
+                        insert(customer_pins).values(
+                            customer_id=cid, pin_hash=pin_hash, failures=0, changed_at=now
+                        )
+                    )
+
+    async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        cid = customer_id_of(customer_id)
+        if cid is None:
+            raise NotFound(f"no customer {customer_id!r}")
+        now = self._clock()
+        with mapped_errors("verify pin"):
+            async with self._writer.begin() as conn:
+                # The attempt is taken before the comparison: calls racing on one
+                # customer each move the count, and a locked customer is not compared.
+                taken = (
+                    await conn.execute(
+                        update(customer_pins)
+                        .where(
+                            customer_pins.c.customer_id == cid,
+                            or_(
+                                customer_pins.c.locked_until.is_(None),
+                                customer_pins.c.locked_until <= now,
+                            ),
+                        )
+                        .values(failures=customer_pins.c.failures + 1)
+                        .returning(customer_pins.c.failures, customer_pins.c.pin_hash)
+                    )
+                ).first()
+                if taken is None:
+                    return await self._not_checked(conn, cid, customer_id)
+                failures, pin_hash = taken
+                lock = lock_after(failures)
+                if lock is not None:
+                    await conn.execute(
+                        update(customer_pins)
+                        .where(customer_pins.c.customer_id == cid)
+                        .values(locked_until=now + lock)
+                    )
+        if not await asyncio.to_thread(pin_matches, pin_hash, pin):
+            return PinCheck.WRONG
+        with mapped_errors("verify pin"):
+            async with self._writer.begin() as conn:
+                await conn.execute(
+                    update(customer_pins)
+                    .where(customer_pins.c.customer_id == cid, customer_pins.c.pin_hash == pin_hash)
+                    .values(failures=0, locked_until=None)
+                )
+        return PinCheck.VERIFIED
+
+    async def _not_checked(self, conn: AsyncConnection, cid: int, customer_id: str) -> PinCheck:
+        """Why no attempt could be taken: locked, no PIN, or no such customer."""
+        if (
+            await conn.scalar(
+                select(customer_pins.c.failures).where(customer_pins.c.customer_id == cid)
+            )
+            is not None
+        ):
+            return PinCheck.LOCKED
+        if await conn.scalar(select(customers.c.id).where(customers.c.id == cid)) is None:
+            raise NotFound(f"no customer {customer_id!r}")
+        return PinCheck.NO_PIN
 
     # --- cases ----------------------------------------------------------------------
 

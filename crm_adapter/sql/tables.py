@@ -115,6 +115,24 @@ customer_phones = Table(
     Index(None, "customer_id"),
 )
 
+# Callers' PINs (crm_adapter/pins.py): an argon2id hash, never the PIN, and the count
+# of wrong PINs in a row that locks the customer for a while. Kept apart from
+# `customers` so that no customer read ever carries a hash along.
+customer_pins = Table(
+    "customer_pins",
+    metadata,
+    Column(
+        "customer_id",
+        _BIGID,
+        ForeignKey("customers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pin_hash", String(200), nullable=False),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("locked_until", UtcDateTime),
+    Column("changed_at", UtcDateTime, nullable=False),
+)
+
 cases = Table(
     "cases",
     metadata,
@@ -198,6 +216,12 @@ calls = Table(
     Column("ended_at", UtcDateTime),
     Column("outcome", String(16)),
     Column("target", String(200)),
+    # The customer an agent attached to the call in the pop (one of several candidates,
+    # or a record created for the caller), by whom and when. Apart from `customer_id`,
+    # which is the IVR's identification: a journey written again never undoes a choice.
+    Column("chosen_customer_id", String(LIMITS["external_id"])),
+    Column("chosen_by", String(LIMITS["agent"])),
+    Column("chosen_at", UtcDateTime),
     Index(None, "started_at"),
 )
 

@@ -30,6 +30,7 @@ _LOOKS: dict[str, tuple[str, str, str, str]] = {
     "callback": ("box", "rounded,filled", "#0369a1", "#f0f9ff"),
     "overflow": ("diamond", "filled", "#9a3412", "#fff7ed"),
     "flood": ("diamond", "filled", "#be123c", "#fff1f2"),
+    "pin": ("parallelogram", "filled", "#6d28d9", "#f5f3ff"),
     "missing": ("box", "filled,dashed", "#dc2626", "#fef2f2"),
 }
 

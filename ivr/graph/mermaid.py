@@ -32,6 +32,7 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "callback": ("[", "]"),
     "overflow": ("{", "}"),
     "flood": ("{", "}"),
+    "pin": ("[/", "/]"),
     "missing": ("[", "]"),
 }
 
@@ -50,6 +51,7 @@ _CLASSES: dict[str, str] = {
     "callback": "fill:#f0f9ff,stroke:#0369a1,color:#0f172a",
     "overflow": "fill:#fff7ed,stroke:#9a3412,color:#0f172a",
     "flood": "fill:#fff1f2,stroke:#be123c,color:#0f172a",
+    "pin": "fill:#f5f3ff,stroke:#6d28d9,color:#0f172a",
     "missing": "fill:#fef2f2,stroke:#dc2626,stroke-dasharray:5 3,color:#991b1b",
     "start": "fill:#0f172a,stroke:#0f172a,color:#ffffff",
     "legend": "fill:#ffffff,stroke:#cbd5e1,color:#334155,text-align:left",

@@ -31,6 +31,7 @@ from ivr.flow import (
     MenuNode,
     Node,
     OverflowNode,
+    PinNode,
     PlayNode,
     Prompt,
     TransferNode,
@@ -231,6 +232,8 @@ def _details(node: Node, flow: Flow) -> Iterator[str]:
         yield f"queue {node.queue} closed" + (f", {' or '.join(limits)}" if limits else "")
     elif isinstance(node, FloodNode):
         yield "messages " + ", ".join(node.messages)
+    elif isinstance(node, PinNode):
+        yield f"PIN checked by the CRM · {node.max_attempts} attempts"
     elif isinstance(node, HangupNode | BranchNode):
         pass
 
@@ -316,6 +319,11 @@ def _edges(node_id: str, node: Node, flow: Flow) -> Iterator[DiagramEdge]:
     elif isinstance(node, FloodNode):
         yield DiagramEdge(node_id, node.next, "result", "flood on")
         yield DiagramEdge(node_id, node.normal, "result", "flood off")
+    elif isinstance(node, PinNode):
+        yield DiagramEdge(node_id, node.verified, "result", "verified")
+        yield DiagramEdge(node_id, node.failed, "failure", "not verified")
+        yield DiagramEdge(node_id, node.no_pin or node.failed, "result", "no PIN")
+        yield DiagramEdge(node_id, node.unavailable or node.failed, "result", "CRM down")
     elif isinstance(node, GotoNode):
         if node.flow is None and node.node is not None:
             yield DiagramEdge(node_id, node.node, "next")

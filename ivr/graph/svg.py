@@ -35,6 +35,7 @@ KIND_COLOURS: dict[str, str] = {
     "callback": "#0369a1",
     "overflow": "#9a3412",
     "flood": "#be123c",
+    "pin": "#6d28d9",
     MISSING: "#dc2626",
     REF: "#64748b",
 }
@@ -53,6 +54,7 @@ KIND_NAMES: dict[str, str] = {
     "callback": "callback offer",
     "overflow": "overflow",
     "flood": "flood mode",
+    "pin": "PIN check",
     MISSING: "missing",
 }
 # Where the call ends gets a tinted body, so the exits stand out at a glance.

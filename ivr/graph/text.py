@@ -28,6 +28,7 @@ KIND_TITLES: dict[str, str] = {
     "callback": "CALLBACK OFFER",
     "overflow": "OVERFLOW",
     "flood": "FLOOD MODE",
+    "pin": "PIN CHECK",
     "missing": "MISSING",
 }
 

@@ -34,6 +34,7 @@ from ivr.flow import (
     MenuNode,
     Node,
     OverflowNode,
+    PinNode,
     PlayNode,
     WaitNode,
 )
@@ -121,6 +122,13 @@ def targets_of(node_id: str, node: Node) -> list[Target]:
     elif isinstance(node, FloodNode):
         out.append(Target((*base, "next"), "auto", "flood on", node.next))
         out.append(Target((*base, "normal"), "auto", "flood off", node.normal))
+    elif isinstance(node, PinNode):
+        out.append(Target((*base, "verified"), "auto", "verified", node.verified))
+        out.append(Target((*base, "failed"), "failure", "failed", node.failed))
+        if node.no_pin is not None:
+            out.append(Target((*base, "no_pin"), "auto", "no_pin", node.no_pin))
+        if node.unavailable is not None:
+            out.append(Target((*base, "unavailable"), "auto", "unavailable", node.unavailable))
     elif isinstance(node, GotoNode):
         field = (*base, "node") if node.node is not None else (*base, "flow")
         out.append(Target(field, "next", "goto", node.node, node.flow))

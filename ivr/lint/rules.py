@@ -211,6 +211,19 @@ _ALL = (
         "warning",
         "A survey that no transfer names: no caller ever hears it.",
     ),
+    # PIN checks.
+    Rule(
+        "pin-unidentified",
+        "error",
+        "A pin node no call reaches after a lookup found the caller: it has nobody's PIN to "
+        "check, so every caller goes to its failed target.",
+    ),
+    Rule(
+        "secret-in-condition",
+        "error",
+        "A condition reads a sensitive entry (an input with sensitive: true): the flow file "
+        "would hold the secret it compares with. PINs are checked by a pin node, through the CRM.",
+    ),
     # The other dialplan files.
     Rule(
         "unknown-queue",

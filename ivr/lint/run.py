@@ -28,6 +28,7 @@ from ivr.lint.expressions import check_bad_conditions, check_unknown_variables
 from ivr.lint.hours import check_bad_hours, check_unknown_schedules
 from ivr.lint.keys import check_direct_dial_collision, check_option_keys, check_shadowed_global_keys
 from ivr.lint.loops import check_no_agent_path, check_no_exit_loop
+from ivr.lint.pin_rules import check_pin_identified, check_secret_conditions
 from ivr.lint.queue_rules import check_flood_messages, check_queue_thresholds
 from ivr.lint.ranges import check_retries_range, check_timeout_range
 from ivr.lint.rules import finding
@@ -74,6 +75,8 @@ CHECKS: tuple[Check, ...] = (
     check_queue_thresholds,
     check_flood_messages,
     check_surveys,
+    check_pin_identified,
+    check_secret_conditions,
 )
 """Every whole-dialplan rule, each a function of the context (see `ivr.lint.rules`)."""
 

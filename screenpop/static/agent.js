@@ -92,6 +92,9 @@
         state.seq = Math.max(state.seq, msg.seq);
         remove(msg.type, msg.pop);
         break;
+      case "agent.status":  // the status menu (controls.js) shows what the PBX has
+        window.dispatchEvent(new CustomEvent("callpop:agentstatus", {detail: {status: msg.status, reason: msg.reason || ""}}));
+        break;
       case "error":
         setConn("down", msg.message || "Disconnected");
         break;
@@ -216,7 +219,15 @@
 
   /* --- rendering ------------------------------------------------------------------------ */
 
-  function callerLabel(pop) {
+  // How the IVR identified the caller, as the card says it: verified only by a PIN, or by
+// an account that is the caller ID's customer's (docs/contracts.md, "Matching and identity").
+const VERIFIED_BY = {"pin": "✓ Verified by PIN", "account+ani": "✓ Verified: account and caller ID"};
+function identityLabel(p) {
+  if (!p.verified) return "Not verified";
+  return VERIFIED_BY[(p.identity && p.identity.level) || ""] || "✓ Verified in IVR";
+}
+
+function callerLabel(pop) {
     const p = pop.payload || {};
     if (p.customer && p.customer.name) return p.customer.name;
     if (p.caller && p.caller.name) return p.caller.name;
@@ -292,7 +303,7 @@
           p.tier && !p.vip ? el("span", {class: "badge badge-tier"}, p.tier) : null,
           el("span", {class: "badge " + (p.verified ? "badge-ok" : "badge-muted"), id: "pop-identity",
               title: "Identified in the IVR by: " + ((p.identity && p.identity.level) || "none")},
-            p.verified ? "✓ Verified in IVR" : "Not verified"),
+            identityLabel(p)),
           p.identity && p.identity.warning === "account-not-caller"
             ? el("span", {class: "badge badge-warn", id: "identity-warning"},
                 "⚠ Account is not the caller ID's customer") : null,

@@ -45,6 +45,25 @@
   }
   select.addEventListener("change", () => setStatus(select.value));
 
+  /* A pause made elsewhere (a phone's feature code, a supervisor, another tab or the
+   * widget) comes back from the PBX: the menu and the idle panel follow it. */
+  window.addEventListener("callpop:agentstatus", (event) => {
+    const {status, reason} = event.detail;
+    const value = status === "break" ? "break:" + reason : status;
+    if (select.disabled) return;  // this page's own change is on its way: its answer decides
+    if (!Array.from(select.options).some((o) => o.value === value)) {
+      // a reason this dialplan does not offer (set by a supervisor, say): shown as it is
+      select.append(el("option", {value}, reason ? "Break: " + reason : "Paused"));
+    }
+    if (value === current && box.dataset.status === status) return;
+    select.value = value;
+    current = value;
+    box.dataset.status = status;
+    message.textContent = status === "ready" ? "Ready for calls" : "Paused in your queues";
+    message.className = "form-status small ok";
+    showIdle(status, reason || "Paused");
+  });
+
   /* The idle panel says what the PBX was told: no "Ready for calls" while on a break. */
   function showIdle(status, reason) {
     if (!idleTitle) return;

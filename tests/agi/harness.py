@@ -25,11 +25,13 @@ from ivr.events import (
     FloodLooked,
     LookupFinished,
     LookupStatus,
+    PinChecked,
+    PinStatus,
     QueuesLooked,
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
-from ivr.ports import CallEvent
+from ivr.ports import CallEvent, CallServices
 
 DIALPLAN = Path(__file__).resolve().parents[2] / "dialplan"
 
@@ -39,6 +41,7 @@ AT_NIGHT = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 
 VIP_NUMBER = "+15550000001"
 KNOWN_ACCOUNT = "4539578767"  # 10 digits, Luhn-valid
+KNOWN_PIN = "2468"  # Paul Payer's (the account's customer) PIN
 
 
 assert luhn_valid(KNOWN_ACCOUNT)
@@ -52,6 +55,7 @@ class MemoryServices:
     events: list[CallEvent] = field(default_factory=list)
     journeys: list[Journey] = field(default_factory=list)
     lookups: list[tuple[str, str]] = field(default_factory=list)
+    pin_checks: list[tuple[str, PinStatus]] = field(default_factory=list)
     started: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def lookup(
@@ -76,6 +80,16 @@ class MemoryServices:
         self, request: CallbackRequest, *, call_id: str, at_ms: int
     ) -> CallbackRequested:
         return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)  # no store here
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        # As a CRM answers: only Paul Payer has a PIN. Who was checked and the answer
+        # are kept, never the digits.
+        if customer_id != "C-2":
+            status = PinStatus.NO_PIN
+        else:
+            status = PinStatus.VERIFIED if pin == KNOWN_PIN else PinStatus.WRONG
+        self.pin_checks.append((customer_id, status))
+        return PinChecked(status, at_ms)
 
     def publish(self, event: CallEvent) -> None:
         self.events.append(event)
@@ -112,7 +126,7 @@ FAST = Timeouts(environment=5.0, command=5.0, prompt=30.0, slack=5.0, close=1.0)
 @asynccontextmanager
 async def fastagi(
     flows: Mapping[str, Flow],
-    services: MemoryServices,
+    services: CallServices,
     *,
     clock_start: datetime = OPEN_HOURS,
     timeouts: Timeouts = FAST,

@@ -34,10 +34,13 @@ def queue_call(
 
 
 async def take(stream: EventStream, count: int, timeout_s: float = 5.0) -> list[BusEvent]:
-    """The next `count` events of `stream`, within `timeout_s`."""
+    """The next `count` call events of `stream`, within `timeout_s` (agents' own events,
+    `agent.status` from the members' pauses, have no call and are passed over)."""
     out: list[BusEvent] = []
     async with asyncio.timeout(timeout_s):
         async for event in stream:
+            if not event.call_id:
+                continue
             out.append(event)
             if len(out) == count:
                 break

@@ -106,7 +106,7 @@ async def test_no_callback_is_placed_while_the_queues_agents_are_busy(
         async with instance(sim, engine) as placer:
             await until(lambda: placer.steps >= 5)
             assert calls.placed == []
-            sim.emit(calls._member_status("PJSIP/101", "1"))
+            sim.emit(calls.member_status("PJSIP/101", "1"))
             await sim.wait_action("Originate")
     assert calls.numbers() == ["5551234"]
 

@@ -1,132 +1,176 @@
-"""A short flood (issue 16 acceptance, the test-sized version): a burst of callers far
-above the usual rate through the FastAGI simulator against `serve`'s IvrServices over a
-real database, flood mode on, billing busy and sales closed. callpop keeps answering and
-every caller gets what the flow says: the known cause, then the estimate and a callback
-offer (billing), or the overflow (sales); every accepted callback is stored once.
+"""A flood through `callpop serve` (issue 16 acceptance, the test-sized version of
+`bench.flood`): flood mode on, a burst of callers through the FastAGI simulator on the
+shipped dialplan, the billing queue on the AMI simulator with two agents already on
+long calls, and serve SIGKILLed and started again in the middle of the burst.
 
-The queue state is seeded as the AMI lease holder writes it (`queue_states`), not folded
-from the AMI simulator here; tests/ami covers that fold."""
+Every caller callpop served has a journey whose overflow, estimate and callback offer
+follow from a queue state callpop published while they were at those nodes; each kind
+happened; every callback a caller heard booked is stored, and once the burst is over and
+the agents are free, each is placed exactly once (one Originate the agent answered per
+callback), none before."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, select
-
-from agi_scripts.routes.ivr import ivr_route
-from agi_scripts.server import FastAgiServer
-from callpop.ami.queue_state import QueueState
+from bench.flood_calls import (
+    Caller,
+    QueueStateLog,
+    callback_check,
+    dial,
+    judge,
+    read_journeys,
+)
+from bench.paths import always_open_dialplan
 from callpop.callbacks.store import CallbackStore
-from callpop.flood import FloodReader, FloodStore
-from callpop.metrics import Metrics
-from callpop.pbx_sim.fastagi import call_fastagi
-from callpop.pbx_sim.script import CallerScript
-from callpop.queue_store import QueueStateReader, QueueStateStore
-from callpop.services import IvrServices
-from crm_adapter.phone import PhoneNormaliser
-from crm_adapter.port import InMemoryCrm
+from callpop.flood import FloodStore
+from callpop.pbx_sim.agi_channel import SimOptions
+from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami_floor import Floor
+from callpop.pbx_sim.ami_status import QueueMemberSpec
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
-from crm_adapter.sql.tables import callbacks
-from ivr.flow import Flow
-from screenpop.bus import InProcessBus
+from tests.callpop.test_restart import Serve
+
+AGENTS = [
+    QueueMemberSpec("billing", "PJSIP/104", "Dana Agent"),
+    QueueMemberSpec("billing", "PJSIP/105", "Eli Agent"),
+]
+# Two agents on calls the queue says last 5 min on average: each caller waiting adds
+# 150 s to the estimate. The burst comes in three waves, each once the queue state it is
+# meant for is published, so every branch of the billing path is walked however late
+# the callers read the state: nobody waiting (an estimate of 3 min, no offer), then 9
+# (25 min: the callback offer), then 24 (over 45 min: the overflow). The waiting ones
+# are payments callers (they queue for billing too); the burst's own callers who queue
+# give up within a second, so they move the estimate by a caller or two at most.
+TALK_TIME_S = 300
+WAVES = ((0, 30), (9, 20), (24, 10))  # (callers already waiting, callers in the wave)
+FIRST_WAVE = WAVES[0][1]  # before the restart
+GAP_S = 0.04
+OPTIONS = SimOptions(time_scale=0.02)  # prompts and key timing at 1/50 of a real channel
 
 
-def busy_flow(queue: str) -> Flow:
-    nodes: dict[str, Any] = {
-        "flood": {
-            "type": "flood",
-            "messages": {"known-outage": ["acme-outage"]},
-            "interruptible": False,
-            "next": "overflow",
-            "normal": "overflow",
-        },
-        "overflow": {
-            "type": "overflow",
-            "queue": queue,
-            "max_waiting": 50,
-            "to": "sorry",
-            "next": "estimate",
-        },
-        "estimate": {"type": "wait", "queue": queue, "next": "offer"},
-        "offer": {"type": "callback", "queue": queue, "offer_above": "10m", "declined": "join"},
-        "join": {"type": "transfer", "queue": queue},
-        "sorry": {"type": "voicemail", "mailbox": "8000"},
-    }
-    return Flow.model_validate({"entry": "flood", "nodes": nodes})
+class FloodServe(Serve):
+    """`callpop serve` on the shipped dialplan (open every hour), flood mode's database."""
+
+    def __init__(self, tmp_path: Path, ami: AMIServer) -> None:
+        super().__init__(tmp_path, ami)
+        dialplan = always_open_dialplan(tmp_path / "shipped")
+        self.config.write_text(
+            f"fastagi: 127.0.0.1:{self.agi}\nweb: 127.0.0.1:{self.web}\n"
+            f"database: sqlite:///{self.database}\ndialplan: {dialplan}\n"
+            f"ami: {{host: 127.0.0.1, port: {ami.port}, username: callpop}}\n"
+            "callbacks: {agent_retry_s: 0.2}\nshutdown_grace_s: 2\n",
+            encoding="utf-8",
+        )
 
 
-def state(queue: str, **fields: Any) -> QueueState:
-    base: dict[str, Any] = {
-        "callers": 12, "longest_wait_s": 300, "logged_in": 3, "available": 0, "paused": 0,
-        "ewt_s": 900, "open": True, "max_callers": 0, "full": False,
-    }  # fmt: skip
-    return QueueState(queue=queue, **{**base, **fields})
-
-
-CALLERS = 60  # the acceptance's "ten times the normal rate", kept short for the suite
-GAP_S = 0.01  # a new caller every 10 ms
-
-
-async def test_a_burst_of_callers_each_gets_what_the_flow_says(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
-    await upgrade(engine)
-    await QueueStateStore(engine).write(
-        [state("billing"), state("sales", logged_in=0, open=False, ewt_s=None)]
+async def test_a_burst_with_a_restart_in_the_middle_loses_nothing(tmp_path: Path) -> None:
+    talk_s = 3600.0  # the agents stay on their calls until the burst is over
+    floor = Floor(
+        "billing",
+        AGENTS,
+        talk_s=lambda: talk_s,
+        callback_talk_s=lambda: 0.05,
+        talk_time_s=TALK_TIME_S,
+        ring_s=0.01,
     )
-    await FloodStore(engine).set(True, "known-outage")
-    services = IvrServices(
-        crm=InMemoryCrm(),
-        bus=InProcessBus(),
-        journeys=None,  # journeys are not what this test checks (serve batches them)
-        metrics=Metrics(),
-        lookup_budget_ms=300,
-        queues=QueueStateReader(QueueStateStore(engine), budget_s=0.3),
-        flood=FloodReader(FloodStore(engine), budget_s=0.3),
-        callbacks=CallbackStore(engine),
-        phone=PhoneNormaliser("US"),
+    async with AMIServer(username="callpop", secret="pw") as ami, floor:
+        floor.attach(ami)
+        serve = FloodServe(tmp_path, ami)
+        engine = create_engine(f"sqlite:///{serve.database}")
+        await upgrade(engine)
+        await FloodStore(engine).set(True, "known-outage")
+        log = QueueStateLog(engine, every_s=0.05)
+        sampling = asyncio.create_task(log.run())
+        for n in (1, 2):  # the two agents' current calls
+            floor.join(f"1795300000.{n}", f"+1555900000{n}", patience_s=3600)
+        callers: list[Caller] = []
+        tasks: list[asyncio.Task[Caller]] = []
+        try:
+            await serve.start()
+            first = 0
+            for number, (waiting, count) in enumerate(WAVES):
+                while sum(1 for e in floor.calls if e.call.call_id.startswith("pay")) < waiting:
+                    floor.join(f"pay.{len(floor.calls)}", "+15559000100", patience_s=3600)
+                async with asyncio.timeout(30):  # serve has published that state
+                    while True:
+                        if log.versions[-1].known and log.versions[-1].callers >= waiting:
+                            break
+                        await asyncio.sleep(0.05)
+                for n in range(first, first + count):
+                    tasks.append(
+                        asyncio.create_task(
+                            dial(floor, serve.agi, n, epoch="1795389902", options=OPTIONS,
+                                 patience_s=0.5)
+                        )
+                    )  # fmt: skip
+                    await asyncio.sleep(GAP_S)
+                first += count
+                if number == 0:
+                    await serve.kill()  # SIGKILL while the first wave's calls are in the IVR
+                    await serve.start()
+            async with asyncio.timeout(60):
+                callers = list(await asyncio.gather(*tasks))  # every IVR part is over
+            flood_over = time.time()
+            talk_s = 0.05  # then the agents finish, the queue drains, callbacks go out
+            floor.end_calls()
+            store = CallbackStore(engine)
+            async with asyncio.timeout(60):  # every callback placed, every call over
+                while True:
+                    states = {c.state for c in await store.listing()}
+                    if states <= {"connected", "cancelled"} and floor.idle:
+                        break
+                    await asyncio.sleep(0.1)
+            found = await read_journeys(engine, [c.call_id for c in callers])
+            checked = await callback_check(engine, floor, callers)
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+            await serve.stop()
+            await engine.dispose()
+
+    served = [c for c in callers if c.served]
+    # Callers the kill cut, or who called while serve was down, went to the operator
+    # (the dialplan's fallback); every caller after the restart was served.
+    assert all(c.route == "operator" for c in callers if not c.served)
+    assert all(c.served for c in callers[FIRST_WAVE:])
+    # No journey lost: a served call's is stored before Asterisk is given the outcome (so
+    # a call the kill cut between the two has one too, its outcome never delivered).
+    stored = {j["call_id"] for j in found}
+    assert {c.call_id for c in served} <= stored
+    assert all(
+        c.n < FIRST_WAVE and not c.served
+        for c in callers
+        if c.call_id in stored - {s.call_id for s in served}
     )
-    flows = {"billing": busy_flow("billing"), "sales": busy_flow("sales")}
-    server = FastAgiServer([ivr_route(flows, services)], host="127.0.0.1", port=0)
-    # Callers in turn: billing and declines, billing and a callback, sales (closed).
-    kinds = [("billing", "2"), ("billing", "1 #@9000"), ("sales", "")]
-    try:
-        async with server:
 
-            async def one(n: int) -> tuple[str, str, Any]:
-                flow, keys = kinds[n % 3]
-                await asyncio.sleep(n * GAP_S)
-                script = CallerScript.parse(
-                    keys, uniqueid=f"1795389902.{2 * n + 1}", linkedid=f"1795389902.{2 * n}"
-                )
-                record = await call_fastagi(
-                    "127.0.0.1", server.port, script, path=f"ivr?flow={flow}"
-                )
-                return flow, keys, record
+    verdict = judge(found, log, slack_s=5.0)
+    assert verdict.wrong == []
+    assert verdict.reached_billing == sum(1 for c in served if c.kind != "update")
+    assert verdict.heard - verdict.offered >= 1  # heard the estimate, no offer
+    assert verdict.accepted >= 1 and verdict.declined >= 1
+    assert sum(verdict.overflowed.values()) >= 1
+    for c in served:  # the overflowed left a message; the booked hung up; the rest queued
+        assert c.record is not None
+        assert c.record.outcome in ("voicemail", "hangup", "queue"), c.record.outcome
+    queued = [c for c in served if c.record and c.record.outcome == "queue"]
+    assert all(c.queued in ("talked", "abandoned") for c in queued)
 
-            done = await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(CALLERS))), 120)
-            await asyncio.wait_for(server.wait_idle(), 60)
-        for flow, keys, record in done:
-            assert record.played[0] == "acme-outage", (flow, keys)  # the known cause first
-            if flow == "sales":
-                assert record.variables["CALLPOP_OUTCOME"] == "voicemail"
-                assert "say-number:15" not in record.played
-                continue
-            assert record.played[1:4] == ["queue-holdtime", "say-number:15", "queue-minutes"]
-            assert "callpop/callback-offer" in record.played
-            if keys == "2":
-                assert record.variables["CALLPOP_QUEUE"] == "billing"
-            else:
-                assert record.hung_up_by == "application"
-                assert "callpop/callback-booked" in record.played
-        accepted = sum(1 for flow, keys, _ in done if keys.startswith("1"))
-        async with engine.connect() as conn:
-            stored = (await conn.execute(select(func.count()).select_from(callbacks))).scalar_one()
-            distinct = (
-                await conn.execute(select(func.count(func.distinct(callbacks.c.call_id))))
-            ).scalar_one()
-        assert stored == distinct == accepted
-    finally:
-        await engine.dispose()
+    # A caller the kill cut while hearing "booked" has no journey; their callback is
+    # stored and placed all the same. A request stored only after the budget (its caller
+    # told no, left in the queue) is withdrawn, never placed.
+    assert sum(1 for c in served if c.booked) == verdict.accepted
+    assert checked.lost == [] and checked.stored == checked.booked
+    assert checked.told_no_kept == [] and checked.withdrawn_placed == []
+    assert checked.not_placed == [] and checked.placed_twice == []
+    assert checked.placed_once == checked.to_place >= checked.booked
+    assert checked.states == +Counter(
+        {"connected": checked.to_place, "cancelled": len(checked.withdrawn)}
+    )
+    assert all(at >= flood_over for at in floor.dialled_at.values())

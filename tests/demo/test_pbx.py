@@ -12,10 +12,12 @@ import pytest
 from callpop.ami.client import AMIClient
 from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls, ControlRefused
+from callpop.ami.listener import AMIListener
 from callpop.demo.pbx import PbxSettings, VirtualPbx, clean_caller_id
 from callpop.demo.prompts import PromptBook
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.script import CallerId
+from ivr.ports import CallEvent
 
 
 def closed_port() -> int:
@@ -94,3 +96,40 @@ async def test_a_pause_from_the_status_menu_keeps_queues_from_ringing_the_phone(
 
 async def _ignore(msg: Message) -> None:
     return None
+
+
+async def test_a_pause_is_reported_back_as_app_queue_does_and_read_as_the_agents_status() -> None:
+    published: list[CallEvent] = []
+    heard = asyncio.Event()
+
+    def publish(event: CallEvent) -> None:
+        published.append(event)
+        heard.set()
+
+    async with AMIServer() as ami:
+        pbx = VirtualPbx(
+            PbxSettings("127.0.0.1", closed_port()), ami=ami, book=PromptBook({}), queues=None
+        )
+        pbx.phones.register("PJSIP/101", "alice", lambda view: None)
+        seen: list[Message] = []
+        async with AMIListener(
+            ami.host, ami.port, "callpop", "callpop", publish, observers=(seen.append,)
+        ) as listener:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+                await AmiControls(lambda: listener.client).pause(
+                    interface="PJSIP/101", paused=True, reason="Lunch"
+                )
+                while not any(e.data.get("paused") for e in published):
+                    heard.clear()
+                    await heard.wait()
+        await pbx.aclose()
+    pauses = [m for m in seen if m.event == "QueueMemberPause"]
+    assert [(m.get("Queue"), m.get("Paused"), m.get("PausedReason")) for m in pauses] == [
+        ("operator", "1", "Lunch")
+    ]
+    assert [(e.type, dict(e.data)) for e in published] == [
+        # the login's QueueStatus lists alice as a member, not paused; then the pause
+        ("agent.status", {"interface": "PJSIP/101", "paused": False, "reason": ""}),
+        ("agent.status", {"interface": "PJSIP/101", "paused": True, "reason": "Lunch"}),
+    ]

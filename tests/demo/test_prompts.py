@@ -18,6 +18,12 @@ def test_every_prompt_of_the_sample_dialplan_has_its_text() -> None:
     assert book.text("acme-confirm-entry").startswith("If this is correct, press 1.")  # confirm
 
 
+def test_the_estimated_wait_s_units_are_shown_as_said() -> None:
+    book = PromptBook.from_flows(DIALPLAN.flows.values())
+    assert (book.text("queue-less-than"), book.text("queue-minute")) == ("less than", "minute")
+    assert book.text("queue-minutes") == "minutes"
+
+
 def test_a_sound_no_flow_describes_is_shown_by_its_name() -> None:
     assert PromptBook({}).text("beep") == "[beep]"
 

@@ -33,6 +33,7 @@ class Caller:
     def __init__(self) -> None:
         self.signals: asyncio.Queue[Signal] = asyncio.Queue()
         self.call_id = CALL_ID
+        self.agent_channel: str | None = None
 
     def caller_view(self) -> dict[str, Any]:
         return {"number": "+15550104321", "name": "Sean Chen", "queue": "billing"}

@@ -25,6 +25,8 @@ from ivr.events import (
     FloodLooked,
     LookupFinished,
     LookupStatus,
+    PinChecked,
+    PinStatus,
     QueuesLooked,
     QueueValue,
 )
@@ -125,6 +127,8 @@ class FakeServices:
     callbacks: list[tuple[CallbackRequest, str]] = field(default_factory=list)
     publish_fails: bool = False
     save_fails: bool = False
+    pin_answer: PinStatus = PinStatus.NO_PIN
+    pin_checks: list[tuple[str, int]] = field(default_factory=list)
 
     async def lookup(
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
@@ -146,6 +150,10 @@ class FakeServices:
     ) -> CallbackRequested:
         self.callbacks.append((request, call_id))
         return CallbackRequested(CallbackStatus.STORED, at_ms, len(self.callbacks), "+15550001")
+
+    async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
+        self.pin_checks.append((customer_id, at_ms))
+        return PinChecked(self.pin_answer, at_ms)
 
     def publish(self, event: CallEvent) -> None:
         if self.publish_fails:

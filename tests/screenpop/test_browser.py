@@ -470,3 +470,31 @@ async def test_an_account_of_another_customer_than_the_caller_ids_is_a_warning_o
         await expect(page.locator("#pop-identity")).to_have_text("Not verified")
         await shot(page, "agent-identity-warning-1366")
         await context.close()
+
+
+async def test_a_caller_verified_by_pin_shows_it_on_the_card(desk: Desk) -> None:
+    ann = await seed_customer(desk, phone="+15551231000")
+    async with chromium() as browser:
+        context, page = await new_page(browser, "1366")
+        await login(page, desk.url, "alice", PASSWORD)
+        call = desk.next_call_id()
+        await desk.ivr(
+            call,
+            number="+15551231000",
+            name="ANN EXAMPLE",
+            steps=[*PATH[:3], ("check_pin", "pin", "PIN", ["****"]), PATH[3]],
+            customer_id=ann.id,
+            identity="pin",
+            verified=True,
+        )
+        await desk.ring(call, "alice")
+        await desk.answer(call, "alice")
+        badge = page.locator("#pop-identity")
+        await expect(badge).to_have_text("✓ Verified by PIN")
+        await expect(badge).to_have_class("badge badge-ok")
+        await expect(badge).to_have_attribute("title", "Identified in the IVR by: pin")
+        await expect(page.locator("#identity-warning")).to_have_count(0)
+        await expect(page.get_by_text("PIN", exact=True).first).to_be_visible()
+        assert "****" in await page.content()
+        await shot(page, "agent-verified-by-pin-1366")
+        await context.close()

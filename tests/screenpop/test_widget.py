@@ -152,7 +152,8 @@ async def test_a_widget_never_takes_the_ring_from_the_agents_tab(tmp_path: Path)
                 url, params={"embed": token}, headers={"Origin": crm_origin}
             )
             await widget.send_json({"type": "hello", "since": 0})
-            frames = [await widget.receive_json() for _ in range(4)]
+            # welcome, token, controls, reset, alert
+            frames = [await widget.receive_json() for _ in range(5)]
             assert {"type": "alert", "alerting": False} in frames
             await widget.send_json({"type": "focus"})
             tab = await open_tab(alice, desk.url)

@@ -8,13 +8,15 @@
   const data = boot();
   const KEYS = "0123456789*#";
   const IN_CALL = new Set(["dialing", "ivr", "queue", "ringing", "connected", "voicemail"]);
+  // a callback ringing this phone: answer (green) or decline (red); keys stay off
+  const INCOMING = "incoming";
 
   const $ = (id) => document.getElementById(id);
   const handset = $("handset");
   const transcript = $("transcript");
   const state = {
     caller: null,        // {number, name}
-    call: "idle",        // idle | dialing | ivr | queue | ringing | connected | voicemail | ended
+    call: "idle",        // idle | dialing | ivr | queue | ringing | connected | voicemail | incoming | ended
     startedAt: 0,
     connectedAt: 0,
     keys: "",
@@ -92,7 +94,7 @@
     ws.addEventListener("close", () => {
       if (state.socket !== ws) return;
       state.socket = null;
-      if (IN_CALL.has(state.call)) ended("The connection to the demo PBX was lost.");
+      if (IN_CALL.has(state.call) || state.call === INCOMING) ended("The connection to the demo PBX was lost.");
       state.attempt += 1;
       setConn("down", "PBX unreachable");
       renderScreen();
@@ -111,6 +113,7 @@
   /* --- the call ----------------------------------------------------------------------------- */
 
   function dial() {
+    if (state.call === INCOMING) { answerCallback(); return; }
     if (!state.caller || IN_CALL.has(state.call)) return;
     if (!send({type: "dial", number: state.caller.number, name: state.caller.name || null})) return;
     clear(transcript);
@@ -123,8 +126,26 @@
   }
 
   function hangup() {
-    if (!IN_CALL.has(state.call)) return;
+    if (!IN_CALL.has(state.call) && state.call !== INCOMING) return;
     send({type: "hangup"});
+  }
+
+  /* --- a callback rings this phone ------------------------------------------------------------ */
+
+  function onIncoming(msg) {
+    stopPlaying();
+    state.call = INCOMING;
+    state.startedAt = Date.now();
+    state.connectedAt = 0;
+    state.keys = "";
+    note("Incoming call on " + msg.number + ": the callback you asked for. Answer with the green button.", "call");
+    $("screen-line").textContent = "Calling you back on " + msg.number;
+    renderScreen();
+  }
+
+  function answerCallback() {
+    if (state.call !== INCOMING) return;
+    send({type: "answer"});
   }
 
   function press(key) {
@@ -157,11 +178,18 @@
         return entry("t-key", el("span", {class: "t-label"}, "You"), el("span", {class: "t-text"}, "pressed ", el("kbd", null, msg.key)));
       case "outcome": return onOutcome(msg);
       case "queue": return onQueue(msg);
+      case "incoming": return onIncoming(msg);
+      case "flood": return onFlood(msg);
+      case "queue_state": return onQueueState(msg);
       case "connected":
         state.call = "connected";
         state.connectedAt = Date.now();
         stopPlaying();
-        note(msg.agent + " answered" + (msg.queue ? " (queue " + msg.queue + ")" : "") + ": you are talking to an agent. Their desk shows who you are and what you chose in the IVR.", "good");
+        if (msg.callback) {
+          note("Callback: you are talking to " + msg.agent + ", who took your callback. Their desk shows when you asked and how long you had waited.", "good");
+        } else {
+          note(msg.agent + " answered" + (msg.queue ? " (queue " + msg.queue + ")" : "") + ": you are talking to an agent. Their desk shows who you are and what you chose in the IVR.", "good");
+        }
         $("screen-line").textContent = "Talking to " + msg.agent;
         return renderScreen();
       case "wire":
@@ -312,32 +340,116 @@
   /* --- the handset's screen ------------------------------------------------------------------ */
 
   const LABELS = {idle: "Ready", dialing: "Calling…", ivr: "In the IVR", queue: "On hold",
-    ringing: "Ringing…", connected: "Connected", voicemail: "Voicemail", ended: "Call ended"};
+    ringing: "Ringing…", connected: "Connected", voicemail: "Voicemail", incoming: "Incoming call",
+    ended: "Call ended"};
 
   function renderScreen() {
     handset.dataset.state = state.call;
     $("screen-state").textContent = LABELS[state.call] || state.call;
     const caller = state.caller;
-    $("screen-who").textContent = caller ? (caller.name || "Unknown caller") : "Choose a caller";
+    $("screen-who").textContent = state.call === INCOMING ? "Acme Telecom (callback)"
+      : caller ? (caller.name || "Unknown caller") : "Choose a caller";
     $("screen-number").textContent = caller ? caller.number : "";
     if (state.call === "idle") $("screen-line").textContent = "Press the green button to call " + data.extension;
     if (!IN_CALL.has(state.call)) $("screen-keys").textContent = state.keys;
     const live = IN_CALL.has(state.call);
+    const ringing = state.call === INCOMING;
     document.querySelectorAll(".key").forEach((k) => { k.disabled = !live; });
     $("call-btn").hidden = live;
-    $("call-btn").disabled = !caller || !state.socket || state.socket.readyState !== WebSocket.OPEN;
-    $("hangup-btn").hidden = !live;
-    document.querySelectorAll(".caller").forEach((n) => { n.disabled = live; });
+    $("call-btn").disabled = !ringing && (!caller || !state.socket || state.socket.readyState !== WebSocket.OPEN);
+    $("call-btn").setAttribute("aria-label", ringing ? "Answer" : "Call");
+    $("hangup-btn").hidden = !live && !ringing;
+    $("hangup-btn").setAttribute("aria-label", ringing ? "Decline" : "Hang up");
+    document.querySelectorAll(".caller").forEach((n) => { n.disabled = live || ringing; });
     tick();
   }
 
   function tick() {
     const timer = $("screen-timer");
-    if (IN_CALL.has(state.call)) {
+    if (IN_CALL.has(state.call) || state.call === INCOMING) {
       timer.textContent = duration(Date.now() - (state.connectedAt || state.startedAt));
     } else if (state.call === "idle") {
       timer.textContent = "";
     }
+  }
+
+  /* --- the flood of virtual callers ------------------------------------------------------------- */
+
+  const flood = data.flood || {};
+  const queueStates = {};   // queue -> what callpop folded from AMI (the IVR reads it)
+  let floodView = {active: false, queue: null, waiting: 0, holding: []};
+
+  function minutes(seconds) {
+    if (seconds === null || seconds === undefined) return "unknown";
+    if (seconds < 60) return seconds + " s";
+    return Math.round(seconds / 60) + " min";
+  }
+
+  function floodQueue() {
+    return floodView.active ? floodView.queue : $("flood-queue").value;
+  }
+
+  function renderFlood() {
+    const card = $("flood-card");
+    card.dataset.active = floodView.active ? "true" : "false";
+    $("unflood-btn").hidden = !floodView.active;
+    $("flood-btn").textContent = floodView.active ? "Add more callers" : "Flood the queue";
+    $("flood-queue").disabled = floodView.active;
+    if (floodView.active) {
+      $("flood-queue").value = floodView.queue;
+      const held = floodView.holding.length
+        ? " Holding " + floodView.holding.join(", ") + " on virtual calls."
+        : " No agent is online to hold.";
+      $("flood-status").textContent = floodView.waiting + " virtual caller" + (floodView.waiting === 1 ? "" : "s") +
+        " waiting in " + floodView.queue + "." + held;
+    } else {
+      $("flood-status").textContent = "";
+    }
+    renderEstimate();
+  }
+
+  function renderEstimate() {
+    const box = clear($("flood-estimate"));
+    const queue = floodQueue();
+    const q = queueStates[queue];
+    if (!q) return;
+    const parts = [
+      "callpop's estimate for " + queue + ": ", el("strong", {id: "flood-ewt"}, minutes(q.ewt_s)),
+      " (" + q.callers + " waiting, " + q.available + " of " + q.logged_in + " agents free)."];
+    if (flood.offer_above_s && queue === flood.queue) {
+      const over = q.ewt_s !== null && q.ewt_s !== undefined && q.ewt_s > flood.offer_above_s;
+      parts.push(" ", el("span", {class: over ? "over" : "under"},
+        over ? "Above " + minutes(flood.offer_above_s) + ": the IVR (" + flood.node + ") offers a callback."
+          : "A callback is offered above " + minutes(flood.offer_above_s) + " (" + flood.node + ")."));
+    }
+    parts.forEach((p) => box.appendChild(typeof p === "string" ? document.createTextNode(p) : p));
+  }
+
+  function onFlood(msg) {
+    floodView = msg;
+    renderFlood();
+  }
+
+  function onQueueState(msg) {
+    queueStates[msg.queue] = msg;
+    if (msg.queue === floodQueue()) renderEstimate();
+  }
+
+  function setUpFlood() {
+    const select = $("flood-queue");
+    (flood.queues || []).forEach((q) => select.appendChild(el("option", {value: q}, q)));
+    if (flood.queue) select.value = flood.queue;
+    $("flood-callers").value = flood.callers || 8;
+    $("flood-callers").max = flood.max || 200;
+    select.addEventListener("change", renderEstimate);
+    $("flood-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const callers = parseInt($("flood-callers").value, 10);
+      if (!(callers >= 1)) { $("flood-callers").focus(); return; }
+      send({type: "flood", queue: select.value, callers});
+    });
+    $("unflood-btn").addEventListener("click", () => send({type: "unflood"}));
+    if (!select.options.length) $("flood-card").hidden = true;
   }
 
   /* --- wiring -------------------------------------------------------------------------------- */
@@ -357,6 +469,7 @@
   $("extension").textContent = data.extension;
   $("ivr-clock").textContent = "IVR clock: " + data.ivr_clock + ".";
   renderCallers();
+  setUpFlood();
   renderScreen();
   setInterval(tick, 1000);
   connect();

@@ -78,18 +78,28 @@ def after_the_agent_hung_up(ivr: CallRecord, keys: str, **app_queue: str) -> Cal
     )
 
 
+async def billing_call_then_survey(
+    flows: CompiledFlows, engine: AsyncEngine, survey_keys: str, **app_queue: str
+) -> tuple[CallRecord, CallRecord]:
+    """One caller: the IVR to the billing queue ("1 2"), then, once the agent hung up,
+    the same channel on `/survey` with `survey_keys` (`app_queue` overrides what
+    app_queue left on the channel)."""
+    extra = [survey_route(flows, stored_services(engine), clock=FixedClock(OPEN_HOURS))]
+    async with fastagi(flows, MemoryServices(), extra=extra) as server:
+        script = CallerScript.parse("1 2", uniqueid=UNIQUEID, linkedid=LINKEDID)
+        ivr = await call(server.port, script, "ivr?flow=main")
+        after = after_the_agent_hung_up(ivr, survey_keys, **app_queue)
+        survey = await call(server.port, after, "survey")
+    return ivr, survey
+
+
 async def test_after_the_agent_hangs_up_the_caller_answers_the_survey_and_it_is_stored(
     sample_flows: CompiledFlows, engine: AsyncEngine
 ) -> None:
-    services = stored_services(engine)
-    extra = [survey_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))]
-    async with fastagi(sample_flows, MemoryServices(), extra=extra) as server:
-        script = CallerScript.parse("1 2", uniqueid=UNIQUEID, linkedid=LINKEDID)
-        ivr = await call(server.port, script, "ivr?flow=main")
-        assert ivr.read(v.OUTCOME) == "queue" and ivr.read(v.QUEUE) == "billing"
-        assert ivr.read(v.SURVEY) == "main/after_call"
-        # a 9 is no answer: asked again; then 4 and 3
-        survey = await call(server.port, after_the_agent_hung_up(ivr, "5 9 4 3"), "survey")
+    # a 9 is no answer: asked again; then 4 and 3
+    ivr, survey = await billing_call_then_survey(sample_flows, engine, "5 9 4 3")
+    assert ivr.read(v.OUTCOME) == "queue" and ivr.read(v.QUEUE) == "billing"
+    assert ivr.read(v.SURVEY) == "main/after_call"
     rows = await SurveyStore(engine).answers_of(LINKEDID)
     assert [(r["question"], r["position"], r["score"]) for r in rows] == [
         ("resolved", 1, 5),
@@ -111,12 +121,7 @@ async def test_after_the_agent_hangs_up_the_caller_answers_the_survey_and_it_is_
 async def test_a_caller_who_hangs_up_midway_keeps_the_answers_given(
     sample_flows: CompiledFlows, engine: AsyncEngine
 ) -> None:
-    services = stored_services(engine)
-    extra = [survey_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))]
-    async with fastagi(sample_flows, MemoryServices(), extra=extra) as server:
-        script = CallerScript.parse("1 2", uniqueid=UNIQUEID, linkedid=LINKEDID)
-        ivr = await call(server.port, script, "ivr?flow=main")
-        survey = await call(server.port, after_the_agent_hung_up(ivr, "4 h"), "survey")
+    _, survey = await billing_call_then_survey(sample_flows, engine, "4 h")
     assert survey.hung_up_by == "caller"
     rows = await SurveyStore(engine).answers_of(LINKEDID)
     assert [(r["question"], r["score"]) for r in rows] == [("resolved", 4)]
@@ -125,14 +130,7 @@ async def test_a_caller_who_hangs_up_midway_keeps_the_answers_given(
 async def test_without_an_agent_on_the_channel_there_is_no_survey(
     sample_flows: CompiledFlows, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    services = stored_services(engine)
-    extra = [survey_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))]
-    async with fastagi(sample_flows, MemoryServices(), extra=extra) as server:
-        script = CallerScript.parse("1 2", uniqueid=UNIQUEID, linkedid=LINKEDID)
-        ivr = await call(server.port, script, "ivr?flow=main")
-        survey = await call(
-            server.port, after_the_agent_hung_up(ivr, "5", MEMBERINTERFACE=""), "survey"
-        )
+    _, survey = await billing_call_then_survey(sample_flows, engine, "5", MEMBERINTERFACE="")
     assert survey.played == []
     assert await SurveyStore(engine).answers_of(LINKEDID) == []
     assert any("MEMBERINTERFACE is empty" in r.getMessage() for r in caplog.records)
@@ -141,13 +139,9 @@ async def test_without_an_agent_on_the_channel_there_is_no_survey(
 async def test_a_survey_the_dialplan_no_longer_has_sends_the_caller_back_untouched(
     sample_flows: CompiledFlows, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    services = stored_services(engine)
-    extra = [survey_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))]
-    async with fastagi(sample_flows, MemoryServices(), extra=extra) as server:
-        script = CallerScript.parse("1 2", uniqueid=UNIQUEID, linkedid=LINKEDID)
-        ivr = await call(server.port, script, "ivr?flow=main")
-        gone = after_the_agent_hung_up(ivr, "5", CALLPOP_SURVEY="main/removed")
-        survey = await call(server.port, gone, "survey")
+    _, survey = await billing_call_then_survey(
+        sample_flows, engine, "5", CALLPOP_SURVEY="main/removed"
+    )
     assert survey.played == [] and survey.hung_up_by is None
     assert await SurveyStore(engine).answers_of(LINKEDID) == []
     assert any("no survey 'removed'" in r.getMessage() for r in caplog.records)

@@ -45,7 +45,7 @@ from agi_scripts.errors import RemoteProtocolError
 from agi_scripts.routes.ivr import IvrHandler
 from agi_scripts.server import AgiRequest, CallLog
 from agi_scripts.wire import open_pipes
-from ivr.flow import ENTRY_FLOW
+from ivr.callflow import ENTRY_FLOW
 from ivr.outcome import error_variables
 from ivr.ports import CallServices
 

@@ -23,7 +23,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -261,7 +261,13 @@ class _Classic:
         self.stdout_closed = False
 
     @classmethod
-    async def spawn(cls, call: _Call, env: bytes, argv: Sequence[str]) -> None:
+    async def spawn(
+        cls,
+        call: _Call,
+        env: bytes,
+        argv: Sequence[str],
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         loop = asyncio.get_running_loop()
         in_r, in_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -272,6 +278,7 @@ class _Classic:
                 stdin=in_r,
                 stdout=out_w,
                 stderr=subprocess.DEVNULL,
+                env=environ,
             )
         except BaseException:
             os.close(in_w)
@@ -390,6 +397,7 @@ async def run_load(
     hold_until: Awaitable[object] | None = None,
     first_call: int = 0,
     result: LoadResult | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> LoadResult:
     """Place `calls` calls, `concurrency` at a time: to 127.0.0.1:`port` (FastAGI), or by
     spawning `argv` per call (classic AGI). `sample(in_flight)` is called every
@@ -400,7 +408,8 @@ async def run_load(
     still running after `deadline_s` are cut and count as failed (a stuck server must
     not hang the benchmark). With `hold_s`, once every call has started the calls are
     held `hold_s` seconds more, `at_plateau(calls open)` is called, and every caller
-    hangs up (the calls count in `hung_up`, not `completed`). `first_call` numbers the
+    hangs up (the calls count in `hung_up`, not `completed`). `environ` is a classic
+    script's environment (default: this process's). `first_call` numbers the
     calls' ids from there (several drivers at one server). With `hold_until`, the callers
     hang up once it is done (after `hold_s` and `at_plateau`), not before. `result` is
     filled as the calls run (read it meanwhile), a new one if not given."""
@@ -441,7 +450,7 @@ async def run_load(
             if argv is None:
                 await loop.create_connection(lambda: _FastAgi(call, env), "127.0.0.1", port)
             else:
-                await _Classic.spawn(call, env, argv)
+                await _Classic.spawn(call, env, argv, environ)
         except OSError as exc:
             result.fail(f"could not start: {type(exc).__name__}")
             done(call)

@@ -26,6 +26,7 @@ from ivr.actions import (
     QueueLookup,
     Transfer,
 )
+from ivr.compile_flow import compile_flows
 from ivr.compiled import CompiledFlows
 from ivr.events import (
     Caller,
@@ -86,7 +87,9 @@ def _keys(token: str, at_ms: int, collect: Collect) -> DigitsEntered:
     return DigitsEntered(digits, at_ms, timed_out=False)
 
 
-def walk(flows: Mapping[str, Flow], path: CallerPath, call_id: str = "bench.1") -> CallStats:
+def walk(
+    flows: Mapping[str, Flow] | CompiledFlows, path: CallerPath, call_id: str = "bench.1"
+) -> CallStats:
     """One call down `path`; raises if the session asks for something the path does
     not give or ends somewhere else than the path says."""
     session = Session(flows, "main")
@@ -155,7 +158,7 @@ def _measure(flows: CompiledFlows, path: CallerPath, seconds: float) -> dict[str
 
 
 def run(*, seconds_per_path: float) -> Section:
-    flows = CompiledFlows(check_dialplan(DIALPLAN).flows)
+    flows = compile_flows(check_dialplan(DIALPLAN).flows)
     results = [_measure(flows, path, seconds_per_path) for path in ENGINE_PATHS]
     table = Table(
         "Engine alone (one core, no I/O)",

@@ -27,7 +27,7 @@ from bench.profile_summary import render
 from bench.server_proc import ServerProcess, python_argv
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.store import SqlStore
-from ivr.compiled import CompiledFlows
+from ivr.compile_flow import compile_flows
 from ivr.lint import check_dialplan
 
 __all__ = ["write_profiles"]
@@ -46,7 +46,7 @@ def _save(profiler: Profiler, stem: Path) -> None:
 
 
 def _engine(out: Path) -> None:
-    flows = CompiledFlows(check_dialplan(DIALPLAN).flows)
+    flows = compile_flows(check_dialplan(DIALPLAN).flows)
     profiler = Profiler(interval=0.0002)
     profiler.start()
     deadline = time.perf_counter() + 2.0

@@ -96,7 +96,9 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
         metrics=Metrics(),
         lookup_budget_ms=config.crm.lookup_budget_ms,
         pin_budget_ms=config.crm.pin_budget_ms,
-        queues=QueueStateReader(QueueStateStore(engine), budget_s=budget_s),
+        queues=QueueStateReader(
+            QueueStateStore(engine), budget_s=budget_s, max_age_s=config.queues.state_max_age_s
+        ),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),

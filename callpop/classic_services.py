@@ -90,6 +90,7 @@ class ClassicSite:
     phone_region: str
     international_prefixes: tuple[str, ...]
     statements: Mapping[str, str]  # table -> the SQLite upsert `JourneyStore` writes with
+    queue_state_max_age_s: float  # `queues.state_max_age_s`: older queue state is unknown
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "statements": dict(self.statements)}
@@ -104,8 +105,11 @@ class ClassicSite:
                 phone_region=data["phone_region"],
                 international_prefixes=tuple(data["international_prefixes"]),
                 statements=dict(data["statements"]),
+                queue_state_max_age_s=data["queue_state_max_age_s"],
             )
         except (TypeError, KeyError):
+            return None
+        if not isinstance(site.queue_state_max_age_s, (int, float)):
             return None
         fields = (site.database, site.phone_region, *site.international_prefixes)
         if not all(isinstance(text, str) for text in fields):
@@ -135,6 +139,7 @@ def site_of(config: Config) -> ClassicSite | None:
         phone_region=config.phone.default_region,
         international_prefixes=tuple(config.phone.international_prefixes),
         statements=sqlite_statements(),
+        queue_state_max_age_s=config.queues.state_max_age_s,
     )
 
 
@@ -241,7 +246,7 @@ class SqliteJourneys:
 # they read and write what those do.
 QUEUE_STATES = (
     "SELECT queue, callers, longest_wait_s, logged_in, available, paused, ewt_s, open, full,"
-    " updated_at FROM queue_states"
+    " updated_at, seen_at FROM queue_states"
 )
 QUEUE_FIELDS = ("callers", "longest_wait_s", "logged_in", "available", "paused", "ewt_s")
 FLOOD = "SELECT active, message FROM flood_mode WHERE id = 1"
@@ -259,11 +264,18 @@ CALLBACK_AHEAD = (
 CALLBACK_PLACE = "UPDATE callbacks SET position = ? WHERE id = ?"
 
 
-def queue_fields(rows: list[Any], now: datetime) -> dict[str, dict[str, QueueValue]]:
-    """`QueueStateStore.read`'s answer from `QUEUE_STATES` rows: `longest_wait_s`
-    brought forward to `now` while callers wait."""
+def queue_fields(
+    rows: list[Any], now: datetime, max_age_s: float
+) -> dict[str, dict[str, QueueValue]]:
+    """`QueueStateReader.read`'s answer from `QUEUE_STATES` rows: a row not vouched for
+    within `max_age_s` is left out (unknown), `longest_wait_s` brought forward to `now`
+    while callers wait. No log line for a stale one: a process serves one call, and
+    `serve`'s wallboard and writer say it once per change."""
     found: dict[str, dict[str, QueueValue]] = {}
     for row in rows:
+        seen = datetime.fromisoformat(row[10]).replace(tzinfo=UTC)
+        if (now - seen).total_seconds() > max_age_s:
+            continue
         fields: dict[str, QueueValue] = dict(zip(QUEUE_FIELDS, row[1:7], strict=True))
         fields["open"], fields["full"] = bool(row[7]), bool(row[8])
         if row[1]:
@@ -364,7 +376,8 @@ class ClassicServices:
         except sqlite3.Error as exc:  # absent is what `serve` answers before its first read
             log.warning("queue state not read: %s; queue.Q.X is null", exc)
             return QueuesLooked(at_ms)
-        return QueuesLooked(at_ms, queue_fields(rows, self._clock()))
+        fresh = queue_fields(rows, self._clock(), self._site.queue_state_max_age_s)
+        return QueuesLooked(at_ms, fresh)
 
     async def flood_state(self, *, at_ms: int) -> FloodLooked:
         try:

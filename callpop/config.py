@@ -25,7 +25,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
@@ -39,6 +46,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "HostPort",
+    "QueueStateSettings",
     "ReloadSettings",
     "WebLimits",
     "find_config_file",
@@ -185,6 +193,34 @@ class CallbackSettings(_Section):
     agent_ring_s: int = Field(default=20, ge=5, le=120, description="ring the agent this long")
 
 
+class QueueStateSettings(_Section):
+    """How old shared queue state may be before the IVR treats it as unknown
+    (docs/configuration.md, `queues`; docs/contracts.md, "Queue state across instances")."""
+
+    state_max_age_s: float = Field(
+        default=30.0,
+        ge=5,
+        le=3600,
+        description="a queue's state not vouched for by a connected AMI lease holder this long"
+        " is unknown to the IVR",
+    )
+    state_refresh_s: float = Field(
+        default=5.0,
+        ge=1,
+        le=600,
+        description="how often the AMI lease holder, while connected, vouches for every queue",
+    )
+
+    @model_validator(mode="after")
+    def _refresh_within_age(self) -> QueueStateSettings:
+        if self.state_refresh_s * 2 > self.state_max_age_s:
+            raise ValueError(
+                "state_refresh_s must be at most half of state_max_age_s, or fresh state"
+                " would read as stale between two refreshes"
+            )
+        return self
+
+
 class Config(_Section):
     fastagi: HostPort = HostPort("127.0.0.1", 4573)
     web: HostPort = HostPort("127.0.0.1", 8080)
@@ -218,6 +254,7 @@ class Config(_Section):
     shutdown_grace_s: float = Field(default=30.0, ge=0, le=3600)
     reload: ReloadSettings = ReloadSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    queues: QueueStateSettings = QueueStateSettings()
     source: Path | None = Field(default=None, description="the file this came from, if any")
 
     @field_validator("fastagi", "web", mode="before")

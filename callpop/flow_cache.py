@@ -2,24 +2,28 @@
 read with one `open` instead of loading the dialplan and validating the config.
 
 Each call of the classic script is a new process. Loading the dialplan (ruamel.yaml,
-every lint rule, the catalogs) and validating `callpop.yaml` (pydantic) cost a few
-hundred milliseconds of CPU that every call would spend on the same files; the first
-call after a change does that work and leaves an entry the next calls read.
+the flow model's validation, every lint rule, the catalogs) and validating
+`callpop.yaml` (pydantic) cost a few hundred milliseconds of CPU that every call would
+spend on the same files; the first call after a change does that work and leaves an
+entry the next calls read. An entry holds the flows compiled (`ivr.callflow`: plain
+frozen values, what the engine walks), so a call that reads one never imports pydantic.
 
 An entry's file name is a SHA-256 over what the config means: the config file's
-resolved path and bytes, the `CALLPOP_*` environment (which overrides the file),
-the source of the `ivr` package (the flow model and the loader: an upgrade or a local
-edit gives a new name, whatever the package version says) and the versions of Python
-and pydantic. The entry records the dialplan folder the config named and a SHA-256 of
-that folder's files (as `ivr.version` reads them): a call whose files no longer match
-loads them again and rewrites the entry. So an edit of a flow or of the config is
-picked up by the next call, and nothing is ever read stale.
+resolved path and bytes, the `CALLPOP_*` environment (which overrides the file), the
+`ivr` package's modules (the flow model, the loader and the compiled form: an upgrade
+or a local edit gives a new name, whatever the package version says; each module by
+its name, size and modification time, as Python's own bytecode cache tells a changed
+module, without reading them all on every call) and the version of Python. The entry
+records the dialplan folder the config named and a SHA-256 of that folder's files (as
+`ivr.version` reads them): a call whose files no longer match loads them again and
+rewrites the entry. So an edit of a flow or of the config is picked up by the next
+call, and nothing is ever read stale.
 
-The format is a pickle, read with an unpickler that can name nothing but the flow
-model classes of `ivr.flow` and `datetime.date`: a pickle can only call what it can
-name, and these build values without running anything else (pydantic's
-`__setstate__` sets attributes; `date` takes its bytes); the rest is plain dicts,
-lists and strings. The payload is preceded by its SHA-256, checked before unpickling:
+The format is a pickle, read with an unpickler that can name nothing but the classes
+of `ivr.callflow` and `datetime.date`: a pickle can only call what it can name, and
+these build values without running anything else (a named tuple is made from its
+values; `date` takes its bytes); the rest is plain dicts,
+tuples and strings. The payload is preceded by its SHA-256, checked before unpickling:
 a torn or corrupt file is refused, never trusted, and the entry is built again.
 The folder is created mode 0700 and used only if it belongs to this user and no one
 else can write to it; an entry is written to a temporary file and renamed into place.
@@ -32,24 +36,21 @@ import io
 import os
 import pickle
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from pydantic import BaseModel
-
-import ivr.flow
+import ivr.callflow
 from ivr.call import iso_utc
+from ivr.callflow import Flow
 from ivr.compiled import CompiledFlows
-from ivr.flow import Flow
 from ivr.version import DialplanVersion, content_hash, dialplan_files
 
 __all__ = ["FORMAT", "cache_folder", "cached_flows"]
 
-FORMAT: Final = b"callpop-flows-1\n"
+FORMAT: Final = b"callpop-flows-2\n"
 _DIGEST: Final = hashlib.sha256().digest_size
 
 
@@ -61,18 +62,21 @@ def cache_folder(environ: Mapping[str, str]) -> Path:
 
 
 def _source_digest() -> bytes:
-    """The `ivr` package's source: the flow model and the loader the flows came from."""
+    """The `ivr` package's modules (the flow model, the loader, the compiled form), each
+    by its name, size and modification time."""
     digest = hashlib.sha256()
-    for path in sorted(Path(ivr.flow.__file__).parent.glob("*.py")):
-        digest.update(path.name.encode() + b"\n" + path.read_bytes())
+    with os.scandir(Path(ivr.callflow.__file__).parent) as found:
+        modules = sorted(
+            (entry.name, entry.stat()) for entry in found if entry.name.endswith(".py")
+        )
+    for name, info in modules:
+        digest.update(f"{name}\n{info.st_size}\n{info.st_mtime_ns}\n".encode())
     return digest.digest()
 
 
 def _key(config_path: Path, config: bytes, environ: Mapping[str, str]) -> str:
-    import pydantic.version  # already loaded by ivr.flow
-
     digest = hashlib.sha256(FORMAT)
-    digest.update(sys.version.encode() + b"\n" + pydantic.version.VERSION.encode() + b"\n")
+    digest.update(sys.version.encode() + b"\n")
     digest.update(_source_digest())
     digest.update(f"{config_path.resolve()}\n".encode())
     digest.update(hashlib.sha256(config).digest())
@@ -91,14 +95,14 @@ def _files_digest(files: Mapping[str, bytes]) -> str:
 
 
 class _FlowUnpickler(pickle.Unpickler):
-    """Names only the flow model's classes and `datetime.date` (see the module's doc)."""
+    """Names only the compiled flow's classes and `datetime.date` (see the module's doc)."""
 
     def find_class(self, module: str, name: str) -> Any:
         if module == "datetime" and name == "date":
             return date
-        if module == "ivr.flow":
-            found = getattr(ivr.flow, name, None)
-            if isinstance(found, type) and issubclass(found, BaseModel):
+        if module == ivr.callflow.__name__ and name in ivr.callflow.__all__:
+            found = getattr(ivr.callflow, name)
+            if isinstance(found, type) and issubclass(found, tuple):
                 return found
         raise pickle.UnpicklingError(f"the flow cache may not name {module}.{name}")
 
@@ -155,6 +159,8 @@ def _private(folder: Path) -> bool:
 
 
 def _write(folder: Path, path: Path, entry: _Entry) -> None:
+    import tempfile  # a miss only: with shutil, random, bz2 and lzma, ~10 ms every call
+
     payload = entry.dump()
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".flows-")
     try:

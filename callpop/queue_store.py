@@ -2,11 +2,17 @@
 
 - `QueueStateWriter` (the AMI lease holder's side): the listener feeds it every AMI
   message; it folds them (`callpop.ami.queue_state.QueueStates`) and writes the snapshot
-  at most once per `interval_s`, and only when it changed.
+  at most once per `interval_s`, and only when it changed. While its listeners are
+  logged in (`live`) it also vouches for every row it publishes every `refresh_s`
+  (`seen_at`, one statement), changed or not; while they are not, it writes nothing, so
+  the rows age instead of passing for current.
 - `QueueStateReader` (every instance's IVR side, inside `CallServices.queue_state`): reads
   the table within the lookup budget, keeps the answer `ttl_s` so a flood of callers
   costs one read a second, and when the database is slow or down answers with the last
   state it read (stale data is better than a stalled caller), logging once per change.
+  Up to a point: a row nobody connected to Asterisk vouched for in `max_age_s` is
+  unknown (left out of the answer), judged when answering, so a kept answer ages too: a
+  frozen "queue full" must not send every caller to overflow for ever.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select, update
@@ -27,7 +34,7 @@ from callpop.ami.queue_state import QueueState, QueueStates
 from crm_adapter.sql.tables import queue_states
 from ivr.events import QueueValue
 
-__all__ = ["QueueStateReader", "QueueStateStore", "QueueStateWriter"]
+__all__ = ["QueueRow", "QueueStateReader", "QueueStateStore", "QueueStateWriter"]
 
 log = logging.getLogger("callpop.queues")
 
@@ -36,6 +43,21 @@ QueueFields = dict[str, QueueValue]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+FIELDS = ("callers", "longest_wait_s", "logged_in", "available", "paused", "ewt_s", "open", "full")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """One queue's row as read: its fields, and when a connected lease holder last
+    vouched for them."""
+
+    fields: QueueFields
+    seen_at: datetime
+
+    def age_s(self, now: datetime) -> float:
+        return max(0.0, (now - self.seen_at).total_seconds())
 
 
 class QueueStateStore:
@@ -47,38 +69,42 @@ class QueueStateStore:
         now = self._clock()
         async with self._engine.begin() as conn:
             for state in states:
-                values = {**state.fields(), "updated_at": now}
+                values = {**state.fields(), "updated_at": now, "seen_at": now}
                 done = await conn.execute(
                     update(queue_states).where(queue_states.c.queue == state.queue).values(values)
                 )
                 if done.rowcount == 0:
                     await conn.execute(insert(queue_states).values(queue=state.queue, **values))
 
-    async def read(self) -> dict[str, QueueFields]:
-        """Every queue's fields; `longest_wait_s` brought forward to now."""
+    async def vouch(self, queues: Iterable[str]) -> None:
+        """The lease holder, connected, says these rows are still current: one statement."""
+        names = sorted(set(queues))
+        if not names:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(queue_states)
+                .where(queue_states.c.queue.in_(names))
+                .values(seen_at=self._clock())
+            )
+
+    async def rows(self) -> dict[str, QueueRow]:
+        """Every queue's row; `longest_wait_s` brought forward to now."""
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(queue_states))).mappings().all()
         now = self._clock()
-        found: dict[str, QueueFields] = {}
+        found: dict[str, QueueRow] = {}
         for row in rows:
-            fields: QueueFields = {
-                name: row[name]
-                for name in (
-                    "callers",
-                    "longest_wait_s",
-                    "logged_in",
-                    "available",
-                    "paused",
-                    "ewt_s",
-                    "open",
-                    "full",
-                )
-            }
+            fields: QueueFields = {name: row[name] for name in FIELDS}
             if row["callers"]:
                 since = max(0, int((now - row["updated_at"]).total_seconds()))
                 fields["longest_wait_s"] = row["longest_wait_s"] + since
-            found[row["queue"]] = fields
+            found[row["queue"]] = QueueRow(fields, row["seen_at"])
         return found
+
+    async def read(self) -> dict[str, QueueFields]:
+        """Every queue's fields, fresh or not (what the table holds; see `rows`)."""
+        return {queue: row.fields for queue, row in (await self.rows()).items()}
 
 
 class QueueStateWriter:
@@ -88,16 +114,27 @@ class QueueStateWriter:
         self,
         store: QueueStateStore,
         *,
+        live: Callable[[], bool],
         interval_s: float = 1.0,
+        refresh_s: float = 5.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
+        # True while this instance holds a lease and its listener is logged in: only
+        # then is what it folded the PBX's current state, worth vouching for.
+        self._live = live
         self._interval_s = interval_s
+        self._refresh_s = refresh_s
         self._clock = clock
+        self._monotonic = monotonic
         self.states = QueueStates()
         self._written: dict[str, QueueState] = {}
+        self._vouched_at: float | None = None
         self._failing = False
+        self._vouching: bool | None = None  # None until the first flush: nothing to compare
         self.writes = 0
+        self.vouches = 0
 
     def feed(self, message: Message) -> None:
         self.states.feed(message, self._clock())
@@ -106,14 +143,37 @@ class QueueStateWriter:
         """The lease was lost: what this instance knew is no longer its to publish."""
         self.states = QueueStates()
         self._written = {}
+        self._vouched_at = None
 
     async def flush(self) -> None:
+        if not self._live():
+            if self._vouching and self._written:
+                log.warning(
+                    "AMI not connected: queue state of %s no longer refreshed; it reads as"
+                    " unknown once older than queues.state_max_age_s",
+                    ", ".join(sorted(self._written)),
+                )
+            self._vouching = False
+            return
+        if self._vouching is False:
+            log.info("AMI connected again: queue state refreshed again")
+        self._vouching = True
         snapshot = self.states.snapshot(self._clock())
         changed = [s for name, s in snapshot.items() if self._written.get(name) != s]
-        if not changed:
+        now = self._monotonic()
+        due = self._vouched_at is None or now - self._vouched_at >= self._refresh_s
+        # a row written now is vouched for by that write; the others by one statement
+        rewritten = {s.queue for s in changed}
+        unchanged = (
+            [n for n in snapshot if n in self._written and n not in rewritten] if due else []
+        )
+        if not changed and not unchanged:
             return
         try:
-            await self._store.write(changed)
+            if changed:
+                await self._store.write(changed)
+            if unchanged:
+                await self._store.vouch(unchanged)
         except (OSError, TimeoutError, SQLAlchemyError) as exc:
             if not self._failing:
                 log.warning("queue state not written: %s", str(exc).splitlines()[0] or repr(exc))
@@ -122,8 +182,12 @@ class QueueStateWriter:
         if self._failing:
             log.info("queue state written again")
         self._failing = False
-        self._written.update({s.queue: s for s in changed})
-        self.writes += 1
+        if changed:
+            self._written.update({s.queue: s for s in changed})
+            self.writes += 1
+        if due:
+            self._vouched_at = now
+            self.vouches += 1
 
     async def run(self) -> None:
         while True:
@@ -139,28 +203,62 @@ class QueueStateReader:
         store: QueueStateStore,
         *,
         budget_s: float,
+        max_age_s: float,
         ttl_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._store = store
         self._budget_s = budget_s
+        self._max_age_s = max_age_s
         self._ttl_s = ttl_s
         self._monotonic = monotonic
-        self._last: dict[str, QueueFields] = {}
+        self._clock = clock
+        self._last: dict[str, QueueRow] = {}
         self._read_at: float | None = None
-        self._reading: asyncio.Task[dict[str, QueueFields]] | None = None
+        self._reading: asyncio.Task[dict[str, QueueRow]] | None = None
         self._failing = False
+        self._stale: set[str] = set()
 
     async def read(self, queues: Iterable[str]) -> dict[str, Mapping[str, QueueValue]]:
+        """The fresh state of those of `queues` the table holds; a stale one is left out
+        (unknown), as one nobody wrote."""
         if self._read_at is None or self._monotonic() - self._read_at >= self._ttl_s:
             await self._refresh()
-        return {q: self._last[q] for q in queues if q in self._last}
+        now = self._clock()
+        found: dict[str, Mapping[str, QueueValue]] = {}
+        for queue in queues:
+            row = self._last.get(queue)
+            if row is None:
+                continue
+            age_s = row.age_s(now)
+            if age_s > self._max_age_s:
+                self._went_stale(queue, age_s)
+                continue
+            if queue in self._stale:
+                self._stale.discard(queue)
+                log.info("queue state of %s is current again", queue)
+            found[queue] = row.fields
+        return found
+
+    def _went_stale(self, queue: str, age_s: float) -> None:
+        if queue in self._stale:
+            return
+        self._stale.add(queue)
+        log.warning(
+            "queue state of %s is %d s old (no instance connected to Asterisk's AMI has"
+            " refreshed it; queues.state_max_age_s %g): queue.%s.* reads as unknown",
+            queue,
+            age_s,
+            self._max_age_s,
+            queue,
+        )
 
     async def _refresh(self) -> None:
         # One read in flight for every caller asking meanwhile; a caller waits for it
         # at most the budget, and a read that overruns keeps going for the next one.
         if self._reading is None:
-            self._reading = asyncio.create_task(self._store.read(), name="queue-state-read")
+            self._reading = asyncio.create_task(self._store.rows(), name="queue-state-read")
             self._reading.add_done_callback(self._read_done)
         with contextlib.suppress(TimeoutError, OSError, SQLAlchemyError):
             async with asyncio.timeout(self._budget_s):
@@ -168,7 +266,7 @@ class QueueStateReader:
         if self._reading is not None and not self._reading.done():
             self._trouble("queue state read is slower than the lookup budget")
 
-    def _read_done(self, task: asyncio.Task[dict[str, QueueFields]]) -> None:
+    def _read_done(self, task: asyncio.Task[dict[str, QueueRow]]) -> None:
         self._reading = None
         if task.cancelled():
             return

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from ivr.call import iso_utc
+from ivr.compile_flow import compile_flows
 from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.lint import check_dialplan
 from ivr.loader import Dialplan, DialplanError
@@ -69,7 +70,7 @@ def load_versioned(folder: Path, now: datetime) -> tuple[Dialplan, CompiledFlows
         dialplan = check_dialplan(folder)
         if hash_dialplan(folder) == before:
             version = DialplanVersion(before, iso_utc(now))
-            return dialplan, CompiledFlows(dialplan.flows, version)
+            return dialplan, compile_flows(dialplan.flows, version)
     message = (
         "the dialplan files kept changing while they were loaded; reload once they are written"
     )

@@ -47,6 +47,7 @@ from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener
+from callpop.ami.relay import ControlRelay
 from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
@@ -223,7 +224,12 @@ async def build_runtime(
         metrics=metrics,
         lookup_budget_ms=config.crm.lookup_budget_ms,
         pin_budget_ms=config.crm.pin_budget_ms,
-        queues=QueueStateReader(queue_store, budget_s=budget_s),
+        queues=QueueStateReader(
+            queue_store,
+            budget_s=budget_s,
+            max_age_s=config.queues.state_max_age_s,
+            clock=clock,
+        ),
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
@@ -305,7 +311,11 @@ def _ami_context(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
         # The queue state this instance folds while it holds a lease, written for all.
-        queues = QueueStateWriter(QueueStateStore(runtime.engine))
+        queues = QueueStateWriter(
+            QueueStateStore(runtime.engine),
+            live=lambda: _logged_in(listeners),
+            refresh_s=runtime.config.queues.state_refresh_s,
+        )
         # Callbacks are placed through the first Asterisk, by whichever instance holds
         # its lease (docs/admin.md, "Callbacks"): the placer observes that listener.
         placer = CallbackPlacer(
@@ -357,20 +367,43 @@ def _ami_context(
     return ami
 
 
+def _logged_in(listeners: list[LeasedListener]) -> bool:
+    """This instance holds a lease and is logged in to every Asterisk it holds one for:
+    what its queue state writer folded is current (one writer serves every listener, so
+    one Asterisk lost stops it vouching for all of them: unknown beats wrong)."""
+    terms = [leased.listener for leased in listeners if leased.listener is not None]
+    return bool(terms) and all(term.client.connected for term in terms)
+
+
 def _term_client(listeners: list[LeasedListener]) -> AMIClient | None:
     """The first Asterisk's AMI client while this instance holds its lease."""
     term = listeners[0].listener if listeners else None
     return term.client if term is not None else None
 
 
-def _ami_controls(listeners: list[LeasedListener], international_prefix: str) -> PanelControls:
+def _ami_controls(
+    listeners: list[LeasedListener], international_prefix: str, relay: ControlRelay | None
+) -> PanelControls:
     """Click-to-dial, agent status and transfers through the first Asterisk's AMI (when ARI is not
-    configured), on this instance's connection when it holds that AMI's lease
-    (docs/scale.md: on another instance they are refused, saying so)."""
+    configured), on this instance's connection when it holds that AMI's lease, else through
+    `relay` to the instance that does (docs/scale.md, "Call controls across instances")."""
 
     return panel_controls(
-        AmiControls(lambda: _term_client(listeners)), international_prefix=international_prefix
+        AmiControls(lambda: _term_client(listeners), relay=relay),
+        international_prefix=international_prefix,
     )
+
+
+def _control_relay_context(relay: ControlRelay) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def control_relay(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(relay.run(), name="control-relay")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await relay.aclose()
+
+    return control_relay
 
 
 def _fastagi_context(
@@ -446,9 +479,22 @@ def build_app(
     config = runtime.config
     metrics = runtime.metrics
     ami_listeners: list[LeasedListener] = []  # filled while the app runs
+    controls_on_ami = bool(config.ami) and config.ari is None
+    # several instances share a Redis bus: a control reaches the AMI lease holder there
+    relay = (
+        ControlRelay.from_url(
+            config.bus,
+            key=config.bus_key,
+            label=config.ami[0].label,
+            instance=runtime.instance,
+            client=lambda: _term_client(ami_listeners),
+        )
+        if controls_on_ami and config.bus is not None
+        else None
+    )
     ami_controls = (
-        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0])
-        if config.ami and config.ari is None
+        _ami_controls(ami_listeners, (*config.phone.international_prefixes, "00")[0], relay)
+        if controls_on_ami
         else None
     )
 
@@ -473,6 +519,7 @@ def build_app(
             CallbackStore(runtime.engine),
             FloodStore(runtime.engine),
             SurveyStore(runtime.engine),
+            max_age_s=config.queues.state_max_age_s,
             clock=clock,
         ),
     )
@@ -483,6 +530,8 @@ def build_app(
     app.cleanup_ctx.append(_reload_context(runtime))
     if config.ami:
         app.cleanup_ctx.append(_ami_context(runtime, ami_listeners))
+    if relay is not None:
+        app.cleanup_ctx.append(_control_relay_context(relay))
     if config.ari is not None:
         app.cleanup_ctx.append(_ari_context(runtime, ivr_clock))
     app.cleanup_ctx.append(_fastagi_context(runtime, ivr_clock))

@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Final, Literal, TypeAlias
 
 from ivr.actions import Action, Hangup, Spoken, Transfer, TransferKind
+from ivr.callflow import Flow, InputNode, MenuNode, Node, Prompt, Settings
 from ivr.compiled import CompiledFlows
 from ivr.context import CallContext
 from ivr.events import CallStarted
-from ivr.flow import Flow, InputNode, MenuNode, Node, Prompt, Settings
 from ivr.journey import VERIFIED_IDENTITIES, Identity, Journey, JourneyOutcome, JourneyStep
 from ivr.outcome import DialplanOutcome, error_variables
 from ivr.templates import resolve

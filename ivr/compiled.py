@@ -11,20 +11,26 @@ touches a call: `callpop lint` is what finds those.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from ivr.actions import Action, EnterNode, Sound, Spoken
+from ivr.callflow import BranchNode, Flow, HoursNode, MenuNode, Node, Prompt
 from ivr.conditions import Condition, ConditionError, parse
 from ivr.errors import FlowError
-from ivr.flow import BranchNode, Flow, HoursNode, MenuNode, Node, Prompt
 from ivr.schedule import WeeklyHours, parse_weekly, zone
 from ivr.version import DialplanVersion
 
-__all__ = ["CompiledFlows", "LiveFlows"]
+if TYPE_CHECKING:
+    from ivr import flow as model
+
+__all__ = ["CompiledFlows", "LiveFlows", "compiled"]
 
 
 class CompiledFlows(Mapping[str, Flow]):
-    """A read-only mapping flow id -> `Flow`, plus their parsed conditions and schedules.
+    """A read-only mapping flow id -> `Flow` (`ivr.callflow`: the form calls walk), plus
+    their parsed conditions and schedules. `ivr.compile_flow.compile_flows` builds one
+    from the checked model; the classic AGI script reads the flows from its cache.
 
     `version` is the dialplan version the flows were loaded as (None for flows built in
     memory): every call started on them records it in its journey."""
@@ -150,8 +156,18 @@ class LiveFlows:
         self.current = current
 
     @classmethod
-    def of(cls, flows: Mapping[str, Flow] | LiveFlows) -> LiveFlows:
+    def of(cls, flows: Mapping[str, model.Flow] | CompiledFlows | LiveFlows) -> LiveFlows:
         """`flows` as live flows: fixed ones (a test, the classic AGI script) never change."""
         if isinstance(flows, LiveFlows):
             return flows
-        return cls(flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows))
+        return cls(compiled(flows))
+
+
+def compiled(flows: Mapping[str, model.Flow] | CompiledFlows) -> CompiledFlows:
+    """`flows` as a `CompiledFlows`: compiled from the model if they are not already (the
+    model, and so pydantic, is imported only then: whoever holds models has it loaded)."""
+    if isinstance(flows, CompiledFlows):
+        return flows
+    from ivr.compile_flow import compile_flows
+
+    return compile_flows(flows)

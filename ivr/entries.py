@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from ivr.flow import GlobalKeys, InputNode, MenuNode
+from ivr.callflow import GlobalKeys, InputNode, MenuNode
 
 __all__ = [
     "MenuChoice",

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivr import callflow
+
 __all__ = [
     "DEFAULT_MAX_DEPTH",
     "DEFAULT_MAX_OPTIONS",
@@ -66,7 +68,7 @@ __all__ = [
 
 # The flow a call starts in when the dialplan names none (`ivr`, `Stasis(callpop)`),
 # and the one `callpop lint` and the reports begin from: `dialplan/flows/main.yaml`.
-ENTRY_FLOW: Final = "main"
+ENTRY_FLOW: Final = callflow.ENTRY_FLOW
 
 # The 4x4 rule (design.md): callers accept at most 4 menu levels of at most 4 choices.
 DEFAULT_MAX_DEPTH = 4
@@ -444,17 +446,11 @@ class TransferNode(_NodeBase):
 
     @property
     def kind(self) -> Literal["queue", "extension", "agent"]:
-        if self.queue is not None:
-            return "queue"
-        if self.extension is not None:
-            return "extension"
-        return "agent"
+        return callflow.transfer_to(self.queue, self.extension, self.agent)[0]
 
     @property
     def target(self) -> str:
-        value = self.queue or self.extension or self.agent
-        assert value is not None
-        return value
+        return callflow.transfer_to(self.queue, self.extension, self.agent)[1]
 
 
 class VoicemailNode(_NodeBase):
@@ -659,8 +655,6 @@ NODE_KINDS = (
 # --- post-call surveys ------------------------------------------------------------------
 
 
-# The keys a survey answer is given with: a score from 1 (worst) to 5 (best).
-SURVEY_SCORES: Final = ("1", "2", "3", "4", "5")
 # Callers hang up on long surveys: at most this many questions (lint: survey-questions).
 MAX_SURVEY_QUESTIONS: Final = 5
 
@@ -781,4 +775,4 @@ class Flow(_Model):
 
     def global_keys(self) -> frozenset[str]:
         keys = self.settings.keys
-        return frozenset(k for k in (keys.operator, keys.back, keys.repeat) if k is not None)
+        return callflow.keys_in_use(keys.operator, keys.back, keys.repeat)

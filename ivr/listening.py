@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ivr.actions import Collect, Spoken
 from ivr.call import Call, Next, Relisten, Wait
+from ivr.callflow import InputNode, MenuNode
 from ivr.entries import check_entry, menu_choice, split_menu_buffer, take_entry
 from ivr.events import DigitsEntered
-from ivr.flow import InputNode, MenuNode
 from ivr.journey import mask
 
 __all__ = ["confirm_digits", "input_digits", "listen", "menu_digits"]

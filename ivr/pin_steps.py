@@ -16,8 +16,8 @@ from typing import Any, Final
 
 from ivr.actions import PIN_SHOWN, CheckPin, Collect, Spoken
 from ivr.call import Call, Next, Wait
+from ivr.callflow import PinNode
 from ivr.events import DigitsEntered, PinChecked, PinStatus
-from ivr.flow import PinNode
 
 __all__ = ["ENTER_PIN_STEPS", "pin_checked", "pin_digits"]
 

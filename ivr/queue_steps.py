@@ -17,8 +17,8 @@ from typing import Any, Final
 from ivr.actions import CallbackRequest, Collect, FloodLookup, Play, QueueLookup, SayNumber, Sound
 from ivr.actions import Spoken as SpokenPrompt
 from ivr.call import Call, Next, Wait
+from ivr.callflow import CallbackNode, FloodNode, OverflowNode, Prompt, WaitNode
 from ivr.events import CallbackRequested, CallbackStatus, DigitsEntered, FloodLooked
-from ivr.flow import CallbackNode, FloodNode, OverflowNode, Prompt, WaitNode
 from ivr.journey import mask
 
 __all__ = [

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from ivr.compiled import CompiledFlows, compiled
 from ivr.flow import Flow, HoursNode, InputNode, MenuNode, PinNode
 from ivr.schedule import status, zone
 from ivr.simulator import (
@@ -203,7 +204,7 @@ def _answers(flows: Mapping[str, Flow], explorer: _Explorer) -> list[str]:
 
 
 def _explore(
-    flows: Mapping[str, Flow], flow_id: str, circumstance: Circumstance
+    flows: Mapping[str, Flow], walked: CompiledFlows, flow_id: str, circumstance: Circumstance
 ) -> Iterator[Route]:
     queue: list[tuple[str, ...]] = [()]
     expanded: set[tuple[str, str, int]] = set()
@@ -212,7 +213,7 @@ def _explore(
         prefix = queue.pop(0)
         explorer = _Explorer(prefix)
         sim = simulate(
-            flows,
+            walked,
             flow_id=flow_id,
             caller="+15550100000",
             keys=explorer,
@@ -272,8 +273,9 @@ def routes(flows: Mapping[str, Flow], flow_id: str, reference: datetime) -> list
     """Every destination of `flow_id` (and the flows it goes to) a caller can reach,
     each with its fastest route; destinations in the order first found."""
     best: dict[tuple[str, ...], Route] = {}
+    walked = compiled(flows)  # once for the thousands of simulated calls
     for circumstance in circumstances(flows, flow_id, reference):
-        for route in _explore(flows, flow_id, circumstance):
+        for route in _explore(flows, walked, flow_id, circumstance):
             node_type = flows[route.flow].nodes[route.node].type
             key = (
                 (route.flow, route.node)

@@ -12,8 +12,7 @@ from typing import Any, Final, Literal
 
 from ivr.actions import Lookup, Play, QueueLookup
 from ivr.call import Call, Next, Relisten, Wait
-from ivr.events import LookupFinished, LookupStatus
-from ivr.flow import (
+from ivr.callflow import (
     BranchNode,
     GotoNode,
     HangupNode,
@@ -25,6 +24,7 @@ from ivr.flow import (
     TransferNode,
     VoicemailNode,
 )
+from ivr.events import LookupFinished, LookupStatus
 from ivr.journey import ACCOUNT_NOT_CALLER
 from ivr.pin_steps import ENTER_PIN_STEPS
 from ivr.queue_steps import ENTER_QUEUE_STEPS

@@ -40,7 +40,7 @@ from ivr.actions import (
     Transfer,
 )
 from ivr.call import iso_utc
-from ivr.compiled import LiveFlows
+from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.errors import FlowError
 from ivr.events import (
     CallbackRequested,
@@ -55,7 +55,6 @@ from ivr.events import (
     PlayFinished,
     QueuesLooked,
 )
-from ivr.flow import Flow
 from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
 from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
@@ -408,7 +407,7 @@ async def start_call(
 
 
 async def run_survey(
-    flows: Mapping[str, Flow],
+    flows: CompiledFlows,
     ref: str,
     channel: Channel,
     services: SurveyServices,

@@ -22,14 +22,12 @@ the local clock is computed from it, never assumed from a fixed offset.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from itertools import pairwise
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from ivr.flow import DateRange
 
 __all__ = [
     "DAYS",
@@ -157,7 +155,7 @@ def status(
     now: datetime,
     tz: str | tzinfo,
     weekly: WeeklyHours | Mapping[str, str | Sequence[str]],
-    holidays: Collection[date | DateRange] = (),
+    holidays: Collection[date | Container[date]] = (),
 ) -> Status:
     """`holiday` if the local date is a holiday, else `open` or `closed` by the weekly hours.
 
@@ -179,7 +177,7 @@ def is_open(
     now: datetime,
     tz: str | tzinfo,
     weekly: WeeklyHours | Mapping[str, str | Sequence[str]],
-    holidays: Collection[date | DateRange] = (),
+    holidays: Collection[date | Container[date]] = (),
 ) -> bool:
     """True when the call's instant falls in the weekly hours and not on a holiday."""
     return status(now, tz, weekly, holidays) == "open"

@@ -35,12 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from enum import Enum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ivr import pin_steps, queue_steps
 from ivr.actions import Action
 from ivr.call import OVERTIME_STEPS, Call, Next, Relisten, Visit, Wait, WaitKind, iso_utc
-from ivr.compiled import CompiledFlows
+from ivr.callflow import ENTRY_FLOW, BranchNode, InputNode, MenuNode
+from ivr.compiled import CompiledFlows, compiled
 from ivr.errors import FlowError, SessionError
 from ivr.events import (
     CallbackRequested,
@@ -54,11 +55,13 @@ from ivr.events import (
     PlayFinished,
     QueuesLooked,
 )
-from ivr.flow import ENTRY_FLOW, BranchNode, Flow, InputNode, MenuNode
 from ivr.journey import Journey, JourneyStep, lost_outcome
 from ivr.listening import confirm_digits, input_digits, listen, menu_digits
 from ivr.routing import ENTER, branch_on, looked_up, lookup_now, played
 from ivr.version import DialplanVersion
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
 
 __all__ = ["Session", "iso_utc"]
 
@@ -95,14 +98,17 @@ class _Phase(Enum):
 class Session:
     """One call's walk through the IVR. See the module docstring and docs/contracts.md.
 
-    `flows` are the flows the call may walk (sub-flows included); a `CompiledFlows`
-    shares parsed conditions and schedules between calls. `flow_id` is where it starts.
+    `flows` are the flows the call may walk (sub-flows included): a `CompiledFlows`
+    (shared between calls with their parsed conditions and schedules), or the checked
+    models, compiled for this call. `flow_id` is where it starts.
     """
 
     __slots__ = ("_call", "_flow_id", "_flows", "_phase")
 
-    def __init__(self, flows: Mapping[str, Flow], flow_id: str = ENTRY_FLOW) -> None:
-        self._flows = flows if isinstance(flows, CompiledFlows) else CompiledFlows(flows)
+    def __init__(
+        self, flows: Mapping[str, Flow] | CompiledFlows, flow_id: str = ENTRY_FLOW
+    ) -> None:
+        self._flows = compiled(flows)
         self._flows.flow(flow_id)  # an unknown start flow is a FlowError now, not mid-call
         self._flow_id = flow_id
         self._phase = _Phase.IDLE

@@ -41,6 +41,7 @@ from ivr.actions import (
     Spoken,
     Transfer,
 )
+from ivr.compiled import CompiledFlows
 from ivr.conditions import QUEUE_FIELDS
 from ivr.events import (
     CallbackRequested,
@@ -470,7 +471,7 @@ class Simulation:
 
 
 def simulate(
-    flows: Mapping[str, Flow],
+    flows: Mapping[str, Flow] | CompiledFlows,
     *,
     caller: str,
     keys: KeySource,
@@ -487,7 +488,8 @@ def simulate(
 ) -> Simulation:
     """Run one call from `CallStarted` to its transfer or hang-up.
 
-    `now` is the call's wall-clock time (timezone-aware), used by `hours` nodes;
+    `flows` compiled (`ivr.compile_flow`) once serve many calls; models are compiled
+    for this one. `now` is the call's wall-clock time (timezone-aware), used by `hours` nodes;
     `observer` sees every step as it happens (the interactive mode prints them);
     `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown)."""
     session = Session(flows, flow_id)

@@ -26,13 +26,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Final, Literal, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from ivr.actions import Collect, Hangup, Spoken
+from ivr.callflow import Prompt, Settings, Survey
+from ivr.compiled import CompiledFlows, compiled
 from ivr.errors import FlowError, SessionError
 from ivr.events import CallStarted, DigitsEntered, HungUp
-from ivr.flow import SURVEY_SCORES, Flow, Prompt, Settings, Survey
 from ivr.templates import resolve
+
+if TYPE_CHECKING:
+    from ivr import flow as model
 
 __all__ = [
     "SurveyAction",
@@ -45,6 +49,9 @@ __all__ = [
     "parse_survey_ref",
     "survey_ref",
 ]
+
+# The keys a survey answer is given with: a score from 1 (worst) to 5 (best).
+SURVEY_SCORES: Final = ("1", "2", "3", "4", "5")
 
 SurveyEnd = Literal["completed", "max-invalid", "max-timeouts", "hangup", "error"]
 
@@ -121,12 +128,12 @@ class SurveySession:
         "_timeouts", "answers", "end",
     )  # fmt: skip
 
-    def __init__(self, flows: Mapping[str, Flow], ref: str) -> None:
+    def __init__(self, flows: Mapping[str, model.Flow] | CompiledFlows, ref: str) -> None:
         try:
             flow_id, name = parse_survey_ref(ref)
         except ValueError as exc:
             raise FlowError(str(exc), flow=ref) from None
-        flow = flows.get(flow_id)
+        flow = compiled(flows).get(flow_id)
         if flow is None:
             raise FlowError(f"no flow {flow_id!r} for survey {name!r}", flow=flow_id)
         survey = flow.surveys.get(name)

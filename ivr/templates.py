@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Final, TypeAlias
 
 from ivr.actions import SayDigits, SayNumber, Sound, Spoken
-from ivr.flow import Prompt
+from ivr.callflow import Prompt
 
 __all__ = ["ROOTS", "Value", "Values", "fill", "placeholders", "resolve", "text_of"]
 

@@ -101,13 +101,21 @@ def load_catalogs(dialplan: Path) -> Catalogs:
             raise LoadError(findings)
         scripts = loaded_scripts.model
     queues: tuple[str, ...] = ()
+    wrapup_s: dict[str, float] = {}
     path = root / "queues.yaml"
     if path.exists():
         loaded_queues, findings = read_catalog_file(path, QueueCatalog)
         if loaded_queues is None:
             raise LoadError(findings)
         queues = tuple(loaded_queues.model.queues)
-    return Catalogs(dispositions, scripts, load_pause_reasons(root / "pause_reasons.yaml"), queues)
+        wrapup_s = {name: q.wrapup / 1000 for name, q in loaded_queues.model.queues.items()}
+    return Catalogs(
+        dispositions,
+        scripts,
+        load_pause_reasons(root / "pause_reasons.yaml"),
+        queues,
+        wrapup_s,
+    )
 
 
 def load_pause_reasons(path: Path) -> tuple[str, ...]:

@@ -7,8 +7,8 @@ of these keys, so a handler reads `request.app[HUB]` with its type known to mypy
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -110,6 +110,8 @@ class Catalogs:
     scripts: ScriptCatalog | None
     pause_reasons: tuple[str, ...] = DEFAULT_PAUSE_REASONS
     queues: tuple[str, ...] = ()  # queues.yaml's queues: transfer targets
+    # each queue's wrap-up (queues.conf wrapuptime), in seconds: the panel's after-call work
+    wrapup_s: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

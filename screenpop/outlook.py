@@ -3,10 +3,15 @@ queue's estimated wait (written by the AMI lease holder), the callbacks pending 
 queue, the flood switch an admin sets (docs/contracts.md, "Queue state across
 instances"), and today's post-call survey averages per queue and per agent.
 
-`BoardOutlook.refresh()` reads the three from its `BoardSources`, each within a budget,
+`BoardOutlook.refresh()` reads them from its `BoardSources`, each within a budget,
 in the hub's own task every few seconds: never on the event path, so a slow database
 delays no pop. A read that fails or is too slow keeps the last values (a board a few
 seconds stale beats a blank one), logged once per change of state per source.
+
+Queue state the AMI lease holder stopped vouching for (AMI not connected) is another
+matter: past the site's max age the source reports it stale (`QueueEstimate.stale_since`)
+rather than its old estimate, and the board says so; logged once per queue going stale
+and once when it is current again.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, TypeVar
 
 __all__ = [
@@ -23,6 +29,7 @@ __all__ = [
     "BoardSources",
     "Flood",
     "Outlook",
+    "QueueEstimate",
     "Score",
     "SurveyToday",
 ]
@@ -38,6 +45,14 @@ T = TypeVar("T")
 class Flood:
     active: bool = False
     message: str = ""  # the announcement's name (a sound name, letters/digits/-/_)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEstimate:
+    ewt_s: int | None  # seconds; None: not known, stale, or nobody staffs the queue
+    # when a connected AMI lease holder last vouched for the state, once that is too long
+    # ago to trust (then `ewt_s` is None); None while it is current
+    stale_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +73,8 @@ class SurveyToday:
 
 
 class BoardSources(Protocol):
-    async def estimated_waits(self) -> Mapping[str, int | None]:
-        """Queue -> estimated wait in seconds (None: not known, or nobody staffs it)."""
+    async def estimated_waits(self) -> Mapping[str, QueueEstimate]:
+        """Queue -> its estimated wait, or how long its state has been stale."""
         ...
 
     async def callbacks_pending(self) -> Mapping[str, int]:
@@ -78,6 +93,7 @@ class Outlook:
     """The values as last read."""
 
     ewt_s: Mapping[str, int | None] = field(default_factory=dict)
+    stale_since: Mapping[str, datetime] = field(default_factory=dict)  # stale queues only
     callbacks_pending: Mapping[str, int] = field(default_factory=dict)
     flood: Flood = Flood()
     surveys: SurveyToday = SurveyToday()
@@ -89,6 +105,7 @@ class BoardOutlook:
         self._budget_s = budget_s
         self.current = Outlook()
         self._failing: set[str] = set()
+        self._stale: set[str] = set()
 
     async def refresh(self) -> bool:
         """Read every source once; True if what the board shows changed."""
@@ -97,13 +114,32 @@ class BoardOutlook:
         pending = await self._read("callbacks pending", self._sources.callbacks_pending)
         flood = await self._read("flood switch", self._sources.flood)
         surveys = await self._read("survey answers", self._sources.survey_today)
+        if ewt is not None:
+            self._log_staleness(ewt)
         self.current = Outlook(
-            last.ewt_s if ewt is None else dict(ewt),
+            last.ewt_s if ewt is None else {q: e.ewt_s for q, e in ewt.items()},
+            last.stale_since
+            if ewt is None
+            else {q: e.stale_since for q, e in ewt.items() if e.stale_since is not None},
             last.callbacks_pending if pending is None else dict(pending),
             last.flood if flood is None else flood,
             last.surveys if surveys is None else surveys,
         )
         return self.current != last
+
+    def _log_staleness(self, estimates: Mapping[str, QueueEstimate]) -> None:
+        stale = {q for q, e in estimates.items() if e.stale_since is not None}
+        for queue in sorted(stale - self._stale):
+            since = estimates[queue].stale_since
+            log.warning(
+                "wallboard: queue state of %s not refreshed since %s (AMI not connected);"
+                " shown as stale",
+                queue,
+                since.isoformat(timespec="seconds") if since is not None else "?",
+            )
+        for queue in sorted(self._stale - stale):
+            log.info("wallboard: queue state of %s is current again", queue)
+        self._stale = stale
 
     async def _read(self, what: str, read: Callable[[], Awaitable[T]]) -> T | None:
         try:

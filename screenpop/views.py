@@ -242,6 +242,8 @@ async def agent_page(request: web.Request) -> web.StreamResponse:
             for code, d in catalog.dispositions.items()
         ],
         "pause_reasons": list(request.app[CATALOGS].pause_reasons),
+        # a queue's wrap-up: the panel shows after-call work that long after each call
+        "wrapup_s": dict(request.app[CATALOGS].wrapup_s),
         "transfer": {
             "enabled": request.app[TRANSFER] is not None,
             "queues": list(request.app[CATALOGS].queues),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from screenpop.outlook import Outlook, Score
@@ -194,6 +195,7 @@ class Wallboard:
                     "waiting": len(entries),
                     "oldest_since": oldest.since if oldest is not None else None,
                     "ewt_s": outlook.ewt_s.get(queue),
+                    "state_seen_at": _iso(outlook.stale_since.get(queue)),
                     "callbacks_pending": pending.get(queue, 0),
                     "survey": _score(surveys.queues.get(queue)),
                     "calls": [
@@ -264,6 +266,10 @@ def _score(score: Score | None) -> dict[str, Any] | None:
     if score is None or score.answers <= 0:
         return None
     return {"average": round(score.average, 2), "answers": score.answers}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds") if at is not None else None
 
 
 def agent_state(pops: Iterable[Pop]) -> tuple[str, Pop | None]:

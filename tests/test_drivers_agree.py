@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -116,6 +117,9 @@ class Site:
     data: dict[str, Any]
     queues: Mapping[str, Mapping[str, QueueValue]] = field(default_factory=dict)
     flood: str | None = None
+    # seconds since an AMI lease holder connected to Asterisk last vouched for `queues`
+    # (the classic script reads it from the database; the in-memory services never age)
+    state_age_s: float = 0.0
 
     @property
     def flows(self) -> dict[str, Flow]:
@@ -332,7 +336,8 @@ async def seed(engine: AsyncEngine, site: Site) -> None:
         for name, fields in site.queues.items()
     ]
     if states:
-        await QueueStateStore(engine).write(states)
+        written = datetime.now(UTC) - timedelta(seconds=site.state_age_s)
+        await QueueStateStore(engine, clock=lambda: written).write(states)
     if site.flood is not None:
         await FloodStore(engine).set(True, site.flood)
 
@@ -475,3 +480,21 @@ async def test_every_driver_reads_the_caller_id_back_and_says_the_callback_posit
         assert tail[1].startswith("digits:"), name
         assert tail[-3:] == ["callpop/callback-booked", "number:1", "goodbye"], name
         assert result.journey["outcome"]["reason"] == "callback-requested", name
+
+
+# What the AMI lease holder last wrote before it lost Asterisk: billing full, 50 min.
+BILLING_FULL = {**BILLING_BUSY, "callers": 60, "full": True, "ewt_s": 3000}
+
+
+async def test_queue_state_past_its_max_age_is_no_queue_state_to_the_classic_script() -> None:
+    full = Site(BUSY_DATA, {"billing": BILLING_FULL}, "known-outage")
+    full_two_minutes_ago = Site(BUSY_DATA, {"billing": BILLING_FULL}, "known-outage", 120.0)
+    unknown = await through_fastagi(caller("w"), Site(BUSY_DATA, {}, "known-outage"))
+    assert unknown.variables[v.QUEUE] == "billing"  # overflow, estimate, offer: unknown paths
+    for name in ("classic", "classic-cached"):
+        stale = await DRIVERS[name](caller("w"), full_two_minutes_ago)
+        assert stale.journey == unknown.journey, name
+        assert stale.variables == unknown.variables, name
+        assert stale.played == unknown.played, name
+    current = await through_classic_script(caller("w"), full)
+    assert current.variables[v.QUEUE] == "operator"  # the same row, current: overflow

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from agi_scripts.routes.call_id import MAX_CALL_ID, is_call_id, shown
 from agi_scripts.server import AgiRequest, Route
-from ivr.compiled import LiveFlows
+from ivr.callflow import ENTRY_FLOW
+from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.events import Caller
-from ivr.flow import ENTRY_FLOW, Flow
 from ivr.ports import CallServices, ChannelGone
 from ivr.runner import Clock, start_call
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
 
 __all__ = ["IvrHandler", "ivr_route"]
 
@@ -36,7 +40,7 @@ class IvrHandler:
 
     def __init__(
         self,
-        flows: Mapping[str, Flow] | LiveFlows,
+        flows: Mapping[str, Flow] | CompiledFlows | LiveFlows,
         services: CallServices,
         *,
         clock: Clock | None = None,
@@ -84,7 +88,7 @@ class IvrHandler:
 
 
 def ivr_route(
-    flows: Mapping[str, Flow] | LiveFlows,
+    flows: Mapping[str, Flow] | CompiledFlows | LiveFlows,
     services: CallServices,
     *,
     path: str = "ivr",

@@ -15,16 +15,19 @@ call: there is nobody to rate, so no survey.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from agi_scripts.routes.call_id import is_call_id, shown
 from agi_scripts.server import AgiRequest, Route
 from ivr import variables as v
-from ivr.compiled import LiveFlows
+from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.events import Caller
-from ivr.flow import Flow
 from ivr.ports import ChannelGone
 from ivr.runner import Clock, run_survey
 from ivr.survey import SurveyLeg, SurveyServices
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
 
 __all__ = ["SurveyHandler", "survey_route"]
 
@@ -32,7 +35,7 @@ __all__ = ["SurveyHandler", "survey_route"]
 class SurveyHandler:
     def __init__(
         self,
-        flows: Mapping[str, Flow] | LiveFlows,
+        flows: Mapping[str, Flow] | CompiledFlows | LiveFlows,
         services: SurveyServices,
         *,
         clock: Clock | None = None,
@@ -88,7 +91,7 @@ async def _back(request: AgiRequest) -> None:
 
 
 def survey_route(
-    flows: Mapping[str, Flow] | LiveFlows,
+    flows: Mapping[str, Flow] | CompiledFlows | LiveFlows,
     services: SurveyServices,
     *,
     path: str = "survey",

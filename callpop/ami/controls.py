@@ -36,6 +36,7 @@ from callpop.ami.client import (
     NotConnected,
 )
 from callpop.ami.codec import Message
+from callpop.ami.relay import ControlRelay, NoHolder, RelayTimeout
 from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
 from screenpop.controls import ControlError, OriginateError
 from screenpop.keys import AgentStatus, CallChannels, Originate, Transfer, TransferTarget
@@ -71,10 +72,18 @@ class OutcomeUnknown(ControlRefused):
 
 class AmiControls:
     """`client()` gives the logged-in AMI client of this instance, None when another
-    instance holds the lease (then every control is refused with that reason)."""
+    instance holds the lease: then a control goes through `relay` to the holder
+    (`callpop.ami.relay`, several instances on Redis), or is refused with that reason."""
 
-    def __init__(self, client: Callable[[], AMIClient | None], *, context: str = "default"):
+    def __init__(
+        self,
+        client: Callable[[], AMIClient | None],
+        *,
+        context: str = "default",
+        relay: ControlRelay | None = None,
+    ):
         self._client = client
+        self._relay = relay
         self.context = context  # the agents' context: click-to-dial and numbers
 
     async def originate(self, *, interface: str, number: str) -> str:
@@ -172,21 +181,34 @@ class AmiControls:
 
     async def _send(self, name: str, fields: list[tuple[str, str]], *, what: str) -> Message:
         client = self._client()
-        if client is None:
+        if client is None and self._relay is None:
             raise ControlRefused(
                 f"{what} failed: this server does not hold the Asterisk connection "
                 "(another instance does); try again on a reload"
             )
         try:
-            answer = await client.action(name, fields)
+            if client is not None:
+                return (await client.action(name, fields))[0]
+            assert self._relay is not None
+            return await self._relay.action(name, fields)
         except ActionFailed as exc:
             raise ControlRefused(
                 f"{what} was refused by Asterisk: {exc.response.get('Message') or 'no reason'}"
+            ) from None
+        except RelayTimeout:
+            raise OutcomeUnknown(
+                f"{what}: the callpop instance connected to Asterisk did not answer in time; "
+                "check your phone before trying again"
             ) from None
         except ActionOutcomeUnknown:
             raise OutcomeUnknown(
                 f"{what}: the connection to Asterisk dropped before it answered; "
                 "check your phone before trying again"
+            ) from None
+        except NoHolder:
+            raise ControlRefused(
+                f"{what} failed: no callpop instance is connected to Asterisk now; "
+                "try again in a moment"
             ) from None
         except NotConnected:
             raise ControlRefused(f"{what} failed: Asterisk is not connected") from None
@@ -194,7 +216,6 @@ class AmiControls:
             raise OutcomeUnknown(f"{what}: Asterisk did not answer in time") from None
         except AMIError as exc:
             raise ControlRefused(f"{what} failed: {exc}") from None
-        return answer[0]
 
 
 def transfer_destination(

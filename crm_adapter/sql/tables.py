@@ -371,6 +371,9 @@ queue_states = Table(
     Column("open", Boolean, nullable=False),
     Column("full", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # when a lease holder connected to Asterisk last vouched for the row (refreshed
+    # while connected, changed or not): readers treat an old one as unknown
+    Column("seen_at", UtcDateTime, nullable=False),
 )
 
 # The flood switch (`callpop flood on|off`): one row, id 1.

@@ -86,6 +86,8 @@
       case "pop.wrapup":
         state.seq = Math.max(state.seq, msg.seq);
         upsert(msg.type, msg.pop);
+        // the queue's wrap-up time runs from the hang-up (controls.js shows it)
+        if (msg.pop.state === "wrapup") window.dispatchEvent(new CustomEvent("callpop:wrapup", {detail: msg.pop}));
         break;
       case "pop.retracted":
       case "pop.done":

@@ -35,6 +35,7 @@
       message.textContent = status === "ready" ? "Ready for calls" : "Paused in your queues";
       message.className = "form-status small ok";
       showIdle(status, reason);
+      tickWrapup();  // Ready does not cut the queue's wrap-up short: Asterisk does not
     } catch (err) {
       select.value = current;  // the PBX did not change: neither does the menu
       message.textContent = err.message;
@@ -62,7 +63,54 @@
     message.textContent = status === "ready" ? "Ready for calls" : "Paused in your queues";
     message.className = "form-status small ok";
     showIdle(status, reason || "Paused");
+    tickWrapup();
   });
+
+  /* After each call a queue rings the agent again only once its wrap-up time has passed
+   * (queues.conf wrapuptime: dialplan/queues.yaml `wrapup`), counted from the hang-up. The
+   * panel shows that after-call work as it runs down, then Ready again by itself. A break
+   * or after-call work chosen in the menu is a pause: it lasts until the agent picks Ready. */
+  const wrapups = boot.wrapup_s || {};
+  let wrapupEnds = 0, wrapupQueue = "", wrapupTimer = null;
+  window.addEventListener("callpop:wrapup", (event) => {
+    const pop = event.detail;
+    const seconds = wrapups[pop.queue] || 0;
+    const since = Date.parse(pop.since);
+    if (!seconds || isNaN(since)) return;
+    // the PBX's clock said when the call ended; a browser clock behind it must not lengthen it
+    const ends = Math.min(since, Date.now()) + seconds * 1000;
+    if (ends <= Date.now() || ends <= wrapupEnds) return;
+    wrapupEnds = ends;
+    wrapupQueue = pop.queue;
+    tickWrapup();
+  });
+  function tickWrapup() {
+    clearTimeout(wrapupTimer);
+    if (!wrapupEnds) return;
+    const left = Math.ceil((wrapupEnds - Date.now()) / 1000);
+    if (left <= 0) {
+      wrapupEnds = 0;
+      if (current === "ready" && !select.disabled) {
+        box.dataset.status = "ready";
+        message.textContent = "Ready for calls";
+        message.className = "form-status small ok";
+        showIdle("ready");
+      }
+      return;
+    }
+    if (current === "ready" && !select.disabled) {  // a pause says what the agent is doing
+      box.dataset.status = "wrapup";
+      message.textContent = "Wrap-up: " + left + " s left";
+      message.className = "form-status small";
+      if (idleTitle) {
+        idleTitle.textContent = "After-call work";
+        idleText.textContent = "The " + wrapupQueue + " queue rings you again in " + left + " s.";
+        const idle = document.getElementById("idle");  // absent while a call is shown
+        if (idle) idle.dataset.status = "wrapup";
+      }
+    }
+    wrapupTimer = setTimeout(tickWrapup, ((wrapupEnds - Date.now()) % 1000) || 1000);  // next whole second
+  }
 
   /* The idle panel says what the PBX was told: no "Ready for calls" while on a break. */
   function showIdle(status, reason) {
@@ -77,7 +125,8 @@
       idleTitle.textContent = "On break: " + reason;
       idleText.textContent = "Your queues do not ring you until you choose Ready.";
     }
-    document.getElementById("idle").dataset.status = status;
+    const idle = document.getElementById("idle");  // absent while a call is shown
+    if (idle) idle.dataset.status = status;
   }
 
   function transferControls(config) {

@@ -73,6 +73,25 @@
     return score.average.toFixed(1) + " / 5 · " + score.answers;
   }
 
+  // "queue state 2 min old": the age of a queue state nobody connected to AMI refreshed,
+  // counted here so the board need not change every second to tell it
+  function staleAge(iso) {
+    const t = Date.parse(iso);
+    if (isNaN(t)) return "queue state out of date — AMI not connected";
+    const s = Math.max(0, Math.floor((Date.now() + skew - t) / 1000));
+    const age = s < 60 ? s + " s" : s < 3600 ? Math.floor(s / 60) + " min" : Math.floor(s / 3600) + " h";
+    return "queue state " + age + " old — AMI not connected";
+  }
+
+  function ewtCell(q) {
+    if (!q.state_seen_at) return el("td", {class: "num mono ewt"}, ewt(q.ewt_s));
+    return el("td", {class: "num ewt ewt-stale"},
+      el("span", {class: "chip chip-bad stale-age", dataset: {seen: q.state_seen_at},
+        title: "No estimate: callpop has not heard from Asterisk's manager interface since "
+          + new Date(Date.parse(q.state_seen_at)).toLocaleTimeString() + "; callers get the flow's unknown-state path"},
+        staleAge(q.state_seen_at)));
+  }
+
   function callbacks(n) {
     return n ? n + (n === 1 ? " callback" : " callbacks") : "";
   }
@@ -107,13 +126,13 @@
       return;
     }
     for (const q of board.queues) {
-      body.appendChild(el("tr", {dataset: {queue: q.queue}},
+      body.appendChild(el("tr", {class: q.state_seen_at ? "stale" : null, dataset: {queue: q.queue}},
         el("td", null, el("strong", null, q.queue),
           q.callbacks_pending ? el("span", {class: "pill callbacks"}, callbacks(q.callbacks_pending)) : null),
         el("td", {class: "num"}, el("span", {class: "pill pill-warn"}, String(q.waiting))),
         q.oldest_since ? el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))
           : el("td", {class: "num muted"}, "–"),
-        el("td", {class: "num mono ewt"}, ewt(q.ewt_s)),
+        ewtCell(q),
         el("td", {class: "num mono survey", title: "Post-call survey today: average of 5 (answers)"},
           q.survey ? q.survey.average.toFixed(1) + " (" + q.survey.answers + ")" : "–")));
     }
@@ -150,6 +169,7 @@
 
   setInterval(() => {
     document.querySelectorAll(".timer[data-since]").forEach((node) => { node.textContent = since(node.dataset.since); });
+    document.querySelectorAll(".stale-age[data-seen]").forEach((node) => { node.textContent = staleAge(node.dataset.seen); });
     if (board) setText("t-longest", longest());
   }, 1000);
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ivr.compile_flow import compile_flows
 from ivr.compiled import CompiledFlows
 from ivr.lint import check_dialplan
 
@@ -12,7 +13,7 @@ from .harness import DIALPLAN, MemoryServices
 
 @pytest.fixture(scope="session")
 def sample_flows() -> CompiledFlows:
-    return CompiledFlows(check_dialplan(DIALPLAN).flows)
+    return compile_flows(check_dialplan(DIALPLAN).flows)
 
 
 @pytest.fixture

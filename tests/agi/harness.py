@@ -18,6 +18,7 @@ from agi_scripts.server import FastAgiServer, Route
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from ivr.actions import CallbackRequest
+from ivr.compiled import CompiledFlows
 from ivr.entries import luhn_valid
 from ivr.events import (
     CallbackRequested,
@@ -125,7 +126,7 @@ FAST = Timeouts(environment=5.0, command=5.0, prompt=30.0, slack=5.0, close=1.0)
 
 @asynccontextmanager
 async def fastagi(
-    flows: Mapping[str, Flow],
+    flows: Mapping[str, Flow] | CompiledFlows,
     services: CallServices,
     *,
     clock_start: datetime = OPEN_HOURS,

@@ -13,7 +13,7 @@ import pytest
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from ivr import variables as v
-from ivr.compiled import CompiledFlows
+from ivr.compile_flow import compile_flows
 from ivr.events import PinStatus
 from ivr.flow import Flow
 
@@ -53,7 +53,7 @@ FLOW = Flow.model_validate(
 
 
 async def call(keys: str, services: MemoryServices) -> CallRecord:
-    flows = CompiledFlows({"main": FLOW})
+    flows = compile_flows({"main": FLOW})
     async with fastagi(flows, services) as server:
         script = CallerScript.parse(keys, uniqueid="1795389902.7", linkedid="1795389902.6")
         return await asyncio.wait_for(

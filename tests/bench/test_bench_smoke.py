@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bench import crm, engine, fastagi, hold, journeys, pop
+from bench import classic, crm, engine, fastagi, hold, journeys, pop
 from bench.fastagi_servers import contenders
 from bench.paths import ENGINE_PATHS
 from bench.report import Report, Section, Table, write
@@ -198,6 +200,27 @@ def test_every_fastagi_contender_walks_the_recorded_path_to_its_end(tmp_path: Pa
         assert contender["memory"]["kib_per_call"] is not None, key
     table_rows = [row[0] for row in section.tables[0].rows]
     assert table_rows == [c["label"] for c in data["contenders"]]
+
+
+def test_the_classic_run_measures_each_script_on_every_call(tmp_path: Path) -> None:
+    (figures,) = asyncio.run(classic.run(1, 2, cache=tmp_path / "cache", crm_size=200))
+    assert [(f.key, f.calls) for f in figures] == [("pyst2", 2), ("callpop-classic", 2)]
+    assert all(f.cpu_ms > 0 and f.max_rss_mb > 0 for f in figures)
+
+
+def test_a_spawned_program_reports_its_own_memory_not_the_benchmark_s(tmp_path: Path) -> None:
+    """Forked from the benchmark, a small program would report the benchmark's max RSS
+    (Linux keeps it across execve); spawned by bench/rusage_exec.py, its own."""
+    held = bytearray(256 << 20)  # this process: over 256 MiB resident
+    held[::4096] = b"x" * len(held[::4096])
+    usage = tmp_path / "usage"
+    for code in ("pass", "big = bytearray(300 << 20); big[::4096] = b'x' * len(big[::4096])"):
+        argv = [sys.executable, "-c", code]
+        subprocess.run(
+            [sys.executable, "-I", "-S", str(classic.SPAWN), str(usage), *argv], check=True
+        )
+    small, big = (int(line.split()[1]) for line in usage.read_text().splitlines())
+    assert small < 100 * 1024 < 300 * 1024 < big  # KiB
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.ami.queue_state import QueueState
 from callpop.callbacks.store import CallbackStore
@@ -18,7 +19,7 @@ from callpop.classic_services import ClassicServices, ClassicSite, SqliteJourney
 from callpop.config import load_config
 from callpop.flood import FloodStore
 from callpop.journeys import JourneyStore, sqlite_statements
-from callpop.queue_store import QueueStateStore
+from callpop.queue_store import QueueStateReader, QueueStateStore
 from crm_adapter.phone import PhoneNormaliser
 from crm_adapter.port import CustomerDraft
 from crm_adapter.sql.engine import create_engine
@@ -152,7 +153,7 @@ def test_a_site_the_script_cannot_serve_with_sqlite3_alone_takes_the_whole_stack
 def test_a_kept_site_that_is_not_one_is_refused() -> None:
     assert ClassicSite.of({"database": 1}) is None
     assert ClassicSite.of(None) is None
-    good = ClassicSite("/x.db", 300, "US", ("011",), sqlite_statements()).to_dict()
+    good = ClassicSite("/x.db", 300, "US", ("011",), sqlite_statements(), 30.0).to_dict()
     assert ClassicSite.of(good) is not None
     assert ClassicSite.of({**good, "statements": {"calls": "x"}}) is None
 
@@ -187,14 +188,58 @@ async def test_queue_state_and_the_flood_switch_read_what_serve_reads(tmp_path: 
                     QueueState("sales", 0, 0, 2, 2, 0, None, open=False, max_callers=0, full=True),
                 ]
             )
+            # callers have waited since the write; the lease holder vouched for it since
+            vouched = SAVED_AT - timedelta(seconds=5)
+            await QueueStateStore(engine, clock=lambda: vouched).vouch(["billing", "sales"])
             await FloodStore(engine).set(True, "known-outage")
-            expected = await QueueStateStore(engine, clock=lambda: SAVED_AT).read()
+            expected = await serve_reads(engine, ("billing", "sales", "support"))
             looked = await services.queue_state(("billing", "sales", "support"), at_ms=3)
             assert looked.queues == expected
+            assert set(looked.queues) == {"billing", "sales"}
             assert looked.queues["billing"]["longest_wait_s"] == 342  # brought forward
             assert (await services.flood_state(at_ms=3)) == FloodLooked(3, True, "known-outage")
             await FloodStore(engine).set(False)
             assert (await services.flood_state(at_ms=4)) == FloodLooked(4)
+        finally:
+            reader.close()
+    finally:
+        await engine.dispose()
+
+
+async def serve_reads(engine: AsyncEngine, queues: tuple[str, ...]) -> dict[str, Any]:
+    """What `serve`'s reader answers at `SAVED_AT`, with the default max age."""
+    store = QueueStateStore(engine, clock=lambda: SAVED_AT)
+    reader = QueueStateReader(store, budget_s=1.0, max_age_s=30, clock=lambda: SAVED_AT)
+    return dict(await reader.read(queues))
+
+
+async def test_queue_state_nobody_vouched_for_in_the_max_age_is_unknown_as_serve_reads_it(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "callpop.db"
+    engine = create_engine(f"sqlite:///{database}")
+    try:
+        await upgrade(engine)
+        reader = SqliteReader.open(str(database))
+        assert reader is not None
+        try:
+            site = await classic_site(tmp_path, database)
+            assert site.queue_state_max_age_s == 30  # the default of queues.state_max_age_s
+            services = ClassicServices(site, reader, clock=lambda: SAVED_AT)
+            full = QueueState(
+                "billing", 50, 600, 3, 0, 0, 3000, open=True, max_callers=50, full=True
+            )
+            open_ = QueueState("sales", 0, 0, 2, 2, 0, 0, open=True, max_callers=0, full=False)
+            # AMI lost two minutes ago: billing's "full" was never vouched for since;
+            # sales, on an Asterisk still connected, was 29 s ago
+            await QueueStateStore(engine, clock=lambda: SAVED_AT - timedelta(minutes=2)).write(
+                [full, open_]
+            )
+            vouched = SAVED_AT - timedelta(seconds=29)
+            await QueueStateStore(engine, clock=lambda: vouched).vouch(["sales"])
+            looked = await services.queue_state(("billing", "sales"), at_ms=3)
+            assert set(looked.queues) == {"sales"}
+            assert looked.queues == await serve_reads(engine, ("billing", "sales"))
         finally:
             reader.close()
     finally:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from callpop.flow_cache import FORMAT, cache_folder, cached_flows
+from ivr.compile_flow import compile_flow
 from ivr.loader import DialplanError, load_dialplan
 
 FLOW = """\
@@ -58,6 +61,12 @@ def flows_of(
     return dict(flows)
 
 
+def compiled(config: Path) -> dict[str, object]:
+    """The site's flows loaded and compiled, as the engine takes them."""
+    flows = load_dialplan(config.parent / "dialplan").flows
+    return {flow_id: compile_flow(flow) for flow_id, flow in flows.items()}
+
+
 def entries(cache: Path) -> list[Path]:
     return sorted(cache.glob("*.flows"))
 
@@ -69,7 +78,7 @@ def entry_with(payload: bytes) -> bytes:
 
 def test_the_first_call_loads_the_files_and_leaves_an_entry(site: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
-    assert flows_of(site, cache) == dict(load_dialplan(site.parent / "dialplan").flows)
+    assert flows_of(site, cache) == compiled(site)
     assert len(entries(cache)) == 1
     assert cache.stat().st_mode & 0o777 == 0o700
 
@@ -84,7 +93,7 @@ def test_the_next_call_neither_validates_the_config_nor_loads_the_files(
     # An entry callpop could have written, with another queue: the next call takes it.
     dialplan, files, version, flows, kept = pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])
     menu = flows["main"].nodes["billing"]
-    flows["main"].nodes["billing"] = menu.model_copy(update={"queue": "from-the-cache"})
+    flows["main"].nodes["billing"] = menu._replace(queue="from-the-cache")
     entry.write_bytes(entry_with(pickle.dumps((dialplan, files, version, flows, kept))))
     assert flows_of(site, cache)["main"].nodes["billing"].queue == "from-the-cache"  # type: ignore[attr-defined]
 
@@ -137,11 +146,11 @@ def test_a_corrupt_entry_is_ignored_and_written_again(site: Path, tmp_path: Path
     (entry,) = entries(cache)
     sound = entry.read_bytes()
     entry.write_bytes(sound[:-40] + b"\0" * 40)  # torn by a crash, or a disk error
-    assert flows_of(site, cache) == dict(load_dialplan(site.parent / "dialplan").flows)
+    assert flows_of(site, cache) == compiled(site)
     assert entry.read_bytes() == sound
 
 
-def test_an_entry_naming_anything_but_the_flow_model_is_never_unpickled(
+def test_an_entry_naming_anything_but_the_compiled_flow_is_never_unpickled(
     site: Path, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache"
@@ -156,7 +165,7 @@ def test_an_entry_naming_anything_but_the_flow_model_is_never_unpickled(
             return (os.system, (f"touch {marker}",))
 
     entry.write_bytes(entry_with(pickle.dumps(Payload())))  # even with a matching digest
-    assert flows_of(site, cache) == dict(load_dialplan(site.parent / "dialplan").flows)
+    assert flows_of(site, cache) == compiled(site)
     assert not marker.exists()
     assert pickle.loads(entry.read_bytes()[len(FORMAT) + 32 :])[3].keys() == {"main"}
 
@@ -165,7 +174,7 @@ def test_a_folder_others_can_write_is_not_used(site: Path, tmp_path: Path) -> No
     cache = tmp_path / "shared"
     cache.mkdir(mode=0o777)
     cache.chmod(0o777)
-    assert flows_of(site, cache) == dict(load_dialplan(site.parent / "dialplan").flows)
+    assert flows_of(site, cache) == compiled(site)
     assert entries(cache) == []
 
 
@@ -177,6 +186,30 @@ def test_a_dialplan_that_does_not_load_raises_and_leaves_no_entry(
     with pytest.raises(DialplanError):
         flows_of(site, cache)
     assert entries(cache) == []
+
+
+def test_an_entry_holds_the_compiled_flows_and_reading_it_needs_no_pydantic(
+    site: Path, tmp_path: Path
+) -> None:
+    """A call that reads the cache runs without the flow model (a process of its own, so
+    that what this test process imported does not count)."""
+    cache = tmp_path / "cache"
+    flows_of(site, cache)
+    program = (
+        "import sys\n"
+        "from datetime import UTC, datetime\n"
+        "from pathlib import Path\n"
+        "from callpop.flow_cache import cached_flows\n"
+        "def refuse():\n"
+        "    raise AssertionError('the entry was not read')\n"
+        f"flows, kept = cached_flows(Path({str(site)!r}), {{}}, Path({str(cache)!r}),"
+        " datetime.now(UTC), refuse)\n"
+        "assert type(flows['main']).__module__ == 'ivr.callflow', type(flows['main'])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'ruamel'))\n"
+        "assert not loaded and 'ivr.flow' not in sys.modules, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_the_folder_follows_xdg_cache_home(tmp_path: Path) -> None:

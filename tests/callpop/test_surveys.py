@@ -133,7 +133,7 @@ async def test_the_wallboard_reads_todays_averages_per_queue_and_agent(
     await answered(store, ALICE, 5, 3, at=now)
     await answered(store, BOB, 1, at=now - timedelta(days=2))  # not today
     sources = StoreBoardSources(
-        QueueStateStore(engine), CallbackStore(engine), FloodStore(engine), store
+        QueueStateStore(engine), CallbackStore(engine), FloodStore(engine), store, max_age_s=30
     )
     today = await sources.survey_today()
     assert today.queues == {"billing": Score(4.0, 2)}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.queue_store import QueueStateStore
+from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import current_revision, heads, upgrade
 from crm_adapter.sql.tables import metadata
 
@@ -48,3 +53,25 @@ async def test_every_operational_table_is_there(engine: AsyncEngine) -> None:
         "journeys",
         "pops",
     } <= names
+
+
+async def test_queue_state_written_before_freshness_is_as_fresh_as_its_last_write(
+    tmp_path: Path,
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
+    try:
+        await upgrade(engine, "0011_customer_pins")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO queue_states (queue, callers, longest_wait_s, logged_in,"
+                    " available, paused, ewt_s, open, full, updated_at)"
+                    " VALUES ('billing', 3, 40, 2, 0, 0, 600, 1, 0, '2026-12-06 10:00:00.000000')"
+                )
+            )
+        await upgrade(engine)
+        (row,) = (await QueueStateStore(engine).rows()).values()
+        assert row.seen_at == datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+        assert row.fields["ewt_s"] == 600
+    finally:
+        await engine.dispose()

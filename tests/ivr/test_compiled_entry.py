@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ivr.actions import EnterNode
-from ivr.compiled import CompiledFlows
+from ivr.compile_flow import compile_flows
 from ivr.errors import FlowError
 
 from .session_driver import make_flow, menu, queue
 
-FLOWS = CompiledFlows({"main": make_flow({"start": menu({"1": "sales"}), "sales": queue("sales")})})
+FLOWS = compile_flows({"main": make_flow({"start": menu({"1": "sales"}), "sales": queue("sales")})})
 
 
 def test_entry_is_the_node_and_the_enter_node_that_announces_it() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.actions import SayDigits, SayNumber, Sound
-from ivr.flow import Prompt
+from ivr.callflow import Prompt
 from ivr.templates import Value, fill, placeholders, resolve
 
 VALUES: dict[str, Value] = {

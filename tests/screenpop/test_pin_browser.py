@@ -18,7 +18,7 @@ from callpop.pbx_sim.script import CallerId, CallerScript
 from callpop.services import IvrServices
 from crm_adapter.port import CustomerDraft
 from ivr import variables as v
-from ivr.compiled import CompiledFlows
+from ivr.compile_flow import compile_flows
 from ivr.flow import Flow
 from tests.agi.harness import fastagi
 from tests.screenpop.browser import chromium, login, new_page, shot
@@ -68,7 +68,7 @@ async def test_a_pin_checked_in_the_ivr_shows_verified_by_pin_on_the_card(desk: 
     async with chromium() as browser:
         context, page = await new_page(browser, "1366")
         await login(page, desk.url, "alice", PASSWORD)
-        async with fastagi(CompiledFlows({"main": FLOW}), services) as server:
+        async with fastagi(compile_flows({"main": FLOW}), services) as server:
             script = CallerScript.parse(
                 f"{PIN}#",
                 caller=CallerId(NUMBER, "PAT PAYER"),

@@ -38,7 +38,11 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 async def desk(tmp_path: Path, engine: AsyncEngine) -> AsyncIterator[Desk]:
     sources = StoreBoardSources(
-        QueueStateStore(engine), CallbackStore(engine), FloodStore(engine), SurveyStore(engine)
+        QueueStateStore(engine),
+        CallbackStore(engine),
+        FloodStore(engine),
+        SurveyStore(engine),
+        max_age_s=30,
     )
     async for item in make_desk(
         tmp_path, engine=engine, board_sources=sources, board_refresh_s=0.1

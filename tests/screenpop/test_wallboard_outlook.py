@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,15 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 def sources(engine: AsyncEngine) -> StoreBoardSources:
-    return StoreBoardSources(QueueStateStore(engine), CallbackStore(engine), FloodStore(engine))
+    return StoreBoardSources(
+        QueueStateStore(engine), CallbackStore(engine), FloodStore(engine), max_age_s=30
+    )
+
+
+def written_ago(engine: AsyncEngine, age: timedelta) -> QueueStateStore:
+    """The store as the AMI lease holder used it `age` ago, its last write or refresh
+    before it lost Asterisk's manager interface."""
+    return QueueStateStore(engine, clock=lambda: datetime.now(UTC) - age)
 
 
 @pytest.fixture
@@ -99,6 +107,46 @@ async def test_the_board_frame_carries_each_queues_wait_its_callbacks_and_the_fl
         "sales": (None, 0),
     }
     assert by_queue["billing"]["waiting"] == 0 and by_queue["billing"]["oldest_since"] is None
+    assert by_queue["billing"]["state_seen_at"] is None  # current: not stale
+
+
+async def test_a_queue_state_past_the_max_age_is_sent_as_stale_not_as_an_estimate(
+    desk: Desk, engine: AsyncEngine
+) -> None:
+    await written_ago(engine, timedelta(minutes=2)).write([queue("billing", ewt_s=1500)])
+    await QueueStateStore(engine).write([queue("sales", ewt_s=60)])
+    async with await desk.logged_in("sue") as sue:
+        board = await open_tab(sue, desk.url, view="wallboard")
+
+        def both(frame: dict[str, Any]) -> bool:
+            return frame["type"] == "wallboard" and len(frame["board"]["queues"]) == 2
+
+        frame = (await board.until(both))["board"]
+    by_queue = {q["queue"]: q for q in frame["queues"]}
+    assert by_queue["billing"]["ewt_s"] is None
+    seen = datetime.fromisoformat(by_queue["billing"]["state_seen_at"])
+    assert timedelta(minutes=2) <= datetime.now(UTC) - seen < timedelta(minutes=3)
+    assert (by_queue["sales"]["ewt_s"], by_queue["sales"]["state_seen_at"]) == (60, None)
+
+
+async def test_a_queue_going_stale_and_current_again_is_logged_once_each_way(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    await written_ago(engine, timedelta(seconds=45)).write([queue("billing", ewt_s=1500)])
+    outlook = BoardOutlook(sources(engine))
+    with caplog.at_level(logging.INFO, logger="screenpop.outlook"):
+        for _ in range(3):
+            await outlook.refresh()
+        assert outlook.current.ewt_s == {"billing": None}
+        assert set(outlook.current.stale_since) == {"billing"}
+        await QueueStateStore(engine).vouch(["billing"])  # AMI back: the lease holder vouches
+        for _ in range(3):
+            await outlook.refresh()
+    assert outlook.current.ewt_s == {"billing": 1500}
+    assert outlook.current.stale_since == {}
+    said = [r.getMessage() for r in caplog.records]
+    assert len([m for m in said if "billing not refreshed since" in m]) == 1
+    assert len([m for m in said if "billing is current again" in m]) == 1
 
 
 async def test_the_flood_switch_turned_off_reaches_an_open_board(
@@ -196,4 +244,30 @@ async def test_the_board_page_shows_the_wait_the_callbacks_and_a_flood_banner(
         await shot(sue, "wallboard-flood-1366")
         await FloodStore(engine).set(False)
         await expect(banner).to_be_hidden()
+        await context.close()
+
+
+async def test_the_board_page_marks_a_stale_queue_instead_of_showing_its_old_estimate(
+    desk: Desk, engine: AsyncEngine
+) -> None:
+    # AMI lost two minutes ago, while billing was full: its 25 min estimate is history
+    await written_ago(engine, timedelta(minutes=2, seconds=5)).write(
+        [queue("billing", ewt_s=1500, callers=1)]
+    )
+    await QueueStateStore(engine).write([queue("sales", ewt_s=240)])
+    waiting = desk.next_call_id()
+    await desk.ivr(waiting, number="+15551230500", queue="billing")
+    async with chromium() as browser:
+        context, sue = await new_page(browser, "1366")
+        await login(sue, desk.url, "sue", PASSWORD)
+        billing = sue.locator('#queues tr[data-queue="billing"]')
+        await expect(billing.locator(".ewt")).to_have_text(
+            "queue state 2 min old — AMI not connected"
+        )
+        await expect(billing).to_have_class("stale")
+        await expect(billing.locator(".ewt")).not_to_contain_text("EWT")
+        sales = sue.locator('#queues tr[data-queue="sales"]')
+        await expect(sales.locator(".ewt")).to_have_text("EWT 4 min")
+        await expect(sales).not_to_have_class("stale")
+        await shot(sue, "wallboard-stale-queue-1366")
         await context.close()

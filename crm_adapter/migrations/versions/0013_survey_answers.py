@@ -1,7 +1,7 @@
 """Post-call survey answers.
 
-Revision ID: 0012_survey_answers
-Revises: 0011_customer_pins
+Revision ID: 0013_survey_answers
+Revises: 0012_queue_state_seen_at
 Create Date: 2026-12-06
 
 `survey_answers`: one row per answer a caller keyed after their queue call
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_survey_answers"
-down_revision = "0011_customer_pins"
+revision = "0013_survey_answers"
+down_revision = "0012_queue_state_seen_at"
 branch_labels = None
 depends_on = None
 

@@ -51,6 +51,7 @@ from bench.pop import ANSWER_AFTER_S, HANGUP_AFTER_S, Caller
 from bench.pop_desk import AMI_SECRET
 from bench.server_proc import ServerProcess, free_port
 from bench.stats import summary_ms
+from callpop.ami.lease import AMI_NAMESPACE, lease_holder
 from callpop.pbx_sim.ami import AMIServer
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
@@ -79,9 +80,15 @@ class Desk:
     instances and where each agent's socket is."""
 
     def __init__(
-        self, ami: AMIServer, accounts: list[Account], key: bytes, http: aiohttp.ClientSession
+        self,
+        ami: AMIServer,
+        accounts: list[Account],
+        key: bytes,
+        http: aiohttp.ClientSession,
+        database: str,
     ) -> None:
         self.ami = ami
+        self.database = database  # the phase's own, as asyncpg takes it
         self.accounts = accounts
         self.numbers = [f"+1555{n:07d}" for n in range(2000)]
         self.key = key
@@ -189,6 +196,21 @@ async def deadlocks(name: str) -> int:
         await admin.close()
 
 
+async def pop_row_writes(name: str) -> tuple[int, int]:
+    """(rows in `pops`, rows PostgreSQL inserted or updated in it), from its statistics,
+    which an idle backend flushes within 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL)."""
+    await asyncio.sleep(11)
+    conn = await asyncpg.connect(PG_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        rows = int(await conn.fetchval("SELECT count(*) FROM pops"))
+        writes = await conn.fetchval(
+            "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'pops'"
+        )
+        return rows, int(writes or 0)
+    finally:
+        await conn.close()
+
+
 async def drop_database(name: str) -> None:
     admin = await asyncpg.connect(PG_URL)
     try:
@@ -218,7 +240,7 @@ async def phase(
             AMIServer(username="callpop", secret=AMI_SECRET) as ami,
             aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http,
         ):
-            desk = Desk(ami, accounts, key.hex().encode(), http)
+            desk = Desk(ami, accounts, key.hex().encode(), http, url)
             for n in range(instances):
                 web_port = free_port()
                 (workdir / f"instance-{n}").mkdir()  # each its own control socket
@@ -302,6 +324,9 @@ async def phase(
                     await asyncio.sleep(ANSWER_AFTER_S + HANGUP_AFTER_S)
                     result["kill"] = await kill_one(desk, caller, rate, agents)
                     say(json.dumps(result["kill"]))
+                # the whole phase's row writes in `pops` against its rows: with one
+                # writer for all instances, not one write per instance
+                result["pop_rows"], result["pop_row_writes"] = await pop_row_writes(name)
                 return result
             finally:
                 await desk.close()
@@ -315,9 +340,15 @@ async def phase(
 
 
 async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[str, Any]:
-    """SIGKILL an instance that does not hold the AMI lease; time to its agents' next pop."""
-    holder = await lease_holder(desk)
-    victim = next(i for i, s in enumerate(desk.servers) if s.pid != holder)
+    """SIGKILL an instance that does not hold the AMI lease (the pop history's writer if
+    that is another one: its rows not yet written must be written by the next one);
+    time to its agents' next pop."""
+    holder = await holder_pid(desk, f"127.0.0.1:{desk.ami.port}")
+    writer = await holder_pid(desk, "pops", "callpop-history")
+    victim = next(
+        (i for i, s in enumerate(desk.servers) if s.pid == writer and s.pid != holder),
+        next(i for i, s in enumerate(desk.servers) if s.pid != holder),
+    )
     on_victim = [a for a, i in desk.on.items() if i == victim]
     desk.killed, desk.killed_at = victim, time.perf_counter()
     desk.servers[victim].proc.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
@@ -336,6 +367,7 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
         else None
     )
     return {
+        "killed_history_writer": desk.servers[victim].pid == writer,
         # SIGKILL -> the agent's socket holding the first pop the dead instance would
         # have carried (its call rang that agent after the SIGKILL)
         "next_pop_s": round(next_pop_s, 3) if next_pop_s is not None else None,
@@ -382,14 +414,12 @@ def say(text: str) -> None:
     print(f"bench.scale_out: {text}", file=sys.stderr, flush=True)
 
 
-async def lease_holder(desk: Desk) -> int | None:
-    """The pid holding the AMI lease (application_name `callpop HOST/PID`)."""
-    conn = await asyncpg.connect(PG_URL)
+async def holder_pid(desk: Desk, label: str, namespace: str = AMI_NAMESPACE) -> int | None:
+    """The pid holding a lease: the AMI's (`label` its `host:port`) or the pop history
+    writer's ("pops" in "callpop-history"); application_name is `callpop HOST/PID`."""
+    conn = await asyncpg.connect(desk.database)
     try:
-        name = await conn.fetchval(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted"
-        )
+        name = await lease_holder(conn, label, namespace)
     finally:
         await conn.close()
     return int(name.rsplit("/", 1)[1]) if name else None

@@ -46,7 +46,7 @@ from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
-from callpop.ami.listener import LeasedListener
+from callpop.ami.listener import LeasedListener, LiveCalls
 from callpop.ami.relay import ControlRelay
 from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
@@ -81,6 +81,8 @@ from ivr.runner import Clock as IvrClock
 from screenpop.app import create_app
 from screenpop.auth import TrustedProxies
 from screenpop.bus import InProcessBus
+from screenpop.hub import RESTORE_WINDOW, Hub
+from screenpop.keys import HUB
 from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
@@ -157,6 +159,9 @@ class Runtime:
 
 RUNTIME = web.AppKey("callpop_runtime", Runtime)
 FASTAGI = web.AppKey("callpop_fastagi", FastAgiServer)
+# How often a standby asks for the pop history writer's lease: a SIGKILLed writer's
+# rows not yet written wait in the others' memory about this long.
+HISTORY_LEASE_INTERVAL_S = 1.0
 
 
 def read_session_key(config: Config) -> bytes | None:
@@ -290,6 +295,23 @@ def _ami_lease(runtime: Runtime, settings: AmiSettings) -> AmiLease:
     )
 
 
+def _history_lease(runtime: Runtime) -> PgAdvisoryLease | None:
+    """Instances sharing the bus (Redis) and the database (PostgreSQL): one of them, the
+    holder of this lease, writes the pop history for all (screenpop/history.py). One
+    instance writes its own, with no lease."""
+    dsn = lease_dsn(runtime.config.database)
+    if dsn is None or runtime.config.bus is None:
+        return None
+    return PgAdvisoryLease(
+        dsn,
+        "pops",
+        instance=runtime.instance,
+        interval_s=HISTORY_LEASE_INTERVAL_S,
+        namespace="callpop-history",
+        subject="pop history",
+    )
+
+
 def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterator[None]]:
     async def reload(app: web.Application) -> AsyncIterator[None]:
         settings = runtime.config.reload
@@ -310,6 +332,7 @@ def _ami_context(
     runtime: Runtime, listeners: list[LeasedListener]
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ami(app: web.Application) -> AsyncIterator[None]:
+        live_calls = _live_calls(runtime, app[HUB])
         # The queue state this instance folds while it holds a lease, written for all.
         queues = QueueStateWriter(
             QueueStateStore(runtime.engine),
@@ -341,6 +364,7 @@ def _ami_context(
                 runtime.bus.publish,
                 on_term_end=term_end(n == 0),
                 observers=(queues.feed, placer.feed) if n == 0 else (queues.feed,),
+                live_calls=live_calls,
             )
             for n, settings in enumerate(runtime.config.ami)
         ]
@@ -365,6 +389,20 @@ def _ami_context(
                 await task
 
     return ami
+
+
+def _live_calls(runtime: Runtime, hub: Hub) -> LiveCalls:
+    """What an AMI login's resync may end (callpop/ami/listener.py): the calls of that
+    Asterisk with a pop ringing or talking in the `pops` rows (whichever instance wrote
+    them, within the hub's restore window), and those this instance's hub holds live
+    (a caller waiting, a change of the last instant not yet written)."""
+    store = SqlScreenpopStore(runtime.engine)
+
+    async def live(pbx: str) -> set[str]:
+        stored = await store.ringing_or_talking_on(pbx, utcnow() - RESTORE_WINDOW)
+        return hub.live_calls(pbx, stored)
+
+    return live
 
 
 def _logged_in(listeners: list[LeasedListener]) -> bool:
@@ -514,6 +552,7 @@ def build_app(
         originate=ami_controls.originate if ami_controls else None,
         agent_status=ami_controls.agent_status if ami_controls else None,
         transfer=ami_controls.transfer if ami_controls else None,
+        history_lease=_history_lease(runtime),
         board_sources=StoreBoardSources(
             QueueStateStore(runtime.engine, clock=clock),
             CallbackStore(runtime.engine),

@@ -90,6 +90,7 @@ __all__ = [
     "simulate",
     "simulate_survey",
     "spoken_ms",
+    "stale_queue",
 ]
 
 SILENCE: Final = "w"
@@ -364,6 +365,16 @@ def parse_queue(text: str) -> tuple[str, dict[str, QueueValue]]:
     return name, fields
 
 
+def stale_queue(text: str) -> str | None:
+    """`billing:stale` -> "billing": a queue whose shared state is older than the site's
+    `queues.state_max_age_s` (AMI lost), which a call reads as unknown; None for any
+    other `--queue` text (`parse_queue`'s to judge)."""
+    name, colon, rest = text.partition(":")
+    if colon and rest.strip() == "stale" and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return name
+    return None
+
+
 def _shown(value: QueueValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -485,15 +496,18 @@ def simulate(
     queues: Mapping[str, Mapping[str, QueueValue]] | None = None,
     flood: str | None = None,
     callbacks: CallbackDesk | None = None,
+    stale: frozenset[str] = frozenset(),
 ) -> Simulation:
     """Run one call from `CallStarted` to its transfer or hang-up.
 
     `flows` compiled (`ivr.compile_flow`) once serve many calls; models are compiled
     for this one. `now` is the call's wall-clock time (timezone-aware), used by `hours` nodes;
     `observer` sees every step as it happens (the interactive mode prints them);
-    `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown)."""
+    `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown);
+    a queue in `stale` has state too old to trust: unknown too, and shown as such."""
     session = Session(flows, flow_id)
     run = _Run(session, keys, crm, observer, flow_id, queues or {})
+    run.stale = stale
     run.flood = flood
     run.callbacks = callbacks or CallbackDesk()
     start = CallStarted(call_id, Caller(caller, caller_name), now, dnis=dnis, at_ms=0)
@@ -513,6 +527,7 @@ class _Run:
         queues: Mapping[str, Mapping[str, QueueValue]],
     ) -> None:
         self.queues = queues
+        self.stale: frozenset[str] = frozenset()
         self.flood: str | None = None
         self.callbacks = CallbackDesk()
         self.session = session
@@ -567,12 +582,16 @@ class _Run:
                 answer.status, self.t, answer.customer, answer.matches, answer.candidates
             )
         if isinstance(action, QueueLookup):
-            known = {q: self.queues[q] for q in action.queues if q in self.queues}
+            known = {
+                q: self.queues[q] for q in action.queues if q in self.queues and q not in self.stale
+            }
             shown = " ".join(
                 f"{q}("
                 + ",".join(f"{k}={_shown(v)}" for k, v in known[q].items() if v is not None)
                 + ")"
                 if q in known
+                else f"{q}(stale: unknown)"
+                if q in self.stale
                 else f"{q}(unknown)"
                 for q in action.queues
             )

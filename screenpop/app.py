@@ -36,6 +36,7 @@ from screenpop import api, controls, views, widget
 from screenpop.auth import LoginGate, LoginLimiter, Passwords, Sessions, TrustedProxies
 from screenpop.bus import PopBus
 from screenpop.guards import security_headers
+from screenpop.history import WriterLease
 from screenpop.hub import Hub, PopObserver, SocketControls
 from screenpop.keys import (
     AGENT_STATUS,
@@ -160,6 +161,7 @@ def create_app(
     revocation_poll_s: float = 2.0,
     board_sources: BoardSources | None = None,
     board_refresh_s: float = 3.0,
+    history_lease: WriterLease | None = None,
 ) -> web.Application:
     """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
     click-to-dial seam (ARI when configured, None: the panel says it is not set up);
@@ -168,7 +170,9 @@ def create_app(
     `revocation_poll_s`: how often logouts on other instances sharing the database
     are looked for, to close that session's sockets here. `board_sources`: where the
     wallboard reads each queue's estimated wait, the callbacks pending and the flood
-    switch, every `board_refresh_s` (None: the board shows none of them)."""
+    switch, every `board_refresh_s` (None: the board shows none of them).
+    `history_lease`: instances share the bus; only this lease's holder writes the pop
+    history (`screenpop.history`; None: this instance writes it all)."""
     if session_key is None:
         log.warning("no web session key configured: agents must log in again after a restart")
         session_key = secrets.token_bytes(32)
@@ -201,6 +205,7 @@ def create_app(
         embed_token=sessions.embed_token,
         on_pop=on_pop,
         board_sources=board_sources,
+        history_lease=history_lease,
         controls=SocketControls(
             offer=lambda account, agents: controls.offer(app, account, agents),
             run=lambda account, action, args: _socket_control(app, account, action, args),

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import secrets
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -42,7 +42,7 @@ from ivr.call import iso_utc
 from ivr.ports import CallEvent
 from screenpop.auth import EmbedClaims, SessionClaims
 from screenpop.bus import BusClosed, BusEvent, EventStream, PopBus, ReplayGap, ResyncRequired
-from screenpop.history import PopHistory
+from screenpop.history import PopHistory, WriterLease
 from screenpop.interfaces import normalise_interface
 from screenpop.outlook import BoardOutlook, BoardSources
 from screenpop.panel import EmbedMinter, Panel
@@ -93,6 +93,9 @@ RESTORE_WINDOW = timedelta(hours=24)
 AGENT_STATUS_EVENT = "agent.status"
 # What agents do to their pops, shared with every instance through the bus.
 AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
+# The history writer's mark: the rows of every bus event up to `seq` are written
+# (screenpop/history.py: with a shared bus one instance writes them).
+HISTORY_WRITTEN = "history.written"
 QUEUED_CALLS_REMEMBERED = 20_000  # calls in the queues whose hang-up is recorded
 _RESTORED_STATE: dict[StoredPopState, PopState] = {
     "offered": PopState.OFFERED,
@@ -128,8 +131,11 @@ class Hub:
         embed_token: EmbedMinter | None = None,
         on_pop: PopObserver | None = None,
         board_sources: BoardSources | None = None,
+        history_lease: WriterLease | None = None,
         controls: SocketControls | None = None,
     ) -> None:
+        """`history_lease`: instances share the bus, and only the holder of this lease
+        writes the pop history (the others keep their copy until its mark passes)."""
         self._bus = bus
         self._controls = controls
         self._on_pop = on_pop
@@ -165,7 +171,12 @@ class Hub:
         # entered by `start`, consumed by `run`
         self._started: tuple[contextlib.AsyncExitStack, EventStream] | None = None
         self._sockets: set[Panel] = set()  # every open socket, whatever its view
-        self.history = PopHistory(store, clock)
+        self.history = PopHistory(
+            store,
+            clock,
+            lease=history_lease,
+            announce=self._announce_written if history_lease is not None else None,
+        )
 
     # --- agents -----------------------------------------------------------------------
 
@@ -275,6 +286,7 @@ class Hub:
                     interface=row.interface,
                     notes=row.notes,
                     disposition=row.disposition,
+                    pbx=row.pbx,
                 )
             )
             calls.add(row.call_id)
@@ -301,6 +313,14 @@ class Hub:
                 len(day.waiting),
             )
 
+    def live_calls(self, pbx: str, stored: Iterable[str] = ()) -> set[str]:
+        """The calls live on the Asterisk `pbx` (`ami:` entry) as this hub holds them (a
+        pop ringing or talking, a caller waiting, that its events reported; every hub
+        holds the same), and those of `stored` (the rows' account, written by whichever
+        instance) whose hang-up this hub has not seen."""
+        held = self.machine.ringing_or_talking_on(pbx) | self.wallboard.waiting_on(pbx)
+        return held | {c for c in stored if not self.machine.hung_up(c)}
+
     def _bus_state(self, up: bool) -> None:
         """The bus cannot deliver (Redis unreachable) or delivers again: every panel shows
         "reconnecting" until then; what was missed follows as pop changes."""
@@ -315,6 +335,12 @@ class Hub:
 
     def handle_event(self, event: BusEvent) -> None:
         """One call event, in bus order. Synchronous: no socket is awaited here."""
+        if event.type == HISTORY_WRITTEN:
+            mark = event.data.get("seq")
+            if isinstance(mark, int):
+                self.history.written_up_to(mark)
+            return
+        self.history.note_bus(event.seq)
         if event.type in AGENT_ACTIONS:
             self._agent_action(event)
             return
@@ -352,14 +378,28 @@ class Hub:
     def _share(self, type_: str, call_id: str, at: str, data: dict[str, Any]) -> None:
         """Tell the other instances what an agent did here (their hubs hold the same pops:
         a disposition or notes given on one must not be undone by the next event on
-        another). This hub applied it already: its own event is skipped on the way back."""
+        another). This hub applied it already: its own event is skipped on the way back,
+        but tells the history which bus seq its changes are (`share`)."""
+        share = self.history.shared()
         with contextlib.suppress(BusClosed):
-            self._bus.publish(CallEvent(type_, call_id, at, {**data, "origin": self.epoch}))
+            self._bus.publish(
+                CallEvent(type_, call_id, at, {**data, "origin": self.epoch, "share": share})
+            )
+
+    def _announce_written(self, seq: int) -> None:
+        at = iso_utc(self._clock())
+        with contextlib.suppress(BusClosed):
+            self._bus.publish(
+                CallEvent(HISTORY_WRITTEN, "", at, {"seq": seq, "origin": self.epoch})
+            )
 
     def _agent_action(self, event: BusEvent) -> None:
         data = event.data
         if data.get("origin") == self.epoch:
+            self.history.echoed(event.seq, data.get("share"))
             return
+        if event.type == "pop.disposed":
+            self.history.hurry()  # the agent's instance answers them once this is written
         agent_id = str(data.get("agent_id") or "")
         try:
             if event.type == "pop.disposed":
@@ -430,8 +470,10 @@ class Hub:
                 self.wallboard.new_day()
             self._count_day = today
 
-    def dispatch(self, changes: list[PopChange]) -> None:
-        """Number the changes and send each to its agent's sockets."""
+    def dispatch(self, changes: list[PopChange], *, record: bool = True, own: bool = False) -> None:
+        """Number the changes and send each to its agent's sockets. `record`: the
+        stored row changes (not for a payload, which is not stored); `own`: an action of
+        an agent here, published next (`_share`), not the bus event being handled."""
         for change in changes:
             self.seq += 1
             kind = f"pop.{change.kind}"
@@ -440,18 +482,21 @@ class Hub:
             if len(entries) >= LOG_PER_AGENT:
                 self._evicted[change.agent_id] = entries.popleft()[0]
             entries.append((self.seq, kind, view))
-            hidden = (
+            panels = self._panels.get(change.agent_id)
+            # encoded only for an agent with a socket here: with a shared bus every hub
+            # holds every pop, and most agents are on other instances
+            if panels and not (
                 self.pop_on(change.agent_id) == "answer" and view["state"] in _HIDDEN_WHEN_ANSWER
-            )
-            if not hidden:
+            ):
                 frame = encode_pop_event(kind, self.seq, view)
-                for panel in self._panels.get(change.agent_id, ()):
+                for panel in panels:
                     panel.send(frame)
-            self.history.record(change)
+            if record:
+                self.history.record(change, own=own)
             if change.kind == "retracted":
-                record = withdrawal(change)
-                if record is not None:
-                    self.history.record_queue_event(record)
+                withdrawn = withdrawal(change)
+                if withdrawn is not None:
+                    self.history.record_queue_event(withdrawn)
             if change.kind in ("offered", "accepted") and not self._payloads.is_complete(
                 view["call_id"]
             ):
@@ -492,7 +537,7 @@ class Hub:
     async def _finish_payload(self, call_id: str) -> None:
         try:
             payload = await self._payloads.complete(call_id)
-            self.dispatch(self.machine.set_payload(call_id, payload))
+            self.dispatch(self.machine.set_payload(call_id, payload), record=False)
         finally:
             self._completing.discard(call_id)
             if call_id in self._recomplete:
@@ -501,14 +546,14 @@ class Hub:
                     self._complete_payload(call_id)
 
     def set_payload(self, call_id: str, payload: Mapping[str, Any]) -> None:
-        self.dispatch(self.machine.set_payload(call_id, payload))
+        self.dispatch(self.machine.set_payload(call_id, payload), record=False)
 
     # --- agent requests ---------------------------------------------------------------
 
     def dispose(self, call_id: str, account: Account, disposition: str, notes: str) -> None:
         """Raises `PopError` when the call is not this agent's to close."""
         at = iso_utc(self._clock())
-        self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes, at))
+        self.dispatch(self.machine.dispose(call_id, account.id, disposition, notes, at), own=True)
         if not self.machine.has_call(call_id):
             self._payloads.forget(call_id)
         self._share(
@@ -602,7 +647,7 @@ class Hub:
             except PopError as exc:
                 log.debug("notes from %s ignored: %s", panel.account.name, exc)
                 return
-            self.dispatch(changes)
+            self.dispatch(changes, own=True)
             if changes:
                 self._share(
                     "pop.notes",

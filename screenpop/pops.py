@@ -166,6 +166,9 @@ class Pop:
     # (nor this one's browser) needs the PBX's channel names.
     channel: str = ""
     caller_channel: str = ""
+    # The Asterisk (`ami:` entry) whose events made the pop: its AMI's next holder ends
+    # the call if that Asterisk no longer lists it. Never in a view either.
+    pbx: str = ""
 
     @property
     def pop_id(self) -> str:
@@ -191,6 +194,7 @@ class PopChange:
     kind: ChangeKind
     agent_id: str
     view: Mapping[str, Any]
+    pbx: str = ""  # the pop's Asterisk, for its row (not shown to anyone)
 
 
 class PopMachine:
@@ -230,6 +234,24 @@ class PopMachine:
 
     def calls(self) -> Iterator[str]:
         return iter(self._calls)
+
+    def hung_up(self, call_id: str) -> bool:
+        """The call's hang-up was seen (or it ended and was forgotten)."""
+        call = self._calls.get(call_id)
+        return call_id in self._ended if call is None else call.hung_up
+
+    def ringing_or_talking_on(self, pbx: str) -> set[str]:
+        """The calls with a pop offered or accepted that the Asterisk `pbx` reported:
+        those its caller's hang-up would end."""
+        return {
+            call.call_id
+            for call in self._calls.values()
+            if not call.hung_up
+            and any(
+                p.pbx == pbx and p.state in (PopState.OFFERED, PopState.ACCEPTED)
+                for p in call.pops.values()
+            )
+        }
 
     def has_call(self, call_id: str) -> bool:
         return call_id in self._calls
@@ -376,13 +398,18 @@ class PopMachine:
                 self._note_channels(pop, event)
             return []
         queue = str(event.data.get("queue") or "")
+        pbx = str(event.data.get("pbx") or "")
         if pop is None:
-            pop = Pop(event.call_id, agent, after, event.at, queue=queue, interface=interface)
+            pop = Pop(
+                event.call_id, agent, after, event.at, queue=queue, interface=interface, pbx=pbx
+            )
             call.pops[agent.id] = pop
             changes = self._move(pop, after, event.at, reason=None, new=True)
         else:
             if queue:
                 pop.queue = queue
+            if pbx:
+                pop.pbx = pbx
             pop.interface = interface
             reason = "no_answer" if trigger == "no_answer" else None
             if after is PopState.WRAPUP and pop.disposition is not None:
@@ -451,7 +478,7 @@ class PopMachine:
         ]
 
     def _change(self, kind: ChangeKind, pop: Pop) -> PopChange:
-        return PopChange(kind, pop.agent.id, self.view(pop))
+        return PopChange(kind, pop.agent.id, self.view(pop), pop.pbx)
 
     def _own_pop(self, call_id: str, agent_id: str) -> Pop:
         call = self._calls.get(call_id)

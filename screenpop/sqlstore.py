@@ -116,7 +116,7 @@ def _pop_upsert(dialect: str) -> Any:
             **{column: kept[column] for column in _POP_FIELDS},
             **{
                 column: func.coalesce(kept[column], pops.c[column])
-                for column in ("connected_at", "wrapup_at", "ended_at")
+                for column in ("connected_at", "wrapup_at", "ended_at", "pbx")
             },
         },
     )
@@ -172,8 +172,11 @@ def _merged(records: Sequence[PopRecord]) -> list[dict[str, Any]]:
                 "connected_at": None,
                 "wrapup_at": None,
                 "ended_at": None,
+                "pbx": None,
             }
         row["state"] = record.state
+        if record.pbx:
+            row["pbx"] = record.pbx[:64]
         row["updated_at"] = record.at
         for name in _POP_FIELDS:
             row[name] = getattr(record, name)
@@ -418,6 +421,7 @@ class SqlScreenpopStore:
                 pops.c.updated_at,
                 pops.c.connected_at,
                 pops.c.wrapup_at,
+                pops.c.pbx,
                 *(pops.c[n] for n in _POP_FIELDS),
             )
             .where(and_(pops.c.state.in_(_ACTIVE_STATES), pops.c.updated_at >= since))
@@ -444,9 +448,27 @@ class SqlScreenpopStore:
                 notes=r["notes"],
                 disposition=r["disposition"],
                 offers=r["offers"],
+                pbx=r["pbx"] or "",
             )
             for r in rows
         ]
+
+    async def ringing_or_talking_on(self, pbx: str, since: datetime) -> set[str]:
+        """The calls with a pop offered or live, changed since `since`, that the Asterisk
+        `pbx` reported (`pops.pbx`)."""
+        query = (
+            select(pops.c.call_id)
+            .where(
+                and_(
+                    pops.c.pbx == pbx,
+                    pops.c.state.in_(("offered", "live")),
+                    pops.c.updated_at >= since,
+                )
+            )
+            .distinct()
+        )
+        async with self._engine.connect() as conn:
+            return set((await conn.execute(query)).scalars())
 
     async def queue_day(self, since: datetime) -> QueueDay:
         ended = queue_events.alias("ended")

@@ -133,6 +133,7 @@ class PopRecord:
     reason: str | None = None
     offers: int = 0
     moved: bool = True
+    pbx: str = ""  # the Asterisk (`ami:` entry) whose events made the pop; "" unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,7 @@ class StoredPop:
     notes: str
     disposition: str | None
     offers: int
+    pbx: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ class _Waiting:
     since: str
     priority: int
     caller: str
+    pbx: str = ""  # the Asterisk that reported it waiting ("" read back from a row)
 
 
 @dataclass(slots=True)
@@ -105,6 +106,7 @@ class Wallboard:
                 event.at,
                 priority if isinstance(priority, int) else 0,
                 self.callers.get(call_id, ""),
+                str(data.get("pbx") or ""),
             )
             return True
         if kind == "queue.left":
@@ -149,6 +151,15 @@ class Wallboard:
             if call_id not in entries:
                 entries[call_id] = _Waiting(call_id, since, 0, caller)
                 self.callers.setdefault(call_id, caller)
+
+    def waiting_on(self, pbx: str) -> set[str]:
+        """The calls waiting in a queue as the Asterisk `pbx` reported them."""
+        return {
+            entry.call_id
+            for entries in self.waiting.values()
+            for entry in entries.values()
+            if entry.pbx == pbx
+        }
 
     def new_day(self) -> None:
         """Midnight: the day's counts start again."""

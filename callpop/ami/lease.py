@@ -30,14 +30,24 @@ import asyncpg
 
 from crm_adapter.sql.engine import async_url
 
-__all__ = ["AmiLease", "NoLease", "PgAdvisoryLease", "lease_dsn"]
+__all__ = [
+    "AMI_NAMESPACE",
+    "LEASE_KEY_SQL",
+    "AmiLease",
+    "NoLease",
+    "PgAdvisoryLease",
+    "lease_dsn",
+    "lease_holder",
+]
 
 log = logging.getLogger("callpop.ami")
 
-_KEY_SQL = (
-    "SELECT hashtextextended('callpop-ami/' || current_database() || '/' || current_schema()"
+LEASE_KEY_SQL = (
+    "SELECT hashtextextended($2::text || '/' || current_database() || '/' || current_schema()"
     " || '/' || $1::text, 0)"
 )
+"""The lock key of the lease ($1 the label, $2 the namespace), as PostgreSQL derives it."""
+AMI_NAMESPACE = "callpop-ami"
 # The session holding an advisory lock on key K has a pg_locks row with classid, objid
 # the high and low 32 bits of K and objsubid 1.
 _HOLDER_SQL = """
@@ -83,12 +93,28 @@ def lease_dsn(database_url: str) -> str | None:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def lease_holder(
+    conn: asyncpg.Connection[Any], label: str, namespace: str = AMI_NAMESPACE
+) -> str | None:
+    """Who holds the lease `label` now (`HOST/PID`), asked on any session of the
+    database: None when nobody does."""
+    key = int(await conn.fetchval(LEASE_KEY_SQL, label, namespace))
+    return await _holder_of(conn, key)
+
+
+async def _holder_of(conn: asyncpg.Connection[Any], key: int) -> str | None:
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    name = await conn.fetchval(_HOLDER_SQL, unsigned >> 32, unsigned & 0xFFFF_FFFF)
+    return str(name).removeprefix("callpop ") if name else None
+
+
 class PgAdvisoryLease:
     """The lease of the Asterisk `label`, as a session-level advisory lock.
 
     `instance` names this process in `pg_stat_activity.application_name`, which is how a
     standby says who holds the lease. `server_settings` go to the lease's session (the
-    tests give a `search_path`).
+    tests give a `search_path`). `namespace` and `subject` make it another kind of
+    lease (the pop history's writer: its own keys, its own log lines).
     """
 
     def __init__(
@@ -100,8 +126,12 @@ class PgAdvisoryLease:
         interval_s: float = 1.0,
         connect_timeout_s: float = 5.0,
         server_settings: dict[str, str] | None = None,
+        namespace: str = AMI_NAMESPACE,
+        subject: str | None = None,
     ) -> None:
         self.label = label
+        self._namespace = namespace
+        self.subject = subject or f"AMI {label}"
         self.instance = instance
         self._dsn = dsn
         self._interval = interval_s
@@ -132,7 +162,7 @@ class PgAdvisoryLease:
                     # None: the holder let go between our two queries
                     holder = await self._holder(conn) or waited_for or "another instance"
                     if holder != waited_for:
-                        log.info("AMI %s: lease held by %s; standing by", self.label, holder)
+                        log.info("%s: lease held by %s; standing by", self.subject, holder)
                         waited_for = holder
                 database_down = False
             except _DB_ERRORS as exc:
@@ -140,8 +170,8 @@ class PgAdvisoryLease:
                 granted = False
                 if not database_down:
                     log.warning(
-                        "AMI %s: cannot reach the database for the lease (%s); retrying",
-                        self.label,
+                        "%s: cannot reach the database for the lease (%s); retrying",
+                        self.subject,
                         exc,
                     )
                     database_down = True
@@ -149,9 +179,9 @@ class PgAdvisoryLease:
                 self.held = True
                 self.acquisitions += 1
                 if waited_for is not None:
-                    log.warning("AMI %s: lease taken over from %s", self.label, waited_for)
+                    log.warning("%s: lease taken over from %s", self.subject, waited_for)
                 else:
-                    log.info("AMI %s: lease acquired", self.label)
+                    log.info("%s: lease acquired", self.subject)
                 return
             await asyncio.sleep(self._interval)
 
@@ -174,12 +204,12 @@ class PgAdvisoryLease:
             except _DB_ERRORS as exc:
                 self.held = False
                 await self._drop_session()
-                log.warning("AMI %s: lease lost (%s)", self.label, exc)
+                log.warning("%s: lease lost (%s)", self.subject, exc)
                 return
 
     async def release(self) -> None:
         if self.held:
-            log.info("AMI %s: lease released", self.label)
+            log.info("%s: lease released", self.subject)
         self.held = False
         await self._drop_session()
 
@@ -188,14 +218,12 @@ class PgAdvisoryLease:
             self._conn = await asyncpg.connect(
                 self._dsn, timeout=self._connect_timeout, server_settings=self._settings
             )
-            self._key = int(await self._conn.fetchval(_KEY_SQL, self.label))
+            self._key = int(await self._conn.fetchval(LEASE_KEY_SQL, self.label, self._namespace))
         return self._conn
 
     async def _holder(self, conn: asyncpg.Connection[Any]) -> str | None:
         assert self._key is not None
-        key = self._key & 0xFFFF_FFFF_FFFF_FFFF
-        name = await conn.fetchval(_HOLDER_SQL, key >> 32, key & 0xFFFF_FFFF)
-        return str(name).removeprefix("callpop ") if name else None
+        return await _holder_of(conn, self._key)
 
     async def _drop_session(self) -> None:
         conn, self._conn = self._conn, None

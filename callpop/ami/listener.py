@@ -8,6 +8,12 @@ handled in the order Asterisk sent them, each published before the next is read.
 On every login (the first, a reconnect, a takeover from another instance) the listener
 resyncs: AMI replays nothing, so it asks `QueueStatus` and `CoreShowChannels` and feeds
 the triggers what they describe (`callpop.ami.resync`) before the events heard since.
+And it ends the calls callpop held live on this Asterisk (`live_calls`, asked before the
+snapshot) that the snapshot no longer lists: their callers hung up while no instance
+listened, and nothing else would ever tell the pops.
+
+Every event it publishes carries `pbx`, the `ami:` entry's label, so that the pops know
+which Asterisk their call is on (a resync of one Asterisk must not end another's calls).
 """
 
 from __future__ import annotations
@@ -16,19 +22,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Collection
+from datetime import UTC, datetime
 from typing import Any
 
 from callpop.ami.client import AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.lease import AmiLease
 from callpop.ami.pauses import MEMBER_EVENTS, MemberPauses
-from callpop.ami.resync import resync_events
+from callpop.ami.resync import listed_calls, resync_events
 from callpop.ami.triggers import Triggers
 from callpop.config import AmiSettings
+from ivr.call import iso_utc
 from ivr.ports import CallEvent
 
-__all__ = ["AMIListener", "LeasedListener", "Observe", "Publish"]
+__all__ = ["AMIListener", "LeasedListener", "LiveCalls", "Observe", "Publish"]
 
 log = logging.getLogger("callpop.ami")
 
@@ -38,6 +46,12 @@ Publish = Callable[[CallEvent], None]
 Observe = Callable[[Message], None]
 """Sees every AMI message the listener handles, and the answers of its resync's
 `QueueStatus` (the queue state writer, callpop/queue_store.py); synchronous, fast."""
+
+LiveCalls = Callable[[str], Awaitable[Collection[str]]]
+"""The call ids callpop holds live on the Asterisk of this label (pops ringing or talking,
+callers waiting), as stored and as the hub holds them (callpop/live_calls.py)."""
+
+LIVE_CALLS_BUDGET_S = 2.0  # a resync does not wait longer for them: it ends none then
 
 # Queue events are class `agent`, Dial and Hangup class `call`: asking for those two
 # spares us the dialplan class (dozens of VarSet/Newexten per call).
@@ -59,9 +73,15 @@ class AMIListener:
         clock: Callable[[], float] = time.time,
         events: str = EVENT_CLASSES,
         observers: tuple[Observe, ...] = (),
+        pbx: str = "",
+        live_calls: LiveCalls | None = None,
         **client_options: Any,
     ) -> None:
+        """`pbx`: the label put on every event (`AmiSettings.label`); `live_calls`: what
+        a resync may end (None: it ends nothing)."""
         self.triggers = triggers or Triggers()
+        self._pbx = pbx
+        self._live_calls = live_calls
         self.pauses = MemberPauses()
         self._observers = observers
         self._publish = publish
@@ -79,6 +99,7 @@ class AMIListener:
         self._task: asyncio.Task[None] | None = None
         self.published = 0
         self.resyncs = 0
+        self.ended_at_resync = 0
         self._resynced = asyncio.Condition()
         # channels hung up while a resync's snapshot was on its way: not brought back
         self._hung_up_meanwhile: set[str] | None = None
@@ -95,7 +116,7 @@ class AMIListener:
             settings.username,
             settings.resolved_secret(),
             publish,
-            **options,
+            **{"pbx": settings.label, **options},
         )
 
     def track(self, call_id: str) -> None:
@@ -145,16 +166,37 @@ class AMIListener:
         # subscriber: an AgentCalled is on the bus before the next event is read.
         now = self._clock()
         for event in self.triggers.feed(msg, now=now):
-            self._publish(event)
+            self._publish(self._tagged(event))
             self.published += 1
         for event in self.pauses.feed(msg, now=now):  # a member paused or back: the agent's status
             self._publish(event)
             self.published += 1
 
+    def _tagged(self, event: CallEvent) -> CallEvent:
+        if not self._pbx:
+            return event
+        return CallEvent(event.type, event.call_id, event.at, {**event.data, "pbx": self._pbx})
+
+    async def _held_live(self) -> Collection[str]:
+        """The calls callpop holds live on this Asterisk; none (nothing is ended) when
+        they cannot be read within the budget, said once per resync."""
+        if self._live_calls is None or not self._pbx:
+            return ()
+        try:
+            async with asyncio.timeout(LIVE_CALLS_BUDGET_S):
+                return await self._live_calls(self._pbx)
+        except Exception as exc:
+            log.warning(
+                "AMI resync: the calls held live could not be read; none is ended",
+                extra={"fields": {"host": self.client.host, "error": repr(exc)}},
+            )
+            return ()
+
     async def _resync(self) -> None:
         """The PBX's current queue state, as events (module docstring). Events read
         while the answers come are handled first; a snapshot of a channel that hung up
         meanwhile is dropped, so a call that just ended does not pop again."""
+        held = await self._held_live()  # before the snapshot: later calls are not in it
         hung_up: set[str] = set()
         members: set[str] = set()
         self._hung_up_meanwhile = hung_up
@@ -184,6 +226,18 @@ class AMIListener:
         for msg in status:  # each member's pause as the PBX has it now
             if msg.event == "QueueMember" and msg.get("Location") not in members:
                 await self._feed(msg)
+        present = listed_calls(channels, self.triggers.call_id_variable)
+        gone = sorted(call_id for call_id in held if call_id not in present)
+        at = iso_utc(datetime.fromtimestamp(self._clock(), UTC))
+        for call_id in gone:
+            # Asterisk's own Hangup was not heard: no cause to tell
+            self._publish(
+                self._tagged(
+                    CallEvent("call.hungup", call_id, at, {"cause": None, "cause_txt": "resync"})
+                )
+            )
+            self.published += 1
+        self.ended_at_resync += len(gone)
         async with self._resynced:
             self.resyncs += 1
             self._resynced.notify_all()
@@ -200,6 +254,7 @@ class AMIListener:
                     "waiting": counts["QueueCallerJoin"],
                     "ringing": counts["AgentCalled"],
                     "connected": counts["AgentConnect"],
+                    "ended": len(gone),
                 }
             },
         )

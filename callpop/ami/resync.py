@@ -10,7 +10,10 @@ feeds `Triggers` the events that describe the current state, built here (pure, n
 - a member leg the queue is ringing (`Application: AppQueue`, not up) -> `AgentCalled`;
 - a member leg that is up (the agent answered; the caller is still in `Queue()`, which
   bridges them) -> `AgentConnect`: the agent still gets the live pop of a call connected
-  while no instance was listening.
+  while no instance was listening;
+- and the other way round, a call callpop holds live on this Asterisk (a pop ringing or
+  talking, a caller waiting) that no listed channel belongs to any more (`listed_calls`):
+  it hung up while nobody listened, and the listener ends it with `call.hungup`.
 
 The caller's queue is the first argument of its `Queue()` (`ApplicationData`), the
 member the one of that queue whose location is the leg's device (`Local/8200@agents/n`
@@ -26,8 +29,9 @@ from dataclasses import dataclass
 
 from callpop.ami.codec import Message
 from callpop.ami.triggers import device_of
+from ivr import variables
 
-__all__ = ["Member", "resync_events"]
+__all__ = ["Member", "listed_calls", "resync_events"]
 
 # The channel snapshot block of an event, in Asterisk's order (ami_events.Snapshot).
 _BLOCK = (
@@ -129,3 +133,24 @@ def resync_events(status: Sequence[Message], channels: Sequence[Message]) -> lis
                 )
             )
     return joins + agents
+
+
+def listed_calls(
+    channels: Sequence[Message], call_id_variable: str = variables.CALL_ID
+) -> set[str]:
+    """Every id a call of the `CoreShowChannels` answer may be known by (`Triggers` names a
+    call by its `CALLPOP_CALL_ID` when the channel carries it, else its `Linkedid`, else its
+    `Uniqueid`): a call id held live and in none of these has no channel left."""
+    prefix = call_id_variable + "="
+    ids: set[str] = set()
+    for channel in channels:
+        if channel.event != "CoreShowChannel":
+            continue
+        for key in ("Linkedid", "Uniqueid"):
+            value = channel.get(key)
+            if value:
+                ids.add(value)
+        for raw in channel.getall("ChanVariable"):
+            if raw.startswith(prefix) and raw != prefix:
+                ids.add(raw[len(prefix) :])
+    return ids

@@ -159,6 +159,11 @@ class Triggers:
     def active_calls(self) -> int:
         return len(self._calls)
 
+    @property
+    def call_id_variable(self) -> str:
+        """The channel variable that names a call (`CALLPOP_CALL_ID`)."""
+        return self._var
+
     def track(self, call_id: str) -> None:
         """A call callpop routed (its `ivr.started`): lets a Dial outside a queue pop
         even when manager.conf lacks `channelvars`."""

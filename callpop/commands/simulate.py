@@ -60,6 +60,7 @@ from ivr.simulator import (
     parse_queue,
     simulate,
     simulate_survey,
+    stale_queue,
 )
 from ivr.source import Finding
 
@@ -471,7 +472,8 @@ def _parse_at(value: str | None) -> datetime:
     multiple=True,
     metavar="Q:FIELD=V,...",
     help="a queue's state for queue.Q.X conditions, e.g. billing:ewt=900,available=0 "
-    "(repeatable; fields not given are unknown, the queue open)",
+    "(repeatable; fields not given are unknown, the queue open); billing:stale for state "
+    "older than queues.state_max_age_s (AMI lost), read as unknown",
 )
 @click.option(
     "--flood",
@@ -559,7 +561,12 @@ def command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--flood") from None
     queues: dict[str, dict[str, QueueValue]] = {}
+    stale: set[str] = set()
     for spec in queue_specs:
+        stale_name = stale_queue(spec)
+        if stale_name is not None:
+            stale.add(stale_name)
+            continue
         try:
             name, fields = parse_queue(spec)
         except KeyScriptError as exc:
@@ -604,6 +611,7 @@ def command(
             now=now,
             observer=observe,
             queues=queues,
+            stale=frozenset(stale),
             flood=flood_message,
             callbacks=CallbackDesk(
                 _number_check(config_path or (ctx.obj or {}).get("config_path")), callbacks_ahead

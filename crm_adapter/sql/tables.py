@@ -288,6 +288,8 @@ pops = Table(
     Column("disposition", String(LIMITS["disposition"])),
     Column("reason", String(32)),
     Column("offers", Integer, nullable=False, server_default="0"),
+    # the `ami:` entry whose events made the pop (NULL: the /connected route alone)
+    Column("pbx", String(64)),
     UniqueConstraint("call_id", "agent_id"),
     CheckConstraint("state IN ('offered', 'live', 'wrapup', 'done', 'retracted')", name="state"),
     Index(None, "agent_id", "state"),

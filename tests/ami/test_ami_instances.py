@@ -1,8 +1,8 @@
 """Three `callpop serve` processes on one machine, ports of their own, one PostgreSQL
 database, one Redis stream (`bus:`, a key of this run's own), one simulated Asterisk:
 one instance listens to its AMI at a time; SIGKILL of that one and another logs in
-within 10 s, resyncs (a call answered while nobody listened gets its live pop), and the
-next call's AgentCalled pops. The agent's panel is on an instance that does not hold
+within 10 s, resyncs (a call answered while nobody listened gets its live pop, a call
+whose caller hung up meanwhile ends), and the next call's AgentCalled pops. The agent's panel is on an instance that does not hold
 the lease, so every pop crosses the bus.
 """
 
@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from callpop.ami.lease import lease_dsn
+from callpop.ami.lease import AMI_NAMESPACE, lease_dsn, lease_holder
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
@@ -87,9 +87,9 @@ async def database() -> AsyncIterator[str]:
         engine = create_engine(url)
         try:
             await upgrade(engine)  # once, before the instances start
-            await SqlScreenpopStore(engine).add_account(
-                "alice", "PJSIP/101", "agent", Passwords().hash(PASSWORD)
-            )
+            store = SqlScreenpopStore(engine)
+            for name, interface in (("alice", "PJSIP/101"), ("bob", "PJSIP/102")):
+                await store.add_account(name, interface, "agent", Passwords().hash(PASSWORD))
         finally:
             await engine.dispose()
         yield url
@@ -155,16 +155,19 @@ async def wait_ready(instance: Instance) -> None:
 
 
 async def lease_holder_pid(database: str) -> int | None:
-    """The process holding an AMI lease, from PostgreSQL's own view (application_name
-    is `callpop HOST/PID`)."""
+    """The process holding the AMI lease of `pbx-east`, from PostgreSQL's own view
+    (application_name is `callpop HOST/PID`)."""
+    return await holder_pid(database, "pbx-east")
+
+
+async def holder_pid(database: str, label: str, namespace: str = AMI_NAMESPACE) -> int | None:
+    """The process holding the lease `label` (an Asterisk's AMI, or the pop history's
+    writer: `"pops"` in `"callpop-history"`)."""
     dsn = lease_dsn(database)
     assert dsn is not None
     conn = await asyncpg.connect(dsn)
     try:
-        name = await conn.fetchval(
-            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
-            "WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
-        )
+        name = await lease_holder(conn, label, namespace)
     finally:
         await conn.close()
     return int(name.rsplit("/", 1)[1]) if name else None
@@ -189,26 +192,76 @@ def queue_call(call_id: str, uid: str, ids: Ids) -> QueueCall:
     return _queue_call(call_id, uid, ids, member="alice")
 
 
+@contextlib.asynccontextmanager
+async def serving(
+    tmp_path: Path, database: str, sim: AMIServer, *, lease_interval_s: float
+) -> AsyncIterator[list[Instance]]:
+    """Three instances of `sim`'s Asterisk, ready; stopped (and the stream forgotten) after."""
+    redis_url, key = require_machine_redis(), unique_key("ami")
+    ports = [free_port() for _ in range(3)]
+    configs = [
+        write_config(
+            tmp_path,
+            n,
+            database,
+            sim,
+            port,
+            bus=redis_url,
+            bus_key=key,
+            lease_interval_s=lease_interval_s,
+        )
+        for n, port in enumerate(ports)
+    ]
+    instances = [await start(config, port) for config, port in zip(configs, ports, strict=True)]
+    try:
+        for instance in instances:
+            await wait_ready(instance)
+        yield instances
+    finally:
+        await stop(instances)
+        await forget_stream(redis_url, key)
+
+
+async def stop(instances: list[Instance]) -> None:
+    """SIGTERM each one still running; SIGKILL one that is not gone 20 s later."""
+    for instance in instances:
+        if instance.proc.returncode is None:
+            instance.proc.send_signal(signal.SIGTERM)
+    for instance in instances:
+        try:
+            async with asyncio.timeout(20):
+                await instance.proc.wait()
+        except TimeoutError:
+            instance.proc.kill()
+            await instance.proc.wait()
+
+
+async def kill_the_holder(sim: AMIServer, database: str, instances: list[Instance]) -> Instance:
+    """SIGKILL the AMI lease holder; returns once the simulator saw its socket close."""
+    holder_pid = await lease_holder_pid(database)
+    [holder] = [i for i in instances if i.proc.pid == holder_pid]
+    holder.proc.send_signal(signal.SIGKILL)
+    await holder.proc.wait()
+    async with asyncio.timeout(TAKEOVER_BOUND_S):
+        await sim.wait_listeners(0)
+    assert sim.listeners == 0
+    return holder
+
+
 async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and_pops(
     tmp_path: Path, database: str
 ) -> None:
-    redis_url, key = require_machine_redis(), unique_key("ami")
     board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "alice")])
     ids = Ids("1800000000", 300)
     talking, next_call = (
         queue_call("call-talking", "1800000000.1", ids),
         queue_call("call-next", "1800000000.2", ids),
     )
-    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
-        ports = [free_port() for _ in range(3)]
+    async with (
+        AMIServer(username="callpop", secret="pw", answers=[board]) as sim,
         # 2 s between a standby's asks: the takeover leaves a window with nobody listening
-        configs = [
-            write_config(
-                tmp_path, n, database, sim, port, bus=redis_url, bus_key=key, lease_interval_s=2.0
-            )
-            for n, port in enumerate(ports)
-        ]
-        instances = [await start(config, port) for config, port in zip(configs, ports, strict=True)]
+        serving(tmp_path, database, sim, lease_interval_s=2.0) as instances,
+    ):
         most_listening = 0
 
         async def sample() -> None:  # how many instances are logged in to the AMI
@@ -222,8 +275,6 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
             aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)
         ]
         try:
-            for instance in instances:
-                await wait_ready(instance)
             async with asyncio.timeout(TAKEOVER_BOUND_S):
                 await sim.wait_logins(1)
             await asyncio.sleep(1.0)
@@ -244,12 +295,8 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
                 await panel.until_type("pop.offered", "call-talking")
 
             # ...then dies, and alice answers while no instance listens to the AMI
-            holder.proc.send_signal(signal.SIGKILL)
             killed_at = time.monotonic()
-            await holder.proc.wait()
-            async with asyncio.timeout(TAKEOVER_BOUND_S):
-                await sim.wait_listeners(0)  # the simulator saw the dead holder's socket close
-            assert sim.listeners == 0
+            await kill_the_holder(sim, database, instances)
             sim.emit(talking.answered())  # heard by nobody: Asterisk replays nothing
 
             async with asyncio.timeout(TAKEOVER_BOUND_S):
@@ -276,17 +323,67 @@ async def test_sigkill_of_the_ami_holder_another_instance_takes_over_resyncs_and
             sampler.cancel()
             for http in sessions:
                 await http.close()
-            for instance in instances:
-                if instance.proc.returncode is None:
-                    instance.proc.send_signal(signal.SIGTERM)
-            for instance in instances:
-                try:
-                    async with asyncio.timeout(20):
-                        await instance.proc.wait()
-                except TimeoutError:
-                    instance.proc.kill()
-                    await instance.proc.wait()
-            await forget_stream(redis_url, key)
+
+
+async def test_a_hangup_while_no_instance_listens_ends_the_pop_after_the_takeover(
+    tmp_path: Path, database: str
+) -> None:
+    board = QueueBoard(
+        [
+            QueueMemberSpec("sales", "PJSIP/101", "alice"),
+            QueueMemberSpec("sales", "PJSIP/102", "bob"),
+        ]
+    )
+    ids = Ids("1800000000", 300)
+    gone = queue_call("call-gone", "1800000000.1", ids)  # alice's caller hangs up in the gap
+    stays = _queue_call("call-stays", "1800000000.2", ids, member="bob")  # bob's talks on
+    stays.interface = "PJSIP/102"
+    async with (
+        AMIServer(username="callpop", secret="pw", answers=[board]) as sim,
+        serving(tmp_path, database, sim, lease_interval_s=2.0) as instances,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http,
+    ):
+        async with asyncio.timeout(TAKEOVER_BOUND_S):
+            await sim.wait_logins(1)
+        holder_pid = await lease_holder_pid(database)
+        others = [i for i in instances if i.proc.pid != holder_pid]
+        # both answered while the holder listened: their pops are live everywhere
+        for call in (gone, stays):
+            board.add(call)
+            sim.emit(call.joined() + call.agent_called() + call.answered())
+        panel = await agent_panel(http, others[0])
+        await panel.until_type("pop.accepted", "call-gone")
+
+        await kill_the_holder(sim, database, instances)
+        # alice's caller hangs up: Asterisk says so to nobody, and lists the call no more
+        sim.emit(gone.completed(reason="caller"))
+        board.remove(gone)
+
+        async with asyncio.timeout(TAKEOVER_BOUND_S):
+            await sim.wait_logins(2)
+        wrapup = await panel.until_type("pop.wrapup", "call-gone")
+        assert wrapup["pop"]["state"] == "wrapup"
+        # bob's call is still listed: the resync left it alone
+        expected = {("call-gone", "alice"): "wrapup", ("call-stays", "bob"): "live"}
+        async with asyncio.timeout(TAKEOVER_BOUND_S):
+            while True:
+                if await pop_rows(database) == expected:
+                    break
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        assert await pop_rows(database) == expected
+
+
+async def pop_rows(database: str) -> dict[tuple[str, str], str]:
+    """(call id, agent name) -> state, as the `pops` table has them now."""
+    conn = await asyncpg.connect(lease_dsn(database))
+    try:
+        rows = await conn.fetch(
+            "SELECT p.call_id, a.name, p.state FROM pops p JOIN agents a ON a.id = p.agent_id"
+        )
+    finally:
+        await conn.close()
+    return {(r["call_id"], r["name"]): r["state"] for r in rows}
 
 
 async def forget_stream(url: str, key: str) -> None:

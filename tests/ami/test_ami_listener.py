@@ -57,6 +57,8 @@ async def test_an_agent_rung_by_the_queue_reaches_the_bus_as_call_events(
         "queue": "sales",
         "interface": "PJSIP/101",
         "member_name": "Bob Agent",
+        # the `ami:` entry's label (no `name`: host:port), what a resync of it may end
+        "pbx": f"{sim.host}:{sim.port}",
     }
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from callpop.ami.codec import Decoder, Message, Signal, encode_action
-from callpop.ami.listener import AMIListener
+from callpop.ami.listener import AMIListener, LiveCalls
 from callpop.ami.resync import resync_events
 from callpop.pbx_sim.ami import AMIServer, read_transcript
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec, RecordedAnswers
-from screenpop.bus import InProcessBus
+from screenpop.bus import BusEvent, InProcessBus
 
 from .scripted import queue_call, take
 
@@ -179,3 +179,61 @@ def test_a_ringing_leg_of_no_member_of_the_callers_queue_is_not_taken_for_an_age
     members_elsewhere = [m for m in status if m.get("Name") != "Agent Nobody"]
     events = resync_events(members_elsewhere, channels)
     assert [m.event for m in events] == ["QueueCallerJoin"]
+
+
+async def first_login(
+    sim: AMIServer, bus: InProcessBus, live_calls: LiveCalls, *, count: int
+) -> tuple[AMIListener, list[BusEvent]]:
+    """A listener of `sim`'s Asterisk labelled `pbx-east`, through its first resync, and
+    the first `count` events it published."""
+    listener = AMIListener(
+        "127.0.0.1",
+        sim.port,
+        "callpop",
+        "pw",
+        bus.publish,
+        pbx="pbx-east",
+        live_calls=live_calls,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+    )
+    async with bus.subscribe(since_seq=0) as stream:
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+            return listener, await take(stream, count)
+        finally:
+            await listener.stop()
+
+
+async def test_a_login_ends_the_calls_held_live_that_the_recorded_asterisk_no_longer_lists(
+    recorded_sim: AMIServer, bus: InProcessBus
+) -> None:
+    asked: list[str] = []
+
+    async def held_live(pbx: str) -> set[str]:
+        asked.append(pbx)
+        # call-77 rings in the recording; call-gone hung up while nobody listened
+        return {"call-77", "call-gone"}
+
+    listener, events = await first_login(recorded_sim, bus, held_live, count=3)
+    assert asked == ["pbx-east"]
+    assert [(e.type, e.call_id) for e in events] == [
+        ("queue.joined", "call-77"),
+        ("agent.ringing", "call-77"),
+        ("call.hungup", "call-gone"),
+    ]
+    assert all(e.data["pbx"] == "pbx-east" for e in events)
+    assert listener.ended_at_resync == 1
+
+
+async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
+    recorded_sim: AMIServer, bus: InProcessBus
+) -> None:
+    async def unreadable(pbx: str) -> set[str]:
+        raise ConnectionRefusedError("the database is down")
+
+    listener, events = await first_login(recorded_sim, bus, unreadable, count=2)
+    assert [e.type for e in events] == ["queue.joined", "agent.ringing"]
+    assert listener.ended_at_resync == 0

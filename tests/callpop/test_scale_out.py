@@ -5,19 +5,26 @@ and the page goes on with the other one; Redis stops and starts during calls.
 
 The instance that holds the AMI lease publishes the queue events and runs the IVR; the
 agent's socket is on the other one, so every pop crosses Redis.
+
+With three instances: every hub reads every event, one writes the pop rows and queue
+events (the pop history's lease), counted row by row by triggers; and its SIGKILL loses
+no row (another instance takes the lease and writes what it had not).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
+from callpop.ami.lease import lease_dsn
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
@@ -29,9 +36,11 @@ from tests.ami.test_ami_instances import (
     agent_panel,
     database,
     free_port,
+    holder_pid,
     lease_holder_pid,
     queue_call,
     start,
+    stop,
     wait_ready,
 )
 from tests.redis_server import RedisServer, require_machine_redis, unique_key
@@ -113,11 +122,13 @@ def write_config(
     return path
 
 
-async def two_instances(tmp_path: Path, database: str, redis_url: str) -> AsyncIterator[Site]:
+async def two_instances(
+    tmp_path: Path, database: str, redis_url: str, count: int = 2
+) -> AsyncIterator[Site]:
     board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "alice")])
     key = unique_key()
     async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
-        ports = [(free_port(), free_port()) for _ in range(2)]
+        ports = [(free_port(), free_port()) for _ in range(count)]
         configs = [
             write_config(tmp_path, n, database, sim, web, agi, redis_url, key)
             for n, (web, agi) in enumerate(ports)
@@ -130,21 +141,18 @@ async def two_instances(tmp_path: Path, database: str, redis_url: str) -> AsyncI
                 await sim.wait_logins(1)
             yield Site(sim, board, instances, dict(ports))
         finally:
-            for instance in instances:
-                if instance.proc.returncode is None:
-                    instance.proc.send_signal(signal.SIGTERM)
-            for instance in instances:
-                try:
-                    async with asyncio.timeout(20):
-                        await instance.proc.wait()
-                except TimeoutError:
-                    instance.proc.kill()
-                    await instance.proc.wait()
+            await stop(instances)
 
 
 @pytest.fixture
 async def site(tmp_path: Path, database: str) -> AsyncIterator[Site]:
     async for site in two_instances(tmp_path, database, require_machine_redis()):
+        yield site
+
+
+@pytest.fixture
+async def three(tmp_path: Path, database: str) -> AsyncIterator[Site]:
+    async for site in two_instances(tmp_path, database, require_machine_redis(), count=3):
         yield site
 
 
@@ -256,3 +264,132 @@ async def test_redis_stopped_and_started_during_calls_callers_served_events_afte
 
     for call_id in (first, *during, after):
         assert len(offers(panel, call_id)) == 1, call_id
+
+
+# --- one write per pop change, whatever the number of instances --------------------------
+
+# Every row write PostgreSQL makes in `pops`, and every row offered to `queue_events`,
+# whoever makes it. An upsert that updates fires the BEFORE INSERT and the UPDATE
+# triggers, so `pops` counts AFTER (one per row written); `queue_events` counts BEFORE,
+# as ON CONFLICT DO NOTHING fires no AFTER trigger for the copy it drops.
+AUDIT = """
+CREATE TABLE row_writes (tab text, call_id text, agent_id bigint, state text, kind text);
+CREATE FUNCTION audit_write() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'pops' THEN
+    INSERT INTO row_writes VALUES ('pops', NEW.call_id, NEW.agent_id, NEW.state, NULL);
+  ELSE
+    INSERT INTO row_writes VALUES ('queue_events', NEW.call_id, NULL, NULL, NEW.kind);
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER audit_pops AFTER INSERT OR UPDATE ON pops
+  FOR EACH ROW EXECUTE FUNCTION audit_write();
+CREATE TRIGGER audit_queue_events BEFORE INSERT ON queue_events
+  FOR EACH ROW EXECUTE FUNCTION audit_write();
+"""
+
+
+async def row_writes(database: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(lease_dsn(database))
+    try:
+        return list(await conn.fetch("SELECT * FROM row_writes"))
+    finally:
+        await conn.close()
+
+
+async def pop_states(database: str) -> dict[str, str]:
+    conn = await asyncpg.connect(lease_dsn(database))
+    try:
+        return dict(await conn.fetch("SELECT call_id, state FROM pops"))
+    finally:
+        await conn.close()
+
+
+async def until_pop_states(database: str, expected: dict[str, str]) -> None:
+    async with asyncio.timeout(15):
+        while True:
+            if await pop_states(database) == expected:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_three_instances_write_each_pop_change_and_queue_event_once(
+    three: Site, database: str
+) -> None:
+    site = three
+    conn = await asyncpg.connect(lease_dsn(database))
+    try:
+        await conn.execute(AUDIT)
+    finally:
+        await conn.close()
+    ami_pid = await lease_holder_pid(database)
+    writer_pid = await holder_pid(database, "pops", "callpop-history")
+    # the agent on an instance that neither writes nor hears the AMI: its disposition
+    # is written by another
+    agents = next(i for i in site.instances if i.proc.pid not in (writer_pid, ami_pid))
+    ivr = next(i for i in site.instances if i is not agents)
+    calls = []
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        panel = await agent_panel(http, agents)
+        for n in range(3):
+            call_id = await site.call(through=ivr, ring=False)
+            call = site.ring(call_id, f"1800000000.{site.calls}")
+            await panel.until_type("pop.offered", call_id)
+            await asyncio.sleep(0.4)  # each change in a batch of its own
+            site.sim.emit(call.answered())
+            await panel.until_type("pop.accepted", call_id)
+            await asyncio.sleep(0.4)
+            site.sim.emit(call.completed())
+            site.board.remove(call)
+            await panel.until_type("pop.wrapup", call_id)
+            calls.append(call_id)
+            if n < 2:  # the last one stays in wrap-up
+                await asyncio.sleep(0.4)
+                status = await dispose_call(http, agents, call_id)
+                assert status == 200
+                await panel.until_type("pop.done", call_id)
+    await until_pop_states(database, {calls[0]: "done", calls[1]: "done", calls[2]: "wrapup"})
+    await asyncio.sleep(1.5)  # six batches' lingering of the two other instances
+
+    writes = await row_writes(database)
+    pops_written = Counter((r["call_id"], r["state"]) for r in writes if r["tab"] == "pops")
+    assert set(pops_written.values()) == {1}, pops_written
+    assert {state for _, state in pops_written} == {"offered", "live", "wrapup", "done"}
+    events_written = Counter((r["call_id"], r["kind"]) for r in writes if r["tab"] != "pops")
+    assert set(events_written.values()) == {1}, events_written
+    assert {kind for _, kind in events_written} >= {"joined", "offered", "connected", "completed"}
+
+
+async def dispose_call(http: aiohttp.ClientSession, instance: Instance, call_id: str) -> int:
+    async with http.get(f"{instance.url}/agent") as page:
+        html = await page.text()
+    token = html.split('<meta name="csrf-token" content="', 1)[1].split('"', 1)[0]
+    async with http.post(
+        f"{instance.url}/api/v1/calls/{call_id}/disposition",
+        json={"disposition": "resolved", "notes": "checked"},
+        headers={"X-CSRF-Token": token},
+    ) as response:
+        return response.status
+
+
+async def test_sigkill_of_the_history_writer_loses_no_row(three: Site, database: str) -> None:
+    site = three
+    writer_pid = await holder_pid(database, "pops", "callpop-history")
+    [writer] = [i for i in site.instances if i.proc.pid == writer_pid]
+    survivors = [i for i in site.instances if i is not writer]
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        panel = await agent_panel(http, survivors[0])
+        call_id = await site.call(through=survivors[1], ring=False)
+        call = site.ring(call_id, f"1800000000.{site.calls}")
+        await panel.until_type("pop.offered", call_id)
+        await until_pop_states(database, {call_id: "offered"})
+        # the answer reaches every hub; the writer dies before its linger is over
+        site.sim.emit(call.answered())
+        await panel.until_type("pop.accepted", call_id)
+        writer.proc.send_signal(signal.SIGKILL)
+        await writer.proc.wait()
+        # another instance takes the lease and writes what no mark covered
+        await until_pop_states(database, {call_id: "live"})
+        new_pid = await holder_pid(database, "pops", "callpop-history")
+        assert new_pid in {i.proc.pid for i in survivors}

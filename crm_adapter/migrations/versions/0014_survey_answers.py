@@ -1,7 +1,7 @@
 """Post-call survey answers.
 
-Revision ID: 0013_survey_answers
-Revises: 0012_queue_state_seen_at
+Revision ID: 0014_survey_answers
+Revises: 0013_pop_pbx
 Create Date: 2026-12-06
 
 `survey_answers`: one row per answer a caller keyed after their queue call
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_survey_answers"
-down_revision = "0012_queue_state_seen_at"
+revision = "0014_survey_answers"
+down_revision = "0013_pop_pbx"
 branch_labels = None
 depends_on = None
 

@@ -81,3 +81,11 @@ def test_the_resyncs_queue_member_list_gives_each_members_status() -> None:
         (m.get("Location") or "").removesuffix("/n") for m in listed
     }
     assert all(t["paused"] is False for t in told)
+
+
+def test_a_pause_and_its_end_recorded_on_a_live_asterisk_are_told_as_they_happened() -> None:
+    recorded = events_of(AMI / "controls" / "queuepause-recorded.txt", "QueueMemberPause")
+    assert statuses(MemberPauses(), recorded) == [
+        {"interface": "Local/8100@callpop-agents", "paused": True, "reason": "Lunch"},
+        {"interface": "Local/8100@callpop-agents", "paused": False, "reason": ""},
+    ]

@@ -166,6 +166,15 @@ def _extensions(site: Site) -> str:
     connected = site.agi_url("connected")
     # After a call an agent hung up (QUEUESTATUS=CONTINUE, Queue option c): the survey.
     after_call = '$["${QUEUESTATUS}" = "CONTINUE"]?survey,1'
+    classic_survey = ",".join(
+        [
+            _plain(site.python, "python path"),
+            "-m",
+            "callpop.agi_script",
+            _plain(site.config_file, "config path"),
+            "--survey",
+        ]
+    )
     out = [
         "; callpop: IVR entry contexts, the route the IVR leaves callers on, and agents.",
         "; Send a DID to a flow with Goto(callpop-main,s,1), or include the context.",
@@ -214,10 +223,11 @@ def _extensions(site: Site) -> str:
         " same => n,Hangup()",
         "",
         "; The agent hung up and the caller is still on the line: the post-call survey the",
-        "; IVR chose (CALLPOP_SURVEY=FLOW/NAME), over FastAGI or ARI, or goodbye.",
+        "; IVR chose (CALLPOP_SURVEY=FLOW/NAME), over FastAGI, AGI or ARI, or goodbye.",
         f'exten => survey,1,GotoIf($["${{{v.SURVEY}}}" = ""]?done)',
         f" same => n,NoOp(callpop ${{{v.CALL_ID}}} survey ${{{v.SURVEY}}} after ${{MEMBERINTERFACE}})",
         f" same => n,AGI({site.agi_url('survey')})",
+        f";same => n,AGI({classic_survey})  ; classic AGI instead",
         f";same => n,Stasis({_plain(site.ari.app if site.ari else 'callpop', 'ARI app')},"
         f"survey=${{{v.SURVEY}}})  ; ARI instead",
         " same => n(done),Hangup()",

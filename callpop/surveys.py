@@ -10,7 +10,6 @@ row for each.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,19 +19,16 @@ from sqlalchemy import ColumnElement, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.callbacks.rules import printable
 from crm_adapter.sql.tables import LIMITS, agents, survey_answers
 from ivr.survey import SurveyAnswer, SurveyLeg
 
 __all__ = ["ScoreLine", "SurveyFigures", "SurveyStore"]
 
-# Queue names, interfaces and member names come from the caller's channel: keep them
-# to printable text of the column's length (a control character in a stored name
-# would end up on a terminal or a page).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _clean(value: str, limit: int) -> str:
-    return _CONTROL.sub("", value)[:limit]
+# Queue names, interfaces and member names come from the caller's channel: kept to
+# one printable line of the column's length (`printable`, as the classic script stores
+# them), so a control character never reaches a terminal or a page.
+_clean = printable
 
 
 @dataclass(frozen=True, slots=True)

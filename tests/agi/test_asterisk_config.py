@@ -116,6 +116,9 @@ def test_the_survey_runs_over_fastagi_only_when_the_ivr_chose_one(files: dict[st
     assert survey[0] == 'exten => survey,1,GotoIf($["${CALLPOP_SURVEY}" = ""]?done)'
     agi = next(line for line in survey if ",AGI(" in line)
     assert agi == "same => n,AGI(agi://127.0.0.1:4573/survey)"
+    text = files["extensions.conf"]
+    assert ",-m,callpop.agi_script," in text and ",--survey)  ; classic AGI instead" in text
+    assert ";same => n,Stasis(callpop,survey=${CALLPOP_SURVEY})  ; ARI instead" in text
     assert survey.index(agi) < survey.index("same => n(done),Hangup()") == len(survey) - 1
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from screenpop.outlook import Outlook
+from screenpop.outlook import Outlook, Score
 from screenpop.pops import CallEventLike, Pop, PopState
 
 __all__ = ["AgentLine", "Wallboard", "agent_state"]
@@ -198,8 +198,10 @@ class Wallboard:
             versions[call.version] = versions.get(call.version, 0) + 1
         outlook = outlook or Outlook()
         pending = {q: n for q, n in outlook.callbacks_pending.items() if n > 0}
+        surveys = outlook.surveys
         queues = []
-        for queue in sorted(self.waiting.keys() | outlook.ewt_s.keys() | pending.keys()):
+        shown = self.waiting.keys() | outlook.ewt_s.keys() | pending.keys() | surveys.queues.keys()
+        for queue in sorted(shown):
             entries = self.waiting.get(queue, {})
             oldest = min(entries.values(), key=lambda w: w.since) if entries else None
             queues.append(
@@ -210,6 +212,7 @@ class Wallboard:
                     "ewt_s": outlook.ewt_s.get(queue),
                     "state_seen_at": _iso(outlook.stale_since.get(queue)),
                     "callbacks_pending": pending.get(queue, 0),
+                    "survey": _score(surveys.queues.get(queue)),
                     "calls": [
                         {
                             "call_id": w.call_id,
@@ -243,6 +246,7 @@ class Wallboard:
                     "since": since,
                     "call_id": pop.call_id if pop is not None else None,
                     "queue": pop.queue if pop is not None else None,
+                    "survey": _score(surveys.agents.get(agent.interface)),
                 }
             )
         return {
@@ -267,6 +271,7 @@ class Wallboard:
             },
             "queues": queues,
             "flood": {"active": outlook.flood.active, "message": outlook.flood.message},
+            "survey": _score(surveys.overall),
             "agents": lines,
             "totals": {
                 "in_ivr": len(self.in_ivr),
@@ -276,6 +281,13 @@ class Wallboard:
                 "abandoned": self.abandoned,
             },
         }
+
+
+def _score(score: Score | None) -> dict[str, Any] | None:
+    """Today's survey average as the page shows it (None: no answer today)."""
+    if score is None or score.answers <= 0:
+        return None
+    return {"average": round(score.average, 2), "answers": score.answers}
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -12,14 +12,11 @@ from typing import Any
 
 import pytest
 
-from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.phones import AgentPhone, PhoneState
-from callpop.demo.prompts import PromptBook
-from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_originate import caller_id
-from tests.demo.test_flood import CATALOG, CustomerPage, Phone, Wire
+from tests.demo.test_flood import CustomerPage, Phone, Wire, pbx_on_wire
 from tests.demo.test_pbx import closed_port
 
 NUMBER = "+15550104321"
@@ -27,26 +24,10 @@ NUMBER = "+15550104321"
 
 @pytest.fixture
 async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
-    async with AMIServer() as ami:
-        # the customer's number rings half a second before Dial gives up (NOANSWER)
-        settings = PbxSettings("127.0.0.1", closed_port(), customer_ring_s=0.5)
-        pbx = VirtualPbx(settings, ami=ami, book=PromptBook({}), queues=CATALOG)
-        wire: Wire
-        client = AMIClient(
-            ami.host, ami.port, "callpop", "callpop", on_event=lambda m: wire.hear(m)
-        )
-        wire = Wire(client)
-        task = asyncio.create_task(client.run())
-        try:
-            async with asyncio.timeout(5):
-                await client.wait_connected()
-                await ami.wait_listeners(1)
-            yield pbx, wire
-        finally:
-            await client.close()
-            async with asyncio.timeout(5):
-                await task
-            await pbx.aclose()
+    # the customer's number rings half a second before Dial gives up (NOANSWER)
+    settings = PbxSettings("127.0.0.1", closed_port(), customer_ring_s=0.5)
+    async with pbx_on_wire(settings) as served:
+        yield served
 
 
 class Display(Phone):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,12 +72,11 @@ class Wire:
         return message
 
 
-@pytest.fixture
-async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+@asynccontextmanager
+async def pbx_on_wire(settings: PbxSettings) -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+    """A virtual PBX with `settings` and callpop's side of its AMI socket, logged in."""
     async with AMIServer() as ami:
-        pbx = VirtualPbx(
-            PbxSettings("127.0.0.1", closed_port()), ami=ami, book=PromptBook({}), queues=CATALOG
-        )
+        pbx = VirtualPbx(settings, ami=ami, book=PromptBook({}), queues=CATALOG)
         wire: Wire
         client = AMIClient(
             ami.host, ami.port, "callpop", "callpop", on_event=lambda m: wire.hear(m)
@@ -93,6 +93,12 @@ async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
             async with asyncio.timeout(5):
                 await task
             await pbx.aclose()
+
+
+@pytest.fixture
+async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+    async with pbx_on_wire(PbxSettings("127.0.0.1", closed_port())) as served:
+        yield served
 
 
 class Phone:

@@ -110,6 +110,7 @@ class OriginatedCall:
         self._monotonic = monotonic
         self.steps: asyncio.Queue[tuple[Step, AgentPhone | None]] = asyncio.Queue()
         self.line: CustomerLine | None = None
+        self.ringback = False
         self.task: asyncio.Task[None] | None = None
 
     # --- PhoneCall (the agent's phone) ---------------------------------------------------------
@@ -124,6 +125,8 @@ class OriginatedCall:
             "name": "Callback" if self.kind == "callback" else "",
             "queue": None,
             "kind": self.kind,
+            # the agent answered and hears ringback while the customer's number rings
+            "ringback": self.ringback,
         }
 
     def answer(self, phone: AgentPhone) -> None:
@@ -208,7 +211,9 @@ class OriginatedCall:
         if line is not None:
             self.line = line
             line.ring(self)
+        self._hear_ringback(phone, True)
         step = await self._next(self.ring_s, {"customer_answer", "customer_hangup", "agent_hangup"})
+        self._hear_ringback(phone, False)
         if step != "customer_answer":
             if line is not None:
                 line.tell(
@@ -243,6 +248,11 @@ class OriginatedCall:
                 "talk_s": int(self._monotonic() - talk_from),
             }
         )
+
+    def _hear_ringback(self, phone: AgentPhone, on: bool) -> None:
+        self.ringback = on
+        if phone.call is self:
+            phone.show()
 
     def _customer_missed(self, phone: AgentPhone, status: str) -> None:
         self._emit(self._originations.customer_does_not_answer(self.channel_id, status))

@@ -81,9 +81,12 @@ async def test_click_to_dial_rings_the_agent_as_an_outbound_call_then_the_number
     async with asyncio.timeout(5):
         await line.rung.wait()
     assert line.leg is not None and line.leg.kind == "outbound"
+    await alice.until("talking")
+    assert alice.views[-1]["call"]["ringback"] is True  # alice hears the number ring
     line.leg.customer_answers()
     dial_end = await wire.until("DialEnd", Uniqueid=begin.get("Uniqueid") or "")
     assert dial_end.get("DialStatus") == "ANSWER"
+    assert alice.views[-1]["call"]["ringback"] is False
     assert line.frames[-1]["type"] == "connected" and line.frames[-1]["outbound"] is True
     line.leg.customer_hangs_up()
     await wire.until("Hangup", Uniqueid=begin.get("Uniqueid") or "")

@@ -51,6 +51,8 @@ async def test_click_to_dial_rings_the_agent_then_the_customer_s_test_phone(
         await shot(desk, "demo-dial-1-desk-ringing")
         await desk.click("#demo-phone-answer")
         await expect(handset).to_have_attribute("data-state", "incoming")
+        # alice hears ringback while the customer's phone rings
+        await expect(alice_phone).to_contain_text(f"Ringing: {customer.number}")
         await expect(phone.locator("#screen-who")).to_have_text("Acme Telecom")
         await expect(phone.locator("#screen-line")).to_have_text(
             f"Calling you on {customer.number}"

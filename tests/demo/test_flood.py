@@ -260,6 +260,7 @@ async def test_a_callback_rings_the_agent_then_the_customer_s_test_phone(
         "name": "Callback",
         "queue": None,
         "kind": "callback",
+        "ringback": False,
     }
     assert phone.call is not None
     phone.call.answer(phone)

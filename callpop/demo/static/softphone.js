@@ -88,7 +88,8 @@
       detail.textContent = label(phone.call);
     } else {
       const s = Math.floor((Date.now() - since) / 1000);
-      title.textContent = "On a call: " + who(phone.call);
+      // an outgoing call the agent answered: ringback while the number rings
+      title.textContent = (phone.call && phone.call.ringback ? "Ringing: " : "On a call: ") + who(phone.call);
       detail.textContent = Math.floor(s / 60) + ":" + pad(s % 60) + " · " + label(phone.call);
     }
   }

@@ -115,7 +115,7 @@ def test_a_pause_without_a_device_state_keeps_the_last_one_known() -> None:
 
 
 def test_a_pause_and_its_end_recorded_on_a_live_asterisk_are_told_as_they_happened() -> None:
-    recorded = events_of(AMI / "controls" / "queuepause-recorded.txt", "QueueMemberPause")
+    recorded = events_of(AMI / "queue-pause.txt", "QueueMemberPause")
     assert statuses(MemberPauses(), recorded) == [
         {
             "interface": "Local/8100@callpop-agents",

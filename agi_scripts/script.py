@@ -53,7 +53,10 @@ __all__ = ["ServicesFactory", "main", "run_script"]
 
 log = logging.getLogger("agi_scripts.script")
 
-USAGE = "usage: python -m callpop.agi_script CONFIG_FILE [FLOW]"
+USAGE = "usage: python -m callpop.agi_script CONFIG_FILE [FLOW | --survey]"
+# The argument that runs the post-call survey (the route's `survey` extension) instead of
+# a flow: no flow id starts with a dash.
+SURVEY_ARG = "--survey"
 
 
 class _EnvironmentReader:
@@ -133,8 +136,17 @@ async def run_script(
                 await channel.finish(hangup=False)
             return 1
         try:
-            request = AgiRequest(env, "script", MappingProxyType({"flow": flow}), channel, call_log)
-            await IvrHandler(flows, services)(request)
+            if flow == SURVEY_ARG:
+                # Imported for a survey only: an IVR call does not pay for it.
+                from agi_scripts.routes.survey import SurveyHandler
+
+                request = AgiRequest(env, "script", MappingProxyType({}), channel, call_log)
+                await SurveyHandler(flows, services)(request)  # type: ignore[arg-type]
+            else:
+                query = MappingProxyType({"flow": flow})
+                await IvrHandler(flows, services)(
+                    AgiRequest(env, "script", query, channel, call_log)
+                )
         finally:
             await aclose()
         if channel.gone not in (None, "caller"):

@@ -13,7 +13,9 @@ up. Some callers only want the outage update (1) and hang up served.
 What the flow says is checked on the journeys callpop wrote, against the queue state
 callpop published (`queue_states`, sampled by `QueueStateLog` as the run goes): a
 caller's overflow, estimate and offer must follow from a state that was current while
-they were at that node (each instance's reader keeps a state up to its TTL, 1 s).
+they were at that node (each instance's reader keeps a state up to its TTL, 1 s), or,
+where the row had gone unvouched for longer than `queues.state_max_age_s` (the lease
+holder not logged in to AMI, e.g. across the restart), from unknown state.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -158,11 +160,21 @@ class QueueStateLog:
     """Every version of one queue's row in `queue_states`, sampled every `every_s` (the
     writer changes it at most once a second, so no version is missed)."""
 
-    def __init__(self, engine: AsyncEngine, queue: str = QUEUE, every_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        queue: str = QUEUE,
+        every_s: float = 0.1,
+        max_age_s: float = 30.0,  # queues.state_max_age_s of the site under test
+    ) -> None:
         self.engine = engine
         self.queue = queue
         self.every_s = every_s
+        self.max_age_s = max_age_s
         self.versions: list[Version] = [ABSENT]
+        # the latest `seen_at` sampled while each version was the row's content: how
+        # long after it the row went stale (refreshes are not versions of their own)
+        self.seen: list[datetime] = [ABSENT.since]
         self.failed_reads = 0
 
     async def run(self) -> None:
@@ -185,14 +197,22 @@ class QueueStateLog:
         )  # fmt: skip
         if not self.versions or self.versions[-1] != version:
             self.versions.append(version)
+            self.seen.append(row["seen_at"])
+        else:
+            self.seen[-1] = max(self.seen[-1], row["seen_at"])
 
     def current(self, start: datetime, end: datetime) -> list[Version]:
-        """The versions that were the row's content at some moment in [start, end]."""
+        """The versions that were the row's content at some moment in [start, end], and
+        an unknown one if that content was stale (past `max_age_s`) at such a moment."""
         out = []
         for i, version in enumerate(self.versions):
             until = self.versions[i + 1].since if i + 1 < len(self.versions) else None
             if version.since <= end and (until is None or until >= start):
                 out.append(version)
+                last = end if until is None else min(until, end)
+                stale_from = self.seen[i] + timedelta(seconds=self.max_age_s)
+                if version.known and stale_from < last:
+                    out.append(replace(version, known=False, ewt_s=None))  # unknown
         return out
 
 

@@ -76,6 +76,7 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
     from callpop.metrics import Metrics
     from callpop.queue_store import QueueStateReader, QueueStateStore
     from callpop.services import IvrServices
+    from callpop.surveys import SurveyStore
     from crm_adapter.factory import build_crm
     from crm_adapter.sql.engine import create_engine
     from screenpop.bus import InProcessBus
@@ -102,6 +103,7 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
+        surveys=SurveyStore(engine),
     )
 
     async def aclose() -> None:

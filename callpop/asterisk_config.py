@@ -10,8 +10,11 @@ reference Asterisk 22 ran with (tests/fixtures/asterisk/agi/TRANSCRIPTS.md):
   or at `operator` when the outcome is empty (callpop unreachable: AGISTATUS FAILURE,
   STASISSTATUS FAILED; AGISTATUS alone is not the test, a session that played one
   missing prompt also ends in FAILURE). `callpop-route` has one extension per outcome,
-  `queue` running `Queue(${CALLPOP_QUEUE},t,,,,agi://HOST:PORT/connected)` for the pop on
-  answer. `callpop-agents` maps `Local/NNNN@callpop-agents/n` members to phones.
+  `queue` running `Queue(${CALLPOP_QUEUE},tc,,,,agi://HOST:PORT/connected)` for the pop on
+  answer; option `c` keeps the caller in the dialplan when the agent hangs up
+  (app_queue then sets QUEUESTATUS=CONTINUE, and only then), and `survey` runs the
+  post-call survey (FastAGI `/survey`) when the IVR left CALLPOP_SURVEY, else hangs up.
+  `callpop-agents` maps `Local/NNNN@callpop-agents/n` members to phones.
 - queues.conf: one section per queue, with `setinterfacevar`, `setqueuevar` and
   `setqueueentryvar` so the connect AGI sees MEMBERINTERFACE, QUEUENAME and QEHOLDTIME
   (queue-connected-agi-without-setinterfacevar.txt shows them unset otherwise).
@@ -161,6 +164,17 @@ def stream(files: Mapping[str, str]) -> str:
 
 def _extensions(site: Site) -> str:
     connected = site.agi_url("connected")
+    # After a call an agent hung up (QUEUESTATUS=CONTINUE, Queue option c): the survey.
+    after_call = '$["${QUEUESTATUS}" = "CONTINUE"]?survey,1'
+    classic_survey = ",".join(
+        [
+            _plain(site.python, "python path"),
+            "-m",
+            "callpop.agi_script",
+            _plain(site.config_file, "config path"),
+            "--survey",
+        ]
+    )
     out = [
         "; callpop: IVR entry contexts, the route the IVR leaves callers on, and agents.",
         "; Send a DID to a flow with Goto(callpop-main,s,1), or include the context.",
@@ -202,9 +216,21 @@ def _extensions(site: Site) -> str:
         f" same => n,Set(QUEUE_PRIO=${{{v.PRIORITY}}})",
         # The connect AGI pops the agent's screen on answer; it reads the queue and the
         # agent as variables (URL arguments are expanded before QUEUENAME is set).
-        f" same => n,Queue(${{{v.QUEUE}}},t,,,,{connected})",
+        # Option c: when the agent hangs up the caller goes on here, to the survey.
+        f" same => n,Queue(${{{v.QUEUE}}},tc,,,,{connected})",
+        f" same => n,GotoIf({after_call})",
         f' same => n,GotoIf($["${{{v.QUEUE}}}" != "{operator}"]?operator,1)',
         " same => n,Hangup()",
+        "",
+        "; The agent hung up and the caller is still on the line: the post-call survey the",
+        "; IVR chose (CALLPOP_SURVEY=FLOW/NAME), over FastAGI, AGI or ARI, or goodbye.",
+        f'exten => survey,1,GotoIf($["${{{v.SURVEY}}}" = ""]?done)',
+        f" same => n,NoOp(callpop ${{{v.CALL_ID}}} survey ${{{v.SURVEY}}} after ${{MEMBERINTERFACE}})",
+        f" same => n,AGI({site.agi_url('survey')})",
+        f";same => n,AGI({classic_survey})  ; classic AGI instead",
+        f";same => n,Stasis({_plain(site.ari.app if site.ari else 'callpop', 'ARI app')},"
+        f"survey=${{{v.SURVEY}}})  ; ARI instead",
+        " same => n(done),Hangup()",
         "",
         f"exten => extension,1,NoOp(callpop ${{{v.CALL_ID}}} to extension ${{{v.TARGET}}})",
         f" same => n,Dial(Local/${{{v.TARGET}}}@{internal},30)",
@@ -225,7 +251,8 @@ def _extensions(site: Site) -> str:
         "; The operator, and the fallback when callpop is unreachable: no caller is lost.",
         "exten => operator,1,NoOp(callpop operator for ${CALLERID(all)})",
         " same => n,Set(QUEUE_PRIO=0)",
-        f" same => n,Queue({operator},t,,,,{connected})",
+        f" same => n,Queue({operator},tc,,,,{connected})",
+        f" same => n,GotoIf({after_call})",
         " same => n,Hangup()",
         "",
         f"[{AGENTS_CONTEXT}]",

@@ -68,6 +68,7 @@ from ivr.ports import CallEvent
 if TYPE_CHECKING:
     from callpop.config import Config
     from crm_adapter.phone import PhoneNormaliser
+    from ivr.survey import SurveyAnswer, SurveyLeg
 
 __all__ = ["ClassicServices", "ClassicSite", "SqliteDirectory", "SqliteJourneys", "site_of"]
 
@@ -262,6 +263,13 @@ CALLBACK_AHEAD = (
     )
 )
 CALLBACK_PLACE = "UPDATE callbacks SET position = ? WHERE id = ?"
+# `SurveyStore.record` in one statement: a replayed answer updates its row.
+SURVEY_ANSWER = (
+    "INSERT INTO survey_answers (call_id, flow, survey, question, position, score, queue,"
+    " interface, member_name, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (call_id, flow, survey, question, interface)"
+    " DO UPDATE SET score = excluded.score, answered_at = excluded.answered_at"
+)
 
 
 def queue_fields(
@@ -407,6 +415,35 @@ class ClassicServices:
             log.warning("callback request not stored (%s); the caller keeps their line", exc)
             return CallbackRequested(CallbackStatus.UNAVAILABLE, at_ms)
         return CallbackRequested(CallbackStatus.STORED, at_ms, max(position, 1), number)
+
+    async def record_survey_answer(
+        self, answer: SurveyAnswer, leg: SurveyLeg, *, at: datetime
+    ) -> None:
+        """`ivr.survey.SurveyServices` through sqlite3, the row `SurveyStore` writes; a
+        store that fails loses the answer, logged (a process serves one call)."""
+        values = [
+            leg.call_id[: LIMITS["call_id"]],
+            answer.flow,
+            answer.survey,
+            answer.question,
+            answer.position,
+            answer.score,
+            printable(leg.queue, 128),
+            printable(leg.interface, 128),
+            printable(leg.member_name, 200),
+            sqlite_time(at),
+        ]
+        try:
+            conn = sqlite3.connect(uri_path(self._site.database), uri=True, isolation_level=None)
+            try:
+                for pragma in SQLITE_PRAGMAS:
+                    conn.execute(pragma)
+                conn.execute(f"PRAGMA busy_timeout={int(self._site.lookup_budget_ms)}")
+                conn.execute(SURVEY_ANSWER, values)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.warning("survey answer not stored (%s); the caller goes on with the survey", exc)
 
     def publish(self, event: CallEvent) -> None:
         pass  # nobody listens in this process; the pop follows the journey in the database

@@ -10,10 +10,10 @@ frozen values, what the engine walks), so a call that reads one never imports py
 
 An entry's file name is a SHA-256 over what the config means: the config file's
 resolved path and bytes, the `CALLPOP_*` environment (which overrides the file), the
-`ivr` package's modules (the flow model, the loader and the compiled form: an upgrade
-or a local edit gives a new name, whatever the package version says; each module by
-its name, size and modification time, as Python's own bytecode cache tells a changed
-module, without reading them all on every call) and the version of Python. The entry
+modules of the code the entry comes from (`sources()`: an upgrade or a local edit gives
+a new name, whatever the package version says; each module by its path, size and
+modification time, as Python's own bytecode cache tells a changed module, without
+reading them all on every call) and the version of Python. The entry
 records the dialplan folder the config named and a SHA-256 of that folder's files (as
 `ivr.version` reads them): a call whose files no longer match loads them again and
 rewrites the entry. So an edit of a flow or of the config is picked up by the next
@@ -42,13 +42,14 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
+import crm_adapter.sql
 import ivr.callflow
 from ivr.call import iso_utc
 from ivr.callflow import Flow
 from ivr.compiled import CompiledFlows
 from ivr.version import DialplanVersion, content_hash, dialplan_files
 
-__all__ = ["FORMAT", "cache_folder", "cached_flows"]
+__all__ = ["FORMAT", "cache_folder", "cached_flows", "source_digest", "sources"]
 
 FORMAT: Final = b"callpop-flows-2\n"
 _DIGEST: Final = hashlib.sha256().digest_size
@@ -61,23 +62,34 @@ def cache_folder(environ: Mapping[str, str]) -> Path:
     return Path(base) / "callpop" / "flows"
 
 
-def _source_digest() -> bytes:
-    """The `ivr` package's modules (the flow model, the loader, the compiled form), each
-    by its name, size and modification time."""
+def sources() -> tuple[Path, ...]:
+    """The folders of the code an entry comes from: `ivr` (the flow model, the loader,
+    the compiled form), `callpop` (the config's validation, what the script keeps of it,
+    the journey statements) and `crm_adapter.sql` (the database file it names)."""
+    return (
+        Path(ivr.callflow.__file__).parent,
+        Path(__file__).parent,
+        Path(crm_adapter.sql.__file__).parent,
+    )
+
+
+def source_digest(folders: tuple[Path, ...]) -> bytes:
+    """The modules of `folders`, each by its path, size and modification time."""
     digest = hashlib.sha256()
-    with os.scandir(Path(ivr.callflow.__file__).parent) as found:
-        modules = sorted(
-            (entry.name, entry.stat()) for entry in found if entry.name.endswith(".py")
-        )
-    for name, info in modules:
-        digest.update(f"{name}\n{info.st_size}\n{info.st_mtime_ns}\n".encode())
+    for folder in folders:
+        with os.scandir(folder) as found:
+            modules = sorted(
+                (entry.name, entry.stat()) for entry in found if entry.name.endswith(".py")
+            )
+        for name, info in modules:
+            digest.update(f"{folder / name}\n{info.st_size}\n{info.st_mtime_ns}\n".encode())
     return digest.digest()
 
 
 def _key(config_path: Path, config: bytes, environ: Mapping[str, str]) -> str:
     digest = hashlib.sha256(FORMAT)
     digest.update(sys.version.encode() + b"\n")
-    digest.update(_source_digest())
+    digest.update(source_digest(sources()))
     digest.update(f"{config_path.resolve()}\n".encode())
     digest.update(hashlib.sha256(config).digest())
     for name in sorted(environ):

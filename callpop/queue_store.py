@@ -132,7 +132,7 @@ class QueueStateWriter:
         self._written: dict[str, QueueState] = {}
         self._vouched_at: float | None = None
         self._failing = False
-        self._vouching: bool | None = None  # None until the first flush: nothing to compare
+        self._said_lost = False  # "AMI not connected" said, "connected again" owed
         self.writes = 0
         self.vouches = 0
 
@@ -147,17 +147,19 @@ class QueueStateWriter:
 
     async def flush(self) -> None:
         if not self._live():
-            if self._vouching and self._written:
+            # Said once, and only by the instance that was publishing: one that never
+            # held the lease, or lost it to another, has nothing to take back.
+            if self._written and not self._said_lost:
                 log.warning(
                     "AMI not connected: queue state of %s no longer refreshed; it reads as"
                     " unknown once older than queues.state_max_age_s",
                     ", ".join(sorted(self._written)),
                 )
-            self._vouching = False
+                self._said_lost = True
             return
-        if self._vouching is False:
+        if self._said_lost:
             log.info("AMI connected again: queue state refreshed again")
-        self._vouching = True
+            self._said_lost = False
         snapshot = self.states.snapshot(self._clock())
         changed = [s for name, s in snapshot.items() if self._written.get(name) != s]
         now = self._monotonic()

@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
+from agi_scripts.routes.survey import survey_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
 from callpop.ami.controls import AmiControls, PanelControls, panel_controls
@@ -59,6 +60,7 @@ from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
+from callpop.surveys import SurveyStore
 from callpop.web_server import (
     ConnectionLimits,
     GuardedSite,
@@ -236,6 +238,7 @@ async def build_runtime(
         flood=FloodReader(FloodStore(engine), budget_s=budget_s),
         callbacks=CallbackStore(engine),
         phone=config.phone.normaliser(),
+        surveys=SurveyStore(engine),
     )
     session_key = read_session_key(config)
     if session_key is None:
@@ -449,7 +452,11 @@ def _fastagi_context(
         services = runtime.services.for_driver("fastagi")
         flows = runtime.reloader.live
         server = FastAgiServer(
-            [ivr_route(flows, services, clock=ivr_clock), connected_route(services)],
+            [
+                ivr_route(flows, services, clock=ivr_clock),
+                connected_route(services),
+                survey_route(flows, services, clock=ivr_clock),
+            ],
             host=config.fastagi.host,
             port=config.fastagi.port,
         )
@@ -459,7 +466,7 @@ def _fastagi_context(
             raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
         log.info(
-            "FastAGI: listening on %s:%d (routes /ivr, /connected)",
+            "FastAGI: listening on %s:%d (routes /ivr, /connected, /survey)",
             config.fastagi.host,
             server.port,
         )
@@ -484,7 +491,7 @@ def _ari_context(
         settings = runtime.config.ari
         assert settings is not None
         services = runtime.services.for_driver("ari")
-        handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock)
+        handler = IvrCallHandler(runtime.reloader.live, services, clock=ivr_clock, surveys=services)
         # PostgreSQL: other instances may share the Asterisk, so sessions are recorded
         # and a dead instance's callers are taken over; SQLite: one instance, no ledger.
         ledger = None
@@ -550,6 +557,7 @@ def build_app(
             QueueStateStore(runtime.engine, clock=clock),
             CallbackStore(runtime.engine),
             FloodStore(runtime.engine),
+            SurveyStore(runtime.engine),
             max_age_s=config.queues.state_max_age_s,
             clock=clock,
         ),

@@ -35,9 +35,10 @@ from ivr.events import (
 )
 from ivr.journey import Journey
 from ivr.ports import CallEvent
+from ivr.survey import SurveyAnswer, SurveyLeg
 from screenpop.bus import BusClosed, PopBus
 
-__all__ = ["CallbackRequests", "IvrServices"]
+__all__ = ["CallbackRequests", "IvrServices", "SurveyAnswers"]
 
 log = logging.getLogger("callpop.services")
 
@@ -63,6 +64,12 @@ class CallbackRequests(Protocol):
         ...
 
 
+class SurveyAnswers(Protocol):
+    """Where post-call survey answers are stored (`callpop/surveys.py`'s `SurveyStore`)."""
+
+    async def record(self, answer: SurveyAnswer, leg: SurveyLeg, *, at: datetime) -> None: ...
+
+
 class IvrServices:
     def __init__(
         self,
@@ -78,6 +85,7 @@ class IvrServices:
         flood: FloodReader | None = None,
         callbacks: CallbackRequests | None = None,
         phone: PhoneNormaliser | None = None,
+        surveys: SurveyAnswers | None = None,
         pin_budget_ms: int = 1500,
     ) -> None:
         self._crm = crm
@@ -95,6 +103,8 @@ class IvrServices:
         self._late: set[asyncio.Task[None]] = set()  # requests past the budget (_withdraw)
         self._phone = phone or PhoneNormaliser()
         self._callbacks_failing = False
+        self._surveys = surveys
+        self._surveys_failing = False
         # Logs the lookups' failures once per change of state, shared by every driver.
         self._lookup_watch = lookup_watch or LookupWatch()
         # prometheus_client's `.labels()` costs a lock and a dict lookup with a tuple
@@ -121,6 +131,7 @@ class IvrServices:
             flood=self._flood,
             callbacks=self._callbacks,
             phone=self._phone,
+            surveys=self._surveys,
             pin_budget_ms=self._pin_budget_ms,
         )
         twin.on_call_started = self.on_call_started
@@ -204,6 +215,32 @@ class IvrServices:
             log.info("callback requests stored again")
         self._callbacks_failing = False
         return CallbackRequested(CallbackStatus.STORED, at_ms, max(position, 1), number)
+
+    async def record_survey_answer(
+        self, answer: SurveyAnswer, leg: SurveyLeg, *, at: datetime
+    ) -> None:
+        """`ivr.survey.SurveyServices`: the answer stored within the lookup budget; a
+        store that fails or is too slow loses it (logged once per change of state), the
+        caller goes on to the next question."""
+        if self._surveys is None:
+            if not self._surveys_failing:
+                log.warning("survey answers not stored: no database for them")
+            self._surveys_failing = True
+            return
+        try:
+            async with asyncio.timeout(self._budget_s):
+                await self._surveys.record(answer, leg, at=at)
+        except Exception as exc:
+            if not self._surveys_failing:
+                log.warning(
+                    "survey answers not stored (%s); callers go on with the survey",
+                    type(exc).__name__,
+                )
+            self._surveys_failing = True
+            return
+        if self._surveys_failing:
+            log.info("survey answers stored again")
+        self._surveys_failing = False
 
     def _withdraw_late(self, storing: asyncio.Task[int], call_id: str) -> None:
         """The caller was told their request was not stored: one that lands anyway is

@@ -259,7 +259,7 @@ class Call:
         return self.transfer("queue", self.settings(flow_id).operator_queue, 0, ())
 
     def outcome(
-        self, outcome: str, target: str = "", priority: int | None = None
+        self, outcome: str, target: str = "", priority: int | None = None, survey: str = ""
     ) -> DialplanOutcome:
         return DialplanOutcome(
             call_id=self.started.call_id,
@@ -272,12 +272,18 @@ class Call:
             verified=self.verified,
             topic=self.topic or "",
             last_node=self.visit.node_id if self.visit else "",
+            survey=survey,
         )
 
     def transfer(
-        self, kind: TransferKind, target: str, priority: int, prompts: tuple[Spoken, ...]
+        self,
+        kind: TransferKind,
+        target: str,
+        priority: int,
+        prompts: tuple[Spoken, ...],
+        survey: str = "",
     ) -> Next:
-        variables = self.outcome(kind, target, priority).variables()
+        variables = self.outcome(kind, target, priority, survey).variables()
         self.out.append(Transfer(kind, target, priority, variables, prompts))
         self.end(kind, target, priority, variables)
         return None

@@ -52,6 +52,8 @@ __all__ = [
     "PlayNode",
     "Prompt",
     "Settings",
+    "Survey",
+    "SurveyQuestion",
     "TransferNode",
     "Validation",
     "VoicemailNode",
@@ -239,6 +241,7 @@ class TransferNode(NamedTuple):
     priority: int
     topic: str | None
     prompts: Prompts
+    survey: str | None
 
     @property
     def kind(self) -> Literal["queue", "extension", "agent"]:
@@ -380,6 +383,25 @@ class Settings(NamedTuple):
     max_steps: int
 
 
+class SurveyQuestion(NamedTuple):
+    id: str
+    label: str | None
+    prompts: Prompts
+
+
+class Survey(NamedTuple):
+    label: str | None
+    description: str | None
+    intro_prompts: Prompts
+    questions: tuple[SurveyQuestion, ...]
+    timeout: int | None
+    max_invalid: int | None
+    max_timeouts: int | None
+    invalid_prompts: Prompts | None
+    timeout_prompts: Prompts | None
+    thanks_prompts: Prompts
+
+
 class Flow(NamedTuple):
     id: str
     description: str | None
@@ -387,6 +409,7 @@ class Flow(NamedTuple):
     settings: Settings
     limits: Limits
     nodes: Mapping[str, Node]
+    surveys: Mapping[str, Survey]
 
     def global_keys(self) -> frozenset[str]:
         return keys_in_use(

@@ -234,6 +234,67 @@ def _flow(out: _Out, old: Flow, new: Flow) -> None:
     _options(out, old, new)
     for node_id in [n for n in new.nodes if n in old.nodes]:
         _node(out, node_id, old.nodes[node_id], new.nodes[node_id])
+    _surveys(out, old, new)
+
+
+_SURVEY_PROMPTS = ("intro_prompts", "invalid_prompts", "timeout_prompts", "thanks_prompts")
+
+
+def _surveys(out: _Out, old: Flow, new: Flow) -> None:
+    """Post-call surveys: added or removed, their questions by id (added, removed, moved,
+    prompts re-worded), their prompts and settings."""
+    for name in sorted(set(old.surveys) - set(new.surveys)):
+        out.add(None, "survey", "removed", f"survey {name} removed")
+    for name in sorted(set(new.surveys) - set(old.surveys)):
+        count = len(new.surveys[name].questions)
+        out.add(None, "survey", "added", f"survey {name} added ({count} questions)")
+    for name in [n for n in new.surveys if n in old.surveys]:
+        before, after = old.surveys[name], new.surveys[name]
+        for field_name in _SURVEY_PROMPTS:
+            what = f"survey {name} {field_name.removesuffix('_prompts')} prompts"
+            _prompts(out, None, what, getattr(before, field_name), getattr(after, field_name))
+        old_ids = [q.id for q in before.questions]
+        new_ids = [q.id for q in after.questions]
+        for question in before.questions:
+            if question.id not in new_ids:
+                out.add(None, "survey", "removed", f"survey {name} question {question.id} removed")
+        for question in after.questions:
+            if question.id not in old_ids:
+                out.add(None, "survey", "added", f"survey {name} question {question.id} added")
+                for prompt in question.prompts:
+                    out.add(
+                        None,
+                        "prompt",
+                        "added",
+                        f"prompt {prompt_line(prompt)}",
+                        None,
+                        prompt_line(prompt),
+                    )
+                continue
+            was = before.questions[old_ids.index(question.id)]
+            what = f"survey {name} question {question.id} prompts"
+            _prompts(out, None, what, was.prompts, question.prompts)
+            if was.label != question.label:
+                out.add(
+                    None,
+                    "survey",
+                    "changed",
+                    f"survey {name} question {question.id} label: "
+                    f"{value_text(was.label)} -> {value_text(question.label)}",
+                    value_text(was.label),
+                    value_text(question.label),
+                )
+        kept = [i for i in new_ids if i in old_ids]
+        if kept != [i for i in old_ids if i in new_ids]:
+            out.add(
+                None,
+                "survey",
+                "changed",
+                f"survey {name} asks in a new order: {', '.join(new_ids)}",
+                ", ".join(old_ids),
+                ", ".join(new_ids),
+            )
+        _fields(out, None, f"survey {name}", before, after, prompts=(*_SURVEY_PROMPTS, "questions"))
 
 
 def _limits(

@@ -56,6 +56,8 @@ __all__ = [
     "Prompt",
     "ScheduleName",
     "Settings",
+    "Survey",
+    "SurveyQuestion",
     "TransferNode",
     "Validation",
     "VoicemailNode",
@@ -110,6 +112,8 @@ VariableName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$
 SoundName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}$")]
 Key = Annotated[str, BeforeValidator(_key_to_str)]
 Topic = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+SurveyName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+QuestionId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 
 
 class _Model(BaseModel):
@@ -427,6 +431,11 @@ class TransferNode(_NodeBase):
     priority: int = Field(default=0, ge=0, le=100)
     topic: Topic | None = None
     prompts: Prompts = ()
+    survey: SurveyName | None = Field(
+        default=None,
+        description="a survey of this flow's `surveys:`, heard after the agent hangs up "
+        "(queue transfers only)",
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> TransferNode:
@@ -643,6 +652,53 @@ NODE_KINDS = (
 )
 
 
+# --- post-call surveys ------------------------------------------------------------------
+
+
+# Callers hang up on long surveys: at most this many questions (lint: survey-questions).
+MAX_SURVEY_QUESTIONS: Final = 5
+
+
+class SurveyQuestion(_Model):
+    """One question, answered with one key from 1 (worst) to 5 (best); `id` names it in
+    the stored answers and the report."""
+
+    id: QuestionId
+    label: str | None = Field(default=None, description="short name for the report")
+    prompts: Prompts = Field(min_length=1)
+
+
+class Survey(_Model):
+    """A post-call survey: after the agent hangs up, the caller (still on the line) is
+    asked each question in turn. A key 1-5 is the answer, stored at once (a caller who
+    hangs up midway keeps the answers given); another key is invalid and a silence a
+    timeout, each counted per question with its own prompts and limit, as in a menu;
+    a counter that runs out ends the survey. `thanks_prompts` close it."""
+
+    label: str | None = None
+    description: str | None = None
+    intro_prompts: Prompts = Field(default=(), description="heard once, before the first question")
+    questions: tuple[SurveyQuestion, ...] = Field(min_length=1)
+    timeout: Duration | None = None
+    max_invalid: int | None = Field(default=None, ge=1, le=9)
+    max_timeouts: int | None = Field(default=None, ge=1, le=9)
+    invalid_prompts: Prompts | None = None
+    timeout_prompts: Prompts | None = None
+    thanks_prompts: Prompts = _prompts(
+        ("auth-thankyou", "Thank you."),
+        ("goodbye", "Goodbye."),
+    )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Survey:
+        seen: set[str] = set()
+        for question in self.questions:
+            if question.id in seen:
+                raise ValueError(f"two questions have the id {question.id!r}: give each its own")
+            seen.add(question.id)
+        return self
+
+
 class GlobalKeys(_Model):
     """Keys that work in every menu and do not count as business options; null disables."""
 
@@ -712,6 +768,10 @@ class Flow(_Model):
     settings: Settings = Settings()
     limits: Limits = Limits()
     nodes: dict[NodeId, Node] = Field(min_length=1)
+    surveys: dict[SurveyName, Survey] = Field(
+        default_factory=dict,
+        description="post-call surveys, named by a queue transfer's `survey:`",
+    )
 
     def global_keys(self) -> frozenset[str]:
         keys = self.settings.keys

@@ -23,6 +23,8 @@ class DialplanOutcome:
     verified: bool = False
     topic: str = ""
     last_node: str = ""
+    survey: str = ""
+    """`FLOW/NAME` of the post-call survey (a queue transfer's `survey:`)."""
 
     def variables(self) -> tuple[tuple[str, str], ...]:
         """The variables of `ivr.variables.ALL` that have a value, in that order, ready to
@@ -42,6 +44,7 @@ class DialplanOutcome:
             v.VERIFIED: v.flag(self.verified),
             v.TOPIC: self.topic,
             v.LAST_NODE: self.last_node,
+            v.SURVEY: self.survey if self.outcome == "queue" else "",
         }
         return tuple((name, values[name]) for name in v.ALL if values[name])
 

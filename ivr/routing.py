@@ -29,6 +29,7 @@ from ivr.journey import ACCOUNT_NOT_CALLER
 from ivr.pin_steps import ENTER_PIN_STEPS
 from ivr.queue_steps import ENTER_QUEUE_STEPS
 from ivr.schedule import status
+from ivr.survey import survey_ref
 
 __all__ = ["ENTER", "branch_on", "looked_up", "lookup_now", "played"]
 
@@ -181,7 +182,14 @@ def _enter_goto(call: Call, node: GotoNode) -> Next:
 def _enter_transfer(call: Call, node: TransferNode) -> Next:
     if node.topic is not None:
         call.topic = node.topic
-    return call.transfer(node.kind, node.target, node.priority, call.prompts(node.prompts))
+    flow_id = call.here.flow
+    survey = ""
+    if node.survey is not None and node.kind == "queue":
+        # Only a survey the flow defines: a dangling name (lint: unknown-survey) would send
+        # the caller after their call into a survey that cannot run.
+        if node.survey in call.flows.flow(flow_id).surveys:
+            survey = survey_ref(flow_id, node.survey)
+    return call.transfer(node.kind, node.target, node.priority, call.prompts(node.prompts), survey)
 
 
 def _enter_voicemail(call: Call, node: VoicemailNode) -> Next:

@@ -40,7 +40,7 @@ from ivr.actions import (
     Transfer,
 )
 from ivr.call import iso_utc
-from ivr.compiled import LiveFlows
+from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.errors import FlowError
 from ivr.events import (
     CallbackRequested,
@@ -59,8 +59,16 @@ from ivr.journey import SHUTDOWN, Journey, lost_outcome
 from ivr.outcome import error_variables
 from ivr.ports import CallEvent, CallServices, Channel, ChannelGone
 from ivr.session import Session
+from ivr.survey import (
+    SurveyAction,
+    SurveyAnswer,
+    SurveyEvent,
+    SurveyLeg,
+    SurveyServices,
+    SurveySession,
+)
 
-__all__ = ["CLEANUP_TIMEOUT_S", "Clock", "SystemClock", "run_call", "start_call"]
+__all__ = ["CLEANUP_TIMEOUT_S", "Clock", "SystemClock", "run_call", "run_survey", "start_call"]
 
 log = logging.getLogger(__name__)
 
@@ -393,3 +401,81 @@ async def start_call(
         variables=variables,
     )
     return await run_call(session, channel, services, started, clock=clock)
+
+
+# --- the post-call survey (ivr/survey.py) ------------------------------------------------
+
+
+async def run_survey(
+    flows: CompiledFlows,
+    ref: str,
+    channel: Channel,
+    services: SurveyServices,
+    leg: SurveyLeg,
+    *,
+    caller: Caller | None = None,
+    clock: Clock | None = None,
+) -> SurveySession | None:
+    """Run survey `ref` (CALLPOP_SURVEY, `FLOW/NAME`) on the caller's channel to its end;
+    returns the session (None when the survey is not loaded) and raises nothing but
+    `asyncio.CancelledError`."""
+    clock = clock or SystemClock()
+    try:
+        session = SurveySession(flows, ref)
+    except FlowError as exc:
+        log.error("call %r: no survey to run (%s); back to the dialplan", leg.call_id, exc)
+        await _survey_back_to_dialplan(channel, leg)
+        return None
+    started = CallStarted(call_id=leg.call_id, caller=caller or Caller(), now=clock.now())
+    try:
+        actions = session.handle(started)
+        while True:
+            event = await _carry_out_survey(actions, channel, services, leg, clock)
+            if event is None:
+                break
+            actions = session.handle(event)
+    except ChannelGone as gone:
+        session.handle(HungUp(0, gone.cause))
+    except asyncio.CancelledError:
+        session.abort()
+        raise
+    except Exception:
+        log.exception("call %r: survey %r failed; back to the dialplan", leg.call_id, ref)
+        session.abort()
+        await _survey_back_to_dialplan(channel, leg)
+    return session
+
+
+async def _carry_out_survey(
+    actions: list[SurveyAction],
+    channel: Channel,
+    services: SurveyServices,
+    leg: SurveyLeg,
+    clock: Clock,
+) -> SurveyEvent | None:
+    """Carry out one answer's actions; the event that answers the last one, or None once
+    the final hang-up is done."""
+    for action in actions:
+        if isinstance(action, SurveyAnswer):
+            await services.record_survey_answer(action, leg, at=clock.now())
+        elif isinstance(action, Collect):
+            entered = await channel.collect(action)
+            return DigitsEntered(entered.digits, 0, entered.timed_out)
+        elif isinstance(action, Hangup):
+            if action.prompts:
+                await channel.say(action.prompts)
+            await channel.finish(hangup=True)
+            return None
+        else:
+            raise TypeError(f"the survey asked for an unknown action: {action!r}")
+    raise AssertionError(f"the survey's answer ended with no waiting action: {actions!r}")
+
+
+async def _survey_back_to_dialplan(channel: Channel, leg: SurveyLeg) -> None:
+    try:
+        async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+            await channel.finish(hangup=False)
+    except (ChannelGone, TimeoutError):
+        pass
+    except Exception as exc:
+        log.warning("call %r: could not end the survey: %r", leg.call_id, exc)

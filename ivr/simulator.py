@@ -64,6 +64,7 @@ from ivr.events import (
 from ivr.flow import ENTRY_FLOW, Flow
 from ivr.journey import Journey, mask
 from ivr.session import Session
+from ivr.survey import SurveyAnswer, SurveySession
 
 __all__ = [
     "HANG_UP",
@@ -83,10 +84,13 @@ __all__ = [
     "SimStep",
     "Simulation",
     "SimulationError",
+    "SurveySimulation",
     "parse_keys",
     "parse_queue",
     "simulate",
+    "simulate_survey",
     "spoken_ms",
+    "stale_queue",
 ]
 
 SILENCE: Final = "w"
@@ -361,6 +365,16 @@ def parse_queue(text: str) -> tuple[str, dict[str, QueueValue]]:
     return name, fields
 
 
+def stale_queue(text: str) -> str | None:
+    """`billing:stale` -> "billing": a queue whose shared state is older than the site's
+    `queues.state_max_age_s` (AMI lost), which a call reads as unknown; None for any
+    other `--queue` text (`parse_queue`'s to judge)."""
+    name, colon, rest = text.partition(":")
+    if colon and rest.strip() == "stale" and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        return name
+    return None
+
+
 def _shown(value: QueueValue) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -482,15 +496,18 @@ def simulate(
     queues: Mapping[str, Mapping[str, QueueValue]] | None = None,
     flood: str | None = None,
     callbacks: CallbackDesk | None = None,
+    stale: frozenset[str] = frozenset(),
 ) -> Simulation:
     """Run one call from `CallStarted` to its transfer or hang-up.
 
     `flows` compiled (`ivr.compile_flow`) once serve many calls; models are compiled
     for this one. `now` is the call's wall-clock time (timezone-aware), used by `hours` nodes;
     `observer` sees every step as it happens (the interactive mode prints them);
-    `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown)."""
+    `queues` answer the branches that read `queue.Q.X` (a queue not in it is unknown);
+    a queue in `stale` has state too old to trust: unknown too, and shown as such."""
     session = Session(flows, flow_id)
     run = _Run(session, keys, crm, observer, flow_id, queues or {})
+    run.stale = stale
     run.flood = flood
     run.callbacks = callbacks or CallbackDesk()
     start = CallStarted(call_id, Caller(caller, caller_name), now, dnis=dnis, at_ms=0)
@@ -510,6 +527,7 @@ class _Run:
         queues: Mapping[str, Mapping[str, QueueValue]],
     ) -> None:
         self.queues = queues
+        self.stale: frozenset[str] = frozenset()
         self.flood: str | None = None
         self.callbacks = CallbackDesk()
         self.session = session
@@ -564,12 +582,16 @@ class _Run:
                 answer.status, self.t, answer.customer, answer.matches, answer.candidates
             )
         if isinstance(action, QueueLookup):
-            known = {q: self.queues[q] for q in action.queues if q in self.queues}
+            known = {
+                q: self.queues[q] for q in action.queues if q in self.queues and q not in self.stale
+            }
             shown = " ".join(
                 f"{q}("
                 + ",".join(f"{k}={_shown(v)}" for k, v in known[q].items() if v is not None)
                 + ")"
                 if q in known
+                else f"{q}(stale: unknown)"
+                if q in self.stale
                 else f"{q}(unknown)"
                 for q in action.queues
             )
@@ -694,3 +716,119 @@ def _get_data(token: str, collect: Collect, point: ListeningPoint) -> tuple[str,
     # The caller stopped typing before the entry was complete: the interdigit timeout
     # ends it, with what was typed (AGI `200 result=123 (timeout)`).
     return digits, True, len(token)
+
+
+# --- the post-call survey ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SurveySimulation:
+    """A survey walked after the simulated call (`callpop simulate --survey-keys`):
+    `ref` is CALLPOP_SURVEY (`FLOW/NAME`), `end` how it ended (`ivr.survey.SurveyEnd`)."""
+
+    ref: str
+    queue: str
+    agent: str
+    steps: tuple[SimStep, ...]
+    answers: tuple[SurveyAnswer, ...]
+    end: str
+    unused_keys: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "survey": self.ref,
+            "queue": self.queue,
+            "agent": self.agent,
+            "steps": [s.to_dict() for s in self.steps],
+            "answers": [
+                {"question": a.question, "position": a.position, "score": a.score}
+                for a in self.answers
+            ],
+            "end": self.end,
+        }
+
+
+def simulate_survey(
+    flows: Mapping[str, Flow],
+    ref: str,
+    *,
+    keys: KeySource,
+    now: datetime,
+    queue: str = "",
+    agent: str = "",
+    call_id: str = "simulated-call",
+    observer: Callable[[SimStep], None] | None = None,
+) -> SurveySimulation:
+    """Walk survey `ref` as the caller would once the agent hung up: each question takes
+    the caller's next key token (`w` silence, `h` hang up), as `GET DATA` of one key;
+    the engine decides, as `ivr.survey.SurveySession` does under every driver. A
+    `FlowError` when the survey is not in `flows`."""
+    session = SurveySession(flows, ref)
+    steps: list[SimStep] = []
+    silent = False
+    t = 0
+    points = 0
+
+    def record(step: SimStep) -> None:
+        steps.append(step)
+        if observer is not None:
+            observer(step)
+
+    actions = session.handle(CallStarted(call_id, Caller(), now))
+    for _ in range(MAX_EVENTS):
+        if session.ended and not actions:
+            break
+        event: DigitsEntered | HungUp | None = None
+        for action in actions:
+            node = f"survey:{session.name}"
+            if isinstance(action, SurveyAnswer):
+                record(
+                    SimStep(
+                        t,
+                        session.flow_id,
+                        node,
+                        "answer",
+                        (),
+                        str(action.score),
+                        "stored",
+                        detail=action.question,
+                    )
+                )
+            elif isinstance(action, Hangup):
+                record(SimStep(t, session.flow_id, node, "hangup", _texts(action.prompts)))
+                t += spoken_ms(action.prompts)
+            elif isinstance(action, Collect):
+                points += 1
+                prompts = _texts(action.prompts)
+                point = ListeningPoint(points, session.flow_id, node, prompts, action)
+                token = None if silent else keys.next_token(point)
+                if token is None:
+                    silent = True
+                    token = SILENCE
+                heard = spoken_ms(action.prompts)
+                if token == HANG_UP:
+                    record(SimStep(t, session.flow_id, node, "collect", prompts, event="hangup"))
+                    t += heard + REACTION_MS
+                    event = HungUp(at_ms=t)
+                elif token == SILENCE:
+                    record(SimStep(t, session.flow_id, node, "collect", prompts, event="timeout"))
+                    t += heard + action.timeout_ms
+                    event = DigitsEntered("", at_ms=t, timed_out=True)
+                else:
+                    digits, timed_out, _ = _get_data(token, action, point)
+                    record(
+                        SimStep(
+                            t, session.flow_id, node, "collect", prompts, keys=token, event="digits"
+                        )
+                    )
+                    t += heard + REACTION_MS
+                    event = DigitsEntered(digits, at_ms=t, timed_out=timed_out)
+        if event is None:
+            break
+        actions = session.handle(event)
+    else:
+        raise SimulationError(f"the survey did not end after {MAX_EVENTS} events")
+    unused = keys.unused if isinstance(keys, ScriptedKeys) else ()
+    return SurveySimulation(
+        ref, queue, agent, tuple(steps), tuple(session.answers), session.end or "hangup", unused
+    )

@@ -20,6 +20,7 @@ TIER: Final = "CALLPOP_TIER"
 VERIFIED: Final = "CALLPOP_VERIFIED"
 TOPIC: Final = "CALLPOP_TOPIC"
 LAST_NODE: Final = "CALLPOP_LAST_NODE"
+SURVEY: Final = "CALLPOP_SURVEY"
 
 ALL: Final = (
     CALL_ID,
@@ -33,6 +34,7 @@ ALL: Final = (
     VERIFIED,
     TOPIC,
     LAST_NODE,
+    SURVEY,
 )
 
 OUTCOMES: Final = ("queue", "extension", "agent", "voicemail", "hangup", "error")
@@ -49,6 +51,7 @@ DESCRIPTIONS: Final = {
     VERIFIED: "1 if the caller proved their account in the IVR, else 0",
     TOPIC: "the topic of the caller's last choice (selects the agent's script)",
     LAST_NODE: "the last IVR node the caller was in",
+    SURVEY: "FLOW/NAME of the survey heard after the agent hangs up (a queue transfer's survey:), else empty",
 }
 
 

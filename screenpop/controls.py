@@ -229,4 +229,6 @@ def offer(app: web.Application, account: Account, agents: list[str]) -> dict[str
             "agents": sorted(name for name in agents if name != account.name),
         },
         "dial": app[ORIGINATE] is not None,
+        # each queue's wrap-up: after-call work shown that long after each call
+        "wrapup_s": dict(catalogs.wrapup_s),
     }

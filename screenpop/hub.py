@@ -162,6 +162,8 @@ class Hub:
         self._evicted: dict[str, int] = {}  # agent id -> highest seq dropped from the log
         self._pop_on: dict[str, PopOn] = {}
         self._status: dict[str, tuple[str, str]] = {}  # agent id -> (status, reason)
+        # agent id -> when the PBX said their device went on a call (`agent.status` in_call)
+        self._in_call_since: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
@@ -433,6 +435,7 @@ class Hub:
         agent = self._resolve(normalise_interface(str(data.get("interface") or "")))
         if agent is None:
             return
+        self._device_in_call(agent.id, data.get("in_call") is True, event.at)
         reason = str(data.get("reason") or "")
         if not data.get("paused"):
             status = ("ready", "")
@@ -445,6 +448,17 @@ class Hub:
         self._status[agent.id] = status
         for panel in self._panels.get(agent.id, ()):
             panel.send(panel.protocol.agent_status(*status))
+
+    def _device_in_call(self, agent_id: str, in_call: bool, at: str) -> None:
+        """The PBX says the agent's device is (or is no longer) on a call: the wallboard
+        shows them on a call even when no pop says so (a call that popped nobody)."""
+        if in_call == (agent_id in self._in_call_since):
+            return
+        if in_call:
+            self._in_call_since[agent_id] = at
+        else:
+            del self._in_call_since[agent_id]
+        self._board_dirty.set()
 
     def agent_status(self, agent_id: str) -> tuple[str, str] | None:
         """(status, reason) as the PBX last reported it; None when it has not."""
@@ -839,6 +853,7 @@ class Hub:
             agents=sorted(lines, key=lambda a: a.name.casefold()),
             pops_of=self.machine.pops_of,
             online=self.online,
+            in_call_since=self._in_call_since.get,
             outlook=self.outlook.current if self.outlook is not None else None,
         )
 

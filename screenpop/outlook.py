@@ -1,9 +1,9 @@
 """What the wallboard reads from the shared database rather than from the bus: each
 queue's estimated wait (written by the AMI lease holder), the callbacks pending per
-queue, and the flood switch an admin sets (docs/contracts.md, "Queue state across
-instances").
+queue, the flood switch an admin sets (docs/contracts.md, "Queue state across
+instances"), and today's post-call survey averages per queue and per agent.
 
-`BoardOutlook.refresh()` reads the three from its `BoardSources`, each within a budget,
+`BoardOutlook.refresh()` reads them from its `BoardSources`, each within a budget,
 in the hub's own task every few seconds: never on the event path, so a slow database
 delays no pop. A read that fails or is too slow keeps the last values (a board a few
 seconds stale beats a blank one), logged once per change of state per source.
@@ -23,7 +23,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-__all__ = ["OUTLOOK_BUDGET_S", "BoardOutlook", "BoardSources", "Flood", "Outlook", "QueueEstimate"]
+__all__ = [
+    "OUTLOOK_BUDGET_S",
+    "BoardOutlook",
+    "BoardSources",
+    "Flood",
+    "Outlook",
+    "QueueEstimate",
+    "Score",
+    "SurveyToday",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,23 @@ class QueueEstimate:
     stale_since: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Score:
+    """A mean survey score (1-5) and the number of answers it is made of."""
+
+    average: float
+    answers: int
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyToday:
+    """Today's post-call survey answers: by queue, and by agent interface."""
+
+    queues: Mapping[str, Score] = field(default_factory=dict)
+    agents: Mapping[str, Score] = field(default_factory=dict)
+    overall: Score | None = None
+
+
 class BoardSources(Protocol):
     async def estimated_waits(self) -> Mapping[str, QueueEstimate]:
         """Queue -> its estimated wait, or how long its state has been stale."""
@@ -57,6 +83,10 @@ class BoardSources(Protocol):
 
     async def flood(self) -> Flood: ...
 
+    async def survey_today(self) -> SurveyToday:
+        """Today's survey averages (the day as the board counts it: local midnight)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Outlook:
@@ -66,6 +96,7 @@ class Outlook:
     stale_since: Mapping[str, datetime] = field(default_factory=dict)  # stale queues only
     callbacks_pending: Mapping[str, int] = field(default_factory=dict)
     flood: Flood = Flood()
+    surveys: SurveyToday = SurveyToday()
 
 
 class BoardOutlook:
@@ -82,6 +113,7 @@ class BoardOutlook:
         ewt = await self._read("estimated waits", self._sources.estimated_waits)
         pending = await self._read("callbacks pending", self._sources.callbacks_pending)
         flood = await self._read("flood switch", self._sources.flood)
+        surveys = await self._read("survey answers", self._sources.survey_today)
         if ewt is not None:
             self._log_staleness(ewt)
         self.current = Outlook(
@@ -91,6 +123,7 @@ class BoardOutlook:
             else {q: e.stale_since for q, e in ewt.items() if e.stale_since is not None},
             last.callbacks_pending if pending is None else dict(pending),
             last.flood if flood is None else flood,
+            last.surveys if surveys is None else surveys,
         )
         return self.current != last
 

@@ -32,7 +32,8 @@ Server -> client:
         status as the PBX reports it (a pause made here, on a phone, by a supervisor),
         after welcome when known and whenever it changes
     {"type": "controls", "status": bool, "pause_reasons": [...], "dial": bool,
-     "transfer": {"enabled", "queues", "agents"}}   the controls this server can send
+     "transfer": {"enabled", "queues", "agents"}, "wrapup_s": {queue: s}}   the controls
+        this server can send
         (widget sockets, after welcome; the panel has them in its page)
     {"type": "control.result", "id", "ok": true, ...the POST's answer} or
     {"type": "control.result", "id", "ok": false, "status": HTTP status, "error",

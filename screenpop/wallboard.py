@@ -4,8 +4,10 @@ and their states. Pure: events in (bus order), a JSON-ready snapshot out.
 Calls in the IVR are counted from `ivr.started` / `ivr.node` / `ivr.ended`, waiting
 calls from `queue.joined` / `queue.left`; `call.hungup` clears both, so a caller who
 hangs up without a `queue.left` (AMI down for a moment) does not wait forever. Agent
-states come from their pops (`screenpop.pops`), not from AMI member status: the
-wallboard shows what the agents' panels show.
+states come from their pops (`screenpop.pops`): the wallboard shows what the agents'
+panels show; an agent with no ringing or live pop whose device the PBX reports on a call (AMI
+member status, `agent.status` in_call: a click-to-dial call, a direct call, a call that
+popped nobody) is on a call too, not ready.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from screenpop.outlook import Outlook
+from screenpop.outlook import Outlook, Score
 from screenpop.pops import CallEventLike, Pop, PopState
 
 __all__ = ["AgentLine", "Wallboard", "agent_state"]
@@ -183,9 +185,11 @@ class Wallboard:
         pops_of: Callable[[str], Iterable[Pop]],
         online: Callable[[str], bool],
         outlook: Outlook | None = None,
+        in_call_since: Callable[[str], str | None] = lambda _agent_id: None,
     ) -> dict[str, Any]:
         """The board as the supervisor page renders it; `outlook` is what the shared
-        database says (estimated waits, callbacks pending, flood switch)."""
+        database says (estimated waits, callbacks pending, flood switch); `in_call_since`
+        when the PBX said an agent's device went on a call (None: it is not)."""
         nodes: dict[tuple[str, str], int] = {}
         versions: dict[str, int] = {}
         for call in self.in_ivr.values():
@@ -194,8 +198,10 @@ class Wallboard:
             versions[call.version] = versions.get(call.version, 0) + 1
         outlook = outlook or Outlook()
         pending = {q: n for q, n in outlook.callbacks_pending.items() if n > 0}
+        surveys = outlook.surveys
         queues = []
-        for queue in sorted(self.waiting.keys() | outlook.ewt_s.keys() | pending.keys()):
+        shown = self.waiting.keys() | outlook.ewt_s.keys() | pending.keys() | surveys.queues.keys()
+        for queue in sorted(shown):
             entries = self.waiting.get(queue, {})
             oldest = min(entries.values(), key=lambda w: w.since) if entries else None
             queues.append(
@@ -206,6 +212,7 @@ class Wallboard:
                     "ewt_s": outlook.ewt_s.get(queue),
                     "state_seen_at": _iso(outlook.stale_since.get(queue)),
                     "callbacks_pending": pending.get(queue, 0),
+                    "survey": _score(surveys.queues.get(queue)),
                     "calls": [
                         {
                             "call_id": w.call_id,
@@ -221,6 +228,11 @@ class Wallboard:
         for agent in agents:
             state, pop = agent_state(pops_of(agent.id))
             is_online = online(agent.id)
+            since = pop.since if pop is not None else None
+            device_since = in_call_since(agent.id)
+            if device_since is not None and state in ("available", "wrapup"):
+                # on a call no pop shows (it popped nobody), wrap-up or not
+                state, since, pop = "on_call", device_since, None
             lines.append(
                 {
                     "id": agent.id,
@@ -228,10 +240,13 @@ class Wallboard:
                     "interface": agent.interface,
                     "role": agent.role,
                     "online": is_online,
-                    "state": state if (pop is not None or is_online) else "offline",
-                    "since": pop.since if pop is not None else None,
+                    "state": state
+                    if (pop is not None or device_since is not None or is_online)
+                    else "offline",
+                    "since": since,
                     "call_id": pop.call_id if pop is not None else None,
                     "queue": pop.queue if pop is not None else None,
+                    "survey": _score(surveys.agents.get(agent.interface)),
                 }
             )
         return {
@@ -256,6 +271,7 @@ class Wallboard:
             },
             "queues": queues,
             "flood": {"active": outlook.flood.active, "message": outlook.flood.message},
+            "survey": _score(surveys.overall),
             "agents": lines,
             "totals": {
                 "in_ivr": len(self.in_ivr),
@@ -265,6 +281,13 @@ class Wallboard:
                 "abandoned": self.abandoned,
             },
         }
+
+
+def _score(score: Score | None) -> dict[str, Any] | None:
+    """Today's survey average as the page shows it (None: no answer today)."""
+    if score is None or score.answers <= 0:
+        return None
+    return {"average": round(score.average, 2), "answers": score.answers}
 
 
 def _iso(at: datetime | None) -> str | None:

@@ -12,6 +12,12 @@ An agent is one interface in several queues. They are paused while any queue has
 paused, with the reason of the latest pause reported; `agent.status` (call id empty, data
 `{"interface", "paused", "reason"}`) is emitted when that changes, so the same state
 reported by every queue, or again by a resync, publishes once.
+
+The same events carry the member's device state (`Status`, a device state): `in_call` is
+true while the device is on a call (in use, busy, ringing while in use, on hold), popped
+or not (a click-to-dial call, a direct call), so the wallboard does not count the agent
+ready. It is one device whichever queue reports it; an event without a `Status` keeps
+the last one known.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from ivr.ports import CallEvent
 __all__ = ["MEMBER_EVENTS", "MemberPauses"]
 
 MEMBER_EVENTS = frozenset({"QueueMemberPause", "QueueMemberStatus", "QueueMember"})
+# AST_DEVICE_INUSE, _BUSY, _RINGINUSE, _ONHOLD: the agent is on a call
+_IN_CALL_STATUSES = frozenset({"2", "3", "7", "8"})
 
 
 def _float(value: str | None, default: float) -> float:
@@ -41,7 +49,8 @@ class MemberPauses:
         self._max = max_members
         self._queues: dict[str, dict[str, str | None]] = {}  # interface -> queue -> reason
         self._last_reason: dict[str, str] = {}  # interface -> reason of the latest pause
-        self._told: dict[str, tuple[bool, str]] = {}  # interface -> what was published
+        self._in_call: dict[str, bool] = {}  # interface -> its device on a call
+        self._told: dict[str, tuple[bool, str, bool]] = {}  # interface -> what was published
 
     def feed(self, msg: Message, *, now: float) -> list[CallEvent]:
         """`now` (epoch seconds) stamps an event without `Timestamp` (a QueueMember)."""
@@ -61,14 +70,22 @@ class MemberPauses:
             queues[queue] = reason
         else:
             queues.pop(queue, None)
-        state = (True, self._last_reason.get(interface, "")) if queues else (False, "")
+        device = msg.get("Status")
+        if device:
+            self._in_call[interface] = device in _IN_CALL_STATUSES
+        in_call = self._in_call.get(interface, False)
+        state = (
+            (True, self._last_reason.get(interface, ""), in_call)
+            if queues
+            else (False, "", in_call)
+        )
         if self._told.get(interface) == state:
             return []
         self._told[interface] = state
         while len(self._told) > self._max:
             gone = next(iter(self._told))
-            for table in (self._told, self._queues, self._last_reason):
+            for table in (self._told, self._queues, self._last_reason, self._in_call):
                 table.pop(gone, None)
         at = iso_utc(datetime.fromtimestamp(_float(msg.get("Timestamp"), now), UTC))
-        data = {"interface": interface, "paused": state[0], "reason": state[1]}
+        data = {"interface": interface, "paused": state[0], "reason": state[1], "in_call": in_call}
         return [CallEvent("agent.status", "", at, data)]

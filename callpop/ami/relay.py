@@ -90,6 +90,7 @@ class ControlRelay:
         self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._listening = asyncio.Event()
+        self._down = False  # Redis failed and has not answered since
         # set while subscribed to the actions channel: this instance sends the others'
         self.sending = asyncio.Event()
         self.label = label
@@ -152,7 +153,9 @@ class ControlRelay:
                 raise
             except (RedisError, OSError) as exc:
                 self._listening.clear()
-                log.warning("control relay %s: Redis failed (%s); again in 1 s", self.label, exc)
+                if not self._down:  # logged once per outage, not at every retry
+                    log.warning("control relay %s: Redis failed (%s); retrying", self.label, exc)
+                self._down = True
                 await asyncio.sleep(1.0)
 
     async def _serve(self) -> None:
@@ -161,6 +164,9 @@ class ControlRelay:
         try:
             await pubsub.subscribe(self._reply)
             self._listening.set()
+            if self._down:
+                log.info("control relay %s: Redis answers again", self.label)
+                self._down = False
             while True:
                 now_holding = self._client() is not None
                 if now_holding != holding:

@@ -55,9 +55,12 @@ from ivr.simulator import (
     ScriptedKeys,
     SimStep,
     Simulation,
+    SurveySimulation,
     parse_keys,
     parse_queue,
     simulate,
+    simulate_survey,
+    stale_queue,
 )
 from ivr.source import Finding
 
@@ -315,6 +318,8 @@ def describe_step(step: SimStep) -> list[str]:
         return _wrapped(f"{head}  PIN check for {step.detail}:", result)
     if step.action == "flood-lookup":
         return _wrapped(f"{head}  flood switch:", step.detail or "")
+    if step.action == "answer":
+        return [f"{head}  stores answer {step.detail} = {step.keys}"]
     if step.action == "callback":
         result = (step.event or "").replace("_", " ")
         return _wrapped(f"{head}  callback request {step.detail}:", result)
@@ -467,7 +472,8 @@ def _parse_at(value: str | None) -> datetime:
     multiple=True,
     metavar="Q:FIELD=V,...",
     help="a queue's state for queue.Q.X conditions, e.g. billing:ewt=900,available=0 "
-    "(repeatable; fields not given are unknown, the queue open)",
+    "(repeatable; fields not given are unknown, the queue open); billing:stale for state "
+    "older than queues.state_max_age_s (AMI lost), read as unknown",
 )
 @click.option(
     "--flood",
@@ -481,6 +487,18 @@ def _parse_at(value: str | None) -> datetime:
     default=0,
     show_default=True,
     help="callbacks already pending in the queue (the caller's position is one more)",
+)
+@click.option(
+    "--survey-keys",
+    default=None,
+    help="after a transfer with a survey, the agent hangs up and the caller answers the "
+    'survey with these keys, one token per question: "5 4 w" (w silence, h hang up)',
+)
+@click.option(
+    "--agent",
+    default="PJSIP/101",
+    show_default=True,
+    help="with --survey-keys: the agent's interface (MEMBERINTERFACE) the answers rate",
 )
 @click.option(
     "--replay",
@@ -515,6 +533,8 @@ def command(
     queue_specs: tuple[str, ...],
     flood_message: str | None,
     callbacks_ahead: int,
+    survey_keys: str | None,
+    agent: str,
     replay_call: str | None,
     replay_on: str,
 ) -> None:
@@ -541,7 +561,12 @@ def command(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--flood") from None
     queues: dict[str, dict[str, QueueValue]] = {}
+    stale: set[str] = set()
     for spec in queue_specs:
+        stale_name = stale_queue(spec)
+        if stale_name is not None:
+            stale.add(stale_name)
+            continue
         try:
             name, fields = parse_queue(spec)
         except KeyScriptError as exc:
@@ -553,6 +578,12 @@ def command(
         for finding in exc.findings:
             click.echo(finding.format(), err=True)
         sys.exit(1)
+    survey_script = None
+    if survey_keys is not None:
+        try:
+            survey_script = ScriptedKeys(parse_keys(survey_keys))
+        except KeyScriptError as exc:
+            raise click.BadParameter(str(exc), param_hint="--survey-keys") from None
     script = None
     if keys is not None:
         try:
@@ -580,6 +611,7 @@ def command(
             now=now,
             observer=observe,
             queues=queues,
+            stale=frozenset(stale),
             flood=flood_message,
             callbacks=CallbackDesk(
                 _number_check(config_path or (ctx.obj or {}).get("config_path")), callbacks_ahead
@@ -605,12 +637,58 @@ def command(
             f"the flow cannot run: {exc} (run `callpop lint` on it)"
         ) from None
 
+    survey = None
+    if survey_script is not None:
+        survey = _walk_survey(loaded.flows, sim, survey_script, agent, now)
     if as_json:
-        click.echo(json.dumps(sim.to_dict(), indent=2, ensure_ascii=False))
+        document = sim.to_dict()
+        if survey is not None:
+            document["survey"] = survey.to_dict()
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
     elif script is not None:
-        click.echo("\n".join(describe(sim)))
+        click.echo("\n".join(describe(sim) + describe_survey(survey)))
     else:
-        click.echo("\n".join(describe_outcome(sim)), file=talk)
+        click.echo("\n".join(describe_outcome(sim) + describe_survey(survey)), file=talk)
+
+
+def _walk_survey(
+    flows: Mapping[str, Flow], sim: Simulation, keys: ScriptedKeys, agent: str, now: datetime
+) -> SurveySimulation:
+    """`--survey-keys`: the survey the call's transfer chose, once the agent hung up."""
+    from ivr import variables as v
+
+    ref = sim.outcome.variables.get(v.SURVEY)
+    if not ref:
+        where = f"{sim.outcome.kind} {sim.outcome.target}" if sim.outcome.kind else "a hang-up"
+        raise click.ClickException(
+            f"--survey-keys: the call ended in {where}, with no survey (a queue transfer "
+            "with survey: sets one)"
+        )
+    try:
+        return simulate_survey(
+            flows, ref, keys=keys, now=now, queue=sim.outcome.target or "", agent=agent
+        )
+    except KeyScriptError as exc:
+        raise click.ClickException(f"--survey-keys: {exc}") from None
+
+
+def describe_survey(survey: SurveySimulation | None) -> list[str]:
+    if survey is None:
+        return []
+    lines = [
+        "",
+        f"The agent {survey.agent} hangs up; the caller stays for survey {survey.ref} "
+        f"(queue {survey.queue})",
+    ]
+    for step in survey.steps:
+        lines += describe_step(step)
+    scores = ", ".join(f"{a.question} {a.score}" for a in survey.answers) or "none"
+    lines.append(f"Survey: {survey.end}; answers stored: {scores}")
+    if survey.unused_keys:
+        lines.append(
+            f"Note: the survey ended before these keys were used: {' '.join(survey.unused_keys)}"
+        )
+    return lines
 
 
 def replay_command(

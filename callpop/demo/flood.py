@@ -49,6 +49,7 @@ class VirtualCall:
             "number": "",
             "name": f"Virtual caller {self.serial} (flood)",
             "queue": self._flood.queue,
+            "kind": "queue",
         }
 
     def answer(self, phone: AgentPhone) -> None:

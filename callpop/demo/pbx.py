@@ -16,8 +16,8 @@ over a real socket exactly as it would for Asterisk.
 
 What callpop asks the PBX over AMI is answered too: `QueueStatus` and the members'
 events (`members.py`: the queue state the IVR's estimated wait is folded from),
-`CoreShowChannels`, and a callback's `Originate` (`callback.py`: the agent's phone, then
-the customer's test phone). The test phone's flood button fills a queue with virtual
+`CoreShowChannels`, and `Originate`, a callback's or the panel's click-to-dial
+(`originated.py`: the agent's phone, then the customer's test phone). The test phone's flood button fills a queue with virtual
 callers (`flood.py`).
 """
 
@@ -35,10 +35,10 @@ from typing import Any
 
 from callpop.ami.codec import Message, encode_message
 from callpop.asterisk_config import AGENTS_CONTEXT, QUEUES_CONTEXT
-from callpop.demo.callback import CallbackLeg, CustomerLine, same_number
 from callpop.demo.flood import FloodView, QueueFlood
 from callpop.demo.live_agi import Heard, LiveCaller, WireLine
 from callpop.demo.members import MemberBoard, Waiting
+from callpop.demo.originated import CUSTOMER_RING_S, CustomerLine, OriginatedCall, same_number
 from callpop.demo.phones import AgentPhone, Phones, PhoneState
 from callpop.demo.prompts import PromptBook, sound_url
 from callpop.demo.queueing import RETRY_S, QueueEnd, QueueFloor, QueueVisit
@@ -80,6 +80,8 @@ class PbxSettings:
     ivr_path: str = "ivr"
     extension: str = "7000"
     retry_s: float = RETRY_S
+    # how long an originated call's customer number rings (the dialplan's Dial(..., 30))
+    customer_ring_s: float = CUSTOMER_RING_S
 
 
 class DemoCall:
@@ -108,6 +110,7 @@ class DemoCall:
             "number": self.caller.number or "",
             "name": self.caller.name or "",
             "queue": self.queue,
+            "kind": "queue" if self.queue is not None else "direct",
         }
 
     def answer(self, phone: AgentPhone) -> None:
@@ -446,11 +449,6 @@ class DemoCall:
         self._state("ended", reason=f"Message left in mailbox {mailbox}.")
 
 
-def _is_callback(action: Message) -> bool:
-    """The placer's Originate: it sets CALLPOP_CALLBACK on the agent's leg."""
-    return any(v.startswith("CALLPOP_CALLBACK=") for v in action.getall("Variable"))
-
-
 class VirtualPbx:
     """The PBX: places test-phone calls, owns the agent phones and emits AMI events."""
 
@@ -491,9 +489,10 @@ class VirtualPbx:
             on_change=self._flood_changed,
         )
         self.flood_watchers: set[Tell] = set()  # the test phone pages
-        # callbacks: callpop's placer Originates, the agent's phone and a test phone ring
+        # callbacks (callpop's placer) and click-to-dial (the panel) Originate: the
+        # agent's phone rings, then a test phone
         self.originations = Originations(ids=self.ids, writer=self.writer)
-        self.callbacks: set[CallbackLeg] = set()
+        self.originated: set[OriginatedCall] = set()
         self.lines: list[CustomerLine] = []
         ami.answers.append(self)
         self.floor = QueueFloor(
@@ -598,7 +597,7 @@ class VirtualPbx:
     # --- AMI: what callpop asks the PBX -------------------------------------------------------
 
     def answer(self, action: Message) -> bytes | None:
-        """`QueueStatus`, `CoreShowChannels` and a callback's `Originate`."""
+        """`QueueStatus`, `CoreShowChannels` and `Originate` (callback, click-to-dial)."""
         name = (action.action or "").lower()
         if name == "queuestatus":
             return self.members.answer(action)
@@ -609,24 +608,24 @@ class VirtualPbx:
         return None
 
     def _originate(self, action: Message) -> bytes | None:
-        if not _is_callback(action):
-            return None  # click-to-dial is not played here
         queued = self.originations.answer(action)
         assert queued is not None
-        leg = CallbackLeg(
+        leg = OriginatedCall(
             action,
+            self.originations.placed[-1].channel_id,  # the agent leg's Uniqueid
+            ring_s=self.settings.customer_ring_s,
             originations=self.originations,
             phones=self.phones,
             emit=self.emit,
             find_line=self.find_line,
-            on_end=self.callbacks.discard,
+            on_end=self.originated.discard,
         )
-        self.callbacks.add(leg)
+        self.originated.add(leg)
         leg.start()
         return queued
 
     def _channels(self, action: Message) -> bytes:
-        """The callers waiting in queues and the callbacks' agent legs (what callpop's
+        """The callers waiting in queues and the originated agent legs (what callpop's
         listener and callback placer look for after a login)."""
         waiting = self._waiting_entries()
         live = self.originations.answer(action)
@@ -653,7 +652,8 @@ class VirtualPbx:
         return head + sep + b"".join(rows) + tail
 
     def find_line(self, number: str) -> CustomerLine | None:
-        """The test phone that called as `number`; a free one first."""
+        """The test phone open as `number` (its chosen caller, or the number it last
+        called as); a free one first."""
         lines = [line for line in self.lines if line.number and same_number(line.number, number)]
         return next((line for line in lines if line.free()), lines[0] if lines else None)
 
@@ -669,8 +669,8 @@ class VirtualPbx:
         """Hang up every call and wait for them to end."""
         self.flood.stop()
         tasks = [c.task for c in self.calls if c.task is not None]
-        tasks += [leg.task for leg in self.callbacks if leg.task is not None]
-        for leg in list(self.callbacks):
+        tasks += [leg.task for leg in self.originated if leg.task is not None]
+        for leg in list(self.originated):
             if leg.task is not None:
                 leg.task.cancel()
         for call in list(self.calls):

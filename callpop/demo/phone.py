@@ -6,10 +6,13 @@ plays, sends keys from its dial pad, and hangs up. `/demo/phone/ws` carries it:
 
     page -> server   {"type": "dial", "number": "+15551234567", "name": "Ann"}
                      {"type": "key", "key": "1"}      {"type": "hangup"}
-                     {"type": "answer"}   (a callback ringing this phone)
+                     {"type": "line", "number": "+15551234567"}   (the caller chosen:
+                                          the number this phone answers as)
+                     {"type": "answer"}   (a callback or an agent's call ringing this phone)
                      {"type": "flood", "queue": "billing", "callers": 8}   {"type": "unflood"}
     server -> page   {"type": "state", "state": "ivr|queue|ringing|voicemail|ended", ...}
-                     {"type": "incoming", "number", "call_id"}   (a callback rings)
+                     {"type": "incoming", "number", "call_id", "kind": "callback|outbound"}
+                                          (a callback or an agent's click-to-dial rings)
                      {"type": "flood", "active", "queue", "waiting", "holding"}
                      {"type": "queue_state", "queue", "callers", "available", "logged_in",
                       "ewt_s"}   (what callpop folded from AMI: what the IVR reads)
@@ -21,8 +24,9 @@ plays, sends keys from its dial pad, and hangs up. `/demo/phone/ws` carries it:
 A prompt with a recording in the demo's sounds folder (`callpop demo --sounds DIR`) is
 played by the page from `/demo/sounds/NAME.wav`, which serves only the recordings the
 prompt book found (a name is never a path). One call per page: closing the page puts
-the phone down (the call hangs up). The page is also the phone of the number it last
-called as: a callback to that number rings it (`callback.py`). The flood button fills a
+the phone down (the call hangs up). The page is also the phone of the number of the
+caller it has chosen (or last called as): a callback or an agent's click-to-dial to that
+number rings it (`originated.py`). The flood button fills a
 queue with virtual callers (`flood.py`), and the page shows the queue's state as callpop
 sees it, read from the database the IVR reads. The page
 needs no login (it is the caller's phone, not an agent's desk); the demo serves on
@@ -40,10 +44,10 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from callpop.demo.callback import CallbackLeg
 from callpop.demo.context import DEMO, UNKNOWN_NUMBER
 from callpop.demo.flood import MAX_CALLERS
 from callpop.demo.live_agi import DTMF
+from callpop.demo.originated import OriginatedCall
 from callpop.demo.pbx import DemoCall, Tell
 from callpop.demo.sockets import PageSocket, check_origin
 
@@ -98,13 +102,14 @@ def _text(frame: dict[str, Any], key: str, limit: int) -> str | None:
 
 
 class TestLine:
-    """The page as a phone line: the number it last called as, rung by callbacks."""
+    """The page as a phone line: the number of the caller chosen (or last called as),
+    rung by callbacks and click-to-dial."""
 
     def __init__(self, send: Tell) -> None:
         self._send = send
         self.number: str | None = None
         self.call: DemoCall | None = None
-        self.leg: CallbackLeg | None = None
+        self.leg: OriginatedCall | None = None
 
     def busy_calling(self) -> bool:
         return self.call is not None and self.call.state != "ended"
@@ -112,9 +117,16 @@ class TestLine:
     def free(self) -> bool:
         return not self.busy_calling() and self.leg is None
 
-    def ring(self, leg: CallbackLeg) -> None:
+    def ring(self, leg: OriginatedCall) -> None:
         self.leg = leg
-        self._send({"type": "incoming", "number": leg.number, "call_id": leg.channel_id})
+        self._send(
+            {
+                "type": "incoming",
+                "number": leg.number,
+                "call_id": leg.channel_id,
+                "kind": leg.kind,
+            }
+        )
 
     def tell(self, frame: dict[str, Any]) -> None:
         if frame.get("type") == "state" and frame.get("state") == "ended":
@@ -188,6 +200,14 @@ async def phone_socket(request: web.Request) -> web.StreamResponse:
                         continue
                     line.number = number
                     line.call = pbx.place_call(number, name, page.send)
+                elif kind == "line":
+                    try:
+                        chosen = _text(frame, "number", MAX_NUMBER)
+                    except ValueError as exc:
+                        page.send({"type": "error", "text": str(exc)})
+                        continue
+                    if not line.busy_calling():  # a call keeps the number it called as
+                        line.number = chosen or None
                 elif kind == "key":
                     key = frame.get("key")
                     if isinstance(key, str) and key in DTMF and line.call is not None:

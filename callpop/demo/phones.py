@@ -38,7 +38,9 @@ class PhoneCall(Protocol):
     def call_id(self) -> str: ...
 
     def caller_view(self) -> dict[str, Any]:
-        """Caller number and name, queue: what the phone's display shows."""
+        """Caller number and name, queue, and `kind`: queue, direct (a Dial to this
+        phone), consultation, callback or outbound (click-to-dial): what the phone's
+        display shows."""
         ...
 
     def answer(self, phone: AgentPhone) -> None: ...
@@ -59,6 +61,8 @@ class AgentPhone:
     last_call_ended: float = 0.0
     # QueuePause from the agent's Status menu: the reason while paused (queues skip it)
     paused: str | None = None
+    # one line the display shows until the next call rings: why the last call failed
+    notice: str | None = None
     sinks: list[Sink] = field(default_factory=list)
 
     @property
@@ -74,6 +78,7 @@ class AgentPhone:
             "call": None
             if self.call is None
             else {"call_id": self.call.call_id, **self.call.caller_view()},
+            "notice": self.notice,
         }
 
     def show(self) -> None:
@@ -162,6 +167,11 @@ class Phones:
         self._set(phone, PhoneState.RINGING, call)
         return True
 
+    def note(self, phone: AgentPhone, text: str) -> None:
+        """Show `text` on the phone's display (an outgoing call's failure) until it rings."""
+        phone.notice = text
+        phone.show()
+
     def connect(self, phone: AgentPhone, call: PhoneCall) -> None:
         self._set(phone, PhoneState.TALKING, call)
         phone.calls_taken += 1
@@ -183,6 +193,8 @@ class Phones:
             self._on_free()
 
     def _set(self, phone: AgentPhone, state: PhoneState, call: PhoneCall | None) -> None:
+        if state is not PhoneState.IDLE:
+            phone.notice = None
         phone.state = state
         phone.call = call
         phone.since = self._monotonic()

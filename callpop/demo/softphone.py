@@ -8,7 +8,11 @@ opens `/demo/softphone/ws`:
 
     page -> server   {"type": "answer"} | {"type": "reject"} | {"type": "hangup"}
     server -> page   {"type": "phone", "interface", "state": "idle|ringing|talking",
-                      "call": {"call_id", "number", "name", "queue"} | null}
+                      "call": {"call_id", "number", "name", "queue",
+                               "kind": "queue|direct|consultation|callback|outbound",
+                               "ringback": true while an outgoing call's number rings
+                               (callback, outbound only)} | null,
+                      "notice": why the last outgoing call failed ("No answer from N") | null}
 
 The socket is the agent's own session (cookie) and this site's origin; the phone is
 the agent's interface from the agents table, the one the queue rings and AMI names.

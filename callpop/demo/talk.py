@@ -78,7 +78,12 @@ class Consultation:
 
     def caller_view(self) -> dict[str, Any]:
         extension = self._agent.interface.partition("/")[2]
-        return {"number": extension, "name": f"{self._agent.agent} (consultation)", "queue": None}
+        return {
+            "number": extension,
+            "name": f"{self._agent.agent} (consultation)",
+            "queue": None,
+            "kind": "consultation",
+        }
 
     def answer(self, phone: AgentPhone) -> None:
         self._talker.signals.put_nowait(Signal("consult_answer", phone))

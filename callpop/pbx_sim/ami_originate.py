@@ -18,6 +18,7 @@ order and format Asterisk 22 uses (queue-status-actions.txt, queue-call.txt):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -25,7 +26,22 @@ from callpop.ami.codec import Message, encode_message
 from callpop.pbx_sim.ami_events import Ids, Snapshot, Writer, hangup
 from callpop.pbx_sim.ami_status import QueueMemberSpec
 
-__all__ = ["Origination", "Originations"]
+__all__ = ["Origination", "Originations", "caller_id"]
+
+_DIALLABLE = re.compile(r"[0-9+*#]+")
+
+
+def caller_id(text: str) -> tuple[str, str]:
+    """(name, number) of an Originate's `CallerID`, as Asterisk's ast_callerid_parse
+    reads it: `"Name" <number>`, `Name <number>`, a bare number (no name) or a bare
+    name (no number)."""
+    text = text.strip()
+    if "<" in text and text.endswith(">"):
+        name, _, number = text[:-1].rpartition("<")
+        return name.strip().strip('"').strip(), number.strip()
+    if _DIALLABLE.fullmatch(text):
+        return "", text
+    return text.strip('"'), ""
 
 
 @dataclass
@@ -75,6 +91,7 @@ class Originations:
     def _originate(self, action: Message) -> bytes:
         interface = action.get("Channel") or ""
         uid = action.get("ChannelId") or self.ids.uniqueid()
+        name, number = caller_id(action.get("CallerID") or "")
         agent = Snapshot(
             channel=f"{interface}-{self.ids.suffix()}",
             uniqueid=uid,
@@ -82,8 +99,8 @@ class Originations:
             context=action.get("Context") or "",
             exten=action.get("Exten") or "",
             state=5,
-            caller_num=action.get("Exten") or "",
-            caller_name="Callback",
+            caller_num=number or action.get("Exten") or "",
+            caller_name=name or "<unknown>",
         )
         origination = Origination(action, agent)
         self.placed.append(origination)
@@ -137,8 +154,8 @@ class Originations:
                 ("Exten", o.number),
                 ("Reason", reason),
                 ("Uniqueid", o.channel_id),
-                ("CallerIDNum", o.number),
-                ("CallerIDName", "Callback"),
+                ("CallerIDNum", o.agent.caller_num),
+                ("CallerIDName", o.agent.caller_name),
             ],
         )
 

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from callpop.surveys import SurveyFigures
+
 __all__ = ["IntentStats", "JourneyReport", "NodeStats", "format_text"]
 
 _KEY = re.compile(r"^[0-9*#]+$")
@@ -109,6 +111,8 @@ class JourneyReport:
     outcomes: dict[str, int] = field(default_factory=dict)
     nodes: list[NodeStats] = field(default_factory=list)
     intents: list[IntentStats] = field(default_factory=list)
+    surveys: SurveyFigures = field(default_factory=SurveyFigures)
+    """Post-call survey answers given in the same window (`since`, `flow`)."""
 
     def node(self, flow: str, node: str) -> NodeStats | None:
         return next((n for n in self.nodes if n.flow == flow and n.node == node), None)
@@ -120,6 +124,7 @@ class JourneyReport:
             "outcomes": dict(sorted(self.outcomes.items())),
             "nodes": [n.to_dict() for n in self.nodes],
             "intents": [i.to_dict() for i in self.intents],
+            "surveys": self.surveys.to_dict(),
         }
 
 
@@ -136,7 +141,7 @@ def format_text(report: JourneyReport) -> list[str]:
     shown = ", ".join(f"{k} {v}" for k, v in report.filters.items() if v) or "all stored journeys"
     lines = [f"Journeys: {report.calls} calls ({shown})"]
     if report.calls == 0:
-        return [*lines, "No journeys match."]
+        return [*lines, "No journeys match.", *format_surveys(report.surveys)]
     lines.append(
         "Outcomes: "
         + ", ".join(
@@ -160,4 +165,27 @@ def format_text(report: JourneyReport) -> list[str]:
             f"{i.topic or '-':<14} {i.outcome or '-':<10} {i.target or '-':<20} {i.calls:>7} "
             f"{_s(i.avg_ms):>7} {_s(i.min_ms):>7} {_s(i.max_ms):>7}"
         )
+    return lines + format_surveys(report.surveys)
+
+
+def format_surveys(figures: SurveyFigures) -> list[str]:
+    """The post-call survey averages (scores 1-5) per queue, agent and question; nothing
+    when no answer matches (a site without surveys sees the report it always had)."""
+    if figures.answers == 0 or figures.average is None:
+        return []
+    lines = [
+        "",
+        f"Post-call surveys: {figures.answers} answers from {figures.calls} calls, "
+        f"average {figures.average:.2f} of 5",
+    ]
+    for title, what, rows in (
+        ("Per queue", "queue", figures.queues),
+        ("Per agent", "agent", figures.agents),
+        ("Per question", "question", figures.questions),
+    ):
+        head = f"{what:<40} {'answers':>8} {'calls':>7} {'average':>8}"
+        lines += ["", title, head, "-" * len(head)]
+        for row in rows:
+            name = f"{row.key} ({row.name})" if row.name and row.name != row.key else row.key
+            lines.append(f"{name or '-':<40} {row.answers:>8} {row.calls:>7} {row.average:>8.2f}")
     return lines

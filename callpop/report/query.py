@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.report.model import IntentStats, JourneyReport, NodeStats
 from callpop.report.rollup import interval_of
+from callpop.surveys import SurveyStore
 from crm_adapter.sql.tables import journey_nodes, journey_outcomes
 from ivr.flow import ENTRY_FLOW, Flow
 
@@ -117,6 +118,9 @@ async def build_report(
             )
         )
     report.intents.sort(key=lambda i: (-i.calls, i.topic or "", i.outcome or "", i.target or ""))
+    # Answers are counted from `since` itself (they are not rolled up by the hour); the
+    # version filter does not apply to them (a survey answer has no dialplan version).
+    report.surveys = await SurveyStore(engine).figures(since=filters.since, flow=filters.flow)
     return report
 
 

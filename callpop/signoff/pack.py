@@ -92,6 +92,8 @@ def _targets(node: Any) -> list[str]:
             0,
             f"{node.kind} {node.target}" + (f", priority {node.priority}" if node.priority else ""),
         )
+        if node.survey:
+            out.insert(1, f"then survey {node.survey}, once the agent hangs up")
     if node.type == "voicemail":
         out.insert(0, f"voicemail box {node.mailbox}")
     return out
@@ -131,6 +133,44 @@ def _nodes(flow: Flow) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _surveys(flow: Flow) -> list[dict[str, Any]]:
+    """Each post-call survey as the caller hears it: the introduction, every question
+    (answered with a key from 1 to 5), what a wrong key and a silence get, the close."""
+    settings = flow.settings
+    out = []
+    for name, survey in flow.surveys.items():
+        invalid = survey.invalid_prompts
+        timeout = survey.timeout_prompts
+        steps = [("Introduction", list(survey.intro_prompts))]
+        steps += [
+            (f"Question {n}: {q.label or q.id}", list(q.prompts))
+            for n, q in enumerate(survey.questions, start=1)
+        ]
+        steps += [
+            (
+                "A key other than 1 to 5",
+                list(settings.invalid_prompts if invalid is None else invalid),
+            ),
+            ("Silence", list(settings.timeout_prompts if timeout is None else timeout)),
+            ("The end", list(survey.thanks_prompts)),
+        ]
+        out.append(
+            {
+                "name": name,
+                "label": survey.label or "",
+                "timeout": describe_duration(survey.timeout or settings.timeout),
+                "max_invalid": survey.max_invalid or settings.max_invalid,
+                "max_timeouts": survey.max_timeouts or settings.max_timeouts,
+                "steps": [
+                    {"what": what, "prompts": [_prompt(p) for p in prompts]}
+                    for what, prompts in steps
+                    if prompts
+                ],
+            }
+        )
+    return out
 
 
 def _hours(flows: Mapping[str, Flow]) -> list[dict[str, Any]]:
@@ -267,6 +307,7 @@ def render_pack(data: PackInput) -> str:
                 # Our own SVG, every text in it escaped by ivr.graph.svg: safe to inline.
                 "svg": Markup(render_svg(flow).split("?>", 1)[-1]),
                 "nodes": _nodes(flow),
+                "surveys": _surveys(flow),
                 "limits": _limits(flow),
                 "settings": flow.settings,
                 "timeout": describe_duration(flow.settings.timeout),

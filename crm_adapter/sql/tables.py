@@ -54,6 +54,7 @@ __all__ = [
     "queue_events",
     "queue_states",
     "session_revocations",
+    "survey_answers",
 ]
 
 metadata = MetaData(
@@ -416,4 +417,24 @@ callbacks = Table(
         "state IN ('pending', 'placing', 'connected', 'failed', 'cancelled')", name="state"
     ),
     Index(None, "queue", "state"),
+)
+
+# Post-call survey answers (callpop/surveys.py): one row per answer, stored as given.
+survey_answers = Table(
+    "survey_answers",
+    metadata,
+    Column("id", _BIGID, primary_key=True, autoincrement=True),
+    Column("call_id", String(LIMITS["call_id"]), nullable=False),
+    Column("flow", String(64), nullable=False),
+    Column("survey", String(64), nullable=False),
+    Column("question", String(32), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("queue", String(128), nullable=False),
+    Column("interface", String(128), nullable=False),
+    Column("member_name", String(200), nullable=False),
+    Column("answered_at", UtcDateTime, nullable=False),
+    UniqueConstraint("call_id", "flow", "survey", "question", "interface"),
+    CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+    Index(None, "answered_at"),
 )

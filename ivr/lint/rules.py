@@ -188,6 +188,29 @@ _ALL = (
         "A flood node without a prompt for a message another flood node has: while that "
         "message is on, its callers hear nothing about it and take the usual path.",
     ),
+    # Post-call surveys.
+    Rule(
+        "unknown-survey",
+        "error",
+        "A transfer names a survey that its flow's `surveys:` does not define.",
+    ),
+    Rule(
+        "survey-questions",
+        "error",
+        "A survey with more than 5 questions: callers hang up on long surveys, and the "
+        "answers of those who stay are not the callers' opinion.",
+    ),
+    Rule(
+        "survey-not-queue",
+        "error",
+        "A survey on a transfer to an extension or an agent: only a queue call leaves the "
+        "caller on the line when the agent hangs up (Queue option c), so nobody would hear it.",
+    ),
+    Rule(
+        "unused-survey",
+        "warning",
+        "A survey that no transfer names: no caller ever hears it.",
+    ),
     # PIN checks.
     Rule(
         "pin-unidentified",

@@ -34,6 +34,7 @@ from ivr.lint.ranges import check_retries_range, check_timeout_range
 from ivr.lint.rules import finding
 from ivr.lint.shape import check_menu_depth, check_menu_options
 from ivr.lint.sounds import check_missing_sounds
+from ivr.lint.survey_rules import check_surveys
 from ivr.lint.targets import check_dangling_targets, check_unreachable_nodes
 from ivr.loader import (
     Dialplan,
@@ -73,6 +74,7 @@ CHECKS: tuple[Check, ...] = (
     check_missing_sounds,
     check_queue_thresholds,
     check_flood_messages,
+    check_surveys,
     check_pin_identified,
     check_secret_conditions,
 )

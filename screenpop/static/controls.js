@@ -90,7 +90,7 @@
     const left = Math.ceil((wrapupEnds - Date.now()) / 1000);
     if (left <= 0) {
       wrapupEnds = 0;
-      if (current === "ready" && !select.disabled) {
+      if (current === "ready" && !select.disabled && message.className.indexOf("error") < 0) {
         box.dataset.status = "ready";
         message.textContent = "Ready for calls";
         message.className = "form-status small ok";
@@ -98,7 +98,8 @@
       }
       return;
     }
-    if (current === "ready" && !select.disabled) {  // a pause says what the agent is doing
+    // a pause says what the agent is doing; a refusal stays until the agent reads it
+    if (current === "ready" && !select.disabled && message.className.indexOf("error") < 0) {
       box.dataset.status = "wrapup";
       message.textContent = "Wrap-up: " + left + " s left";
       message.className = "form-status small";

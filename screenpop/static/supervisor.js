@@ -67,6 +67,12 @@
     return "EWT " + Math.ceil(seconds / 60) + " min";
   }
 
+  // Today's post-call survey: "4.3 / 5 · 12" (the mean score of the answers, and how many)
+  function survey(score) {
+    if (!score) return "–";
+    return score.average.toFixed(1) + " / 5 · " + score.answers;
+  }
+
   // "queue state 2 min old": the age of a queue state nobody connected to AMI refreshed,
   // counted here so the board need not change every second to tell it
   function staleAge(iso) {
@@ -104,16 +110,19 @@
           el("span", {class: "state-badge"}, el("span", {class: "state-dot", "aria-hidden": "true"}),
             STATE_LABEL[a.state] || a.state),
           a.queue ? el("span", {class: "chip"}, a.queue) : null,
+          a.survey ? el("span", {class: "chip survey", title: "Post-call survey today: average of 5, answers"},
+            "★ " + survey(a.survey)) : null,
           a.since ? el("span", {class: "timer mono", dataset: {since: a.since}}, since(a.since)) : null)));
     }
     if (!board.agents.length) grid.appendChild(el("p", {class: "muted"}, "No agents yet: add them with callpop agents add."));
     setText("agents-summary", Object.entries(counts).map(([k, v]) => v + " " + (STATE_LABEL[k] || k).toLowerCase()).join(" · "));
+    setText("survey-summary", board.survey ? "survey today " + survey(board.survey) : "");
   }
 
   function renderQueues() {
     const body = clear(document.querySelector("#queues tbody"));
     if (!board.queues.length) {
-      body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 4, class: "muted"}, "No one is waiting.")));
+      body.appendChild(el("tr", {class: "empty"}, el("td", {colspan: 5, class: "muted"}, "No one is waiting.")));
       return;
     }
     for (const q of board.queues) {
@@ -123,7 +132,9 @@
         el("td", {class: "num"}, el("span", {class: "pill pill-warn"}, String(q.waiting))),
         q.oldest_since ? el("td", {class: "num mono timer", dataset: {since: q.oldest_since}}, since(q.oldest_since))
           : el("td", {class: "num muted"}, "–"),
-        ewtCell(q)));
+        ewtCell(q),
+        el("td", {class: "num mono survey", title: "Post-call survey today: average of 5 (answers)"},
+          q.survey ? q.survey.average.toFixed(1) + " (" + q.survey.answers + ")" : "–")));
     }
   }
 

@@ -149,7 +149,7 @@
         break;
       case "controls":
         controls = {status: !!msg.status, dial: !!msg.dial, pause_reasons: msg.pause_reasons || [],
-          transfer: msg.transfer || {enabled: false, queues: [], agents: []}};
+          transfer: msg.transfer || {enabled: false, queues: [], agents: []}, wrapup_s: msg.wrapup_s || {}};
         emit("controls", controls);
         render();
         break;
@@ -177,6 +177,7 @@
           seq = Math.max(seq, msg.seq);
           if (msg.type === "pop.done" || msg.type === "pop.retracted") pops.delete(msg.pop.call_id);
           else pops.set(msg.pop.call_id, msg.pop);
+          if (msg.pop.state === "wrapup") noteWrapup(msg.pop);
           emit("pop", {type: msg.type, pop: msg.pop});
           maybeNavigate(msg.type, msg.pop);
           render();
@@ -264,10 +265,10 @@
   }
   function say(node, text, kind) {
     node.textContent = text;
-    node.className = "msg" + (kind ? " " + kind : "");
+    node.className = (node.dataset.base || "msg") + (kind ? " " + kind : "");
   }
 
-  const CSS = ":host{all:initial}*{box-sizing:border-box}.w{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:13px/1.4 system-ui,sans-serif;color:#0f172a;display:flex;flex-direction:column;align-items:flex-end;gap:8px}" +
+  const CSS = ":host{all:initial}*{box-sizing:border-box}[hidden]{display:none!important}.w{position:fixed;right:16px;bottom:16px;z-index:2147483000;font:13px/1.4 system-ui,sans-serif;color:#0f172a;display:flex;flex-direction:column;align-items:flex-end;gap:8px}" +
     ".cards{display:flex;flex-direction:column;gap:8px;align-items:flex-end}" +
     ".pill{display:inline-flex;align-items:center;gap:7px;background:#0f172a;color:#fff;border:0;border-radius:999px;padding:8px 14px;font:600 12px system-ui,sans-serif;cursor:pointer;box-shadow:0 6px 20px rgba(15,23,42,.25)}" +
     ".dot{width:8px;height:8px;border-radius:50%;background:#94a3b8}.connected .dot{background:#22c55e}.connecting .dot,.reconnecting .dot{background:#f59e0b}" +
@@ -281,7 +282,7 @@
     "label{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.06em;color:#475569}" +
     "select,input{font:13px system-ui,sans-serif;border:1px solid #cbd5e1;border-radius:6px;padding:4px 6px;background:#fff;color:#0f172a;min-width:0;flex:1}" +
     "button.act{font:600 12px system-ui,sans-serif;border:0;border-radius:6px;padding:6px 10px;background:#0f172a;color:#fff;cursor:pointer}button.act:disabled{opacity:.5;cursor:default}" +
-    ".msg{font-size:12px;color:#475569;min-height:0}.msg.ok{color:#15803d}.msg.error{color:#b91c1c}";
+    ".note{padding:0 14px 10px}.note:empty{display:none}.msg{font-size:12px;color:#475569;min-height:0}.msg.ok{color:#15803d}.msg.error{color:#b91c1c}";
   const LABEL = {offered: "Ringing", accepted: "Live", wrapup: "Wrap-up"};
 
   function render() {
@@ -342,14 +343,19 @@
     entry.body.replaceChildren(...body);
     const canTransfer = pop.state === "accepted" && controls && controls.transfer.enabled;
     if (canTransfer && !entry.form) {
-      entry.form = transferForm(pop.call_id);
-      entry.card.appendChild(entry.form);
+      // the outcome stays readable under the card once the call has left this agent
+      const note = el("div", "msg note");
+      note.setAttribute("role", "status");
+      note.setAttribute("data-transfer-status", "");
+      note.dataset.base = "msg note";
+      entry.form = transferForm(pop.call_id, note);
+      entry.card.append(entry.form, note);
     }
     if (entry.form) entry.form.hidden = !canTransfer;
   }
 
   let formSeq = 0;
-  function transferForm(callId) {
+  function transferForm(callId, message) {
     const form = el("form");
     form.setAttribute("data-transfer", "");
     const mode = el("select");
@@ -370,8 +376,6 @@
     target.setAttribute("list", list.id);
     const button = el("button", "act", "Transfer");
     button.type = "submit";
-    const message = el("div", "msg");
-    message.setAttribute("role", "status");
     function fillTargets() {
       const t = controls.transfer;
       const names = kind.value === "agent" ? t.agents || [] : kind.value === "queue" ? t.queues || [] : [];
@@ -387,7 +391,7 @@
     row1.append(mode, kind);
     const row2 = el("div", "row");
     row2.append(target, list, button);
-    form.append(el("label", null, "Transfer"), row1, row2, message);
+    form.append(el("label", null, "Transfer"), row1, row2);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const to = target.value.trim();
@@ -405,7 +409,35 @@
     return form;
   }
 
-  let statusSelect = null, statusBusy = false;
+  let statusSelect = null, statusMessage = null, statusBusy = false;
+
+  /* After each call the queue rings the agent again only after its wrap-up (queues.conf
+   * wrapuptime), counted from the hang-up: shown running down, then Ready by itself. */
+  let wrapupEnds = 0, wrapupTimer = null;
+  function noteWrapup(pop) {
+    const seconds = (controls && controls.wrapup_s[pop.queue]) || 0;
+    const since = Date.parse(pop.since);
+    if (!seconds || isNaN(since)) return;
+    const ends = Math.min(since, Date.now()) + seconds * 1000;
+    if (ends <= Date.now() || ends <= wrapupEnds) return;
+    wrapupEnds = ends;
+    tickWrapup();
+  }
+  function tickWrapup() {
+    clearTimeout(wrapupTimer);
+    if (!wrapupEnds) return;
+    // a pause says what the agent is doing; a refusal stays until the agent reads it
+    const ready = (!agentStatus || agentStatus.status === "ready") &&
+      !(statusMessage && statusMessage.className.indexOf("error") >= 0);
+    const left = Math.ceil((wrapupEnds - Date.now()) / 1000);
+    if (left <= 0) {
+      wrapupEnds = 0;
+      if (ready && !statusBusy && statusMessage) say(statusMessage, "Ready for calls", "ok");
+      return;
+    }
+    if (ready && !statusBusy && statusMessage) say(statusMessage, "Wrap-up: " + left + " s left");
+    wrapupTimer = setTimeout(tickWrapup, ((wrapupEnds - Date.now()) % 1000) || 1000);
+  }
   function statusValue(s) { return s.status === "break" ? "break:" + s.reason : s.status; }
 
   function renderDesk() {
@@ -431,6 +463,7 @@
       ...controls.pause_reasons.map((r) => option("break:" + r, "Break: " + r)));
     const message = el("div", "msg");
     message.setAttribute("role", "status");
+    statusMessage = message;
     select.addEventListener("change", () => {
       const value = select.value;
       const [wanted, reason] = value.indexOf("break:") === 0 ? ["break", value.slice(6)] : [value, undefined];
@@ -439,6 +472,7 @@
       say(message, "Changing status…");
       setAgentStatus(wanted, reason).then(() => {
         say(message, wanted === "ready" ? "Ready for calls" : "Paused in your queues", "ok");
+        tickWrapup();  // Ready does not cut the queue's wrap-up short: Asterisk does not
       }, (err) => {
         say(message, err.message, "error");
       }).then(() => {
@@ -512,6 +546,7 @@
     get status() { return status; },
     get controls() { return controls; },
     get agentStatus() { return agentStatus; },
+    get wrapupEnds() { return wrapupEnds; },  // ms since the epoch; 0: no wrap-up running
   };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", render);

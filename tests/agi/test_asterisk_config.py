@@ -81,14 +81,45 @@ def test_the_route_has_an_extension_for_every_outcome_and_the_operator(
 ) -> None:
     route = sections(files["extensions.conf"])["callpop-route"]
     extensions = {m.group(1) for line in route if (m := re.match(r"exten => (\w+),1,", line))}
-    assert extensions == {*v.OUTCOMES, "operator"}
+    assert extensions == {*v.OUTCOMES, "operator", "survey"}
 
 
 def test_queue_calls_run_the_connect_agi_with_the_callers_priority(files: dict[str, str]) -> None:
     route = sections(files["extensions.conf"])["callpop-route"]
     assert "same => n,Set(QUEUE_PRIO=${CALLPOP_PRIORITY})" in route
-    assert "same => n,Queue(${CALLPOP_QUEUE},t,,,,agi://127.0.0.1:4573/connected)" in route
+    assert "same => n,Queue(${CALLPOP_QUEUE},tc,,,,agi://127.0.0.1:4573/connected)" in route
     assert split_script("connected")[0] == "connected"
+
+
+def extension(lines: list[str], name: str) -> list[str]:
+    """The lines of one extension of a context, from its `exten =>` to the next."""
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"exten => {name},1,"))
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].startswith("exten => ")), len(lines)
+    )
+    return lines[start:end]
+
+
+def test_a_caller_whose_agent_hangs_up_goes_on_to_the_survey(files: dict[str, str]) -> None:
+    # app_queue's option c: the bridge ended with the caller still there returns 0 with
+    # QUEUESTATUS=CONTINUE (set only then); without c the caller's channel is hung up.
+    route = sections(files["extensions.conf"])["callpop-route"]
+    for name in ("queue", "operator"):
+        lines = extension(route, name)
+        queue = next(i for i, line in enumerate(lines) if ",Queue(" in line)
+        assert re.search(r",Queue\([^,]+,tc,", lines[queue]), lines[queue]
+        assert lines[queue + 1] == 'same => n,GotoIf($["${QUEUESTATUS}" = "CONTINUE"]?survey,1)'
+
+
+def test_the_survey_runs_over_fastagi_only_when_the_ivr_chose_one(files: dict[str, str]) -> None:
+    survey = extension(sections(files["extensions.conf"])["callpop-route"], "survey")
+    assert survey[0] == 'exten => survey,1,GotoIf($["${CALLPOP_SURVEY}" = ""]?done)'
+    agi = next(line for line in survey if ",AGI(" in line)
+    assert agi == "same => n,AGI(agi://127.0.0.1:4573/survey)"
+    text = files["extensions.conf"]
+    assert ",-m,callpop.agi_script," in text and ",--survey)  ; classic AGI instead" in text
+    assert ";same => n,Stasis(callpop,survey=${CALLPOP_SURVEY})  ; ARI instead" in text
+    assert survey.index(agi) < survey.index("same => n(done),Hangup()") == len(survey) - 1
 
 
 def test_every_queue_puts_its_variables_on_the_callers_channel(files: dict[str, str]) -> None:

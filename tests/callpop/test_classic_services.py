@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -166,7 +168,17 @@ async def classic_site(tmp_path: Path, database: Path) -> ClassicSite:
     return site
 
 
-async def test_queue_state_and_the_flood_switch_read_what_serve_reads(tmp_path: Path) -> None:
+@dataclass
+class ScriptSite:
+    """A site's database as `serve` writes it, and the classic script's services on it."""
+
+    engine: AsyncEngine
+    site: ClassicSite
+    services: ClassicServices
+
+
+@pytest.fixture
+async def script_site(tmp_path: Path) -> AsyncIterator[ScriptSite]:
     database = tmp_path / "callpop.db"
     engine = create_engine(f"sqlite:///{database}")
     try:
@@ -174,32 +186,9 @@ async def test_queue_state_and_the_flood_switch_read_what_serve_reads(tmp_path: 
         reader = SqliteReader.open(str(database))
         assert reader is not None
         try:
-            services = ClassicServices(
-                await classic_site(tmp_path, database), reader, clock=lambda: SAVED_AT
-            )
-            assert (await services.flood_state(at_ms=3)) == FloodLooked(3)  # never set: off
-            assert (await services.queue_state(("billing",), at_ms=3)).queues == {}
-            written = SAVED_AT - timedelta(seconds=42)
-            await QueueStateStore(engine, clock=lambda: written).write(
-                [
-                    QueueState(
-                        "billing", 4, 300, 3, 0, 1, 900, open=True, max_callers=10, full=False
-                    ),
-                    QueueState("sales", 0, 0, 2, 2, 0, None, open=False, max_callers=0, full=True),
-                ]
-            )
-            # callers have waited since the write; the lease holder vouched for it since
-            vouched = SAVED_AT - timedelta(seconds=5)
-            await QueueStateStore(engine, clock=lambda: vouched).vouch(["billing", "sales"])
-            await FloodStore(engine).set(True, "known-outage")
-            expected = await serve_reads(engine, ("billing", "sales", "support"))
-            looked = await services.queue_state(("billing", "sales", "support"), at_ms=3)
-            assert looked.queues == expected
-            assert set(looked.queues) == {"billing", "sales"}
-            assert looked.queues["billing"]["longest_wait_s"] == 342  # brought forward
-            assert (await services.flood_state(at_ms=3)) == FloodLooked(3, True, "known-outage")
-            await FloodStore(engine).set(False)
-            assert (await services.flood_state(at_ms=4)) == FloodLooked(4)
+            site = await classic_site(tmp_path, database)
+            services = ClassicServices(site, reader, clock=lambda: SAVED_AT)
+            yield ScriptSite(engine, site, services)
         finally:
             reader.close()
     finally:
@@ -213,37 +202,50 @@ async def serve_reads(engine: AsyncEngine, queues: tuple[str, ...]) -> dict[str,
     return dict(await reader.read(queues))
 
 
-async def test_queue_state_nobody_vouched_for_in_the_max_age_is_unknown_as_serve_reads_it(
-    tmp_path: Path,
+async def test_queue_state_and_the_flood_switch_read_what_serve_reads(
+    script_site: ScriptSite,
 ) -> None:
-    database = tmp_path / "callpop.db"
-    engine = create_engine(f"sqlite:///{database}")
-    try:
-        await upgrade(engine)
-        reader = SqliteReader.open(str(database))
-        assert reader is not None
-        try:
-            site = await classic_site(tmp_path, database)
-            assert site.queue_state_max_age_s == 30  # the default of queues.state_max_age_s
-            services = ClassicServices(site, reader, clock=lambda: SAVED_AT)
-            full = QueueState(
-                "billing", 50, 600, 3, 0, 0, 3000, open=True, max_callers=50, full=True
-            )
-            open_ = QueueState("sales", 0, 0, 2, 2, 0, 0, open=True, max_callers=0, full=False)
-            # AMI lost two minutes ago: billing's "full" was never vouched for since;
-            # sales, on an Asterisk still connected, was 29 s ago
-            await QueueStateStore(engine, clock=lambda: SAVED_AT - timedelta(minutes=2)).write(
-                [full, open_]
-            )
-            vouched = SAVED_AT - timedelta(seconds=29)
-            await QueueStateStore(engine, clock=lambda: vouched).vouch(["sales"])
-            looked = await services.queue_state(("billing", "sales"), at_ms=3)
-            assert set(looked.queues) == {"sales"}
-            assert looked.queues == await serve_reads(engine, ("billing", "sales"))
-        finally:
-            reader.close()
-    finally:
-        await engine.dispose()
+    engine, services = script_site.engine, script_site.services
+    assert (await services.flood_state(at_ms=3)) == FloodLooked(3)  # never set: off
+    assert (await services.queue_state(("billing",), at_ms=3)).queues == {}
+    written = SAVED_AT - timedelta(seconds=42)
+    await QueueStateStore(engine, clock=lambda: written).write(
+        [
+            QueueState("billing", 4, 300, 3, 0, 1, 900, open=True, max_callers=10, full=False),
+            QueueState("sales", 0, 0, 2, 2, 0, None, open=False, max_callers=0, full=True),
+        ]
+    )
+    # callers have waited since the write; the lease holder vouched for it since
+    vouched = SAVED_AT - timedelta(seconds=5)
+    await QueueStateStore(engine, clock=lambda: vouched).vouch(["billing", "sales"])
+    await FloodStore(engine).set(True, "known-outage")
+    expected = await serve_reads(engine, ("billing", "sales", "support"))
+    looked = await services.queue_state(("billing", "sales", "support"), at_ms=3)
+    assert looked.queues == expected
+    assert set(looked.queues) == {"billing", "sales"}
+    assert looked.queues["billing"]["longest_wait_s"] == 342  # brought forward
+    assert (await services.flood_state(at_ms=3)) == FloodLooked(3, True, "known-outage")
+    await FloodStore(engine).set(False)
+    assert (await services.flood_state(at_ms=4)) == FloodLooked(4)
+
+
+async def test_queue_state_nobody_vouched_for_in_the_max_age_is_unknown_as_serve_reads_it(
+    script_site: ScriptSite,
+) -> None:
+    engine, services = script_site.engine, script_site.services
+    assert script_site.site.queue_state_max_age_s == 30  # queues.state_max_age_s's default
+    full = QueueState("billing", 50, 600, 3, 0, 0, 3000, open=True, max_callers=50, full=True)
+    open_ = QueueState("sales", 0, 0, 2, 2, 0, 0, open=True, max_callers=0, full=False)
+    # AMI lost two minutes ago: billing's "full" was never vouched for since; sales, on
+    # an Asterisk still connected, was 29 s ago
+    await QueueStateStore(engine, clock=lambda: SAVED_AT - timedelta(minutes=2)).write(
+        [full, open_]
+    )
+    vouched = SAVED_AT - timedelta(seconds=29)
+    await QueueStateStore(engine, clock=lambda: vouched).vouch(["sales"])
+    looked = await services.queue_state(("billing", "sales"), at_ms=3)
+    assert set(looked.queues) == {"sales"}
+    assert looked.queues == await serve_reads(engine, ("billing", "sales"))
 
 
 CALLBACK_REQUESTS = [  # (call id, queue, typed number): the last one a replay

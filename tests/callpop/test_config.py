@@ -175,3 +175,20 @@ def test_an_environment_index_past_the_ami_list_is_refused(write: Write) -> None
         load_config(path, environ={"CALLPOP_AMI__3__SECRET": "x"})
     assert err.value.where == "env CALLPOP_AMI__3__SECRET"
     assert "not an item of the list (0-0)" in err.value.message
+
+
+def test_queue_state_max_age_defaults_to_thirty_seconds_refreshed_every_five(
+    write: Write,
+) -> None:
+    config = load_config(write("database: sqlite:///x.db\n"), environ={})
+    assert (config.queues.state_max_age_s, config.queues.state_refresh_s) == (30, 5)
+
+
+def test_a_queue_state_refresh_slower_than_half_the_max_age_is_refused_with_its_place(
+    write: Write,
+) -> None:
+    path = write("queues:\n  state_max_age_s: 8\n  state_refresh_s: 5\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, environ={})
+    assert err.value.where == f"{path}:1:1"
+    assert "state_refresh_s must be at most half of state_max_age_s" in err.value.message

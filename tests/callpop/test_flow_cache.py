@@ -4,6 +4,7 @@ back by the next call; never stale, never trusted when it is not what callpop wr
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from callpop.flow_cache import FORMAT, cache_folder, cached_flows
+from callpop.flow_cache import FORMAT, cache_folder, cached_flows, source_digest, sources
 from ivr.compile_flow import compile_flow
 from ivr.loader import DialplanError, load_dialplan
 
@@ -210,6 +211,26 @@ def test_an_entry_holds_the_compiled_flows_and_reading_it_needs_no_pydantic(
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_an_edited_or_replaced_module_of_callpop_gives_entries_a_new_name(tmp_path: Path) -> None:
+    (tmp_path / "flow.py").write_text("A = 1\n")
+    (tmp_path / "notes.txt").write_text("not code\n")
+    before = source_digest((tmp_path,))
+    (tmp_path / "notes.txt").write_text("still not code\n")
+    assert source_digest((tmp_path,)) == before
+    (tmp_path / "flow.py").write_text("A = 22\n")
+    edited = source_digest((tmp_path,))
+    assert edited != before
+    info = (tmp_path / "flow.py").stat()
+    os.utime(tmp_path / "flow.py", ns=(info.st_atime_ns, info.st_mtime_ns + 1))  # same size
+    assert source_digest((tmp_path,)) != edited
+
+
+def test_the_code_an_entry_comes_from_is_the_model_the_config_and_the_database_s() -> None:
+    names = {folder.name for folder in sources()}
+    assert names == {"ivr", "callpop", "sql"}
+    assert all((folder / "__init__.py").exists() for folder in sources())
 
 
 def test_the_folder_follows_xdg_cache_home(tmp_path: Path) -> None:

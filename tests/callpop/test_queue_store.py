@@ -184,37 +184,51 @@ def two_staffed_queues() -> QueueBoard:
     )
 
 
+class LeaseHolder:
+    """A lease holder's queue state writer and its AMI listener on the simulator: the
+    writer vouches while the listener is logged in, as `serve` wires it."""
+
+    def __init__(self, engine: AsyncEngine, clocks: Clocks, sim: AMIServer) -> None:
+        self.store = QueueStateStore(engine, clock=clocks.wall)
+        self.writer = QueueStateWriter(
+            self.store, live=self.logged_in, refresh_s=5, monotonic=clocks.monotonic
+        )
+        self.listener = AMIListener(
+            "127.0.0.1", sim.port, "callpop", "pw", InProcessBus().publish,
+            observers=(self.writer.feed,), backoff_initial=0.01,
+        )  # fmt: skip
+
+    def logged_in(self) -> bool:
+        return self.listener.client.connected
+
+    async def start(self) -> None:
+        """Logged in, resynced, the first snapshot written."""
+        await self.listener.start()
+        async with asyncio.timeout(5):
+            await self.listener.wait_resyncs(1)
+        await self.writer.flush()
+
+
 async def test_while_connected_the_lease_holder_vouches_for_every_row_in_one_statement(
     engine: AsyncEngine,
 ) -> None:
     clocks = Clocks()
-    store = QueueStateStore(engine, clock=clocks.wall)
-    listener: AMIListener | None = None
-    writer = QueueStateWriter(
-        store,
-        live=lambda: listener is not None and listener.client.connected,
-        refresh_s=5,
-        monotonic=clocks.monotonic,
-    )
     async with AMIServer(username="callpop", secret="pw", answers=[two_staffed_queues()]) as sim:
-        listener = AMIListener(
-            "127.0.0.1", sim.port, "callpop", "pw", InProcessBus().publish,
-            observers=(writer.feed,), backoff_initial=0.01,
-        )  # fmt: skip
-        async with listener:
-            async with asyncio.timeout(5):
-                await listener.wait_resyncs(1)
-            await writer.flush()
-            assert writer.writes == 1
+        holder = LeaseHolder(engine, clocks, sim)
+        await holder.start()
+        try:
+            assert holder.writer.writes == 1
             clocks.seconds = 2  # nothing changed, no refresh due yet: nothing sent
             updates = queue_updates(engine)
-            await writer.flush()
+            await holder.writer.flush()
             assert updates == []
             clocks.seconds = 10  # nothing changed, a refresh due
-            await writer.flush()
-            rows = await store.rows()
+            await holder.writer.flush()
+            rows = await holder.store.rows()
+        finally:
+            await holder.listener.stop()
     assert len(updates) == 1  # one statement for every queue
-    assert writer.writes == 1  # nothing rewritten
+    assert holder.writer.writes == 1  # nothing rewritten
     assert {q: r.seen_at for q, r in rows.items()} == {
         "billing": T0 + timedelta(seconds=10),
         "sales": T0 + timedelta(seconds=10),
@@ -225,23 +239,12 @@ async def test_a_lease_holder_that_lost_asterisk_stops_vouching_and_says_so_once
     engine: AsyncEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     clocks = Clocks()
-    store = QueueStateStore(engine, clock=clocks.wall)
-    listener: AMIListener | None = None
-    writer = QueueStateWriter(
-        store,
-        live=lambda: listener is not None and listener.client.connected,
-        refresh_s=5,
-        monotonic=clocks.monotonic,
-    )
     sim = AMIServer(username="callpop", secret="pw", answers=[two_staffed_queues()])
     await sim.start()
-    listener = AMIListener(
-        "127.0.0.1", sim.port, "callpop", "pw", InProcessBus().publish,
-        observers=(writer.feed,), backoff_initial=0.01,
-    )  # fmt: skip
+    holder = LeaseHolder(engine, clocks, sim)
+    await holder.start()
+    listener, writer, store = holder.listener, holder.writer, holder.store
     async with listener:
-        async with asyncio.timeout(5):
-            await listener.wait_resyncs(1)
         await writer.flush()
         await sim.close()  # Asterisk goes down: the listener keeps trying to log in
         async with asyncio.timeout(5):

@@ -257,3 +257,29 @@ def test_options_shown_on_a_condition_and_a_menu_s_own_limit(tmp_path: Path) -> 
         "  complaint_menu (Complaints)",
         "    ~ key 2 now offered only when customer.open_cases > 0",
     ]
+
+
+def test_survey_changes_a_client_signs_are_listed(tmp_path: Path) -> None:
+    new = edited_copy(
+        tmp_path,
+        (
+            "text: How likely are you to recommend Acme Telecom to a friend?",
+            "text: Would you recommend us?",
+        ),
+        ("    max_invalid: 2\n    max_timeouts: 2\n", "    max_invalid: 3\n    max_timeouts: 2\n"),
+        (
+            "      - id: courtesy\n        label: Courtesy\n",
+            "      - id: speed\n        label: Speed\n",
+        ),
+        ("    survey: after_call      # heard once the agent hangs up (docs/dialplan.md)\n", ""),
+    )
+    result = diff(str(SAMPLE), str(new))
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    assert "  ~ survey after call question recommend prompt acme-survey-recommend text changed" in (
+        lines
+    )
+    assert "  - survey after_call question courtesy removed" in lines
+    assert "  + survey after_call question speed added" in lines
+    assert "  ~ survey after_call max_invalid: 2 -> 3" in lines
+    assert '    ~ survey: "after_call" -> none' in lines

@@ -177,3 +177,16 @@ def test_a_conditional_option_and_a_menu_s_own_limit_are_in_the_pack(tmp_path: P
         in words
     )
     assert "open, caller known, with an open case" in words
+
+
+def test_the_pack_shows_each_post_call_survey_as_the_caller_hears_it(tmp_path: Path) -> None:
+    words = text_of(pack(tmp_path, SAMPLE))
+    assert "then survey after_call, once the agent hangs up" in words
+    assert "Post-call survey After-call survey after_call" in words
+    survey = load_dialplan(SAMPLE).flows["main"].surveys["after_call"]
+    for question in survey.questions:
+        for prompt in question.prompts:
+            assert f"{prompt.sound} “{' '.join((prompt.text or '').split())}”" in words
+    assert "Question 2: Courtesy" in words
+    assert "A key other than 1 to 5 acme-survey-keys “Please press a key from 1 to 5.”" in words
+    assert "a caller has 6s to answer, 2 wrong keys and 2 silences per question" in words

@@ -54,3 +54,14 @@ def test_a_malformed_queue_option_is_one_clear_line(tmp_path: Path) -> None:
     result = simulate(tmp_path, "billing:ewt=soon")
     assert result.exit_code == 2
     assert "--queue" in result.output and "'ewt=soon'" in result.output
+
+
+def test_a_stale_queue_state_is_read_as_unknown_and_said_so(tmp_path: Path) -> None:
+    stale = json.loads(simulate(tmp_path, "billing:stale", "sales:ewt=900").stdout)
+    unknown = json.loads(simulate(tmp_path).stdout)
+    assert stale["outcome"] == unknown["outcome"]
+    assert stale["outcome"]["target"]["name"] == "billing"
+    flow = tmp_path / "busy.yaml"
+    args = ["simulate", str(flow), "--caller", "+15551234567", "--keys", ""]
+    shown = CliRunner().invoke(cli, [*args, "--queue", "billing:stale"])
+    assert "queue state: billing(stale: unknown)" in shown.stdout

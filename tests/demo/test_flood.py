@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from callpop.ami.client import AMIClient
 from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls
 from callpop.ami.queue_state import QueueState, QueueStates
-from callpop.demo.callback import CallbackLeg, same_number
+from callpop.demo.originated import OriginatedCall, same_number
 from callpop.demo.pbx import PbxSettings, VirtualPbx
 from callpop.demo.phones import PhoneState
 from callpop.demo.prompts import PromptBook
@@ -71,12 +72,11 @@ class Wire:
         return message
 
 
-@pytest.fixture
-async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+@asynccontextmanager
+async def pbx_on_wire(settings: PbxSettings) -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+    """A virtual PBX with `settings` and callpop's side of its AMI socket, logged in."""
     async with AMIServer() as ami:
-        pbx = VirtualPbx(
-            PbxSettings("127.0.0.1", closed_port()), ami=ami, book=PromptBook({}), queues=CATALOG
-        )
+        pbx = VirtualPbx(settings, ami=ami, book=PromptBook({}), queues=CATALOG)
         wire: Wire
         client = AMIClient(
             ami.host, ami.port, "callpop", "callpop", on_event=lambda m: wire.hear(m)
@@ -95,6 +95,12 @@ async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
             await pbx.aclose()
 
 
+@pytest.fixture
+async def pbx() -> AsyncIterator[tuple[VirtualPbx, Wire]]:
+    async with pbx_on_wire(PbxSettings("127.0.0.1", closed_port())) as served:
+        yield served
+
+
 class Phone:
     """An agent's page: the phone's display as the page is told it."""
 
@@ -110,14 +116,14 @@ class CustomerPage:
 
     def __init__(self, number: str) -> None:
         self.number: str | None = number
-        self.leg: CallbackLeg | None = None
+        self.leg: OriginatedCall | None = None
         self.frames: list[dict[str, Any]] = []
         self.rung = asyncio.Event()
 
     def free(self) -> bool:
         return self.leg is None
 
-    def ring(self, leg: CallbackLeg) -> None:
+    def ring(self, leg: OriginatedCall) -> None:
         self.leg = leg
         self.rung.set()
 
@@ -253,6 +259,8 @@ async def test_a_callback_rings_the_agent_then_the_customer_s_test_phone(
         "number": "+15550104321",
         "name": "Callback",
         "queue": None,
+        "kind": "callback",
+        "ringback": False,
     }
     assert phone.call is not None
     phone.call.answer(phone)

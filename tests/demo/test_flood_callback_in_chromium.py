@@ -80,6 +80,11 @@ async def test_a_flooded_queue_offers_a_callback_that_the_demo_places_to_the_age
         billing = board.locator('#queues tr[data-queue="billing"]')
         await expect(billing).to_contain_text("8", timeout=10_000)
         await expect(billing.locator(".ewt")).to_have_text("EWT 36 min", timeout=10_000)
+        # alice, held on a virtual call (it pops nobody), is on a call, not ready: the
+        # wallboard reads her device's state from the AMI member events
+        alice_tile = board.locator(".agent-tile", has_text="alice")
+        await expect(alice_tile).to_have_attribute("data-state", "on_call")
+        await expect(board.locator("#t-ready")).to_have_text("0")
 
         # the next caller: billing (1), a question about a charge (2)
         await phone.click(f'.caller[data-number="{caller.number}"]')

@@ -130,6 +130,12 @@ async def test_a_pause_is_reported_back_as_app_queue_does_and_read_as_the_agents
     ]
     assert [(e.type, dict(e.data)) for e in published] == [
         # the login's QueueStatus lists alice as a member, not paused; then the pause
-        ("agent.status", {"interface": "PJSIP/101", "paused": False, "reason": ""}),
-        ("agent.status", {"interface": "PJSIP/101", "paused": True, "reason": "Lunch"}),
+        (
+            "agent.status",
+            {"interface": "PJSIP/101", "paused": False, "reason": "", "in_call": False},
+        ),
+        (
+            "agent.status",
+            {"interface": "PJSIP/101", "paused": True, "reason": "Lunch", "in_call": False},
+        ),
     ]

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
@@ -113,3 +114,43 @@ async def test_a_page_opened_after_the_pause_starts_from_it(floor: Floor) -> Non
         await tab.send(type="ping")
         assert (await tab.until_type("pong"))["type"] == "pong"
         assert all(f.get("type") != "agent.status" for f in tab.seen)
+
+
+def member_in_call(status: str) -> bytes:
+    """The fixture's member event as a `QueueMemberStatus` of alice's device, not paused,
+    `Status` 2 (in use: on a call) or 1 (not in use)."""
+    return (
+        member_pause(None)
+        .replace(b"Event: QueueMemberPause\r\n", b"Event: QueueMemberStatus\r\n")
+        .replace(b"Status: 1\r\n", b"Status: " + status.encode() + b"\r\n")
+        .replace(b"InCall: 0\r\n", b"InCall: " + (b"1" if status == "2" else b"0") + b"\r\n")
+    )
+
+
+async def test_an_agent_on_a_call_that_popped_nobody_is_on_a_call_on_the_wallboard(
+    floor: Floor,
+) -> None:
+    async with (
+        await floor.desk.logged_in("sue") as sue,
+        await floor.desk.logged_in("alice") as alice,
+    ):
+        panel = await open_tab(alice, floor.desk.url)  # alice's panel is open: she is online
+        await panel.until_type("welcome")
+        board = await open_tab(sue, floor.desk.url, view="wallboard")
+
+        def alice_is(state: str) -> Any:
+            def seen(frame: dict[str, Any]) -> bool:
+                if frame["type"] != "wallboard":
+                    return False
+                agents = {a["name"]: a for a in frame["board"]["agents"]}
+                return bool(agents["alice"]["state"] == state)
+
+            return seen
+
+        await board.until(alice_is("available"))
+        floor.pbx.emit([member_in_call("2")])  # a call that popped nobody (click-to-dial)
+        frame = await board.until(alice_is("on_call"))
+        alice_line = next(a for a in frame["board"]["agents"] if a["name"] == "alice")
+        assert alice_line["call_id"] is None and alice_line["since"] is not None
+        floor.pbx.emit([member_in_call("1")])
+        await board.until(alice_is("available"))

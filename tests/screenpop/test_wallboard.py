@@ -82,6 +82,28 @@ def test_agent_states_come_from_their_pops() -> None:
     assert states == {"alice": "ringing", "bob": "on_call"}
 
 
+def test_an_agent_whose_device_the_pbx_reports_on_a_call_no_pop_shows_is_on_a_call() -> None:
+    machine = PopMachine(lambda i: {"PJSIP/102": AgentRef("2", "bob")}.get(i))
+    machine.handle(Ev("agent.ringing", "c1", {"interface": "PJSIP/102", "queue": "q"}))
+    devices = {"1": "2026-11-23T09:58:00.000Z", "2": "2026-11-23T09:59:00.000Z"}
+    view = Wallboard().snapshot(
+        now="t",
+        agents=LINES,
+        pops_of=machine.pops_of,
+        online=lambda _agent_id: True,
+        in_call_since=devices.get,
+    )
+    alice, bob = view["agents"]
+    # alice: no pop (a click-to-dial call, a virtual flood call): on a call since the PBX said
+    assert (alice["state"], alice["since"], alice["call_id"]) == (
+        "on_call",
+        "2026-11-23T09:58:00.000Z",
+        None,
+    )
+    assert (bob["state"], bob["call_id"]) == ("ringing", "c1")  # the pop says more
+    assert view["totals"]["talking"] == 1
+
+
 def test_agents_without_a_panel_open_are_offline() -> None:
     states = {
         a["name"]: a["state"] for a in snapshot(Wallboard(), online=frozenset({"1"}))["agents"]

@@ -1,8 +1,9 @@
 """Call controls in the widget embedded in a CRM page (docs/widget-example.html on its own
 origin), in Chromium, against the AMI simulator: a transfer from the widget's card is
-`BlindTransfer` of the agent's channel and re-pops at the new agent; a break from the
-widget's status menu is `QueuePause` with its reason; refusals are shown in the panel's
-words; the same controls over the socket answer as the panel's POSTs do."""
+`BlindTransfer` (or `Atxfer`) of the agent's channel and re-pops at the new agent; a break
+from the widget's status menu is `QueuePause` with its reason; click-to-dial is `Originate`;
+the queue's wrap-up runs down after a call; refusals are shown in the panel's words; the
+same controls over the socket answer as the panel's POSTs do."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls, panel_controls
 from callpop.ami.listener import AMIListener
 from callpop.pbx_sim.ami import AMIServer
-from callpop.pbx_sim.ami_events import Ids
+from callpop.pbx_sim.ami_events import Ids, Snapshot
 from callpop.pbx_sim.ami_transfers import Transfers
 from tests.screenpop.browser import chromium, login, new_page, shot
-from tests.screenpop.conftest import PASSWORD, make_desk
+from tests.screenpop.conftest import PASSWORD, make_desk, write_dialplan
 from tests.screenpop.test_transfer_browser import (
     PHONES,
     Floor,
@@ -41,6 +42,19 @@ def _queue_pause(action: Message) -> list[list[tuple[str, str]]]:
     return [[("Response", "Error"), ("Message", "Interface not found")]]
 
 
+QUEUES_WITH_WRAPUP = """\
+operator: operator
+queues:
+  operator: {strategy: ringall}
+  billing: {strategy: ringall, wrapup: 3s}
+"""
+
+
+def _originate(action: Message) -> list[list[tuple[str, str]]]:
+    """Asterisk's answer to an Async Originate (tests/fixtures/asterisk/ami/controls/originate.txt)."""
+    return [[("Response", "Success"), ("Message", "Originate successfully queued")]]
+
+
 @dataclass
 class CrmFloor:
     floor: Floor
@@ -51,8 +65,14 @@ class CrmFloor:
 async def crm_floor(tmp_path: Path) -> AsyncIterator[CrmFloor]:
     async with (
         crm_site() as (crm, where),
-        AMIServer(username="callpop", secret="pw", responders={"QueuePause": _queue_pause}) as pbx,
+        AMIServer(
+            username="callpop",
+            secret="pw",
+            responders={"QueuePause": _queue_pause, "Originate": _originate},
+        ) as pbx,
     ):
+        dialplan = write_dialplan(tmp_path / "dialplan")
+        (dialplan / "queues.yaml").write_text(QUEUES_WITH_WRAPUP)
         transfers = Transfers(pbx, lambda exten, context: PHONES.get((exten, context)))
         listener: list[AMIListener] = []
         controls = AmiControls(lambda: listener[0].client if listener else None)
@@ -111,7 +131,7 @@ async def test_a_blind_transfer_from_the_widget_re_pops_at_bob(crm_floor: CrmFlo
         await form.locator("input[name=target]").fill("bob")
         await shot(crm, "widget-transfer-form-1366")
         await form.get_by_role("button", name="Transfer").click()
-        await expect(form.get_by_role("status")).to_have_text("Transferred to bob.")
+        await expect(card.locator("[data-transfer-status]")).to_have_text("Transferred to bob.")
 
         (sent,) = await floor.pbx.wait_action("BlindTransfer")
         assert (sent.get("Channel"), sent.get("Context"), sent.get("Exten")) == (
@@ -125,6 +145,7 @@ async def test_a_blind_transfer_from_the_widget_re_pops_at_bob(crm_floor: CrmFlo
         await expect(bob_card).to_contain_text("Disputes the March invoice; wants a refund.")
         await expect(bob_card).to_contain_text("Billing")  # the IVR path came along
         await expect(card).to_contain_text("Wrap-up")  # alice's side went to wrap-up
+        await expect(form).to_be_hidden()  # nothing left to transfer
         await shot(crm, "widget-transfer-done-1366")
         await alice_ctx.close()
         await bob_ctx.close()
@@ -137,11 +158,12 @@ async def test_a_refused_transfer_is_shown_in_the_widget_in_the_panels_words(
     async with chromium() as browser:
         context, crm = await alice_in_her_crm(browser, crm_floor)
         call = await queue_call_to_alice(floor)
-        form = crm.locator(f'[data-call-id="{call.call_id}"] form[data-transfer]')
+        card = crm.locator(f'[data-call-id="{call.call_id}"]')
+        form = card.locator("form[data-transfer]")
         floor.transfers.calls.remove(call)  # the leg is gone on the PBX's side
         await form.locator("input[name=target]").fill("bob")
         await form.get_by_role("button", name="Transfer").click()
-        await expect(form.get_by_role("status")).to_have_text(
+        await expect(card.locator("[data-transfer-status]")).to_have_text(
             "transferring the call to bob was refused by Asterisk: Channel specified does not exist"
         )
         await expect(form.get_by_role("button", name="Transfer")).to_be_enabled()
@@ -239,3 +261,80 @@ async def test_the_socket_refuses_controls_as_the_panel_api_does(crm_floor: CrmF
                     "status": response.status,
                     **posted,
                 }
+
+
+async def test_after_a_call_the_widget_shows_the_queues_wrapup_then_ready(
+    crm_floor: CrmFloor,
+) -> None:
+    floor = crm_floor.floor
+    async with chromium() as browser:
+        context, crm = await alice_in_her_crm(browser, crm_floor)
+        call = await queue_call_to_alice(floor)
+        await expect(crm.locator(f'[data-call-id="{call.call_id}"]')).to_contain_text("Live")
+        floor.pbx.emit(call.completed(reason="caller"))
+        said = crm.locator("[data-desk] form[data-status] [role=status]")
+        await expect(said).to_contain_text("Wrap-up: ")
+        await expect(crm.locator("[data-desk]").get_by_label("Status")).to_have_value("ready")
+        await shot(crm, "widget-wrapup-1366")
+        await expect(said).to_have_text("Ready for calls")  # the queue's 3 s passed
+        await context.close()
+
+
+async def test_click_to_dial_from_the_widget_rings_the_agents_phone_first(
+    crm_floor: CrmFloor,
+) -> None:
+    floor = crm_floor.floor
+    async with chromium() as browser:
+        context, crm = await alice_in_her_crm(browser, crm_floor)
+        dial = crm.locator("[data-desk] form[data-dial]")
+        await dial.get_by_label("Number to call").fill("(555) 765-4321")
+        await dial.get_by_role("button", name="Call").click()
+        await expect(dial.get_by_role("status")).to_have_text(
+            "Your phone rings: pick up to call +15557654321."
+        )
+        (sent,) = await floor.pbx.wait_action("Originate")
+        assert (sent.get("Channel"), sent.get("Exten"), sent.get("Async")) == (
+            "PJSIP/101",
+            "+15557654321",
+            "true",
+        )
+        await context.close()
+
+
+async def test_an_attended_transfer_from_the_widget_pops_bob_when_alice_hangs_up(
+    crm_floor: CrmFloor,
+) -> None:
+    floor = crm_floor.floor
+    async with chromium() as browser:
+        alice_ctx, crm = await alice_in_her_crm(browser, crm_floor)
+        bob_ctx, bob = await new_page(browser)
+        await login(bob, floor.desk.url, "bob", PASSWORD)
+        call = await queue_call_to_alice(floor)
+        card = crm.locator(f'[data-call-id="{call.call_id}"]')
+        form = card.locator("form[data-transfer]")
+        await form.locator("select[name=mode]").select_option("attended")
+        await form.locator("input[name=target]").fill("bob")
+        await form.get_by_role("button", name="Transfer").click()
+        await expect(card.locator("[data-transfer-status]")).to_have_text(
+            "Talk to bob, then hang up to hand the caller over."
+        )
+        (sent,) = await floor.pbx.wait_action("Atxfer")
+        assert (sent.get("Channel"), sent.get("Exten"), sent.get("Context")) == (
+            call.leg.one.channel,
+            "102",
+            "callpop-agents",
+        )
+        await expect(bob.locator(".pop-card")).to_have_count(0)  # consulting: no pop yet
+        bob_leg = Snapshot(
+            channel="PJSIP/102-000000ab",
+            uniqueid=floor.ids.uniqueid(),
+            linkedid=call.call_id,
+            context="callpop-agents",
+            exten="102",
+        )
+        floor.transfers.complete_attended(call.leg.one.channel, bob_leg)
+        await expect(bob.locator(".pop-card")).to_have_count(1)
+        await expect(bob.locator(".pop-card")).to_contain_text("Billing")
+        await expect(card).to_contain_text("Wrap-up")
+        await alice_ctx.close()
+        await bob_ctx.close()

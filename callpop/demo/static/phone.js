@@ -16,6 +16,7 @@
   const transcript = $("transcript");
   const state = {
     caller: null,        // {number, name}
+    incoming: "callback", // what rings this phone: callback | outbound (an agent's click-to-dial)
     call: "idle",        // idle | dialing | ivr | queue | ringing | connected | voicemail | incoming | ended
     startedAt: 0,
     connectedAt: 0,
@@ -34,6 +35,8 @@
 
   function selectCaller(caller, node) {
     state.caller = caller;
+    // the PBX rings this page for calls to the chosen caller's number (callbacks, agents' calls)
+    send({type: "line", number: caller.number});
     document.querySelectorAll(".caller").forEach((n) => n.setAttribute("aria-pressed", "false"));
     if (node) node.setAttribute("aria-pressed", "true");
     renderScreen();
@@ -84,6 +87,7 @@
     ws.addEventListener("open", () => {
       state.attempt = 0;
       setConn("up", "PBX ready");
+      if (state.caller) send({type: "line", number: state.caller.number});
       renderScreen();
     });
     ws.addEventListener("message", (event) => {
@@ -130,16 +134,22 @@
     send({type: "hangup"});
   }
 
-  /* --- a callback rings this phone ------------------------------------------------------------ */
+  /* --- a callback or an agent's call rings this phone ---------------------------------------- */
 
   function onIncoming(msg) {
     stopPlaying();
     state.call = INCOMING;
+    state.incoming = msg.kind === "outbound" ? "outbound" : "callback";
     state.startedAt = Date.now();
     state.connectedAt = 0;
     state.keys = "";
-    note("Incoming call on " + msg.number + ": the callback you asked for. Answer with the green button.", "call");
-    $("screen-line").textContent = "Calling you back on " + msg.number;
+    if (state.incoming === "outbound") {
+      note("Incoming call on " + msg.number + ": an agent of Acme Telecom is calling you (click-to-dial). Answer with the green button.", "call");
+      $("screen-line").textContent = "Calling you on " + msg.number;
+    } else {
+      note("Incoming call on " + msg.number + ": the callback you asked for. Answer with the green button.", "call");
+      $("screen-line").textContent = "Calling you back on " + msg.number;
+    }
     renderScreen();
   }
 
@@ -185,7 +195,9 @@
         state.call = "connected";
         state.connectedAt = Date.now();
         stopPlaying();
-        if (msg.callback) {
+        if (msg.outbound) {
+          note("You are talking to " + msg.agent + " of Acme Telecom, who called you from their desk.", "good");
+        } else if (msg.callback) {
           note("Callback: you are talking to " + msg.agent + ", who took your callback. Their desk shows when you asked and how long you had waited.", "good");
         } else {
           note(msg.agent + " answered" + (msg.queue ? " (queue " + msg.queue + ")" : "") + ": you are talking to an agent. Their desk shows who you are and what you chose in the IVR.", "good");
@@ -347,7 +359,8 @@
     handset.dataset.state = state.call;
     $("screen-state").textContent = LABELS[state.call] || state.call;
     const caller = state.caller;
-    $("screen-who").textContent = state.call === INCOMING ? "Acme Telecom (callback)"
+    $("screen-who").textContent = state.call === INCOMING
+      ? (state.incoming === "outbound" ? "Acme Telecom" : "Acme Telecom (callback)")
       : caller ? (caller.name || "Unknown caller") : "Choose a caller";
     $("screen-number").textContent = caller ? caller.number : "";
     if (state.call === "idle") $("screen-line").textContent = "Press the green button to call " + data.extension;

@@ -58,6 +58,16 @@
     return call.name ? call.name + " " + call.number : (call.number || "unknown number");
   }
 
+  // what kind of call the display shows, from the PBX's `kind` of the call
+  const KINDS = {callback: "callback", outbound: "outbound call", consultation: "consultation",
+    direct: "direct call"};
+
+  function label(call) {
+    if (!call) return "";
+    if (call.queue) return "queue " + call.queue;
+    return KINDS[call.kind] || "direct call";
+  }
+
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
   function render() {
@@ -70,14 +80,17 @@
       detail.textContent = attempt ? "reconnecting…" : "connecting…";
     } else if (state === "idle") {
       title.textContent = "Demo phone";
-      detail.textContent = phone.interface + " · ready for calls";
+      // the last outgoing call's failure stays on the display until the next call
+      detail.textContent = phone.notice ? phone.notice + " · " + phone.interface
+        : phone.interface + " · ready for calls";
     } else if (state === "ringing") {
       title.textContent = "Ringing: " + who(phone.call);
-      detail.textContent = phone.call && phone.call.queue ? "queue " + phone.call.queue : "direct call";
+      detail.textContent = label(phone.call);
     } else {
       const s = Math.floor((Date.now() - since) / 1000);
-      title.textContent = "On a call: " + who(phone.call);
-      detail.textContent = Math.floor(s / 60) + ":" + pad(s % 60) + (phone.call && phone.call.queue ? " · queue " + phone.call.queue : "");
+      // an outgoing call the agent answered: ringback while the number rings
+      title.textContent = (phone.call && phone.call.ringback ? "Ringing: " : "On a call: ") + who(phone.call);
+      detail.textContent = Math.floor(s / 60) + ":" + pad(s % 60) + " · " + label(phone.call);
     }
   }
 

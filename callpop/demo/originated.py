@@ -1,10 +1,15 @@
-"""A callback's `Originate`, played on the virtual PBX (callpop/callbacks/placer.py sends it).
+"""An `Originate` played on the virtual PBX: a callback (callpop/callbacks/placer.py
+sends it) or the panel's click-to-dial (callpop/ami/controls.py, `originate`).
 
 As Asterisk runs it with the dialplan `callpop asterisk-config` emits: the agent's phone
-(`Channel`) rings first, for `Timeout`; once the agent answers, their leg runs the
-callback context, whose `Dial` calls the customer's number (`Exten`) for 30 seconds. In
-the demo the customer's phone is the test phone page that last called as that number:
-it rings there ("Acme Telecom is calling you back"), and answering bridges the two.
+(`Channel`) rings first, for `Timeout`; once the agent answers, their leg runs `Exten` in
+`Context`, whose `Dial` calls the customer's number for 30 seconds: the callback context
+for a callback, the agents' own context for click-to-dial. In the demo the customer's
+phone is the test phone page open as that number (the caller it has chosen, or the
+number it last called as): it rings there ("Acme Telecom is calling you back" or
+"Acme Telecom is calling"), and answering bridges the two. A number nobody answers, or
+a page that is on another call or declines, ends the agent's call, and the agent's phone
+shows why ("No answer from ...", "... is busy"), as a desk phone's display does.
 
 The events are `callpop.pbx_sim.ami_originate`'s, in Asterisk 22's order: the answer
 "Originate successfully queued" at once, then `OriginateResponse` Success when the agent
@@ -26,13 +31,14 @@ from callpop.ami.codec import Message
 from callpop.demo.phones import AgentPhone, Phones
 from callpop.pbx_sim.ami_originate import Originations
 
-__all__ = ["CUSTOMER_RING_S", "CallbackLeg", "CustomerLine", "same_number"]
+__all__ = ["CUSTOMER_RING_S", "CustomerLine", "OriginatedCall", "same_number"]
 
 log = logging.getLogger(__name__)
 
 CUSTOMER_RING_S = 30.0  # the callback context's Dial(..., 30)
 _NOT_DIGITS = re.compile(r"[^0-9]")
 
+Kind = Literal["callback", "outbound"]
 Step = Literal["answer", "decline", "agent_hangup", "customer_answer", "customer_hangup"]
 
 
@@ -55,29 +61,47 @@ class CustomerLine(Protocol):
 
     def free(self) -> bool: ...
 
-    def ring(self, leg: CallbackLeg) -> None: ...
+    def ring(self, leg: OriginatedCall) -> None: ...
 
     def tell(self, frame: dict[str, Any]) -> None: ...
 
 
-class CallbackLeg:
+def is_callback(action: Message) -> bool:
+    """The placer's Originate: it sets CALLPOP_CALLBACK on the agent's leg."""
+    return any(v.startswith("CALLPOP_CALLBACK=") for v in action.getall("Variable"))
+
+
+# What the agent's phone shows once the customer's leg failed (DialEnd's DialStatus).
+_MISSED = {
+    "NOANSWER": "No answer from {number}",
+    "BUSY": "{number} is busy",
+    "CANCEL": "You hung up before {number} answered",
+}
+
+
+class OriginatedCall:
     """One Originate, from the agent's ring to both hang-ups (a `PhoneCall` for the
-    agent's phone)."""
+    agent's phone). `channel_id` is the agent leg's Uniqueid (the Originate's `ChannelId`
+    when it names one); `ring_s` is how long the customer's number rings."""
 
     def __init__(
         self,
         action: Message,
+        channel_id: str,
         *,
+        ring_s: float = CUSTOMER_RING_S,
         originations: Originations,
         phones: Phones,
         emit: Callable[[list[bytes]], None],
         find_line: Callable[[str], CustomerLine | None],
-        on_end: Callable[[CallbackLeg], None],
+        on_end: Callable[[OriginatedCall], None],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.action = action
-        self.channel_id = action.get("ChannelId") or ""
+        self.channel_id = channel_id
         self.number = action.get("Exten") or ""
+        self.kind: Kind = "callback" if is_callback(action) else "outbound"
+        self.ring_s = ring_s
         self._originations = originations
         self._phones = phones
         self._emit = emit
@@ -86,6 +110,7 @@ class CallbackLeg:
         self._monotonic = monotonic
         self.steps: asyncio.Queue[tuple[Step, AgentPhone | None]] = asyncio.Queue()
         self.line: CustomerLine | None = None
+        self.ringback = False
         self.task: asyncio.Task[None] | None = None
 
     # --- PhoneCall (the agent's phone) ---------------------------------------------------------
@@ -95,7 +120,14 @@ class CallbackLeg:
         return self.channel_id
 
     def caller_view(self) -> dict[str, Any]:
-        return {"number": self.number, "name": "Callback", "queue": None}
+        return {
+            "number": self.number,
+            "name": "Callback" if self.kind == "callback" else "",
+            "queue": None,
+            "kind": self.kind,
+            # the agent answered and hears ringback while the customer's number rings
+            "ringback": self.ringback,
+        }
 
     def answer(self, phone: AgentPhone) -> None:
         self.steps.put_nowait(("answer", phone))
@@ -117,7 +149,7 @@ class CallbackLeg:
     # --- the call ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.task = asyncio.create_task(self._run(), name=f"demo-callback-{self.channel_id}")
+        self.task = asyncio.create_task(self._run(), name=f"demo-{self.kind}-{self.channel_id}")
 
     async def _run(self) -> None:
         try:
@@ -126,7 +158,7 @@ class CallbackLeg:
             self._hang_up_all()
             raise
         except Exception:
-            log.exception("demo callback %s failed", self.channel_id)
+            log.exception("demo %s %s failed", self.kind, self.channel_id)
             self._hang_up_all()
         finally:
             self._on_end(self)
@@ -171,17 +203,17 @@ class CallbackLeg:
             return
         self._phones.connect(phone, self)
         self._emit(self._originations.agent_answers(self.channel_id))
-        # the agent's leg runs the callback context: Dial(customer, 30)
+        # the agent's leg runs Exten in Context: Dial(customer, 30)
         line = self._find_line(self.number)
         if line is not None and not line.free():
-            self._customer_missed("BUSY")
+            self._customer_missed(phone, "BUSY")
             return
         if line is not None:
             self.line = line
             line.ring(self)
-        step = await self._next(
-            CUSTOMER_RING_S, {"customer_answer", "customer_hangup", "agent_hangup"}
-        )
+        self._hear_ringback(phone, True)
+        step = await self._next(self.ring_s, {"customer_answer", "customer_hangup", "agent_hangup"})
+        self._hear_ringback(phone, False)
         if step != "customer_answer":
             if line is not None:
                 line.tell(
@@ -194,13 +226,15 @@ class CallbackLeg:
                     }
                 )
             self._customer_missed(
-                {"agent_hangup": "CANCEL", "customer_hangup": "BUSY"}.get(step or "", "NOANSWER")
+                phone,
+                {"agent_hangup": "CANCEL", "customer_hangup": "BUSY"}.get(step or "", "NOANSWER"),
             )
             return
         self._emit(self._originations.customer_answers(self.channel_id))
         assert line is not None
         line.tell({"type": "connected", "agent": phone.agent, "interface": phone.interface,
-                   "queue": None, "callback": True})  # fmt: skip
+                   "queue": None, "callback": self.kind == "callback",
+                   "outbound": self.kind == "outbound"})  # fmt: skip
         talk_from = self._monotonic()
         step = await self._next(None, {"customer_hangup", "agent_hangup"})
         self._emit(self._originations.hang_up(self.channel_id))
@@ -215,6 +249,12 @@ class CallbackLeg:
             }
         )
 
-    def _customer_missed(self, status: str) -> None:
+    def _hear_ringback(self, phone: AgentPhone, on: bool) -> None:
+        self.ringback = on
+        if phone.call is self:
+            phone.show()
+
+    def _customer_missed(self, phone: AgentPhone, status: str) -> None:
         self._emit(self._originations.customer_does_not_answer(self.channel_id, status))
         self._release()
+        self._phones.note(phone, _MISSED[status].format(number=self.number))

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -58,7 +59,7 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Sessions
 from screenpop.guards import SESSION_COOKIE
-from screenpop.redis_bus import Entry
+from screenpop.redis_bus import Entry, seq_of
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -328,6 +329,7 @@ async def phase(
                 }
                 if watch is not None:  # AgentCalled -> agent.ringing on the stream
                     result["to_stream_ms"] = watch.to_stream_ms(caller, ids)
+                    result["to_append_ms"] = watch.to_append_ms(ids)
                 result["deadlocks"] = await deadlocks(name)
                 say(json.dumps(result))
                 if kill:
@@ -410,6 +412,10 @@ class StreamWatch:
     def __init__(self, key: str) -> None:
         self.key = key
         self.seen: dict[str, float] = {}  # call id -> perf_counter when read
+        # call id -> s from the event's `at` (the simulator's AgentCalled Timestamp) to
+        # its entry id (Redis's TIME when the holder's append ran): the holder's part
+        # alone, whatever this process's own loop does
+        self.appended: dict[str, float] = {}
 
     async def run(self) -> None:
         client = Redis.from_url(REDIS_URL)
@@ -425,13 +431,21 @@ class StreamWatch:
                     for entry_id, fields in entries:
                         last = entry_id
                         body = json.loads(fields[b"e"])
-                        if body["type"] == "agent.ringing":
-                            self.seen.setdefault(body["call_id"], now)
+                        if body["type"] == "agent.ringing" and body["call_id"] not in self.seen:
+                            self.seen[body["call_id"]] = now
+                            at = datetime.fromisoformat(body["at"].replace("Z", "+00:00"))
+                            self.appended[body["call_id"]] = (
+                                seq_of(entry_id) / 1_000_000 - at.timestamp()
+                            )
         finally:
             await client.aclose()
 
     def to_stream_ms(self, caller: Caller, ids: list[str]) -> dict[str, float]:
         got = [self.seen[c] - caller.rung_at[c] for c in ids if c in self.seen]
+        return {k: round(v, 1) for k, v in summary_ms(got).items()} if got else {}
+
+    def to_append_ms(self, ids: list[str]) -> dict[str, float]:
+        got = [self.appended[c] for c in ids if c in self.appended]
         return {k: round(v, 1) for k, v in summary_ms(got).items()} if got else {}
 
 

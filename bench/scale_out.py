@@ -310,9 +310,11 @@ async def phase(
                 ids = await caller.steady(rate, seconds, agents)
                 await caller.settle(ids)
                 cpu_s = cpu.used()
-                if watching is not None:
-                    watching.cancel()
-                    await asyncio.gather(watching, return_exceptions=True)
+                if watch is not None and watching is not None:
+                    watch.stop.set()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(5):
+                            await watching
                 say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
                 got = [caller.latency[c] for c in ids if c in caller.latency]
                 result: dict[str, Any] = {
@@ -416,15 +418,17 @@ class StreamWatch:
         # its entry id (Redis's TIME when the holder's append ran): the holder's part
         # alone, whatever this process's own loop does
         self.appended: dict[str, float] = {}
+        # asked to stop: redis-py may swallow a cancellation that lands inside XREAD
+        self.stop = asyncio.Event()
 
     async def run(self) -> None:
         client = Redis.from_url(REDIS_URL)
         last: bytes | str = "$"
         try:
-            while True:
+            while not self.stop.is_set():
                 reply = cast(
                     list[tuple[bytes, list[Entry]]],
-                    await client.xread({self.key: last}, block=1000, count=1000),
+                    await client.xread({self.key: last}, block=200, count=1000),
                 )
                 now = time.perf_counter()
                 for _stream, entries in reply or ():

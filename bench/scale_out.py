@@ -39,11 +39,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import asyncpg
 from argon2 import PasswordHasher
+from redis.asyncio import Redis
 
 from bench.machine import load_average
 from bench.paths import always_open_dialplan
@@ -57,6 +58,7 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Sessions
 from screenpop.guards import SESSION_COOKIE
+from screenpop.redis_bus import Entry
 from screenpop.sqlstore import SqlScreenpopStore
 from screenpop.store import Account
 
@@ -300,10 +302,16 @@ async def phase(
                 connect_s = time.perf_counter() - started
                 say(f"{agents} sockets on {instances} instance(s) in {connect_s:.0f} s")
                 await asyncio.sleep(1)
+                watch = StreamWatch(bus_key) if redis else None
+                watching = asyncio.create_task(watch.run()) if watch is not None else None
+                await asyncio.sleep(0.2)  # its XREAD from the head is in place
                 cpu = CpuShares(desk.servers)
                 ids = await caller.steady(rate, seconds, agents)
                 await caller.settle(ids)
                 cpu_s = cpu.used()
+                if watching is not None:
+                    watching.cancel()
+                    await asyncio.gather(watching, return_exceptions=True)
                 say(f"{len(ids)} calls placed, {len(caller.latency)} popped")
                 got = [caller.latency[c] for c in ids if c in caller.latency]
                 result: dict[str, Any] = {
@@ -318,6 +326,8 @@ async def phase(
                     # CPU seconds during the calls: each instance, then this process
                     "cpu_s": cpu_s,
                 }
+                if watch is not None:  # AgentCalled -> agent.ringing on the stream
+                    result["to_stream_ms"] = watch.to_stream_ms(caller, ids)
                 result["deadlocks"] = await deadlocks(name)
                 say(json.dumps(result))
                 if kill:
@@ -389,6 +399,40 @@ async def kill_one(desk: Desk, caller: Caller, rate: int, agents: int) -> dict[s
         "calls_after_kill": len(ids),
         "lost_after_kill": len([c for c in ids if c not in caller.latency]),
     }
+
+
+class StreamWatch:
+    """When each call's `agent.ringing` is on the bus stream, as this process reads it
+    (XREAD BLOCK, like a hub): the pop's latency up to the stream (the AMI holder reading
+    AgentCalled, its triggers, the bus writer's append) apart from what follows (each
+    hub reading the stream, the pop machine, the socket)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.seen: dict[str, float] = {}  # call id -> perf_counter when read
+
+    async def run(self) -> None:
+        client = Redis.from_url(REDIS_URL)
+        last: bytes | str = "$"
+        try:
+            while True:
+                reply = cast(
+                    list[tuple[bytes, list[Entry]]],
+                    await client.xread({self.key: last}, block=1000, count=1000),
+                )
+                now = time.perf_counter()
+                for _stream, entries in reply or ():
+                    for entry_id, fields in entries:
+                        last = entry_id
+                        body = json.loads(fields[b"e"])
+                        if body["type"] == "agent.ringing":
+                            self.seen.setdefault(body["call_id"], now)
+        finally:
+            await client.aclose()
+
+    def to_stream_ms(self, caller: Caller, ids: list[str]) -> dict[str, float]:
+        got = [self.seen[c] - caller.rung_at[c] for c in ids if c in self.seen]
+        return {k: round(v, 1) for k, v in summary_ms(got).items()} if got else {}
 
 
 class CpuShares:

@@ -55,13 +55,10 @@ async def current(request: web.Request) -> Principal | None:
     claims = sessions.read(request.cookies.get(SESSION_COOKIE))
     principal: Principal | None = None
     if claims is not None:
-        store = request.app[STORE]
-        account = await store.account(claims.agent_id)
-        if (
-            account is not None
-            and sessions.belongs_to(claims, account)
-            and not await store.session_revoked(claims.nonce)
-        ):
+        # one round trip: at a SIGKILL an instance's agents all log in again elsewhere at
+        # once, beside the calls (docs/scale.md, the profile)
+        account = await request.app[STORE].session_account(claims.agent_id, claims.nonce)
+        if account is not None and sessions.belongs_to(claims, account):
             principal = (account, claims)
     request[_PRINCIPAL] = principal
     return principal

@@ -99,7 +99,7 @@ class PopHistory:
         self,
         store: ScreenpopStore,
         clock: Callable[[], datetime],
-        max_pending: int = 10_000,
+        max_pending: int = 50_000,
         linger_s: float = 0.25,
         max_batch: int = 1_000,
         *,
@@ -262,7 +262,11 @@ class PopHistory:
     async def _write_loop(self) -> None:
         while True:
             await self._queued.wait()
-            if self._linger_s > 0 and not self._hurry.is_set():
+            # Lingering gathers a batch; with a full one waiting it only adds a delay per
+            # batch, which capped the writer below the changes of 300 calls/s (a backlog
+            # that grew to the bound: bench.scale_out's profile, docs/scale.md).
+            full = len(self._pending) >= self._max_batch
+            if self._linger_s > 0 and not full and not self._hurry.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self._linger_s):
                         await self._hurry.wait()

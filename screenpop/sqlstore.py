@@ -610,6 +610,25 @@ class SqlScreenpopStore:
             return False  # used before, here or on another instance
         return True
 
+    async def session_account(self, agent_id: str, nonce: str) -> Account | None:
+        pk = _agent_pk(agent_id)
+        if pk is None:
+            return None
+        revoked = (
+            select(session_revocations.c.nonce).where(session_revocations.c.nonce == nonce).exists()
+        )
+        async with self._engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(agents).where(agents.c.id == pk, agents.c.active.is_(True), ~revoked)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else _account(row)
+
     async def session_revoked(self, nonce: str) -> bool:
         async with self._engine.connect() as conn:
             row = (

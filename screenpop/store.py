@@ -265,6 +265,11 @@ class ScreenpopStore(Protocol):
 
     async def session_revoked(self, nonce: str) -> bool: ...
 
+    async def session_account(self, agent_id: str, nonce: str) -> Account | None:
+        """The active account `agent_id` if its session `nonce` is not revoked, else None:
+        `account` and `session_revoked` in one read (every request and socket asks it)."""
+        ...
+
     async def revoked_since(self, since: datetime) -> list[tuple[str, datetime]]:
         """(nonce, revoked_at) of the sessions revoked at or after `since`, oldest first."""
         ...

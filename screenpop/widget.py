@@ -61,13 +61,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         sessions = request.app[SESSIONS]
         claims = sessions.read_embed(embed, origin)
         store = request.app[STORE]
-        account = None if claims is None else await store.account(claims.agent_id)
-        if (
-            claims is None
-            or not sessions.belongs_to(claims, account)
-            or account is None
-            or await store.session_revoked(claims.session)
-        ):
+        account = (
+            None if claims is None else await store.session_account(claims.agent_id, claims.session)
+        )
+        if claims is None or account is None or not sessions.belongs_to(claims, account):
             raise web.HTTPUnauthorized(text="embed token expired or invalid: connect again")
         # one socket per token: a token read from a URL in a log is already spent
         if not await store.use_embed_token(

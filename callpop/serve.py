@@ -44,7 +44,14 @@ from agi_scripts.routes.ivr import ivr_route
 from agi_scripts.routes.survey import survey_route
 from agi_scripts.server import FastAgiServer
 from callpop.ami.client import AMIClient
-from callpop.ami.controls import AmiControls, PanelControls, panel_controls
+from callpop.ami.controls import (
+    DIAL_CONTEXT,
+    DIAL_OUTCOME_WAIT_S,
+    AmiControls,
+    PanelControls,
+    panel_controls,
+)
+from callpop.ami.dials import DialOutcomes
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener, LiveCalls
 from callpop.ami.relay import ControlRelay
@@ -329,8 +336,11 @@ def _reload_context(runtime: Runtime) -> Callable[[web.Application], AsyncIterat
 
 
 def _ami_context(
-    runtime: Runtime, listeners: list[LeasedListener]
+    runtime: Runtime, listeners: list[LeasedListener], *, dials: bool
 ) -> Callable[[web.Application], AsyncIterator[None]]:
+    """`dials`: click-to-dial goes through the first Asterisk's AMI, whose lease holder
+    publishes each one's outcome (callpop/ami/dials.py)."""
+
     async def ami(app: web.Application) -> AsyncIterator[None]:
         live_calls = _live_calls(runtime, app[HUB])
         # The queue state this instance folds while it holds a lease, written for all.
@@ -349,6 +359,10 @@ def _ami_context(
             instance=runtime.instance,
         )
 
+        # each click-to-dial's OriginateResponse, seen by the holder of the first lease
+        outcomes = DialOutcomes(runtime.bus.publish, context=DIAL_CONTEXT)
+        first_observers = (queues.feed, placer.feed, *((outcomes.feed,) if dials else ()))
+
         def term_end(first: bool) -> Callable[[], None]:
             def ended() -> None:
                 queues.reset()
@@ -363,7 +377,7 @@ def _ami_context(
                 _ami_lease(runtime, settings),
                 runtime.bus.publish,
                 on_term_end=term_end(n == 0),
-                observers=(queues.feed, placer.feed) if n == 0 else (queues.feed,),
+                observers=first_observers if n == 0 else (queues.feed,),
                 live_calls=live_calls,
             )
             for n, settings in enumerate(runtime.config.ami)
@@ -550,6 +564,7 @@ def build_app(
         session_key=runtime.session_key,
         on_pop=on_pop,
         originate=ami_controls.originate if ami_controls else None,
+        dial_outcome_s=DIAL_OUTCOME_WAIT_S if ami_controls else None,
         agent_status=ami_controls.agent_status if ami_controls else None,
         transfer=ami_controls.transfer if ami_controls else None,
         history_lease=_history_lease(runtime),
@@ -568,7 +583,7 @@ def build_app(
     app.cleanup_ctx.append(_relay_context(runtime))
     app.cleanup_ctx.append(_reload_context(runtime))
     if config.ami:
-        app.cleanup_ctx.append(_ami_context(runtime, ami_listeners))
+        app.cleanup_ctx.append(_ami_context(runtime, ami_listeners, dials=controls_on_ami))
     if relay is not None:
         app.cleanup_ctx.append(_control_relay_context(relay))
     if config.ari is not None:

@@ -45,6 +45,7 @@ from screenpop.keys import (
     CLOCK,
     CRM,
     DEFAULT_PAUSE_REASONS,
+    DIAL_OUTCOME_S,
     HUB,
     LIMITER,
     LOGIN_GATE,
@@ -150,6 +151,7 @@ def create_app(
     clock: Callable[[], datetime],
     crm: CrmAdapter,
     originate: Originate | None = None,
+    dial_outcome_s: float | None = None,
     agent_status: AgentStatus | None = None,
     transfer: Transfer | None = None,
     catalogs: Catalogs | None = None,
@@ -165,6 +167,8 @@ def create_app(
 ) -> web.Application:
     """The screen-pop app. `clock` gives aware UTC datetimes; `originate` is the
     click-to-dial seam (ARI when configured, None: the panel says it is not set up);
+    `dial_outcome_s`: how long a click-to-dial's outcome (`agent.dial`) is waited for
+    before the agent is told it is unknown (None: `originate` reports no outcome);
     `session_key` signs cookies and tokens: give the same one to every instance and
     across restarts, or agents log in again after each (random when None).
     `revocation_poll_s`: how often logouts on other instances sharing the database
@@ -239,6 +243,7 @@ def create_app(
         normalise_phone=phone.normalise,
     )
     app[ORIGINATE] = originate
+    app[DIAL_OUTCOME_S] = dial_outcome_s
     app[AGENT_STATUS] = agent_status
     app[TRANSFER] = transfer
     app[WEBSOCKETS] = weakref.WeakSet()

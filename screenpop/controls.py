@@ -19,6 +19,7 @@ from screenpop.keys import (
     AFTER_CALL_WORK,
     AGENT_STATUS,
     CATALOGS,
+    DIAL_OUTCOME_S,
     HUB,
     ORIGINATE,
     SETTINGS,
@@ -182,7 +183,9 @@ async def _transfer_target(
 
 
 async def dial(app: web.Application, account: Account, body: dict[str, Any]) -> dict[str, Any]:
-    """`{"number": N}`: ring the agent's phone, then call N from it."""
+    """`{"number": N}`: ring the agent's phone, then call N from it. The answer says the
+    PBX took the request; what became of it (the phone answered, was offline, busy, ...)
+    reaches the agent's sockets later as a `dial.result` frame (docs/contracts.md)."""
     raw = text_field(body, "number", 40, required=True)
     originate = app[ORIGINATE]
     if originate is None:
@@ -197,7 +200,10 @@ async def dial(app: web.Application, account: Account, body: dict[str, Any]) -> 
     except OriginateError as exc:
         raise ControlDenied(502, str(exc)) from None
     log.info("click-to-dial by %s", account.name)
-    return {"ok": True, "number": number, "call": call}
+    wait_s = app[DIAL_OUTCOME_S]
+    if wait_s is not None and call:
+        app[HUB].expect_dial(account, call, number, wait_s)
+    return {"ok": True, "number": number, "call": call, "outcome_s": wait_s}
 
 
 async def run(

@@ -91,6 +91,10 @@ _HIDDEN_WHEN_ANSWER = frozenset({"offered", "retracted"})
 RESTORE_WINDOW = timedelta(hours=24)
 # Agents' own events (no call): their status as the PBX reports it (callpop/ami/pauses.py).
 AGENT_STATUS_EVENT = "agent.status"
+# What became of an agent's click-to-dial (callpop/ami/dials.py; "unknown" from the hub of
+# the instance it was asked on, when Asterisk said nothing in time).
+AGENT_DIAL_EVENT = "agent.dial"
+DIALS_WAITING = 1_000  # click-to-dials one instance waits on an outcome for, at most
 # What agents do to their pops, shared with every instance through the bus.
 AGENT_ACTIONS = frozenset({"pop.disposed", "pop.notes"})
 # The history writer's mark: the rows of every bus event up to `seq` are written
@@ -164,6 +168,9 @@ class Hub:
         self._status: dict[str, tuple[str, str]] = {}  # agent id -> (status, reason)
         # agent id -> when the PBX said their device went on a call (`agent.status` in_call)
         self._in_call_since: dict[str, str] = {}
+        # (agent id, dial's call id) -> the number: click-to-dials asked here whose
+        # outcome has not come yet (`expect_dial`)
+        self._dials_waiting: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._completing: set[str] = set()
         self._recomplete: set[str] = set()
@@ -349,6 +356,9 @@ class Hub:
         if event.type == AGENT_STATUS_EVENT:
             self._agent_status(event)
             return
+        if event.type == AGENT_DIAL_EVENT:
+            self._dial_result(event)
+            return
         stale = self._payloads.observe(event)
         # The IVR's events, most of a call's, mean nothing to the pop machine.
         if event.type not in POP_EVENT_KINDS:
@@ -448,6 +458,39 @@ class Hub:
         self._status[agent.id] = status
         for panel in self._panels.get(agent.id, ()):
             panel.send(panel.protocol.agent_status(*status))
+
+    def expect_dial(self, account: Account, call: str, number: str, within_s: float) -> None:
+        """The agent's click-to-dial `call` was queued by the PBX: its outcome comes as an
+        `agent.dial` event. If none comes within `within_s`, every socket of the agent is
+        told the outcome is unknown (through the bus: the agent may have tabs on other
+        instances), rather than the panel promising a ring for ever."""
+        key = (account.id, call)
+        self._dials_waiting[key] = number
+        while len(self._dials_waiting) > DIALS_WAITING:
+            self._dials_waiting.popitem(last=False)
+        self._spawn(self._dial_deadline(account, call, within_s), f"dial-{account.name}")
+
+    async def _dial_deadline(self, account: Account, call: str, within_s: float) -> None:
+        await asyncio.sleep(within_s)
+        number = self._dials_waiting.pop((account.id, call), None)
+        if number is None:  # its outcome came
+            return
+        log.warning("click-to-dial %r of %s: no outcome from the PBX in time", call, account.name)
+        data = {"interface": account.interface, "number": number, "outcome": "unknown"}
+        with contextlib.suppress(BusClosed):
+            self._bus.publish(CallEvent(AGENT_DIAL_EVENT, call, iso_utc(self._clock()), data))
+
+    def _dial_result(self, event: BusEvent) -> None:
+        """What became of a click-to-dial: told to every socket of its agent, only theirs."""
+        data = event.data
+        agent = self._resolve(normalise_interface(str(data.get("interface") or "")))
+        if agent is None:
+            return
+        self._dials_waiting.pop((agent.id, event.call_id), None)
+        outcome = str(data.get("outcome") or "failed")
+        number = str(data.get("number") or "")
+        for panel in self._panels.get(agent.id, ()):
+            panel.send(panel.protocol.dial_result(event.call_id, number, outcome))
 
     def _device_in_call(self, agent_id: str, in_call: bool, at: str) -> None:
         """The PBX says the agent's device is (or is no longer) on a call: the wallboard

@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK",
     "CRM",
     "DEFAULT_PAUSE_REASONS",
+    "DIAL_OUTCOME_S",
     "HUB",
     "LIMITER",
     "LOGIN_GATE",
@@ -140,6 +141,8 @@ LOGIN_GATE = web.AppKey("login_gate", LoginGate)
 CATALOGS = web.AppKey("catalogs", Catalogs)
 SETTINGS = web.AppKey("settings", WebSettings)
 ORIGINATE = web.AppKey[Originate | None]("originate")
+# how long a click-to-dial's outcome is waited for (None: the originate reports none)
+DIAL_OUTCOME_S = web.AppKey[float | None]("dial_outcome_s")
 AGENT_STATUS = web.AppKey[AgentStatus | None]("agent_status")
 TRANSFER = web.AppKey[Transfer | None]("transfer")
 WEBSOCKETS = web.AppKey[weakref.WeakSet[web.WebSocketResponse]]("websockets")

@@ -72,6 +72,7 @@ __all__ = [
     "ProtocolState",
     "RemoteProtocolError",
     "SendPing",
+    "dial_outcome_message",
     "encode_pop_event",
     "error_frame",
 ]
@@ -347,6 +348,18 @@ class PanelProtocol:
         self._check_open()
         return _dump({"type": "agent.status", "status": status, "reason": reason})
 
+    def dial_result(self, call: str, number: str, outcome: str) -> str:
+        """What became of a click-to-dial (`outcome`, `message` the words for the agent)."""
+        self._check_open()
+        frame = {
+            "type": "dial.result",
+            "call": call,
+            "number": number,
+            "outcome": outcome,
+            "message": dial_outcome_message(outcome, number),
+        }
+        return _dump(frame)
+
     def controls(self, offer: Mapping[str, Any]) -> str:
         self._check_open()
         return _dump({**offer, "type": "controls"})
@@ -360,6 +373,26 @@ class PanelProtocol:
         if self.state is ProtocolState.CLOSED:
             raise LocalProtocolError("cannot send after close")
         return _dump({"type": "pong"})
+
+
+# What the agent reads about their click-to-dial (`dial.result`; callpop/ami/dials.py).
+_DIAL_OUTCOMES = {
+    "connected": "Connected: your phone answered and is calling {number}",
+    "offline": "Your phone is offline or unreachable: {number} was not called",
+    "no_answer": "Your phone did not answer: {number} was not called",
+    "busy": "Your phone is busy: {number} was not called",
+    "hung_up": "Your phone hung up before the call started: {number} was not called",
+    "congestion": "The PBX could not reach your phone (congestion): {number} was not called",
+    "failed": "Your phone did not take the call: {number} was not called",
+    "unknown": "The PBX has not said whether your phone took the call to {number}: "
+    "check your phone before trying again",
+}
+
+
+def dial_outcome_message(outcome: str, number: str) -> str:
+    """One line for the agent about their click-to-dial to `number`."""
+    words = _DIAL_OUTCOMES.get(outcome, _DIAL_OUTCOMES["failed"])
+    return words.format(number=number or "the number")
 
 
 def error_frame(message: str) -> str:

@@ -43,6 +43,8 @@ from screenpop.keys import AgentStatus, CallChannels, Originate, Transfer, Trans
 from screenpop.store import Account
 
 __all__ = [
+    "DIAL_CONTEXT",
+    "DIAL_OUTCOME_WAIT_S",
     "AmiControls",
     "ControlRefused",
     "OutcomeUnknown",
@@ -52,8 +54,14 @@ __all__ = [
 ]
 
 # Asterisk 22's Originate runs the dial in the background with Async: the response
-# says only "queued"; OriginateResponse (same ActionID) follows when the agent answers.
+# says only "queued"; OriginateResponse (same ActionID) follows when the agent answers,
+# or when their phone fails, rings out (`Timeout`) or is busy (callpop/ami/dials.py).
 _DIAL_TIMEOUT_MS = 30_000
+# How long the agent's panel waits for that OriginateResponse before saying the outcome
+# is unknown: the ring time, and a margin for a slow PBX or a relayed event.
+DIAL_OUTCOME_WAIT_S = _DIAL_TIMEOUT_MS / 1000 + 10.0
+# The context click-to-dial runs the number in: `asterisk-config`'s internal context.
+DIAL_CONTEXT = "default"
 
 
 _NO_CHANNEL = (
@@ -79,7 +87,7 @@ class AmiControls:
         self,
         client: Callable[[], AMIClient | None],
         *,
-        context: str = "default",
+        context: str = DIAL_CONTEXT,
         relay: ControlRelay | None = None,
     ):
         self._client = client

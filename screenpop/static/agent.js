@@ -97,6 +97,9 @@
       case "agent.status":  // the status menu (controls.js) shows what the PBX has
         window.dispatchEvent(new CustomEvent("callpop:agentstatus", {detail: {status: msg.status, reason: msg.reason || ""}}));
         break;
+      case "dial.result":  // what became of a click-to-dial (the POST said only "queued")
+        dialOutcome(msg);
+        break;
       case "error":
         setConn("down", msg.message || "Disconnected");
         break;
@@ -602,17 +605,32 @@ function callerLabel(pop) {
 
   /* --- click-to-dial ---------------------------------------------------------------------- */
 
-  async function dial(number) {
+  // What became of each click-to-dial (`dial.result` frames, by the dial's call id): the
+  // PBX can tell an offline phone before the POST that asked has its answer.
+  const dialOutcomes = new Map();
+
+  function showDial(text, kind) {
     const status = document.getElementById("dial-status");
-    status.textContent = "Calling " + number + "…";
-    status.className = "form-status small";
+    status.textContent = text;
+    status.className = "form-status small" + (kind ? " " + kind : "");
+  }
+
+  function dialOutcome(msg) {
+    dialOutcomes.set(msg.call, msg);
+    if (dialOutcomes.size > 20) dialOutcomes.delete(dialOutcomes.keys().next().value);
+    const kind = msg.outcome === "connected" ? "ok" : msg.outcome === "unknown" ? "" : "error";
+    showDial(msg.message, kind);
+  }
+
+  async function dial(number) {
+    showDial("Calling " + number + "…");
     try {
       const result = await api("POST", "/api/v1/dial", {number});
-      status.textContent = "Your phone rings: pick up to call " + result.number + ".";
-      status.className = "form-status small ok";
+      const known = dialOutcomes.get(result.call);
+      if (known) dialOutcome(known);
+      else showDial("Your phone rings: pick up to call " + result.number + ".");
     } catch (err) {
-      status.textContent = err.message;
-      status.className = "form-status small error";
+      showDial(err.message, "error");
     }
   }
   document.getElementById("dial-form").addEventListener("submit", (event) => {

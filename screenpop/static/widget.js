@@ -12,6 +12,7 @@
  *   CallPop.setStatus("ready" | "acw" | "break", reason)     // Promises: resolve with the
  *   CallPop.transfer(callId, {mode, kind, target})           // answer, reject with an Error
  *   CallPop.dial(number)                                     // whose message is for the agent
+ *   CallPop.on("dial", ({call, number, outcome, message}) => { ... })  // what became of a dial
  *   CallPop.controls  CallPop.agentStatus
  *
  * data-navigate: "answer" opens the customer's record URL when a call is answered,
@@ -160,6 +161,9 @@
         break;
       case "control.result":
         settle(msg);
+        break;
+      case "dial.result":  // what became of a click-to-dial (its answer said only "queued")
+        dialOutcome(msg);
         break;
       case "bus":  // Redis down: pops are delayed until it says "live" again
         setStatus(msg.state === "reconnecting" ? "reconnecting" : "connected");
@@ -499,6 +503,24 @@
     statusSelect.value = value;
   }
 
+  // The click-to-dial box's line (kept across redraws), and what became of each dial
+  // (`dial.result`, by call id: an offline phone can be told before the dial's answer).
+  let dialMessage = null;
+  let dialShown = null;
+  const dialOutcomes = new Map();
+
+  function showDial(text, kind) {
+    dialShown = {text, kind};
+    if (dialMessage) say(dialMessage, text, kind);
+  }
+
+  function dialOutcome(msg) {
+    dialOutcomes.set(msg.call, msg);
+    if (dialOutcomes.size > 20) dialOutcomes.delete(dialOutcomes.keys().next().value);
+    emit("dial", {call: msg.call, number: msg.number, outcome: msg.outcome, message: msg.message});
+    showDial(msg.message, msg.outcome === "connected" ? "ok" : msg.outcome === "unknown" ? "" : "error");
+  }
+
   function dialControl() {
     const form = el("form");
     form.setAttribute("data-dial", "");
@@ -511,16 +533,20 @@
     button.type = "submit";
     const message = el("div", "msg");
     message.setAttribute("role", "status");
+    dialMessage = message;
+    if (dialShown) say(message, dialShown.text, dialShown.kind);
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const value = number.value.trim();
       if (!value) return;
       button.disabled = true;
-      say(message, "Calling " + value + "…");
+      showDial("Calling " + value + "…", "");
       dial(value).then((answer) => {
-        say(message, "Your phone rings: pick up to call " + answer.number + ".", "ok");
+        const known = dialOutcomes.get(answer.call);
+        if (known) dialOutcome(known);
+        else showDial("Your phone rings: pick up to call " + answer.number + ".", "");
       }, (err) => {
-        say(message, err.message, "error");
+        showDial(err.message, "error");
       }).then(() => { button.disabled = false; });
     });
     const row = el("div", "row");

@@ -302,6 +302,7 @@ async def make_desk(
     port: int = 0,
     bus: PopBus | None = None,
     originate: Originate | None = None,
+    dial_outcome_s: float | None = None,
     agent_status: AgentStatus | None = None,
     transfer: Transfer | None = None,
     clock: Callable[[], datetime] = now,
@@ -316,7 +317,8 @@ async def make_desk(
     desk's pop bus (a `RedisBus` shared with other desks), the caller's to close. `clock`:
     the app's time (the history's times come from it). `board_sources`: where the
     wallboard reads estimated waits, callbacks and the flood switch, every
-    `board_refresh_s`."""
+    `board_refresh_s`. `dial_outcome_s`: how long a click-to-dial's outcome is waited for
+    (None: no outcome is expected)."""
     own_engine = engine is None
     if engine is None:
         engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
@@ -356,6 +358,7 @@ async def make_desk(
         clock=clock,
         crm=crm or sql_crm,
         originate=originate or originated,
+        dial_outcome_s=dial_outcome_s,
         agent_status=agent_status,
         transfer=transfer,
         session_key=b"k" * 32,

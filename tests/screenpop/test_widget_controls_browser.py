@@ -16,10 +16,12 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from callpop.ami.codec import Message
-from callpop.ami.controls import AmiControls, panel_controls
+from callpop.ami.controls import DIAL_CONTEXT, DIAL_OUTCOME_WAIT_S, AmiControls, panel_controls
+from callpop.ami.dials import DialOutcomes
 from callpop.ami.listener import AMIListener
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, Snapshot
+from callpop.pbx_sim.ami_originate import Originations
 from callpop.pbx_sim.ami_transfers import Transfers
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, make_desk, write_dialplan
@@ -83,9 +85,13 @@ async def crm_floor(tmp_path: Path) -> AsyncIterator[CrmFloor]:
             originate=originate,
             agent_status=agent_status,
             transfer=transfer,
+            dial_outcome_s=DIAL_OUTCOME_WAIT_S,
         ):
             where["callpop"] = desk.url
-            ami = AMIListener("127.0.0.1", pbx.port, "callpop", "pw", desk.bus.publish)
+            dials = DialOutcomes(desk.bus.publish, context=DIAL_CONTEXT)
+            ami = AMIListener(
+                "127.0.0.1", pbx.port, "callpop", "pw", desk.bus.publish, observers=(dials.feed,)
+            )
             listener.append(ami)
             await ami.start()
             try:
@@ -298,6 +304,27 @@ async def test_click_to_dial_from_the_widget_rings_the_agents_phone_first(
             "+15557654321",
             "true",
         )
+        await context.close()
+
+
+async def test_a_phone_that_does_not_answer_is_said_under_the_widgets_dial_box(
+    crm_floor: CrmFloor,
+) -> None:
+    floor = crm_floor.floor
+    calls = Originations()
+    floor.pbx.answers.append(calls)  # Originate queued, then its OriginateResponse
+    async with chromium() as browser:
+        context, crm = await alice_in_her_crm(browser, crm_floor)
+        dial = crm.locator("[data-desk] form[data-dial]")
+        await dial.get_by_label("Number to call").fill("(555) 765-4321")
+        await dial.get_by_role("button", name="Call").click()
+        status = dial.get_by_role("status")
+        await expect(status).to_have_text("Your phone rings: pick up to call +15557654321.")
+        await floor.pbx.wait_action("Originate")
+        floor.pbx.emit(calls.agent_does_not_answer(calls.placed[0].channel_id, "3"))
+        await expect(status).to_have_text("Your phone did not answer: +15557654321 was not called")
+        await expect(status).to_have_class("msg error")
+        await shot(crm, "widget-dial-no-answer-1366")
         await context.close()
 
 

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from callpop.ami.client import AMIClient
-from callpop.ami.codec import Message
+from callpop.ami.codec import Decoder, Message
 from callpop.ami.controls import DIAL_CONTEXT, AmiControls
 from callpop.ami.dials import DIAL_EVENT, DialOutcomes
-from callpop.pbx_sim.ami import AMIServer
+from callpop.pbx_sim.ami import AMIServer, read_transcript, transcript_events
 from callpop.pbx_sim.ami_originate import Originations
 from ivr.ports import CallEvent
+
+AMI_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "asterisk" / "ami"
 
 
 class Followed:
@@ -123,3 +126,27 @@ async def test_a_callbacks_originate_response_is_not_a_click_to_dial(
     sim.emit(calls.agent_does_not_answer(calls.placed[-1].channel_id, "5"))
     (event,) = await followed.published()
     assert (event.call_id, event.data["number"]) == (action_id, "+15550000000")
+
+
+def recorded_responses(name: str) -> list[Message]:
+    """The OriginateResponse events of a session recorded on a live Asterisk 22.10.1."""
+    decoder = Decoder(expect_banner=False)
+    for frame in transcript_events(read_transcript(AMI_FIXTURES / name)):
+        decoder.receive_data(frame)
+    return [m for m in decoder if isinstance(m, Message) and m.event == "OriginateResponse"]
+
+
+def test_a_phone_that_is_offline_or_absent_on_a_live_asterisk_is_told_offline() -> None:
+    events: list[CallEvent] = []
+    outcomes = DialOutcomes(events.append, context="default")
+    for message in [
+        *recorded_responses("originate-offline.txt"),
+        *recorded_responses("originate-outcomes.txt"),
+    ]:
+        outcomes.feed(message)
+    told = [(e.call_id, e.data["interface"], e.data["outcome"]) for e in events]
+    assert told == [
+        ("callpop-2", "PJSIP/102", "offline"),  # registered once, its soft phone gone
+        ("callpop-2", "PJSIP/103", "offline"),  # no such endpoint
+        ("callpop-3", "PJSIP/101", "connected"),  # the new channel's device
+    ]

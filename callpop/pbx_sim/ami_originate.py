@@ -10,6 +10,8 @@ order and format Asterisk 22 uses (queue-status-actions.txt, queue-call.txt):
   asked; the member shows in use (`QueueMemberStatus` Status 2); the agent's leg runs
   the callback context's `Dial` to the customer (`DialBegin`);
 - `agent_does_not_answer`: `OriginateResponse` Failure (Reason 3: rang out), `Hangup`;
+  with Reason 0 (no such device, offline) no channel was made: `Uniqueid: <unknown>` and
+  no `Hangup` (originate-offline.txt);
 - `customer_answers`: `DialEnd` ANSWER (the agent's leg bridged with the customer);
 - `customer_does_not_answer`: `DialEnd` NOANSWER, the customer's and the agent's legs
   hang up, the member is free again;
@@ -141,7 +143,9 @@ class Originations:
             if m.location == interface
         ]
 
-    def _response(self, o: Origination, success: bool, reason: str) -> bytes:
+    def _response(
+        self, o: Origination, success: bool, reason: str, uniqueid: str | None = None
+    ) -> bytes:
         ident = [] if o.action.action_id is None else [("ActionID", o.action.action_id)]
         return self.writer.event(
             "OriginateResponse",
@@ -153,7 +157,7 @@ class Originations:
                 ("Context", o.agent.context),
                 ("Exten", o.number),
                 ("Reason", reason),
-                ("Uniqueid", o.channel_id),
+                ("Uniqueid", o.channel_id if uniqueid is None else uniqueid),
                 ("CallerIDNum", o.agent.caller_num),
                 ("CallerIDName", o.agent.caller_name),
             ],
@@ -186,6 +190,10 @@ class Originations:
 
     def agent_does_not_answer(self, channel_id: str, reason: str = "3") -> list[bytes]:
         o = self.live.pop(channel_id)
+        if reason == "0":
+            # no such device, or offline: Asterisk made no channel, so there is no Hangup
+            # and the Uniqueid is "<unknown>" (originate-offline.txt, recorded)
+            return [self._response(o, False, reason, uniqueid="<unknown>")]
         return [self._response(o, False, reason), hangup(self.writer, o.agent, 19)]
 
     def customer_answers(self, channel_id: str) -> list[bytes]:

@@ -203,6 +203,12 @@ class AMIListener:
         self._members_meanwhile = members
         try:
             status = await self.client.action("QueueStatus", idempotent=True, listing=True)
+            # The queue state's observers take the snapshot now: an event read after this
+            # answer (a caller joining while CoreShowChannels is asked) is newer than it,
+            # and the snapshot's QueueParams, fed later, would wipe that caller out.
+            for msg in status:
+                for observe in self._observers:
+                    observe(msg)
             channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
         except AMIError as exc:
             log.warning(
@@ -213,9 +219,6 @@ class AMIListener:
         finally:
             self._hung_up_meanwhile = None
             self._members_meanwhile = None
-        for msg in status:
-            for observe in self._observers:
-                observe(msg)
         events = [
             m
             for m in resync_events(status, channels)

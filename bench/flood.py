@@ -572,7 +572,7 @@ def section(data: dict[str, Any]) -> Section:
         f"{s['patience_s'][1]:g} s. Of every five callers two take a callback when offered, "
         "two decline and queue, one wants the outage update. After the flood the agents' "
         f"calls end and later ones last {s['after_talk_s']:g} s, so the backlog drains in the "
-        "run. Measured on the shared 2-core machine while other engineers' tests ran "
+        "run. Measured on the 2-core machine "
         f"(load average {data['load_before']} before, {data['load_after']} after)."
     )
     return Section(

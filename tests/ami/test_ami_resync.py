@@ -13,8 +13,10 @@ import pytest
 
 from callpop.ami.codec import Decoder, Message, Signal, encode_action
 from callpop.ami.listener import AMIListener, LiveCalls
+from callpop.ami.queue_state import QueueStates
 from callpop.ami.resync import resync_events
 from callpop.pbx_sim.ami import AMIServer, read_transcript
+from callpop.pbx_sim.ami_events import QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec, RecordedAnswers
 from screenpop.bus import BusEvent, InProcessBus
 
@@ -237,3 +239,47 @@ async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
     listener, events = await first_login(recorded_sim, bus, unreadable, count=2)
     assert [e.type for e in events] == ["queue.joined", "agent.ringing"]
     assert listener.ended_at_resync == 0
+
+
+class JoinWhileChannelsAreAsked:
+    """Answers nothing itself: when the listener asks `CoreShowChannels` (after its
+    `QueueStatus` was answered), a caller joins the queue first, as one may on a live
+    Asterisk between the two answers."""
+
+    def __init__(self, sim: AMIServer, board: QueueBoard, call: QueueCall) -> None:
+        self.sim, self.board, self.call = sim, board, call
+
+    def answer(self, action: Message) -> bytes | None:
+        if (
+            action.action or ""
+        ).lower() == "coreshowchannels" and self.call not in self.board.calls:
+            self.board.add(self.call)
+            self.sim.emit(self.call.joined())
+        return None
+
+
+async def test_a_caller_who_joins_between_the_resyncs_two_answers_stays_in_the_queue_state(
+    bus: InProcessBus,
+) -> None:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "Bob Agent")])
+    states = QueueStates()
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        sim.answers.insert(0, JoinWhileChannelsAreAsked(sim, board, queue_call("c-1", "1800.1")))
+        listener = AMIListener(
+            "127.0.0.1",
+            sim.port,
+            "callpop",
+            "pw",
+            bus.publish,
+            observers=(lambda m: states.feed(m, 0.0),),
+            backoff_initial=0.01,
+            backoff_max=0.05,
+        )
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+        finally:
+            await listener.stop()
+    # the older QueueStatus snapshot (nobody waiting) must not wipe out the newer join
+    assert states.snapshot(0.0)["sales"].callers == 1

@@ -159,6 +159,9 @@ async def open_desk(
             f"dialplan: {dialplan}\n"
             f"ami: {{host: 127.0.0.1, port: {ami.port}, username: callpop}}\n"
             f"web_secret_file: {secret_file}\n"
+            # every agent's socket comes from 127.0.0.1: past the default 64 per address
+            # the web port answers 503 (docs/security.md)
+            f"web_limits: {{connections_per_address: {agents + 100}}}\n"
             "shutdown_grace_s: 2\n"
         )
         base_url = f"http://127.0.0.1:{web_port}"

@@ -11,24 +11,17 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from bench.procstat import cpu_seconds, rss_kib
+from tests.ports import free_port
 
 __all__ = ["ServerProcess", "free_port", "python_argv"]
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for servers that take a fixed port)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def python_argv(module: str, *args: str) -> list[str]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -20,13 +22,6 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 def unique_key(name: str = "bus") -> str:
     """A stream key no other test (or test run) uses."""
     return f"callpop-test:{os.getpid()}:{uuid.uuid4().hex[:8]}:{name}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def reachable(host: str, port: int) -> bool:

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -35,6 +34,7 @@ from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
 from tests.ami.scripted import queue_call as _queue_call
 from tests.conftest import PG_URL
+from tests.ports import free_port
 from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.wsclient import Tab, open_tab
 
@@ -50,12 +50,6 @@ nodes:
     queue: sales
     prompts: [{sound: pls-hold-while-try, text: Please hold.}]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -15,7 +15,8 @@ import pytest
 from callpop.ami.lease import lease_dsn
 from callpop.pbx_sim.ari import AriSimulator
 from callpop.pbx_sim.script import CallerScript
-from tests.ami.test_ami_instances import Instance, database, free_port, start, wait_ready
+from tests.ami.test_ami_instances import Instance, database, start, wait_ready
+from tests.ports import free_port
 
 from .harness import ended
 

@@ -26,8 +26,9 @@ from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import calls, journeys
+from tests.ports import free_port as _free_port
 
-from .test_serve import FLOW, _free_port
+from .test_serve import FLOW
 
 RUNS = 10
 CALLS = 200

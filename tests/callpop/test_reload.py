@@ -24,7 +24,8 @@ from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.tables import journeys
 from ivr.version import hash_dialplan
 from tests.callpop.test_serve import FLOW, _wait_ready
-from tests.redis_server import free_port, require_machine_redis, unique_key
+from tests.ports import free_port
+from tests.redis_server import require_machine_redis, unique_key
 
 # The main menu's prompt lasts 40 s and the caller presses 1 after 20 s of it, so every
 # call of the first wave is inside the IVR for ~20 s: the reload lands among them.

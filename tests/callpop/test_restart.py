@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.tables import queue_events
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
+from tests.ports import free_port as _free_port
 from tests.screenpop.wsclient import Tab, open_tab
 
 PASSWORD = "correct horse battery"
@@ -44,12 +44,6 @@ nodes:
     queue: billing
 """
 DISPOSITIONS = "dispositions:\n  resolved: {label: Resolved}\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Serve:

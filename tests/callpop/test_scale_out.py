@@ -35,7 +35,6 @@ from tests.ami.test_ami_instances import (
     Instance,
     agent_panel,
     database,
-    free_port,
     holder_pid,
     lease_holder_pid,
     queue_call,
@@ -43,6 +42,7 @@ from tests.ami.test_ami_instances import (
     stop,
     wait_ready,
 )
+from tests.ports import free_port
 from tests.redis_server import RedisServer, require_machine_redis, unique_key
 from tests.screenpop.wsclient import Tab, open_tab
 

@@ -39,6 +39,7 @@ from crm_adapter.sql.tables import calls, journeys
 from ivr.ports import CallEvent
 from screenpop.bus import PopBus
 from screenpop.sqlstore import SqlScreenpopStore
+from tests.ports import free_port as _free_port
 
 # No `hours` node: these tests run at any time of day with the real clock.
 FLOW = """\
@@ -71,12 +72,6 @@ nodes:
 
 
 BUS_KEY = web.AppKey("test_bus", PopBus)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _billing_call(n: int) -> CallerScript:
@@ -231,7 +226,8 @@ async def _wait_ready(web_port: int, proc: asyncio.subprocess.Process) -> None:
             except aiohttp.ClientConnectionError:
                 pass
             await asyncio.sleep(0.1)
-    raise AssertionError("callpop serve exited before it was ready")
+    err = await proc.stderr.read() if proc.stderr is not None else b""
+    raise AssertionError(f"callpop serve exited before it was ready: {err.decode()[-2000:]}")
 
 
 async def test_a_bad_config_exits_1_naming_file_line_and_column(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
 from tests.callpop.serving import start_serve
-from tests.callpop.test_serve import _free_port, _wait_ready, _write_config
+from tests.callpop.test_serve import _wait_ready, _write_config
+from tests.ports import free_port as _free_port
 
 PASSWORD = "correct horse battery"
 

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.ports import free_port
+
 FLOW = """\
 entry: welcome
 nodes:
@@ -27,12 +29,6 @@ nodes:
 
 # A record of `callpop.logs` (timestamp first), or a line of its JSON form.
 _LOG_RECORD = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d|\{)")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def write_config(

@@ -18,7 +18,8 @@ from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.serve import make_runner
 from callpop.web_server import ConnectionLimits, GuardedSite, body_deadline, web_budget
 from tests.callpop.serving import start_serve
-from tests.callpop.test_serve import _billing_call, _free_port, _wait_ready, _write_config
+from tests.callpop.test_serve import _billing_call, _wait_ready, _write_config
+from tests.ports import free_port as _free_port
 
 DEADLINE_S = 5.0
 

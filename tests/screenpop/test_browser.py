@@ -7,7 +7,6 @@ Screenshots land in tests/artifacts/ at 1366x768 and 1920x1080.
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from crm_adapter.port import Customer, CustomerDraft, Interaction
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from screenpop.redis_bus import RedisBus
+from tests.ports import free_port as unused_port
 from tests.redis_server import RedisServer
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, Desk, make_desk, now
@@ -32,12 +32,6 @@ PATH = [
     ("account_entry", "input", "Account number", ["******34"]),
     ("billing_queue", "transfer", "Payment or balance", []),
 ]
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed_customer(

@@ -7,8 +7,6 @@ letters, digits, `-`, `_`: a sound name, never caller-facing free text).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 import time
@@ -20,6 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.cached_read import CachedRead, ReadNotes
 from crm_adapter.sql.tables import flood_mode
 
 __all__ = ["FloodReader", "FloodState", "FloodStore", "check_message"]
@@ -88,52 +87,30 @@ class FloodReader:
         ttl_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
-        self._budget_s = budget_s
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
-        self._last = FloodState(False, "", None)
-        self._read_at: float | None = None
-        self._reading: asyncio.Task[FloodState] | None = None
-        self._failing = False
+        self._switch = CachedRead(
+            store.get,
+            initial=FloodState(False, "", None),
+            notes=ReadNotes(
+                log,
+                slow="the flood switch read is slower than the lookup budget",
+                failed="flood switch not read",
+                recovered="flood switch read again",
+                fallback="callers get the last state read",
+            ),
+            budget_s=budget_s,
+            ttl_s=ttl_s,
+            failures=(OSError, SQLAlchemyError),
+            on_change=_say_flood_mode,
+            name="flood-read",
+            monotonic=monotonic,
+        )
 
     async def read(self) -> FloodState:
-        if self._read_at is None or self._monotonic() - self._read_at >= self._ttl_s:
-            if self._reading is None:
-                self._reading = asyncio.create_task(self._store.get(), name="flood-read")
-                self._reading.add_done_callback(self._read_done)
-            with contextlib.suppress(TimeoutError, OSError, SQLAlchemyError):
-                async with asyncio.timeout(self._budget_s):
-                    await asyncio.shield(self._reading)
-            if self._reading is not None and not self._reading.done():
-                self._trouble("the flood switch read is slower than the lookup budget")
-        return self._last
-
-    def _read_done(self, task: asyncio.Task[FloodState]) -> None:
-        self._reading = None
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            self._trouble(f"flood switch not read: {str(error).splitlines()[0] or repr(error)}")
-            return
-        if task.result() != self._last:
-            state = task.result()
-            log.info("flood mode %s", f"on, message {state.message}" if state.active else "off")
-        self._last = task.result()
-        self._read_at = self._monotonic()
-        if self._failing:
-            log.info("flood switch read again")
-        self._failing = False
-
-    def _trouble(self, message: str) -> None:
-        if not self._failing:
-            log.warning("%s; callers get the last state read", message)
-        self._failing = True
+        return await self._switch.read()
 
     async def close(self) -> None:
-        task = self._reading
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._switch.close()
+
+
+def _say_flood_mode(state: FloodState) -> None:
+    log.info("flood mode %s", f"on, message {state.message}" if state.active else "off")

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.ami.codec import Message
 from callpop.ami.queue_state import QueueState, QueueStates
+from callpop.cached_read import CachedRead, ReadNotes
 from crm_adapter.sql.tables import queue_states
 from ivr.events import QueueValue
 
@@ -210,27 +210,34 @@ class QueueStateReader:
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._store = store
-        self._budget_s = budget_s
+        self._rows: CachedRead[dict[str, QueueRow]] = CachedRead(
+            store.rows,
+            initial={},
+            notes=ReadNotes(
+                log,
+                slow="queue state read is slower than the lookup budget",
+                failed="queue state not read",
+                recovered="queue state read again",
+                fallback="answering with the last state read",
+            ),
+            budget_s=budget_s,
+            ttl_s=ttl_s,
+            failures=(OSError, SQLAlchemyError),
+            name="queue-state-read",
+            monotonic=monotonic,
+        )
         self._max_age_s = max_age_s
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
         self._clock = clock
-        self._last: dict[str, QueueRow] = {}
-        self._read_at: float | None = None
-        self._reading: asyncio.Task[dict[str, QueueRow]] | None = None
-        self._failing = False
         self._stale: set[str] = set()
 
     async def read(self, queues: Iterable[str]) -> dict[str, Mapping[str, QueueValue]]:
         """The fresh state of those of `queues` the table holds; a stale one is left out
         (unknown), as one nobody wrote."""
-        if self._read_at is None or self._monotonic() - self._read_at >= self._ttl_s:
-            await self._refresh()
+        rows = await self._rows.read()
         now = self._clock()
         found: dict[str, Mapping[str, QueueValue]] = {}
         for queue in queues:
-            row = self._last.get(queue)
+            row = rows.get(queue)
             if row is None:
                 continue
             age_s = row.age_s(now)
@@ -256,40 +263,5 @@ class QueueStateReader:
             queue,
         )
 
-    async def _refresh(self) -> None:
-        # One read in flight for every caller asking meanwhile; a caller waits for it
-        # at most the budget, and a read that overruns keeps going for the next one.
-        if self._reading is None:
-            self._reading = asyncio.create_task(self._store.rows(), name="queue-state-read")
-            self._reading.add_done_callback(self._read_done)
-        with contextlib.suppress(TimeoutError, OSError, SQLAlchemyError):
-            async with asyncio.timeout(self._budget_s):
-                await asyncio.shield(self._reading)
-        if self._reading is not None and not self._reading.done():
-            self._trouble("queue state read is slower than the lookup budget")
-
-    def _read_done(self, task: asyncio.Task[dict[str, QueueRow]]) -> None:
-        self._reading = None
-        if task.cancelled():
-            return
-        error = task.exception()
-        if error is not None:
-            self._trouble(f"queue state not read: {str(error).splitlines()[0] or repr(error)}")
-            return
-        self._last = task.result()
-        self._read_at = self._monotonic()
-        if self._failing:
-            log.info("queue state read again")
-        self._failing = False
-
-    def _trouble(self, message: str) -> None:
-        if not self._failing:
-            log.warning("%s; answering with the last state read", message)
-        self._failing = True
-
     async def close(self) -> None:
-        task = self._reading
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._rows.close()

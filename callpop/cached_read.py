@@ -88,7 +88,10 @@ class CachedRead(Generic[T]):
             return
         error = task.exception()
         if error is not None:
-            self._trouble(f"{self._notes.failed}: {str(error).splitlines()[0] or repr(error)}")
+            lines = str(error).splitlines()
+            # an error may have no message at all (ConnectionResetError()): its name then
+            reason = lines[0] if lines and lines[0] else repr(error)
+            self._trouble(f"{self._notes.failed}: {reason}")
             return
         value = task.result()
         if self._on_change is not None and value != self._last:

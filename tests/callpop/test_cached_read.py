@@ -189,6 +189,22 @@ async def test_a_failure_is_said_once_and_the_recovery_once(
     ]
 
 
+async def test_a_failure_without_a_message_is_said_by_its_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, clock = Store("prices"), Clock()
+    reader = cached(store, clock)
+    store.error = ConnectionResetError()
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        await reader.read()
+    assert said(caplog) == [
+        (
+            "WARNING",
+            "price list not read: ConnectionResetError(); callers get the last value read",
+        )
+    ]
+
+
 async def test_an_error_that_is_not_the_stores_reaches_the_caller() -> None:
     store, clock = Store("prices"), Clock()
     reader = cached(store, clock)

@@ -92,7 +92,14 @@ class _Pending:
     future: asyncio.Future[list[Message]]
     idempotent: bool
     listing: bool  # a list action: collect events until `EventList: Complete`
+    # told each message of the answer as it is read, in the stream's order
+    observe: Callable[[Message], None] | None = None
     items: list[Message] = field(default_factory=list)
+
+    def take(self, msg: Message) -> None:
+        self.items.append(msg)
+        if self.observe is not None:
+            self.observe(msg)
 
 
 class _Connection:
@@ -340,13 +347,13 @@ class AMIClient:
                         conn.refused = msg
                     pending.future.set_exception(ActionFailed(msg))
                     return
-                pending.items.append(msg)
+                pending.take(msg)
                 if not pending.listing or (msg.get("EventList") or "").lower() != "start":
                     conn.pending.pop(action_id or "")
                     pending.future.set_result(pending.items)
                 return
             if pending.listing:
-                pending.items.append(msg)
+                pending.take(msg)
                 if (msg.get("EventList") or "").lower() == "complete":
                     conn.pending.pop(action_id or "")
                     pending.future.set_result(pending.items)
@@ -383,9 +390,13 @@ class AMIClient:
         idempotent: bool = False,
         listing: bool = False,
         deadline_s: float | None = None,
+        observe: Callable[[Message], None] | None = None,
     ) -> list[Message]:
         """Send an action and return its response (with `listing`, the response then
-        every list event up to the `...Complete` one). Raises `ActionFailed` on
+        every list event up to the `...Complete` one). `observe` is told each message of
+        the answer as it is read, in order with the events around it: by the time this
+        returns, events read after the answer may already have been handled, so a
+        snapshot applied from the returned list would be older than them. Raises `ActionFailed` on
         `Response: Error`, `ActionTimeout`, `NotConnected`, `ConnectionLost`, or for a
         non-idempotent action cut off by a lost connection `ActionOutcomeUnknown`."""
         fields = tuple(fields)
@@ -407,6 +418,7 @@ class AMIClient:
                             idempotent=idempotent,
                             listing=listing,
                             deadline_s=None,
+                            observe=observe,
                         )
                     except ConnectionLost:
                         if not idempotent:
@@ -425,11 +437,12 @@ class AMIClient:
         idempotent: bool,
         listing: bool,
         deadline_s: float | None,
+        observe: Callable[[Message], None] | None = None,
     ) -> list[Message]:
         action_id = f"callpop-{next(self._ids)}"
         data = encode_action(name, action_id, fields)  # InvalidAction before anything is sent
         future: asyncio.Future[list[Message]] = asyncio.get_running_loop().create_future()
-        conn.pending[action_id] = _Pending(name, future, idempotent, listing)
+        conn.pending[action_id] = _Pending(name, future, idempotent, listing, observe)
         try:
             async with asyncio.timeout(deadline_s):
                 conn.writer.write(data)

@@ -157,9 +157,12 @@ class AMIListener:
             self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
         if self._members_meanwhile is not None and msg.event in MEMBER_EVENTS:
             self._members_meanwhile.add(msg.get("Interface") or "")
+        self._observe(msg)
+        await self._feed(msg)
+
+    def _observe(self, msg: Message) -> None:
         for observe in self._observers:
             observe(msg)
-        await self._feed(msg)
 
     async def _feed(self, msg: Message) -> None:
         # Triggers are pure and fast; publish is the bus's, which never waits on a
@@ -202,13 +205,13 @@ class AMIListener:
         self._hung_up_meanwhile = hung_up
         self._members_meanwhile = members
         try:
-            status = await self.client.action("QueueStatus", idempotent=True, listing=True)
-            # The queue state's observers take the snapshot now: an event read after this
-            # answer (a caller joining while CoreShowChannels is asked) is newer than it,
-            # and the snapshot's QueueParams, fed later, would wipe that caller out.
-            for msg in status:
-                for observe in self._observers:
-                    observe(msg)
+            # The queue state's observers take the snapshot as it is read: an event read
+            # after this answer (a caller joining right behind it, or while
+            # CoreShowChannels is asked) is newer, and the snapshot's QueueParams, fed
+            # any later, would wipe that caller out.
+            status = await self.client.action(
+                "QueueStatus", idempotent=True, listing=True, observe=self._observe
+            )
             channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
         except AMIError as exc:
             log.warning(

@@ -283,3 +283,49 @@ async def test_a_caller_who_joins_between_the_resyncs_two_answers_stays_in_the_q
             await listener.stop()
     # the older QueueStatus snapshot (nobody waiting) must not wipe out the newer join
     assert states.snapshot(0.0)["sales"].callers == 1
+
+
+class JoinRightAfterTheQueueStatusAnswer:
+    """Answers `QueueStatus` from the board as it is (nobody waiting), and a caller joins
+    right behind the answer, in the same write: the listener reads the join before its
+    resync has taken the answer in, as it may under load on a live Asterisk."""
+
+    def __init__(self, board: QueueBoard, call: QueueCall) -> None:
+        self.board, self.call = board, call
+
+    def answer(self, action: Message) -> bytes | None:
+        if (action.action or "").lower() != "queuestatus" or self.call in self.board.calls:
+            return None
+        listing = self.board.answer(action)
+        assert listing is not None
+        self.board.add(self.call)
+        return listing + b"".join(self.call.joined())
+
+
+async def test_a_caller_who_joins_right_behind_the_queuestatus_answer_stays_in_the_queue_state(
+    bus: InProcessBus,
+) -> None:
+    board = QueueBoard([QueueMemberSpec("sales", "PJSIP/101", "Bob Agent")])
+    states = QueueStates()
+    async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
+        sim.answers.insert(
+            0, JoinRightAfterTheQueueStatusAnswer(board, queue_call("c-1", "1800.1"))
+        )
+        listener = AMIListener(
+            "127.0.0.1",
+            sim.port,
+            "callpop",
+            "pw",
+            bus.publish,
+            observers=(lambda m: states.feed(m, 0.0),),
+            backoff_initial=0.01,
+            backoff_max=0.05,
+        )
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+        finally:
+            await listener.stop()
+    # the snapshot is older than the join read after it: it must not wipe the caller out
+    assert states.snapshot(0.0)["sales"].callers == 1

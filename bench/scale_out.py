@@ -492,6 +492,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="callpop-bench-scale-") as tmp:
         one = Path(tmp) / "one"
         one.mkdir()
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
         out["single_in_process"] = await phase(
             one,
             instances=1,

@@ -67,6 +67,7 @@ from callpop.metrics import CONTENT_TYPE_LATEST, Metrics
 from callpop.queue_store import QueueStateReader, QueueStateStore, QueueStateWriter
 from callpop.reload import DialplanReloader, load_versioned
 from callpop.services import IvrServices
+from callpop.shutdown_watch import watch_shutdown
 from callpop.surveys import SurveyStore
 from callpop.web_server import (
     ConnectionLimits,
@@ -169,6 +170,8 @@ FASTAGI = web.AppKey("callpop_fastagi", FastAgiServer)
 # How often a standby asks for the pop history writer's lease: a SIGKILLed writer's
 # rows not yet written wait in the others' memory about this long.
 HISTORY_LEASE_INTERVAL_S = 1.0
+# Past the grace, a shutdown this much longer says what it still waits on.
+SHUTDOWN_REPORT_AFTER_S = 10.0
 
 
 def read_session_key(config: Config) -> bytes | None:
@@ -708,8 +711,9 @@ async def serve(
         await stop.wait()
         log.info("shutting down: no new calls, live calls get %.0f s", config.shutdown_grace_s)
     finally:
-        await runner.cleanup()
-        await runtime.aclose()
+        async with watch_shutdown(config.shutdown_grace_s + SHUTDOWN_REPORT_AFTER_S):
+            await runner.cleanup()
+            await runtime.aclose()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

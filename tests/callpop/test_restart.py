@@ -106,8 +106,16 @@ class Serve:
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
-            async with asyncio.timeout(30):
+            try:
+                async with asyncio.timeout(30):
+                    await self.proc.wait()
+            except TimeoutError:
+                self.proc.kill()
                 await self.proc.wait()
+                raise AssertionError(
+                    "callpop serve did not stop within 30 s of SIGTERM:\n"
+                    + self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+                ) from None
 
 
 @pytest.fixture

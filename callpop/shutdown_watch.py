@@ -1,0 +1,56 @@
+"""Say what a shutdown is waiting for when it takes longer than it should.
+
+`serve` stops in steps (drivers drained, AMI and bus tasks cancelled, journeys and
+buffered events written, connections closed); one that never ends leaves a process
+that ignores SIGTERM until the supervisor kills it, with nothing in the log to say why.
+`watch_shutdown` logs, once, every task still pending after `after_s` with where it
+waits, so the next occurrence names its culprit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+__all__ = ["pending_tasks", "watch_shutdown"]
+
+log = logging.getLogger("callpop.serve")
+
+
+def pending_tasks(exclude: set[asyncio.Task[object]]) -> list[str]:
+    """One line per pending task: its name and its innermost frames, oldest first."""
+    lines = []
+    for task in asyncio.all_tasks():
+        if task in exclude or task.done():
+            continue
+        frames = task.get_stack(limit=None)[-3:]
+        where = " <- ".join(
+            f"{f.f_code.co_name} ({f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno})"
+            for f in reversed(frames)
+        )
+        lines.append(f"{task.get_name()}: {where or 'not started'}")
+    return sorted(lines)
+
+
+@contextlib.asynccontextmanager
+async def watch_shutdown(after_s: float) -> AsyncIterator[None]:
+    current = asyncio.current_task()
+
+    async def report() -> None:
+        await asyncio.sleep(after_s)
+        watcher = asyncio.current_task()
+        exclude = {t for t in (current, watcher) if t is not None}
+        log.warning(
+            "shutting down for %.0f s; still waiting on:\n  %s",
+            after_s,
+            "\n  ".join(pending_tasks(exclude)) or "(no task: a blocking call)",
+        )
+
+    watcher = asyncio.create_task(report(), name="shutdown-watch")
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher

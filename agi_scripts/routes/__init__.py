@@ -1,7 +1,5 @@
-"""FastAGI routes, one module each (`agi://host:4573/<name>`), as wazo-agid's modules."""
+"""FastAGI routes, one module each (`agi://host:4573/<name>`), as wazo-agid's modules:
+`agi_scripts.routes.ivr`, `.connected`, `.survey`.
 
-from agi_scripts.routes.connected import connected_route
-from agi_scripts.routes.ivr import ivr_route
-from agi_scripts.routes.survey import survey_route
-
-__all__ = ["connected_route", "ivr_route", "survey_route"]
+Nothing is imported here: the classic AGI script, a process per call, imports the IVR
+route alone, and importing a submodule runs this file first."""

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agi_scripts.routes import survey_route
+from agi_scripts.routes.survey import survey_route
 from callpop.metrics import Metrics
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript

@@ -12,22 +12,39 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from types import FrameType
+from typing import Any
 
 __all__ = ["pending_tasks", "watch_shutdown"]
 
 log = logging.getLogger("callpop.serve")
 
 
+def _awaiting(task: asyncio.Task[object]) -> list[FrameType]:
+    """The frames of the chain of coroutines the task awaits, outermost first
+    (`Task.get_stack` gives only the outermost of a suspended task)."""
+    frames: list[FrameType] = []
+    step: Any = task.get_coro()
+    while step is not None and len(frames) < 50:
+        frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
+        if frame is None:
+            frame = getattr(step, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        step = getattr(step, "cr_await", None) or getattr(step, "gi_yieldfrom", None)
+    return frames
+
+
 def pending_tasks(exclude: set[asyncio.Task[object]]) -> list[str]:
-    """One line per pending task: its name and its innermost frames, oldest first."""
+    """One line per pending task: its name and the innermost frames it waits in."""
     lines = []
     for task in asyncio.all_tasks():
         if task in exclude or task.done():
             continue
-        frames = task.get_stack(limit=None)[-3:]
         where = " <- ".join(
             f"{f.f_code.co_name} ({f.f_code.co_filename.rsplit('/', 2)[-1]}:{f.f_lineno})"
-            for f in reversed(frames)
+            for f in reversed(_awaiting(task)[-6:])
         )
         lines.append(f"{task.get_name()}: {where or 'not started'}")
     return sorted(lines)

@@ -10,8 +10,12 @@ import pytest
 from callpop.shutdown_watch import watch_shutdown
 
 
-async def _stuck_writer(release: asyncio.Event) -> None:
+async def _write_batch(release: asyncio.Event) -> None:
     await release.wait()
+
+
+async def _stuck_writer(release: asyncio.Event) -> None:
+    await _write_batch(release)
 
 
 async def test_a_slow_shutdown_names_the_task_it_waits_on_and_where(
@@ -26,7 +30,10 @@ async def test_a_slow_shutdown_names_the_task_it_waits_on_and_where(
         await stuck
     reports = [r.getMessage() for r in caplog.records if "still waiting on" in r.getMessage()]
     assert len(reports) == 1
-    assert "journey-writer: _stuck_writer (test_shutdown_watch.py:" in reports[0]
+    # down to the innermost coroutine it awaits, not only the task's own
+    assert "journey-writer: wait (locks.py:" in reports[0]
+    assert "<- _write_batch (test_shutdown_watch.py:" in reports[0]
+    assert "<- _stuck_writer (test_shutdown_watch.py:" in reports[0]
 
 
 async def test_a_prompt_shutdown_says_nothing(caplog: pytest.LogCaptureFixture) -> None:

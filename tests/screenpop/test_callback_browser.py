@@ -5,8 +5,9 @@ the hub, the agent's page."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from playwright.async_api import expect
@@ -31,8 +32,12 @@ async def test_a_placed_callback_pops_at_the_agent_with_when_it_was_asked_for(
     engine = create_engine(f"sqlite:///{tmp_path / 'callpop.db'}")
     await upgrade(engine)
     store = CallbackStore(engine)
-    # asked at 10:42 (the browser's clock is UTC here) after 6 minutes in the queue
-    asked = datetime.now(UTC).replace(hour=10, minute=42, second=5, microsecond=0)
+    # asked at 10:42 (the browser's clock is UTC here) after 6 minutes in the queue: the
+    # last 10:42 before now, since a request is placed no earlier than it was made
+    now = datetime.now(UTC)
+    asked = now.replace(hour=10, minute=42, second=5, microsecond=0)
+    if asked > now:
+        asked -= timedelta(days=1)
     await store.request(
         call_id="1763900000.7", queue="billing", number="+15557654321",
         caller_name="Carol Caller", waited_s=361, at=asked,
@@ -48,7 +53,8 @@ async def test_a_placed_callback_pops_at_the_agent_with_when_it_was_asked_for(
                     async with placing(
                         sim, store, desk.bus.publish, settings=CallbackSettings(), name="desk"
                     ):
-                        (sent,) = await sim.wait_action("Originate")
+                        async with asyncio.timeout(30):  # a hang would hold CI up
+                            (sent,) = await sim.wait_action("Originate")
                         await expect(page.locator("#pop-callback")).to_have_text(
                             re.compile(r"^Callback requested at 10:42( AM)? after 6 min in queue$")
                         )

@@ -241,6 +241,26 @@ async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
     assert listener.ended_at_resync == 0
 
 
+async def _first_resync(sim: AMIServer, bus: InProcessBus, states: QueueStates) -> None:
+    """A listener logs in to `sim`, feeding `states`, and stops once it has resynced."""
+    listener = AMIListener(
+        "127.0.0.1",
+        sim.port,
+        "callpop",
+        "pw",
+        bus.publish,
+        observers=(lambda m: states.feed(m, 0.0),),
+        backoff_initial=0.01,
+        backoff_max=0.05,
+    )
+    await listener.start()
+    try:
+        async with asyncio.timeout(5):
+            await listener.wait_resyncs(1)
+    finally:
+        await listener.stop()
+
+
 class JoinWhileChannelsAreAsked:
     """Answers nothing itself: when the listener asks `CoreShowChannels` (after its
     `QueueStatus` was answered), a caller joins the queue first, as one may on a live
@@ -265,22 +285,7 @@ async def test_a_caller_who_joins_between_the_resyncs_two_answers_stays_in_the_q
     states = QueueStates()
     async with AMIServer(username="callpop", secret="pw", answers=[board]) as sim:
         sim.answers.insert(0, JoinWhileChannelsAreAsked(sim, board, queue_call("c-1", "1800.1")))
-        listener = AMIListener(
-            "127.0.0.1",
-            sim.port,
-            "callpop",
-            "pw",
-            bus.publish,
-            observers=(lambda m: states.feed(m, 0.0),),
-            backoff_initial=0.01,
-            backoff_max=0.05,
-        )
-        await listener.start()
-        try:
-            async with asyncio.timeout(5):
-                await listener.wait_resyncs(1)
-        finally:
-            await listener.stop()
+        await _first_resync(sim, bus, states)
     # the older QueueStatus snapshot (nobody waiting) must not wipe out the newer join
     assert states.snapshot(0.0)["sales"].callers == 1
 
@@ -311,21 +316,6 @@ async def test_a_caller_who_joins_right_behind_the_queuestatus_answer_stays_in_t
         sim.answers.insert(
             0, JoinRightAfterTheQueueStatusAnswer(board, queue_call("c-1", "1800.1"))
         )
-        listener = AMIListener(
-            "127.0.0.1",
-            sim.port,
-            "callpop",
-            "pw",
-            bus.publish,
-            observers=(lambda m: states.feed(m, 0.0),),
-            backoff_initial=0.01,
-            backoff_max=0.05,
-        )
-        await listener.start()
-        try:
-            async with asyncio.timeout(5):
-                await listener.wait_resyncs(1)
-        finally:
-            await listener.stop()
+        await _first_resync(sim, bus, states)
     # the snapshot is older than the join read after it: it must not wipe the caller out
     assert states.snapshot(0.0)["sales"].callers == 1

@@ -26,9 +26,9 @@ def _awaiting(task: asyncio.Task[object]) -> list[FrameType]:
     frames: list[FrameType] = []
     step: Any = task.get_coro()
     while step is not None and len(frames) < 50:
-        frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
-        if frame is None:
-            frame = getattr(step, "gi_frame", None)
+        # a coroutine awaits another, or a generator-based awaitable (`yield from`); the
+        # chain ends at a Future, which has no frame
+        frame = getattr(step, "cr_frame", None) or getattr(step, "gi_frame", None)
         if frame is None:
             break
         frames.append(frame)

@@ -165,7 +165,13 @@ class AgiChannel:
             if event is not NEED_DATA:
                 return event  # already read (a HANGUP line and an answer often come together)
             self._wait, self._wait_name, self._wait_s = what, name, within_s
-            return await self._within(within_s, wire.wait_event())
+            # The wire's future is awaited in this frame, not through `_within`: a held
+            # call waits here, and every coroutine in its await chain keeps a frame.
+            timer = self._arm(within_s)
+            try:
+                return await wire.wait_event()
+            finally:
+                self._disarm(timer)
         except RemoteProtocolError as exc:
             raise self._broken("protocol-error", str(exc)) from None
         except (ConnectionError, OSError) as exc:
@@ -173,16 +179,22 @@ class AgiChannel:
 
     async def _within(self, within_s: float, waiting: Awaitable[_T]) -> _T:
         """`waiting`, cut off by `expire()` if not done within `within_s`."""
-        if self.watchdog is not None:
-            self.until = self._loop.time() + within_s
-            try:
-                return await waiting
-            finally:
-                self.until = NEVER
-        timer = self._loop.call_later(within_s, self.expire)
+        timer = self._arm(within_s)
         try:
             return await waiting
         finally:
+            self._disarm(timer)
+
+    def _arm(self, within_s: float) -> asyncio.TimerHandle | None:
+        """Start a wait's deadline: the watchdog's `until`, or a timer of its own."""
+        if self.watchdog is not None:
+            self.until = self._loop.time() + within_s
+            return None
+        return self._loop.call_later(within_s, self.expire)
+
+    def _disarm(self, timer: asyncio.TimerHandle | None) -> None:
+        self.until = NEVER
+        if timer is not None:
             timer.cancel()
 
     def expire(self) -> None:
@@ -228,51 +240,42 @@ class AgiChannel:
         conn = self.conn
         if conn.channel_dead and command.name in LIVE_CHANNEL_COMMANDS:
             raise self._gone("caller")
+        wire = self.wire
         try:
-            data = conn.send(command)  # LocalProtocolError is our bug: let it through
+            # The codec's bytes go straight to the socket (no local keeps them while the
+            # call waits). A command is a few dozen bytes and the socket takes it at once;
+            # wait (with a deadline) only when it did not: a peer that stopped reading.
+            if wire.send(conn.send(command)):  # LocalProtocolError is our bug: let it through
+                self._wait, self._wait_name = _NOT_READ, command.name
+                await self._within(self.timeouts.command, wire.drain())
         except RemoteProtocolError as exc:
             # Bytes came while no command was in flight (a forged answer): nothing more
             # is sent on this session, not even the outcome (see `_broken`).
             raise self._broken("protocol-error", str(exc)) from None
-        wire = self.wire
-        try:
-            # A command is a few dozen bytes and the socket takes it at once; wait (with
-            # a deadline) only when it did not: a peer that stopped reading.
-            if wire.send(data):
-                self._wait, self._wait_name = _NOT_READ, command.name
-                await self._within(self.timeouts.command, wire.drain())
         except (ConnectionError, OSError) as exc:
             raise self._broken("connection-lost", repr(exc)) from None
         limit = self.timeouts.command if answer_within_s is None else answer_within_s
+        # The answer, read here rather than in a helper coroutine (a held call waits in
+        # this loop): `HANGUP` lines before it, failures, EOF, a failed prompt to report.
+        hung_up = False
         try:
-            return await self._answer(command, limit)
-        except RemoteProtocolError as exc:
-            raise self._broken("protocol-error", str(exc)) from None
-        except (ConnectionError, OSError) as exc:
-            raise self._broken("connection-lost", repr(exc)) from None
+            while True:
+                event = await self._next_event(limit, _NO_ANSWER, command.name)
+                if isinstance(event, HangupNotice):
+                    hung_up = True  # the answer still follows (hangup-mid-playback.txt)
+                    continue
+                if isinstance(event, ConnectionClosed):
+                    raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
+                if isinstance(event, CommandFailed):
+                    if event.dead_channel:
+                        raise self._gone("caller")
+                    raise AgiCommandError(event)
+                assert isinstance(event, Response)
+                break
         except asyncio.CancelledError:
             # The answer will never be read: the session cannot be used any more.
             self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
             raise
-
-    async def _answer(self, command: cmd.Command, limit: float) -> Response:
-        """The answer to `command`, within `limit` seconds: `HANGUP` lines before it,
-        failures, EOF, a failed prompt to report."""
-        conn = self.conn
-        hung_up = False
-        while True:
-            event = await self._next_event(limit, _NO_ANSWER, command.name)
-            if isinstance(event, HangupNotice):
-                hung_up = True  # the answer still follows (hangup-mid-playback.txt)
-                continue
-            if isinstance(event, ConnectionClosed):
-                raise self._gone("caller" if conn.channel_dead else "asterisk-closed")
-            if isinstance(event, CommandFailed):
-                if event.dead_channel:
-                    raise self._gone("caller")
-                raise AgiCommandError(event)
-            assert isinstance(event, Response)
-            break
         if hung_up:
             raise self._gone("caller")
         if self._failed_prompt is not None and self.gone is None:

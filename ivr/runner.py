@@ -104,7 +104,7 @@ class _Finished(Exception):
 class _CallRun:
     # One per held call: slots, not an instance dict.
     __slots__ = (
-        "call", "channel", "handed_back", "monotonic_ms", "publish_failed", "services",
+        "call", "channel", "clock", "handed_back", "publish_failed", "services",
         "session", "start_ms", "stored",
     )  # fmt: skip
 
@@ -120,8 +120,8 @@ class _CallRun:
         self.channel = channel
         self.services = services
         self.call = call
-        self.monotonic_ms = clock.monotonic_ms
-        self.start_ms = self.monotonic_ms()
+        self.clock = clock
+        self.start_ms = clock.monotonic_ms()
         self.publish_failed = False
         self.handed_back = False
         # The journey's `to_dict()` as handed to the services, or None: not stored yet,
@@ -129,7 +129,7 @@ class _CallRun:
         self.stored: Mapping[str, Any] | None = None
 
     def at_ms(self) -> int:
-        return max(0, self.monotonic_ms() - self.start_ms)
+        return max(0, self.clock.monotonic_ms() - self.start_ms)
 
     def stamp(self) -> str:
         """The call's start on the wall clock plus its monotonic time since, so that a
@@ -359,7 +359,7 @@ def run_call(
     return _CallRun(session, channel, services, call, clock or SystemClock()).run()
 
 
-async def start_call(
+def start_call(
     flows: LiveFlows,
     flow_id: str,
     channel: Channel,
@@ -371,10 +371,14 @@ async def start_call(
     channel_name: str = "",
     variables: Mapping[str, str] = MappingProxyType({}),
     clock: Clock | None = None,
-) -> Journey | None:
+) -> Coroutine[Any, Any, Journey | None]:
     """What every driver does with a new call: run flow `flow_id` of the flows current
-    now. A flow that is not loaded is the admin's error, not the caller's: it is logged
-    and the caller goes on to the dialplan with `CALLPOP_OUTCOME=error` (the operator)."""
+    now (await it, as `run_call`). A flow that is not loaded is the admin's error, not the
+    caller's: it is logged and the caller goes on to the dialplan with
+    `CALLPOP_OUTCOME=error` (the operator).
+
+    Not a coroutine itself: it hands back the run's, so a held call's await chain has
+    no frame of this function in it."""
     try:
         session = Session(flows.current, flow_id)
     except FlowError as exc:
@@ -385,12 +389,7 @@ async def start_call(
             flow_id,
             exc,
         )
-        try:
-            await channel.set_variables(error_variables(call_id, flow_id, None))
-            await channel.finish(hangup=False)
-        except ChannelGone:
-            pass
-        return None
+        return _flow_not_loaded(channel, call_id, flow_id)
     clock = clock or SystemClock()
     started = CallStarted(
         call_id=call_id,
@@ -400,7 +399,15 @@ async def start_call(
         channel=channel_name,
         variables=variables,
     )
-    return await run_call(session, channel, services, started, clock=clock)
+    return run_call(session, channel, services, started, clock=clock)
+
+
+async def _flow_not_loaded(channel: Channel, call_id: str, flow_id: str) -> None:
+    try:
+        await channel.set_variables(error_variables(call_id, flow_id, None))
+        await channel.finish(hangup=False)
+    except ChannelGone:
+        pass
 
 
 # --- the post-call survey (ivr/survey.py) ------------------------------------------------

@@ -17,7 +17,6 @@ gave before any caller-controlled value.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from agi_scripts.routes.call_id import MAX_CALL_ID, is_call_id, shown
@@ -26,7 +25,7 @@ from ivr.callflow import ENTRY_FLOW
 from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.events import Caller
 from ivr.ports import CallServices, ChannelGone
-from ivr.runner import Clock, start_call
+from ivr.runner import Clock, SystemClock, start_call
 
 if TYPE_CHECKING:
     from ivr.flow import Flow
@@ -47,7 +46,8 @@ class IvrHandler:
     ) -> None:
         self.flows = LiveFlows.of(flows)
         self.services = services
-        self.clock = clock
+        # One clock for every call of the route, not one made per call.
+        self.clock = clock or SystemClock()
 
     async def __call__(self, request: AgiRequest) -> None:
         channel, env = request.channel, request.environment
@@ -82,7 +82,7 @@ class IvrHandler:
             caller=Caller(number=env.caller_number, name=env.caller_name),
             dnis=env.get("extension"),
             channel_name=env.channel,
-            variables=MappingProxyType({k: v for k, v in request.query.items() if k != "flow"}),
+            variables={k: v for k, v in request.query.items() if k != "flow"},
             clock=self.clock,
         )
 

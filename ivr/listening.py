@@ -234,6 +234,6 @@ def confirm_digits(call: Call, event: DigitsEntered, entry: str) -> Next:
 def _store(call: Call, node: InputNode, entry: str) -> Next:
     call.context.vars[node.variable] = entry
     if node.sensitive:
-        call.secret.add(f"vars.{node.variable}")
+        call.secret |= {f"vars.{node.variable}"}
     call.leave("entered")
     return (call.here.flow, node.next)

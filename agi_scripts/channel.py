@@ -111,8 +111,8 @@ class AgiChannel:
         "environment",
         "finished",
         "gone",
-        "label",
         "timeouts",
+        "uniqueid",
         "until",
         "watchdog",
         "wire",
@@ -124,7 +124,7 @@ class AgiChannel:
         *,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         deadline: float | None = None,
-        label: str = "",
+        uniqueid: str = "",
         watchdog: Watchdog | None = None,
     ) -> None:
         self.wire = wire
@@ -132,7 +132,7 @@ class AgiChannel:
         self.timeouts = timeouts
         # Monotonic seconds after which no new prompt or wait starts (None: no limit).
         self.deadline = deadline
-        self.label = label  # for log lines: the call's uniqueid once known
+        self.uniqueid = uniqueid  # for log lines, once known
         self.gone: str | None = None
         self.broken_detail = ""  # what broke the session, for the owner's one log line
         # A prompt that answered -1: a missing file, or a hang-up that the next command
@@ -280,8 +280,8 @@ class AgiChannel:
             raise self._gone("caller")
         if self._failed_prompt is not None and self.gone is None:
             log.warning(
-                "%s prompt %r could not be played (missing sound file?)",
-                self.label,
+                "[%s] prompt %r could not be played (missing sound file?)",
+                self.uniqueid,
                 self._failed_prompt,
             )
             self._failed_prompt = None
@@ -385,7 +385,7 @@ class AgiChannel:
         key = cmd.digit_from_code(code)
         if key is None:
             # DTMF A-D: a keypad has them, no flow asks for them; treat as no key.
-            log.info("%s: ignored key code %d from %s", self.label, code, command.name)
+            log.info("[%s] ignored key code %d from %s", self.uniqueid, code, command.name)
             return ""
         return key
 

@@ -115,15 +115,14 @@ async def run_script(
     factory: ServicesFactory,
 ) -> int:
     wire = await open_pipes(conn, agi_in, agi_out)
-    label = f"[{env.uniqueid}]"
-    channel = AgiChannel(wire, label=label)
+    channel = AgiChannel(wire, uniqueid=env.uniqueid)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, channel.hangup_signalled)
     try:
         agi.test_hangup()  # a SIGHUP that came while pyst2's handler was in place
     except AGISIGHUPHangup:
         channel.hangup_signalled()
-    call_log = CallLog(log, {"uniqueid": env.uniqueid, "peer": "stdio"})
+    call_log = CallLog(log, env.uniqueid, "stdio")
     status = 0
     try:
         try:

@@ -58,24 +58,29 @@ _ROUTINE: Final = frozenset({"caller", "asterisk-closed", "cancelled"})
 
 
 class CallLog:
-    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`.
+    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`
+    (`uniqueid`, `peer`).
 
-    Made for every call and used by few: it keeps its two references and builds the
-    `LoggerAdapter` only when a line is logged. `peer` in `extra` may be the call's
-    `AgiWire`, whose address is then formatted only then too."""
+    Made for every call and used by few: it keeps its references and builds the
+    `extra` dict and the `LoggerAdapter` only when a line is logged. `peer` may be the
+    call's `AgiWire`, whose address is then formatted only then too."""
 
-    __slots__ = ("extra", "logger")
+    __slots__ = ("logger", "peer", "uniqueid")
 
-    def __init__(self, logger: logging.Logger, extra: Mapping[str, object]) -> None:
+    def __init__(self, logger: logging.Logger, uniqueid: str | None, peer: AgiWire | str) -> None:
         self.logger = logger
-        self.extra = extra
+        self.uniqueid = uniqueid
+        self.peer = peer
 
     def _adapter(self) -> _CallAdapter:
-        extra = dict(self.extra)
-        peer = extra.get("peer")
-        if isinstance(peer, AgiWire):
-            extra["peer"] = peer.peername
-        return _CallAdapter(self.logger, extra)
+        peer = self.peer
+        return _CallAdapter(
+            self.logger,
+            {
+                "uniqueid": self.uniqueid,
+                "peer": peer.peername if isinstance(peer, AgiWire) else peer,
+            },
+        )
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.logger.isEnabledFor(logging.DEBUG):
@@ -307,8 +312,8 @@ class FastAgiServer:
                 )
                 return
             uniqueid = env.uniqueid or wire.peername
-            channel.label = f"[{uniqueid}]"
-            call_log = CallLog(log, {"uniqueid": uniqueid, "peer": wire})
+            channel.uniqueid = uniqueid
+            call_log = CallLog(log, uniqueid, wire)
             path, params = split_script(env.network_script)
             query = MappingProxyType(params)
             route = self.routes.get(path)
@@ -332,7 +337,7 @@ class FastAgiServer:
         except Exception:
             script = channel.environment.network_script if channel.environment else ""
             if call_log is None:
-                call_log = CallLog(log, {"uniqueid": None, "peer": wire})
+                call_log = CallLog(log, None, wire)
             call_log.exception("closing: the route for %r failed", script)
         finally:
             await channel.close()

@@ -50,9 +50,9 @@ def test_a_call_id_from_asterisk_cannot_forge_a_line_or_repaint_the_terminal() -
     stream = io.StringIO()
     with root_logging(stream):
         hostile = "1795389902.7\r\n2026-12-06 ERROR callpop forged \x1b[2J\x1b]0;owned\x07\u202e"
-        CallLog(
-            logging.getLogger("agi_scripts.server"), {"uniqueid": hostile, "peer": "x"}
-        ).warning("caller hung up during %s", "menu\nINFO forged too")
+        CallLog(logging.getLogger("agi_scripts.server"), hostile, "x").warning(
+            "caller hung up during %s", "menu\nINFO forged too"
+        )
     written = stream.getvalue()
     assert written.count("\n") == 1
     assert "\x1b" not in written and "\r" not in written and "\u202e" not in written

@@ -56,6 +56,9 @@ LIVE_CALLS_BUDGET_S = 2.0  # a resync does not wait longer for them: it ends non
 # Queue events are class `agent`, Dial and Hangup class `call`: asking for those two
 # spares us the dialplan class (dozens of VarSet/Newexten per call).
 EVENT_CLASSES = "call,agent"
+# After this many events of a term, the listener says once whether most of them were of
+# kinds nothing in callpop reads (manager.conf without callpop's eventfilter lines).
+UNREAD_SAMPLE = 1_000
 
 
 class AMIListener:
@@ -75,12 +78,18 @@ class AMIListener:
         observers: tuple[Observe, ...] = (),
         pbx: str = "",
         live_calls: LiveCalls | None = None,
+        reads: frozenset[str] | None = None,
         **client_options: Any,
     ) -> None:
         """`pbx`: the label put on every event (`AmiSettings.label`); `live_calls`: what
-        a resync may end (None: it ends nothing)."""
+        a resync may end (None: it ends nothing); `reads`: the events callpop acts on
+        (callpop/ami_filter.py), to tell the admin once when Asterisk sends mostly others."""
         self.triggers = triggers or Triggers()
         self._pbx = pbx
+        self._username = username
+        self._reads = reads
+        self._seen = 0
+        self._unread = 0
         self._live_calls = live_calls
         self.pauses = MemberPauses()
         self._observers = observers
@@ -153,12 +162,32 @@ class AMIListener:
             await self._resynced.wait_for(lambda: self.resyncs >= count)
 
     async def _on_event(self, msg: Message) -> None:
+        if self._reads is not None:
+            self._sample(msg, self._reads)
         if self._hung_up_meanwhile is not None and msg.event == "Hangup":
             self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
         if self._members_meanwhile is not None and msg.event in MEMBER_EVENTS:
             self._members_meanwhile.add(msg.get("Interface") or "")
         self._observe(msg)
         await self._feed(msg)
+
+    def _sample(self, msg: Message, reads: frozenset[str]) -> None:
+        self._seen += 1
+        if msg.event not in reads:
+            self._unread += 1
+        if self._seen < UNREAD_SAMPLE:
+            return
+        if self._unread * 2 > self._seen:
+            log.warning(
+                "AMI %s: %d of the first %d events were of kinds callpop does not read;"
+                " the eventfilter lines `callpop asterisk-config` writes for manager.conf's"
+                " [%s] make Asterisk keep them (docs/asterisk.md)",
+                self._pbx or "-",
+                self._unread,
+                self._seen,
+                self._username,
+            )
+        self._reads = None  # one sample a term: the configuration changes only on a reload
 
     def _observe(self, msg: Message) -> None:
         for observe in self._observers:

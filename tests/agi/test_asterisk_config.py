@@ -137,6 +137,12 @@ def test_ami_events_carry_the_call_id(files: dict[str, str]) -> None:
     assert "read = call,agent" in manager["callpop"]
 
 
+def test_the_ami_user_is_sent_only_the_events_callpop_reads(files: dict[str, str]) -> None:
+    manager = sections(files["manager.conf"])["callpop"]
+    assert "eventfilter(action(include),name(AgentCalled)) =" in manager
+    assert not any("Newchannel" in line or "action(exclude)" in line for line in manager)
+
+
 def test_the_ami_user_may_send_the_panels_call_controls(files: dict[str, str]) -> None:
     manager = sections(files["manager.conf"])["callpop"]
     # Originate is class originate (click-to-dial), QueuePause class agent (status menu),

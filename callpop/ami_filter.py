@@ -75,8 +75,10 @@ matches any of them and drops every other."""
 
 
 def admitted(message: Message) -> bool:
-    """Whether Asterisk, with `EVENT_FILTERS`, sends the event `message` (an answer to an
-    action is not an event: it always comes)."""
+    """Whether Asterisk, with `EVENT_FILTERS`, sends `message` when it happens. A response
+    to an action always comes, and so do the items of a listing (`QueueStatus`'s
+    `QueueEntry`, `CoreShowChannels`' `CoreShowChannel`, ...), which are written to the
+    asking session only: not to be asked of them."""
     if message.event is None:
         return True
     return any(f.admits(message) for f in EVENT_FILTERS)

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from callpop.ami.client import AMIClient, AMIError
+from callpop.ami.client import ActionFailed, AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.lease import AmiLease
 from callpop.ami.pauses import MEMBER_EVENTS, MemberPauses
@@ -241,7 +241,7 @@ class AMIListener:
             status = await self.client.action(
                 "QueueStatus", idempotent=True, listing=True, observe=self._observe
             )
-            channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
+            channels = await self._channels()
         except AMIError as exc:
             log.warning(
                 "AMI resync failed; only events from now on count",
@@ -253,7 +253,7 @@ class AMIListener:
             self._members_meanwhile = None
         events = [
             m
-            for m in resync_events(status, channels)
+            for m in resync_events(status, channels or ())
             if m.get("Uniqueid") not in hung_up and m.get("DestUniqueid") not in hung_up
         ]
         for msg in events:
@@ -261,8 +261,11 @@ class AMIListener:
         for msg in status:  # each member's pause as the PBX has it now
             if msg.event == "QueueMember" and msg.get("Location") not in members:
                 await self._feed(msg)
-        present = listed_calls(channels, self.triggers.call_id_variable)
-        gone = sorted(call_id for call_id in held if call_id not in present)
+        if channels is None:
+            gone = []  # no channel list: nothing tells which held call has no channel left
+        else:
+            present = listed_calls(channels, self.triggers.call_id_variable)
+            gone = sorted(call_id for call_id in held if call_id not in present)
         at = iso_utc(datetime.fromtimestamp(self._clock(), UTC))
         for call_id in gone:
             # Asterisk's own Hangup was not heard: no cause to tell
@@ -281,7 +284,9 @@ class AMIListener:
             for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect")
         }
         log.info(
-            "AMI resynced from QueueStatus and CoreShowChannels",
+            "AMI resynced from QueueStatus and CoreShowChannels"
+            if channels is not None
+            else "AMI resynced from QueueStatus alone",
             extra={
                 "fields": {
                     "host": self.client.host,
@@ -293,6 +298,25 @@ class AMIListener:
                 }
             },
         )
+
+    async def _channels(self) -> list[Message] | None:
+        """The `CoreShowChannels` answer, or None when Asterisk refuses it to this user
+        (the action is class `system` or `reporting`: a manager.conf whose `write` has
+        neither). The resync then has the queues, members and pauses but no calls: the
+        callers waiting and the agents ringing or talking are heard of from their next
+        event on, and no call held live is ended."""
+        try:
+            return await self.client.action("CoreShowChannels", idempotent=True, listing=True)
+        except ActionFailed as exc:
+            log.error(
+                "AMI %s: Asterisk refused CoreShowChannels to user %s (%s): the calls under"
+                " way are not resynced; give the user `write = reporting` in manager.conf"
+                " (callpop asterisk-config, docs/asterisk.md)",
+                self._pbx or self.client.host,
+                self._username,
+                exc,
+            )
+            return None
 
 
 class LeasedListener:

@@ -40,6 +40,11 @@ def messages(name: str) -> list[Message]:
     return out
 
 
+def happened(name: str) -> list[Message]:
+    """The events of a recording, without the answers to its own actions."""
+    return [m for m in messages(name) if m.action_id not in ("qs-1", "cs-1")]
+
+
 def consumed(msgs: list[Message]) -> dict[str, Any]:
     """What every consumer of the AMI stream makes of `msgs`."""
     triggers, pauses, queues = Triggers(), MemberPauses(), QueueStates()
@@ -101,3 +106,17 @@ def test_filter_lines_are_asterisks_advanced_syntax() -> None:
         EventFilter("VarSet", "Variable", "QUEUESTATUS").line()
         == "eventfilter(action(include),name(VarSet),header(Variable),method(exact)) = QUEUESTATUS"
     )
+
+
+def test_the_filter_lets_through_what_a_real_asterisk_with_it_sent() -> None:
+    # The same calls, seen at once by a user without the filter and one with it.
+    plain = happened("queue-calls-read-call-agent.txt")
+    filtered = happened("queue-calls-eventfilter.txt")
+    assert [m.event for m in plain if admitted(m)] == [m.event for m in filtered]
+
+
+def test_callpop_makes_the_same_of_what_the_real_filtered_asterisk_sent() -> None:
+    plain = messages("queue-calls-read-call-agent.txt")
+    filtered = messages("queue-calls-eventfilter.txt")
+    assert len(filtered) * 2 < len(plain)
+    assert consumed(filtered) == consumed(plain)

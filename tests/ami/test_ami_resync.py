@@ -319,3 +319,44 @@ async def test_a_caller_who_joins_right_behind_the_queuestatus_answer_stays_in_t
         await _first_resync(sim, bus, states)
     # the snapshot is older than the join read after it: it must not wipe the caller out
     assert states.snapshot(0.0)["sales"].callers == 1
+
+
+DENIED = RECORDING.with_name("coreshowchannels-permission-denied.txt")
+
+
+async def test_a_user_refused_the_channel_list_resyncs_the_queues_ends_nothing_and_says_why(
+    bus: InProcessBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Asterisk's answer to a user whose manager.conf `write` lacks `reporting`, as recorded
+    refusal = RecordedAnswers.from_transcript(DENIED, names=("CoreShowChannels",))
+    status = RecordedAnswers.from_transcript(RECORDING, names=("QueueStatus",))
+    queues = QueueStates()
+
+    async def held_live(pbx: str) -> set[str]:
+        return {"call-77", "call-gone"}
+
+    async with AMIServer(username="callpop", secret="pw", answers=[refusal, status]) as sim:
+        listener = AMIListener(
+            "127.0.0.1",
+            sim.port,
+            "callpop",
+            "pw",
+            bus.publish,
+            pbx="pbx-east",
+            live_calls=held_live,
+            observers=(lambda m: queues.feed(m, 0.0),),
+            backoff_initial=0.01,
+            backoff_max=0.05,
+        )
+        await listener.start()
+        try:
+            async with asyncio.timeout(5):
+                await listener.wait_resyncs(1)
+        finally:
+            await listener.stop()
+    assert queues.snapshot(0.0)["callpop-noanswer-queue"].callers == 1
+    # the members as listed, and no call: none ended, none made up
+    assert {e.type for e in await bus.replay(0)} == {"agent.status"}
+    [advice] = [r.getMessage() for r in caplog.records if "CoreShowChannels" in r.getMessage()]
+    assert "Permission denied" in advice
+    assert "write = reporting" in advice

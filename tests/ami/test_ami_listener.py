@@ -91,23 +91,25 @@ def device_states(count: int) -> list[bytes]:
     ]
 
 
-async def reading_listener(sim: AMIServer, bus: InProcessBus) -> AMIListener:
+@pytest.fixture
+async def reading(sim: AMIServer, bus: InProcessBus) -> AsyncIterator[AMIListener]:
+    """A listener told what callpop reads, logged in."""
     settings = AmiSettings(host=sim.host, port=sim.port, username="callpop", secret="pw")
-    return AMIListener.from_settings(
+    async with AMIListener.from_settings(
         settings, bus.publish, reads=AMI_READS, backoff_initial=0.01, backoff_max=0.05
-    )
+    ) as running:
+        async with asyncio.timeout(5):
+            await running.client.wait_connected()
+        yield running
 
 
 async def test_an_asterisk_sending_mostly_unread_events_is_named_once_with_the_remedy(
-    sim: AMIServer, bus: InProcessBus, caplog: pytest.LogCaptureFixture
+    sim: AMIServer, bus: InProcessBus, reading: AMIListener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with await reading_listener(sim, bus) as running:
-        async with asyncio.timeout(5):
-            await running.client.wait_connected()
-        call = queue_call("call-42", "1800000000.7")
-        async with bus.subscribe(since_seq=0) as stream:
-            sim.emit(device_states(UNREAD_SAMPLE * 2) + call.joined())
-            await take(stream, 1)
+    call = queue_call("call-42", "1800000000.7")
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit(device_states(UNREAD_SAMPLE * 2) + call.joined())
+        await take(stream, 1)
     advice = [r.getMessage() for r in caplog.records if "eventfilter" in r.getMessage()]
     assert len(advice) == 1
     assert f"{UNREAD_SAMPLE} of the first {UNREAD_SAMPLE} events" in advice[0]
@@ -115,13 +117,10 @@ async def test_an_asterisk_sending_mostly_unread_events_is_named_once_with_the_r
 
 
 async def test_an_asterisk_sending_what_callpop_reads_is_not_warned_about(
-    sim: AMIServer, bus: InProcessBus, caplog: pytest.LogCaptureFixture
+    sim: AMIServer, bus: InProcessBus, reading: AMIListener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with await reading_listener(sim, bus) as running:
-        async with asyncio.timeout(5):
-            await running.client.wait_connected()
-        calls = [queue_call(f"call-{n}", f"1800000000.{n}") for n in range(UNREAD_SAMPLE)]
-        async with bus.subscribe(since_seq=0) as stream:
-            sim.emit([event for c in calls for event in c.joined()] + device_states(10))
-            await take(stream, UNREAD_SAMPLE)
+    calls = [queue_call(f"call-{n}", f"1800000000.{n}") for n in range(UNREAD_SAMPLE)]
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit([event for c in calls for event in c.joined()] + device_states(10))
+        await take(stream, UNREAD_SAMPLE)
     assert not [r for r in caplog.records if "eventfilter" in r.getMessage()]

@@ -241,7 +241,9 @@ async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
     assert listener.ended_at_resync == 0
 
 
-async def _first_resync(sim: AMIServer, bus: InProcessBus, states: QueueStates) -> None:
+async def _first_resync(
+    sim: AMIServer, bus: InProcessBus, states: QueueStates, live_calls: LiveCalls | None = None
+) -> None:
     """A listener logs in to `sim`, feeding `states`, and stops once it has resynced."""
     listener = AMIListener(
         "127.0.0.1",
@@ -249,6 +251,7 @@ async def _first_resync(sim: AMIServer, bus: InProcessBus, states: QueueStates) 
         "callpop",
         "pw",
         bus.publish,
+        live_calls=live_calls,
         observers=(lambda m: states.feed(m, 0.0),),
         backoff_initial=0.01,
         backoff_max=0.05,
@@ -336,24 +339,7 @@ async def test_a_user_refused_the_channel_list_resyncs_the_queues_ends_nothing_a
         return {"call-77", "call-gone"}
 
     async with AMIServer(username="callpop", secret="pw", answers=[refusal, status]) as sim:
-        listener = AMIListener(
-            "127.0.0.1",
-            sim.port,
-            "callpop",
-            "pw",
-            bus.publish,
-            pbx="pbx-east",
-            live_calls=held_live,
-            observers=(lambda m: queues.feed(m, 0.0),),
-            backoff_initial=0.01,
-            backoff_max=0.05,
-        )
-        await listener.start()
-        try:
-            async with asyncio.timeout(5):
-                await listener.wait_resyncs(1)
-        finally:
-            await listener.stop()
+        await _first_resync(sim, bus, queues, held_live)
     assert queues.snapshot(0.0)["callpop-noanswer-queue"].callers == 1
     # the members as listed, and no call: none ended, none made up
     assert {e.type for e in await bus.replay(0)} == {"agent.status"}

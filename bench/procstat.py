@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "pss_kib", "rss_kib"]
+__all__ = ["cpu_seconds", "machine_ticks", "pss_kib", "rss_kib"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -22,6 +22,17 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core since boot (/proc/stat `cpu`): the share
+    of the machine busy over a span is the difference of busy over that of total. Idle
+    and waiting for I/O count as not busy; everything else (user, nice, system, irq,
+    softirq, steal) as busy, whichever process (Redis and PostgreSQL included)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    total = sum(fields[:8])
+    return total - idle, total
 
 
 def _status_kib(pid: int, key: str) -> int:

@@ -51,6 +51,7 @@ from bench.machine import load_average
 from bench.paths import always_open_dialplan
 from bench.pop import ANSWER_AFTER_S, HANGUP_AFTER_S, Caller
 from bench.pop_desk import AMI_SECRET
+from bench.procstat import machine_ticks
 from bench.server_proc import ServerProcess, free_port
 from bench.stats import summary_ms
 from callpop.ami.lease import AMI_NAMESPACE, lease_holder
@@ -454,13 +455,16 @@ class StreamWatch:
 
 
 class CpuShares:
-    """CPU seconds used from now on by each instance and by this process (the load)."""
+    """CPU seconds used from now on by each instance and by this process (the load), and
+    the share of the whole machine's cores busy meanwhile (Redis, PostgreSQL and any other
+    load included): near 1.0, latencies are the queue for a core, not callpop's work."""
 
     def __init__(self, servers: list[ServerProcess]) -> None:
         self.servers = list(servers)
         self.wall = time.perf_counter()
         self.start = [s.cpu() for s in self.servers]
         self.own = time.process_time()
+        self.machine = machine_ticks()
 
     def used(self) -> dict[str, float]:
         out = {
@@ -469,6 +473,8 @@ class CpuShares:
         }
         out["bench"] = round(time.process_time() - self.own, 2)
         out["wall"] = round(time.perf_counter() - self.wall, 2)
+        busy, total = (now - then for now, then in zip(machine_ticks(), self.machine, strict=True))
+        out["machine_busy"] = round(busy / total, 2) if total else 0.0
         return out
 
 

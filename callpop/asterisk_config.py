@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
+from callpop.ami_filter import EVENT_FILTERS
 from ivr import variables as v
 from ivr.catalog import Queue, QueueCatalog
 from ivr.flow import ENTRY_FLOW, Flow, TransferNode
@@ -335,9 +336,15 @@ def _manager(site: Site) -> str:
             "deny = 0.0.0.0/0.0.0.0",
             "permit = 127.0.0.1/255.255.255.255",
             "read = call,agent",  # queue events are `agent`, Dial/Hangup events `call`
+            # `reporting`: CoreShowChannels, which every (re)login's resync asks (Asterisk
+            # refuses it with "Permission denied" without); then the panel's controls:
             # click-to-dial (Originate), agent status (QueuePause), transfers (BlindTransfer,
             # Atxfer, Redirect are class `call`)
-            "write = originate,agent,call",
+            "write = reporting,originate,agent,call",
+            "; Only the events callpop reads (advanced filters: Asterisk 18.26, 20.11, 21.6,",
+            "; 22.1 or later); without them Asterisk sends about twice as many, each one read,",
+            "; parsed and dropped by callpop. Answers to callpop's actions are not filtered.",
+            *(f.line() for f in EVENT_FILTERS),
             "",
         ]
     )

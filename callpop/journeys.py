@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from callpop.journey_rows import (
     CALL_COLUMNS,
@@ -209,9 +210,13 @@ class JourneyStore:
                     await driver.executemany(self._journeys.sql, journey_rows)
                     await self._write_stats(driver, rollup)
                 return
-            # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
-            await driver.execute("BEGIN IMMEDIATE")
             try:
+                # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
+                # Inside the try: a BEGIN whose await is cancelled (a call cancelled at
+                # shutdown while another writer held the lock) still runs on the driver's
+                # thread once the lock is free, and only the ROLLBACK queued behind it
+                # ends that transaction.
+                await driver.execute("BEGIN IMMEDIATE")
                 query = previous_sql(postgres=False, calls=len(ids))
                 async with driver.execute(query, ids) as cursor:
                     take_back(rollup, await cursor.fetchall())
@@ -220,12 +225,7 @@ class JourneyStore:
                 await self._write_stats(driver, rollup)
                 await driver.execute("COMMIT")
             except BaseException:
-                try:
-                    await driver.execute("ROLLBACK")
-                except BaseException:
-                    # A pooled connection left inside a transaction would hold the
-                    # write lock for its next user: drop it instead.
-                    await conn.invalidate()
+                await _roll_back(conn, driver)
                 raise
 
     async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
@@ -243,6 +243,20 @@ class JourneyStore:
                 await conn.execute(select(journeys.c.data).where(journeys.c.call_id == call_id))
             ).first()
         return None if row is None else dict(row[0])
+
+
+async def _roll_back(conn: AsyncConnection, driver: Any) -> None:
+    """End the SQLite transaction a failed or cancelled write may have begun, so that its
+    pooled connection does not keep the write lock for its next user (the pool does not
+    roll back on return: crm_adapter/sql/engine.py)."""
+    try:
+        await driver.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        if "no transaction is active" not in str(exc):  # the BEGIN itself had failed
+            await conn.invalidate()
+    except BaseException:
+        await conn.invalidate()  # not known to be rolled back: never reused
+        raise
 
 
 class JourneyWriter:

@@ -55,6 +55,7 @@ from callpop.ami.dials import DialOutcomes
 from callpop.ami.lease import AmiLease, NoLease, PgAdvisoryLease, lease_dsn
 from callpop.ami.listener import LeasedListener, LiveCalls
 from callpop.ami.relay import ControlRelay
+from callpop.ami_filter import READS as AMI_READS
 from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
@@ -382,6 +383,7 @@ def _ami_context(
                 on_term_end=term_end(n == 0),
                 observers=first_observers if n == 0 else (queues.feed,),
                 live_calls=live_calls,
+                reads=AMI_READS,
             )
             for n, settings in enumerate(runtime.config.ami)
         ]

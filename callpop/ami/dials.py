@@ -27,7 +27,7 @@ from ivr.call import iso_utc
 from ivr.ports import CallEvent
 from screenpop.hub import AGENT_DIAL_EVENT
 
-__all__ = ["DIAL_EVENT", "OUTCOMES", "DialOutcomes", "outcome_of"]
+__all__ = ["DIAL_EVENT", "OUTCOMES", "READS", "DialOutcomes", "outcome_of"]
 
 DIAL_EVENT = AGENT_DIAL_EVENT
 
@@ -35,6 +35,8 @@ DIAL_EVENT = AGENT_DIAL_EVENT
 # (docs/contracts.md, "agent.dial"); any other reason is "failed".
 _FAILURES = {"0": "offline", "1": "hung_up", "3": "no_answer", "5": "busy", "8": "congestion"}
 OUTCOMES = ("connected", *_FAILURES.values(), "failed", "unknown")
+# What `DialOutcomes.feed` reads.
+READS = frozenset({"OriginateResponse"})
 
 
 def outcome_of(message: Message) -> str:
@@ -62,7 +64,7 @@ class DialOutcomes:
         self.published = 0
 
     def feed(self, message: Message) -> None:
-        if message.event != "OriginateResponse" or message.get("Context") != self._context:
+        if message.event not in READS or message.get("Context") != self._context:
             return
         action_id = message.action_id
         if not action_id:  # nobody asked for it by an id: no agent waits on it

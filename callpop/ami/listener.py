@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from callpop.ami.client import AMIClient, AMIError
+from callpop.ami.client import ActionFailed, AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.lease import AmiLease
 from callpop.ami.pauses import MEMBER_EVENTS, MemberPauses
@@ -56,6 +56,9 @@ LIVE_CALLS_BUDGET_S = 2.0  # a resync does not wait longer for them: it ends non
 # Queue events are class `agent`, Dial and Hangup class `call`: asking for those two
 # spares us the dialplan class (dozens of VarSet/Newexten per call).
 EVENT_CLASSES = "call,agent"
+# After this many events of a term, the listener says once whether most of them were of
+# kinds nothing in callpop reads (manager.conf without callpop's eventfilter lines).
+UNREAD_SAMPLE = 1_000
 
 
 class AMIListener:
@@ -75,12 +78,18 @@ class AMIListener:
         observers: tuple[Observe, ...] = (),
         pbx: str = "",
         live_calls: LiveCalls | None = None,
+        reads: frozenset[str] | None = None,
         **client_options: Any,
     ) -> None:
         """`pbx`: the label put on every event (`AmiSettings.label`); `live_calls`: what
-        a resync may end (None: it ends nothing)."""
+        a resync may end (None: it ends nothing); `reads`: the events callpop acts on
+        (callpop/ami_filter.py), to tell the admin once when Asterisk sends mostly others."""
         self.triggers = triggers or Triggers()
         self._pbx = pbx
+        self._username = username
+        self._reads = reads
+        self._seen = 0
+        self._unread = 0
         self._live_calls = live_calls
         self.pauses = MemberPauses()
         self._observers = observers
@@ -153,12 +162,32 @@ class AMIListener:
             await self._resynced.wait_for(lambda: self.resyncs >= count)
 
     async def _on_event(self, msg: Message) -> None:
+        if self._reads is not None:
+            self._sample(msg, self._reads)
         if self._hung_up_meanwhile is not None and msg.event == "Hangup":
             self._hung_up_meanwhile.add(msg.get("Uniqueid") or "")
         if self._members_meanwhile is not None and msg.event in MEMBER_EVENTS:
             self._members_meanwhile.add(msg.get("Interface") or "")
         self._observe(msg)
         await self._feed(msg)
+
+    def _sample(self, msg: Message, reads: frozenset[str]) -> None:
+        self._seen += 1
+        if msg.event not in reads:
+            self._unread += 1
+        if self._seen < UNREAD_SAMPLE:
+            return
+        if self._unread * 2 > self._seen:
+            log.warning(
+                "AMI %s: %d of the first %d events were of kinds callpop does not read;"
+                " the eventfilter lines `callpop asterisk-config` writes for manager.conf's"
+                " [%s] make Asterisk keep them (docs/asterisk.md)",
+                self._pbx or "-",
+                self._unread,
+                self._seen,
+                self._username,
+            )
+        self._reads = None  # one sample a term: the configuration changes only on a reload
 
     def _observe(self, msg: Message) -> None:
         for observe in self._observers:
@@ -212,7 +241,7 @@ class AMIListener:
             status = await self.client.action(
                 "QueueStatus", idempotent=True, listing=True, observe=self._observe
             )
-            channels = await self.client.action("CoreShowChannels", idempotent=True, listing=True)
+            channels = await self._channels()
         except AMIError as exc:
             log.warning(
                 "AMI resync failed; only events from now on count",
@@ -224,7 +253,7 @@ class AMIListener:
             self._members_meanwhile = None
         events = [
             m
-            for m in resync_events(status, channels)
+            for m in resync_events(status, channels or ())
             if m.get("Uniqueid") not in hung_up and m.get("DestUniqueid") not in hung_up
         ]
         for msg in events:
@@ -232,8 +261,11 @@ class AMIListener:
         for msg in status:  # each member's pause as the PBX has it now
             if msg.event == "QueueMember" and msg.get("Location") not in members:
                 await self._feed(msg)
-        present = listed_calls(channels, self.triggers.call_id_variable)
-        gone = sorted(call_id for call_id in held if call_id not in present)
+        if channels is None:
+            gone = []  # no channel list: nothing tells which held call has no channel left
+        else:
+            present = listed_calls(channels, self.triggers.call_id_variable)
+            gone = sorted(call_id for call_id in held if call_id not in present)
         at = iso_utc(datetime.fromtimestamp(self._clock(), UTC))
         for call_id in gone:
             # Asterisk's own Hangup was not heard: no cause to tell
@@ -252,7 +284,9 @@ class AMIListener:
             for name in ("QueueCallerJoin", "AgentCalled", "AgentConnect")
         }
         log.info(
-            "AMI resynced from QueueStatus and CoreShowChannels",
+            "AMI resynced from QueueStatus and CoreShowChannels"
+            if channels is not None
+            else "AMI resynced from QueueStatus alone",
             extra={
                 "fields": {
                     "host": self.client.host,
@@ -264,6 +298,25 @@ class AMIListener:
                 }
             },
         )
+
+    async def _channels(self) -> list[Message] | None:
+        """The `CoreShowChannels` answer, or None when Asterisk refuses it to this user
+        (the action is class `system` or `reporting`: a manager.conf whose `write` has
+        neither). The resync then has the queues, members and pauses but no calls: the
+        callers waiting and the agents ringing or talking are heard of from their next
+        event on, and no call held live is ended."""
+        try:
+            return await self.client.action("CoreShowChannels", idempotent=True, listing=True)
+        except ActionFailed as exc:
+            log.error(
+                "AMI %s: Asterisk refused CoreShowChannels to user %s (%s): the calls under"
+                " way are not resynced; give the user `write = reporting` in manager.conf"
+                " (callpop asterisk-config, docs/asterisk.md)",
+                self._pbx or self.client.host,
+                self._username,
+                exc,
+            )
+            return None
 
 
 class LeasedListener:

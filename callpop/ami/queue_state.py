@@ -28,9 +28,28 @@ from dataclasses import dataclass, field
 
 from callpop.ami.codec import Message
 
-__all__ = ["HANDLE_WINDOW", "QueueState", "QueueStates", "estimate_wait"]
+__all__ = ["HANDLE_WINDOW", "READS", "QueueState", "QueueStates", "estimate_wait"]
 
 HANDLE_WINDOW = 20
+
+# The messages `QueueStates.feed` folds in: the queue events, and the items of the
+# `QueueStatus` / `QueueSummary` listings a resync reads.
+READS = frozenset(
+    {
+        "QueueParams",
+        "QueueSummary",
+        "QueueMember",
+        "QueueMemberStatus",
+        "QueueMemberAdded",
+        "QueueMemberRemoved",
+        "QueueMemberPause",
+        "QueueEntry",
+        "QueueCallerJoin",
+        "QueueCallerLeave",
+        "QueueCallerAbandon",
+        "AgentComplete",
+    }
+)
 
 # QueueMember / QueueMemberStatus `Status` (AST_DEVICE_*): 0 unknown, 1 not in use,
 # 2 in use, 3 busy, 4 invalid, 5 unavailable, 6 ringing, 7 ring+in use, 8 on hold.
@@ -114,8 +133,10 @@ class QueueStates:
 
     def feed(self, message: Message, now: float) -> None:
         kind = message.event
+        if kind not in READS:
+            return
         name = message.get("Queue")
-        if kind is None or not name:
+        if not name:
             return
         queue = self._queue(name)
         if kind == "QueueParams":

@@ -41,7 +41,7 @@ from ivr import variables
 from ivr.call import iso_utc
 from ivr.ports import CallEvent
 
-__all__ = ["Triggers", "device_of"]
+__all__ = ["READS", "Triggers", "device_of"]
 
 
 def _at(epoch: float) -> str:
@@ -572,3 +572,7 @@ _HANDLERS: dict[str, _Handler] = {
     "DialEnd": Triggers._dial_end,
     "Hangup": Triggers._hangup,
 }
+
+# Every event whose arrival can change what `Triggers.feed` returns (manager.conf's
+# `eventfilter` for callpop's user is made from it: callpop/ami_filter.py).
+READS = frozenset(_HANDLERS) | _SETTLES_LEAVE

@@ -41,13 +41,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from callpop.ami.client import AMIClient, AMIError
 from callpop.ami.codec import Message
 from callpop.ami.controls import AmiControls, ControlRefused, OutcomeUnknown
+from callpop.ami.queue_state import READS as QUEUE_READS
 from callpop.ami.queue_state import QueueStates
 from callpop.callbacks.store import Callback, CallbackStore
 from callpop.config import CallbackSettings
 from ivr.call import iso_utc
 from ivr.ports import CallEvent
 
-__all__ = ["CallbackPlacer", "attempt_channel_id"]
+__all__ = ["READS", "CallbackPlacer", "attempt_channel_id"]
 
 log = logging.getLogger("callpop.callbacks")
 
@@ -63,6 +64,9 @@ _REASONS = {"0": "failed", "1": "hung-up", "3": "no-answer", "5": "busy", "8": "
 
 
 _CHANNEL_PREFIX = "callback-"
+# What `CallbackPlacer.feed` reads: its attempts' outcomes and the queues' state (where a
+# callback may ring).
+READS = QUEUE_READS | {"OriginateResponse", "DialEnd", "Hangup"}
 
 
 def attempt_channel_id(callback_id: int, attempt: int) -> str:

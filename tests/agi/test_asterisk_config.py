@@ -137,11 +137,28 @@ def test_ami_events_carry_the_call_id(files: dict[str, str]) -> None:
     assert "read = call,agent" in manager["callpop"]
 
 
-def test_the_ami_user_may_send_the_panels_call_controls(files: dict[str, str]) -> None:
+def test_the_ami_user_is_sent_only_the_events_callpop_reads(files: dict[str, str]) -> None:
     manager = sections(files["manager.conf"])["callpop"]
+    assert "eventfilter(action(include),name(AgentCalled)) =" in manager
+    assert not any("Newchannel" in line or "action(exclude)" in line for line in manager)
+
+
+def write_classes(files: dict[str, str]) -> set[str]:
+    [write] = [line for line in sections(files["manager.conf"])["callpop"] if "write" in line]
+    return set(write.removeprefix("write = ").split(","))
+
+
+def test_the_ami_user_may_send_the_panels_call_controls(files: dict[str, str]) -> None:
     # Originate is class originate (click-to-dial), QueuePause class agent (status menu),
     # BlindTransfer / Atxfer / Redirect class call (transfers)
-    assert "write = originate,agent,call" in manager
+    assert {"originate", "agent", "call"} <= write_classes(files)
+
+
+def test_the_ami_user_may_list_the_channels_its_resync_reads(files: dict[str, str]) -> None:
+    # CoreShowChannels is class system or reporting: without one, "Permission denied"
+    # (tests/fixtures/asterisk/ami/coreshowchannels-permission-denied.txt)
+    assert "reporting" in write_classes(files)
+    assert "system" not in write_classes(files)
 
 
 def test_each_queue_is_a_blind_transfer_target_that_joins_it(files: dict[str, str]) -> None:

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from callpop.ami.listener import AMIListener
+from callpop.ami.codec import encode_message
+from callpop.ami.listener import UNREAD_SAMPLE, AMIListener
+from callpop.ami_filter import READS as AMI_READS
 from callpop.config import AmiSettings
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import QueueCall
@@ -79,3 +81,46 @@ async def test_events_seen_again_after_a_reconnect_are_not_published_twice(
         [after] = await take(stream, 1)
     assert (after.seq, after.type, after.call_id) == (3, "queue.joined", "call-43")
     assert listener.published == 3
+
+
+def device_states(count: int) -> list[bytes]:
+    """What a real Asterisk sends every AMI user with `read = call` and no eventfilter."""
+    return [
+        encode_message([("Event", "DeviceStateChange"), ("Device", "PJSIP/101"), ("State", s)])
+        for s in ("INUSE", "NOT_INUSE") * (count // 2)
+    ]
+
+
+@pytest.fixture
+async def reading(sim: AMIServer, bus: InProcessBus) -> AsyncIterator[AMIListener]:
+    """A listener told what callpop reads, logged in."""
+    settings = AmiSettings(host=sim.host, port=sim.port, username="callpop", secret="pw")
+    async with AMIListener.from_settings(
+        settings, bus.publish, reads=AMI_READS, backoff_initial=0.01, backoff_max=0.05
+    ) as running:
+        async with asyncio.timeout(5):
+            await running.client.wait_connected()
+        yield running
+
+
+async def test_an_asterisk_sending_mostly_unread_events_is_named_once_with_the_remedy(
+    sim: AMIServer, bus: InProcessBus, reading: AMIListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    call = queue_call("call-42", "1800000000.7")
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit(device_states(UNREAD_SAMPLE * 2) + call.joined())
+        await take(stream, 1)
+    advice = [r.getMessage() for r in caplog.records if "eventfilter" in r.getMessage()]
+    assert len(advice) == 1
+    assert f"{UNREAD_SAMPLE} of the first {UNREAD_SAMPLE} events" in advice[0]
+    assert "[callpop]" in advice[0]
+
+
+async def test_an_asterisk_sending_what_callpop_reads_is_not_warned_about(
+    sim: AMIServer, bus: InProcessBus, reading: AMIListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = [queue_call(f"call-{n}", f"1800000000.{n}") for n in range(UNREAD_SAMPLE)]
+    async with bus.subscribe(since_seq=0) as stream:
+        sim.emit([event for c in calls for event in c.joined()] + device_states(10))
+        await take(stream, UNREAD_SAMPLE)
+    assert not [r for r in caplog.records if "eventfilter" in r.getMessage()]

@@ -241,7 +241,9 @@ async def test_a_login_ends_nothing_when_the_calls_held_live_cannot_be_read(
     assert listener.ended_at_resync == 0
 
 
-async def _first_resync(sim: AMIServer, bus: InProcessBus, states: QueueStates) -> None:
+async def _first_resync(
+    sim: AMIServer, bus: InProcessBus, states: QueueStates, live_calls: LiveCalls | None = None
+) -> None:
     """A listener logs in to `sim`, feeding `states`, and stops once it has resynced."""
     listener = AMIListener(
         "127.0.0.1",
@@ -249,6 +251,7 @@ async def _first_resync(sim: AMIServer, bus: InProcessBus, states: QueueStates) 
         "callpop",
         "pw",
         bus.publish,
+        live_calls=live_calls,
         observers=(lambda m: states.feed(m, 0.0),),
         backoff_initial=0.01,
         backoff_max=0.05,
@@ -319,3 +322,27 @@ async def test_a_caller_who_joins_right_behind_the_queuestatus_answer_stays_in_t
         await _first_resync(sim, bus, states)
     # the snapshot is older than the join read after it: it must not wipe the caller out
     assert states.snapshot(0.0)["sales"].callers == 1
+
+
+DENIED = RECORDING.with_name("coreshowchannels-permission-denied.txt")
+
+
+async def test_a_user_refused_the_channel_list_resyncs_the_queues_ends_nothing_and_says_why(
+    bus: InProcessBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Asterisk's answer to a user whose manager.conf `write` lacks `reporting`, as recorded
+    refusal = RecordedAnswers.from_transcript(DENIED, names=("CoreShowChannels",))
+    status = RecordedAnswers.from_transcript(RECORDING, names=("QueueStatus",))
+    queues = QueueStates()
+
+    async def held_live(pbx: str) -> set[str]:
+        return {"call-77", "call-gone"}
+
+    async with AMIServer(username="callpop", secret="pw", answers=[refusal, status]) as sim:
+        await _first_resync(sim, bus, queues, held_live)
+    assert queues.snapshot(0.0)["callpop-noanswer-queue"].callers == 1
+    # the members as listed, and no call: none ended, none made up
+    assert {e.type for e in await bus.replay(0)} == {"agent.status"}
+    [advice] = [r.getMessage() for r in caplog.records if "CoreShowChannels" in r.getMessage()]
+    assert "Permission denied" in advice
+    assert "write = reporting" in advice

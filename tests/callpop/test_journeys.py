@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.journeys import JourneyStore, JourneyWriter
+from crm_adapter.sql.engine import create_engine
+from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.tables import calls, journeys
 from ivr.journey import Journey, JourneyOutcome, JourneyStep
 
@@ -320,3 +324,33 @@ async def test_a_caller_cancelled_while_waiting_for_the_commit_leaves_the_journe
     store.gate.set()
     await writer.aclose()
     assert await _saved_ids(engine) == ["shutdown"]
+
+
+async def test_a_write_cancelled_while_waiting_for_sqlites_lock_leaves_no_transaction_open(
+    tmp_path: Path,
+) -> None:
+    # A call cancelled at shutdown while its journey waited for the write lock: the BEGIN
+    # still runs on the driver's thread once the lock is free. Left open on a pooled
+    # connection, that transaction would hold the lock and every later write would wait
+    # out the busy timeout and fail.
+    path = tmp_path / "callpop.db"
+    engine = create_engine(f"sqlite:///{path}")
+    await upgrade(engine)
+    store = JourneyStore(engine)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        waiting = asyncio.create_task(store.save(_journey("1795389902.1")))
+        await asyncio.sleep(0.3)  # in BEGIN IMMEDIATE, sleeping on the busy timeout
+        waiting.cancel()
+        await asyncio.sleep(0.1)  # the cancellation is delivered
+        other.execute("ROLLBACK")  # the lock is free: the BEGIN it had sent goes through
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        async with asyncio.timeout(5):  # the busy timeout is 10 s
+            await store.save(_journey("1795389902.2"))
+        assert await store.get("1795389902.2") is not None
+        assert await store.get("1795389902.1") is None
+    finally:
+        other.close()
+        await engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,14 +69,30 @@ def bus() -> InProcessBus:
     return InProcessBus()
 
 
-async def listening(sim: AMIServer, bus: InProcessBus) -> AMIListener:
-    listener = AMIListener(
-        "127.0.0.1", sim.port, "callpop", "pw", bus.publish, backoff_initial=0.01, backoff_max=0.05
+def listener_of(sim: AMIServer, bus: InProcessBus, **options: Any) -> AMIListener:
+    """A listener of `sim`'s Asterisk, publishing on `bus`, reconnecting at once."""
+    return AMIListener(
+        "127.0.0.1",
+        sim.port,
+        "callpop",
+        "pw",
+        bus.publish,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+        **options,
     )
+
+
+async def resynced(listener: AMIListener) -> AMIListener:
+    """`listener` started, logged in and through its first resync."""
     await listener.start()
     async with asyncio.timeout(5):
-        await listener.wait_resyncs(1)  # logged in and its resync done
+        await listener.wait_resyncs(1)
     return listener
+
+
+async def listening(sim: AMIServer, bus: InProcessBus) -> AMIListener:
+    return await resynced(listener_of(sim, bus))
 
 
 @pytest.fixture
@@ -188,22 +205,10 @@ async def first_login(
 ) -> tuple[AMIListener, list[BusEvent]]:
     """A listener of `sim`'s Asterisk labelled `pbx-east`, through its first resync, and
     the first `count` events it published."""
-    listener = AMIListener(
-        "127.0.0.1",
-        sim.port,
-        "callpop",
-        "pw",
-        bus.publish,
-        pbx="pbx-east",
-        live_calls=live_calls,
-        backoff_initial=0.01,
-        backoff_max=0.05,
-    )
+    listener = listener_of(sim, bus, pbx="pbx-east", live_calls=live_calls)
     async with bus.subscribe(since_seq=0) as stream:
-        await listener.start()
         try:
-            async with asyncio.timeout(5):
-                await listener.wait_resyncs(1)
+            await resynced(listener)
             return listener, await take(stream, count)
         finally:
             await listener.stop()
@@ -245,21 +250,11 @@ async def _first_resync(
     sim: AMIServer, bus: InProcessBus, states: QueueStates, live_calls: LiveCalls | None = None
 ) -> None:
     """A listener logs in to `sim`, feeding `states`, and stops once it has resynced."""
-    listener = AMIListener(
-        "127.0.0.1",
-        sim.port,
-        "callpop",
-        "pw",
-        bus.publish,
-        live_calls=live_calls,
-        observers=(lambda m: states.feed(m, 0.0),),
-        backoff_initial=0.01,
-        backoff_max=0.05,
+    listener = listener_of(
+        sim, bus, live_calls=live_calls, observers=(lambda m: states.feed(m, 0.0),)
     )
-    await listener.start()
     try:
-        async with asyncio.timeout(5):
-            await listener.wait_resyncs(1)
+        await resynced(listener)
     finally:
         await listener.stop()
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import gc
 import logging
 import os
 import resource
@@ -60,6 +59,7 @@ from callpop.ari_ledger import SqlAriLedger
 from callpop.board_sources import StoreBoardSources
 from callpop.callbacks.placer import CallbackPlacer
 from callpop.callbacks.store import CallbackStore
+from callpop.collector import Collector
 from callpop.config import AmiSettings, Config, ConfigError
 from callpop.control import control_socket
 from callpop.flood import FloodReader, FloodStore
@@ -96,7 +96,6 @@ from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
-    "GC_GEN0_THRESHOLD",
     "CannotListen",
     "PortBusy",
     "Runtime",
@@ -105,7 +104,6 @@ __all__ = [
     "make_runner",
     "serve",
     "start_site",
-    "tune_gc_for_calls",
 ]
 
 log = logging.getLogger("callpop.serve")
@@ -644,32 +642,6 @@ async def start_site(runner: web.AppRunner, config: Config) -> GuardedSite:
     return site
 
 
-# Objects allocated between two young collections. A call makes thousands of short-lived
-# objects; with CPython's 700, those of calls in progress are promoted at once and
-# then walked by the older collections until a gen-2 pass frees nothing of them.
-# Measured with the runner, the services and the journey writer, 2,000 calls in
-# progress, 10,000 calls: 700 -> 8 gen-2 collections (up to 360 ms), 2.1 s of GC,
-# 382 us of CPU a call; 10,000 -> 1 gen-2 (18 ms), 0.7 s of GC, 279 us a call, young
-# collections of ~5 ms. 50,000 saved little more CPU but made young collections ~40 ms.
-GC_GEN0_THRESHOLD = 10_000
-
-
-def tune_gc_for_calls() -> None:
-    """Once startup is done: move everything alive now (imports, the compiled dialplan,
-    migrations' leftovers, the app) out of the collector's reach, and collect the young
-    generation less often (GC_GEN0_THRESHOLD).
-
-    Startup's objects live as long as the process, yet every gen-2 collection walked
-    them all: during 2,000 held FastAGI calls gen-2 pauses reached 308 ms, and freezing
-    after startup halved the per-command p99 (bench/findings.md). A collection first,
-    so that startup's garbage is freed rather than frozen for good.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
-
 async def serve(
     config: Config,
     *,
@@ -702,12 +674,14 @@ async def serve(
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     runner = make_runner(build_app(runtime), config)
+    collector = Collector()
     try:
         await runner.setup()
         await start_site(runner, config)
         for address in runner.addresses:
             log.info("web: serving agents on http://%s:%d", address[0], address[1])
-        tune_gc_for_calls()
+        # Startup's objects frozen, calls' collected on a clock (callpop/collector.py).
+        collector.start()
         if on_ready is not None:
             on_ready(runtime, runner)
         await stop.wait()
@@ -716,6 +690,7 @@ async def serve(
         async with watch_shutdown(config.shutdown_grace_s + SHUTDOWN_REPORT_AFTER_S):
             await runner.cleanup()
             await runtime.aclose()
+        await collector.stop()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)

@@ -4,7 +4,6 @@ operator would, with Asterisk played by the FastAGI simulator over real sockets.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import re
 import signal
@@ -27,11 +26,9 @@ from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 from callpop.serve import (
     FASTAGI,
-    GC_GEN0_THRESHOLD,
     RUNTIME,
     build_app,
     build_runtime,
-    tune_gc_for_calls,
 )
 from crm_adapter.outbox import enqueue
 from crm_adapter.sql.engine import create_engine
@@ -334,15 +331,3 @@ async def test_sigterm_with_no_grace_during_a_burst_still_writes_every_calls_jou
     assert served_ids <= saved
     assert rows == saved
     assert "Traceback" not in err.decode()
-
-
-def test_once_started_serve_freezes_startup_objects_and_collects_young_ones_less_often() -> None:
-    before = gc.get_threshold()
-    try:
-        tune_gc_for_calls()
-        assert gc.get_freeze_count() > 0
-        assert gc.get_threshold() == (GC_GEN0_THRESHOLD, before[1], before[2])
-        assert GC_GEN0_THRESHOLD > before[0]
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)

@@ -90,10 +90,11 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
         await engine.dispose()
         raise
     budget_s = config.crm.lookup_budget_ms / 1000
+    journeys = JourneyStore(engine)
     services = IvrServices(
         crm=crm.crm,
         bus=InProcessBus(),  # nobody listens in this process
-        journeys=JourneyStore(engine),
+        journeys=journeys,
         metrics=Metrics(),
         lookup_budget_ms=config.crm.lookup_budget_ms,
         pin_budget_ms=config.crm.pin_budget_ms,
@@ -107,6 +108,7 @@ async def _served(flows: Any, config: Config | None, config_path: Path) -> Servi
     )
 
     async def aclose() -> None:
+        await journeys.aclose()
         await crm.aclose()
         await engine.dispose()
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from crm_adapter.pins import lock_after, pin_matches
 from crm_adapter.port import CrmUnavailable, NotFound, PinCheck
 from crm_adapter.sql.queries import customer_id_of
-from crm_adapter.sql.sqlite_file import SQLITE_PRAGMAS, uri_path
+from crm_adapter.sql.sqlite_file import connect
 
 __all__ = ["SqlitePins"]
 
@@ -63,11 +63,7 @@ class SqlitePins:
         return PinCheck.VERIFIED
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(uri_path(self._database), uri=True, isolation_level=None)
-        for pragma in SQLITE_PRAGMAS:
-            conn.execute(pragma)
-        conn.execute(f"PRAGMA busy_timeout={int(self._budget_ms)}")
-        return conn
+        return connect(self._database, busy_timeout_ms=self._budget_ms)
 
     def _take(self, cid: int, customer_id: str) -> str | PinCheck:
         """The stored hash once an attempt is counted, or why none could be."""

@@ -29,7 +29,6 @@ when the cache is filled (`site_of`), read back with the flows on the next calls
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -38,8 +37,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from callpop.callbacks.rules import WAITING, check_request, printable
-from callpop.journey_rows import call_values, previous_sql, started_of, take_back
-from callpop.report.rollup import Rollup, interval_of
+from callpop.journey_rows import SqliteForm, sqlite_time, write_sqlite
 from crm_adapter.lookup import lookup_within_budget, pin_within_budget
 from crm_adapter.lookup_watch import LookupWatch
 from crm_adapter.port import Case, CrmUnavailable, Customer
@@ -51,7 +49,7 @@ from crm_adapter.sql.queries import (
     customer_id_of,
     customers_from_rows,
 )
-from crm_adapter.sql.sqlite_file import SQLITE_PRAGMAS, SqliteReader, uri_path
+from crm_adapter.sql.sqlite_file import SqliteReader, connect
 from ivr.actions import CallbackRequest
 from ivr.events import (
     CallbackRequested,
@@ -188,16 +186,9 @@ class SqliteDirectory:
         ]
 
 
-def sqlite_time(value: datetime | None) -> str | None:
-    """A UTC time as SQLAlchemy's SQLite `DateTime` stores it (`UtcDateTime`)."""
-    if value is None:
-        return None
-    naive = value.astimezone(UTC).replace(tzinfo=None)
-    return naive.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 class SqliteJourneys:
-    """`JourneyStore.save` for one journey, through sqlite3 (the rows are the same)."""
+    """`JourneyStore.save` for one journey, through sqlite3: the same function writes
+    it (`write_sqlite`), with this module's conversions, so the rows are the same."""
 
     def __init__(
         self,
@@ -207,37 +198,14 @@ class SqliteJourneys:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._database = database
-        self._sql = statements
+        self._form = SqliteForm(statements)
         self._clock = clock
 
     async def save(self, journey: Journey, data: Mapping[str, Any] | None = None) -> None:
         data = journey.to_dict() if data is None else data
-        now = self._clock()
-        started = started_of(journey, now)
-        rollup = Rollup()
-        rollup.add(interval_of(started), data)
-        call = call_values(journey, started)
-        call[6], call[7] = sqlite_time(call[6]), sqlite_time(call[7])
-        row = [call[0], json.dumps(data), sqlite_time(now)]
-        conn = sqlite3.connect(uri_path(self._database), uri=True, isolation_level=None)
+        conn = connect(self._database)
         try:
-            for pragma in SQLITE_PRAGMAS:
-                conn.execute(pragma)
-            conn.execute("BEGIN IMMEDIATE")  # the write lock at BEGIN, as serve's writer
-            try:
-                take_back(rollup, conn.execute(previous_sql(postgres=False), [call[0]]).fetchall())
-                conn.execute(self._sql["calls"], call)
-                conn.execute(self._sql["journeys"], row)
-                nodes = [[sqlite_time(r[0]), *r[1:]] for r in rollup.node_rows()]
-                outcomes = [[sqlite_time(r[0]), *r[1:]] for r in rollup.outcome_rows()]
-                if nodes:
-                    conn.executemany(self._sql["journey_nodes"], nodes)
-                if outcomes:
-                    conn.executemany(self._sql["journey_outcomes"], outcomes)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            write_sqlite(conn, [(journey, data)], self._clock(), self._form)
         finally:
             conn.close()
 
@@ -311,11 +279,8 @@ class SqliteCallbacks:
         now = self._clock()
         at = sqlite_time(now)
         values = [call_id, queue, number, printable(caller_name, 200), max(0, round(waited_s))]
-        conn = sqlite3.connect(uri_path(self._database), uri=True, isolation_level=None)
+        conn = connect(self._database, busy_timeout_ms=self._budget_ms)
         try:
-            for pragma in SQLITE_PRAGMAS:
-                conn.execute(pragma)
-            conn.execute(f"PRAGMA busy_timeout={int(self._budget_ms)}")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 stored = conn.execute(CALLBACK_POSITION, [call_id]).fetchone()
@@ -434,11 +399,8 @@ class ClassicServices:
             sqlite_time(at),
         ]
         try:
-            conn = sqlite3.connect(uri_path(self._site.database), uri=True, isolation_level=None)
+            conn = connect(self._site.database, busy_timeout_ms=self._site.lookup_budget_ms)
             try:
-                for pragma in SQLITE_PRAGMAS:
-                    conn.execute(pragma)
-                conn.execute(f"PRAGMA busy_timeout={int(self._site.lookup_budget_ms)}")
                 conn.execute(SURVEY_ANSWER, values)
             finally:
                 conn.close()

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Table, bindparam, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from callpop.journey_rows import (
     CALL_COLUMNS,
@@ -42,12 +42,17 @@ from callpop.journey_rows import (
     NODE_KEY,
     OUTCOME_COLUMNS,
     OUTCOME_KEY,
+    Entry,
+    SqliteForm,
     call_values,
     previous_sql,
     started_of,
     take_back,
+    write_sqlite,
 )
 from callpop.report.rollup import Rollup, interval_of
+from crm_adapter.sql.reader import reader_path
+from crm_adapter.sql.sqlite_file import SqliteThread
 from crm_adapter.sql.tables import calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 
@@ -60,10 +65,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("callpop.journeys")
-
-# A journey and its `to_dict()`: the runner computes the dict once, for `ivr.ended`
-# and for the write.
-Entry = tuple[Journey, Mapping[str, Any]]
 
 # How long `serve` lets a call wait for its journey's commit before handing it back.
 # A batch commits in milliseconds (SQLite WAL, PostgreSQL alike); past this the
@@ -134,6 +135,11 @@ class _Upsert:
             if convert is not None and name != "saved_at"
         ]
 
+    def converter(self, name: str) -> Callable[[Any], Any]:
+        """What the driver takes for a value of column `name`."""
+        convert = self._convert[name]
+        return (lambda value: value) if convert is None else convert
+
     def value(self, name: str, value: Any) -> Any:
         """`value` as the driver takes it for column `name`."""
         convert = self._convert[name]
@@ -163,6 +169,18 @@ def sqlite_statements() -> dict[str, str]:
 
 
 class JourneyStore:
+    """Journeys written and read back by call id.
+
+    On a SQLite file a batch is written by `write_sqlite` on the store's own connection,
+    on a thread of its own (`SqliteThread`): one hop off the event loop per batch, where
+    aiosqlite's statement-by-statement trips cost ~9, each waiting for a turn of a loop
+    that may be busy with thousands of calls. `aclose` closes that connection (as does
+    disposing of the engine); a later write opens it again. A SQLite database the store
+    cannot open a second connection to (`:memory:`, a `file:` URI) is written by the same
+    function on the engine's connection, on aiosqlite's thread. PostgreSQL is written
+    through asyncpg's connection from the engine's pool.
+    """
+
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], datetime] | None = None) -> None:
         self._engine = engine
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -174,6 +192,21 @@ class JourneyStore:
         self._outcomes = _Upsert(
             journey_outcomes, OUTCOME_COLUMNS, dialect, key=OUTCOME_KEY, counters=True
         )
+        # SQLAlchemy's converters, so the rows read back as if SQLAlchemy had written them.
+        self._form = SqliteForm(
+            statements={
+                "calls": self._calls.sql,
+                "journeys": self._journeys.sql,
+                "journey_nodes": self._nodes.sql,
+                "journey_outcomes": self._outcomes.sql,
+            },
+            time=self._calls.converter("started_at"),
+            json=self._journeys.converter("data"),
+        )
+        path = reader_path(engine.url)
+        self._thread = None if path is None else SqliteThread(path, name="journeys-sqlite")
+        if self._thread is not None:
+            event.listen(engine.sync_engine, "engine_disposed", self._on_disposed)
 
     def _rows(
         self, entry: Entry, now: datetime, saved_at: Any, rollup: Rollup
@@ -191,6 +224,17 @@ class JourneyStore:
     async def write(self, entries: Sequence[Entry]) -> None:
         """Write `entries` in one transaction: all of them, or none (the error is raised)."""
         now = self._clock()
+        if self._thread is not None:
+            form = self._form
+            await self._thread.run(
+                lambda conn, abandoned: write_sqlite(conn, entries, now, form, abandoned)
+            )
+        elif self._postgres:
+            await self._write_postgres(entries, now)
+        else:
+            await self._write_on_engine(entries, now)
+
+    async def _write_postgres(self, entries: Sequence[Entry], now: datetime) -> None:
         saved_at = self._journeys.value("saved_at", now)
         call_rows: list[list[Any]] = []
         journey_rows: list[list[Any]] = []
@@ -203,38 +247,32 @@ class JourneyStore:
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver: Any = raw.driver_connection
-            if self._postgres:
-                async with driver.transaction():
-                    take_back(rollup, await driver.fetch(previous_sql(postgres=True), ids))
-                    await driver.executemany(self._calls.sql, call_rows)
-                    await driver.executemany(self._journeys.sql, journey_rows)
-                    await self._write_stats(driver, rollup)
-                return
-            try:
-                # The write lock at BEGIN: see crm_adapter/sql/engine.py on BEGIN IMMEDIATE.
-                # Inside the try: a BEGIN whose await is cancelled (a call cancelled at
-                # shutdown while another writer held the lock) still runs on the driver's
-                # thread once the lock is free, and only the ROLLBACK queued behind it
-                # ends that transaction.
-                await driver.execute("BEGIN IMMEDIATE")
-                query = previous_sql(postgres=False, calls=len(ids))
-                async with driver.execute(query, ids) as cursor:
-                    take_back(rollup, await cursor.fetchall())
+            async with driver.transaction():
+                take_back(rollup, await driver.fetch(previous_sql(postgres=True), ids))
                 await driver.executemany(self._calls.sql, call_rows)
                 await driver.executemany(self._journeys.sql, journey_rows)
-                await self._write_stats(driver, rollup)
-                await driver.execute("COMMIT")
-            except BaseException:
-                await _roll_back(conn, driver)
-                raise
+                nodes = [self._nodes.row(row) for row in rollup.node_rows()]
+                outcomes = [self._outcomes.row(row) for row in rollup.outcome_rows()]
+                if nodes:
+                    await driver.executemany(self._nodes.sql, nodes)
+                if outcomes:
+                    await driver.executemany(self._outcomes.sql, outcomes)
 
-    async def _write_stats(self, driver: Any, rollup: Rollup) -> None:
-        nodes = [self._nodes.row(row) for row in rollup.node_rows()]
-        outcomes = [self._outcomes.row(row) for row in rollup.outcome_rows()]
-        if nodes:
-            await driver.executemany(self._nodes.sql, nodes)
-        if outcomes:
-            await driver.executemany(self._outcomes.sql, outcomes)
+    async def _write_on_engine(self, entries: Sequence[Entry], now: datetime) -> None:
+        # aiosqlite has no public way to run a function on its thread: `_execute` is the
+        # one its own methods use, `_conn` its sqlite3 connection. Only databases nobody
+        # else can open (in memory) come here, so only tests and trials pay for it.
+        abandoned = threading.Event()
+        async with self._engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                await driver._execute(
+                    write_sqlite, driver._conn, entries, now, self._form, abandoned
+                )
+            except asyncio.CancelledError:
+                abandoned.set()  # the function still runs, and ends its transaction
+                raise
 
     async def get(self, call_id: str) -> dict[str, Any] | None:
         """The journey as saved (`Journey.to_dict()`), or None."""
@@ -244,19 +282,14 @@ class JourneyStore:
             ).first()
         return None if row is None else dict(row[0])
 
+    async def aclose(self) -> None:
+        """Close the store's own connection, once the writes handed to it are done."""
+        if self._thread is not None:
+            await self._thread.aclose()
 
-async def _roll_back(conn: AsyncConnection, driver: Any) -> None:
-    """End the SQLite transaction a failed or cancelled write may have begun, so that its
-    pooled connection does not keep the write lock for its next user (the pool does not
-    roll back on return: crm_adapter/sql/engine.py)."""
-    try:
-        await driver.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        if "no transaction is active" not in str(exc):  # the BEGIN itself had failed
-            await conn.invalidate()
-    except BaseException:
-        await conn.invalidate()  # not known to be rolled back: never reused
-        raise
+    def _on_disposed(self, _engine: object) -> None:
+        if self._thread is not None:
+            self._thread.close()
 
 
 class JourneyWriter:

@@ -159,6 +159,7 @@ class Runtime:
     async def aclose(self) -> None:
         """Close after the drivers: their calls' journeys are written first."""
         await self.writer.aclose()
+        await self.journeys.aclose()  # the writer's connection, once its last batch is in
         await self.bus.aclose()  # a Redis bus appends what is buffered first
         await self.crm.aclose()
         await self.engine.dispose()

@@ -79,6 +79,29 @@ async def test_an_unknown_call_id_reads_as_none(engine: AsyncEngine) -> None:
     assert await JourneyStore(engine).get("nope") is None
 
 
+async def test_a_database_in_memory_keeps_its_journeys_too() -> None:
+    # No second connection can open it: the store writes on the engine's own.
+    engine = create_engine("sqlite:///:memory:")
+    try:
+        await upgrade(engine)
+        store = JourneyStore(engine)
+        await store.save(_journey())
+        await store.save(_journey(name="Bob"))
+        saved = await store.get("1795389902.7")
+        assert saved is not None and saved["caller"]["name"] == "Bob"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_closed_store_still_writes_what_it_is_given(engine: AsyncEngine) -> None:
+    store = JourneyStore(engine)
+    await store.save(_journey("before"))
+    await store.aclose()
+    await store.save(_journey("after"))
+    await store.aclose()
+    assert await _saved_ids(engine) == ["after", "before"]
+
+
 # --- the journey writer: batches off the call's path -------------------------------------
 
 
@@ -330,7 +353,7 @@ async def test_a_write_cancelled_while_waiting_for_sqlites_lock_leaves_no_transa
     tmp_path: Path,
 ) -> None:
     # A call cancelled at shutdown while its journey waited for the write lock: the BEGIN
-    # still runs on the driver's thread once the lock is free. Left open on a pooled
+    # still runs on the store's thread once the lock is free. Left open on the store's
     # connection, that transaction would hold the lock and every later write would wait
     # out the busy timeout and fail.
     path = tmp_path / "callpop.db"

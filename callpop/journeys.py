@@ -83,11 +83,12 @@ class JourneySink(Protocol):
 class _Upsert:
     """One table's upsert as the driver's own SQL text, with SQLAlchemy's converters.
 
-    Written through the driver connection because SQLAlchemy's async layer costs a hop
-    to aiosqlite's thread for every cursor step (~10 per journey, 2.4 ms of CPU, measured
-    in bench/findings.md); `executemany` on the driver writes a whole batch in one hop.
-    The SQL and the parameter conversion (UTC datetimes, JSON) are still SQLAlchemy's,
-    compiled once, so the rows read back exactly as if SQLAlchemy had written them.
+    Not written through SQLAlchemy's async layer, which costs a trip to the driver for
+    every cursor step (~10 per journey, 2.4 ms of CPU, measured in bench/findings.md):
+    asyncpg's `executemany` writes a whole batch in one round trip, and on SQLite
+    `write_sqlite` runs the whole transaction on one thread. The SQL and the parameter
+    conversion (UTC datetimes, JSON) are still SQLAlchemy's, compiled once, so the rows
+    read back exactly as if SQLAlchemy had written them.
     """
 
     def __init__(

@@ -10,8 +10,10 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["SQLITE_PRAGMAS", "SqliteReader", "SqliteThread", "connect", "uri_path"]
 
@@ -134,6 +136,9 @@ class SqliteThread:
     async def run(self, fn: Callable[[sqlite3.Connection, threading.Event], T]) -> T:
         """`fn(connection, abandoned)` on the thread; `abandoned` is set if this is cancelled."""
         if self._executor is None:
+            # Imported here: the classic script, a process per call, never runs one (~1 ms).
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         abandoned = threading.Event()
         loop = asyncio.get_running_loop()

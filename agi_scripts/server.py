@@ -166,6 +166,7 @@ class FastAgiServer:
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         call_deadline_s: float | None = DEFAULT_CALL_DEADLINE_S,
         backlog: int = 1024,
+        max_calls: int | None = None,
     ) -> None:
         table: dict[str, Route] = {}
         for route in routes:
@@ -180,6 +181,15 @@ class FastAgiServer:
         # Asterisk opens one connection per call: a burst of calls must not overflow
         # the listen queue (asyncio's default is 100).
         self.backlog = backlog
+        # The calls this process can hold (its open-file limit: `serve` works it out).
+        # Past it a call is closed at once, which the dialplan routes to the operator:
+        # a server that ran out of descriptors would have the event loop accept and
+        # close it all the same (libuv's EMFILE fallback), unlogged, and its own database
+        # and sockets would fail too.
+        self.max_calls = max_calls
+        self._full = False
+        self.refused = 0  # calls closed at once because max_calls were live
+        self._refused_before_full = 0
         self._server: asyncio.Server | None = None
         self._watchdog = Watchdog()
         # The environment names and site-wide values every call repeats, one copy each
@@ -268,6 +278,9 @@ class FastAgiServer:
     def _on_connection(self, wire: AgiWire) -> None:
         """A call connected: its task is ours from here to its end (no stream callback
         whose cancellation asyncio would report per connection)."""
+        if self.max_calls is not None and len(self._calls) >= self.max_calls:
+            self._refuse(wire)
+            return
         # The task and its done callback share one context, and every call's task one
         # name: asyncio would make a context copy for each and a `Task-N` string per
         # call, ~300 bytes a held call between them.
@@ -279,12 +292,32 @@ class FastAgiServer:
         self._idle.clear()
         task.add_done_callback(self._call_done, context=context)
 
+    def _refuse(self, wire: AgiWire) -> None:
+        self.refused += 1
+        wire.abort()
+        if not self._full:
+            self._full = True
+            self._refused_before_full = self.refused - 1
+            log.warning(
+                "FastAGI: %d calls held, the most this process's open files allow; "
+                "new calls are closed at once (the dialplan sends them to the operator) "
+                "until calls end: raise the hard open-file limit (docs/asterisk.md)",
+                len(self._calls),
+            )
+
     def _ended(self, task: asyncio.Task[None]) -> AgiWire | None:
         wire = self._calls.pop(task, None)
         if wire is not None:
             self.served += 1
             if not self._calls:
                 self._idle.set()
+            if self._full and self.max_calls is not None and len(self._calls) < self.max_calls:
+                self._full = False
+                log.info(
+                    "FastAGI: taking calls again (%d held, %d closed while full)",
+                    len(self._calls),
+                    self.refused - self._refused_before_full,
+                )
         return wire
 
     def _call_done(self, task: asyncio.Task[None]) -> None:

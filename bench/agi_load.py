@@ -64,6 +64,7 @@ class LoadResult:
     failures: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)  # server think time per command
+    positions: list[int] = field(default_factory=list)  # each latency's command's step in the path
     peak_in_flight: int = 0
     held: int = 0  # calls open at once when the callers hung up (`hold_s`)
     hung_up: int = 0  # calls that ended with the caller's hang-up, as planned
@@ -147,6 +148,7 @@ class _Call:
         if command_key(line) != plan.keys[self.step]:
             return self._abort(f"unexpected command {line[:40]!r}")
         self.result.latencies.append(now - self.sent_at)
+        self.result.positions.append(self.step)
         index = self.step
         self.step += 1
         delay = plan.delays_s[index]

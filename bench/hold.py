@@ -45,6 +45,7 @@ from bench.agi_load import run_load
 from bench.agi_transcript import Transcript, record
 from bench.fastagi import quiet
 from bench.fastagi_servers import CallpopSite, Contender, contenders, prepare_callpop
+from bench.hold_driver import positions_file
 from bench.report import Section, Table
 from bench.server_proc import ROOT, python_argv
 from bench.stats import percentile
@@ -52,8 +53,12 @@ from bench.stats import percentile
 __all__ = ["Settings", "run"]
 
 # Descriptors a server holds besides its calls (listening sockets, the loop's, the
-# database's, logs): kept free under the open-file limit.
-SPARE_FDS = 64
+# database's, logs, sockets of ended calls not yet closed): kept free under the
+# open-file limit. At its limit a uvloop server accepts each pending connection and
+# closes it at once (libuv's EMFILE fallback), which a driver sees as a call ended
+# early: with 64 kept, `callpop serve` (its database pool, SQLite's three files a
+# connection) failed 100-1,600 of 25,936 calls at 19,936 held, 1 of 25,500 at 19,500.
+SPARE_FDS = 512
 
 
 @dataclass(frozen=True)
@@ -231,9 +236,10 @@ async def _hold(
                     await d.proc.wait()
         await quiet(server)
     latencies = array("d")
+    positions = array("H")
     for d in drivers:
-        with d.latencies.open("rb") as f:
-            latencies.frombytes(f.read())
+        latencies.frombytes(d.latencies.read_bytes())
+        positions.frombytes(positions_file(d.latencies).read_bytes())
     results = [d.result for d in drivers]
     open_calls = sum(d.plateau or 0 for d in drivers)
     held = fds1 - fds0
@@ -258,6 +264,7 @@ async def _hold(
         "p50_ms": percentile(latencies, 50) * 1000 if latencies else None,
         "p99_ms": percentile(latencies, 99) * 1000 if latencies else None,
         "max_ms": max(latencies) * 1000 if latencies else None,
+        "by_command": by_command(latencies, positions, transcript),
         "server_cpu_share": (cpu1 - cpu0) / plateau_s if plateau_s else None,
         "seconds": plateau_s,
         "warmup_failed": warm.failed,
@@ -274,6 +281,41 @@ async def _hold(
             for r in results
         ],
     }
+
+
+# A command slower than this counts against the target (per-command p99 under 20 ms).
+SLOW_MS = 20.0
+
+
+def by_command(
+    latencies: array[float], positions: array[int], transcript: Transcript
+) -> list[dict[str, Any]]:
+    """Per step of the path: its command, how many were answered in the steady state,
+    their p99, and how many took over SLOW_MS: which commands make the p99."""
+    at: dict[int, list[float]] = {}
+    for latency, position in zip(latencies, positions, strict=True):
+        at.setdefault(position, []).append(latency)
+    return [
+        {
+            "step": step,
+            "command": transcript.steps[step].command[:40],
+            "commands": len(values),
+            "p99_ms": percentile(values, 99) * 1000,
+            "slow": sum(v * 1000 > SLOW_MS for v in values),
+        }
+        for step, values in sorted(at.items())
+    ]
+
+
+def slowest(row: dict[str, Any], count: int = 3) -> str:
+    """The commands with the most answers over SLOW_MS, for the notes."""
+    worst = sorted(row["by_command"], key=lambda c: -c["slow"])[:count]
+    return "; ".join(
+        f"#{c['step']} {c['command']!r} p99 {c['p99_ms']:.0f} ms, "
+        f"{c['slow']:,} of {c['commands']:,} over {SLOW_MS:.0f} ms"
+        for c in worst
+        if c["slow"]
+    )
 
 
 async def _run(s: Settings, cache: Path) -> dict[str, Any]:
@@ -363,7 +405,12 @@ def table(data: dict[str, Any]) -> Table:
         notes=[
             f"Each call stays {s['calls_held'] / s['rate']:.0f} s in the IVR (every command "
             f"takes {data['rows'][0]['time_scale']:.2f}x its channel time as the sample's "
-            f"prompts read), latencies over the {s['steady_s']:.0f} s of steady state."
+            f"prompts read), latencies over the {s['steady_s']:.0f} s of steady state.",
+            *(
+                f"{r['label']}: the commands most often slow: {worst}"
+                for r in data["rows"]
+                if (worst := slowest(r))
+            ),
         ]
         if data["rows"]
         else [],

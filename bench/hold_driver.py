@@ -30,7 +30,12 @@ from bench.agi_load import LoadResult, run_load
 from bench.agi_transcript import Transcript
 from bench.stats import percentile
 
-__all__ = ["main"]
+__all__ = ["main", "positions_file"]
+
+
+def positions_file(latencies: Path) -> Path:
+    """Where the driver writes the step in the path of each latency's command (uint16)."""
+    return latencies.with_name(latencies.name + ".positions")
 
 
 def raise_open_files() -> int:
@@ -89,6 +94,8 @@ async def _drive(args: argparse.Namespace) -> dict[str, object]:
     lat = result.latencies[marks["steady"] :]
     if args.latencies is not None:
         args.latencies.write_bytes(array("d", lat).tobytes())
+        positions = result.positions[marks["steady"] :]
+        positions_file(args.latencies).write_bytes(array("H", positions).tobytes())
     return {
         "calls": result.calls,
         "held": result.held,
@@ -118,7 +125,12 @@ def main() -> None:
     parser.add_argument("--steady-after", type=float, default=0.0)
     parser.add_argument("--deadline", type=float, default=900.0)
     parser.add_argument("--callers", type=Path, default=None)
-    parser.add_argument("--latencies", type=Path, default=None, help="write them here (doubles)")
+    parser.add_argument(
+        "--latencies",
+        type=Path,
+        default=None,
+        help="write them here (doubles), and their commands' steps in the path beside",
+    )
     parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="uvloop")
     args = parser.parse_args()
     limit = raise_open_files()

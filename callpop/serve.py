@@ -96,11 +96,13 @@ from screenpop.redis_bus import RedisBus
 from screenpop.sqlstore import SqlScreenpopStore
 
 __all__ = [
+    "FASTAGI_FD_MARGIN",
     "CannotListen",
     "PortBusy",
     "Runtime",
     "build_app",
     "build_runtime",
+    "fastagi_max_calls",
     "make_runner",
     "serve",
     "start_site",
@@ -477,6 +479,9 @@ def _fastagi_context(
             ],
             host=config.fastagi.host,
             port=config.fastagi.port,
+            max_calls=fastagi_max_calls(
+                resource.getrlimit(resource.RLIMIT_NOFILE)[0], open_descriptors()
+            ),
         )
         try:
             await server.start()
@@ -484,14 +489,30 @@ def _fastagi_context(
             raise listen_error(exc, "FastAGI", str(config.fastagi)) from None
         app[FASTAGI] = server
         log.info(
-            "FastAGI: listening on %s:%d (routes /ivr, /connected, /survey)",
+            "FastAGI: listening on %s:%d (routes /ivr, /connected, /survey), "
+            "at most %d calls at once (the open-file limit, %d kept for the rest)",
             config.fastagi.host,
             server.port,
+            server.max_calls,
+            FASTAGI_FD_MARGIN,
         )
         yield
         await server.shutdown(grace_s=config.shutdown_grace_s)
 
     return fastagi
+
+
+# Descriptors kept beside FastAGI's calls for what `serve` opens once running: the
+# database pool (SQLite holds three files a connection: the database, its WAL and
+# shared memory), the journey writer's, Redis, AMI and ARI, sockets of ended calls
+# not yet closed. Web connections have their own budget (`web_limits`).
+FASTAGI_FD_MARGIN = 128
+
+
+def fastagi_max_calls(limit: int, in_use: int) -> int:
+    """The FastAGI calls one process can hold: one descriptor each, from what the
+    open-file limit leaves after those in use and FASTAGI_FD_MARGIN."""
+    return max(1, limit - in_use - FASTAGI_FD_MARGIN)
 
 
 async def _stop_accepting_calls(app: web.Application) -> None:

@@ -5,17 +5,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
 
+from agi_scripts.routes.ivr import ivr_route
+from agi_scripts.server import FastAgiServer
 from callpop.pbx_sim.agi_parse import find_command, parse_args
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 from ivr import variables as v
 from ivr.compiled import CompiledFlows
 
-from .harness import AT_NIGHT, KNOWN_ACCOUNT, OPEN_HOURS, VIP_NUMBER, MemoryServices, fastagi
+from .harness import (
+    AT_NIGHT,
+    FAST,
+    KNOWN_ACCOUNT,
+    OPEN_HOURS,
+    VIP_NUMBER,
+    FixedClock,
+    MemoryServices,
+    fastagi,
+)
 
 # keys -> (CALLPOP_OUTCOME, CALLPOP_TARGET, CALLPOP_PRIORITY, CALLPOP_TOPIC, nodes visited)
 PATHS: dict[str, tuple[str, str, str, str, list[str]]] = {
@@ -491,3 +503,73 @@ async def test_after_the_grace_period_a_call_goes_back_to_the_dialplan(
 
 def test_fixed_clock_is_aware() -> None:
     assert isinstance(OPEN_HOURS, datetime) and OPEN_HOURS.tzinfo is not None
+
+
+# -- more calls than the process can hold ----------------------------------------------------
+
+
+async def closed_at_once(port: int) -> bool:
+    """Connect as Asterisk would; True when the server closes the connection unasked."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        return await asyncio.wait_for(reader.read(), 5) == b""
+    except ConnectionResetError:
+        return True
+    finally:
+        writer.close()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not reached in 5 s")
+
+
+async def test_past_its_most_calls_a_new_call_is_closed_at_once_and_said_once(
+    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FastAgiServer(
+        [ivr_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))],
+        port=0,
+        max_calls=1,
+        timeouts=FAST,
+    )
+    async with server:
+        _held, holding = await asyncio.open_connection("127.0.0.1", server.port)
+        await until(lambda: server.live_calls == 1)
+        assert await closed_at_once(server.port)
+        assert await closed_at_once(server.port)
+        assert (server.live_calls, server.refused) == (1, 2)
+        holding.close()
+    assert [line for line in warnings_from(caplog) if line.startswith("FastAGI:")] == [
+        "FastAGI: 1 calls held, the most this process's open files allow; new calls are "
+        "closed at once (the dialplan sends them to the operator) until calls end: raise "
+        "the hard open-file limit (docs/asterisk.md)"
+    ]
+
+
+async def test_once_a_held_call_ends_the_server_takes_calls_again_and_says_so(
+    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agi_scripts.server")
+    server = FastAgiServer(
+        [ivr_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))],
+        port=0,
+        max_calls=1,
+        timeouts=FAST,
+    )
+    async with server:
+        _held, holding = await asyncio.open_connection("127.0.0.1", server.port)
+        await until(lambda: server.live_calls == 1)
+        assert await closed_at_once(server.port)
+        caplog.clear()
+        holding.close()
+        await until(lambda: server.live_calls == 0)
+        record = await call(server, caller("1 2"))
+    assert record.read(v.OUTCOME) == "queue"
+    said = [r.getMessage() for r in caplog.records]
+    assert [line for line in said if line.startswith("FastAGI:")] == [
+        "FastAGI: taking calls again (0 held, 1 closed while full)"
+    ]

@@ -248,4 +248,6 @@ def test_the_hold_run_keeps_every_call_open_on_each_server_until_the_callers_han
         assert 0 < row["hung_up"] <= row["open_at_plateau"], key
         assert row["server_connections"] > 0, key
         assert row["steady_commands"] > 0 and row["kib_per_call"] is not None, key
+        # Every steady-state latency is counted under the step of the path it was for.
+        assert sum(c["commands"] for c in row["by_command"]) == row["steady_commands"], key
     assert [r[0] for r in section.tables[0].rows] == [r["label"] for r in data["rows"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import signal
 import socket
 import sys
@@ -26,9 +27,11 @@ from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 from callpop.serve import (
     FASTAGI,
+    FASTAGI_FD_MARGIN,
     RUNTIME,
     build_app,
     build_runtime,
+    fastagi_max_calls,
 )
 from crm_adapter.outbox import enqueue
 from crm_adapter.sql.engine import create_engine
@@ -331,3 +334,21 @@ async def test_sigterm_with_no_grace_during_a_burst_still_writes_every_calls_jou
     assert served_ids <= saved
     assert rows == saved
     assert "Traceback" not in err.decode()
+
+
+def test_fastagi_holds_as_many_calls_as_the_open_file_limit_leaves_beside_the_rest() -> None:
+    assert fastagi_max_calls(20_000, 40) == 20_000 - 40 - FASTAGI_FD_MARGIN
+
+
+def test_fastagi_takes_a_call_even_when_the_open_file_limit_leaves_nothing() -> None:
+    # The limit is logged at start; a call it cannot hold fails on its own.
+    assert fastagi_max_calls(100, 90) == 1
+
+
+async def test_served_fastagi_holds_at_most_what_the_open_file_limit_leaves(
+    served: tuple[TestServer, int],
+) -> None:
+    server, _port = served
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    max_calls = server.app[FASTAGI].max_calls
+    assert max_calls is not None and 0 < max_calls <= soft - FASTAGI_FD_MARGIN

@@ -1,6 +1,7 @@
 """One value read from a shared store for every caller, within the lookup budget.
 
-`CachedRead.read()` reads the store at most once per `ttl_s`; callers asking while a
+`CachedRead.read()` reads the store at most once per `ttl_s`; for `stale_s` more the
+last value is answered at once while that read runs. Past that, callers asking while a
 read is in flight share it (one task, each caller waiting on it through a shield, so
 a caller that gives up does not cancel it for the others). A caller waits at most
 `budget_s`: a store that is slow or failing answers with the last value read (the
@@ -49,18 +50,24 @@ class CachedRead(Generic[T]):
         notes: ReadNotes,
         budget_s: float,
         ttl_s: float,
+        stale_s: float = 0.0,
         failures: tuple[type[Exception], ...],
         on_change: Callable[[T], None] | None = None,
         name: str = "cached-read",
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`failures`: the store's own errors, answered with the last value; any other
-        error still reaches the caller waiting on that read (a bug is not an outage).
-        `on_change`: called with a read value that differs from the last one."""
+        """`stale_s`: how long past `ttl_s` the last value is still answered at once, the
+        read that renews it running meanwhile for nobody to wait on (callers asking
+        during the once-a-ttl read would otherwise wait a read's time; on a loop busy
+        with 20,000 calls that is tens of ms). `failures`: the store's own errors,
+        answered with the last value; any other error still reaches the caller waiting
+        on that read (a bug is not an outage). `on_change`: called with a read value
+        that differs from the last one."""
         self._read = read
         self._notes = notes
         self._budget_s = budget_s
         self._ttl_s = ttl_s
+        self._stale_s = stale_s
         self._failures: tuple[type[Exception], ...] = (TimeoutError, *failures)
         self._on_change = on_change
         self._name = name
@@ -71,10 +78,13 @@ class CachedRead(Generic[T]):
         self._failing = False
 
     async def read(self) -> T:
-        if self._read_at is None or self._monotonic() - self._read_at >= self._ttl_s:
+        age = None if self._read_at is None else self._monotonic() - self._read_at
+        if age is None or age >= self._ttl_s:
             if self._reading is None:
                 self._reading = asyncio.create_task(self._read(), name=self._name)
                 self._reading.add_done_callback(self._read_done)
+            if age is not None and age < self._ttl_s + self._stale_s:
+                return self._last
             with contextlib.suppress(*self._failures):
                 async with asyncio.timeout(self._budget_s):
                     await asyncio.shield(self._reading)

@@ -74,10 +74,11 @@ class FloodStore:
 
 class FloodReader:
     """`CallServices.flood_state`'s source: the switch as last read, read again at most
-    once per `ttl_s` (one read in flight for every caller asking meanwhile). A caller
-    waits for a read at most `budget_s`; a store that is slow or down answers with the
-    last state read (off before any), logged once per change of state: an admin's
-    switch reaching callers a second late beats callers stalled on the database."""
+    once per `ttl_s` (one read in flight for every caller asking meanwhile), the last
+    state answered at once for `stale_s` more while that read runs. A caller waits for
+    a read at most `budget_s`; a store that is slow or down answers with the last state
+    read (off before any), logged once per change of state: an admin's switch reaching
+    callers two seconds late beats callers stalled on the database."""
 
     def __init__(
         self,
@@ -85,6 +86,7 @@ class FloodReader:
         *,
         budget_s: float,
         ttl_s: float = 1.0,
+        stale_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._switch = CachedRead(
@@ -99,6 +101,7 @@ class FloodReader:
             ),
             budget_s=budget_s,
             ttl_s=ttl_s,
+            stale_s=stale_s,
             failures=(OSError, SQLAlchemyError),
             on_change=_say_flood_mode,
             name="flood-read",

@@ -8,7 +8,8 @@
   the rows age instead of passing for current.
 - `QueueStateReader` (every instance's IVR side, inside `CallServices.queue_state`): reads
   the table within the lookup budget, keeps the answer `ttl_s` so a flood of callers
-  costs one read a second, and when the database is slow or down answers with the last
+  costs one read a second (and `stale_s` more while that read runs, so that no caller
+  waits for it), and when the database is slow or down answers with the last
   state it read (stale data is better than a stalled caller), logging once per change.
   Up to a point: a row nobody connected to Asterisk vouched for in `max_age_s` is
   unknown (left out of the answer), judged when answering, so a kept answer ages too: a
@@ -207,6 +208,7 @@ class QueueStateReader:
         budget_s: float,
         max_age_s: float,
         ttl_s: float = 1.0,
+        stale_s: float = 1.0,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
@@ -222,6 +224,7 @@ class QueueStateReader:
             ),
             budget_s=budget_s,
             ttl_s=ttl_s,
+            stale_s=stale_s,
             failures=(OSError, SQLAlchemyError),
             name="queue-state-read",
             monotonic=monotonic,

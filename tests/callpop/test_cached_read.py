@@ -54,6 +54,7 @@ def cached(
     budget_s: float = 0.05,
     initial: str = "before any read",
     changes: list[str] | None = None,
+    stale_s: float = 0.0,
 ) -> CachedRead[str]:
     return CachedRead(
         store.read,
@@ -67,6 +68,7 @@ def cached(
         ),
         budget_s=budget_s,
         ttl_s=1.0,
+        stale_s=stale_s,
         failures=(OSError,),
         on_change=None if changes is None else changes.append,
         monotonic=clock,
@@ -109,6 +111,34 @@ async def test_the_store_is_read_at_most_once_per_ttl() -> None:
     clock.now = 1.0
     assert await reader.read() == "new prices"
     assert store.reads == 2
+
+
+async def test_a_value_gone_stale_is_answered_at_once_while_a_read_renews_it() -> None:
+    store, clock = Store("old prices"), Clock()
+    reader = cached(store, clock, budget_s=5.0, stale_s=1.0)
+    await reader.read()
+    store.value, clock.now = "new prices", 1.5
+    store.open.clear()
+    async with asyncio.timeout(1):  # the read is held: nobody may wait on it
+        assert await reader.read() == "old prices"
+        assert await reader.read() == "old prices"
+        await asyncio.sleep(0)  # the renewing read's first step
+    assert store.reads == 2
+    store.open.set()
+    for _ in range(100):
+        if await reader.read() == "new prices":
+            break
+        await asyncio.sleep(0.01)
+    assert await reader.read() == "new prices"
+    assert store.reads == 2
+
+
+async def test_a_value_older_than_its_stale_time_waits_for_the_read_again() -> None:
+    store, clock = Store("old prices"), Clock()
+    reader = cached(store, clock, budget_s=5.0, stale_s=1.0)
+    await reader.read()
+    store.value, clock.now = "new prices", 2.0
+    assert await reader.read() == "new prices"
 
 
 async def test_a_read_slower_than_the_budget_answers_with_the_last_value_read() -> None:

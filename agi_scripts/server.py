@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from urllib.parse import unquote
 from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
 from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.interning import InternTable
+from agi_scripts.listener import Listener
 from agi_scripts.watchdog import Watchdog
 from agi_scripts.wire import AgiWire
 from ivr.ports import ChannelGone
@@ -190,7 +192,7 @@ class FastAgiServer:
         self._full = False
         self.refused = 0  # calls closed at once because max_calls were live
         self._refused_before_full = 0
-        self._server: asyncio.Server | None = None
+        self._listener: Listener | None = None
         self._watchdog = Watchdog()
         # The environment names and site-wide values every call repeats, one copy each
         # for this server's calls (bounded: they come from the peer).
@@ -206,14 +208,16 @@ class FastAgiServer:
     async def start(self) -> None:
         """Listen. Raises OSError when the address is taken (the caller names it)."""
         on_made, table = self._on_connection, self.intern_table
-        self._server = await asyncio.get_running_loop().create_server(
+        listener = Listener(
             lambda: AgiWire(AgiConnection(table=table), on_made),
-            self.host,
-            self._port,
+            host=self.host,
+            port=self._port,
             backlog=self.backlog,
         )
+        await listener.start()
+        self._listener = listener
+        self._port = listener.port
         self._watchdog.start()
-        self._port = int(self._server.sockets[0].getsockname()[1])
 
     @property
     def port(self) -> int:
@@ -221,8 +225,13 @@ class FastAgiServer:
         return self._port
 
     @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening sockets (one per address `host` names), on `port`."""
+        return [] if self._listener is None else list(self._listener.sockets)
+
+    @property
     def accepting(self) -> bool:
-        return self._server is not None and self._server.is_serving()
+        return self._listener is not None and self._listener.listening
 
     @property
     def live_calls(self) -> int:
@@ -240,8 +249,8 @@ class FastAgiServer:
     def stop_accepting(self) -> None:
         """Close the listening socket: Asterisk's next calls fail over (its dialplan goes
         on with CALLPOP_OUTCOME empty: the operator), live calls are not touched."""
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
 
     async def shutdown(self, grace_s: float) -> None:
         """Stop accepting, give live calls `grace_s` to finish, then cancel the rest:
@@ -249,8 +258,8 @@ class FastAgiServer:
         by the runner, or by Asterisk itself when the connection closes (an empty
         outcome routes to the operator too)."""
         self.stop_accepting()
-        if self._server is not None:
-            await self._server.wait_closed()
+        if self._listener is not None:
+            await self._listener.wait_closed()
         live = set(self._calls)
         if live:
             log.info("FastAGI stopping: %d live call(s), up to %gs to finish", len(live), grace_s)

@@ -170,6 +170,7 @@ class _CallRun:
             except ChannelGone as gone:
                 if not self.session.ended:
                     self.session.handle(HungUp(self.at_ms(), gone.cause))
+                    self.stored = None  # a journey stored before the hang-up said less
                 else:
                     # Lost while handing the call back: Asterisk got no outcome.
                     self.undelivered(*lost_outcome(gone.cause))
@@ -235,12 +236,17 @@ class _CallRun:
                 flood = await self.services.flood_state(at_ms=self.at_ms())
                 return FloodLooked(self.at_ms(), flood.active, flood.message)
             elif type(action) is Transfer or type(action) is Hangup:
-                if action.prompts:
-                    await self.channel.say(action.prompts)
                 # Stored before Asterisk can see the outcome: a SET VARIABLE takes effect
                 # at once, and any end of the connection (a crash, SIGKILL) ends the AGI,
-                # so the dialplan would route the call by it with its journey lost.
-                await self.store()
+                # so the dialplan would route the call by it with its journey lost. The
+                # write goes on while the caller hears the last prompts ("connecting
+                # you"), which last longer than a commit: no caller waits for it then.
+                if action.prompts:
+                    storing = asyncio.ensure_future(self.store())
+                    await self.channel.say(action.prompts)
+                    await storing
+                else:
+                    await self.store()
                 await self.channel.set_variables(action.variables)
                 await self.channel.finish(hangup=type(action) is Hangup)
                 self.handed_back = True

@@ -486,3 +486,46 @@ async def test_cancellation_sends_the_caller_on_saves_a_shutdown_journey_and_is_
     # Stored as callpop stopping, not as a failure of the call (CALLPOP_OUTCOME=error
     # is still what the channel was given: the operator).
     assert outcome is not None and (outcome.type, outcome.reason) == ("shutdown", "cancelled")
+
+
+@dataclass
+class PromptWaitingForTheSave(FakeChannel):
+    """A channel whose last prompts end only once the journey's save has begun."""
+
+    save_begun: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def say(self, prompts: tuple[Spoken, ...]) -> None:
+        await super().say(prompts)
+        await self.save_begun.wait()
+
+
+@dataclass
+class SaveNoticingServices(FakeServices):
+    channel: PromptWaitingForTheSave | None = None
+
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        assert self.channel is not None
+        self.channel.save_begun.set()
+        await super().save_journey(journey, data)
+
+
+async def test_the_journey_is_written_while_the_caller_hears_the_last_prompts() -> None:
+    clock = FakeClock()
+    channel = PromptWaitingForTheSave(clock, ["1"])
+    services = SaveNoticingServices(channel=channel, customer={"id": "C9", "tier": "vip"})
+    async with asyncio.timeout(5):  # a save only after the prompts would never begin
+        journey = await run_call(Session({"main": HOTLINE}), channel, services, CALL, clock=clock)
+    assert channel.named("say") == [(Sound("pls-hold"),)]
+    assert journey is not None and services.saved_data == [journey.to_dict()]
+    assert [name for name, _ in channel.calls][-2:] == ["set_variables", "finish"]
+
+
+async def test_a_caller_gone_during_the_last_prompts_is_stored_as_hung_up() -> None:
+    clock = FakeClock()
+    channel = FakeChannel(clock, ["1"], fail_on="say", fail_with=ChannelGone("caller"))
+    services = FakeServices(customer={"id": "C9", "tier": "vip"})
+    journey = await run_call(Session({"main": HOTLINE}), channel, services, CALL, clock=clock)
+    assert journey is not None and journey.outcome is not None
+    assert journey.outcome.type == "hangup"
+    assert services.saved_data[-1]["outcome"]["type"] == "hangup"
+    assert channel.named("set_variables") == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 
 import pytest
@@ -527,11 +528,13 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("not reached in 5 s")
 
 
-async def test_past_its_most_calls_a_new_call_is_closed_at_once_and_said_once(
-    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
-) -> None:
+@asynccontextmanager
+async def full_server(
+    flows: CompiledFlows, services: MemoryServices
+) -> AsyncIterator[tuple[FastAgiServer, asyncio.StreamWriter]]:
+    """A server that can hold one call, holding one (the writer ends it)."""
     server = FastAgiServer(
-        [ivr_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))],
+        [ivr_route(flows, services, clock=FixedClock(OPEN_HOURS))],
         port=0,
         max_calls=1,
         timeouts=FAST,
@@ -539,11 +542,22 @@ async def test_past_its_most_calls_a_new_call_is_closed_at_once_and_said_once(
     async with server:
         _held, holding = await asyncio.open_connection("127.0.0.1", server.port)
         await until(lambda: server.live_calls == 1)
+        yield server, holding
+
+
+def fastagi_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("FastAGI:")]
+
+
+async def test_past_its_most_calls_a_new_call_is_closed_at_once_and_said_once(
+    sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with full_server(sample_flows, services) as (server, holding):
         assert await closed_at_once(server.port)
         assert await closed_at_once(server.port)
         assert (server.live_calls, server.refused) == (1, 2)
         holding.close()
-    assert [line for line in warnings_from(caplog) if line.startswith("FastAGI:")] == [
+    assert fastagi_lines(caplog) == [
         "FastAGI: 1 calls held, the most this process's open files allow; new calls are "
         "closed at once (the dialplan sends them to the operator) until calls end: raise "
         "the hard open-file limit (docs/asterisk.md)"
@@ -554,22 +568,11 @@ async def test_once_a_held_call_ends_the_server_takes_calls_again_and_says_so(
     sample_flows: CompiledFlows, services: MemoryServices, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="agi_scripts.server")
-    server = FastAgiServer(
-        [ivr_route(sample_flows, services, clock=FixedClock(OPEN_HOURS))],
-        port=0,
-        max_calls=1,
-        timeouts=FAST,
-    )
-    async with server:
-        _held, holding = await asyncio.open_connection("127.0.0.1", server.port)
-        await until(lambda: server.live_calls == 1)
+    async with full_server(sample_flows, services) as (server, holding):
         assert await closed_at_once(server.port)
         caplog.clear()
         holding.close()
         await until(lambda: server.live_calls == 0)
         record = await call(server, caller("1 2"))
     assert record.read(v.OUTCOME) == "queue"
-    said = [r.getMessage() for r in caplog.records]
-    assert [line for line in said if line.startswith("FastAGI:")] == [
-        "FastAGI: taking calls again (0 held, 1 closed while full)"
-    ]
+    assert fastagi_lines(caplog) == ["FastAGI: taking calls again (0 held, 1 closed while full)"]

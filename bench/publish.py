@@ -83,6 +83,11 @@ def publish(partial: dict[str, Any], key: str, published: dict[str, Any]) -> Rep
     report.sections = sorted(
         [s for s in report.sections if s.key != key] + [section], key=lambda s: s.title
     )
+    # The run's notes about this section ("hold: ... failed") are the new run's now.
+    mine = f"{key}: "
+    report.errors = [e for e in report.errors if not e.startswith(mine)] + [
+        e for e in source.errors if e.startswith(mine)
+    ]
     own = targets([section])
     if report.summary is not None:
         width = len(report.summary.columns)

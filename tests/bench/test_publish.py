@@ -79,3 +79,14 @@ def test_a_section_the_run_does_not_have_is_an_error() -> None:
     partial = report([journeys_section(4.2)], None)
     with pytest.raises(ValueError, match=r"no section 'flood'.*journeys"):
         publish(partial, "flood", report([ENGINE], PUBLISHED_SUMMARY))
+
+
+def test_the_earlier_runs_notes_about_the_section_give_way_to_the_new_runs() -> None:
+    published = report(
+        [ENGINE, journeys_section(9.0)],
+        PUBLISHED_SUMMARY,
+        errors=["journeys: 3 writes failed", "engine: slow machine"],
+    )
+    partial = report([journeys_section(4.2)], None, errors=["journeys: 1 write failed"])
+    out = publish(partial, "journeys", published)
+    assert out.errors == ["engine: slow machine", "journeys: 1 write failed"]

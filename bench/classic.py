@@ -9,7 +9,8 @@ for the CPU. What is read, per process, when it is reaped (`os.wait4`, in
 `bench/rusage_exec.py`, which spawns it: see there why): its user + system CPU time
 and its maximum resident set size. callpop's script runs from a warm
 flow cache (one call fills it first and is not counted), as on a site between two
-edits of the dialplan.
+edits of the dialplan, with its modules' bytecode written first, as `pip install`
+writes it (`compile_callpop`; pyst2's was written when pip installed it).
 
 The machine is shared: each run's figure is the median of its calls, and the report
 gives every run's median, so a run disturbed by another load shows as such.
@@ -34,7 +35,14 @@ from pathlib import Path
 
 from bench.agi_load import LoadResult, run_load
 from bench.agi_transcript import Transcript, record
-from bench.fastagi_servers import CRM_SIZE, CallpopSite, Contender, contenders, prepare_callpop
+from bench.fastagi_servers import (
+    CRM_SIZE,
+    CallpopSite,
+    Contender,
+    compile_callpop,
+    contenders,
+    prepare_callpop,
+)
 from bench.machine import load_average
 
 __all__ = ["Figures", "measure", "run"]
@@ -151,6 +159,7 @@ async def run(
 
 def imports(times: int) -> list[tuple[str, float, float]]:
     """(what, least CPU ms, median max RSS MB) of each of `IMPORTS`, `times` times."""
+    compile_callpop()
     found = []
     with tempfile.TemporaryDirectory(prefix="callpop-bench-imports-") as tmp:
         usage = Path(tmp) / "usage"

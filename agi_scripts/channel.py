@@ -1,8 +1,9 @@
-"""`ivr.ports.Channel` over one AGI session: the codec, over an `AgiWire` (wire.py).
+"""`ivr.ports.Channel` over one AGI session: the codec, over a `Wire`.
 
-The same class serves FastAGI (a TCP connection) and the classic AGI script (its
-stdin/stdout): the bytes are the same, only the hang-up notice differs (a `HANGUP`
-line, or SIGHUP for a script: `hangup_signalled()`).
+The same class serves FastAGI (a TCP connection on the event loop: `AgiWire`,
+wire.py) and the classic AGI script (its stdin/stdout, read with blocking reads and
+no event loop: `PipeWire`, pipes.py): the bytes are the same, only the hang-up notice
+differs (a `HANGUP` line, or SIGHUP for a script: `hangup_signalled()`).
 
 How engine actions become AGI commands, and why:
 - a prompt keys may stop is `STREAM FILE name "0123456789*#"`; the key that stops it is
@@ -24,12 +25,11 @@ connection is closed by whoever owns it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeVar
 
 from agi_scripts import commands as cmd
 from agi_scripts.codec import (
@@ -42,14 +42,25 @@ from agi_scripts.codec import (
     HangupNotice,
     Response,
 )
+from agi_scripts.deadline import NEVER
 from agi_scripts.errors import RemoteProtocolError
-from agi_scripts.watchdog import NEVER, Watchdog
-from agi_scripts.wire import AgiWire
 from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
 from ivr.events import DigitsEntered
-from ivr.ports import ChannelGone
+from ivr.ports import ChannelGone, Concurrency
 
-__all__ = ["DEFAULT_TIMEOUTS", "AgiChannel", "AgiCommandError", "CallDeadlineExceeded", "Timeouts"]
+if TYPE_CHECKING:
+    from agi_scripts.codec import AgiConnection
+    from agi_scripts.watchdog import Watchdog
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "AgiChannel",
+    "AgiCommandError",
+    "CallDeadlineExceeded",
+    "Timeouts",
+    "Timer",
+    "Wire",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +107,51 @@ class CallDeadlineExceeded(Exception):
     """The call has been in the IVR longer than its deadline: the runner sends it on."""
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+class Wire(Protocol):
+    """One AGI session's bytes and clock, as the channel uses them."""
+
+    @property
+    def conn(self) -> AgiConnection: ...
+
+    @property
+    def concurrency(self) -> Concurrency: ...
+
+    def time(self) -> float:
+        """Monotonic seconds, the clock of `call_later` (and of the watchdog)."""
+        ...
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """Call `callback` after `delay` seconds unless cancelled first."""
+        ...
+
+    def send(self, data: bytes) -> bool:
+        """Write `data`; True if some of it waits for the peer to read (`drain`)."""
+        ...
+
+    def drain(self) -> Awaitable[None]: ...
+
+    def wait_event(self) -> Awaitable[Event]:
+        """The codec's next event once bytes, EOF or a broken connection arrive."""
+        ...
+
+    def write_eof(self) -> None: ...
+
+    def wait_eof(self) -> Awaitable[None]: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> Awaitable[None]: ...
+
+
 class AgiChannel:
     """One AGI session as the runner's `Channel` (and the route's tool for the rest)."""
 
     __slots__ = (
         "_failed_prompt",
-        "_loop",
         "_wait",
         "_wait_name",
         "_wait_s",
@@ -120,7 +170,7 @@ class AgiChannel:
 
     def __init__(
         self,
-        wire: AgiWire,
+        wire: Wire,
         *,
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         deadline: float | None = None,
@@ -147,7 +197,6 @@ class AgiChannel:
         self.until = NEVER
         if watchdog is not None:
             watchdog.watch(self)
-        self._loop = asyncio.get_running_loop()
         # What the current wait is for (a format, a command's name, its seconds): the
         # text is only made if the deadline passes.
         self._wait = ""
@@ -185,14 +234,18 @@ class AgiChannel:
         finally:
             self._disarm(timer)
 
-    def _arm(self, within_s: float) -> asyncio.TimerHandle | None:
+    @property
+    def concurrency(self) -> Concurrency:
+        return self.wire.concurrency
+
+    def _arm(self, within_s: float) -> Timer | None:
         """Start a wait's deadline: the watchdog's `until`, or a timer of its own."""
         if self.watchdog is not None:
-            self.until = self._loop.time() + within_s
+            self.until = self.wire.time() + within_s
             return None
-        return self._loop.call_later(within_s, self.expire)
+        return self.wire.call_later(within_s, self.expire)
 
-    def _disarm(self, timer: asyncio.TimerHandle | None) -> None:
+    def _disarm(self, timer: Timer | None) -> None:
         self.until = NEVER
         if timer is not None:
             timer.cancel()
@@ -272,8 +325,11 @@ class AgiChannel:
                     raise AgiCommandError(event)
                 assert isinstance(event, Response)
                 break
-        except asyncio.CancelledError:
-            # The answer will never be read: the session cannot be used any more.
+        except (Exception, GeneratorExit):
+            raise
+        except BaseException:
+            # Cancelled (or the process is ending): the answer will never be read, and
+            # the session cannot be used any more.
             self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
             raise
         if hung_up:

@@ -42,8 +42,8 @@ from asterisk.agi import AGI, AGISIGHUPHangup
 from agi_scripts.channel import AgiChannel
 from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.errors import RemoteProtocolError
+from agi_scripts.request import AgiRequest, CallLog
 from agi_scripts.routes.ivr import IvrHandler
-from agi_scripts.server import AgiRequest, CallLog
 from agi_scripts.wire import open_pipes
 from ivr.callflow import ENTRY_FLOW
 from ivr.outcome import error_variables

@@ -26,28 +26,21 @@ import contextvars
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 from urllib.parse import unquote
 
 from agi_scripts.channel import DEFAULT_TIMEOUTS, AgiChannel, Timeouts
-from agi_scripts.codec import AgiConnection, Environment
+from agi_scripts.codec import AgiConnection
 from agi_scripts.interning import InternTable
 from agi_scripts.listener import Listener
+from agi_scripts.request import AgiRequest, CallLog, Route
 from agi_scripts.watchdog import Watchdog
 from agi_scripts.wire import AgiWire
 from ivr.ports import ChannelGone
 
-__all__ = [
-    "AgiRequest",
-    "CallLog",
-    "FastAgiServer",
-    "Route",
-    "RouteHandler",
-    "split_script",
-]
+__all__ = ["FastAgiServer", "split_script"]
 
 log = logging.getLogger(__name__)
 
@@ -58,87 +51,6 @@ DEFAULT_CALL_DEADLINE_S: Final = 3600.0
 CANCEL_WAIT_S: Final = 10.0
 # Causes of a lost channel that are the caller's doing, not a fault worth a warning.
 _ROUTINE: Final = frozenset({"caller", "asterisk-closed", "cancelled"})
-
-
-class CallLog:
-    """Log lines of one call: prefixed with its uniqueid, which is also in `extra`
-    (`uniqueid`, `peer`).
-
-    Made for every call and used by few: it keeps its references and builds the
-    `extra` dict and the `LoggerAdapter` only when a line is logged. `peer` may be the
-    call's `AgiWire`, whose address is then formatted only then too."""
-
-    __slots__ = ("logger", "peer", "uniqueid")
-
-    def __init__(self, logger: logging.Logger, uniqueid: str | None, peer: AgiWire | str) -> None:
-        self.logger = logger
-        self.uniqueid = uniqueid
-        self.peer = peer
-
-    def _adapter(self) -> _CallAdapter:
-        peer = self.peer
-        return _CallAdapter(
-            self.logger,
-            {
-                "uniqueid": self.uniqueid,
-                "peer": peer.peername if isinstance(peer, AgiWire) else peer,
-            },
-        )
-
-    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(logging.DEBUG):
-            self._adapter().debug(msg, *args, **kwargs)
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(logging.INFO):
-            self._adapter().info(msg, *args, **kwargs)
-
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(logging.WARNING):
-            self._adapter().warning(msg, *args, **kwargs)
-
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(logging.ERROR):
-            self._adapter().error(msg, *args, **kwargs)
-
-    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.logger.isEnabledFor(logging.ERROR):
-            kwargs.setdefault("exc_info", True)
-            self._adapter().error(msg, *args, **kwargs)
-
-
-class _CallAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        extra = self.extra or {}
-        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
-        return f"[{extra.get('uniqueid') or extra.get('peer')}] {msg}", kwargs
-
-
-@dataclass(frozen=True, slots=True)
-class AgiRequest:
-    """What a route handler gets: the call's environment, its route's query, and the
-    channel to drive. `query` values are percent-decoded; `+` stays a plus (AGI URLs
-    carry phone numbers: `who=+15551234567`, env-callerid.txt)."""
-
-    environment: Environment
-    path: str
-    query: Mapping[str, str]
-    channel: AgiChannel
-    log: CallLog
-
-
-RouteHandler = Callable[[AgiRequest], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """`agi://host:port/<path>?...` runs `handler`. Paths compare without slashes."""
-
-    path: str
-    handler: RouteHandler = field(compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", self.path.strip("/"))
 
 
 def split_script(network_script: str) -> tuple[str, dict[str, str]]:

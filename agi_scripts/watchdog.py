@@ -13,21 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-from typing import Final, Protocol
 
-__all__ = ["NEVER", "Expirable", "Watchdog"]
+from agi_scripts.deadline import NEVER, Expirable
 
-NEVER: Final = math.inf
-
-
-class Expirable(Protocol):
-    # Loop time by which the current wait must be over; NEVER when not waiting.
-    until: float
-
-    def expire(self) -> None:
-        """The wait is past its deadline: end it (abort the transport)."""
-        ...
+__all__ = ["Watchdog"]
 
 
 class Watchdog:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any, Final
 
 from agi_scripts.codec import NEED_DATA, AgiConnection, Event
+from ivr.loop_concurrency import LOOP, LoopConcurrency
 
 __all__ = ["AgiWire", "open_pipes"]
 
@@ -114,6 +116,16 @@ class AgiWire(asyncio.Protocol):
         self._wake_drain()
 
     # --- what the channel uses ------------------------------------------------------------
+
+    @property
+    def concurrency(self) -> LoopConcurrency:
+        return LOOP
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def call_later(self, delay: float, callback: Callable[[], object]) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay, callback)
 
     @property
     def peername(self) -> str:

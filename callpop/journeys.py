@@ -52,7 +52,7 @@ from callpop.journey_rows import (
 )
 from callpop.report.rollup import Rollup, interval_of
 from crm_adapter.sql.reader import reader_path
-from crm_adapter.sql.sqlite_file import SqliteThread
+from crm_adapter.sql.sqlite_thread import SqliteThread
 from crm_adapter.sql.tables import calls, journey_nodes, journey_outcomes, journeys
 from ivr.journey import Journey
 

@@ -21,7 +21,6 @@ Times are timezone-aware UTC datetimes.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -409,6 +408,8 @@ class InMemoryCrm:
         self.pin_failures.pop(customer_id, None)
 
     async def verify_pin(self, customer_id: str, pin: str) -> PinCheck:
+        import asyncio  # not on the classic script's path, which imports this module
+
         from crm_adapter.pins import lock_after, pin_matches
 
         self._fail()

@@ -7,7 +7,8 @@ driver; each driver implements `Channel` for its protocol and nothing else of th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -22,7 +23,7 @@ from ivr.events import (
 )
 from ivr.journey import Journey
 
-__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone"]
+__all__ = ["CallEvent", "CallServices", "Channel", "ChannelGone", "Concurrency"]
 
 
 class ChannelGone(Exception):
@@ -95,11 +96,33 @@ class CallServices(Protocol):
         ...
 
 
+class Concurrency(Protocol):
+    """What the runner needs of the way its driver waits: a bound on a wait, and work
+    that goes on while the caller listens. On an event loop (`ivr.loop_concurrency`)
+    these are asyncio's; the classic script, a process per call, has no loop and
+    waits in its own blocking reads (`ivr.sequential`), so that it need not load
+    asyncio on every call."""
+
+    def within(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        """Bound what runs inside to `seconds` (`TimeoutError` past them), where a
+        wait can be cut short at all."""
+        ...
+
+    def alongside(self, work: Coroutine[Any, Any, None]) -> Awaitable[None]:
+        """Start `work`; awaiting the result has it done (its error raised there)."""
+        ...
+
+
 class Channel(Protocol):
     """One caller's channel, as a driver (FastAGI, AGI script, ARI, simulator) sees it.
 
     Every method raises `ChannelGone` once the caller has hung up.
     """
+
+    @property
+    def concurrency(self) -> Concurrency:
+        """How this channel's driver waits (on an event loop, or in blocking reads)."""
+        ...
 
     async def play(self, play: Play) -> str:
         """Play the prompts; return the keys pressed (interrupting if allowed)."""

@@ -17,7 +17,6 @@ sends the caller on the same way, hands the journey over, and is re-raised.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Coroutine, Mapping
@@ -174,16 +173,6 @@ class _CallRun:
                 else:
                     # Lost while handing the call back: Asterisk got no outcome.
                     self.undelivered(*lost_outcome(gone.cause))
-        except asyncio.CancelledError:
-            self.session.abort("cancelled", self.at_ms(), outcome=SHUTDOWN)
-            self.undelivered(SHUTDOWN, "cancelled")
-            await self.hand_back()
-            try:
-                async with asyncio.timeout(CLEANUP_TIMEOUT_S):
-                    await self.finish()
-            except TimeoutError:
-                log.warning("call %r: the journey was not handed over in time", self.call.call_id)
-            raise
         except Exception:
             log.exception(
                 "call %r: the IVR failed in flow %r; sending the caller on to the operator",
@@ -193,6 +182,19 @@ class _CallRun:
             self.session.abort("internal-error", self.at_ms())
             self.undelivered("error", "internal-error")
             await self.hand_back()
+        except GeneratorExit:
+            raise  # closed without being resumed: nothing can be awaited any more
+        except BaseException:
+            # Cancelled (a shutdown past its grace period), or the process is ending.
+            self.session.abort("cancelled", self.at_ms(), outcome=SHUTDOWN)
+            self.undelivered(SHUTDOWN, "cancelled")
+            await self.hand_back()
+            try:
+                async with self.channel.concurrency.within(CLEANUP_TIMEOUT_S):
+                    await self.finish()
+            except TimeoutError:
+                log.warning("call %r: the journey was not handed over in time", self.call.call_id)
+            raise
         return await self.finish()
 
     async def carry_out(self, actions: list[Action]) -> Event:
@@ -242,7 +244,7 @@ class _CallRun:
                 # write goes on while the caller hears the last prompts ("connecting
                 # you"), which last longer than a commit: no caller waits for it then.
                 if action.prompts:
-                    storing = asyncio.ensure_future(self.store())
+                    storing = self.channel.concurrency.alongside(self.store())
                     await self.channel.say(action.prompts)
                     await storing
                 else:
@@ -304,7 +306,7 @@ class _CallRun:
             journey.variables = dict(variables)  # what the channel is about to be given
             self.stored = None
         try:
-            async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+            async with self.channel.concurrency.within(CLEANUP_TIMEOUT_S):
                 if self.stored is None:
                     await self.store()
                 await self.channel.set_variables(variables)
@@ -359,7 +361,9 @@ def run_call(
     clock: Clock | None = None,
 ) -> Coroutine[Any, Any, Journey | None]:
     """Run one call's IVR to its end (await it); it returns its journey (None only if
-    the session could not even start) and raises nothing but `asyncio.CancelledError`.
+    the session could not even start) and raises nothing but a cancellation (or the
+    process's end: any `BaseException` that is not an `Exception`), after the caller
+    was sent on.
     `call` is the session's first event; its `now` is the call's start on the wall
     clock, from which event stamps count `clock`'s monotonic time."""
     return _CallRun(session, channel, services, call, clock or SystemClock()).run()
@@ -430,8 +434,8 @@ async def run_survey(
     clock: Clock | None = None,
 ) -> SurveySession | None:
     """Run survey `ref` (CALLPOP_SURVEY, `FLOW/NAME`) on the caller's channel to its end;
-    returns the session (None when the survey is not loaded) and raises nothing but
-    `asyncio.CancelledError`."""
+    returns the session (None when the survey is not loaded) and raises nothing but a
+    cancellation."""
     clock = clock or SystemClock()
     try:
         session = SurveySession(flows, ref)
@@ -449,13 +453,13 @@ async def run_survey(
             actions = session.handle(event)
     except ChannelGone as gone:
         session.handle(HungUp(0, gone.cause))
-    except asyncio.CancelledError:
-        session.abort()
-        raise
     except Exception:
         log.exception("call %r: survey %r failed; back to the dialplan", leg.call_id, ref)
         session.abort()
         await _survey_back_to_dialplan(channel, leg)
+    except BaseException:
+        session.abort()  # cancelled, or the process is ending
+        raise
     return session
 
 
@@ -486,7 +490,7 @@ async def _carry_out_survey(
 
 async def _survey_back_to_dialplan(channel: Channel, leg: SurveyLeg) -> None:
     try:
-        async with asyncio.timeout(CLEANUP_TIMEOUT_S):
+        async with channel.concurrency.within(CLEANUP_TIMEOUT_S):
             await channel.finish(hangup=False)
     except (ChannelGone, TimeoutError):
         pass

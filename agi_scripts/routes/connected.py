@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 
+from agi_scripts.request import AgiRequest, Route
 from agi_scripts.routes.call_id import is_call_id, shown
-from agi_scripts.server import AgiRequest, Route
 from ivr import variables as v
 from ivr.call import iso_utc
 from ivr.ports import CallEvent, CallServices

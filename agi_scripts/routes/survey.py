@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from agi_scripts.request import AgiRequest, Route
 from agi_scripts.routes.call_id import is_call_id, shown
-from agi_scripts.server import AgiRequest, Route
 from ivr import variables as v
 from ivr.compiled import CompiledFlows, LiveFlows
 from ivr.events import Caller

@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar, get_args
+from typing import Final, Literal, TypeVar, get_args
 
 from ivr import variables
 from ivr.actions import Collect, Play, SayDigits, SayNumber, Sound, Spoken
@@ -41,6 +41,7 @@ from ivr.ari.events import (
     StasisEnd,
 )
 from ivr.events import DigitsEntered
+from ivr.loop_concurrency import LOOP
 from ivr.ports import ChannelGone
 
 __all__ = [
@@ -130,6 +131,8 @@ def _gone_cause(event: _Signal) -> str | None:
 
 class AriChannel:
     """One channel in Stasis, as the runner's `Channel`."""
+
+    concurrency: Final = LOOP
 
     def __init__(
         self,

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from agi_scripts.channel import Timeouts
+from agi_scripts.request import Route
 from agi_scripts.routes.connected import connected_route
 from agi_scripts.routes.ivr import ivr_route
-from agi_scripts.server import FastAgiServer, Route
+from agi_scripts.server import FastAgiServer
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from ivr.actions import CallbackRequest

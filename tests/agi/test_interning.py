@@ -8,7 +8,8 @@ import asyncio
 
 from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.interning import InternTable
-from agi_scripts.server import AgiRequest, FastAgiServer, Route
+from agi_scripts.request import AgiRequest, Route
+from agi_scripts.server import FastAgiServer
 from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript
 

@@ -11,7 +11,8 @@ import time
 import pytest
 import uvloop
 
-from agi_scripts.server import AgiRequest, FastAgiServer, Route
+from agi_scripts.request import AgiRequest, Route
+from agi_scripts.server import FastAgiServer
 
 CALLS = 40
 

@@ -10,7 +10,8 @@ import pytest
 from agi_scripts import commands as c
 from agi_scripts.channel import AgiChannel
 from agi_scripts.codec import AgiConnection, Response
-from agi_scripts.watchdog import NEVER, Watchdog
+from agi_scripts.deadline import NEVER
+from agi_scripts.watchdog import Watchdog
 from agi_scripts.wire import AgiWire
 from ivr.ports import ChannelGone
 

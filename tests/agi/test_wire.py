@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from agi_scripts import commands as c
 from agi_scripts.channel import AgiChannel, Timeouts
 from agi_scripts.codec import AgiConnection, Environment, Response
-from agi_scripts.server import AgiRequest, Route
+from agi_scripts.request import AgiRequest, Route
 from agi_scripts.wire import AgiWire, open_pipes
 from callpop.pbx_sim.agi_channel import SimOptions
 from callpop.pbx_sim.fastagi import call_fastagi

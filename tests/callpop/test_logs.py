@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from agi_scripts.server import CallLog
+from agi_scripts.request import CallLog
 from callpop.logs import FieldFormatter, printable, safe, setup_logging
 
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import pytest
 
@@ -32,6 +32,7 @@ from ivr.events import (
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
+from ivr.loop_concurrency import LOOP, LoopConcurrency
 from ivr.ports import CallEvent, ChannelGone
 from ivr.runner import run_call
 from ivr.session import Session
@@ -62,6 +63,7 @@ Answer = str | DigitsEntered | BaseException
 class FakeChannel:
     """Answers plays and collects from `script`, in order; each answer takes 1.5 s."""
 
+    concurrency: ClassVar[LoopConcurrency] = LOOP
     clock: FakeClock
     script: list[Answer] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)

@@ -27,7 +27,6 @@ library cannot corrupt the protocol. Logs go to stderr.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -35,21 +34,22 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from asterisk.agi import AGI, AGISIGHUPHangup
 
 from agi_scripts.channel import AgiChannel
 from agi_scripts.codec import AgiConnection, Environment
 from agi_scripts.errors import RemoteProtocolError
+from agi_scripts.pipes import PipeWire
 from agi_scripts.request import AgiRequest, CallLog
 from agi_scripts.routes.ivr import IvrHandler
-from agi_scripts.wire import open_pipes
 from ivr.callflow import ENTRY_FLOW
 from ivr.outcome import error_variables
 from ivr.ports import CallServices
+from ivr.sequential import SEQUENTIAL, run_to_end
 
-__all__ = ["ServicesFactory", "main", "run_script"]
+__all__ = ["Services", "ServicesFactory", "ServicesStart", "main", "run_script"]
 
 log = logging.getLogger("agi_scripts.script")
 
@@ -98,35 +98,40 @@ def _private_stdio() -> tuple[int, int]:
     return agi_in, agi_out
 
 
-ServicesFactory = Callable[
-    [Path], Awaitable[tuple[Any, CallServices, Callable[[], Awaitable[None]]]]
-]
+Services = tuple[Any, CallServices, Callable[[], Awaitable[None]]]
+
+
+class ServicesStart(NamedTuple):
+    """How the composition root starts a call's services: `build()` gives the flows,
+    the services and their closer; `on_loop` says whether they need an event loop
+    (PostgreSQL, a REST CRM) or run without one (a SQLite site: sqlite3 alone)."""
+
+    build: Callable[[], Awaitable[Services]]
+    on_loop: bool
+
+
+ServicesFactory = Callable[[Path], ServicesStart]
+
+
+def _failed(exc: Exception) -> Callable[[], Awaitable[Services]]:
+    async def build() -> Services:
+        raise exc
+
+    return build
 
 
 async def run_script(
-    conn: AgiConnection,
+    channel: AgiChannel,
     env: Environment,
-    agi: AGI,
     config_path: Path,
     flow: str,
-    *,
-    agi_in: int,
-    agi_out: int,
-    factory: ServicesFactory,
+    start: ServicesStart,
 ) -> int:
-    wire = await open_pipes(conn, agi_in, agi_out)
-    channel = AgiChannel(wire, uniqueid=env.uniqueid)
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, channel.hangup_signalled)
-    try:
-        agi.test_hangup()  # a SIGHUP that came while pyst2's handler was in place
-    except AGISIGHUPHangup:
-        channel.hangup_signalled()
     call_log = CallLog(log, env.uniqueid, "stdio")
     status = 0
     try:
         try:
-            flows, services, aclose = await factory(config_path)
+            flows, services, aclose = await start.build()
         except Exception as exc:
             # No flows, no IVR: the caller goes on to the operator (the `error` route).
             call_log.error("cannot start the IVR from %s: %s", config_path, exc)
@@ -156,14 +161,13 @@ async def run_script(
     finally:
         await channel.close()
         # Asterisk's end-of-AGI SIGHUP may come late: it must not kill a finished script.
-        loop.remove_signal_handler(signal.SIGHUP)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     return status
 
 
 def main(factory: ServicesFactory, argv: Sequence[str] | None = None) -> int:
-    """Run one call; `factory` builds the flows and services (the composition root,
-    `callpop.agi_script`, passes it in)."""
+    """Run one call; `factory` says how to start the flows and services (the composition
+    root, `callpop.agi_script`, passes it in)."""
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING, format="callpop-agi %(levelname)s %(message)s"
@@ -185,8 +189,31 @@ def main(factory: ServicesFactory, argv: Sequence[str] | None = None) -> int:
         log.error("%s", "stdin ended before the AGI environment block")
         return 1
     agi_in, agi_out = _private_stdio()
-    return asyncio.run(
-        run_script(
-            conn, env, agi, config_path, flow, agi_in=agi_in, agi_out=agi_out, factory=factory
-        )
-    )
+    try:
+        start = factory(config_path)
+    except Exception as exc:
+        start = ServicesStart(_failed(exc), on_loop=False)
+    if not start.on_loop:
+        wire = PipeWire(conn, agi_in, agi_out, SEQUENTIAL)
+        return run_to_end(_call(agi, wire, env, config_path, flow, start))
+    # Only a site whose services need an event loop (PostgreSQL, a REST CRM) loads
+    # asyncio; the channel still reads its pipe with blocking reads (nothing else runs
+    # meanwhile), and the runner's waits are the loop's.
+    import asyncio
+
+    from ivr.loop_concurrency import LOOP
+
+    wire = PipeWire(conn, agi_in, agi_out, LOOP)
+    return asyncio.run(_call(agi, wire, env, config_path, flow, start))
+
+
+async def _call(
+    agi: AGI, wire: PipeWire, env: Environment, config_path: Path, flow: str, start: ServicesStart
+) -> int:
+    channel = AgiChannel(wire, uniqueid=env.uniqueid)
+    signal.signal(signal.SIGHUP, lambda signum, frame: channel.hangup_signalled())
+    try:
+        agi.test_hangup()  # a SIGHUP that came while pyst2's handler was in place
+    except AGISIGHUPHangup:
+        channel.hangup_signalled()
+    return await run_script(channel, env, config_path, flow, start)

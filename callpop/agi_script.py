@@ -9,31 +9,30 @@ Asterisk starts a process per call, so what this module imports is paid on every
 The flows and what the script needs of the config come from the script's cache
 (`callpop.flow_cache`: validated and linted once per version of the files). On a
 SQLite site with the built-in CRM the services are `callpop.classic_services` (sqlite3
-alone); any other site (PostgreSQL, a REST CRM) gets the composition `serve` uses.
+alone) and the call runs without an event loop (no asyncio is loaded); any other site
+(PostgreSQL, a REST CRM) gets the composition `serve` uses, on an event loop.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agi_scripts import script
-from ivr.ports import CallServices
+from agi_scripts.script import Services, ServicesStart
 
 if TYPE_CHECKING:
     from callpop.config import Config
 
 __all__ = ["build_services", "main"]
 
-Services = tuple[Any, CallServices, Callable[[], Awaitable[None]]]
 
-
-async def build_services(config_path: Path) -> Services:
-    """Flows, CallServices and their closer, from the config file."""
+def build_services(config_path: Path) -> ServicesStart:
+    """How to start the flows, CallServices and their closer, from the config file."""
     # Imported here, once the environment is read, not when this module is.
     from callpop.classic_services import ClassicServices, ClassicSite, site_of
     from callpop.flow_cache import cache_folder, cached_flows
@@ -58,12 +57,21 @@ async def build_services(config_path: Path) -> Services:
     if site is not None:
         reader = SqliteReader.open(site.database)
         if reader is not None:
+            services = ClassicServices(site, reader)
 
             async def close_reader() -> None:
                 reader.close()
 
-            return flows, ClassicServices(site, reader), close_reader
-    return await _served(flows, validated[0] if validated else None, config_path)
+            async def ready() -> Services:
+                return flows, services, close_reader
+
+            return ServicesStart(ready, on_loop=False)
+    config = validated[0] if validated else None
+
+    async def served() -> Services:
+        return await _served(flows, config, config_path)
+
+    return ServicesStart(served, on_loop=True)
 
 
 async def _served(flows: Any, config: Config | None, config_path: Path) -> Services:

@@ -62,6 +62,7 @@ from ivr.events import (
 )
 from ivr.journey import Journey
 from ivr.ports import CallEvent
+from ivr.sequential import SEQUENTIAL
 
 if TYPE_CHECKING:
     from callpop.config import Config
@@ -321,7 +322,9 @@ class ClassicServices:
     async def lookup(
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
     ) -> LookupFinished:
-        outcome = await lookup_within_budget(self._directory, by, value, self._budget_s)
+        outcome = await lookup_within_budget(
+            self._directory, by, value, self._budget_s, concurrency=SEQUENTIAL
+        )
         self._lookup_watch.record(outcome)
         return outcome.finished(at_ms)
 
@@ -335,7 +338,9 @@ class ClassicServices:
             clock=self._clock,
             stored_time=sqlite_time,
         )
-        status, failure = await pin_within_budget(pins, customer_id, pin, _PIN_BUDGET_S)
+        status, failure = await pin_within_budget(
+            pins, customer_id, pin, _PIN_BUDGET_S, concurrency=SEQUENTIAL
+        )
         if failure:
             log.warning("PIN check failed (%s); the caller goes to the pin node's failure", failure)
         return PinChecked(status, at_ms)

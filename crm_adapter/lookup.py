@@ -5,13 +5,17 @@ budget: a slow, failing or broken CRM, and even a bug in an adapter, is
 `LookupStatus.UNAVAILABLE`, and the flow goes on (design.md: a slow CRM must never
 stall a caller). The open-case count is a bonus: if the customer was found but
 the cases do not arrive in time, the lookup is still `FOUND`, without the count.
+
+The budget is kept on the event loop (asyncio's timeout), or, for the classic script,
+which has none and reads SQLite synchronously, by its `Concurrency` (`concurrency=`):
+there a read cannot be cut short, and SQLite's busy timeout bounds its wait.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -29,6 +33,7 @@ from crm_adapter.port import (
     customer_view,
 )
 from ivr.events import CustomerValue, LookupFinished, LookupStatus, PinStatus
+from ivr.ports import Concurrency
 
 __all__ = [
     "BREAKER_OPEN",
@@ -61,6 +66,16 @@ class PinChecks(Protocol):
     async def verify_pin(self, customer_id: str, pin: str) -> PinCheck: ...
 
 
+def _within(concurrency: Concurrency | None, seconds: float) -> AbstractAsyncContextManager[object]:
+    if concurrency is None:
+        # The event loop's timer; imported when first used, not with this module, which
+        # the classic script loads without an event loop.
+        from ivr.loop_concurrency import LOOP
+
+        concurrency = LOOP
+    return concurrency.within(seconds)
+
+
 _PIN_STATUS = {
     PinCheck.VERIFIED: PinStatus.VERIFIED,
     PinCheck.WRONG: PinStatus.WRONG,
@@ -70,14 +85,19 @@ _PIN_STATUS = {
 
 
 async def pin_within_budget(
-    crm: PinChecks, customer_id: str, pin: str, budget_s: float
+    crm: PinChecks,
+    customer_id: str,
+    pin: str,
+    budget_s: float,
+    *,
+    concurrency: Concurrency | None = None,
 ) -> tuple[PinStatus, str]:
     """The CRM's answer to a PIN check within the budget, and what failed (`""`, or a
     `failure_kind` for the log): never raises (cancellation aside), never waits past
     the budget. A customer the CRM no longer knows has no PIN. The PIN itself appears
     in nothing this returns or logs."""
     try:
-        async with asyncio.timeout(budget_s):
+        async with _within(concurrency, budget_s):
             check = await crm.verify_pin(customer_id, pin)
     except TimeoutError:
         return PinStatus.UNAVAILABLE, "timeout"
@@ -133,14 +153,19 @@ def failure_kind(exc: CrmError) -> str:
 
 
 async def lookup_within_budget(
-    crm: CustomerLookups, by: Literal["phone", "account"], value: str, budget_s: float
+    crm: CustomerLookups,
+    by: Literal["phone", "account"],
+    value: str,
+    budget_s: float,
+    *,
+    concurrency: Concurrency | None = None,
 ) -> LookupOutcome:
     found: list[Customer] | None = None
     open_cases: int | None = None
     try:
         # One timer for both reads (each costs a timer handle on the loop): the cases
         # get what is left of the budget once the customer is found.
-        async with asyncio.timeout(budget_s):
+        async with _within(concurrency, budget_s):
             try:
                 if by == "phone":
                     found = await crm.find_by_phone(value)

@@ -140,3 +140,34 @@ async def test_garbage_on_stdin_is_refused(site: Path) -> None:
     )
     stdout, stderr = await proc.communicate(b"hello\nworld\n\n")
     assert proc.returncode == 1 and b"not an AGI environment" in stderr and stdout == b""
+
+
+async def test_a_call_on_a_sqlite_site_loads_no_event_loop(site: Path) -> None:
+    """A process per call pays for every import (bench.classic: asyncio, with ssl and
+    socket, ~25 ms of CPU and ~4 MB a call): from a warm cache, a SQLite site's call runs
+    the runner without a loop. The modules are listed as the script's process exits."""
+    await run_script(site, "2")  # fills the flow cache (a miss loads the whole stack)
+    modules = site.parent / "modules.txt"
+    program = (
+        "import atexit, runpy, sys\n"
+        "def listed():\n"
+        f"    with open({str(modules)!r}, 'w') as out:\n"
+        "        out.write('\\n'.join(sorted(sys.modules)))\n"
+        "atexit.register(listed)\n"
+        "sys.argv[0] = 'callpop.agi_script'\n"
+        "runpy.run_module('callpop.agi_script', run_name='__main__', alter_sys=True)\n"
+    )
+    argv = [sys.executable, "-c", program, str(site), "main"]
+    async with asyncio.timeout(60):
+        record, status, stderr = await call_agi_script(
+            argv,
+            CallerScript.parse("1 1", uniqueid=UNIQUEID, linkedid=LINKEDID),
+            args=argv[3:],
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": str(site.parent / "cache")},
+        )
+    assert (status, stderr) == (0, b"")
+    assert record.variables[v.OUTCOME] == "queue"
+    loaded = set(modules.read_text().split())
+    assert {"agi_scripts.pipes", "ivr.runner", "ivr.sequential"} <= loaded
+    assert not {m.split(".")[0] for m in loaded} & {"asyncio", "ssl", "sqlalchemy", "pydantic"}

@@ -61,7 +61,8 @@ IMPORTS = (
     ("asyncio", "import asyncio"),
     ("phonenumbers", "import phonenumbers"),
     ("the engine (ivr.session)", "import ivr.session"),
-    ("the runner (ivr.runner: + asyncio)", "import ivr.runner"),
+    ("the runner (ivr.runner)", "import ivr.runner"),
+    ("the classic driver (agi_scripts.script)", "import agi_scripts.script"),
     ("the classic script's modules", CLASSIC_IMPORTS),
 )
 DATACLASSES = (

@@ -32,9 +32,10 @@ from ivr.events import (
 )
 from ivr.flow import Flow
 from ivr.journey import Journey
-from ivr.loop_concurrency import LOOP, LoopConcurrency
-from ivr.ports import CallEvent, ChannelGone
+from ivr.loop_concurrency import LOOP
+from ivr.ports import CallEvent, ChannelGone, Concurrency
 from ivr.runner import run_call
+from ivr.sequential import SEQUENTIAL, run_to_end
 from ivr.session import Session
 
 from .session_driver import make_flow, menu, queue
@@ -63,7 +64,7 @@ Answer = str | DigitsEntered | BaseException
 class FakeChannel:
     """Answers plays and collects from `script`, in order; each answer takes 1.5 s."""
 
-    concurrency: ClassVar[LoopConcurrency] = LOOP
+    concurrency: ClassVar[Concurrency] = LOOP
     clock: FakeClock
     script: list[Answer] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
@@ -488,6 +489,49 @@ async def test_cancellation_sends_the_caller_on_saves_a_shutdown_journey_and_is_
     # Stored as callpop stopping, not as a failure of the call (CALLPOP_OUTCOME=error
     # is still what the channel was given: the operator).
     assert outcome is not None and (outcome.type, outcome.reason) == ("shutdown", "cancelled")
+
+
+@dataclass
+class LooplessChannel(FakeChannel):
+    """A channel whose driver has no event loop (the classic script's)."""
+
+    concurrency: ClassVar[Concurrency] = SEQUENTIAL
+
+
+def test_the_process_ending_mid_call_sends_the_caller_on_then_goes_on_ending() -> None:
+    clock = FakeClock()
+    channel = LooplessChannel(clock, [KeyboardInterrupt()])
+    services = FakeServices()
+    flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q")})
+    with pytest.raises(KeyboardInterrupt):
+        run_to_end(run_call(Session({"main": flow}), channel, services, CALL, clock=clock))
+    _error_handoff(channel)
+    outcome = services.journeys[0].outcome
+    assert outcome is not None and (outcome.type, outcome.reason) == ("shutdown", "cancelled")
+
+
+def test_without_an_event_loop_a_transfers_journey_is_stored_before_its_last_prompts() -> None:
+    clock = FakeClock()
+    channel = LooplessChannel(clock, ["1"])
+    services = SayWatchingServices(channel=channel)
+    flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q", prompts=["connecting"])})
+    journey = run_to_end(run_call(Session({"main": flow}), channel, services, CALL, clock=clock))
+    assert journey is not None and services.journeys == [journey]
+    assert services.said_when_saved == [0]  # stored first, then "connecting" played
+    assert [name for name, _ in channel.calls][-3:] == ["say", "set_variables", "finish"]
+
+
+@dataclass
+class SayWatchingServices(FakeServices):
+    """Notes, at each save, how many uninterruptible prompts the channel had played."""
+
+    channel: FakeChannel | None = None
+    said_when_saved: list[int] = field(default_factory=list)
+
+    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
+        assert self.channel is not None
+        self.said_when_saved.append(len(self.channel.named("say")))
+        await super().save_journey(journey, data)
 
 
 @dataclass

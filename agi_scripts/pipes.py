@@ -99,9 +99,13 @@ class PipeWire:
             os.close(out)
 
     async def wait_eof(self) -> None:
-        """Until Asterisk closes its side; what it still sends is dropped."""
-        while not self._aborted and self._in is not None and self._read():
-            pass
+        """Until Asterisk closes its side, or the wait's deadline cut the session; what
+        it still sends is dropped."""
+        try:
+            while self._read():
+                pass
+        except ConnectionAbortedError:
+            pass  # cut off: there is nothing more to wait for
 
     def abort(self) -> None:
         """Cut the session now (a deadline passed): no more reads or writes."""

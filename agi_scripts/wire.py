@@ -6,27 +6,24 @@ read, for lines the codec frames anyway; profiled under FastAGI load they were 7
 the server's CPU. Here `data_received` hands the bytes to `AgiConnection.receive_data`,
 and the one task waiting for an event is woken only once the codec has a whole event.
 
-The same object serves both drivers:
-- FastAGI: the protocol of the accepted TCP connection (`FastAgiServer` makes one per
-  call, and owns the call's task from `connection_made`);
-- the classic AGI script: the protocol of its stdin read pipe, with the stdout write
-  pipe attached by `open_pipes`.
+It is the protocol of the accepted TCP connection (`FastAgiServer` makes one per call,
+and owns the call's task from `connection_made`). The classic AGI script, which has no
+event loop, has its own wire on its pipes (pipes.py).
 
 Deadlines are not kept here: the channel arms them around `wait_event()` (a shared
-`Watchdog`, or one timer per wait for the script) and, when one passes, `abort()`s.
+`Watchdog`, or one timer per wait) and, when one passes, `abort()`s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 from typing import Any, Final
 
 from agi_scripts.codec import NEED_DATA, AgiConnection, Event
 from ivr.loop_concurrency import LOOP, LoopConcurrency
 
-__all__ = ["AgiWire", "open_pipes"]
+__all__ = ["AgiWire"]
 
 # Asterisk writes nothing unasked but a `HANGUP` line; bytes beyond this with nobody
 # waiting mean a peer flooding us: stop reading until the channel asks for an event
@@ -45,19 +42,16 @@ class AgiWire(asyncio.Protocol):
         "_exc",
         "_lost",
         "_on_made",
-        "_open_sides",
         "_paused",
         "_reading_paused",
         "_waiter",
-        "_writer",
         "conn",
         "transport",
     )
 
     def __init__(self, conn: AgiConnection, on_made: Any = None) -> None:
         self.conn = conn
-        self.transport: Any = None  # the reading side (and the writing side, on TCP)
-        self._writer: Any = None
+        self.transport: Any = None
         # Called with this wire once connected: the server starts the call's task there.
         self._on_made = on_made
         self._waiter: asyncio.Future[Event] | None = None
@@ -69,15 +63,11 @@ class AgiWire(asyncio.Protocol):
         self._lost = False
         self._exc: BaseException | None = None
         self._discard = False  # after the session: bytes are read and dropped
-        self._open_sides = 0
 
     # --- asyncio.Protocol -----------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        if self._writer is None:
-            self._writer = transport
-        self._open_sides += 1
         if self._on_made is not None:
             on_made, self._on_made = self._on_made, None
             on_made(self)
@@ -106,7 +96,9 @@ class AgiWire(asyncio.Protocol):
             self._exc = exc
         self._got_eof()
         self._wake_drain()
-        self._side_closed()
+        closed = self._closed
+        if closed is not None and not closed.done():
+            closed.set_result(None)
 
     def pause_writing(self) -> None:
         self._paused = True
@@ -136,7 +128,7 @@ class AgiWire(asyncio.Protocol):
 
     def send(self, data: bytes) -> bool:
         """Write `data`; True when the peer stopped reading (wait for `drain()`)."""
-        self._writer.write(data)
+        self.transport.write(data)
         return self._paused
 
     async def drain(self) -> None:
@@ -171,10 +163,10 @@ class AgiWire(asyncio.Protocol):
 
     def write_eof(self) -> None:
         """Half-close: Asterisk then writes its last `HANGUP` and closes (half-close.txt)."""
-        writer = self._writer
+        transport = self.transport
         try:
-            if writer is not None and writer.can_write_eof() and not writer.is_closing():
-                writer.write_eof()
+            if transport is not None and transport.can_write_eof() and not transport.is_closing():
+                transport.write_eof()
         except (ConnectionError, OSError):
             pass
 
@@ -194,29 +186,25 @@ class AgiWire(asyncio.Protocol):
 
     def abort(self) -> None:
         """Cut the connection now (a deadline passed): the pending wait then ends."""
-        for transport in {self.transport, self._writer}:
-            if transport is None or transport.is_closing():
-                continue  # aborting a closed pipe transport would touch its dropped loop
-            if isinstance(transport, asyncio.ReadTransport) and not hasattr(transport, "abort"):
-                transport.close()  # the script's stdin pipe: nothing unsent to drop
-            else:
-                transport.abort()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
 
     def abort_if_open(self) -> None:
-        if self._open_sides > 0 and not self._lost:
+        if self.transport is not None and not self._lost:
             self.abort()
 
     async def close(self) -> None:
         """Close, dropping unsent bytes only for a peer that stopped reading, and wait
-        until the transports are closed."""
-        writer = self._writer
-        transports = {self.transport, writer}
-        for transport in transports:
-            if transport is not None and not transport.is_closing():
-                transport.close()
-        if writer is not None and writer.get_write_buffer_size():
-            writer.abort()
-        if self._open_sides:
+        until the transport is closed."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not transport.is_closing():
+            transport.close()
+        if transport.get_write_buffer_size():
+            transport.abort()
+        if not self._lost:
             self._closed = asyncio.get_running_loop().create_future()
             await self._closed
 
@@ -252,46 +240,3 @@ class AgiWire(asyncio.Protocol):
         drain = self._drain
         if drain is not None and not drain.done():
             drain.set_result(None)
-
-    def _side_closed(self) -> None:
-        self._open_sides -= 1
-        closed = self._closed
-        if self._open_sides <= 0 and closed is not None and not closed.done():
-            closed.set_result(None)
-
-
-class _WritePipe(asyncio.BaseProtocol):
-    """The classic script's stdout pipe: flow control and loss, told to the wire."""
-
-    __slots__ = ("wire",)
-
-    def __init__(self, wire: AgiWire) -> None:
-        self.wire = wire
-
-    def connection_made(self, transport: Any) -> None:
-        self.wire._writer = transport
-        self.wire._open_sides += 1
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        wire = self.wire
-        if exc is not None and wire._exc is None:
-            wire._exc = exc
-        wire._paused = False
-        wire._wake_drain()
-        wire._side_closed()
-
-    def pause_writing(self) -> None:
-        self.wire.pause_writing()
-
-    def resume_writing(self) -> None:
-        self.wire.resume_writing()
-
-
-async def open_pipes(conn: AgiConnection, fd_in: int, fd_out: int) -> AgiWire:
-    """The classic AGI script's session: Asterisk's answers on `fd_in`, our commands on
-    `fd_out` (both pipes; the script moved them off stdin/stdout)."""
-    loop = asyncio.get_running_loop()
-    wire = AgiWire(conn)
-    await loop.connect_read_pipe(lambda: wire, os.fdopen(fd_in, "rb", buffering=0))
-    await loop.connect_write_pipe(lambda: _WritePipe(wire), os.fdopen(fd_out, "wb", buffering=0))
-    return wire

@@ -63,3 +63,11 @@ def test_leaving_the_ivr_closes_the_scripts_side_so_the_agi_ends(
     _answers, commands, channel = asterisk
     run_to_end(channel.finish(hangup=False))
     assert os.read(commands, 100) == b""  # EOF: Asterisk goes on in the dialplan
+
+
+def test_a_script_whose_asterisk_never_closes_its_stdin_ends_at_the_close_deadline(
+    asterisk: tuple[int, int, AgiChannel],
+) -> None:
+    _answers, _commands, channel = asterisk  # Asterisk keeps its end open
+    run_to_end(channel.close())
+    assert channel.gone == "timeout"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import socket
 import struct
 
@@ -15,10 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agi_scripts import commands as c
-from agi_scripts.channel import AgiChannel, Timeouts
 from agi_scripts.codec import AgiConnection, Environment, Response
 from agi_scripts.request import AgiRequest, Route
-from agi_scripts.wire import AgiWire, open_pipes
+from agi_scripts.wire import AgiWire
 from callpop.pbx_sim.agi_channel import SimOptions
 from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.pbx_sim.script import CallerScript
@@ -167,22 +165,3 @@ async def test_calls_cancelled_at_shutdown_end_with_one_summary_line(
     assert [r for r in caplog.records if r.exc_info or r.name == "asyncio"] == []
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == ["FastAGI stopping: cancelling 20 call(s) after the grace period"]
-
-
-async def test_a_script_whose_asterisk_never_closes_its_stdin_ends_at_the_close_deadline(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    # The classic script's wire is two pipes; a read pipe cannot be aborted, only closed.
-    answers_r, answers_w = os.pipe()
-    commands_r, commands_w = os.pipe()
-    conn = AgiConnection()
-    conn.receive_data(ENV)
-    assert isinstance(conn.next_event(), Environment)
-    wire = await open_pipes(conn, answers_r, commands_w)
-    channel = AgiChannel(wire, timeouts=Timeouts(close=0.05))
-    try:
-        await asyncio.wait_for(channel.close(), 5)
-        assert "Exception in callback" not in caplog.text
-    finally:
-        os.close(answers_w)
-        os.close(commands_r)

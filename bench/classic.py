@@ -19,6 +19,11 @@ gives every run's median, so a run disturbed by another load shows as such.
 interpreter N times (spawned the same way), the least CPU and the median max RSS; and the
 time the classic script's modules spend making their dataclasses (each class's methods
 are generated and compiled on import).
+
+`--instructions` counts, under valgrind's callgrind, the instructions of one warm call
+of each script and of each set of imports: the same count for the same code whatever
+else the machine is doing, where CPU time here varies by half from one run to the next
+(a shared virtual machine). Each counted program runs ~50x slower, so once.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -158,6 +165,73 @@ async def run(
         return rounds
 
 
+def _callgrind(out: Path) -> list[str]:
+    """The valgrind command line that counts a program's instructions into `out`."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise RuntimeError("--instructions needs valgrind (Debian's valgrind package)")
+    return [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no"]
+
+
+def _instructions(out: Path) -> int:
+    """The total instruction count callgrind wrote (its `summary:` line)."""
+    found = re.search(r"^summary: (\d+)$", out.read_text(encoding="utf-8"), re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"callgrind wrote no summary to {out}")
+    return int(found.group(1))
+
+
+async def instructions(*, cache: Path = CACHE, crm_size: int = CRM_SIZE) -> dict[str, int]:
+    """Instructions of one warm call of each script."""
+    by_key = {c.key: c for c in contenders()}
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-instructions-") as tmp:
+        work = Path(tmp)
+        site = await prepare_callpop(work / "callpop", cache, crm_size)
+        reference = by_key["callpop-uvloop"]
+        assert reference.start is not None
+        async with reference.start(work, site) as server:
+            transcript, _ = await record("127.0.0.1", server.port, site.callers[0])
+        path = work / "transcript.json"
+        transcript.dump(path)
+        environ = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
+        await measure(by_key["callpop-classic"], transcript, path, site, 1, environ)
+        for key in KEYS:
+            contender = by_key[key]
+            assert contender.per_call is not None
+            argv, agi_args = contender.per_call(path, site)
+            out = work / f"{key}.callgrind"
+            result = await run_load(
+                transcript,
+                calls=1,
+                concurrency=1,
+                time_scale=0,
+                argv=[*_callgrind(out), *argv],
+                args=agi_args,
+                callers=site.callers,
+                deadline_s=600,
+                environ=environ,
+            )
+            if result.failed or not result.completed:
+                raise RuntimeError(f"{key} under callgrind: {result.failures}")
+            counts[key] = _instructions(out)
+    return counts
+
+
+def import_instructions() -> dict[str, int]:
+    """Instructions of each set of `IMPORTS`, in a fresh interpreter."""
+    compile_callpop()
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="callpop-bench-instructions-") as tmp:
+        out = Path(tmp) / "imports.callgrind"
+        for what, code in IMPORTS:
+            subprocess.run(
+                [*_callgrind(out), sys.executable, "-c", code], check=True, capture_output=True
+            )
+            counts[what] = _instructions(out)
+    return counts
+
+
 def imports(times: int) -> list[tuple[str, float, float]]:
     """(what, least CPU ms, median max RSS MB) of each of `IMPORTS`, `times` times."""
     compile_callpop()
@@ -199,7 +273,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="0: the imports only")
     parser.add_argument("--calls", type=int, default=10, help="calls per script per run")
     parser.add_argument("--imports", type=int, default=0, help="measure the imports N times")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions with callgrind"
+    )
     args = parser.parse_args(argv)
+    if args.instructions:
+        counts = {**asyncio.run(instructions()), **import_instructions()}
+        print("instructions (callgrind), one warm call and each set of imports:")
+        for what, count in counts.items():
+            print(f"  {what:<40} {count / 1e6:8.1f} M")
     if args.imports:
         print(f"imports, each in a fresh interpreter {args.imports} times:")
         for what, cpu_ms, rss_mb in imports(args.imports):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -206,6 +207,17 @@ def test_the_classic_run_measures_each_script_on_every_call(tmp_path: Path) -> N
     (figures,) = asyncio.run(classic.run(1, 2, cache=tmp_path / "cache", crm_size=200))
     assert [(f.key, f.calls) for f in figures] == [("pyst2", 2), ("callpop-classic", 2)]
     assert all(f.cpu_ms > 0 and f.max_rss_mb > 0 for f in figures)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_are_callgrinds_count_of_the_program(tmp_path: Path) -> None:
+    out = tmp_path / "callgrind"
+    cheap, dear = "pass", "sum(range(3_000_000))"
+    counts = []
+    for code in (cheap, dear):
+        subprocess.run([*classic._callgrind(out), sys.executable, "-c", code], check=True)
+        counts.append(classic._instructions(out))
+    assert 10_000_000 < counts[0] < counts[1] - 3_000_000  # each loop turn costs instructions
 
 
 def test_a_spawned_program_reports_its_own_memory_not_the_benchmark_s(tmp_path: Path) -> None:

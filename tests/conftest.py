@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from callpop.ami.lease import lease_dsn
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from crm_adapter.sql.tables import metadata
@@ -92,3 +94,31 @@ async def engine(database: Database) -> AsyncIterator[AsyncEngine]:
                 for table in reversed(metadata.sorted_tables):
                     await conn.execute(table.delete())
         await engine.dispose()
+
+
+@pytest.fixture
+async def pg_database() -> AsyncIterator[str]:
+    """The URL of a migrated PostgreSQL database of the test's own, for what takes a plain
+    URL in its config (`serve`, the classic script): tables in its `public` schema,
+    dropped afterwards."""
+    admin_dsn = lease_dsn(PG_URL)
+    assert admin_dsn is not None
+    name = f"callpop_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = await asyncpg.connect(admin_dsn)
+    except OSError as exc:
+        pytest.fail(
+            f"PostgreSQL not reachable at {PG_URL} ({exc}): every development and CI machine runs one"
+        )
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        url = PG_URL.rsplit("/", 1)[0] + "/" + name
+        engine = create_engine(url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

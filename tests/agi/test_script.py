@@ -171,3 +171,23 @@ async def test_a_call_on_a_sqlite_site_loads_no_event_loop(site: Path) -> None:
     loaded = set(modules.read_text().split())
     assert {"agi_scripts.pipes", "ivr.runner", "ivr.sequential"} <= loaded
     assert not {m.split(".")[0] for m in loaded} & {"asyncio", "ssl", "sqlalchemy", "pydantic"}
+
+
+@pytest.mark.postgres
+async def test_a_call_on_a_postgresql_site_runs_the_whole_stack_on_an_event_loop(
+    tmp_path: Path, pg_database: str
+) -> None:
+    (tmp_path / "dialplan" / "flows").mkdir(parents=True)
+    (tmp_path / "dialplan" / "flows" / "main.yaml").write_text(FLOW)
+    config = tmp_path / "callpop.yaml"
+    config.write_text(f"database: {pg_database}\ndialplan: ./dialplan\n")
+    for _ in range(2):  # a cold cache, then a warm one
+        record, status, stderr = await run_script(config, "1 1")
+        assert (status, stderr) == (0, "")
+        assert record.variables[v.OUTCOME] == "queue"
+    engine = create_engine(pg_database)
+    try:
+        journey = await JourneyStore(engine).get(LINKEDID)
+    finally:
+        await engine.dispose()
+    assert journey is not None and journey["outcome"]["type"] == "queue"

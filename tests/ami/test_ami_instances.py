@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +28,9 @@ from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
 from crm_adapter.sql.engine import create_engine
-from crm_adapter.sql.migrate import upgrade
 from screenpop.auth import Passwords
 from screenpop.sqlstore import SqlScreenpopStore
 from tests.ami.scripted import queue_call as _queue_call
-from tests.conftest import PG_URL
 from tests.ports import free_port
 from tests.redis_server import require_machine_redis, unique_key
 from tests.screenpop.wsclient import Tab, open_tab
@@ -63,33 +60,16 @@ class Instance:
 
 
 @pytest.fixture
-async def database() -> AsyncIterator[str]:
-    """A database of its own: the instances' tables in its `public` schema (serve takes
-    a plain URL), dropped afterwards."""
-    admin_dsn = lease_dsn(PG_URL)
-    assert admin_dsn is not None
-    name = f"callpop_ami_{uuid.uuid4().hex[:10]}"
+async def database(pg_database: str) -> str:
+    """A database of its own (serve takes a plain URL) with two agents' accounts."""
+    engine = create_engine(pg_database)
     try:
-        admin = await asyncpg.connect(admin_dsn)
-    except OSError as exc:
-        pytest.fail(
-            f"PostgreSQL not reachable at {PG_URL} ({exc}): every development and CI machine runs one"
-        )
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = PG_URL.rsplit("/", 1)[0] + "/" + name
-        engine = create_engine(url)
-        try:
-            await upgrade(engine)  # once, before the instances start
-            store = SqlScreenpopStore(engine)
-            for name, interface in (("alice", "PJSIP/101"), ("bob", "PJSIP/102")):
-                await store.add_account(name, interface, "agent", Passwords().hash(PASSWORD))
-        finally:
-            await engine.dispose()
-        yield url
+        store = SqlScreenpopStore(engine)
+        for name, interface in (("alice", "PJSIP/101"), ("bob", "PJSIP/102")):
+            await store.add_account(name, interface, "agent", Passwords().hash(PASSWORD))
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await engine.dispose()
+    return pg_database
 
 
 def write_config(

@@ -140,27 +140,46 @@ async def measure(
     return _figures(contender.key, result, usage)
 
 
+@dataclass(frozen=True, slots=True)
+class _Bench:
+    """What both scripts' calls are placed with: the site, the recorded path (and its
+    file) and the environment, callpop's flow cache filled by one call not counted."""
+
+    site: CallpopSite
+    transcript: Transcript
+    path: Path
+    environ: dict[str, str]
+
+
+async def _prepared(work: Path, cache: Path, crm_size: int) -> _Bench:
+    by_key = {c.key: c for c in contenders()}
+    site = await prepare_callpop(work / "callpop", cache, crm_size)
+    reference = by_key["callpop-uvloop"]
+    assert reference.start is not None
+    async with reference.start(work, site) as server:
+        transcript, _ = await record("127.0.0.1", server.port, site.callers[0])
+    path = work / "transcript.json"
+    transcript.dump(path)
+    # The script's flow cache: its own folder.
+    environ = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
+    await measure(by_key["callpop-classic"], transcript, path, site, 1, environ)
+    return _Bench(site, transcript, path, environ)
+
+
 async def run(
     runs: int, calls: int, *, cache: Path = CACHE, crm_size: int = CRM_SIZE
 ) -> list[list[Figures]]:
     """`runs` rounds, each script's `calls` calls in turn within a round."""
     by_key = {c.key: c for c in contenders()}
     with tempfile.TemporaryDirectory(prefix="callpop-bench-classic-") as tmp:
-        work = Path(tmp)
-        site = await prepare_callpop(work / "callpop", cache, crm_size)
-        reference = by_key["callpop-uvloop"]
-        assert reference.start is not None
-        async with reference.start(work, site) as server:
-            transcript, _ = await record("127.0.0.1", server.port, site.callers[0])
-        path = work / "transcript.json"
-        transcript.dump(path)
-        # The script's flow cache: its own folder, filled by one call not counted.
-        environ = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
-        await measure(by_key["callpop-classic"], transcript, path, site, 1, environ)
+        b = await _prepared(Path(tmp), cache, crm_size)
         rounds = []
         for _ in range(runs):
             rounds.append(
-                [await measure(by_key[key], transcript, path, site, calls, environ) for key in KEYS]
+                [
+                    await measure(by_key[key], b.transcript, b.path, b.site, calls, b.environ)
+                    for key in KEYS
+                ]
             )
         return rounds
 
@@ -187,30 +206,22 @@ async def instructions(*, cache: Path = CACHE, crm_size: int = CRM_SIZE) -> dict
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="callpop-bench-instructions-") as tmp:
         work = Path(tmp)
-        site = await prepare_callpop(work / "callpop", cache, crm_size)
-        reference = by_key["callpop-uvloop"]
-        assert reference.start is not None
-        async with reference.start(work, site) as server:
-            transcript, _ = await record("127.0.0.1", server.port, site.callers[0])
-        path = work / "transcript.json"
-        transcript.dump(path)
-        environ = {**os.environ, "XDG_CACHE_HOME": str(work / "cache")}
-        await measure(by_key["callpop-classic"], transcript, path, site, 1, environ)
+        b = await _prepared(work, cache, crm_size)
         for key in KEYS:
             contender = by_key[key]
             assert contender.per_call is not None
-            argv, agi_args = contender.per_call(path, site)
+            argv, agi_args = contender.per_call(b.path, b.site)
             out = work / f"{key}.callgrind"
             result = await run_load(
-                transcript,
+                b.transcript,
                 calls=1,
                 concurrency=1,
                 time_scale=0,
                 argv=[*_callgrind(out), *argv],
                 args=agi_args,
-                callers=site.callers,
+                callers=b.site.callers,
                 deadline_s=600,
-                environ=environ,
+                environ=b.environ,
             )
             if result.failed or not result.completed:
                 raise RuntimeError(f"{key} under callgrind: {result.failures}")

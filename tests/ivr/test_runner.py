@@ -407,14 +407,15 @@ async def test_an_error_while_sending_the_caller_on_is_not_raised(failure: Excep
 
 @dataclass
 class OrderWatchingServices(FakeServices):
-    """Notes, at each save, how many outcome variables the channel had been given."""
+    """Notes, at each save, how many times the channel had been asked to `watched`."""
 
     channel: FakeChannel | None = None
-    variables_set_when_saved: list[int] = field(default_factory=list)
+    watched: str = "set_variables"
+    done_when_saved: list[int] = field(default_factory=list)
 
     async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
         assert self.channel is not None
-        self.variables_set_when_saved.append(len(self.channel.named("set_variables")))
+        self.done_when_saved.append(len(self.channel.named(self.watched)))
         await super().save_journey(journey, data)
 
 
@@ -425,7 +426,7 @@ async def test_the_journey_is_stored_before_the_outcome_is_set_on_the_channel(ke
     channel = FakeChannel(clock, [keys])
     services = OrderWatchingServices(channel=channel)
     journey = await run_call(Session({"main": HOTLINE}), channel, services, CALL, clock=clock)
-    assert services.variables_set_when_saved == [0]  # stored once, before any variable
+    assert services.done_when_saved == [0]  # stored once, before any variable
     assert journey is not None and services.saved_data[0] == journey.to_dict()
     assert len(channel.named("set_variables")) == 1
 
@@ -513,25 +514,12 @@ def test_the_process_ending_mid_call_sends_the_caller_on_then_goes_on_ending() -
 def test_without_an_event_loop_a_transfers_journey_is_stored_before_its_last_prompts() -> None:
     clock = FakeClock()
     channel = LooplessChannel(clock, ["1"])
-    services = SayWatchingServices(channel=channel)
+    services = OrderWatchingServices(channel=channel, watched="say")
     flow = make_flow({"broken": menu({"1": "q"}), "q": queue("q", prompts=["connecting"])})
     journey = run_to_end(run_call(Session({"main": flow}), channel, services, CALL, clock=clock))
     assert journey is not None and services.journeys == [journey]
-    assert services.said_when_saved == [0]  # stored first, then "connecting" played
+    assert services.done_when_saved == [0]  # stored first, then "connecting" played
     assert [name for name, _ in channel.calls][-3:] == ["say", "set_variables", "finish"]
-
-
-@dataclass
-class SayWatchingServices(FakeServices):
-    """Notes, at each save, how many uninterruptible prompts the channel had played."""
-
-    channel: FakeChannel | None = None
-    said_when_saved: list[int] = field(default_factory=list)
-
-    async def save_journey(self, journey: Journey, data: Mapping[str, Any]) -> None:
-        assert self.channel is not None
-        self.said_when_saved.append(len(self.channel.named("say")))
-        await super().save_journey(journey, data)
 
 
 @dataclass

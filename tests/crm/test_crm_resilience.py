@@ -295,3 +295,53 @@ async def test_outside_a_lookup_the_crm_timeout_applies() -> None:
     crm = ResilientCrm(Stalled(stall_find=True, stall_cases=False), timeout_s=0.05)
     with pytest.raises(CrmTimeout, match=r"no answer within 0\.05 s"):
         await crm.find_by_phone("5551234567")
+
+
+class CasesCounted(InMemoryCrm):
+    """Counts the open-cases reads; each waits for `cases_gate` when one is given."""
+
+    def __init__(self, cases_gate: asyncio.Event | None = None) -> None:
+        super().__init__()
+        self.cases_gate = cases_gate
+        self.case_reads = 0
+
+    async def open_cases(self, customer_id: str) -> list[Case]:
+        self.case_reads += 1
+        if self.cases_gate is not None:
+            await self.cases_gate.wait()
+        return await super().open_cases(customer_id)
+
+
+async def test_the_open_cases_of_the_one_customer_found_are_read_before_anyone_asks() -> None:
+    inner = CasesCounted()
+    ada = _ada(inner)
+    crm = ResilientCrm(inner, clock=Clock())
+    assert [c.id for c in await crm.find_by_phone("5551234567")] == [ada.id]
+    await asyncio.sleep(0.01)
+    assert inner.case_reads == 1  # nobody asked yet
+    assert [c.subject for c in await crm.open_cases(ada.id)] == ["Router"]
+    assert inner.case_reads == 1  # asked next: that read's answer
+
+
+async def test_a_find_does_not_wait_for_the_open_cases_it_reads_ahead() -> None:
+    gate = asyncio.Event()
+    inner = CasesCounted(cases_gate=gate)
+    ada = _ada(inner)
+    crm = ResilientCrm(inner, clock=Clock())
+    async with asyncio.timeout(5):  # the cases never come until the gate opens
+        assert [c.id for c in await crm.find_by_phone("5551234567")] == [ada.id]
+    assert inner.case_reads == 1  # in flight
+    asking = asyncio.create_task(crm.open_cases(ada.id))  # joins it
+    gate.set()
+    assert [c.subject for c in await asking] == ["Router"]
+    assert inner.case_reads == 1
+
+
+async def test_a_find_of_several_customers_reads_no_cases_ahead() -> None:
+    inner = CasesCounted()
+    _ada(inner)
+    inner.add_customer(CustomerDraft("Bea", phones=("5551234567",)))
+    crm = ResilientCrm(inner, clock=Clock())
+    assert len(await crm.find_by_phone("5551234567")) == 2
+    await asyncio.sleep(0.01)
+    assert inner.case_reads == 0

@@ -410,8 +410,9 @@ class AgiChannel:
 
     async def finish(self, *, hangup: bool) -> None:
         """Hang up (`HANGUP`), or return to the dialplan, which goes on at the next
-        priority (routing.txt). Either way the AGI ends here: our side is half-closed
-        at once, so the caller reaches the queue while the journey is being saved."""
+        priority (routing.txt). Either way the AGI ends here: our side is half-closed at
+        once. Over FastAGI the caller then reaches the queue while the journey is being
+        saved; a classic script's Asterisk waits for the process to exit (pipes.py)."""
         if self.gone is not None:
             raise ChannelGone(self.gone)
         if hangup:
@@ -490,7 +491,8 @@ class AgiChannel:
 
     async def close(self) -> None:
         """End the session: half-close so Asterisk sends its last HANGUP and closes
-        (half-close.txt), then close; a peer that does not close in time is cut off."""
+        (half-close.txt), then close; a peer that does not close in time is cut off.
+        (A classic script's wire has nothing to wait for: pipes.py.)"""
         wire = self.wire
         wire.write_eof()
         self._wait = _NOT_CLOSED

@@ -93,19 +93,17 @@ class PipeWire:
             conn.receive_data(self._read())
 
     def write_eof(self) -> None:
-        """Close our stdout: Asterisk then ends the AGI (it may send SIGHUP) and closes."""
+        """Close our stdout: the AGI is over. Asterisk reads its end and waits for this
+        process to exit (res_agi's `run_agi`: `waitpid`), sending no SIGHUP and closing
+        our stdin only then: the caller waits in between, so the script must exit now."""
         out, self._out = self._out, None
         if out is not None:
             os.close(out)
 
     async def wait_eof(self) -> None:
-        """Until Asterisk closes its side, or the wait's deadline cut the session; what
-        it still sends is dropped."""
-        try:
-            while self._read():
-                pass
-        except ConnectionAbortedError:
-            pass  # cut off: there is nothing more to wait for
+        """Nothing to wait for: Asterisk closes our stdin once this process has exited,
+        not before (a wait for it held every caller for the close deadline, 2 s, before
+        the dialplan went on: seen on Asterisk 22.10.1). It sends nothing meanwhile."""
 
     def abort(self) -> None:
         """Cut the session now (a deadline passed): no more reads or writes."""

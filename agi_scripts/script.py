@@ -16,9 +16,11 @@ missing prompt, and its `_quote` escapes nothing. The bytes it reads go through 
 codec as well, so the environment is validated the same way under both drivers.
 
 SIGHUP, handled cleanly: during the call it means the caller hung up (the channel
-ends the session; Asterisk also answers -1 or 511); after the IVR handed the call back
-it is only Asterisk saying the AGI is over (it sends one when our stdout closes) and
-must not kill the process while it saves the journey.
+ends the session; Asterisk answers the command in flight with -1 first, then signals).
+Once the script closes its stdout the AGI is over: Asterisk 22 sends no SIGHUP then but
+waits for the process to exit (res_agi's `run_agi`: `waitpid`) before the dialplan goes
+on, so the caller waits for whatever the script still does; it only closes the services
+and exits. A late SIGHUP (an older Asterisk's end of AGI) is ignored, never fatal.
 
 Nothing but AGI may reach stdout: once the environment is read, the AGI pipes are moved
 to private descriptors and stdin/stdout point at /dev/null, so a stray print from any

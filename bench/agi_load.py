@@ -9,7 +9,8 @@ last `HANGUP` when the server ends the session. A command that does not match th
 transcript fails the call: every row of the table walked the same path.
 
 Classic AGI is driven the same way over a child process's stdin/stdout, spawned per
-call as Asterisk does (SIGHUP when the session ends).
+call as Asterisk does (SIGHUP when the caller hangs up; once the script closes its
+stdout, Asterisk waits for it to exit).
 
 `time_scale` 0 answers at once (throughput, CPU); 1.0 waits as long as each command
 takes on a real channel (latency, memory with calls held open).
@@ -20,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -317,17 +317,15 @@ class _Classic:
         os.close(pidfd)
         self.process.wait()  # reaped: its CPU counts in RUSAGE_CHILDREN
         self.exited = True
+        # res_agi closes a script's stdin once it has exited (agi_exec_full), not before.
+        if self.stdin is not None:
+            self.stdin.close()
         self._maybe_finished()
 
     def stdout_ended(self) -> None:
+        # The script's stdout ended: the AGI is over, and Asterisk waits for the script
+        # to exit (run_agi: `waitpid`), sending it no SIGHUP.
         self.stdout_closed = True
-        if not self.exited:
-            # The script's stdout ended: Asterisk tells it with SIGHUP, then closes its
-            # end of both pipes (res_agi: the AGI is over), so the script reads EOF.
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGHUP)
-        if self.stdin is not None:
-            self.stdin.close()
         self._maybe_finished()
 
     def _maybe_finished(self) -> None:

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
@@ -176,13 +176,16 @@ async def play_agi(
     args: Sequence[str] = (),
     options: SimOptions = DEFAULT_OPTIONS,
     on_hangup: Callable[[], None] | None = None,
+    until_exit: Callable[[], Awaitable[object]] | None = None,
     priority: int = 2,
     threadid: int = DEFAULT_THREADID,
     timings: list[float] | None = None,
 ) -> CallRecord:
     """Play one AGI session over (reader, writer). `on_hangup` runs when the caller
-    hangs up and when the AGI ends (classic AGI: SIGHUP to the script); without it,
-    the notices are `HANGUP` lines (FastAGI). `priority` is the AGI() priority.
+    hangs up and when the AGI ends otherwise than by the script closing its stdout
+    (classic AGI: SIGHUP to the script; `until_exit` is waited for before its stdin is
+    closed); without it, the notices are `HANGUP` lines (FastAGI). `priority` is the
+    AGI() priority.
     `timings` gets, per command, the server's think time: seconds from Asterisk's last
     write (the environment block or an answer) to the command line arriving."""
     sim = AgiChannelSim(script, options, fast=network_script is not None)
@@ -248,14 +251,18 @@ async def play_agi(
                 break
         if options.sighup and record.ended != "connection-lost":
             # The end of the AGI (run_agi's "Notify process"): FastAGI writes a last
-            # HANGUP (half-close.txt), a classic script gets SIGHUP.
-            if on_hangup is not None:
-                on_hangup()
-            else:
+            # HANGUP (half-close.txt); a classic script still running gets SIGHUP, but
+            # one that closed its stdout is only waited for (`waitpid`, pid then -1).
+            if on_hangup is None:
                 await write([b"HANGUP"])
+            elif record.ended != "server-closed":
+                on_hangup()
     except ConnectionError:
         record.ended = record.ended or "connection-lost"
     finally:
+        if until_exit is not None and record.ended == "server-closed":
+            # res_agi closes a script's stdin only once it has exited (agi_exec_full).
+            await until_exit()
         writer.close()
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
@@ -311,8 +318,9 @@ async def call_agi_script(
     cwd: str | None = None,
 ) -> tuple[CallRecord, int, bytes]:
     """Run a classic AGI script as Asterisk does (`AGI(/path/script,args)`): argv is the
-    script and its arguments; its stdin/stdout carry AGI, SIGHUP tells of the hang-up
-    and of the end. Returns the record, the exit status and what it wrote on stderr.
+    script and its arguments; its stdin/stdout carry AGI, SIGHUP tells of the hang-up;
+    once the script closes its stdout it is waited for, its stdin closed only after it
+    exits (res_agi). Returns the record, the exit status and what it wrote on stderr.
     Callers bound the whole with `asyncio.timeout`; the process is killed if cancelled."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
@@ -340,6 +348,7 @@ async def call_agi_script(
             args=args,
             options=options,
             on_hangup=sighup,
+            until_exit=proc.wait,
         )
         status = await proc.wait()
         stderr = await stderr_task

@@ -332,7 +332,9 @@ class AgiChannel:
             # the session cannot be used any more.
             self._broken("cancelled", f"cancelled while waiting for the answer to {command.name}")
             raise
-        if hung_up:
+        if hung_up or self.gone is not None:
+            # A `HANGUP` line before the answer, or a classic script's SIGHUP during the
+            # wait (Asterisk answers the command in flight with -1, then signals).
             raise self._gone("caller")
         if self._failed_prompt is not None and self.gone is None:
             log.warning(

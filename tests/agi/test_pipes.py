@@ -4,6 +4,7 @@ the channel's waits are blocking reads, bounded by their deadlines."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -76,3 +77,25 @@ def test_closing_does_not_wait_for_asterisk_which_closes_the_scripts_stdin_after
     run_to_end(channel.close())
     assert channel.gone is None  # closed, not cut off at the deadline
     assert os.read(commands, 100) == b""
+
+
+def test_a_sighup_during_a_prompt_ends_the_call_there(
+    asterisk: tuple[int, int, AgiChannel],
+) -> None:
+    """Asterisk answers the prompt with -1, then signals the hang-up; the signal is
+    handled while the script waits, and the IVR must not go on to the next node."""
+    answers, _commands, channel = asterisk
+
+    def hangup(signum: int, frame: object) -> None:
+        channel.hangup_signalled()
+        os.write(answers, b"200 result=-1 endpos=7040\n")
+
+    previous = signal.signal(signal.SIGALRM, hangup)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        with pytest.raises(ChannelGone) as gone:
+            run_to_end(channel.run(cmd.stream_file("acme-welcome", "")))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert gone.value.cause == "caller"

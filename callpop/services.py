@@ -34,6 +34,7 @@ from ivr.events import (
     QueuesLooked,
 )
 from ivr.journey import Journey
+from ivr.loop_concurrency import LOOP
 from ivr.ports import CallEvent
 from ivr.survey import SurveyAnswer, SurveyLeg
 from screenpop.bus import BusClosed, PopBus
@@ -141,7 +142,7 @@ class IvrServices:
         self, by: Literal["phone", "account"], value: str, *, at_ms: int
     ) -> LookupFinished:
         started = time.perf_counter()
-        outcome = await lookup_within_budget(self._crm, by, value, self._budget_s)
+        outcome = await lookup_within_budget(self._crm, by, value, self._budget_s, concurrency=LOOP)
         self._lookup_watch.record(outcome)
         histogram = self._lookup_seconds.get(outcome.status)
         if histogram is None:
@@ -153,7 +154,7 @@ class IvrServices:
 
     async def verify_pin(self, customer_id: str, pin: str, *, at_ms: int) -> PinChecked:
         status, failure = await pin_within_budget(
-            self._crm, customer_id, pin, self._pin_budget_ms / 1000
+            self._crm, customer_id, pin, self._pin_budget_ms / 1000, concurrency=LOOP
         )
         if failure != self._pins_failing:  # once per change of state, never the PIN
             if failure:

@@ -92,6 +92,28 @@ def test_the_targets_stand_beside_the_same_targets_of_the_baseline_run() -> None
     assert row[1].startswith("12 events/s") and row[2] != row[1]
 
 
+def _held(key: str, p99_ms: float, kib: float) -> dict[str, object]:
+    return {
+        "key": key,
+        "p99_ms": p99_ms,
+        "p50_ms": p99_ms / 10,
+        "kib_per_call": kib,
+        "server_connections": 19_488,
+        "calls_placed": 25_488,
+        "failed": 0,
+    }
+
+
+def test_the_targets_say_whether_the_held_calls_meet_issue_17s_latency_and_memory() -> None:
+    rows = [_held("bare", 60.0, 5.8), _held("bare-uvloop", 4.5, 5.1)]
+    data = {"settings": {"rate": 300.0}, "rows": [*rows, _held("callpop-uvloop", 6.0, 13.7)]}
+    section = Section(key="hold", title="1b. FastAGI: calls held", intro="", tables=[], data=data)
+    latency, memory = targets([section]).rows
+    assert latency[0] == "19,488 calls held, 300 new calls/s: per-command p99 under 20 ms"
+    assert latency[2] == "yes"  # 6 ms
+    assert memory[1] == "13.70 KiB vs 5.10 KiB" and memory[2] == "**no**"  # the best bare
+
+
 @pytest.fixture
 def pg_prefix() -> Iterator[str]:
     prefix = f"bench_test_{uuid.uuid4().hex[:8]}"

@@ -50,7 +50,7 @@ from bench.report import Section, Table
 from bench.server_proc import ROOT, python_argv
 from bench.stats import percentile
 
-__all__ = ["Settings", "run"]
+__all__ = ["Settings", "run", "server_warnings"]
 
 # Descriptors a server holds besides its calls (listening sockets, the loop's, the
 # database's, logs, sockets of ended calls not yet closed): kept free under the
@@ -235,6 +235,8 @@ async def _hold(
                     d.proc.kill()
                     await d.proc.wait()
         await quiet(server)
+    # Why a call went another way than the recorded path is in the server's log.
+    said = server_warnings(await server.stderr(limit=None)) if _failed(drivers) else []
     latencies = array("d")
     positions = array("H")
     for d in drivers:
@@ -272,6 +274,7 @@ async def _hold(
         "hung_up": sum(r["hung_up"] for r in results),
         "failed": failed,
         "failures": failures,
+        "server_warnings": said,
         "drivers": [
             {
                 "cpu_share": r["cpu_s"] / r["seconds"] if r["seconds"] else None,
@@ -285,6 +288,28 @@ async def _hold(
 
 # A command slower than this counts against the target (per-command p99 under 20 ms).
 SLOW_MS = 20.0
+# The server's log lines kept in the notes when calls failed, at most.
+MAX_WARNINGS = 8
+
+
+def _failed(drivers: list[Any]) -> bool:
+    return any(d.result["failed"] for d in drivers)
+
+
+def server_warnings(log: str) -> list[str]:
+    """The distinct WARNING and ERROR lines of a server's log, without their time stamps,
+    at most `MAX_WARNINGS`, in order."""
+    found: list[str] = []
+    for line in log.splitlines():
+        level = next((lv for lv in (" WARNING ", " ERROR ", " CRITICAL ") if lv in line), None)
+        if level is None:
+            continue
+        said = line[line.index(level) + 1 :]
+        if said not in found:
+            found.append(said)
+            if len(found) == MAX_WARNINGS:
+                break
+    return found
 
 
 def by_command(
@@ -344,6 +369,7 @@ async def _run(s: Settings, cache: Path) -> dict[str, Any]:
                 notes.append(
                     f"{c.key}: {row['failed']} of {row['calls_placed']} calls failed "
                     f"({', '.join(f'{k}: {v}' for k, v in row['failures'].items())})"
+                    + "".join(f"; the server logged: {w}" for w in row["server_warnings"])
                 )
             for i, d in enumerate(row["drivers"]):
                 if d["cpu_share"] is not None and d["cpu_share"] > 0.85:

@@ -114,6 +114,19 @@ def test_the_targets_say_whether_the_held_calls_meet_issue_17s_latency_and_memor
     assert memory[1] == "13.70 KiB vs 5.10 KiB" and memory[2] == "**no**"  # the best bare
 
 
+def test_when_held_calls_fail_the_notes_carry_what_the_server_logged_once_each() -> None:
+    log = (
+        "2026-12-07 13:10:01,001 INFO callpop.serve FastAGI: listening\n"
+        "2026-12-07 13:10:05,002 WARNING callpop.crm crm lookups failing (timeout)\n"
+        "2026-12-07 13:10:06,003 WARNING callpop.crm crm lookups failing (timeout)\n"
+        "2026-12-07 13:10:07,004 ERROR agi_scripts.server [1.2] the IVR failed\n"
+    )
+    assert hold.server_warnings(log) == [
+        "WARNING callpop.crm crm lookups failing (timeout)",
+        "ERROR agi_scripts.server [1.2] the IVR failed",
+    ]
+
+
 @pytest.fixture
 def pg_prefix() -> Iterator[str]:
     prefix = f"bench_test_{uuid.uuid4().hex[:8]}"

@@ -46,7 +46,7 @@ from callpop.ami.client import (
 )
 from callpop.ami.codec import Message
 
-__all__ = ["ControlRelay", "NoHolder", "RelayDown", "RelayTimeout"]
+__all__ = ["ControlRelay", "NoHolder", "RelayDown", "RelayTimeout", "actions_channel"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,12 @@ class RelayDown(AMIError):
     """Redis, through which the other instances are reached, did not answer."""
 
 
+def actions_channel(key: str, label: str) -> str:
+    """The channel on which the holder of Asterisk `label`'s AMI lease takes the others'
+    controls (subscribed to it only while it holds the lease)."""
+    return f"{key}:ami:{label}:actions"
+
+
 class ControlRelay:
     """One Asterisk's relay on one instance. `client()` is this instance's logged-in AMI
     client while it holds the lease, else None. `run()` until cancelled."""
@@ -82,7 +88,7 @@ class ControlRelay:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
-        self._actions = f"{key}:ami:{label}:actions"
+        self._actions = actions_channel(key, label)
         self._reply = f"{key}:ami:reply:{instance}"
         self._client = client
         self._wait_s = wait_s

@@ -23,8 +23,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from callpop.ami.lease import lease_dsn
+from callpop.ami.relay import actions_channel
 from callpop.pbx_sim.ami import AMIServer
 from callpop.pbx_sim.ami_events import Ids, QueueCall
 from callpop.pbx_sim.ami_status import QueueBoard, QueueMemberSpec
@@ -122,6 +124,21 @@ def write_config(
     return path
 
 
+async def relay_taken(redis_url: str, key: str, label: str) -> None:
+    """Until the lease holder takes the other instances' controls: it subscribes to the
+    relay a moment after its AMI login, and a control asked before is refused ("try again
+    in a moment")."""
+    redis = Redis.from_url(redis_url)
+    try:
+        while True:
+            [(_channel, subscribers)] = await redis.pubsub_numsub(actions_channel(key, label))
+            if subscribers:
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await redis.aclose()
+
+
 async def two_instances(
     tmp_path: Path, database: str, redis_url: str, count: int = 2
 ) -> AsyncIterator[Site]:
@@ -139,6 +156,7 @@ async def two_instances(
                 await wait_ready(instance)
             async with asyncio.timeout(10):
                 await sim.wait_logins(1)
+                await relay_taken(redis_url, key, "pbx-east")
             yield Site(sim, board, instances, dict(ports))
         finally:
             await stop(instances)

@@ -11,8 +11,7 @@ coroutines that return runs to its end on one `send(None)`. One that waits on a 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Coroutine, Generator
-from contextlib import AbstractAsyncContextManager
-from types import TracebackType
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any, Final, TypeVar
 
 __all__ = ["SEQUENTIAL", "Sequential", "run_to_end"]
@@ -29,22 +28,6 @@ def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
         return result
     coroutine.close()
     raise RuntimeError(f"{coroutine!r} waited for an event loop, and there is none")
-
-
-class _Unbounded(AbstractAsyncContextManager[None]):
-    """A wait that nothing here could cut short: a blocking read bounds itself (the
-    pipe's deadlines), and SQLite its lock wait (its busy timeout)."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
 
 class _Done:
@@ -64,13 +47,14 @@ class Sequential:
     __slots__ = ()
 
     def within(self, seconds: float) -> AbstractAsyncContextManager[object]:
-        return _UNBOUNDED
+        # Bounds nothing: a blocking read bounds itself (the pipe's deadlines), and
+        # SQLite its lock wait (its busy timeout).
+        return nullcontext()
 
     def alongside(self, work: Coroutine[Any, Any, None]) -> Awaitable[None]:
         run_to_end(work)
         return _DONE
 
 
-_UNBOUNDED: Final = _Unbounded()
 _DONE: Final = _Done()
 SEQUENTIAL: Final = Sequential()

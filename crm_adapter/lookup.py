@@ -6,16 +6,15 @@ budget: a slow, failing or broken CRM, and even a bug in an adapter, is
 stall a caller). The open-case count is a bonus: if the customer was found but
 the cases do not arrive in time, the lookup is still `FOUND`, without the count.
 
-The budget is kept on the event loop (asyncio's timeout), or, for the classic script,
-which has none and reads SQLite synchronously, by its `Concurrency` (`concurrency=`):
-there a read cannot be cut short, and SQLite's busy timeout bounds its wait.
+The budget is kept by the caller's `Concurrency` (`concurrency=`): the event loop's
+timeout in `serve`, nothing in the classic script, which has no loop and reads SQLite
+synchronously (a read there cannot be cut short; SQLite's busy timeout bounds its wait).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -66,16 +65,6 @@ class PinChecks(Protocol):
     async def verify_pin(self, customer_id: str, pin: str) -> PinCheck: ...
 
 
-def _within(concurrency: Concurrency | None, seconds: float) -> AbstractAsyncContextManager[object]:
-    if concurrency is None:
-        # The event loop's timer; imported when first used, not with this module, which
-        # the classic script loads without an event loop.
-        from ivr.loop_concurrency import LOOP
-
-        concurrency = LOOP
-    return concurrency.within(seconds)
-
-
 _PIN_STATUS = {
     PinCheck.VERIFIED: PinStatus.VERIFIED,
     PinCheck.WRONG: PinStatus.WRONG,
@@ -90,14 +79,14 @@ async def pin_within_budget(
     pin: str,
     budget_s: float,
     *,
-    concurrency: Concurrency | None = None,
+    concurrency: Concurrency,
 ) -> tuple[PinStatus, str]:
     """The CRM's answer to a PIN check within the budget, and what failed (`""`, or a
     `failure_kind` for the log): never raises (cancellation aside), never waits past
     the budget. A customer the CRM no longer knows has no PIN. The PIN itself appears
     in nothing this returns or logs."""
     try:
-        async with _within(concurrency, budget_s):
+        async with concurrency.within(budget_s):
             check = await crm.verify_pin(customer_id, pin)
     except TimeoutError:
         return PinStatus.UNAVAILABLE, "timeout"
@@ -158,14 +147,14 @@ async def lookup_within_budget(
     value: str,
     budget_s: float,
     *,
-    concurrency: Concurrency | None = None,
+    concurrency: Concurrency,
 ) -> LookupOutcome:
     found: list[Customer] | None = None
     open_cases: int | None = None
     try:
         # One timer for both reads (each costs a timer handle on the loop): the cases
         # get what is left of the budget once the customer is found.
-        async with _within(concurrency, budget_s):
+        async with concurrency.within(budget_s):
             try:
                 if by == "phone":
                     found = await crm.find_by_phone(value)

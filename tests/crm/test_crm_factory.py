@@ -14,6 +14,7 @@ from crm_adapter.lookup import lookup_within_budget
 from crm_adapter.port import CustomerDraft, Interaction
 from crm_adapter.settings import CrmSettings, PhoneSettings
 from ivr.events import LookupStatus
+from ivr.loop_concurrency import LOOP
 
 from .crm_fake_server import FakeCrm, contact, hubspot_settings
 
@@ -33,7 +34,9 @@ async def test_the_sql_adapter_looks_up_and_logs_locally(engine: AsyncEngine) ->
     stack = await build_crm(CrmSettings(), PhoneSettings(), engine)
     try:
         await stack.crm.create_customer(CustomerDraft("Ada", phones=("5551234567",)))
-        outcome = await lookup_within_budget(stack.crm, "phone", "(555) 123-4567", 0.3)
+        outcome = await lookup_within_budget(
+            stack.crm, "phone", "(555) 123-4567", 0.3, concurrency=LOOP
+        )
         await stack.crm.log_interaction(Interaction("c1", started=T0))
         assert outcome.status is LookupStatus.FOUND
         assert stack.relay is None
@@ -49,7 +52,9 @@ async def test_the_rest_adapter_reads_the_crm_and_delivers_through_the_outbox(
     settings = CrmSettings.model_validate({"adapter": "rest", "rest": hubspot_settings(url)})
     stack = await build_crm(settings, PhoneSettings(), engine)
     try:
-        outcome = await lookup_within_budget(stack.crm, "phone", "5551234567", 0.3)
+        outcome = await lookup_within_budget(
+            stack.crm, "phone", "5551234567", 0.3, concurrency=LOOP
+        )
         await stack.crm.log_interaction(Interaction("c1", started=T0, customer_id="101"))
         assert stack.relay is not None
         assert (await stack.outbox.backlog()).pending == 1

@@ -23,6 +23,7 @@ from crm_adapter.port import (
 )
 from crm_adapter.resilient import ResilientCrm
 from ivr.events import LookupStatus
+from ivr.loop_concurrency import LOOP
 
 
 class Clock:
@@ -102,7 +103,7 @@ def test_the_in_memory_crm_is_a_crm_adapter() -> None:
 async def test_a_found_lookup_has_the_customer_and_open_case_count() -> None:
     crm = InMemoryCrm()
     ada = _ada(crm)
-    outcome = await lookup_within_budget(crm, "phone", "+1 555 123 4567", 0.3)
+    outcome = await lookup_within_budget(crm, "phone", "+1 555 123 4567", 0.3, concurrency=LOOP)
     assert (outcome.status, outcome.matches, outcome.open_cases) == (LookupStatus.FOUND, 1, 1)
     finished = outcome.finished(at_ms=1200)
     assert finished.customer is not None
@@ -116,15 +117,17 @@ async def test_a_found_lookup_has_the_customer_and_open_case_count() -> None:
 async def test_an_account_lookup_finds_by_account() -> None:
     crm = InMemoryCrm()
     _ada(crm)
-    assert (await lookup_within_budget(crm, "account", "4711", 0.3)).status is LookupStatus.FOUND
     assert (
-        await lookup_within_budget(crm, "account", "4712", 0.3)
+        await lookup_within_budget(crm, "account", "4711", 0.3, concurrency=LOOP)
+    ).status is LookupStatus.FOUND
+    assert (
+        await lookup_within_budget(crm, "account", "4712", 0.3, concurrency=LOOP)
     ).status is LookupStatus.NOT_FOUND
 
 
 async def test_a_crm_that_is_down_is_unavailable() -> None:
     crm = InMemoryCrm(failure=CrmUnavailable("down"))
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.3)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.3, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE and "down" in outcome.reason
 
 
@@ -150,14 +153,14 @@ class Stalled(InMemoryCrm):
 async def test_a_crm_that_never_answers_is_unavailable_at_the_budget() -> None:
     crm = Stalled(stall_find=True, stall_cases=False)
     _ada(crm)
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE
 
 
 async def test_cases_that_do_not_arrive_in_time_still_leave_the_customer_found() -> None:
     crm = Stalled(stall_find=False, stall_cases=True)
     _ada(crm)
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05, concurrency=LOOP)
     assert (outcome.status, outcome.open_cases) == (LookupStatus.FOUND, None)
     view = outcome.view()
     assert view is not None and "open_cases" not in view
@@ -169,7 +172,7 @@ class Broken(InMemoryCrm):
 
 
 async def test_a_bug_in_the_adapter_is_unavailable_not_a_crash() -> None:
-    outcome = await lookup_within_budget(Broken(), "phone", "5551234567", 0.3)
+    outcome = await lookup_within_budget(Broken(), "phone", "5551234567", 0.3, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE
 
 
@@ -203,7 +206,7 @@ async def test_callers_of_one_number_share_one_read_which_a_budget_does_not_canc
     inner = Late()
     _ada(inner)
     crm = ResilientCrm(inner, cache_ttl_s=0, clock=Clock())  # no cache: only sharing helps
-    cut = await lookup_within_budget(crm, "phone", "5551234567", 0.01)
+    cut = await lookup_within_budget(crm, "phone", "5551234567", 0.01, concurrency=LOOP)
     pop = asyncio.create_task(crm.find_by_phone("+15551234567"))
     await asyncio.sleep(0)  # the pop joins the read the IVR left
     inner.gate.set()
@@ -250,7 +253,7 @@ class BrokenCases(InMemoryCrm):
 async def test_a_bug_in_the_open_cases_still_leaves_the_customer_found() -> None:
     crm = BrokenCases()
     _ada(crm)
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.3)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.3, concurrency=LOOP)
     assert (outcome.status, outcome.open_cases) == (LookupStatus.FOUND, None)
 
 
@@ -260,7 +263,7 @@ class TimesOut(InMemoryCrm):
 
 
 async def test_an_adapter_that_times_out_itself_is_unavailable() -> None:
-    outcome = await lookup_within_budget(TimesOut(), "phone", "5551234567", 0.3)
+    outcome = await lookup_within_budget(TimesOut(), "phone", "5551234567", 0.3, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert outcome.reason == "no answer within 0.3 s"
 
@@ -271,7 +274,7 @@ async def test_within_a_shorter_budget_a_stalled_crm_ends_at_the_budget_with_no_
     inner = Stalled(stall_find=True, stall_cases=False)
     breaker = CircuitBreaker(failures=1, reset_s=30)
     crm = ResilientCrm(inner, breaker=breaker, timeout_s=5.0)
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 0.05, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert outcome.reason == "no answer within 0.05 s"
     assert breaker.state is BreakerState.CLOSED
@@ -282,7 +285,7 @@ async def test_within_a_longer_budget_the_crm_timeout_fires_and_counts_as_a_fail
     inner = Stalled(stall_find=True, stall_cases=False)
     breaker = CircuitBreaker(failures=1, reset_s=30)
     crm = ResilientCrm(inner, breaker=breaker, timeout_s=0.05)
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", 5.0)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", 5.0, concurrency=LOOP)
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert (outcome.failure, outcome.reason) == (
         "timeout",

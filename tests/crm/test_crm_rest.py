@@ -27,6 +27,7 @@ from crm_adapter.resilient import ResilientCrm
 from crm_adapter.rest.adapter import HttpRejected, RestCrm
 from crm_adapter.settings import RestSettings
 from ivr.events import LookupStatus
+from ivr.loop_concurrency import LOOP
 
 from .crm_fake_server import FAILURE_MODES, FakeCrm, contact, hubspot_settings
 
@@ -252,7 +253,9 @@ async def test_open_cases_map_the_crms_states_and_times(rest: RestCrm) -> None:
 
 
 async def test_a_found_lookup_carries_the_open_case_count(rest: RestCrm) -> None:
-    outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+    outcome = await lookup_within_budget(
+        _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+    )
     assert outcome.status is LookupStatus.FOUND
     view = outcome.view()
     assert view is not None and (view["name"], view["open_cases"]) == ("Ada Lovelace", 2)
@@ -261,14 +264,18 @@ async def test_a_found_lookup_carries_the_open_case_count(rest: RestCrm) -> None
 async def test_a_404_lookup_means_nobody(base_url: str) -> None:
     rest = await _rest(base_url, operations={"find_by_phone": "GET /by-phone/{phone}"})
     try:
-        outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+        outcome = await lookup_within_budget(
+            _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+        )
     finally:
         await rest.aclose()
     assert outcome.status is LookupStatus.NOT_FOUND
 
 
 async def test_an_unknown_number_is_not_found(rest: RestCrm) -> None:
-    outcome = await lookup_within_budget(_resilient(rest), "phone", "5550000000", BUDGET_S)
+    outcome = await lookup_within_budget(
+        _resilient(rest), "phone", "5550000000", BUDGET_S, concurrency=LOOP
+    )
     assert outcome.status is LookupStatus.NOT_FOUND
 
 
@@ -280,7 +287,9 @@ async def test_the_ivr_lookup_is_unavailable_when_the_crm_misbehaves(
     rest: RestCrm, fake: FakeCrm, mode: str
 ) -> None:
     fake.mode = mode
-    outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+    outcome = await lookup_within_budget(
+        _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+    )
     assert outcome.status is LookupStatus.UNAVAILABLE
 
 
@@ -290,7 +299,9 @@ async def test_the_ivr_lookup_is_unavailable_when_nothing_listens() -> None:
         port = sock.getsockname()[1]
     rest = await _rest(f"http://127.0.0.1:{port}")
     try:
-        outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+        outcome = await lookup_within_budget(
+            _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+        )
     finally:
         await rest.aclose()
     assert outcome.status is LookupStatus.UNAVAILABLE
@@ -303,7 +314,7 @@ async def test_a_slow_crm_is_cut_off_by_the_budget_even_without_a_client_timeout
     settings = RestSettings.model_validate(hubspot_settings(base_url, timeout_s=120))
     crm = _resilient(await RestCrm.open(settings))
     try:
-        outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+        outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
     finally:
         await crm.aclose()
     assert outcome.status is LookupStatus.UNAVAILABLE
@@ -313,7 +324,9 @@ async def test_a_search_by_post_is_tried_again_after_a_gateway_error(
     rest: RestCrm, fake: FakeCrm
 ) -> None:
     fake.lookups_unavailable = 1
-    outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+    outcome = await lookup_within_budget(
+        _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+    )
     assert outcome.status is LookupStatus.FOUND
     assert [s.raw_path for s in fake.seen].count("/crm/v3/objects/contacts/search") == 2
 
@@ -326,7 +339,9 @@ async def test_a_search_marked_not_idempotent_is_never_repeated(
     rest = await RestCrm.open(RestSettings.model_validate(settings))
     fake.lookups_unavailable = 1
     try:
-        outcome = await lookup_within_budget(_resilient(rest), "phone", "5551234567", BUDGET_S)
+        outcome = await lookup_within_budget(
+            _resilient(rest), "phone", "5551234567", BUDGET_S, concurrency=LOOP
+        )
     finally:
         await rest.aclose()
     assert outcome.status is LookupStatus.UNAVAILABLE
@@ -342,10 +357,10 @@ async def test_the_breaker_opens_and_stops_asking_a_failing_crm(
     crm = _resilient(rest, failures=3)
     fake.mode = "error500"
     for _ in range(3):
-        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
     asked = len(fake.seen)
 
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
 
     assert outcome.status is LookupStatus.UNAVAILABLE
     assert crm.breaker.state is BreakerState.OPEN
@@ -359,11 +374,11 @@ async def test_the_breaker_closes_when_the_trial_call_succeeds(
     crm = _resilient(rest, clock, failures=3)
     fake.mode = "error500"
     for _ in range(3):
-        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
     fake.mode = "ok"
     clock.now += 10
 
-    outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+    outcome = await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
 
     assert outcome.status is LookupStatus.FOUND
     assert crm.breaker.state is BreakerState.CLOSED
@@ -374,10 +389,10 @@ async def test_a_failed_trial_call_opens_the_breaker_again(rest: RestCrm, fake: 
     crm = _resilient(rest, clock, failures=3)
     fake.mode = "error500"
     for _ in range(3):
-        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+        await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
     clock.now += 10
 
-    await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S)
+    await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
 
     assert crm.breaker.state is BreakerState.OPEN
     clock.now += 9.9
@@ -459,8 +474,12 @@ async def test_tls_is_verified_by_default_and_trusts_a_given_ca(
         untrusted = await _rest(url)
         trusted = await _rest(url, ca_file=str(cert))
         try:
-            refused = await lookup_within_budget(_resilient(untrusted), "phone", "5551234567", 2)
-            accepted = await lookup_within_budget(_resilient(trusted), "phone", "5551234567", 2)
+            refused = await lookup_within_budget(
+                _resilient(untrusted), "phone", "5551234567", 2, concurrency=LOOP
+            )
+            accepted = await lookup_within_budget(
+                _resilient(trusted), "phone", "5551234567", 2, concurrency=LOOP
+            )
         finally:
             await untrusted.aclose()
             await trusted.aclose()
@@ -480,7 +499,9 @@ def _watched(rest: RestCrm, clock: ManualClock, failures: int = 3) -> ResilientC
 
 async def _look(crm: ResilientCrm, watch: LookupWatch, times: int) -> None:
     for _ in range(times):
-        watch.record(await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S))
+        watch.record(
+            await lookup_within_budget(crm, "phone", "5551234567", BUDGET_S, concurrency=LOOP)
+        )
 
 
 def _logged(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -544,7 +565,7 @@ async def test_a_number_shared_by_two_crm_records_finds_both_and_the_ivr_routes_
     fake.contacts.append(contact("103", "Ada", "Junior", "+15551234567"))
     found = await rest.find_by_phone("5551234567")
     assert [c.id for c in found] == ["101", "103"]
-    outcome = await lookup_within_budget(rest, "phone", "5551234567", 5.0)
+    outcome = await lookup_within_budget(rest, "phone", "5551234567", 5.0, concurrency=LOOP)
     assert (outcome.status, outcome.customer, outcome.candidates) == (
         LookupStatus.FOUND,
         None,

@@ -20,6 +20,7 @@ from crm_adapter.resilient import ResilientCrm
 from crm_adapter.rest.adapter import RestCrm
 from crm_adapter.settings import RestSettings
 from ivr.events import PinStatus
+from ivr.loop_concurrency import LOOP
 
 PIN = "731946"
 VERIFY = {"method": "POST", "path": "/contacts/{customer_id}/pin-checks", "json": {"pin": "{pin}"}}
@@ -128,7 +129,7 @@ async def test_an_answer_without_a_result_is_a_bad_answer(rest: RestCrm, crm: Pi
 async def test_an_unknown_contact_has_no_pin_for_the_ivr(rest: RestCrm) -> None:
     with pytest.raises(NotFound):
         await rest.verify_pin("c9", PIN)
-    assert await pin_within_budget(rest, "c9", PIN, 2.0) == (PinStatus.NO_PIN, "")
+    assert await pin_within_budget(rest, "c9", PIN, 2.0, concurrency=LOOP) == (PinStatus.NO_PIN, "")
 
 
 async def test_a_refusal_that_echoes_the_pin_keeps_nothing_of_it(
@@ -146,12 +147,18 @@ async def test_an_unavailable_crm_is_asked_once_not_twice(rest: RestCrm, crm: Pi
     with pytest.raises(CrmUnavailable):
         await rest.verify_pin("c1", PIN)
     assert len(crm.requests) == 1  # a second attempt could count twice against the customer
-    assert await pin_within_budget(rest, "c1", PIN, 2.0) == (PinStatus.UNAVAILABLE, "unavailable")
+    assert await pin_within_budget(rest, "c1", PIN, 2.0, concurrency=LOOP) == (
+        PinStatus.UNAVAILABLE,
+        "unavailable",
+    )
 
 
 async def test_a_slow_crm_is_unavailable_at_the_budget(rest: RestCrm, crm: PinCrm) -> None:
     crm.gate = asyncio.Event()
-    assert await pin_within_budget(rest, "c1", PIN, 0.2) == (PinStatus.UNAVAILABLE, "timeout")
+    assert await pin_within_budget(rest, "c1", PIN, 0.2, concurrency=LOOP) == (
+        PinStatus.UNAVAILABLE,
+        "timeout",
+    )
 
 
 async def test_behind_the_cache_every_check_is_its_own_request(rest: RestCrm, crm: PinCrm) -> None:

@@ -21,6 +21,7 @@ from crm_adapter.port import (
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.store import SqlStore
 from crm_adapter.sql.tables import outbox
+from ivr.loop_concurrency import LOOP
 
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -253,7 +254,7 @@ async def test_the_ivr_lookup_on_a_shared_number_carries_every_candidate_and_no_
 
     home = await store.create_customer(CustomerDraft(name="Chris Home", phones=("+15551230700",)))
     office = await store.create_customer(CustomerDraft(name="Chris Office", phones=("5551230700",)))
-    outcome = await lookup_within_budget(store, "phone", "(555) 123-0700", 5.0)
+    outcome = await lookup_within_budget(store, "phone", "(555) 123-0700", 5.0, concurrency=LOOP)
     assert outcome.status is LookupStatus.FOUND
     assert outcome.customer is None
     assert outcome.candidates == (home.id, office.id)

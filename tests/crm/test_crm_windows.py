@@ -17,6 +17,7 @@ from crm_adapter.resilient import ResilientCrm
 from crm_adapter.rest.adapter import RestCrm
 from crm_adapter.settings import RestSettings
 from ivr.events import LookupStatus
+from ivr.loop_concurrency import LOOP
 
 from .crm_fake_server import FakeCrm, contact, hubspot_settings
 
@@ -57,7 +58,7 @@ async def test_lookups_cut_at_the_budget_leave_the_breaker_closed_while_a_slow_c
     crm = await _crm(base_url, failures=3)
     try:
         cut = await asyncio.gather(
-            *(lookup_within_budget(crm, "phone", n, BUDGET_S) for n in CALLERS)
+            *(lookup_within_budget(crm, "phone", n, BUDGET_S, concurrency=LOOP) for n in CALLERS)
         )
         assert {(o.status, o.failure) for o in cut} == {(LookupStatus.UNAVAILABLE, "timeout")}
         # four times the breaker's threshold of callers gave up on the CRM: none of it
@@ -72,7 +73,7 @@ async def test_lookups_cut_at_the_budget_leave_the_breaker_closed_while_a_slow_c
         assert crm.breaker.state is BreakerState.CLOSED
 
         # and the next call of one of them is answered within the budget, from the cache
-        again = await lookup_within_budget(crm, "phone", CALLERS[0], BUDGET_S)
+        again = await lookup_within_budget(crm, "phone", CALLERS[0], BUDGET_S, concurrency=LOOP)
         assert again.status is LookupStatus.FOUND
     finally:
         await crm.aclose()
@@ -83,7 +84,7 @@ async def test_a_crm_past_its_own_deadline_opens_the_breaker(base_url: str, fake
     crm = await _crm(base_url, timeout_s=0.5, failures=3)
     try:
         for number in CALLERS[:3]:
-            outcome = await lookup_within_budget(crm, "phone", number, BUDGET_S)
+            outcome = await lookup_within_budget(crm, "phone", number, BUDGET_S, concurrency=LOOP)
             assert outcome.failure == "timeout"
         with pytest.raises(CrmTimeout):
             # the pop waits for the read the IVR left: it ends at the CRM's deadline
@@ -91,7 +92,7 @@ async def test_a_crm_past_its_own_deadline_opens_the_breaker(base_url: str, fake
         assert crm.breaker.state is BreakerState.OPEN
 
         asked = len(fake.seen)
-        refused = await lookup_within_budget(crm, "phone", CALLERS[5], BUDGET_S)
+        refused = await lookup_within_budget(crm, "phone", CALLERS[5], BUDGET_S, concurrency=LOOP)
         assert refused.failure == "circuit open"
         assert len(fake.seen) == asked
     finally:
@@ -106,7 +107,7 @@ async def test_a_crm_answering_errors_opens_the_breaker_within_the_budget(
     crm = await _crm(base_url, failures=3)
     try:
         for number in CALLERS[:3]:
-            outcome = await lookup_within_budget(crm, "phone", number, BUDGET_S)
+            outcome = await lookup_within_budget(crm, "phone", number, BUDGET_S, concurrency=LOOP)
             assert outcome.failure == "unavailable"
         assert crm.breaker.state is BreakerState.OPEN
     finally:

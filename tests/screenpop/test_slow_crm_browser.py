@@ -20,6 +20,7 @@ from crm_adapter.settings import CrmSettings, PhoneSettings
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr.events import LookupStatus
+from ivr.loop_concurrency import LOOP
 from tests.crm.crm_fake_server import FakeCrm, contact, hubspot_settings
 from tests.screenpop.browser import chromium, login, new_page, shot
 from tests.screenpop.conftest import PASSWORD, make_desk
@@ -52,7 +53,7 @@ async def test_a_pop_arrives_partial_and_fills_in_when_a_slow_crm_answers(tmp_pa
         async for desk in make_desk(tmp_path, crm=stack.crm, engine=engine):
             # the IVR of five callers (more than the breaker's 3 failures) gives up at 300 ms
             for number in CALLERS:
-                cut = await lookup_within_budget(stack.crm, "phone", number, 0.3)
+                cut = await lookup_within_budget(stack.crm, "phone", number, 0.3, concurrency=LOOP)
                 assert (cut.status, cut.failure) == (LookupStatus.UNAVAILABLE, "timeout")
             assert stack.directory.breaker.state is BreakerState.CLOSED
 

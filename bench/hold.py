@@ -235,8 +235,6 @@ async def _hold(
                     d.proc.kill()
                     await d.proc.wait()
         await quiet(server)
-    # Why a call went another way than the recorded path is in the server's log.
-    said = server_warnings(await server.stderr(limit=None)) if _failed(drivers) else []
     latencies = array("d")
     positions = array("H")
     for d in drivers:
@@ -246,6 +244,8 @@ async def _hold(
     open_calls = sum(d.plateau or 0 for d in drivers)
     held = fds1 - fds0
     failed = sum(r["failed"] for r in results)
+    # Why a call went another way than the recorded path is in the server's log.
+    said = server_warnings(await server.stderr(limit=None)) if failed else []
     failures: dict[str, int] = {}
     for r in results:
         for k, v in r["failures"].items():
@@ -290,10 +290,6 @@ async def _hold(
 SLOW_MS = 20.0
 # The server's log lines kept in the notes when calls failed, at most.
 MAX_WARNINGS = 8
-
-
-def _failed(drivers: list[Any]) -> bool:
-    return any(d.result["failed"] for d in drivers)
 
 
 def server_warnings(log: str) -> list[str]:

@@ -407,8 +407,8 @@ class AgiChannel:
     async def set_variables(self, variables: tuple[tuple[str, str], ...]) -> None:
         if self.gone is not None:
             raise ChannelGone(self.gone)
-        for name, value in variables:
-            await self.run(cmd.set_variable(name, value))
+        for command in cmd.set_variables(variables):
+            await self.run(command)
 
     async def finish(self, *, hangup: bool) -> None:
         """Hang up (`HANGUP`), or return to the dialplan, which goes on at the next

@@ -20,6 +20,7 @@ What no quoting can carry, and what this module does about it:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -42,6 +43,7 @@ __all__ = [
     "say_digits",
     "say_number",
     "set_variable",
+    "set_variables",
     "stream_file",
     "verbose",
     "wait_for_digit",
@@ -166,6 +168,58 @@ def set_variable(name: str, value: str) -> Command:
     """Set a channel variable; the value is stored as given, never evaluated (and
     quoted, like every argument, by `encode()`)."""
     return Command("SET VARIABLE", (_variable(name), value))
+
+
+# MSet (main/pbx_variables.c, `pbx_builtin_setvar_multiple`) splits its argument at
+# commas into at most 99 pairs with `ast_app_separate_args` (main/app.c): `\\x` is a
+# literal x, a `"` is dropped and toggles quoting, a comma inside quotes, `()` or `[]`
+# does not separate. Then each pair at its first `=`, the value after it taken as it is
+# (the split's last part is never unescaped). So a value needs this one escape: every
+# character that split looks at, backslashed (mset.txt, recorded on Asterisk 22).
+_APP_SPECIAL = re.compile(r'([\\",()\[\]])')
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# The 99th part is the unsplit rest: stay under it.
+_MSET_PAIRS: Final = 98
+# `EXEC "MSet" "` ... `"\n` around the pairs.
+_MSET_FRAME_BYTES: Final = len(b'EXEC "MSet" ""\n')
+
+
+def set_variables(variables: Sequence[tuple[str, str]]) -> tuple[Command, ...]:
+    """The commands that set `variables` on the channel, in order: as many as fit in one
+    `EXEC MSet` (one round trip instead of one `SET VARIABLE` each).
+
+    A value holding `$` is set by its own `SET VARIABLE`, which never evaluates: a
+    channel with `AGIEXECFULL=yes` has Asterisk substitute `${...}` in an EXEC's
+    arguments before the application sees them (res_agi.c, `handle_exec`), and the
+    escapes above do not stop that. A pair too long for any command is left to
+    `encode()`, which refuses it."""
+    commands: list[Command] = []
+    batch: list[str] = []
+    size = _MSET_FRAME_BYTES
+
+    def flush() -> None:
+        nonlocal size
+        if batch:
+            commands.append(Command("EXEC", ("MSet", ",".join(batch))))
+            batch.clear()
+            size = _MSET_FRAME_BYTES
+
+    for name, value in variables:
+        if not _PLAIN_NAME.fullmatch(name):
+            raise ValueError(f"MSet sets plain variables, got {name!r}")
+        if "$" in value:
+            flush()
+            commands.append(set_variable(name, value))
+            continue
+        pair = name + "=" + _APP_SPECIAL.sub(r"\\\1", value)
+        # Bytes as `encode()` will write them: quote() doubles each \\ and ".
+        pair_bytes = len(quote(pair).encode("utf-8", "replace")) - 1  # - 2 quotes + 1 comma
+        if batch and (size + pair_bytes > MAX_COMMAND_BYTES or len(batch) == _MSET_PAIRS):
+            flush()
+        batch.append(pair)
+        size += pair_bytes
+    flush()
+    return tuple(commands)
 
 
 def get_variable(name: str) -> Command:

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from bench.paths import DIALPLAN
 from callpop.pbx_sim.agi_channel import AgiChannelSim, SimOptions
+from callpop.pbx_sim.agi_parse import parse_args
+from callpop.pbx_sim.app_args import separate_args
 from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerId, CallerScript, parse_turns
 from ivr.actions import Sound
@@ -89,9 +91,13 @@ NETWORK_SCRIPT = "ivr?flow=main"
 
 def command_key(line: bytes) -> bytes:
     """What a command must match: the whole line, except that `SET VARIABLE NAME VALUE`
-    is matched on its name (the values carry the call id and the caller's CRM data)."""
+    is matched on its name and `EXEC MSet` on the names it sets, in order (the values
+    carry the call id and the caller's CRM data), each split as Asterisk splits it."""
     if line[:13].upper() == b"SET VARIABLE ":
         return b" ".join(line.split(b" ", 3)[:3])
+    if line[:12] == b'EXEC "MSet" ':
+        pairs = separate_args(parse_args(line.rstrip(b"\n"))[2].decode(), ",", 99)
+        return line[:12] + ",".join(pair.partition("=")[0] for pair in pairs).encode()
     return line
 
 

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from callpop.pbx_sim.app_args import separate_args
+
 if TYPE_CHECKING:
     from callpop.pbx_sim.agi_channel import AgiChannelSim, CommandReply
 
@@ -261,6 +263,10 @@ def _exec(sim: AgiChannelSim, argv: list[str], out: CommandReply) -> bool:
         return False
     app = argv[1].lower()
     data = argv[2] if len(argv) > 2 else ""
+    if (sim.read("AGIEXECFULL") or "").lower() in ("yes", "true", "y", "t", "1", "on"):
+        # ast_true(): the arguments are expanded before the application sees them,
+        # whatever backslashes they hold (mset.txt).
+        data = sim.substitute(data)
     sim.executed.append((argv[1], data))
     result = _APPLICATIONS[app](sim, data) if app in _APPLICATIONS else -2  # exec.txt
     out.lines.append(_b(f"200 result={result}"))
@@ -285,6 +291,16 @@ def _app_playback(sim: AgiChannelSim, data: str) -> int:
 def _app_set(sim: AgiChannelSim, data: str) -> int:
     name, _, value = data.partition("=")
     sim.set(name, value)
+    return 0
+
+
+def _app_mset(sim: AgiChannelSim, data: str) -> int:
+    # pbx_builtin_setvar_multiple: up to 99 pairs, each split at its first `=`; an entry
+    # without one is skipped (Asterisk logs a warning); always 0 (mset.txt).
+    for entry in separate_args(data, ",", 99):
+        pair = separate_args(entry, "=", 2)
+        if len(pair) == 2:
+            sim.set(pair[0], pair[1])
     return 0
 
 
@@ -328,6 +344,7 @@ def _app_answer(sim: AgiChannelSim, data: str) -> int:
 _APPLICATIONS: Final[dict[str, Callable[[AgiChannelSim, str], int]]] = {
     "playback": _app_playback,
     "set": _app_set,
+    "mset": _app_mset,
     "wait": _app_wait,
     "read": _app_read,
     "noop": _app_noop,

@@ -103,6 +103,7 @@ CASES: dict[str, dict[str, Any]] = {
         "turns": "42#",
         "options": SimOptions(missing_sounds=frozenset({"no-such-prompt"})),
     },
+    "mset.txt": {},
     "get-data.txt": {"turns": "1234 w 56# 7 # 98 *1"},
     "wait-for-digit.txt": {"turns": "5 w # *"},
     "say-verbose-misc.txt": {"turns": "# # w"},

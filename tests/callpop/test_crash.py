@@ -5,7 +5,7 @@ Asterisk routes a call by `CALLPOP_OUTCOME` as soon as the AGI ends, and a kille
 process ends it too (the kernel closes the socket): a journey written after the
 outcome was set would be lost in that window. The runner stores it first
 (ivr/runner.py, callpop/journeys.py). The simulator plays Asterisk: a call "got an
-outcome" when its `SET VARIABLE CALLPOP_OUTCOME` was answered.
+outcome" when the command setting `CALLPOP_OUTCOME` (an `EXEC MSet`) was answered.
 """
 
 from __future__ import annotations

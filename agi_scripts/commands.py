@@ -171,7 +171,7 @@ def set_variable(name: str, value: str) -> Command:
 
 
 # MSet (main/pbx_variables.c, `pbx_builtin_setvar_multiple`) splits its argument at
-# commas into at most 99 pairs with `ast_app_separate_args` (main/app.c): `\\x` is a
+# commas into at most 99 pairs with `ast_app_separate_args` (main/app.c): `\x` is a
 # literal x, a `"` is dropped and toggles quoting, a comma inside quotes, `()` or `[]`
 # does not separate. Then each pair at its first `=`, the value after it taken as it is
 # (the split's last part is never unescaped). So a value needs this one escape: every
@@ -212,7 +212,7 @@ def set_variables(variables: Sequence[tuple[str, str]]) -> tuple[Command, ...]:
             commands.append(set_variable(name, value))
             continue
         pair = name + "=" + _APP_SPECIAL.sub(r"\\\1", value)
-        # Bytes as `encode()` will write them: quote() doubles each \\ and ".
+        # Bytes as `encode()` will write them: quote() escapes each \ and ".
         pair_bytes = len(quote(pair).encode("utf-8", "replace")) - 1  # - 2 quotes + 1 comma
         if batch and (size + pair_bytes > MAX_COMMAND_BYTES or len(batch) == _MSET_PAIRS):
             flush()

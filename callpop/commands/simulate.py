@@ -66,8 +66,8 @@ from ivr.source import Finding
 
 if TYPE_CHECKING:
     from callpop.config import Config
+    from crm_adapter.memory import InMemoryCrm
     from crm_adapter.phone import PhoneNormaliser
-    from crm_adapter.port import InMemoryCrm
 
 CRM_MODES = ("found", "none", "down", "db")
 
@@ -208,7 +208,8 @@ def file_crm(path: Path, phone: PhoneNormaliser) -> InMemoryCrm:
     the import would reject is an error here, so a simulation never runs on half a
     file."""
     from crm_adapter.importer import ImportFileError, Rejection, read_rows
-    from crm_adapter.port import CustomerDraft, InMemoryCrm
+    from crm_adapter.memory import InMemoryCrm
+    from crm_adapter.port import CustomerDraft
 
     crm = InMemoryCrm(phone=phone)
     try:

@@ -20,7 +20,7 @@ from callpop.pbx_sim.fastagi import CallRecord, call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from callpop.services import IvrServices
 from callpop.surveys import SurveyStore
-from crm_adapter.port import InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr import variables as v

@@ -13,8 +13,8 @@ from pathlib import Path
 from callpop.callbacks.store import CallbackStore
 from callpop.metrics import Metrics
 from callpop.services import IvrServices
+from crm_adapter.memory import InMemoryCrm
 from crm_adapter.phone import PhoneNormaliser
-from crm_adapter.port import InMemoryCrm
 from crm_adapter.sql.engine import create_engine
 from crm_adapter.sql.migrate import upgrade
 from ivr.actions import CallbackRequest

@@ -6,7 +6,8 @@ from typing import Any
 
 from callpop.metrics import Metrics
 from callpop.services import IvrServices
-from crm_adapter.port import CustomerDraft, InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
+from crm_adapter.port import CustomerDraft
 from ivr.events import LookupStatus
 from ivr.ports import CallEvent
 from screenpop.bus import InProcessBus

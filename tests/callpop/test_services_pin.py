@@ -9,7 +9,8 @@ import pytest
 
 from callpop.metrics import Metrics
 from callpop.services import IvrServices
-from crm_adapter.port import CrmUnavailable, CustomerDraft, InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
+from crm_adapter.port import CrmUnavailable, CustomerDraft
 from ivr.events import PinStatus
 from screenpop.bus import InProcessBus
 

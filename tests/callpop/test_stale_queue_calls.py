@@ -21,7 +21,7 @@ from callpop.pbx_sim.fastagi import call_fastagi
 from callpop.pbx_sim.script import CallerScript
 from callpop.queue_store import QueueStateReader, QueueStateStore
 from callpop.services import IvrServices
-from crm_adapter.port import InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
 from ivr import variables as v
 from ivr.flow import Flow
 from screenpop.bus import InProcessBus

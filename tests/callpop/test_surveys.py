@@ -20,7 +20,7 @@ from callpop.report.model import format_text
 from callpop.report.query import ReportFilters, build_report
 from callpop.services import IvrServices
 from callpop.surveys import SurveyStore
-from crm_adapter.port import InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
 from crm_adapter.sql.tables import agents
 from ivr.survey import SurveyAnswer, SurveyLeg
 from screenpop.bus import InProcessBus

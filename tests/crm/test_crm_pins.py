@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm_adapter.memory import InMemoryCrm
 from crm_adapter.pins import FIRST_LOCK, LONGEST_LOCK, lock_after
-from crm_adapter.port import CustomerDraft, InMemoryCrm, NotFound, PinCheck
+from crm_adapter.port import CustomerDraft, NotFound, PinCheck
 from crm_adapter.sql.store import SqlStore
 from crm_adapter.sql.tables import customer_pins, customers
 

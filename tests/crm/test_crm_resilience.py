@@ -9,6 +9,7 @@ import pytest
 from crm_adapter.breaker import BreakerState, CircuitBreaker
 from crm_adapter.cache import TtlCache
 from crm_adapter.lookup import lookup_within_budget
+from crm_adapter.memory import InMemoryCrm
 from crm_adapter.port import (
     Case,
     CircuitOpen,
@@ -18,7 +19,6 @@ from crm_adapter.port import (
     CrmUnavailable,
     Customer,
     CustomerDraft,
-    InMemoryCrm,
     NotFound,
 )
 from crm_adapter.resilient import ResilientCrm

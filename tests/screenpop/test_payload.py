@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft, InMemoryCrm
+from crm_adapter.memory import InMemoryCrm
+from crm_adapter.port import CrmUnavailable, Customer, CustomerDraft
 from crm_adapter.settings import CrmSettings
 from crm_adapter.sql.tables import journeys
 from ivr import variables as V

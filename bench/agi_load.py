@@ -145,8 +145,12 @@ class _Call:
             return self._abort("pipelined command")
         if self.step >= len(plan.keys):
             return self._abort("command after the path ended")
-        if command_key(line) != plan.keys[self.step]:
-            return self._abort(f"unexpected command {line[:40]!r}")
+        key = command_key(line)
+        if key != plan.keys[self.step]:
+            # An MSet's key is its names: shown whole, they say which variables differed
+            # (a lookup past its budget leaves the customer's out).
+            shown = key if key.startswith(b'EXEC "MSet" ') else line[:40]
+            return self._abort(f"unexpected command {shown!r}")
         self.result.latencies.append(now - self.sent_at)
         self.result.positions.append(self.step)
         index = self.step

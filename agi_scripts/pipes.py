@@ -48,7 +48,7 @@ class PipeWire:
     runner waits: `ivr.sequential.SEQUENTIAL` without an event loop, or the loop's when
     the script's services need one."""
 
-    __slots__ = ("_aborted", "_deadline", "_in", "_out", "concurrency", "conn")
+    __slots__ = ("_deadline", "_in", "_out", "concurrency", "conn")
 
     def __init__(
         self, conn: AgiConnection, fd_in: int, fd_out: int, concurrency: Concurrency
@@ -58,7 +58,6 @@ class PipeWire:
         self._in: int | None = fd_in
         self._out: int | None = fd_out
         self._deadline: _Deadline | None = None
-        self._aborted = False
 
     def time(self) -> float:
         return time.monotonic()
@@ -70,7 +69,7 @@ class PipeWire:
 
     def send(self, data: bytes) -> bool:
         """Write all of `data` (a command is a few dozen bytes; a pipe takes 64 KiB)."""
-        if self._aborted or self._out is None:
+        if self._out is None:
             raise ConnectionAbortedError("the AGI session was cut off")
         view = memoryview(data)
         while view:
@@ -107,7 +106,6 @@ class PipeWire:
 
     def abort(self) -> None:
         """Cut the session now (a deadline passed): no more reads or writes."""
-        self._aborted = True
         self._close_fds()
 
     async def close(self) -> None:
@@ -122,7 +120,7 @@ class PipeWire:
     def _read(self) -> bytes:
         """The next bytes on the pipe (b"" at EOF), waiting no later than the deadline."""
         while True:
-            if self._aborted or self._in is None:
+            if self._in is None:
                 raise ConnectionAbortedError("the AGI session was cut off")
             deadline = self._deadline
             if deadline is None:

@@ -30,12 +30,18 @@ def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
     raise RuntimeError(f"{coroutine!r} waited for an event loop, and there is none")
 
 
-class _Done:
-    """An awaitable whose work has run already."""
+class _Ran:
+    """An awaitable whose work has run already: awaiting it returns at once, or raises
+    what the work raised (as awaiting a task does)."""
 
-    __slots__ = ()
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
 
     def __await__(self) -> Generator[Any, None, None]:
+        if self.error is not None:
+            raise self.error
         return None
         yield  # a generator: awaiting it returns at once
 
@@ -52,9 +58,12 @@ class Sequential:
         return nullcontext()
 
     def alongside(self, work: Coroutine[Any, Any, None]) -> Awaitable[None]:
-        run_to_end(work)
+        try:
+            run_to_end(work)
+        except Exception as exc:
+            return _Ran(exc)
         return _DONE
 
 
-_DONE: Final = _Done()
+_DONE: Final = _Ran(None)
 SEQUENTIAL: Final = Sequential()

@@ -51,6 +51,22 @@ def test_work_alongside_is_done_before_the_caller_goes_on() -> None:
     assert done == ["stored", "prompts played"]
 
 
+def test_an_error_of_the_work_alongside_is_raised_where_it_is_awaited() -> None:
+    done: list[str] = []
+
+    async def store() -> None:
+        raise OSError("disk full")
+
+    async def transfer() -> None:
+        storing = SEQUENTIAL.alongside(store())
+        done.append("prompts played")
+        await storing
+
+    with pytest.raises(OSError, match="disk full"):
+        run_to_end(transfer())
+    assert done == ["prompts played"]
+
+
 def test_a_bound_on_a_wait_lets_the_wait_finish() -> None:
     async def bounded() -> int:
         async with SEQUENTIAL.within(0.0):

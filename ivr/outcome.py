@@ -30,8 +30,8 @@ class DialplanOutcome:
         """The variables of `ivr.variables.ALL` that have a value, in that order, ready to
         set on the channel. An empty one is left out: an unset variable reads as empty in
         the dialplan, and each one set is work on the wire (part of the AGI channel's one
-        `EXEC MSet`, an ARI request). The emitted entry context clears them all before the IVR runs, so
-        none is left over from an earlier pass on the same channel."""
+        `EXEC MSet`, an ARI request). The emitted entry context clears them all before
+        the IVR runs, so none is left over from an earlier pass on the same channel."""
         values = {
             v.CALL_ID: self.call_id,
             v.FLOW: self.flow,

@@ -238,7 +238,7 @@ class _CallRun:
                 flood = await self.services.flood_state(at_ms=self.at_ms())
                 return FloodLooked(self.at_ms(), flood.active, flood.message)
             elif type(action) is Transfer or type(action) is Hangup:
-                # Stored before Asterisk can see the outcome: a SET VARIABLE takes effect
+                # Stored before Asterisk can see the outcome: a variable set takes effect
                 # at once, and any end of the connection (a crash, SIGKILL) ends the AGI,
                 # so the dialplan would route the call by it with its journey lost. The
                 # write goes on while the caller hears the last prompts ("connecting

@@ -7,12 +7,10 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from crm_adapter.sql.sqlite_file import connect
-
-if TYPE_CHECKING:
-    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["SqliteThread"]
 
@@ -47,8 +45,6 @@ class SqliteThread:
     async def run(self, fn: Callable[[sqlite3.Connection, threading.Event], T]) -> T:
         """`fn(connection, abandoned)` on the thread; `abandoned` is set if this is cancelled."""
         if self._executor is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self._name)
         abandoned = threading.Event()
         loop = asyncio.get_running_loop()

@@ -169,6 +169,10 @@ class StasisApp:
         if self.ledger is None:
             await self.stream.run(self._on_item)
             return
+        # Alive in the ledger before any caller is recorded as ours: to the other
+        # instances' take-over check, a session whose instance has no heartbeat yet is
+        # orphaned, and its live caller would be sent to the operator.
+        await self._ledger_call(self.ledger.heartbeat())
         keeper = asyncio.create_task(self._keep_ledger(), name=f"ari-ledger-{self.app}")
         try:
             await self.stream.run(self._on_item)
@@ -184,13 +188,13 @@ class StasisApp:
     async def _keep_ledger(self) -> None:
         assert self.ledger is not None
         while True:
-            await self._ledger_call(self.ledger.heartbeat())
             if self.connected.is_set() and self._accepting:
                 try:
                     await self.resync.take_over()
                 except (AriError, AriProtocolError) as exc:
                     log.debug("ARI take-over check failed: %s", exc)  # next round retries
             await asyncio.sleep(self.ledger_interval_s)
+            await self._ledger_call(self.ledger.heartbeat())
 
     async def _ledger_call(self, step: Awaitable[None]) -> None:
         """A ledger write, at most `LEDGER_TIMEOUT_S`: the store being slow or away costs

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -24,9 +24,10 @@ from crm_adapter.sql.tables import ari_instances, ari_sessions
 from ivr.actions import Collect, Sound
 from ivr.ari.app import StasisApp
 from ivr.ari.client import AriClient, basic_auth
+from ivr.ari.ledger import Claims
 from ivr.ari.websocket import Backoff
 
-from .harness import PASSWORD, SCALE, USER, ended, script
+from .harness import PASSWORD, SCALE, USER, ended, running, script
 from .test_app import Steps
 
 PATIENT = Collect(prompts=(Sound("menu"),), max_digits=1, timeout_ms=600_000, interdigit_ms=1000)
@@ -126,6 +127,7 @@ async def test_a_live_instances_caller_is_left_alone_until_its_heartbeat_stops(
 
     async with simulator() as (sim, url):
         call = await left_in_stasis(sim, url, "callpop-a", "1795389902.22")
+        await alive.heartbeat()  # as a live instance does before it records a session
         await alive.session_started(call.channel_id, "call-22")
         heart = asyncio.create_task(beat())
         async with instance(
@@ -224,3 +226,44 @@ async def test_an_instance_starting_forgets_instances_silent_for_a_day_and_their
         sessions = set((await conn.execute(select(ari_sessions.c.channel_id))).scalars())
     assert instances == {"host/2", "host/3"}
     assert sessions == {"1795389902.53"}  # a minute is not a day: still the survivors' to act on
+
+
+class SlowToStartLedger:
+    """A session ledger on a database slow to answer the instance's first heartbeat; it
+    notes how many heartbeats were written when each session was recorded."""
+
+    def __init__(self, first_beat_s: float) -> None:
+        self.first_beat_s = first_beat_s
+        self.heartbeats = 0
+        self.sessions: list[tuple[str, int]] = []
+
+    async def heartbeat(self) -> None:
+        if self.heartbeats == 0:
+            await asyncio.sleep(self.first_beat_s)
+        self.heartbeats += 1
+
+    async def session_started(self, channel_id: str, call_id: str) -> None:
+        self.sessions.append((channel_id, self.heartbeats))
+
+    async def session_ended(self, channel_id: str) -> None:
+        pass
+
+    async def claims(self, in_stasis: Mapping[str, str]) -> Claims:
+        return Claims(frozenset(), {})
+
+    async def retire(self) -> None:
+        pass
+
+
+async def test_an_instance_records_no_caller_before_its_first_heartbeat_is_written() -> None:
+    # Otherwise another instance's take-over check, run in between, reads the session's
+    # owner as dead and sends a live caller to the operator.
+    ledger = SlowToStartLedger(first_beat_s=0.3)
+    async with running(
+        Steps("continue"), start_app=False, ledger=ledger, ledger_interval_s=60.0
+    ) as env:
+        env.task = asyncio.create_task(env.app.run())
+        await env.sim.wait_for_app()  # callers reach the app from here on
+        call = env.sim.call(script(uniqueid="1795389902.30"))
+        assert await ended(call) == "continued"
+    assert ledger.sessions == [(call.channel_id, 1)]

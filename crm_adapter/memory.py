@@ -62,17 +62,7 @@ class InMemoryCrm:
         """Synchronous seeding for tests."""
         self._fail()
         phones = tuple(dict.fromkeys(self._normalise_all(draft.phones)))
-        customer = Customer(
-            id=str(next(self._ids)),
-            name=draft.name.strip(),
-            phones=phones,
-            external_id=draft.external_id,
-            account=draft.account,
-            tier=draft.tier,
-            language=draft.language,
-            email=draft.email,
-            notes=draft.notes,
-        )
+        customer = draft.stored(str(next(self._ids)), phones)
         self.customers[customer.id] = customer
         return customer
 

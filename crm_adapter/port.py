@@ -141,6 +141,21 @@ class CustomerDraft:
             raise ValueError("a customer needs a name")
         object.__setattr__(self, "phones", tuple(self.phones))
 
+    def stored(self, customer_id: str, phones: tuple[str, ...]) -> Customer:
+        """The customer this draft became, once an adapter stored it under `customer_id`
+        with `phones` (its own, normalised to E.164)."""
+        return Customer(
+            id=customer_id,
+            name=self.name.strip(),
+            phones=phones,
+            external_id=self.external_id,
+            account=self.account,
+            tier=self.tier,
+            language=self.language,
+            email=self.email,
+            notes=self.notes,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Case:

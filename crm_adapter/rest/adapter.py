@@ -296,17 +296,7 @@ class RestCrm:
         new_id = lookup_path(data, op.id) if data is not None else MISSING
         if new_id is MISSING or new_id is None or isinstance(new_id, bool | dict | list):
             raise CrmBadResponse(f"create_customer: no id at {op.id!r} in the answer")
-        return Customer(
-            id=str(new_id),
-            name=values["name"] or "",
-            phones=tuple(phones),
-            external_id=draft.external_id,
-            account=draft.account,
-            tier=draft.tier,
-            language=draft.language,
-            email=draft.email,
-            notes=draft.notes,
-        )
+        return draft.stored(str(new_id), tuple(phones))
 
     async def open_cases(self, customer_id: str) -> list[Case]:
         if not self.has("open_cases"):

@@ -56,7 +56,9 @@ ALL_KEYS: Final = "0123456789*#"
 
 _NAME = re.compile(r"[A-Z]+(?: [A-Z]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\([^()\x00-\x1f]*\))?")
+# A variable, or a dialplan function with its argument (`CHANNEL(linkedid)`).
+_PLAIN_VARIABLE = r"[A-Za-z_][A-Za-z0-9_]*"
+_VARIABLE_NAME = re.compile(_PLAIN_VARIABLE + r"(?:\([^()\x00-\x1f]*\))?")
 _ESCAPES = re.compile(r"[0-9*#A-D]*")
 
 
@@ -177,7 +179,7 @@ def set_variable(name: str, value: str) -> Command:
 # (the split's last part is never unescaped). So a value needs this one escape: every
 # character that split looks at, backslashed (mset.txt, recorded on Asterisk 22).
 _APP_SPECIAL = re.compile(r'([\\",()\[\]])')
-_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_NAME = re.compile(_PLAIN_VARIABLE)
 # The 99th part is the unsplit rest: stay under it.
 _MSET_PAIRS: Final = 98
 # `EXEC "MSet" "` ... `"\n` around the pairs.
